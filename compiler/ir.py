@@ -1,0 +1,413 @@
+"""The IR: a typed, immutable, linear pipeline of stages over typed expressions.
+
+It is the only thing backends read. Its meaning is defined once, here and in docs/semantics.md:
+- predicates are two-valued: a comparison or match with a null/missing operand is false, and `!=` is `not ==`;
+- every string comparison says whether it is case-sensitive;
+- `Extend` assigns in parallel: every expression reads the row as it was before the stage;
+- `Aggregate` keeps null group keys as a group of their own.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Union
+
+from .types import Type
+
+# ----------------------------------------------------------------------------------------------- expressions
+
+
+class Wild(enum.Enum):
+    """A wildcard inside a WildcardMatch pattern."""
+
+    ANY = "*"  # any run of characters, including none
+    ONE = "?"  # exactly one character
+
+
+WildcardPattern = tuple[Union[str, Wild], ...]
+
+
+class CmpOp(enum.Enum):
+    EQ = "=="
+    NE = "!="
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+
+
+class StrOp(enum.Enum):
+    CONTAINS = "contains"
+    STARTSWITH = "startswith"
+    ENDSWITH = "endswith"
+
+
+class ArithOp(enum.Enum):
+    ADD = "+"
+    SUB = "-"
+    MUL = "*"
+    DIV = "/"
+    MOD = "%"
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    value: None | bool | int | float | str | datetime | timedelta
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column of the current row, optionally with a path into its JSON value (`items[-1].cpuOptions`)."""
+
+    name: str
+    path: tuple[str | int, ...]
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """Index into a computed value: `split(arn, "/")[-1]`. A string key reads an object member."""
+
+    base: Expr
+    key: str | int
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    op: CmpOp
+    left: Expr
+    right: Expr
+    case_sensitive: bool = True
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class StringMatch:
+    op: StrOp
+    subject: Expr
+    pattern: Expr
+    case_sensitive: bool
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class WildcardMatch:
+    """The whole subject matches a pattern of literal text and wildcards (Sigma's `*`/`?`)."""
+
+    subject: Expr
+    pattern: WildcardPattern
+    case_sensitive: bool
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class RegexMatch:
+    """A search (not a full match) of `pattern` in the subject; flags from {"i", "m", "s"}."""
+
+    subject: Expr
+    pattern: str
+    flags: frozenset[str] = frozenset()
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class CidrMatch:
+    subject: Expr
+    networks: tuple[str, ...]
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class InList:
+    subject: Expr
+    values: tuple[Expr, ...]
+    case_sensitive: bool
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Keyword:
+    """Sigma keyword search: some string value anywhere in the event matches the pattern."""
+
+    pattern: WildcardPattern
+    case_sensitive: bool = False
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Expr
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    operands: tuple[Expr, ...]
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    operands: tuple[Expr, ...]
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Arith:
+    op: ArithOp
+    left: Expr
+    right: Expr
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Negate:
+    operand: Expr
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """First branch whose condition is true gives the value; otherwise `default`. `iif` is a one-branch Case."""
+
+    branches: tuple[tuple[Expr, Expr], ...]
+    default: Expr
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A scalar function from compiler/functions.py (the one table of names, signatures and meanings)."""
+
+    fn: str
+    args: tuple[Expr, ...]
+    type: Type
+
+
+Expr = Union[
+    Literal, Column, Index, Compare, StringMatch, WildcardMatch, RegexMatch, CidrMatch, InList, Keyword,
+    Not, And, Or, Arith, Negate, Case, Call,
+]
+
+# ----------------------------------------------------------------------------------------------- stages
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    name: str
+    expr: Expr
+
+
+class AggFn(enum.Enum):
+    COUNT = "count"  # count() rows, or count(x) rows where x is not null
+    DCOUNT = "dcount"  # exact number of distinct non-null values
+    MIN = "min"
+    MAX = "max"
+    SUM = "sum"
+    AVG = "avg"
+    VALUES = "values"  # distinct non-null values, sorted
+    EARLIEST = "earliest"  # x of the row with the smallest _time
+    LATEST = "latest"  # x of the row with the largest _time
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregation:
+    name: str
+    fn: AggFn
+    arg: Expr | None
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    predicate: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Extend:
+    """Add or replace columns. Parallel: every expression reads the row from before this stage."""
+
+    assignments: tuple[Assignment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """One output row per distinct tuple of `by` values (null is a value); columns: by names, then aggregations."""
+
+    aggregations: tuple[Aggregation, ...]
+    by: tuple[Assignment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EventAggregate:
+    """Every row is kept and gains the aggregates of its `by` group (SPL eventstats)."""
+
+    aggregations: tuple[Aggregation, ...]
+    by: tuple[Assignment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LookupTable:
+    name: str
+    path: str  # CSV file, relative to the rule library root or absolute
+    columns: tuple[str, ...]
+    types: tuple[Type, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Left join with a table: rows without a match keep their values and get null outputs.
+
+    Keys compare exactly (case-sensitive) on their string form; the first table row that matches wins.
+    """
+
+    table: LookupTable
+    keys: tuple[tuple[Expr, str], ...]  # (row expression, table column)
+    outputs: tuple[tuple[str, str], ...]  # (table column, output column name)
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    renames: tuple[tuple[str, str], ...]  # (old, new)
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    expr: Expr
+    descending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """Stable sort; nulls sort first ascending and last descending."""
+
+    keys: tuple[SortKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    count: int
+
+
+Stage = Union[Filter, Extend, Aggregate, EventAggregate, Lookup, Rename, Project, Sort, Limit]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """The logical source a pipeline reads. A view is a source defined by a pipeline over another source."""
+
+    name: str
+    time_column: str | None  # the column holding the event time (`_time`), if the source has one
+    view: Pipeline | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    source: SourceRef
+    stages: tuple[Stage, ...]
+    columns: tuple[tuple[str, Type], ...] | None = None  # the output schema when it is closed (after summarize/project)
+
+
+# ----------------------------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    every: timedelta
+    lookback: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    op: CmpOp
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSpec:
+    threshold: Threshold
+    suppress: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntityField:
+    identifier: str  # e.g. name, upn_suffix, address
+    column: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    kind: str  # account, ip, host, cloud_application, …
+    fields: tuple[EntityField, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMeta:
+    id: str
+    title: str
+    description: str
+    status: str | None
+    level: str | None
+    author: str | None
+    date: str | None
+    tags: tuple[str, ...]
+    references: tuple[str, ...]
+    falsepositives: tuple[str, ...]
+    logsource: tuple[tuple[str, str], ...]
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleIR:
+    meta: RuleMeta
+    pipeline: Pipeline
+    schedule: Schedule | None
+    alert: AlertSpec
+    entities: tuple[Entity, ...] = ()
+    details: tuple[tuple[str, str], ...] = ()
+    lookups: tuple[LookupTable, ...] = field(default=())
+    file: str = ""
+
+
+def walk(expr: Expr):  # type: ignore[no-untyped-def]
+    """Yield `expr` and every sub-expression, parents first."""
+    yield expr
+    match expr:
+        case Index(base=b):
+            yield from walk(b)
+        case Compare(left=l, right=r) | Arith(left=l, right=r):
+            yield from walk(l)
+            yield from walk(r)
+        case StringMatch(subject=s, pattern=p):
+            yield from walk(s)
+            yield from walk(p)
+        case WildcardMatch(subject=s) | RegexMatch(subject=s) | CidrMatch(subject=s):
+            yield from walk(s)
+        case InList(subject=s, values=vs):
+            yield from walk(s)
+            for v in vs:
+                yield from walk(v)
+        case Not(operand=o) | Negate(operand=o):
+            yield from walk(o)
+        case And(operands=os) | Or(operands=os):
+            for o in os:
+                yield from walk(o)
+        case Case(branches=bs, default=d):
+            for c, v in bs:
+                yield from walk(c)
+                yield from walk(v)
+            yield from walk(d)
+        case Call(args=args):
+            for a in args:
+                yield from walk(a)
+        case _:
+            pass
