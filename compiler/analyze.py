@@ -1,0 +1,593 @@
+"""Semantic analysis: resolve names against the row schema at each stage, check types and calls, build the IR.
+
+One pass over the AST, stage by stage, carrying the schema (which columns exist, with which types) forward.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+from . import ir
+from . import syntax as s
+from .diagnostics import CompileError, DiagnosticSink, Span
+from .functions import DATETIME_DIFF_UNITS, FUNCTIONS
+from .sources import SourceDef
+from .types import Type, compatible, unify
+from .yamlpos import TextOrigin
+
+AGG_FUNCTIONS = {
+    "count": ir.AggFn.COUNT, "dcount": ir.AggFn.DCOUNT, "dc": ir.AggFn.DCOUNT, "min": ir.AggFn.MIN,
+    "max": ir.AggFn.MAX, "sum": ir.AggFn.SUM, "avg": ir.AggFn.AVG, "values": ir.AggFn.VALUES,
+    "make_set": ir.AggFn.VALUES, "earliest": ir.AggFn.EARLIEST, "latest": ir.AggFn.LATEST,
+}
+
+
+@dataclass(slots=True)
+class Schema:
+    """The columns of the rows flowing between two stages.
+
+    Open: rows straight from a source, which may carry fields the source does not declare.
+    Closed: after summarize/project, exactly `columns`.
+    """
+
+    columns: dict[str, Type]
+    open: bool
+    source: SourceDef | None
+    time_column: str | None
+
+    def copy(self) -> Schema:
+        return Schema(dict(self.columns), self.open, self.source, self.time_column)
+
+
+@dataclass(slots=True)
+class LookupDecl:
+    name: str
+    path: str
+    columns: tuple[str, ...]
+    types: tuple[Type, ...]
+    span: Span | None = None
+
+
+@dataclass(slots=True)
+class Analyzer:
+    origin: TextOrigin
+    sink: DiagnosticSink
+    lookups: dict[str, LookupDecl] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ positions
+    def span(self, pos: s.Pos) -> Span:
+        end = pos.end_column if pos.end_line == pos.line else None
+        return self.origin.span(pos.line, pos.column, end)
+
+    def fail(self, message: str, pos: s.Pos, hint: str | None = None) -> CompileError:
+        self.sink.error(message, self.span(pos), hint, code="semantic")
+        return CompileError(list(self.sink.items))
+
+    # ------------------------------------------------------------------ stages
+    def lower_program(self, program: s.Program, schema: Schema) -> tuple[tuple[ir.Stage, ...], Schema]:
+        stages: list[ir.Stage] = []
+        for node in program.stages:
+            new, schema = self.lower_stage(node, schema)
+            stages.extend(new)
+        return tuple(stages), schema
+
+    def lower_stage(self, node: s.StageNode, schema: Schema) -> tuple[list[ir.Stage], Schema]:
+        match node:
+            case s.Where(predicate=p):
+                pred = self.expr(p, schema)
+                self.expect_bool(pred, p)
+                return [ir.Filter(pred)], schema
+            case s.ExtendStage(assignments=assigns):
+                return self.lower_extend(assigns, schema)
+            case s.Summarize(aggregations=aggs, by=by):
+                by_ir = self.lower_by(by, schema)
+                aggs_ir = self.lower_aggs(aggs, schema)
+                self.check_unique([a.name for a in by_ir] + [a.name for a in aggs_ir], node.pos)
+                cols = {a.name: a.expr.type for a in by_ir}
+                cols.update({a.name: a.type for a in aggs_ir})
+                return [ir.Aggregate(aggs_ir, by_ir)], Schema(cols, False, schema.source, None)
+            case s.Eventstats(aggregations=aggs, by=by):
+                by_ir = self.lower_by(by, schema)
+                aggs_ir = self.lower_aggs(aggs, schema)
+                out = schema.copy()
+                for a in aggs_ir:
+                    out.columns[a.name] = a.type
+                return [ir.EventAggregate(aggs_ir, by_ir)], out
+            case s.LookupStage():
+                return self.lower_lookup(node, schema)
+            case s.RenameStage(renames=renames):
+                out = schema.copy()
+                pairs: list[tuple[str, str]] = []
+                for new, old_node, pos in renames:
+                    col = self.expr(old_node, schema)
+                    if not isinstance(col, ir.Column) or col.path:
+                        raise self.fail("rename takes a column name; for a nested path use "
+                                        f"`extend {new} = {s.node_text(old_node)}`", pos)
+                    t = out.columns.pop(col.name, col.type)
+                    out.columns[new] = t
+                    pairs.append((col.name, new))
+                return [ir.Rename(tuple(pairs))], out
+            case s.ProjectStage(items=items):
+                return self.lower_project(items, schema)
+            case s.SortStage(keys=keys):
+                return [ir.Sort(tuple(ir.SortKey(self.expr(e, schema), d) for e, d in keys))], schema
+            case s.TakeStage(count=n):
+                return [ir.Limit(n)], schema
+        raise AssertionError(node)
+
+    def lower_extend(self, assigns: tuple[s.Assign, ...], schema: Schema) -> tuple[list[ir.Stage], Schema]:
+        out = schema.copy()
+        new_names = {a.name for a in assigns}
+        result: list[ir.Assignment] = []
+        seen: set[str] = set()
+        for a in assigns:
+            if a.name in seen:
+                raise self.fail(f"{a.name!r} is assigned twice in one extend", a.pos)
+            seen.add(a.name)
+            for ref in _names_in(a.expr):
+                if ref.name in new_names and ref.name in seen and ref.name != a.name and not self.known(ref.name, schema):
+                    raise self.fail(
+                        f"{ref.name!r} is assigned in this same extend, and its value is not visible here",
+                        ref.pos, hint="extend assigns in parallel (as KQL); split it into two extend stages")
+            e = self.expr(a.expr, schema)
+            result.append(ir.Assignment(a.name, e))
+        for a in result:
+            out.columns[a.name] = a.expr.type
+        return [ir.Extend(tuple(result))], out
+
+    def known(self, name: str, schema: Schema) -> bool:
+        if name in schema.columns:
+            return True
+        return schema.open and schema.source is not None and schema.source.field_type(name) is not None
+
+    def lower_by(self, by: tuple[s.ByItem, ...], schema: Schema) -> tuple[ir.Assignment, ...]:
+        out: list[ir.Assignment] = []
+        for item in by:
+            e = self.expr(item.expr, schema)
+            name = item.name or _default_name(item.expr)
+            if name is None:
+                raise self.fail("name this grouping expression: `by name = expression`", item.pos)
+            out.append(ir.Assignment(name, e))
+        return tuple(out)
+
+    def lower_aggs(self, aggs: tuple[s.AggCall, ...], schema: Schema) -> tuple[ir.Aggregation, ...]:
+        out: list[ir.Aggregation] = []
+        for agg in aggs:
+            fn = AGG_FUNCTIONS.get(agg.fn)
+            if fn is None:
+                raise self.fail(f"unknown aggregation {agg.fn!r}", agg.fn_pos,
+                                hint=_did_you_mean(agg.fn, AGG_FUNCTIONS) or
+                                "aggregations: " + ", ".join(sorted(AGG_FUNCTIONS)))
+            arg = self.expr(agg.arg, schema) if agg.arg is not None else None
+            if arg is None and fn is not ir.AggFn.COUNT:
+                raise self.fail(f"{agg.fn}() needs an argument", agg.fn_pos)
+            if fn in (ir.AggFn.SUM, ir.AggFn.AVG) and arg is not None and arg.type not in (
+                    Type.INT, Type.REAL, Type.ANY, Type.DYNAMIC, Type.TIMESPAN):
+                raise self.fail(f"{agg.fn}() needs a number, not {arg.type}", agg.pos)
+            if fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) and (
+                    schema.time_column is None or schema.time_column not in schema.columns and not schema.open):
+                raise self.fail(f"{agg.fn}() needs the event time column, which these rows no longer have", agg.pos)
+            t = _agg_type(fn, arg)
+            default = "count" if fn is ir.AggFn.COUNT and arg is None else (
+                f"{agg.fn}_{re.sub(r'[^A-Za-z0-9_]', '_', s.node_text(agg.arg))}" if agg.arg is not None else agg.fn)
+            out.append(ir.Aggregation(agg.name or default, fn, arg, t))
+        return tuple(out)
+
+    def lower_lookup(self, node: s.LookupStage, schema: Schema) -> tuple[list[ir.Stage], Schema]:
+        decl = self.lookups.get(node.table)
+        if decl is None:
+            hint = (f"declared lookups: {', '.join(sorted(self.lookups))}" if self.lookups
+                    else "declare it in the rule: lookups: {" + node.table + ": path/to/table.csv}")
+            raise self.fail(f"unknown lookup table {node.table!r}", node.table_pos, hint=hint)
+        table = ir.LookupTable(decl.name, decl.path, decl.columns, decl.types)
+        keys: list[tuple[ir.Expr, str]] = []
+        for k in node.keys:
+            row = self.expr(k.row, schema)
+            col = k.table_column or (row.name if isinstance(row, ir.Column) and not row.path else None)
+            if col is None:
+                raise self.fail("say which table column this key matches: `on path = column`", k.pos)
+            if col not in decl.columns:
+                raise self.fail(f"table {decl.name!r} has no column {col!r}", k.pos,
+                                hint="its columns: " + ", ".join(decl.columns))
+            keys.append((row, col))
+        key_cols = {c for _, c in keys}
+        outs: list[tuple[str, str]] = []
+        if node.outputs:
+            for o in node.outputs:
+                if o.column not in decl.columns:
+                    raise self.fail(f"table {decl.name!r} has no column {o.column!r}", o.pos,
+                                    hint="its columns: " + ", ".join(decl.columns))
+                outs.append((o.column, o.alias or o.column))
+        else:
+            outs = [(c, c) for c in decl.columns if c not in key_cols]
+        out = schema.copy()
+        types = dict(zip(decl.columns, decl.types))
+        for col, alias in outs:
+            out.columns[alias] = types[col]
+        return [ir.Lookup(table, tuple(keys), tuple(outs))], out
+
+    def lower_project(self, items: tuple[s.ProjectItem, ...], schema: Schema) -> tuple[list[ir.Stage], Schema]:
+        computed: list[ir.Assignment] = []
+        names: list[str] = []
+        cols: dict[str, Type] = {}
+        for item in items:
+            e = self.expr(item.expr, schema)
+            if item.name is None:
+                if isinstance(e, ir.Column) and not e.path:
+                    names.append(e.name)
+                    cols[e.name] = e.type
+                    continue
+                name = _default_name(item.expr)
+                if name is None:
+                    raise self.fail("name this expression: `project name = expression`", item.pos)
+            else:
+                name = item.name
+            computed.append(ir.Assignment(name, e))
+            names.append(name)
+            cols[name] = e.type
+        self.check_unique(names, items[0].pos)
+        stages: list[ir.Stage] = []
+        if computed:
+            stages.append(ir.Extend(tuple(computed)))
+        stages.append(ir.Project(tuple(names)))
+        time_col = schema.time_column if schema.time_column in cols else None
+        return stages, Schema(cols, False, schema.source, time_col)
+
+    def check_unique(self, names: list[str], pos: s.Pos) -> None:
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise self.fail(f"output column {dup[0]!r} is defined twice", pos)
+
+    # ------------------------------------------------------------------ expressions
+    def expect_bool(self, e: ir.Expr, node: s.Node) -> None:
+        if e.type not in (Type.BOOL, Type.ANY, Type.DYNAMIC):
+            raise self.fail(f"`where` needs a true/false condition, not a {e.type}", _pos(node),
+                            hint="compare it: `x == …`, or test it: `isnotempty(x)`")
+
+    def expr(self, node: s.Node, schema: Schema) -> ir.Expr:
+        match node:
+            case s.Lit(kind=k, value=v):
+                return ir.Literal(v, {"string": Type.STRING, "int": Type.INT, "real": Type.REAL, "bool": Type.BOOL,
+                                      "null": Type.NULL, "timespan": Type.TIMESPAN, "datetime": Type.DATETIME}[k])
+            case s.Name() | s.Member() | s.Subscript():
+                return self.path(node, schema)
+            case s.CallExpr():
+                return self.call(node, schema)
+            case s.UnaryOp(op="not", operand=o):
+                inner = self.expr(o, schema)
+                self.expect_bool(inner, o)
+                return ir.Not(inner)
+            case s.UnaryOp(op="-", operand=o):
+                inner = self.expr(o, schema)
+                if isinstance(inner, ir.Literal) and isinstance(inner.value, (int, float)):
+                    return ir.Literal(-inner.value, inner.type)
+                if inner.type not in (Type.INT, Type.REAL, Type.TIMESPAN, Type.ANY, Type.DYNAMIC):
+                    raise self.fail(f"cannot negate a {inner.type}", node.pos)
+                return ir.Negate(inner, inner.type)
+            case s.BinOp(op=op):
+                return self.binop(node, schema)
+            case s.InOp(op=op, subject=subj, values=vals):
+                subject = self.expr(subj, schema)
+                values = tuple(self.expr(v, schema) for v in vals)
+                for v, vn in zip(values, vals):
+                    self.check_comparable(subject, v, node.op_pos)
+                e: ir.Expr = ir.InList(subject, values, case_sensitive="~" not in op)
+                return ir.Not(e) if op.startswith("!") else e
+        raise AssertionError(node)
+
+    def field_column(self, dotted: str, schema: Schema, span: Span | None) -> ir.Expr:
+        """Resolve a Sigma field name (a dotted path) like a path in the pipeline language, positioned at `span`."""
+        parts = dotted.split(".") if dotted else [dotted]
+        pos = s.Pos(1, 1, 1, 1)
+        node: s.Node = s.Name(parts[0], pos)
+        for p in parts[1:]:
+            node = s.Member(node, p, pos)
+        before = len(self.sink.items)
+        try:
+            result = self.path(node, schema)
+        except CompileError:
+            self._repoint(before, span)
+            raise CompileError(list(self.sink.items)) from None
+        self._repoint(before, span)
+        return result
+
+    def _repoint(self, start: int, span: Span | None) -> None:
+        for i in range(start, len(self.sink.items)):
+            d = self.sink.items[i]
+            self.sink.items[i] = type(d)(d.severity, d.message, span, d.hint, d.code)
+
+    def path(self, node: s.Node, schema: Schema) -> ir.Expr:
+        segs = _static_path(node)
+        if segs is None:  # indexing into a computed value
+            assert isinstance(node, (s.Member, s.Subscript))
+            base = self.expr(node.base, schema)
+            key: str | int = node.name if isinstance(node, s.Member) else node.key
+            if base.type not in (Type.DYNAMIC, Type.ANY):
+                raise self.fail(f"cannot index into a {base.type}", node.pos)
+            return ir.Index(base, key, Type.ANY)
+        # longest dotted prefix of string segments that names a column of the schema
+        names = [x for x in segs]
+        for i in range(len(names), 0, -1):
+            if not all(isinstance(x, str) for x in names[:i]):
+                continue
+            dotted = ".".join(str(x) for x in names[:i])
+            if dotted in schema.columns:
+                rest = tuple(names[i:])
+                t = schema.columns[dotted]
+                if rest:
+                    if t not in (Type.DYNAMIC, Type.ANY):
+                        raise self.fail(f"{dotted!r} is a {t}; it has no member {_seg_text(rest[0])}", _pos(node))
+                    t = self._declared(schema, names) or Type.ANY
+                return ir.Column(dotted, rest, t)
+        root = names[0]
+        assert isinstance(root, str)
+        if schema.open:
+            src = schema.source
+            if src is None or not src.fields:
+                return ir.Column(root, tuple(names[1:]), Type.ANY)
+            t = self._declared(schema, names)
+            if t is None:
+                dotted = ".".join(str(x) for x in names if isinstance(x, str))
+                self.sink.warning(f"unknown field {dotted!r}: source {src.name!r} does not declare it",
+                                  self.span(_pos(node)), hint=_did_you_mean(root, src.fields), code="unknown-field")
+                t = Type.ANY
+            return ir.Column(root, tuple(names[1:]), t)
+        raise self.fail(f"no column {root!r} here", _pos(node),
+                        hint=(_did_you_mean(root, schema.columns) or "") +
+                        " columns: " + ", ".join(schema.columns))
+
+    def _declared(self, schema: Schema, names: list[str | int]) -> Type | None:
+        if schema.source is None:
+            return None
+        dotted = ".".join(str(x) for x in names if isinstance(x, str))
+        if any(isinstance(x, int) for x in names):
+            # typed only up to the first index: below it the JSON is untyped
+            first = next(i for i, x in enumerate(names) if isinstance(x, int))
+            head = ".".join(str(x) for x in names[:first])
+            return Type.ANY if schema.source.field_type(head) is not None else None
+        return schema.source.field_type(dotted)
+
+    def check_comparable(self, a: ir.Expr, b: ir.Expr, pos: s.Pos) -> None:
+        ta, tb = a.type, b.type
+        loose = (Type.ANY, Type.NULL, Type.DYNAMIC)
+        if ta in loose or tb in loose or ta is tb or (ta.is_numeric and tb.is_numeric):
+            return
+        raise self.fail(f"cannot compare a {ta} with a {tb}", pos,
+                        hint="convert one side: tostring(…), toint(…), todouble(…), todatetime(…)")
+
+    def binop(self, node: s.BinOp, schema: Schema) -> ir.Expr:
+        op = node.op
+        left = self.expr(node.left, schema)
+        right = self.expr(node.right, schema)
+        if op in ("and", "or"):
+            self.expect_bool(left, node.left)
+            self.expect_bool(right, node.right)
+            cls = ir.And if op == "and" else ir.Or
+            parts: list[ir.Expr] = []
+            for x in (left, right):
+                parts.extend(x.operands if isinstance(x, cls) else (x,))
+            return cls(tuple(parts))
+        if op in ("==", "!=", "=~", "!~", "<", "<=", ">", ">="):
+            self.check_comparable(left, right, node.op_pos)
+            cmp = {"==": ir.CmpOp.EQ, "=~": ir.CmpOp.EQ, "!=": ir.CmpOp.NE, "!~": ir.CmpOp.NE, "<": ir.CmpOp.LT,
+                   "<=": ir.CmpOp.LE, ">": ir.CmpOp.GT, ">=": ir.CmpOp.GE}[op]
+            return ir.Compare(cmp, left, right, case_sensitive="~" not in op)
+        if op == "matches regex":
+            pattern = self.literal_string(right, node.right, "a regex")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise self.fail(f"invalid regex: {exc}", _pos(node.right)) from None
+            return ir.RegexMatch(left, pattern, frozenset())
+        m = re.fullmatch(r"(!?)(contains|startswith|endswith|like)(_cs)?", op)
+        if m:
+            neg, kind, cs = m.group(1) == "!", m.group(2), m.group(3) is not None
+            self.check_stringish(left, node.left)
+            e: ir.Expr
+            if kind == "like":
+                pat = self.literal_string(right, node.right, "a wildcard pattern")
+                e = ir.WildcardMatch(left, parse_wildcard(pat), cs)
+            else:
+                self.check_stringish(right, node.right)
+                e = ir.StringMatch(ir.StrOp(kind), left, right, cs)
+            return ir.Not(e) if neg else e
+        return self.arith(op, left, right, node)
+
+    def check_stringish(self, e: ir.Expr, node: s.Node) -> None:
+        if e.type not in (Type.STRING, Type.ANY, Type.DYNAMIC, Type.NULL):
+            raise self.fail(f"string match on a {e.type}; convert it with tostring(…)", _pos(node))
+
+    def literal_string(self, e: ir.Expr, node: s.Node, what: str) -> str:
+        if not (isinstance(e, ir.Literal) and isinstance(e.value, str)):
+            raise self.fail(f"{what} must be a string literal", _pos(node))
+        return e.value
+
+    def arith(self, op: str, left: ir.Expr, right: ir.Expr, node: s.BinOp) -> ir.Expr:
+        lt, rt = left.type, right.type
+        loose = (Type.ANY, Type.DYNAMIC, Type.NULL)
+        t: Type | None = None
+        if lt.is_numeric and rt.is_numeric:
+            t = Type.INT if lt is Type.INT and rt is Type.INT else Type.REAL
+        elif op == "-" and lt is Type.DATETIME and rt is Type.DATETIME:
+            t = Type.TIMESPAN
+        elif op in "+-" and lt is Type.DATETIME and rt in (Type.TIMESPAN,) + loose:
+            t = Type.DATETIME
+        elif op == "+" and rt is Type.DATETIME and lt in (Type.TIMESPAN,) + loose:
+            t = Type.DATETIME
+        elif op in "+-" and lt is Type.TIMESPAN and rt is Type.TIMESPAN:
+            t = Type.TIMESPAN
+        elif op in "*/" and lt is Type.TIMESPAN and rt.is_numeric:
+            t = Type.TIMESPAN
+        elif op == "/" and lt is Type.TIMESPAN and rt is Type.TIMESPAN:
+            t = Type.REAL
+        elif lt in loose or rt in loose:
+            other = rt if lt in loose else lt
+            if other in (Type.STRING, Type.BOOL):
+                t = None
+            else:
+                t = Type.ANY if other in loose else (other if other is not Type.DATETIME else Type.ANY)
+        if t is None:
+            hint = "use strcat(a, b) to join strings" if Type.STRING in (lt, rt) and op == "+" else None
+            raise self.fail(f"cannot apply {op} to a {lt} and a {rt}", node.op_pos, hint=hint)
+        return ir.Arith(ir.ArithOp(op), left, right, t)
+
+    def call(self, node: s.CallExpr, schema: Schema) -> ir.Expr:
+        name = node.name
+        if name in ("iif", "iff"):
+            if len(node.args) != 3:
+                raise self.fail(f"{name}() takes 3 arguments (condition, then, else), not {len(node.args)}",
+                                node.name_pos)
+            cond, a, b = (self.expr(x, schema) for x in node.args)
+            self.expect_bool(cond, node.args[0])
+            return ir.Case(((cond, a),), b, unify(a.type, b.type))
+        if name == "case":
+            if len(node.args) < 3 or len(node.args) % 2 == 0:
+                raise self.fail("case() takes condition, value pairs and a final default: "
+                                "case(c1, v1, c2, v2, …, default)", node.name_pos)
+            args = [self.expr(x, schema) for x in node.args]
+            branches = []
+            t = Type.NULL
+            for i in range(0, len(args) - 1, 2):
+                self.expect_bool(args[i], node.args[i])
+                branches.append((args[i], args[i + 1]))
+                t = unify(t, args[i + 1].type)
+            t = unify(t, args[-1].type)
+            return ir.Case(tuple(branches), args[-1], t)
+        if name == "not":
+            if len(node.args) != 1:
+                raise self.fail("not() takes 1 argument", node.name_pos)
+            inner = self.expr(node.args[0], schema)
+            self.expect_bool(inner, node.args[0])
+            return ir.Not(inner)
+        sig = FUNCTIONS.get(name)
+        if sig is None:
+            if name == "datetime":
+                raise self.fail("invalid datetime literal: use ISO-8601, e.g. datetime(2024-01-31T08:00:00Z)",
+                                node.pos)
+            if name in AGG_FUNCTIONS:
+                raise self.fail(f"{name}() is an aggregation: use it in summarize or eventstats", node.name_pos)
+            raise self.fail(f"unknown function {name!r}", node.name_pos,
+                            hint=_did_you_mean(name, list(FUNCTIONS) + ["iif", "case"]))
+        if not sig.accepts(len(node.args)):
+            raise self.fail(f"{name}() takes {sig.arity_text()} argument{'s' if sig.arity_text() != '1' else ''}, "
+                            f"not {len(node.args)}", node.name_pos)
+        args = tuple(self.expr(a, schema) for a in node.args)
+        for i, (a, an) in enumerate(zip(args, node.args)):
+            want = sig.param_type(i)
+            if not compatible(a.type, want):
+                raise self.fail(f"argument {i + 1} of {name}() must be a {want}, not a {a.type}", _pos(an))
+            if i in sig.literal_params and not isinstance(a, ir.Literal):
+                raise self.fail(f"argument {i + 1} of {name}() must be a literal", _pos(an))
+        if name == "datetime_diff":
+            unit = args[0]
+            assert isinstance(unit, ir.Literal)
+            if unit.value not in DATETIME_DIFF_UNITS:
+                raise self.fail(f"unknown datetime_diff unit {unit.value!r}", _pos(node.args[0]),
+                                hint="units: " + ", ".join(DATETIME_DIFF_UNITS))
+        if name in ("extract", "replace_regex"):
+            rx = args[0] if name == "extract" else args[1]
+            assert isinstance(rx, ir.Literal)
+            try:
+                re.compile(str(rx.value))
+            except re.error as exc:
+                raise self.fail(f"invalid regex: {exc}", _pos(node.args[0 if name == 'extract' else 1])) from None
+        if name == "bin" and not (args[1].type.is_numeric or args[1].type is Type.TIMESPAN):
+            raise self.fail("bin() needs a number or a timespan as the bin size", _pos(node.args[1]))
+        return ir.Call(name, args, sig.result([a.type for a in args]))
+
+
+def parse_wildcard(pattern: str) -> ir.WildcardPattern:
+    """`*` any run, `?` one character, `\\*` `\\?` `\\\\` literal."""
+    parts: list[str | ir.Wild] = []
+    buf: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "*?\\":
+            buf.append(pattern[i + 1])
+            i += 2
+            continue
+        if ch in "*?":
+            if buf:
+                parts.append("".join(buf))
+                buf = []
+            parts.append(ir.Wild.ANY if ch == "*" else ir.Wild.ONE)
+        else:
+            buf.append(ch)
+        i += 1
+    if buf:
+        parts.append("".join(buf))
+    return tuple(parts)
+
+
+def _agg_type(fn: ir.AggFn, arg: ir.Expr | None) -> Type:
+    if fn in (ir.AggFn.COUNT, ir.AggFn.DCOUNT):
+        return Type.INT
+    assert arg is not None
+    if fn is ir.AggFn.AVG:
+        return Type.REAL
+    if fn is ir.AggFn.VALUES:
+        return Type.DYNAMIC
+    if fn is ir.AggFn.SUM:
+        return arg.type if arg.type in (Type.INT, Type.REAL, Type.TIMESPAN) else Type.ANY
+    return arg.type
+
+
+def _static_path(node: s.Node) -> list[str | int] | None:
+    match node:
+        case s.Name(name=n):
+            return [n]
+        case s.Member(base=b, name=n):
+            p = _static_path(b)
+            return None if p is None else p + [n]
+        case s.Subscript(base=b, key=k):
+            p = _static_path(b)
+            return None if p is None else p + [k]
+    return None
+
+
+def _seg_text(seg: str | int) -> str:
+    return f"[{seg}]" if isinstance(seg, int) else repr(seg)
+
+
+def _default_name(node: s.Node) -> str | None:
+    p = _static_path(node)
+    if p is not None and all(isinstance(x, str) for x in p):
+        return ".".join(str(x) for x in p)
+    if isinstance(node, s.CallExpr) and node.args:
+        return _default_name(node.args[0])
+    return None
+
+
+def _names_in(node: s.Node) -> list[s.Name]:
+    out: list[s.Name] = []
+    match node:
+        case s.Name():
+            out.append(node)
+        case s.Member(base=b) | s.Subscript(base=b):
+            out.extend(_names_in(b))
+        case s.CallExpr(args=args):
+            for a in args:
+                out.extend(_names_in(a))
+        case s.BinOp(left=l, right=r):
+            out.extend(_names_in(l))
+            out.extend(_names_in(r))
+        case s.InOp(subject=x, values=vs):
+            out.extend(_names_in(x))
+            for v in vs:
+                out.extend(_names_in(v))
+        case s.UnaryOp(operand=o):
+            out.extend(_names_in(o))
+    return out
+
+
+def _pos(node: s.Node) -> s.Pos:
+    return node.pos
+
+
+def _did_you_mean(name: str, options: object) -> str | None:
+    close = difflib.get_close_matches(name, list(options), n=1)  # type: ignore[call-overload]
+    return f"did you mean {close[0]!r}?" if close else None
+

@@ -1,0 +1,173 @@
+"""The public API: rule file → RuleIR, with every diagnostic. The CLI and backends go through here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from . import ir
+from .analyze import Analyzer, Schema
+from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Severity, Span
+from .parser import parse_program
+from .rule import RuleDoc, load_rule
+from .sigma import SigmaLowering
+from .sources import GENERIC, SourceDef, builtin_sources, source_for_logsource
+from .types import Type
+
+
+@dataclass(slots=True)
+class CompileResult:
+    path: Path
+    rule: ir.RuleIR | None
+    doc: RuleDoc | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.rule is not None
+
+
+def open_schema(src: SourceDef) -> Schema:
+    return Schema(dict(src.columns()), True, src, src.time_column)
+
+
+@lru_cache(maxsize=None)
+def compile_view(name: str) -> tuple[ir.Pipeline, tuple[tuple[str, Type], ...]]:
+    """Compile a view source's pipeline over its base source (once per process)."""
+    src = builtin_sources()[name]
+    assert src.view is not None
+    base = builtin_sources()[src.view.over]
+    sink = DiagnosticSink()
+    analyzer = Analyzer(src.view.origin, sink)
+    program = parse_program(src.view.query, src.view.origin)
+    stages, schema = analyzer.lower_program(program, open_schema(base))
+    sink.raise_if_errors()
+    pipeline = ir.Pipeline(ir.SourceRef(base.name, base.time_column), stages, tuple(schema.columns.items()))
+    return pipeline, tuple(schema.columns.items())
+
+
+def resolve_source(doc: RuleDoc, sink: DiagnosticSink) -> SourceDef:
+    data = doc.data
+    if "source" in data:
+        name = str(data["source"])
+        src = builtin_sources().get(name)
+        if src is None:
+            sink.error(f"unknown source {name!r}", doc.yaml.span(("source",)),
+                       hint="sources: " + ", ".join(sorted(builtin_sources())), code="source")
+            sink.raise_if_errors()
+        assert src is not None
+        return src
+    logsource = data.get("logsource") or {}
+    src = source_for_logsource(logsource) if isinstance(logsource, dict) else None
+    if src is None:
+        text = ", ".join(f"{k}={v}" for k, v in sorted(logsource.items())) if isinstance(logsource, dict) else ""
+        sink.note(f"no source definition for logsource {text or '(none)'}: fields are untyped",
+                  doc.yaml.span(("logsource",)), code="generic-source")
+        return GENERIC
+    return src
+
+
+def compile_doc(doc: RuleDoc) -> ir.RuleIR:
+    sink = doc.sink
+    src = resolve_source(doc, sink)
+    if src.view is not None:
+        view_pipeline, cols = compile_view(src.name)
+        schema = Schema(dict(cols), False, src, src.time_column)
+        source_ref = ir.SourceRef(src.name, src.time_column, view_pipeline)
+    else:
+        schema = open_schema(src)
+        source_ref = ir.SourceRef(src.name, src.time_column)
+    stages: list[ir.Stage] = []
+    if "correlation" in doc.data:
+        sink.error("Sigma correlation rules are not supported yet", doc.yaml.span(("correlation",)), code="sigma")
+        sink.raise_if_errors()
+    if "detection" in doc.data:
+        origin = doc.query_origin or doc.yaml.origins.get(("title",))
+        analyzer = Analyzer(origin, sink, doc.lookups) if origin else None
+        if analyzer is None:
+            raise CompileError([Diagnostic(Severity.ERROR, "rule has no title", Span(str(doc.path), 1, 1))])
+        stages.append(ir.Filter(SigmaLowering(analyzer, doc.yaml, schema).lower(doc.data)))
+    if doc.query is not None and doc.query_origin is not None:
+        analyzer = Analyzer(doc.query_origin, sink, doc.lookups)
+        program = parse_program(doc.query, doc.query_origin)
+        more, schema = analyzer.lower_program(program, schema)
+        stages.extend(more)
+    check_outputs(doc, schema, sink)
+    sink.raise_if_errors()
+    d = doc.data
+    meta = ir.RuleMeta(
+        id=doc.id, title=doc.title, description=str(d.get("description", "")).strip(),
+        status=_opt(d.get("status")), level=_opt(d.get("level")), author=_opt(d.get("author")),
+        date=_opt(d.get("date")), tags=_tuple(d.get("tags")), references=_tuple(d.get("references")),
+        falsepositives=_tuple(d.get("falsepositives")),
+        logsource=tuple(sorted((str(k), str(v)) for k, v in (d.get("logsource") or {}).items()))
+        if isinstance(d.get("logsource"), dict) else (),
+        version=_opt(d.get("version")),
+    )
+    columns = None if schema.open else tuple(schema.columns.items())
+    pipeline = ir.Pipeline(source_ref, tuple(stages), columns)
+    return ir.RuleIR(meta, pipeline, doc.schedule, doc.alert, doc.entities, doc.details,
+                     tuple(ir.LookupTable(l.name, l.path, l.columns, l.types) for l in doc.lookups.values()),
+                     str(doc.path))
+
+
+def check_outputs(doc: RuleDoc, schema: Schema, sink: DiagnosticSink) -> None:
+    """Entities and details must name columns of the rule's output."""
+    if schema.open:
+        return
+    for i, ent in enumerate(doc.entities):
+        for f in ent.fields:
+            if f.column not in schema.columns:
+                sink.error(f"entity {ent.kind}.{f.identifier} names {f.column!r}, which is not an output column",
+                           doc.yaml.span(("entities", ent.kind, f.identifier)),
+                           hint="output columns: " + ", ".join(schema.columns), code="rule")
+    for name, col in doc.details:
+        if col not in schema.columns:
+            sink.error(f"detail {name!r} names {col!r}, which is not an output column",
+                       doc.yaml.span(("details", name)),
+                       hint="output columns: " + ", ".join(schema.columns), code="rule")
+
+
+def _opt(v: object) -> str | None:
+    return None if v is None else str(v)
+
+
+def _tuple(v: object) -> tuple[str, ...]:
+    if v is None:
+        return ()
+    if isinstance(v, list):
+        return tuple(str(x) for x in v)
+    return (str(v),)
+
+
+def compile_file(path: Path) -> CompileResult:
+    """Compile one rule file; never raises for a bad rule (the diagnostics say why)."""
+    doc = None
+    try:
+        doc = load_rule(path)
+        rule = compile_doc(doc)
+        return CompileResult(path, rule, doc, list(doc.sink.items))
+    except CompileError as exc:
+        diags = list(exc.diagnostics)
+        if doc is not None:
+            for d in doc.sink.items:
+                if d not in diags:
+                    diags.insert(0, d)
+        return CompileResult(path, None, doc, diags)
+
+
+RULE_SUFFIXES = (".yml", ".yaml")
+
+
+def discover_rules(paths: list[Path]) -> list[Path]:
+    """Rule files under the given files/folders, sorted; fixtures/ and lookups/ folders are skipped."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.suffix in RULE_SUFFIXES and f.is_file() and not ({"fixtures", "lookups"} & set(f.parts)):
+                    out.append(f)
+        else:
+            out.append(p)
+    return out

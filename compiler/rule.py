@@ -1,0 +1,346 @@
+"""The rule file: YAML that is a superset of Sigma, loaded with positions into a checked model.
+
+Keys beyond Sigma: query, source, schedule, alert, entities, details, lookups, tests, version.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from . import ir
+from .analyze import LookupDecl
+from .diagnostics import CompileError, DiagnosticSink, Span
+from .parser import parse_datetime_text, parse_duration
+from .types import Type, parse_type
+from .yamlpos import PositionedYaml, TextOrigin, load_yaml
+
+SIGMA_KEYS = {
+    "title", "id", "name", "status", "description", "author", "date", "modified", "references", "tags",
+    "logsource", "detection", "falsepositives", "level", "fields", "related", "license", "taxonomy", "scope",
+    "correlation", "filter", "generate",
+}
+SIEMFORGE_KEYS = {"query", "source", "schedule", "alert", "entities", "details", "lookups", "tests", "version"}
+LEVELS = ("informational", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    kind: str  # "fires", "silent", "count", "rows"
+    count: int | None = None
+    rows: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TestCase:
+    name: str
+    logs: tuple[Path, ...]
+    expect: Expectation
+    now: datetime | None
+    lookups: dict[str, Path]
+    span: Span | None
+
+
+@dataclass(slots=True)
+class RuleDoc:
+    """A rule file after loading and shape checks, before its logic is compiled."""
+
+    path: Path
+    text: str
+    yaml: PositionedYaml
+    data: dict[str, Any]
+    query: str | None
+    query_origin: TextOrigin | None
+    lookups: dict[str, LookupDecl]
+    tests: list[TestCase]
+    schedule: ir.Schedule | None
+    alert: ir.AlertSpec
+    entities: tuple[ir.Entity, ...]
+    details: tuple[tuple[str, str], ...]
+    sink: DiagnosticSink = field(default_factory=DiagnosticSink)
+
+    @property
+    def title(self) -> str:
+        return str(self.data.get("title", self.path.stem))
+
+    @property
+    def id(self) -> str:
+        return str(self.data.get("id") or self.data.get("name") or self.path.stem)
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return (str(value),)
+
+
+def load_rule(path: Path, text: str | None = None) -> RuleDoc:
+    """Load and shape-check one rule file. Raises CompileError (with positions) on any error."""
+    file = str(path)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise CompileError([_diag(f"not UTF-8 text: {exc.reason}", Span(file, 1, 1))]) from None
+        except OSError as exc:
+            raise CompileError([_diag(f"cannot read: {exc.strerror}", Span(file, 1, 1))]) from None
+    doc = load_yaml(text, file)
+    sink = DiagnosticSink(list(doc.warnings))
+    data = doc.value
+    if not isinstance(data, dict):
+        sink.error("a rule must be a YAML mapping (title:, logsource:, detection: or query:, …)", Span(file, 1, 1))
+        sink.raise_if_errors()
+        raise AssertionError
+    loader = _Loader(path, doc, sink)
+    return loader.load(text, data)
+
+
+def _diag(message: str, span: Span | None):  # type: ignore[no-untyped-def]
+    from .diagnostics import Diagnostic, Severity
+
+    return Diagnostic(Severity.ERROR, message, span, code="rule")
+
+
+@dataclass(slots=True)
+class _Loader:
+    path: Path
+    doc: PositionedYaml
+    sink: DiagnosticSink
+
+    def err(self, message: str, at: tuple[str | int, ...], hint: str | None = None) -> None:
+        self.sink.error(message, self.doc.span(at), hint, code="rule")
+
+    def load(self, text: str, data: dict[str, Any]) -> RuleDoc:
+        for key in data:
+            if key not in SIGMA_KEYS and key not in SIEMFORGE_KEYS:
+                close = difflib.get_close_matches(key, sorted(SIGMA_KEYS | SIEMFORGE_KEYS), n=1, cutoff=0.75)
+                if close:
+                    self.sink.warning(f"unknown key {key!r}", self.doc.key_span((key,)),
+                                      f"did you mean {close[0]!r}?", code="rule-key")
+        if "title" not in data:
+            self.sink.error("a rule needs a `title`", Span(str(self.path), 1, 1), code="rule")
+        elif not isinstance(data["title"], str):
+            self.err("`title` must be text", ("title",))
+        if "level" in data and data["level"] not in LEVELS:
+            self.err(f"unknown level {data['level']!r}", ("level",), hint="levels: " + ", ".join(LEVELS))
+        if "tags" in data and not isinstance(data["tags"], list):
+            self.err("`tags` must be a list", ("tags",))
+        if "logsource" in data and not isinstance(data["logsource"], dict):
+            self.err("`logsource` must be a mapping (product:, service:, category:)", ("logsource",))
+        if "detection" not in data and "query" not in data and "correlation" not in data:
+            self.sink.error("a rule needs a `detection:` block, a `query:`, or both", Span(str(self.path), 1, 1),
+                            code="rule")
+        if "detection" in data and not isinstance(data["detection"], dict):
+            self.err("`detection` must be a mapping of selections and a condition", ("detection",))
+        query = data.get("query")
+        origin = None
+        if query is not None:
+            if not isinstance(query, str):
+                self.err("`query` must be text (use a `|` block)", ("query",))
+                query = None
+            else:
+                origin = self.doc.origins[("query",)]
+        lookups = self.lookups(data.get("lookups"))
+        schedule = self.schedule(data.get("schedule"))
+        alert = self.alert(data.get("alert"))
+        entities = self.entities(data.get("entities"))
+        details = self.details(data.get("details"))
+        tests = self.tests(data.get("tests"), set(lookups))
+        self.sink.raise_if_errors()
+        return RuleDoc(self.path, text, self.doc, data, query, origin, lookups, tests, schedule, alert, entities,
+                       details, self.sink)
+
+    # ------------------------------------------------------------------ sections
+    def duration(self, value: Any, at: tuple[str | int, ...]) -> timedelta | None:
+        try:
+            return parse_duration(str(value).strip())
+        except ValueError:
+            self.err(f"invalid duration {value!r}: write a number and a unit (ms, s, m, h, d), e.g. 1h", at)
+            return None
+
+    def schedule(self, value: Any) -> ir.Schedule | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.err("`schedule` must be a mapping: {every: 1d, lookback: 1d}", ("schedule",))
+            return None
+        every = self.duration(value.get("every", "1d"), ("schedule", "every"))
+        lookback = self.duration(value.get("lookback", value.get("every", "1d")), ("schedule", "lookback"))
+        for k in value:
+            if k not in ("every", "lookback"):
+                self.err(f"unknown schedule key {k!r}", ("schedule", k), hint="keys: every, lookback")
+        if every is None or lookback is None:
+            return None
+        return ir.Schedule(every, lookback)
+
+    def alert(self, value: Any) -> ir.AlertSpec:
+        default = ir.AlertSpec(ir.Threshold(ir.CmpOp.GT, 0), None)
+        if value is None:
+            return default
+        if not isinstance(value, dict):
+            self.err("`alert` must be a mapping: {threshold: \"> 0\", suppress: 1h}", ("alert",))
+            return default
+        threshold = default.threshold
+        if "threshold" in value:
+            m = re.fullmatch(r"\s*(>=|<=|==|!=|>|<)?\s*(\d+)\s*", str(value["threshold"]))
+            if not m:
+                self.err(f"invalid threshold {value['threshold']!r}: write an operator and a row count, e.g. \"> 0\"",
+                         ("alert", "threshold"))
+            else:
+                threshold = ir.Threshold(ir.CmpOp(m.group(1) or ">"), int(m.group(2)))
+        suppress = None
+        if value.get("suppress") is not None:
+            suppress = self.duration(value["suppress"], ("alert", "suppress"))
+        for k in value:
+            if k not in ("threshold", "suppress"):
+                self.err(f"unknown alert key {k!r}", ("alert", k), hint="keys: threshold, suppress")
+        return ir.AlertSpec(threshold, suppress)
+
+    def entities(self, value: Any) -> tuple[ir.Entity, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            self.err("`entities` must be a mapping: {account: {name: Col}, ip: {address: Col}}", ("entities",))
+            return ()
+        out = []
+        for kind, fields in value.items():
+            if not isinstance(fields, dict):
+                self.err(f"entity {kind!r} must map identifiers to columns", ("entities", kind))
+                continue
+            out.append(ir.Entity(str(kind), tuple(ir.EntityField(str(k), str(v)) for k, v in fields.items())))
+        return tuple(out)
+
+    def details(self, value: Any) -> tuple[tuple[str, str], ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            self.err("`details` must map a detail name to a column", ("details",))
+            return ()
+        return tuple((str(k), str(v)) for k, v in value.items())
+
+    def lookups(self, value: Any) -> dict[str, LookupDecl]:
+        out: dict[str, LookupDecl] = {}
+        if value is None:
+            return out
+        if not isinstance(value, dict):
+            self.err("`lookups` must map a table name to a CSV file", ("lookups",))
+            return out
+        for name, spec in value.items():
+            at: tuple[str | int, ...] = ("lookups", name)
+            types_spec: dict[str, Any] = {}
+            if isinstance(spec, dict):
+                file = spec.get("file")
+                types_spec = spec.get("types") or {}
+            else:
+                file = spec
+            if not isinstance(file, str):
+                self.err(f"lookup {name!r} needs a CSV file path", at)
+                continue
+            decl = read_lookup_header(name, self.path.parent / file, types_spec)
+            if isinstance(decl, str):
+                self.err(decl, at)
+                continue
+            decl.span = self.doc.span(at)
+            out[str(name)] = decl
+        return out
+
+    def tests(self, value: Any, lookup_names: set[str]) -> list[TestCase]:
+        out: list[TestCase] = []
+        if value is None:
+            return out
+        if not isinstance(value, list):
+            self.err("`tests` must be a list of {name, logs, expect}", ("tests",))
+            return out
+        for i, t in enumerate(value):
+            at: tuple[str | int, ...] = ("tests", i)
+            if not isinstance(t, dict):
+                self.err("a test must be a mapping {name, logs, expect}", at)
+                continue
+            name = str(t.get("name", f"test {i + 1}"))
+            logs_v = t.get("logs")
+            logs = [logs_v] if isinstance(logs_v, str) else logs_v
+            if not logs or not isinstance(logs, list):
+                self.err(f"test {name!r} needs `logs:` (a file or a list of files)", at)
+                continue
+            paths = []
+            for j, lp in enumerate(logs):
+                p = self.path.parent / str(lp)
+                if not p.exists():
+                    self.err(f"log file not found: {lp}", at + ("logs",) if isinstance(logs_v, str) else at + ("logs", j))
+                paths.append(p)
+            expect = self.expectation(t.get("expect"), at + ("expect",), name)
+            now = None
+            if "now" in t:
+                try:
+                    now = parse_datetime_text(str(t["now"]).replace(" ", "T"))
+                except ValueError:
+                    self.err(f"invalid `now` {t['now']!r}: use ISO-8601, e.g. 2024-05-01T00:00:00Z", at + ("now",))
+            overrides: dict[str, Path] = {}
+            for lname, lfile in (t.get("lookups") or {}).items():
+                if lname not in lookup_names:
+                    self.err(f"test overrides unknown lookup {lname!r}", at + ("lookups", lname))
+                    continue
+                p = self.path.parent / str(lfile)
+                if not p.exists():
+                    self.err(f"lookup file not found: {lfile}", at + ("lookups", lname))
+                overrides[str(lname)] = p
+            for k in t:
+                if k not in ("name", "logs", "expect", "now", "lookups"):
+                    self.err(f"unknown test key {k!r}", at + (k,), hint="keys: name, logs, expect, now, lookups")
+            if expect is not None:
+                out.append(TestCase(name, tuple(paths), expect, now, overrides, self.doc.span(at)))
+        return out
+
+    def expectation(self, value: Any, at: tuple[str | int, ...], name: str) -> Expectation | None:
+        if value in ("fires", "silent"):
+            return Expectation(str(value))
+        if isinstance(value, dict):
+            if "rows" in value:
+                rows = value["rows"]
+                if isinstance(rows, int) and not isinstance(rows, bool):
+                    return Expectation("count", count=rows)
+                if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
+                    return Expectation("rows", count=len(rows), rows=tuple(rows))
+                self.err("`rows` must be a row count or a list of rows (mappings of column: value)", at + ("rows",))
+                return None
+            if "count" in value and isinstance(value["count"], int):
+                return Expectation("count", count=value["count"])
+        self.err(f"test {name!r}: `expect` must be `fires`, `silent`, {{rows: N}} or {{rows: [{{col: value}}, …]}}",
+                 at)
+        return None
+
+
+def read_lookup_header(name: str, path: Path, types_spec: dict[str, Any]) -> LookupDecl | str:
+    """Read a lookup CSV's columns; infer each column's type (int, real or string) unless declared."""
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            rows = list(reader)
+    except OSError as exc:
+        return f"cannot read lookup {name!r} ({path}): {exc.strerror}"
+    if not header:
+        return f"lookup {name!r} ({path}) is empty: it needs a header row"
+    types: list[Type] = []
+    for i, col in enumerate(header):
+        if col in types_spec:
+            t = parse_type(str(types_spec[col]))
+            if t is None:
+                return f"unknown type {types_spec[col]!r} for lookup column {col!r}"
+            types.append(t)
+            continue
+        values = [r[i] for r in rows if i < len(r) and r[i] != ""]
+        if values and all(re.fullmatch(r"-?\d+", v) for v in values):
+            types.append(Type.INT)
+        elif values and all(re.fullmatch(r"-?\d+(\.\d*)?([eE][-+]?\d+)?", v) for v in values):
+            types.append(Type.REAL)
+        else:
+            types.append(Type.STRING)
+    return LookupDecl(name, str(path), tuple(header), tuple(types))

@@ -1,0 +1,185 @@
+"""Sigma `detection:` blocks → IR filter expressions, through pySigma's parser (modifiers already applied).
+
+Sigma string matching is case-insensitive unless `|cased`; regexes are case-sensitive unless `|i`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from sigma import conditions as sc
+from sigma import types as st
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+
+from . import ir
+from .analyze import Analyzer, Schema
+from .diagnostics import CompileError, Diagnostic, Severity, Span
+from .types import Type
+from .yamlpos import PositionedYaml
+
+_CMP = {
+    "LT": ir.CmpOp.LT, "LTE": ir.CmpOp.LE, "GT": ir.CmpOp.GT, "GTE": ir.CmpOp.GE, "NEQ": ir.CmpOp.NE,
+}
+
+
+class SigmaUnsupported(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class SigmaLowering:
+    analyzer: Analyzer
+    doc: PositionedYaml
+    schema: Schema
+
+    def detection_span(self) -> Span | None:
+        return self.doc.span(("detection",))
+
+    def field_span(self, field: str) -> Span | None:
+        for path, span in self.doc.key_spans.items():
+            if len(path) >= 3 and path[0] == "detection" and isinstance(path[-1], str):
+                if path[-1].split("|")[0] == field:
+                    return span
+        return self.detection_span()
+
+    def lower(self, data: dict[str, Any]) -> ir.Expr:
+        """The rule's detection as one boolean expression."""
+        try:
+            rule = SigmaRule.from_dict(data, collect_errors=False)
+            conditions = [c.parsed for c in rule.detection.parsed_condition]
+        except SigmaError as exc:
+            raise CompileError([Diagnostic(Severity.ERROR, f"Sigma detection: {exc}", self.detection_span(),
+                                           code="sigma")]) from None
+        exprs = [self.cond(c) for c in conditions]
+        return exprs[0] if len(exprs) == 1 else ir.Or(tuple(exprs))
+
+    def cond(self, node: Any) -> ir.Expr:
+        if isinstance(node, sc.ConditionAND):
+            return _flatten(ir.And, [self.cond(a) for a in node.args])
+        if isinstance(node, sc.ConditionOR):
+            return _flatten(ir.Or, [self.cond(a) for a in node.args])
+        if isinstance(node, sc.ConditionNOT):
+            return ir.Not(self.cond(node.args[0]))
+        if isinstance(node, sc.ConditionFieldEqualsValueExpression):
+            return self.field_match(node.field, node.value)
+        if isinstance(node, sc.ConditionValueExpression):
+            return self.keyword(node.value)
+        raise self.unsupported(f"condition node {type(node).__name__}")
+
+    def unsupported(self, what: str, field: str | None = None) -> CompileError:
+        span = self.field_span(field) if field else self.detection_span()
+        return CompileError([Diagnostic(Severity.ERROR, f"Sigma: {what} is not supported", span, code="sigma")])
+
+    def column(self, field: str) -> ir.Expr:
+        return self.analyzer.field_column(field, self.schema, self.field_span(field))
+
+    def field_match(self, field: str | None, value: Any) -> ir.Expr:
+        if field is None:
+            return self.keyword(value)
+        if isinstance(value, st.SigmaExpansion):
+            return _flatten(ir.Or, [self.field_match(field, v) for v in value.values])
+        subject = self.column(field)
+        if isinstance(value, st.SigmaString):  # SigmaCasedString is a subclass
+            return self.string_match(subject, value, isinstance(value, st.SigmaCasedString), field)
+        if isinstance(value, st.SigmaNull):
+            return ir.Call("isnull", (subject,), Type.BOOL)
+        if isinstance(value, st.SigmaBool):
+            return ir.Compare(ir.CmpOp.EQ, subject, ir.Literal(value.boolean, Type.BOOL))
+        if isinstance(value, st.SigmaNumber):
+            n = value.number
+            return ir.Compare(ir.CmpOp.EQ, subject, ir.Literal(n, Type.INT if isinstance(n, int) else Type.REAL))
+        if isinstance(value, st.SigmaCompareExpression):
+            n = value.number.number
+            op = _CMP[value.op.name]
+            return ir.Compare(op, subject, ir.Literal(n, Type.INT if isinstance(n, int) else Type.REAL))
+        if isinstance(value, st.SigmaRegularExpression):
+            flags = {f.name for f in (value.flags or ())}
+            short = frozenset({"IGNORECASE": "i", "MULTILINE": "m", "DOTALL": "s"}[f] for f in flags)
+            return ir.RegexMatch(subject, value.regexp.to_plain() if hasattr(value.regexp, "to_plain")
+                                 else str(value.regexp), short)
+        if isinstance(value, st.SigmaCIDRExpression):
+            net = value.network if hasattr(value, "network") else ipaddress.ip_network(value.cidr, strict=False)
+            return ir.CidrMatch(subject, (str(net),))
+        if isinstance(value, st.SigmaExists):
+            fn = "isnotnull" if value.exists else "isnull"
+            return ir.Call(fn, (subject,), Type.BOOL)
+        if isinstance(value, st.SigmaFieldReference):
+            if getattr(value, "starts_with", False) or getattr(value, "ends_with", False):
+                raise self.unsupported("fieldref with startswith/endswith", field)
+            return ir.Compare(ir.CmpOp.EQ, subject, self.column(value.field), case_sensitive=False)
+        if isinstance(value, st.SigmaTimestampPart):
+            fn = {"HOUR": "hourofday"}.get(value.timestamp_part.name)
+            if fn is None:
+                raise self.unsupported(f"timestamp part modifier |{value.timestamp_part.name.lower()}", field)
+            return ir.Compare(ir.CmpOp.EQ, ir.Call(fn, (subject,), Type.INT), ir.Literal(value.number, Type.INT))
+        raise self.unsupported(f"value type {type(value).__name__}", field)
+
+    def string_match(self, subject: ir.Expr, value: st.SigmaString, cased: bool, field: str | None) -> ir.Expr:
+        parts: list[str | ir.Wild] = []
+        for p in value.s:
+            if isinstance(p, str):
+                if parts and isinstance(parts[-1], str):
+                    parts[-1] = parts[-1] + p
+                else:
+                    parts.append(p)
+            elif p is st.SpecialChars.WILDCARD_MULTI:
+                parts.append(ir.Wild.ANY)
+            elif p is st.SpecialChars.WILDCARD_SINGLE:
+                parts.append(ir.Wild.ONE)
+            else:
+                name = getattr(p, "name", str(p))
+                raise self.unsupported(f"placeholder %{name}% (it needs a value list)", field)
+        return string_pattern_to_ir(subject, tuple(parts), case_sensitive=cased)
+
+    def keyword(self, value: Any) -> ir.Expr:
+        if isinstance(value, st.SigmaExpansion):
+            return _flatten(ir.Or, [self.keyword(v) for v in value.values])
+        if isinstance(value, st.SigmaString):
+            parts: list[str | ir.Wild] = []
+            for p in value.s:
+                if isinstance(p, str):
+                    parts.append(p)
+                elif p is st.SpecialChars.WILDCARD_MULTI:
+                    parts.append(ir.Wild.ANY)
+                elif p is st.SpecialChars.WILDCARD_SINGLE:
+                    parts.append(ir.Wild.ONE)
+                else:
+                    raise self.unsupported("placeholder in a keyword")
+            # a keyword matches anywhere in a value: Sigma keywords are implicit contains
+            if not parts or parts[0] is not ir.Wild.ANY:
+                parts.insert(0, ir.Wild.ANY)
+            if parts[-1] is not ir.Wild.ANY:
+                parts.append(ir.Wild.ANY)
+            return ir.Keyword(tuple(parts), case_sensitive=isinstance(value, st.SigmaCasedString))
+        if isinstance(value, st.SigmaNumber):
+            return ir.Keyword((ir.Wild.ANY, str(value.number), ir.Wild.ANY))
+        raise self.unsupported(f"keyword of type {type(value).__name__}")
+
+
+def string_pattern_to_ir(subject: ir.Expr, parts: ir.WildcardPattern, case_sensitive: bool) -> ir.Expr:
+    """The simplest IR node that means `subject` matches the wildcard pattern."""
+    texts = [p for p in parts if isinstance(p, str)]
+    wilds = [p for p in parts if not isinstance(p, str)]
+    if not wilds:
+        return ir.Compare(ir.CmpOp.EQ, subject, ir.Literal("".join(texts), Type.STRING), case_sensitive)
+    if len(texts) == 1 and all(w is ir.Wild.ANY for w in wilds):
+        lit = ir.Literal(texts[0], Type.STRING)
+        if parts == (ir.Wild.ANY, texts[0], ir.Wild.ANY):
+            return ir.StringMatch(ir.StrOp.CONTAINS, subject, lit, case_sensitive)
+        if parts == (texts[0], ir.Wild.ANY):
+            return ir.StringMatch(ir.StrOp.STARTSWITH, subject, lit, case_sensitive)
+        if parts == (ir.Wild.ANY, texts[0]):
+            return ir.StringMatch(ir.StrOp.ENDSWITH, subject, lit, case_sensitive)
+    return ir.WildcardMatch(subject, parts, case_sensitive)
+
+
+def _flatten(cls: type, items: list[ir.Expr]) -> ir.Expr:
+    if len(items) == 1:
+        return items[0]
+    out: list[ir.Expr] = []
+    for x in items:
+        out.extend(x.operands if isinstance(x, cls) else (x,))  # type: ignore[attr-defined]
+    return cls(tuple(out))  # type: ignore[no-any-return]

@@ -1,0 +1,111 @@
+"""Logical sources: named, typed field vocabularies that rules are written against (sources/*.yml).
+
+A source may be a view: a pipeline over another source, written in the pipeline language itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from .diagnostics import CompileError, Diagnostic, Severity, Span
+from .types import Type, parse_type
+from .yamlpos import TextOrigin, load_yaml
+
+
+@dataclass(frozen=True, slots=True)
+class ViewDef:
+    over: str
+    query: str
+    origin: TextOrigin
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDef:
+    name: str
+    description: str
+    logsource: tuple[tuple[str, str], ...]
+    fields: dict[str, Type]  # dotted path -> type; a `dynamic` entry types every path below it as ANY
+    time_column: str | None
+    time_from: str | None  # raw field the time column is read from (None: the column itself)
+    view: ViewDef | None
+    file: str
+
+    def field_type(self, dotted: str) -> Type | None:
+        """The declared type of a dotted path, ANY under a dynamic field, None if the path is not declared."""
+        if dotted in self.fields:
+            return self.fields[dotted]
+        if self.time_column is not None and dotted == self.time_column:
+            return Type.DATETIME
+        parts = dotted.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            prefix = ".".join(parts[:i])
+            t = self.fields.get(prefix)
+            if t is Type.DYNAMIC:
+                return Type.ANY
+            if t is not None:  # a path into a scalar: allowed (JSON may differ) but untyped
+                return Type.ANY
+        return None
+
+    def columns(self) -> list[tuple[str, Type]]:
+        """Top-level columns (for schemas)."""
+        out: dict[str, Type] = {}
+        if self.time_column:
+            out[self.time_column] = Type.DATETIME
+        for dotted, t in self.fields.items():
+            root = dotted.split(".")[0]
+            if root not in out:
+                out[root] = t if "." not in dotted else Type.DYNAMIC
+        return list(out.items())
+
+
+GENERIC = SourceDef("generic", "an undeclared log source: every field is untyped", (), {}, None, None, None, "<builtin>")
+
+
+def _parse_source(text: str, file: str) -> SourceDef:
+    doc = load_yaml(text, file)
+    data: Any = doc.value
+    if not isinstance(data, dict) or "name" not in data:
+        raise CompileError([Diagnostic(Severity.ERROR, "a source definition needs a `name`", Span(file, 1, 1))])
+    fields: dict[str, Type] = {}
+    for key, tname in (data.get("fields") or {}).items():
+        t = parse_type(str(tname))
+        if t is None:
+            raise CompileError([Diagnostic(Severity.ERROR, f"unknown type {tname!r} for field {key!r}",
+                                           doc.span(("fields", key)))])
+        fields[str(key)] = t
+    time = data.get("time") or {}
+    view = None
+    if "view" in data:
+        v = data["view"]
+        view = ViewDef(str(v["over"]), str(v["query"]), doc.origins[("view", "query")])
+    logsource = tuple(sorted((str(k), str(v)) for k, v in (data.get("logsource") or {}).items()))
+    return SourceDef(str(data["name"]), str(data.get("description", "")), logsource, fields,
+                     time.get("column"), time.get("from"), view, file)
+
+
+@lru_cache(maxsize=1)
+def builtin_sources() -> dict[str, SourceDef]:
+    out: dict[str, SourceDef] = {}
+    pkg = resources.files("siemforge.sources")
+    for entry in sorted(pkg.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yml"):
+            src = _parse_source(entry.read_text(encoding="utf-8"), f"sources/{entry.name}")
+            out[src.name] = src
+    return out
+
+
+def source_for_logsource(logsource: dict[str, str]) -> SourceDef | None:
+    """The source whose `logsource` is the most specific match for a rule's Sigma logsource."""
+    best: tuple[int, SourceDef] | None = None
+    wanted = {k: str(v).lower() for k, v in logsource.items() if k in ("product", "service", "category")}
+    for src in builtin_sources().values():
+        decl = {k: v.lower() for k, v in src.logsource}
+        if not decl or any(wanted.get(k) != v for k, v in decl.items()):
+            continue
+        score = len(decl)
+        if best is None or score > best[0]:
+            best = (score, src)
+    return best[1] if best else None
