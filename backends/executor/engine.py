@@ -1,0 +1,328 @@
+"""Run a RuleIR over events: each stage a generator over rows (filters and extends stream; aggregates,
+eventstats and sort hold what they must), with counts per stage for --explain."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from siemforge.compiler import ir
+from siemforge.compiler.sources import builtin_sources
+from siemforge.compiler.types import Type
+
+from .compile import Context, Fn, Row, compile_expr
+from .reader import Malformed, iter_events
+from .values import hashable, sort_key, to_datetime, to_number, to_text
+
+
+@dataclass(slots=True)
+class StageStat:
+    label: str
+    rows_in: int = 0
+    rows_out: int = 0
+
+
+@dataclass(slots=True)
+class RunResult:
+    rows: list[Row]
+    fired: bool
+    stats: list[StageStat]
+    malformed: list[Malformed]
+    events_read: int
+
+
+@dataclass(slots=True)
+class _Counter:
+    stat: StageStat
+
+    def count_in(self, rows: Iterable[Row]) -> Iterator[Row]:
+        for r in rows:
+            self.stat.rows_in += 1
+            yield r
+
+    def count_out(self, rows: Iterable[Row]) -> Iterator[Row]:
+        for r in rows:
+            self.stat.rows_out += 1
+            yield r
+
+
+def stage_label(stage: ir.Stage) -> str:
+    from siemforge.compiler.irprint import format_stage
+
+    text = format_stage(stage)
+    return text if len(text) <= 90 else text[:87] + "..."
+
+
+# ------------------------------------------------------------------------------------------ aggregation state
+
+
+class _Agg:
+    __slots__ = ("fn", "arg", "time", "n", "acc", "seen", "best")
+
+    def __init__(self, fn: ir.AggFn, arg: Fn | None, time: Fn | None) -> None:
+        self.fn, self.arg, self.time = fn, arg, time
+        self.n = 0
+        self.acc: Any = None
+        self.seen: dict[Any, Any] | None = {} if fn in (ir.AggFn.DCOUNT, ir.AggFn.VALUES) else None
+        self.best: Any = None
+
+    def add(self, row: Row) -> None:
+        fn = self.fn
+        if fn is ir.AggFn.COUNT and self.arg is None:
+            self.n += 1
+            return
+        assert self.arg is not None
+        v = self.arg(row)
+        if v is None:
+            return
+        if fn is ir.AggFn.COUNT:
+            self.n += 1
+        elif self.seen is not None:
+            self.seen.setdefault(hashable(v), v)
+        elif fn is ir.AggFn.SUM or fn is ir.AggFn.AVG:
+            x = v if isinstance(v, (int, float)) and not isinstance(v, bool) else (
+                v if hasattr(v, "total_seconds") else to_number(v))
+            if x is None:
+                return
+            self.acc = x if self.acc is None else self.acc + x
+            self.n += 1
+        elif fn is ir.AggFn.MIN:
+            if self.acc is None or sort_key(v) < sort_key(self.acc):
+                self.acc = v
+        elif fn is ir.AggFn.MAX:
+            if self.acc is None or sort_key(v) > sort_key(self.acc):
+                self.acc = v
+        else:  # EARLIEST / LATEST
+            assert self.time is not None
+            t = self.time(row)
+            if t is None:
+                return
+            if (self.best is None or (t < self.best if fn is ir.AggFn.EARLIEST else t > self.best)):
+                self.best, self.acc = t, v
+
+    def result(self) -> Any:
+        fn = self.fn
+        if fn is ir.AggFn.COUNT:
+            return self.n
+        if fn is ir.AggFn.DCOUNT:
+            assert self.seen is not None
+            return len(self.seen)
+        if fn is ir.AggFn.VALUES:
+            assert self.seen is not None
+            return sorted(self.seen.values(), key=lambda x: (to_text(x) or ""))
+        if fn is ir.AggFn.AVG:
+            return None if self.acc is None else self.acc / self.n
+        return self.acc
+
+
+# ------------------------------------------------------------------------------------------ stages
+
+
+@dataclass(slots=True)
+class Engine:
+    ctx: Context
+    lookup_overrides: dict[str, Path] = field(default_factory=dict)
+
+    def run_stages(self, stages: tuple[ir.Stage, ...], rows: Iterable[Row], stats: list[StageStat]) -> Iterable[Row]:
+        for stage in stages:
+            stat = StageStat(stage_label(stage))
+            stats.append(stat)
+            counter = _Counter(stat)
+            rows = counter.count_out(self.stage(stage, counter.count_in(rows)))
+        return rows
+
+    def stage(self, stage: ir.Stage, rows: Iterable[Row]) -> Iterable[Row]:
+        match stage:
+            case ir.Filter(predicate=p):
+                pred = compile_expr(p, self.ctx)
+                return (r for r in rows if pred(r))
+            case ir.Extend(assignments=assigns):
+                return self.extend(assigns, rows)
+            case ir.Aggregate():
+                return self.aggregate(stage, rows)
+            case ir.EventAggregate():
+                return self.event_aggregate(stage, rows)
+            case ir.Lookup():
+                return self.lookup(stage, rows)
+            case ir.Rename(renames=renames):
+                return self.rename(renames, rows)
+            case ir.Project(columns=cols):
+                return self.project(cols, rows)
+            case ir.Sort(keys=keys):
+                return self.sort(keys, rows)
+            case ir.Limit(count=n):
+                return self.limit(n, rows)
+        raise NotImplementedError(type(stage).__name__)
+
+    def extend(self, assigns: tuple[ir.Assignment, ...], rows: Iterable[Row]) -> Iterator[Row]:
+        compiled = [(a.name, compile_expr(a.expr, self.ctx)) for a in assigns]
+        if len(compiled) == 1:
+            name, f = compiled[0]
+            for r in rows:
+                r[name] = f(r)
+                yield r
+            return
+        for r in rows:
+            values = [(name, f(r)) for name, f in compiled]  # parallel: all read the row before assignment
+            for name, v in values:
+                r[name] = v
+            yield r
+
+    def _group_fns(self, by: tuple[ir.Assignment, ...]) -> list[tuple[str, Fn]]:
+        return [(a.name, compile_expr(a.expr, self.ctx)) for a in by]
+
+    def _time_fn(self) -> Fn | None:
+        col = self.ctx.time_column
+        if col is None:
+            return None
+        return compile_expr(ir.Column(col, (), Type.DATETIME), self.ctx)
+
+    def aggregate(self, stage: ir.Aggregate, rows: Iterable[Row]) -> Iterator[Row]:
+        by = self._group_fns(stage.by)
+        args = [(a, compile_expr(a.arg, self.ctx) if a.arg is not None else None) for a in stage.aggregations]
+        time_fn = self._time_fn()
+        groups: dict[tuple[Any, ...], tuple[list[Any], list[_Agg]]] = {}
+        for r in rows:
+            keyvals = [f(r) for _, f in by]
+            key = tuple(hashable(v) for v in keyvals)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = (keyvals, [_Agg(a.fn, f, time_fn) for a, f in args])
+            for agg in g[1]:
+                agg.add(r)
+        if not groups and not by:  # summarize without by over no rows: one row (count() = 0)
+            groups[()] = ([], [_Agg(a.fn, f, time_fn) for a, f in args])
+        for keyvals, aggs in groups.values():
+            out: Row = {name: v for (name, _), v in zip(by, keyvals)}
+            for a, agg in zip(stage.aggregations, aggs):
+                out[a.name] = agg.result()
+            yield out
+
+    def event_aggregate(self, stage: ir.EventAggregate, rows: Iterable[Row]) -> Iterator[Row]:
+        by = self._group_fns(stage.by)
+        args = [(a, compile_expr(a.arg, self.ctx) if a.arg is not None else None) for a in stage.aggregations]
+        time_fn = self._time_fn()
+        held: list[tuple[tuple[Any, ...], Row]] = []
+        groups: dict[tuple[Any, ...], list[_Agg]] = {}
+        for r in rows:
+            key = tuple(hashable(f(r)) for _, f in by)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = [_Agg(a.fn, f, time_fn) for a, f in args]
+            for agg in g:
+                agg.add(r)
+            held.append((key, r))
+        results = {k: [agg.result() for agg in g] for k, g in groups.items()}
+        for key, r in held:
+            for a, v in zip(stage.aggregations, results[key]):
+                r[a.name] = v
+            yield r
+
+    def lookup(self, stage: ir.Lookup, rows: Iterable[Row]) -> Iterator[Row]:
+        table = stage.table
+        path = self.lookup_overrides.get(table.name, Path(table.path))
+        types = dict(zip(table.columns, table.types))
+        index: dict[tuple[str, ...], dict[str, Any]] = {}
+        with path.open(newline="", encoding="utf-8") as fh:
+            for rec in csv.DictReader(fh):
+                key = tuple(rec.get(col) or "" for _, col in stage.keys)
+                index.setdefault(key, rec)
+        key_fns = [compile_expr(e, self.ctx) for e, _ in stage.keys]
+        for r in rows:
+            key = tuple(to_text(f(r)) or "" for f in key_fns)
+            hit = index.get(key) if all(key) else None
+            for col, alias in stage.outputs:
+                r[alias] = _typed(hit.get(col), types[col]) if hit is not None else None
+            yield r
+
+    def rename(self, renames: tuple[tuple[str, str], ...], rows: Iterable[Row]) -> Iterator[Row]:
+        for r in rows:
+            values = [(new, r.pop(old, None)) for old, new in renames]
+            for new, v in values:
+                r[new] = v
+            yield r
+
+    def project(self, cols: tuple[str, ...], rows: Iterable[Row]) -> Iterator[Row]:
+        getters = [(c, compile_expr(ir.Column(c, (), Type.ANY), self.ctx)) for c in cols]
+        for r in rows:
+            yield {c: g(r) for c, g in getters}
+
+    def sort(self, keys: tuple[ir.SortKey, ...], rows: Iterable[Row]) -> Iterator[Row]:
+        data = list(rows)
+        for k in reversed(keys):
+            f = compile_expr(k.expr, self.ctx)
+            data.sort(key=lambda r: sort_key(f(r)), reverse=k.descending)
+        yield from data
+
+    def limit(self, n: int, rows: Iterable[Row]) -> Iterator[Row]:
+        if n <= 0:
+            return
+        for i, r in enumerate(rows):
+            yield r
+            if i + 1 >= n:
+                return
+
+
+def _typed(v: str | None, t: Type) -> Any:
+    if v is None or v == "":
+        return None
+    if t in (Type.INT, Type.REAL):
+        n = to_number(v)
+        return n if n is not None else v
+    if t is Type.DATETIME:
+        return to_datetime(v)
+    return v
+
+
+def threshold_met(threshold: ir.Threshold, n: int) -> bool:
+    return {
+        ir.CmpOp.GT: n > threshold.value, ir.CmpOp.GE: n >= threshold.value, ir.CmpOp.LT: n < threshold.value,
+        ir.CmpOp.LE: n <= threshold.value, ir.CmpOp.EQ: n == threshold.value, ir.CmpOp.NE: n != threshold.value,
+    }[threshold.op]
+
+
+def default_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def run_rule(rule: ir.RuleIR, logs: list[Path], now: datetime | None = None,
+             lookup_overrides: dict[str, Path] | None = None) -> RunResult:
+    """Run a rule over log files and decide whether it alerts."""
+    malformed: list[Malformed] = []
+    events_read = 0
+
+    def events() -> Iterator[Row]:
+        nonlocal events_read
+        for p in logs:
+            for ev in iter_events(p, malformed.append):
+                events_read += 1
+                yield ev
+
+    rows, stats = run_pipeline(rule.pipeline, events(), now or default_now(), lookup_overrides or {})
+    out = list(rows)
+    return RunResult(out, threshold_met(rule.alert.threshold, len(out)), stats, malformed, events_read)
+
+
+def run_pipeline(pipeline: ir.Pipeline, events: Iterable[Row], now: datetime,
+                 lookup_overrides: dict[str, Path]) -> tuple[Iterable[Row], list[StageStat]]:
+    stats: list[StageStat] = []
+    src = pipeline.source
+    rows: Iterable[Row] = events
+    if src.view is not None:
+        inner, inner_stats = run_pipeline(src.view, events, now, lookup_overrides)
+        rows = inner
+        stats.extend(inner_stats)
+        for s in inner_stats:
+            s.label = f"view {src.name}: {s.label}"
+        ctx = Context(now, src.time_column, None)
+    else:
+        sdef = builtin_sources().get(src.name)
+        time_from = sdef.time_from if sdef is not None else None
+        ctx = Context(now, src.time_column, time_from)
+    engine = Engine(ctx, lookup_overrides)
+    return engine.run_stages(pipeline.stages, rows, stats), stats
+

@@ -1,0 +1,219 @@
+"""The executor's implementation of every scalar function in compiler/functions.py."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .values import EPOCH, is_number, to_bool, to_datetime, to_number, to_text
+
+
+def _isnull(v: Any) -> bool:
+    return v is None
+
+
+def _isempty(v: Any) -> bool:
+    return v is None or v == "" or (isinstance(v, (list, dict)) and len(v) == 0)
+
+
+def _toint(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return int(v)
+    n = to_number(v)
+    if n is None:
+        return None
+    try:
+        return int(n)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _todouble(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return float(v)
+    n = to_number(v)
+    return None if n is None else float(n)
+
+
+def _str_arg(v: Any) -> str | None:
+    return to_text(v)
+
+
+def _tolower(v: Any) -> str | None:
+    t = _str_arg(v)
+    return None if t is None else t.lower()
+
+
+def _toupper(v: Any) -> str | None:
+    t = _str_arg(v)
+    return None if t is None else t.upper()
+
+
+def _strlen(v: Any) -> int | None:
+    t = _str_arg(v)
+    return None if t is None else len(t)
+
+
+def _substring(v: Any, start: Any, length: Any = None) -> str | None:
+    t = _str_arg(v)
+    s = _toint(start)
+    if t is None or s is None:
+        return None
+    s = max(s, 0)
+    if length is None:
+        return t[s:]
+    n = _toint(length)
+    if n is None:
+        return None
+    return t[s:s + max(n, 0)]
+
+
+def _split(v: Any, sep: Any) -> list[str] | None:
+    t, d = _str_arg(v), _str_arg(sep)
+    if t is None or d is None:
+        return None
+    if d == "":
+        return [t]
+    return t.split(d)
+
+
+def _strcat(*args: Any) -> str:
+    return "".join(to_text(a) or "" for a in args)
+
+
+def _replace_string(v: Any, find: Any, repl: Any) -> str | None:
+    t, f, r = _str_arg(v), _str_arg(find), _str_arg(repl)
+    if t is None or f is None or r is None:
+        return None
+    return t.replace(f, r) if f else t
+
+
+_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _rx(p: str) -> re.Pattern[str]:
+    c = _REGEX_CACHE.get(p)
+    if c is None:
+        c = _REGEX_CACHE[p] = re.compile(p)
+    return c
+
+
+def _replace_regex(v: Any, pattern: Any, repl: Any) -> str | None:
+    t, r = _str_arg(v), _str_arg(repl)
+    if t is None or r is None:
+        return None
+    return _rx(str(pattern)).sub(r, t)
+
+
+def _extract(pattern: Any, group: Any, v: Any) -> str | None:
+    t = _str_arg(v)
+    if t is None:
+        return None
+    m = _rx(str(pattern)).search(t)
+    if not m:
+        return None
+    g = int(group)
+    try:
+        return m.group(g)
+    except IndexError:
+        return None
+
+
+def _array_length(v: Any) -> int | None:
+    return len(v) if isinstance(v, list) else None
+
+
+def _bin(v: Any, size: Any) -> Any:
+    if v is None or size is None:
+        return None
+    if isinstance(size, timedelta):
+        dt = to_datetime(v) if not isinstance(v, timedelta) else None
+        if isinstance(v, timedelta):
+            return (v // size) * size
+        if dt is None or size <= timedelta(0):
+            return None
+        return EPOCH + ((dt - EPOCH) // size) * size
+    n, s = to_number(v), to_number(size)
+    if n is None or s is None or s <= 0:
+        return None
+    q = (n // s) * s
+    return int(q) if isinstance(n, int) and isinstance(s, int) else q
+
+
+def _hourofday(v: Any) -> int | None:
+    dt = to_datetime(v)
+    return None if dt is None else dt.astimezone(timezone.utc).hour
+
+
+def _dayofweek(v: Any) -> int | None:
+    dt = to_datetime(v)
+    return None if dt is None else (dt.astimezone(timezone.utc).weekday() + 1) % 7
+
+
+_FIXED_UNITS = {
+    "day": timedelta(days=1), "hour": timedelta(hours=1), "minute": timedelta(minutes=1),
+    "second": timedelta(seconds=1), "millisecond": timedelta(milliseconds=1),
+    "microsecond": timedelta(microseconds=1),
+}
+
+
+def datetime_diff(unit: str, a: Any, b: Any) -> int | None:
+    """Boundaries of `unit` crossed going from b to a (KQL datetime_diff): calendar units by their fields,
+    weeks starting on Sunday, fixed units by flooring both times to the unit."""
+    da, db = to_datetime(a), to_datetime(b)
+    if da is None or db is None:
+        return None
+    da, db = da.astimezone(timezone.utc), db.astimezone(timezone.utc)
+    if unit == "year":
+        return da.year - db.year
+    if unit == "quarter":
+        return (da.year * 4 + (da.month - 1) // 3) - (db.year * 4 + (db.month - 1) // 3)
+    if unit == "month":
+        return (da.year * 12 + da.month) - (db.year * 12 + db.month)
+    if unit == "week":
+        def week_start(d: datetime) -> int:
+            days = (d - EPOCH).days  # 1970-01-01 was a Thursday: Sunday-based week index
+            return (days + 4) // 7
+        return week_start(da) - week_start(db)
+    size = _FIXED_UNITS[unit]
+    return (da - EPOCH) // size - (db - EPOCH) // size
+
+
+def _coalesce(*args: Any) -> Any:
+    for a in args:
+        if a is not None:
+            return a
+    return None
+
+
+IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
+    "isnull": _isnull,
+    "isnotnull": lambda v: v is not None,
+    "isempty": _isempty,
+    "isnotempty": lambda v: not _isempty(v),
+    "coalesce": _coalesce,
+    "tostring": to_text,
+    "toint": _toint,
+    "todouble": _todouble,
+    "tobool": to_bool,
+    "todatetime": to_datetime,
+    "tolower": _tolower,
+    "toupper": _toupper,
+    "strlen": _strlen,
+    "substring": _substring,
+    "split": _split,
+    "strcat": _strcat,
+    "replace_string": _replace_string,
+    "replace_regex": _replace_regex,
+    "extract": _extract,
+    "array_length": _array_length,
+    "bin": _bin,
+    "hourofday": _hourofday,
+    "dayofweek": _dayofweek,
+    "datetime_diff": datetime_diff,
+    # now/ago read the run's fixed clock: compile.py binds them
+}
+CLOCK_FUNCTIONS = ("now", "ago")
+_ = is_number

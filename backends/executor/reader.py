@@ -1,0 +1,128 @@
+"""Read events from log files: NDJSON, a JSON array, CloudTrail `{"Records": [...]}`, each optionally gzipped.
+
+NDJSON is streamed line by line (memory does not grow with the file). A malformed line is reported with its
+file and line number, counted, and skipped; the run goes on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: skipped: {self.message}"
+
+
+Report = Callable[[Malformed], None]
+
+
+def _open(path: Path) -> IO[bytes]:
+    raw = path.open("rb")
+    head = raw.read(2)
+    raw.seek(0)
+    if head == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    return raw
+
+
+def _first_char(fh: IO[bytes]) -> bytes:
+    buf = fh.peek(64) if isinstance(fh, io.BufferedReader) else b""  # type: ignore[attr-defined]
+    return buf.lstrip()[:1]
+
+
+def iter_events(path: Path, report: Report) -> Iterator[dict[str, Any]]:
+    """Yield each event (a JSON object) of a log file."""
+    name = str(path)
+    try:
+        fh = _open(path)
+    except OSError as exc:
+        report(Malformed(name, 0, f"cannot open: {exc.strerror}"))
+        return
+    with fh:
+        reader = io.BufferedReader(fh) if not isinstance(fh, io.BufferedReader) else fh  # type: ignore[arg-type]
+        try:
+            first = _first_char(reader)
+        except (OSError, EOFError) as exc:
+            report(Malformed(name, 0, f"cannot read: {exc}"))
+            return
+        if first == b"[":
+            yield from _whole_document(reader, name, report)
+            return
+        yield from _lines(reader, name, report)
+
+
+def _whole_document(fh: IO[bytes], name: str, report: Report) -> Iterator[dict[str, Any]]:
+    try:
+        doc = orjson.loads(fh.read())
+    except (orjson.JSONDecodeError, OSError, EOFError) as exc:
+        report(Malformed(name, 1, f"invalid JSON document: {exc}"))
+        return
+    yield from _unwrap(doc, name, 1, report)
+
+
+def _unwrap(doc: Any, name: str, line: int, report: Report) -> Iterator[dict[str, Any]]:
+    if isinstance(doc, dict) and isinstance(doc.get("Records"), list) and "eventName" not in doc:
+        doc = doc["Records"]
+    if isinstance(doc, dict):
+        yield doc
+        return
+    if isinstance(doc, list):
+        for i, item in enumerate(doc):
+            if isinstance(item, dict):
+                yield item
+            else:
+                report(Malformed(name, line, f"element {i} is not a JSON object"))
+        return
+    report(Malformed(name, line, "not a JSON object"))
+
+
+def _lines(fh: IO[bytes], name: str, report: Report) -> Iterator[dict[str, Any]]:
+    loads = orjson.loads
+    lineno = 0
+    pending: list[bytes] | None = None  # a pretty-printed JSON object spanning lines
+    start = 0
+    try:
+        for raw in fh:
+            lineno += 1
+            if pending is not None:
+                pending.append(raw)
+                continue
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                doc = loads(line)
+            except orjson.JSONDecodeError as exc:
+                if lineno == 1 and line == b"{":
+                    pending, start = [raw], lineno
+                    continue
+                report(Malformed(name, lineno, f"invalid JSON: {exc}"))
+                continue
+            if isinstance(doc, dict) and "eventName" not in doc and isinstance(doc.get("Records"), list):
+                yield from _unwrap(doc, name, lineno, report)
+            elif isinstance(doc, dict):
+                yield doc
+            else:
+                report(Malformed(name, lineno, "not a JSON object"))
+    except (OSError, EOFError) as exc:
+        report(Malformed(name, lineno, f"read error: {exc}"))
+    if pending is not None:
+        try:
+            doc = loads(b"".join(pending))
+        except orjson.JSONDecodeError as exc:
+            report(Malformed(name, start, f"invalid JSON document: {exc}"))
+            return
+        yield from _unwrap(doc, name, start, report)

@@ -1,0 +1,210 @@
+"""Run-time meaning of IR values and operators in the executor. docs/semantics.md is the contract.
+
+Values are JSON values (None, bool, int, float, str, list, dict) plus datetime (UTC-aware) and timedelta.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NUM_RE = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def to_number(v: Any) -> int | float | None:
+    """A number from a number or numeric text; None otherwise (bools are not numbers)."""
+    if is_number(v):
+        return v  # type: ignore[no-any-return]
+    if isinstance(v, str) and _NUM_RE.fullmatch(v):
+        f = float(v)
+        if f.is_integer() and re.fullmatch(r"\s*[-+]?\d+\s*", v):
+            return int(v)
+        return f
+    return None
+
+
+def to_text(v: Any) -> str | None:
+    """tostring(): the text of a value; None stays None."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isfinite(v) and v.is_integer() and abs(v) < 1e16:
+            return str(int(v))
+        return repr(v)
+    if isinstance(v, datetime):
+        return format_datetime(v)
+    if isinstance(v, timedelta):
+        return format_timespan(v)
+    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def format_datetime(v: datetime) -> str:
+    v = v.astimezone(timezone.utc)
+    if v.microsecond:
+        return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return v.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_timespan(v: timedelta) -> str:
+    total = v.total_seconds()
+    sign = "-" if total < 0 else ""
+    total = abs(total)
+    days, rem = divmod(int(total), 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    frac = abs(v) - timedelta(seconds=int(abs(v).total_seconds()))
+    out = f"{sign}{days}.{h:02}:{m:02}:{sec:02}" if days else f"{sign}{h:02}:{m:02}:{sec:02}"
+    if frac.microseconds:
+        out += f".{frac.microseconds:06}".rstrip("0")
+    return out
+
+
+_SPACE_DT = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d+)?\s*(Z|[+-]\d{2}:?\d{2})?")
+
+
+def to_datetime(v: Any) -> datetime | None:
+    """todatetime(): ISO-8601 text (also `YYYY-MM-DD HH:MM:SS[.f…]`), epoch seconds or ms; else None."""
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return v
+    if is_number(v):
+        x = float(v)
+        if not math.isfinite(x):
+            return None
+        if abs(x) > 1e11:  # epoch milliseconds (CloudTrail launchTime, OCSF time)
+            x /= 1000.0
+        try:
+            return EPOCH + timedelta(seconds=x)
+        except OverflowError:
+            return None
+    if isinstance(v, str):
+        m = _SPACE_DT.fullmatch(v.strip())
+        if not m:
+            if _NUM_RE.fullmatch(v):
+                return to_datetime(to_number(v))
+            return None
+        frac = (m.group(3) or "")[:7].ljust(7, "0")[:7] if m.group(3) else ""
+        tz = m.group(4) or "+00:00"
+        if tz == "Z":
+            tz = "+00:00"
+        elif ":" not in tz:
+            tz = tz[:3] + ":" + tz[3:]
+        text = f"{m.group(1)}T{m.group(2)}{frac[:7] if frac else ''}{tz}"
+        try:
+            return datetime.fromisoformat(text).astimezone(timezone.utc)
+        except ValueError:
+            return None
+    return None
+
+
+def to_bool(v: Any) -> bool | None:
+    if isinstance(v, bool):
+        return v
+    if is_number(v):
+        return v != 0
+    if isinstance(v, str):
+        low = v.strip().lower()
+        if low == "true":
+            return True
+        if low == "false":
+            return False
+    return None
+
+
+def hashable(v: Any) -> Any:
+    """A dict/set key for a value: lists and objects by their JSON text."""
+    if isinstance(v, (list, dict)):
+        return ("\x00json", orjson.dumps(v, option=orjson.OPT_SORT_KEYS))
+    if isinstance(v, bool):
+        return ("\x00bool", v)
+    return v
+
+
+def values_equal(a: Any, b: Any, case_sensitive: bool) -> bool:
+    """`==` of the IR: false if either side is null; numbers compare by value, numeric text as a number."""
+    if a is None or b is None:
+        return False
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b if case_sensitive else (a == b or a.lower() == b.lower())
+    if isinstance(a, bool) or isinstance(b, bool):
+        ba, bb = to_bool(a), to_bool(b)
+        return ba is not None and ba == bb
+    if is_number(a) or is_number(b):
+        na, nb = to_number(a), to_number(b)
+        return na is not None and nb is not None and na == nb
+    if isinstance(a, datetime) or isinstance(b, datetime):
+        da, db = to_datetime(a), to_datetime(b)
+        return da is not None and da == db
+    if isinstance(a, timedelta) and isinstance(b, timedelta):
+        return a == b
+    ta, tb = to_text(a), to_text(b)
+    return ta == tb if case_sensitive else (ta or "").lower() == (tb or "").lower()
+
+
+def order_key(a: Any, b: Any) -> tuple[Any, Any] | None:
+    """Two values made comparable for <, <=, >, >=, or None when they are not (then every ordering is false)."""
+    if a is None or b is None:
+        return None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return None
+    if is_number(a) and is_number(b):
+        return a, b
+    if is_number(a) or is_number(b):
+        na, nb = to_number(a), to_number(b)
+        return (na, nb) if na is not None and nb is not None else None
+    if isinstance(a, datetime) or isinstance(b, datetime):
+        da, db = to_datetime(a), to_datetime(b)
+        return (da, db) if da is not None and db is not None else None
+    if isinstance(a, timedelta) and isinstance(b, timedelta):
+        return a, b
+    if isinstance(a, str) and isinstance(b, str):
+        return a, b
+    return None
+
+
+def sort_key(v: Any) -> tuple[int, Any]:
+    """A total order for sorting and min/max: null first, then numbers, datetimes, timespans, text, JSON."""
+    if v is None:
+        return (0, 0)
+    if isinstance(v, bool):
+        return (1, int(v))
+    if is_number(v):
+        return (2, v)
+    if isinstance(v, datetime):
+        return (3, v)
+    if isinstance(v, timedelta):
+        return (4, v)
+    if isinstance(v, str):
+        return (5, v)
+    return (6, to_text(v))
+
+
+def wildcard_regex(pattern: tuple[Any, ...], case_sensitive: bool) -> re.Pattern[str]:
+    from siemforge.compiler.ir import Wild
+
+    out = []
+    for p in pattern:
+        if p is Wild.ANY:
+            out.append(".*")
+        elif p is Wild.ONE:
+            out.append(".")
+        else:
+            out.append(re.escape(p))
+    flags = re.DOTALL | (0 if case_sensitive else re.IGNORECASE)
+    return re.compile("".join(out) + r"\Z", flags)
