@@ -1,0 +1,19 @@
+"""The native executor: runs the IR over events in Python. It reads the IR only, never generated queries."""
+
+from __future__ import annotations
+
+from siemforge.compiler import ir
+from siemforge.compiler.diagnostics import error
+from siemforge.compiler.irprint import format_rule
+
+from ..registry import Target, register
+
+
+def _compile(rule: ir.RuleIR, binding: str | None) -> str:
+    if binding not in (None, "raw"):
+        raise error(f"the executor has no binding {binding!r}; it reads raw records (binding 'raw')")
+    return format_rule(rule)
+
+
+TARGET = register(Target("executor", "the native Python executor (the compiled form is the IR it runs)", "ir",
+                         ("raw",), _compile))

@@ -1,0 +1,331 @@
+"""The siemforge command line. Library code returns diagnostics; this module renders them and sets exit codes.
+
+Exit codes: 0 success; 1 a rule failed to compile or a test failed; 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from siemforge import __version__
+from siemforge.backends.executor.engine import run_rule
+from siemforge.backends.executor.testing import RuleTestReport, run_rule_tests
+from siemforge.backends.executor.values import to_text
+from siemforge.backends.registry import targets
+from siemforge.compiler.api import CompileResult, compile_file, discover_rules
+from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity, render
+from siemforge.compiler.irprint import format_rule
+from siemforge.compiler.parser import parse_datetime_text
+
+from .junit import write_junit
+from .outputs import OutputDir, OutputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="siemforge: compile detection rules to every SIEM, with proof of what they catch.")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class OutFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class RunFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _source_lines(path: Path) -> list[str] | None:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def print_diagnostics(diags: list[Diagnostic], show_notes: bool = False) -> None:
+    cache: dict[str, list[str] | None] = {}
+    for d in diags:
+        if d.severity is Severity.NOTE and not show_notes:
+            continue
+        lines = None
+        if d.span is not None:
+            if d.span.file not in cache:
+                cache[d.span.file] = _source_lines(Path(d.span.file))
+            lines = cache[d.span.file]
+        style = {"error": "bold red", "warning": "yellow", "note": "cyan"}[d.severity.value]
+        text = render(d, lines)
+        first, _, rest = text.partition("\n")
+        err.print(first, style=style, markup=False, highlight=False)
+        if rest:
+            err.print(rest, markup=False, highlight=False)
+
+
+def _compile_or_exit(rule: Path) -> CompileResult:
+    if not rule.exists():
+        err.print(f"{rule}: error: no such file", style="bold red", markup=False)
+        raise typer.Exit(2)
+    result = compile_file(rule)
+    print_diagnostics(result.diagnostics)
+    if result.rule is None:
+        raise typer.Exit(1)
+    return result
+
+
+def _parse_now(now: str | None) -> datetime | None:
+    if now is None:
+        return None
+    try:
+        return parse_datetime_text(now)
+    except ValueError:
+        err.print(f"error: --now {now!r} is not an ISO-8601 time (e.g. 2024-05-01T12:00:00Z)", style="bold red",
+                  markup=False)
+        raise typer.Exit(2) from None
+
+
+def json_value(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: json_value(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [json_value(x) for x in v]
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return to_text(v)
+
+
+@app.command()
+def ir(rule: Annotated[Path, typer.Argument(help="a rule file")]) -> None:
+    """Print the typed IR of a rule: what every backend reads."""
+    result = _compile_or_exit(rule)
+    assert result.rule is not None
+    out.print(format_rule(result.rule), markup=False, highlight=False)
+
+
+@app.command()
+def run(
+    rule: Annotated[Path, typer.Argument(help="a rule file")],
+    logs: Annotated[list[Path], typer.Argument(help="log files: NDJSON, JSON array, CloudTrail Records, .gz")],
+    format: Annotated[RunFormat, typer.Option("--format", help="table or json (an array of row objects)")] =
+    RunFormat.table,
+    now: Annotated[Optional[str], typer.Option(help="the time now() returns, ISO-8601 (default: the clock)")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="show how many rows each stage kept")] = False,
+) -> None:
+    """Run a rule over log files with the native executor."""
+    result = _compile_or_exit(rule)
+    assert result.rule is not None
+    missing = [p for p in logs if not p.exists()]
+    for p in missing:
+        err.print(f"{p}: error: no such file", style="bold red", markup=False)
+    if missing:
+        raise typer.Exit(2)
+    res = run_rule(result.rule, logs, _parse_now(now))
+    for m in res.malformed[:20]:
+        err.print(str(m), style="yellow", markup=False)
+    if len(res.malformed) > 20:
+        err.print(f"… and {len(res.malformed) - 20} more malformed lines", style="yellow")
+    if res.malformed:
+        err.print(f"{len(res.malformed)} malformed line(s) skipped", style="yellow")
+    if format is RunFormat.json:
+        sys.stdout.write(orjson.dumps([json_value(r) for r in res.rows], option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        _print_rows(res.rows)
+        decision = "[bold red]ALERT[/]" if res.fired else "[green]no alert[/]"
+        thr = result.rule.alert.threshold
+        out.print(f"{len(res.rows)} row(s) from {res.events_read} event(s): {decision} "
+                  f"(alert when rows {thr.op.value} {thr.value})")
+    if explain:
+        t = Table(title="explain: rows per stage", show_lines=False)
+        t.add_column("#", justify="right")
+        t.add_column("stage")
+        t.add_column("in", justify="right")
+        t.add_column("out", justify="right")
+        t.add_column("dropped", justify="right")
+        for i, s in enumerate(res.stats, 1):
+            t.add_row(str(i), s.label, str(s.rows_in), str(s.rows_out), str(max(s.rows_in - s.rows_out, 0)))
+        err.print(t)
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    if len(cols) > 12:  # raw events: show them as JSON lines
+        for r in rows:
+            out.print(orjson.dumps(json_value(r)).decode(), markup=False, highlight=False)
+        return
+    t = Table()
+    for c in cols:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*["" if r.get(c) is None else str(to_text(json_value(r.get(c)))) for c in cols])
+    out.print(t)
+
+
+@app.command()
+def test(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="rule files or folders (default: rules/)")] = None,
+    junit: Annotated[Optional[Path], typer.Option("--junit", help="write a JUnit XML report here")] = None,
+) -> None:
+    """Run every rule's tests: its fixtures through the executor, checked against its expectations."""
+    roots = paths or [Path("rules")]
+    for p in roots:
+        if not p.exists():
+            err.print(f"{p}: error: no such file or folder", style="bold red", markup=False)
+            raise typer.Exit(2)
+    files = discover_rules(roots)
+    reports: list[RuleTestReport] = []
+    for f in files:
+        rep = run_rule_tests(f)
+        print_diagnostics(rep.diagnostics)
+        reports.append(rep)
+    table = Table(title="siemforge test")
+    table.add_column("rule")
+    table.add_column("test")
+    table.add_column("result")
+    table.add_column("detail", overflow="fold")
+    passed = failed = 0
+    broken = 0
+    untested = 0
+    for rep in reports:
+        title = rep.compiled.rule.meta.title if rep.compiled.rule else str(rep.path)
+        if rep.compiled.rule is None:
+            broken += 1
+            table.add_row(str(rep.path), "-", "[bold red]ERROR[/]", "does not compile (see above)")
+            continue
+        if not rep.outcomes:
+            untested += 1
+            table.add_row(title, "-", "[yellow]NO TESTS[/]", "")
+        for o in rep.outcomes:
+            if o.passed:
+                passed += 1
+            else:
+                failed += 1
+            for m in o.malformed[:5]:
+                err.print(str(m), style="yellow", markup=False)
+            table.add_row(title, o.name, "[green]PASS[/]" if o.passed else "[bold red]FAIL[/]", o.detail)
+    out.print(table)
+    out.print(f"{len(files)} rule(s): {passed} passed, {failed} failed"
+              + (f", {broken} rule(s) with errors" if broken else "")
+              + (f", {untested} rule(s) without tests" if untested else ""))
+    if junit is not None:
+        write_junit(junit, reports)
+        out.print(f"JUnit report: {junit}")
+    if failed or broken or not files:
+        if not files:
+            err.print("error: no rule files found", style="bold red")
+        raise typer.Exit(1)
+
+
+@app.command(name="compile")
+def compile_cmd(
+    rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    target: Annotated[str, typer.Option("--target", "-t", help="target name (see `siemforge targets`)")],
+    binding: Annotated[Optional[str], typer.Option(help="physical schema to compile against")] = None,
+    format: Annotated[OutFormat, typer.Option("--format", help="text, or json: [{id, title, target, binding, query}]")]
+    = OutFormat.text,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="write one file per rule into DIR")] = None,
+) -> None:
+    """Compile rules for a target. A rule that fails is reported and the batch goes on."""
+    tgt = targets().get(target)
+    if tgt is None:
+        err.print(f"error: unknown target {target!r}; targets: {', '.join(sorted(targets()))}", style="bold red",
+                  markup=False)
+        raise typer.Exit(2)
+    if binding is not None and binding not in tgt.bindings:
+        err.print(f"error: target {target!r} has no binding {binding!r}; bindings: {', '.join(tgt.bindings)}",
+                  style="bold red", markup=False)
+        raise typer.Exit(2)
+    for p in rules:
+        if not p.exists():
+            err.print(f"{p}: error: no such file or folder", style="bold red", markup=False)
+            raise typer.Exit(2)
+    outdir = None
+    if output is not None:
+        try:
+            outdir = OutputDir.open(output)
+        except OutputError as exc:
+            err.print(f"error: {exc}", style="bold red", markup=False)
+            raise typer.Exit(2) from None
+    items: list[dict[str, Any]] = []
+    failures = 0
+    for f in discover_rules(rules):
+        result = compile_file(f)
+        print_diagnostics(result.diagnostics)
+        if result.rule is None:
+            failures += 1
+            continue
+        try:
+            query = tgt.compile(result.rule, binding)
+        except CompileError as exc:
+            print_diagnostics([d if d.span else Diagnostic(d.severity, f"{f}: {d.message}", None, d.hint, d.code)
+                               for d in exc.diagnostics])
+            failures += 1
+            continue
+        items.append({"id": result.rule.meta.id, "title": result.rule.meta.title, "target": tgt.name,
+                      "binding": binding or tgt.bindings[0], "query": query, "file": str(f)})
+    if outdir is not None:
+        try:
+            for it in items:
+                outdir.write(f"{_slug(it['id'])}.{tgt.extension}", it["query"] + "\n")
+            outdir.save_manifest()
+        except OutputError as exc:
+            err.print(f"error: {exc}", style="bold red", markup=False)
+            raise typer.Exit(2) from None
+        out.print(f"wrote {len(items)} file(s) to {output}")
+    elif format is OutFormat.json:
+        sys.stdout.write(orjson.dumps([{k: v for k, v in it.items() if k != "file"} for it in items],
+                                      option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        for it in items:
+            out.print(f"// {it['title']} ({it['id']}) — {it['file']}", markup=False, highlight=False)
+            out.print(it["query"], markup=False, highlight=False)
+            out.print()
+    if failures:
+        err.print(f"{failures} rule(s) failed to compile", style="bold red")
+        raise typer.Exit(1)
+
+
+@app.command(name="targets")
+def targets_cmd() -> None:
+    """List the compilation targets and their bindings."""
+    for t in targets().values():
+        out.print(f"{t.name}: {t.description} (bindings: {', '.join(t.bindings)})", markup=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+def _slug(s: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted", style="yellow")
+        sys.exit(130)
+    except Exception as exc:  # the user never sees a traceback
+        err.print(f"internal error: {type(exc).__name__}: {exc}", style="bold red", markup=False)
+        err.print("this is a siemforge bug; please report it with the rule that caused it", markup=False)
+        sys.exit(70)
+
+
+if __name__ == "__main__":
+    main()
