@@ -232,22 +232,29 @@ def test(
 @app.command(name="compile")
 def compile_cmd(
     rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
-    target: Annotated[str, typer.Option("--target", "-t", help="target name (see `siemforge targets`)")],
+    target: Annotated[str, typer.Option("--target", "-t", help="target name, or all (see `siemforge targets`)")],
     binding: Annotated[Optional[str], typer.Option(help="physical schema to compile against")] = None,
     format: Annotated[OutFormat, typer.Option("--format", help="text, or json: [{id, title, target, binding, query}]")]
     = OutFormat.text,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="write one file per rule into DIR")] = None,
 ) -> None:
-    """Compile rules for a target. A rule that fails is reported and the batch goes on."""
-    tgt = targets().get(target)
-    if tgt is None:
-        err.print(f"error: unknown target {target!r}; targets: {', '.join(sorted(targets()))}", style="bold red",
-                  markup=False)
-        raise typer.Exit(2)
-    if binding is not None and binding not in tgt.bindings:
-        err.print(f"error: target {target!r} has no binding {binding!r}; bindings: {', '.join(tgt.bindings)}",
-                  style="bold red", markup=False)
-        raise typer.Exit(2)
+    """Compile rules for a target (or `all`). A rule that fails is reported and the batch goes on."""
+    if target == "all":
+        selected = list(targets().values())
+        if binding is not None:
+            err.print("error: --binding needs a single --target", style="bold red", markup=False)
+            raise typer.Exit(2)
+    else:
+        tgt = targets().get(target)
+        if tgt is None:
+            err.print(f"error: unknown target {target!r}; targets: all, {', '.join(sorted(targets()))}",
+                      style="bold red", markup=False)
+            raise typer.Exit(2)
+        if binding is not None and binding not in tgt.bindings:
+            err.print(f"error: target {target!r} has no binding {binding!r}; bindings: {', '.join(tgt.bindings)}",
+                      style="bold red", markup=False)
+            raise typer.Exit(2)
+        selected = [tgt]
     for p in rules:
         if not p.exists():
             err.print(f"{p}: error: no such file or folder", style="bold red", markup=False)
@@ -267,30 +274,35 @@ def compile_cmd(
         if result.rule is None:
             failures += 1
             continue
-        try:
-            query = tgt.compile(result.rule, binding)
-        except CompileError as exc:
-            print_diagnostics([d if d.span else Diagnostic(d.severity, f"{f}: {d.message}", None, d.hint, d.code)
-                               for d in exc.diagnostics])
-            failures += 1
-            continue
-        items.append({"id": result.rule.meta.id, "title": result.rule.meta.title, "target": tgt.name,
-                      "binding": binding or tgt.bindings[0], "query": query, "file": str(f)})
+        for tgt in selected:
+            try:
+                query = tgt.compile(result.rule, binding)
+            except CompileError as exc:
+                print_diagnostics([d if d.span else Diagnostic(d.severity, f"{f}: {d.message}", None, d.hint, d.code)
+                                   for d in exc.diagnostics])
+                failures += 1
+                continue
+            items.append({"id": result.rule.meta.id, "title": result.rule.meta.title, "target": tgt.name,
+                          "binding": binding or tgt.bindings[0], "query": query, "file": str(f),
+                          "ext": tgt.extension})
     if outdir is not None:
         try:
             for it in items:
-                outdir.write(f"{_slug(it['id'])}.{tgt.extension}", it["query"] + "\n")
+                sub = f"{it['target']}/" if len(selected) > 1 else ""
+                outdir.write(f"{sub}{_slug(it['id'])}.{it['ext']}", it["query"] + "\n")
             outdir.save_manifest()
         except OutputError as exc:
             err.print(f"error: {exc}", style="bold red", markup=False)
             raise typer.Exit(2) from None
         out.print(f"wrote {len(items)} file(s) to {output}")
     elif format is OutFormat.json:
-        sys.stdout.write(orjson.dumps([{k: v for k, v in it.items() if k != "file"} for it in items],
+        keep = ("id", "title", "target", "binding", "query")
+        sys.stdout.write(orjson.dumps([{k: it[k] for k in keep} for it in items],
                                       option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         for it in items:
-            out.print(f"// {it['title']} ({it['id']}) — {it['file']}", markup=False, highlight=False)
+            out.print(f"// {it['title']} ({it['id']}) [{it['target']}] — {it['file']}", markup=False,
+                      highlight=False)
             out.print(it["query"], markup=False, highlight=False)
             out.print()
     if failures:

@@ -337,9 +337,11 @@ def read_lookup_header(name: str, path: Path, types_spec: dict[str, Any]) -> Loo
             types.append(t)
             continue
         values = [r[i] for r in rows if i < len(r) and r[i] != ""]
-        if values and all(re.fullmatch(r"-?\d+", v) for v in values):
+        if not values:
+            types.append(Type.ANY)
+        elif all(re.fullmatch(r"-?\d+", v) for v in values):
             types.append(Type.INT)
-        elif values and all(re.fullmatch(r"-?\d+(\.\d*)?([eE][-+]?\d+)?", v) for v in values):
+        elif all(re.fullmatch(r"-?\d+(\.\d*)?([eE][-+]?\d+)?", v) for v in values):
             types.append(Type.REAL)
         else:
             types.append(Type.STRING)
