@@ -1,0 +1,138 @@
+"""End-to-end: the `siemforge` command as a user runs it, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import ROOT
+
+CMD = [sys.executable, "-m", "siemforge.cli.main"]
+
+
+def sf(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CMD, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_bundled_rules_pass() -> None:
+    r = sf("test", "rules/")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert " 0 failed" in r.stdout
+    assert "Traceback" not in r.stderr
+
+
+def test_junit_report(tmp_path: Path) -> None:
+    out = tmp_path / "junit.xml"
+    r = sf("test", "rules/", "--junit", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = out.read_text()
+    assert "<testsuites" in text and 'failures="0"' in text
+
+
+def write_rule(tmp_path: Path, body: str, name: str = "rule.yml") -> Path:
+    p = tmp_path / name
+    p.write_text(body)
+    return p
+
+
+RULE = """title: t
+logsource: {product: aws, service: cloudtrail}
+query: |
+  where eventName == "RunInstances"
+  | summarize n = count() by eventSource
+tests:
+  - name: fires
+    logs: ev.ndjson
+    expect: {rows: [{eventSource: ec2.amazonaws.com, n: 2}]}
+  - name: wrong on purpose
+    logs: ev.ndjson
+    expect: silent
+"""
+
+EVENTS = "\n".join([
+    '{"eventName": "RunInstances", "eventSource": "ec2.amazonaws.com", "eventTime": "2024-01-01T00:00:00Z"}',
+    'this line is not json',
+    '{"eventName": "RunInstances", "eventSource": "ec2.amazonaws.com", "eventTime": "2024-01-01T01:00:00Z"}',
+    '{"eventName": "DescribeInstances", "eventSource": "ec2.amazonaws.com"}',
+]) + "\n"
+
+
+def test_failing_test_exits_nonzero_and_reports_malformed_line(tmp_path: Path) -> None:
+    write_rule(tmp_path, RULE)
+    (tmp_path / "ev.ndjson").write_text(EVENTS)
+    r = sf("test", str(tmp_path))
+    assert r.returncode == 1
+    assert "1 passed, 1 failed" in r.stdout
+    assert "ev.ndjson:2: skipped" in r.stderr
+
+
+def test_run_json_and_explain(tmp_path: Path) -> None:
+    rule = write_rule(tmp_path, RULE)
+    (tmp_path / "ev.ndjson").write_text(EVENTS)
+    r = sf("run", str(rule), str(tmp_path / "ev.ndjson"), "--format", "json", "--explain")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"eventSource": "ec2.amazonaws.com", "n": 2}]
+    assert "1 malformed line(s) skipped" in r.stderr
+    assert "explain" in r.stderr
+
+
+def test_syntax_error_has_position_and_no_traceback(tmp_path: Path) -> None:
+    rule = write_rule(tmp_path, "title: t\nlogsource: {product: aws, service: cloudtrail}\nquery: |\n"
+                                "  where eventName ==\n")
+    r = sf("ir", str(rule))
+    assert r.returncode == 1
+    assert f"{rule}:4:21: error: unexpected end of query" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_unknown_function_caret(tmp_path: Path) -> None:
+    rule = write_rule(tmp_path, "title: t\nlogsource: {product: aws, service: cloudtrail}\nquery: |\n"
+                                "  where tolowr(eventName) == \"x\"\n")
+    r = sf("ir", str(rule))
+    assert r.returncode == 1
+    assert f"{rule}:4:9: error: unknown function 'tolowr'" in r.stderr
+    assert "did you mean 'tolower'?" in r.stderr
+    assert "^^^^^^" in r.stderr
+
+
+def test_compile_batch_goes_on_after_a_bad_rule(tmp_path: Path) -> None:
+    write_rule(tmp_path, "title: good\nlogsource: {product: aws, service: cloudtrail}\n"
+                         "detection: {sel: {eventName: X}, condition: sel}\n", "a.yml")
+    write_rule(tmp_path, "title: bad\nlogsource: {product: aws}\nquery: |\n  where (\n", "b.yml")
+    r = sf("compile", str(tmp_path), "--target", "executor", "--format", "json")
+    assert r.returncode == 1
+    items = json.loads(r.stdout)
+    assert [i["title"] for i in items] == ["good"]
+    assert set(items[0]) == {"id", "title", "target", "binding", "query"}
+    assert "b.yml:4:" in r.stderr
+
+
+def test_compile_output_never_overwrites_user_files(tmp_path: Path) -> None:
+    rule = write_rule(tmp_path, "title: good\nid: 5f1c1a52-9d47-4f34-9a55-0b7a4f6c2e11\nlogsource: {product: aws, service: cloudtrail}\n"
+                                "detection: {sel: {eventName: X}, condition: sel}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "5f1c1a52-9d47-4f34-9a55-0b7a4f6c2e11.ir").write_text("mine")
+    r = sf("compile", str(rule), "--target", "executor", "-o", str(out))
+    assert r.returncode == 2
+    assert (out / "5f1c1a52-9d47-4f34-9a55-0b7a4f6c2e11.ir").read_text() == "mine"
+    (out / "5f1c1a52-9d47-4f34-9a55-0b7a4f6c2e11.ir").unlink()
+    assert sf("compile", str(rule), "--target", "executor", "-o", str(out)).returncode == 0
+    first = (out / "5f1c1a52-9d47-4f34-9a55-0b7a4f6c2e11.ir").read_text()
+    assert sf("compile", str(rule), "--target", "executor", "-o", str(out)).returncode == 0  # ours: rewritten
+    assert (out / "5f1c1a52-9d47-4f34-9a55-0b7a4f6c2e11.ir").read_text() == first  # deterministic
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    r = sf("run", str(tmp_path / "nope.yml"), str(tmp_path / "x.ndjson"))
+    assert r.returncode == 2
+    assert "no such file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_yaml_error_position(tmp_path: Path) -> None:
+    rule = write_rule(tmp_path, "title: t\nlogsource: [unclosed\n")
+    r = sf("ir", str(rule))
+    assert r.returncode == 1
+    assert f"{rule}:3:1: error: invalid YAML" in r.stderr
