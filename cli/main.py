@@ -118,6 +118,9 @@ def run(
     RunFormat.table,
     now: Annotated[Optional[str], typer.Option(help="the time now() returns, ISO-8601 (default: the clock)")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="show how many rows each stage kept")] = False,
+    prefilter: Annotated[bool, typer.Option("--prefilter", help="skip parsing NDJSON lines that cannot match "
+                                            "the first filter (faster; malformed lines among them go unreported)")]
+    = False,
 ) -> None:
     """Run a rule over log files with the native executor."""
     result = _compile_or_exit(rule)
@@ -127,7 +130,7 @@ def run(
         err.print(f"{p}: error: no such file", style="bold red", markup=False)
     if missing:
         raise typer.Exit(2)
-    res = run_rule(result.rule, logs, _parse_now(now))
+    res = run_rule(result.rule, logs, _parse_now(now), prefilter=prefilter)
     for m in res.malformed[:20]:
         err.print(str(m), style="yellow", markup=False)
     if len(res.malformed) > 20:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
 from .compile import Context, Fn, Row, compile_expr
+from .prefilter import line_prefilter
 from .reader import Malformed, iter_events
 from .values import hashable, sort_key, to_datetime, to_number, to_text
 
@@ -39,15 +40,14 @@ class RunResult:
 class _Counter:
     stat: StageStat
 
-    def count_in(self, rows: Iterable[Row]) -> Iterator[Row]:
-        for r in rows:
-            self.stat.rows_in += 1
-            yield r
-
     def count_out(self, rows: Iterable[Row]) -> Iterator[Row]:
-        for r in rows:
-            self.stat.rows_out += 1
-            yield r
+        n = 0
+        try:
+            for r in rows:
+                n += 1
+                yield r
+        finally:
+            self.stat.rows_out = n
 
 
 def stage_label(stage: ir.Stage) -> str:
@@ -61,7 +61,9 @@ def stage_label(stage: ir.Stage) -> str:
 
 
 class _Agg:
-    __slots__ = ("fn", "arg", "time", "n", "acc", "seen", "best")
+    """The running state of one aggregation in one group. `add` is bound once to the function's own method."""
+
+    __slots__ = ("fn", "arg", "time", "n", "acc", "seen", "best", "add")
 
     def __init__(self, fn: ir.AggFn, arg: Fn | None, time: Fn | None) -> None:
         self.fn, self.arg, self.time = fn, arg, time
@@ -69,40 +71,76 @@ class _Agg:
         self.acc: Any = None
         self.seen: dict[Any, Any] | None = {} if fn in (ir.AggFn.DCOUNT, ir.AggFn.VALUES) else None
         self.best: Any = None
+        if fn is ir.AggFn.COUNT:
+            self.add = self._count_rows if arg is None else self._count_values
+        elif self.seen is not None:
+            self.add = self._distinct
+        elif fn in (ir.AggFn.SUM, ir.AggFn.AVG):
+            self.add = self._sum
+        elif fn is ir.AggFn.MIN:
+            self.add = self._min
+        elif fn is ir.AggFn.MAX:
+            self.add = self._max
+        else:
+            self.add = self._by_time
 
-    def add(self, row: Row) -> None:
-        fn = self.fn
-        if fn is ir.AggFn.COUNT and self.arg is None:
+    def _count_rows(self, row: Row) -> None:
+        self.n += 1
+
+    def _count_values(self, row: Row) -> None:
+        if self.arg(row) is not None:  # type: ignore[misc]
             self.n += 1
-            return
-        assert self.arg is not None
-        v = self.arg(row)
+
+    def _distinct(self, row: Row) -> None:
+        v = self.arg(row)  # type: ignore[misc]
+        if v is not None:
+            self.seen.setdefault(hashable(v), v)  # type: ignore[union-attr]
+
+    def _sum(self, row: Row) -> None:
+        v = self.arg(row)  # type: ignore[misc]
         if v is None:
             return
-        if fn is ir.AggFn.COUNT:
-            self.n += 1
-        elif self.seen is not None:
-            self.seen.setdefault(hashable(v), v)
-        elif fn is ir.AggFn.SUM or fn is ir.AggFn.AVG:
-            x = v if isinstance(v, (int, float)) and not isinstance(v, bool) else (
-                v if hasattr(v, "total_seconds") else to_number(v))
-            if x is None:
-                return
-            self.acc = x if self.acc is None else self.acc + x
-            self.n += 1
-        elif fn is ir.AggFn.MIN:
-            if self.acc is None or sort_key(v) < sort_key(self.acc):
+        x = v if (type(v) is int or type(v) is float or isinstance(v, timedelta)) else to_number(v)
+        if x is None:
+            return
+        self.acc = x if self.acc is None else self.acc + x
+        self.n += 1
+
+    def _min(self, row: Row) -> None:
+        v = self.arg(row)  # type: ignore[misc]
+        if v is None:
+            return
+        a = self.acc
+        if a is None:
+            self.acc = v
+        elif type(a) is type(v) and type(v) is not bool and type(v) is not dict and type(v) is not list:
+            if v < a:
                 self.acc = v
-        elif fn is ir.AggFn.MAX:
-            if self.acc is None or sort_key(v) > sort_key(self.acc):
+        elif sort_key(v) < sort_key(a):
+            self.acc = v
+
+    def _max(self, row: Row) -> None:
+        v = self.arg(row)  # type: ignore[misc]
+        if v is None:
+            return
+        a = self.acc
+        if a is None:
+            self.acc = v
+        elif type(a) is type(v) and type(v) is not bool and type(v) is not dict and type(v) is not list:
+            if v > a:
                 self.acc = v
-        else:  # EARLIEST / LATEST
-            assert self.time is not None
-            t = self.time(row)
-            if t is None:
-                return
-            if (self.best is None or (t < self.best if fn is ir.AggFn.EARLIEST else t > self.best)):
-                self.best, self.acc = t, v
+        elif sort_key(v) > sort_key(a):
+            self.acc = v
+
+    def _by_time(self, row: Row) -> None:
+        v = self.arg(row)  # type: ignore[misc]
+        if v is None:
+            return
+        t = self.time(row)  # type: ignore[misc]
+        if t is None:
+            return
+        if self.best is None or (t < self.best if self.fn is ir.AggFn.EARLIEST else t > self.best):
+            self.best, self.acc = t, v
 
     def result(self) -> Any:
         fn = self.fn
@@ -128,11 +166,11 @@ class Engine:
     lookup_overrides: dict[str, Path] = field(default_factory=dict)
 
     def run_stages(self, stages: tuple[ir.Stage, ...], rows: Iterable[Row], stats: list[StageStat]) -> Iterable[Row]:
+        """Chain the stages; each stage's output is counted once (a stage's input is the previous output)."""
         for stage in stages:
             stat = StageStat(stage_label(stage))
             stats.append(stat)
-            counter = _Counter(stat)
-            rows = counter.count_out(self.stage(stage, counter.count_in(rows)))
+            rows = _Counter(stat).count_out(self.stage(stage, rows))
         return rows
 
     def stage(self, stage: ir.Stage, rows: Iterable[Row]) -> Iterable[Row]:
@@ -186,9 +224,10 @@ class Engine:
         args = [(a, compile_expr(a.arg, self.ctx) if a.arg is not None else None) for a in stage.aggregations]
         time_fn = self._time_fn()
         groups: dict[tuple[Any, ...], tuple[list[Any], list[_Agg]]] = {}
+        key_fns = [f for _, f in by]
         for r in rows:
-            keyvals = [f(r) for _, f in by]
-            key = tuple(hashable(v) for v in keyvals)
+            keyvals = [f(r) for f in key_fns]
+            key = tuple([v if type(v) is str else hashable(v) for v in keyvals])
             g = groups.get(key)
             if g is None:
                 g = groups[key] = (keyvals, [_Agg(a.fn, f, time_fn) for a, f in args])
@@ -290,20 +329,31 @@ def default_now() -> datetime:
 
 
 def run_rule(rule: ir.RuleIR, logs: list[Path], now: datetime | None = None,
-             lookup_overrides: dict[str, Path] | None = None) -> RunResult:
-    """Run a rule over log files and decide whether it alerts."""
+             lookup_overrides: dict[str, Path] | None = None, prefilter: bool = False) -> RunResult:
+    """Run a rule over log files and decide whether it alerts.
+
+    prefilter: skip parsing NDJSON lines that cannot pass the first filter (see prefilter.py); such lines count
+    as read and as dropped by that filter, and are not checked for malformed JSON.
+    """
     malformed: list[Malformed] = []
     events_read = 0
+    skipped = [0]
+    keep = line_prefilter(rule.pipeline) if prefilter else None
 
     def events() -> Iterator[Row]:
         nonlocal events_read
         for p in logs:
-            for ev in iter_events(p, malformed.append):
+            for ev in iter_events(p, malformed.append, keep, skipped):
                 events_read += 1
                 yield ev
 
     rows, stats = run_pipeline(rule.pipeline, events(), now or default_now(), lookup_overrides or {})
     out = list(rows)
+    events_read += skipped[0]
+    previous = events_read
+    for s in stats:
+        s.rows_in = previous
+        previous = s.rows_out
     return RunResult(out, threshold_met(rule.alert.threshold, len(out)), stats, malformed, events_read)
 
 

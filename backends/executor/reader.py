@@ -43,8 +43,10 @@ def _first_char(fh: IO[bytes]) -> bytes:
     return buf.lstrip()[:1]
 
 
-def iter_events(path: Path, report: Report) -> Iterator[dict[str, Any]]:
-    """Yield each event (a JSON object) of a log file."""
+def iter_events(path: Path, report: Report, prefilter: Callable[[bytes], bool] | None = None,
+                skipped: list[int] | None = None) -> Iterator[dict[str, Any]]:
+    """Yield each event (a JSON object) of a log file. With a prefilter, NDJSON lines it rejects are not parsed
+    (they are counted in `skipped[0]`)."""
     name = str(path)
     try:
         fh = _open(path)
@@ -61,7 +63,7 @@ def iter_events(path: Path, report: Report) -> Iterator[dict[str, Any]]:
         if first == b"[":
             yield from _whole_document(reader, name, report)
             return
-        yield from _lines(reader, name, report)
+        yield from _lines(reader, name, report, prefilter, skipped)
 
 
 def _whole_document(fh: IO[bytes], name: str, report: Report) -> Iterator[dict[str, Any]]:
@@ -89,7 +91,8 @@ def _unwrap(doc: Any, name: str, line: int, report: Report) -> Iterator[dict[str
     report(Malformed(name, line, "not a JSON object"))
 
 
-def _lines(fh: IO[bytes], name: str, report: Report) -> Iterator[dict[str, Any]]:
+def _lines(fh: IO[bytes], name: str, report: Report, prefilter: Callable[[bytes], bool] | None = None,
+           skipped: list[int] | None = None) -> Iterator[dict[str, Any]]:
     loads = orjson.loads
     lineno = 0
     pending: list[bytes] | None = None  # a pretty-printed JSON object spanning lines
@@ -102,6 +105,10 @@ def _lines(fh: IO[bytes], name: str, report: Report) -> Iterator[dict[str, Any]]
                 continue
             line = raw.strip()
             if not line:
+                continue
+            if prefilter is not None and lineno > 1 and not prefilter(line):
+                if skipped is not None:
+                    skipped[0] += 1
                 continue
             try:
                 doc = loads(line)

@@ -94,6 +94,13 @@ def to_datetime(v: Any) -> datetime | None:
         except OverflowError:
             return None
     if isinstance(v, str):
+        try:  # the common case, CloudTrail's `2024-01-31T08:00:00Z`, without a regex
+            dt = datetime.fromisoformat(v)
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=timezone.utc)
+            return dt if dt.utcoffset() == timedelta(0) else dt.astimezone(timezone.utc)
+        except ValueError:
+            pass
         m = _SPACE_DT.fullmatch(v.strip())
         if not m:
             if _NUM_RE.fullmatch(v):

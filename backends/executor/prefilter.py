@@ -1,0 +1,72 @@
+"""A sound pre-filter on raw NDJSON lines: skip the JSON parse of a line that cannot satisfy the rule's
+first filter because none of the literals the filter needs occurs in the line's text.
+
+Sound means: a skipped line would have been dropped by the filter anyway. Only printable-ASCII literals without
+quotes or backslashes are used (JSON writes them verbatim), never numeric-looking text (`"05"` equals 5), and
+a line holding any `\\` escape is always parsed. Matching ignores case, so case-insensitive filters stay sound.
+Malformed lines that the pre-filter skips are not reported, which is why it is opt-in (`run --prefilter`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from siemforge.compiler import ir
+
+from .values import to_number
+
+
+def _usable(lit: object) -> bool:
+    if not isinstance(lit, str) or len(lit) < 3:
+        return False
+    if to_number(lit) is not None or lit.lower() in ("true", "false", "null"):
+        return False
+    return all(32 <= ord(ch) < 127 and ch not in '"\\' for ch in lit)
+
+
+def needles(e: ir.Expr, time_column: str | None) -> list[str] | None:
+    """Literals of which at least one must occur in the raw text for `e` to be true; None if unknown."""
+    match e:
+        case ir.Compare(op=ir.CmpOp.EQ, left=ir.Column(name=n), right=ir.Literal(value=v)) if n != time_column:
+            return [v] if _usable(v) else None  # type: ignore[list-item]
+        case ir.StringMatch(subject=ir.Column(name=n), pattern=ir.Literal(value=v)) if n != time_column:
+            return [v] if _usable(v) else None  # type: ignore[list-item]
+        case ir.InList(subject=ir.Column(name=n), values=vals) if n != time_column:
+            lits = [v.value for v in vals if isinstance(v, ir.Literal)]
+            return lits if len(lits) == len(vals) and all(_usable(x) for x in lits) else None  # type: ignore[return-value]
+        case ir.WildcardMatch(subject=ir.Column(name=n), pattern=p) if n != time_column:
+            parts = [x for x in p if isinstance(x, str) and _usable(x)]
+            return [max(parts, key=len)] if parts else None
+        case ir.And(operands=ops):
+            options = [x for x in (needles(o, time_column) for o in ops) if x]
+            return min(options, key=lambda xs: (len(xs), -min(len(x) for x in xs))) if options else None
+        case ir.Or(operands=ops):
+            out: list[str] = []
+            for o in ops:
+                n = needles(o, time_column)
+                if not n:
+                    return None
+                out.extend(n)
+            return out
+    return None
+
+
+def line_prefilter(pipeline: ir.Pipeline) -> Callable[[bytes], bool] | None:
+    """A predicate on raw lines (True: parse it), or None when the pipeline gives nothing to filter on."""
+    if pipeline.source.view is not None or not pipeline.stages or not isinstance(pipeline.stages[0], ir.Filter):
+        return None
+    found = needles(pipeline.stages[0].predicate, pipeline.source.time_column)
+    if not found:
+        return None
+    exact = [n.encode() for n in found]
+    lowered = [n.lower().encode() for n in found]
+
+    def keep(line: bytes) -> bool:
+        for n in exact:
+            if n in line:
+                return True
+        if b"\\" in line:
+            return True
+        low = line.lower()
+        return any(n in low for n in lowered)
+    return keep
