@@ -22,6 +22,8 @@ from siemforge.backends.executor.testing import RuleTestReport, run_rule_tests
 from siemforge.backends.executor.values import to_text
 from siemforge.backends.registry import targets
 from siemforge.compiler.api import CompileResult, compile_file, discover_rules
+from siemforge.compiler.cache import RuleCache
+from siemforge.compiler.cache import default_dir as default_cache_dir
 from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity, render
 from siemforge.compiler.irprint import format_rule
 from siemforge.compiler.parser import parse_datetime_text
@@ -271,8 +273,10 @@ def compile_cmd(
             raise typer.Exit(2) from None
     items: list[dict[str, Any]] = []
     failures = 0
+    cache_dir = default_cache_dir()
+    cache = RuleCache(cache_dir) if cache_dir is not None else None
     for f in discover_rules(rules):
-        result = compile_file(f)
+        result = compile_file(f, cache)
         print_diagnostics(result.diagnostics)
         if result.rule is None:
             failures += 1

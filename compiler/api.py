@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import ir
 from .analyze import Analyzer, Schema
+from .cache import CacheEntry, RuleCache, dependencies_of
 from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Severity, Span
 from .parser import parse_program
 from .rule import RuleDoc, load_rule
@@ -141,13 +142,32 @@ def _tuple(v: object) -> tuple[str, ...]:
     return (str(v),)
 
 
-def compile_file(path: Path) -> CompileResult:
-    """Compile one rule file; never raises for a bad rule (the diagnostics say why)."""
+def compile_file(path: Path, cache: RuleCache | None = None) -> CompileResult:
+    """Compile one rule file; never raises for a bad rule (the diagnostics say why).
+
+    With a cache, a rule compiled before from the same bytes comes back without `doc` (the loaded YAML), which
+    only `siemforge test` needs; only rules that compiled are cached.
+    """
     doc = None
+    data = None
+    if cache is not None:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = None
+        if data is not None:
+            hit = cache.get(path, data)
+            if hit is not None:
+                return CompileResult(path, hit.rule, None, list(hit.diagnostics))
     try:
-        doc = load_rule(path)
+        doc = load_rule(path, data.decode("utf-8") if data is not None else None)
         rule = compile_doc(doc)
+        if cache is not None and data is not None:
+            cache.put(path, data, CacheEntry(rule, tuple(doc.sink.items), dependencies_of(rule)))
         return CompileResult(path, rule, doc, list(doc.sink.items))
+    except UnicodeDecodeError as exc:
+        return CompileResult(path, None, None, [Diagnostic(Severity.ERROR, f"not UTF-8 text: {exc.reason}",
+                                                           Span(str(path), 1, 1), code="rule")])
     except CompileError as exc:
         diags = list(exc.diagnostics)
         if doc is not None:

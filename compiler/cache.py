@@ -1,0 +1,100 @@
+"""A cache of compiled rules keyed by content hash, so re-compiling a large rule set costs a file read per rule.
+
+An entry is keyed by the rule file's resolved path and bytes plus the siemforge version and the built-in source
+definitions; it records the hashes of the other files the rule read (lookup tables) and is used only while they
+are unchanged. Entries are pickles of the RuleIR and its diagnostics, written atomically; a corrupt or foreign
+entry is ignored. Off when SIEMFORGE_NO_CACHE is set; location from SIEMFORGE_CACHE_DIR or XDG_CACHE_HOME.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from siemforge import __version__
+
+from . import ir
+from .diagnostics import Diagnostic
+
+FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    rule: ir.RuleIR
+    diagnostics: tuple[Diagnostic, ...]
+    dependencies: tuple[tuple[str, str], ...]  # (path, sha256)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _environment_key() -> str:
+    h = hashlib.sha256(f"{FORMAT}:{__version__}".encode())
+    for pkg in ("siemforge.sources", "siemforge.grammars"):
+        for entry in sorted(resources.files(pkg).iterdir(), key=lambda p: p.name):
+            if entry.name.endswith((".yml", ".lark")):
+                h.update(entry.name.encode())
+                h.update(entry.read_bytes())
+    return h.hexdigest()
+
+
+def default_dir() -> Path | None:
+    if os.environ.get("SIEMFORGE_NO_CACHE"):
+        return None
+    if os.environ.get("SIEMFORGE_CACHE_DIR"):
+        return Path(os.environ["SIEMFORGE_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "siemforge"
+
+
+@dataclass(slots=True)
+class RuleCache:
+    root: Path
+
+    def key(self, path: Path, data: bytes) -> str:
+        return _sha(b"\0".join([_environment_key().encode(), str(path.resolve()).encode(), data]))
+
+    def get(self, path: Path, data: bytes) -> CacheEntry | None:
+        f = self.root / "rules" / (self.key(path, data) + ".pickle")
+        try:
+            entry = pickle.loads(f.read_bytes())
+        except Exception:  # a missing, truncated or foreign entry is a miss
+            return None
+        if not isinstance(entry, CacheEntry):
+            return None
+        for dep, digest in entry.dependencies:
+            try:
+                if _sha(Path(dep).read_bytes()) != digest:
+                    return None
+            except OSError:
+                return None
+        return entry
+
+    def put(self, path: Path, data: bytes, entry: CacheEntry) -> None:
+        d = self.root / "rules"
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            f = d / (self.key(path, data) + ".pickle")
+            tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+            tmp.replace(f)
+        except OSError:
+            pass  # a read-only or full disk only costs speed
+
+
+def dependencies_of(rule: ir.RuleIR) -> tuple[tuple[str, str], ...]:
+    out = []
+    for t in rule.lookups:
+        try:
+            out.append((t.path, _sha(Path(t.path).read_bytes())))
+        except OSError:
+            pass
+    return tuple(out)

@@ -1,0 +1,43 @@
+"""The compiled-rule cache: a hit gives the same IR; a changed rule or lookup table is a miss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from siemforge.compiler.api import compile_file
+from siemforge.compiler.cache import RuleCache
+
+RULE = """title: t
+logsource: {product: aws, service: cloudtrail}
+lookups: {seen: seen.csv}
+query: |
+  where eventName == "RunInstances"
+  | lookup seen on eventName output note
+"""
+
+
+def test_hit_miss_and_dependency_invalidation(tmp_path: Path) -> None:
+    rule = tmp_path / "r.yml"
+    rule.write_text(RULE)
+    (tmp_path / "seen.csv").write_text("eventName,note\nRunInstances,x\n")
+    cache = RuleCache(tmp_path / "cache")
+    first = compile_file(rule, cache)
+    assert first.rule is not None and first.doc is not None
+    hit = compile_file(rule, cache)
+    assert hit.doc is None and hit.rule == first.rule  # served from the cache, equal IR
+    (tmp_path / "seen.csv").write_text("eventName,note,extra\nRunInstances,x,y\n")
+    miss = compile_file(rule, cache)
+    assert miss.doc is not None  # lookup table changed: recompiled
+    rule.write_text(RULE.replace("RunInstances", "StopInstances"))
+    assert compile_file(rule, cache).doc is not None
+
+
+def test_corrupt_entry_is_a_miss(tmp_path: Path) -> None:
+    rule = tmp_path / "r.yml"
+    rule.write_text("title: t\nlogsource: {product: aws, service: cloudtrail}\nquery: |\n  where true\n")
+    cache = RuleCache(tmp_path / "cache")
+    compile_file(rule, cache)
+    for f in (tmp_path / "cache" / "rules").iterdir():
+        f.write_bytes(b"garbage")
+    again = compile_file(rule, cache)
+    assert again.rule is not None and again.doc is not None
