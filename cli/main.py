@@ -317,6 +317,56 @@ def compile_cmd(
         raise typer.Exit(1)
 
 
+@app.command()
+def validate(
+    rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    target: Annotated[str, typer.Option("--target", "-t", help="sentinel")] = "sentinel",
+    binding: Annotated[Optional[str], typer.Option(help="table binding")] = None,
+) -> None:
+    """Check compiled queries with the vendor's own analyser (sentinel: Microsoft's Kusto.Language)."""
+    if target != "sentinel":
+        err.print(f"error: validate supports --target sentinel (Kusto.Language); not {target!r}", style="bold red",
+                  markup=False)
+        raise typer.Exit(2)
+    from siemforge.backends.kql.validate import check_queries
+
+    tgt = targets()["sentinel"]
+    compiled: list[tuple[str, str, Path]] = []
+    lookups = []
+    failures = 0
+    for f in discover_rules(rules):
+        result = compile_file(f)
+        print_diagnostics(result.diagnostics)
+        if result.rule is None:
+            failures += 1
+            continue
+        try:
+            compiled.append((result.rule.meta.title, tgt.compile(result.rule, binding), f))
+            lookups.extend(result.rule.lookups)
+        except CompileError as exc:
+            print_diagnostics(exc.diagnostics)
+            failures += 1
+    try:
+        results = check_queries([(n, q) for n, q, _ in compiled], lookups)
+    except CompileError as exc:
+        print_diagnostics(exc.diagnostics)
+        raise typer.Exit(2) from None
+    bad = 0
+    for (name, query, f), diags in zip(compiled, results):
+        errors = [d for d in diags if d.severity == "Error"]
+        bad += bool(errors)
+        for d in diags:
+            line = query.splitlines()[d.line - 1] if d.line - 1 < len(query.splitlines()) else ""
+            err.print(f"{f}: {name}: query {d.line}:{d.column}: {d.severity.lower()} {d.code}: {d.message}",
+                      style="bold red" if d.severity == "Error" else "yellow", markup=False, highlight=False)
+            err.print(f"    {line}\n    {' ' * (d.column - 1)}{'^' * max(d.length, 1)}", markup=False,
+                      highlight=False)
+    out.print(f"{len(compiled)} queries checked with Kusto.Language: {len(compiled) - bad} clean, {bad} with errors"
+              + (f"; {failures} rule(s) did not compile" if failures else ""))
+    if bad or failures:
+        raise typer.Exit(1)
+
+
 @app.command(name="targets")
 def targets_cmd() -> None:
     """List the compilation targets and their bindings."""

@@ -1,0 +1,609 @@
+"""IR → KQL for Microsoft Sentinel. A plain walk over the IR: each node type has one lowering function.
+
+Every choice here keeps the IR's meaning on the bound table (docs/semantics.md, docs/backends/sentinel.md):
+strings on Sentinel are never null, so a missing string field is the empty string; paths into JSON-text
+columns are parsed once per query; parallel `extend` is kept with temporaries; `dcount` is exact.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from siemforge.compiler import ir
+from siemforge.compiler.bindings import Binding, bindings_for
+from siemforge.compiler.diagnostics import CompileError, error
+from siemforge.compiler.types import Type
+
+from .render import (
+    render_datetime, render_name, render_real, render_regex_literal, render_string_literal, render_timespan,
+)
+
+try:  # KQL runs RE2; a pattern RE2 cannot compile is a compile error, never a silent change
+    import re2 as _re2
+except ImportError:  # pragma: no cover - google-re2 comes with pySigma 2
+    _re2 = None
+
+_IR_TO_KQL = {Type.STRING: "string", Type.INT: "long", Type.REAL: "real", Type.BOOL: "bool",
+              Type.DATETIME: "datetime", Type.TIMESPAN: "timespan"}
+
+
+@dataclass(slots=True)
+class Out:
+    """A lowered expression: its KQL text and coarse KQL type."""
+
+    text: str
+    type: str  # string, long, real, bool, datetime, timespan, dynamic
+
+
+@dataclass(slots=True)
+class Scope:
+    """What the rows are made of at one point of the query."""
+
+    computed: dict[str, str] = field(default_factory=dict)  # columns made by stages -> KQL type
+    from_table: bool = True  # table columns are still there (no summarize/project yet)
+
+
+@dataclass(slots=True)
+class KqlLowering:
+    rule: ir.RuleIR
+    binding: Binding
+    lets: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    scope: Scope = field(default_factory=Scope)
+    parsed_json: dict[str, str] = field(default_factory=dict)  # JSON-text column -> its parsed column
+    pending_json: list[str] = field(default_factory=list)
+    counter: int = 0
+
+    # ------------------------------------------------------------------ names
+    def fresh(self, stem: str) -> str:
+        self.counter += 1
+        return f"{stem}_{self.counter}"
+
+    def fail(self, message: str) -> CompileError:
+        return error(f"{self.rule.meta.title}: {message}", hint="see docs/backends/sentinel.md")
+
+    # ------------------------------------------------------------------ query
+    def query(self) -> str:
+        pipeline = self.rule.pipeline
+        stages: list[ir.Stage] = []
+        if pipeline.source.view is not None:
+            view = pipeline.source.view
+            if view.source.view is not None:
+                raise self.fail("views over views are not supported")
+            stages.extend(view.stages)
+        stages.extend(pipeline.stages)
+        table = self.binding.table
+        if not table:
+            raise self.fail(f"binding {self.binding.name!r} names no table")
+        self.lines.append(render_name(table))
+        for stage in stages:
+            self.stage(stage)
+        if self.scope.from_table and self.parsed_json:
+            self.lines.append("| project-away " + ", ".join(sorted(self.parsed_json.values())))
+        body = "\n".join(self.lines)
+        return "\n".join([*self.lets, body]) if self.lets else body
+
+    def emit(self, text: str) -> None:
+        """Emit one stage, preceded by the parse_json extends its expressions need."""
+        if self.pending_json:
+            parts = [f"{self.parsed_json[c]} = parse_json({render_name(c)})" for c in self.pending_json]
+            self.lines.append("| extend " + ", ".join(parts))
+            self.pending_json = []
+        self.lines.append("| " + text)
+
+    # ------------------------------------------------------------------ stages
+    def stage(self, stage: ir.Stage) -> None:
+        match stage:
+            case ir.Filter(predicate=p):
+                self.emit("where " + self.predicate(p))
+            case ir.Extend(assignments=assigns):
+                self.extend(assigns)
+            case ir.Aggregate():
+                self.aggregate(stage)
+            case ir.EventAggregate():
+                self.event_aggregate(stage)
+            case ir.Lookup():
+                self.lookup(stage)
+            case ir.Rename(renames=renames):
+                self.emit("project-rename " + ", ".join(f"{render_name(n)} = {render_name(o)}" for o, n in renames))
+                for o, n in renames:
+                    self.scope.computed[n] = self.scope.computed.pop(o, self.column_type(o))
+            case ir.Project(columns=cols):
+                types = {c: self.column_type(c) for c in cols}
+                self.emit("project " + ", ".join(self.column_ref(c) for c in cols))
+                self.scope = Scope(types, from_table=False)
+            case ir.Sort(keys=keys):
+                self.emit("sort by " + ", ".join(
+                    f"{self.value(k.expr).text} {'desc nulls last' if k.descending else 'asc nulls first'}"
+                    for k in keys))
+            case ir.Limit(count=n):
+                self.emit(f"take {n}")
+            case _:
+                raise self.fail(f"no KQL for stage {type(stage).__name__}")
+
+    def column_ref(self, name: str) -> str:
+        """A top-level column by its IR name: computed columns by name, table columns through the binding."""
+        if name in self.scope.computed or not self.scope.from_table:
+            return render_name(name)
+        ref = self.binding.resolve(name, ())
+        if ref is None:
+            raise self.fail(f"field {name!r} has no column in the {self.binding.table} table")
+        if ref.column == name:
+            return render_name(name)
+        return f"{render_name(name)} = {self.column(ir.Column(name, (), Type.ANY)).text}"
+
+    def column_type(self, name: str) -> str:
+        if name in self.scope.computed:
+            return self.scope.computed[name]
+        ref = self.binding.resolve(name, ()) if self.scope.from_table else None
+        return ref.type if ref is not None else "dynamic"
+
+    def extend(self, assigns: tuple[ir.Assignment, ...]) -> None:
+        assigned = {a.name for a in assigns}
+        reads: set[str] = set()
+        conflict = False
+        for a in assigns:
+            for node in ir.walk(a.expr):
+                if isinstance(node, ir.Column) and node.name in assigned:
+                    conflict = conflict or node.name in reads or any(
+                        b.name == node.name for b in assigns[: assigns.index(a)])
+            reads.add(a.name)
+        lowered = [(a.name, self.value(a.expr)) for a in assigns]
+        if not conflict:
+            self.emit("extend " + ", ".join(f"{render_name(n)} = {o.text}" for n, o in lowered))
+        else:
+            # an expression reads a column that an earlier assignment of the same stage replaces: assign
+            # through temporaries so that every expression reads the value from before the stage (IR Extend)
+            temps = [(n, self.fresh("siemforge_tmp"), o) for n, o in lowered]
+            self.emit("extend " + ", ".join(f"{t} = {o.text}" for _, t, o in temps))
+            self.emit("extend " + ", ".join(f"{render_name(n)} = {t}" for n, t, _ in temps))
+            self.emit("project-away " + ", ".join(t for _, t, _ in temps))
+        for n, o in lowered:
+            self.scope.computed[n] = o.type
+
+    def aggregation(self, a: ir.Aggregation) -> tuple[str, list[str]]:
+        """`name = agg(...)` and the extends to run after the summarize."""
+        name = render_name(a.name)
+        post: list[str] = []
+        arg = self.value(a.arg) if a.arg is not None else None
+        present = None
+        if arg is not None:
+            present = f"isnotempty({arg.text})" if arg.type in ("string", "dynamic") else f"isnotnull({arg.text})"
+        match a.fn:
+            case ir.AggFn.COUNT:
+                return (f"{name} = count()" if arg is None else f"{name} = countif({present})"), post
+            case ir.AggFn.DCOUNT:  # exact: KQL's dcount() is an estimate
+                assert arg is not None
+                return f"{name} = array_length(make_set_if({arg.text}, {present}))", post
+            case ir.AggFn.MIN | ir.AggFn.MAX:
+                assert arg is not None
+                if arg.type in ("long", "real", "datetime", "timespan", "bool"):  # min/max skip nulls already
+                    return f"{name} = {a.fn.value}({arg.text})", post
+                fn = "minif" if a.fn is ir.AggFn.MIN else "maxif"  # an empty string is a missing value
+                return f"{name} = {fn}({arg.text}, {present})", post
+            case ir.AggFn.SUM | ir.AggFn.AVG:
+                assert arg is not None
+                text = arg.text if arg.type in ("long", "real", "timespan") else f"todouble({arg.text})"
+                return f"{name} = {a.fn.value}({text})", post
+            case ir.AggFn.VALUES:
+                assert arg is not None
+                post.append(f"{name} = array_sort_asc({name})")
+                return f"{name} = make_set_if({arg.text}, {present})", post
+            case ir.AggFn.EARLIEST | ir.AggFn.LATEST:
+                assert arg is not None
+                time = self.value(ir.Column(self.time_name(), (), Type.DATETIME)).text
+                tmp = self.fresh("siemforge_time")
+                fn = "arg_min" if a.fn is ir.AggFn.EARLIEST else "arg_max"
+                post.append(f"-{tmp}")
+                return f"({tmp}, {name}) = {fn}({time}, {arg.text})", post
+        raise self.fail(f"no KQL for aggregation {a.fn.value}")
+
+    def time_name(self) -> str:
+        col = self.rule.pipeline.source.time_column
+        if col is None:
+            raise self.fail("earliest()/latest() need an event time")
+        return col
+
+    def by_list(self, by: tuple[ir.Assignment, ...]) -> list[str]:
+        out = []
+        for b in by:
+            v = self.value(b.expr)
+            if v.text == render_name(b.name):
+                out.append(v.text)
+            else:
+                out.append(f"{render_name(b.name)} = {v.text}")
+        return out
+
+    def aggregate(self, stage: ir.Aggregate) -> None:
+        aggs = [self.aggregation(a) for a in stage.aggregations]
+        by = self.by_list(stage.by)
+        by_types = {b.name: self.value(b.expr).type for b in stage.by}
+        text = "summarize " + ", ".join(t for t, _ in aggs)
+        if by:
+            text += " by " + ", ".join(by)
+        self.emit(text)
+        self._post(aggs)
+        order = [b.name for b in stage.by] + [a.name for a in stage.aggregations]
+        if any(a.fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) for a in stage.aggregations) and by:
+            pass  # summarize puts by-columns first already
+        self.scope = Scope({**by_types, **{a.name: _IR_TO_KQL.get(a.type, "dynamic") for a in stage.aggregations}},
+                           from_table=False)
+        _ = order
+
+    def _post(self, aggs: list[tuple[str, list[str]]]) -> None:
+        extends = [p for _, post in aggs for p in post if not p.startswith("-")]
+        drops = [p[1:] for _, post in aggs for p in post if p.startswith("-")]
+        if extends:
+            self.emit("extend " + ", ".join(extends))
+        if drops:
+            self.emit("project-away " + ", ".join(drops))
+
+    def event_aggregate(self, stage: ir.EventAggregate) -> None:
+        """KQL has no eventstats: name the rows so far, summarize them, and join the aggregates back."""
+        name = self.fresh("siemforge_rows")
+        body = "\n".join(self.lines)
+        self.lets.append(f"let {name} = {body};")
+        self.lines = [name]
+        temps = {a.name: self.fresh("siemforge_agg") for a in stage.aggregations}
+        renamed = tuple(ir.Aggregation(temps[a.name], a.fn, a.arg, a.type) for a in stage.aggregations)
+        aggs = [self.aggregation(a) for a in renamed]
+        keys = [self.fresh("siemforge_key") for _ in stage.by] or [self.fresh("siemforge_key")]
+        key_values = [self.value(b.expr).text for b in stage.by] or ["1"]
+        # both sides get the same key columns; strings are never null in KQL, other keys are made text
+        left_keys = ", ".join(f"{k} = tostring({v})" for k, v in zip(keys, key_values))
+        right = f"{name} | extend {left_keys} | summarize {', '.join(t for t, _ in aggs)} by {', '.join(keys)}"
+        post = [p for _, ps in aggs for p in ps if not p.startswith("-")]
+        drops = [p[1:] for _, ps in aggs for p in ps if p.startswith("-")]
+        if post:
+            right += " | extend " + ", ".join(post)
+        if drops:
+            right += " | project-away " + ", ".join(drops)
+        self.emit(f"extend {left_keys}")
+        self.emit(f"join kind=leftouter ({right}) on {', '.join(keys)}")
+        self.emit("extend " + ", ".join(f"{render_name(a.name)} = {temps[a.name]}" for a in stage.aggregations))
+        drop = [*keys, *(k + "1" for k in keys), *temps.values()]
+        self.emit("project-away " + ", ".join(drop))
+        for a in stage.aggregations:
+            self.scope.computed[a.name] = _IR_TO_KQL.get(a.type, "dynamic")
+
+    def lookup(self, stage: ir.Lookup) -> None:
+        """A lookup table is a Sentinel watchlist named after the table; its columns arrive as text."""
+        t = stage.table
+        types = dict(zip(t.columns, t.types))
+        conv = {Type.INT: "tolong", Type.REAL: "todouble", Type.BOOL: "tobool", Type.DATETIME: "todatetime"}
+        cols = [c for _, c in stage.keys] + [c for c, _ in stage.outputs if c not in {k for _, k in stage.keys}]
+        project = []
+        key_names: list[tuple[str, str]] = []
+        for expr, col in stage.keys:
+            left = self.value(expr)
+            right_name = col
+            if not (isinstance(expr, ir.Column) and not expr.path and expr.name == col and
+                    (col in self.scope.computed or not self.scope.from_table)):
+                right_name = self.fresh("siemforge_key")
+                self.emit(f"extend {right_name} = tostring({left.text})")
+                self.scope.computed[right_name] = "string"
+            key_names.append((right_name, col))
+        for c in cols:
+            key_alias = next((k for k, col in key_names if col == c), None)
+            out_alias = next((a for col, a in stage.outputs if col == c), None)
+            f = conv.get(types.get(c, Type.STRING), "tostring")
+            if key_alias is not None:
+                project.append(f"{render_name(key_alias)} = tostring({render_name(c)})")
+            if out_alias is not None and (key_alias is None or out_alias != key_alias):
+                project.append(f"{render_name(out_alias)} = {f}({render_name(c)})")
+        watchlist = f"_GetWatchlist({render_string_literal(t.name)}) | project {', '.join(project)}"
+        self.emit(f"lookup kind=leftouter ({watchlist}) on {', '.join(render_name(k) for k, _ in key_names)}")
+        for col, alias in stage.outputs:
+            self.scope.computed[alias] = _IR_TO_KQL.get(types.get(col, Type.STRING), "string")
+
+    # ------------------------------------------------------------------ expressions
+    def predicate(self, e: ir.Expr) -> str:
+        out = self.value(e)
+        return out.text if out.type == "bool" else f"tobool({out.text})"
+
+    def column(self, c: ir.Column) -> Out:
+        if c.name in self.scope.computed or not self.scope.from_table:
+            t = self.scope.computed.get(c.name, "dynamic")
+            return Out(render_name(c.name) + _path(c.path), "dynamic" if c.path else t)
+        ref = self.binding.resolve(c.name, c.path)
+        if ref is None:
+            dotted = ".".join([c.name, *(str(p) for p in c.path)])
+            raise self.fail(f"field {dotted!r} has no column in the {self.binding.table} table "
+                            f"(binding {self.binding.name!r}, {self.binding.file})")
+        if ref.json_text:
+            alias = self.parsed_json.get(ref.column)
+            if alias is None:
+                alias = self.parsed_json[ref.column] = f"{ref.column}Json"
+                self.pending_json.append(ref.column)
+            return Out(alias + _path(ref.path), "dynamic")
+        if ref.path:
+            raise self.fail(f"{c.name}: column {ref.column} is a {ref.type}; it has no member {ref.path[0]!r}")
+        return Out(render_name(ref.column), ref.type)
+
+    def value(self, e: ir.Expr) -> Out:  # noqa: C901 - one case per node type
+        match e:
+            case ir.Literal(value=v, type=t):
+                return literal(v, t)
+            case ir.Column():
+                return self.column(e)
+            case ir.Index(base=b, key=k):
+                base = self.value(b)
+                return Out(base.text + _path((k,)), "dynamic")
+            case ir.Compare():
+                return self.compare(e)
+            case ir.StringMatch(op=op, subject=s, pattern=p, case_sensitive=cs):
+                return Out(f"{self.text(s)} {op.value}{'_cs' if cs else ''} {self.text(p)}", "bool")
+            case ir.WildcardMatch(subject=s, pattern=p, case_sensitive=cs):
+                return Out(f"{self.text(s)} matches regex {render_regex_literal(wildcard_to_re2(p, cs))}", "bool")
+            case ir.RegexMatch(subject=s, pattern=p, flags=flags):
+                check_re2(p, self)
+                prefix = "".join(f"(?{f})" for f in sorted(flags))
+                return Out(f"{self.text(s)} matches regex {render_regex_literal(prefix + p)}", "bool")
+            case ir.CidrMatch(subject=s, networks=nets):
+                subject = self.text(s)
+                parts = []
+                for n in nets:
+                    fn = "ipv6_is_in_range" if ipaddress.ip_network(n, strict=False).version == 6 else "ipv4_is_in_range"
+                    parts.append(f"{fn}({subject}, {render_string_literal(n)})")
+                return Out(parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")", "bool")
+            case ir.InList(subject=s, values=vals, case_sensitive=cs):
+                return self.in_list(s, vals, cs)
+            case ir.Keyword(pattern=p, case_sensitive=cs):
+                texts = [x for x in p if isinstance(x, str)]
+                if len(texts) != 1 or p != (ir.Wild.ANY, texts[0], ir.Wild.ANY):
+                    raise self.fail("a keyword with inner wildcards has no KQL form")
+                return Out(f"* {'contains_cs' if cs else 'contains'} {render_string_literal(texts[0])}", "bool")
+            case ir.Not(operand=o):
+                return Out(self.negate(o), "bool")
+            case ir.And(operands=ops):
+                return Out("(" + " and ".join(self.predicate(o) for o in ops) + ")", "bool")
+            case ir.Or(operands=ops):
+                return Out("(" + " or ".join(self.predicate(o) for o in ops) + ")", "bool")
+            case ir.Arith(op=op, left=l, right=r, type=t):
+                lo, ro = self.numeric(l), self.numeric(r)
+                return Out(f"({lo} {op.value} {ro})", _IR_TO_KQL.get(t, "real"))
+            case ir.Negate(operand=o):
+                return Out(f"-{self.numeric(o)}", _IR_TO_KQL.get(e.type, "real"))
+            case ir.Case(branches=bs, default=d):
+                vals = [self.value(v) for _, v in bs] + [self.value(d)]
+                kind = _common(vals)
+                texts = [self.cast(v, kind) for v in vals]
+                if len(bs) == 1:
+                    return Out(f"iff({self.predicate(bs[0][0])}, {texts[0]}, {texts[1]})", kind)
+                parts = [f"{self.predicate(c)}, {t}" for (c, _), t in zip(bs, texts)]
+                return Out(f"case({', '.join(parts)}, {texts[-1]})", kind)
+            case ir.Call():
+                return self.call(e)
+        raise self.fail(f"no KQL for {type(e).__name__}")
+
+    def text(self, e: ir.Expr) -> str:
+        """An expression as a string (string matches read text; JSON values are made text first)."""
+        o = self.value(e)
+        return o.text if o.type == "string" else f"tostring({o.text})"
+
+    def numeric(self, e: ir.Expr) -> str:
+        o = self.value(e)
+        return o.text if o.type in ("long", "real", "datetime", "timespan") else f"todouble({o.text})"
+
+    def cast(self, o: Out, kind: str) -> str:
+        if o.type == kind or kind == "dynamic":
+            return o.text
+        return {"string": f"tostring({o.text})", "long": f"tolong({o.text})", "real": f"todouble({o.text})",
+                "bool": f"tobool({o.text})", "datetime": f"todatetime({o.text})",
+                "timespan": f"totimespan({o.text})"}.get(kind, o.text)
+
+    def compare(self, e: ir.Compare) -> Out:
+        left, right = self.value(e.left), self.value(e.right)
+        kind = _compare_kind(left, right)
+        lt, rt = self.cast(left, kind), self.cast(right, kind)
+        if kind == "string":
+            op = {ir.CmpOp.EQ: "==" if e.case_sensitive else "=~", ir.CmpOp.NE: "!=" if e.case_sensitive else "!~"}.get(
+                e.op, e.op.value)
+            return Out(f"{lt} {op} {rt}", "bool")
+        if e.op is ir.CmpOp.NE:  # two-valued: a null operand makes != true
+            nulls = [f"isnull({t})" for t, x in ((lt, e.left), (rt, e.right)) if not isinstance(x, ir.Literal)]
+            return Out("(" + " or ".join([*nulls, f"{lt} != {rt}"]) + ")" if nulls else f"{lt} != {rt}", "bool")
+        return Out(f"{lt} {e.op.value} {rt}", "bool")
+
+    def in_list(self, s: ir.Expr, vals: tuple[ir.Expr, ...], cs: bool) -> Out:
+        subject = self.value(s)
+        outs = [self.value(v) for v in vals]
+        kind = _common([subject, *outs]) if all(isinstance(v, ir.Literal) for v in vals) else "string"
+        if kind == "dynamic":
+            kind = "string"
+        op = "in" if cs or kind != "string" else "in~"
+        return Out(f"{self.cast(subject, kind)} {op} ({', '.join(self.cast(o, kind) for o in outs)})", "bool")
+
+    def negate(self, o: ir.Expr) -> str:
+        if isinstance(o, ir.StringMatch):
+            return f"{self.text(o.subject)} !{o.op.value}{'_cs' if o.case_sensitive else ''} {self.text(o.pattern)}"
+        if isinstance(o, ir.InList):
+            inner = self.in_list(o.subject, o.values, o.case_sensitive).text
+            return re.sub(r" (in~?) \(", lambda m: f" !{m.group(1)} (", inner, count=1)
+        inner = self.predicate(o)
+        if may_be_null(o, self):  # not(null) is null, which `where` drops; the IR's not(false) is true
+            return f"not(coalesce({inner}, false))"
+        return f"not({inner})"
+
+    def call(self, e: ir.Call) -> Out:
+        fn, args = e.fn, e.args
+        outs = [self.value(a) for a in args]
+        t = _IR_TO_KQL.get(e.type, "dynamic")
+        empty_missing = self.binding.empty_is_missing
+        match fn:
+            case "isnull" | "isnotnull":
+                o = outs[0]
+                if o.type in ("string", "dynamic") and (empty_missing or o.type == "string"):
+                    # strings are never null in KQL: a missing string field is empty
+                    return Out(f"{'isempty' if fn == 'isnull' else 'isnotempty'}({o.text})", "bool")
+                return Out(f"{fn}({o.text})", "bool")
+            case "isempty" | "isnotempty":
+                return Out(f"{fn}({outs[0].text})", "bool")
+            case "coalesce":
+                kind = _common(outs)
+                return Out(f"coalesce({', '.join(self.cast(o, kind) for o in outs)})", kind)
+            case "tostring" | "todouble" | "tobool" | "todatetime" | "tolower" | "toupper" | "strlen" | "array_length":
+                arg = outs[0].text if fn in ("tostring", "todouble", "tobool", "todatetime", "array_length") else \
+                    self.text(args[0])
+                return Out(f"{fn}({arg})", t)
+            case "toint":
+                return Out(f"tolong({outs[0].text})", "long")
+            case "substring":
+                parts = [self.text(args[0]), *(o.text for o in outs[1:])]
+                return Out(f"substring({', '.join(parts)})", "string")
+            case "split":
+                return Out(f"split({self.text(args[0])}, {self.text(args[1])})", "dynamic")
+            case "strcat":
+                return Out(f"strcat({', '.join(o.text for o in outs)})", "string")
+            case "replace_string":
+                return Out(f"replace_string({', '.join(self.text(a) for a in args)})", "string")
+            case "replace_regex":
+                pattern = args[1]
+                assert isinstance(pattern, ir.Literal)
+                check_re2(str(pattern.value), self)
+                return Out(f"replace_regex({self.text(args[0])}, {render_regex_literal(str(pattern.value))}, "
+                           f"{self.text(args[2])})", "string")
+            case "extract":
+                pattern = args[0]
+                assert isinstance(pattern, ir.Literal)
+                check_re2(str(pattern.value), self)
+                return Out(f"extract({render_regex_literal(str(pattern.value))}, {outs[1].text}, "
+                           f"{self.text(args[2])})", "string")
+            case "now":
+                return Out("now()", "datetime")
+            case "ago":
+                return Out(f"ago({outs[0].text})", "datetime")
+            case "bin":
+                return Out(f"bin({outs[0].text}, {outs[1].text})", outs[0].type)
+            case "hourofday":
+                return Out(f"hourofday({self.cast(outs[0], 'datetime')})", "long")
+            case "dayofweek":  # KQL's dayofweek is a timespan since Sunday; the IR's is 0..6
+                return Out(f"toint(dayofweek({self.cast(outs[0], 'datetime')}) / 1d)", "long")
+            case "datetime_diff":
+                unit = args[0]
+                assert isinstance(unit, ir.Literal)
+                return Out(f"datetime_diff({render_string_literal(str(unit.value))}, "
+                           f"{self.cast(outs[1], 'datetime')}, {self.cast(outs[2], 'datetime')})", "long")
+        raise self.fail(f"no KQL for function {fn}()")
+
+
+def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
+    """Can this predicate evaluate to null in KQL (a comparison of a non-string value that may be null)?"""
+    match e:
+        case ir.Compare(left=l, right=r) | ir.Arith(left=l, right=r):
+            return any(not isinstance(x, ir.Literal) and low.value(x).type not in ("string",) for x in (l, r))
+        case ir.InList(subject=s):
+            return low.value(s).type not in ("string", "dynamic")
+        case ir.And(operands=ops) | ir.Or(operands=ops):
+            return any(may_be_null(o, low) for o in ops)
+        case ir.Not(operand=o):
+            return may_be_null(o, low)
+        case ir.Call(fn=fn) if fn in ("tobool",):
+            return True
+        case ir.Column() | ir.Index() | ir.Case():
+            return True
+    return False
+
+
+def literal(v: object, t: Type) -> Out:
+    if v is None:
+        return Out("dynamic(null)", "dynamic")
+    if isinstance(v, bool):
+        return Out("true" if v else "false", "bool")
+    if isinstance(v, int):
+        return Out(str(v), "long")
+    if isinstance(v, float):
+        return Out(render_real(v), "real")
+    if isinstance(v, str):
+        return Out(render_string_literal(v), "string")
+    from datetime import datetime, timedelta
+
+    if isinstance(v, datetime):
+        return Out(render_datetime(v), "datetime")
+    if isinstance(v, timedelta):
+        return Out(render_timespan(v), "timespan")
+    raise error(f"no KQL literal for {v!r}")
+
+
+def _path(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for seg in path:
+        if isinstance(seg, int):
+            out += f"[{seg}]"
+        elif re.match(r"[A-Za-z_][A-Za-z0-9_]*\Z", seg):
+            out += f".{seg}"
+        else:
+            out += f"[{render_string_literal(seg)}]"
+    return out
+
+
+def _compare_kind(a: Out, b: Out) -> str:
+    """The type both sides of a comparison are brought to (the IR compares numeric text as a number)."""
+    types = {a.type, b.type}
+    for k in ("datetime", "timespan", "bool"):
+        if k in types:
+            return k
+    if types & {"long", "real"}:
+        return "real" if "real" in types or types - {"long"} else "long"
+    return "string"
+
+
+def _common(outs: list[Out]) -> str:
+    types = [o.type for o in outs if not o.text.startswith("dynamic(null)")]
+    if not types:
+        return "dynamic"
+    if all(t == types[0] for t in types):
+        return types[0]
+    if set(types) <= {"long", "real"}:
+        return "real"
+    if "string" in types:
+        return "string"
+    return "dynamic"
+
+
+def wildcard_to_re2(pattern: ir.WildcardPattern, case_sensitive: bool) -> str:
+    parts = [r"(?s)" if case_sensitive else r"(?is)", "^"]
+    for p in pattern:
+        if p is ir.Wild.ANY:
+            parts.append(".*")
+        elif p is ir.Wild.ONE:
+            parts.append(".")
+        else:
+            parts.append(re.escape(p))
+    parts.append("$")
+    return "".join(parts)
+
+
+def check_re2(pattern: str, low: KqlLowering) -> None:
+    if _re2 is None:
+        return
+    try:
+        _re2.compile(pattern)
+    except Exception as exc:  # re2.error: RE2 cannot run this pattern (lookaround, backreferences, …)
+        raise low.fail(f"KQL runs RE2, which cannot run the regex {pattern!r}: {exc}") from None
+
+
+def compile_kql(rule: ir.RuleIR, binding_name: str | None) -> str:
+    source = rule.pipeline.source
+    base = source.view.source.name if source.view is not None else source.name
+    candidates = bindings_for(base, "sentinel")
+    if not candidates:
+        raise error(f"{rule.meta.title}: no Sentinel table binding for source {base!r}",
+                    hint="Sentinel bindings: " + ", ".join(
+                        f"{b.source}@{b.name}" for b in _all_sentinel()) or None)
+    if binding_name is None:
+        binding = candidates[0]
+    else:
+        found = [b for b in candidates if b.name == binding_name]
+        if not found:
+            raise error(f"{rule.meta.title}: source {base!r} has no Sentinel binding {binding_name!r}")
+        binding = found[0]
+    return KqlLowering(rule, binding).query()
+
+
+def _all_sentinel() -> list[Binding]:
+    from siemforge.compiler.bindings import builtin_bindings
+
+    return [b for b in builtin_bindings().values() if b.target == "sentinel"]

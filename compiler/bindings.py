@@ -1,0 +1,93 @@
+"""Bindings: how a logical source is stored on one physical schema (a Sentinel table, a Splunk sourcetype).
+
+A binding is data (sources/bindings/*.yml): canonical path → column, canonical field → column of JSON text,
+the physical schema's types, and how missing/empty values arrive. Backends read it forwards to name columns;
+the executor reads it backwards to turn a physical row into a canonical record, so that the same rule gives
+the same alerts on either shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from .diagnostics import CompileError, Diagnostic, Severity, Span
+from .yamlpos import load_yaml
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnRef:
+    """Where a canonical path lives: a physical column, and a path inside it when the column holds JSON."""
+
+    column: str
+    path: tuple[str | int, ...]
+    json_text: bool  # the column is a string of JSON text (KQL: parse_json it first)
+    type: str  # the physical column's type
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    source: str
+    name: str
+    target: str
+    table: str | None
+    time_column: str
+    empty_is_missing: bool
+    columns: dict[str, str]  # canonical dotted path -> physical column
+    json_columns: dict[str, str]  # canonical root field -> physical column holding JSON text
+    schema: dict[str, str]  # physical column -> type
+    file: str
+    extra: dict[str, Any]  # target-specific keys (Splunk macros, aliases, …)
+
+    def resolve(self, name: str, path: tuple[str | int, ...]) -> ColumnRef | None:
+        """The physical location of canonical column `name` with `path` below it, or None if unmapped."""
+        segs: list[str | int] = [*name.split("."), *path] if "." not in name or name in self.columns else [name, *path]
+        for i in range(len(segs), 0, -1):
+            head = segs[:i]
+            if not all(isinstance(x, str) for x in head):
+                continue
+            dotted = ".".join(str(x) for x in head)
+            col = self.columns.get(dotted)
+            if col is not None:
+                return ColumnRef(col, tuple(segs[i:]), False, self.schema.get(col, "dynamic"))
+            col = self.json_columns.get(dotted)
+            if col is not None:
+                return ColumnRef(col, tuple(segs[i:]), True, "dynamic")
+        return None
+
+
+def _parse_binding(text: str, file: str) -> Binding:
+    doc = load_yaml(text, file)
+    d = doc.value
+    if not isinstance(d, dict):
+        raise CompileError([Diagnostic(Severity.ERROR, "a binding must be a mapping", Span(file, 1, 1))])
+    known = {"source", "name", "target", "table", "time_column", "empty_is_missing", "columns", "json_columns",
+             "schema"}
+    columns = {str(k): str(v) for k, v in (d.get("columns") or {}).items()}
+    json_columns = {str(k): str(v) for k, v in (d.get("json_columns") or {}).items()}
+    schema = {str(k): str(v) for k, v in (d.get("schema") or {}).items()}
+    for path_key, col in [*columns.items(), *json_columns.items()]:
+        if schema and col not in schema:
+            raise CompileError([Diagnostic(Severity.ERROR, f"binding maps {path_key!r} to {col!r}, which is not in "
+                                           "its schema", doc.span(("columns", path_key)))])
+    return Binding(str(d["source"]), str(d["name"]), str(d["target"]), d.get("table"), str(d["time_column"]),
+                   bool(d.get("empty_is_missing", False)), columns, json_columns, schema, file,
+                   {k: v for k, v in d.items() if k not in known})
+
+
+@lru_cache(maxsize=1)
+def builtin_bindings() -> dict[tuple[str, str], Binding]:
+    """(source name, binding name) → Binding, from sources/bindings/*.yml."""
+    out: dict[tuple[str, str], Binding] = {}
+    folder = resources.files("siemforge.sources").joinpath("bindings")
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yml"):
+            b = _parse_binding(entry.read_text(encoding="utf-8"), f"sources/bindings/{entry.name}")
+            out[(b.source, b.name)] = b
+    return out
+
+
+def bindings_for(source: str, target: str) -> list[Binding]:
+    return [b for (s, _), b in sorted(builtin_bindings().items()) if s == source and b.target == target]
