@@ -18,7 +18,7 @@ from rich.table import Table
 
 from siemforge import __version__
 from siemforge.backends.executor.engine import run_rule
-from siemforge.backends.executor.testing import RuleTestReport, run_rule_tests
+from siemforge.backends.executor.testing import RuleTestReport, find_binding, run_rule_tests
 from siemforge.backends.executor.values import to_text
 from siemforge.backends.registry import targets
 from siemforge.compiler.api import CompileResult, compile_file, discover_rules
@@ -123,6 +123,8 @@ def run(
     prefilter: Annotated[bool, typer.Option("--prefilter", help="skip parsing NDJSON lines that cannot match "
                                             "the first filter (faster; malformed lines among them go unreported)")]
     = False,
+    binding: Annotated[Optional[str], typer.Option(help="the logs are rows of this physical shape (e.g. sentinel: "
+                                                        "AWSCloudTrail rows), read through the binding")] = None,
 ) -> None:
     """Run a rule over log files with the native executor."""
     result = _compile_or_exit(rule)
@@ -132,7 +134,13 @@ def run(
         err.print(f"{p}: error: no such file", style="bold red", markup=False)
     if missing:
         raise typer.Exit(2)
-    res = run_rule(result.rule, logs, _parse_now(now), prefilter=prefilter)
+    shape = None
+    if binding is not None:
+        shape = find_binding(result.rule, binding)
+        if shape is None:
+            err.print(f"error: this rule's source has no binding {binding!r}", style="bold red", markup=False)
+            raise typer.Exit(2)
+    res = run_rule(result.rule, logs, _parse_now(now), prefilter=prefilter, binding=shape)
     for m in res.malformed[:20]:
         err.print(str(m), style="yellow", markup=False)
     if len(res.malformed) > 20:

@@ -44,6 +44,7 @@ class TestCase:
     now: datetime | None
     lookups: dict[str, Path]
     span: Span | None
+    binding: str | None = None  # the logs are rows of this physical shape (e.g. sentinel), not raw records
 
 
 @dataclass(slots=True)
@@ -292,10 +293,13 @@ class _Loader:
                     self.err(f"lookup file not found: {lfile}", at + ("lookups", lname))
                 overrides[str(lname)] = p
             for k in t:
-                if k not in ("name", "logs", "expect", "now", "lookups"):
-                    self.err(f"unknown test key {k!r}", at + (k,), hint="keys: name, logs, expect, now, lookups")
+                if k not in ("name", "logs", "expect", "now", "lookups", "binding"):
+                    self.err(f"unknown test key {k!r}", at + (k,),
+                             hint="keys: name, logs, expect, now, lookups, binding")
+            binding = t.get("binding")
             if expect is not None:
-                out.append(TestCase(name, tuple(paths), expect, now, overrides, self.doc.span(at)))
+                out.append(TestCase(name, tuple(paths), expect, now, overrides, self.doc.span(at),
+                                    None if binding is None else str(binding)))
         return out
 
     def expectation(self, value: Any, at: tuple[str | int, ...], name: str) -> Expectation | None:

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from siemforge.compiler import ir
+from siemforge.compiler.bindings import Binding
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
 from .compile import Context, Fn, Row, compile_expr
 from .prefilter import line_prefilter
+from .shapes import row_to_record
 from .reader import Malformed, iter_events
 from .values import hashable, sort_key, to_datetime, to_number, to_text
 
@@ -329,7 +331,8 @@ def default_now() -> datetime:
 
 
 def run_rule(rule: ir.RuleIR, logs: list[Path], now: datetime | None = None,
-             lookup_overrides: dict[str, Path] | None = None, prefilter: bool = False) -> RunResult:
+             lookup_overrides: dict[str, Path] | None = None, prefilter: bool = False,
+             binding: Binding | None = None) -> RunResult:
     """Run a rule over log files and decide whether it alerts.
 
     prefilter: skip parsing NDJSON lines that cannot pass the first filter (see prefilter.py); such lines count
@@ -338,14 +341,14 @@ def run_rule(rule: ir.RuleIR, logs: list[Path], now: datetime | None = None,
     malformed: list[Malformed] = []
     events_read = 0
     skipped = [0]
-    keep = line_prefilter(rule.pipeline) if prefilter else None
+    keep = line_prefilter(rule.pipeline) if prefilter and binding is None else None
 
     def events() -> Iterator[Row]:
         nonlocal events_read
         for p in logs:
             for ev in iter_events(p, malformed.append, keep, skipped):
                 events_read += 1
-                yield ev
+                yield ev if binding is None else row_to_record(ev, binding)
 
     rows, stats = run_pipeline(rule.pipeline, events(), now or default_now(), lookup_overrides or {})
     out = list(rows)

@@ -8,7 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from siemforge.compiler import ir
 from siemforge.compiler.api import CompileResult, compile_file
+from siemforge.compiler.bindings import Binding, builtin_bindings
 from siemforge.compiler.diagnostics import Diagnostic
 from siemforge.compiler.rule import Expectation, TestCase
 
@@ -46,11 +48,25 @@ def run_rule_tests(path: Path) -> RuleTestReport:
         return RuleTestReport(path, result, outcomes)
     for case in result.doc.tests:
         started = time.perf_counter()
-        run = run_rule(result.rule, list(case.logs), case.now, case.lookups)
+        binding = None
+        if case.binding is not None:
+            binding = find_binding(result.rule, case.binding)
+            if binding is None:
+                outcomes.append(TestOutcome(str(path), result.rule.meta.title, case.name, False,
+                                            f"unknown binding {case.binding!r} for this rule's source", 0.0))
+                continue
+        run = run_rule(result.rule, list(case.logs), case.now, case.lookups, binding=binding)
         ok, detail = judge(case.expect, run)
         outcomes.append(TestOutcome(str(path), result.rule.meta.title, case.name, ok, detail,
                                     time.perf_counter() - started, run.malformed))
     return RuleTestReport(path, result, outcomes)
+
+
+def find_binding(rule: ir.RuleIR, name: str) -> Binding | None:
+    """The binding `name` of the rule's base source (the source under any view)."""
+    src = rule.pipeline.source
+    base = src.view.source.name if src.view is not None else src.name
+    return builtin_bindings().get((base, name))
 
 
 def judge(expect: Expectation, run: RunResult) -> tuple[bool, str]:

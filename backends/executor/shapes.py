@@ -1,0 +1,132 @@
+"""Reading a bound physical shape (a Sentinel AWSCloudTrail row) as the canonical record, and the reverse.
+
+Both directions read the same binding (sources/bindings/*.yml) that the backends compile against, so a test that
+converts raw records to rows and gets the same alerts from both shapes proves the column map.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from siemforge.compiler.bindings import Binding
+
+from .values import format_datetime, to_datetime, to_text
+
+_PORTAL_TIME = re.compile(r"(\d{2})/(\d{2})/(\d{4}), (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?")
+
+
+def _physical_time(v: Any) -> datetime | None:
+    """A datetime column as exported by the API (ISO-8601) or by the Azure portal (`dd/mm/yyyy, HH:MM:SS.fff`)."""
+    if isinstance(v, str):
+        m = _PORTAL_TIME.fullmatch(v.strip())
+        if m:
+            d, mo, y, h, mi, s, frac = m.groups()
+            return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s),
+                            int((frac or "0").ljust(6, "0")), tzinfo=timezone.utc)
+    return to_datetime(v)
+
+
+def _normalize_keys(row: dict[str, Any]) -> dict[str, Any]:
+    """Portal exports name datetime columns `TimeGenerated [UTC]`."""
+    out = {}
+    for k, v in row.items():
+        out[k[:-6] if k.endswith(" [UTC]") else k] = v
+    return out
+
+
+def _set_path(record: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    cur = record
+    for p in parts[:-1]:
+        nxt = cur.get(p)
+        if not isinstance(nxt, dict):
+            nxt = cur[p] = {}
+        cur = nxt
+    cur[parts[-1]] = value
+
+
+def _get_path(record: dict[str, Any], dotted: str) -> Any:
+    cur: Any = record
+    for p in dotted.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(p)
+    return cur
+
+
+def row_to_record(row: dict[str, Any], binding: Binding) -> dict[str, Any]:
+    """A physical row → the canonical record (missing fields stay missing)."""
+    row = _normalize_keys(row)
+    record: dict[str, Any] = {}
+    for dotted, column in binding.columns.items():
+        if dotted == binding.time_column or dotted.startswith("_"):
+            continue  # derived columns (_time) come from the canonical time field
+        if column not in row:
+            continue
+        v = row[column]
+        if v is None or (binding.empty_is_missing and v == ""):
+            continue
+        kind = binding.schema.get(column, "string")
+        if kind == "datetime":
+            dt = _physical_time(v)
+            if dt is None:
+                continue
+            v = format_datetime(dt)
+        elif kind == "bool" and isinstance(v, str):
+            low = v.strip().lower()
+            if low not in ("true", "false"):
+                continue
+            v = low == "true"
+        elif kind in ("int", "long") and isinstance(v, str):
+            try:
+                v = int(v)
+            except ValueError:
+                continue
+        _set_path(record, dotted, v)
+    for dotted, column in binding.json_columns.items():
+        v = row.get(column)
+        if v is None or v == "":
+            continue
+        if isinstance(v, str):
+            try:
+                v = orjson.loads(v)
+            except orjson.JSONDecodeError:
+                pass  # not JSON: keep the text
+        _set_path(record, dotted, v)
+    return record
+
+
+def record_to_row(record: dict[str, Any], binding: Binding) -> dict[str, Any]:
+    """A canonical record → the physical row the binding describes (as the SIEM would store it)."""
+    row: dict[str, Any] = {}
+    by_column: dict[str, str] = {}
+    for dotted, column in binding.columns.items():
+        if not dotted.startswith("_"):
+            by_column.setdefault(column, dotted)
+    for column, kind in binding.schema.items():
+        dotted = by_column.get(column)
+        json_field = next((d for d, c in binding.json_columns.items() if c == column), None)
+        if dotted is not None:
+            v = _get_path(record, dotted)
+            if isinstance(v, (dict, list)):
+                v = to_text(v)
+            if kind == "datetime":
+                dt = to_datetime(v)
+                v = format_datetime(dt) if dt is not None else None
+            elif kind == "string" and v is not None and not isinstance(v, str):
+                v = to_text(v)
+        elif json_field is not None:
+            raw = _get_path(record, json_field)
+            v = None if raw is None else orjson.dumps(raw).decode()
+        else:
+            v = None
+        if v is None and kind == "string" and binding.empty_is_missing:
+            v = ""
+        row[column] = v
+    if "Type" in binding.schema and binding.table:
+        row["Type"] = binding.table
+    return row
