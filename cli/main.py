@@ -392,6 +392,15 @@ def _slug(s: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
 
 
+def _register_export() -> None:
+    from .export import export_app
+
+    app.add_typer(export_app, name="export")
+
+
+_register_export()
+
+
 def main() -> None:
     try:
         app()

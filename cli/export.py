@@ -1,0 +1,138 @@
+"""`siemforge export …`: deployable content built as data and dumped (stable key order, byte-identical runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+import yaml
+
+from siemforge.backends.kql.artifacts import alert_rule_resource, analytic_rule_yaml, arm_template, sentinel_binding
+from siemforge.backends.kql.lower import compile_kql
+from siemforge.compiler import ir
+from siemforge.compiler.api import compile_file, discover_rules
+from siemforge.compiler.diagnostics import CompileError
+
+from .outputs import OutputDir, OutputError
+
+export_app = typer.Typer(help="Export deployable content: Sentinel analytic-rule YAML, ARM templates.",
+                         no_args_is_help=True)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    if "\n" in data:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+_Dumper.add_representer(str, _str_representer)
+
+
+def dump_yaml(doc: dict[str, Any]) -> str:
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000,
+                     default_flow_style=False)
+
+
+def dump_json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=4, ensure_ascii=False) + "\n"
+
+
+def _compiled(rules: list[Path], binding: str | None) -> tuple[list[tuple[Path, ir.RuleIR, str]], int]:
+    from .main import err, print_diagnostics
+
+    out = []
+    failures = 0
+    for p in rules:
+        if not p.exists():
+            err.print(f"{p}: error: no such file or folder", style="bold red", markup=False)
+            raise typer.Exit(2)
+    for f in discover_rules(rules):
+        res = compile_file(f)
+        print_diagnostics(res.diagnostics)
+        if res.rule is None:
+            failures += 1
+            continue
+        try:
+            out.append((f, res.rule, compile_kql(res.rule, binding)))
+        except CompileError as exc:
+            print_diagnostics(exc.diagnostics)
+            failures += 1
+    return out, failures
+
+
+def _slug(s: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
+
+
+def _write(output: Path, files: list[tuple[str, str]]) -> None:
+    from .main import err, out
+
+    try:
+        d = OutputDir.open(output)
+        for name, text in files:
+            d.write(name, text)
+        d.save_manifest()
+    except OutputError as exc:
+        err.print(f"error: {exc}", style="bold red", markup=False)
+        raise typer.Exit(2) from None
+    out.print(f"wrote {len(files)} file(s) to {output}")
+
+
+@export_app.command("sentinel-yaml")
+def sentinel_yaml(
+    rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="folder for <id>.yaml files")],
+    binding: Annotated[Optional[str], typer.Option(help="table binding")] = None,
+) -> None:
+    """Analytic rules in the Azure-Sentinel repository's YAML format, one file per rule."""
+    items, failures = _compiled(rules, binding)
+    files: list[tuple[str, str]] = []
+    for _, rule, query in items:
+        try:
+            doc = analytic_rule_yaml(rule, query, sentinel_binding(rule, binding))
+        except CompileError as exc:
+            from .main import print_diagnostics
+
+            print_diagnostics(exc.diagnostics)
+            failures += 1
+            continue
+        files.append((f"{_slug(rule.meta.id)}.yaml", dump_yaml(doc)))
+    _write(output, files)
+    if failures:
+        raise typer.Exit(1)
+
+
+@export_app.command("arm")
+def arm(
+    rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="folder for the templates")],
+    binding: Annotated[Optional[str], typer.Option(help="table binding")] = None,
+    bundle: Annotated[str, typer.Option(help="file name of the template holding the whole rule set")]
+    = "ruleset.json",
+) -> None:
+    """ARM deployment templates: one per rule (<id>.json) and one for the whole rule set, lookups as watchlists."""
+    items, failures = _compiled(rules, binding)
+    good: list[tuple[ir.RuleIR, str]] = []
+    files: list[tuple[str, str]] = []
+    for _, rule, query in items:
+        try:
+            alert_rule_resource(rule, query)  # validates durations, entities, operators
+        except CompileError as exc:
+            from .main import print_diagnostics
+
+            print_diagnostics(exc.diagnostics)
+            failures += 1
+            continue
+        good.append((rule, query))
+        files.append((f"{_slug(rule.meta.id)}.json", dump_json(arm_template([(rule, query)]))))
+    if good:
+        files.append((bundle, dump_json(arm_template(good))))
+    _write(output, files)
+    if failures:
+        raise typer.Exit(1)

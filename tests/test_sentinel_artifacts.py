@@ -1,0 +1,109 @@
+"""Sentinel content: the ARM template of the EC2 rule matches the seed's key for key; every template passes the
+alert-rule property check; output is byte-identical across runs; ARM `[` escaping."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from helpers import ROOT, shared_path
+
+from siemforge.backends.kql.armschema import check_scheduled_rule
+from siemforge.backends.kql.artifacts import arm_escape, arm_template
+from siemforge.backends.kql.lower import compile_kql
+from siemforge.compiler.api import compile_file, discover_rules
+
+EC2 = ROOT / "rules" / "aws_ec2_suspicious_compute_deployments" / "aws_ec2_suspicious_compute_deployments.yml"
+# values that must differ from the seed: our own description text, the compiled query, and the reference URL
+# (ours is the URL-encoded form of the same page)
+EXPECTED_DIFFERENT = {"description", "query", "OriginalUri"}
+
+
+def seed_template() -> dict[str, Any]:
+    text = shared_path("reference", "seeds", "002_d5c518c3a92cd542.txt").read_text()
+    start = text.index('{\n"$schema"')
+    return json.loads(text[start:])  # type: ignore[no-any-return]
+
+
+def diff(ours: Any, seed: Any, path: str = "") -> list[str]:
+    out: list[str] = []
+    if isinstance(seed, dict):
+        if not isinstance(ours, dict):
+            return [f"{path}: not an object"]
+        if set(ours) != set(seed):
+            out.append(f"{path}: keys differ: +{sorted(set(ours) - set(seed))} -{sorted(set(seed) - set(ours))}")
+        for k in set(ours) & set(seed):
+            if k not in EXPECTED_DIFFERENT:
+                out.extend(diff(ours[k], seed[k], f"{path}.{k}"))
+    elif isinstance(seed, list):
+        if not isinstance(ours, list) or len(ours) != len(seed):
+            return [f"{path}: list differs: {ours!r} vs {seed!r}"]
+        for i, (a, b) in enumerate(zip(ours, seed)):
+            out.extend(diff(a, b, f"{path}[{i}]"))
+    elif ours != seed:
+        out.append(f"{path}: {ours!r} != seed {seed!r}")
+    return out
+
+
+def test_ec2_arm_template_matches_the_seed_key_for_key() -> None:
+    rule = compile_file(EC2).rule
+    assert rule is not None
+    ours = arm_template([(rule, compile_kql(rule, None))])
+    assert diff(ours, seed_template()) == []
+
+
+def test_every_bundled_template_passes_the_property_check() -> None:
+    items = []
+    for f in discover_rules([ROOT / "rules"]):
+        rule = compile_file(f).rule
+        assert rule is not None
+        items.append((rule, compile_kql(rule, None)))
+    template = json.loads(json.dumps(arm_template(items)))  # valid JSON
+    rules = [r for r in template["resources"] if r["type"].endswith("/alertRules")]
+    watchlists = [r for r in template["resources"] if r["type"].endswith("/Watchlists")]
+    assert len(rules) == 3 and len(watchlists) == 1
+    for r in rules:
+        assert check_scheduled_rule(r["properties"]) == [], r["properties"]["displayName"]
+    assert watchlists[0]["properties"]["itemsSearchKey"] == "image_id"
+    unseen = next(r for r in rules if "Unseen" in r["properties"]["displayName"])
+    assert '_GetWatchlist("previously_seen_cloud_compute_images")' in unseen["properties"]["query"]
+
+
+def test_property_check_finds_problems() -> None:
+    bad = {"displayName": "x", "enabled": True, "query": "T", "queryFrequency": "P15D", "queryPeriod": "1d",
+           "severity": "Severe", "suppressionDuration": "PT1H", "suppressionEnabled": False,
+           "triggerOperator": "gt", "triggerThreshold": 0, "tactics": ["Mining"], "techniques": ["1496"]}
+    problems = check_scheduled_rule(bad)
+    for fragment in ("queryFrequency P15D", "queryPeriod '1d'", "severity 'Severe'", "triggerOperator 'gt'",
+                     "unknown tactic 'Mining'", "technique '1496'"):
+        assert any(fragment in p for p in problems), (fragment, problems)
+
+
+def test_arm_escapes_leading_bracket() -> None:
+    assert arm_escape({"a": "[not an expression]", "b": ["[x", "y["]}) == {"a": "[[not an expression]",
+                                                                           "b": ["[[x", "y["]}
+
+
+def run_export(kind: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "siemforge.cli.main", "export", kind, "rules/", "-o", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_exports_are_deterministic_and_loadable(tmp_path: Path) -> None:
+    for kind in ("arm", "sentinel-yaml"):
+        a, b = tmp_path / f"{kind}-a", tmp_path / f"{kind}-b"
+        assert run_export(kind, a).returncode == 0
+        assert run_export(kind, b).returncode == 0
+        files = sorted(p.name for p in a.iterdir())
+        assert files == sorted(p.name for p in b.iterdir())
+        for name in files:
+            assert (a / name).read_bytes() == (b / name).read_bytes()
+    doc = yaml.safe_load((tmp_path / "sentinel-yaml-a" / "9e457dc4-81f0-4d25-bc37-a5fa4a17946a.yaml").read_text())
+    assert list(doc)[:6] == ["id", "name", "description", "severity", "requiredDataConnectors", "queryFrequency"]
+    assert doc["queryFrequency"] == "1d" and doc["triggerOperator"] == "gt" and doc["tactics"] == ["Impact"]
+    assert doc["entityMappings"][0]["fieldMappings"][0] == {"identifier": "Name", "columnName": "AccountName"}
+    assert json.loads((tmp_path / "arm-a" / "ruleset.json").read_text())["contentVersion"] == "1.0.0.0"
