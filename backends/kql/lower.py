@@ -336,11 +336,22 @@ class KqlLowering:
             case ir.StringMatch(op=op, subject=s, pattern=p, case_sensitive=cs):
                 return Out(f"{self.text(s)} {op.value}{'_cs' if cs else ''} {self.text(p)}", "bool")
             case ir.WildcardMatch(subject=s, pattern=p, case_sensitive=cs):
-                return Out(f"{self.text(s)} matches regex {render_regex_literal(wildcard_to_re2(p, cs))}", "bool")
+                # a missing value never matches (IR), but KQL's missing string is "", which `*` matches
+                subject = self.text(s)
+                if all(x is ir.Wild.ANY for x in p):
+                    return Out(f"isnotempty({subject})", "bool")
+                regex = f"{subject} matches regex {render_regex_literal(wildcard_to_re2(p, cs))}"
+                if _matches_empty(p):
+                    return Out(f"(isnotempty({subject}) and {regex})", "bool")
+                return Out(regex, "bool")
             case ir.RegexMatch(subject=s, pattern=p, flags=flags):
                 check_re2(p, self)
                 prefix = "".join(f"(?{f})" for f in sorted(flags))
-                return Out(f"{self.text(s)} matches regex {render_regex_literal(prefix + p)}", "bool")
+                subject = self.text(s)
+                regex = f"{subject} matches regex {render_regex_literal(prefix + p)}"
+                if _re_matches_empty(prefix + p):
+                    return Out(f"(isnotempty({subject}) and {regex})", "bool")
+                return Out(regex, "bool")
             case ir.CidrMatch(subject=s, networks=nets):
                 subject = self.text(s)
                 parts = []
@@ -561,6 +572,17 @@ def _common(outs: list[Out]) -> str:
     if "string" in types:
         return "string"
     return "dynamic"
+
+
+def _matches_empty(pattern: ir.WildcardPattern) -> bool:
+    return all(x is ir.Wild.ANY or x == "" for x in pattern)
+
+
+def _re_matches_empty(pattern: str) -> bool:
+    try:
+        return re.search(pattern, "") is not None
+    except re.error:
+        return True
 
 
 def wildcard_to_re2(pattern: ir.WildcardPattern, case_sensitive: bool) -> str:

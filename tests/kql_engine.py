@@ -1,0 +1,101 @@
+"""duckdb-kql as a second engine for the KQL we emit: load Sentinel-shaped rows into DuckDB and run the query."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from siemforge.backends.executor.reader import iter_events
+from siemforge.backends.executor.shapes import record_to_row
+from siemforge.backends.executor.values import format_datetime, to_text
+from siemforge.compiler import ir
+from siemforge.compiler.bindings import Binding
+
+duckdb_kql: Any
+try:
+    import duckdb_kql
+except ImportError:  # pragma: no cover - the test extra installs it
+    duckdb_kql = None
+
+DUCK_TYPES = {"string": "VARCHAR", "datetime": "TIMESTAMP", "bool": "BOOLEAN", "int": "INTEGER",
+              "long": "BIGINT", "real": "DOUBLE", "dynamic": "JSON"}
+
+
+def connect(binding: Binding, logs: list[Path], lookups: dict[str, Path]) -> Any:
+    con = duckdb_kql.connect()
+    cols = list(binding.schema.items())
+    con.sql(f"CREATE TABLE {binding.table} (" + ", ".join(f'"{c}" {DUCK_TYPES[t]}' for c, t in cols) + ")")
+    rows = []
+    for f in logs:
+        for rec in iter_events(f, lambda m: None):
+            r = record_to_row(rec, binding)
+            rows.append([r.get(c) for c, _ in cols])
+    if rows:
+        con.executemany(f"INSERT INTO {binding.table} VALUES (" + ",".join("?" * len(cols)) + ")", rows)
+    # watchlists: one table of every lookup's rows, all text, with the alias
+    columns: list[str] = ["SearchKey"]
+    tables: dict[str, list[dict[str, str]]] = {}
+    for alias, path in lookups.items():
+        with path.open(newline="", encoding="utf-8") as fh:
+            tables[alias] = list(csv.DictReader(fh))
+        for c in (tables[alias][0].keys() if tables[alias] else []):
+            if c not in columns:
+                columns.append(c)
+    con.sql("CREATE TABLE siemforge_watchlists (watchlist_alias VARCHAR, " +
+            ", ".join(f'"{c}" VARCHAR' for c in columns) + ")")
+    for alias, recs in tables.items():
+        for r in recs:
+            con.execute("INSERT INTO siemforge_watchlists VALUES (" + ",".join("?" * (len(columns) + 1)) + ")",
+                        [alias, *[r.get(c) for c in columns]])
+    return con
+
+
+def write_rows(binding: Binding, logs: list[Path], out: Path) -> Path:
+    """The raw records as the bound table's rows, one JSON object per line."""
+    with out.open("wb") as fh:
+        for f in logs:
+            for rec in iter_events(f, lambda m: None):
+                fh.write(orjson.dumps(record_to_row(rec, binding)) + b"\n")
+    return out
+
+
+FUNCTIONS = ["function _GetWatchlist(watchlistAlias:string) "
+             "{ siemforge_watchlists | where watchlist_alias == watchlistAlias }"]
+
+
+def run(con: Any, query: str, now: datetime) -> list[dict[str, Any]]:
+    rel = duckdb_kql.kql(con, query, query_now=now, functions=FUNCTIONS)
+    names = rel.columns
+    return [dict(zip(names, row)) for row in rel.fetchall()]
+
+
+def norm(v: Any) -> Any:
+    """A value in a form both engines agree on: datetimes as UTC ISO text, numbers as floats, JSON as text."""
+    if isinstance(v, datetime):
+        return format_datetime(v if v.tzinfo else v.replace(tzinfo=timezone.utc))
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, (int, float, Decimal)):
+        return float(v)
+    if isinstance(v, str) and v[:1] in "[{":
+        try:
+            return to_text(orjson.loads(v))
+        except orjson.JSONDecodeError:
+            return v
+    if isinstance(v, (list, dict)):
+        return to_text(v)
+    return v
+
+
+def comparable(rows: list[dict[str, Any]], rule: ir.RuleIR, id_column: str) -> list[str]:
+    if rule.pipeline.columns is None:  # raw events out: compare which events (a missing id is empty on Sentinel)
+        return sorted(str(r.get(id_column) or "") for r in rows)
+    names = [n for n, _ in rule.pipeline.columns]
+    return sorted(orjson.dumps([norm(r.get(n)) for n in names]).decode() for r in rows)
