@@ -107,9 +107,14 @@ class KqlLowering:
             case ir.Lookup():
                 self.lookup(stage)
             case ir.Rename(renames=renames):
-                self.emit("project-rename " + ", ".join(f"{render_name(n)} = {render_name(o)}" for o, n in renames))
-                for o, n in renames:
-                    self.scope.computed[n] = self.scope.computed.pop(o, self.column_type(o))
+                olds = [self.value(ir.Column(o, (), Type.ANY)) for o, _ in renames]
+                if any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*|\['.*'\]", o.text) for o in olds):
+                    raise self.fail("rename of a field inside a JSON column: use extend")
+                self.emit("project-rename " + ", ".join(f"{render_name(n)} = {o.text}"
+                                                        for (_, n), o in zip(renames, olds)))
+                for (o, n), out in zip(renames, olds):
+                    self.scope.computed.pop(o, None)
+                    self.scope.computed[n] = out.type
             case ir.Project(columns=cols):
                 types = {c: self.column_type(c) for c in cols}
                 self.emit("project " + ", ".join(self.column_ref(c) for c in cols))
@@ -399,7 +404,7 @@ class KqlLowering:
         return o.text if o.type in ("long", "real", "datetime", "timespan") else f"todouble({o.text})"
 
     def cast(self, o: Out, kind: str) -> str:
-        if o.type == kind or kind == "dynamic":
+        if o.type == kind or kind == "dynamic" or (kind == "real" and o.type == "long"):  # long promotes to real
             return o.text
         return {"string": f"tostring({o.text})", "long": f"tolong({o.text})", "real": f"todouble({o.text})",
                 "bool": f"tobool({o.text})", "datetime": f"todatetime({o.text})",

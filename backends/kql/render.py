@@ -14,6 +14,9 @@ KQL_KEYWORDS = frozenset({
     "join", "lookup", "union", "range", "print", "datatable", "between", "to", "step", "of", "typeof",
     "dynamic", "datetime", "timespan", "time", "string", "int", "long", "real", "bool", "guid", "decimal",
     "count", "distinct", "evaluate", "parse", "render", "search", "top", "find", "facet", "fork", "invoke",
+    "first", "last", "any", "all", "from", "into", "partition", "set", "table", "database", "cluster",
+    "materialize", "serialize", "toscalar", "totable", "declare", "pattern", "restrict", "alias", "access",
+    "consume", "getschema", "sample", "scan", "extend", "limit", "filter", "macro-expand", "title", "type",
 })
 
 
