@@ -38,5 +38,7 @@ def get_target(name: str) -> Target | None:
 
 def _load_builtin() -> None:
     # importing a backend package registers it
-    from siemforge.backends import executor  # noqa: F401
-    from siemforge.backends import kql  # noqa: F401
+    from siemforge.backends import (
+        executor,  # noqa: F401
+        kql,  # noqa: F401
+    )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 import yaml
-
 from siemforge.backends.kql.artifacts import alert_rule_resource, analytic_rule_yaml, arm_template, sentinel_binding
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.compiler import ir
@@ -17,8 +16,9 @@ from siemforge.compiler.diagnostics import CompileError
 
 from .outputs import OutputDir, OutputError
 
-export_app = typer.Typer(help="Export deployable content: Sentinel analytic-rule YAML, ARM templates.",
-                         no_args_is_help=True)
+export_app = typer.Typer(
+    help="Export deployable content: Sentinel analytic-rule YAML, ARM templates.", no_args_is_help=True
+)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -35,8 +35,9 @@ _Dumper.add_representer(str, _str_representer)
 
 
 def dump_yaml(doc: dict[str, Any]) -> str:
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000,
-                     default_flow_style=False)
+    return yaml.dump(
+        doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000, default_flow_style=False
+    )
 
 
 def dump_json(doc: dict[str, Any]) -> str:
@@ -88,7 +89,7 @@ def _write(output: Path, files: list[tuple[str, str]]) -> None:
 def sentinel_yaml(
     rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
     output: Annotated[Path, typer.Option("-o", "--output", help="folder for <id>.yaml files")],
-    binding: Annotated[Optional[str], typer.Option(help="table binding")] = None,
+    binding: Annotated[str | None, typer.Option(help="table binding")] = None,
 ) -> None:
     """Analytic rules in the Azure-Sentinel repository's YAML format, one file per rule."""
     items, failures = _compiled(rules, binding)
@@ -112,9 +113,8 @@ def sentinel_yaml(
 def arm(
     rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
     output: Annotated[Path, typer.Option("-o", "--output", help="folder for the templates")],
-    binding: Annotated[Optional[str], typer.Option(help="table binding")] = None,
-    bundle: Annotated[str, typer.Option(help="file name of the template holding the whole rule set")]
-    = "ruleset.json",
+    binding: Annotated[str | None, typer.Option(help="table binding")] = None,
+    bundle: Annotated[str, typer.Option(help="file name of the template holding the whole rule set")] = "ruleset.json",
 ) -> None:
     """ARM deployment templates: one per rule (<id>.json) and one for the whole rule set, lookups as watchlists."""
     items, failures = _compiled(rules, binding)

@@ -9,13 +9,12 @@ import sys
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
-
 from siemforge import __version__
 from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.executor.testing import RuleTestReport, find_binding, run_rule_tests
@@ -31,8 +30,12 @@ from siemforge.compiler.parser import parse_datetime_text
 from .junit import write_junit
 from .outputs import OutputDir, OutputError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="siemforge: compile detection rules to every SIEM, with proof of what they catch.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="siemforge: compile detection rules to every SIEM, with proof of what they catch.",
+)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -89,8 +92,9 @@ def _parse_now(now: str | None) -> datetime | None:
     try:
         return parse_datetime_text(now)
     except ValueError:
-        err.print(f"error: --now {now!r} is not an ISO-8601 time (e.g. 2024-05-01T12:00:00Z)", style="bold red",
-                  markup=False)
+        err.print(
+            f"error: --now {now!r} is not an ISO-8601 time (e.g. 2024-05-01T12:00:00Z)", style="bold red", markup=False
+        )
         raise typer.Exit(2) from None
 
 
@@ -116,15 +120,26 @@ def ir(rule: Annotated[Path, typer.Argument(help="a rule file")]) -> None:
 def run(
     rule: Annotated[Path, typer.Argument(help="a rule file")],
     logs: Annotated[list[Path], typer.Argument(help="log files: NDJSON, JSON array, CloudTrail Records, .gz")],
-    format: Annotated[RunFormat, typer.Option("--format", help="table or json (an array of row objects)")] =
-    RunFormat.table,
-    now: Annotated[Optional[str], typer.Option(help="the time now() returns, ISO-8601 (default: the clock)")] = None,
+    format: Annotated[
+        RunFormat, typer.Option("--format", help="table or json (an array of row objects)")
+    ] = RunFormat.table,
+    now: Annotated[str | None, typer.Option(help="the time now() returns, ISO-8601 (default: the clock)")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="show how many rows each stage kept")] = False,
-    prefilter: Annotated[bool, typer.Option("--prefilter", help="skip parsing NDJSON lines that cannot match "
-                                            "the first filter (faster; malformed lines among them go unreported)")]
-    = False,
-    binding: Annotated[Optional[str], typer.Option(help="the logs are rows of this physical shape (e.g. sentinel: "
-                                                        "AWSCloudTrail rows), read through the binding")] = None,
+    prefilter: Annotated[
+        bool,
+        typer.Option(
+            "--prefilter",
+            help="skip parsing NDJSON lines that cannot match "
+            "the first filter (faster; malformed lines among them go unreported)",
+        ),
+    ] = False,
+    binding: Annotated[
+        str | None,
+        typer.Option(
+            help="the logs are rows of this physical shape (e.g. sentinel: "
+            "AWSCloudTrail rows), read through the binding"
+        ),
+    ] = None,
 ) -> None:
     """Run a rule over log files with the native executor."""
     result = _compile_or_exit(rule)
@@ -153,8 +168,10 @@ def run(
         _print_rows(res.rows)
         decision = "[bold red]ALERT[/]" if res.fired else "[green]no alert[/]"
         thr = result.rule.alert.threshold
-        out.print(f"{len(res.rows)} row(s) from {res.events_read} event(s): {decision} "
-                  f"(alert when rows {thr.op.value} {thr.value})")
+        out.print(
+            f"{len(res.rows)} row(s) from {res.events_read} event(s): {decision} "
+            f"(alert when rows {thr.op.value} {thr.value})"
+        )
     if explain:
         t = Table(title="explain: rows per stage", show_lines=False)
         t.add_column("#", justify="right")
@@ -189,8 +206,8 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 
 @app.command()
 def test(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="rule files or folders (default: rules/)")] = None,
-    junit: Annotated[Optional[Path], typer.Option("--junit", help="write a JUnit XML report here")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="rule files or folders (default: rules/)")] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="write a JUnit XML report here")] = None,
 ) -> None:
     """Run every rule's tests: its fixtures through the executor, checked against its expectations."""
     roots = paths or [Path("rules")]
@@ -230,9 +247,11 @@ def test(
                 err.print(str(m), style="yellow", markup=False)
             table.add_row(title, o.name, "[green]PASS[/]" if o.passed else "[bold red]FAIL[/]", o.detail)
     out.print(table)
-    out.print(f"{len(files)} rule(s): {passed} passed, {failed} failed"
-              + (f", {broken} rule(s) with errors" if broken else "")
-              + (f", {untested} rule(s) without tests" if untested else ""))
+    out.print(
+        f"{len(files)} rule(s): {passed} passed, {failed} failed"
+        + (f", {broken} rule(s) with errors" if broken else "")
+        + (f", {untested} rule(s) without tests" if untested else "")
+    )
     if junit is not None:
         write_junit(junit, reports)
         out.print(f"JUnit report: {junit}")
@@ -246,10 +265,11 @@ def test(
 def compile_cmd(
     rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
     target: Annotated[str, typer.Option("--target", "-t", help="target name, or all (see `siemforge targets`)")],
-    binding: Annotated[Optional[str], typer.Option(help="physical schema to compile against")] = None,
-    format: Annotated[OutFormat, typer.Option("--format", help="text, or json: [{id, title, target, binding, query}]")]
-    = OutFormat.text,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="write one file per rule into DIR")] = None,
+    binding: Annotated[str | None, typer.Option(help="physical schema to compile against")] = None,
+    format: Annotated[
+        OutFormat, typer.Option("--format", help="text, or json: [{id, title, target, binding, query}]")
+    ] = OutFormat.text,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="write one file per rule into DIR")] = None,
 ) -> None:
     """Compile rules for a target (or `all`). A rule that fails is reported and the batch goes on."""
     if target == "all":
@@ -260,12 +280,18 @@ def compile_cmd(
     else:
         tgt = targets().get(target)
         if tgt is None:
-            err.print(f"error: unknown target {target!r}; targets: all, {', '.join(sorted(targets()))}",
-                      style="bold red", markup=False)
+            err.print(
+                f"error: unknown target {target!r}; targets: all, {', '.join(sorted(targets()))}",
+                style="bold red",
+                markup=False,
+            )
             raise typer.Exit(2)
         if binding is not None and binding not in tgt.bindings:
-            err.print(f"error: target {target!r} has no binding {binding!r}; bindings: {', '.join(tgt.bindings)}",
-                      style="bold red", markup=False)
+            err.print(
+                f"error: target {target!r} has no binding {binding!r}; bindings: {', '.join(tgt.bindings)}",
+                style="bold red",
+                markup=False,
+            )
             raise typer.Exit(2)
         selected = [tgt]
     for p in rules:
@@ -293,13 +319,25 @@ def compile_cmd(
             try:
                 query = tgt.compile(result.rule, binding)
             except CompileError as exc:
-                print_diagnostics([d if d.span else Diagnostic(d.severity, f"{f}: {d.message}", None, d.hint, d.code)
-                                   for d in exc.diagnostics])
+                print_diagnostics(
+                    [
+                        d if d.span else Diagnostic(d.severity, f"{f}: {d.message}", None, d.hint, d.code)
+                        for d in exc.diagnostics
+                    ]
+                )
                 failures += 1
                 continue
-            items.append({"id": result.rule.meta.id, "title": result.rule.meta.title, "target": tgt.name,
-                          "binding": binding or tgt.bindings[0], "query": query, "file": str(f),
-                          "ext": tgt.extension})
+            items.append(
+                {
+                    "id": result.rule.meta.id,
+                    "title": result.rule.meta.title,
+                    "target": tgt.name,
+                    "binding": binding or tgt.bindings[0],
+                    "query": query,
+                    "file": str(f),
+                    "ext": tgt.extension,
+                }
+            )
     if outdir is not None:
         try:
             for it in items:
@@ -312,12 +350,12 @@ def compile_cmd(
         out.print(f"wrote {len(items)} file(s) to {output}")
     elif format is OutFormat.json:
         keep = ("id", "title", "target", "binding", "query")
-        sys.stdout.write(orjson.dumps([{k: it[k] for k in keep} for it in items],
-                                      option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(
+            orjson.dumps([{k: it[k] for k in keep} for it in items], option=orjson.OPT_INDENT_2).decode() + "\n"
+        )
     else:
         for it in items:
-            out.print(f"// {it['title']} ({it['id']}) [{it['target']}] — {it['file']}", markup=False,
-                      highlight=False)
+            out.print(f"// {it['title']} ({it['id']}) [{it['target']}] — {it['file']}", markup=False, highlight=False)
             out.print(it["query"], markup=False, highlight=False)
             out.print()
     if failures:
@@ -329,12 +367,15 @@ def compile_cmd(
 def validate(
     rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
     target: Annotated[str, typer.Option("--target", "-t", help="sentinel")] = "sentinel",
-    binding: Annotated[Optional[str], typer.Option(help="table binding")] = None,
+    binding: Annotated[str | None, typer.Option(help="table binding")] = None,
 ) -> None:
     """Check compiled queries with the vendor's own analyser (sentinel: Microsoft's Kusto.Language)."""
     if target != "sentinel":
-        err.print(f"error: validate supports --target sentinel (Kusto.Language); not {target!r}", style="bold red",
-                  markup=False)
+        err.print(
+            f"error: validate supports --target sentinel (Kusto.Language); not {target!r}",
+            style="bold red",
+            markup=False,
+        )
         raise typer.Exit(2)
     from siemforge.backends.kql.validate import check_queries
 
@@ -365,12 +406,17 @@ def validate(
         bad += bool(errors)
         for d in diags:
             line = query.splitlines()[d.line - 1] if d.line - 1 < len(query.splitlines()) else ""
-            err.print(f"{f}: {name}: query {d.line}:{d.column}: {d.severity.lower()} {d.code}: {d.message}",
-                      style="bold red" if d.severity == "Error" else "yellow", markup=False, highlight=False)
-            err.print(f"    {line}\n    {' ' * (d.column - 1)}{'^' * max(d.length, 1)}", markup=False,
-                      highlight=False)
-    out.print(f"{len(compiled)} queries checked with Kusto.Language: {len(compiled) - bad} clean, {bad} with errors"
-              + (f"; {failures} rule(s) did not compile" if failures else ""))
+            err.print(
+                f"{f}: {name}: query {d.line}:{d.column}: {d.severity.lower()} {d.code}: {d.message}",
+                style="bold red" if d.severity == "Error" else "yellow",
+                markup=False,
+                highlight=False,
+            )
+            err.print(f"    {line}\n    {' ' * (d.column - 1)}{'^' * max(d.length, 1)}", markup=False, highlight=False)
+    out.print(
+        f"{len(compiled)} queries checked with Kusto.Language: {len(compiled) - bad} clean, {bad} with errors"
+        + (f"; {failures} rule(s) did not compile" if failures else "")
+    )
     if bad or failures:
         raise typer.Exit(1)
 

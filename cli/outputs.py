@@ -33,8 +33,10 @@ class OutputDir:
     def write(self, relative: str, text: str) -> None:
         path = self.root / relative
         if path.exists() and relative not in self.owned:
-            raise OutputError(f"{path} exists and was not written by siemforge; not overwriting it "
-                              "(move it away or choose another -o folder)")
+            raise OutputError(
+                f"{path} exists and was not written by siemforge; not overwriting it "
+                "(move it away or choose another -o folder)"
+            )
         if relative in self.written:
             raise OutputError(f"two rules would both write {path}; give them distinct ids")
         path.parent.mkdir(parents=True, exist_ok=True)

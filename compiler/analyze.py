@@ -18,9 +18,17 @@ from .types import Type, compatible, unify
 from .yamlpos import TextOrigin
 
 AGG_FUNCTIONS = {
-    "count": ir.AggFn.COUNT, "dcount": ir.AggFn.DCOUNT, "dc": ir.AggFn.DCOUNT, "min": ir.AggFn.MIN,
-    "max": ir.AggFn.MAX, "sum": ir.AggFn.SUM, "avg": ir.AggFn.AVG, "values": ir.AggFn.VALUES,
-    "make_set": ir.AggFn.VALUES, "earliest": ir.AggFn.EARLIEST, "latest": ir.AggFn.LATEST,
+    "count": ir.AggFn.COUNT,
+    "dcount": ir.AggFn.DCOUNT,
+    "dc": ir.AggFn.DCOUNT,
+    "min": ir.AggFn.MIN,
+    "max": ir.AggFn.MAX,
+    "sum": ir.AggFn.SUM,
+    "avg": ir.AggFn.AVG,
+    "values": ir.AggFn.VALUES,
+    "make_set": ir.AggFn.VALUES,
+    "earliest": ir.AggFn.EARLIEST,
+    "latest": ir.AggFn.LATEST,
 }
 
 
@@ -103,8 +111,11 @@ class Analyzer:
                 for new, old_node, pos in renames:
                     col = self.expr(old_node, schema)
                     if not isinstance(col, ir.Column) or col.path:
-                        raise self.fail("rename takes a column name; for a nested path use "
-                                        f"`extend {new} = {s.node_text(old_node)}`", pos)
+                        raise self.fail(
+                            "rename takes a column name; for a nested path use "
+                            f"`extend {new} = {s.node_text(old_node)}`",
+                            pos,
+                        )
                     t = out.columns.pop(col.name, col.type)
                     out.columns[new] = t
                     pairs.append((col.name, new))
@@ -127,14 +138,21 @@ class Analyzer:
                 raise self.fail(f"{a.name!r} is assigned twice in one extend", a.pos)
             seen.add(a.name)
             for ref in _names_in(a.expr):
-                if ref.name in new_names and ref.name in seen and ref.name != a.name and not self.known(ref.name, schema):
+                if (
+                    ref.name in new_names
+                    and ref.name in seen
+                    and ref.name != a.name
+                    and not self.known(ref.name, schema)
+                ):
                     raise self.fail(
                         f"{ref.name!r} is assigned in this same extend, and its value is not visible here",
-                        ref.pos, hint="extend assigns in parallel (as KQL); split it into two extend stages")
+                        ref.pos,
+                        hint="extend assigns in parallel (as KQL); split it into two extend stages",
+                    )
             e = self.expr(a.expr, schema)
             result.append(ir.Assignment(a.name, e))
-        for a in result:
-            out.columns[a.name] = a.expr.type
+        for done in result:
+            out.columns[done.name] = done.expr.type
         return [ir.Extend(tuple(result))], out
 
     def known(self, name: str, schema: Schema) -> bool:
@@ -157,29 +175,43 @@ class Analyzer:
         for agg in aggs:
             fn = AGG_FUNCTIONS.get(agg.fn)
             if fn is None:
-                raise self.fail(f"unknown aggregation {agg.fn!r}", agg.fn_pos,
-                                hint=_did_you_mean(agg.fn, AGG_FUNCTIONS) or
-                                "aggregations: " + ", ".join(sorted(AGG_FUNCTIONS)))
+                raise self.fail(
+                    f"unknown aggregation {agg.fn!r}",
+                    agg.fn_pos,
+                    hint=_did_you_mean(agg.fn, AGG_FUNCTIONS) or "aggregations: " + ", ".join(sorted(AGG_FUNCTIONS)),
+                )
             arg = self.expr(agg.arg, schema) if agg.arg is not None else None
             if arg is None and fn is not ir.AggFn.COUNT:
                 raise self.fail(f"{agg.fn}() needs an argument", agg.fn_pos)
-            if fn in (ir.AggFn.SUM, ir.AggFn.AVG) and arg is not None and arg.type not in (
-                    Type.INT, Type.REAL, Type.ANY, Type.DYNAMIC, Type.TIMESPAN):
+            if (
+                fn in (ir.AggFn.SUM, ir.AggFn.AVG)
+                and arg is not None
+                and arg.type not in (Type.INT, Type.REAL, Type.ANY, Type.DYNAMIC, Type.TIMESPAN)
+            ):
                 raise self.fail(f"{agg.fn}() needs a number, not {arg.type}", agg.pos)
             if fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) and (
-                    schema.time_column is None or schema.time_column not in schema.columns and not schema.open):
+                schema.time_column is None or schema.time_column not in schema.columns and not schema.open
+            ):
                 raise self.fail(f"{agg.fn}() needs the event time column, which these rows no longer have", agg.pos)
             t = _agg_type(fn, arg)
-            default = "count" if fn is ir.AggFn.COUNT and arg is None else (
-                f"{agg.fn}_{re.sub(r'[^A-Za-z0-9_]', '_', s.node_text(agg.arg))}" if agg.arg is not None else agg.fn)
+            default = (
+                "count"
+                if fn is ir.AggFn.COUNT and arg is None
+                else (
+                    f"{agg.fn}_{re.sub(r'[^A-Za-z0-9_]', '_', s.node_text(agg.arg))}" if agg.arg is not None else agg.fn
+                )
+            )
             out.append(ir.Aggregation(agg.name or default, fn, arg, t))
         return tuple(out)
 
     def lower_lookup(self, node: s.LookupStage, schema: Schema) -> tuple[list[ir.Stage], Schema]:
         decl = self.lookups.get(node.table)
         if decl is None:
-            hint = (f"declared lookups: {', '.join(sorted(self.lookups))}" if self.lookups
-                    else "declare it in the rule: lookups: {" + node.table + ": path/to/table.csv}")
+            hint = (
+                f"declared lookups: {', '.join(sorted(self.lookups))}"
+                if self.lookups
+                else "declare it in the rule: lookups: {" + node.table + ": path/to/table.csv}"
+            )
             raise self.fail(f"unknown lookup table {node.table!r}", node.table_pos, hint=hint)
         table = ir.LookupTable(decl.name, decl.path, decl.columns, decl.types)
         keys: list[tuple[ir.Expr, str]] = []
@@ -189,16 +221,20 @@ class Analyzer:
             if col is None:
                 raise self.fail("say which table column this key matches: `on path = column`", k.pos)
             if col not in decl.columns:
-                raise self.fail(f"table {decl.name!r} has no column {col!r}", k.pos,
-                                hint="its columns: " + ", ".join(decl.columns))
+                raise self.fail(
+                    f"table {decl.name!r} has no column {col!r}", k.pos, hint="its columns: " + ", ".join(decl.columns)
+                )
             keys.append((row, col))
         key_cols = {c for _, c in keys}
         outs: list[tuple[str, str]] = []
         if node.outputs:
             for o in node.outputs:
                 if o.column not in decl.columns:
-                    raise self.fail(f"table {decl.name!r} has no column {o.column!r}", o.pos,
-                                    hint="its columns: " + ", ".join(decl.columns))
+                    raise self.fail(
+                        f"table {decl.name!r} has no column {o.column!r}",
+                        o.pos,
+                        hint="its columns: " + ", ".join(decl.columns),
+                    )
                 outs.append((o.column, o.alias or o.column))
         else:
             outs = [(c, c) for c in decl.columns if c not in key_cols]
@@ -243,14 +279,27 @@ class Analyzer:
     # ------------------------------------------------------------------ expressions
     def expect_bool(self, e: ir.Expr, node: s.Node) -> None:
         if e.type not in (Type.BOOL, Type.ANY, Type.DYNAMIC):
-            raise self.fail(f"`where` needs a true/false condition, not a {e.type}", _pos(node),
-                            hint="compare it: `x == …`, or test it: `isnotempty(x)`")
+            raise self.fail(
+                f"`where` needs a true/false condition, not a {e.type}",
+                _pos(node),
+                hint="compare it: `x == …`, or test it: `isnotempty(x)`",
+            )
 
     def expr(self, node: s.Node, schema: Schema) -> ir.Expr:
         match node:
             case s.Lit(kind=k, value=v):
-                return ir.Literal(v, {"string": Type.STRING, "int": Type.INT, "real": Type.REAL, "bool": Type.BOOL,
-                                      "null": Type.NULL, "timespan": Type.TIMESPAN, "datetime": Type.DATETIME}[k])
+                return ir.Literal(
+                    v,  # type: ignore[arg-type]  # the parser makes only literal values
+                    {
+                        "string": Type.STRING,
+                        "int": Type.INT,
+                        "real": Type.REAL,
+                        "bool": Type.BOOL,
+                        "null": Type.NULL,
+                        "timespan": Type.TIMESPAN,
+                        "datetime": Type.DATETIME,
+                    }[k],
+                )
             case s.Name() | s.Member() | s.Subscript():
                 return self.path(node, schema)
             case s.CallExpr():
@@ -271,7 +320,7 @@ class Analyzer:
             case s.InOp(op=op, subject=subj, values=vals):
                 subject = self.expr(subj, schema)
                 values = tuple(self.expr(v, schema) for v in vals)
-                for v, vn in zip(values, vals):
+                for v in values:
                     self.check_comparable(subject, v, node.op_pos)
                 e: ir.Expr = ir.InList(subject, values, case_sensitive="~" not in op)
                 return ir.Not(e) if op.startswith("!") else e
@@ -327,16 +376,22 @@ class Analyzer:
             src = schema.source
             if src is None or not src.fields:
                 return ir.Column(root, tuple(names[1:]), Type.ANY)
-            t = self._declared(schema, names)
-            if t is None:
+            declared = self._declared(schema, names)
+            if declared is None:
                 dotted = ".".join(str(x) for x in names if isinstance(x, str))
-                self.sink.warning(f"unknown field {dotted!r}: source {src.name!r} does not declare it",
-                                  self.span(_pos(node)), hint=_did_you_mean(root, src.fields), code="unknown-field")
-                t = Type.ANY
-            return ir.Column(root, tuple(names[1:]), t)
-        raise self.fail(f"no column {root!r} here", _pos(node),
-                        hint=(_did_you_mean(root, schema.columns) or "") +
-                        " columns: " + ", ".join(schema.columns))
+                self.sink.warning(
+                    f"unknown field {dotted!r}: source {src.name!r} does not declare it",
+                    self.span(_pos(node)),
+                    hint=_did_you_mean(root, src.fields),
+                    code="unknown-field",
+                )
+                declared = Type.ANY
+            return ir.Column(root, tuple(names[1:]), declared)
+        raise self.fail(
+            f"no column {root!r} here",
+            _pos(node),
+            hint=(_did_you_mean(root, schema.columns) or "") + " columns: " + ", ".join(schema.columns),
+        )
 
     def _declared(self, schema: Schema, names: list[str | int]) -> Type | None:
         if schema.source is None:
@@ -354,8 +409,11 @@ class Analyzer:
         loose = (Type.ANY, Type.NULL, Type.DYNAMIC)
         if ta in loose or tb in loose or ta is tb or (ta.is_numeric and tb.is_numeric):
             return
-        raise self.fail(f"cannot compare a {ta} with a {tb}", pos,
-                        hint="convert one side: tostring(…), toint(…), todouble(…), todatetime(…)")
+        raise self.fail(
+            f"cannot compare a {ta} with a {tb}",
+            pos,
+            hint="convert one side: tostring(…), toint(…), todouble(…), todatetime(…)",
+        )
 
     def binop(self, node: s.BinOp, schema: Schema) -> ir.Expr:
         op = node.op
@@ -371,8 +429,16 @@ class Analyzer:
             return cls(tuple(parts))
         if op in ("==", "!=", "=~", "!~", "<", "<=", ">", ">="):
             self.check_comparable(left, right, node.op_pos)
-            cmp = {"==": ir.CmpOp.EQ, "=~": ir.CmpOp.EQ, "!=": ir.CmpOp.NE, "!~": ir.CmpOp.NE, "<": ir.CmpOp.LT,
-                   "<=": ir.CmpOp.LE, ">": ir.CmpOp.GT, ">=": ir.CmpOp.GE}[op]
+            cmp = {
+                "==": ir.CmpOp.EQ,
+                "=~": ir.CmpOp.EQ,
+                "!=": ir.CmpOp.NE,
+                "!~": ir.CmpOp.NE,
+                "<": ir.CmpOp.LT,
+                "<=": ir.CmpOp.LE,
+                ">": ir.CmpOp.GT,
+                ">=": ir.CmpOp.GE,
+            }[op]
             return ir.Compare(cmp, left, right, case_sensitive="~" not in op)
         if op == "matches regex":
             pattern = self.literal_string(right, node.right, "a regex")
@@ -437,24 +503,27 @@ class Analyzer:
         name = node.name
         if name in ("iif", "iff"):
             if len(node.args) != 3:
-                raise self.fail(f"{name}() takes 3 arguments (condition, then, else), not {len(node.args)}",
-                                node.name_pos)
+                raise self.fail(
+                    f"{name}() takes 3 arguments (condition, then, else), not {len(node.args)}", node.name_pos
+                )
             cond, a, b = (self.expr(x, schema) for x in node.args)
             self.expect_bool(cond, node.args[0])
             return ir.Case(((cond, a),), b, unify(a.type, b.type))
         if name == "case":
             if len(node.args) < 3 or len(node.args) % 2 == 0:
-                raise self.fail("case() takes condition, value pairs and a final default: "
-                                "case(c1, v1, c2, v2, …, default)", node.name_pos)
-            args = [self.expr(x, schema) for x in node.args]
+                raise self.fail(
+                    "case() takes condition, value pairs and a final default: case(c1, v1, c2, v2, …, default)",
+                    node.name_pos,
+                )
+            parts = [self.expr(x, schema) for x in node.args]
             branches = []
             t = Type.NULL
-            for i in range(0, len(args) - 1, 2):
-                self.expect_bool(args[i], node.args[i])
-                branches.append((args[i], args[i + 1]))
-                t = unify(t, args[i + 1].type)
-            t = unify(t, args[-1].type)
-            return ir.Case(tuple(branches), args[-1], t)
+            for i in range(0, len(parts) - 1, 2):
+                self.expect_bool(parts[i], node.args[i])
+                branches.append((parts[i], parts[i + 1]))
+                t = unify(t, parts[i + 1].type)
+            t = unify(t, parts[-1].type)
+            return ir.Case(tuple(branches), parts[-1], t)
         if name == "not":
             if len(node.args) != 1:
                 raise self.fail("not() takes 1 argument", node.name_pos)
@@ -464,15 +533,18 @@ class Analyzer:
         sig = FUNCTIONS.get(name)
         if sig is None:
             if name == "datetime":
-                raise self.fail("invalid datetime literal: use ISO-8601, e.g. datetime(2024-01-31T08:00:00Z)",
-                                node.pos)
+                raise self.fail("invalid datetime literal: use ISO-8601, e.g. datetime(2024-01-31T08:00:00Z)", node.pos)
             if name in AGG_FUNCTIONS:
                 raise self.fail(f"{name}() is an aggregation: use it in summarize or eventstats", node.name_pos)
-            raise self.fail(f"unknown function {name!r}", node.name_pos,
-                            hint=_did_you_mean(name, list(FUNCTIONS) + ["iif", "case"]))
+            raise self.fail(
+                f"unknown function {name!r}", node.name_pos, hint=_did_you_mean(name, list(FUNCTIONS) + ["iif", "case"])
+            )
         if not sig.accepts(len(node.args)):
-            raise self.fail(f"{name}() takes {sig.arity_text()} argument{'s' if sig.arity_text() != '1' else ''}, "
-                            f"not {len(node.args)}", node.name_pos)
+            raise self.fail(
+                f"{name}() takes {sig.arity_text()} argument{'s' if sig.arity_text() != '1' else ''}, "
+                f"not {len(node.args)}",
+                node.name_pos,
+            )
         args = tuple(self.expr(a, schema) for a in node.args)
         for i, (a, an) in enumerate(zip(args, node.args)):
             want = sig.param_type(i)
@@ -484,15 +556,18 @@ class Analyzer:
             unit = args[0]
             assert isinstance(unit, ir.Literal)
             if unit.value not in DATETIME_DIFF_UNITS:
-                raise self.fail(f"unknown datetime_diff unit {unit.value!r}", _pos(node.args[0]),
-                                hint="units: " + ", ".join(DATETIME_DIFF_UNITS))
+                raise self.fail(
+                    f"unknown datetime_diff unit {unit.value!r}",
+                    _pos(node.args[0]),
+                    hint="units: " + ", ".join(DATETIME_DIFF_UNITS),
+                )
         if name in ("extract", "replace_regex"):
             rx = args[0] if name == "extract" else args[1]
             assert isinstance(rx, ir.Literal)
             try:
                 re.compile(str(rx.value))
             except re.error as exc:
-                raise self.fail(f"invalid regex: {exc}", _pos(node.args[0 if name == 'extract' else 1])) from None
+                raise self.fail(f"invalid regex: {exc}", _pos(node.args[0 if name == "extract" else 1])) from None
         if name == "bin" and not (args[1].type.is_numeric or args[1].type is Type.TIMESPAN):
             raise self.fail("bin() needs a number or a timespan as the bin size", _pos(node.args[1]))
         return ir.Call(name, args, sig.result([a.type for a in args]))
@@ -590,4 +665,3 @@ def _pos(node: s.Node) -> s.Pos:
 def _did_you_mean(name: str, options: object) -> str | None:
     close = difflib.get_close_matches(name, list(options), n=1)  # type: ignore[call-overload]
     return f"did you mean {close[0]!r}?" if close else None
-

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from . import ir
@@ -33,7 +33,7 @@ def open_schema(src: SourceDef) -> Schema:
     return Schema(dict(src.columns()), True, src, src.time_column)
 
 
-@lru_cache(maxsize=None)
+@cache
 def compile_view(name: str) -> tuple[ir.Pipeline, tuple[tuple[str, Type], ...]]:
     """Compile a view source's pipeline over its base source (once per process)."""
     src = builtin_sources()[name]
@@ -54,8 +54,12 @@ def resolve_source(doc: RuleDoc, sink: DiagnosticSink) -> SourceDef:
         name = str(data["source"])
         src = builtin_sources().get(name)
         if src is None:
-            sink.error(f"unknown source {name!r}", doc.yaml.span(("source",)),
-                       hint="sources: " + ", ".join(sorted(builtin_sources())), code="source")
+            sink.error(
+                f"unknown source {name!r}",
+                doc.yaml.span(("source",)),
+                hint="sources: " + ", ".join(sorted(builtin_sources())),
+                code="source",
+            )
             sink.raise_if_errors()
         assert src is not None
         return src
@@ -63,8 +67,11 @@ def resolve_source(doc: RuleDoc, sink: DiagnosticSink) -> SourceDef:
     src = source_for_logsource(logsource) if isinstance(logsource, dict) else None
     if src is None:
         text = ", ".join(f"{k}={v}" for k, v in sorted(logsource.items())) if isinstance(logsource, dict) else ""
-        sink.note(f"no source definition for logsource {text or '(none)'}: fields are untyped",
-                  doc.yaml.span(("logsource",)), code="generic-source")
+        sink.note(
+            f"no source definition for logsource {text or '(none)'}: fields are untyped",
+            doc.yaml.span(("logsource",)),
+            code="generic-source",
+        )
         return GENERIC
     return src
 
@@ -98,36 +105,56 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
     sink.raise_if_errors()
     d = doc.data
     meta = ir.RuleMeta(
-        id=doc.id, title=doc.title, description=str(d.get("description", "")).strip(),
-        status=_opt(d.get("status")), level=_opt(d.get("level")), author=_opt(d.get("author")),
-        date=_opt(d.get("date")), tags=_tuple(d.get("tags")), references=_tuple(d.get("references")),
+        id=doc.id,
+        title=doc.title,
+        description=str(d.get("description", "")).strip(),
+        status=_opt(d.get("status")),
+        level=_opt(d.get("level")),
+        author=_opt(d.get("author")),
+        date=_opt(d.get("date")),
+        tags=_tuple(d.get("tags")),
+        references=_tuple(d.get("references")),
         falsepositives=_tuple(d.get("falsepositives")),
         logsource=tuple(sorted((str(k), str(v)) for k, v in (d.get("logsource") or {}).items()))
-        if isinstance(d.get("logsource"), dict) else (),
+        if isinstance(d.get("logsource"), dict)
+        else (),
         version=_opt(d.get("version")),
     )
     columns = None if schema.open else tuple(schema.columns.items())
     pipeline = ir.Pipeline(source_ref, tuple(stages), columns)
-    return ir.RuleIR(meta, pipeline, doc.schedule, doc.alert, doc.entities, doc.details,
-                     tuple(ir.LookupTable(l.name, l.path, l.columns, l.types) for l in doc.lookups.values()),
-                     str(doc.path))
+    return ir.RuleIR(
+        meta,
+        pipeline,
+        doc.schedule,
+        doc.alert,
+        doc.entities,
+        doc.details,
+        tuple(ir.LookupTable(l.name, l.path, l.columns, l.types) for l in doc.lookups.values()),
+        str(doc.path),
+    )
 
 
 def check_outputs(doc: RuleDoc, schema: Schema, sink: DiagnosticSink) -> None:
     """Entities and details must name columns of the rule's output."""
     if schema.open:
         return
-    for i, ent in enumerate(doc.entities):
+    for ent in doc.entities:
         for f in ent.fields:
             if f.column not in schema.columns:
-                sink.error(f"entity {ent.kind}.{f.identifier} names {f.column!r}, which is not an output column",
-                           doc.yaml.span(("entities", ent.kind, f.identifier)),
-                           hint="output columns: " + ", ".join(schema.columns), code="rule")
+                sink.error(
+                    f"entity {ent.kind}.{f.identifier} names {f.column!r}, which is not an output column",
+                    doc.yaml.span(("entities", ent.kind, f.identifier)),
+                    hint="output columns: " + ", ".join(schema.columns),
+                    code="rule",
+                )
     for name, col in doc.details:
         if col not in schema.columns:
-            sink.error(f"detail {name!r} names {col!r}, which is not an output column",
-                       doc.yaml.span(("details", name)),
-                       hint="output columns: " + ", ".join(schema.columns), code="rule")
+            sink.error(
+                f"detail {name!r} names {col!r}, which is not an output column",
+                doc.yaml.span(("details", name)),
+                hint="output columns: " + ", ".join(schema.columns),
+                code="rule",
+            )
 
 
 def _opt(v: object) -> str | None:
@@ -166,8 +193,12 @@ def compile_file(path: Path, cache: RuleCache | None = None) -> CompileResult:
             cache.put(path, data, CacheEntry(rule, tuple(doc.sink.items), dependencies_of(rule)))
         return CompileResult(path, rule, doc, list(doc.sink.items))
     except UnicodeDecodeError as exc:
-        return CompileResult(path, None, None, [Diagnostic(Severity.ERROR, f"not UTF-8 text: {exc.reason}",
-                                                           Span(str(path), 1, 1), code="rule")])
+        return CompileResult(
+            path,
+            None,
+            None,
+            [Diagnostic(Severity.ERROR, f"not UTF-8 text: {exc.reason}", Span(str(path), 1, 1), code="rule")],
+        )
     except CompileError as exc:
         diags = list(exc.diagnostics)
         if doc is not None:

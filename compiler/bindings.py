@@ -63,18 +63,44 @@ def _parse_binding(text: str, file: str) -> Binding:
     d = doc.value
     if not isinstance(d, dict):
         raise CompileError([Diagnostic(Severity.ERROR, "a binding must be a mapping", Span(file, 1, 1))])
-    known = {"source", "name", "target", "table", "time_column", "empty_is_missing", "columns", "json_columns",
-             "schema"}
+    known = {
+        "source",
+        "name",
+        "target",
+        "table",
+        "time_column",
+        "empty_is_missing",
+        "columns",
+        "json_columns",
+        "schema",
+    }
     columns = {str(k): str(v) for k, v in (d.get("columns") or {}).items()}
     json_columns = {str(k): str(v) for k, v in (d.get("json_columns") or {}).items()}
     schema = {str(k): str(v) for k, v in (d.get("schema") or {}).items()}
     for path_key, col in [*columns.items(), *json_columns.items()]:
         if schema and col not in schema:
-            raise CompileError([Diagnostic(Severity.ERROR, f"binding maps {path_key!r} to {col!r}, which is not in "
-                                           "its schema", doc.span(("columns", path_key)))])
-    return Binding(str(d["source"]), str(d["name"]), str(d["target"]), d.get("table"), str(d["time_column"]),
-                   bool(d.get("empty_is_missing", False)), columns, json_columns, schema, file,
-                   {k: v for k, v in d.items() if k not in known})
+            raise CompileError(
+                [
+                    Diagnostic(
+                        Severity.ERROR,
+                        f"binding maps {path_key!r} to {col!r}, which is not in its schema",
+                        doc.span(("columns", path_key)),
+                    )
+                ]
+            )
+    return Binding(
+        str(d["source"]),
+        str(d["name"]),
+        str(d["target"]),
+        d.get("table"),
+        str(d["time_column"]),
+        bool(d.get("empty_is_missing", False)),
+        columns,
+        json_columns,
+        schema,
+        file,
+        {k: v for k, v in d.items() if k not in known},
+    )
 
 
 @lru_cache(maxsize=1)

@@ -60,8 +60,16 @@ def _first(types: Sequence[Type]) -> Type:
     return types[0] if types else Type.ANY
 
 
-S, I, R, B, D, T, J, A = (Type.STRING, Type.INT, Type.REAL, Type.BOOL, Type.DATETIME, Type.TIMESPAN,
-                          Type.DYNAMIC, Type.ANY)
+S, I, R, B, D, T, J, A = (
+    Type.STRING,
+    Type.INT,
+    Type.REAL,
+    Type.BOOL,
+    Type.DATETIME,
+    Type.TIMESPAN,
+    Type.DYNAMIC,
+    Type.ANY,
+)
 
 FUNCTIONS: dict[str, Signature] = {
     s.name: s
@@ -79,25 +87,57 @@ FUNCTIONS: dict[str, Signature] = {
         Signature("tolower", (S,), S, doc="lower case"),
         Signature("toupper", (S,), S, doc="upper case"),
         Signature("strlen", (S,), I, doc="number of characters (Unicode code points)"),
-        Signature("substring", (S, I, I), S, optional=1,
-                  doc="substring(s, start, length): 0-based start; to the end when length is omitted"),
+        Signature(
+            "substring",
+            (S, I, I),
+            S,
+            optional=1,
+            doc="substring(s, start, length): 0-based start; to the end when length is omitted",
+        ),
         Signature("split", (S, S), J, doc="array of the parts of s between occurrences of the delimiter"),
         Signature("strcat", (A,), S, variadic=A, doc="concatenation of the arguments' text; null counts as ''"),
         Signature("replace_string", (S, S, S), S, doc="every occurrence of the literal text replaced"),
-        Signature("replace_regex", (S, S, S), S, literal_params=(1,),
-                  doc="every match of the regex replaced; \\1 in the rewrite is group 1"),
-        Signature("extract", (S, I, S), S, literal_params=(0, 1),
-                  doc="extract(regex, group, s): the group of the first match, or null"),
+        Signature(
+            "replace_regex",
+            (S, S, S),
+            S,
+            literal_params=(1,),
+            doc="every match of the regex replaced; \\1 in the rewrite is group 1",
+        ),
+        Signature(
+            "extract",
+            (S, I, S),
+            S,
+            literal_params=(0, 1),
+            doc="extract(regex, group, s): the group of the first match, or null",
+        ),
         Signature("array_length", (J,), I, doc="number of elements of an array; null if not an array"),
         Signature("now", (), D, doc="the time the query runs (fixed by --now for tests)"),
         Signature("ago", (T,), D, doc="now() minus the timespan"),
-        Signature("bin", (A, A), _first, doc="round down to a multiple of the size (numbers, or datetimes by timespan)"),
+        Signature(
+            "bin", (A, A), _first, doc="round down to a multiple of the size (numbers, or datetimes by timespan)"
+        ),
         Signature("hourofday", (D,), I, doc="hour 0-23 of the datetime in UTC"),
         Signature("dayofweek", (D,), I, doc="day of week of the datetime in UTC: 0 = Sunday … 6 = Saturday"),
-        Signature("datetime_diff", (S, D, D), I, literal_params=(0,),
-                  doc="datetime_diff(unit, a, b): unit boundaries crossed from b to a (a - b), as KQL"),
+        Signature(
+            "datetime_diff",
+            (S, D, D),
+            I,
+            literal_params=(0,),
+            doc="datetime_diff(unit, a, b): unit boundaries crossed from b to a (a - b), as KQL",
+        ),
     ]
 }
 
-DATETIME_DIFF_UNITS = ("year", "quarter", "month", "week", "day", "hour", "minute", "second", "millisecond",
-                       "microsecond")
+DATETIME_DIFF_UNITS = (
+    "year",
+    "quarter",
+    "month",
+    "week",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "millisecond",
+    "microsecond",
+)

@@ -189,8 +189,23 @@ class Call:
 
 
 Expr = Union[
-    Literal, Column, Index, Compare, StringMatch, WildcardMatch, RegexMatch, CidrMatch, InList, Keyword,
-    Not, And, Or, Arith, Negate, Case, Call,
+    Literal,
+    Column,
+    Index,
+    Compare,
+    StringMatch,
+    WildcardMatch,
+    RegexMatch,
+    CidrMatch,
+    InList,
+    Keyword,
+    Not,
+    And,
+    Or,
+    Arith,
+    Negate,
+    Case,
+    Call,
 ]
 
 # ----------------------------------------------------------------------------------------------- stages

@@ -10,7 +10,7 @@ from . import ir
 
 def format_expr(e: ir.Expr) -> str:
     match e:
-        case ir.Literal(value=v, type=t):
+        case ir.Literal(value=v):
             if v is None:
                 return "null"
             if isinstance(v, bool):
@@ -35,7 +35,7 @@ def format_expr(e: ir.Expr) -> str:
         case ir.StringMatch(op=op, subject=s, pattern=p, case_sensitive=cs):
             return f"{op.value}{'_cs' if cs else '_ci'}({format_expr(s)}, {format_expr(p)})"
         case ir.WildcardMatch(subject=s, pattern=p, case_sensitive=cs):
-            return f"wildcard{'_cs' if cs else '_ci'}({format_expr(s)}, \"{_pattern(p)}\")"
+            return f'wildcard{"_cs" if cs else "_ci"}({format_expr(s)}, "{_pattern(p)}")'
         case ir.RegexMatch(subject=s, pattern=p, flags=f):
             return f"regex({format_expr(s)}, {p!r}{', flags=' + ''.join(sorted(f)) if f else ''})"
         case ir.CidrMatch(subject=s, networks=n):
@@ -43,7 +43,7 @@ def format_expr(e: ir.Expr) -> str:
         case ir.InList(subject=s, values=vs, case_sensitive=cs):
             return f"({format_expr(s)} in{'' if cs else '~i'} [{', '.join(format_expr(v) for v in vs)}])"
         case ir.Keyword(pattern=p, case_sensitive=cs):
-            return f"keyword{'_cs' if cs else '_ci'}(\"{_pattern(p)}\")"
+            return f'keyword{"_cs" if cs else "_ci"}("{_pattern(p)}")'
         case ir.Not(operand=o):
             return f"not {format_expr(o)}"
         case ir.And(operands=os):
@@ -118,8 +118,10 @@ def format_rule(r: ir.RuleIR) -> str:
         head.append(f"level {m.level}")
     if r.schedule:
         head.append(f"schedule every {r.schedule.every} lookback {r.schedule.lookback}")
-    head.append(f"alert when rows {r.alert.threshold.op.value} {r.alert.threshold.value}"
-                + (f", suppress {r.alert.suppress}" if r.alert.suppress else ""))
+    head.append(
+        f"alert when rows {r.alert.threshold.op.value} {r.alert.threshold.value}"
+        + (f", suppress {r.alert.suppress}" if r.alert.suppress else "")
+    )
     for t in r.lookups:
         head.append(f"table {t.name} ({', '.join(f'{c}: {ty}' for c, ty in zip(t.columns, t.types))}) from {t.path}")
     return "\n".join(head) + "\n" + format_pipeline(r.pipeline)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 
@@ -11,15 +11,36 @@ import lark
 from lark import Token, Transformer, v_args
 
 from . import syntax as s
-from .diagnostics import CompileError, Diagnostic, Severity, Span
+from .diagnostics import CompileError, Diagnostic, Severity
 from .yamlpos import TextOrigin
 
 _TERMINAL_NAMES = {
-    "NAME": "a name", "QUOTED_NAME": "a `quoted name`", "STRING": "a string", "VERBATIM": "a string",
-    "INT": "a number", "FLOAT": "a number", "DURATION": "a duration (8h, 30m)", "DATETIME": "datetime(…)",
-    "CMP_OP": "a comparison", "IN_OP": "in (…)", "STR_OP": "contains/startswith/…", "REGEX_OP": "matches regex",
-    "PIPE": "|", "COMMA": ",", "LPAR": "(", "RPAR": ")", "RSQB": "]", "LSQB": "[", "DOT": ".", "EQUAL": "=",
-    "SORT_DIR": "asc/desc", "MINUS": "-", "PLUS": "+", "STAR": "*", "SLASH": "/", "PERCENT": "%",
+    "NAME": "a name",
+    "QUOTED_NAME": "a `quoted name`",
+    "STRING": "a string",
+    "VERBATIM": "a string",
+    "INT": "a number",
+    "FLOAT": "a number",
+    "DURATION": "a duration (8h, 30m)",
+    "DATETIME": "datetime(…)",
+    "CMP_OP": "a comparison",
+    "IN_OP": "in (…)",
+    "STR_OP": "contains/startswith/…",
+    "REGEX_OP": "matches regex",
+    "PIPE": "|",
+    "COMMA": ",",
+    "LPAR": "(",
+    "RPAR": ")",
+    "RSQB": "]",
+    "LSQB": "[",
+    "DOT": ".",
+    "EQUAL": "=",
+    "SORT_DIR": "asc/desc",
+    "MINUS": "-",
+    "PLUS": "+",
+    "STAR": "*",
+    "SLASH": "/",
+    "PERCENT": "%",
 }
 
 
@@ -31,14 +52,24 @@ def _parser() -> lark.Lark:
 
 def _pos_of(meta_or_tok: object) -> s.Pos:
     m = meta_or_tok
-    return s.Pos(getattr(m, "line", 1) or 1, getattr(m, "column", 1) or 1,
-                 getattr(m, "end_line", 1) or 1, getattr(m, "end_column", 1) or 1)
+    return s.Pos(
+        getattr(m, "line", 1) or 1,
+        getattr(m, "column", 1) or 1,
+        getattr(m, "end_line", 1) or 1,
+        getattr(m, "end_column", 1) or 1,
+    )
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0", "/": "/"}
-_DURATION_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1),
-                   "s": timedelta(seconds=1), "ms": timedelta(milliseconds=1),
-                   "microsecond": timedelta(microseconds=1), "tick": timedelta(microseconds=0.1)}
+_DURATION_UNITS = {
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+    "s": timedelta(seconds=1),
+    "ms": timedelta(milliseconds=1),
+    "microsecond": timedelta(microseconds=1),
+    "tick": timedelta(microseconds=0.1),
+}
 
 
 class _LiteralError(Exception):
@@ -61,15 +92,16 @@ def unescape_string(tok: Token) -> str:
         if nxt in _ESCAPES:
             out.append(_ESCAPES[nxt])
             i += 2
-        elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2:i + 6]):
-            out.append(chr(int(body[i + 2:i + 6], 16)))
+        elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
+            out.append(chr(int(body[i + 2 : i + 6], 16)))
             i += 6
-        elif nxt == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", body[i + 2:i + 4]):
-            out.append(chr(int(body[i + 2:i + 4], 16)))
+        elif nxt == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", body[i + 2 : i + 4]):
+            out.append(chr(int(body[i + 2 : i + 4], 16)))
             i += 4
         else:
-            raise _LiteralError(f"unknown escape \\{nxt} in string; write \\\\ for a backslash, "
-                                f"or use a verbatim string @\"…\"", tok)
+            raise _LiteralError(
+                f'unknown escape \\{nxt} in string; write \\\\ for a backslash, or use a verbatim string @"…"', tok
+            )
     return "".join(out)
 
 
@@ -77,7 +109,11 @@ def parse_duration(text: str) -> timedelta:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|microsecond|tick|s|m|h|d)", text)
     if not m:
         raise ValueError(f"not a duration: {text!r}")
-    return float(m.group(1)) * _DURATION_UNITS[m.group(2)] if "." in m.group(1) else int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    return (
+        float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        if "." in m.group(1)
+        else int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    )
 
 
 def parse_datetime_text(text: str) -> datetime:
@@ -86,8 +122,8 @@ def parse_datetime_text(text: str) -> datetime:
         t = t[:-1] + "+00:00"
     dt = datetime.fromisoformat(t)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
 
 
 @v_args(meta=True)
@@ -283,12 +319,13 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
 
     def datetime(self, meta, items):  # type: ignore[no-untyped-def]
         tok = items[0]
-        inner = str(tok)[len("datetime("):-1]
+        inner = str(tok)[len("datetime(") : -1]
         try:
             value = parse_datetime_text(inner)
         except ValueError:
-            raise _LiteralError(f"invalid datetime literal {inner.strip()!r}: use ISO-8601, "
-                                "e.g. datetime(2024-01-31T08:00:00Z)", tok) from None
+            raise _LiteralError(
+                f"invalid datetime literal {inner.strip()!r}: use ISO-8601, e.g. datetime(2024-01-31T08:00:00Z)", tok
+            ) from None
         return s.Lit("datetime", value, _pos_of(tok))
 
     def true(self, meta, items):  # type: ignore[no-untyped-def]
@@ -322,8 +359,7 @@ def parse_program(text: str, origin: TextOrigin) -> s.Program:
 
 def _syntax_diagnostic(exc: lark.UnexpectedInput, text: str, origin: TextOrigin) -> Diagnostic:
     line, column = exc.line, exc.column
-    at_end = isinstance(exc, lark.UnexpectedEOF) or (
-        isinstance(exc, lark.UnexpectedToken) and exc.token.type == "$END")
+    at_end = isinstance(exc, lark.UnexpectedEOF) or (isinstance(exc, lark.UnexpectedToken) and exc.token.type == "$END")
     if at_end or line in (None, -1):  # at end of input: point just after the last character
         lines = text.rstrip().splitlines() or [""]
         line, column = len(lines), len(lines[-1]) + 1
@@ -335,7 +371,8 @@ def _syntax_diagnostic(exc: lark.UnexpectedInput, text: str, origin: TextOrigin)
         found = "end of query" if tok.type == "$END" else f"{str(tok)!r}"
     elif isinstance(exc, lark.UnexpectedCharacters):
         expected = set(exc.allowed or ())
-        found = repr(text[exc.pos_in_stream]) if exc.pos_in_stream < len(text) else "end of query"
+        pos = exc.pos_in_stream or 0
+        found = repr(text[pos]) if pos < len(text) else "end of query"
     elif isinstance(exc, lark.UnexpectedEOF):
         expected = set(exc.expected)
         found = "end of query"

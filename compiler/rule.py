@@ -21,9 +21,28 @@ from .types import Type, parse_type
 from .yamlpos import PositionedYaml, TextOrigin, load_yaml
 
 SIGMA_KEYS = {
-    "title", "id", "name", "status", "description", "author", "date", "modified", "references", "tags",
-    "logsource", "detection", "falsepositives", "level", "fields", "related", "license", "taxonomy", "scope",
-    "correlation", "filter", "generate",
+    "title",
+    "id",
+    "name",
+    "status",
+    "description",
+    "author",
+    "date",
+    "modified",
+    "references",
+    "tags",
+    "logsource",
+    "detection",
+    "falsepositives",
+    "level",
+    "fields",
+    "related",
+    "license",
+    "taxonomy",
+    "scope",
+    "correlation",
+    "filter",
+    "generate",
 }
 SIEMFORGE_KEYS = {"query", "source", "schedule", "alert", "entities", "details", "lookups", "tests", "version"}
 LEVELS = ("informational", "low", "medium", "high", "critical")
@@ -123,8 +142,12 @@ class _Loader:
             if key not in SIGMA_KEYS and key not in SIEMFORGE_KEYS:
                 close = difflib.get_close_matches(key, sorted(SIGMA_KEYS | SIEMFORGE_KEYS), n=1, cutoff=0.75)
                 if close:
-                    self.sink.warning(f"unknown key {key!r}", self.doc.key_span((key,)),
-                                      f"did you mean {close[0]!r}?", code="rule-key")
+                    self.sink.warning(
+                        f"unknown key {key!r}",
+                        self.doc.key_span((key,)),
+                        f"did you mean {close[0]!r}?",
+                        code="rule-key",
+                    )
         if "title" not in data:
             self.sink.error("a rule needs a `title`", Span(str(self.path), 1, 1), code="rule")
         elif not isinstance(data["title"], str):
@@ -136,8 +159,9 @@ class _Loader:
         if "logsource" in data and not isinstance(data["logsource"], dict):
             self.err("`logsource` must be a mapping (product:, service:, category:)", ("logsource",))
         if "detection" not in data and "query" not in data and "correlation" not in data:
-            self.sink.error("a rule needs a `detection:` block, a `query:`, or both", Span(str(self.path), 1, 1),
-                            code="rule")
+            self.sink.error(
+                "a rule needs a `detection:` block, a `query:`, or both", Span(str(self.path), 1, 1), code="rule"
+            )
         if "detection" in data and not isinstance(data["detection"], dict):
             self.err("`detection` must be a mapping of selections and a condition", ("detection",))
         query = data.get("query")
@@ -155,8 +179,21 @@ class _Loader:
         details = self.details(data.get("details"))
         tests = self.tests(data.get("tests"), set(lookups))
         self.sink.raise_if_errors()
-        return RuleDoc(self.path, text, self.doc, data, query, origin, lookups, tests, schedule, alert, entities,
-                       details, self.sink)
+        return RuleDoc(
+            self.path,
+            text,
+            self.doc,
+            data,
+            query,
+            origin,
+            lookups,
+            tests,
+            schedule,
+            alert,
+            entities,
+            details,
+            self.sink,
+        )
 
     # ------------------------------------------------------------------ sections
     def duration(self, value: Any, at: tuple[str | int, ...]) -> timedelta | None:
@@ -186,14 +223,16 @@ class _Loader:
         if value is None:
             return default
         if not isinstance(value, dict):
-            self.err("`alert` must be a mapping: {threshold: \"> 0\", suppress: 1h}", ("alert",))
+            self.err('`alert` must be a mapping: {threshold: "> 0", suppress: 1h}', ("alert",))
             return default
         threshold = default.threshold
         if "threshold" in value:
             m = re.fullmatch(r"\s*(>=|<=|==|!=|>|<)?\s*(\d+)\s*", str(value["threshold"]))
             if not m:
-                self.err(f"invalid threshold {value['threshold']!r}: write an operator and a row count, e.g. \"> 0\"",
-                         ("alert", "threshold"))
+                self.err(
+                    f'invalid threshold {value["threshold"]!r}: write an operator and a row count, e.g. "> 0"',
+                    ("alert", "threshold"),
+                )
             else:
                 threshold = ir.Threshold(ir.CmpOp(m.group(1) or ">"), int(m.group(2)))
         suppress = None
@@ -274,7 +313,9 @@ class _Loader:
             for j, lp in enumerate(logs):
                 p = self.path.parent / str(lp)
                 if not p.exists():
-                    self.err(f"log file not found: {lp}", at + ("logs",) if isinstance(logs_v, str) else at + ("logs", j))
+                    self.err(
+                        f"log file not found: {lp}", at + ("logs",) if isinstance(logs_v, str) else at + ("logs", j)
+                    )
                 paths.append(p)
             expect = self.expectation(t.get("expect"), at + ("expect",), name)
             now = None
@@ -294,12 +335,22 @@ class _Loader:
                 overrides[str(lname)] = p
             for k in t:
                 if k not in ("name", "logs", "expect", "now", "lookups", "binding"):
-                    self.err(f"unknown test key {k!r}", at + (k,),
-                             hint="keys: name, logs, expect, now, lookups, binding")
+                    self.err(
+                        f"unknown test key {k!r}", at + (k,), hint="keys: name, logs, expect, now, lookups, binding"
+                    )
             binding = t.get("binding")
             if expect is not None:
-                out.append(TestCase(name, tuple(paths), expect, now, overrides, self.doc.span(at),
-                                    None if binding is None else str(binding)))
+                out.append(
+                    TestCase(
+                        name,
+                        tuple(paths),
+                        expect,
+                        now,
+                        overrides,
+                        self.doc.span(at),
+                        None if binding is None else str(binding),
+                    )
+                )
         return out
 
     def expectation(self, value: Any, at: tuple[str | int, ...], name: str) -> Expectation | None:
@@ -316,8 +367,7 @@ class _Loader:
                 return None
             if "count" in value and isinstance(value["count"], int):
                 return Expectation("count", count=value["count"])
-        self.err(f"test {name!r}: `expect` must be `fires`, `silent`, {{rows: N}} or {{rows: [{{col: value}}, …]}}",
-                 at)
+        self.err(f"test {name!r}: `expect` must be `fires`, `silent`, {{rows: N}} or {{rows: [{{col: value}}, …]}}", at)
         return None
 
 

@@ -21,7 +21,11 @@ from .types import Type
 from .yamlpos import PositionedYaml
 
 _CMP = {
-    "LT": ir.CmpOp.LT, "LTE": ir.CmpOp.LE, "GT": ir.CmpOp.GT, "GTE": ir.CmpOp.GE, "NEQ": ir.CmpOp.NE,
+    "LT": ir.CmpOp.LT,
+    "LTE": ir.CmpOp.LE,
+    "GT": ir.CmpOp.GT,
+    "GTE": ir.CmpOp.GE,
+    "NEQ": ir.CmpOp.NE,
 }
 
 
@@ -51,8 +55,9 @@ class SigmaLowering:
             rule = SigmaRule.from_dict(data, collect_errors=False)
             conditions = [c.parsed for c in rule.detection.parsed_condition]
         except SigmaError as exc:
-            raise CompileError([Diagnostic(Severity.ERROR, f"Sigma detection: {exc}", self.detection_span(),
-                                           code="sigma")]) from None
+            raise CompileError(
+                [Diagnostic(Severity.ERROR, f"Sigma detection: {exc}", self.detection_span(), code="sigma")]
+            ) from None
         exprs = [self.cond(c) for c in conditions]
         return exprs[0] if len(exprs) == 1 else ir.Or(tuple(exprs))
 
@@ -98,20 +103,20 @@ class SigmaLowering:
         if isinstance(value, st.SigmaRegularExpression):
             flags = {f.name for f in (value.flags or ())}
             short = frozenset({"IGNORECASE": "i", "MULTILINE": "m", "DOTALL": "s"}[f] for f in flags)
-            return ir.RegexMatch(subject, value.regexp.to_plain() if hasattr(value.regexp, "to_plain")
-                                 else str(value.regexp), short)
+            return ir.RegexMatch(
+                subject, value.regexp.to_plain() if hasattr(value.regexp, "to_plain") else str(value.regexp), short
+            )
         if isinstance(value, st.SigmaCIDRExpression):
             net = value.network if hasattr(value, "network") else ipaddress.ip_network(value.cidr, strict=False)
             return ir.CidrMatch(subject, (str(net),))
         if isinstance(value, st.SigmaExists):
-            fn = "isnotnull" if value.exists else "isnull"
-            return ir.Call(fn, (subject,), Type.BOOL)
+            return ir.Call("isnotnull" if value.exists else "isnull", (subject,), Type.BOOL)
         if isinstance(value, st.SigmaFieldReference):
             if getattr(value, "starts_with", False) or getattr(value, "ends_with", False):
                 raise self.unsupported("fieldref with startswith/endswith", field)
             return ir.Compare(ir.CmpOp.EQ, subject, self.column(value.field), case_sensitive=False)
         if isinstance(value, st.SigmaTimestampPart):
-            fn = {"HOUR": "hourofday"}.get(value.timestamp_part.name)
+            fn: str | None = {"HOUR": "hourofday"}.get(value.timestamp_part.name)
             if fn is None:
                 raise self.unsupported(f"timestamp part modifier |{value.timestamp_part.name.lower()}", field)
             return ir.Compare(ir.CmpOp.EQ, ir.Call(fn, (subject,), Type.INT), ir.Literal(value.number, Type.INT))
@@ -181,5 +186,5 @@ def _flatten(cls: type, items: list[ir.Expr]) -> ir.Expr:
         return items[0]
     out: list[ir.Expr] = []
     for x in items:
-        out.extend(x.operands if isinstance(x, cls) else (x,))  # type: ignore[attr-defined]
+        out.extend(x.operands if isinstance(x, cls) else (x,))  # type: ignore[union-attr]
     return cls(tuple(out))  # type: ignore[no-any-return]

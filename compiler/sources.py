@@ -61,7 +61,9 @@ class SourceDef:
         return list(out.items())
 
 
-GENERIC = SourceDef("generic", "an undeclared log source: every field is untyped", (), {}, None, None, None, "<builtin>")
+GENERIC = SourceDef(
+    "generic", "an undeclared log source: every field is untyped", (), {}, None, None, None, "<builtin>"
+)
 
 
 def _parse_source(text: str, file: str) -> SourceDef:
@@ -73,8 +75,9 @@ def _parse_source(text: str, file: str) -> SourceDef:
     for key, tname in (data.get("fields") or {}).items():
         t = parse_type(str(tname))
         if t is None:
-            raise CompileError([Diagnostic(Severity.ERROR, f"unknown type {tname!r} for field {key!r}",
-                                           doc.span(("fields", key)))])
+            raise CompileError(
+                [Diagnostic(Severity.ERROR, f"unknown type {tname!r} for field {key!r}", doc.span(("fields", key)))]
+            )
         fields[str(key)] = t
     time = data.get("time") or {}
     view = None
@@ -82,8 +85,16 @@ def _parse_source(text: str, file: str) -> SourceDef:
         v = data["view"]
         view = ViewDef(str(v["over"]), str(v["query"]), doc.origins[("view", "query")])
     logsource = tuple(sorted((str(k), str(v)) for k, v in (data.get("logsource") or {}).items()))
-    return SourceDef(str(data["name"]), str(data.get("description", "")), logsource, fields,
-                     time.get("column"), time.get("from"), view, file)
+    return SourceDef(
+        str(data["name"]),
+        str(data.get("description", "")),
+        logsource,
+        fields,
+        time.get("column"),
+        time.get("from"),
+        view,
+        file,
+    )
 
 
 @lru_cache(maxsize=1)

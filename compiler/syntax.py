@@ -183,8 +183,9 @@ class TakeStage:
     pos: Pos
 
 
-StageNode = Union[Where, ExtendStage, Summarize, Eventstats, LookupStage, RenameStage, ProjectStage, SortStage,
-                  TakeStage]
+StageNode = Union[
+    Where, ExtendStage, Summarize, Eventstats, LookupStage, RenameStage, ProjectStage, SortStage, TakeStage
+]
 
 
 @dataclass(frozen=True, slots=True)

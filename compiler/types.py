@@ -54,8 +54,17 @@ def unify(a: Type, b: Type) -> Type:
 
 
 def parse_type(name: str) -> Type | None:
-    aliases = {"long": Type.INT, "double": Type.REAL, "float": Type.REAL, "boolean": Type.BOOL, "number": Type.REAL,
-               "object": Type.DYNAMIC, "array": Type.DYNAMIC, "json": Type.DYNAMIC, "time": Type.DATETIME}
+    aliases = {
+        "long": Type.INT,
+        "double": Type.REAL,
+        "float": Type.REAL,
+        "boolean": Type.BOOL,
+        "number": Type.REAL,
+        "object": Type.DYNAMIC,
+        "array": Type.DYNAMIC,
+        "json": Type.DYNAMIC,
+        "time": Type.DATETIME,
+    }
     try:
         return Type(name)
     except ValueError:

@@ -80,7 +80,9 @@ def load_yaml(text: str, file: str) -> PositionedYaml:
         msg = f"invalid YAML: {exc.problem or exc.context or 'syntax error'}"
         raise CompileError([Diagnostic(Severity.ERROR, msg, span, code="yaml")]) from None
     except yaml.YAMLError as exc:
-        raise CompileError([Diagnostic(Severity.ERROR, f"invalid YAML: {exc}", Span(file, 1, 1), code="yaml")]) from None
+        raise CompileError(
+            [Diagnostic(Severity.ERROR, f"invalid YAML: {exc}", Span(file, 1, 1), code="yaml")]
+        ) from None
     result = PositionedYaml(None, file)
     if node is None:
         return result
@@ -97,21 +99,37 @@ def _build(node: yaml.Node, path: Path, out: PositionedYaml, lines: list[str], c
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise CompileError(
-                    [Diagnostic(Severity.ERROR, "YAML merge keys (<<) are not supported in rules",
-                                _mark_span(out.file, key_node.start_mark), code="yaml")]
+                    [
+                        Diagnostic(
+                            Severity.ERROR,
+                            "YAML merge keys (<<) are not supported in rules",
+                            _mark_span(out.file, key_node.start_mark),
+                            code="yaml",
+                        )
+                    ]
                 )
             key = _build(key_node, path + ("<key>",), out, lines, ctor)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise CompileError(
-                    [Diagnostic(Severity.ERROR, "mapping keys must be scalars",
-                                _mark_span(out.file, key_node.start_mark), code="yaml")]
+                    [
+                        Diagnostic(
+                            Severity.ERROR,
+                            "mapping keys must be scalars",
+                            _mark_span(out.file, key_node.start_mark),
+                            code="yaml",
+                        )
+                    ]
                 )
             k = key if isinstance(key, str) else str(key)
             child = path + (k,)
             if k in mapping:
                 out.warnings.append(
-                    Diagnostic(Severity.WARNING, f"duplicate key {k!r}: the later value wins",
-                               _mark_span(out.file, key_node.start_mark), code="yaml-duplicate-key")
+                    Diagnostic(
+                        Severity.WARNING,
+                        f"duplicate key {k!r}: the later value wins",
+                        _mark_span(out.file, key_node.start_mark),
+                        code="yaml-duplicate-key",
+                    )
                 )
             out.key_spans[child] = _mark_span(out.file, key_node.start_mark)
             mapping[k] = _build(value_node, child, out, lines, ctor)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,8 @@ from siemforge.compiler.types import Type
 
 from .compile import Context, Fn, Row, compile_expr
 from .prefilter import line_prefilter
-from .shapes import row_to_record
 from .reader import Malformed, iter_events
+from .shapes import row_to_record
 from .values import hashable, sort_key, to_datetime, to_number, to_text
 
 
@@ -153,7 +153,7 @@ class _Agg:
             return len(self.seen)
         if fn is ir.AggFn.VALUES:
             assert self.seen is not None
-            return sorted(self.seen.values(), key=lambda x: (to_text(x) or ""))
+            return sorted(self.seen.values(), key=lambda x: to_text(x) or "")
         if fn is ir.AggFn.AVG:
             return None if self.acc is None else self.acc / self.n
         return self.acc
@@ -321,18 +321,27 @@ def _typed(v: str | None, t: Type) -> Any:
 
 def threshold_met(threshold: ir.Threshold, n: int) -> bool:
     return {
-        ir.CmpOp.GT: n > threshold.value, ir.CmpOp.GE: n >= threshold.value, ir.CmpOp.LT: n < threshold.value,
-        ir.CmpOp.LE: n <= threshold.value, ir.CmpOp.EQ: n == threshold.value, ir.CmpOp.NE: n != threshold.value,
+        ir.CmpOp.GT: n > threshold.value,
+        ir.CmpOp.GE: n >= threshold.value,
+        ir.CmpOp.LT: n < threshold.value,
+        ir.CmpOp.LE: n <= threshold.value,
+        ir.CmpOp.EQ: n == threshold.value,
+        ir.CmpOp.NE: n != threshold.value,
     }[threshold.op]
 
 
 def default_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def run_rule(rule: ir.RuleIR, logs: list[Path], now: datetime | None = None,
-             lookup_overrides: dict[str, Path] | None = None, prefilter: bool = False,
-             binding: Binding | None = None) -> RunResult:
+def run_rule(
+    rule: ir.RuleIR,
+    logs: list[Path],
+    now: datetime | None = None,
+    lookup_overrides: dict[str, Path] | None = None,
+    prefilter: bool = False,
+    binding: Binding | None = None,
+) -> RunResult:
     """Run a rule over log files and decide whether it alerts.
 
     prefilter: skip parsing NDJSON lines that cannot pass the first filter (see prefilter.py); such lines count
@@ -360,8 +369,9 @@ def run_rule(rule: ir.RuleIR, logs: list[Path], now: datetime | None = None,
     return RunResult(out, threshold_met(rule.alert.threshold, len(out)), stats, malformed, events_read)
 
 
-def run_pipeline(pipeline: ir.Pipeline, events: Iterable[Row], now: datetime,
-                 lookup_overrides: dict[str, Path]) -> tuple[Iterable[Row], list[StageStat]]:
+def run_pipeline(
+    pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path]
+) -> tuple[Iterable[Row], list[StageStat]]:
     stats: list[StageStat] = []
     src = pipeline.source
     rows: Iterable[Row] = events
@@ -378,4 +388,3 @@ def run_pipeline(pipeline: ir.Pipeline, events: Iterable[Row], now: datetime,
         ctx = Context(now, src.time_column, time_from)
     engine = Engine(ctx, lookup_overrides)
     return engine.run_stages(pipeline.stages, rows, stats), stats
-

@@ -69,4 +69,5 @@ def line_prefilter(pipeline: ir.Pipeline) -> Callable[[bytes], bool] | None:
             return True
         low = line.lower()
         return any(n in low for n in lowered)
+
     return keep

@@ -43,8 +43,9 @@ def _first_char(fh: IO[bytes]) -> bytes:
     return buf.lstrip()[:1]
 
 
-def iter_events(path: Path, report: Report, prefilter: Callable[[bytes], bool] | None = None,
-                skipped: list[int] | None = None) -> Iterator[dict[str, Any]]:
+def iter_events(
+    path: Path, report: Report, prefilter: Callable[[bytes], bool] | None = None, skipped: list[int] | None = None
+) -> Iterator[dict[str, Any]]:
     """Yield each event (a JSON object) of a log file. With a prefilter, NDJSON lines it rejects are not parsed
     (they are counted in `skipped[0]`)."""
     name = str(path)
@@ -54,7 +55,7 @@ def iter_events(path: Path, report: Report, prefilter: Callable[[bytes], bool] |
         report(Malformed(name, 0, f"cannot open: {exc.strerror}"))
         return
     with fh:
-        reader = io.BufferedReader(fh) if not isinstance(fh, io.BufferedReader) else fh  # type: ignore[arg-type]
+        reader = io.BufferedReader(fh) if not isinstance(fh, io.BufferedReader) else fh  # type: ignore[arg-type,type-var]
         try:
             first = _first_char(reader)
         except (OSError, EOFError) as exc:
@@ -91,8 +92,13 @@ def _unwrap(doc: Any, name: str, line: int, report: Report) -> Iterator[dict[str
     report(Malformed(name, line, "not a JSON object"))
 
 
-def _lines(fh: IO[bytes], name: str, report: Report, prefilter: Callable[[bytes], bool] | None = None,
-           skipped: list[int] | None = None) -> Iterator[dict[str, Any]]:
+def _lines(
+    fh: IO[bytes],
+    name: str,
+    report: Report,
+    prefilter: Callable[[bytes], bool] | None = None,
+    skipped: list[int] | None = None,
+) -> Iterator[dict[str, Any]]:
     loads = orjson.loads
     lineno = 0
     pending: list[bytes] | None = None  # a pretty-printed JSON object spanning lines

@@ -7,11 +7,10 @@ converts raw records to rows and gets the same alerts from both shapes proves th
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-
 from siemforge.compiler.bindings import Binding
 
 from .values import format_datetime, to_datetime, to_text
@@ -25,8 +24,9 @@ def _physical_time(v: Any) -> datetime | None:
         m = _PORTAL_TIME.fullmatch(v.strip())
         if m:
             d, mo, y, h, mi, s, frac = m.groups()
-            return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s),
-                            int((frac or "0").ljust(6, "0")), tzinfo=timezone.utc)
+            return datetime(
+                int(y), int(mo), int(d), int(h), int(mi), int(s), int((frac or "0").ljust(6, "0")), tzinfo=UTC
+            )
     return to_datetime(v)
 
 

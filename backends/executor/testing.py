@@ -52,13 +52,24 @@ def run_rule_tests(path: Path) -> RuleTestReport:
         if case.binding is not None:
             binding = find_binding(result.rule, case.binding)
             if binding is None:
-                outcomes.append(TestOutcome(str(path), result.rule.meta.title, case.name, False,
-                                            f"unknown binding {case.binding!r} for this rule's source", 0.0))
+                outcomes.append(
+                    TestOutcome(
+                        str(path),
+                        result.rule.meta.title,
+                        case.name,
+                        False,
+                        f"unknown binding {case.binding!r} for this rule's source",
+                        0.0,
+                    )
+                )
                 continue
         run = run_rule(result.rule, list(case.logs), case.now, case.lookups, binding=binding)
         ok, detail = judge(case.expect, run)
-        outcomes.append(TestOutcome(str(path), result.rule.meta.title, case.name, ok, detail,
-                                    time.perf_counter() - started, run.malformed))
+        outcomes.append(
+            TestOutcome(
+                str(path), result.rule.meta.title, case.name, ok, detail, time.perf_counter() - started, run.malformed
+            )
+        )
     return RuleTestReport(path, result, outcomes)
 
 
@@ -75,7 +86,9 @@ def judge(expect: Expectation, run: RunResult) -> tuple[bool, str]:
     if expect.kind == "fires":
         return run.fired, f"fired: {summary}" if run.fired else f"expected an alert, got none ({summary})"
     if expect.kind == "silent":
-        return (not run.fired), "silent" + f" ({summary})" if not run.fired else f"expected silence, but it fired: {summary}"
+        return (
+            not run.fired
+        ), "silent" + f" ({summary})" if not run.fired else f"expected silence, but it fired: {summary}"
     if expect.kind == "count":
         ok = n == expect.count
         return ok, summary if ok else f"expected {expect.count} rows, got {summary}"
@@ -87,8 +100,11 @@ def judge(expect: Expectation, run: RunResult) -> tuple[bool, str]:
         hit = next((r for r in remaining if row_matches(want, r)), None)
         if hit is None:
             closest = remaining[0] if remaining else {}
-            diffs = [f"{k}: expected {v!r}, got {_show(closest.get(k))}" for k, v in want.items()
-                     if not value_matches(v, closest.get(k))]
+            diffs = [
+                f"{k}: expected {v!r}, got {_show(closest.get(k))}"
+                for k, v in want.items()
+                if not value_matches(v, closest.get(k))
+            ]
             return False, f"expected row {i + 1} not found; e.g. " + "; ".join(diffs[:4])
         remaining.remove(hit)
     return True, summary

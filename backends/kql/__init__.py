@@ -12,5 +12,6 @@ def _compile(rule: ir.RuleIR, binding: str | None) -> str:
     return compile_kql(rule, binding)
 
 
-TARGET = register(Target("sentinel", "Microsoft Sentinel KQL (table bindings: sentinel)", "kql", ("sentinel",),
-                         _compile))
+TARGET = register(
+    Target("sentinel", "Microsoft Sentinel KQL (table bindings: sentinel)", "kql", ("sentinel",), _compile)
+)

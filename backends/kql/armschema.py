@@ -8,17 +8,59 @@ from __future__ import annotations
 import re
 from typing import Any
 
-REQUIRED = ("displayName", "enabled", "query", "queryFrequency", "queryPeriod", "severity", "suppressionDuration",
-            "suppressionEnabled", "triggerOperator", "triggerThreshold")
+REQUIRED = (
+    "displayName",
+    "enabled",
+    "query",
+    "queryFrequency",
+    "queryPeriod",
+    "severity",
+    "suppressionDuration",
+    "suppressionEnabled",
+    "triggerOperator",
+    "triggerThreshold",
+)
 SEVERITIES = {"High", "Medium", "Low", "Informational"}
 TRIGGER_OPERATORS = {"GreaterThan", "LessThan", "Equal", "NotEqual"}
-TACTICS = {"Reconnaissance", "ResourceDevelopment", "InitialAccess", "Execution", "Persistence",
-           "PrivilegeEscalation", "DefenseEvasion", "CredentialAccess", "Discovery", "LateralMovement",
-           "Collection", "Exfiltration", "CommandAndControl", "Impact", "PreAttack", "ImpairProcessControl",
-           "InhibitResponseFunction"}
-ENTITY_TYPES = {"Account", "Host", "IP", "Malware", "File", "Process", "CloudApplication", "DNS", "AzureResource",
-                "FileHash", "RegistryKey", "RegistryValue", "SecurityGroup", "URL", "Mailbox", "MailCluster",
-                "MailMessage", "SubmissionMail"}
+TACTICS = {
+    "Reconnaissance",
+    "ResourceDevelopment",
+    "InitialAccess",
+    "Execution",
+    "Persistence",
+    "PrivilegeEscalation",
+    "DefenseEvasion",
+    "CredentialAccess",
+    "Discovery",
+    "LateralMovement",
+    "Collection",
+    "Exfiltration",
+    "CommandAndControl",
+    "Impact",
+    "PreAttack",
+    "ImpairProcessControl",
+    "InhibitResponseFunction",
+}
+ENTITY_TYPES = {
+    "Account",
+    "Host",
+    "IP",
+    "Malware",
+    "File",
+    "Process",
+    "CloudApplication",
+    "DNS",
+    "AzureResource",
+    "FileHash",
+    "RegistryKey",
+    "RegistryValue",
+    "SecurityGroup",
+    "URL",
+    "Mailbox",
+    "MailCluster",
+    "MailMessage",
+    "SubmissionMail",
+}
 AGGREGATION_KINDS = {"SingleAlert", "AlertPerResult"}
 DURATION = re.compile(r"P(?=\d|T\d)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?\Z")
 TECHNIQUE = re.compile(r"T\d{4}\Z")

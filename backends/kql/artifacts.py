@@ -22,29 +22,66 @@ WATCHLIST_API_VERSION = "2023-02-01"
 TEMPLATE_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
 
 TACTICS = {
-    "reconnaissance": "Reconnaissance", "resource_development": "ResourceDevelopment",
-    "initial_access": "InitialAccess", "execution": "Execution", "persistence": "Persistence",
-    "privilege_escalation": "PrivilegeEscalation", "defense_evasion": "DefenseEvasion",
-    "credential_access": "CredentialAccess", "discovery": "Discovery", "lateral_movement": "LateralMovement",
-    "collection": "Collection", "command_and_control": "CommandAndControl", "exfiltration": "Exfiltration",
-    "impact": "Impact", "impair_process_control": "ImpairProcessControl",
+    "reconnaissance": "Reconnaissance",
+    "resource_development": "ResourceDevelopment",
+    "initial_access": "InitialAccess",
+    "execution": "Execution",
+    "persistence": "Persistence",
+    "privilege_escalation": "PrivilegeEscalation",
+    "defense_evasion": "DefenseEvasion",
+    "credential_access": "CredentialAccess",
+    "discovery": "Discovery",
+    "lateral_movement": "LateralMovement",
+    "collection": "Collection",
+    "command_and_control": "CommandAndControl",
+    "exfiltration": "Exfiltration",
+    "impact": "Impact",
+    "impair_process_control": "ImpairProcessControl",
     "inhibit_response_function": "InhibitResponseFunction",
 }
 SEVERITY = {"informational": "Informational", "low": "Low", "medium": "Medium", "high": "High", "critical": "High"}
-OPERATORS = {ir.CmpOp.GT: ("gt", "GreaterThan"), ir.CmpOp.LT: ("lt", "LessThan"), ir.CmpOp.EQ: ("eq", "Equal"),
-             ir.CmpOp.NE: ("ne", "NotEqual")}
+OPERATORS = {
+    ir.CmpOp.GT: ("gt", "GreaterThan"),
+    ir.CmpOp.LT: ("lt", "LessThan"),
+    ir.CmpOp.EQ: ("eq", "Equal"),
+    ir.CmpOp.NE: ("ne", "NotEqual"),
+}
 
 # entity kind -> (Sentinel entityType, {identifier as written in rules -> Sentinel identifier})
 ENTITIES: dict[str, tuple[str, dict[str, str]]] = {
-    "account": ("Account", {"name": "Name", "full_name": "FullName", "upn_suffix": "UPNSuffix",
-                            "nt_domain": "NTDomain", "dns_domain": "DnsDomain", "sid": "Sid",
-                            "aad_user_id": "AadUserId", "aad_tenant_id": "AadTenantId", "puid": "PUID",
-                            "object_guid": "ObjectGuid", "display_name": "DisplayName",
-                            "cloud_app_account_id": "CloudAppAccountId", "is_domain_joined": "IsDomainJoined"}),
-    "host": ("Host", {"host_name": "HostName", "full_name": "FullName", "dns_domain": "DnsDomain",
-                      "nt_domain": "NTDomain", "netbios_name": "NetBiosName", "azure_id": "AzureID",
-                      "oms_agent_id": "OMSAgentID", "os_family": "OSFamily", "os_version": "OSVersion",
-                      "is_domain_joined": "IsDomainJoined"}),
+    "account": (
+        "Account",
+        {
+            "name": "Name",
+            "full_name": "FullName",
+            "upn_suffix": "UPNSuffix",
+            "nt_domain": "NTDomain",
+            "dns_domain": "DnsDomain",
+            "sid": "Sid",
+            "aad_user_id": "AadUserId",
+            "aad_tenant_id": "AadTenantId",
+            "puid": "PUID",
+            "object_guid": "ObjectGuid",
+            "display_name": "DisplayName",
+            "cloud_app_account_id": "CloudAppAccountId",
+            "is_domain_joined": "IsDomainJoined",
+        },
+    ),
+    "host": (
+        "Host",
+        {
+            "host_name": "HostName",
+            "full_name": "FullName",
+            "dns_domain": "DnsDomain",
+            "nt_domain": "NTDomain",
+            "netbios_name": "NetBiosName",
+            "azure_id": "AzureID",
+            "oms_agent_id": "OMSAgentID",
+            "os_family": "OSFamily",
+            "os_version": "OSVersion",
+            "is_domain_joined": "IsDomainJoined",
+        },
+    ),
     "ip": ("IP", {"address": "Address"}),
     "url": ("URL", {"url": "Url"}),
     "dns": ("DNS", {"domain_name": "DomainName"}),
@@ -111,7 +148,7 @@ def attack(rule: ir.RuleIR) -> tuple[list[str], list[str], list[str]]:
         low = tag.lower()
         if not low.startswith("attack."):
             continue
-        name = low[len("attack."):]
+        name = low[len("attack.") :]
         if name in TACTICS and TACTICS[name] not in tactics:
             tactics.append(TACTICS[name])
         elif name.startswith("t") and name[1:5].isdigit():
@@ -129,17 +166,21 @@ def entity_mappings(rule: ir.RuleIR, arm: bool = False) -> list[dict[str, Any]]:
     for ent in rule.entities:
         spec = ENTITIES.get(ent.kind)
         if spec is None:
-            raise error(f"{rule.meta.title}: unknown entity kind {ent.kind!r}",
-                        hint="kinds: " + ", ".join(sorted(ENTITIES)))
+            raise error(
+                f"{rule.meta.title}: unknown entity kind {ent.kind!r}", hint="kinds: " + ", ".join(sorted(ENTITIES))
+            )
         etype, identifiers = spec
         fields = []
         for f in ent.fields:
             ident = identifiers.get(f.identifier)
             if ident is None:
-                raise error(f"{rule.meta.title}: entity {ent.kind} has no identifier {f.identifier!r}",
-                            hint="identifiers: " + ", ".join(sorted(identifiers)))
-            fields.append({"columnName": f.column, "identifier": ident} if arm else
-                          {"identifier": ident, "columnName": f.column})
+                raise error(
+                    f"{rule.meta.title}: entity {ent.kind} has no identifier {f.identifier!r}",
+                    hint="identifiers: " + ", ".join(sorted(identifiers)),
+                )
+            fields.append(
+                {"columnName": f.column, "identifier": ident} if arm else {"identifier": ident, "columnName": f.column}
+            )
         out.append({"entityType": etype, "fieldMappings": fields})
     return out
 
@@ -167,8 +208,7 @@ def analytic_rule_yaml(rule: ir.RuleIR, query: str, binding: Binding) -> dict[st
         "name": rule.meta.title,
         "description": rule.meta.description,
         "severity": severity(rule),
-        "requiredDataConnectors": [{"connectorId": binding.extra.get("connector", ""),
-                                    "dataTypes": [binding.table]}],
+        "requiredDataConnectors": [{"connectorId": binding.extra.get("connector", ""), "dataTypes": [binding.table]}],
         "queryFrequency": short_duration(every),
         "queryPeriod": short_duration(lookback),
         "triggerOperator": short_op,
@@ -233,7 +273,7 @@ def alert_rule_resource(rule: ir.RuleIR, query: str) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "id": "[concat(resourceId('Microsoft.OperationalInsights/workspaces/providers', parameters('workspace'), "
-              f"'Microsoft.SecurityInsights'),'/alertRules/{rid}')]",
+        f"'Microsoft.SecurityInsights'),'/alertRules/{rid}')]",
         "kind": "Scheduled",
         "name": f"[concat(parameters('workspace'),'/Microsoft.SecurityInsights/{rid}')]",
         "properties": arm_escape(props),
@@ -281,7 +321,7 @@ def arm_template(items: list[tuple[ir.RuleIR, str]]) -> dict[str, Any]:
     """One deployment template for one or many rules, with one watchlist resource per lookup table."""
     resources: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for rule, query in items:
+    for rule, _query in items:
         for name, key in lookup_keys(rule).items():
             if name in seen:
                 continue

@@ -17,7 +17,12 @@ from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.types import Type
 
 from .render import (
-    render_datetime, render_name, render_real, render_regex_literal, render_string_literal, render_timespan,
+    render_datetime,
+    render_name,
+    render_real,
+    render_regex_literal,
+    render_string_literal,
+    render_timespan,
 )
 
 try:  # KQL runs RE2; a pattern RE2 cannot compile is a compile error, never a silent change
@@ -25,8 +30,14 @@ try:  # KQL runs RE2; a pattern RE2 cannot compile is a compile error, never a s
 except ImportError:  # pragma: no cover - google-re2 comes with pySigma 2
     _re2 = None
 
-_IR_TO_KQL = {Type.STRING: "string", Type.INT: "long", Type.REAL: "real", Type.BOOL: "bool",
-              Type.DATETIME: "datetime", Type.TIMESPAN: "timespan"}
+_IR_TO_KQL = {
+    Type.STRING: "string",
+    Type.INT: "long",
+    Type.REAL: "real",
+    Type.BOOL: "bool",
+    Type.DATETIME: "datetime",
+    Type.TIMESPAN: "timespan",
+}
 
 
 @dataclass(slots=True)
@@ -110,8 +121,9 @@ class KqlLowering:
                 olds = [self.value(ir.Column(o, (), Type.ANY)) for o, _ in renames]
                 if any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*|\['.*'\]", o.text) for o in olds):
                     raise self.fail("rename of a field inside a JSON column: use extend")
-                self.emit("project-rename " + ", ".join(f"{render_name(n)} = {o.text}"
-                                                        for (_, n), o in zip(renames, olds)))
+                self.emit(
+                    "project-rename " + ", ".join(f"{render_name(n)} = {o.text}" for (_, n), o in zip(renames, olds))
+                )
                 for (o, n), out in zip(renames, olds):
                     self.scope.computed.pop(o, None)
                     self.scope.computed[n] = out.type
@@ -120,9 +132,13 @@ class KqlLowering:
                 self.emit("project " + ", ".join(self.column_ref(c) for c in cols))
                 self.scope = Scope(types, from_table=False)
             case ir.Sort(keys=keys):
-                self.emit("sort by " + ", ".join(
-                    f"{self.value(k.expr).text} {'desc nulls last' if k.descending else 'asc nulls first'}"
-                    for k in keys))
+                self.emit(
+                    "sort by "
+                    + ", ".join(
+                        f"{self.value(k.expr).text} {'desc nulls last' if k.descending else 'asc nulls first'}"
+                        for k in keys
+                    )
+                )
             case ir.Limit(count=n):
                 self.emit(f"take {n}")
             case _:
@@ -152,8 +168,9 @@ class KqlLowering:
         for a in assigns:
             for node in ir.walk(a.expr):
                 if isinstance(node, ir.Column) and node.name in assigned:
-                    conflict = conflict or node.name in reads or any(
-                        b.name == node.name for b in assigns[: assigns.index(a)])
+                    conflict = (
+                        conflict or node.name in reads or any(b.name == node.name for b in assigns[: assigns.index(a)])
+                    )
             reads.add(a.name)
         lowered = [(a.name, self.value(a.expr)) for a in assigns]
         if not conflict:
@@ -233,8 +250,9 @@ class KqlLowering:
         order = [b.name for b in stage.by] + [a.name for a in stage.aggregations]
         if any(a.fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) for a in stage.aggregations) and by:
             pass  # summarize puts by-columns first already
-        self.scope = Scope({**by_types, **{a.name: _IR_TO_KQL.get(a.type, "dynamic") for a in stage.aggregations}},
-                           from_table=False)
+        self.scope = Scope(
+            {**by_types, **{a.name: _IR_TO_KQL.get(a.type, "dynamic") for a in stage.aggregations}}, from_table=False
+        )
         _ = order
 
     def _post(self, aggs: list[tuple[str, list[str]]]) -> None:
@@ -284,8 +302,12 @@ class KqlLowering:
         for expr, col in stage.keys:
             left = self.value(expr)
             right_name = col
-            if not (isinstance(expr, ir.Column) and not expr.path and expr.name == col and
-                    (col in self.scope.computed or not self.scope.from_table)):
+            if not (
+                isinstance(expr, ir.Column)
+                and not expr.path
+                and expr.name == col
+                and (col in self.scope.computed or not self.scope.from_table)
+            ):
                 right_name = self.fresh("siemforge_key")
                 self.emit(f"extend {right_name} = tostring({left.text})")
                 self.scope.computed[right_name] = "string"
@@ -315,8 +337,10 @@ class KqlLowering:
         ref = self.binding.resolve(c.name, c.path)
         if ref is None:
             dotted = ".".join([c.name, *(str(p) for p in c.path)])
-            raise self.fail(f"field {dotted!r} has no column in the {self.binding.table} table "
-                            f"(binding {self.binding.name!r}, {self.binding.file})")
+            raise self.fail(
+                f"field {dotted!r} has no column in the {self.binding.table} table "
+                f"(binding {self.binding.name!r}, {self.binding.file})"
+            )
         if ref.json_text:
             alias = self.parsed_json.get(ref.column)
             if alias is None:
@@ -361,7 +385,9 @@ class KqlLowering:
                 subject = self.text(s)
                 parts = []
                 for n in nets:
-                    fn = "ipv6_is_in_range" if ipaddress.ip_network(n, strict=False).version == 6 else "ipv4_is_in_range"
+                    fn = (
+                        "ipv6_is_in_range" if ipaddress.ip_network(n, strict=False).version == 6 else "ipv4_is_in_range"
+                    )
                     parts.append(f"{fn}({subject}, {render_string_literal(n)})")
                 return Out(parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")", "bool")
             case ir.InList(subject=s, values=vals, case_sensitive=cs):
@@ -406,9 +432,14 @@ class KqlLowering:
     def cast(self, o: Out, kind: str) -> str:
         if o.type == kind or kind == "dynamic" or (kind == "real" and o.type == "long"):  # long promotes to real
             return o.text
-        return {"string": f"tostring({o.text})", "long": f"tolong({o.text})", "real": f"todouble({o.text})",
-                "bool": f"tobool({o.text})", "datetime": f"todatetime({o.text})",
-                "timespan": f"totimespan({o.text})"}.get(kind, o.text)
+        return {
+            "string": f"tostring({o.text})",
+            "long": f"tolong({o.text})",
+            "real": f"todouble({o.text})",
+            "bool": f"tobool({o.text})",
+            "datetime": f"todatetime({o.text})",
+            "timespan": f"totimespan({o.text})",
+        }.get(kind, o.text)
 
     def compare(self, e: ir.Compare) -> Out:
         left, right = self.value(e.left), self.value(e.right)
@@ -416,7 +447,8 @@ class KqlLowering:
         lt, rt = self.cast(left, kind), self.cast(right, kind)
         if kind == "string":
             op = {ir.CmpOp.EQ: "==" if e.case_sensitive else "=~", ir.CmpOp.NE: "!=" if e.case_sensitive else "!~"}.get(
-                e.op, e.op.value)
+                e.op, e.op.value
+            )
             return Out(f"{lt} {op} {rt}", "bool")
         if e.op is ir.CmpOp.NE:  # two-valued: a null operand makes != true
             nulls = [f"isnull({t})" for t, x in ((lt, e.left), (rt, e.right)) if not isinstance(x, ir.Literal)]
@@ -461,8 +493,11 @@ class KqlLowering:
                 kind = _common(outs)
                 return Out(f"coalesce({', '.join(self.cast(o, kind) for o in outs)})", kind)
             case "tostring" | "todouble" | "tobool" | "todatetime" | "tolower" | "toupper" | "strlen" | "array_length":
-                arg = outs[0].text if fn in ("tostring", "todouble", "tobool", "todatetime", "array_length") else \
-                    self.text(args[0])
+                arg = (
+                    outs[0].text
+                    if fn in ("tostring", "todouble", "tobool", "todatetime", "array_length")
+                    else self.text(args[0])
+                )
                 return Out(f"{fn}({arg})", t)
             case "toint":
                 return Out(f"tolong({outs[0].text})", "long")
@@ -479,14 +514,19 @@ class KqlLowering:
                 pattern = args[1]
                 assert isinstance(pattern, ir.Literal)
                 check_re2(str(pattern.value), self)
-                return Out(f"replace_regex({self.text(args[0])}, {render_regex_literal(str(pattern.value))}, "
-                           f"{self.text(args[2])})", "string")
+                return Out(
+                    f"replace_regex({self.text(args[0])}, {render_regex_literal(str(pattern.value))}, "
+                    f"{self.text(args[2])})",
+                    "string",
+                )
             case "extract":
                 pattern = args[0]
                 assert isinstance(pattern, ir.Literal)
                 check_re2(str(pattern.value), self)
-                return Out(f"extract({render_regex_literal(str(pattern.value))}, {outs[1].text}, "
-                           f"{self.text(args[2])})", "string")
+                return Out(
+                    f"extract({render_regex_literal(str(pattern.value))}, {outs[1].text}, {self.text(args[2])})",
+                    "string",
+                )
             case "now":
                 return Out("now()", "datetime")
             case "ago":
@@ -500,8 +540,11 @@ class KqlLowering:
             case "datetime_diff":
                 unit = args[0]
                 assert isinstance(unit, ir.Literal)
-                return Out(f"datetime_diff({render_string_literal(str(unit.value))}, "
-                           f"{self.cast(outs[1], 'datetime')}, {self.cast(outs[2], 'datetime')})", "long")
+                return Out(
+                    f"datetime_diff({render_string_literal(str(unit.value))}, "
+                    f"{self.cast(outs[1], 'datetime')}, {self.cast(outs[2], 'datetime')})",
+                    "long",
+                )
         raise self.fail(f"no KQL for function {fn}()")
 
 
@@ -617,9 +660,10 @@ def compile_kql(rule: ir.RuleIR, binding_name: str | None) -> str:
     base = source.view.source.name if source.view is not None else source.name
     candidates = bindings_for(base, "sentinel")
     if not candidates:
-        raise error(f"{rule.meta.title}: no Sentinel table binding for source {base!r}",
-                    hint="Sentinel bindings: " + ", ".join(
-                        f"{b.source}@{b.name}" for b in _all_sentinel()) or None)
+        raise error(
+            f"{rule.meta.title}: no Sentinel table binding for source {base!r}",
+            hint="Sentinel bindings: " + ", ".join(f"{b.source}@{b.name}" for b in _all_sentinel()) or None,
+        )
     if binding_name is None:
         binding = candidates[0]
     else:

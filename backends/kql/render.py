@@ -3,21 +3,101 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from siemforge.compiler.diagnostics import CompileError, error
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-KQL_KEYWORDS = frozenset({
-    "and", "or", "not", "by", "on", "in", "has", "contains", "where", "extend", "project", "summarize", "let",
-    "true", "false", "null", "kind", "with", "as", "asc", "desc", "take", "limit", "sort", "order", "top",
-    "join", "lookup", "union", "range", "print", "datatable", "between", "to", "step", "of", "typeof",
-    "dynamic", "datetime", "timespan", "time", "string", "int", "long", "real", "bool", "guid", "decimal",
-    "count", "distinct", "evaluate", "parse", "render", "search", "top", "find", "facet", "fork", "invoke",
-    "first", "last", "any", "all", "from", "into", "partition", "set", "table", "database", "cluster",
-    "materialize", "serialize", "toscalar", "totable", "declare", "pattern", "restrict", "alias", "access",
-    "consume", "getschema", "sample", "scan", "extend", "limit", "filter", "macro-expand", "title", "type",
-})
+KQL_KEYWORDS = frozenset(
+    {
+        "and",
+        "or",
+        "not",
+        "by",
+        "on",
+        "in",
+        "has",
+        "contains",
+        "where",
+        "extend",
+        "project",
+        "summarize",
+        "let",
+        "true",
+        "false",
+        "null",
+        "kind",
+        "with",
+        "as",
+        "asc",
+        "desc",
+        "take",
+        "limit",
+        "sort",
+        "order",
+        "top",
+        "join",
+        "lookup",
+        "union",
+        "range",
+        "print",
+        "datatable",
+        "between",
+        "to",
+        "step",
+        "of",
+        "typeof",
+        "dynamic",
+        "datetime",
+        "timespan",
+        "time",
+        "string",
+        "int",
+        "long",
+        "real",
+        "bool",
+        "guid",
+        "decimal",
+        "count",
+        "distinct",
+        "evaluate",
+        "parse",
+        "render",
+        "search",
+        "find",
+        "facet",
+        "fork",
+        "invoke",
+        "first",
+        "last",
+        "any",
+        "all",
+        "from",
+        "into",
+        "partition",
+        "set",
+        "table",
+        "database",
+        "cluster",
+        "materialize",
+        "serialize",
+        "toscalar",
+        "totable",
+        "declare",
+        "pattern",
+        "restrict",
+        "alias",
+        "access",
+        "consume",
+        "getschema",
+        "sample",
+        "scan",
+        "filter",
+        "macro-expand",
+        "title",
+        "type",
+    }
+)
 
 
 def render_name(name: str) -> str:
@@ -55,8 +135,7 @@ def render_timespan(v: timedelta) -> str:
     us = v // timedelta(microseconds=1)
     sign = "-" if us < 0 else ""
     us = abs(us)
-    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000),
-                       ("ms", 1_000)):
+    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000), ("ms", 1_000)):
         if us % size == 0 and us >= size:
             return f"{sign}{us // size}{unit}"
     if us == 0:
@@ -65,7 +144,7 @@ def render_timespan(v: timedelta) -> str:
 
 
 def render_datetime(v: datetime) -> str:
-    v = v.astimezone(timezone.utc)
+    v = v.astimezone(UTC)
     text = v.strftime("%Y-%m-%dT%H:%M:%S")
     if v.microsecond:
         text += f".{v.microsecond:06d}".rstrip("0")

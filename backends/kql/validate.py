@@ -51,8 +51,7 @@ def watchlist_function(lookups: list[ir.LookupTable]) -> dict[str, str]:
         for c in t.columns:
             columns.setdefault(c, None)
     schema = ", ".join(f"['{c}']:string" for c in columns)
-    return {"name": "_GetWatchlist", "parameters": "(watchlistAlias:string)",
-            "body": "{ datatable(" + schema + ")[] }"}
+    return {"name": "_GetWatchlist", "parameters": "(watchlistAlias:string)", "body": "{ datatable(" + schema + ")[] }"}
 
 
 def check_queries(queries: list[tuple[str, str]], lookups: list[ir.LookupTable]) -> list[list[KqlDiagnostic]]:
@@ -60,10 +59,18 @@ def check_queries(queries: list[tuple[str, str]], lookups: list[ir.LookupTable])
     if reason is not None:
         raise error(f"cannot check KQL: {reason}")
     tables = {b.table: b.schema for b in builtin_bindings().values() if b.target == "sentinel" and b.table}
-    payload = {"tables": tables, "functions": [watchlist_function(lookups)],
-               "queries": [{"name": n, "query": q} for n, q in queries]}
-    proc = subprocess.run(["node", str(checker_dir() / "check.js")], input=json.dumps(payload),
-                          capture_output=True, text=True, timeout=600)
+    payload = {
+        "tables": tables,
+        "functions": [watchlist_function(lookups)],
+        "queries": [{"name": n, "query": q} for n, q in queries],
+    }
+    proc = subprocess.run(
+        ["node", str(checker_dir() / "check.js")],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
         raise error(f"the Kusto.Language checker failed: {proc.stderr.strip()[:500]}")
     results = json.loads(proc.stdout)
@@ -72,8 +79,9 @@ def check_queries(queries: list[tuple[str, str]], lookups: list[ir.LookupTable])
         diags = []
         for d in res["diagnostics"]:
             line, col = _line_col(query, int(d["start"]))
-            diags.append(KqlDiagnostic(str(d["severity"]), str(d["code"]), str(d["message"]), line, col,
-                                       int(d["length"])))
+            diags.append(
+                KqlDiagnostic(str(d["severity"]), str(d["code"]), str(d["message"]), line, col, int(d["length"]))
+            )
         out.append(diags)
     return out
 
