@@ -225,14 +225,20 @@ class Engine:
         by = self._group_fns(stage.by)
         args = [(a, compile_expr(a.arg, self.ctx) if a.arg is not None else None) for a in stage.aggregations]
         time_fn = self._time_fn()
-        groups: dict[tuple[Any, ...], tuple[list[Any], list[_Agg]]] = {}
-        key_fns = [f for _, f in by]
+        groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[_Agg]]] = {}
+        # string keys (the usual case) are their own dict keys; other keys go through hashable(), which keeps
+        # true apart from 1 and makes lists and objects usable as keys
+        key_fns = [f if a.expr.type is Type.STRING else _hashed(f) for a, (_, f) in zip(stage.by, by)]
+        raw_fns = [f for _, f in by]
         for r in rows:
-            keyvals = [f(r) for f in key_fns]
-            key = tuple([v if type(v) is str else hashable(v) for v in keyvals])
-            g = groups.get(key)
+            key = tuple([f(r) for f in key_fns])
+            try:
+                g = groups.get(key)
+            except TypeError:  # a string-typed field held a list or an object in this event
+                key = tuple(hashable(f(r)) for f in raw_fns)
+                g = groups.get(key)
             if g is None:
-                g = groups[key] = (keyvals, [_Agg(a.fn, f, time_fn) for a, f in args])
+                g = groups[key] = (tuple(f(r) for f in raw_fns), [_Agg(a.fn, f, time_fn) for a, f in args])
             for agg in g[1]:
                 agg.add(r)
         if not groups and not by:  # summarize without by over no rows: one row (count() = 0)
@@ -306,6 +312,10 @@ class Engine:
             yield r
             if i + 1 >= n:
                 return
+
+
+def _hashed(f: Fn) -> Fn:
+    return lambda row: hashable(f(row))
 
 
 def _typed(v: str | None, t: Type) -> Any:

@@ -100,6 +100,7 @@ def _lines(
     skipped: list[int] | None = None,
 ) -> Iterator[dict[str, Any]]:
     loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
     lineno = 0
     pending: list[bytes] | None = None  # a pretty-printed JSON object spanning lines
     start = 0
@@ -109,25 +110,26 @@ def _lines(
             if pending is not None:
                 pending.append(raw)
                 continue
-            line = raw.strip()
-            if not line:
-                continue
-            if prefilter is not None and lineno > 1 and not prefilter(line):
+            if prefilter is not None and lineno > 1 and not prefilter(raw):
                 if skipped is not None:
                     skipped[0] += 1
                 continue
             try:
-                doc = loads(line)
-            except orjson.JSONDecodeError as exc:
+                doc = loads(raw)  # orjson ignores the surrounding whitespace and newline
+            except decode_error as exc:
+                line = raw.strip()
+                if not line:
+                    continue
                 if lineno == 1 and line == b"{":
                     pending, start = [raw], lineno
                     continue
                 report(Malformed(name, lineno, f"invalid JSON: {exc}"))
                 continue
-            if isinstance(doc, dict) and "eventName" not in doc and isinstance(doc.get("Records"), list):
-                yield from _unwrap(doc, name, lineno, report)
-            elif isinstance(doc, dict):
-                yield doc
+            if type(doc) is dict:
+                if "Records" in doc and "eventName" not in doc and isinstance(doc["Records"], list):
+                    yield from _unwrap(doc, name, lineno, report)
+                else:
+                    yield doc
             else:
                 report(Malformed(name, lineno, "not a JSON object"))
     except (OSError, EOFError) as exc:
