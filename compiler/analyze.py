@@ -188,7 +188,7 @@ class Analyzer:
                 and arg is not None
                 and arg.type not in (Type.INT, Type.REAL, Type.ANY, Type.DYNAMIC, Type.TIMESPAN)
             ):
-                raise self.fail(f"{agg.fn}() needs a number, not {arg.type}", agg.pos)
+                raise self.fail(f"{agg.fn}() needs a number, not {arg.type}", _pos(agg.arg) if agg.arg else agg.pos)
             if fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) and (
                 schema.time_column is None or schema.time_column not in schema.columns and not schema.open
             ):

@@ -1,0 +1,147 @@
+"""The pipeline language: valid programs (each stage and expression form) and invalid ones with the exact
+file:line:column of the error. Rules are written with the query as a `|` block starting on line 4, indented by 2,
+so query line L column C is file line 3 + L, column 2 + C."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from siemforge.compiler.api import compile_file
+from siemforge.compiler.diagnostics import Severity
+from siemforge.compiler.irprint import format_rule
+
+HEAD = "title: t\nlogsource: {product: aws, service: cloudtrail}\nquery: |\n"
+
+
+def write(tmp_path: Path, query: str) -> Path:
+    p = tmp_path / "rule.yml"
+    p.write_text(HEAD + "".join(f"  {line}\n" for line in query.split("\n")))
+    return p
+
+
+VALID = [
+    ('where eventName == "RunInstances"', 'filter (eventName == "RunInstances")'),
+    ('where eventName =~ "x" and not(errorCode != "y") or readOnly == true',
+     'filter (((eventName ==~i "x") and not (errorCode != "y")) or (readOnly == true))'),
+    ("where userIdentity.arn contains_cs 'role/' and userAgent !startswith \"aws\"",
+     'filter (contains_cs(userIdentity.arn, "role/") and not startswith_ci(userAgent, "aws"))'),
+    ('where eventName in~ ("a", "b") and sourceIPAddress !in ("1.2.3.4")',
+     'filter ((eventName in~i ["a", "b"]) and not (sourceIPAddress in ["1.2.3.4"]))'),
+    ('where userAgent like "aws-cli/*" and userAgent matches regex @"\\d+\\.\\d+"',
+     'filter (wildcard_ci(userAgent, "aws-cli/*") and regex(userAgent, \'\\\\d+\\\\.\\\\d+\'))'),
+    ("extend item = responseElements.instancesSet.items[-1], n = toint(item_count) * 2 + 1",
+     "extend[parallel] item: any = responseElements.instancesSet.items[-1], n: int = ((toint(item_count) * 2) + 1)"),
+    ('extend last = split(userIdentity.arn, "/")[-1], k = requestParameters["odd key"]',
+     'extend[parallel] last: any = split(userIdentity.arn, "/")[-1], k: any = requestParameters.odd key'),
+    ("extend d = 8h + 30m, t = datetime(2024-01-31T08:00:00Z), x = -1.5e3, b = false, z = null",
+     "extend[parallel] d: timespan = (timespan(28800s) + timespan(1800s)), t: datetime = "
+     "datetime(2024-01-31T08:00:00Z), x: real = -1500.0, b: bool = false, z: null = null"),
+    ("summarize n = count(), c = count(errorCode), d = dcount(sourceIPAddress) by eventName, arn = userIdentity.arn",
+     "aggregate n: int = count(), c: int = count(errorCode), d: int = dcount(sourceIPAddress) by[nulls kept] "
+     "eventName = eventName, arn = userIdentity.arn"),
+    ("summarize by eventSource, bucket = bin(_time, 1h)",
+     "aggregate  by[nulls kept] eventSource = eventSource, bucket = bin(_time, timespan(3600s))"),
+    ("summarize count() by userIdentity.arn | where `userIdentity.arn` != \"\" and count > 1",
+     'filter ((`userIdentity.arn` != "") and (count > 1))'),
+    ("eventstats total = sum(toint(requestParameters.maxCount)) by eventName",
+     "event_aggregate total: int = sum(toint(requestParameters.maxCount)) by[nulls kept] eventName = eventName"),
+    ("rename who = userIdentity | project who, eventName | sort by eventName desc, who | take 3",
+     "sort eventName desc, who asc"),
+    ("project arn = userIdentity.arn, eventName | limit 10", "project arn, eventName"),
+    ("// a comment\nwhere eventName == \"x\" // trailing\n| take 1", "limit 1"),
+    ('extend `odd name` = 1 | where `odd name` > 0', "filter (`odd name` > 0)"),
+]
+
+
+@pytest.mark.parametrize("query,fragment", VALID, ids=[v[0][:60] for v in VALID])
+def test_valid(query: str, fragment: str, tmp_path: Path) -> None:
+    res = compile_file(write(tmp_path, query))
+    assert res.rule is not None, [str(d) for d in res.diagnostics]
+    assert fragment in format_rule(res.rule)
+
+
+# (query, expected message fragment, query line, query column)
+INVALID = [
+    ("where eventName ==", "unexpected end of query: expected an expression after `==`", 1, 19),
+    ("wher eventName == 1", "unexpected 'wher': expected a stage", 1, 1),
+    ("where a == 1 | summarize count() by", "expected a field name after `by`", 1, 36),
+    ("where (eventName == 1", "unexpected end of query", 1, 22),
+    ('where eventName == "a\\qb"', "unknown escape \\q", 1, 20),
+    ("where eventName == 1 |", "expected a stage", 1, 23),
+    ("extend x = datetime(nope)", "invalid datetime literal", 1, 12),
+    ('where tolowr(eventName) == "x"', "unknown function 'tolowr'", 1, 7),
+    ('where substring(eventName) == "x"', "substring() takes 2 to 3 arguments, not 1", 1, 7),
+    ('where strlen(eventName) == "x"', "cannot compare a int with a string", 1, 25),
+    ('where eventName + 1 > 2', "cannot apply + to a string and a int", 1, 7),
+    ("where toint(eventName)", "`where` needs a true/false condition, not a int", 1, 7),
+    ("summarize n = count() by eventName\n| where sourceIPAddress == \"x\"", "no column 'sourceIPAddress' here",
+     2, 9),
+    ("summarize n = counts() by eventName", "unknown aggregation 'counts'", 1, 15),
+    ("summarize n = sum(eventName)", "sum() needs a number, not string", 1, 19),
+    ('extend a = 1, b = a + 1', "'a' is assigned in this same extend", 1, 19),
+    ('where userAgent matches regex "(unclosed"', "invalid regex", 1, 31),
+    ('where eventName like eventSource', "a wildcard pattern must be a string literal", 1, 22),
+    ('where datetime_diff("fortnight", now(), now()) > 1', "unknown datetime_diff unit 'fortnight'", 1, 21),
+    ("lookup nope on eventName", "unknown lookup table 'nope'", 1, 8),
+    ("where count() > 1", "count() is an aggregation", 1, 7),
+    ("project eventName, eventName", "output column 'eventName' is defined twice", 1, 9),
+]
+
+
+@pytest.mark.parametrize("query,message,line,column", INVALID, ids=[v[0][:60] for v in INVALID])
+def test_invalid(query: str, message: str, line: int, column: int, tmp_path: Path) -> None:
+    path = write(tmp_path, query)
+    res = compile_file(path)
+    assert res.rule is None
+    errors = [d for d in res.diagnostics if d.severity is Severity.ERROR]
+    assert errors, res.diagnostics
+    d = errors[0]
+    assert message in d.message, d.message
+    assert d.span is not None
+    assert (d.span.file, d.span.line, d.span.column) == (str(path), 3 + line, 2 + column), str(d)
+
+
+def test_unknown_source_field_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    res = compile_file(write(tmp_path, 'where eventNme == "x"'))
+    assert res.rule is not None
+    [w] = [d for d in res.diagnostics if d.severity is Severity.WARNING]
+    assert "unknown field 'eventNme'" in w.message and w.hint == "did you mean 'eventName'?"
+    assert w.span is not None and (w.span.line, w.span.column) == (4, 9)
+
+
+def test_yaml_errors_and_missing_keys(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yml"
+    p.write_text("title: t\nlogsource: {product: aws\nquery: x\n")
+    res = compile_file(p)
+    assert res.rule is None and res.diagnostics[0].message.startswith("invalid YAML")
+    assert res.diagnostics[0].span is not None and res.diagnostics[0].span.line == 3
+    p.write_text("logsource: {product: aws}\nquery: |\n  where true\n")
+    res = compile_file(p)
+    assert res.rule is None and "a rule needs a `title`" in res.diagnostics[0].message
+    p.write_text("title: t\nlevel: severe\nlogsource: {product: aws}\nquery: |\n  where true\n")
+    res = compile_file(p)
+    assert res.rule is None and "unknown level 'severe'" in res.diagnostics[0].message
+    assert res.diagnostics[0].span is not None and res.diagnostics[0].span.line == 2
+
+
+def test_sigma_rule_loads_unchanged(tmp_path: Path) -> None:
+    p = tmp_path / "sigma.yml"
+    p.write_text("""title: Sigma only
+id: 6b5c1e2a-6e0b-4b9e-8a3f-2a1b5b9f0c11
+status: test
+logsource: {product: aws, service: cloudtrail}
+detection:
+    selection:
+        eventSource: ec2.amazonaws.com
+        eventName|startswith: Run
+    filter:
+        errorCode|exists: true
+    condition: selection and not filter
+level: low
+""")
+    res = compile_file(p)
+    assert res.rule is not None
+    assert "filter ((eventSource ==~i \"ec2.amazonaws.com\") and startswith_ci(eventName, \"Run\") and not " \
+           "isnotnull(errorCode))" in format_rule(res.rule)
