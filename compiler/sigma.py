@@ -122,7 +122,8 @@ class SigmaLowering:
             return ir.Compare(ir.CmpOp.EQ, ir.Call(fn, (subject,), Type.INT), ir.Literal(value.number, Type.INT))
         raise self.unsupported(f"value type {type(value).__name__}", field)
 
-    def string_match(self, subject: ir.Expr, value: st.SigmaString, cased: bool, field: str | None) -> ir.Expr:
+    def pattern(self, value: st.SigmaString, field: str | None) -> list[str | ir.Wild]:
+        """A Sigma string as literal runs and wildcards (adjacent literal runs merged)."""
         parts: list[str | ir.Wild] = []
         for p in value.s:
             if isinstance(p, str):
@@ -137,22 +138,16 @@ class SigmaLowering:
             else:
                 name = getattr(p, "name", str(p))
                 raise self.unsupported(f"placeholder %{name}% (it needs a value list)", field)
-        return string_pattern_to_ir(subject, tuple(parts), case_sensitive=cased)
+        return parts
+
+    def string_match(self, subject: ir.Expr, value: st.SigmaString, cased: bool, field: str | None) -> ir.Expr:
+        return string_pattern_to_ir(subject, tuple(self.pattern(value, field)), case_sensitive=cased)
 
     def keyword(self, value: Any) -> ir.Expr:
         if isinstance(value, st.SigmaExpansion):
             return _flatten(ir.Or, [self.keyword(v) for v in value.values])
         if isinstance(value, st.SigmaString):
-            parts: list[str | ir.Wild] = []
-            for p in value.s:
-                if isinstance(p, str):
-                    parts.append(p)
-                elif p is st.SpecialChars.WILDCARD_MULTI:
-                    parts.append(ir.Wild.ANY)
-                elif p is st.SpecialChars.WILDCARD_SINGLE:
-                    parts.append(ir.Wild.ONE)
-                else:
-                    raise self.unsupported("placeholder in a keyword")
+            parts = self.pattern(value, None)
             # a keyword matches anywhere in a value: Sigma keywords are implicit contains
             if not parts or parts[0] is not ir.Wild.ANY:
                 parts.insert(0, ir.Wild.ANY)

@@ -110,28 +110,12 @@ class _Agg:
 
     def _min(self, row: Row) -> None:
         v = self.arg(row)  # type: ignore[misc]
-        if v is None:
-            return
-        a = self.acc
-        if a is None:
-            self.acc = v
-        elif type(a) is type(v) and type(v) is not bool and type(v) is not dict and type(v) is not list:
-            if v < a:
-                self.acc = v
-        elif sort_key(v) < sort_key(a):
+        if v is not None and (self.acc is None or _before(v, self.acc)):
             self.acc = v
 
     def _max(self, row: Row) -> None:
         v = self.arg(row)  # type: ignore[misc]
-        if v is None:
-            return
-        a = self.acc
-        if a is None:
-            self.acc = v
-        elif type(a) is type(v) and type(v) is not bool and type(v) is not dict and type(v) is not list:
-            if v > a:
-                self.acc = v
-        elif sort_key(v) > sort_key(a):
+        if v is not None and (self.acc is None or _before(self.acc, v)):
             self.acc = v
 
     def _by_time(self, row: Row) -> None:
@@ -312,6 +296,14 @@ class Engine:
             yield r
             if i + 1 >= n:
                 return
+
+
+def _before(a: Any, b: Any) -> bool:
+    """a sorts before b in the IR's total order (values.sort_key), comparing same-typed scalars directly."""
+    t = type(a)
+    if t is type(b) and t is not bool and t is not dict and t is not list:
+        return bool(a < b)
+    return sort_key(a) < sort_key(b)
 
 
 def _hashed(f: Fn) -> Fn:
