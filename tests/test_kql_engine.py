@@ -81,3 +81,31 @@ def test_sigma_aws_rules_kql_matches_executor(tmp_path: Path) -> None:
         print(f"  no verdict {k}: {v[:160]}")
     assert not different, different
     assert verdicts["same"] >= 50
+
+
+EC2 = ROOT / "rules" / "aws_ec2_suspicious_compute_deployments"
+
+
+def seed_query() -> str:
+    """Seed 002's own KQL, with its 3-argument split(s, d, i)[0] written as the equivalent split(s, d)[i]
+    (duckdb-kql raises KqlUnsupportedError on the 3-argument form; the meaning is the same:
+    https://learn.microsoft.com/kusto/query/split-function)."""
+    import re
+
+    text = shared_path("reference", "seeds", "002_d5c518c3a92cd542.txt").read_text()
+    query = text.split("9e457dc4-81f0-4d25-bc37-a5fa4a17946a.json |")[1].split("relevantTechniques:")[0].strip()
+    return re.sub(r"split\((\w+), '@', (\d)\)\[0\]", r"split(\1, '@')[\2]", query)
+
+
+@pytest.mark.parametrize("fixture", ["burst", "burst_upn", "quiet", "slow_burst", "failed_burst"])
+def test_ec2_rule_means_what_the_seed_query_means(fixture: str) -> None:
+    """The seed's query and ours, run by the same engine over the same rows, give the same rows."""
+    rule = compile_file(EC2 / "aws_ec2_suspicious_compute_deployments.yml").rule
+    assert rule is not None
+    con = kql_engine.connect(SENTINEL, [EC2 / "fixtures" / f"{fixture}.ndjson"], {})
+    ours = kql_engine.run(con, compile_kql(rule, None), NOW)
+    seed = kql_engine.run(con, seed_query(), NOW)
+    # the seed names its columns Start, end, totalgpu; ours Start, End, TotalCores
+    renamed = [{"End" if k == "end" else "TotalCores" if k == "totalgpu" else k: v for k, v in r.items()} for r in seed]
+    assert kql_engine.comparable(ours, rule, "") == kql_engine.comparable(renamed, rule, "")
+    assert (len(ours) == 1) == (fixture in ("burst", "burst_upn"))
