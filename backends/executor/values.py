@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UTC = timezone.utc
+_fromisoformat = datetime.fromisoformat
 _NUM_RE = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*")
 
 
@@ -79,6 +81,17 @@ _SPACE_DT = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d+)?\s*(Z
 
 def to_datetime(v: Any) -> datetime | None:
     """todatetime(): ISO-8601 text (also `YYYY-MM-DD HH:MM:SS[.f…]`), epoch seconds or ms; else None."""
+    if type(v) is str:  # the common case, CloudTrail's `2024-01-31T08:00:00Z`: no regex, no conversions
+        try:
+            dt = _fromisoformat(v)
+        except ValueError:
+            return _parse_other_text(v)
+        tz = dt.tzinfo
+        if tz is _UTC:
+            return dt
+        if tz is None:
+            return dt.replace(tzinfo=_UTC)
+        return dt.astimezone(_UTC)
     if v is None:
         return None
     if isinstance(v, datetime):
@@ -94,30 +107,28 @@ def to_datetime(v: Any) -> datetime | None:
         except OverflowError:
             return None
     if isinstance(v, str):
-        try:  # the common case, CloudTrail's `2024-01-31T08:00:00Z`, without a regex
-            dt = datetime.fromisoformat(v)
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=timezone.utc)
-            return dt if dt.utcoffset() == timedelta(0) else dt.astimezone(timezone.utc)
-        except ValueError:
-            pass
-        m = _SPACE_DT.fullmatch(v.strip())
-        if not m:
-            if _NUM_RE.fullmatch(v):
-                return to_datetime(to_number(v))
-            return None
-        frac = (m.group(3) or "")[:7].ljust(7, "0")[:7] if m.group(3) else ""
-        tz = m.group(4) or "+00:00"
-        if tz == "Z":
-            tz = "+00:00"
-        elif ":" not in tz:
-            tz = tz[:3] + ":" + tz[3:]
-        text = f"{m.group(1)}T{m.group(2)}{frac[:7] if frac else ''}{tz}"
-        try:
-            return datetime.fromisoformat(text).astimezone(timezone.utc)
-        except ValueError:
-            return None
+        return to_datetime(str(v))
     return None
+
+
+def _parse_other_text(v: str) -> datetime | None:
+    """Time text that fromisoformat refuses: nanosecond fractions, `+0000` offsets, epoch numbers as text."""
+    m = _SPACE_DT.fullmatch(v.strip())
+    if not m:
+        if _NUM_RE.fullmatch(v):
+            return to_datetime(to_number(v))
+        return None
+    frac = (m.group(3) or "")[:7].ljust(7, "0")[:7] if m.group(3) else ""
+    tz = m.group(4) or "+00:00"
+    if tz == "Z":
+        tz = "+00:00"
+    elif ":" not in tz:
+        tz = tz[:3] + ":" + tz[3:]
+    text = f"{m.group(1)}T{m.group(2)}{frac[:7] if frac else ''}{tz}"
+    try:
+        return datetime.fromisoformat(text).astimezone(timezone.utc)
+    except ValueError:
+        return None
 
 
 def to_bool(v: Any) -> bool | None:
