@@ -65,7 +65,7 @@ def test_every_bundled_template_passes_the_property_check() -> None:
     template = json.loads(json.dumps(arm_template(items)))  # valid JSON
     rules = [r for r in template["resources"] if r["type"].endswith("/alertRules")]
     watchlists = [r for r in template["resources"] if r["type"].endswith("/Watchlists")]
-    assert len(rules) == 3 and len(watchlists) == 1
+    assert len(rules) == len(items) and len(watchlists) == 1
     for r in rules:
         assert check_scheduled_rule(r["properties"]) == [], r["properties"]["displayName"]
     assert watchlists[0]["properties"]["itemsSearchKey"] == "image_id"
