@@ -41,4 +41,5 @@ def _load_builtin() -> None:
     from siemforge.backends import (
         executor,  # noqa: F401
         kql,  # noqa: F401
+        spl,  # noqa: F401
     )
