@@ -116,4 +116,6 @@ def builtin_bindings() -> dict[tuple[str, str], Binding]:
 
 
 def bindings_for(source: str, target: str) -> list[Binding]:
-    return [b for (s, _), b in sorted(builtin_bindings().items()) if s == source and b.target == target]
+    """The source's bindings for a target, the default one (`default: true`) first."""
+    found = [b for (s, _), b in sorted(builtin_bindings().items()) if s == source and b.target == target]
+    return sorted(found, key=lambda b: not b.extra.get("default", False))

@@ -152,17 +152,42 @@ def test_what_spl_cannot_say_is_a_compile_error(query: str, message: str, tmp_pa
     assert message in str(exc.value)
 
 
-def test_the_three_seeds_compile(tmp_path: Path) -> None:
+def _seed(name: str):  # type: ignore[no-untyped-def]
     from helpers import ROOT
 
-    for name in ("aws_ec2_suspicious_compute_deployments", "aws_ecr_upload_outside_business_hours",
-                 "cloud_instance_created_unseen_image"):
-        rule = compile_file(ROOT / "rules" / name / f"{name}.yml").rule
-        assert rule is not None
-        spl = compile_spl(rule, None)
-        assert spl.startswith("`cloudtrail`")
-    ecr = compile_spl(compile_file(ROOT / "rules" / "aws_ecr_upload_outside_business_hours" /
-                                   "aws_ecr_upload_outside_business_hours.yml").rule, None)  # type: ignore[arg-type]
-    # UTC hour and weekday from _time, not date_hour/date_wday or strftime (the searcher's time zone)
-    assert "floor(((_time % 86400) + 86400) % 86400 / 3600)>=20" in ecr and "date_hour" not in ecr
-    assert "in(((floor(_time / 86400) + 4) % 7), 0, 6)" in ecr
+    rule = compile_file(ROOT / "rules" / name / f"{name}.yml").rule
+    assert rule is not None
+    return rule
+
+
+def test_ec2_burst_compiles() -> None:
+    spl = compile_spl(_seed("aws_ec2_suspicious_compute_deployments"), None)
+    assert spl.startswith('`cloudtrail` eventName="RunInstances"')
+    assert "sum(totalCoreCompute) AS TotalCores" in spl
+
+
+def test_ecr_compiles_to_one_search_per_binding() -> None:
+    rule = _seed("aws_ecr_upload_outside_business_hours")
+    raw, asl = compile_spl(rule, "raw"), compile_spl(rule, "asl")
+    assert raw.startswith('`cloudtrail` eventSource="ecr.amazonaws.com" eventName="PutImage"')
+    assert asl.startswith('`amazon_security_lake` api.service.name="ecr.amazonaws.com" api.operation="PutImage"')
+    for spl in (raw, asl):
+        # UTC hour and weekday from _time: not date_hour/date_wday or strftime (the searcher's time zone), and the
+        # weekday compared as a number, where the ASL seed's `weekday=Saturday` compares with a field that does
+        # not exist and never matches
+        assert "floor(((_time % 86400) + 86400) % 86400 / 3600)>=20" in spl and "date_hour" not in spl
+        assert "in(((floor(_time / 86400) + 4) % 7), 0, 6)" in spl and "strftime" not in spl
+    assert "spath output=siemforge_path1 path=api.request.data.repositoryName" in asl
+
+
+def test_unseen_image_compiles_to_tstats_over_the_change_model() -> None:
+    rule = _seed("cloud_instance_created_unseen_image")
+    spl = compile_spl(rule, None)
+    first = spl.splitlines()[0]
+    assert first.startswith("| tstats summariesonly=false fillnull_value=")
+    assert "from datamodel=Change where All_Changes.action=\"created\" by All_Changes.Instance_Changes.image_id " \
+           "All_Changes.user" in first
+    assert "| lookup previously_seen_cloud_compute_images image_id AS image_id OUTPUT" in spl
+    assert "| eventstats max(enough_data) AS enough_data\n| where enough_data==1" in spl
+    # the same rule over raw CloudTrail expands the cim.change view instead
+    assert compile_spl(rule, "raw").startswith("`cloudtrail` eventSource=")

@@ -68,11 +68,16 @@ def test_string_literal_round_trip(s: str) -> None:
     assert evaluate(expr_parser().parse(lit)) == s
 
 
-def test_bundled_rules_parse() -> None:
+def test_bundled_rules_parse_on_every_binding() -> None:
     for f in discover_rules([ROOT / "rules"]):
         rule = compile_file(f).rule
         assert rule is not None
-        parser().parse(compile_spl(rule, None))
+        for binding in ("raw", "asl", "cim", None):
+            try:
+                spl = compile_spl(rule, binding)
+            except CompileError:
+                continue  # a binding that cannot place a field the rule reads (e.g. `resources` on ASL)
+            parser().parse(spl)
 
 
 def test_sigma_corpus_parses() -> None:

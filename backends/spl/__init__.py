@@ -12,5 +12,13 @@ def _compile(rule: ir.RuleIR, binding: str | None) -> str:
     return compile_spl(rule, binding)
 
 
-TARGET = register(Target("splunk", "Splunk SPL (bindings: raw CloudTrail via the `cloudtrail` macro; asis for "
-                         "undeclared sources)", "spl", ("raw", "asis"), _compile))
+def _bindings() -> tuple[str, ...]:
+    from siemforge.compiler.bindings import builtin_bindings
+
+    names = sorted({b.name for b in builtin_bindings().values() if b.target == "splunk"}, key=lambda n: n != "raw")
+    return (*names, "asis")
+
+
+TARGET = register(Target("splunk", "Splunk SPL (raw CloudTrail via `cloudtrail`, Amazon Security Lake via "
+                         "`amazon_security_lake`, the CIM Change data model via tstats; asis for undeclared sources)",
+                         "spl", _bindings(), _compile))

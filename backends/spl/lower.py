@@ -57,6 +57,12 @@ class SplLowering:
     # ------------------------------------------------------------------ query
     def query(self) -> str:
         pipeline = self.rule.pipeline
+        if self.binding is not None and self.binding.extra.get("datamodel"):
+            head = self.tstats(list(pipeline.stages))
+            if head is None:
+                raise self.fail("this pipeline cannot start with tstats over the data model (it needs filters on "
+                                "model fields, then a summarize of them); compile it with --binding raw")
+            return "\n".join([head, *("| " + c for c in self.commands)])
         stages: list[ir.Stage] = []
         if pipeline.source.view is not None:
             stages.extend(pipeline.source.view.stages)
@@ -73,6 +79,62 @@ class SplLowering:
         if not head.startswith("|"):
             head = "search " + head if not self.prefix else head
         return "\n".join([head, *("| " + c for c in self.commands)])
+
+    def tstats(self, stages: list[ir.Stage]) -> str | None:
+        """`| tstats … from datamodel=… where … by …` for leading filters and a summarize over model fields."""
+        assert self.binding is not None
+        terms: list[str] = []
+        i = 0
+        while i < len(stages) and isinstance(stages[i], ir.Filter):
+            st = stages[i]
+            assert isinstance(st, ir.Filter)
+            parts = list(st.predicate.operands) if isinstance(st.predicate, ir.And) else [st.predicate]
+            for p in parts:
+                t = self.search_term(p)
+                if t is None:
+                    return None
+                terms.append(t)
+            i += 1
+        if i >= len(stages) or not isinstance(stages[i], ir.Aggregate):
+            return None
+        agg = stages[i]
+        assert isinstance(agg, ir.Aggregate)
+        fns = {ir.AggFn.COUNT: "count", ir.AggFn.DCOUNT: "dc", ir.AggFn.MIN: "min", ir.AggFn.MAX: "max",
+               ir.AggFn.SUM: "sum", ir.AggFn.AVG: "avg", ir.AggFn.VALUES: "values", ir.AggFn.EARLIEST: "earliest",
+               ir.AggFn.LATEST: "latest"}
+        funcs = []
+        for a in agg.aggregations:
+            if a.arg is None:
+                funcs.append(f"{fns[a.fn]} AS {command_field(a.name)}")
+                continue
+            f = self.plain_field(a.arg) if not (isinstance(a.arg, ir.Column) and a.arg.name == "_time") else "_time"
+            if f is None:
+                return None
+            funcs.append(f"{fns[a.fn]}({f}) AS {command_field(a.name)}")
+        keys = []
+        for b in agg.by:
+            f = self.plain_field(b.expr)
+            if f is None:
+                return None
+            keys.append((f, b.name))
+        model = self.binding.extra["datamodel"]
+        # tstats drops rows with a null key unless it fills them; the IR keeps them as a group
+        head = (f"| tstats summariesonly=false fillnull_value={render_string_literal(NULL_KEY)} " + " ".join(funcs)
+                + f" from datamodel={model}")
+        if terms:
+            head += " where " + " ".join(terms)
+        if keys:
+            head += " by " + " ".join(f for f, _ in keys)
+            self.commands.append("rename " + ", ".join(f"{command_field(f)} AS {command_field(n)}" for f, n in keys))
+            self.commands.append("eval " + ", ".join(
+                f"{render_field(n)}=if({render_field(n)}=={render_string_literal(NULL_KEY)}, null(), "
+                f"{render_field(n)})" for _, n in keys))
+        self.computed = {b.name: b.expr.type for b in agg.by}
+        self.computed.update({a.name: a.type for a in agg.aggregations})
+        self.from_source = False
+        for st in stages[i + 1:]:
+            self.stage(st)
+        return head
 
     def emit(self, command: str) -> None:
         self.commands.extend(self.pending)
@@ -565,6 +627,10 @@ def literal(v: object) -> V:
 
 def compile_spl(rule: ir.RuleIR, binding_name: str | None) -> str:
     src = rule.pipeline.source
+    if src.view is not None:  # a target with the normalized form natively binds to it; else expand the view
+        native = [b for b in bindings_for(src.name, "splunk") if binding_name in (None, b.name)]
+        if native:
+            return SplLowering(rule, native[0], "").query()
     base = src.view.source.name if src.view is not None else src.name
     candidates = bindings_for(base, "splunk")
     if candidates:
