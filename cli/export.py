@@ -136,3 +136,43 @@ def arm(
     _write(output, files)
     if failures:
         raise typer.Exit(1)
+
+
+@export_app.command("splunk-app")
+def splunk_app(
+    rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="folder for the app folder and its .tgz")],
+    binding: Annotated[str | None, typer.Option(help="Splunk binding (default: each source's default)")] = None,
+    app_id: Annotated[str, typer.Option(help="the app's folder name and id")] = "siemforge_content",
+) -> None:
+    """A Splunk app: savedsearches.conf (one stanza per rule), macros, lookups, metadata, and a .tgz of it."""
+    from siemforge.backends.spl.app import AppSpec, build_app, package
+
+    from .main import err, print_diagnostics
+
+    good = []
+    failures = 0
+    for f in discover_rules(rules):
+        res = compile_file(f)
+        print_diagnostics(res.diagnostics)
+        if res.rule is None:
+            failures += 1
+            continue
+        good.append(res.rule)
+    try:
+        files = build_app(good, binding, AppSpec(app_id=app_id))
+    except CompileError as exc:
+        print_diagnostics(exc.diagnostics)
+        raise typer.Exit(1) from None
+    out_files = [(f"{app_id}/{rel}", data.decode("utf-8")) for rel, data in sorted(files.items())]
+    _write(output, out_files)
+    tgz = output / f"{app_id}.tgz"
+    if tgz.exists() and f"{app_id}.tgz" not in OutputDir.open(output).owned:
+        err.print(f"error: {tgz} exists and was not written by siemforge; not overwriting it", style="bold red")
+        raise typer.Exit(2)
+    tgz.write_bytes(package(app_id, files))
+    d = OutputDir.open(output)
+    d.written.add(f"{app_id}.tgz")
+    d.save_manifest()
+    if failures:
+        raise typer.Exit(1)

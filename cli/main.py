@@ -21,7 +21,6 @@ from siemforge.backends.executor.testing import RuleTestReport, find_binding, ru
 from siemforge.backends.executor.values import to_text
 from siemforge.backends.registry import targets
 from siemforge.compiler.api import CompileResult, compile_file, discover_rules
-from siemforge.compiler.cache import RuleCache
 from siemforge.compiler.cache import default_dir as default_cache_dir
 from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity, render
 from siemforge.compiler.irprint import format_rule
@@ -307,37 +306,12 @@ def compile_cmd(
             raise typer.Exit(2) from None
     items: list[dict[str, Any]] = []
     failures = 0
-    cache_dir = default_cache_dir()
-    cache = RuleCache(cache_dir) if cache_dir is not None else None
-    for f in discover_rules(rules):
-        result = compile_file(f, cache)
-        print_diagnostics(result.diagnostics)
-        if result.rule is None:
-            failures += 1
-            continue
-        for tgt in selected:
-            try:
-                query = tgt.compile(result.rule, binding)
-            except CompileError as exc:
-                print_diagnostics(
-                    [
-                        d if d.span else Diagnostic(d.severity, f"{f}: {d.message}", None, d.hint, d.code)
-                        for d in exc.diagnostics
-                    ]
-                )
-                failures += 1
-                continue
-            items.append(
-                {
-                    "id": result.rule.meta.id,
-                    "title": result.rule.meta.title,
-                    "target": tgt.name,
-                    "binding": binding or tgt.bindings[0],
-                    "query": query,
-                    "file": str(f),
-                    "ext": tgt.extension,
-                }
-            )
+    from .batch import compile_batch
+
+    for res in compile_batch(discover_rules(rules), tuple(t.name for t in selected), binding, default_cache_dir()):
+        print_diagnostics(res.diagnostics)
+        failures += res.failures
+        items.extend(res.items)
     if outdir is not None:
         try:
             for it in items:

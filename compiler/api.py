@@ -12,7 +12,6 @@ from .cache import CacheEntry, RuleCache, dependencies_of
 from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Severity, Span
 from .parser import parse_program
 from .rule import RuleDoc, load_rule
-from .sigma import SigmaLowering
 from .sources import GENERIC, SourceDef, builtin_sources, source_for_logsource
 from .types import Type
 
@@ -95,6 +94,8 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
         analyzer = Analyzer(origin, sink, doc.lookups) if origin else None
         if analyzer is None:
             raise CompileError([Diagnostic(Severity.ERROR, "rule has no title", Span(str(doc.path), 1, 1))])
+        from .sigma import SigmaLowering  # pySigma loads only when a rule has a detection block
+
         stages.append(ir.Filter(SigmaLowering(analyzer, doc.yaml, schema).lower(doc.data)))
     if doc.query is not None and doc.query_origin is not None:
         analyzer = Analyzer(doc.query_origin, sink, doc.lookups)
