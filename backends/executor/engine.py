@@ -128,6 +128,34 @@ class _Agg:
         if self.best is None or (t < self.best if self.fn is ir.AggFn.EARLIEST else t > self.best):
             self.best, self.acc = t, v
 
+    def state(self) -> tuple[int, Any, dict[Any, Any] | None, Any]:
+        """The running state, as plain picklable data (to merge partial aggregates from other processes)."""
+        return self.n, self.acc, self.seen, self.best
+
+    def merge(self, state: tuple[int, Any, dict[Any, Any] | None, Any]) -> None:
+        """Fold in the state of the same aggregation over later rows (order matters only for ties)."""
+        n, acc, seen, best = state
+        fn = self.fn
+        if fn is ir.AggFn.COUNT:
+            self.n += n
+        elif self.seen is not None and seen is not None:
+            for k, v in seen.items():
+                self.seen.setdefault(k, v)
+        elif fn in (ir.AggFn.SUM, ir.AggFn.AVG):
+            if acc is not None:
+                self.acc = acc if self.acc is None else self.acc + acc
+                self.n += n
+        elif fn is ir.AggFn.MIN:
+            if acc is not None and (self.acc is None or _before(acc, self.acc)):
+                self.acc = acc
+        elif fn is ir.AggFn.MAX:
+            if acc is not None and (self.acc is None or _before(self.acc, acc)):
+                self.acc = acc
+        elif best is not None and (
+            self.best is None or (best < self.best if fn is ir.AggFn.EARLIEST else best > self.best)
+        ):
+            self.best, self.acc = best, acc
+
     def result(self) -> Any:
         fn = self.fn
         if fn is ir.AggFn.COUNT:
@@ -206,6 +234,17 @@ class Engine:
         return compile_expr(ir.Column(col, (), Type.DATETIME), self.ctx)
 
     def aggregate(self, stage: ir.Aggregate, rows: Iterable[Row]) -> Iterator[Row]:
+        return self.finish_aggregate(stage, self.partial_aggregate(stage, rows))
+
+    def new_aggs(self, stage: ir.Aggregate) -> list[_Agg]:
+        time_fn = self._time_fn()
+        return [_Agg(a.fn, compile_expr(a.arg, self.ctx) if a.arg is not None else None, time_fn)
+                for a in stage.aggregations]
+
+    def partial_aggregate(
+        self, stage: ir.Aggregate, rows: Iterable[Row]
+    ) -> dict[tuple[Any, ...], tuple[tuple[Any, ...], list[_Agg]]]:
+        """Group key -> (key values, running aggregates), in the order keys were first seen."""
         by = self._group_fns(stage.by)
         args = [(a, compile_expr(a.arg, self.ctx) if a.arg is not None else None) for a in stage.aggregations]
         time_fn = self._time_fn()
@@ -225,10 +264,16 @@ class Engine:
                 g = groups[key] = (tuple(f(r) for f in raw_fns), [_Agg(a.fn, f, time_fn) for a, f in args])
             for agg in g[1]:
                 agg.add(r)
-        if not groups and not by:  # summarize without by over no rows: one row (count() = 0)
-            groups[()] = ([], [_Agg(a.fn, f, time_fn) for a, f in args])
+        return groups
+
+    def finish_aggregate(
+        self, stage: ir.Aggregate, groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[_Agg]]]
+    ) -> Iterator[Row]:
+        if not groups and not stage.by:  # summarize without by over no rows: one row (count() = 0)
+            groups = {(): ((), self.new_aggs(stage))}
+        names = [b.name for b in stage.by]
         for keyvals, aggs in groups.values():
-            out: Row = {name: v for (name, _), v in zip(by, keyvals)}
+            out: Row = dict(zip(names, keyvals))
             for a, agg in zip(stage.aggregations, aggs):
                 out[a.name] = agg.result()
             yield out
@@ -343,12 +388,22 @@ def run_rule(
     lookup_overrides: dict[str, Path] | None = None,
     prefilter: bool = False,
     binding: Binding | None = None,
+    workers: int | None = None,
+    parallel_min_bytes: int | None = None,
 ) -> RunResult:
     """Run a rule over log files and decide whether it alerts.
 
     prefilter: skip parsing NDJSON lines that cannot pass the first filter (see prefilter.py); such lines count
     as read and as dropped by that filter, and are not checked for malformed JSON.
+    workers: processes for large plain NDJSON input (parallel.py; default: every core; 1: sequential).
     """
+    if binding is None and workers != 1:
+        from .parallel import MIN_BYTES, run_parallel
+
+        done = run_parallel(rule, logs, now or default_now(), lookup_overrides or {}, prefilter, workers,
+                            MIN_BYTES if parallel_min_bytes is None else parallel_min_bytes)
+        if done is not None:
+            return done
     malformed: list[Malformed] = []
     events_read = 0
     skipped = [0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -92,16 +92,42 @@ def _unwrap(doc: Any, name: str, line: int, report: Report) -> Iterator[dict[str
     report(Malformed(name, line, "not a JSON object"))
 
 
-def _lines(
-    fh: IO[bytes],
-    name: str,
+def iter_range_events(
+    path: Path,
+    start: int,
+    end: int,
+    first_line: int,
     report: Report,
     prefilter: Callable[[bytes], bool] | None = None,
     skipped: list[int] | None = None,
 ) -> Iterator[dict[str, Any]]:
+    """The events of the NDJSON lines that begin in bytes [start, end) of a plain file; `first_line` is the
+    number of lines before `start`, so that malformed lines are reported with their line in the whole file."""
+
+    def lines() -> Iterator[bytes]:
+        pos = start
+        with path.open("rb") as fh:
+            fh.seek(start)
+            for raw in fh:
+                if pos >= end:
+                    return
+                pos += len(raw)
+                yield raw
+
+    yield from _lines(lines(), str(path), report, prefilter, skipped, first_line)
+
+
+def _lines(
+    fh: Iterable[bytes],
+    name: str,
+    report: Report,
+    prefilter: Callable[[bytes], bool] | None = None,
+    skipped: list[int] | None = None,
+    first_line: int = 0,
+) -> Iterator[dict[str, Any]]:
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
-    lineno = 0
+    lineno = first_line
     pending: list[bytes] | None = None  # a pretty-printed JSON object spanning lines
     start = 0
     try:
@@ -120,7 +146,7 @@ def _lines(
                 line = raw.strip()
                 if not line:
                     continue
-                if lineno == 1 and line == b"{":
+                if lineno == 1 and first_line == 0 and line == b"{":
                     pending, start = [raw], lineno
                     continue
                 report(Malformed(name, lineno, f"invalid JSON: {exc}"))
