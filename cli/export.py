@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+
 from siemforge.backends.kql.artifacts import alert_rule_resource, analytic_rule_yaml, arm_template, sentinel_binding
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.compiler import ir

@@ -15,6 +15,7 @@ import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
+
 from siemforge import __version__
 from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.executor.testing import RuleTestReport, find_binding, run_rule_tests

@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, shared_path
 
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.backends.kql.validate import check_queries, checker_available
 from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.diagnostics import CompileError
+
+from helpers import ROOT, shared_path
 
 HEAD = "title: t\nlogsource: {product: aws, service: cloudtrail}\n"
 

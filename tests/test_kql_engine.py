@@ -10,13 +10,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, shared_path
 
-import kql_engine
 from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.bindings import builtin_bindings
+
+import kql_engine
+from helpers import ROOT, shared_path
 
 pytestmark = pytest.mark.skipif(kql_engine.duckdb_kql is None, reason="duckdb-kql is not installed")
 SENTINEL = builtin_bindings()[("aws.cloudtrail", "sentinel")]

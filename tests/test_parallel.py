@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import ROOT, shared_path
-
 from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.executor.parallel import plan, split
 from siemforge.compiler.api import compile_file, discover_rules
+
+from helpers import ROOT, shared_path
 
 
 def same(rule_file: Path, logs: list[Path]) -> bool:

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from helpers import ROOT, shared_path
 
 from siemforge.backends.kql.armschema import check_scheduled_rule
 from siemforge.backends.kql.artifacts import arm_escape, arm_template
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.compiler.api import compile_file, discover_rules
+
+from helpers import ROOT, shared_path
 
 EC2 = ROOT / "rules" / "aws_ec2_suspicious_compute_deployments" / "aws_ec2_suspicious_compute_deployments.yml"
 # values that must differ from the seed: our own description text, the compiled query, and the reference URL

@@ -12,13 +12,14 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers import ROOT, shared_path
 
 from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.executor.reader import iter_events
 from siemforge.backends.executor.shapes import record_to_row, row_to_record
 from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.bindings import builtin_bindings
+
+from helpers import ROOT, shared_path
 
 SENTINEL = builtin_bindings()[("aws.cloudtrail", "sentinel")]
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from helpers import shared_path
-
 from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.diagnostics import Severity
+
+from helpers import shared_path
 
 
 def test_sigma_corpus_lowers_without_crash() -> None:

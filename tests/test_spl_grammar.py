@@ -9,7 +9,6 @@ from urllib.parse import unquote
 
 import lark
 import pytest
-from helpers import ROOT, shared_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,8 @@ from siemforge.backends.spl.lower import compile_spl
 from siemforge.backends.spl.render import render_string_literal
 from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.diagnostics import CompileError
+
+from helpers import ROOT, shared_path
 
 
 @lru_cache(maxsize=1)

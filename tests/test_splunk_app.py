@@ -12,10 +12,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
 
 from siemforge.backends.spl.app import AppSpec, build_app, conf_search, cron, package
 from siemforge.compiler.api import compile_file, discover_rules
+
+from helpers import ROOT
 
 
 def rules():  # type: ignore[no-untyped-def]

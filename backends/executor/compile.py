@@ -14,7 +14,13 @@ from siemforge.compiler import ir
 
 from .functions import IMPLEMENTATIONS
 from .values import (
-    is_number, order_key, to_datetime, to_number, to_text, values_equal, wildcard_regex,
+    is_number,
+    order_key,
+    to_datetime,
+    to_number,
+    to_text,
+    values_equal,
+    wildcard_regex,
 )
 
 Row = dict[str, Any]

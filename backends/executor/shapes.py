@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
 from siemforge.compiler.bindings import Binding
 
 from .values import format_datetime, to_datetime, to_text
