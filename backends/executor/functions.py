@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .values import EPOCH, is_number, to_bool, to_datetime, to_number, to_text
@@ -144,12 +144,12 @@ def _bin(v: Any, size: Any) -> Any:
 
 def _hourofday(v: Any) -> int | None:
     dt = to_datetime(v)
-    return None if dt is None else dt.astimezone(timezone.utc).hour
+    return None if dt is None else dt.astimezone(UTC).hour
 
 
 def _dayofweek(v: Any) -> int | None:
     dt = to_datetime(v)
-    return None if dt is None else (dt.astimezone(timezone.utc).weekday() + 1) % 7
+    return None if dt is None else (dt.astimezone(UTC).weekday() + 1) % 7
 
 
 _FIXED_UNITS = {
@@ -165,7 +165,7 @@ def datetime_diff(unit: str, a: Any, b: Any) -> int | None:
     da, db = to_datetime(a), to_datetime(b)
     if da is None or db is None:
         return None
-    da, db = da.astimezone(timezone.utc), db.astimezone(timezone.utc)
+    da, db = da.astimezone(UTC), db.astimezone(UTC)
     if unit == "year":
         return da.year - db.year
     if unit == "quarter":

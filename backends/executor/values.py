@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UTC = UTC
 _fromisoformat = datetime.fromisoformat
 _NUM_RE = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*")
 
@@ -56,7 +56,7 @@ def to_text(v: Any) -> str | None:
 
 
 def format_datetime(v: datetime) -> str:
-    v = v.astimezone(timezone.utc)
+    v = v.astimezone(UTC)
     if v.microsecond:
         return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return v.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -126,7 +126,7 @@ def _parse_other_text(v: str) -> datetime | None:
         tz = tz[:3] + ":" + tz[3:]
     text = f"{m.group(1)}T{m.group(2)}{frac[:7] if frac else ''}{tz}"
     try:
-        return datetime.fromisoformat(text).astimezone(timezone.utc)
+        return datetime.fromisoformat(text).astimezone(UTC)
     except ValueError:
         return None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding, bindings_for
@@ -23,7 +23,7 @@ from siemforge.compiler.types import Type
 from .render import command_field, pcre_escape, render_field, render_string_literal, search_field, search_literal
 
 NULL_KEY = "__siemforge_null__"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -471,7 +471,7 @@ class SplLowering:
                 return V("(" + " AND ".join(self.cond(o) for o in ops) + ")", cond=True)
             case ir.Or(operands=ops):
                 return V("(" + " OR ".join(self.cond(o) for o in ops) + ")", cond=True)
-            case ir.Arith(op=op, left=l, right=r, type=t):
+            case ir.Arith(op=op, left=l, right=r):
                 a, b = self.value(l).text, self.value(r).text
                 if op is ir.ArithOp.DIV and l.type is Type.INT and r.type is Type.INT:
                     q = f"({a} / {b})"
