@@ -48,6 +48,11 @@ def run_rule_tests(path: Path) -> RuleTestReport:
         return RuleTestReport(path, result, outcomes)
     for case in result.doc.tests:
         started = time.perf_counter()
+        missing = [str(p) for p in case.logs if not p.exists()]
+        if missing:
+            outcomes.append(TestOutcome(str(path), result.rule.meta.title, case.name, False,
+                                        "log file not found: " + ", ".join(missing), 0.0))
+            continue
         binding = None
         if case.binding is not None:
             binding = find_binding(result.rule, case.binding)
