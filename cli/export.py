@@ -177,3 +177,33 @@ def splunk_app(
     d.save_manifest()
     if failures:
         raise typer.Exit(1)
+
+
+@export_app.command("contentctl")
+def contentctl_pack(
+    rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="folder: overlay it on a `contentctl init` pack")],
+    binding: Annotated[str | None, typer.Option(help="Splunk binding (default: each source's default)")] = None,
+) -> None:
+    """A contentctl 5.x content pack (detections, macros, lookups, stories, data_sources)."""
+    from siemforge.backends.spl.contentctl import build_pack
+
+    from .main import err, print_diagnostics
+
+    good = []
+    failures = 0
+    for f in discover_rules(rules):
+        res = compile_file(f)
+        print_diagnostics(res.diagnostics)
+        if res.rule is None:
+            failures += 1
+            continue
+        good.append(res.rule)
+    try:
+        files = build_pack(good, binding)
+    except (CompileError, ValueError) as exc:
+        err.print(f"error: {exc}", style="bold red", markup=False)
+        raise typer.Exit(1) from None
+    _write(output, sorted(files.items()))
+    if failures:
+        raise typer.Exit(1)
