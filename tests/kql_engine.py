@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ def run(con: Any, query: str, now: datetime) -> list[dict[str, Any]]:
 def norm(v: Any) -> Any:
     """A value in a form both engines agree on: datetimes as UTC ISO text, numbers as floats, JSON as text."""
     if isinstance(v, datetime):
-        return format_datetime(v if v.tzinfo else v.replace(tzinfo=timezone.utc))
+        return format_datetime(v if v.tzinfo else v.replace(tzinfo=UTC))
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, bool) or v is None:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ROOT
 
 from siemforge.backends.spl.contentctl import build_pack
 from siemforge.compiler.api import compile_file, discover_rules
+
+from helpers import ROOT
 
 
 def rules():  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ Queries duckdb-kql cannot run (KqlUnsupportedError) are counted as no verdict an
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from helpers import ROOT, shared_path
 
 pytestmark = pytest.mark.skipif(kql_engine.duckdb_kql is None, reason="duckdb-kql is not installed")
 SENTINEL = builtin_bindings()[("aws.cloudtrail", "sentinel")]
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def cases() -> list[object]:

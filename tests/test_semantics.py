@@ -6,7 +6,7 @@ keeps (a list of booleans, one per event) or the exact output rows.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from siemforge.backends.executor.values import to_text
 from siemforge.compiler.api import compile_file
 from siemforge.compiler.functions import FUNCTIONS
 
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 M = object()  # marks a missing field in an event template
 
 

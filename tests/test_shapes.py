@@ -6,7 +6,7 @@ back through the same binding. Equal results for every rule prove the column map
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from siemforge.compiler.bindings import builtin_bindings
 from helpers import ROOT, shared_path
 
 SENTINEL = builtin_bindings()[("aws.cloudtrail", "sentinel")]
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def to_rows(src: list[Path], out: Path) -> Path:

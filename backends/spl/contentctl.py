@@ -25,8 +25,14 @@ DEFAULT_DATE = "2026-11-24"
 NAMESPACE = uuid.UUID("6f1f3a59-9d0e-4d7c-9a4f-1a7d2f3c5b10")  # stable ids for generated objects
 DATA_SOURCES = {"aws.cloudtrail": ("AWS CloudTrail", "aws:cloudtrail", "aws_cloudtrail")}
 RISK_TYPES = {"account": "user", "host": "system"}
-THREAT_TYPES = {"ip": "ip_address", "url": "url", "file": "file_name", "process": "process_name",
-                "dns": "domain", "file_hash": "file_hash"}
+THREAT_TYPES = {
+    "ip": "ip_address",
+    "url": "url",
+    "file": "file_name",
+    "process": "process_name",
+    "dns": "domain",
+    "file_hash": "file_hash",
+}
 
 
 def _date(rule: ir.RuleIR) -> str:
@@ -36,8 +42,9 @@ def _date(rule: ir.RuleIR) -> str:
 
 def _techniques(rule: ir.RuleIR) -> list[str]:
     """ATT&CK ids; a technique is dropped when one of its sub-techniques is listed (contentctl rejects both)."""
-    ids = sorted({t.split(".", 1)[1].upper() for t in rule.meta.tags if re.fullmatch(r"attack\.t\d{4}(\.\d{3})?",
-                                                                                          t.lower())})
+    ids = sorted(
+        {t.split(".", 1)[1].upper() for t in rule.meta.tags if re.fullmatch(r"attack\.t\d{4}(\.\d{3})?", t.lower())}
+    )
     return [i for i in ids if not any(j.startswith(i + ".") for j in ids)]
 
 
@@ -77,18 +84,28 @@ def detection(rule: ir.RuleIR, binding: str | None) -> tuple[str, dict[str, Any]
         "known_false_positives": " ".join(rule.meta.falsepositives) or "None known.",
         "references": list(rule.meta.references),
         "drilldown_searches": [
-            {"name": f'View the detection results for - "${subject}$"',
-             "search": f'%original_detection_search% | search {subject} = "${subject}$"',
-             "earliest_offset": "$info_min_time$", "latest_offset": "$info_max_time$"},
-            {"name": f'View risk events for the last 7 days for - "${subject}$"',
-             "search": f'| from datamodel Risk.All_Risk | search normalized_risk_object IN ("${subject}$") '
-                       "starthoursago=168 | stats count by normalized_risk_object",
-             "earliest_offset": "$info_min_time$", "latest_offset": "$info_max_time$"},
+            {
+                "name": f'View the detection results for - "${subject}$"',
+                "search": f'%original_detection_search% | search {subject} = "${subject}$"',
+                "earliest_offset": "$info_min_time$",
+                "latest_offset": "$info_max_time$",
+            },
+            {
+                "name": f'View risk events for the last 7 days for - "${subject}$"',
+                "search": f'| from datamodel Risk.All_Risk | search normalized_risk_object IN ("${subject}$") '
+                "starthoursago=168 | stats count by normalized_risk_object",
+                "earliest_offset": "$info_min_time$",
+                "latest_offset": "$info_max_time$",
+            },
         ],
         "rba": {"message": f"{rule.meta.title} by ${subject}$", "risk_objects": risk, "threat_objects": threat},
-        "tags": {"analytic_story": [STORY], "asset_type": "AWS Account", "mitre_attack_id": _techniques(rule),
-                 "product": ["Splunk Enterprise", "Splunk Enterprise Security", "Splunk Cloud"],
-                 "security_domain": "threat"},
+        "tags": {
+            "analytic_story": [STORY],
+            "asset_type": "AWS Account",
+            "mitre_attack_id": _techniques(rule),
+            "product": ["Splunk Enterprise", "Splunk Enterprise Security", "Splunk Cloud"],
+            "security_domain": "threat",
+        },
     }
     return f"detections/cloud/{stem}.yml", doc
 
@@ -104,48 +121,101 @@ def build_pack(rules: list[ir.RuleIR], binding: str | None) -> dict[str, str]:
             for b in builtin_bindings().values():
                 m = (b.extra.get("macros") or {}).get(name)
                 if m:
-                    macros[name] = {"name": name, "definition": str(m["definition"]),
-                                    "description": " ".join(str(m.get("description", name)).split())}
+                    macros[name] = {
+                        "name": name,
+                        "definition": str(m["definition"]),
+                        "description": " ".join(str(m.get("description", name)).split()),
+                    }
         for t in rule.lookups:
             with open(t.path, newline="", encoding="utf-8") as fh:
                 rows = list(csv.reader(fh))
             files[f"lookups/{t.name}.csv"] = "".join(",".join(r) + "\n" for r in rows)
-            files[f"lookups/{t.name}.yml"] = dump({
-                "name": t.name, "id": str(uuid.uuid5(NAMESPACE, "lookup:" + t.name)), "version": 1,
-                "date": DEFAULT_DATE, "author": "siemforge, siemforge", "lookup_type": "csv",
-                "description": f"siemforge lookup table {t.name}",
-                "case_sensitive_match": True})
+            files[f"lookups/{t.name}.yml"] = dump(
+                {
+                    "name": t.name,
+                    "id": str(uuid.uuid5(NAMESPACE, "lookup:" + t.name)),
+                    "version": 1,
+                    "date": DEFAULT_DATE,
+                    "author": "siemforge, siemforge",
+                    "lookup_type": "csv",
+                    "description": f"siemforge lookup table {t.name}",
+                    "case_sensitive_match": True,
+                }
+            )
     for name, m in macros.items():
         files[f"macros/{name}.yml"] = dump(m)
     # the pack's app: a short label, because ES clones a search as `<domain> - <label> - <name> - Rule` (≤ 99 chars)
-    files["contentctl.yml"] = dump({
-        "path": ".",
-        "app": {"uid": 99999,  # contentctl wants a Splunkbase-style number below 100000; not a published app
-                 "title": "siemforge detections", "appid": "siemforge_content", "version": "1.0.0",
-                "description": "Detections compiled by siemforge", "prefix": "SF", "label": "SF",
-                "author_name": "siemforge", "author_email": "siemforge@example.invalid", "author_company": "siemforge"},
-        "verbose": False, "enforce_deprecation_mapping_requirement": False, "enrichments": False, "build_app": True,
-        "build_api": False, "data_source_TA_validation": False, "test_data_caches": [], "build_path": "dist",
-        "mode": {"mode_name": "All"}, "post_test_behavior": "pause_on_failure", "enable_integration_testing": False,
-        "apps": [],
-    })
-    files["stories/siemforge_cloud_detections.yml"] = dump({
-        "name": STORY, "id": str(uuid.uuid5(NAMESPACE, "story")), "version": 1, "date": DEFAULT_DATE,
-        "author": "siemforge, siemforge", "status": "production",
-        "description": "Cloud detections compiled by siemforge, each proven on real CloudTrail fixtures.",
-        "narrative": "Detections for AWS compute abuse, credential access and unusual deployments, written once "
-                     "in siemforge's rule language and compiled to Splunk.",
-        "references": [], "tags": {"category": ["Cloud Security"], "product": [
-            "Splunk Enterprise", "Splunk Enterprise Security", "Splunk Cloud"], "usecase": "Advanced Threat Detection"}})
+    files["contentctl.yml"] = dump(
+        {
+            "path": ".",
+            "app": {
+                "uid": 99999,  # contentctl wants a Splunkbase-style number below 100000; not a published app
+                "title": "siemforge detections",
+                "appid": "siemforge_content",
+                "version": "1.0.0",
+                "description": "Detections compiled by siemforge",
+                "prefix": "SF",
+                "label": "SF",
+                "author_name": "siemforge",
+                "author_email": "siemforge@example.invalid",
+                "author_company": "siemforge",
+            },
+            "verbose": False,
+            "enforce_deprecation_mapping_requirement": False,
+            "enrichments": False,
+            "build_app": True,
+            "build_api": False,
+            "data_source_TA_validation": False,
+            "test_data_caches": [],
+            "build_path": "dist",
+            "mode": {"mode_name": "All"},
+            "post_test_behavior": "pause_on_failure",
+            "enable_integration_testing": False,
+            "apps": [],
+        }
+    )
+    files["stories/siemforge_cloud_detections.yml"] = dump(
+        {
+            "name": STORY,
+            "id": str(uuid.uuid5(NAMESPACE, "story")),
+            "version": 1,
+            "date": DEFAULT_DATE,
+            "author": "siemforge, siemforge",
+            "status": "production",
+            "description": "Cloud detections compiled by siemforge, each proven on real CloudTrail fixtures.",
+            "narrative": "Detections for AWS compute abuse, credential access and unusual deployments, written once "
+            "in siemforge's rule language and compiled to Splunk.",
+            "references": [],
+            "tags": {
+                "category": ["Cloud Security"],
+                "product": ["Splunk Enterprise", "Splunk Enterprise Security", "Splunk Cloud"],
+                "usecase": "Advanced Threat Detection",
+            },
+        }
+    )
     for source, (name, sourcetype, src) in DATA_SOURCES.items():
         fields = sorted({d.split(".")[0] for d in builtin_sources()[source].fields} | {"_time"})
-        files[f"data_sources/{slug(name)}.yml"] = dump({
-            "name": name, "id": str(uuid.uuid5(NAMESPACE, "data_source:" + name)), "version": 1, "date": DEFAULT_DATE,
-            "author": "siemforge, siemforge", "description": f"{name} records", "source": src,
-            "sourcetype": sourcetype, "separator": "eventName",
-            "supported_TA": [{"name": "Splunk Add-on for Amazon Web Services (AWS)",
-                              "url": "https://splunkbase.splunk.com/app/1876/", "version": "7.9.0"}],
-            "fields": fields})
+        files[f"data_sources/{slug(name)}.yml"] = dump(
+            {
+                "name": name,
+                "id": str(uuid.uuid5(NAMESPACE, "data_source:" + name)),
+                "version": 1,
+                "date": DEFAULT_DATE,
+                "author": "siemforge, siemforge",
+                "description": f"{name} records",
+                "source": src,
+                "sourcetype": sourcetype,
+                "separator": "eventName",
+                "supported_TA": [
+                    {
+                        "name": "Splunk Add-on for Amazon Web Services (AWS)",
+                        "url": "https://splunkbase.splunk.com/app/1876/",
+                        "version": "7.9.0",
+                    }
+                ],
+                "fields": fields,
+            }
+        )
     return files
 
 
