@@ -139,6 +139,22 @@ def arm(
         raise typer.Exit(1)
 
 
+def _compiled_rules(rules: list[Path]) -> tuple[list[ir.RuleIR], int]:
+    """The rules that compile (diagnostics printed), and how many did not."""
+    from .main import print_diagnostics
+
+    good: list[ir.RuleIR] = []
+    failures = 0
+    for f in discover_rules(rules):
+        res = compile_file(f)
+        print_diagnostics(res.diagnostics)
+        if res.rule is None:
+            failures += 1
+            continue
+        good.append(res.rule)
+    return good, failures
+
+
 @export_app.command("splunk-app")
 def splunk_app(
     rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
@@ -151,15 +167,7 @@ def splunk_app(
 
     from .main import err, print_diagnostics
 
-    good = []
-    failures = 0
-    for f in discover_rules(rules):
-        res = compile_file(f)
-        print_diagnostics(res.diagnostics)
-        if res.rule is None:
-            failures += 1
-            continue
-        good.append(res.rule)
+    good, failures = _compiled_rules(rules)
     try:
         files = build_app(good, binding, AppSpec(app_id=app_id))
     except CompileError as exc:
@@ -188,17 +196,9 @@ def contentctl_pack(
     """A contentctl 5.x content pack (detections, macros, lookups, stories, data_sources)."""
     from siemforge.backends.spl.contentctl import build_pack
 
-    from .main import err, print_diagnostics
+    from .main import err
 
-    good = []
-    failures = 0
-    for f in discover_rules(rules):
-        res = compile_file(f)
-        print_diagnostics(res.diagnostics)
-        if res.rule is None:
-            failures += 1
-            continue
-        good.append(res.rule)
+    good, failures = _compiled_rules(rules)
     try:
         files = build_pack(good, binding)
     except (CompileError, ValueError) as exc:
