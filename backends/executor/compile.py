@@ -89,8 +89,9 @@ def compile_expr(e: ir.Expr, ctx: Context) -> Fn:
             return _compile_compare(e, ctx)
         case ir.StringMatch(op=op, subject=subj, pattern=pat, case_sensitive=cs):
             fs, fp = compile_expr(subj, ctx), compile_expr(pat, ctx)
-            method = {ir.StrOp.CONTAINS: operator.contains, ir.StrOp.STARTSWITH: str.startswith,
-                      ir.StrOp.ENDSWITH: str.endswith}[op]
+            method: Callable[[str, str], bool] = {
+                ir.StrOp.CONTAINS: operator.contains, ir.StrOp.STARTSWITH: str.startswith,
+                ir.StrOp.ENDSWITH: str.endswith}[op]
             if isinstance(pat, ir.Literal) and isinstance(pat.value, str):
                 lit = pat.value if cs else pat.value.lower()
 
@@ -245,12 +246,13 @@ def _compile_arith(op: ir.ArithOp, fl: Fn, fr: Fn) -> Fn:
                     return a + b
                 if op is ir.ArithOp.SUB:
                     return a - b
+                n = to_number(b)
                 if op is ir.ArithOp.MUL:
-                    return a * to_number(b) if isinstance(a, timedelta) else None
+                    return a * n if isinstance(a, timedelta) and n is not None else None
                 if op is ir.ArithOp.DIV:
                     if isinstance(a, timedelta) and isinstance(b, timedelta):
                         return a / b if b else None
-                    return a / to_number(b) if isinstance(a, timedelta) and to_number(b) else None
+                    return a / n if isinstance(a, timedelta) and n else None
             except TypeError:
                 return None
             return None

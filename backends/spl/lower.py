@@ -220,11 +220,11 @@ class SplLowering:
                 inner = self.search_term(o)
                 return None if inner is None else f"NOT ({inner})"
             case ir.And(operands=ops) | ir.Or(operands=ops):
-                inner = [self.search_term(o) for o in ops]
-                if any(x is None for x in inner):
+                terms = [self.search_term(o) for o in ops]
+                if any(x is None for x in terms):
                     return None
                 joiner = " " if isinstance(e, ir.And) else " OR "
-                return "(" + joiner.join(str(x) for x in inner) + ")"  # every group parenthesised
+                return "(" + joiner.join(str(x) for x in terms) + ")"  # every group parenthesised
         return None
 
     # ------------------------------------------------------------------ stages
