@@ -91,7 +91,7 @@ def compile_expr(e: ir.Expr, ctx: Context) -> Fn:
             fs, fp = compile_expr(subj, ctx), compile_expr(pat, ctx)
             method: Callable[[str, str], bool] = {
                 ir.StrOp.CONTAINS: operator.contains, ir.StrOp.STARTSWITH: str.startswith,
-                ir.StrOp.ENDSWITH: str.endswith}[op]
+                ir.StrOp.ENDSWITH: str.endswith}[op]  # type: ignore[assignment]
             if isinstance(pat, ir.Literal) and isinstance(pat.value, str):
                 lit = pat.value if cs else pat.value.lower()
 
