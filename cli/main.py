@@ -396,6 +396,47 @@ def validate(
         raise typer.Exit(1)
 
 
+@app.command()
+def baseline(
+    rule: Annotated[Path, typer.Argument(help="a rule with a `baselines:` section")],
+    logs: Annotated[list[Path], typer.Argument(help="history logs to build the table from")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="the CSV to write (not overwritten if not ours)")],
+    table: Annotated[str | None, typer.Option(help="which baseline table (default: the only one)")] = None,
+    now: Annotated[str | None, typer.Option(help="the time now() returns, ISO-8601")] = None,
+) -> None:
+    """Build a rule's seen-before table from history logs with the executor (what Splunk's baselines compute)."""
+    from siemforge.backends.executor.baseline import build_table, table_csv
+    from siemforge.backends.executor.engine import default_now
+
+    result = _compile_or_exit(rule)
+    assert result.rule is not None
+    found = [b for b in result.rule.baselines if table in (None, b.table)]
+    if not found:
+        err.print(f"error: {rule} has no baseline{' ' + repr(table) if table else ''}", style="bold red", markup=False)
+        raise typer.Exit(2)
+    if len(found) > 1:
+        err.print("error: several baselines: choose one with --table", style="bold red", markup=False)
+        raise typer.Exit(2)
+    missing = [p for p in logs if not p.exists()]
+    if missing:
+        err.print(f"{missing[0]}: error: no such file", style="bold red", markup=False)
+        raise typer.Exit(2)
+    from siemforge.backends.executor.reader import Malformed
+
+    bad: list[Malformed] = []
+    rows = build_table(found[0], logs, _parse_now(now) or default_now(), bad)
+    for m in bad[:20]:
+        err.print(str(m), style="yellow", markup=False)
+    try:
+        d = OutputDir.open(output.parent if str(output.parent) else Path("."))
+        d.write(output.name, table_csv(found[0], rows))
+        d.save_manifest()
+    except OutputError as exc:
+        err.print(f"error: {exc}", style="bold red", markup=False)
+        raise typer.Exit(2) from None
+    out.print(f"{len(rows)} row(s) of {found[0].table} written to {output}")
+
+
 @app.command(name="targets")
 def targets_cmd() -> None:
     """List the compilation targets and their bindings."""

@@ -11,9 +11,10 @@ from .analyze import Analyzer, Schema
 from .cache import CacheEntry, RuleCache, dependencies_of
 from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Severity, Span
 from .parser import parse_program
-from .rule import RuleDoc, load_rule
+from .rule import BaselineSpec, RuleDoc, load_rule
 from .sources import GENERIC, SourceDef, builtin_sources, source_for_logsource
 from .types import Type
+from .yamlpos import TextOrigin
 
 
 @dataclass(slots=True)
@@ -85,6 +86,7 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
     else:
         schema = open_schema(src)
         source_ref = ir.SourceRef(src.name, src.time_column)
+    start_schema = schema.copy()
     stages: list[ir.Stage] = []
     if "correlation" in doc.data:
         sink.error("Sigma correlation rules are not supported yet", doc.yaml.span(("correlation",)), code="sigma")
@@ -132,7 +134,59 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
         doc.details,
         tuple(ir.LookupTable(l.name, l.path, l.columns, l.types) for l in doc.lookups.values()),
         str(doc.path),
+        tuple(compile_baseline(doc, spec, start_schema, source_ref) for spec in doc.baselines.values()),
     )
+
+
+BASELINE_COLUMNS = ("firstTimeSeen", "lastTimeSeen", "enough_data")
+
+
+def compile_baseline(doc: RuleDoc, spec: BaselineSpec, schema: Schema, source: ir.SourceRef) -> ir.Baseline:
+    """The pipeline that computes a seen-before table from logs of the rule's own source."""
+    sink = doc.sink
+    table = doc.lookups[spec.table]
+    missing = [c for c in (spec.key, *BASELINE_COLUMNS) if c not in table.columns]
+    if missing:
+        sink.error(f"lookup {spec.table!r} is filled by a baseline, so it needs the columns "
+                   f"{spec.key}, {', '.join(BASELINE_COLUMNS)}; missing: {', '.join(missing)}", spec.span, code="rule")
+        sink.raise_if_errors()
+    if schema.time_column is None:
+        sink.error("a baseline needs a source with an event time", spec.span, code="rule")
+        sink.raise_if_errors()
+    stages: list[ir.Stage] = []
+    origin = spec.where_origin or doc.yaml.origins.get(("title",))
+    assert origin is not None
+    analyzer = Analyzer(origin, sink, doc.lookups)
+    if spec.where is not None:
+        program = parse_program("where " + spec.where, _shifted(origin, len("where ")))
+        more, _ = analyzer.lower_program(program, schema.copy())
+        stages.extend(more)
+    key = analyzer.field_column(spec.key, schema, spec.span)
+    assert schema.time_column is not None
+    time = ir.Column(schema.time_column, (), Type.DATETIME)
+    first = ir.Column("firstTimeSeen", (), Type.DATETIME)
+    stages.append(ir.Aggregate(
+        (ir.Aggregation("firstTimeSeen", ir.AggFn.MIN, time, Type.DATETIME),
+         ir.Aggregation("lastTimeSeen", ir.AggFn.MAX, time, Type.DATETIME)),
+        (ir.Assignment(spec.key, key),)))
+    stages.append(ir.EventAggregate((ir.Aggregation("globalFirstTime", ir.AggFn.MIN, first, Type.DATETIME),), ()))
+    cutoff = ir.Arith(ir.ArithOp.SUB, ir.Call("now", (), Type.DATETIME), ir.Literal(spec.warmup, Type.TIMESPAN),
+                      Type.DATETIME)
+    enough = ir.Case(((ir.Compare(ir.CmpOp.LE, ir.Column("globalFirstTime", (), Type.DATETIME), cutoff),
+                       ir.Literal(1, Type.INT)),), ir.Literal(0, Type.INT), Type.INT)
+    stages.append(ir.Extend((ir.Assignment("enough_data", enough),)))
+    stages.append(ir.Project((spec.key, *BASELINE_COLUMNS)))
+    columns = ((spec.key, key.type), ("firstTimeSeen", Type.DATETIME), ("lastTimeSeen", Type.DATETIME),
+               ("enough_data", Type.INT))
+    sink.raise_if_errors()
+    return ir.Baseline(spec.table, spec.key, ir.Pipeline(source, tuple(stages), columns), spec.forget, spec.warmup)
+
+
+def _shifted(origin: TextOrigin, width: int) -> TextOrigin:
+    """Positions in `where <text>` mapped onto <text> as the rule file has it."""
+    if origin.block:
+        return TextOrigin(origin.file, origin.line, origin.column, True, origin.indent - width)
+    return TextOrigin(origin.file, origin.line, origin.column - width, False, 0)
 
 
 def check_outputs(doc: RuleDoc, schema: Schema, sink: DiagnosticSink) -> None:

@@ -382,6 +382,21 @@ class RuleMeta:
 
 
 @dataclass(frozen=True, slots=True)
+class Baseline:
+    """A lookup table filled from the rule's own source: when each `key` was first and last seen.
+
+    `initial` computes the table from logs (columns: key, firstTimeSeen, lastTimeSeen, enough_data); a scheduled
+    update merges a new window into it (min first, max last), drops keys not seen for `forget`, and sets
+    enough_data to 1 once the oldest sighting is at least `warmup` old."""
+
+    table: str
+    key: str
+    initial: Pipeline
+    forget: timedelta
+    warmup: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class RuleIR:
     meta: RuleMeta
     pipeline: Pipeline
@@ -391,6 +406,7 @@ class RuleIR:
     details: tuple[tuple[str, str], ...] = ()
     lookups: tuple[LookupTable, ...] = field(default=())
     file: str = ""
+    baselines: tuple[Baseline, ...] = ()
 
 
 def walk(expr: Expr):  # type: ignore[no-untyped-def]

@@ -44,7 +44,8 @@ SIGMA_KEYS = {
     "filter",
     "generate",
 }
-SIEMFORGE_KEYS = {"query", "source", "schedule", "alert", "entities", "details", "lookups", "tests", "version"}
+SIEMFORGE_KEYS = {"query", "source", "schedule", "alert", "entities", "details", "lookups", "tests", "version",
+                  "baselines"}
 LEVELS = ("informational", "low", "medium", "high", "critical")
 
 
@@ -56,6 +57,17 @@ class Expectation:
 
 
 @dataclass(frozen=True, slots=True)
+class BaselineSpec:
+    table: str
+    key: str
+    where: str | None
+    where_origin: TextOrigin | None
+    forget: timedelta
+    warmup: timedelta
+    span: Span | None
+
+
+@dataclass(frozen=True, slots=True)
 class TestCase:
     name: str
     logs: tuple[Path, ...]
@@ -64,6 +76,7 @@ class TestCase:
     lookups: dict[str, Path]
     span: Span | None
     binding: str | None = None  # the logs are rows of this physical shape (e.g. sentinel), not raw records
+    baselines: dict[str, tuple[Path, ...]] = field(default_factory=dict)  # table -> logs it is built from
 
 
 @dataclass(slots=True)
@@ -83,6 +96,7 @@ class RuleDoc:
     entities: tuple[ir.Entity, ...]
     details: tuple[tuple[str, str], ...]
     sink: DiagnosticSink = field(default_factory=DiagnosticSink)
+    baselines: dict[str, BaselineSpec] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -177,6 +191,7 @@ class _Loader:
         alert = self.alert(data.get("alert"))
         entities = self.entities(data.get("entities"))
         details = self.details(data.get("details"))
+        baselines = self.baselines(data.get("baselines"), set(lookups))
         tests = self.tests(data.get("tests"), set(lookups))
         self.sink.raise_if_errors()
         return RuleDoc(
@@ -193,7 +208,35 @@ class _Loader:
             entities,
             details,
             self.sink,
+            baselines,
         )
+
+    def baselines(self, value: Any, lookup_names: set[str]) -> dict[str, BaselineSpec]:
+        out: dict[str, BaselineSpec] = {}
+        if value is None:
+            return out
+        if not isinstance(value, dict):
+            self.err("`baselines` must map a lookup table to {key, where, forget, warmup}", ("baselines",))
+            return out
+        for name, spec in value.items():
+            at: tuple[str | int, ...] = ("baselines", name)
+            if name not in lookup_names:
+                self.err(f"baseline {name!r} fills no declared lookup", at, hint="declare it under `lookups:`")
+                continue
+            if not isinstance(spec, dict) or not isinstance(spec.get("key"), str):
+                self.err(f"baseline {name!r} needs `key:` (the field whose sightings it keeps)", at)
+                continue
+            for k in spec:
+                if k not in ("key", "where", "forget", "warmup"):
+                    self.err(f"unknown baseline key {k!r}", at + (k,), hint="keys: key, where, forget, warmup")
+            where = spec.get("where")
+            forget = self.duration(spec.get("forget", "90d"), at + ("forget",))
+            warmup = self.duration(spec.get("warmup", "7d"), at + ("warmup",))
+            if forget is None or warmup is None:
+                continue
+            out[str(name)] = BaselineSpec(str(name), spec["key"], None if where is None else str(where),
+                                          self.doc.origins.get(at + ("where",)), forget, warmup, self.doc.span(at))
+        return out
 
     # ------------------------------------------------------------------ sections
     def duration(self, value: Any, at: tuple[str | int, ...]) -> timedelta | None:
@@ -332,10 +375,19 @@ class _Loader:
                 if not p.exists():
                     self.err(f"lookup file not found: {lfile}", at + ("lookups", lname))
                 overrides[str(lname)] = p
+            built: dict[str, tuple[Path, ...]] = {}
+            for bname, blogs in (t.get("baselines") or {}).items():
+                files = [blogs] if isinstance(blogs, str) else list(blogs or [])
+                built[str(bname)] = tuple(self.path.parent / str(f) for f in files)
+                for f in built[str(bname)]:
+                    if not f.exists():
+                        self.sink.warning(f"baseline log file not found: {f.name}", self.doc.span(at + ("baselines",)))
             for k in t:
-                if k not in ("name", "logs", "expect", "now", "lookups", "binding"):
+                if k not in ("name", "logs", "expect", "now", "lookups", "binding", "baselines"):
                     self.err(
-                        f"unknown test key {k!r}", at + (k,), hint="keys: name, logs, expect, now, lookups, binding"
+                        f"unknown test key {k!r}",
+                        at + (k,),
+                        hint="keys: name, logs, expect, now, lookups, binding, baselines",
                     )
             binding = t.get("binding")
             if expect is not None:
@@ -348,6 +400,7 @@ class _Loader:
                         overrides,
                         self.doc.span(at),
                         None if binding is None else str(binding),
+                        built,
                     )
                 )
         return out

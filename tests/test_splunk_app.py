@@ -31,10 +31,9 @@ def rules():  # type: ignore[no-untyped-def]
 def test_app_files_and_stanzas() -> None:
     files = build_app(rules(), None, AppSpec())
     assert set(files) >= {"default/app.conf", "default/savedsearches.conf", "default/macros.conf",
-                          "default/transforms.conf", "metadata/default.meta",
-                          "lookups/previously_seen_cloud_compute_images.csv"}
+                          "default/transforms.conf", "default/collections.conf", "metadata/default.meta"}
     saved = files["default/savedsearches.conf"].decode()
-    stanzas = re.findall(r"^\[(.+)\]$", saved, re.M)
+    stanzas = [s for s in re.findall(r"^\[(.+)\]$", saved, re.M) if " - Baseline " not in s]
     assert len(stanzas) == len(rules()) and all(s.startswith("siemforge - ") and s.endswith(" - Rule")
                                                  for s in stanzas)
     ec2 = saved.split("[siemforge - Suspicious AWS EC2 Compute Resource Deployments - Rule]")[1].split("\n[")[0]
@@ -45,7 +44,7 @@ def test_app_files_and_stanzas() -> None:
     macros = files["default/macros.conf"].decode()
     assert "[cloudtrail]\ndefinition = sourcetype=aws:cloudtrail" in macros
     assert "[suspicious_aws_ec2_compute_resource_deployments_filter]\ndefinition = search *" in macros
-    assert "filename = previously_seen_cloud_compute_images.csv" in files["default/transforms.conf"].decode()
+    assert "collection = previously_seen_cloud_compute_images" in files["default/transforms.conf"].decode()
     for line in saved.splitlines():  # a conf value is one line (or continued with a trailing backslash)
         assert not line.startswith(" ")
 

@@ -68,7 +68,20 @@ def run_rule_tests(path: Path) -> RuleTestReport:
                     )
                 )
                 continue
-        run = run_rule(result.rule, list(case.logs), case.now, case.lookups, binding=binding)
+        lookups = dict(case.lookups)
+        if case.baselines:  # build each seen-before table from its logs, then run the rule against it
+            import tempfile
+
+            from .baseline import build_table, table_csv
+            from .engine import default_now
+
+            tmp = Path(tempfile.mkdtemp(prefix="siemforge-baseline-"))
+            for b in result.rule.baselines:
+                if b.table in case.baselines:
+                    rows = build_table(b, list(case.baselines[b.table]), case.now or default_now())
+                    (tmp / f"{b.table}.csv").write_text(table_csv(b, rows), encoding="utf-8")
+                    lookups[b.table] = tmp / f"{b.table}.csv"
+        run = run_rule(result.rule, list(case.logs), case.now, lookups, binding=binding)
         ok, detail = judge(case.expect, run)
         outcomes.append(
             TestOutcome(

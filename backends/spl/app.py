@@ -11,6 +11,7 @@ import tarfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -19,7 +20,7 @@ from siemforge.compiler import ir
 from siemforge.compiler.bindings import builtin_bindings
 from siemforge.compiler.diagnostics import error
 
-from .lower import compile_spl
+from .lower import baseline_searches, compile_spl
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("siemforge.backends.spl", "templates"), autoescape=False,
                           keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
@@ -89,7 +90,19 @@ class AppSpec:
 def build_app(rules: list[ir.RuleIR], binding: str | None, spec: AppSpec) -> dict[str, bytes]:
     """Relative path -> file content of the app folder `spec.app_id/`."""
     searches, macros, lookups, lookup_files = [], {}, {}, {}
+    baselines: list[dict[str, Any]] = []
     for rule in rules:
+        for b in rule.baselines:  # a seen-before table lives in the KV store, filled by two scheduled searches
+            initial, update = baseline_searches(rule, b, binding)
+            every = rule.schedule.every if rule.schedule else timedelta(hours=1)
+            for kind, spl, when, window in (("Initial", initial, "0 2 * * 0", "-90d"),
+                                            ("Update", update, cron(every), relative(every))):
+                baselines.append({"stanza": f"{spec.stanza_prefix} - {b.table} - Baseline {kind}",
+                                  "description": conf_value(f"{kind} fill of the {b.table} table: first and last "
+                                                            f"sighting of each {b.key} ({rule.meta.title})"),
+                                  "search": conf_search(spl), "cron": when, "earliest": window})
+            columns = [c for c, _ in b.initial.columns or ()]
+            lookups[b.table] = {"name": b.table, "kvstore": True, "fields": ", ".join(["_key", *columns])}
         spl = compile_spl(rule, binding)
         stem = slug(rule.meta.title)
         macros[f"{stem}_filter"] = {"name": f"{stem}_filter", "definition": "search *",
@@ -102,7 +115,9 @@ def build_app(rules: list[ir.RuleIR], binding: str | None, spec: AppSpec) -> dic
                     macros[name] = {"name": name, "definition": conf_value(str(m["definition"])),
                                     "description": conf_value(str(m.get("description", "")))}
         for t in rule.lookups:
-            lookups[t.name] = {"name": t.name, "filename": f"{t.name}.csv"}
+            if t.name in lookups:  # a KV store collection filled by baselines
+                continue
+            lookups[t.name] = {"name": t.name, "filename": f"{t.name}.csv", "kvstore": False}
             lookup_files[f"lookups/{t.name}.csv"] = Path(t.path).read_bytes()
         every = rule.schedule.every if rule.schedule else timedelta(hours=1)
         lookback = rule.schedule.lookback if rule.schedule else every
@@ -138,7 +153,8 @@ def build_app(rules: list[ir.RuleIR], binding: str | None, spec: AppSpec) -> dic
             **common, label=spec.label, author=spec.author, app_id=spec.app_id, app_version=spec.version,
             description="Detections compiled by siemforge").encode(),
         "default/savedsearches.conf": _ENV.get_template("savedsearches.conf.j2").render(
-            **common, searches=sorted(searches, key=lambda s: s["stanza"])).encode(),
+            **common, searches=sorted(searches, key=lambda s: s["stanza"]),
+            baselines=sorted(baselines, key=lambda s: s["stanza"])).encode(),
         "default/macros.conf": _ENV.get_template("macros.conf.j2").render(
             **common, macros=[macros[k] for k in sorted(macros)]).encode(),
         "metadata/default.meta": _ENV.get_template("default.meta.j2").render(**common).encode(),
@@ -146,6 +162,10 @@ def build_app(rules: list[ir.RuleIR], binding: str | None, spec: AppSpec) -> dic
     if lookups:
         files["default/transforms.conf"] = _ENV.get_template("transforms.conf.j2").render(
             **common, lookups=[lookups[k] for k in sorted(lookups)]).encode()
+    collections = [v for v in lookups.values() if v.get("kvstore")]
+    if collections:
+        files["default/collections.conf"] = _ENV.get_template("collections.conf.j2").render(
+            **common, collections=sorted(collections, key=lambda c: c["name"])).encode()
     files.update(lookup_files)
     return files
 
