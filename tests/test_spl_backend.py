@@ -191,3 +191,66 @@ def test_unseen_image_compiles_to_tstats_over_the_change_model() -> None:
     assert "| eventstats max(enough_data) AS enough_data\n| where enough_data==1" in spl
     # the same rule over raw CloudTrail expands the cim.change view instead
     assert compile_spl(rule, "raw").startswith("`cloudtrail` eventSource=")
+
+
+# (binding, construct, query, the whole SPL): the same constructs on the other bindings
+BINDING_ROWS = [
+    ("asl", "eq_ci", 'where eventName =~ "PutImage"', '`amazon_security_lake` api.operation="PutImage"'),
+    ("asl", "eq_cs", 'where eventSource == "ecr.amazonaws.com"',
+     '`amazon_security_lake` api.service.name="ecr.amazonaws.com"\n| where \'api.service.name\'=="ecr.amazonaws.com"'),
+    ("asl", "json_path", "where isnotempty(requestParameters.repositoryName)",
+     "`amazon_security_lake`\n| spath output=siemforge_path1 path=api.request.data.repositoryName\n"
+     '| where (isnotnull(siemforge_path1) AND siemforge_path1!="" AND mvcount(siemforge_path1)>0)'),
+    ("asl", "aggregate", "summarize n = count() by src = sourceIPAddress",
+     '`amazon_security_lake`\n| eval src=coalesce(\'src_endpoint.ip\', "__siemforge_null__")\n| stats count AS n by src\n'
+     '| eval src=if(src=="__siemforge_null__", null(), src)'),
+    ("raw", "eq_ci", 'where eventName =~ "PutImage"', '`cloudtrail` eventName="PutImage"'),
+]
+
+
+@pytest.mark.parametrize("binding,construct,query,expected", BINDING_ROWS,
+                         ids=[f"{r[0]}:{r[1]}" for r in BINDING_ROWS])
+def test_construct_per_binding(binding: str, construct: str, query: str, expected: str, tmp_path: Path) -> None:
+    p = tmp_path / "rule.yml"
+    p.write_text(HEAD + f"query: |\n  {query}\n")
+    rule = compile_file(p).rule
+    assert rule is not None
+    assert compile_spl(rule, binding) == expected
+
+
+CIM_HEAD = "title: t\nlogsource: {product: aws, service: cloudtrail, category: change}\n"
+
+# the cim.change view on the CIM binding: tstats when the pipeline starts with filters and a summarize
+CIM_ROWS = [
+    ("tstats", 'where action =~ "created" | summarize n = count(), first = min(_time) by user',
+     '| tstats summariesonly=false fillnull_value="__siemforge_null__" count AS n min(_time) AS first '
+     'from datamodel=Change where All_Changes.action="created" by All_Changes.user\n'
+     "| rename All_Changes.user AS user\n"
+     '| eval user=if(user=="__siemforge_null__", null(), user)'),
+    ("tstats_values_then_stages", "summarize dest = values(object_id) by image_id | where image_id != \"unknown\"",
+     '| tstats summariesonly=false fillnull_value="__siemforge_null__" values(All_Changes.object_id) AS dest '
+     "from datamodel=Change by All_Changes.Instance_Changes.image_id\n"
+     "| rename All_Changes.Instance_Changes.image_id AS image_id\n"
+     '| eval image_id=if(image_id=="__siemforge_null__", null(), image_id)\n'
+     '| where (isnull(image_id) OR image_id!="unknown")'),
+]
+
+
+@pytest.mark.parametrize("construct,query,expected", CIM_ROWS, ids=[r[0] for r in CIM_ROWS])
+def test_cim_binding(construct: str, query: str, expected: str, tmp_path: Path) -> None:
+    p = tmp_path / "rule.yml"
+    p.write_text(CIM_HEAD + f"query: |\n  {query}\n")
+    rule = compile_file(p).rule
+    assert rule is not None
+    assert compile_spl(rule, "cim") == expected
+
+
+def test_cim_binding_refuses_a_pipeline_tstats_cannot_start(tmp_path: Path) -> None:
+    p = tmp_path / "rule.yml"
+    p.write_text(CIM_HEAD + 'query: |\n  where user contains "admin"\n')
+    rule = compile_file(p).rule
+    assert rule is not None
+    with pytest.raises(CompileError) as exc:
+        compile_spl(rule, "cim")
+    assert "--binding raw" in str(exc.value)
+    assert compile_spl(rule, "raw").startswith("`cloudtrail`")  # the view expanded over raw CloudTrail
