@@ -92,7 +92,7 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
         sink.error("Sigma correlation rules are not supported yet", doc.yaml.span(("correlation",)), code="sigma")
         sink.raise_if_errors()
     if "detection" in doc.data:
-        origin = doc.query_origin or doc.yaml.origins.get(("title",))
+        origin = doc.query_origin or doc.yaml.origin(("title",))
         analyzer = Analyzer(origin, sink, doc.lookups) if origin else None
         if analyzer is None:
             raise CompileError([Diagnostic(Severity.ERROR, "rule has no title", Span(str(doc.path), 1, 1))])
@@ -154,7 +154,7 @@ def compile_baseline(doc: RuleDoc, spec: BaselineSpec, schema: Schema, source: i
         sink.error("a baseline needs a source with an event time", spec.span, code="rule")
         sink.raise_if_errors()
     stages: list[ir.Stage] = []
-    origin = spec.where_origin or doc.yaml.origins.get(("title",))
+    origin = spec.where_origin or doc.yaml.origin(("title",))
     assert origin is not None
     analyzer = Analyzer(origin, sink, doc.lookups)
     if spec.where is not None:

@@ -185,7 +185,7 @@ class _Loader:
                 self.err("`query` must be text (use a `|` block)", ("query",))
                 query = None
             else:
-                origin = self.doc.origins[("query",)]
+                origin = self.doc.origin(("query",))
         lookups = self.lookups(data.get("lookups"))
         schedule = self.schedule(data.get("schedule"))
         alert = self.alert(data.get("alert"))
@@ -235,7 +235,7 @@ class _Loader:
             if forget is None or warmup is None:
                 continue
             out[str(name)] = BaselineSpec(str(name), spec["key"], None if where is None else str(where),
-                                          self.doc.origins.get(at + ("where",)), forget, warmup, self.doc.span(at))
+                                          self.doc.origin(at + ("where",)), forget, warmup, self.doc.span(at))
         return out
 
     # ------------------------------------------------------------------ sections

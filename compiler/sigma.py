@@ -43,7 +43,7 @@ class SigmaLowering:
         return self.doc.span(("detection",))
 
     def field_span(self, field: str) -> Span | None:
-        for path, span in self.doc.key_spans.items():
+        for path, span in self.doc.key_spans().items():
             if len(path) >= 3 and path[0] == "detection" and isinstance(path[-1], str):
                 if path[-1].split("|")[0] == field:
                     return span

@@ -83,7 +83,10 @@ def _parse_source(text: str, file: str) -> SourceDef:
     view = None
     if "view" in data:
         v = data["view"]
-        view = ViewDef(str(v["over"]), str(v["query"]), doc.origins[("view", "query")])
+        origin = doc.origin(("view", "query"))
+        if origin is None:
+            raise CompileError([Diagnostic(Severity.ERROR, "a view needs `query:` text", doc.span(("view",)))])
+        view = ViewDef(str(v["over"]), str(v["query"]), origin)
     logsource = tuple(sorted((str(k), str(v)) for k, v in (data.get("logsource") or {}).items()))
     return SourceDef(
         str(data["name"]),

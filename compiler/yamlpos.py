@@ -45,25 +45,42 @@ class TextOrigin:
 
 @dataclass(slots=True)
 class PositionedYaml:
+    """Plain values plus where each came from. Marks are kept as (line, column) pairs and scalar nodes as they are;
+    Span and TextOrigin objects are made only when a diagnostic or a query asks for them."""
+
     value: Any
     file: str
-    spans: dict[Path, Span] = field(default_factory=dict)
-    key_spans: dict[Path, Span] = field(default_factory=dict)
-    origins: dict[Path, TextOrigin] = field(default_factory=dict)
+    marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    scalars: dict[Path, Any] = field(default_factory=dict)  # path -> yaml.ScalarNode
+    lines: list[str] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
+
+    def _span(self, mark: tuple[int, int]) -> Span:
+        return Span(self.file, mark[0] + 1, mark[1] + 1)
 
     def span(self, path: Path) -> Span | None:
         """The span of the value at `path`, or of the nearest enclosing value that has one."""
         p = path
         while True:
-            if p in self.spans:
-                return self.spans[p]
+            m = self.marks.get(p)
+            if m is not None:
+                return self._span(m)
             if not p:
                 return None
             p = p[:-1]
 
     def key_span(self, path: Path) -> Span | None:
-        return self.key_spans.get(path) or self.span(path)
+        m = self.key_marks.get(path)
+        return self._span(m) if m is not None else self.span(path)
+
+    def key_spans(self) -> dict[Path, Span]:
+        return {p: self._span(m) for p, m in self.key_marks.items()}
+
+    def origin(self, path: Path) -> TextOrigin | None:
+        """Where the text of the scalar at `path` starts, to map positions inside it back to the file."""
+        node = self.scalars.get(path)
+        return None if node is None else _origin(node, self.file, self.lines)
 
 
 def _mark_span(file: str, mark: Any) -> Span:
@@ -83,62 +100,50 @@ def load_yaml(text: str, file: str) -> PositionedYaml:
         raise CompileError(
             [Diagnostic(Severity.ERROR, f"invalid YAML: {exc}", Span(file, 1, 1), code="yaml")]
         ) from None
-    result = PositionedYaml(None, file)
+    lines = text.splitlines()
+    result = PositionedYaml(None, file, lines=lines)
     if node is None:
         return result
-    lines = text.splitlines()
     constructor = yaml.SafeLoader("")  # only used for its scalar constructors (ints, bools, dates, …)
     result.value = _build(node, (), result, lines, constructor)
     return result
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
 def _build(node: yaml.Node, path: Path, out: PositionedYaml, lines: list[str], ctor: yaml.SafeLoader) -> Any:
-    out.spans[path] = _mark_span(out.file, node.start_mark)
+    mark = node.start_mark
+    out.marks[path] = (mark.line, mark.column)
     if isinstance(node, yaml.MappingNode):
         mapping: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise CompileError(
-                    [
-                        Diagnostic(
-                            Severity.ERROR,
-                            "YAML merge keys (<<) are not supported in rules",
-                            _mark_span(out.file, key_node.start_mark),
-                            code="yaml",
-                        )
-                    ]
-                )
-            key = _build(key_node, path + ("<key>",), out, lines, ctor)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise CompileError(
-                    [
-                        Diagnostic(
-                            Severity.ERROR,
-                            "mapping keys must be scalars",
-                            _mark_span(out.file, key_node.start_mark),
-                            code="yaml",
-                        )
-                    ]
-                )
+                raise CompileError([Diagnostic(Severity.ERROR, "YAML merge keys (<<) are not supported in rules",
+                                               _mark_span(out.file, key_node.start_mark), code="yaml")])
+            if isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value if key_node.tag == _STR else ctor.construct_object(key_node, deep=True)
+            else:
+                key = None
+            if not isinstance(key, (str, int, float, bool)) and key is not None or not isinstance(
+                    key_node, yaml.ScalarNode):
+                raise CompileError([Diagnostic(Severity.ERROR, "mapping keys must be scalars",
+                                               _mark_span(out.file, key_node.start_mark), code="yaml")])
             k = key if isinstance(key, str) else str(key)
             child = path + (k,)
             if k in mapping:
-                out.warnings.append(
-                    Diagnostic(
-                        Severity.WARNING,
-                        f"duplicate key {k!r}: the later value wins",
-                        _mark_span(out.file, key_node.start_mark),
-                        code="yaml-duplicate-key",
-                    )
-                )
-            out.key_spans[child] = _mark_span(out.file, key_node.start_mark)
+                out.warnings.append(Diagnostic(Severity.WARNING, f"duplicate key {k!r}: the later value wins",
+                                               _mark_span(out.file, key_node.start_mark), code="yaml-duplicate-key"))
+            km = key_node.start_mark
+            out.key_marks[child] = (km.line, km.column)
             mapping[k] = _build(value_node, child, out, lines, ctor)
-        out.spans.pop(path + ("<key>",), None)
         return mapping
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path + (i,), out, lines, ctor) for i, item in enumerate(node.value)]
     assert isinstance(node, yaml.ScalarNode)
-    out.origins[path] = _origin(node, out.file, lines)
+    out.scalars[path] = node
+    if node.tag == _STR:  # the common case: no constructor call
+        return node.value
     return ctor.construct_object(node, deep=True)
 
 
