@@ -38,16 +38,20 @@ class SigmaLowering:
     analyzer: Analyzer
     doc: PositionedYaml
     schema: Schema
+    _field_paths: dict[str, tuple[str | int, ...]] | None = None
 
     def detection_span(self) -> Span | None:
         return self.doc.span(("detection",))
 
     def field_span(self, field: str) -> Span | None:
-        for path, span in self.doc.key_spans().items():
-            if len(path) >= 3 and path[0] == "detection" and isinstance(path[-1], str):
-                if path[-1].split("|")[0] == field:
-                    return span
-        return self.detection_span()
+        """Where the first detection key naming `field` (with any modifiers) is written."""
+        if self._field_paths is None:
+            self._field_paths = {}
+            for path in self.doc.key_marks:
+                if len(path) >= 3 and path[0] == "detection" and isinstance(path[-1], str):
+                    self._field_paths.setdefault(path[-1].split("|")[0], path)
+        found = self._field_paths.get(field)
+        return self.doc.key_span(found) if found is not None else self.detection_span()
 
     def lower(self, data: dict[str, Any]) -> ir.Expr:
         """The rule's detection as one boolean expression."""
