@@ -6,7 +6,9 @@ a bad rule."""
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,11 +58,21 @@ def _star(args: tuple[Path, tuple[str, ...], str | None, str | None]) -> FileRes
     return compile_one(*args)
 
 
+def _worker_start() -> None:
+    """A compile worker allocates many short-lived objects and keeps none: what it inherited is frozen out of the
+    cyclic collector and young collections run less often (about 5% of the worker's time on the SigmaHQ corpus)."""
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 def compile_batch(files: list[Path], target_names: tuple[str, ...], binding: str | None,
-                  cache_dir: Path | None) -> list[FileResult]:
+                  cache_dir: Path | None) -> Iterator[FileResult]:
+    """Results in file order, each as soon as it and those before it are done, so that the caller writes
+    outputs while the workers still compile."""
     jobs = [(f, target_names, binding, str(cache_dir) if cache_dir else None) for f in files]
     workers = min(os.cpu_count() or 1, 8)
     if len(files) < PARALLEL_FROM or workers < 2:
-        return [_star(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_star, jobs, chunksize=max(16, len(jobs) // (workers * 8))))
+        yield from map(_star, jobs)
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_start) as pool:
+        yield from pool.map(_star, jobs, chunksize=max(8, len(jobs) // (workers * 32)))

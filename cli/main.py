@@ -9,7 +9,7 @@ import sys
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -17,9 +17,6 @@ from rich.console import Console
 from rich.table import Table
 
 from siemforge import __version__
-from siemforge.backends.executor.engine import run_rule
-from siemforge.backends.executor.testing import RuleTestReport, find_binding, run_rule_tests
-from siemforge.backends.executor.values import to_text
 from siemforge.backends.registry import targets
 from siemforge.compiler.api import CompileResult, compile_file, discover_rules
 from siemforge.compiler.cache import default_dir as default_cache_dir
@@ -27,8 +24,13 @@ from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity, r
 from siemforge.compiler.irprint import format_rule
 from siemforge.compiler.parser import parse_datetime_text
 
-from .junit import write_junit
 from .outputs import OutputDir, OutputError
+
+if TYPE_CHECKING:
+    from siemforge.backends.executor.testing import RuleTestReport
+
+# The executor is imported by the commands that run rules (run, test, baseline), not by compile or export, whose
+# start-up time counts on large batches.
 
 app = typer.Typer(
     add_completion=False,
@@ -99,6 +101,8 @@ def _parse_now(now: str | None) -> datetime | None:
 
 
 def json_value(v: Any) -> Any:
+    from siemforge.backends.executor.values import to_text
+
     if isinstance(v, dict):
         return {k: json_value(x) for k, x in v.items()}
     if isinstance(v, list):
@@ -142,6 +146,9 @@ def run(
     ] = None,
 ) -> None:
     """Run a rule over log files with the native executor."""
+    from siemforge.backends.executor.engine import run_rule
+    from siemforge.backends.executor.testing import find_binding
+
     result = _compile_or_exit(rule)
     assert result.rule is not None
     missing = [p for p in logs if not p.exists()]
@@ -185,6 +192,8 @@ def run(
 
 
 def _print_rows(rows: list[dict[str, Any]]) -> None:
+    from siemforge.backends.executor.values import to_text
+
     if not rows:
         return
     cols: list[str] = []
@@ -210,6 +219,10 @@ def test(
     junit: Annotated[Path | None, typer.Option("--junit", help="write a JUnit XML report here")] = None,
 ) -> None:
     """Run every rule's tests: its fixtures through the executor, checked against its expectations."""
+    from siemforge.backends.executor.testing import run_rule_tests
+
+    from .junit import write_junit
+
     roots = paths or [Path("rules")]
     for p in roots:
         if not p.exists():
@@ -309,20 +322,27 @@ def compile_cmd(
     failures = 0
     from .batch import compile_batch
 
-    for res in compile_batch(discover_rules(rules), tuple(t.name for t in selected), binding, default_cache_dir()):
-        print_diagnostics(res.diagnostics)
-        failures += res.failures
-        items.extend(res.items)
-    if outdir is not None:
-        try:
-            for it in items:
+    written = 0
+    try:
+        for res in compile_batch(discover_rules(rules), tuple(t.name for t in selected), binding,
+                                 default_cache_dir()):
+            print_diagnostics(res.diagnostics)
+            failures += res.failures
+            if outdir is None:
+                items.extend(res.items)
+                continue
+            for it in res.items:  # written while later rules still compile
                 sub = f"{it['target']}/" if len(selected) > 1 else ""
                 outdir.write(f"{sub}{_slug(it['id'])}.{it['ext']}", it["query"] + "\n")
-            outdir.save_manifest()
-        except OutputError as exc:
-            err.print(f"error: {exc}", style="bold red", markup=False)
-            raise typer.Exit(2) from None
-        out.print(f"wrote {len(items)} file(s) to {output}")
+                written += 1
+    except OutputError as exc:
+        err.print(f"error: {exc}", style="bold red", markup=False)
+        raise typer.Exit(2) from None
+    finally:
+        if outdir is not None and outdir.written:
+            outdir.save_manifest()  # what was written is recorded even when a later write is refused
+    if outdir is not None:
+        out.print(f"wrote {written} file(s) to {output}")
     elif format is OutFormat.json:
         keep = ("id", "title", "target", "binding", "query")
         sys.stdout.write(

@@ -9,7 +9,7 @@ import csv
 import difflib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,10 @@ SIGMA_KEYS = {
 SIEMFORGE_KEYS = {"query", "source", "schedule", "alert", "entities", "details", "lookups", "tests", "version",
                   "baselines"}
 LEVELS = ("informational", "low", "medium", "high", "critical")
+# Sigma's statuses, and contentctl's `production` (Splunk content's word for a tested, deployable detection)
+STATUSES = ("stable", "test", "experimental", "deprecated", "unsupported", "production")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_DATE = re.compile(r"\d{4}[-/]\d{2}[-/]\d{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,13 @@ class _Loader:
             self.err("`title` must be text", ("title",))
         if "level" in data and data["level"] not in LEVELS:
             self.err(f"unknown level {data['level']!r}", ("level",), hint="levels: " + ", ".join(LEVELS))
+        if "id" in data and not (isinstance(data["id"], str) and _UUID.fullmatch(data["id"])):
+            self.err(f"`id` must be a UUID, not {data['id']!r}", ("id",), hint="uuidgen makes one")
+        if "status" in data and data["status"] not in STATUSES:
+            self.err(f"unknown status {data['status']!r}", ("status",), hint="statuses: " + ", ".join(STATUSES))
+        for key in ("date", "modified"):
+            if key in data and not (isinstance(data[key], date) or _DATE.fullmatch(str(data[key]))):
+                self.err(f"`{key}` must be a date (YYYY-MM-DD or YYYY/MM/DD), not {data[key]!r}", (key,))
         if "tags" in data and not isinstance(data["tags"], list):
             self.err("`tags` must be a list", ("tags",))
         if "logsource" in data and not isinstance(data["logsource"], dict):

@@ -12,7 +12,7 @@ from typing import Any
 from sigma import conditions as sc
 from sigma import types as st
 from sigma.exceptions import SigmaError
-from sigma.rule import SigmaRule
+from sigma.rule import SigmaDetections
 
 from . import ir
 from .analyze import Analyzer, Schema
@@ -39,6 +39,7 @@ class SigmaLowering:
     doc: PositionedYaml
     schema: Schema
     _field_paths: dict[str, tuple[str | int, ...]] | None = None
+    _columns: dict[str, ir.Expr] | None = None  # a field resolves once per rule, however many values it has
 
     def detection_span(self) -> Span | None:
         return self.doc.span(("detection",))
@@ -56,8 +57,9 @@ class SigmaLowering:
     def lower(self, data: dict[str, Any]) -> ir.Expr:
         """The rule's detection as one boolean expression."""
         try:
-            rule = SigmaRule.from_dict(data, collect_errors=False)
-            conditions = [c.parsed for c in rule.detection.parsed_condition]
+            # only the detection: the rule's metadata is checked, with positions, by the rule loader
+            detection = SigmaDetections.from_dict(data["detection"])
+            conditions = [c.parsed for c in detection.parsed_condition]
         except SigmaError as exc:
             raise CompileError(
                 [Diagnostic(Severity.ERROR, f"Sigma detection: {exc}", self.detection_span(), code="sigma")]
@@ -83,7 +85,12 @@ class SigmaLowering:
         return CompileError([Diagnostic(Severity.ERROR, f"Sigma: {what} is not supported", span, code="sigma")])
 
     def column(self, field: str) -> ir.Expr:
-        return self.analyzer.field_column(field, self.schema, self.field_span(field))
+        if self._columns is None:
+            self._columns = {}
+        found = self._columns.get(field)
+        if found is None:
+            found = self._columns[field] = self.analyzer.field_column(field, self.schema, self.field_span(field))
+        return found
 
     def field_match(self, field: str | None, value: Any) -> ir.Expr:
         if field is None:

@@ -126,6 +126,26 @@ def test_yaml_errors_and_missing_keys(tmp_path: Path) -> None:
     assert res.diagnostics[0].span is not None and res.diagnostics[0].span.line == 2
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("id: not-a-uuid", "`id` must be a UUID, not 'not-a-uuid'"),
+        ("status: stabel", "unknown status 'stabel'"),
+        ("date: 2024-13", "`date` must be a date (YYYY-MM-DD or YYYY/MM/DD), not '2024-13'"),
+        ("modified: yesterday", "`modified` must be a date"),
+    ],
+)
+def test_sigma_metadata_errors_point_at_their_key(tmp_path: Path, line: str, message: str) -> None:
+    """Metadata is checked by the rule loader (pySigma only parses the detection), so errors have positions."""
+    p = tmp_path / "meta.yml"
+    p.write_text(f"title: t\n{line}\nlogsource: {{product: aws, service: cloudtrail}}\n"
+                 "detection: {sel: {eventName: X}, condition: sel}\n")
+    res = compile_file(p)
+    assert res.rule is None
+    d = res.diagnostics[0]
+    assert message in d.message and d.span is not None and (d.span.line, d.span.column) == (2, 1 + len(line.split(":")[0]) + 2), str(d)
+
+
 def test_sigma_rule_loads_unchanged(tmp_path: Path) -> None:
     p = tmp_path / "sigma.yml"
     p.write_text("""title: Sigma only
