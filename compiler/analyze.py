@@ -110,6 +110,9 @@ class Analyzer:
                 pairs: list[tuple[str, str]] = []
                 for new, old_node, pos in renames:
                     col = self.expr(old_node, schema)
+                    if isinstance(old_node, s.Name) and (not isinstance(col, ir.Column) or col.name != old_node.name):
+                        raise self.fail(f"{old_node.name!r} is a derived field of the source, not a column; "
+                                        f"use `extend {new} = {old_node.name}`", pos)
                     if not isinstance(col, ir.Column) or col.path:
                         raise self.fail(
                             "rename takes a column name; for a nested path use "
@@ -251,7 +254,8 @@ class Analyzer:
         for item in items:
             e = self.expr(item.expr, schema)
             if item.name is None:
-                if isinstance(e, ir.Column) and not e.path:
+                written = item.expr.name if isinstance(item.expr, s.Name) else None
+                if isinstance(e, ir.Column) and not e.path and written in (None, e.name):
                     names.append(e.name)
                     cols[e.name] = e.type
                     continue
@@ -377,6 +381,8 @@ class Analyzer:
             if src is None or not src.fields:
                 return ir.Column(root, tuple(names[1:]), Type.ANY)
             declared = self._declared(schema, names)
+            if declared is None and len(names) == 1 and root in src.aliases:
+                return self.alias(src, root, schema)
             if declared is None:
                 dotted = ".".join(str(x) for x in names if isinstance(x, str))
                 self.sink.warning(
@@ -392,6 +398,18 @@ class Analyzer:
             _pos(node),
             hint=(_did_you_mean(root, schema.columns) or "") + " columns: " + ", ".join(schema.columns),
         )
+
+    def alias(self, src: SourceDef, name: str, schema: Schema) -> ir.Expr:
+        """A source's derived field, expanded where it is named: the IR holds only its expression over the source's
+        own fields, so every backend and the executor compute it the same way. Its diagnostics point into the source
+        file; an alias cannot name another alias."""
+        assert src.alias_origin is not None
+        outer, self.origin = self.origin, src.alias_origin
+        inner = Schema(schema.columns, True, _without_aliases(src), schema.time_column)
+        try:
+            return self.expr(src.aliases[name], inner)
+        finally:
+            self.origin = outer
 
     def _declared(self, schema: Schema, names: list[str | int]) -> Type | None:
         if schema.source is None:
@@ -665,3 +683,9 @@ def _pos(node: s.Node) -> s.Pos:
 def _did_you_mean(name: str, options: object) -> str | None:
     close = difflib.get_close_matches(name, list(options), n=1)  # type: ignore[call-overload]
     return f"did you mean {close[0]!r}?" if close else None
+
+
+def _without_aliases(src: SourceDef) -> SourceDef:
+    import dataclasses
+
+    return dataclasses.replace(src, aliases={})

@@ -5,11 +5,12 @@ A source may be a view: a pipeline over another source, written in the pipeline 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from . import syntax as syn
 from .diagnostics import CompileError, Diagnostic, Severity, Span
 from .types import Type, parse_type
 from .yamlpos import TextOrigin, load_yaml
@@ -32,6 +33,10 @@ class SourceDef:
     time_from: str | None  # raw field the time column is read from (None: the column itself)
     view: ViewDef | None
     file: str
+    # derived fields: name -> expression over the source's fields, written as one `extend` in the source file;
+    # a rule may name them like fields while the source's fields are in scope (analyze.Analyzer.path)
+    aliases: dict[str, syn.Node] = field(default_factory=dict)
+    alias_origin: TextOrigin | None = None
 
     def field_type(self, dotted: str) -> Type | None:
         """The declared type of a dotted path, ANY under a dynamic field, None if the path is not declared."""
@@ -88,6 +93,7 @@ def _parse_source(text: str, file: str) -> SourceDef:
             raise CompileError([Diagnostic(Severity.ERROR, "a view needs `query:` text", doc.span(("view",)))])
         view = ViewDef(str(v["over"]), str(v["query"]), origin)
     logsource = tuple(sorted((str(k), str(v)) for k, v in (data.get("logsource") or {}).items()))
+    aliases, alias_origin = _aliases(doc, data, fields)
     return SourceDef(
         str(data["name"]),
         str(data.get("description", "")),
@@ -97,7 +103,34 @@ def _parse_source(text: str, file: str) -> SourceDef:
         time.get("from"),
         view,
         file,
+        aliases,
+        alias_origin,
     )
+
+
+def _aliases(doc: Any, data: dict[str, Any], fields: dict[str, Type]) -> tuple[dict[str, syn.Node], TextOrigin | None]:
+    """`aliases:` is one `extend name = expr, …` in the pipeline language, positioned in the source file."""
+    if "aliases" not in data:
+        return {}, None
+    from .parser import parse_program  # the grammar loads only for sources that declare aliases
+
+    origin = doc.origin(("aliases",))
+    text = data["aliases"]
+    if origin is None or not isinstance(text, str):
+        raise CompileError([Diagnostic(Severity.ERROR, "`aliases` must be text: extend name = expr, …",
+                                       doc.span(("aliases",)))])
+    program = parse_program(text, origin)
+    if len(program.stages) != 1 or not isinstance(program.stages[0], syn.ExtendStage):
+        raise CompileError([Diagnostic(Severity.ERROR, "`aliases` must be a single `extend name = expr, …`",
+                                       doc.span(("aliases",)))])
+    out: dict[str, syn.Node] = {}
+    for a in program.stages[0].assignments:
+        if a.name in fields or a.name in out:
+            p = a.pos
+            raise CompileError([Diagnostic(Severity.ERROR, f"alias {a.name!r} is already a field or an alias",
+                                           origin.span(p.line, p.column))])
+        out[a.name] = a.expr
+    return out, origin
 
 
 @lru_cache(maxsize=1)

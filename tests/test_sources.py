@@ -1,0 +1,143 @@
+"""Source definitions: derived fields (`aliases:`) — the CIM names Splunk's AWS add-on derives, defined once over the
+raw CloudTrail fields and expanded where a rule names them, so every target and the executor compute one value."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from siemforge.backends.executor.engine import run_rule
+from siemforge.backends.registry import targets
+from siemforge.compiler import ir
+from siemforge.compiler import syntax as syn
+from siemforge.compiler.analyze import Analyzer, Schema
+from siemforge.compiler.api import compile_file
+from siemforge.compiler.bindings import builtin_bindings
+from siemforge.compiler.diagnostics import CompileError, DiagnosticSink
+from siemforge.compiler.sources import _parse_source, builtin_sources
+from siemforge.compiler.yamlpos import TextOrigin
+
+HEAD = "title: t\nid: 0b9e2d4c-1f3a-4c5e-9d7b-2a6f8e1c3b5d\nlogsource: {product: aws, service: cloudtrail}\n"
+EVENTS = [
+    {"eventName": "PutImage", "sourceIPAddress": "203.0.113.12", "recipientAccountId": "123456789012",
+     "userIdentity": {"type": "IAMUser", "userName": "Mary_Major", "arn": "arn:aws:iam::123456789012:user/Mary_Major"}},
+    {"eventName": "PutImage", "sourceIPAddress": "198.51.100.7", "recipientAccountId": "123456789012",
+     "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/ci/build-42"}},
+    {"eventName": "ListImages", "sourceIPAddress": "198.51.100.7"},
+]
+
+
+def compile_text(tmp_path: Path, body: str) -> Any:
+    f = tmp_path / "rule.yml"
+    f.write_text(HEAD + body)
+    return compile_file(f)
+
+
+def run(tmp_path: Path, body: str) -> list[dict[str, Any]]:
+    res = compile_text(tmp_path, body)
+    assert res.rule is not None, [str(d) for d in res.diagnostics]
+    logs = tmp_path / "events.ndjson"
+    logs.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in EVENTS))
+    return run_rule(res.rule, [logs]).rows
+
+
+def test_binding_alias_table_agrees_with_the_source_definitions() -> None:
+    """The raw Splunk binding documents each add-on field with the raw field it comes from; the source defines it."""
+    src = builtin_sources()["aws.cloudtrail"]
+    table = builtin_bindings()[("aws.cloudtrail", "raw")].extra["aliases"]
+    assert set(table) == set(src.aliases)
+    for name, doc in table.items():
+        text = syn.node_text(src.aliases[name])
+        raw_fields = re.findall(r"[A-Za-z]+(?:\.[A-Za-z]+)+|[a-z]+[A-Z][A-Za-z]*", str(doc))
+        quoted = re.findall(r'"([^"]+)"', str(doc))
+        assert all(f in text for f in raw_fields + quoted), (name, doc, text)
+
+
+def test_aliases_in_a_pipeline_compute_the_add_on_fields(tmp_path: Path) -> None:
+    rows = run(tmp_path, 'query: |\n  where signature == "PutImage"\n'
+                         "  | project signature, user, src, vendor_account, vendor_product\n")
+    assert rows == [
+        {"signature": "PutImage", "user": "Mary_Major", "src": "203.0.113.12", "vendor_account": "123456789012",
+         "vendor_product": "AWS CloudTrail"},
+        {"signature": "PutImage", "user": "build-42", "src": "198.51.100.7", "vendor_account": "123456789012",
+         "vendor_product": "AWS CloudTrail"},
+    ]
+
+
+def test_an_alias_is_its_expression_in_the_ir_and_in_every_target(tmp_path: Path) -> None:
+    res = compile_text(tmp_path, 'query: |\n  where src == "203.0.113.12"\n')
+    [stage] = res.rule.pipeline.stages
+    assert stage == ir.Filter(ir.Compare(ir.CmpOp.EQ, ir.Column("sourceIPAddress", (), ir.Type.STRING),
+                                         ir.Literal("203.0.113.12", ir.Type.STRING)))
+    reg = targets()
+    assert 'sourceIPAddress="203.0.113.12"' in reg["splunk"].compile(res.rule, None)
+    assert 'SourceIpAddress == "203.0.113.12"' in reg["sentinel"].compile(res.rule, None)
+
+
+def test_sigma_detections_may_name_aliases(tmp_path: Path) -> None:
+    rows = run(tmp_path, "detection: {sel: {signature: putimage, user|endswith: '-42'}, condition: sel}\n")
+    assert [r["sourceIPAddress"] for r in rows] == ["198.51.100.7"]
+
+
+def test_a_rule_column_shadows_an_alias(tmp_path: Path) -> None:
+    rows = run(tmp_path, 'query: |\n  extend user = "someone" | where user == "someone" | project user\n')
+    assert rows == [{"user": "someone"}] * 3
+
+
+def test_rename_of_an_alias_says_to_extend(tmp_path: Path) -> None:
+    res = compile_text(tmp_path, "query: |\n  rename ip = src\n")
+    assert res.rule is None and "use `extend ip = src`" in res.diagnostics[0].message
+
+
+def test_aliases_end_where_the_source_fields_end(tmp_path: Path) -> None:
+    res = compile_text(tmp_path, "query: |\n  summarize n = count() by eventName\n  | where user == \"x\"\n")
+    assert res.rule is None
+    assert "no column 'user' here" in res.diagnostics[0].message
+
+
+SOURCE = """name: test.src
+logsource: {product: test}
+fields:
+  a: string
+  b: string
+aliases: |
+  extend ab = strcat(a, b),
+         bad = nosuchfunction(a)
+"""
+
+
+def test_alias_diagnostics_point_into_the_source_file() -> None:
+    src = _parse_source(SOURCE, "sources/test.yml")
+    assert set(src.aliases) == {"ab", "bad"}
+    rule_origin = TextOrigin("rule.yml", 5, 3, True, 2)
+    sink = DiagnosticSink()
+    analyzer = Analyzer(rule_origin, sink)
+    schema = Schema(dict(src.columns()), True, src, None)
+    ok = analyzer.path(syn.Name("ab", syn.Pos(1, 1, 1, 3)), schema)
+    assert isinstance(ok, ir.Call) and ok.fn == "strcat"
+    with pytest.raises(CompileError) as exc:
+        analyzer.path(syn.Name("bad", syn.Pos(1, 1, 1, 4)), schema)
+    d = exc.value.diagnostics[0]
+    assert "nosuchfunction" in d.message and d.span is not None
+    assert (d.span.file, d.span.line) == ("sources/test.yml", 8)
+    assert analyzer.origin is rule_origin  # restored after the alias
+
+
+@pytest.mark.parametrize(
+    ("aliases", "message"),
+    [
+        ("aliases: |\n  where a == b\n", "a single `extend"),
+        ("aliases: |\n  extend a = b\n", "alias 'a' is already a field"),
+        ("aliases: [x]\n", "`aliases` must be text"),
+    ],
+)
+def test_bad_alias_sections(aliases: str, message: str) -> None:
+    text = SOURCE[: SOURCE.index("aliases:")] + aliases
+    with pytest.raises(CompileError) as exc:
+        _parse_source(text, "sources/test.yml")
+    assert message in exc.value.diagnostics[0].message
+    assert exc.value.diagnostics[0].span is not None
