@@ -12,7 +12,7 @@ import yaml
 from siemforge.backends.kql.artifacts import alert_rule_resource, analytic_rule_yaml, arm_template, sentinel_binding
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.compiler import ir
-from siemforge.compiler.api import compile_file, discover_rules
+from siemforge.compiler.api import CompileResult, compile_file, discover_rules
 from siemforge.compiler.diagnostics import CompileError
 
 from .outputs import OutputDir, OutputError
@@ -139,11 +139,11 @@ def arm(
         raise typer.Exit(1)
 
 
-def _compiled_rules(rules: list[Path]) -> tuple[list[ir.RuleIR], int]:
+def _compiled(rules: list[Path]) -> tuple[list[CompileResult], int]:
     """The rules that compile (diagnostics printed), and how many did not."""
     from .main import print_diagnostics
 
-    good: list[ir.RuleIR] = []
+    good: list[CompileResult] = []
     failures = 0
     for f in discover_rules(rules):
         res = compile_file(f)
@@ -151,8 +151,13 @@ def _compiled_rules(rules: list[Path]) -> tuple[list[ir.RuleIR], int]:
         if res.rule is None:
             failures += 1
             continue
-        good.append(res.rule)
+        good.append(res)
     return good, failures
+
+
+def _compiled_rules(rules: list[Path]) -> tuple[list[ir.RuleIR], int]:
+    good, failures = _compiled(rules)
+    return [r.rule for r in good if r.rule is not None], failures
 
 
 @export_app.command("splunk-app")
@@ -193,14 +198,17 @@ def contentctl_pack(
     output: Annotated[Path, typer.Option("-o", "--output", help="folder: overlay it on a `contentctl init` pack")],
     binding: Annotated[str | None, typer.Option(help="Splunk binding (default: each source's default)")] = None,
 ) -> None:
-    """A contentctl 5.x content pack (detections, macros, lookups, stories, data_sources)."""
+    """A contentctl 5.x content pack (detections with their fixture tests, baselines, macros, lookups, stories,
+    data_sources); run contentctl from the pack folder (test data paths are relative to it)."""
     from siemforge.backends.spl.contentctl import build_pack
 
     from .main import err
 
-    good, failures = _compiled_rules(rules)
+    results, failures = _compiled(rules)
+    good = [r.rule for r in results if r.rule is not None]
+    tests = {r.rule.meta.id: r.doc.tests for r in results if r.rule is not None and r.doc is not None}
     try:
-        files = build_pack(good, binding)
+        files = build_pack(good, binding, tests)
     except (CompileError, ValueError) as exc:
         err.print(f"error: {exc}", style="bold red", markup=False)
         raise typer.Exit(1) from None

@@ -17,12 +17,21 @@ from siemforge.compiler.api import compile_file, discover_rules
 from helpers import ROOT
 
 
+def compiled():  # type: ignore[no-untyped-def]
+    return [res for res in (compile_file(f) for f in discover_rules([ROOT / "rules"])) if res.rule is not None]
+
+
 def rules():  # type: ignore[no-untyped-def]
-    return [r for r in (compile_file(f).rule for f in discover_rules([ROOT / "rules"])) if r is not None]
+    return [res.rule for res in compiled()]
+
+
+def pack_files() -> dict[str, str]:
+    results = compiled()
+    return build_pack([r.rule for r in results], None, {r.rule.meta.id: r.doc.tests for r in results})
 
 
 def test_pack_files() -> None:
-    files = build_pack(rules(), None)
+    files = pack_files()
     dets = {k: yaml.safe_load(v) for k, v in files.items() if k.startswith("detections/")}
     assert len(dets) == len(rules())
     for path, d in dets.items():
@@ -33,8 +42,45 @@ def test_pack_files() -> None:
         assert len(d["drilldown_searches"]) == 2
         ids = d["tags"]["mitre_attack_id"]
         assert not any(a.startswith(b + ".") for a in ids for b in ids)  # no technique with its own sub-technique
-    assert "macros/cloudtrail.yml" in files and "lookups/previously_seen_cloud_compute_images.csv" in files
+    assert "macros/cloudtrail.yml" in files
     assert yaml.safe_load(files["contentctl.yml"])["app"]["label"] == "SF"
+
+
+def test_production_rules_ship_their_positive_fixtures_as_tests() -> None:
+    """contentctl requires a test for a production detection: the rule's own positive fixtures, in the pack."""
+    files = pack_files()
+    by_name = {d["name"]: d for d in (yaml.safe_load(v) for k, v in files.items() if k.startswith("detections/"))}
+    statuses = {r.meta.title: r.meta.status for r in rules()}
+    for name, d in by_name.items():
+        assert d["status"] == ("production" if statuses[name] in ("production", "stable") else "experimental"), name
+        if d["status"] == "production":
+            assert d["tests"], name
+        for test in d["tests"]:
+            for data in test["attack_data"]:
+                assert data["data"] in files and data["sourcetype"] == "aws:cloudtrail"
+                first = files[data["data"]].splitlines()[0]
+                assert yaml.safe_load(first)["eventSource"]  # raw CloudTrail records, one per line
+    ecr = by_name["AWS ECR Container Upload Outside Business Hours"]
+    assert [a["data"] for a in ecr["tests"][0]["attack_data"]] == [
+        "data/aws_ecr_container_upload_outside_business_hours/off_hours.ndjson"]  # the negatives are not shipped
+
+
+def test_seen_before_table_is_a_kvstore_lookup_with_two_baselines() -> None:
+    files = pack_files()
+    lookup = yaml.safe_load(files["lookups/previously_seen_cloud_compute_images.yml"])
+    assert lookup["lookup_type"] == "kvstore" and lookup["fields"][0] == "_key"
+    assert "lookups/previously_seen_cloud_compute_images.csv" not in files
+    names = {k: yaml.safe_load(v) for k, v in files.items() if k.startswith("baselines/")}
+    assert sorted(names) == ["baselines/previously_seen_cloud_compute_images___initial.yml",
+                             "baselines/previously_seen_cloud_compute_images___update.yml"]
+    for b in names.values():
+        assert b["type"] == "Baseline"
+        assert b["tags"]["detections"] == ["Cloud Compute Instance Created With Previously Unseen Image"]
+        assert b["search"].endswith("| outputlookup previously_seen_cloud_compute_images")
+    update = names["baselines/previously_seen_cloud_compute_images___update.yml"]["search"]
+    assert "| inputlookup append=t previously_seen_cloud_compute_images" in update
+    det = yaml.safe_load(files["detections/cloud/cloud_compute_instance_created_with_previously_unseen_image.yml"])
+    assert det["status"] == "production" and "baseline" in det["tags"]["manual_test"]
 
 
 def contentctl() -> str | None:
@@ -51,7 +97,7 @@ def test_contentctl_validate_and_build(tmp_path: Path) -> None:
     run = lambda *args: subprocess.run([exe, *args], cwd=pack, capture_output=True, text=True,  # noqa: E731
                                        timeout=600)
     assert run("init").returncode == 0
-    for rel, text in build_pack(rules(), None).items():
+    for rel, text in pack_files().items():
         (pack / rel).parent.mkdir(parents=True, exist_ok=True)
         (pack / rel).write_text(text)
     validate = run("validate")
@@ -59,3 +105,8 @@ def test_contentctl_validate_and_build(tmp_path: Path) -> None:
     build = run("build")
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     assert (pack / "dist" / "siemforge_content-latest.tar.gz").exists()
+    conf = (pack / "dist" / "siemforge_content" / "default" / "savedsearches.conf").read_text()
+    assert "[SF - Previously Seen Cloud Compute Images - Initial]" in conf
+    assert "[SF - Previously Seen Cloud Compute Images - Update]" in conf
+    collections = (pack / "dist" / "siemforge_content" / "default" / "collections.conf").read_text()
+    assert "[previously_seen_cloud_compute_images]" in collections

@@ -8,8 +8,9 @@ from __future__ import annotations
 import csv
 import re
 import uuid
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -18,12 +19,17 @@ from siemforge.compiler.bindings import builtin_bindings
 from siemforge.compiler.sources import builtin_sources
 
 from .app import slug
-from .lower import compile_spl
+from .lower import baseline_searches, compile_spl
+
+if TYPE_CHECKING:
+    from siemforge.compiler.rule import TestCase
 
 STORY = "siemforge Cloud Detections"
 DEFAULT_DATE = "2026-11-24"
 NAMESPACE = uuid.UUID("6f1f3a59-9d0e-4d7c-9a4f-1a7d2f3c5b10")  # stable ids for generated objects
 DATA_SOURCES = {"aws.cloudtrail": ("AWS CloudTrail", "aws:cloudtrail", "aws_cloudtrail")}
+PRODUCTS = ["Splunk Enterprise", "Splunk Enterprise Security", "Splunk Cloud"]
+PRODUCTION = ("production", "stable")  # rule statuses that contentctl ships as `production` when a test proves them
 RISK_TYPES = {"account": "user", "host": "system"}
 THREAT_TYPES = {
     "ip": "ip_address",
@@ -53,8 +59,33 @@ def _base_source(rule: ir.RuleIR) -> str:
     return src.view.source.name if src.view is not None else src.name
 
 
-def detection(rule: ir.RuleIR, binding: str | None) -> tuple[str, dict[str, Any]]:
-    stem = slug(rule.meta.title)
+def content_stem(name: str) -> str:
+    """contentctl's file stem for a content name (its `contentNameToFileName`): the detection's file, and the
+    `<stem>_filter` macro its search must end with. Only space, `-`, `.` and `/` become `_`."""
+    return name.replace(" ", "_").replace("-", "_").replace(".", "_").replace("/", "_").lower()
+
+
+def _raw_binding(rule: ir.RuleIR, binding: str | None) -> bool:
+    """Whether the search reads raw CloudTrail (`aws:cloudtrail`, directly or through the CIM data model built from
+    it), so that the rule's raw-record fixtures are test data for it."""
+    return binding in (None, "raw", "cim")
+
+
+def proof_tests(rule: ir.RuleIR, binding: str | None, tests: Sequence[TestCase]) -> list[TestCase]:
+    """The rule's tests that contentctl can replay as True Positive tests: raw CloudTrail logs the rule fires on."""
+    if not _raw_binding(rule, binding):
+        return []
+    return [
+        t for t in tests
+        if t.binding is None and (t.expect.kind in ("fires", "rows") or (t.expect.count or 0) > 0)
+    ]
+
+
+def detection(
+    rule: ir.RuleIR, binding: str | None, tests: Sequence[TestCase] = ()
+) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """The detection yml, its path, and the test data files it references (pack-relative path -> text)."""
+    stem = content_stem(rule.meta.title)
     spl = compile_spl(rule, binding).replace("\n", " ") + f" | `{stem}_filter`"
     risk, threat = [], []
     for ent in rule.entities:
@@ -66,21 +97,47 @@ def detection(rule: ir.RuleIR, binding: str | None) -> tuple[str, dict[str, Any]
     if not risk:
         raise ValueError(f"{rule.meta.title}: contentctl needs a risk object: map an account or host entity")
     subject = risk[0]["field"]
-    source_name = DATA_SOURCES.get(_base_source(rule), ("AWS CloudTrail",))[0]
+    source_name, sourcetype, source = DATA_SOURCES.get(_base_source(rule), DATA_SOURCES["aws.cloudtrail"])
+    # contentctl requires a test for a production detection: the rule's own positive fixtures, shipped in the pack
+    # (attack_data `data` may be a file path, resolved from the pack folder where contentctl runs)
+    data_files: dict[str, str] = {}
+    unit_tests: list[dict[str, Any]] = []
+    for t in proof_tests(rule, binding, tests):
+        attack_data = []
+        for log in t.logs:
+            rel = f"data/{stem}/{log.name}"
+            data_files[rel] = log.read_text(encoding="utf-8")
+            attack_data.append({"data": rel, "source": source, "sourcetype": sourcetype})
+        if attack_data not in [u["attack_data"] for u in unit_tests]:
+            unit_tests.append({"name": "True Positive Test", "attack_data": attack_data})
+    production = (rule.meta.status or "").lower() in PRODUCTION and bool(unit_tests)
+    tags: dict[str, Any] = {
+        "analytic_story": [STORY],
+        "asset_type": "AWS Account",
+        "mitre_attack_id": _techniques(rule),
+        "product": PRODUCTS,
+        "security_domain": "threat",
+    }
+    if production and rule.baselines:
+        # contentctl cannot run baseline searches before a test ("mark this as manual_test"); the executor's tests
+        # build the table from history logs and prove the rule
+        tables = ", ".join(b.table for b in rule.baselines)
+        tags["manual_test"] = (f"Needs the {tables} baseline searches to have run first, which contentctl test does "
+                               "not do; siemforge's rule tests build the table from history logs and prove it.")
     doc: dict[str, Any] = {
         "name": rule.meta.title,
         "id": rule.meta.id,
         "version": int(re.match(r"\d+", rule.meta.version or "1").group(0)),  # type: ignore[union-attr]
         "date": _date(rule),
         "author": "siemforge, siemforge",
-        # contentctl requires an attack_data URL test for production detections; the proof of these rules is their
-        # own fixture tests in rules/, which have no public URL, so the pack ships them as experimental
-        "status": "experimental",
+        "status": "production" if production else "experimental",
         "type": "Anomaly",
         "description": " ".join(rule.meta.description.split()) or rule.meta.title,
         "data_source": [source_name],
         "search": spl,
-        "how_to_implement": "Compiled by siemforge from rules/; ingest AWS CloudTrail with the Splunk Add-on for AWS.",
+        "how_to_implement": "Compiled by siemforge from rules/; ingest AWS CloudTrail with the Splunk Add-on for AWS."
+        + (" Schedule the baseline searches of " + ", ".join(b.table for b in rule.baselines) + " first."
+           if rule.baselines else ""),
         "known_false_positives": " ".join(rule.meta.falsepositives) or "None known.",
         "references": list(rule.meta.references),
         "drilldown_searches": [
@@ -99,25 +156,76 @@ def detection(rule: ir.RuleIR, binding: str | None) -> tuple[str, dict[str, Any]
             },
         ],
         "rba": {"message": f"{rule.meta.title} by ${subject}$", "risk_objects": risk, "threat_objects": threat},
-        "tags": {
-            "analytic_story": [STORY],
-            "asset_type": "AWS Account",
-            "mitre_attack_id": _techniques(rule),
-            "product": ["Splunk Enterprise", "Splunk Enterprise Security", "Splunk Cloud"],
-            "security_domain": "threat",
-        },
+        "tags": tags,
+        "tests": unit_tests,
     }
-    return f"detections/cloud/{stem}.yml", doc
+    return f"detections/cloud/{stem}.yml", doc, data_files
 
 
-def build_pack(rules: list[ir.RuleIR], binding: str | None) -> dict[str, str]:
-    """Relative path -> text of the pack's files."""
+def baselines(rule: ir.RuleIR, binding: str | None) -> dict[str, str]:
+    """A seen-before table as ESCU ships it: a KV store lookup and two Baseline searches (Initial fills it from a
+    long window, Update merges each new window in), linked to the detection by name."""
+    files: dict[str, str] = {}
+    for b in rule.baselines:
+        columns = [c for c, _ in b.initial.columns or ()]
+        files[f"lookups/{b.table}.yml"] = dump({
+            "name": b.table,
+            "id": str(uuid.uuid5(NAMESPACE, "lookup:" + b.table)),
+            "version": 1,
+            "date": _date(rule),
+            "author": "siemforge, siemforge",
+            "description": f"Seen-before table of {b.key}: first and last sighting, and whether the baseline holds "
+            f"enough data ({_days(b.warmup)} days). Filled by its baseline searches.",
+            "lookup_type": "kvstore",
+            "fields": ["_key", *columns],
+        })
+        initial, update = baseline_searches(rule, b, binding)
+        label = b.table.replace("_", " ").title()
+        for kind, spl in (("Initial", initial), ("Update", update)):
+            name = f"{label} - {kind}"
+            files[f"baselines/{content_stem(name)}.yml"] = dump({
+                "name": name,
+                "id": str(uuid.uuid5(NAMESPACE, f"baseline:{b.table}:{kind}")),
+                "version": 1,
+                "date": _date(rule),
+                "author": "siemforge, siemforge",
+                "type": "Baseline",
+                "status": "production",
+                "description": f"{kind} fill of the {b.table} table: the first and last sighting of each {b.key}"
+                + (f", forgetting keys unseen for {_days(b.forget)} days." if kind == "Update" else "."),
+                "search": spl.replace("\n", " "),
+                "how_to_implement": "Run the Initial search once over history, then schedule the Update search.",
+                "known_false_positives": "None: this search builds a table, it does not alert.",
+                "references": [],
+                "tags": {
+                    "analytic_story": [STORY],
+                    "detections": [rule.meta.title],
+                    "product": PRODUCTS,
+                    "security_domain": "threat",
+                },
+            })
+    return files
+
+
+def _days(d: timedelta) -> str:
+    return f"{d.total_seconds() / 86400:g}"
+
+
+def build_pack(
+    rules: list[ir.RuleIR], binding: str | None, tests: Mapping[str, Sequence[TestCase]] | None = None
+) -> dict[str, str]:
+    """Relative path -> text of the pack's files. `tests` (rule id -> the rule's tests) supplies the fixtures that
+    make a production rule's contentctl tests; without them every detection ships as experimental."""
     files: dict[str, str] = {}
     macros: dict[str, dict[str, Any]] = {}
     for rule in rules:
-        path, doc = detection(rule, binding)
+        path, doc, data = detection(rule, binding, (tests or {}).get(rule.meta.id, ()))
         files[path] = dump(doc)
-        for name in re.findall(r"`([A-Za-z0-9_]+)`", doc["search"]):
+        files.update(data)
+        extra = baselines(rule, binding)
+        files.update(extra)
+        searches = [doc["search"], *(v for k, v in extra.items() if k.startswith("baselines/"))]
+        for name in re.findall(r"`([A-Za-z0-9_]+)`", "\n".join(searches)):
             for b in builtin_bindings().values():
                 m = (b.extra.get("macros") or {}).get(name)
                 if m:
@@ -127,6 +235,8 @@ def build_pack(rules: list[ir.RuleIR], binding: str | None) -> dict[str, str]:
                         "description": " ".join(str(m.get("description", name)).split()),
                     }
         for t in rule.lookups:
+            if any(b.table == t.name for b in rule.baselines):  # a KV store collection: baselines fill it
+                continue
             with open(t.path, newline="", encoding="utf-8") as fh:
                 rows = list(csv.reader(fh))
             files[f"lookups/{t.name}.csv"] = "".join(",".join(r) + "\n" for r in rows)
@@ -188,7 +298,7 @@ def build_pack(rules: list[ir.RuleIR], binding: str | None) -> dict[str, str]:
             "references": [],
             "tags": {
                 "category": ["Cloud Security"],
-                "product": ["Splunk Enterprise", "Splunk Enterprise Security", "Splunk Cloud"],
+                "product": PRODUCTS,
                 "usecase": "Advanced Threat Detection",
             },
         }
@@ -222,5 +332,3 @@ def build_pack(rules: list[ir.RuleIR], binding: str | None) -> dict[str, str]:
 def dump(doc: dict[str, Any]) -> str:
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1_000_000)
 
-
-_ = Path
