@@ -139,7 +139,7 @@ def arm(
         raise typer.Exit(1)
 
 
-def _compiled(rules: list[Path]) -> tuple[list[CompileResult], int]:
+def _compile_results(rules: list[Path]) -> tuple[list[CompileResult], int]:
     """The rules that compile (diagnostics printed), and how many did not."""
     from .main import print_diagnostics
 
@@ -156,7 +156,7 @@ def _compiled(rules: list[Path]) -> tuple[list[CompileResult], int]:
 
 
 def _compiled_rules(rules: list[Path]) -> tuple[list[ir.RuleIR], int]:
-    good, failures = _compiled(rules)
+    good, failures = _compile_results(rules)
     return [r.rule for r in good if r.rule is not None], failures
 
 
@@ -204,7 +204,7 @@ def contentctl_pack(
 
     from .main import err
 
-    results, failures = _compiled(rules)
+    results, failures = _compile_results(rules)
     good = [r.rule for r in results if r.rule is not None]
     tests = {r.rule.meta.id: r.doc.tests for r in results if r.rule is not None and r.doc is not None}
     try:
