@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -263,6 +264,7 @@ def compile_file(path: Path, cache: RuleCache | None = None) -> CompileResult:
         return CompileResult(path, None, doc, diags)
 
 
+SKIPPED_FOLDERS = {"fixtures", "lookups"}  # rule folders' test data, not rules
 RULE_SUFFIXES = (".yml", ".yaml")
 
 
@@ -271,9 +273,11 @@ def discover_rules(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.suffix in RULE_SUFFIXES and f.is_file() and not ({"fixtures", "lookups"} & set(f.parts)):
-                    out.append(f)
+            found: list[Path] = []
+            for root, dirs, names in os.walk(p):  # one scandir per folder; no stat per file
+                dirs[:] = [d for d in dirs if d not in SKIPPED_FOLDERS]
+                found.extend(Path(root, n) for n in names if os.path.splitext(n)[1] in RULE_SUFFIXES)
+            out.extend(f for f in sorted(found) if f.is_file())
         else:
             out.append(p)
     return out

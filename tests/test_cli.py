@@ -136,3 +136,15 @@ def test_yaml_error_position(tmp_path: Path) -> None:
     r = sf("ir", str(rule))
     assert r.returncode == 1
     assert f"{rule}:3:1: error: invalid YAML" in r.stderr
+
+
+def test_discover_rules_skips_test_data_folders_below_the_given_folder_only(tmp_path: Path) -> None:
+    """fixtures/ and lookups/ inside a rules folder hold test data; a rules folder that itself lives under a folder
+    named like that is still searched."""
+    from siemforge.compiler.api import discover_rules
+
+    root = tmp_path / "lookups" / "team_rules"
+    for rel in ("a/rule.yml", "a/fixtures/x.yml", "b/lookups/t.yaml", "b/rule2.yaml", "c/notes.txt"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("title: t\n")
+    assert [p.relative_to(root).as_posix() for p in discover_rules([root])] == ["a/rule.yml", "b/rule2.yaml"]
