@@ -13,7 +13,7 @@ from siemforge.backends.kql.artifacts import alert_rule_resource, analytic_rule_
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.compiler import ir
 from siemforge.compiler.api import CompileResult, compile_file, discover_rules
-from siemforge.compiler.diagnostics import CompileError
+from siemforge.compiler.diagnostics import CompileError, Diagnostic
 
 from .outputs import OutputDir, OutputError
 
@@ -160,6 +160,27 @@ def _compiled_rules(rules: list[Path]) -> tuple[list[ir.RuleIR], int]:
     return [r.rule for r in good if r.rule is not None], failures
 
 
+def _splunk_ready(results: list[CompileResult], binding: str | None) -> tuple[list[CompileResult], int]:
+    """The rules that lower to SPL on `binding`; the others are reported (the export goes on without them)."""
+    from siemforge.backends.spl.lower import compile_spl
+
+    from .main import print_diagnostics
+
+    ready: list[CompileResult] = []
+    failures = 0
+    for res in results:
+        assert res.rule is not None
+        try:
+            compile_spl(res.rule, binding)
+        except CompileError as exc:
+            print_diagnostics([d if d.span else Diagnostic(d.severity, f"{res.path}: {d.message}", None, d.hint,
+                                                           d.code) for d in exc.diagnostics])
+            failures += 1
+            continue
+        ready.append(res)
+    return ready, failures
+
+
 @export_app.command("splunk-app")
 def splunk_app(
     rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
@@ -172,7 +193,10 @@ def splunk_app(
 
     from .main import err, print_diagnostics
 
-    good, failures = _compiled_rules(rules)
+    results, failures = _compile_results(rules)
+    results, unlowered = _splunk_ready(results, binding)
+    failures += unlowered
+    good = [r.rule for r in results if r.rule is not None]
     try:
         files = build_app(good, binding, AppSpec(app_id=app_id))
     except CompileError as exc:
@@ -202,14 +226,19 @@ def contentctl_pack(
     data_sources); run contentctl from the pack folder (test data paths are relative to it)."""
     from siemforge.backends.spl.contentctl import build_pack
 
-    from .main import err
+    from .main import err, print_diagnostics
 
     results, failures = _compile_results(rules)
+    results, unlowered = _splunk_ready(results, binding)
+    failures += unlowered
     good = [r.rule for r in results if r.rule is not None]
     tests = {r.rule.meta.id: r.doc.tests for r in results if r.rule is not None and r.doc is not None}
     try:
         files = build_pack(good, binding, tests)
-    except (CompileError, ValueError) as exc:
+    except CompileError as exc:
+        print_diagnostics(exc.diagnostics)
+        raise typer.Exit(1) from None
+    except ValueError as exc:
         err.print(f"error: {exc}", style="bold red", markup=False)
         raise typer.Exit(1) from None
     _write(output, sorted(files.items()))

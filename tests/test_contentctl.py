@@ -110,3 +110,24 @@ def test_contentctl_validate_and_build(tmp_path: Path) -> None:
     assert "[SF - Previously Seen Cloud Compute Images - Update]" in conf
     collections = (pack / "dist" / "siemforge_content" / "default" / "collections.conf").read_text()
     assert "[previously_seen_cloud_compute_images]" in collections
+
+
+@pytest.mark.parametrize("kind", ["contentctl", "splunk-app"])
+def test_a_rule_that_cannot_lower_on_the_binding_is_reported_and_the_rest_exported(kind: str, tmp_path: Path) -> None:
+    """On Amazon Security Lake, CloudTrail's `resources` array has no OCSF field: that rule is named, with its file,
+    the other rules are exported, and the exit code says something failed."""
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "siemforge.cli.main", "export", kind, "rules/", "-o", str(tmp_path),
+                           "--binding", "asl"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert ("aws_ec2_suspicious_compute_deployments.yml: Suspicious AWS EC2 Compute Resource Deployments: field "
+            "'resources.0.ARN' has no Splunk field in binding 'asl'") in proc.stderr
+    assert "Traceback" not in proc.stderr
+    if kind == "contentctl":
+        dets = sorted(p.name for p in (tmp_path / "detections" / "cloud").iterdir())
+        assert len(dets) == 4 and "suspicious_aws_ec2_compute_resource_deployments.yml" not in dets
+        assert not (tmp_path / "data").exists()  # the fixtures are raw CloudTrail, not ASL: no tests on this binding
+    else:
+        conf = (tmp_path / "siemforge_content" / "default" / "savedsearches.conf").read_text()
+        assert conf.count(" - Rule]") == 4 and "`amazon_security_lake`" in conf
