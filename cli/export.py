@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -75,14 +76,18 @@ def _slug(s: str) -> str:
 def _write(output: Path, files: list[tuple[str, str]]) -> None:
     from .main import err, out
 
+    d: OutputDir | None = None
     try:
         d = OutputDir.open(output)
         for name, text in files:
             d.write(name, text)
-        d.save_manifest()
     except OutputError as exc:
         err.print(f"error: {exc}", style="bold red", markup=False)
         raise typer.Exit(2) from None
+    finally:
+        if d is not None and d.written:
+            with contextlib.suppress(OutputError):  # an unwritable folder was reported by the write itself
+                d.save_manifest()  # what was written is recorded even when a later write is refused
     out.print(f"wrote {len(files)} file(s) to {output}")
 
 
@@ -219,11 +224,13 @@ def splunk_app(
 @export_app.command("contentctl")
 def contentctl_pack(
     rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="folder: overlay it on a `contentctl init` pack")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="an empty (or siemforge-written) folder; copy it "
+                                                                   "over a `contentctl init` pack")],
     binding: Annotated[str | None, typer.Option(help="Splunk binding (default: each source's default)")] = None,
 ) -> None:
     """A contentctl 5.x content pack (detections with their fixture tests, baselines, macros, lookups, stories,
-    data_sources); run contentctl from the pack folder (test data paths are relative to it)."""
+    data_sources). Copy it over a `contentctl init` pack and run contentctl there (test data paths are relative to
+    the pack folder)."""
     from siemforge.backends.spl.contentctl import build_pack
 
     from .main import err, print_diagnostics
@@ -233,14 +240,19 @@ def contentctl_pack(
     failures += unlowered
     good = [r.rule for r in results if r.rule is not None]
     tests = {r.rule.meta.id: r.doc.tests for r in results if r.rule is not None and r.doc is not None}
+    paths = {r.rule.meta.id: r.path for r in results if r.rule is not None}
+    left_out: list[str] = []
+
+    def refuse(rule: ir.RuleIR, why: str) -> None:
+        err.print(f"error: {paths[rule.meta.id]}: {rule.meta.title}: {why}", style="bold red", markup=False)
+        left_out.append(rule.meta.id)
+
     try:
-        files = build_pack(good, binding, tests)
+        files = build_pack(good, binding, tests, on_error=refuse)
     except CompileError as exc:
         print_diagnostics(exc.diagnostics)
         raise typer.Exit(1) from None
-    except ValueError as exc:
-        err.print(f"error: {exc}", style="bold red", markup=False)
-        raise typer.Exit(1) from None
+    failures += len(left_out)
     _write(output, sorted(files.items()))
     if failures:
         raise typer.Exit(1)

@@ -5,6 +5,7 @@ Exit codes: 0 success; 1 a rule failed to compile or a test failed; 2 bad usage 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import datetime
 from enum import Enum
@@ -340,7 +341,8 @@ def compile_cmd(
         raise typer.Exit(2) from None
     finally:
         if outdir is not None and outdir.written:
-            outdir.save_manifest()  # what was written is recorded even when a later write is refused
+            with contextlib.suppress(OutputError):  # an unwritable folder was reported by the write itself
+                outdir.save_manifest()  # what was written is recorded even when a later write is refused
     if outdir is not None:
         out.print(f"wrote {written} file(s) to {output}")
     elif format is OutFormat.json:

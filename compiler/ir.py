@@ -442,3 +442,26 @@ def walk(expr: Expr):  # type: ignore[no-untyped-def]
                 yield from walk(a)
         case _:
             pass
+
+
+def stage_exprs(stage: Stage) -> tuple[Expr, ...]:
+    """The expressions a stage evaluates (not their sub-expressions: `walk` each)."""
+    match stage:
+        case Filter(predicate=p):
+            return (p,)
+        case Extend(assignments=a):
+            return tuple(x.expr for x in a)
+        case Aggregate(aggregations=aggs, by=by) | EventAggregate(aggregations=aggs, by=by):
+            return (*(x.expr for x in by), *(a.arg for a in aggs if a.arg is not None))
+        case Lookup(keys=keys):
+            return tuple(k for k, _ in keys)
+        case Sort(keys=keys):
+            return tuple(k.expr for k in keys)
+    return ()
+
+
+def reads_clock(pipeline: Pipeline) -> bool:
+    """Whether the pipeline (or the view under its source) calls now() or ago(): its result depends on when it runs."""
+    stages = [*pipeline.stages, *(pipeline.source.view.stages if pipeline.source.view is not None else ())]
+    return any(isinstance(e, Call) and e.fn in ("now", "ago") for st in stages for x in stage_exprs(st)
+               for e in walk(x))

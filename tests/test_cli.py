@@ -148,3 +148,39 @@ def test_discover_rules_skips_test_data_folders_below_the_given_folder_only(tmp_
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("title: t\n")
     assert [p.relative_to(root).as_posix() for p in discover_rules([root])] == ["a/rule.yml", "b/rule2.yaml"]
+
+
+def test_output_dir_refusals_are_clear_and_leave_the_users_files(tmp_path: Path) -> None:
+    import pytest
+
+    from siemforge.cli.outputs import OutputDir, OutputError
+
+    out = OutputDir.open(tmp_path / "o")
+    out.write("a.spl", "x\n")
+    with pytest.raises(OutputError, match="two rules would both write"):
+        out.write("a.spl", "y\n")  # on a fresh folder too: the duplicate, not "not written by siemforge"
+    (tmp_path / "o" / "b.spl").mkdir()  # a folder where a file would go
+    with pytest.raises(OutputError, match="exists and was not written by siemforge"):
+        out.write("b.spl", "x\n")
+    (tmp_path / "o" / "c.spl.tmp").write_text("mine")  # a file of the user's named like a temporary
+    out.write("c.spl", "z\n")
+    assert (tmp_path / "o" / "c.spl.tmp").read_text() == "mine"
+    assert (tmp_path / "o" / "c.spl").read_text() == "z\n"
+    assert (tmp_path / "o" / "c.spl").stat().st_mode & 0o777 == (tmp_path / "o" / "c.spl.tmp").stat().st_mode & 0o777
+    (tmp_path / "o" / "sentinel").write_text("a file where a folder would go")
+    with pytest.raises(OutputError, match="cannot write"):
+        out.write("sentinel/x.kql", "q\n")
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.spl", "b.spl", "c.spl", "c.spl.tmp", "sentinel"]
+
+
+def test_a_refused_export_still_records_what_it_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "pack"
+    out.mkdir()
+    (out / "stories").mkdir()
+    (out / "stories" / "siemforge_cloud_detections.yml").write_text("the user's story")
+    r = sf("export", "contentctl", "rules/", "-o", str(out))
+    assert r.returncode == 2 and "not overwriting it" in r.stderr
+    assert (out / "stories" / "siemforge_cloud_detections.yml").read_text() == "the user's story"
+    (out / "stories" / "siemforge_cloud_detections.yml").unlink()
+    r = sf("export", "contentctl", "rules/", "-o", str(out))  # siemforge's own files from the first run: rewritten
+    assert r.returncode == 0, r.stderr

@@ -131,3 +131,62 @@ def test_a_rule_that_cannot_lower_on_the_binding_is_reported_and_the_rest_export
     else:
         conf = (tmp_path / "siemforge_content" / "default" / "savedsearches.conf").read_text()
         assert conf.count(" - Rule]") == 4 and "`amazon_security_lake`" in conf
+
+
+RULE = """title: {title}
+id: {id}
+status: production
+logsource: {{product: aws, service: cloudtrail}}
+query: |
+  where eventName =~ "PutImage"
+  | summarize n = count() by user
+entities:
+  account: {{name: user}}
+tests:
+{tests}
+"""
+
+
+def _rule(folder: Path, name: str, title: str, rid: str, tests: str) -> None:
+    (folder / name).write_text(RULE.format(title=title, id=rid, tests=tests))
+
+
+def test_pack_refusals_name_the_rule_and_the_rest_is_exported(tmp_path: Path) -> None:
+    """Titles contentctl cannot turn into a macro name, titles that collide as file names, and unreadable fixtures
+    are reported with the rule's file; the other rules go into the pack."""
+    import gzip
+    import json
+    import sys
+
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    records = [json.loads(x) for x in (ROOT / "rules" / "aws_ecr_upload_outside_business_hours" / "fixtures"
+                                       / "off_hours.ndjson").read_text().splitlines()]
+    with gzip.open(rules_dir / "trail.json.gz", "wt") as fh:
+        json.dump({"Records": records}, fh)  # CloudTrail's own file shape, gzipped
+    fires = "  - {name: fires, logs: trail.json.gz, expect: fires}\n"
+    silent = "  - {name: nothing, logs: trail.json.gz, expect: {rows: []}}\n"
+    _rule(rules_dir, "a.yml", "AWS ECR Push (Off Hours)", "0a6f0e0e-1b1b-4c4c-8d8d-000000000001", fires)
+    _rule(rules_dir, "b.yml", "AWS ECR Foo-Bar", "0a6f0e0e-1b1b-4c4c-8d8d-000000000002", fires)
+    _rule(rules_dir, "c.yml", "AWS ECR Foo Bar", "0a6f0e0e-1b1b-4c4c-8d8d-000000000003", fires)
+    _rule(rules_dir, "d.yml", "AWS ECR Only Silent", "0a6f0e0e-1b1b-4c4c-8d8d-000000000004", silent)
+    _rule(rules_dir, "e.yml", "AWS ECR Missing Fixture", "0a6f0e0e-1b1b-4c4c-8d8d-000000000005",
+          "  - {name: gone, logs: nothere.ndjson, expect: fires}\n")
+    out = tmp_path / "pack"
+    proc = subprocess.run([sys.executable, "-m", "siemforge.cli.main", "export", "contentctl", str(rules_dir),
+                           "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    err = " ".join(proc.stderr.split())
+    assert "a.yml: AWS ECR Push (Off Hours): contentctl names the detection file" in err and "( )" in err
+    assert "c.yml: AWS ECR Foo Bar: its contentctl file name detections/cloud/aws_ecr_foo_bar.yml is also that " \
+           "of 'AWS ECR Foo-Bar'" in err
+    assert "e.yml: AWS ECR Missing Fixture: test 'gone': cannot use its logs as test data" in err
+    dets = {p.name: yaml.safe_load(p.read_text()) for p in (out / "detections" / "cloud").iterdir()}
+    assert sorted(dets) == ["aws_ecr_foo_bar.yml", "aws_ecr_only_silent.yml"]
+    assert dets["aws_ecr_only_silent.yml"]["status"] == "experimental"  # a silent test proves no true positive
+    assert dets["aws_ecr_only_silent.yml"]["tests"] == []
+    [test] = dets["aws_ecr_foo_bar.yml"]["tests"]
+    assert dets["aws_ecr_foo_bar.yml"]["status"] == "production"
+    assert test["attack_data"][0]["data"] == "data/aws_ecr_foo_bar/trail.json"
+    lines = (out / "data" / "aws_ecr_foo_bar" / "trail.json").read_text().splitlines()
+    assert [json.loads(x) for x in lines] == records  # one raw record per line, as Splunk's attack data

@@ -8,8 +8,9 @@ from __future__ import annotations
 import csv
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -65,27 +66,62 @@ def content_stem(name: str) -> str:
     return name.replace(" ", "_").replace("-", "_").replace(".", "_").replace("/", "_").lower()
 
 
+class PackError(Exception):
+    """A rule that cannot go into the pack as it is (the message says why); the pack goes on without it."""
+
+
 def _raw_binding(rule: ir.RuleIR, binding: str | None) -> bool:
     """Whether the search reads raw CloudTrail (`aws:cloudtrail`, directly or through the CIM data model built from
     it), so that the rule's raw-record fixtures are test data for it."""
     return binding in (None, "raw", "cim")
 
 
-def proof_tests(rule: ir.RuleIR, binding: str | None, tests: Sequence[TestCase]) -> list[TestCase]:
-    """The rule's tests that contentctl can replay as True Positive tests: raw CloudTrail logs the rule fires on."""
+def positive_tests(rule: ir.RuleIR, binding: str | None, tests: Sequence[TestCase]) -> list[TestCase]:
+    """The rule's tests that fire on raw CloudTrail records (the data a True Positive test replays)."""
     if not _raw_binding(rule, binding):
         return []
-    return [
-        t for t in tests
-        if t.binding is None and (t.expect.kind in ("fires", "rows") or (t.expect.count or 0) > 0)
-    ]
+    return [t for t in tests if t.binding is None and (
+        t.expect.kind == "fires" or (t.expect.kind == "rows" and t.expect.rows) or (t.expect.count or 0) > 0)]
+
+
+def replayable(rule: ir.RuleIR, test: TestCase) -> bool:
+    """Whether contentctl can replay the test as it is: it indexes the data and runs the search, with the lookups
+    the pack ships, at its own time. A test that swaps in its own tables, or pins `now` for a rule that reads the
+    clock, means something contentctl cannot reproduce."""
+    return not test.lookups and not test.baselines and (test.now is None or not ir.reads_clock(rule.pipeline))
+
+
+def _records_ndjson(log: Path, test: TestCase) -> str:
+    """A fixture as Splunk's attack data is: one raw record per line (the executor's reader takes NDJSON, JSON
+    arrays, CloudTrail {"Records": […]} and gzip; malformed lines are dropped, as the rule's tests skip them)."""
+    import orjson
+
+    from siemforge.backends.executor.reader import iter_events
+
+    problems: list[str] = []
+    records = list(iter_events(log, lambda m: problems.append(str(m))))
+    if not records:
+        why = problems[0] if problems else f"{log}: no records"
+        raise PackError(f"test {test.name!r}: cannot use its logs as test data: {why}")
+    return "".join(orjson.dumps(r).decode() + "\n" for r in records)
+
+
+def check_title(rule: ir.RuleIR) -> str:
+    """The contentctl stem of the rule's title, if contentctl can use it as a file name and a macro name."""
+    stem = content_stem(rule.meta.title)
+    bad = sorted(set(re.sub(r"[a-z0-9_]", "", stem)))
+    if bad or not stem:
+        raise PackError(f"contentctl names the detection file and its `<name>_filter` macro after the title, and "
+                        f"{rule.meta.title!r} has characters a macro name cannot hold: {' '.join(bad) or 'none left'};"
+                        " use letters, digits, spaces, '-', '.' and '/'")
+    return stem
 
 
 def detection(
     rule: ir.RuleIR, binding: str | None, tests: Sequence[TestCase] = ()
 ) -> tuple[str, dict[str, Any], dict[str, str]]:
     """The detection yml, its path, and the test data files it references (pack-relative path -> text)."""
-    stem = content_stem(rule.meta.title)
+    stem = check_title(rule)
     spl = compile_spl(rule, binding).replace("\n", " ") + f" | `{stem}_filter`"
     risk, threat = [], []
     for ent in rule.entities:
@@ -95,18 +131,23 @@ def detection(
             elif ent.kind in THREAT_TYPES and f.identifier in ("address", "url", "name", "value", "domain_name"):
                 threat.append({"field": f.column, "type": THREAT_TYPES[ent.kind]})
     if not risk:
-        raise ValueError(f"{rule.meta.title}: contentctl needs a risk object: map an account or host entity")
+        raise PackError("contentctl needs a risk object: map an account or host entity (`entities: {account: "
+                        "{name: <column>}}`)")
     subject = risk[0]["field"]
     source_name, sourcetype, source = DATA_SOURCES.get(_base_source(rule), DATA_SOURCES["aws.cloudtrail"])
     # contentctl requires a test for a production detection: the rule's own positive fixtures, shipped in the pack
     # (attack_data `data` may be a file path, resolved from the pack folder where contentctl runs)
+    positives = positive_tests(rule, binding, tests)
+    manual = bool(rule.baselines)  # contentctl test cannot run the baseline searches first
     data_files: dict[str, str] = {}
     unit_tests: list[dict[str, Any]] = []
-    for t in proof_tests(rule, binding, tests):
+    for t in positives:
+        if not manual and not replayable(rule, t):
+            continue
         attack_data = []
         for log in t.logs:
-            rel = f"data/{stem}/{log.name}"
-            data_files[rel] = log.read_text(encoding="utf-8")
+            rel = f"data/{stem}/{log.name.removesuffix('.gz')}"
+            data_files[rel] = _records_ndjson(log, t)
             attack_data.append({"data": rel, "source": source, "sourcetype": sourcetype})
         if attack_data not in [u["attack_data"] for u in unit_tests]:
             unit_tests.append({"name": "True Positive Test", "attack_data": attack_data})
@@ -118,7 +159,7 @@ def detection(
         "product": PRODUCTS,
         "security_domain": "threat",
     }
-    if production and rule.baselines:
+    if production and manual:
         # contentctl cannot run baseline searches before a test ("mark this as manual_test"); the executor's tests
         # build the table from history logs and prove the rule
         tables = ", ".join(b.table for b in rule.baselines)
@@ -212,14 +253,30 @@ def _days(d: timedelta) -> str:
 
 
 def build_pack(
-    rules: list[ir.RuleIR], binding: str | None, tests: Mapping[str, Sequence[TestCase]] | None = None
+    rules: list[ir.RuleIR],
+    binding: str | None,
+    tests: Mapping[str, Sequence[TestCase]] | None = None,
+    on_error: Callable[[ir.RuleIR, str], None] | None = None,
 ) -> dict[str, str]:
     """Relative path -> text of the pack's files. `tests` (rule id -> the rule's tests) supplies the fixtures that
-    make a production rule's contentctl tests; without them every detection ships as experimental."""
+    make a production rule's contentctl tests; without them every detection ships as experimental. A rule that
+    cannot go in is passed to `on_error` with the reason and left out (without `on_error`: PackError)."""
     files: dict[str, str] = {}
     macros: dict[str, dict[str, Any]] = {}
+    stems: dict[str, str] = {}
     for rule in rules:
-        path, doc, data = detection(rule, binding, (tests or {}).get(rule.meta.id, ()))
+        try:
+            path, doc, data = detection(rule, binding, (tests or {}).get(rule.meta.id, ()))
+            if path in stems:
+                raise PackError(f"its contentctl file name {path} is also that of {stems[path]!r}: "
+                                "contentctl names files after titles, so titles must differ in more than "
+                                "punctuation")
+        except PackError as exc:
+            if on_error is None:
+                raise
+            on_error(rule, str(exc))
+            continue
+        stems[path] = rule.meta.title
         files[path] = dump(doc)
         files.update(data)
         extra = baselines(rule, binding)
