@@ -112,8 +112,8 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
         id=doc.id,
         title=doc.title,
         description=str(d.get("description", "")).strip(),
-        status=_opt(d.get("status")),
-        level=_opt(d.get("level")),
+        status=_opt(d.get("status"), lower=True),  # Sigma's words are case-insensitive (pySigma: Stable = stable)
+        level=_opt(d.get("level"), lower=True),
         author=_opt(d.get("author")),
         date=_opt(d.get("date")),
         tags=_tuple(d.get("tags")),
@@ -213,8 +213,8 @@ def check_outputs(doc: RuleDoc, schema: Schema, sink: DiagnosticSink) -> None:
             )
 
 
-def _opt(v: object) -> str | None:
-    return None if v is None else str(v)
+def _opt(v: object, lower: bool = False) -> str | None:
+    return None if v is None else str(v).lower() if lower else str(v)
 
 
 def _tuple(v: object) -> tuple[str, ...]:

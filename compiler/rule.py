@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import difflib
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -49,8 +50,32 @@ SIEMFORGE_KEYS = {"query", "source", "schedule", "alert", "entities", "details",
 LEVELS = ("informational", "low", "medium", "high", "critical")
 # Sigma's statuses, and contentctl's `production` (Splunk content's word for a tested, deployable detection)
 STATUSES = ("stable", "test", "experimental", "deprecated", "unsupported", "production")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_DATE = re.compile(r"\d{4}[-/]\d{2}[-/]\d{2}")
+RELATED_TYPES = ("derived", "obsolete", "merged", "renamed", "similar")
+# pySigma's accepted date forms: 1000-01-01 … 3999-12-31, and 1000/1/1 … 3999/12/31 (US-style rules)
+_DATES = (
+    re.compile(r"([1-3][0-9]{3})-([01][0-9])-([0-3][0-9])"),
+    re.compile(r"([1-3][0-9]{3})/([01]?[0-9])/([0-3]?[0-9])"),
+)
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return isinstance(value, str)
+
+
+def _valid_date(text: str) -> bool:
+    for rx in _DATES:
+        m = rx.fullmatch(text)
+        if m:
+            try:
+                date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                return False
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,17 +195,7 @@ class _Loader:
             self.sink.error("a rule needs a `title`", Span(str(self.path), 1, 1), code="rule")
         elif not isinstance(data["title"], str):
             self.err("`title` must be text", ("title",))
-        if "level" in data and data["level"] not in LEVELS:
-            self.err(f"unknown level {data['level']!r}", ("level",), hint="levels: " + ", ".join(LEVELS))
-        if "id" in data and not (isinstance(data["id"], str) and _UUID.fullmatch(data["id"])):
-            self.err(f"`id` must be a UUID, not {data['id']!r}", ("id",), hint="uuidgen makes one")
-        if "status" in data and data["status"] not in STATUSES:
-            self.err(f"unknown status {data['status']!r}", ("status",), hint="statuses: " + ", ".join(STATUSES))
-        for key in ("date", "modified"):
-            if key in data and not (isinstance(data[key], date) or _DATE.fullmatch(str(data[key]))):
-                self.err(f"`{key}` must be a date (YYYY-MM-DD or YYYY/MM/DD), not {data[key]!r}", (key,))
-        if "tags" in data and not isinstance(data["tags"], list):
-            self.err("`tags` must be a list", ("tags",))
+        self.metadata(data)
         if "logsource" in data and not isinstance(data["logsource"], dict):
             self.err("`logsource` must be a mapping (product:, service:, category:)", ("logsource",))
         if "detection" not in data and "query" not in data and "correlation" not in data:
@@ -189,6 +204,13 @@ class _Loader:
             )
         if "detection" in data and not isinstance(data["detection"], dict):
             self.err("`detection` must be a mapping of selections and a condition", ("detection",))
+        elif "detection" in data:
+            cond = data["detection"].get("condition")
+            if cond is None:
+                self.err("a Sigma detection needs a `condition`", ("detection",))
+            elif not (isinstance(cond, str) or (isinstance(cond, list) and cond
+                                                and all(isinstance(c, str) for c in cond))):
+                self.err("the Sigma `condition` must be text (or a list of texts)", ("detection", "condition"))
         query = data.get("query")
         origin = None
         if query is not None:
@@ -221,6 +243,34 @@ class _Loader:
             self.sink,
             baselines,
         )
+
+    def metadata(self, data: dict[str, Any]) -> None:
+        """Sigma's metadata keys, checked as pySigma checks them (sigma/rule/base.py, attributes.py), with positions:
+        pySigma only parses the detection here."""
+        for key in ("level", "status"):
+            allowed = LEVELS if key == "level" else STATUSES
+            if key in data and not (isinstance(data[key], str) and data[key].lower() in allowed):
+                self.err(f"unknown {key} {data[key]!r}", (key,), hint=f"{key}s: " + ", ".join(allowed))
+        if "id" in data and not _is_uuid(data["id"]):
+            self.err(f"`id` must be a UUID, not {data['id']!r}", ("id",), hint="uuidgen makes one")
+        for key in ("date", "modified"):
+            if key in data and not (isinstance(data[key], date) or _valid_date(str(data[key]))):
+                self.err(f"`{key}` must be a date, YYYY-MM-DD (or YYYY/MM/DD), not {data[key]!r}", (key,))
+        for key in ("author", "description", "license", "taxonomy", "name"):
+            if key in data and not isinstance(data[key], str):
+                self.err(f"`{key}` must be text", (key,))
+        for key in ("references", "falsepositives", "fields", "scope", "tags", "related"):
+            if key in data and not isinstance(data[key], list):
+                self.err(f"`{key}` must be a list", (key,))
+        for i, tag in enumerate(data.get("tags") or [] if isinstance(data.get("tags"), list) else []):
+            if not isinstance(tag, str) or "." not in tag:
+                self.err(f"tag {tag!r} needs a namespace: `namespace.name` (attack.t1204, cve.2024-1234, …)",
+                         ("tags", i))
+        for i, rel in enumerate(data.get("related") or [] if isinstance(data.get("related"), list) else []):
+            if not isinstance(rel, dict) or not _is_uuid(rel.get("id")) or str(rel.get("type")).lower() not in (
+                    RELATED_TYPES):
+                self.err("a `related` item is `{id: <UUID>, type: " + " | ".join(RELATED_TYPES) + "}`",
+                         ("related", i))
 
     def baselines(self, value: Any, lookup_names: set[str]) -> dict[str, BaselineSpec]:
         out: dict[str, BaselineSpec] = {}

@@ -144,7 +144,12 @@ def _build(node: yaml.Node, path: Path, out: PositionedYaml, lines: list[str], c
     out.scalars[path] = node
     if node.tag == _STR:  # the common case: no constructor call
         return node.value
-    return ctor.construct_object(node, deep=True)
+    try:
+        return ctor.construct_object(node, deep=True)
+    except (ValueError, TypeError, OverflowError, yaml.constructor.ConstructorError):
+        # a scalar that looks like a date or number but is not one (2024-13-45): keep its text, so that the
+        # rule's own checks report it with its position
+        return node.value
 
 
 def _origin(node: yaml.ScalarNode, file: str, lines: list[str]) -> TextOrigin:
