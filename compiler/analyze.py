@@ -44,9 +44,11 @@ class Schema:
     open: bool
     source: SourceDef | None
     time_column: str | None
+    # source fields no longer on the rows (renamed away), with why: an open schema must not read them from the source
+    gone: dict[str, str] = field(default_factory=dict)
 
     def copy(self) -> Schema:
-        return Schema(dict(self.columns), self.open, self.source, self.time_column)
+        return Schema(dict(self.columns), self.open, self.source, self.time_column, dict(self.gone))
 
 
 @dataclass(slots=True)
@@ -121,6 +123,7 @@ class Analyzer:
                         )
                     t = out.columns.pop(col.name, col.type)
                     out.columns[new] = t
+                    out.gone[col.name] = f"renamed to {new!r}"
                     pairs.append((col.name, new))
                 return [ir.Rename(tuple(pairs))], out
             case s.ProjectStage(items=items):
@@ -220,7 +223,8 @@ class Analyzer:
         keys: list[tuple[ir.Expr, str]] = []
         for k in node.keys:
             row = self.expr(k.row, schema)
-            col = k.table_column or (row.name if isinstance(row, ir.Column) and not row.path else None)
+            written = k.row.name if isinstance(k.row, s.Name) else None  # `on src`: the name as written
+            col = k.table_column or written or (row.name if isinstance(row, ir.Column) and not row.path else None)
             if col is None:
                 raise self.fail("say which table column this key matches: `on path = column`", k.pos)
             if col not in decl.columns:
@@ -376,13 +380,15 @@ class Analyzer:
                 return ir.Column(dotted, rest, t)
         root = names[0]
         assert isinstance(root, str)
+        if schema.open and root in schema.gone:
+            raise self.fail(f"no column {root!r} here: it was {schema.gone[root]}", _pos(node))
         if schema.open:
             src = schema.source
             if src is None or not src.fields:
                 return ir.Column(root, tuple(names[1:]), Type.ANY)
             declared = self._declared(schema, names)
             if declared is None and len(names) == 1 and root in src.aliases:
-                return self.alias(src, root, schema)
+                return self.alias(src, root, schema, _pos(node))
             if declared is None:
                 dotted = ".".join(str(x) for x in names if isinstance(x, str))
                 self.sink.warning(
@@ -399,15 +405,20 @@ class Analyzer:
             hint=(_did_you_mean(root, schema.columns) or "") + " columns: " + ", ".join(schema.columns),
         )
 
-    def alias(self, src: SourceDef, name: str, schema: Schema) -> ir.Expr:
+    def alias(self, src: SourceDef, name: str, schema: Schema, used_at: s.Pos) -> ir.Expr:
         """A source's derived field, expanded where it is named: the IR holds only its expression over the source's
         own fields, so every backend and the executor compute it the same way. Its diagnostics point into the source
-        file; an alias cannot name another alias."""
+        file, with a note where the rule names it; an alias cannot name another alias."""
         assert src.alias_origin is not None
         outer, self.origin = self.origin, src.alias_origin
-        inner = Schema(schema.columns, True, _without_aliases(src), schema.time_column)
+        inner = Schema(schema.columns, True, _without_aliases(src), schema.time_column, schema.gone)
         try:
             return self.expr(src.aliases[name], inner)
+        except CompileError:
+            self.origin = outer
+            self.sink.note(f"in the derived field {name!r} of source {src.name!r}, named here", self.span(used_at),
+                           code="semantic")
+            raise CompileError(list(self.sink.items)) from None
         finally:
             self.origin = outer
 

@@ -191,8 +191,17 @@ def _shifted(origin: TextOrigin, width: int) -> TextOrigin:
 
 
 def check_outputs(doc: RuleDoc, schema: Schema, sink: DiagnosticSink) -> None:
-    """Entities and details must name columns of the rule's output."""
+    """Entities and details must name columns of the rule's output. Rows straight from a source carry its fields,
+    but not its derived fields (aliases), which exist only where a rule names them."""
     if schema.open:
+        src = schema.source
+        named: list[tuple[tuple[str | int, ...], str]] = [
+            (("entities", e.kind, f.identifier), f.column) for e in doc.entities for f in e.fields]
+        named += [(("details", name), col) for name, col in doc.details]
+        for at, col in named:
+            if src is not None and col in src.aliases and col not in schema.columns and src.field_type(col) is None:
+                sink.error(f"{col!r} is a derived field of source {src.name!r}, not a column of the output rows",
+                           doc.yaml.span(at), hint=f"add it to the rows: `| extend {col} = {col}`", code="rule")
         return
     for ent in doc.entities:
         for f in ent.fields:

@@ -141,3 +141,39 @@ def test_bad_alias_sections(aliases: str, message: str) -> None:
         _parse_source(text, "sources/test.yml")
     assert message in exc.value.diagnostics[0].message
     assert exc.value.diagnostics[0].span is not None
+
+
+def test_lookup_on_an_alias_matches_the_column_named_as_written(tmp_path: Path) -> None:
+    (tmp_path / "ips.csv").write_text("src,owner\n203.0.113.12,build farm\n")
+    body = ("lookups: {ips: ips.csv}\nquery: |\n  where signature == \"PutImage\"\n  | lookup ips on src\n"
+            "  | project owner\n")
+    assert run(tmp_path, body) == [{"owner": "build farm"}, {"owner": None}]
+
+
+def test_an_error_inside_an_alias_points_into_the_source_and_at_the_use(tmp_path: Path) -> None:
+    res = compile_text(tmp_path, 'query: |\n  extend userIdentity = 5\n  | where user == "x"\n')
+    assert res.rule is None
+    err, note = res.diagnostics[0], res.diagnostics[-1]
+    assert err.span is not None and err.span.file.endswith("aws_cloudtrail.yml")
+    assert "in the derived field 'user' of source 'aws.cloudtrail', named here" in note.message
+    assert note.span is not None and (note.span.file, note.span.line, note.span.column) == (
+        str(tmp_path / "rule.yml"), 6, 11)
+
+
+def test_entities_cannot_name_an_alias_the_rows_do_not_carry(tmp_path: Path) -> None:
+    res = compile_text(tmp_path, 'query: |\n  where signature == "PutImage"\nentities:\n  account: {name: user}\n')
+    assert res.rule is None
+    d = res.diagnostics[0]
+    assert "'user' is a derived field of source 'aws.cloudtrail'" in d.message and d.hint == (
+        "add it to the rows: `| extend user = user`")
+    assert d.span is not None and d.span.line == 7
+    ok = compile_text(tmp_path, 'query: |\n  where signature == "PutImage" | extend user = user\n'
+                                "entities:\n  account: {name: user}\n")
+    assert ok.rule is not None, [str(x) for x in ok.diagnostics]
+
+
+def test_a_renamed_field_is_gone_for_aliases_and_names_alike(tmp_path: Path) -> None:
+    for use in ("summarize n = count() by signature", 'where eventName == "x"'):
+        res = compile_text(tmp_path, f"query: |\n  rename evt = eventName\n  | {use}\n")
+        assert res.rule is None
+        assert any("no column 'eventName' here: it was renamed to 'evt'" in d.message for d in res.diagnostics)

@@ -87,6 +87,10 @@ QUERY_ROWS = [
      '`cloudtrail`\n| stats count AS n'),
     ('eventstats', 'eventstats total = count() by eventName | where total > 1',
      '`cloudtrail`\n| eval eventName=coalesce(eventName, "__siemforge_null__")\n| eventstats count AS total by eventName\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)\n| where total>1'),
+    ('aggregate', 'summarize n = count() by eventName = tolower(eventName), signature',  # eval is sequential
+     '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__"), signature=coalesce(eventName, "__siemforge_null__")\n| stats count AS n by siemforge_key1 signature\n| rename siemforge_key1 AS eventName\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName), signature=if(signature=="__siemforge_null__", null(), signature)'),
+    ('eventstats', 'eventstats n = count() by k = tolower(eventName) | where n > 1',  # keys do not become columns
+     '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__")\n| eventstats count AS n by siemforge_key1\n| fields - siemforge_key1\n| where n>1'),
     ('rename_project_sort_take', 'rename ip = sourceIPAddress | project ip, eventName | sort by ip desc, eventName | take 5',
      '`cloudtrail`\n| rename sourceIPAddress AS ip\n| table ip eventName\n| sort 0 -ip +eventName\n| head 5'),
     ('parallel_extend', 'extend a = "x" | extend a = "y", b = a',

@@ -309,19 +309,39 @@ class SplLowering:
                 arg = self.fresh("arg")
                 pre.append(f"{arg}={self.as_value(v)}")
             funcs.append(f"{fn}({command_field(arg)}) AS {command_field(a.name)}")
+        # eval is sequential: a key written under its own name must not be read by a later key of the same eval;
+        # and eventstats keeps every row, so a computed key must not replace (or add) a column: such keys go
+        # through temporaries
+        names = [b.name for b in by]
         keys: list[str] = []
-        for b in by:
+        temps: list[tuple[str, str]] = []  # (temporary, key name)
+        for i, b in enumerate(by):
             v = self.value(b.expr)
+            read_later = any(isinstance(n, ir.Column) and n.name == b.name
+                             for later in by[i + 1:] for n in ir.walk(later.expr))
+            own_column = isinstance(b.expr, ir.Column) and not b.expr.path and b.expr.name == b.name
+            name = b.name
+            if read_later or (command == "eventstats" and not own_column):
+                name = self.fresh("key")
+                temps.append((name, b.name))
             # stats drops rows whose key is null; the IR keeps them as a group: fill, then restore
-            pre.append(f"{render_field(b.name)}=coalesce({self.as_value(v)}, {render_string_literal(NULL_KEY)})")
-            keys.append(command_field(b.name))
+            pre.append(f"{render_field(name)}=coalesce({self.as_value(v)}, {render_string_literal(NULL_KEY)})")
+            keys.append(command_field(name))
         if pre:
             self.emit("eval " + ", ".join(pre))
         self.emit(f"{command} " + " ".join(funcs) + (" by " + " ".join(keys) if keys else ""))
-        if by:
+        if command == "eventstats":
+            if temps:
+                self.emit("fields - " + " ".join(t for t, _ in temps))
+            restore = [b.name for b in by if b.name not in {n for _, n in temps}]
+        else:
+            if temps:
+                self.emit("rename " + ", ".join(f"{command_field(t)} AS {command_field(n)}" for t, n in temps))
+            restore = names
+        if restore:
             self.emit("eval " + ", ".join(
-                f"{render_field(b.name)}=if({render_field(b.name)}=={render_string_literal(NULL_KEY)}, null(), "
-                f"{render_field(b.name)})" for b in by))
+                f"{render_field(n)}=if({render_field(n)}=={render_string_literal(NULL_KEY)}, null(), "
+                f"{render_field(n)})" for n in restore))
 
     def lookup(self, st: ir.Lookup) -> None:
         keys = []
