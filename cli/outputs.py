@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ class OutputDir:
     root: Path
     owned: set[str] = field(default_factory=set)
     written: set[str] = field(default_factory=set)
+    _folders: set[str] = field(default_factory=set)  # folders known to exist
 
     @classmethod
     def open(cls, root: Path) -> OutputDir:
@@ -36,21 +38,36 @@ class OutputDir:
         return cls(root, owned)
 
     def write(self, relative: str, text: str) -> None:
-        path = self.root / relative
+        path = os.path.join(self.root, relative)
         if relative in self.written:
             raise OutputError(f"two rules would both write {path}; give them distinct ids")
-        if (path.exists() or path.is_symlink()) and (relative not in self.owned or not path.is_file()):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:  # e.g. a file where a folder of the path should be
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        if st is not None and (relative not in self.owned or not stat.S_ISREG(st.st_mode)):
             raise OutputError(
                 f"{path} exists and was not written by siemforge; not overwriting it "
                 "(move it away or choose another -o folder)"
             )
+        folder = os.path.dirname(path)
         tmp: str | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # a fresh temporary name beside the target (never a file of the user's), renamed over it when complete
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".siemforge-", suffix=".tmp")
+            if folder not in self._folders:
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
+            # a temporary name of our own beside the target, created exclusively (never a file of the user's), with
+            # the mode open() would give; renamed over the target once complete
+            candidate = os.path.join(folder, f".{os.path.basename(path)}.siemforge-{os.getpid()}.tmp")
+            try:
+                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            except FileExistsError:
+                fd, candidate = tempfile.mkstemp(dir=folder, prefix=".siemforge-", suffix=".tmp")
+                os.fchmod(fd, 0o666 & ~_UMASK)
+            tmp = candidate
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                os.fchmod(fh.fileno(), 0o666 & ~_UMASK)
                 fh.write(text)
             os.replace(tmp, path)
             tmp = None

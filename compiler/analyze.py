@@ -387,7 +387,7 @@ class Analyzer:
             if src is None or not src.fields:
                 return ir.Column(root, tuple(names[1:]), Type.ANY)
             declared = self._declared(schema, names)
-            if declared is None and len(names) == 1 and root in src.aliases:
+            if declared is None and len(names) == 1 and src.alias_text is not None and root in src.aliases:
                 return self.alias(src, root, schema, _pos(node))
             if declared is None:
                 dotted = ".".join(str(x) for x in names if isinstance(x, str))
@@ -699,4 +699,4 @@ def _did_you_mean(name: str, options: object) -> str | None:
 def _without_aliases(src: SourceDef) -> SourceDef:
     import dataclasses
 
-    return dataclasses.replace(src, aliases={})
+    return dataclasses.replace(src, alias_text=None)

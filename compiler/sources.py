@@ -5,7 +5,7 @@ A source may be a view: a pipeline over another source, written in the pipeline 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -33,10 +33,18 @@ class SourceDef:
     time_from: str | None  # raw field the time column is read from (None: the column itself)
     view: ViewDef | None
     file: str
-    # derived fields: name -> expression over the source's fields, written as one `extend` in the source file;
-    # a rule may name them like fields while the source's fields are in scope (analyze.Analyzer.path)
-    aliases: dict[str, syn.Node] = field(default_factory=dict)
+    # derived fields, written as one `extend name = expr, …` in the source file; a rule may name them like fields
+    # while the source's fields are in scope (analyze.Analyzer.path). Parsed on first use (`aliases`), so that
+    # compiling rules that never name one does not build the pipeline grammar's parser.
+    alias_text: str | None = None
     alias_origin: TextOrigin | None = None
+
+    @property
+    def aliases(self) -> dict[str, syn.Node]:
+        """Derived field name -> its expression over the source's fields."""
+        if self.alias_text is None or self.alias_origin is None:
+            return {}
+        return _parse_aliases(self.alias_text, self.alias_origin, frozenset(self.fields), self.file)
 
     def field_type(self, dotted: str) -> Type | None:
         """The declared type of a dotted path, ANY under a dynamic field, None if the path is not declared."""
@@ -93,7 +101,7 @@ def _parse_source(text: str, file: str) -> SourceDef:
             raise CompileError([Diagnostic(Severity.ERROR, "a view needs `query:` text", doc.span(("view",)))])
         view = ViewDef(str(v["over"]), str(v["query"]), origin)
     logsource = tuple(sorted((str(k), str(v)) for k, v in (data.get("logsource") or {}).items()))
-    aliases, alias_origin = _aliases(doc, data, fields)
+    alias_text, alias_origin = _alias_section(doc, data)
     return SourceDef(
         str(data["name"]),
         str(data.get("description", "")),
@@ -103,26 +111,31 @@ def _parse_source(text: str, file: str) -> SourceDef:
         time.get("from"),
         view,
         file,
-        aliases,
+        alias_text,
         alias_origin,
     )
 
 
-def _aliases(doc: Any, data: dict[str, Any], fields: dict[str, Type]) -> tuple[dict[str, syn.Node], TextOrigin | None]:
-    """`aliases:` is one `extend name = expr, …` in the pipeline language, positioned in the source file."""
+def _alias_section(doc: Any, data: dict[str, Any]) -> tuple[str | None, TextOrigin | None]:
     if "aliases" not in data:
-        return {}, None
-    from .parser import parse_program  # the grammar loads only for sources that declare aliases
-
+        return None, None
     origin = doc.origin(("aliases",))
     text = data["aliases"]
     if origin is None or not isinstance(text, str):
         raise CompileError([Diagnostic(Severity.ERROR, "`aliases` must be text: extend name = expr, …",
                                        doc.span(("aliases",)))])
+    return text, origin
+
+
+@lru_cache(maxsize=16)
+def _parse_aliases(text: str, origin: TextOrigin, fields: frozenset[str], file: str) -> dict[str, syn.Node]:
+    """`aliases:` is one `extend name = expr, …` in the pipeline language, positioned in the source file."""
+    from .parser import parse_program
+
     program = parse_program(text, origin)
     if len(program.stages) != 1 or not isinstance(program.stages[0], syn.ExtendStage):
         raise CompileError([Diagnostic(Severity.ERROR, "`aliases` must be a single `extend name = expr, …`",
-                                       doc.span(("aliases",)))])
+                                       origin.span(1, 1))])
     out: dict[str, syn.Node] = {}
     for a in program.stages[0].assignments:
         if a.name in fields or a.name in out:
@@ -130,7 +143,7 @@ def _aliases(doc: Any, data: dict[str, Any], fields: dict[str, Type]) -> tuple[d
             raise CompileError([Diagnostic(Severity.ERROR, f"alias {a.name!r} is already a field or an alias",
                                            origin.span(p.line, p.column))])
         out[a.name] = a.expr
-    return out, origin
+    return out
 
 
 @lru_cache(maxsize=1)
