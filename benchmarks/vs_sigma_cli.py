@@ -5,15 +5,16 @@ sigma-cli pins pySigma < 2 and cannot share siemforge's environment: install it 
 (`python3 -m venv /tmp/sigvenv && /tmp/sigvenv/bin/pip install sigma-cli==3.1.0 pysigma-backend-splunk`) and pass
 its `sigma` with --sigma.
 
-    python benchmarks/vs_sigma_cli.py --sigma /tmp/sigvenv/bin/sigma [--rules DIR]
+    python benchmarks/vs_sigma_cli.py --sigma /tmp/sigvenv/bin/sigma [--rules DIR] [--repeat N]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,52 +24,76 @@ from pathlib import Path
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sigma" / "rules"
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str]:
-    """Wall seconds, peak RSS (MB) of the child, exit code, last line of stderr."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS (MB) of this command's process tree (its own rusage, from wait4), exit code."""
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    tail = (proc.stderr.strip().splitlines() or [""])[-1]
-    return wall, max(peak, before) / 1024, proc.returncode, tail
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss / 1024, proc.returncode
+
+
+def precompile() -> None:
+    """Byte-compile siemforge's own modules, as a regular (non-editable) pip install does at install time; an
+    editable install leaves them as source, and with PYTHONDONTWRITEBYTECODE set every run would compile them."""
+    import siemforge.backends
+    import siemforge.cli
+    import siemforge.compiler
+
+    for pkg in (siemforge.compiler, siemforge.cli, siemforge.backends):
+        for folder in pkg.__path__:
+            compileall.compile_dir(folder, quiet=1)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sigma", default=shutil.which("sigma"), help="the sigma-cli executable")
     ap.add_argument("--rules", type=Path, default=DEFAULT)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds (each runs every command once); medians reported")
     args = ap.parse_args()
     if not args.rules.exists():
         print(f"no SigmaHQ corpus at {args.rules}", file=sys.stderr)
         return 2
+    precompile()
     siemforge = [sys.executable, "-m", "siemforge.cli.main"]
+    results: dict[str, list[tuple[float, float, int]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         cache = d / "cache"
         cold = dict(os.environ, SIEMFORGE_NO_CACHE="1")
         warm = dict(os.environ, SIEMFORGE_CACHE_DIR=str(cache))
-        runs = []
-        # siemforge first with an empty cache (the cold run fills it), then the warm run
-        runs.append(("siemforge (no cache)", timed([*siemforge, "compile", str(args.rules), "-t", "splunk",
-                                                    "-o", str(d / "sf-cold")], cold)))
         timed([*siemforge, "compile", str(args.rules), "-t", "splunk", "-o", str(d / "sf-fill")], warm)
-        runs.append(("siemforge (warm cache)", timed([*siemforge, "compile", str(args.rules), "-t", "splunk",
-                                                      "-o", str(d / "sf-warm")], warm)))
-        if args.sigma:
-            runs.append(("sigma-cli 3.1 --without-pipeline", timed([args.sigma, "convert", "-s", "-t", "splunk",
-                                                                    "--without-pipeline", str(args.rules),
-                                                                    "-o", str(d / "sigma.spl")])))
-        else:
+        commands: list[tuple[str, list[str], dict[str, str] | None]] = []
+        for r in range(args.repeat):  # interleaved rounds: a slow spell of the machine hits every command alike
+            commands = [
+                ("siemforge (no cache)", [*siemforge, "compile", str(args.rules), "-t", "splunk",
+                                          "-o", str(d / f"sf-cold{r}")], cold),
+                ("siemforge (warm cache)", [*siemforge, "compile", str(args.rules), "-t", "splunk",
+                                            "-o", str(d / f"sf-warm{r}")], warm),
+            ]
+            if args.sigma:
+                commands.append(("sigma-cli 3.1 --without-pipeline",
+                                 [args.sigma, "convert", "-s", "-t", "splunk", "--without-pipeline", str(args.rules),
+                                  "-o", str(d / f"sigma{r}.spl")], None))
+            for name, cmd, env in commands:
+                results.setdefault(name, []).append(timed(cmd, env))
+        if not args.sigma:
             print("sigma-cli not found: pass --sigma (see this script's docstring)")
-        compiled = len(list((d / "sf-cold").glob("*.spl")))
-        print(f"corpus: {args.rules} — siemforge wrote {compiled} searches")
-        print(f"{'run':34} {'wall s':>8} {'peak MB':>8} {'exit':>5}")
-        for name, (wall, peak, rc, _) in runs:
-            print(f"{name:34} {wall:>8.2f} {peak:>8.0f} {rc:>5}")
+        compiled = len(list((d / "sf-cold0").glob("*.spl")))
+        print(f"corpus: {args.rules} — siemforge wrote {compiled} searches; {args.repeat} interleaved rounds, "
+              f"{os.cpu_count()} cores")
+        print(f"{'run':34} {'median s':>9} {'min s':>7} {'max s':>7} {'peak MB':>8} {'exit':>5}")
+        med = {}
+        for name, rs in results.items():
+            walls = [w for w, _, _ in rs]
+            med[name] = statistics.median(walls)
+            print(f"{name:34} {med[name]:>9.2f} {min(walls):>7.2f} {max(walls):>7.2f} "
+                  f"{max(p for _, p, _ in rs):>8.0f} {rs[-1][2]:>5}")
         if args.sigma:
-            sig = runs[-1][1][0]
-            print(f"speed-up vs sigma-cli: {sig / runs[0][1][0]:.2f}x cold, {sig / runs[1][1][0]:.2f}x warm cache")
+            sig = med["sigma-cli 3.1 --without-pipeline"]
+            print(f"speed-up vs sigma-cli (medians): {sig / med['siemforge (no cache)']:.2f}x cold, "
+                  f"{sig / med['siemforge (warm cache)']:.2f}x warm cache")
     return 0
 
 

@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 a rule failed to compile or a test failed; 2 bad usage 
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from datetime import datetime
 from enum import Enum
@@ -472,8 +473,11 @@ def version() -> None:
     out.print(__version__)
 
 
+_UNSAFE = re.compile(r"[^\w.-]")  # \w: letters and digits of any script, and `_`, as str.isalnum() + "_"
+
+
 def _slug(s: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
+    return _UNSAFE.sub("_", s)
 
 
 def _register_export() -> None:
