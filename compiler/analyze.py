@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import ir
@@ -334,8 +335,9 @@ class Analyzer:
                 return ir.Not(e) if op.startswith("!") else e
         raise AssertionError(node)
 
-    def field_column(self, dotted: str, schema: Schema, span: Span | None) -> ir.Expr:
-        """Resolve a Sigma field name (a dotted path) like a path in the pipeline language, positioned at `span`."""
+    def field_column(self, dotted: str, schema: Schema, span: Span | None | Callable[[], Span | None]) -> ir.Expr:
+        """Resolve a Sigma field name (a dotted path) like a path in the pipeline language, positioned at `span`
+        (or at what `span()` returns: found only when a diagnostic needs it)."""
         parts = dotted.split(".") if dotted else [dotted]
         pos = s.Pos(1, 1, 1, 1)
         node: s.Node = s.Name(parts[0], pos)
@@ -345,9 +347,10 @@ class Analyzer:
         try:
             result = self.path(node, schema)
         except CompileError:
-            self._repoint(before, span)
+            self._repoint(before, span() if callable(span) else span)
             raise CompileError(list(self.sink.items)) from None
-        self._repoint(before, span)
+        if len(self.sink.items) > before:
+            self._repoint(before, span() if callable(span) else span)
         return result
 
     def _repoint(self, start: int, span: Span | None) -> None:

@@ -89,7 +89,8 @@ class SigmaLowering:
             self._columns = {}
         found = self._columns.get(field)
         if found is None:
-            found = self._columns[field] = self.analyzer.field_column(field, self.schema, self.field_span(field))
+            found = self._columns[field] = self.analyzer.field_column(
+                field, self.schema, lambda: self.field_span(field))
         return found
 
     def field_match(self, field: str | None, value: Any) -> ir.Expr:

@@ -35,3 +35,23 @@ def test_sigma_aws_rules_typecheck_against_cloudtrail() -> None:
         r = compile_file(f)
         assert r.rule is not None, [str(d) for d in r.diagnostics]
         assert r.rule.pipeline.source.name == "aws.cloudtrail"
+
+
+def test_positioned_yaml_resolves_every_tag_as_pyyaml_does() -> None:
+    """compiler/yamlpos.py resolves tags in one step per node; on every SigmaHQ file (and a few edge scalars) the
+    tags are PyYAML's own."""
+    import yaml
+
+    from siemforge.compiler.yamlpos import _Loader
+
+    def tags(node: yaml.Node) -> list[tuple[str, str]]:
+        if isinstance(node, yaml.ScalarNode):
+            return [(node.tag, node.value)]
+        if isinstance(node, yaml.SequenceNode):
+            return [(node.tag, "")] + [t for n in node.value for t in tags(n)]
+        return [(node.tag, "")] + [t for k, v in node.value for t in tags(k) + tags(v)]
+
+    edge = "a: ''\nb: ~\nc: 0x1F\nd: .inf\ne: 2024-01-02\nf: yes\ng: '123'\nh: -1.5e3\ni: <<\nj: =\nk: !!str 1\n"
+    texts = [edge] + [f.read_text(encoding="utf-8") for f in discover_rules([shared_path("data", "sigma", "rules")])]
+    for text in texts:
+        assert tags(yaml.compose(text, Loader=_Loader)) == tags(yaml.compose(text, Loader=yaml.SafeLoader))
