@@ -89,6 +89,8 @@ QUERY_ROWS = [
      '`cloudtrail`\n| eval eventName=coalesce(eventName, "__siemforge_null__")\n| eventstats count AS total by eventName\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)\n| where total>1'),
     ('aggregate', 'summarize n = count() by eventName = tolower(eventName), signature',  # eval is sequential
      '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__"), signature=coalesce(eventName, "__siemforge_null__")\n| stats count AS n by siemforge_key1 signature\n| rename siemforge_key1 AS eventName\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName), signature=if(signature=="__siemforge_null__", null(), signature)'),
+    ('aggregate', 'summarize c = count(), m = max(eventName) by eventName = tolower(eventName)',  # stats reads after
+     '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__")\n| stats count AS c max(eventName) AS m by siemforge_key1\n| rename siemforge_key1 AS eventName\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
     ('eventstats', 'eventstats n = count() by k = tolower(eventName) | where n > 1',  # keys do not become columns
      '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__")\n| eventstats count AS n by siemforge_key1\n| fields - siemforge_key1\n| where n>1'),
     ('rename_project_sort_take', 'rename ip = sourceIPAddress | project ip, eventName | sort by ip desc, eventName | take 5',

@@ -317,8 +317,10 @@ class SplLowering:
         temps: list[tuple[str, str]] = []  # (temporary, key name)
         for i, b in enumerate(by):
             v = self.value(b.expr)
+            # read after this eval assigns it: by a later key of the same eval, or by an aggregation (stats runs after)
             read_later = any(isinstance(n, ir.Column) and n.name == b.name
-                             for later in by[i + 1:] for n in ir.walk(later.expr))
+                             for later in [*(x.expr for x in by[i + 1:]), *(a.arg for a in aggs if a.arg is not None)]
+                             for n in ir.walk(later))
             own_column = isinstance(b.expr, ir.Column) and not b.expr.path and b.expr.name == b.name
             name = b.name
             if read_later or (command == "eventstats" and not own_column):
