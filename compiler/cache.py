@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from siemforge import __version__
 
@@ -37,13 +38,31 @@ def _sha(data: bytes) -> str:
 
 @lru_cache(maxsize=1)
 def _environment_key() -> str:
-    h = hashlib.sha256(f"{FORMAT}:{__version__}".encode())
-    for pkg in ("siemforge.sources", "siemforge.grammars"):
-        for entry in sorted(resources.files(pkg).iterdir(), key=lambda p: p.name):
-            if entry.name.endswith((".yml", ".lark")):
-                h.update(entry.name.encode())
-                h.update(entry.read_bytes())
+    """Everything besides the rule that decides its IR: the compiler's own code (not only its version number, which
+    a development checkout does not bump), the sources and bindings, the grammars, and pySigma's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pysigma = version("pysigma")
+    except PackageNotFoundError:  # pragma: no cover
+        pysigma = "none"
+    h = hashlib.sha256(f"{FORMAT}:{__version__}:pysigma {pysigma}".encode())
+    for pkg in ("siemforge.compiler", "siemforge.sources", "siemforge.grammars"):
+        for name, data in _files(resources.files(pkg), ""):
+            h.update(f"{pkg}/{name}".encode())
+            h.update(data)
     return h.hexdigest()
+
+
+def _files(folder: Any, prefix: str) -> list[tuple[str, bytes]]:
+    out: list[tuple[str, bytes]] = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.is_dir():
+            if entry.name != "__pycache__":
+                out.extend(_files(entry, f"{prefix}{entry.name}/"))
+        elif entry.name.endswith((".py", ".yml", ".lark")):
+            out.append((prefix + entry.name, entry.read_bytes()))
+    return out
 
 
 def default_dir() -> Path | None:

@@ -41,3 +41,27 @@ def test_corrupt_entry_is_a_miss(tmp_path: Path) -> None:
         f.write_bytes(b"garbage")
     again = compile_file(rule, cache)
     assert again.rule is not None and again.doc is not None
+
+
+def test_the_key_covers_the_compilers_own_code(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A development checkout keeps its version number while its code changes: an entry made by other compiler code
+    must not be served (it would skip checks the new code makes)."""
+    from siemforge.compiler import cache as cache_mod
+
+    rule = tmp_path / "r.yml"
+    rule.write_text("title: t\nlogsource: {product: aws, service: cloudtrail}\nquery: |\n  where true\n")
+    cache = RuleCache(tmp_path / "cache")
+    compile_file(rule, cache)
+    assert compile_file(rule, cache).doc is None  # a hit
+    real = cache_mod._files
+
+    def edited(folder, prefix):  # type: ignore[no-untyped-def]
+        return [(n, d + b"# edited\n" if n == "analyze.py" else d) for n, d in real(folder, prefix)]
+
+    monkeypatch.setattr(cache_mod, "_files", edited)
+    cache_mod._environment_key.cache_clear()
+    try:
+        assert compile_file(rule, cache).doc is not None  # compiler code changed: recompiled
+    finally:
+        monkeypatch.undo()
+        cache_mod._environment_key.cache_clear()
