@@ -91,6 +91,10 @@ QUERY_ROWS = [
      '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__"), signature=coalesce(eventName, "__siemforge_null__")\n| stats count AS n by siemforge_key1 signature\n| rename siemforge_key1 AS eventName\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName), signature=if(signature=="__siemforge_null__", null(), signature)'),
     ('aggregate', 'summarize c = count(), m = max(eventName) by eventName = tolower(eventName)',  # stats reads after
      '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__")\n| stats count AS c max(eventName) AS m by siemforge_key1\n| rename siemforge_key1 AS eventName\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
+    ('aggregate', 'summarize c = count() by userIdentity.arn, x = strcat(userIdentity.arn, "-")',  # a dotted key
+     '`cloudtrail`\n| eval siemforge_key1=coalesce(\'userIdentity.arn\', "__siemforge_null__"), x=coalesce((coalesce(tostring(\'userIdentity.arn\'), "").coalesce(tostring("-"), "")), "__siemforge_null__")\n| stats count AS c by siemforge_key1 x\n| rename siemforge_key1 AS userIdentity.arn\n| eval \'userIdentity.arn\'=if(\'userIdentity.arn\'=="__siemforge_null__", null(), \'userIdentity.arn\'), x=if(x=="__siemforge_null__", null(), x)'),
+    ('aggregate', 'summarize e = earliest(eventName) by _time = bin(_time, 1h)',  # earliest reads the event time
+     '`cloudtrail`\n| eval siemforge_key1=coalesce((floor(_time / 3600) * 3600), "__siemforge_null__")\n| stats earliest(eventName) AS e by siemforge_key1\n| rename siemforge_key1 AS _time\n| eval _time=if(_time=="__siemforge_null__", null(), _time)'),
     ('eventstats', 'eventstats n = count() by k = tolower(eventName) | where n > 1',  # keys do not become columns
      '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__")\n| eventstats count AS n by siemforge_key1\n| fields - siemforge_key1\n| where n>1'),
     ('rename_project_sort_take', 'rename ip = sourceIPAddress | project ip, eventName | sort by ip desc, eventName | take 5',

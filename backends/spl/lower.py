@@ -317,10 +317,11 @@ class SplLowering:
         temps: list[tuple[str, str]] = []  # (temporary, key name)
         for i, b in enumerate(by):
             v = self.value(b.expr)
-            # read after this eval assigns it: by a later key of the same eval, or by an aggregation (stats runs after)
-            read_later = any(isinstance(n, ir.Column) and n.name == b.name
-                             for later in [*(x.expr for x in by[i + 1:]), *(a.arg for a in aggs if a.arg is not None)]
-                             for n in ir.walk(later))
+            # read after this eval assigns it: by a later key of the same eval, or by an aggregation (stats runs after;
+            # earliest/latest read the event time)
+            later = [*(x.expr for x in by[i + 1:]), *(a.arg for a in aggs if a.arg is not None)]
+            read_later = any(_reads(e, b.name) for e in later) or (
+                b.name == "_time" and any(a.fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) for a in aggs))
             own_column = isinstance(b.expr, ir.Column) and not b.expr.path and b.expr.name == b.name
             name = b.name
             if read_later or (command == "eventstats" and not own_column):
@@ -693,3 +694,19 @@ def baseline_searches(rule: ir.RuleIR, baseline: ir.Baseline, binding_name: str 
         f"outputlookup {table}",
     ])
     return initial + f"\n| outputlookup {table}", update
+
+
+def _reads(expr: ir.Expr, name: str) -> bool:
+    """Whether `expr` reads the field `name` (a column, or a dotted path into one: `userIdentity.arn`)."""
+    for n in ir.walk(expr):
+        if isinstance(n, ir.Column):
+            dotted = n.name
+            if dotted == name:
+                return True
+            for p in n.path:
+                if not isinstance(p, str):
+                    break
+                dotted += "." + p
+                if dotted == name:
+                    return True
+    return False
