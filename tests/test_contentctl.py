@@ -190,3 +190,35 @@ def test_pack_refusals_name_the_rule_and_the_rest_is_exported(tmp_path: Path) ->
     assert test["attack_data"][0]["data"] == "data/aws_ecr_foo_bar/trail.json"
     lines = (out / "data" / "aws_ecr_foo_bar" / "trail.json").read_text().splitlines()
     assert [json.loads(x) for x in lines] == records  # one raw record per line, as Splunk's attack data
+
+
+def test_pack_long_titles_bad_versions_and_same_named_fixtures(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    rules_dir = tmp_path / "rules"
+    for sub in ("a", "b"):
+        (rules_dir / sub).mkdir(parents=True)
+    src = (ROOT / "rules" / "aws_ecr_upload_outside_business_hours" / "fixtures" / "off_hours.ndjson").read_text()
+    lines = src.splitlines()
+    (rules_dir / "a" / "logs.ndjson").write_text(lines[0] + "\n")
+    (rules_dir / "b" / "logs.ndjson").write_text("\n".join(lines[1:]) + "\n")
+    two = "  - {name: one, logs: a/logs.ndjson, expect: fires}\n  - {name: two, logs: b/logs.ndjson, expect: fires}\n"
+    _rule(rules_dir, "ok.yml", "AWS ECR Two Fixture Folders", "0a6f0e0e-1b1b-4c4c-8d8d-000000000011", two)
+    _rule(rules_dir, "long.yml", "AWS ECR " + "Very " * 13 + "Long Title", "0a6f0e0e-1b1b-4c4c-8d8d-000000000012",
+          two)
+    (rules_dir / "ver.yml").write_text(RULE.format(title="AWS ECR Odd Version", id="0a6f0e0e-1b1b-4c4c-8d8d-"
+                                                   "000000000013", tests=two) + "version: v2\n")
+    out = tmp_path / "pack"
+    proc = subprocess.run([sys.executable, "-m", "siemforge.cli.main", "export", "contentctl", str(rules_dir),
+                           "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    err = " ".join(proc.stderr.split())
+    assert proc.returncode == 1 and "internal error" not in err
+    assert "long.yml: AWS ECR Very" in err and "at most 67 characters" in err
+    assert "ver.yml: AWS ECR Odd Version: contentctl needs a whole-number version, not 'v2'" in err
+    det = yaml.safe_load((out / "detections" / "cloud" / "aws_ecr_two_fixture_folders.yml").read_text())
+    shipped = [[a["data"] for a in t["attack_data"]] for t in det["tests"]]
+    assert shipped == [["data/aws_ecr_two_fixture_folders/logs.ndjson"],
+                       ["data/aws_ecr_two_fixture_folders/logs-2.ndjson"]]
+    assert [json.loads(x) for x in (out / shipped[1][0]).read_text().splitlines()] == [
+        json.loads(x) for x in lines[1:]]

@@ -106,8 +106,23 @@ def _records_ndjson(log: Path, test: TestCase) -> str:
     return "".join(orjson.dumps(r).decode() + "\n" for r in records)
 
 
+MAX_NAME = 67  # contentctl's CONTENTCTL_MAX_SEARCH_NAME_LENGTH: ES clones a search as `<domain> - ESCU - <name> - Rule`
+
+
+def _version(rule: ir.RuleIR) -> int:
+    """contentctl wants a non-negative integer version; a rule's `version:` may be `3` or `3.1` (major counts)."""
+    text = str(rule.meta.version or "1").strip()
+    m = re.fullmatch(r"(\d+)(?:\.\d+)*", text)
+    if m is None:
+        raise PackError(f"contentctl needs a whole-number version, not {text!r}")
+    return int(m.group(1))
+
+
 def check_title(rule: ir.RuleIR) -> str:
     """The contentctl stem of the rule's title, if contentctl can use it as a file name and a macro name."""
+    if len(rule.meta.title) > MAX_NAME:
+        raise PackError(f"contentctl allows titles of at most {MAX_NAME} characters (ES adds its own prefix and "
+                        f"suffix to a search's name); this one has {len(rule.meta.title)}")
     stem = content_stem(rule.meta.title)
     bad = sorted(set(re.sub(r"[a-z0-9_]", "", stem)))
     if bad or not stem:
@@ -146,9 +161,17 @@ def detection(
             continue
         attack_data = []
         for log in t.logs:
+            text = _records_ndjson(log, t)
             rel = f"data/{stem}/{log.name.removesuffix('.gz')}"
-            data_files[rel] = _records_ndjson(log, t)
-            attack_data.append({"data": rel, "source": source, "sourcetype": sourcetype})
+            n = 1
+            while data_files.get(rel, text) != text:  # another fixture of the same name: a name of its own
+                n += 1
+                base, dot, ext = log.name.removesuffix(".gz").rpartition(".")
+                rel = f"data/{stem}/{base}-{n}.{ext}" if dot else f"data/{stem}/{ext}-{n}"
+            data_files[rel] = text
+            entry = {"data": rel, "source": source, "sourcetype": sourcetype}
+            if entry not in attack_data:
+                attack_data.append(entry)
         if attack_data not in [u["attack_data"] for u in unit_tests]:
             unit_tests.append({"name": "True Positive Test", "attack_data": attack_data})
     production = (rule.meta.status or "").lower() in PRODUCTION and bool(unit_tests)
@@ -168,7 +191,7 @@ def detection(
     doc: dict[str, Any] = {
         "name": rule.meta.title,
         "id": rule.meta.id,
-        "version": int(re.match(r"\d+", rule.meta.version or "1").group(0)),  # type: ignore[union-attr]
+        "version": _version(rule),
         "date": _date(rule),
         "author": "siemforge, siemforge",
         "status": "production" if production else "experimental",
