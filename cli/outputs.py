@@ -4,6 +4,7 @@ recorded in a manifest in the output folder; any other existing file is left alo
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
 import tempfile
@@ -28,14 +29,13 @@ class OutputDir:
 
     @classmethod
     def open(cls, root: Path) -> OutputDir:
-        if root.exists() and not root.is_dir():
-            raise OutputError(f"{root} exists and is not a folder")
-        root.mkdir(parents=True, exist_ok=True)
-        owned: set[str] = set()
-        manifest = root / MANIFEST
-        if manifest.exists():
-            owned = {line.strip() for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()}
-        return cls(root, owned)
+        try:
+            if root.exists() and not root.is_dir():
+                raise OutputError(f"{root} exists and is not a folder")
+            root.mkdir(parents=True, exist_ok=True)
+            return cls(root, _read_manifest(root / MANIFEST))
+        except OSError as exc:
+            raise OutputError(f"cannot use {root} as the output folder: {exc.strerror or exc}") from None
 
     def write(self, relative: str, text: str) -> None:
         path = os.path.join(self.root, relative)
@@ -80,8 +80,33 @@ class OutputDir:
         self.written.add(relative)
 
     def save_manifest(self) -> None:
-        names = sorted(self.owned | self.written)
+        """Record what siemforge owns here. Under an exclusive lock, merged with what the file holds now, so that two
+        runs writing into one folder at once both keep their files."""
+        path = self.root / MANIFEST
         try:
-            (self.root / MANIFEST).write_text("\n".join(names) + "\n", encoding="utf-8")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            with os.fdopen(fd, "r+", encoding="utf-8") as fh:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                names = sorted(self.owned | self.written | _parse_manifest(fh.read()))
+                fh.seek(0)
+                fh.truncate()
+                fh.write("\n".join(names) + "\n")
         except OSError as exc:
-            raise OutputError(f"cannot write {self.root / MANIFEST}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise OutputError(f"{path} is not siemforge's list of the files it wrote (not text)") from None
+
+
+def _parse_manifest(text: str) -> set[str]:
+    return {line.strip() for line in text.splitlines() if line.strip()}
+
+
+def _read_manifest(path: Path) -> set[str]:
+    try:
+        return _parse_manifest(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return set()
+    except IsADirectoryError:
+        raise OutputError(f"{path} is a folder; siemforge keeps the list of files it wrote there") from None
+    except UnicodeDecodeError:
+        raise OutputError(f"{path} is not siemforge's list of the files it wrote (not text)") from None

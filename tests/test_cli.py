@@ -184,3 +184,26 @@ def test_a_refused_export_still_records_what_it_wrote(tmp_path: Path) -> None:
     (out / "stories" / "siemforge_cloud_detections.yml").unlink()
     r = sf("export", "contentctl", "rules/", "-o", str(out))  # siemforge's own files from the first run: rewritten
     assert r.returncode == 0, r.stderr
+
+
+def test_two_runs_into_one_folder_keep_both_manifests(tmp_path: Path) -> None:
+    from siemforge.cli.outputs import MANIFEST, OutputDir
+
+    a, b = OutputDir.open(tmp_path), OutputDir.open(tmp_path)  # two runs at once
+    a.write("one.spl", "1\n")
+    b.write("two.spl", "2\n")
+    a.save_manifest()
+    b.save_manifest()  # merged with what the first run recorded, under a lock
+    assert (tmp_path / MANIFEST).read_text().split() == ["one.spl", "two.spl"]
+    c = OutputDir.open(tmp_path)
+    c.write("one.spl", "1 again\n")  # both are siemforge's: rewritten, not refused
+    c.write("two.spl", "2 again\n")
+
+
+def test_unusable_output_folders_are_clear_errors(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    r = sf("compile", "rules/", "--target", "splunk", "-o", str(tmp_path / "file" / "sub"))
+    assert r.returncode == 2 and "cannot use" in r.stderr and "internal error" not in r.stderr
+    (tmp_path / "out" / ".siemforge-outputs").mkdir(parents=True)
+    r = sf("export", "contentctl", "rules/", "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and "is a folder" in r.stderr and "internal error" not in r.stderr
