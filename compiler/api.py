@@ -111,7 +111,7 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
     meta = ir.RuleMeta(
         id=doc.id,
         title=doc.title,
-        description=str(d.get("description", "")).strip(),
+        description=str(d.get("description") or "").strip(),
         status=_opt(d.get("status"), lower=True),  # Sigma's words are case-insensitive (pySigma: Stable = stable)
         level=_opt(d.get("level"), lower=True),
         author=_opt(d.get("author")),

@@ -50,7 +50,7 @@ SIEMFORGE_KEYS = {"query", "source", "schedule", "alert", "entities", "details",
 LEVELS = ("informational", "low", "medium", "high", "critical")
 # Sigma's statuses, and contentctl's `production` (Splunk content's word for a tested, deployable detection)
 STATUSES = ("stable", "test", "experimental", "deprecated", "unsupported", "production")
-RELATED_TYPES = ("derived", "obsolete", "merged", "renamed", "similar")
+RELATED_TYPES = ("correlation", "derived", "obsolete", "merged", "renamed", "similar")
 # pySigma's accepted date forms: 1000-01-01 … 3999-12-31, and 1000/1/1 … 3999/12/31 (US-style rules)
 _DATES = (
     re.compile(r"([1-3][0-9]{3})-([01][0-9])-([0-3][0-9])"),
@@ -133,7 +133,10 @@ class RuleDoc:
 
     @property
     def id(self) -> str:
-        return str(self.data.get("id") or self.data.get("name") or self.path.stem)
+        rid = self.data.get("id")
+        if _is_uuid(rid):
+            return str(uuid.UUID(rid))  # one spelling of a UUID (urn:uuid:…, {…}, upper case, no hyphens → canonical)
+        return str(rid or self.data.get("name") or self.path.stem)
 
 
 def _strs(value: Any) -> tuple[str, ...]:
@@ -246,27 +249,35 @@ class _Loader:
 
     def metadata(self, data: dict[str, Any]) -> None:
         """Sigma's metadata keys, checked as pySigma checks them (sigma/rule/base.py, attributes.py), with positions:
-        pySigma only parses the detection here."""
+        pySigma only parses the detection here. A key given with no value (null) counts as absent, as in pySigma."""
+        given = {k: v for k, v in data.items() if v is not None}
+        title = given.get("title")
+        if isinstance(title, str) and len(title) > 256:
+            self.err(f"a title has at most 256 characters; this one has {len(title)}", ("title",))
         for key in ("level", "status"):
             allowed = LEVELS if key == "level" else STATUSES
-            if key in data and not (isinstance(data[key], str) and data[key].lower() in allowed):
-                self.err(f"unknown {key} {data[key]!r}", (key,), hint=f"{key}s: " + ", ".join(allowed))
-        if "id" in data and not _is_uuid(data["id"]):
-            self.err(f"`id` must be a UUID, not {data['id']!r}", ("id",), hint="uuidgen makes one")
+            if key in given and not (isinstance(given[key], str) and given[key].lower() in allowed):
+                self.err(f"unknown {key} {given[key]!r}", (key,), hint=f"{key}s: " + ", ".join(allowed))
+        if "id" in given and not _is_uuid(given["id"]):
+            self.err(f"`id` must be a UUID, not {given['id']!r}", ("id",), hint="uuidgen makes one")
         for key in ("date", "modified"):
-            if key in data and not (isinstance(data[key], date) or _valid_date(str(data[key]))):
-                self.err(f"`{key}` must be a date, YYYY-MM-DD (or YYYY/MM/DD), not {data[key]!r}", (key,))
+            if key in given and not (isinstance(given[key], date) or _valid_date(str(given[key]))):
+                self.err(f"`{key}` must be a date, YYYY-MM-DD (or YYYY/MM/DD), not {given[key]!r}", (key,))
         for key in ("author", "description", "license", "taxonomy", "name"):
-            if key in data and not isinstance(data[key], str):
+            if key in given and not isinstance(given[key], str):
                 self.err(f"`{key}` must be text", (key,))
+            elif key in ("name", "taxonomy") and given.get(key) == "":
+                self.err(f"`{key}` must not be empty", (key,))
         for key in ("references", "falsepositives", "fields", "scope", "tags", "related"):
-            if key in data and not isinstance(data[key], list):
+            if key in given and not isinstance(given[key], list):
                 self.err(f"`{key}` must be a list", (key,))
-        for i, tag in enumerate(data.get("tags") or [] if isinstance(data.get("tags"), list) else []):
+        tags = given.get("tags")
+        for i, tag in enumerate(tags if isinstance(tags, list) else []):
             if not isinstance(tag, str) or "." not in tag:
                 self.err(f"tag {tag!r} needs a namespace: `namespace.name` (attack.t1204, cve.2024-1234, …)",
                          ("tags", i))
-        for i, rel in enumerate(data.get("related") or [] if isinstance(data.get("related"), list) else []):
+        related = given.get("related")
+        for i, rel in enumerate(related if isinstance(related, list) else []):
             if not isinstance(rel, dict) or not _is_uuid(rel.get("id")) or str(rel.get("type")).lower() not in (
                     RELATED_TYPES):
                 self.err("a `related` item is `{id: <UUID>, type: " + " | ".join(RELATED_TYPES) + "}`",

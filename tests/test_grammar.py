@@ -136,11 +136,12 @@ def test_yaml_errors_and_missing_keys(tmp_path: Path) -> None:
         ("date: 2024-01/02", "`date` must be a date"),
         ("modified: yesterday", "`modified` must be a date"),
         ("tags: [foo]", "tag 'foo' needs a namespace"),
-        ("related: [{id: nope, type: derived}]", "a `related` item is `{id: <UUID>, type: derived"),
+        ("related: [{id: nope, type: derived}]", "a `related` item is `{id: <UUID>, type: correlation | derived"),
         ("references: https://example.com", "`references` must be a list"),
         ("falsepositives: none", "`falsepositives` must be a list"),
         ("author: [a, b]", "`author` must be text"),
         ("level: severe", "unknown level 'severe'"),
+        ("name: ''", "`name` must not be empty"),
     ],
 )
 def test_sigma_metadata_errors_point_at_their_key(tmp_path: Path, line: str, message: str) -> None:
@@ -155,13 +156,30 @@ def test_sigma_metadata_errors_point_at_their_key(tmp_path: Path, line: str, mes
 
 
 @pytest.mark.parametrize("line", ["id: 6b5c1e2a6e0b4b9e8a3f2a1b5b9f0c11", "status: Stable", "level: High",
-                                  "date: 2024/1/5", "related: [{id: 6b5c1e2a-6e0b-4b9e-8a3f-2a1b5b9f0c11, type: Derived}]"])
+                                  "date: 2024/1/5", "related: [{id: 6b5c1e2a-6e0b-4b9e-8a3f-2a1b5b9f0c11, type: Derived}]",
+                                  "related: [{id: 6b5c1e2a-6e0b-4b9e-8a3f-2a1b5b9f0c11, type: correlation}]",
+                                  "status:", "level: null", "author:", "tags:", "falsepositives:", "description:"])
 def test_sigma_metadata_that_pysigma_accepts_is_accepted(tmp_path: Path, line: str) -> None:
     p = tmp_path / "meta.yml"
     p.write_text(f"title: t\n{line}\nlogsource: {{product: aws, service: cloudtrail}}\n"
                  "detection: {sel: {eventName: X}, condition: sel}\n")
     res = compile_file(p)
     assert res.rule is not None, [str(d) for d in res.diagnostics]
+
+
+def test_a_title_has_at_most_256_characters(tmp_path: Path) -> None:
+    p = tmp_path / "long.yml"
+    p.write_text("title: " + "x" * 257 + "\nlogsource: {product: aws}\ndetection: {sel: {eventName: X}, condition: sel}\n")
+    res = compile_file(p)
+    assert res.rule is None and "a title has at most 256 characters" in res.diagnostics[0].message
+
+
+def test_a_uuid_has_one_spelling(tmp_path: Path) -> None:
+    p = tmp_path / "id.yml"
+    p.write_text("title: t\nid: urn:uuid:6B5C1E2A-6E0B-4B9E-8A3F-2A1B5B9F0C11\nlogsource: {product: aws}\n"
+                 "detection: {sel: {eventName: X}, condition: sel}\n")
+    res = compile_file(p)
+    assert res.rule is not None and res.rule.meta.id == "6b5c1e2a-6e0b-4b9e-8a3f-2a1b5b9f0c11"
 
 
 def test_sigma_condition_must_be_text(tmp_path: Path) -> None:
