@@ -294,6 +294,7 @@ class SplLowering:
 
     def aggregate(self, command: str, aggs: tuple[ir.Aggregation, ...], by: tuple[ir.Assignment, ...]) -> None:
         pre: list[str] = []
+        arg_temps: list[str] = []  # eventstats keeps every row: its temporaries are dropped after it
         funcs: list[str] = []
         for a in aggs:
             fn = {ir.AggFn.COUNT: "count", ir.AggFn.DCOUNT: "dc", ir.AggFn.MIN: "min", ir.AggFn.MAX: "max",
@@ -308,6 +309,7 @@ class SplLowering:
             if arg is None or "'" in v.text[1:-1]:
                 arg = self.fresh("arg")
                 pre.append(f"{arg}={self.as_value(v)}")
+                arg_temps.append(arg)
             funcs.append(f"{fn}({command_field(arg)}) AS {command_field(a.name)}")
         # eval is sequential: a key written under its own name must not be read by a later key of the same eval;
         # and eventstats keeps every row, so a computed key must not replace (or add) a column: such keys go
@@ -322,7 +324,9 @@ class SplLowering:
             later = [*(x.expr for x in by[i + 1:]), *(a.arg for a in aggs if a.arg is not None)]
             read_later = any(_reads(e, b.name) for e in later) or (
                 b.name == "_time" and any(a.fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) for a in aggs))
-            own_column = isinstance(b.expr, ir.Column) and not b.expr.path and b.expr.name == b.name
+            # the key is the row's own field under the same Splunk name (on asl, eventName is 'api.operation': not so)
+            own_column = (isinstance(b.expr, ir.Column) and not b.expr.path and b.expr.name == b.name
+                          and self.field_name(b.expr) == b.name)
             name = b.name
             if read_later or (command == "eventstats" and not own_column):
                 name = self.fresh("key")
@@ -334,8 +338,8 @@ class SplLowering:
             self.emit("eval " + ", ".join(pre))
         self.emit(f"{command} " + " ".join(funcs) + (" by " + " ".join(keys) if keys else ""))
         if command == "eventstats":
-            if temps:
-                self.emit("fields - " + " ".join(t for t, _ in temps))
+            if temps or arg_temps:
+                self.emit("fields - " + " ".join([*(t for t, _ in temps), *arg_temps]))
             restore = [b.name for b in by if b.name not in {n for _, n in temps}]
         else:
             if temps:
