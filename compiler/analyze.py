@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from . import ir
 from . import syntax as s
-from .diagnostics import CompileError, DiagnosticSink, Span
+from .diagnostics import CompileError, DiagnosticSink, Severity, Span
 from .functions import DATETIME_DIFF_UNITS, FUNCTIONS
 from .sources import SourceDef
 from .types import Type, compatible, unify
@@ -419,9 +419,17 @@ class Analyzer:
             return self.expr(src.aliases[name], inner)
         except CompileError:
             self.origin = outer
-            self.sink.note(f"in the derived field {name!r} of source {src.name!r}, named here", self.span(used_at),
-                           code="semantic")
-            raise CompileError(list(self.sink.items)) from None
+            use = self.span(used_at)
+            # the error is in the source file; its hint says where the rule named the derived field
+            where = f"in the derived field {name!r} of source {src.name!r}, named at {use.file}:{use.line}:{use.column}"
+            items = self.sink.items
+            for i in range(len(items) - 1, -1, -1):
+                d = items[i]
+                if d.severity is Severity.ERROR:
+                    items[i] = type(d)(d.severity, d.message, d.span, f"{where}" + (f"; {d.hint}" if d.hint else ""),
+                                       d.code)
+                    break
+            raise CompileError(list(items)) from None
         finally:
             self.origin = outer
 

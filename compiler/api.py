@@ -199,7 +199,10 @@ def check_outputs(doc: RuleDoc, schema: Schema, sink: DiagnosticSink) -> None:
             (("entities", e.kind, f.identifier), f.column) for e in doc.entities for f in e.fields]
         named += [(("details", name), col) for name, col in doc.details]
         for at, col in named:
-            if src is not None and col in src.aliases and col not in schema.columns and src.field_type(col) is None:
+            if col in schema.gone and col not in schema.columns:
+                sink.error(f"{col!r} is not a column of the output rows: it was {schema.gone[col]}", doc.yaml.span(at),
+                           code="rule")
+            elif src is not None and col in src.aliases and col not in schema.columns and src.field_type(col) is None:
                 sink.error(f"{col!r} is a derived field of source {src.name!r}, not a column of the output rows",
                            doc.yaml.span(at), hint=f"add it to the rows: `| extend {col} = {col}`", code="rule")
         return

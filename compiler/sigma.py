@@ -59,11 +59,15 @@ class SigmaLowering:
         try:
             # only the detection: the rule's metadata is checked, with positions, by the rule loader
             detection = SigmaDetections.from_dict(data["detection"])
-            conditions = [c.parsed for c in detection.parsed_condition]
         except SigmaError as exc:
             raise CompileError(
                 [Diagnostic(Severity.ERROR, f"Sigma detection: {exc}", self.detection_span(), code="sigma")]
             ) from None
+        try:
+            conditions = [c.parsed for c in detection.parsed_condition]
+        except SigmaError as exc:
+            span = self.doc.span(("detection", "condition")) or self.detection_span()
+            raise CompileError([Diagnostic(Severity.ERROR, f"Sigma condition: {exc}", span, code="sigma")]) from None
         exprs = [self.cond(c) for c in conditions]
         return exprs[0] if len(exprs) == 1 else ir.Or(tuple(exprs))
 

@@ -182,6 +182,16 @@ def test_a_uuid_has_one_spelling(tmp_path: Path) -> None:
     assert res.rule is not None and res.rule.meta.id == "6b5c1e2a-6e0b-4b9e-8a3f-2a1b5b9f0c11"
 
 
+def test_a_sigma_condition_error_points_at_the_condition(tmp_path: Path) -> None:
+    p = tmp_path / "cond.yml"
+    p.write_text("title: t\nlogsource: {product: aws, service: cloudtrail}\n"
+                 "detection:\n  sel: {eventName: X}\n  condition: sel and nosuch\n")
+    res = compile_file(p)
+    assert res.rule is None
+    d = res.diagnostics[0]
+    assert d.message.startswith("Sigma condition:") and d.span is not None and d.span.line == 5, str(d)
+
+
 def test_sigma_condition_must_be_text(tmp_path: Path) -> None:
     p = tmp_path / "cond.yml"
     p.write_text("title: t\nlogsource: {product: aws, service: cloudtrail}\n"

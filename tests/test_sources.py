@@ -153,11 +153,10 @@ def test_lookup_on_an_alias_matches_the_column_named_as_written(tmp_path: Path) 
 def test_an_error_inside_an_alias_points_into_the_source_and_at_the_use(tmp_path: Path) -> None:
     res = compile_text(tmp_path, 'query: |\n  extend userIdentity = 5\n  | where user == "x"\n')
     assert res.rule is None
-    err, note = res.diagnostics[0], res.diagnostics[-1]
+    err = res.diagnostics[0]
     assert err.span is not None and err.span.file.endswith("aws_cloudtrail.yml")
-    assert "in the derived field 'user' of source 'aws.cloudtrail', named here" in note.message
-    assert note.span is not None and (note.span.file, note.span.line, note.span.column) == (
-        str(tmp_path / "rule.yml"), 6, 11)
+    assert err.hint is not None and err.hint.startswith(
+        f"in the derived field 'user' of source 'aws.cloudtrail', named at {tmp_path / 'rule.yml'}:6:11")
 
 
 def test_entities_cannot_name_an_alias_the_rows_do_not_carry(tmp_path: Path) -> None:
@@ -177,3 +176,6 @@ def test_a_renamed_field_is_gone_for_aliases_and_names_alike(tmp_path: Path) -> 
         res = compile_text(tmp_path, f"query: |\n  rename evt = eventName\n  | {use}\n")
         assert res.rule is None
         assert any("no column 'eventName' here: it was renamed to 'evt'" in d.message for d in res.diagnostics)
+    res = compile_text(tmp_path, "query: |\n  rename evt = eventName\nentities:\n  account: {name: eventName}\n")
+    assert res.rule is None and "'eventName' is not a column of the output rows: it was renamed to 'evt'" in (
+        res.diagnostics[0].message)
