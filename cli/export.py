@@ -128,7 +128,7 @@ def arm(
     files: list[tuple[str, str]] = []
     for _, rule, query in items:
         try:
-            alert_rule_resource(rule, query)  # validates durations, entities, operators
+            alert_rule_resource(rule, query, binding)  # validates durations, entities, operators
         except CompileError as exc:
             from .main import print_diagnostics
 
@@ -136,9 +136,9 @@ def arm(
             failures += 1
             continue
         good.append((rule, query))
-        files.append((f"{_slug(rule.meta.id)}.json", dump_json(arm_template([(rule, query)]))))
+        files.append((f"{_slug(rule.meta.id)}.json", dump_json(arm_template([(rule, query)], binding))))
     if good:
-        files.append((bundle, dump_json(arm_template(good))))
+        files.append((bundle, dump_json(arm_template(good, binding))))
     _write(output, files)
     if failures:
         raise typer.Exit(1)

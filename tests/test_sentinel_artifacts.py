@@ -108,3 +108,33 @@ def test_exports_are_deterministic_and_loadable(tmp_path: Path) -> None:
     assert doc["queryFrequency"] == "1d" and doc["triggerOperator"] == "gt" and doc["tactics"] == ["Impact"]
     assert doc["entityMappings"][0]["fieldMappings"][0] == {"identifier": "Name", "columnName": "AccountName"}
     assert json.loads((tmp_path / "arm-a" / "ruleset.json").read_text())["contentVersion"] == "1.0.0.0"
+
+
+def test_entities_on_rows_straight_from_the_table_name_the_tables_columns(tmp_path: Path) -> None:
+    """Without summarize/project the alert rows are AWSCloudTrail rows: entity and detail columns are the table's
+    (SourceIpAddress, UserIdentityArn), except columns the rule itself adds."""
+    from siemforge.backends.kql.artifacts import alert_rule_resource, analytic_rule_yaml, sentinel_binding
+    from siemforge.compiler.diagnostics import CompileError
+
+    rule_file = tmp_path / "r.yml"
+    rule_file.write_text(
+        "title: t\nid: 0b9e2d4c-1f3a-4c5e-9d7b-2a6f8e1c3b5d\nlogsource: {product: aws, service: cloudtrail}\n"
+        "query: |\n  where eventName == \"PutImage\" | extend who = userIdentity.userName\n"
+        "entities:\n  account: {name: who, aad_user_id: userIdentity.arn}\n  ip: {address: sourceIPAddress}\n"
+        "details: {Region: awsRegion}\n")
+    rule = compile_file(rule_file).rule
+    assert rule is not None
+    query = compile_kql(rule, None)
+    doc = analytic_rule_yaml(rule, query, sentinel_binding(rule, None))
+    cols = [f["columnName"] for m in doc["entityMappings"] for f in m["fieldMappings"]]
+    assert cols == ["who", "UserIdentityArn", "SourceIpAddress"] and doc["customDetails"] == {"Region": "AWSRegion"}
+    arm = alert_rule_resource(rule, query)
+    assert [f["columnName"] for m in arm["properties"]["entityMappings"] for f in m["fieldMappings"]] == cols
+    rule_file.write_text(rule_file.read_text().replace("address: sourceIPAddress", "address: requestParameters.ip"))
+    rule = compile_file(rule_file).rule
+    assert rule is not None
+    try:
+        alert_rule_resource(rule, compile_kql(rule, None))
+        raise AssertionError("a path into a JSON column is not a column of the rows")
+    except CompileError as exc:
+        assert "'requestParameters.ip' is not a column of the AWSCloudTrail rows" in exc.diagnostics[0].message

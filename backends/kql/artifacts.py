@@ -160,7 +160,34 @@ def attack(rule: ir.RuleIR) -> tuple[list[str], list[str], list[str]]:
     return tactics, techniques, subs
 
 
-def entity_mappings(rule: ir.RuleIR, arm: bool = False) -> list[dict[str, Any]]:
+def _assigned(rule: ir.RuleIR) -> set[str]:
+    """Columns the pipeline itself puts on the rows (as opposed to the table's own)."""
+    out: set[str] = set()
+    for st in rule.pipeline.stages:
+        if isinstance(st, ir.Extend):
+            out.update(a.name for a in st.assignments)
+        elif isinstance(st, ir.EventAggregate):
+            out.update(a.name for a in st.aggregations)
+        elif isinstance(st, ir.Lookup):
+            out.update(alias for _, alias in st.outputs)
+        elif isinstance(st, ir.Rename):
+            out.update(new for _, new in st.renames)
+    return out
+
+
+def output_column(rule: ir.RuleIR, binding: Binding | None, column: str) -> str:
+    """The name a result row has for the rule's column `column`: after summarize/project the rule's own names; on
+    rows straight from the table, the table's column for a source field (`sourceIPAddress` is `SourceIpAddress`)."""
+    if binding is None or rule.pipeline.columns is not None or column in _assigned(rule):
+        return column
+    ref = binding.resolve(column, ())
+    if ref is None or ref.path:
+        raise error(f"{rule.meta.title}: {column!r} is not a column of the {binding.table} rows",
+                    hint=f"put it on the rows: `| extend {column.replace('.', '_')} = {column}`, and map that")
+    return ref.column
+
+
+def entity_mappings(rule: ir.RuleIR, arm: bool = False, binding: Binding | None = None) -> list[dict[str, Any]]:
     """Entity mappings; YAML lists identifier before columnName (as Azure-Sentinel does), ARM sorts keys."""
     out = []
     for ent in rule.entities:
@@ -178,9 +205,8 @@ def entity_mappings(rule: ir.RuleIR, arm: bool = False) -> list[dict[str, Any]]:
                     f"{rule.meta.title}: entity {ent.kind} has no identifier {f.identifier!r}",
                     hint="identifiers: " + ", ".join(sorted(identifiers)),
                 )
-            fields.append(
-                {"columnName": f.column, "identifier": ident} if arm else {"identifier": ident, "columnName": f.column}
-            )
+            col = output_column(rule, binding, f.column)
+            fields.append({"columnName": col, "identifier": ident} if arm else {"identifier": ident, "columnName": col})
         out.append({"entityType": etype, "fieldMappings": fields})
     return out
 
@@ -217,11 +243,11 @@ def analytic_rule_yaml(rule: ir.RuleIR, query: str, binding: Binding) -> dict[st
         "relevantTechniques": techniques + subs,
         "query": query,
     }
-    mappings = entity_mappings(rule)
+    mappings = entity_mappings(rule, binding=binding)
     if mappings:
         doc["entityMappings"] = mappings
     if rule.details:
-        doc["customDetails"] = {k: v for k, v in rule.details}
+        doc["customDetails"] = {k: output_column(rule, binding, v) for k, v in rule.details}
     doc["eventGroupingSettings"] = {"aggregationKind": "SingleAlert"}
     doc["version"] = rule.meta.version or "1.0.0"
     doc["kind"] = "Scheduled"
@@ -239,20 +265,21 @@ def arm_escape(v: Any) -> Any:
     return v
 
 
-def alert_rule_resource(rule: ir.RuleIR, query: str) -> dict[str, Any]:
+def alert_rule_resource(rule: ir.RuleIR, query: str, binding_name: str | None = None) -> dict[str, Any]:
     every, lookback = schedule(rule)
     _, long_op, value = trigger(rule)
     tactics, techniques, subs = attack(rule)
     suppress = rule.alert.suppress
+    binding = sentinel_binding(rule, binding_name)
     if suppress is not None:
         _check_range("suppressionDuration", suppress, timedelta(minutes=5), timedelta(days=1))
     props: dict[str, Any] = {
         "alertRuleTemplateName": rule.meta.id,
-        "customDetails": {k: v for k, v in rule.details} or None,
+        "customDetails": {k: output_column(rule, binding, v) for k, v in rule.details} or None,
         "description": rule.meta.description,
         "displayName": rule.meta.title,
         "enabled": True,
-        "entityMappings": entity_mappings(rule, arm=True) or None,
+        "entityMappings": entity_mappings(rule, arm=True, binding=binding) or None,
         "query": query,
         "queryFrequency": iso_duration(every),
         "queryPeriod": iso_duration(lookback),
@@ -317,7 +344,7 @@ def lookup_keys(rule: ir.RuleIR) -> dict[str, str]:
     return out
 
 
-def arm_template(items: list[tuple[ir.RuleIR, str]]) -> dict[str, Any]:
+def arm_template(items: list[tuple[ir.RuleIR, str]], binding_name: str | None = None) -> dict[str, Any]:
     """One deployment template for one or many rules, with one watchlist resource per lookup table."""
     resources: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -328,7 +355,7 @@ def arm_template(items: list[tuple[ir.RuleIR, str]]) -> dict[str, Any]:
             seen.add(name)
             table = next(t for t in rule.lookups if t.name == name)
             resources.append(watchlist_resource(table, key))
-    resources.extend(alert_rule_resource(rule, query) for rule, query in items)
+    resources.extend(alert_rule_resource(rule, query, binding_name) for rule, query in items)
     return {
         "$schema": TEMPLATE_SCHEMA,
         "contentVersion": "1.0.0.0",
