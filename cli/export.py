@@ -247,8 +247,11 @@ def contentctl_pack(
         err.print(f"error: {paths[rule.meta.id]}: {rule.meta.title}: {why}", style="bold red", markup=False)
         left_out.append(rule.meta.id)
 
+    def note(rule: ir.RuleIR, text: str) -> None:
+        err.print(f"note: {paths[rule.meta.id]}: {rule.meta.title}: {text}", style="cyan", markup=False)
+
     try:
-        files = build_pack(good, binding, tests, on_error=refuse)
+        files = build_pack(good, binding, tests, on_error=refuse, on_note=note)
     except CompileError as exc:
         print_diagnostics(exc.diagnostics)
         raise typer.Exit(1) from None

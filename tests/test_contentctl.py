@@ -128,6 +128,12 @@ def test_a_rule_that_cannot_lower_on_the_binding_is_reported_and_the_rest_export
         dets = sorted(p.name for p in (tmp_path / "detections" / "cloud").iterdir())
         assert len(dets) == 4 and "suspicious_aws_ec2_compute_resource_deployments.yml" not in dets
         assert not (tmp_path / "data").exists()  # the fixtures are raw CloudTrail, not ASL: no tests on this binding
+        assert "status production but shipped as experimental" in " ".join(proc.stderr.split())
+        [ds] = [yaml.safe_load(p.read_text()) for p in (tmp_path / "data_sources").iterdir()]
+        assert (ds["name"], ds["sourcetype"], ds["separator"]) == ("ASL AWS CloudTrail", "aws:asl", "api.operation")
+        for d in dets:
+            assert yaml.safe_load((tmp_path / "detections" / "cloud" / d).read_text())["data_source"] == [
+                "ASL AWS CloudTrail"]
     else:
         conf = (tmp_path / "siemforge_content" / "default" / "savedsearches.conf").read_text()
         assert conf.count(" - Rule]") == 4 and "`amazon_security_lake`" in conf

@@ -20,7 +20,7 @@ from siemforge.compiler.bindings import builtin_bindings
 from siemforge.compiler.sources import builtin_sources
 
 from .app import slug
-from .lower import baseline_searches, compile_spl
+from .lower import baseline_searches, compile_spl, splunk_binding
 
 if TYPE_CHECKING:
     from siemforge.compiler.rule import TestCase
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 STORY = "siemforge Cloud Detections"
 DEFAULT_DATE = "2026-11-24"
 NAMESPACE = uuid.UUID("6f1f3a59-9d0e-4d7c-9a4f-1a7d2f3c5b10")  # stable ids for generated objects
-DATA_SOURCES = {"aws.cloudtrail": ("AWS CloudTrail", "aws:cloudtrail", "aws_cloudtrail")}
 PRODUCTS = ["Splunk Enterprise", "Splunk Enterprise Security", "Splunk Cloud"]
 PRODUCTION = ("production", "stable")  # rule statuses that contentctl ships as `production` when a test proves them
 RISK_TYPES = {"account": "user", "host": "system"}
@@ -58,6 +57,15 @@ def _techniques(rule: ir.RuleIR) -> list[str]:
 def _base_source(rule: ir.RuleIR) -> str:
     src = rule.pipeline.source
     return src.view.source.name if src.view is not None else src.name
+
+
+def data_source(rule: ir.RuleIR, binding: str | None) -> dict[str, str]:
+    """The contentctl data source the rule's search reads, as its binding declares it (`data_source:`)."""
+    b = splunk_binding(rule, binding)
+    ds = b.extra.get("data_source") if b is not None else None
+    if not isinstance(ds, dict):
+        raise PackError(f"binding {b.name if b else 'asis'!r} declares no contentctl `data_source`")
+    return {k: str(v) for k, v in ds.items()}
 
 
 def content_stem(name: str) -> str:
@@ -133,9 +141,10 @@ def check_title(rule: ir.RuleIR) -> str:
 
 
 def detection(
-    rule: ir.RuleIR, binding: str | None, tests: Sequence[TestCase] = ()
+    rule: ir.RuleIR, binding: str | None, tests: Sequence[TestCase] = (), notes: list[str] | None = None
 ) -> tuple[str, dict[str, Any], dict[str, str]]:
-    """The detection yml, its path, and the test data files it references (pack-relative path -> text)."""
+    """The detection yml, its path, and the test data files it references (pack-relative path -> text). Why a
+    production rule ships as experimental goes to `notes`."""
     stem = check_title(rule)
     spl = compile_spl(rule, binding).replace("\n", " ") + f" | `{stem}_filter`"
     risk, threat = [], []
@@ -149,7 +158,8 @@ def detection(
         raise PackError("contentctl needs a risk object: map an account or host entity (`entities: {account: "
                         "{name: <column>}}`)")
     subject = risk[0]["field"]
-    source_name, sourcetype, source = DATA_SOURCES.get(_base_source(rule), DATA_SOURCES["aws.cloudtrail"])
+    ds = data_source(rule, binding)
+    source_name, sourcetype, source = ds["name"], ds["sourcetype"], ds["source"]
     # contentctl requires a test for a production detection: the rule's own positive fixtures, shipped in the pack
     # (attack_data `data` may be a file path, resolved from the pack folder where contentctl runs)
     positives = positive_tests(rule, binding, tests)
@@ -175,6 +185,12 @@ def detection(
         if attack_data not in [u["attack_data"] for u in unit_tests]:
             unit_tests.append({"name": "True Positive Test", "attack_data": attack_data})
     production = (rule.meta.status or "").lower() in PRODUCTION and bool(unit_tests)
+    if (rule.meta.status or "").lower() in PRODUCTION and not production and notes is not None:
+        why = ("its fixtures are raw CloudTrail, not this binding's records" if not _raw_binding(rule, binding)
+               else "none of its tests fires on raw CloudTrail logs that contentctl could replay (no tables of its "
+               "own, no pinned `now` for a rule that reads the clock)")
+        notes.append(f"status {rule.meta.status} but shipped as experimental: contentctl requires a True Positive "
+                     f"test for production, and {why}")
     tags: dict[str, Any] = {
         "analytic_story": [STORY],
         "asset_type": "AWS Account",
@@ -280,6 +296,7 @@ def build_pack(
     binding: str | None,
     tests: Mapping[str, Sequence[TestCase]] | None = None,
     on_error: Callable[[ir.RuleIR, str], None] | None = None,
+    on_note: Callable[[ir.RuleIR, str], None] | None = None,
 ) -> dict[str, str]:
     """Relative path -> text of the pack's files. `tests` (rule id -> the rule's tests) supplies the fixtures that
     make a production rule's contentctl tests; without them every detection ships as experimental. A rule that
@@ -287,9 +304,11 @@ def build_pack(
     files: dict[str, str] = {}
     macros: dict[str, dict[str, Any]] = {}
     stems: dict[str, str] = {}
+    used_sources: dict[str, dict[str, Any]] = {}
     for rule in rules:
         try:
-            path, doc, data = detection(rule, binding, (tests or {}).get(rule.meta.id, ()))
+            notes: list[str] = []
+            path, doc, data = detection(rule, binding, (tests or {}).get(rule.meta.id, ()), notes)
             if path in stems:
                 raise PackError(f"its contentctl file name {path} is also that of {stems[path]!r}: "
                                 "contentctl names files after titles, so titles must differ in more than "
@@ -300,6 +319,17 @@ def build_pack(
             on_error(rule, str(exc))
             continue
         stems[path] = rule.meta.title
+        ds = data_source(rule, binding)
+        b = splunk_binding(rule, binding)
+        if b is not None and b.source == _base_source(rule):  # the records as this binding names them
+            names = [*b.columns.values(), *b.json_columns.values()]
+        else:  # a data model filled from the base source's raw records
+            names = list(builtin_sources()[_base_source(rule)].fields)
+        fields = sorted({n.split(".")[0] for n in names} | {"_time"})
+        used_sources.setdefault(ds["name"], {**ds, "fields": fields})
+        for note in notes:
+            if on_note is not None:
+                on_note(rule, note)
         files[path] = dump(doc)
         files.update(data)
         extra = baselines(rule, binding)
@@ -383,8 +413,8 @@ def build_pack(
             },
         }
     )
-    for source, (name, sourcetype, src) in DATA_SOURCES.items():
-        fields = sorted({d.split(".")[0] for d in builtin_sources()[source].fields} | {"_time"})
+    for ds in used_sources.values():
+        name = ds["name"]
         files[f"data_sources/{slug(name)}.yml"] = dump(
             {
                 "name": name,
@@ -393,9 +423,9 @@ def build_pack(
                 "date": DEFAULT_DATE,
                 "author": "siemforge, siemforge",
                 "description": f"{name} records",
-                "source": src,
-                "sourcetype": sourcetype,
-                "separator": "eventName",
+                "source": ds["source"],
+                "sourcetype": ds["sourcetype"],
+                "separator": ds["separator"],
                 "supported_TA": [
                     {
                         "name": "Splunk Add-on for Amazon Web Services (AWS)",
@@ -403,7 +433,7 @@ def build_pack(
                         "version": "7.9.0",
                     }
                 ],
-                "fields": fields,
+                "fields": ds["fields"],
             }
         )
     return files

@@ -652,12 +652,14 @@ def literal(v: object) -> V:
     raise error(f"no SPL literal for {v!r}")
 
 
-def compile_spl(rule: ir.RuleIR, binding_name: str | None) -> str:
+def splunk_binding(rule: ir.RuleIR, binding_name: str | None) -> Binding | None:
+    """The binding a rule's search reads: a view's native binding (cim: tstats over the data model) if the target has
+    one, else the base source's; None for an undeclared source searched as written."""
     src = rule.pipeline.source
     if src.view is not None:  # a target with the normalized form natively binds to it; else expand the view
         native = [b for b in bindings_for(src.name, "splunk") if binding_name in (None, b.name)]
         if native:
-            return SplLowering(rule, native[0], "").query()
+            return native[0]
     base = src.view.source.name if src.view is not None else src.name
     candidates = bindings_for(base, "splunk")
     if candidates:
@@ -665,12 +667,17 @@ def compile_spl(rule: ir.RuleIR, binding_name: str | None) -> str:
         if not found:
             raise error(f"{rule.meta.title}: source {base!r} has no Splunk binding {binding_name!r}",
                         hint="bindings: " + ", ".join(b.name for b in candidates))
-        binding: Binding | None = found[0]
-        prefix = str(found[0].extra.get("search", ""))
-    elif base == "generic" and binding_name in (None, "asis"):
-        binding, prefix = None, ""  # an undeclared source: field names as the rule writes them
-    else:
-        raise error(f"{rule.meta.title}: no Splunk binding for source {base!r}")
+        return found[0]
+    if base == "generic" and binding_name in (None, "asis"):
+        return None  # an undeclared source: field names as the rule writes them
+    raise error(f"{rule.meta.title}: no Splunk binding for source {base!r}")
+
+
+def compile_spl(rule: ir.RuleIR, binding_name: str | None) -> str:
+    binding = splunk_binding(rule, binding_name)
+    if binding is not None and binding.source == rule.pipeline.source.name and rule.pipeline.source.view is not None:
+        return SplLowering(rule, binding, "").query()  # the view's own binding: tstats, no search prefix
+    prefix = str(binding.extra.get("search", "")) if binding is not None else ""
     return SplLowering(rule, binding, prefix).query()
 
 
