@@ -74,5 +74,8 @@ def compile_batch(files: list[Path], target_names: tuple[str, ...], binding: str
     if len(files) < PARALLEL_FROM or workers < 2:
         yield from map(_star, jobs)
         return
+    # as the gc module's docs advise before fork(): what the workers inherit is frozen, so no collection (in the
+    # parent while it writes results, or in a worker) walks those objects or dirties their shared pages
+    gc.freeze()
     with ProcessPoolExecutor(max_workers=workers, initializer=_worker_start) as pool:
         yield from pool.map(_star, jobs, chunksize=max(8, len(jobs) // (workers * 32)))
