@@ -1,7 +1,7 @@
 """YAML loading that keeps positions, so that every rule error can name file:line:column.
 
-PyYAML's composer gives nodes with marks; we build plain Python values from them and record the
-span of every mapping key and value under its path (a tuple of keys and list indexes).
+PyYAML's composer gives nodes with marks; we build plain Python values from them and keep the node tree, in which
+the span of any mapping key or value is found by its path (a tuple of keys and list indexes) when asked for.
 """
 
 from __future__ import annotations
@@ -70,42 +70,107 @@ class TextOrigin:
 
 @dataclass(slots=True)
 class PositionedYaml:
-    """Plain values plus where each came from. Marks are kept as (line, column) pairs and scalar nodes as they are;
-    Span and TextOrigin objects are made only when a diagnostic or a query asks for them."""
+    """Plain values plus where each came from. The composed node tree is kept as it is: positions are looked up in
+    it only when a diagnostic or a query asks for them (most rules never need one), and Span/TextOrigin objects are
+    made then."""
 
     value: Any
     file: str
-    marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    key_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    scalars: dict[Path, Any] = field(default_factory=dict)  # path -> yaml.ScalarNode
+    root: Any = None  # the yaml.Node tree
     lines: list[str] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
+    _index: tuple[dict[Path, tuple[int, int]], dict[Path, tuple[int, int]]] | None = None
 
-    def _span(self, mark: tuple[int, int]) -> Span:
-        return Span(self.file, mark[0] + 1, mark[1] + 1)
+    def _span(self, mark: Any) -> Span:
+        return Span(self.file, mark.line + 1, mark.column + 1)
+
+    def _walk(self, path: Path) -> tuple[Any, Any]:
+        """The node at `path` (or the nearest enclosing one) and the key node naming it (None for the root, an item
+        of a sequence, or an enclosing node)."""
+        node, key_node = self.root, None
+        for step in path:
+            child = None
+            if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+                for k, v in node.value:  # the later of duplicate keys wins, as in the value
+                    if isinstance(k, yaml.ScalarNode) and _key_text(k) == step:
+                        child, key_node = v, k
+            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+                child, key_node = node.value[step], None
+            if child is None:
+                return node, None
+            node = child
+        return node, key_node
 
     def span(self, path: Path) -> Span | None:
         """The span of the value at `path`, or of the nearest enclosing value that has one."""
-        p = path
-        while True:
-            m = self.marks.get(p)
-            if m is not None:
-                return self._span(m)
-            if not p:
-                return None
-            p = p[:-1]
+        node, _ = self._walk(path)
+        return None if node is None else self._span(node.start_mark)
 
     def key_span(self, path: Path) -> Span | None:
-        m = self.key_marks.get(path)
-        return self._span(m) if m is not None else self.span(path)
+        node, key_node = self._walk(path)
+        if key_node is not None:
+            return self._span(key_node.start_mark)
+        return None if node is None else self._span(node.start_mark)
+
+    @property
+    def key_marks(self) -> dict[Path, tuple[int, int]]:
+        """Every mapping key's (line, column), by the path of its value (built on first use)."""
+        if self._index is None:
+            marks: dict[Path, tuple[int, int]] = {}
+            key_marks: dict[Path, tuple[int, int]] = {}
+            if self.root is not None:
+                _index(self.root, (), marks, key_marks)
+            self._index = (marks, key_marks)
+        return self._index[1]
 
     def key_spans(self) -> dict[Path, Span]:
-        return {p: self._span(m) for p, m in self.key_marks.items()}
+        return {p: Span(self.file, m[0] + 1, m[1] + 1) for p, m in self.key_marks.items()}
 
     def origin(self, path: Path) -> TextOrigin | None:
         """Where the text of the scalar at `path` starts, to map positions inside it back to the file."""
-        node = self.scalars.get(path)
-        return None if node is None else _origin(node, self.file, self.lines)
+        if not self._exact(path):
+            return None
+        node, _ = self._walk(path)
+        return _origin(node, self.file, self.lines) if isinstance(node, yaml.ScalarNode) else None
+
+    def _exact(self, path: Path) -> bool:
+        """Whether `path` names a node (not only an enclosing one)."""
+        node = self.root
+        for step in path:
+            if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+                found = [v for k, v in node.value if isinstance(k, yaml.ScalarNode) and _key_text(k) == step]
+                if not found:
+                    return False
+                node = found[-1]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+                node = node.value[step]
+            else:
+                return False
+        return True
+
+
+def _key_text(key_node: Any) -> str:
+    """A mapping key as the loaded value names it (`_build`): its text for strings, else its constructed value."""
+    if key_node.tag == _STR:
+        return str(key_node.value)
+    try:
+        return str(yaml.SafeLoader("").construct_object(key_node, deep=True))
+    except (ValueError, TypeError, OverflowError, yaml.constructor.ConstructorError):
+        return str(key_node.value)
+
+
+def _index(node: Any, path: Path, marks: dict[Path, tuple[int, int]],
+           key_marks: dict[Path, tuple[int, int]]) -> None:
+    marks[path] = (node.start_mark.line, node.start_mark.column)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                child = path + (_key_text(k),)
+                key_marks[child] = (k.start_mark.line, k.start_mark.column)
+                _index(v, child, marks, key_marks)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index(item, path + (i,), marks, key_marks)
 
 
 def _mark_span(file: str, mark: Any) -> Span:
@@ -126,7 +191,7 @@ def load_yaml(text: str, file: str) -> PositionedYaml:
             [Diagnostic(Severity.ERROR, f"invalid YAML: {exc}", Span(file, 1, 1), code="yaml")]
         ) from None
     lines = text.splitlines()
-    result = PositionedYaml(None, file, lines=lines)
+    result = PositionedYaml(None, file, node, lines=lines)
     if node is None:
         return result
     constructor = yaml.SafeLoader("")  # only used for its scalar constructors (ints, bools, dates, …)
@@ -138,8 +203,6 @@ _STR = "tag:yaml.org,2002:str"
 
 
 def _build(node: yaml.Node, path: Path, out: PositionedYaml, lines: list[str], ctor: yaml.SafeLoader) -> Any:
-    mark = node.start_mark
-    out.marks[path] = (mark.line, mark.column)
     if isinstance(node, yaml.MappingNode):
         mapping: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -159,14 +222,11 @@ def _build(node: yaml.Node, path: Path, out: PositionedYaml, lines: list[str], c
             if k in mapping:
                 out.warnings.append(Diagnostic(Severity.WARNING, f"duplicate key {k!r}: the later value wins",
                                                _mark_span(out.file, key_node.start_mark), code="yaml-duplicate-key"))
-            km = key_node.start_mark
-            out.key_marks[child] = (km.line, km.column)
             mapping[k] = _build(value_node, child, out, lines, ctor)
         return mapping
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path + (i,), out, lines, ctor) for i, item in enumerate(node.value)]
     assert isinstance(node, yaml.ScalarNode)
-    out.scalars[path] = node
     if node.tag == _STR:  # the common case: no constructor call
         return node.value
     try:
