@@ -177,6 +177,15 @@ class SigmaLowering:
 
 def string_pattern_to_ir(subject: ir.Expr, parts: ir.WildcardPattern, case_sensitive: bool) -> ir.Expr:
     """The simplest IR node that means `subject` matches the wildcard pattern."""
+    n = len(parts)
+    if n == 1 and isinstance(parts[0], str):  # the common shapes first: a value, *value*, value*, *value
+        return ir.Compare(ir.CmpOp.EQ, subject, ir.Literal(parts[0], Type.STRING), case_sensitive)
+    if n == 3 and parts[0] is ir.Wild.ANY and parts[2] is ir.Wild.ANY and isinstance(parts[1], str):
+        return ir.StringMatch(ir.StrOp.CONTAINS, subject, ir.Literal(parts[1], Type.STRING), case_sensitive)
+    if n == 2 and isinstance(parts[0], str) and parts[1] is ir.Wild.ANY:
+        return ir.StringMatch(ir.StrOp.STARTSWITH, subject, ir.Literal(parts[0], Type.STRING), case_sensitive)
+    if n == 2 and parts[0] is ir.Wild.ANY and isinstance(parts[1], str):
+        return ir.StringMatch(ir.StrOp.ENDSWITH, subject, ir.Literal(parts[1], Type.STRING), case_sensitive)
     texts = [p for p in parts if isinstance(p, str)]
     wilds = [p for p in parts if not isinstance(p, str)]
     if not wilds:
