@@ -26,9 +26,11 @@ QUERY_ROWS = [
     ('ne_ci', 'where eventName !~ "RunInstances"',
      '`cloudtrail` NOT eventName="RunInstances"'),
     ('ordering_json_number', 'where toint(requestParameters.maxCount) >= 10',
-     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.maxCount\n| where if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))>=10'),
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.maxCount\n| where if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))>=10'
+     '\n| fields - siemforge_path1'),
     ('ne_number_nullsafe', 'where toint(requestParameters.maxCount) != 10',
-     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.maxCount\n| where (isnull(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))) OR if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))!=10)'),
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.maxCount\n| where (isnull(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))) OR if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))!=10)'
+     '\n| fields - siemforge_path1'),
     ('contains', 'where userAgent contains "aws-cli"',
      '`cloudtrail` userAgent="*aws-cli*"'),
     ('contains_cs', 'where userAgent contains_cs "aws-cli"',
@@ -40,7 +42,8 @@ QUERY_ROWS = [
     ('like', 'where userAgent like "aws-cli/*Python?3*"',
      '`cloudtrail`\n| where match(userAgent, "(?is)^aws\\\\-cli\\\\/.*Python.3.*\\\\z")'),
     ('like_star_only', 'where requestParameters.layers like "*"',
-     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.layers\n| where match(siemforge_path1, "(?is)^.*\\\\z")'),
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.layers\n| where match(siemforge_path1, "(?is)^.*\\\\z")'
+     '\n| fields - siemforge_path1'),
     ('regex', 'where userAgent matches regex @"^aws-cli/\\d+"',
      '`cloudtrail`\n| where match(userAgent, "^aws-cli/\\\\d+")'),
     ('in_cs', 'where eventName in ("RunInstances", "StopInstances")',
@@ -50,17 +53,21 @@ QUERY_ROWS = [
     ('not_in', 'where eventName !in ("RunInstances")',
      '`cloudtrail`\n| where if(in(eventName, "RunInstances"), 0, 1)==1'),
     ('not_nullable', 'where not(toint(requestParameters.maxCount) > 5)',
-     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.maxCount\n| where if(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))>5, 0, 1)==1'),
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.maxCount\n| where if(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))>5, 0, 1)==1'
+     '\n| fields - siemforge_path1'),
     ('and_or', 'where (eventName == "A" or eventName == "B") and isnotempty(errorCode)',
      '`cloudtrail`\n| where ((eventName=="A" OR eventName=="B") AND (isnotnull(errorCode) AND errorCode!="" AND mvcount(errorCode)>0))'),
     ('isnull_string', 'where isnull(errorCode)',
      '`cloudtrail`\n| where isnull(errorCode)'),
     ('isnull_json', 'where isnull(requestParameters.instanceType)',
-     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.instanceType\n| where isnull(siemforge_path1)'),
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.instanceType\n| where isnull(siemforge_path1)'
+     '\n| fields - siemforge_path1'),
     ('json_path_index', 'extend t = responseElements.instancesSet.items[-1].instanceType',
-     '`cloudtrail`\n| spath output=siemforge_arr2 path=responseElements.instancesSet.items{}\n| eval siemforge_item3=mvindex(siemforge_arr2, -1)\n| spath input=siemforge_item3 output=siemforge_path1 path=instanceType\n| eval t=siemforge_path1'),
+     '`cloudtrail`\n| spath output=siemforge_arr2 path=responseElements.instancesSet.items{}\n| eval siemforge_item3=mvindex(siemforge_arr2, -1)\n| spath input=siemforge_item3 output=siemforge_path1 path=instanceType\n| eval t=siemforge_path1'
+     '\n| fields - siemforge_path1 siemforge_arr2 siemforge_item3'),
     ('arith', 'extend x = toint(requestParameters.a) * 2 + 1, y = 7 / 2, z = -toint(requestParameters.b) % 3',
-     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.a\n| spath output=siemforge_path2 path=requestParameters.b\n| eval x=((if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))) * 2) + 1), y=if((7 / 2)>=0, floor((7 / 2)), ceiling((7 / 2))), z=((0 - if(tonumber(siemforge_path2)>=0, floor(tonumber(siemforge_path2)), ceiling(tonumber(siemforge_path2)))) % 3)'),
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.a\n| spath output=siemforge_path2 path=requestParameters.b\n| eval x=((if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))) * 2) + 1), y=if((7 / 2)>=0, floor((7 / 2)), ceiling((7 / 2))), z=((0 - if(tonumber(siemforge_path2)>=0, floor(tonumber(siemforge_path2)), ceiling(tonumber(siemforge_path2)))) % 3)'
+     '\n| fields - siemforge_path1 siemforge_path2'),
     ('iif', 'extend x = iif(isempty(errorCode), "ok", errorCode)',
      '`cloudtrail`\n| eval x=if((isnull(errorCode) OR errorCode=="" OR mvcount(errorCode)==0), "ok", errorCode)'),
     ('case', 'extend x = case(eventName == "A", 1, eventName == "B", 2, 0)',
@@ -72,7 +79,8 @@ QUERY_ROWS = [
     ('split_index', 'extend last = tostring(split(userIdentity.arn, "/")[-1])',
      '`cloudtrail`\n| eval last=tostring(mvindex(split(\'userIdentity.arn\', "/"), -1))'),
     ('casts', 'extend a = tostring(readOnly), b = toint("5"), c = todouble(requestParameters.x), n = array_length(resources)',
-     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.x\n| spath output=siemforge_path2 path=resources{}\n| eval a=tostring(readOnly), b=if(tonumber("5")>=0, floor(tonumber("5")), ceiling(tonumber("5"))), c=tonumber(siemforge_path1), n=mvcount(siemforge_path2)'),
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.x\n| spath output=siemforge_path2 path=resources{}\n| eval a=tostring(readOnly), b=if(tonumber("5")>=0, floor(tonumber("5")), ceiling(tonumber("5"))), c=tonumber(siemforge_path1), n=mvcount(siemforge_path2)'
+     '\n| fields - siemforge_path1 siemforge_path2'),
     ('time', 'where hourofday(_time) >= 20 or dayofweek(_time) in (0, 6)',
      '`cloudtrail`\n| where (floor(((_time % 86400) + 86400) % 86400 / 3600)>=20 OR in(((floor(_time / 86400) + 4) % 7), 0, 6))'),
     ('now_ago_bin', 'where _time > ago(1h) and bin(_time, 1h) < now() and datetime_diff("minute", now(), _time) < 90',
@@ -128,7 +136,8 @@ SIGMA_ROWS = [
     ("sigma_fieldref", "{sel: {userIdentity.userName|fieldref: userIdentity.principalId}, condition: sel}",
      "`cloudtrail`\n| where lower('userIdentity.userName')==lower('userIdentity.principalId')"),
     ("sigma_gt", "{sel: {requestParameters.maxCount|gt: 10}, condition: sel}",
-     "`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.maxCount\n| where siemforge_path1>10"),
+     "`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.maxCount\n| where siemforge_path1>10"
+     '\n| fields - siemforge_path1'),
 ]
 
 
@@ -210,7 +219,8 @@ BINDING_ROWS = [
      '`amazon_security_lake` api.service.name="ecr.amazonaws.com"\n| where \'api.service.name\'=="ecr.amazonaws.com"'),
     ("asl", "json_path", "where isnotempty(requestParameters.repositoryName)",
      "`amazon_security_lake`\n| spath output=siemforge_path1 path=api.request.data.repositoryName\n"
-     '| where (isnotnull(siemforge_path1) AND siemforge_path1!="" AND mvcount(siemforge_path1)>0)'),
+     '| where (isnotnull(siemforge_path1) AND siemforge_path1!="" AND mvcount(siemforge_path1)>0)'
+     '\n| fields - siemforge_path1'),
     ("asl", "aggregate", "summarize n = count() by src = sourceIPAddress",
      '`amazon_security_lake`\n| eval src=coalesce(\'src_endpoint.ip\', "__siemforge_null__")\n| stats count AS n by src\n'
      '| eval src=if(src=="__siemforge_null__", null(), src)'),

@@ -46,10 +46,19 @@ class SplLowering:
     from_source: bool = True
     extracted: dict[tuple[str, tuple[str | int, ...]], str] = field(default_factory=dict)
     counter: int = 0
+    live: dict[str, None] = field(default_factory=dict)  # temporaries still on the rows, in order of creation
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
-        return f"siemforge_{stem}{self.counter}"
+        name = f"siemforge_{stem}{self.counter}"
+        self.live[name] = None
+        return name
+
+    def drop(self, names: list[str]) -> None:
+        """Remove temporaries from the rows."""
+        self.emit("fields - " + " ".join(names))
+        for n in names:
+            self.live.pop(n, None)
 
     def fail(self, message: str) -> CompileError:
         return error(f"{self.rule.meta.title}: {message}", hint="see docs/backends/splunk.md")
@@ -75,6 +84,9 @@ class SplLowering:
                 stages.insert(0, ir.Filter(rest))
         for st in stages:
             self.stage(st)
+        if pipeline.columns is None and self.live:
+            # the rows are the events themselves (no summarize/project closed them): our temporaries go
+            self.drop(list(self.live))
         head = " ".join(x for x in [self.prefix, *terms] if x) or "*"
         if not head.startswith("|"):
             head = "search " + head if not self.prefix else head
@@ -288,7 +300,7 @@ class SplLowering:
             temps = [(n, self.fresh("tmp"), v) for n, v in values]
             self.emit("eval " + ", ".join(f"{t}={self.as_value(v)}" for _, t, v in temps))
             self.emit("eval " + ", ".join(f"{render_field(n)}={t}" for n, t, _ in temps))
-            self.emit("fields - " + " ".join(t for _, t, _ in temps))
+            self.drop([t for _, t, _ in temps])
         for a in assigns:
             self.computed[a.name] = a.expr.type
 
@@ -339,11 +351,13 @@ class SplLowering:
         self.emit(f"{command} " + " ".join(funcs) + (" by " + " ".join(keys) if keys else ""))
         if command == "eventstats":
             if temps or arg_temps:
-                self.emit("fields - " + " ".join([*(t for t, _ in temps), *arg_temps]))
+                self.drop([*(t for t, _ in temps), *arg_temps])
             restore = [b.name for b in by if b.name not in {n for _, n in temps}]
         else:
             if temps:
                 self.emit("rename " + ", ".join(f"{command_field(t)} AS {command_field(n)}" for t, n in temps))
+                for t, _ in temps:
+                    self.live.pop(t, None)
             restore = names
         if restore:
             self.emit("eval " + ", ".join(
