@@ -103,6 +103,10 @@ QUERY_ROWS = [
      '`cloudtrail`\n| eval siemforge_key1=coalesce(\'userIdentity.arn\', "__siemforge_null__"), x=coalesce((coalesce(tostring(\'userIdentity.arn\'), "").coalesce(tostring("-"), "")), "__siemforge_null__")\n| stats count AS c by siemforge_key1 x\n| rename siemforge_key1 AS userIdentity.arn\n| eval \'userIdentity.arn\'=if(\'userIdentity.arn\'=="__siemforge_null__", null(), \'userIdentity.arn\'), x=if(x=="__siemforge_null__", null(), x)'),
     ('aggregate', 'summarize e = earliest(eventName) by _time = bin(_time, 1h)',  # earliest reads the event time
      '`cloudtrail`\n| eval siemforge_key1=coalesce((floor(_time / 3600) * 3600), "__siemforge_null__")\n| stats earliest(eventName) AS e by siemforge_key1\n| rename siemforge_key1 AS _time\n| eval _time=if(_time=="__siemforge_null__", null(), _time)'),
+    ('aggregate', 'summarize n = count() by requestParameters',  # a whole JSON object as the key
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters\n| eval requestParameters=coalesce(siemforge_path1, "__siemforge_null__")\n| stats count AS n by requestParameters\n| eval requestParameters=if(requestParameters=="__siemforge_null__", null(), requestParameters)'),
+    ('rename_project_sort_take', 'summarize n = count() by src = sourceIPAddress | sort by tolower(src) desc | take 5',
+     '`cloudtrail`\n| eval src=coalesce(sourceIPAddress, "__siemforge_null__")\n| stats count AS n by src\n| eval src=if(src=="__siemforge_null__", null(), src)\n| eval siemforge_sort1=lower(src)\n| sort 0 -siemforge_sort1\n| head 5\n| fields - siemforge_sort1'),
     ('eventstats', 'eventstats n = count() by k = tolower(eventName) | where n > 1',  # keys do not become columns
      '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__")\n| eventstats count AS n by siemforge_key1\n| fields - siemforge_key1\n| where n>1'),
     ('rename_project_sort_take', 'rename ip = sourceIPAddress | project ip, eventName | sort by ip desc, eventName | take 5',

@@ -71,6 +71,8 @@ class SplLowering:
             if head is None:
                 raise self.fail("this pipeline cannot start with tstats over the data model (it needs filters on "
                                 "model fields, then a summarize of them); compile it with --binding raw")
+            if self.live:  # made by the stages after tstats
+                self.drop(list(self.live))
             return "\n".join([head, *("| " + c for c in self.commands)])
         stages: list[ir.Stage] = []
         if pipeline.source.view is not None:
@@ -84,8 +86,7 @@ class SplLowering:
                 stages.insert(0, ir.Filter(rest))
         for st in stages:
             self.stage(st)
-        if pipeline.columns is None and self.live:
-            # the rows are the events themselves (no summarize/project closed them): our temporaries go
+        if self.live:  # temporaries still on the rows (made after the last stats/table, or on the events): they go
             self.drop(list(self.live))
         head = " ".join(x for x in [self.prefix, *terms] if x) or "*"
         if not head.startswith("|"):
@@ -271,6 +272,7 @@ class SplLowering:
                         self.emit(f"eval {render_field(c)}={v.text}")
                     names.append(command_field(c))
                 self.emit("table " + " ".join(names))
+                self.live.clear()  # the rows hold only the named columns
                 self.computed = {c: self.computed.get(c, Type.ANY) for c in cols}
                 self.from_source = False
             case ir.Sort(keys=keys):
@@ -316,8 +318,8 @@ class SplLowering:
                 funcs.append(f"{fn} AS {command_field(a.name)}")
                 continue
             v = self.value(a.arg)
-            arg = v.text.strip("'") if isinstance(a.arg, ir.Column) and v.text.strip("'") in (
-                a.arg.name, self.field_name(a.arg)) else None
+            plain = isinstance(a.arg, ir.Column) and not a.arg.path
+            arg = v.text.strip("'") if plain and v.text == render_field(v.text.strip("'")) else None
             if arg is None or "'" in v.text[1:-1]:
                 arg = self.fresh("arg")
                 pre.append(f"{arg}={self.as_value(v)}")
@@ -338,7 +340,7 @@ class SplLowering:
                 b.name == "_time" and any(a.fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) for a in aggs))
             # the key is the row's own field under the same Splunk name (on asl, eventName is 'api.operation': not so)
             own_column = (isinstance(b.expr, ir.Column) and not b.expr.path and b.expr.name == b.name
-                          and self.field_name(b.expr) == b.name)
+                          and v.text == render_field(b.name))
             name = b.name
             if read_later or (command == "eventstats" and not own_column):
                 name = self.fresh("key")
@@ -349,6 +351,8 @@ class SplLowering:
         if pre:
             self.emit("eval " + ", ".join(pre))
         self.emit(f"{command} " + " ".join(funcs) + (" by " + " ".join(keys) if keys else ""))
+        if command == "stats":  # its rows hold only its own columns: no temporary survives but its keys
+            self.live = {t: None for t, _ in temps}
         if command == "eventstats":
             if temps or arg_temps:
                 self.drop([*(t for t, _ in temps), *arg_temps])
