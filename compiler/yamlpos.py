@@ -210,7 +210,7 @@ def _build(node: yaml.Node, path: Path, out: PositionedYaml, lines: list[str], c
                 raise CompileError([Diagnostic(Severity.ERROR, "YAML merge keys (<<) are not supported in rules",
                                                _mark_span(out.file, key_node.start_mark), code="yaml")])
             if isinstance(key_node, yaml.ScalarNode):
-                key = key_node.value if key_node.tag == _STR else ctor.construct_object(key_node, deep=True)
+                key = _key_text(key_node) if key_node.tag != _STR else key_node.value
             else:
                 key = None
             if not isinstance(key, (str, int, float, bool)) and key is not None or not isinstance(

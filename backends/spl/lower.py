@@ -54,6 +54,11 @@ class SplLowering:
         self.live[name] = None
         return name
 
+    def reassigned(self, name: str) -> None:
+        """`name` now holds another value: what spath extracted from its old value is stale."""
+        for key in [k for k in self.extracted if k[0] == name]:
+            del self.extracted[key]
+
     def drop(self, names: list[str]) -> None:
         """Remove temporaries from the rows."""
         self.emit("fields - " + " ".join(names))
@@ -249,11 +254,14 @@ class SplLowering:
                 self.extend(assigns)
             case ir.Aggregate(aggregations=aggs, by=by):
                 self.aggregate("stats", aggs, by)
+                self.extracted.clear()  # the rows are new: nothing extracted before is on them
                 self.computed = {b.name: b.expr.type for b in by}
                 self.computed.update({a.name: a.type for a in aggs})
                 self.from_source = False
             case ir.EventAggregate(aggregations=aggs, by=by):
                 self.aggregate("eventstats", aggs, by)
+                for a in aggs:
+                    self.reassigned(a.name)
                 self.computed.update({a.name: a.type for a in aggs})
             case ir.Lookup():
                 self.lookup(st)
@@ -263,6 +271,8 @@ class SplLowering:
                     src = self.value(ir.Column(old, (), Type.ANY))
                     pairs.append(f"{command_field(src.text.strip(chr(39)))} AS {command_field(new)}")
                     self.computed[new] = self.computed.pop(old, Type.ANY)
+                    self.reassigned(old)
+                    self.reassigned(new)
                 self.emit("rename " + ", ".join(pairs))
             case ir.Project(columns=cols):
                 names = []
@@ -273,6 +283,7 @@ class SplLowering:
                     names.append(command_field(c))
                 self.emit("table " + " ".join(names))
                 self.live.clear()  # the rows hold only the named columns
+                self.extracted.clear()
                 self.computed = {c: self.computed.get(c, Type.ANY) for c in cols}
                 self.from_source = False
             case ir.Sort(keys=keys):
@@ -305,6 +316,7 @@ class SplLowering:
             self.drop([t for _, t, _ in temps])
         for a in assigns:
             self.computed[a.name] = a.expr.type
+            self.reassigned(a.name)
 
     def aggregate(self, command: str, aggs: tuple[ir.Aggregation, ...], by: tuple[ir.Assignment, ...]) -> None:
         pre: list[str] = []
@@ -381,6 +393,7 @@ class SplLowering:
         self.emit(f"lookup {command_field(st.table.name)} {' '.join(keys)} OUTPUT {outs}")
         for _, alias in st.outputs:
             self.computed[alias] = Type.ANY
+            self.reassigned(alias)
 
     # ------------------------------------------------------------------ fields
     def field_name(self, c: ir.Column) -> str:
