@@ -151,6 +151,9 @@ def test_sigma_construct(construct: str, detection: str, expected: str, tmp_path
     ('where userAgent matches regex "(?=lookahead)"', "RE2"),
     ("where userIdentity.sessionContext.webIdFederationData == 1", "has no column"),
     ('extend a = "bell\\x07"', "control character"),
+    # a column named like the table's column for another field would change what that field reads
+    ('extend SourceIpAddress = "redacted" | where sourceIPAddress != "x"',
+     "the column 'SourceIpAddress' would replace the AWSCloudTrail column that holds 'sourceIPAddress'"),
 ])
 def test_what_kql_cannot_say_is_a_compile_error(query: str, message: str, tmp_path: Path) -> None:
     with pytest.raises(CompileError) as exc:
