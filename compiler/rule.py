@@ -222,6 +222,12 @@ class _Loader:
                 query = None
             else:
                 origin = self.doc.origin(("query",))
+                node = self.doc.node(("query",))
+                style = getattr(node, "style", None)
+                if node is not None and (style == ">" or (style != "|" and node.end_mark.line > node.start_mark.line)):
+                    self.err("write `query` as a literal block (`query: |`): folded or multi-line flow text joins "
+                             "its lines, which moves positions and can swallow code after a `//` comment", ("query",))
+                    query = None
         lookups = self.lookups(data.get("lookups"))
         schedule = self.schedule(data.get("schedule"))
         alert = self.alert(data.get("alert"))

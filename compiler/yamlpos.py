@@ -101,6 +101,10 @@ class PositionedYaml:
             node = child
         return node, key_node
 
+    def node(self, path: Path) -> Any:
+        """The yaml node at `path` exactly, or None."""
+        return self._walk(path)[0] if self._exact(path) else None
+
     def span(self, path: Path) -> Span | None:
         """The span of the value at `path`, or of the nearest enclosing value that has one."""
         node, _ = self._walk(path)

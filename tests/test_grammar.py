@@ -221,3 +221,15 @@ level: low
     assert res.rule is not None
     assert "filter ((eventSource ==~i \"ec2.amazonaws.com\") and startswith_ci(eventName, \"Run\") and not " \
            "isnotnull(errorCode))" in format_rule(res.rule)
+
+
+@pytest.mark.parametrize("body", ['query: >\n  where eventName == "x" // a comment\n  | take 1\n',
+                                  'query: "where eventName ==\n  \\"x\\""\n'])
+def test_query_must_be_a_literal_block_when_it_spans_lines(tmp_path: Path, body: str) -> None:
+    """A folded or multi-line flow scalar joins lines: positions move, and a `//` comment would swallow the rest."""
+    p = tmp_path / "q.yml"
+    p.write_text("title: t\nlogsource: {product: aws, service: cloudtrail}\n" + body)
+    res = compile_file(p)
+    assert res.rule is None
+    d = res.diagnostics[0]
+    assert "write `query` as a literal block" in d.message and d.span is not None and d.span.line == 3
