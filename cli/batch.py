@@ -43,9 +43,7 @@ def compile_one(path: Path, target_names: tuple[str, ...], binding: str | None, 
         try:
             query = tgt.compile(result.rule, binding)
         except CompileError as exc:
-            out.diagnostics.extend(
-                d if d.span else Diagnostic(d.severity, f"{path}: {d.message}", None, d.hint, d.code)
-                for d in exc.diagnostics)
+            out.diagnostics.extend(d.in_file(path) for d in exc.diagnostics)
             out.failures += 1
             continue
         out.items.append({"id": result.rule.meta.id, "title": result.rule.meta.title, "target": tgt.name,

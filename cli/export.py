@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +13,7 @@ from siemforge.backends.kql.artifacts import alert_rule_resource, analytic_rule_
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.compiler import ir
 from siemforge.compiler.api import CompileResult, compile_file, discover_rules
-from siemforge.compiler.diagnostics import CompileError, Diagnostic
+from siemforge.compiler.diagnostics import CompileError
 
 from .outputs import OutputDir, OutputError
 
@@ -85,9 +84,8 @@ def _write(output: Path, files: list[tuple[str, str]]) -> None:
         err.print(f"error: {exc}", style="bold red", markup=False)
         raise typer.Exit(2) from None
     finally:
-        if d is not None and d.written:
-            with contextlib.suppress(OutputError):  # an unwritable folder was reported by the write itself
-                d.save_manifest()  # what was written is recorded even when a later write is refused
+        if d is not None:
+            d.finish()
     out.print(f"wrote {len(files)} file(s) to {output}")
 
 
@@ -178,8 +176,7 @@ def _splunk_ready(results: list[CompileResult], binding: str | None) -> tuple[li
         try:
             compile_spl(res.rule, binding)
         except CompileError as exc:
-            print_diagnostics([d if d.span else Diagnostic(d.severity, f"{res.path}: {d.message}", None, d.hint,
-                                                           d.code) for d in exc.diagnostics])
+            print_diagnostics([d.in_file(res.path) for d in exc.diagnostics])
             failures += 1
             continue
         ready.append(res)

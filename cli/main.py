@@ -5,7 +5,6 @@ Exit codes: 0 success; 1 a rule failed to compile or a test failed; 2 bad usage 
 
 from __future__ import annotations
 
-import contextlib
 import re
 import sys
 from datetime import datetime
@@ -341,9 +340,8 @@ def compile_cmd(
         err.print(f"error: {exc}", style="bold red", markup=False)
         raise typer.Exit(2) from None
     finally:
-        if outdir is not None and outdir.written:
-            with contextlib.suppress(OutputError):  # an unwritable folder was reported by the write itself
-                outdir.save_manifest()  # what was written is recorded even when a later write is refused
+        if outdir is not None:
+            outdir.finish()
     if outdir is not None:
         out.print(f"wrote {written} file(s) to {output}")
     elif format is OutFormat.json:

@@ -7,13 +7,10 @@ import contextlib
 import fcntl
 import os
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MANIFEST = ".siemforge-outputs"
-_UMASK = os.umask(0)  # read once, at import (single-threaded): outputs get the usual mode, as open() would give
-os.umask(_UMASK)
 
 
 class OutputError(Exception):
@@ -60,13 +57,7 @@ class OutputDir:
                 self._folders.add(folder)
             # a temporary name of our own beside the target, created exclusively (never a file of the user's), with
             # the mode open() would give; renamed over the target once complete
-            candidate = os.path.join(folder, f".{os.path.basename(path)}.siemforge-{os.getpid()}.tmp")
-            try:
-                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-            except FileExistsError:
-                fd, candidate = tempfile.mkstemp(dir=folder, prefix=".siemforge-", suffix=".tmp")
-                os.fchmod(fd, 0o666 & ~_UMASK)
-            tmp = candidate
+            fd, tmp = _exclusive(folder, os.path.basename(path))
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
             os.replace(tmp, path)
@@ -78,6 +69,13 @@ class OutputDir:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
         self.written.add(relative)
+
+    def finish(self) -> None:
+        """Record what this run wrote, also when it stops at a refused write; a folder that cannot take the record
+        has already been reported by that write."""
+        if self.written:
+            with contextlib.suppress(OutputError):
+                self.save_manifest()
 
     def save_manifest(self) -> None:
         """Record what siemforge owns here. Under an exclusive lock, merged with what the file holds now, so that two
@@ -95,6 +93,17 @@ class OutputDir:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise OutputError(f"{path} is not siemforge's list of the files it wrote (not text)") from None
+
+
+def _exclusive(folder: str, name: str) -> tuple[int, str]:
+    """A new file `.<name>.siemforge-<pid>[-n].tmp` in `folder`, opened for writing."""
+    for n in range(100):
+        candidate = os.path.join(folder, f".{name}.siemforge-{os.getpid()}{f'-{n}' if n else ''}.tmp")
+        try:
+            return os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name for {name} in {folder}")
 
 
 def _parse_manifest(text: str) -> set[str]:

@@ -5,6 +5,7 @@ One pass over the AST, stage by stage, carrying the schema (which columns exist,
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Callable
@@ -411,7 +412,7 @@ class Analyzer:
     def alias(self, src: SourceDef, name: str, schema: Schema, used_at: s.Pos) -> ir.Expr:
         """A source's derived field, expanded where it is named: the IR holds only its expression over the source's
         own fields, so every backend and the executor compute it the same way. Its diagnostics point into the source
-        file, with a note where the rule names it; an alias cannot name another alias."""
+        file, and the error's hint names where the rule used it; an alias cannot name another alias."""
         assert src.alias_origin is not None
         outer, self.origin = self.origin, src.alias_origin
         inner = Schema(schema.columns, True, _without_aliases(src), schema.time_column, schema.gone)
@@ -708,6 +709,4 @@ def _did_you_mean(name: str, options: object) -> str | None:
 
 
 def _without_aliases(src: SourceDef) -> SourceDef:
-    import dataclasses
-
     return dataclasses.replace(src, alias_text=None)

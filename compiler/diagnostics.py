@@ -40,6 +40,10 @@ class Diagnostic:
         where = f"{self.span}: " if self.span else ""
         return f"{where}{self.severity.value}: {self.message}"
 
+    def in_file(self, path: object) -> Diagnostic:
+        """This diagnostic, naming `path` when it has no position of its own (a backend's refusal of a rule)."""
+        return self if self.span else Diagnostic(self.severity, f"{path}: {self.message}", None, self.hint, self.code)
+
 
 class CompileError(Exception):
     """Raised to abandon one rule; carries every diagnostic found so far (at least one error)."""

@@ -460,6 +460,21 @@ def stage_exprs(stage: Stage) -> tuple[Expr, ...]:
     return ()
 
 
+def assigned_names(stage: Stage) -> tuple[str, ...]:
+    """The columns a stage puts on the rows it keeps (extend, eventstats, lookup outputs, rename targets); summarize
+    and project replace the rows instead."""
+    match stage:
+        case Extend(assignments=a):
+            return tuple(x.name for x in a)
+        case EventAggregate(aggregations=aggs):
+            return tuple(x.name for x in aggs)
+        case Lookup(outputs=outs):
+            return tuple(alias for _, alias in outs)
+        case Rename(renames=rs):
+            return tuple(new for _, new in rs)
+    return ()
+
+
 def reads_clock(pipeline: Pipeline) -> bool:
     """Whether the pipeline (or the view under its source) calls now() or ago(): its result depends on when it runs."""
     stages = [*pipeline.stages, *(pipeline.source.view.stages if pipeline.source.view is not None else ())]

@@ -48,7 +48,7 @@ class SigmaLowering:
         """Where the first detection key naming `field` (with any modifiers) is written."""
         if self._field_paths is None:
             self._field_paths = {}
-            for path in self.doc.key_marks:
+            for path in self.doc.key_paths:
                 if len(path) >= 3 and path[0] == "detection" and isinstance(path[-1], str):
                     self._field_paths.setdefault(path[-1].split("|")[0], path)
         found = self._field_paths.get(field)

@@ -44,7 +44,7 @@ class SourceDef:
         """Derived field name -> its expression over the source's fields."""
         if self.alias_text is None or self.alias_origin is None:
             return {}
-        return _parse_aliases(self.alias_text, self.alias_origin, frozenset(self.fields), self.file)
+        return _parse_aliases(self.alias_text, self.alias_origin, frozenset(self.fields))
 
     def field_type(self, dotted: str) -> Type | None:
         """The declared type of a dotted path, ANY under a dynamic field, None if the path is not declared."""
@@ -128,7 +128,7 @@ def _alias_section(doc: Any, data: dict[str, Any]) -> tuple[str | None, TextOrig
 
 
 @lru_cache(maxsize=16)
-def _parse_aliases(text: str, origin: TextOrigin, fields: frozenset[str], file: str) -> dict[str, syn.Node]:
+def _parse_aliases(text: str, origin: TextOrigin, fields: frozenset[str]) -> dict[str, syn.Node]:
     """`aliases:` is one `extend name = expr, …` in the pipeline language, positioned in the source file."""
     from .parser import parse_program
 

@@ -79,14 +79,14 @@ class PositionedYaml:
     root: Any = None  # the yaml.Node tree
     lines: list[str] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
-    _index: tuple[dict[Path, tuple[int, int]], dict[Path, tuple[int, int]]] | None = None
+    _key_paths: list[Path] | None = None
 
     def _span(self, mark: Any) -> Span:
         return Span(self.file, mark.line + 1, mark.column + 1)
 
-    def _walk(self, path: Path) -> tuple[Any, Any]:
-        """The node at `path` (or the nearest enclosing one) and the key node naming it (None for the root, an item
-        of a sequence, or an enclosing node)."""
+    def _walk(self, path: Path) -> tuple[Any, Any, bool]:
+        """The node at `path` (or the nearest enclosing one), the key node naming it (None for the root, an item of
+        a sequence, or an enclosing node), and whether `path` was found whole."""
         node, key_node = self.root, None
         for step in path:
             child = None
@@ -97,60 +97,40 @@ class PositionedYaml:
             elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
                 child, key_node = node.value[step], None
             if child is None:
-                return node, None
+                return node, None, False
             node = child
-        return node, key_node
+        return node, key_node, True
 
     def node(self, path: Path) -> Any:
         """The yaml node at `path` exactly, or None."""
-        return self._walk(path)[0] if self._exact(path) else None
+        node, _, exact = self._walk(path)
+        return node if exact else None
 
     def span(self, path: Path) -> Span | None:
         """The span of the value at `path`, or of the nearest enclosing value that has one."""
-        node, _ = self._walk(path)
+        node, _, _ = self._walk(path)
         return None if node is None else self._span(node.start_mark)
 
     def key_span(self, path: Path) -> Span | None:
-        node, key_node = self._walk(path)
+        """The span of the key naming the value at `path` (else of the value, or the nearest enclosing one)."""
+        node, key_node, _ = self._walk(path)
         if key_node is not None:
             return self._span(key_node.start_mark)
         return None if node is None else self._span(node.start_mark)
 
     @property
-    def key_marks(self) -> dict[Path, tuple[int, int]]:
-        """Every mapping key's (line, column), by the path of its value (built on first use)."""
-        if self._index is None:
-            marks: dict[Path, tuple[int, int]] = {}
-            key_marks: dict[Path, tuple[int, int]] = {}
+    def key_paths(self) -> list[Path]:
+        """The path of every mapping value, in document order (listed on first use)."""
+        if self._key_paths is None:
+            self._key_paths = []
             if self.root is not None:
-                _index(self.root, (), marks, key_marks)
-            self._index = (marks, key_marks)
-        return self._index[1]
-
-    def key_spans(self) -> dict[Path, Span]:
-        return {p: Span(self.file, m[0] + 1, m[1] + 1) for p, m in self.key_marks.items()}
+                _list_keys(self.root, (), self._key_paths)
+        return self._key_paths
 
     def origin(self, path: Path) -> TextOrigin | None:
         """Where the text of the scalar at `path` starts, to map positions inside it back to the file."""
-        if not self._exact(path):
-            return None
-        node, _ = self._walk(path)
+        node = self.node(path)
         return _origin(node, self.file, self.lines) if isinstance(node, yaml.ScalarNode) else None
-
-    def _exact(self, path: Path) -> bool:
-        """Whether `path` names a node (not only an enclosing one)."""
-        node = self.root
-        for step in path:
-            if isinstance(node, yaml.MappingNode) and isinstance(step, str):
-                found = [v for k, v in node.value if isinstance(k, yaml.ScalarNode) and _key_text(k) == step]
-                if not found:
-                    return False
-                node = found[-1]
-            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
-                node = node.value[step]
-            else:
-                return False
-        return True
 
 
 def _key_text(key_node: Any) -> str:
@@ -163,18 +143,16 @@ def _key_text(key_node: Any) -> str:
         return str(key_node.value)
 
 
-def _index(node: Any, path: Path, marks: dict[Path, tuple[int, int]],
-           key_marks: dict[Path, tuple[int, int]]) -> None:
-    marks[path] = (node.start_mark.line, node.start_mark.column)
+def _list_keys(node: Any, path: Path, out: list[Path]) -> None:
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             if isinstance(k, yaml.ScalarNode):
                 child = path + (_key_text(k),)
-                key_marks[child] = (k.start_mark.line, k.start_mark.column)
-                _index(v, child, marks, key_marks)
+                out.append(child)
+                _list_keys(v, child, out)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index(item, path + (i,), marks, key_marks)
+            _list_keys(item, path + (i,), out)
 
 
 def _mark_span(file: str, mark: Any) -> Span:

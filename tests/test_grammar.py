@@ -126,6 +126,14 @@ def test_yaml_errors_and_missing_keys(tmp_path: Path) -> None:
     assert res.diagnostics[0].span is not None and res.diagnostics[0].span.line == 2
 
 
+def compile_meta(tmp_path: Path, line: str, title: str = "t"):  # type: ignore[no-untyped-def]
+    """A Sigma rule with one metadata line as line 2."""
+    p = tmp_path / "meta.yml"
+    p.write_text(f"title: {title}\n{line}\nlogsource: {{product: aws, service: cloudtrail}}\n"
+                 "detection: {sel: {eventName: X}, condition: sel}\n")
+    return compile_file(p)
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
@@ -146,10 +154,7 @@ def test_yaml_errors_and_missing_keys(tmp_path: Path) -> None:
 )
 def test_sigma_metadata_errors_point_at_their_key(tmp_path: Path, line: str, message: str) -> None:
     """Metadata is checked by the rule loader (pySigma only parses the detection), so errors have positions."""
-    p = tmp_path / "meta.yml"
-    p.write_text(f"title: t\n{line}\nlogsource: {{product: aws, service: cloudtrail}}\n"
-                 "detection: {sel: {eventName: X}, condition: sel}\n")
-    res = compile_file(p)
+    res = compile_meta(tmp_path, line)
     assert res.rule is None
     d = res.diagnostics[0]
     assert message in d.message and d.span is not None and d.span.line == 2, str(d)
@@ -160,46 +165,32 @@ def test_sigma_metadata_errors_point_at_their_key(tmp_path: Path, line: str, mes
                                   "related: [{id: 6b5c1e2a-6e0b-4b9e-8a3f-2a1b5b9f0c11, type: correlation}]",
                                   "status:", "level: null", "author:", "tags:", "falsepositives:", "description:"])
 def test_sigma_metadata_that_pysigma_accepts_is_accepted(tmp_path: Path, line: str) -> None:
-    p = tmp_path / "meta.yml"
-    p.write_text(f"title: t\n{line}\nlogsource: {{product: aws, service: cloudtrail}}\n"
-                 "detection: {sel: {eventName: X}, condition: sel}\n")
-    res = compile_file(p)
+    res = compile_meta(tmp_path, line)
     assert res.rule is not None, [str(d) for d in res.diagnostics]
 
 
 def test_a_title_has_at_most_256_characters(tmp_path: Path) -> None:
-    p = tmp_path / "long.yml"
-    p.write_text("title: " + "x" * 257 + "\nlogsource: {product: aws}\ndetection: {sel: {eventName: X}, condition: sel}\n")
-    res = compile_file(p)
+    res = compile_meta(tmp_path, "", title="x" * 257)
     assert res.rule is None and "a title has at most 256 characters" in res.diagnostics[0].message
 
 
 def test_a_uuid_has_one_spelling(tmp_path: Path) -> None:
-    p = tmp_path / "id.yml"
-    p.write_text("title: t\nid: urn:uuid:6B5C1E2A-6E0B-4B9E-8A3F-2A1B5B9F0C11\nlogsource: {product: aws}\n"
-                 "detection: {sel: {eventName: X}, condition: sel}\n")
-    res = compile_file(p)
+    res = compile_meta(tmp_path, "id: urn:uuid:6B5C1E2A-6E0B-4B9E-8A3F-2A1B5B9F0C11")
     assert res.rule is not None and res.rule.meta.id == "6b5c1e2a-6e0b-4b9e-8a3f-2a1b5b9f0c11"
 
 
-def test_a_sigma_condition_error_points_at_the_condition(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("condition", "message"), [
+    ("sel and nosuch", "Sigma condition: Detection 'nosuch' not defined"),  # pySigma's error, at the condition
+    ("5", "the Sigma `condition` must be text"),  # the loader's check, before pySigma sees it
+])
+def test_sigma_condition_errors_point_at_the_condition(tmp_path: Path, condition: str, message: str) -> None:
     p = tmp_path / "cond.yml"
     p.write_text("title: t\nlogsource: {product: aws, service: cloudtrail}\n"
-                 "detection:\n  sel: {eventName: X}\n  condition: sel and nosuch\n")
+                 f"detection:\n  sel: {{eventName: X}}\n  condition: {condition}\n")
     res = compile_file(p)
     assert res.rule is None
     d = res.diagnostics[0]
-    assert d.message.startswith("Sigma condition:") and d.span is not None and d.span.line == 5, str(d)
-
-
-def test_sigma_condition_must_be_text(tmp_path: Path) -> None:
-    p = tmp_path / "cond.yml"
-    p.write_text("title: t\nlogsource: {product: aws, service: cloudtrail}\n"
-                 "detection:\n  sel: {eventName: X}\n  condition: 5\n")
-    res = compile_file(p)
-    assert res.rule is None
-    d = res.diagnostics[0]
-    assert "condition` must be text" in d.message and d.span is not None and d.span.line == 5
+    assert message in d.message and d.span is not None and d.span.line == 5, str(d)
 
 
 def test_sigma_rule_loads_unchanged(tmp_path: Path) -> None:

@@ -160,25 +160,10 @@ def attack(rule: ir.RuleIR) -> tuple[list[str], list[str], list[str]]:
     return tactics, techniques, subs
 
 
-def _assigned(rule: ir.RuleIR) -> set[str]:
-    """Columns the pipeline itself puts on the rows (as opposed to the table's own)."""
-    out: set[str] = set()
-    for st in rule.pipeline.stages:
-        if isinstance(st, ir.Extend):
-            out.update(a.name for a in st.assignments)
-        elif isinstance(st, ir.EventAggregate):
-            out.update(a.name for a in st.aggregations)
-        elif isinstance(st, ir.Lookup):
-            out.update(alias for _, alias in st.outputs)
-        elif isinstance(st, ir.Rename):
-            out.update(new for _, new in st.renames)
-    return out
-
-
-def output_column(rule: ir.RuleIR, binding: Binding | None, column: str) -> str:
+def output_column(rule: ir.RuleIR, binding: Binding, column: str) -> str:
     """The name a result row has for the rule's column `column`: after summarize/project the rule's own names; on
     rows straight from the table, the table's column for a source field (`sourceIPAddress` is `SourceIpAddress`)."""
-    if binding is None or rule.pipeline.columns is not None or column in _assigned(rule):
+    if rule.pipeline.columns is not None or any(column in ir.assigned_names(st) for st in rule.pipeline.stages):
         return column
     ref = binding.resolve(column, ())
     if ref is None or ref.path:
@@ -187,7 +172,7 @@ def output_column(rule: ir.RuleIR, binding: Binding | None, column: str) -> str:
     return ref.column
 
 
-def entity_mappings(rule: ir.RuleIR, arm: bool = False, binding: Binding | None = None) -> list[dict[str, Any]]:
+def entity_mappings(rule: ir.RuleIR, binding: Binding, arm: bool = False) -> list[dict[str, Any]]:
     """Entity mappings; YAML lists identifier before columnName (as Azure-Sentinel does), ARM sorts keys."""
     out = []
     for ent in rule.entities:
@@ -243,7 +228,7 @@ def analytic_rule_yaml(rule: ir.RuleIR, query: str, binding: Binding) -> dict[st
         "relevantTechniques": techniques + subs,
         "query": query,
     }
-    mappings = entity_mappings(rule, binding=binding)
+    mappings = entity_mappings(rule, binding)
     if mappings:
         doc["entityMappings"] = mappings
     if rule.details:
@@ -279,7 +264,7 @@ def alert_rule_resource(rule: ir.RuleIR, query: str, binding_name: str | None = 
         "description": rule.meta.description,
         "displayName": rule.meta.title,
         "enabled": True,
-        "entityMappings": entity_mappings(rule, arm=True, binding=binding) or None,
+        "entityMappings": entity_mappings(rule, binding, arm=True) or None,
         "query": query,
         "queryFrequency": iso_duration(every),
         "queryPeriod": iso_duration(lookback),

@@ -107,20 +107,9 @@ class KqlLowering:
     def check_names(self, stage: ir.Stage) -> None:
         """On table rows a source field is read from its table column: a column the rule assigns under that
         column's name would replace what later stages read as the source field."""
-        match stage:
-            case ir.Extend(assignments=a):
-                names = [x.name for x in a]
-            case ir.EventAggregate(aggregations=aggs):
-                names = [x.name for x in aggs]
-            case ir.Lookup(outputs=outs):
-                names = [alias for _, alias in outs]
-            case ir.Rename(renames=rs):
-                names = [new for _, new in rs]
-            case _:
-                return
         physical = {**{v: k for k, v in self.binding.json_columns.items()},
                     **{v: k for k, v in self.binding.columns.items()}}
-        for n in names:
+        for n in ir.assigned_names(stage):
             if n in physical and physical[n] != n:
                 raise self.fail(f"the column {n!r} would replace the {self.binding.table} column that holds "
                                 f"{physical[n]!r}; give it another name")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from siemforge.compiler import ir
-from siemforge.compiler.bindings import builtin_bindings
+from siemforge.compiler.bindings import bindings_for, builtin_bindings
 from siemforge.compiler.sources import builtin_sources
 
 from .app import slug
@@ -59,13 +59,19 @@ def _base_source(rule: ir.RuleIR) -> str:
     return src.view.source.name if src.view is not None else src.name
 
 
-def data_source(rule: ir.RuleIR, binding: str | None) -> dict[str, str]:
-    """The contentctl data source the rule's search reads, as its binding declares it (`data_source:`)."""
+def data_source(rule: ir.RuleIR, binding: str | None) -> dict[str, Any]:
+    """The contentctl data source the rule's search reads, as its binding declares it (`data_source:`), with the
+    top-level fields of its records."""
     b = splunk_binding(rule, binding)
     ds = b.extra.get("data_source") if b is not None else None
-    if not isinstance(ds, dict):
+    if b is None or not isinstance(ds, dict):
         raise PackError(f"binding {b.name if b else 'asis'!r} declares no contentctl `data_source`")
-    return {k: str(v) for k, v in ds.items()}
+    base = _base_source(rule)
+    if b.source == base:  # the records as this binding names them
+        names = [*b.columns.values(), *b.json_columns.values()]
+    else:  # a data model filled from the base source's records
+        names = list(builtin_sources()[base].fields)
+    return {**{k: str(v) for k, v in ds.items()}, "fields": sorted({n.split(".")[0] for n in names} | {"_time"})}
 
 
 def content_stem(name: str) -> str:
@@ -78,15 +84,16 @@ class PackError(Exception):
     """A rule that cannot go into the pack as it is (the message says why); the pack goes on without it."""
 
 
-def _raw_binding(rule: ir.RuleIR, binding: str | None) -> bool:
-    """Whether the search reads raw CloudTrail (`aws:cloudtrail`, directly or through the CIM data model built from
-    it), so that the rule's raw-record fixtures are test data for it."""
-    return binding in (None, "raw", "cim")
+def _fixtures_fit(rule: ir.RuleIR, binding: str | None) -> bool:
+    """Whether the rule's fixtures (records as its base source writes them, which the base source's default binding
+    reads as they are) are test data for the search: its binding's data source is that default binding's."""
+    base, chosen = bindings_for(_base_source(rule), "splunk"), splunk_binding(rule, binding)
+    return bool(base) and chosen is not None and base[0].extra.get("data_source") == chosen.extra.get("data_source")
 
 
 def positive_tests(rule: ir.RuleIR, binding: str | None, tests: Sequence[TestCase]) -> list[TestCase]:
-    """The rule's tests that fire on raw CloudTrail records (the data a True Positive test replays)."""
-    if not _raw_binding(rule, binding):
+    """The rule's tests that fire on its fixture records (the data a True Positive test replays)."""
+    if not _fixtures_fit(rule, binding):
         return []
     return [t for t in tests if t.binding is None and (
         t.expect.kind == "fires" or (t.expect.kind == "rows" and t.expect.rows) or (t.expect.count or 0) > 0)]
@@ -186,9 +193,9 @@ def detection(
             unit_tests.append({"name": "True Positive Test", "attack_data": attack_data})
     production = (rule.meta.status or "").lower() in PRODUCTION and bool(unit_tests)
     if (rule.meta.status or "").lower() in PRODUCTION and not production and notes is not None:
-        why = ("its fixtures are raw CloudTrail, not this binding's records" if not _raw_binding(rule, binding)
-               else "none of its tests fires on raw CloudTrail logs that contentctl could replay (no tables of its "
-               "own, no pinned `now` for a rule that reads the clock)")
+        why = ("its fixtures are not records of this binding's data source" if not _fixtures_fit(rule, binding)
+               else "none of its tests fires on logs that contentctl could replay (no tables of its own, no pinned "
+               "`now` for a rule that reads the clock)")
         notes.append(f"status {rule.meta.status} but shipped as experimental: contentctl requires a True Positive "
                      f"test for production, and {why}")
     tags: dict[str, Any] = {
@@ -320,13 +327,7 @@ def build_pack(
             continue
         stems[path] = rule.meta.title
         ds = data_source(rule, binding)
-        b = splunk_binding(rule, binding)
-        if b is not None and b.source == _base_source(rule):  # the records as this binding names them
-            names = [*b.columns.values(), *b.json_columns.values()]
-        else:  # a data model filled from the base source's raw records
-            names = list(builtin_sources()[_base_source(rule)].fields)
-        fields = sorted({n.split(".")[0] for n in names} | {"_time"})
-        used_sources.setdefault(ds["name"], {**ds, "fields": fields})
+        used_sources.setdefault(ds["name"], ds)
         for note in notes:
             if on_note is not None:
                 on_note(rule, note)

@@ -260,8 +260,6 @@ class SplLowering:
                 self.from_source = False
             case ir.EventAggregate(aggregations=aggs, by=by):
                 self.aggregate("eventstats", aggs, by)
-                for a in aggs:
-                    self.reassigned(a.name)
                 self.computed.update({a.name: a.type for a in aggs})
             case ir.Lookup():
                 self.lookup(st)
@@ -272,7 +270,6 @@ class SplLowering:
                     pairs.append(f"{command_field(src.text.strip(chr(39)))} AS {command_field(new)}")
                     self.computed[new] = self.computed.pop(old, Type.ANY)
                     self.reassigned(old)
-                    self.reassigned(new)
                 self.emit("rename " + ", ".join(pairs))
             case ir.Project(columns=cols):
                 names = []
@@ -300,6 +297,8 @@ class SplLowering:
                 self.emit(f"head {n}")
             case _:
                 raise self.fail(f"no SPL for stage {type(st).__name__}")
+        for name in ir.assigned_names(st):  # spath results taken from these columns' old values are stale
+            self.reassigned(name)
 
     def extend(self, assigns: tuple[ir.Assignment, ...]) -> None:
         names = [a.name for a in assigns]
@@ -316,7 +315,6 @@ class SplLowering:
             self.drop([t for _, t, _ in temps])
         for a in assigns:
             self.computed[a.name] = a.expr.type
-            self.reassigned(a.name)
 
     def aggregate(self, command: str, aggs: tuple[ir.Aggregation, ...], by: tuple[ir.Assignment, ...]) -> None:
         pre: list[str] = []
@@ -363,17 +361,14 @@ class SplLowering:
         if pre:
             self.emit("eval " + ", ".join(pre))
         self.emit(f"{command} " + " ".join(funcs) + (" by " + " ".join(keys) if keys else ""))
-        if command == "stats":  # its rows hold only its own columns: no temporary survives but its keys
-            self.live = {t: None for t, _ in temps}
         if command == "eventstats":
             if temps or arg_temps:
                 self.drop([*(t for t, _ in temps), *arg_temps])
             restore = [b.name for b in by if b.name not in {n for _, n in temps}]
-        else:
+        else:  # stats: its rows hold only its own columns, the temporary keys renamed to theirs
+            self.live.clear()
             if temps:
                 self.emit("rename " + ", ".join(f"{command_field(t)} AS {command_field(n)}" for t, n in temps))
-                for t, _ in temps:
-                    self.live.pop(t, None)
             restore = names
         if restore:
             self.emit("eval " + ", ".join(
@@ -393,7 +388,6 @@ class SplLowering:
         self.emit(f"lookup {command_field(st.table.name)} {' '.join(keys)} OUTPUT {outs}")
         for _, alias in st.outputs:
             self.computed[alias] = Type.ANY
-            self.reassigned(alias)
 
     # ------------------------------------------------------------------ fields
     def field_name(self, c: ir.Column) -> str:
@@ -706,9 +700,7 @@ def splunk_binding(rule: ir.RuleIR, binding_name: str | None) -> Binding | None:
 
 def compile_spl(rule: ir.RuleIR, binding_name: str | None) -> str:
     binding = splunk_binding(rule, binding_name)
-    if binding is not None and binding.source == rule.pipeline.source.name and rule.pipeline.source.view is not None:
-        return SplLowering(rule, binding, "").query()  # the view's own binding: tstats, no search prefix
-    prefix = str(binding.extra.get("search", "")) if binding is not None else ""
+    prefix = str(binding.extra.get("search", "")) if binding is not None else ""  # a data model binding has none
     return SplLowering(rule, binding, prefix).query()
 
 
