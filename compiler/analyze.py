@@ -611,6 +611,9 @@ class Analyzer:
                 raise self.fail(f"invalid regex: {exc}", _pos(node.args[0 if name == "extract" else 1])) from None
         if name == "bin" and not (args[1].type.is_numeric or args[1].type is Type.TIMESPAN):
             raise self.fail("bin() needs a number or a timespan as the bin size", _pos(node.args[1]))
+        if name == "todatetime" and args[0].type.is_numeric:
+            # a number has no time zone and no unit of its own: the IR says which (docs/semantics.md, decision 14)
+            return ir.Call("unixtime_seconds_todatetime", args, Type.DATETIME)
         return ir.Call(name, args, sig.result([a.type for a in args]))
 
 

@@ -83,7 +83,26 @@ FUNCTIONS: dict[str, Signature] = {
         Signature("toint", (A,), I, doc="an integer from a number or numeric text (truncates); null if not numeric"),
         Signature("todouble", (A,), R, doc="a real from a number or numeric text; null if not numeric"),
         Signature("tobool", (A,), B, doc="true/false from a bool, 'true'/'false' text or a number; else null"),
-        Signature("todatetime", (A,), D, doc="a UTC datetime from ISO-8601 text or a datetime; else null"),
+        Signature(
+            "todatetime",
+            (A,),
+            D,
+            doc="a UTC datetime from ISO-8601 text or a datetime; a number is Unix epoch seconds "
+            "(the analyzer writes unixtime_seconds_todatetime); else null",
+        ),
+        Signature(
+            "unixtime_seconds_todatetime",
+            (R,),
+            D,
+            doc="the UTC datetime that many seconds after 1970-01-01T00:00:00Z; null if not a number or out of range",
+        ),
+        Signature(
+            "unixtime_milliseconds_todatetime",
+            (R,),
+            D,
+            doc="the UTC datetime that many milliseconds after 1970-01-01T00:00:00Z; null if not a number "
+            "or out of range",
+        ),
         Signature("tolower", (S,), S, doc="lower case"),
         Signature("toupper", (S,), S, doc="upper case"),
         Signature("strlen", (S,), I, doc="number of characters (Unicode code points)"),

@@ -77,6 +77,8 @@ QUERY_ROWS = [
      '| extend [\'last\'] = tostring(split(UserIdentityArn, "/")[-1])'),
     ('casts', 'extend a = tostring(readOnly), b = toint("5"), c = todouble(requestParameters.x), d = tobool("true"), e = todatetime("2024-01-01T00:00:00Z"), n = array_length(resources)',
      '| extend RequestParametersJson = parse_json(RequestParameters), ResourcesJson = parse_json(Resources)\n| extend a = tostring(ReadOnly), b = tolong("5"), c = todouble(RequestParametersJson.x), d = tobool("true"), e = todatetime("2024-01-01T00:00:00Z"), n = array_length(ResourcesJson)\n| project-away RequestParametersJson, ResourcesJson'),
+    ('epoch_number_to_time', 'extend a = todatetime(toint(requestParameters.t)), b = unixtime_seconds_todatetime(requestParameters.t), c = unixtime_milliseconds_todatetime(1700000000000)',
+     '| extend RequestParametersJson = parse_json(RequestParameters)\n| extend a = unixtime_seconds_todatetime(tolong(RequestParametersJson.t)), b = unixtime_seconds_todatetime(todouble(RequestParametersJson.t)), c = unixtime_milliseconds_todatetime(1700000000000)\n| project-away RequestParametersJson'),
     ('time', 'where hourofday(_time) >= 20 or dayofweek(_time) in (0, 6)',
      '| where (hourofday(TimeGenerated) >= 20 or toint(dayofweek(TimeGenerated) / 1d) in (0, 6))'),
     ('now_ago_bin', 'where _time > ago(1h) and bin(_time, 1h) < now() and datetime_diff("minute", now(), _time) < 90',

@@ -159,7 +159,14 @@ VALUES = [
     ("toint_todouble", 'todouble("1e3")', {}, "1000"),
     ("tobool_todatetime", 'tobool("TRUE")', {}, "true"),
     ("tobool_todatetime", 'todatetime("2022-11-21 18:06:52")', {}, "2022-11-21T18:06:52Z"),
-    ("tobool_todatetime", "todatetime(1700000000000)", {}, "2023-11-14T22:13:20Z"),
+    ("epoch_to_datetime", "todatetime(1700000000)", {}, "2023-11-14T22:13:20Z"),  # a number is epoch seconds
+    ("epoch_to_datetime", "todatetime(1700000000000)", {}, None),  # ~53,900 years: out of range
+    ("epoch_to_datetime", "unixtime_seconds_todatetime(1546300800)", {}, "2019-01-01T00:00:00Z"),
+    ("epoch_to_datetime", "unixtime_seconds_todatetime(-1.5)", {}, "1969-12-31T23:59:58.500000Z"),
+    ("epoch_to_datetime", "unixtime_seconds_todatetime(toint(x))", ev(x="1546300800"), "2019-01-01T00:00:00Z"),
+    ("epoch_to_datetime", "unixtime_seconds_todatetime(toint(x))", ev(x="soon"), None),
+    ("epoch_to_datetime", "unixtime_milliseconds_todatetime(1700000000123)", {}, "2023-11-14T22:13:20.123000Z"),
+    ("epoch_to_datetime", "todatetime(x)", ev(x=1700000000), "2023-11-14T22:13:20Z"),
     ("tobool_todatetime", 'todatetime("redacted")', {}, None),
     ("tolower_toupper_strlen", 'strcat(tolower("ÀB"), toupper("ß"), strlen("héllo"))', {}, "àbSS5"),
     ("substring", 'substring("abcdef", 2, 3)', {}, "cde"),

@@ -81,6 +81,9 @@ QUERY_ROWS = [
     ('casts', 'extend a = tostring(readOnly), b = toint("5"), c = todouble(requestParameters.x), n = array_length(resources)',
      '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.x\n| spath output=siemforge_path2 path=resources{}\n| eval a=tostring(readOnly), b=if(tonumber("5")>=0, floor(tonumber("5")), ceiling(tonumber("5"))), c=tonumber(siemforge_path1), n=mvcount(siemforge_path2)'
      '\n| fields - siemforge_path1 siemforge_path2'),
+    ('epoch_number_to_time', 'extend a = todatetime(toint(requestParameters.t)), b = unixtime_seconds_todatetime(requestParameters.t), c = unixtime_milliseconds_todatetime(1700000000000)',
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.t\n| eval a=tonumber(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))), b=tonumber(siemforge_path1), c=(tonumber(1700000000000) / 1000)'
+     '\n| fields - siemforge_path1'),
     ('time', 'where hourofday(_time) >= 20 or dayofweek(_time) in (0, 6)',
      '`cloudtrail`\n| where (floor(((_time % 86400) + 86400) % 86400 / 3600)>=20 OR in(((floor(_time / 86400) + 4) % 7), 0, 6))'),
     ('now_ago_bin', 'where _time > ago(1h) and bin(_time, 1h) < now() and datetime_diff("minute", now(), _time) < 90',

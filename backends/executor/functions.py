@@ -181,6 +181,21 @@ def datetime_diff(unit: str, a: Any, b: Any) -> int | None:
     return (da - EPOCH) // size - (db - EPOCH) // size
 
 
+def _unixtime(scale: float) -> Callable[[Any], datetime | None]:
+    """unixtime_seconds_todatetime / unixtime_milliseconds_todatetime: a number of units after the Unix epoch."""
+
+    def convert(v: Any) -> datetime | None:
+        n = to_number(v) if not isinstance(v, bool) else None
+        if n is None:
+            return None
+        try:
+            return EPOCH + timedelta(seconds=float(n) * scale)
+        except (OverflowError, ValueError):  # beyond datetime's range, inf, nan
+            return None
+
+    return convert
+
+
 def _coalesce(*args: Any) -> Any:
     for a in args:
         if a is not None:
@@ -199,6 +214,8 @@ IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
     "todouble": _todouble,
     "tobool": to_bool,
     "todatetime": to_datetime,
+    "unixtime_seconds_todatetime": _unixtime(1.0),
+    "unixtime_milliseconds_todatetime": _unixtime(0.001),
     "tolower": _tolower,
     "toupper": _toupper,
     "strlen": _strlen,

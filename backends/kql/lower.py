@@ -513,6 +513,8 @@ class KqlLowering:
                 return Out(f"{fn}({arg})", t)
             case "toint":
                 return Out(f"tolong({outs[0].text})", "long")
+            case "unixtime_seconds_todatetime" | "unixtime_milliseconds_todatetime":  # documented for epoch numbers
+                return Out(f"{fn}({self.cast(outs[0], 'real')})", "datetime")
             case "substring":
                 parts = [self.text(args[0]), *(o.text for o in outs[1:])]
                 return Out(f"substring({', '.join(parts)})", "string")

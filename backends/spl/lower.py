@@ -632,10 +632,11 @@ class SplLowering:
             case "todatetime":
                 if e.args[0].type is Type.DATETIME:
                     return args[0]
-                if e.args[0].type in (Type.INT, Type.REAL):
-                    n = t[0]
-                    return V(f"if({n} > 100000000000, {n} / 1000, {n})", kind="time")
                 raise self.fail("todatetime() of text has no time-zone safe SPL form; keep times in _time")
+            case "unixtime_seconds_todatetime":  # SPL times are epoch seconds already
+                return V(f"tonumber({t[0]})", kind="time")
+            case "unixtime_milliseconds_todatetime":
+                return V(f"(tonumber({t[0]}) / 1000)", kind="time")
             case "tobool":
                 raise self.fail("SPL has no boolean values; compare the field instead of tobool()")
         raise self.fail(f"no SPL for function {fn}()")
