@@ -2,7 +2,7 @@
 
 Every choice here keeps the IR's meaning on the bound table (docs/semantics.md, docs/backends/sentinel.md):
 strings on Sentinel are never null, so a missing string field is the empty string; paths into JSON-text
-columns are parsed once per query; parallel `extend` is kept with temporaries; `dcount` is exact.
+columns are parsed once per query; parallel `extend` is kept with temporaries; `dcount` is exact below 8,000 distinct values.
 """
 
 from __future__ import annotations
@@ -208,9 +208,9 @@ class KqlLowering:
         match a.fn:
             case ir.AggFn.COUNT:
                 return (f"{name} = count()" if arg is None else f"{name} = countif({present})"), post
-            case ir.AggFn.DCOUNT:  # exact: KQL's dcount() is an estimate
-                assert arg is not None
-                return f"{name} = array_length(make_set_if({arg.text}, {present}))", post
+            case ir.AggFn.DCOUNT:
+                assert arg is not None and present is not None
+                return f"{name} = {distinct_count(arg, present)}", post
             case ir.AggFn.MIN | ir.AggFn.MAX:
                 assert arg is not None
                 if arg.type in ("long", "real", "datetime", "timespan", "bool"):  # min/max skip nulls already
@@ -598,6 +598,23 @@ def literal(v: object, t: Type) -> Out:
     if isinstance(v, timedelta):
         return Out(render_timespan(v), "timespan")
     raise error(f"no KQL literal for {v!r}")
+
+
+# dcount() counts exactly up to this many distinct values at this accuracy level, then estimates (HyperLogLog)
+# https://learn.microsoft.com/kusto/query/dcount-aggregation-function#estimation-accuracy
+DCOUNT_ACCURACY = 2
+DCOUNT_EXACT_BELOW = 8000
+
+
+def distinct_count(arg: Out, present: str) -> str:
+    """The IR's exact distinct count (docs/semantics.md decision 10): dcount at the accuracy whose documented
+    zero-error range is widest; `dcountif(…, isnotempty(x))` for strings, since "" is a missing value on Sentinel.
+    A JSON value has no dcount: its distinct set is counted (exact up to make_set's 1,048,576 values)."""
+    if arg.type == "string":
+        return f"dcountif({arg.text}, {present}, {DCOUNT_ACCURACY})"
+    if arg.type == "dynamic":
+        return f"array_length(make_set_if({arg.text}, {present}))"
+    return f"dcount({arg.text}, {DCOUNT_ACCURACY})"  # dcount skips nulls
 
 
 def _path(path: tuple[str | int, ...]) -> str:
