@@ -480,3 +480,14 @@ def reads_clock(pipeline: Pipeline) -> bool:
     stages = [*pipeline.stages, *(pipeline.source.view.stages if pipeline.source.view is not None else ())]
     return any(isinstance(e, Call) and e.fn in ("now", "ago") for st in stages for x in stage_exprs(st)
                for e in walk(x))
+
+
+def within_last(pipeline: Pipeline, span: timedelta) -> Pipeline:
+    """The pipeline over only the rows whose event time is at most `span` before now (`_time >= ago(span)`),
+    as a target's scheduled run sees them: the filter comes first, after the view under the source."""
+    col = pipeline.source.time_column
+    if col is None:
+        raise ValueError(f"source {pipeline.source.name!r} has no event time to window by")
+    keep = Compare(CmpOp.GE, Column(col, (), Type.DATETIME),
+                   Call("ago", (Literal(span, Type.TIMESPAN),), Type.DATETIME))
+    return Pipeline(pipeline.source, (Filter(keep), *pipeline.stages), pipeline.columns)

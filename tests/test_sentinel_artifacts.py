@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from siemforge.backends.kql.armschema import check_scheduled_rule
-from siemforge.backends.kql.artifacts import arm_escape, arm_template
+from siemforge.backends.kql.artifacts import analytic_rule_yaml, arm_escape, arm_template, sentinel_binding
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.compiler.api import compile_file, discover_rules
+from siemforge.compiler.diagnostics import CompileError
 
 from helpers import ROOT, shared_path
 
@@ -66,12 +68,58 @@ def test_every_bundled_template_passes_the_property_check() -> None:
     template = json.loads(json.dumps(arm_template(items)))  # valid JSON
     rules = [r for r in template["resources"] if r["type"].endswith("/alertRules")]
     watchlists = [r for r in template["resources"] if r["type"].endswith("/Watchlists")]
-    assert len(rules) == len(items) and len(watchlists) == 1
+    # the one bundled lookup is a seen-before table: computed in its query, so no watchlist is shipped
+    assert len(rules) == len(items) and watchlists == []
     for r in rules:
         assert check_scheduled_rule(r["properties"]) == [], r["properties"]["displayName"]
-    assert watchlists[0]["properties"]["itemsSearchKey"] == "image_id"
     unseen = next(r for r in rules if "Unseen" in r["properties"]["displayName"])
-    assert '_GetWatchlist("previously_seen_cloud_compute_images")' in unseen["properties"]["query"]
+    assert "_GetWatchlist" not in unseen["properties"]["query"]
+    assert unseen["properties"]["queryPeriod"] == "P14D" and unseen["properties"]["queryFrequency"] == "PT1H"
+
+
+def _rule(tmp_path: Path, extra: str) -> Any:
+    (tmp_path / "seen.csv").write_text("sourceIPAddress,firstTimeSeen,lastTimeSeen,enough_data\n10.0.0.1,1700000000,1700000000,1\n")
+    f = tmp_path / "r.yml"
+    f.write_text("title: t\nid: 1f0e6a8c-0b7e-4c57-9a53-3f3f1d6c2a10\nlogsource: {product: aws, service: cloudtrail}\n"
+                 "lookups: {seen: {file: seen.csv, types: {firstTimeSeen: int, lastTimeSeen: int, enough_data: int}}}\n"
+                 + extra + "query: |\n  lookup seen on sourceIPAddress output firstTimeSeen\n"
+                 "schedule: {every: 1h, lookback: 2h}\n")
+    res = compile_file(f)
+    assert res.rule is not None, [str(d) for d in res.diagnostics]
+    return res.rule
+
+
+def test_a_plain_lookup_ships_as_a_watchlist(tmp_path: Path) -> None:
+    rule = _rule(tmp_path, "")
+    query = compile_kql(rule, None)
+    template = arm_template([(rule, query)])
+    watchlists = [r for r in template["resources"] if r["type"].endswith("/Watchlists")]
+    assert [w["properties"]["watchlistAlias"] for w in watchlists] == ["seen"]
+    assert '_GetWatchlist("seen")' in query
+    assert template["resources"][-1]["properties"]["queryPeriod"] == "PT2H"
+
+
+def test_a_seen_before_table_is_computed_in_the_query_and_both_artifacts_read_its_history(tmp_path: Path) -> None:
+    rule = _rule(tmp_path, "baselines: {seen: {key: sourceIPAddress, forget: 10d, warmup: 2d}}\n")
+    query = compile_kql(rule, None)
+    # the table from the last `forget` (10d) of history, the rule's own part from its lookback (2h)
+    assert query.startswith("let siemforge_rows_1 = AWSCloudTrail\n| where TimeGenerated >= ago(10d)\n")
+    assert "\nlet siemforge_seen_4 = siemforge_rows_1\n" in query
+    assert "\nAWSCloudTrail\n| where TimeGenerated >= ago(2h)\n" in query
+    assert "lookup kind=leftouter (siemforge_seen_4 | project" in query and "_GetWatchlist" not in query
+    template = arm_template([(rule, query)])
+    assert [r["type"].rsplit("/", 1)[1] for r in template["resources"]] == ["alertRules"]
+    props = template["resources"][0]["properties"]
+    doc = analytic_rule_yaml(rule, query, sentinel_binding(rule, None))
+    assert (props["queryFrequency"], props["queryPeriod"]) == ("PT1H", "P10D")
+    assert (doc["queryFrequency"], doc["queryPeriod"]) == ("1h", "10d")
+    assert props["query"] == doc["query"] == query
+
+
+def test_a_warmup_longer_than_sentinel_history_is_refused(tmp_path: Path) -> None:
+    rule = _rule(tmp_path, "baselines: {seen: {key: sourceIPAddress, forget: 90d, warmup: 30d}}\n")
+    with pytest.raises(CompileError, match="needs 30 days, 0:00:00 of history"):
+        compile_kql(rule, None)
 
 
 def test_property_check_finds_problems() -> None:

@@ -17,6 +17,8 @@ from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding, bindings_for
 from siemforge.compiler.diagnostics import error
 
+from .baseline import query_period
+
 API_VERSION = "2024-01-01-preview"
 WATCHLIST_API_VERSION = "2023-02-01"
 TEMPLATE_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
@@ -122,11 +124,13 @@ def _check_range(name: str, v: timedelta, low: timedelta, high: timedelta) -> No
 
 
 def schedule(rule: ir.RuleIR) -> tuple[timedelta, timedelta]:
+    """queryFrequency and queryPeriod. A rule with seen-before tables reads their history too (its own part keeps
+    to its lookback inside the query), so its queryPeriod is that history window (backends/kql/baseline.py)."""
     every = rule.schedule.every if rule.schedule else timedelta(days=1)
     lookback = rule.schedule.lookback if rule.schedule else every
     _check_range("queryFrequency", every, timedelta(minutes=5), timedelta(days=14))
     _check_range("queryPeriod", lookback, timedelta(minutes=5), timedelta(days=14))
-    return every, lookback
+    return every, query_period(rule, lookback)
 
 
 def trigger(rule: ir.RuleIR) -> tuple[str, str, int]:
@@ -330,12 +334,13 @@ def lookup_keys(rule: ir.RuleIR) -> dict[str, str]:
 
 
 def arm_template(items: list[tuple[ir.RuleIR, str]], binding_name: str | None = None) -> dict[str, Any]:
-    """One deployment template for one or many rules, with one watchlist resource per lookup table."""
+    """One deployment template for one or many rules, with one watchlist resource per lookup table (but the
+    seen-before tables, which each query computes from the table's history)."""
     resources: list[dict[str, Any]] = []
     seen: set[str] = set()
     for rule, _query in items:
         for name, key in lookup_keys(rule).items():
-            if name in seen:
+            if name in seen or any(b.table == name for b in rule.baselines):  # computed in the query, no watchlist
                 continue
             seen.add(name)
             table = next(t for t in rule.lookups if t.name == name)

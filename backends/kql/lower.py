@@ -66,6 +66,7 @@ class KqlLowering:
     parsed_json: dict[str, str] = field(default_factory=dict)  # JSON-text column -> its parsed column
     pending_json: list[str] = field(default_factory=list)
     counter: int = 0
+    tables: dict[str, str] = field(default_factory=dict)  # lookup table -> the query's own `let` that computes it
 
     # ------------------------------------------------------------------ names
     def fresh(self, stem: str) -> str:
@@ -332,7 +333,8 @@ class KqlLowering:
                 project.append(f"{render_name(key_alias)} = tostring({render_name(c)})")
             if out_alias is not None and (key_alias is None or out_alias != key_alias):
                 project.append(f"{render_name(out_alias)} = {f}({render_name(c)})")
-        watchlist = f"_GetWatchlist({render_string_literal(t.name)}) | project {', '.join(project)}"
+        rows = self.tables.get(t.name) or f"_GetWatchlist({render_string_literal(t.name)})"
+        watchlist = f"{rows} | project {', '.join(project)}"
         self.emit(f"lookup kind=leftouter ({watchlist}) on {', '.join(render_name(k) for k, _ in key_names)}")
         for col, alias in stage.outputs:
             self.scope.computed[alias] = _IR_TO_KQL.get(types.get(col, Type.STRING), "string")
@@ -702,6 +704,10 @@ def compile_kql(rule: ir.RuleIR, binding_name: str | None) -> str:
         if not found:
             raise error(f"{rule.meta.title}: source {base!r} has no Sentinel binding {binding_name!r}")
         binding = found[0]
+    if rule.baselines:  # seen-before tables are computed in the query from the table's history
+        from .baseline import compile_with_baselines
+
+        return compile_with_baselines(rule, binding)
     return KqlLowering(rule, binding).query()
 
 
