@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -68,8 +69,55 @@ FUNCTIONS = ["function _GetWatchlist(watchlistAlias:string) "
              "{ siemforge_watchlists | where watchlist_alias == watchlistAlias }"]
 
 
+def _calls(query: str, name: str) -> list[tuple[int, int, list[str]]]:
+    """Each call `name(…)` in the query: start, end and its top-level arguments (strings and nesting respected)."""
+    out = []
+    for m in re.finditer(rf"\b{name}\(", query):
+        depth, i, args, start, quote, verbatim = 1, m.end(), [], m.end(), "", False
+        while depth:
+            c = query[i]
+            if quote:
+                if c == "\\" and not verbatim:
+                    i += 1
+                elif c == quote:
+                    quote = ""
+            elif c in "\"'":
+                quote, verbatim = c, query[i - 1] == "@"
+            elif c in "([{":
+                depth += 1
+            elif c in ")]}":
+                depth -= 1
+            elif c == "," and depth == 1:
+                args.append(query[start:i].strip())
+                start = i + 1
+            i += 1
+        args.append(query[start:i - 1].strip())
+        out.append((m.start(), i, args))
+    return out
+
+
+# Functions duckdb-kql 1.1.2 has no mapping for (KqlUnsupportedError), written as their documented equivalents so
+# the rest of the query gets a verdict; Kusto.Language checks the query as emitted (tests/test_kql_backend.py).
+REWRITES = {
+    # https://learn.microsoft.com/kusto/query/unixtime-seconds-todatetime-function
+    "unixtime_seconds_todatetime": lambda a: f"(datetime(1970-01-01) + ({a[0]}) * 1s)",
+    "unixtime_milliseconds_todatetime": lambda a: f"(datetime(1970-01-01) + ({a[0]}) * 1ms)",
+    # https://learn.microsoft.com/kusto/query/make-set-if-aggregation-function: make_set of the rows where the
+    # predicate is true; make_set skips nulls
+    "make_set_if": lambda a: f"make_set(iff({a[1]}, {a[0]}, dynamic(null)))",
+}
+
+
+def portable(query: str) -> str:
+    for name, rewrite in REWRITES.items():
+        while calls := _calls(query, name):
+            start, end, args = calls[-1]  # innermost-last: rewrite from the end so positions stay valid
+            query = query[:start] + rewrite(args) + query[end:]
+    return query
+
+
 def run(con: Any, query: str, now: datetime) -> list[dict[str, Any]]:
-    rel = duckdb_kql.kql(con, query, query_now=now, functions=FUNCTIONS)
+    rel = duckdb_kql.kql(con, portable(query), query_now=now, functions=FUNCTIONS)
     names = rel.columns
     return [dict(zip(names, row)) for row in rel.fetchall()]
 

@@ -66,7 +66,8 @@ def compile_with_baselines(rule: ir.RuleIR, binding: Binding) -> str:
         # the table as the baseline writes it (backends/executor/baseline.py): times as epoch seconds where the
         # lookup declares a number
         types = declared.get(b.table, {})
-        as_seconds = [c for c, t in (b.initial.columns or ()) if t is Type.DATETIME and types.get(c, Type.ANY).is_numeric]
+        as_seconds = [c for c, t in (b.initial.columns or ())
+                      if t is Type.DATETIME and types.get(c, Type.ANY).is_numeric]
         if as_seconds:
             body += "\n| extend " + ", ".join(
                 f"{render_name(c)} = tolong(({render_name(c)} - datetime(1970-01-01)) / 1s)" for c in as_seconds)

@@ -2,7 +2,8 @@
 
 Every choice here keeps the IR's meaning on the bound table (docs/semantics.md, docs/backends/sentinel.md):
 strings on Sentinel are never null, so a missing string field is the empty string; paths into JSON-text
-columns are parsed once per query; parallel `extend` is kept with temporaries; `dcount` is exact below 8,000 distinct values.
+columns are parsed once per query; parallel `extend` is kept with temporaries; `dcount` is exact below 8,000
+distinct values; seen-before tables are computed from the table's history (baseline.py).
 """
 
 from __future__ import annotations
