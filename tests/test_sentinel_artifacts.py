@@ -118,7 +118,7 @@ def test_a_seen_before_table_is_computed_in_the_query_and_both_artifacts_read_it
 
 def test_a_warmup_longer_than_sentinel_history_is_refused(tmp_path: Path) -> None:
     rule = _rule(tmp_path, "baselines: {seen: {key: sourceIPAddress, forget: 90d, warmup: 30d}}\n")
-    with pytest.raises(CompileError, match="needs 30 days, 0:00:00 of history"):
+    with pytest.raises(CompileError, match=r"needs 30d of history before it has enough data \(warmup\), but its Sentinel query reads 14d"):
         compile_kql(rule, None)
 
 

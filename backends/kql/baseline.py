@@ -19,7 +19,7 @@ from siemforge.compiler.diagnostics import error
 from siemforge.compiler.types import Type
 
 from .lower import KqlLowering
-from .render import render_name
+from .render import render_name, render_timespan
 
 # the longest queryPeriod a scheduled analytics rule may have (Microsoft.SecurityInsights alertRules, Scheduled)
 MAX_QUERY_PERIOD = timedelta(days=14)
@@ -31,8 +31,9 @@ def history_window(rule: ir.RuleIR, baseline: ir.Baseline) -> timedelta:
     window = min(baseline.forget, MAX_QUERY_PERIOD)
     if baseline.warmup >= window:
         raise error(
-            f"{rule.meta.title}: baseline {baseline.table!r} needs {baseline.warmup} of history before it has enough "
-            f"data, but a Sentinel query reads at most {window}",
+            f"{rule.meta.title}: baseline {baseline.table!r} needs {render_timespan(baseline.warmup)} of history before "
+            f"it has enough data (warmup), but its Sentinel query reads {render_timespan(window)} (min of forget and "
+            f"{render_timespan(MAX_QUERY_PERIOD)})",
             hint="shorten `warmup` below the history window (docs/backends/sentinel.md, seen-before tables)",
         )
     return window
