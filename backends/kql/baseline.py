@@ -31,8 +31,8 @@ def history_window(rule: ir.RuleIR, baseline: ir.Baseline) -> timedelta:
     window = min(baseline.forget, MAX_QUERY_PERIOD)
     if baseline.warmup >= window:
         raise error(
-            f"{rule.meta.title}: baseline {baseline.table!r} needs {render_timespan(baseline.warmup)} of history before "
-            f"it has enough data (warmup), but its Sentinel query reads {render_timespan(window)} (min of forget and "
+            f"{rule.meta.title}: baseline {baseline.table!r} needs {render_timespan(baseline.warmup)} of history "
+            f"before it has enough data (warmup), but its Sentinel query reads {render_timespan(window)} (min of forget and "
             f"{render_timespan(MAX_QUERY_PERIOD)})",
             hint="shorten `warmup` below the history window (docs/backends/sentinel.md, seen-before tables)",
         )
