@@ -32,8 +32,8 @@ def history_window(rule: ir.RuleIR, baseline: ir.Baseline) -> timedelta:
     if baseline.warmup >= window:
         raise error(
             f"{rule.meta.title}: baseline {baseline.table!r} needs {render_timespan(baseline.warmup)} of history "
-            f"before it has enough data (warmup), but its Sentinel query reads {render_timespan(window)} (min of forget and "
-            f"{render_timespan(MAX_QUERY_PERIOD)})",
+            f"before it has enough data (warmup), but its Sentinel query reads {render_timespan(window)} "
+            f"(min of forget and {render_timespan(MAX_QUERY_PERIOD)})",
             hint="shorten `warmup` below the history window (docs/backends/sentinel.md, seen-before tables)",
         )
     return window
