@@ -72,7 +72,6 @@ def _load_entry_points() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
     found = declared()
     if not found:
         raise RegistryError(f"no targets: the entry-point group {GROUP!r} is empty (is siemforge installed? "
@@ -84,3 +83,4 @@ def _load_entry_points() -> None:
             raise RegistryError(f"entry point {ep.name} = {ep.value} in {GROUP!r} did not give Target {ep.name!r}")
         if target.name not in _TARGETS:
             register(target)
+    _loaded = True  # only once every target loaded: a broken one is reported again on the next call

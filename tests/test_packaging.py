@@ -148,3 +148,19 @@ def test_mypy_sees_the_ir_in_backends_and_cli(tmp_path: Path) -> None:
         assert f"{where}:5: error: Module has no attribute \"NoSuchNode\"" in proc.stdout, proc.stdout[-4000:]
         assert f"{where}:6: error: Incompatible types in assignment" in proc.stdout, proc.stdout[-4000:]
     assert "Found 4 errors in 2 files" in proc.stdout, proc.stdout[-4000:]
+
+
+def test_a_broken_entry_point_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import EntryPoint
+
+    from siemforge.backends import registry
+
+    wrong = EntryPoint(name="sql", value="siemforge.backends.kql:target", group=registry.GROUP)  # gives 'sentinel'
+    monkeypatch.setattr(registry, "declared", lambda: {"sql": wrong})
+    monkeypatch.setattr(registry, "_TARGETS", {})
+    monkeypatch.setattr(registry, "_loaded", False)
+    with pytest.raises(registry.RegistryError, match="entry point sql = siemforge.backends.kql:target"):
+        registry.targets()
+    monkeypatch.setattr(registry, "declared", dict)
+    with pytest.raises(registry.RegistryError, match="is siemforge installed"):
+        registry.targets()
