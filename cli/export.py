@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
 
-from siemforge.backends.kql.artifacts import alert_rule_resource, analytic_rule_yaml, arm_template, sentinel_binding
-from siemforge.backends.kql.lower import compile_kql
-from siemforge.compiler import ir
-from siemforge.compiler.api import CompileResult, compile_file, discover_rules
 from siemforge.compiler.diagnostics import CompileError
 
+from .console import err, out, print_diagnostics
 from .outputs import OutputDir, OutputError
+
+if TYPE_CHECKING:  # the compiler and the backends are imported by the commands, not by `siemforge --help`
+    from siemforge.compiler import ir
+    from siemforge.compiler.api import CompileResult
 
 export_app = typer.Typer(
     help="Export deployable content: Sentinel analytic-rule YAML, ARM templates.", no_args_is_help=True
@@ -46,7 +47,8 @@ def dump_json(doc: dict[str, Any]) -> str:
 
 
 def _compiled(rules: list[Path], binding: str | None) -> tuple[list[tuple[Path, ir.RuleIR, str]], int]:
-    from .main import err, print_diagnostics
+    from siemforge.backends.kql.lower import compile_kql
+    from siemforge.compiler.api import compile_file, discover_rules
 
     out = []
     failures = 0
@@ -73,8 +75,6 @@ def _slug(s: str) -> str:
 
 
 def _write(output: Path, files: list[tuple[str, str]]) -> None:
-    from .main import err, out
-
     d: OutputDir | None = None
     try:
         d = OutputDir.open(output)
@@ -96,14 +96,14 @@ def sentinel_yaml(
     binding: Annotated[str | None, typer.Option(help="table binding")] = None,
 ) -> None:
     """Analytic rules in the Azure-Sentinel repository's YAML format, one file per rule."""
+    from siemforge.backends.kql.artifacts import analytic_rule_yaml, sentinel_binding
+
     items, failures = _compiled(rules, binding)
     files: list[tuple[str, str]] = []
     for _, rule, query in items:
         try:
             doc = analytic_rule_yaml(rule, query, sentinel_binding(rule, binding))
         except CompileError as exc:
-            from .main import print_diagnostics
-
             print_diagnostics(exc.diagnostics)
             failures += 1
             continue
@@ -121,6 +121,8 @@ def arm(
     bundle: Annotated[str, typer.Option(help="file name of the template holding the whole rule set")] = "ruleset.json",
 ) -> None:
     """ARM deployment templates: one per rule (<id>.json) and one for the whole rule set, lookups as watchlists."""
+    from siemforge.backends.kql.artifacts import alert_rule_resource, arm_template
+
     items, failures = _compiled(rules, binding)
     good: list[tuple[ir.RuleIR, str]] = []
     files: list[tuple[str, str]] = []
@@ -128,8 +130,6 @@ def arm(
         try:
             alert_rule_resource(rule, query, binding)  # validates durations, entities, operators
         except CompileError as exc:
-            from .main import print_diagnostics
-
             print_diagnostics(exc.diagnostics)
             failures += 1
             continue
@@ -144,7 +144,7 @@ def arm(
 
 def _compile_results(rules: list[Path]) -> tuple[list[CompileResult], int]:
     """The rules that compile (diagnostics printed), and how many did not."""
-    from .main import print_diagnostics
+    from siemforge.compiler.api import compile_file, discover_rules
 
     good: list[CompileResult] = []
     failures = 0
@@ -166,8 +166,6 @@ def _compiled_rules(rules: list[Path]) -> tuple[list[ir.RuleIR], int]:
 def _splunk_ready(results: list[CompileResult], binding: str | None) -> tuple[list[CompileResult], int]:
     """The rules that lower to SPL on `binding`; the others are reported (the export goes on without them)."""
     from siemforge.backends.spl.lower import compile_spl
-
-    from .main import print_diagnostics
 
     ready: list[CompileResult] = []
     failures = 0
@@ -192,8 +190,6 @@ def splunk_app(
 ) -> None:
     """A Splunk app: savedsearches.conf (one stanza per rule), macros, lookups, metadata, and a .tgz of it."""
     from siemforge.backends.spl.app import AppSpec, build_app, package
-
-    from .main import err, print_diagnostics
 
     results, failures = _compile_results(rules)
     results, unlowered = _splunk_ready(results, binding)
@@ -229,8 +225,6 @@ def contentctl_pack(
     data_sources). Copy it over a `contentctl init` pack and run contentctl there (test data paths are relative to
     the pack folder)."""
     from siemforge.backends.spl.contentctl import build_pack
-
-    from .main import err, print_diagnostics
 
     results, failures = _compile_results(rules)
     results, unlowered = _splunk_ready(results, binding)

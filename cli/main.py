@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
+import traceback
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -14,24 +15,22 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from siemforge import __version__
 from siemforge.backends.registry import targets
-from siemforge.compiler.api import CompileResult, compile_file, discover_rules
-from siemforge.compiler.cache import default_dir as default_cache_dir
-from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity, render
-from siemforge.compiler.irprint import format_rule
-from siemforge.compiler.parser import parse_datetime_text
+from siemforge.compiler.diagnostics import CompileError
 
+from .console import err, out, print_diagnostics
 from .outputs import OutputDir, OutputError
 
 if TYPE_CHECKING:
     from siemforge.backends.executor.testing import RuleTestReport
+    from siemforge.compiler.api import CompileResult
+    from siemforge.compiler.ir import LookupTable
 
 # The executor is imported by the commands that run rules (run, test, baseline), not by compile or export, whose
-# start-up time counts on large batches.
+# start-up time counts on large batches; the compiler by the commands that compile, not by --help or version.
 
 app = typer.Typer(
     add_completion=False,
@@ -39,8 +38,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="siemforge: compile detection rules to every SIEM, with proof of what they catch.",
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+_debug = False  # --debug / SIEMFORGE_DEBUG=1: main() shows the traceback of an internal error
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="SIEMFORGE_DEBUG", help="show the traceback of an internal error")
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
 
 
 class OutFormat(str, Enum):
@@ -53,32 +62,9 @@ class RunFormat(str, Enum):
     json = "json"
 
 
-def _source_lines(path: Path) -> list[str] | None:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def print_diagnostics(diags: list[Diagnostic], show_notes: bool = False) -> None:
-    cache: dict[str, list[str] | None] = {}
-    for d in diags:
-        if d.severity is Severity.NOTE and not show_notes:
-            continue
-        lines = None
-        if d.span is not None:
-            if d.span.file not in cache:
-                cache[d.span.file] = _source_lines(Path(d.span.file))
-            lines = cache[d.span.file]
-        style = {"error": "bold red", "warning": "yellow", "note": "cyan"}[d.severity.value]
-        text = render(d, lines)
-        first, _, rest = text.partition("\n")
-        err.print(first, style=style, markup=False, highlight=False)
-        if rest:
-            err.print(rest, markup=False, highlight=False)
-
-
 def _compile_or_exit(rule: Path) -> CompileResult:
+    from siemforge.compiler.api import compile_file
+
     if not rule.exists():
         err.print(f"{rule}: error: no such file", style="bold red", markup=False)
         raise typer.Exit(2)
@@ -92,6 +78,8 @@ def _compile_or_exit(rule: Path) -> CompileResult:
 def _parse_now(now: str | None) -> datetime | None:
     if now is None:
         return None
+    from siemforge.compiler.parser import parse_datetime_text
+
     try:
         return parse_datetime_text(now)
     except ValueError:
@@ -116,6 +104,8 @@ def json_value(v: Any) -> Any:
 @app.command()
 def ir(rule: Annotated[Path, typer.Argument(help="a rule file")]) -> None:
     """Print the typed IR of a rule: what every backend reads."""
+    from siemforge.compiler.irprint import format_rule
+
     result = _compile_or_exit(rule)
     assert result.rule is not None
     out.print(format_rule(result.rule), markup=False, highlight=False)
@@ -221,6 +211,7 @@ def test(
 ) -> None:
     """Run every rule's tests: its fixtures through the executor, checked against its expectations."""
     from siemforge.backends.executor.testing import run_rule_tests
+    from siemforge.compiler.api import discover_rules
 
     from .junit import write_junit
 
@@ -286,6 +277,9 @@ def compile_cmd(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="write one file per rule into DIR")] = None,
 ) -> None:
     """Compile rules for a target (or `all`). A rule that fails is reported and the batch goes on."""
+    from siemforge.compiler.api import discover_rules
+    from siemforge.compiler.cache import default_dir as default_cache_dir
+
     if target == "all":
         selected = list(targets().values())
         if binding is not None:
@@ -374,10 +368,11 @@ def validate(
         )
         raise typer.Exit(2)
     from siemforge.backends.kql.validate import check_queries
+    from siemforge.compiler.api import compile_file, discover_rules
 
     tgt = targets()["sentinel"]
     compiled: list[tuple[str, str, Path]] = []
-    lookups = []
+    lookups: list[LookupTable] = []
     failures = 0
     for f in discover_rules(rules):
         result = compile_file(f)
@@ -493,9 +488,15 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted", style="yellow")
         sys.exit(130)
-    except Exception as exc:  # the user never sees a traceback
+    except Exception as exc:  # the user sees a traceback only when asking for it
         err.print(f"internal error: {type(exc).__name__}: {exc}", style="bold red", markup=False)
-        err.print("this is a siemforge bug; please report it with the rule that caused it", markup=False)
+        if _debug:
+            sys.stderr.write(traceback.format_exc())
+            err.print("this is a siemforge bug; please report it with the rule that caused it and this traceback",
+                      markup=False)
+        else:
+            err.print("this is a siemforge bug; please report it with the rule that caused it (run with --debug, "
+                      "or SIEMFORGE_DEBUG=1, to see the traceback)", markup=False)
         sys.exit(70)
 
 

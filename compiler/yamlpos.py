@@ -22,7 +22,7 @@ _IMPLICIT = yaml.SafeLoader.yaml_implicit_resolvers  # first character -> [(tag,
 _SEQ, _MAP = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
+class _Loader(_Base):  # type: ignore[misc]
     """The safe loader with PyYAML's tag resolution done in one step per node: the same implicit resolvers, no
     path resolvers (SafeLoader registers none, so descend/ascend have nothing to track). The C parser calls
     `resolve` for every node, so this is a fifth of composing a rule (tests/test_grammar.py checks every tag of the

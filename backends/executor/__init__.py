@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from siemforge.compiler import ir
-from siemforge.compiler.diagnostics import error
-from siemforge.compiler.irprint import format_rule
 
-from ..registry import Target, register
+from ..registry import Target
 
 
 def _compile(rule: ir.RuleIR, binding: str | None) -> str:
+    from siemforge.compiler.diagnostics import error
+    from siemforge.compiler.irprint import format_rule
+
     if binding not in (None, "raw"):
         raise error(f"the executor has no binding {binding!r}; it reads raw records (binding 'raw')")
     return format_rule(rule)
 
 
-TARGET = register(Target("executor", "the native Python executor (the compiled form is the IR it runs)", "ir",
-                         ("raw",), _compile))
+def target() -> Target:
+    """The registry's entry point (pyproject: siemforge.targets)."""
+    return Target("executor", "the native Python executor (the compiled form is the IR it runs)", "ir", ("raw",),
+                  _compile)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from .values import EPOCH, to_text
 
 def build_table(baseline: ir.Baseline, logs: list[Path], now: datetime,
                 report: list[Malformed] | None = None) -> list[dict[str, Any]]:
-    def events():  # type: ignore[no-untyped-def]
+    def events() -> Iterator[dict[str, Any]]:
         for p in logs:
             yield from iter_events(p, (report if report is not None else []).append)
 

@@ -167,13 +167,13 @@ def compile_expr(e: ir.Expr, ctx: Context) -> Fn:
                 return any(rx.match(t) is not None for t in _leaf_texts(row))
             return keyword
         case ir.Not(operand=o):
-            fo = compile_expr(o, ctx)
-            return lambda row: not fo(row)
+            f_not = compile_expr(o, ctx)
+            return lambda row: not f_not(row)
         case ir.And(operands=ops):
             fs_ = [compile_expr(o, ctx) for o in ops]
             if len(fs_) == 2:
-                a, b = fs_
-                return lambda row: bool(a(row)) and bool(b(row))
+                f_left, f_right = fs_
+                return lambda row: bool(f_left(row)) and bool(f_right(row))
             return lambda row: all(f(row) for f in fs_)
         case ir.Or(operands=ops):
             fs_ = [compile_expr(o, ctx) for o in ops]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,7 +113,7 @@ def _work(job: tuple[ir.RuleIR, str, int, int, int, datetime, dict[str, Path], b
     events = 0
     keep = line_prefilter(rule.pipeline) if prefilter else None
 
-    def rows():  # type: ignore[no-untyped-def]
+    def rows() -> Iterator[dict[str, Any]]:
         nonlocal events
         for ev in iter_range_events(Path(path), start, end, first_line, malformed.append, keep, skipped):
             events += 1

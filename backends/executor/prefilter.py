@@ -43,10 +43,10 @@ def needles(e: ir.Expr, time_column: str | None) -> list[str] | None:
         case ir.Or(operands=ops):
             out: list[str] = []
             for o in ops:
-                n = needles(o, time_column)
-                if not n:
+                found = needles(o, time_column)
+                if not found:
                     return None
-                out.extend(n)
+                out.extend(found)
             return out
     return None
 

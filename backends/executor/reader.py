@@ -39,7 +39,7 @@ def _open(path: Path) -> IO[bytes]:
 
 
 def _first_char(fh: IO[bytes]) -> bytes:
-    buf = fh.peek(64) if isinstance(fh, io.BufferedReader) else b""  # type: ignore[attr-defined]
+    buf = fh.peek(64) if isinstance(fh, io.BufferedReader) else b""
     return buf.lstrip()[:1]
 
 
@@ -55,7 +55,7 @@ def iter_events(
         report(Malformed(name, 0, f"cannot open: {exc.strerror}"))
         return
     with fh:
-        reader = io.BufferedReader(fh) if not isinstance(fh, io.BufferedReader) else fh  # type: ignore[arg-type,type-var]
+        reader = io.BufferedReader(fh) if not isinstance(fh, io.BufferedReader) else fh  # type: ignore[type-var]
         try:
             first = _first_char(reader)
         except (OSError, EOFError) as exc:

@@ -109,10 +109,10 @@ def record_to_row(record: dict[str, Any], binding: Binding) -> dict[str, Any]:
         if not dotted.startswith("_"):
             by_column.setdefault(column, dotted)
     for column, kind in binding.schema.items():
-        dotted = by_column.get(column)
+        source = by_column.get(column)
         json_field = next((d for d, c in binding.json_columns.items() if c == column), None)
-        if dotted is not None:
-            v = _get_path(record, dotted)
+        if source is not None:
+            v = _get_path(record, source)
             if isinstance(v, (dict, list)):
                 v = to_text(v)
             if kind == "datetime":

@@ -135,7 +135,7 @@ def to_bool(v: Any) -> bool | None:
     if isinstance(v, bool):
         return v
     if is_number(v):
-        return v != 0
+        return bool(v != 0)
     if isinstance(v, str):
         low = v.strip().lower()
         if low == "true":

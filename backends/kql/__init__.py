@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from siemforge.compiler import ir
 
-from ..registry import Target, register
-from .lower import compile_kql
+from ..registry import Target
 
 
 def _compile(rule: ir.RuleIR, binding: str | None) -> str:
+    from .lower import compile_kql
+
     return compile_kql(rule, binding)
 
 
-TARGET = register(
-    Target("sentinel", "Microsoft Sentinel KQL (table bindings: sentinel)", "kql", ("sentinel",), _compile)
-)
+def target() -> Target:
+    """The registry's entry point (pyproject: siemforge.targets)."""
+    return Target("sentinel", "Microsoft Sentinel KQL (table bindings: sentinel)", "kql", ("sentinel",), _compile)

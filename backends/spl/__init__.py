@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from siemforge.compiler import ir
 
-from ..registry import Target, register
-from .lower import compile_spl
+from ..registry import Target
 
 
 def _compile(rule: ir.RuleIR, binding: str | None) -> str:
+    from .lower import compile_spl
+
     return compile_spl(rule, binding)
 
 
@@ -19,6 +20,8 @@ def _bindings() -> tuple[str, ...]:
     return (*names, "asis")
 
 
-TARGET = register(Target("splunk", "Splunk SPL (raw CloudTrail via `cloudtrail`, Amazon Security Lake via "
-                         "`amazon_security_lake`, the CIM Change data model via tstats; asis for undeclared sources)",
-                         "spl", _bindings(), _compile))
+def target() -> Target:
+    """The registry's entry point (pyproject: siemforge.targets); reads the binding files, so called on first use."""
+    return Target("splunk", "Splunk SPL (raw CloudTrail via `cloudtrail`, Amazon Security Lake via "
+                  "`amazon_security_lake`, the CIM Change data model via tstats; asis for undeclared sources)",
+                  "spl", _bindings(), _compile)

@@ -109,8 +109,8 @@ def build_app(rules: list[ir.RuleIR], binding: str | None, spec: AppSpec) -> dic
                                     "description": "Update this macro to limit the output results to filter out "
                                                    "false positives."}
         for name in re.findall(r"`([A-Za-z0-9_]+)`", spl):
-            for b in builtin_bindings().values():
-                m = (b.extra.get("macros") or {}).get(name)
+            for bound in builtin_bindings().values():
+                m = (bound.extra.get("macros") or {}).get(name)
                 if m:
                     macros[name] = {"name": name, "definition": conf_value(str(m["definition"])),
                                     "description": conf_value(str(m.get("description", "")))}
