@@ -12,7 +12,7 @@ from .analyze import Analyzer, Schema
 from .cache import CacheEntry, RuleCache, dependencies_of
 from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Severity, Span
 from .parser import parse_program
-from .rule import BaselineSpec, RuleDoc, load_rule
+from .rule import BaselineSpec, RuleDoc, load_rule, read_rule_bytes
 from .sources import GENERIC, SourceDef, builtin_sources, source_for_logsource
 from .types import Type
 from .yamlpos import TextOrigin
@@ -245,16 +245,12 @@ def compile_file(path: Path, cache: RuleCache | None = None) -> CompileResult:
     """
     doc = None
     data = None
-    if cache is not None:
-        try:
-            data = path.read_bytes()
-        except OSError:
-            data = None
-        if data is not None:
+    try:
+        if cache is not None:
+            data = read_rule_bytes(path)
             hit = cache.get(path, data)
             if hit is not None:
                 return CompileResult(path, hit.rule, None, list(hit.diagnostics))
-    try:
         doc = load_rule(path, data.decode("utf-8") if data is not None else None)
         rule = compile_doc(doc)
         if cache is not None and data is not None:

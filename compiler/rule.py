@@ -17,6 +17,13 @@ from typing import Any
 from . import ir
 from .analyze import LookupDecl
 from .diagnostics import CompileError, DiagnosticSink, Span
+from .limits import (
+    MAX_CONDITION_CHARS,
+    MAX_CONDITION_DEPTH,
+    MAX_DETECTION_VALUES,
+    MAX_PATTERN_CHARS,
+    MAX_RULE_BYTES,
+)
 from .parser import parse_datetime_text, parse_duration
 from .types import Type, parse_type
 from .yamlpos import PositionedYaml, TextOrigin, load_yaml
@@ -147,16 +154,34 @@ def _strs(value: Any) -> tuple[str, ...]:
     return (str(value),)
 
 
+def read_rule_bytes(path: Path) -> bytes:
+    """A rule file's bytes, read no further than MAX_RULE_BYTES (a rule named /dev/zero, or a 10 GB file, is refused
+    after reading that much)."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_RULE_BYTES + 1)
+    except OSError as exc:
+        raise CompileError([_diag(f"cannot read: {exc.strerror or exc}", Span(str(path), 1, 1))]) from None
+    if len(data) > MAX_RULE_BYTES:
+        raise CompileError([_too_big(path)])
+    return data
+
+
+def _too_big(path: Path):  # type: ignore[no-untyped-def]
+    return _diag(f"a rule file has at most {MAX_RULE_BYTES:,} bytes; this one has more", Span(str(path), 1, 1),
+                 code="limit")
+
+
 def load_rule(path: Path, text: str | None = None) -> RuleDoc:
     """Load and shape-check one rule file. Raises CompileError (with positions) on any error."""
     file = str(path)
     if text is None:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_rule_bytes(path).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CompileError([_diag(f"not UTF-8 text: {exc.reason}", Span(file, 1, 1))]) from None
-        except OSError as exc:
-            raise CompileError([_diag(f"cannot read: {exc.strerror}", Span(file, 1, 1))]) from None
+    elif len(text) > MAX_RULE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_RULE_BYTES:
+        raise CompileError([_too_big(path)])
     doc = load_yaml(text, file)
     sink = DiagnosticSink(list(doc.warnings))
     data = doc.value
@@ -168,10 +193,10 @@ def load_rule(path: Path, text: str | None = None) -> RuleDoc:
     return loader.load(text, data)
 
 
-def _diag(message: str, span: Span | None):  # type: ignore[no-untyped-def]
+def _diag(message: str, span: Span | None, code: str = "rule"):  # type: ignore[no-untyped-def]
     from .diagnostics import Diagnostic, Severity
 
-    return Diagnostic(Severity.ERROR, message, span, code="rule")
+    return Diagnostic(Severity.ERROR, message, span, code=code)
 
 
 @dataclass(slots=True)
@@ -180,8 +205,8 @@ class _Loader:
     doc: PositionedYaml
     sink: DiagnosticSink
 
-    def err(self, message: str, at: tuple[str | int, ...], hint: str | None = None) -> None:
-        self.sink.error(message, self.doc.span(at), hint, code="rule")
+    def err(self, message: str, at: tuple[str | int, ...], hint: str | None = None, code: str = "rule") -> None:
+        self.sink.error(message, self.doc.span(at), hint, code=code)
 
     def load(self, text: str, data: dict[str, Any]) -> RuleDoc:
         for key in data:
@@ -214,6 +239,10 @@ class _Loader:
             elif not (isinstance(cond, str) or (isinstance(cond, list) and cond
                                                 and all(isinstance(c, str) for c in cond))):
                 self.err("the Sigma `condition` must be text (or a list of texts)", ("detection", "condition"))
+            else:
+                for i, c in enumerate([cond] if isinstance(cond, str) else cond):
+                    self.check_condition(c, ("detection", "condition") + ((i,) if isinstance(cond, list) else ()))
+            self.check_detection_values(data["detection"])
         query = data.get("query")
         origin = None
         if query is not None:
@@ -252,6 +281,44 @@ class _Loader:
             self.sink,
             baselines,
         )
+
+    def check_condition(self, cond: str, at: tuple[str | int, ...]) -> None:
+        """A condition within MAX_CONDITION_CHARS and MAX_CONDITION_DEPTH (pySigma's parser recurses per bracket)."""
+        if len(cond) > MAX_CONDITION_CHARS:
+            self.err(f"a Sigma condition has at most {MAX_CONDITION_CHARS:,} characters; this one has {len(cond):,}",
+                     at, code="limit")
+            return
+        depth = 0
+        for ch in cond:
+            depth += (ch == "(") - (ch == ")")
+            if depth > MAX_CONDITION_DEPTH:
+                self.err(f"a Sigma condition nests at most {MAX_CONDITION_DEPTH} levels of parentheses", at,
+                         code="limit")
+                return
+
+    def check_detection_values(self, detection: dict[str, Any]) -> None:
+        """At most MAX_DETECTION_VALUES values, each at most MAX_PATTERN_CHARS long: the first value past a bound is
+        reported where it is written."""
+        count = 0
+        stack: list[tuple[tuple[str | int, ...], Any]] = [(("detection", k), v) for k, v in reversed(detection.items())
+                                                          if k != "condition"]
+        while stack:
+            at, value = stack.pop()
+            if isinstance(value, dict):
+                stack.extend((at + (k,), v) for k, v in reversed(value.items()))
+                continue
+            if isinstance(value, list):
+                stack.extend((at + (i,), v) for i, v in reversed(list(enumerate(value))))
+                continue
+            count += 1
+            if count > MAX_DETECTION_VALUES:
+                self.err(f"a Sigma detection holds at most {MAX_DETECTION_VALUES:,} values; this one holds more", at,
+                         code="limit")
+                return
+            if isinstance(value, str) and len(value) > MAX_PATTERN_CHARS:
+                self.err(f"a detection value has at most {MAX_PATTERN_CHARS:,} characters; this one has "
+                         f"{len(value):,}", at, code="limit")
+                return
 
     def metadata(self, data: dict[str, Any]) -> None:
         """Sigma's metadata keys, checked as pySigma checks them (sigma/rule/base.py, attributes.py), with positions:
