@@ -191,12 +191,10 @@ def _refuse_anchors(text: str, file: str) -> None:
     the composer to report."""
     try:
         for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.AliasEvent):
-                what = f"YAML alias *{event.anchor}"
-            elif getattr(event, "anchor", None):
-                what = f"YAML anchor &{event.anchor}"
-            else:
+            anchor = getattr(event, "anchor", None)
+            if anchor is None:
                 continue
+            what = f"YAML alias *{anchor}" if isinstance(event, yaml.AliasEvent) else f"YAML anchor &{anchor}"
             raise CompileError([Diagnostic(
                 Severity.ERROR, f"{what}: anchors and aliases are not allowed in rules",
                 _mark_span(file, event.start_mark),
