@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ import yaml
 from siemforge.backends.kql.artifacts import alert_rule_resource, analytic_rule_yaml, arm_template, sentinel_binding
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.compiler import ir
-from siemforge.compiler.api import CompileResult, compile_file, discover_rules
+from siemforge.compiler.api import CompileResult, compile_file, discover_rules, rule_root
 from siemforge.compiler.diagnostics import CompileError
 
 from .outputs import OutputDir, OutputError
@@ -55,7 +56,7 @@ def _compiled(rules: list[Path], binding: str | None) -> tuple[list[tuple[Path, 
             err.print(f"{p}: error: no such file or folder", style="bold red", markup=False)
             raise typer.Exit(2)
     for f in discover_rules(rules):
-        res = compile_file(f)
+        res = compile_file(f, root=rule_root(f, rules))
         print_diagnostics(res.diagnostics)
         if res.rule is None:
             failures += 1
@@ -72,7 +73,7 @@ def _slug(s: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
 
 
-def _write(output: Path, files: list[tuple[str, str]]) -> None:
+def _write(output: Path, files: Sequence[tuple[str, str | bytes]]) -> None:
     from .main import err, out
 
     d: OutputDir | None = None
@@ -149,7 +150,7 @@ def _compile_results(rules: list[Path]) -> tuple[list[CompileResult], int]:
     good: list[CompileResult] = []
     failures = 0
     for f in discover_rules(rules):
-        res = compile_file(f)
+        res = compile_file(f, root=rule_root(f, rules))
         print_diagnostics(res.diagnostics)
         if res.rule is None:
             failures += 1
@@ -193,7 +194,7 @@ def splunk_app(
     """A Splunk app: savedsearches.conf (one stanza per rule), macros, lookups, metadata, and a .tgz of it."""
     from siemforge.backends.spl.app import AppSpec, build_app, package
 
-    from .main import err, print_diagnostics
+    from .main import print_diagnostics
 
     results, failures = _compile_results(rules)
     results, unlowered = _splunk_ready(results, binding)
@@ -204,16 +205,9 @@ def splunk_app(
     except CompileError as exc:
         print_diagnostics(exc.diagnostics)
         raise typer.Exit(1) from None
-    out_files = [(f"{app_id}/{rel}", data.decode("utf-8")) for rel, data in sorted(files.items())]
+    out_files: list[tuple[str, str | bytes]] = [(f"{app_id}/{rel}", data) for rel, data in sorted(files.items())]
+    out_files.append((f"{app_id}.tgz", package(app_id, files)))
     _write(output, out_files)
-    tgz = output / f"{app_id}.tgz"
-    if tgz.exists() and f"{app_id}.tgz" not in OutputDir.open(output).owned:
-        err.print(f"error: {tgz} exists and was not written by siemforge; not overwriting it", style="bold red")
-        raise typer.Exit(2)
-    tgz.write_bytes(package(app_id, files))
-    d = OutputDir.open(output)
-    d.written.add(f"{app_id}.tgz")
-    d.save_manifest()
     if failures:
         raise typer.Exit(1)
 

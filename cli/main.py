@@ -19,7 +19,7 @@ from rich.table import Table
 
 from siemforge import __version__
 from siemforge.backends.registry import targets
-from siemforge.compiler.api import CompileResult, compile_file, discover_rules
+from siemforge.compiler.api import CompileResult, compile_file, discover_rules, rule_root
 from siemforge.compiler.cache import default_dir as default_cache_dir
 from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity, render
 from siemforge.compiler.irprint import format_rule
@@ -232,7 +232,7 @@ def test(
     files = discover_rules(roots)
     reports: list[RuleTestReport] = []
     for f in files:
-        rep = run_rule_tests(f)
+        rep = run_rule_tests(f, rule_root(f, roots))
         print_diagnostics(rep.diagnostics)
         reports.append(rep)
     table = Table(title="siemforge test")
@@ -326,7 +326,7 @@ def compile_cmd(
     written = 0
     try:
         for res in compile_batch(discover_rules(rules), tuple(t.name for t in selected), binding,
-                                 default_cache_dir()):
+                                 default_cache_dir(), rules):
             print_diagnostics(res.diagnostics)
             failures += res.failures
             if outdir is None:
@@ -380,7 +380,7 @@ def validate(
     lookups = []
     failures = 0
     for f in discover_rules(rules):
-        result = compile_file(f)
+        result = compile_file(f, root=rule_root(f, rules))
         print_diagnostics(result.diagnostics)
         if result.rule is None:
             failures += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -12,7 +13,7 @@ from .analyze import Analyzer, Schema
 from .cache import CacheEntry, RuleCache, dependencies_of
 from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Severity, Span
 from .parser import parse_program
-from .rule import BaselineSpec, RuleDoc, load_rule, read_rule_bytes
+from .rule import BaselineSpec, RuleDoc, load_rule, outside_root, read_rule_bytes
 from .sources import GENERIC, SourceDef, builtin_sources, source_for_logsource
 from .types import Type
 from .yamlpos import TextOrigin
@@ -237,21 +238,35 @@ def _tuple(v: object) -> tuple[str, ...]:
     return (str(v),)
 
 
-def compile_file(path: Path, cache: RuleCache | None = None) -> CompileResult:
-    """Compile one rule file; never raises for a bad rule (the diagnostics say why).
+def rule_root(file: Path, given: Sequence[Path] = ()) -> Path:
+    """The folder of rules `file` belongs to, inside which every file it names must be (docs/limits.md): the folder
+    given (on the command line) that holds it; for a rule file given by itself, the working directory when the file
+    is under it (so that `rules/x/x.yml` may use `rules/lookups/`), else the file's own folder."""
+    for g in given:
+        if file.is_relative_to(g) and file != g:
+            return g
+    cwd = Path.cwd()
+    return cwd if file.resolve().is_relative_to(cwd.resolve()) else file.parent
+
+
+def compile_file(path: Path, cache: RuleCache | None = None, root: Path | None = None) -> CompileResult:
+    """Compile one rule file; never raises for a bad rule (the diagnostics say why). Files the rule names must be
+    inside `root` (default: `rule_root(path)`).
 
     With a cache, a rule compiled before from the same bytes comes back without `doc` (the loaded YAML), which
     only `siemforge test` needs; only rules that compiled are cached.
     """
     doc = None
     data = None
+    root = rule_root(path) if root is None else root
     try:
         if cache is not None:
             data = read_rule_bytes(path)
             hit = cache.get(path, data)
-            if hit is not None:
+            real_root = root.resolve()
+            if hit is not None and not any(outside_root(Path(t.path), real_root) for t in hit.rule.lookups):
                 return CompileResult(path, hit.rule, None, list(hit.diagnostics))
-        doc = load_rule(path, data.decode("utf-8") if data is not None else None)
+        doc = load_rule(path, data.decode("utf-8") if data is not None else None, root)
         rule = compile_doc(doc)
         if cache is not None and data is not None:
             cache.put(path, data, CacheEntry(rule, tuple(doc.sink.items), dependencies_of(rule)))

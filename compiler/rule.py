@@ -172,8 +172,10 @@ def _too_big(path: Path):  # type: ignore[no-untyped-def]
                  code="limit")
 
 
-def load_rule(path: Path, text: str | None = None) -> RuleDoc:
-    """Load and shape-check one rule file. Raises CompileError (with positions) on any error."""
+def load_rule(path: Path, text: str | None = None, root: Path | None = None) -> RuleDoc:
+    """Load and shape-check one rule file. Raises CompileError (with positions) on any error. Every file the rule
+    names (lookups, test logs, baselines) must resolve inside `root`, the folder of rules (default: the rule's
+    own folder)."""
     file = str(path)
     if text is None:
         try:
@@ -189,8 +191,18 @@ def load_rule(path: Path, text: str | None = None) -> RuleDoc:
         sink.error("a rule must be a YAML mapping (title:, logsource:, detection: or query:, …)", Span(file, 1, 1))
         sink.raise_if_errors()
         raise AssertionError
-    loader = _Loader(path, doc, sink)
+    loader = _Loader(path, doc, sink, (root if root is not None else path.parent).resolve())
     return loader.load(text, data)
+
+
+def outside_root(path: Path, root: Path) -> Path | None:
+    """Where `path` really is (symlinks followed, `..` taken) when that is not inside the folder `root` (resolved),
+    else None."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return path
+    return None if real.is_relative_to(root) else real
 
 
 def _diag(message: str, span: Span | None, code: str = "rule"):  # type: ignore[no-untyped-def]
@@ -204,6 +216,20 @@ class _Loader:
     path: Path
     doc: PositionedYaml
     sink: DiagnosticSink
+    root: Path  # resolved
+
+    def named_file(self, raw: Any, at: tuple[str | int, ...], key: str) -> Path | None:
+        """A path the rule names, relative to the rule's folder, if it resolves inside the folder of rules; else an
+        error at the key that names it (a rule from a pull request must not read /etc/passwd into an export)."""
+        path = self.path.parent / str(raw)
+        real = outside_root(path, self.root)
+        if real is None:
+            return path
+        really = "" if str(real) == str(raw) else f" (that is {real})"
+        self.sink.error(f"{key} {str(raw)!r}{really} is outside the folder of rules {self.root}", self.doc.span(at),
+                        hint="a rule may name only files under the folder of rules being compiled (docs/limits.md)",
+                        code="rule-path")
+        return None
 
     def err(self, message: str, at: tuple[str | int, ...], hint: str | None = None, code: str = "rule") -> None:
         self.sink.error(message, self.doc.span(at), hint, code=code)
@@ -471,7 +497,10 @@ class _Loader:
             if not isinstance(file, str):
                 self.err(f"lookup {name!r} needs a CSV file path", at)
                 continue
-            decl = read_lookup_header(name, self.path.parent / file, types_spec)
+            path = self.named_file(file, at + ("file",) if isinstance(spec, dict) else at, f"lookup {name!r}: file")
+            if path is None:
+                continue
+            decl = read_lookup_header(name, path, types_spec)
             if isinstance(decl, str):
                 self.err(decl, at)
                 continue
@@ -499,9 +528,11 @@ class _Loader:
                 continue
             paths = []
             for j, lp in enumerate(logs):
-                p = self.path.parent / str(lp)
+                where = at + ("logs",) if isinstance(logs_v, str) else at + ("logs", j)
+                p = self.named_file(lp, where, f"test {name!r}: logs")
+                if p is None:
+                    continue
                 if not p.exists():  # the rule still compiles and runs on other logs; its test fails
-                    where = at + ("logs",) if isinstance(logs_v, str) else at + ("logs", j)
                     self.sink.warning(f"test log file not found: {lp}", self.doc.span(where), code="rule")
                 paths.append(p)
             expect = self.expectation(t.get("expect"), at + ("expect",), name)
@@ -516,17 +547,21 @@ class _Loader:
                 if lname not in lookup_names:
                     self.err(f"test overrides unknown lookup {lname!r}", at + ("lookups", lname))
                     continue
-                p = self.path.parent / str(lfile)
+                p = self.named_file(lfile, at + ("lookups", lname), f"test {name!r}: lookup {lname!r}")
+                if p is None:
+                    continue
                 if not p.exists():
                     self.err(f"lookup file not found: {lfile}", at + ("lookups", lname))
                 overrides[str(lname)] = p
             built: dict[str, tuple[Path, ...]] = {}
             for bname, blogs in (t.get("baselines") or {}).items():
                 files = [blogs] if isinstance(blogs, str) else list(blogs or [])
-                built[str(bname)] = tuple(self.path.parent / str(f) for f in files)
+                bat = at + ("baselines", bname)
+                named = [self.named_file(f, bat, f"test {name!r}: baseline {bname!r} logs") for f in files]
+                built[str(bname)] = tuple(f for f in named if f is not None)
                 for f in built[str(bname)]:
                     if not f.exists():
-                        self.sink.warning(f"baseline log file not found: {f.name}", self.doc.span(at + ("baselines",)))
+                        self.sink.warning(f"baseline log file not found: {f.name}", self.doc.span(bat))
             for k in t:
                 if k not in ("name", "logs", "expect", "now", "lookups", "binding", "baselines"):
                     self.err(
