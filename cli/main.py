@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from siemforge import __version__
@@ -25,6 +24,7 @@ from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity, r
 from siemforge.compiler.irprint import format_rule
 from siemforge.compiler.parser import parse_datetime_text
 
+from .console import err, out, styled
 from .outputs import OutputDir, OutputError
 
 if TYPE_CHECKING:
@@ -39,8 +39,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="siemforge: compile detection rules to every SIEM, with proof of what they catch.",
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 
 class OutFormat(str, Enum):
@@ -174,10 +172,10 @@ def run(
         sys.stdout.write(orjson.dumps([json_value(r) for r in res.rows], option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         _print_rows(res.rows)
-        decision = "[bold red]ALERT[/]" if res.fired else "[green]no alert[/]"
+        decision = styled("ALERT", "bold red") if res.fired else styled("no alert", "green")
         thr = result.rule.alert.threshold
         out.print(
-            f"{len(res.rows)} row(s) from {res.events_read} event(s): {decision} "
+            f"{len(res.rows)} row(s) from {res.events_read} event(s):", decision,
             f"(alert when rows {thr.op.value} {thr.value})"
         )
     if explain:
@@ -247,11 +245,11 @@ def test(
         title = rep.compiled.rule.meta.title if rep.compiled.rule else str(rep.path)
         if rep.compiled.rule is None:
             broken += 1
-            table.add_row(str(rep.path), "-", "[bold red]ERROR[/]", "does not compile (see above)")
+            table.add_row(str(rep.path), "-", styled("ERROR", "bold red"), "does not compile (see above)")
             continue
         if not rep.outcomes:
             untested += 1
-            table.add_row(title, "-", "[yellow]NO TESTS[/]", "")
+            table.add_row(title, "-", styled("NO TESTS", "yellow"), "")
         for o in rep.outcomes:
             if o.passed:
                 passed += 1
@@ -259,7 +257,7 @@ def test(
                 failed += 1
             for m in o.malformed[:5]:
                 err.print(str(m), style="yellow", markup=False)
-            table.add_row(title, o.name, "[green]PASS[/]" if o.passed else "[bold red]FAIL[/]", o.detail)
+            table.add_row(title, o.name, styled("PASS", "green") if o.passed else styled("FAIL", "bold red"), o.detail)
     out.print(table)
     out.print(
         f"{len(files)} rule(s): {passed} passed, {failed} failed"
