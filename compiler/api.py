@@ -239,14 +239,22 @@ def _tuple(v: object) -> tuple[str, ...]:
 
 
 def rule_root(file: Path, given: Sequence[Path] = ()) -> Path:
-    """The folder of rules `file` belongs to, inside which every file it names must be (docs/limits.md): the folder
-    given (on the command line) that holds it; for a rule file given by itself, the working directory when the file
-    is under it (so that `rules/x/x.yml` may use `rules/lookups/`), else the file's own folder."""
-    for g in given:
-        if file.is_relative_to(g) and file != g:
-            return g
+    """The folder of rules `file` belongs to: every file the rule names must be inside it (docs/limits.md).
+
+    For a rule under the working directory (a checkout), the top-level folder that holds it (`rules/` for
+    `rules/x/x.yml`, so rule folders share `rules/lookups/`, while `.git/` and the rest of the checkout stay out of
+    reach), or the working directory itself for a rule file directly in it. For a rule elsewhere, the folder given
+    (on the command line) that holds it, else the rule's own folder."""
     cwd = Path.cwd()
-    return cwd if file.resolve().is_relative_to(cwd.resolve()) else file.parent
+    absolute = Path(os.path.abspath(file))
+    if absolute.is_relative_to(cwd):
+        parts = absolute.relative_to(cwd).parts
+        return cwd / parts[0] if len(parts) > 1 else cwd
+    for g in given:
+        g = Path(os.path.abspath(g))
+        if absolute.is_relative_to(g) and absolute != g:
+            return g
+    return absolute.parent
 
 
 def compile_file(path: Path, cache: RuleCache | None = None, root: Path | None = None) -> CompileResult:

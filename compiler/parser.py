@@ -362,11 +362,13 @@ def parse_program(text: str, origin: TextOrigin) -> s.Program:
         raise CompileError([_syntax_diagnostic(exc, text, origin)]) from None
 
 
-def _too_deep(line: int, column: int, origin: TextOrigin) -> CompileError:
-    return CompileError([Diagnostic(
-        Severity.ERROR, f"an expression nested more than {MAX_QUERY_DEPTH} levels deep", origin.span(line, column),
-        hint="a long chain of `or`/`and`/`+` nests one level per operator: for a list of values use `in (…)`",
-        code="limit")])
+def _too_deep(line: int, column: int, origin: TextOrigin, brackets: bool = False) -> CompileError:
+    if brackets:
+        message, hint = f"brackets nested more than {MAX_QUERY_DEPTH} levels deep", None
+    else:
+        message = f"an expression nested more than {MAX_QUERY_DEPTH} levels deep"
+        hint = "a long chain of `or`/`and`/`+` nests one level per operator: for a list of values use `in (…)`"
+    return CompileError([Diagnostic(Severity.ERROR, message, origin.span(line, column), hint, code="limit")])
 
 
 def _check_depth(tree: lark.Tree, text: str, origin: TextOrigin) -> None:
@@ -387,7 +389,7 @@ def _check_depth(tree: lark.Tree, text: str, origin: TextOrigin) -> None:
         if tok.type in ("LPAR", "LSQB"):
             depth += 1
             if depth > MAX_QUERY_DEPTH:
-                raise _too_deep(tok.line or 1, tok.column or 1, origin)
+                raise _too_deep(tok.line or 1, tok.column or 1, origin, brackets=True)
         elif tok.type in ("RPAR", "RSQB"):
             depth -= 1
 
