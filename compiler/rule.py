@@ -195,6 +195,11 @@ def load_rule(path: Path, text: str | None = None, root: Path | None = None) -> 
     return loader.load(text, data)
 
 
+def _mapping(value: Any) -> dict[Any, Any]:
+    """`value` if it is a mapping, else an empty one (the caller has reported it)."""
+    return value if isinstance(value, dict) else {}
+
+
 def outside_root(path: Path, root: Path) -> Path | None:
     """Where `path` really is (symlinks followed, `..` taken) when that is not inside the folder `root` (resolved),
     else None."""
@@ -221,7 +226,10 @@ class _Loader:
     def named_file(self, raw: Any, at: tuple[str | int, ...], key: str) -> Path | None:
         """A path the rule names, relative to the rule's folder, if it resolves inside the folder of rules; else an
         error at the key that names it (a rule from a pull request must not read /etc/passwd into an export)."""
-        path = self.path.parent / str(raw)
+        if not isinstance(raw, str) or not raw or "\0" in raw:
+            self.sink.error(f"{key} must be a file path (text), not {raw!r}", self.doc.span(at), code="rule-path")
+            return None
+        path = self.path.parent / raw
         real = outside_root(path, self.root)
         if real is None:
             return path
@@ -543,7 +551,11 @@ class _Loader:
                 except ValueError:
                     self.err(f"invalid `now` {t['now']!r}: use ISO-8601, e.g. 2024-05-01T00:00:00Z", at + ("now",))
             overrides: dict[str, Path] = {}
-            for lname, lfile in (t.get("lookups") or {}).items():
+            for key in ("lookups", "baselines"):
+                if not isinstance(t.get(key) or {}, dict):
+                    self.err(f"a test's `{key}` must map a table name to " + (
+                        "a CSV file" if key == "lookups" else "the log files it is built from"), at + (key,))
+            for lname, lfile in _mapping(t.get("lookups")).items():
                 if lname not in lookup_names:
                     self.err(f"test overrides unknown lookup {lname!r}", at + ("lookups", lname))
                     continue
@@ -554,8 +566,8 @@ class _Loader:
                     self.err(f"lookup file not found: {lfile}", at + ("lookups", lname))
                 overrides[str(lname)] = p
             built: dict[str, tuple[Path, ...]] = {}
-            for bname, blogs in (t.get("baselines") or {}).items():
-                files = [blogs] if isinstance(blogs, str) else list(blogs or [])
+            for bname, blogs in _mapping(t.get("baselines")).items():
+                files = blogs if isinstance(blogs, list) else [] if blogs is None else [blogs]
                 bat = at + ("baselines", bname)
                 named = [self.named_file(f, bat, f"test {name!r}: baseline {bname!r} logs") for f in files]
                 built[str(bname)] = tuple(f for f in named if f is not None)
