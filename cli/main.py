@@ -22,6 +22,7 @@ from siemforge.compiler.api import CompileResult, compile_file, discover_rules, 
 from siemforge.compiler.cache import default_dir as default_cache_dir
 from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity, render
 from siemforge.compiler.irprint import format_rule
+from siemforge.compiler.limits import MAX_RULE_BYTES
 from siemforge.compiler.parser import parse_datetime_text
 
 from .console import err, out, styled
@@ -52,8 +53,12 @@ class RunFormat(str, Enum):
 
 
 def _source_lines(path: Path) -> list[str] | None:
+    """The lines of a file a diagnostic points into: no more than a rule file may hold is read (a diagnostic about
+    a 10 GB file, or /dev/zero, shows no source line rather than reading it)."""
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        with path.open("rb") as fh:
+            data = fh.read(MAX_RULE_BYTES + 1)
+        return data.decode("utf-8").splitlines() if len(data) <= MAX_RULE_BYTES else None
     except (OSError, UnicodeDecodeError):
         return None
 

@@ -615,17 +615,38 @@ class _Loader:
         return None
 
 
+_INT = re.compile(r"-?\d+")
+_REAL = re.compile(r"-?\d+(\.\d*)?([eE][-+]?\d+)?")
+
+
 def read_lookup_header(name: str, path: Path, types_spec: dict[str, Any]) -> LookupDecl | str:
-    """Read a lookup CSV's columns; infer each column's type (int, real or string) unless declared."""
+    """Read a lookup CSV's columns; infer each column's type (int, real or string) unless declared. The rows are
+    read one at a time (memory does not grow with the file)."""
+    if not isinstance(types_spec, dict):
+        return f"lookup {name!r}: `types` must map a column to a type"
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
-            rows = list(reader)
+            if not header:
+                return f"lookup {name!r} ({path}) is empty: it needs a header row"
+            # per column: seen a value, all values ints, all values numbers
+            seen, ints, reals = [False] * len(header), [True] * len(header), [True] * len(header)
+            for row in reader:
+                for i, v in enumerate(row[: len(header)]):
+                    if v == "":
+                        continue
+                    seen[i] = True
+                    if ints[i] and not _INT.fullmatch(v):
+                        ints[i] = False
+                    if reals[i] and not ints[i] and not _REAL.fullmatch(v):
+                        reals[i] = False
     except OSError as exc:
-        return f"cannot read lookup {name!r} ({path}): {exc.strerror}"
-    if not header:
-        return f"lookup {name!r} ({path}) is empty: it needs a header row"
+        return f"cannot read lookup {name!r} ({path}): {exc.strerror or exc}"
+    except UnicodeDecodeError as exc:
+        return f"lookup {name!r} ({path}) is not UTF-8 text: {exc.reason} at byte {exc.start}"
+    except csv.Error as exc:
+        return f"lookup {name!r} ({path}) is not a CSV file: {exc}"
     types: list[Type] = []
     for i, col in enumerate(header):
         if col in types_spec:
@@ -633,13 +654,11 @@ def read_lookup_header(name: str, path: Path, types_spec: dict[str, Any]) -> Loo
             if t is None:
                 return f"unknown type {types_spec[col]!r} for lookup column {col!r}"
             types.append(t)
-            continue
-        values = [r[i] for r in rows if i < len(r) and r[i] != ""]
-        if not values:
+        elif not seen[i]:
             types.append(Type.ANY)
-        elif all(re.fullmatch(r"-?\d+", v) for v in values):
+        elif ints[i]:
             types.append(Type.INT)
-        elif all(re.fullmatch(r"-?\d+(\.\d*)?([eE][-+]?\d+)?", v) for v in values):
+        elif reals[i]:
             types.append(Type.REAL)
         else:
             types.append(Type.STRING)

@@ -263,7 +263,9 @@ def rule_like_doc(draw: Any) -> str:
             doc[key] = draw(pipeline_text())
         elif key == "lookups":
             doc[key] = draw(st.one_of(st.just({"lk": {"file": "lk.csv"}}), st.just({"lk": "lk.csv"}),
-                                      st.just({"lk": {"file": "lk.csv", "types": {"k": "int"}}}), json_like))
+                                      st.builds(lambda f, t: {"lk": {"file": f, "types": t}}, st.sampled_from(
+                                          ["lk.csv", "bin.csv", "empty.csv", "odd.csv", "nope.csv", "/etc/passwd",
+                                           "..", "", "sub"]), json_like), json_like))
         elif key == "tests":
             doc[key] = draw(st.one_of(st.just([{"name": "t", "logs": "e.ndjson", "expect": "fires"}]),
                                       st.lists(st.dictionaries(st.sampled_from(["name", "logs", "expect", "now",
@@ -292,4 +294,8 @@ def make_folder(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "lk.csv").write_text("eventName,v,k\na,1,2\nb,x,3\n", encoding="utf-8")
     (folder / "e.ndjson").write_text('{"eventName": "a"}\n', encoding="utf-8")
+    (folder / "bin.csv").write_bytes(b"a,b\n\xff\xfe\x00,1\n")
+    (folder / "empty.csv").write_bytes(b"")
+    (folder / "odd.csv").write_text('a,"b\n1,"2\n' + "x" * 200_000 + "\n", encoding="utf-8")
+    (folder / "sub").mkdir(exist_ok=True)
     return folder
