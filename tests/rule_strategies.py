@@ -83,8 +83,60 @@ def condition(draw: Any, depth: int = 0) -> str:
     return f"{draw(condition(depth + 1))} {kind} {draw(condition(depth + 1))}"
 
 
+string_value = st.one_of(st.text(max_size=12), nasty_text, st.sampled_from(["*", "?", "\\*", "a*b?c", "%x%",
+                                                                           "*\\cmd.exe", "1.2.3.4", "10.0.0.0/8",
+                                                                           "::1/128", "(a+)+$", "[", "\\"]))
+PLAUSIBLE = {  # modifier chains Sigma allows, with the kind of value each takes
+    "": string_value, "|contains": string_value, "|startswith": string_value, "|endswith": string_value,
+    "|contains|all": st.lists(string_value, min_size=1, max_size=3), "|cased": string_value,
+    "|contains|cased": string_value, "|re": string_value, "|re|i": string_value, "|re|m|s": string_value,
+    "|cidr": st.sampled_from(["10.0.0.0/8", "1.2.3.4/32", "::1/128", "300.1.1.1/8", "x"]),
+    "|exists": st.booleans(), "|gt": st.integers(), "|lte": st.floats(allow_nan=False), "|lt": string_value,
+    "|base64|contains": string_value, "|base64offset|contains": string_value, "|windash|contains": string_value,
+    "|utf16le|base64": string_value, "|wide|base64offset|contains": string_value, "|fieldref": st.sampled_from(
+        FIELDS), "|fieldref|startswith": st.sampled_from(FIELDS), "|expand": st.just("%placeholder%"),
+    "|hour": st.integers(0, 30), "|minute": st.integers(0, 59), "|neq": string_value,
+}
+
+
+@st.composite
+def plausible_selection(draw: Any) -> Any:
+    def item() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for _ in range(draw(st.integers(1, 3))):
+            field = draw(st.sampled_from(FIELDS))
+            mods = draw(st.sampled_from(sorted(PLAUSIBLE)))
+            v = draw(PLAUSIBLE[mods])
+            out[field + mods] = draw(st.lists(PLAUSIBLE[mods], min_size=1, max_size=3)) if draw(st.booleans()) \
+                else v
+        return out
+    kind = draw(st.integers(0, 3))
+    if kind == 3:
+        return draw(st.lists(string_value, min_size=1, max_size=3))  # keywords
+    if kind == 2:
+        return [item() for _ in range(draw(st.integers(1, 3)))]
+    return item()
+
+
+@st.composite
+def plausible_condition(draw: Any, names: list[str], depth: int = 0) -> str:
+    if depth > 2 or draw(st.integers(0, 2)) == 0:
+        return str(draw(st.sampled_from([*names, "1 of sel*", "all of them", "1 of them"])))
+    op = draw(st.sampled_from(["and", "or", "and not", "or not"]))
+    left = draw(plausible_condition(names, depth + 1))
+    right = draw(plausible_condition(names, depth + 1))
+    text = f"{left} {op} {right}"
+    return f"({text})" if draw(st.booleans()) else text
+
+
 @st.composite
 def sigma_detection(draw: Any) -> dict[str, Any]:
+    if draw(st.booleans()):  # what a rule author might write, right or subtly wrong
+        names = draw(st.lists(st.sampled_from(["sel", "sel2", "selection", "filter", "keywords"]), min_size=1,
+                              max_size=4, unique=True))
+        det = {n: draw(plausible_selection()) for n in names}
+        det["condition"] = draw(plausible_condition(names))
+        return det
     names = draw(st.lists(st.sampled_from(["sel", "sel2", "filter", "keywords", "selection_a"]), min_size=1,
                           max_size=4, unique=True))
     det: dict[str, Any] = {n: draw(selection) for n in names}

@@ -312,3 +312,20 @@ def test_diagnostics_and_hints_print_markup_verbatim(tmp_path: Path) -> None:
     assert "  hint: did you mean 'detection'?" in lines
     assert f"rule r  '{MARKUP}'" in r.stdout
     assert "❌" not in r.stdout + r.stderr and "\x1b" not in r.stdout + r.stderr
+
+
+def test_a_junit_report_of_rules_with_control_characters_still_parses(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    (tmp_path / "e.ndjson").write_text('{"eventName": "a"}\n')
+    rule = tmp_path / "r.yml"
+    rule.write_text('title: "t\\x1b[31m \\u0007 [b]x[/b]"\nlogsource: {product: aws, service: cloudtrail}\n'
+                    'query: |\n  where eventName == "a"\ntests:\n  - name: "n\\x1b"\n    logs: e.ndjson\n'
+                    "    expect: silent\n")
+    report = tmp_path / "junit.xml"
+    r = sf("test", str(rule), "--junit", str(report))
+    assert r.returncode == 1, r.stdout + r.stderr
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None and suite.get("name") == "t\\x1b[31m \\x07 [b]x[/b]"
+    case = suite.find("testcase")
+    assert case is not None and case.get("name") == "n\\x1b" and case.find("failure") is not None
