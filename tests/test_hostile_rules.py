@@ -17,7 +17,7 @@ from siemforge.compiler import limits
 from siemforge.compiler.api import compile_file, rule_root
 
 CMD = [sys.executable, "-m", "siemforge.cli.main"]
-MEMORY_BOUND = 600 << 20  # bytes of address space for the child: above it, allocation fails (a MemoryError)
+MEMORY_BOUND = 300 << 20  # bytes of address space for the child (so its RSS stays under 300 MB too): past it, a MemoryError
 TIME_BOUND = 60  # seconds; a hang is a failure, not a slow pass
 
 
