@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from . import ir
@@ -241,20 +241,31 @@ def _tuple(v: object) -> tuple[str, ...]:
 def rule_root(file: Path, given: Sequence[Path] = ()) -> Path:
     """The folder of rules `file` belongs to: every file the rule names must be inside it (docs/limits.md).
 
-    For a rule under the working directory (a checkout), the top-level folder that holds it (`rules/` for
-    `rules/x/x.yml`, so rule folders share `rules/lookups/`, while `.git/` and the rest of the checkout stay out of
-    reach), or the working directory itself for a rule file directly in it. For a rule elsewhere, the folder given
-    (on the command line) that holds it, else the rule's own folder."""
-    cwd = Path.cwd()
+    For a rule in a checkout (an ancestor folder holds `.git`) or else under the working directory, the top-level
+    folder of that checkout (or working directory) that holds it: `rules/` for `rules/x/x.yml`, so rule folders
+    share `rules/lookups/`, while `.git/` and the rest of the checkout stay out of reach; a rule file at the top
+    level belongs to that folder itself. For a rule elsewhere, the folder given (on the command line) that holds
+    it, else the rule's own folder."""
     absolute = Path(os.path.abspath(file))
-    if absolute.is_relative_to(cwd):
-        parts = absolute.relative_to(cwd).parts
-        return cwd / parts[0] if len(parts) > 1 else cwd
+    top = _checkout(absolute.parent)
+    if top is None and absolute.is_relative_to(cwd := Path.cwd()):
+        top = cwd
+    if top is not None:
+        parts = absolute.relative_to(top).parts
+        return top / parts[0] if len(parts) > 1 else top
     for g in given:
         g = Path(os.path.abspath(g))
         if absolute.is_relative_to(g) and absolute != g:
             return g
     return absolute.parent
+
+
+@lru_cache(maxsize=1024)
+def _checkout(folder: Path) -> Path | None:
+    """The nearest folder at or above `folder` that holds `.git` (a repository or a worktree), if any."""
+    if (folder / ".git").exists():
+        return folder
+    return None if folder.parent == folder else _checkout(folder.parent)
 
 
 def compile_file(path: Path, cache: RuleCache | None = None, root: Path | None = None) -> CompileResult:

@@ -224,6 +224,7 @@ def test_the_folder_of_rules_in_a_checkout_is_its_top_level_folder(tmp_path: Pat
     assert rule_root(rule) == ROOT / "rules" and rule_root(ROOT / rule) == ROOT / "rules"
     assert sf("ir", str(rule)).returncode == 0  # the rule uses ../lookups/ (rules/lookups/, shared)
     assert sf("test", "rules/cloud_instance_created_unseen_image").returncode == 0
+    assert sf("ir", rule.name, cwd=ROOT / rule.parent).returncode == 0  # from inside the rule's folder, too
     (tmp_path / "rules" / "a").mkdir(parents=True)
     (tmp_path / "secret.csv").write_text("k\n1\n")
     (tmp_path / "rules" / "a" / "r.yml").write_text(STEAL % "../../secret.csv")
@@ -231,6 +232,9 @@ def test_the_folder_of_rules_in_a_checkout_is_its_top_level_folder(tmp_path: Pat
     assert r.returncode == 1 and "is outside the folder of rules" in r.stderr
     assert rule_root(tmp_path / "rules" / "a" / "r.yml", [tmp_path / "rules"]) == tmp_path / "rules"
     assert rule_root(tmp_path / "rules" / "a" / "r.yml") == tmp_path / "rules" / "a"
+    repo = tmp_path / "repo"  # a checkout: its top-level folder, wherever siemforge runs from
+    (repo / ".git").mkdir(parents=True)
+    assert rule_root(repo / "rules" / "a" / "r.yml") == repo / "rules"
 
 
 # ---------------------------------------------------------------------------------------------- exports and symlinks
