@@ -11,13 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
 
 from siemforge.compiler import limits
 from siemforge.compiler.api import compile_file, rule_root
 
+from helpers import ROOT
+
 CMD = [sys.executable, "-m", "siemforge.cli.main"]
-MEMORY_BOUND = 300 << 20  # bytes of address space for the child (so its RSS stays under 300 MB too): past it, a MemoryError
+MEMORY_BOUND = 300 << 20  # address space of the child, so its RSS stays under 300 MB too (past it: MemoryError)
 TIME_BOUND = 60  # seconds; a hang is a failure, not a slow pass
 
 
