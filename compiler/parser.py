@@ -385,13 +385,16 @@ def _check_depth(tree: lark.Tree, text: str, origin: TextOrigin) -> None:
     if text.count("(") + text.count("[") <= MAX_QUERY_DEPTH:
         return
     depth = 0
-    for tok in _parser().lex(text):
-        if tok.type in ("LPAR", "LSQB"):
-            depth += 1
-            if depth > MAX_QUERY_DEPTH:
-                raise _too_deep(tok.line or 1, tok.column or 1, origin, brackets=True)
-        elif tok.type in ("RPAR", "RSQB"):
-            depth -= 1
+    try:
+        for tok in _parser().lex(text):
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+                if depth > MAX_QUERY_DEPTH:
+                    raise _too_deep(tok.line or 1, tok.column or 1, origin, brackets=True)
+            elif tok.type in ("RPAR", "RSQB"):
+                depth -= 1
+    except lark.LexError:  # text the contextual lexer took and the plain one does not: the parse stands
+        return
 
 
 def _syntax_diagnostic(exc: lark.UnexpectedInput, text: str, origin: TextOrigin) -> Diagnostic:
