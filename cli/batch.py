@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from siemforge.backends.registry import targets
-from siemforge.compiler.api import compile_file
+from siemforge.compiler.api import compile_file, rule_root
 from siemforge.compiler.cache import RuleCache
 from siemforge.compiler.diagnostics import CompileError, Diagnostic
 
@@ -30,9 +30,10 @@ class FileResult:
     failures: int = 0
 
 
-def compile_one(path: Path, target_names: tuple[str, ...], binding: str | None, cache_dir: str | None) -> FileResult:
+def compile_one(path: Path, target_names: tuple[str, ...], binding: str | None, cache_dir: str | None,
+                root: Path | None = None) -> FileResult:
     out = FileResult(path)
-    result = compile_file(path, RuleCache(Path(cache_dir)) if cache_dir else None)
+    result = compile_file(path, RuleCache(Path(cache_dir)) if cache_dir else None, root)
     out.diagnostics.extend(result.diagnostics)
     if result.rule is None:
         out.failures += 1
@@ -52,7 +53,7 @@ def compile_one(path: Path, target_names: tuple[str, ...], binding: str | None, 
     return out
 
 
-def _star(args: tuple[Path, tuple[str, ...], str | None, str | None]) -> FileResult:
+def _star(args: tuple[Path, tuple[str, ...], str | None, str | None, Path]) -> FileResult:
     return compile_one(*args)
 
 
@@ -64,10 +65,11 @@ def _worker_start() -> None:
 
 
 def compile_batch(files: list[Path], target_names: tuple[str, ...], binding: str | None,
-                  cache_dir: Path | None) -> Iterator[FileResult]:
+                  cache_dir: Path | None, given: Sequence[Path] = ()) -> Iterator[FileResult]:
     """Results in file order, each as soon as it and those before it are done, so that the caller writes
-    outputs while the workers still compile."""
-    jobs = [(f, target_names, binding, str(cache_dir) if cache_dir else None) for f in files]
+    outputs while the workers still compile. `given`: the files and folders named on the command line (each
+    rule's folder of rules is found from them: compiler.api.rule_root)."""
+    jobs = [(f, target_names, binding, str(cache_dir) if cache_dir else None, rule_root(f, given)) for f in files]
     workers = min(os.cpu_count() or 1, 8)
     if len(files) < PARALLEL_FROM or workers < 2:
         yield from map(_star, jobs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -48,7 +49,7 @@ def dump_json(doc: dict[str, Any]) -> str:
 
 def _compiled(rules: list[Path], binding: str | None) -> tuple[list[tuple[Path, ir.RuleIR, str]], int]:
     from siemforge.backends.kql.lower import compile_kql
-    from siemforge.compiler.api import compile_file, discover_rules
+    from siemforge.compiler.api import compile_file, discover_rules, rule_root
 
     out = []
     failures = 0
@@ -57,7 +58,7 @@ def _compiled(rules: list[Path], binding: str | None) -> tuple[list[tuple[Path, 
             err.print(f"{p}: error: no such file or folder", style="bold red", markup=False)
             raise typer.Exit(2)
     for f in discover_rules(rules):
-        res = compile_file(f)
+        res = compile_file(f, root=rule_root(f, rules))
         print_diagnostics(res.diagnostics)
         if res.rule is None:
             failures += 1
@@ -74,7 +75,7 @@ def _slug(s: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
 
 
-def _write(output: Path, files: list[tuple[str, str]]) -> None:
+def _write(output: Path, files: Sequence[tuple[str, str | bytes]]) -> None:
     d: OutputDir | None = None
     try:
         d = OutputDir.open(output)
@@ -144,12 +145,12 @@ def arm(
 
 def _compile_results(rules: list[Path]) -> tuple[list[CompileResult], int]:
     """The rules that compile (diagnostics printed), and how many did not."""
-    from siemforge.compiler.api import compile_file, discover_rules
+    from siemforge.compiler.api import compile_file, discover_rules, rule_root
 
     good: list[CompileResult] = []
     failures = 0
     for f in discover_rules(rules):
-        res = compile_file(f)
+        res = compile_file(f, root=rule_root(f, rules))
         print_diagnostics(res.diagnostics)
         if res.rule is None:
             failures += 1
@@ -200,16 +201,9 @@ def splunk_app(
     except CompileError as exc:
         print_diagnostics(exc.diagnostics)
         raise typer.Exit(1) from None
-    out_files = [(f"{app_id}/{rel}", data.decode("utf-8")) for rel, data in sorted(files.items())]
+    out_files: list[tuple[str, str | bytes]] = [(f"{app_id}/{rel}", data) for rel, data in sorted(files.items())]
+    out_files.append((f"{app_id}.tgz", package(app_id, files)))
     _write(output, out_files)
-    tgz = output / f"{app_id}.tgz"
-    if tgz.exists() and f"{app_id}.tgz" not in OutputDir.open(output).owned:
-        err.print(f"error: {tgz} exists and was not written by siemforge; not overwriting it", style="bold red")
-        raise typer.Exit(2)
-    tgz.write_bytes(package(app_id, files))
-    d = OutputDir.open(output)
-    d.written.add(f"{app_id}.tgz")
-    d.save_manifest()
     if failures:
         raise typer.Exit(1)
 

@@ -21,7 +21,7 @@ from siemforge import __version__
 from siemforge.backends.registry import targets
 from siemforge.compiler.diagnostics import CompileError
 
-from .console import err, out, print_diagnostics
+from .console import err, out, print_diagnostics, styled
 from .outputs import OutputDir, OutputError
 
 if TYPE_CHECKING:
@@ -164,10 +164,10 @@ def run(
         sys.stdout.write(orjson.dumps([json_value(r) for r in res.rows], option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         _print_rows(res.rows)
-        decision = "[bold red]ALERT[/]" if res.fired else "[green]no alert[/]"
+        decision = styled("ALERT", "bold red") if res.fired else styled("no alert", "green")
         thr = result.rule.alert.threshold
         out.print(
-            f"{len(res.rows)} row(s) from {res.events_read} event(s): {decision} "
+            f"{len(res.rows)} row(s) from {res.events_read} event(s):", decision,
             f"(alert when rows {thr.op.value} {thr.value})"
         )
     if explain:
@@ -211,7 +211,7 @@ def test(
 ) -> None:
     """Run every rule's tests: its fixtures through the executor, checked against its expectations."""
     from siemforge.backends.executor.testing import run_rule_tests
-    from siemforge.compiler.api import discover_rules
+    from siemforge.compiler.api import discover_rules, rule_root
 
     from .junit import write_junit
 
@@ -223,7 +223,7 @@ def test(
     files = discover_rules(roots)
     reports: list[RuleTestReport] = []
     for f in files:
-        rep = run_rule_tests(f)
+        rep = run_rule_tests(f, rule_root(f, roots))
         print_diagnostics(rep.diagnostics)
         reports.append(rep)
     table = Table(title="siemforge test")
@@ -238,11 +238,11 @@ def test(
         title = rep.compiled.rule.meta.title if rep.compiled.rule else str(rep.path)
         if rep.compiled.rule is None:
             broken += 1
-            table.add_row(str(rep.path), "-", "[bold red]ERROR[/]", "does not compile (see above)")
+            table.add_row(str(rep.path), "-", styled("ERROR", "bold red"), "does not compile (see above)")
             continue
         if not rep.outcomes:
             untested += 1
-            table.add_row(title, "-", "[yellow]NO TESTS[/]", "")
+            table.add_row(title, "-", styled("NO TESTS", "yellow"), "")
         for o in rep.outcomes:
             if o.passed:
                 passed += 1
@@ -250,7 +250,7 @@ def test(
                 failed += 1
             for m in o.malformed[:5]:
                 err.print(str(m), style="yellow", markup=False)
-            table.add_row(title, o.name, "[green]PASS[/]" if o.passed else "[bold red]FAIL[/]", o.detail)
+            table.add_row(title, o.name, styled("PASS", "green") if o.passed else styled("FAIL", "bold red"), o.detail)
     out.print(table)
     out.print(
         f"{len(files)} rule(s): {passed} passed, {failed} failed"
@@ -320,7 +320,7 @@ def compile_cmd(
     written = 0
     try:
         for res in compile_batch(discover_rules(rules), tuple(t.name for t in selected), binding,
-                                 default_cache_dir()):
+                                 default_cache_dir(), rules):
             print_diagnostics(res.diagnostics)
             failures += res.failures
             if outdir is None:
@@ -368,14 +368,14 @@ def validate(
         )
         raise typer.Exit(2)
     from siemforge.backends.kql.validate import check_queries
-    from siemforge.compiler.api import compile_file, discover_rules
+    from siemforge.compiler.api import compile_file, discover_rules, rule_root
 
     tgt = targets()["sentinel"]
     compiled: list[tuple[str, str, Path]] = []
     lookups: list[LookupTable] = []
     failures = 0
     for f in discover_rules(rules):
-        result = compile_file(f)
+        result = compile_file(f, root=rule_root(f, rules))
         print_diagnostics(result.diagnostics)
         if result.rule is None:
             failures += 1

@@ -4,6 +4,7 @@ recorded in a manifest in the output folder; any other existing file is left alo
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import stat
@@ -22,7 +23,6 @@ class OutputDir:
     root: Path
     owned: set[str] = field(default_factory=set)
     written: set[str] = field(default_factory=set)
-    _folders: set[str] = field(default_factory=set)  # folders known to exist
 
     @classmethod
     def open(cls, root: Path) -> OutputDir:
@@ -34,41 +34,68 @@ class OutputDir:
         except OSError as exc:
             raise OutputError(f"cannot use {root} as the output folder: {exc.strerror or exc}") from None
 
-    def write(self, relative: str, text: str) -> None:
+    def write(self, relative: str, data: str | bytes) -> None:
+        """Write `data` (text as UTF-8) to `relative` under the folder. No symlink under the folder is followed: a
+        folder of the path or the file itself that is a symlink (pointing anywhere) is refused, and every step is
+        taken relative to an open folder (openat), so the check and the write see the same folders."""
         path = os.path.join(self.root, relative)
         if relative in self.written:
             raise OutputError(f"two rules would both write {path}; give them distinct ids")
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            st = None
-        except OSError as exc:  # e.g. a file where a folder of the path should be
-            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-        if st is not None and (relative not in self.owned or not stat.S_ISREG(st.st_mode)):
-            raise OutputError(
-                f"{path} exists and was not written by siemforge; not overwriting it "
-                "(move it away or choose another -o folder)"
-            )
-        folder = os.path.dirname(path)
+        *folders, name = relative.split("/")
+        if any(part in ("", ".", "..") for part in relative.split("/")):
+            raise OutputError(f"cannot write {path}: not a plain path inside the output folder")
+        fd = -1
         tmp: str | None = None
         try:
-            if folder not in self._folders:
-                os.makedirs(folder, exist_ok=True)
-                self._folders.add(folder)
-            # a temporary name of our own beside the target, created exclusively (never a file of the user's), with
-            # the mode open() would give; renamed over the target once complete
-            fd, tmp = _exclusive(folder, os.path.basename(path))
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
+            fd = self._open_folder(folders, path)
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            if st is not None and (relative not in self.owned or not stat.S_ISREG(st.st_mode)):
+                raise OutputError(
+                    f"{path} exists and was not written by siemforge; not overwriting it "
+                    "(move it away or choose another -o folder)"
+                )
+            # a temporary name of our own beside the target, created exclusively (never a file of the user's, never
+            # through a symlink), with the mode open() would give; renamed over the target once complete
+            out_fd, tmp = _exclusive(fd, name)
+            with os.fdopen(out_fd, "wb") as fh:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
             tmp = None
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+                    os.unlink(tmp, dir_fd=fd)
+            if fd >= 0:
+                os.close(fd)
         self.written.add(relative)
+
+    def _open_folder(self, folders: list[str], path: str) -> int:
+        """An open descriptor of the folder `root/folders…`, made where missing; a symlink on the way is refused."""
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for part in folders:
+                try:
+                    os.mkdir(part, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                try:
+                    sub = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                except OSError as exc:
+                    if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                        raise OutputError(f"cannot write {path}: {part} is a symlink; siemforge does not write "
+                                          "through symlinks in the output folder") from None
+                    raise exc
+                os.close(fd)
+                fd = sub
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def finish(self) -> None:
         """Record what this run wrote, also when it stops at a refused write; a folder that cannot take the record
@@ -82,7 +109,7 @@ class OutputDir:
         runs writing into one folder at once both keep their files."""
         path = self.root / MANIFEST
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
             with os.fdopen(fd, "r+", encoding="utf-8") as fh:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
                 names = sorted(self.owned | self.written | _parse_manifest(fh.read()))
@@ -95,15 +122,17 @@ class OutputDir:
             raise OutputError(f"{path} is not siemforge's list of the files it wrote (not text)") from None
 
 
-def _exclusive(folder: str, name: str) -> tuple[int, str]:
-    """A new file `.<name>.siemforge-<pid>[-n].tmp` in `folder`, opened for writing."""
+def _exclusive(folder_fd: int, name: str) -> tuple[int, str]:
+    """A new file `.<name>.siemforge-<pid>[-n].tmp` in the open folder, opened for writing (O_EXCL: never an existing
+    file or symlink)."""
     for n in range(100):
-        candidate = os.path.join(folder, f".{name}.siemforge-{os.getpid()}{f'-{n}' if n else ''}.tmp")
+        candidate = f".{name}.siemforge-{os.getpid()}{f'-{n}' if n else ''}.tmp"
         try:
-            return os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), candidate
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            return os.open(candidate, flags, 0o666, dir_fd=folder_fd), candidate
         except FileExistsError:
             continue
-    raise FileExistsError(f"no free temporary name for {name} in {folder}")
+    raise FileExistsError(f"no free temporary name for {name}")
 
 
 def _parse_manifest(text: str) -> set[str]:
@@ -112,10 +141,15 @@ def _parse_manifest(text: str) -> set[str]:
 
 def _read_manifest(path: Path) -> set[str]:
     try:
-        return _parse_manifest(path.read_text(encoding="utf-8"))
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW), encoding="utf-8") as fh:
+            return _parse_manifest(fh.read())
     except FileNotFoundError:
         return set()
     except IsADirectoryError:
         raise OutputError(f"{path} is a folder; siemforge keeps the list of files it wrote there") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OutputError(f"{path} is a symlink; siemforge keeps the list of files it wrote there") from None
+        raise
     except UnicodeDecodeError:
         raise OutputError(f"{path} is not siemforge's list of the files it wrote (not text)") from None

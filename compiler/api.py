@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from . import ir
@@ -12,7 +13,7 @@ from .analyze import Analyzer, Schema
 from .cache import CacheEntry, RuleCache, dependencies_of
 from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Severity, Span
 from .parser import parse_program
-from .rule import BaselineSpec, RuleDoc, load_rule
+from .rule import BaselineSpec, RuleDoc, load_rule, outside_root, read_rule_bytes
 from .sources import GENERIC, SourceDef, builtin_sources, source_for_logsource
 from .types import Type
 from .yamlpos import TextOrigin
@@ -237,25 +238,54 @@ def _tuple(v: object) -> tuple[str, ...]:
     return (str(v),)
 
 
-def compile_file(path: Path, cache: RuleCache | None = None) -> CompileResult:
-    """Compile one rule file; never raises for a bad rule (the diagnostics say why).
+def rule_root(file: Path, given: Sequence[Path] = ()) -> Path:
+    """The folder of rules `file` belongs to: every file the rule names must be inside it (docs/limits.md).
+
+    For a rule in a checkout (an ancestor folder holds `.git`) or else under the working directory, the top-level
+    folder of that checkout (or working directory) that holds it: `rules/` for `rules/x/x.yml`, so rule folders
+    share `rules/lookups/`, while `.git/` and the rest of the checkout stay out of reach; a rule file at the top
+    level belongs to that folder itself. For a rule elsewhere, the folder given (on the command line) that holds
+    it, else the rule's own folder."""
+    absolute = Path(os.path.abspath(file))
+    top = _checkout(absolute.parent)
+    if top is None and absolute.is_relative_to(cwd := Path.cwd()):
+        top = cwd
+    if top is not None:
+        parts = absolute.relative_to(top).parts
+        return top / parts[0] if len(parts) > 1 else top
+    for g in given:
+        g = Path(os.path.abspath(g))
+        if absolute.is_relative_to(g) and absolute != g:
+            return g
+    return absolute.parent
+
+
+@lru_cache(maxsize=1024)
+def _checkout(folder: Path) -> Path | None:
+    """The nearest folder at or above `folder` that holds `.git` (a repository or a worktree), if any."""
+    if (folder / ".git").exists():
+        return folder
+    return None if folder.parent == folder else _checkout(folder.parent)
+
+
+def compile_file(path: Path, cache: RuleCache | None = None, root: Path | None = None) -> CompileResult:
+    """Compile one rule file; never raises for a bad rule (the diagnostics say why). Files the rule names must be
+    inside `root` (default: `rule_root(path)`).
 
     With a cache, a rule compiled before from the same bytes comes back without `doc` (the loaded YAML), which
     only `siemforge test` needs; only rules that compiled are cached.
     """
     doc = None
     data = None
-    if cache is not None:
-        try:
-            data = path.read_bytes()
-        except OSError:
-            data = None
-        if data is not None:
-            hit = cache.get(path, data)
-            if hit is not None:
-                return CompileResult(path, hit.rule, None, list(hit.diagnostics))
+    root = rule_root(path) if root is None else root
     try:
-        doc = load_rule(path, data.decode("utf-8") if data is not None else None)
+        if cache is not None:
+            data = read_rule_bytes(path)
+            hit = cache.get(path, data)
+            real_root = root.resolve()
+            if hit is not None and not any(outside_root(Path(t.path), real_root) for t in hit.rule.lookups):
+                return CompileResult(path, hit.rule, None, list(hit.diagnostics))
+        doc = load_rule(path, data.decode("utf-8") if data is not None else None, root)
         rule = compile_doc(doc)
         if cache is not None and data is not None:
             cache.put(path, data, CacheEntry(rule, tuple(doc.sink.items), dependencies_of(rule)))

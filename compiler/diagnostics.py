@@ -82,16 +82,26 @@ def error(message: str, span: Span | None = None, hint: str | None = None, code:
     return CompileError([Diagnostic(Severity.ERROR, message, span, hint, code)])
 
 
+SHOWN_LINE_CHARS = 160  # of a source line under a diagnostic; a longer line is cut around the caret
+
+
 def render(diag: Diagnostic, source_lines: list[str] | None = None) -> str:
     """Render a diagnostic as text: `file:line:col: error: message`, the source line, and a caret."""
     out = [str(diag)]
     if diag.span and source_lines and 1 <= diag.span.line <= len(source_lines):
         text = source_lines[diag.span.line - 1].rstrip("\n")
-        out.append(f"  {diag.span.line:>4} | {text}")
+        column = diag.span.column
         width = 1
         if diag.span.end_column and diag.span.end_column > diag.span.column:
             width = diag.span.end_column - diag.span.column
-        pad = "".join(ch if ch == "\t" else " " for ch in text[: diag.span.column - 1])
+        if len(text) > SHOWN_LINE_CHARS:  # a long line (a hostile rule's 60 kB value): the part around the caret
+            start = max(0, min(column - 1 - SHOWN_LINE_CHARS // 3, len(text) - SHOWN_LINE_CHARS))
+            shown = text[start:start + SHOWN_LINE_CHARS]
+            text = ("…" if start else "") + shown + ("…" if start + SHOWN_LINE_CHARS < len(text) else "")
+            column = column - start + (1 if start else 0)
+            width = max(1, min(width, len(text) - column + 1))
+        out.append(f"  {diag.span.line:>4} | {text}")
+        pad = "".join(ch if ch == "\t" else " " for ch in text[: column - 1])
         out.append(f"       | {pad}{'^' * width}")
     if diag.hint:
         out.append(f"  hint: {diag.hint}")

@@ -12,6 +12,7 @@ from lark import Token, Transformer, v_args
 
 from . import syntax as s
 from .diagnostics import CompileError, Diagnostic, Severity
+from .limits import MAX_QUERY_DEPTH, MAX_TEXT_CHARS
 from .yamlpos import TextOrigin
 
 _TERMINAL_NAMES = {
@@ -343,8 +344,12 @@ _TRANSFORMER = _ToAst()
 
 def parse_program(text: str, origin: TextOrigin) -> s.Program:
     """Parse a pipeline; syntax errors become a CompileError positioned in the rule file."""
+    if len(text) > MAX_TEXT_CHARS:  # a YAML value is already bounded so; this is for text from elsewhere
+        raise CompileError([Diagnostic(Severity.ERROR, f"a query has at most {MAX_TEXT_CHARS:,} characters; this one "
+                                       f"has {len(text):,}", origin.span(1, 1), code="limit")])
     try:
         tree = _parser().parse(text)
+        _check_depth(tree, text, origin)
         return _TRANSFORMER.transform(tree)  # type: ignore[no-any-return]
     except lark.exceptions.VisitError as exc:
         inner = exc.orig_exc
@@ -355,6 +360,41 @@ def parse_program(text: str, origin: TextOrigin) -> s.Program:
         raise
     except lark.UnexpectedInput as exc:
         raise CompileError([_syntax_diagnostic(exc, text, origin)]) from None
+
+
+def _too_deep(line: int, column: int, origin: TextOrigin, brackets: bool = False) -> CompileError:
+    if brackets:
+        message, hint = f"brackets nested more than {MAX_QUERY_DEPTH} levels deep", None
+    else:
+        message = f"an expression nested more than {MAX_QUERY_DEPTH} levels deep"
+        hint = "a long chain of `or`/`and`/`+` nests one level per operator: for a list of values use `in (…)`"
+    return CompileError([Diagnostic(Severity.ERROR, message, origin.span(line, column), hint, code="limit")])
+
+
+def _check_depth(tree: lark.Tree[lark.Token], text: str, origin: TextOrigin) -> None:
+    """Refuse a tree deeper than MAX_QUERY_DEPTH, or brackets nested deeper, before anything recurses over it (the
+    AST builder, the analyzer and every backend walk expressions recursively). Brackets are counted from the tokens
+    (a string may hold any), and only when there are enough of them to matter."""
+    stack: list[tuple[lark.Tree[lark.Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_QUERY_DEPTH:
+            meta = node.meta
+            raise _too_deep(getattr(meta, "line", 1) or 1, getattr(meta, "column", 1) or 1, origin)
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, lark.Tree))
+    if text.count("(") + text.count("[") <= MAX_QUERY_DEPTH:
+        return
+    depth = 0
+    try:
+        for tok in _parser().lex(text):
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+                if depth > MAX_QUERY_DEPTH:
+                    raise _too_deep(tok.line or 1, tok.column or 1, origin, brackets=True)
+            elif tok.type in ("RPAR", "RSQB"):
+                depth -= 1
+    except lark.LexError:  # text the contextual lexer took and the plain one does not: the parse stands
+        return
 
 
 def _syntax_diagnostic(exc: lark.UnexpectedInput, text: str, origin: TextOrigin) -> Diagnostic:

@@ -17,6 +17,13 @@ from typing import Any
 from . import ir
 from .analyze import LookupDecl
 from .diagnostics import CompileError, DiagnosticSink, Span
+from .limits import (
+    MAX_CONDITION_CHARS,
+    MAX_CONDITION_DEPTH,
+    MAX_DETECTION_VALUES,
+    MAX_PATTERN_CHARS,
+    MAX_RULE_BYTES,
+)
 from .parser import parse_datetime_text, parse_duration
 from .types import Type, parse_type
 from .yamlpos import PositionedYaml, TextOrigin, load_yaml
@@ -147,16 +154,36 @@ def _strs(value: Any) -> tuple[str, ...]:
     return (str(value),)
 
 
-def load_rule(path: Path, text: str | None = None) -> RuleDoc:
-    """Load and shape-check one rule file. Raises CompileError (with positions) on any error."""
+def read_rule_bytes(path: Path) -> bytes:
+    """A rule file's bytes, read no further than MAX_RULE_BYTES (a rule named /dev/zero, or a 10 GB file, is refused
+    after reading that much)."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_RULE_BYTES + 1)
+    except OSError as exc:
+        raise CompileError([_diag(f"cannot read: {exc.strerror or exc}", Span(str(path), 1, 1))]) from None
+    if len(data) > MAX_RULE_BYTES:
+        raise CompileError([_too_big(path)])
+    return data
+
+
+def _too_big(path: Path):  # type: ignore[no-untyped-def]
+    return _diag(f"a rule file has at most {MAX_RULE_BYTES:,} bytes; this one has more", Span(str(path), 1, 1),
+                 code="limit")
+
+
+def load_rule(path: Path, text: str | None = None, root: Path | None = None) -> RuleDoc:
+    """Load and shape-check one rule file. Raises CompileError (with positions) on any error. Every file the rule
+    names (lookups, test logs, baselines) must resolve inside `root`, the folder of rules (default: the rule's
+    own folder)."""
     file = str(path)
     if text is None:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_rule_bytes(path).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CompileError([_diag(f"not UTF-8 text: {exc.reason}", Span(file, 1, 1))]) from None
-        except OSError as exc:
-            raise CompileError([_diag(f"cannot read: {exc.strerror}", Span(file, 1, 1))]) from None
+    elif len(text) > MAX_RULE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_RULE_BYTES:
+        raise CompileError([_too_big(path)])
     doc = load_yaml(text, file)
     sink = DiagnosticSink(list(doc.warnings))
     data = doc.value
@@ -164,14 +191,29 @@ def load_rule(path: Path, text: str | None = None) -> RuleDoc:
         sink.error("a rule must be a YAML mapping (title:, logsource:, detection: or query:, …)", Span(file, 1, 1))
         sink.raise_if_errors()
         raise AssertionError
-    loader = _Loader(path, doc, sink)
+    loader = _Loader(path, doc, sink, (root if root is not None else path.parent).resolve())
     return loader.load(text, data)
 
 
-def _diag(message: str, span: Span | None):  # type: ignore[no-untyped-def]
+def _mapping(value: Any) -> dict[Any, Any]:
+    """`value` if it is a mapping, else an empty one (the caller has reported it)."""
+    return value if isinstance(value, dict) else {}
+
+
+def outside_root(path: Path, root: Path) -> Path | None:
+    """Where `path` really is (symlinks followed, `..` taken) when that is not inside the folder `root` (resolved),
+    else None."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return path
+    return None if real.is_relative_to(root) else real
+
+
+def _diag(message: str, span: Span | None, code: str = "rule"):  # type: ignore[no-untyped-def]
     from .diagnostics import Diagnostic, Severity
 
-    return Diagnostic(Severity.ERROR, message, span, code="rule")
+    return Diagnostic(Severity.ERROR, message, span, code=code)
 
 
 @dataclass(slots=True)
@@ -179,9 +221,26 @@ class _Loader:
     path: Path
     doc: PositionedYaml
     sink: DiagnosticSink
+    root: Path  # resolved
 
-    def err(self, message: str, at: tuple[str | int, ...], hint: str | None = None) -> None:
-        self.sink.error(message, self.doc.span(at), hint, code="rule")
+    def named_file(self, raw: Any, at: tuple[str | int, ...], key: str) -> Path | None:
+        """A path the rule names, relative to the rule's folder, if it resolves inside the folder of rules; else an
+        error at the key that names it (a rule from a pull request must not read /etc/passwd into an export)."""
+        if not isinstance(raw, str) or not raw or "\0" in raw:
+            self.sink.error(f"{key} must be a file path (text), not {raw!r}", self.doc.span(at), code="rule-path")
+            return None
+        path = self.path.parent / raw
+        real = outside_root(path, self.root)
+        if real is None:
+            return path
+        really = "" if str(real) == str(raw) else f" (that is {real})"
+        self.sink.error(f"{key} {str(raw)!r}{really} is outside the folder of rules {self.root}", self.doc.span(at),
+                        hint="a rule may name only files under the folder of rules being compiled (docs/limits.md)",
+                        code="rule-path")
+        return None
+
+    def err(self, message: str, at: tuple[str | int, ...], hint: str | None = None, code: str = "rule") -> None:
+        self.sink.error(message, self.doc.span(at), hint, code=code)
 
     def load(self, text: str, data: dict[str, Any]) -> RuleDoc:
         for key in data:
@@ -214,6 +273,10 @@ class _Loader:
             elif not (isinstance(cond, str) or (isinstance(cond, list) and cond
                                                 and all(isinstance(c, str) for c in cond))):
                 self.err("the Sigma `condition` must be text (or a list of texts)", ("detection", "condition"))
+            else:
+                for i, c in enumerate([cond] if isinstance(cond, str) else cond):
+                    self.check_condition(c, ("detection", "condition") + ((i,) if isinstance(cond, list) else ()))
+            self.check_detection_values(data["detection"])
         query = data.get("query")
         origin = None
         if query is not None:
@@ -252,6 +315,44 @@ class _Loader:
             self.sink,
             baselines,
         )
+
+    def check_condition(self, cond: str, at: tuple[str | int, ...]) -> None:
+        """A condition within MAX_CONDITION_CHARS and MAX_CONDITION_DEPTH (pySigma's parser recurses per bracket)."""
+        if len(cond) > MAX_CONDITION_CHARS:
+            self.err(f"a Sigma condition has at most {MAX_CONDITION_CHARS:,} characters; this one has {len(cond):,}",
+                     at, code="limit")
+            return
+        depth = 0
+        for ch in cond:
+            depth += (ch == "(") - (ch == ")")
+            if depth > MAX_CONDITION_DEPTH:
+                self.err(f"a Sigma condition nests at most {MAX_CONDITION_DEPTH} levels of parentheses", at,
+                         code="limit")
+                return
+
+    def check_detection_values(self, detection: dict[str, Any]) -> None:
+        """At most MAX_DETECTION_VALUES values, each at most MAX_PATTERN_CHARS long: the first value past a bound is
+        reported where it is written."""
+        count = 0
+        stack: list[tuple[tuple[str | int, ...], Any]] = [(("detection", k), v) for k, v in reversed(detection.items())
+                                                          if k != "condition"]
+        while stack:
+            at, value = stack.pop()
+            if isinstance(value, dict):
+                stack.extend((at + (k,), v) for k, v in reversed(value.items()))
+                continue
+            if isinstance(value, list):
+                stack.extend((at + (i,), v) for i, v in reversed(list(enumerate(value))))
+                continue
+            count += 1
+            if count > MAX_DETECTION_VALUES:
+                self.err(f"a Sigma detection holds at most {MAX_DETECTION_VALUES:,} values; this one holds more", at,
+                         code="limit")
+                return
+            if isinstance(value, str) and len(value) > MAX_PATTERN_CHARS:
+                self.err(f"a detection value has at most {MAX_PATTERN_CHARS:,} characters; this one has "
+                         f"{len(value):,}", at, code="limit")
+                return
 
     def metadata(self, data: dict[str, Any]) -> None:
         """Sigma's metadata keys, checked as pySigma checks them (sigma/rule/base.py, attributes.py), with positions:
@@ -404,7 +505,10 @@ class _Loader:
             if not isinstance(file, str):
                 self.err(f"lookup {name!r} needs a CSV file path", at)
                 continue
-            decl = read_lookup_header(name, self.path.parent / file, types_spec)
+            path = self.named_file(file, at + ("file",) if isinstance(spec, dict) else at, f"lookup {name!r}: file")
+            if path is None:
+                continue
+            decl = read_lookup_header(name, path, types_spec)
             if isinstance(decl, str):
                 self.err(decl, at)
                 continue
@@ -432,9 +536,11 @@ class _Loader:
                 continue
             paths = []
             for j, lp in enumerate(logs):
-                p = self.path.parent / str(lp)
+                where = at + ("logs",) if isinstance(logs_v, str) else at + ("logs", j)
+                p = self.named_file(lp, where, f"test {name!r}: logs")
+                if p is None:
+                    continue
                 if not p.exists():  # the rule still compiles and runs on other logs; its test fails
-                    where = at + ("logs",) if isinstance(logs_v, str) else at + ("logs", j)
                     self.sink.warning(f"test log file not found: {lp}", self.doc.span(where), code="rule")
                 paths.append(p)
             expect = self.expectation(t.get("expect"), at + ("expect",), name)
@@ -445,21 +551,29 @@ class _Loader:
                 except ValueError:
                     self.err(f"invalid `now` {t['now']!r}: use ISO-8601, e.g. 2024-05-01T00:00:00Z", at + ("now",))
             overrides: dict[str, Path] = {}
-            for lname, lfile in (t.get("lookups") or {}).items():
+            for key in ("lookups", "baselines"):
+                if not isinstance(t.get(key) or {}, dict):
+                    self.err(f"a test's `{key}` must map a table name to " + (
+                        "a CSV file" if key == "lookups" else "the log files it is built from"), at + (key,))
+            for lname, lfile in _mapping(t.get("lookups")).items():
                 if lname not in lookup_names:
                     self.err(f"test overrides unknown lookup {lname!r}", at + ("lookups", lname))
                     continue
-                p = self.path.parent / str(lfile)
+                p = self.named_file(lfile, at + ("lookups", lname), f"test {name!r}: lookup {lname!r}")
+                if p is None:
+                    continue
                 if not p.exists():
                     self.err(f"lookup file not found: {lfile}", at + ("lookups", lname))
                 overrides[str(lname)] = p
             built: dict[str, tuple[Path, ...]] = {}
-            for bname, blogs in (t.get("baselines") or {}).items():
-                files = [blogs] if isinstance(blogs, str) else list(blogs or [])
-                built[str(bname)] = tuple(self.path.parent / str(f) for f in files)
+            for bname, blogs in _mapping(t.get("baselines")).items():
+                files = blogs if isinstance(blogs, list) else [] if blogs is None else [blogs]
+                bat = at + ("baselines", bname)
+                named = [self.named_file(f, bat, f"test {name!r}: baseline {bname!r} logs") for f in files]
+                built[str(bname)] = tuple(f for f in named if f is not None)
                 for f in built[str(bname)]:
                     if not f.exists():
-                        self.sink.warning(f"baseline log file not found: {f.name}", self.doc.span(at + ("baselines",)))
+                        self.sink.warning(f"baseline log file not found: {f.name}", self.doc.span(bat))
             for k in t:
                 if k not in ("name", "logs", "expect", "now", "lookups", "binding", "baselines"):
                     self.err(
@@ -501,17 +615,38 @@ class _Loader:
         return None
 
 
+_INT = re.compile(r"-?\d+")
+_REAL = re.compile(r"-?\d+(\.\d*)?([eE][-+]?\d+)?")
+
+
 def read_lookup_header(name: str, path: Path, types_spec: dict[str, Any]) -> LookupDecl | str:
-    """Read a lookup CSV's columns; infer each column's type (int, real or string) unless declared."""
+    """Read a lookup CSV's columns; infer each column's type (int, real or string) unless declared. The rows are
+    read one at a time (memory does not grow with the file)."""
+    if not isinstance(types_spec, dict):
+        return f"lookup {name!r}: `types` must map a column to a type"
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
-            rows = list(reader)
+            if not header:
+                return f"lookup {name!r} ({path}) is empty: it needs a header row"
+            # per column: seen a value, all values ints, all values numbers
+            seen, ints, reals = [False] * len(header), [True] * len(header), [True] * len(header)
+            for row in reader:
+                for i, v in enumerate(row[: len(header)]):
+                    if v == "":
+                        continue
+                    seen[i] = True
+                    if ints[i] and not _INT.fullmatch(v):
+                        ints[i] = False
+                    if reals[i] and not ints[i] and not _REAL.fullmatch(v):
+                        reals[i] = False
     except OSError as exc:
-        return f"cannot read lookup {name!r} ({path}): {exc.strerror}"
-    if not header:
-        return f"lookup {name!r} ({path}) is empty: it needs a header row"
+        return f"cannot read lookup {name!r} ({path}): {exc.strerror or exc}"
+    except UnicodeDecodeError as exc:
+        return f"lookup {name!r} ({path}) is not UTF-8 text: {exc.reason} at byte {exc.start}"
+    except csv.Error as exc:
+        return f"lookup {name!r} ({path}) is not a CSV file: {exc}"
     types: list[Type] = []
     for i, col in enumerate(header):
         if col in types_spec:
@@ -519,13 +654,11 @@ def read_lookup_header(name: str, path: Path, types_spec: dict[str, Any]) -> Loo
             if t is None:
                 return f"unknown type {types_spec[col]!r} for lookup column {col!r}"
             types.append(t)
-            continue
-        values = [r[i] for r in rows if i < len(r) and r[i] != ""]
-        if not values:
+        elif not seen[i]:
             types.append(Type.ANY)
-        elif all(re.fullmatch(r"-?\d+", v) for v in values):
+        elif ints[i]:
             types.append(Type.INT)
-        elif all(re.fullmatch(r"-?\d+(\.\d*)?([eE][-+]?\d+)?", v) for v in values):
+        elif reals[i]:
             types.append(Type.REAL)
         else:
             types.append(Type.STRING)

@@ -56,6 +56,7 @@ class SigmaLowering:
 
     def lower(self, data: dict[str, Any]) -> ir.Expr:
         """The rule's detection as one boolean expression."""
+        self.check_modifier_chains()
         try:
             # only the detection: the rule's metadata is checked, with positions, by the rule loader
             detection = SigmaDetections.from_dict(data["detection"])
@@ -63,6 +64,13 @@ class SigmaLowering:
             raise CompileError(
                 [Diagnostic(Severity.ERROR, f"Sigma detection: {exc}", self.detection_span(), code="sigma")]
             ) from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            # pySigma fails so on some modifier chains it does not refuse itself (its error message cannot print the
+            # value): the detection is unreadable, reported as such rather than as a crash
+            raise CompileError([Diagnostic(
+                Severity.ERROR, f"Sigma detection: pySigma cannot read it ({type(exc).__name__}: {exc})",
+                self.detection_span(), hint="check the modifiers of each field: |re may be followed only by "
+                "|i, |m or |s", code="sigma")]) from None
         try:
             conditions = [c.parsed for c in detection.parsed_condition]
         except SigmaError as exc:
@@ -70,6 +78,20 @@ class SigmaLowering:
             raise CompileError([Diagnostic(Severity.ERROR, f"Sigma condition: {exc}", span, code="sigma")]) from None
         exprs = [self.cond(c) for c in conditions]
         return exprs[0] if len(exprs) == 1 else ir.Or(tuple(exprs))
+
+    def check_modifier_chains(self) -> None:
+        """Sigma allows only |i, |m and |s after |re (the specification's modifier table); pySigma applies the rest
+        regardless and fails inside its own error message on some of them."""
+        for path in self.doc.key_paths:
+            if len(path) < 3 or path[0] != "detection" or not isinstance(path[-1], str):
+                continue
+            mods = path[-1].split("|")[1:]
+            if "re" in mods:
+                after = [m for m in mods[mods.index("re") + 1:] if m not in ("i", "m", "s")]
+                if after:
+                    raise CompileError([Diagnostic(
+                        Severity.ERROR, f"Sigma: |re may be followed only by |i, |m or |s, not |{after[0]}",
+                        self.doc.key_span(path), code="sigma")])
 
     def cond(self, node: Any) -> ir.Expr:
         if isinstance(node, sc.ConditionAND):

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from .diagnostics import CompileError, Diagnostic, Severity, Span
+from .limits import MAX_TEXT_CHARS, MAX_YAML_DEPTH, MAX_YAML_NODES
 
 try:  # the C loader is several times faster and gives the same marks
     _Base: type = yaml.CSafeLoader
@@ -160,7 +161,11 @@ def _mark_span(file: str, mark: Any) -> Span:
 
 
 def load_yaml(text: str, file: str) -> PositionedYaml:
-    """Parse one YAML document; raise CompileError with the position of a syntax error."""
+    """Parse one YAML document; raise CompileError with the position of a syntax error, of an anchor or alias (a
+    rule has no use for them, and aliases nested a few levels deep expand to billions of values), or of the first
+    value past a limit (compiler/limits.py)."""
+    if "&" in text:  # no anchor, so no alias (an alias of nothing is a syntax error): the common case skips this
+        _refuse_anchors(text, file)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -177,46 +182,87 @@ def load_yaml(text: str, file: str) -> PositionedYaml:
     if node is None:
         return result
     constructor = yaml.SafeLoader("")  # only used for its scalar constructors (ints, bools, dates, …)
-    result.value = _build(node, (), result, lines, constructor)
+    result.value = _Builder(result, constructor).build(node, 1)
     return result
+
+
+def _refuse_anchors(text: str, file: str) -> None:
+    """The first anchor (`&name`) or alias (`*name`) in `text`, as a positioned error. A syntax error is left for
+    the composer to report."""
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            anchor = getattr(event, "anchor", None)
+            if anchor is None:
+                continue
+            what = f"YAML alias *{anchor}" if isinstance(event, yaml.AliasEvent) else f"YAML anchor &{anchor}"
+            raise CompileError([Diagnostic(
+                Severity.ERROR, f"{what}: anchors and aliases are not allowed in rules",
+                _mark_span(file, event.start_mark),
+                hint="write the value out where it is used (Sigma rules do not use anchors)", code="yaml-alias")])
+    except yaml.YAMLError:
+        return
 
 
 _STR = "tag:yaml.org,2002:str"
 
 
-def _build(node: yaml.Node, path: Path, out: PositionedYaml, lines: list[str], ctor: yaml.SafeLoader) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        mapping: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise CompileError([Diagnostic(Severity.ERROR, "YAML merge keys (<<) are not supported in rules",
-                                               _mark_span(out.file, key_node.start_mark), code="yaml")])
-            if isinstance(key_node, yaml.ScalarNode):
-                key = _key_text(key_node) if key_node.tag != _STR else key_node.value
-            else:
-                key = None
-            if not isinstance(key, (str, int, float, bool)) and key is not None or not isinstance(
-                    key_node, yaml.ScalarNode):
-                raise CompileError([Diagnostic(Severity.ERROR, "mapping keys must be scalars",
-                                               _mark_span(out.file, key_node.start_mark), code="yaml")])
-            k = key if isinstance(key, str) else str(key)
-            child = path + (k,)
-            if k in mapping:
-                out.warnings.append(Diagnostic(Severity.WARNING, f"duplicate key {k!r}: the later value wins",
-                                               _mark_span(out.file, key_node.start_mark), code="yaml-duplicate-key"))
-            mapping[k] = _build(value_node, child, out, lines, ctor)
-        return mapping
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, path + (i,), out, lines, ctor) for i, item in enumerate(node.value)]
-    assert isinstance(node, yaml.ScalarNode)
-    if node.tag == _STR:  # the common case: no constructor call
-        return node.value
-    try:
-        return ctor.construct_object(node, deep=True)
-    except (ValueError, TypeError, OverflowError, yaml.constructor.ConstructorError):
-        # a scalar that looks like a date or number but is not one (2024-13-45): keep its text, so that the
-        # rule's own checks report it with its position
-        return node.value
+def _limit(file: str, mark: Any, message: str, code: str = "limit") -> CompileError:
+    return CompileError([Diagnostic(Severity.ERROR, message, _mark_span(file, mark), code=code)])
+
+
+@dataclass(slots=True)
+class _Builder:
+    """Plain values from the composed node tree, refusing merge keys and counting depth and nodes as it goes."""
+
+    out: PositionedYaml
+    ctor: yaml.SafeLoader
+    nodes: int = 0
+
+    def build(self, node: yaml.Node, depth: int) -> Any:
+        self.nodes += 1
+        file = self.out.file
+        if self.nodes > MAX_YAML_NODES:
+            raise _limit(file, node.start_mark, f"a rule file holds at most {MAX_YAML_NODES:,} YAML values "
+                         "(mappings, lists and scalars); this one holds more")
+        if depth > MAX_YAML_DEPTH and not isinstance(node, yaml.ScalarNode):
+            raise _limit(file, node.start_mark, f"YAML nested deeper than {MAX_YAML_DEPTH} levels")
+        if isinstance(node, yaml.MappingNode):
+            mapping: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise _limit(file, key_node.start_mark, "YAML merge keys (<<) are not supported in rules", "yaml")
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = _key_text(key_node) if key_node.tag != _STR else key_node.value
+                else:
+                    key = None
+                if not isinstance(key, (str, int, float, bool)) and key is not None or not isinstance(
+                        key_node, yaml.ScalarNode):
+                    raise _limit(file, key_node.start_mark, "mapping keys must be scalars", "yaml")
+                k = key if isinstance(key, str) else str(key)
+                if len(k) > MAX_TEXT_CHARS:
+                    raise _limit(file, key_node.start_mark, f"a key of {len(k):,} characters (at most "
+                                 f"{MAX_TEXT_CHARS:,})")
+                self.nodes += 1
+                if k in mapping:
+                    self.out.warnings.append(Diagnostic(
+                        Severity.WARNING, f"duplicate key {k!r}: the later value wins",
+                        _mark_span(file, key_node.start_mark), code="yaml-duplicate-key"))
+                mapping[k] = self.build(value_node, depth + 1)
+            return mapping
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, depth + 1) for item in node.value]
+        assert isinstance(node, yaml.ScalarNode)
+        if len(node.value) > MAX_TEXT_CHARS:
+            raise _limit(file, node.start_mark, f"a text value of {len(node.value):,} characters (at most "
+                         f"{MAX_TEXT_CHARS:,})")
+        if node.tag == _STR:  # the common case: no constructor call
+            return node.value
+        try:
+            return self.ctor.construct_object(node, deep=True)
+        except (ValueError, TypeError, OverflowError, yaml.constructor.ConstructorError):
+            # a scalar that looks like a date or number but is not one (2024-13-45): keep its text, so that the
+            # rule's own checks report it with its position
+            return node.value
 
 
 def _origin(node: yaml.ScalarNode, file: str, lines: list[str]) -> TextOrigin:

@@ -41,8 +41,9 @@ class RuleTestReport:
         return self.compiled.diagnostics
 
 
-def run_rule_tests(path: Path) -> RuleTestReport:
-    result = compile_file(path)
+def run_rule_tests(path: Path, root: Path | None = None) -> RuleTestReport:
+    """`root`: the folder of rules the files a rule names must be in (compile_file's default when None)."""
+    result = compile_file(path, root=root)
     outcomes: list[TestOutcome] = []
     if result.rule is None or result.doc is None:
         return RuleTestReport(path, result, outcomes)
