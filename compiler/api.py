@@ -43,9 +43,15 @@ def compile_view(name: str) -> tuple[ir.Pipeline, tuple[tuple[str, Type], ...]]:
     sink = DiagnosticSink()
     analyzer = Analyzer(src.view.origin, sink)
     program = parse_program(src.view.query, src.view.origin)
-    stages, schema = analyzer.lower_program(program, open_schema(base))
+    if base.view is not None:  # a view over a view: its rows are the inner view's (expanded recursively)
+        inner, cols = compile_view(base.name)
+        start, base_ref = Schema(dict(cols), False, base, base.time_column), ir.SourceRef(base.name,
+                                                                                      base.time_column, inner)
+    else:
+        start, base_ref = open_schema(base), ir.SourceRef(base.name, base.time_column)
+    stages, schema = analyzer.lower_program(program, start)
     sink.raise_if_errors()
-    pipeline = ir.Pipeline(ir.SourceRef(base.name, base.time_column), stages, tuple(schema.columns.items()))
+    pipeline = ir.Pipeline(base_ref, stages, tuple(schema.columns.items()))
     return pipeline, tuple(schema.columns.items())
 
 

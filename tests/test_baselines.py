@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import lark
-from helpers import ROOT
 
 from siemforge.backends.executor.baseline import build_table, table_csv
 from siemforge.backends.spl.app import AppSpec, build_app
 from siemforge.backends.spl.lower import baseline_searches
 from siemforge.compiler.api import compile_file
+
+from helpers import ROOT
 
 RULE = ROOT / "rules" / "cloud_instance_created_unseen_image" / "cloud_instance_created_unseen_image.yml"
 FIX = RULE.parent / "fixtures"

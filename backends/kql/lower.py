@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, field
 
 from siemforge.compiler import ir
-from siemforge.compiler.bindings import Binding, bindings_for
+from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
+from siemforge.compiler.lowering import Features, bind
 from siemforge.compiler.types import Type
 
 from .render import (
@@ -60,6 +61,7 @@ class Scope:
 class KqlLowering:
     rule: ir.RuleIR
     binding: Binding
+    stages: tuple[ir.Stage, ...]  # views the table does not store expanded in front (compiler.lowering.bind)
     lets: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     scope: Scope = field(default_factory=Scope)
@@ -77,14 +79,7 @@ class KqlLowering:
 
     # ------------------------------------------------------------------ query
     def query(self) -> str:
-        pipeline = self.rule.pipeline
-        stages: list[ir.Stage] = []
-        if pipeline.source.view is not None:
-            view = pipeline.source.view
-            if view.source.view is not None:
-                raise self.fail("views over views are not supported")
-            stages.extend(view.stages)
-        stages.extend(pipeline.stages)
+        stages = self.stages
         table = self.binding.table
         if not table:
             raise self.fail(f"binding {self.binding.name!r} names no table")
@@ -667,26 +662,17 @@ def check_re2(pattern: str, low: KqlLowering) -> None:
         raise low.fail(f"KQL runs RE2, which cannot run the regex {pattern!r}: {exc}") from None
 
 
+FEATURES = Features("sentinel", "Sentinel", "docs/backends/sentinel.md", sequential_assignment=True)
+
+
+def sentinel_binding(rule: ir.RuleIR, name: str | None) -> Binding:
+    """The Sentinel table binding the rule reads (compiler.lowering.bind)."""
+    bound = bind(rule, FEATURES, name)
+    assert bound.binding is not None  # Sentinel reads no undeclared source
+    return bound.binding
+
+
 def compile_kql(rule: ir.RuleIR, binding_name: str | None) -> str:
-    source = rule.pipeline.source
-    base = source.view.source.name if source.view is not None else source.name
-    candidates = bindings_for(base, "sentinel")
-    if not candidates:
-        raise error(
-            f"{rule.meta.title}: no Sentinel table binding for source {base!r}",
-            hint="Sentinel bindings: " + ", ".join(f"{b.source}@{b.name}" for b in _all_sentinel()) or None,
-        )
-    if binding_name is None:
-        binding = candidates[0]
-    else:
-        found = [b for b in candidates if b.name == binding_name]
-        if not found:
-            raise error(f"{rule.meta.title}: source {base!r} has no Sentinel binding {binding_name!r}")
-        binding = found[0]
-    return KqlLowering(rule, binding).query()
-
-
-def _all_sentinel() -> list[Binding]:
-    from siemforge.compiler.bindings import builtin_bindings
-
-    return [b for b in builtin_bindings().values() if b.target == "sentinel"]
+    bound = bind(rule, FEATURES, binding_name)
+    assert bound.binding is not None  # Sentinel reads no undeclared source
+    return KqlLowering(rule, bound.binding, bound.stages).query()

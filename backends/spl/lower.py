@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from siemforge.compiler import ir
-from siemforge.compiler.bindings import Binding, bindings_for
+from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
+from siemforge.compiler.lowering import Features, bind
 from siemforge.compiler.types import Type
 
 from .render import command_field, pcre_escape, render_field, render_string_literal, search_field, search_literal
@@ -39,6 +40,7 @@ class V:
 class SplLowering:
     rule: ir.RuleIR
     binding: Binding | None
+    stages: tuple[ir.Stage, ...]  # views the binding does not store expanded in front (compiler.lowering.bind)
     prefix: str
     commands: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # spath/eval commands the next stage needs
@@ -70,19 +72,15 @@ class SplLowering:
 
     # ------------------------------------------------------------------ query
     def query(self) -> str:
-        pipeline = self.rule.pipeline
         if self.binding is not None and self.binding.extra.get("datamodel"):
-            head = self.tstats(list(pipeline.stages))
+            head = self.tstats(list(self.stages))
             if head is None:
                 raise self.fail("this pipeline cannot start with tstats over the data model (it needs filters on "
                                 "model fields, then a summarize of them); compile it with --binding raw")
             if self.live:  # made by the stages after tstats
                 self.drop(list(self.live))
             return "\n".join([head, *("| " + c for c in self.commands)])
-        stages: list[ir.Stage] = []
-        if pipeline.source.view is not None:
-            stages.extend(pipeline.source.view.stages)
-        stages.extend(pipeline.stages)
+        stages = list(self.stages)
         terms: list[str] = []
         if stages and isinstance(stages[0], ir.Filter):
             terms, rest = self.split_search(stages[0].predicate)
@@ -677,31 +675,20 @@ def literal(v: object) -> V:
     raise error(f"no SPL literal for {v!r}")
 
 
+FEATURES = Features("splunk", "Splunk", "docs/backends/splunk.md", reads_undeclared=True, sequential_assignment=True)
+
+
 def splunk_binding(rule: ir.RuleIR, binding_name: str | None) -> Binding | None:
-    """The binding a rule's search reads: a view's native binding (cim: tstats over the data model) if the target has
-    one, else the base source's; None for an undeclared source searched as written."""
-    src = rule.pipeline.source
-    if src.view is not None:  # a target with the normalized form natively binds to it; else expand the view
-        native = [b for b in bindings_for(src.name, "splunk") if binding_name in (None, b.name)]
-        if native:
-            return native[0]
-    base = src.view.source.name if src.view is not None else src.name
-    candidates = bindings_for(base, "splunk")
-    if candidates:
-        found = [b for b in candidates if binding_name in (None, b.name)]
-        if not found:
-            raise error(f"{rule.meta.title}: source {base!r} has no Splunk binding {binding_name!r}",
-                        hint="bindings: " + ", ".join(b.name for b in candidates))
-        return found[0]
-    if base == "generic" and binding_name in (None, "asis"):
-        return None  # an undeclared source: field names as the rule writes them
-    raise error(f"{rule.meta.title}: no Splunk binding for source {base!r}")
+    """The binding a rule's search reads (compiler.lowering.bind): a view's native binding (cim: tstats over the data
+    model), else the base source's; None for an undeclared source searched as written."""
+    return bind(rule, FEATURES, binding_name).binding
 
 
 def compile_spl(rule: ir.RuleIR, binding_name: str | None) -> str:
-    binding = splunk_binding(rule, binding_name)
+    bound = bind(rule, FEATURES, binding_name)
+    binding = bound.binding
     prefix = str(binding.extra.get("search", "")) if binding is not None else ""  # a data model binding has none
-    return SplLowering(rule, binding, prefix).query()
+    return SplLowering(rule, binding, bound.stages, prefix).query()
 
 
 def baseline_searches(rule: ir.RuleIR, baseline: ir.Baseline, binding_name: str | None) -> tuple[str, str]:

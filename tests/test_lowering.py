@@ -1,0 +1,64 @@
+"""The shared lowering layer: one function picks a rule's binding and expands the views it does not store."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from siemforge.backends.executor.testing import find_binding
+from siemforge.backends.kql.lower import FEATURES as KQL
+from siemforge.backends.kql.lower import compile_kql
+from siemforge.backends.spl.lower import FEATURES as SPL
+from siemforge.compiler import ir
+from siemforge.compiler.api import compile_file
+from siemforge.compiler.diagnostics import CompileError
+from siemforge.compiler.lowering import EXECUTOR, base_source, bind, expand_views
+
+from helpers import ROOT
+
+VIEW_RULE = ROOT / "rules/cloud_instance_created_unseen_image/cloud_instance_created_unseen_image.yml"
+
+
+def view_rule() -> ir.RuleIR:
+    res = compile_file(VIEW_RULE)
+    assert res.rule is not None and res.rule.pipeline.source.view is not None
+    return res.rule
+
+
+def test_a_target_that_stores_the_view_binds_it_and_the_others_expand_it() -> None:
+    rule = view_rule()
+    view = rule.pipeline.source.view
+    assert view is not None
+    cim = bind(rule, SPL, None)
+    assert (cim.source, cim.binding and cim.binding.name, cim.stages) == ("cim.change", "cim", rule.pipeline.stages)
+    raw = bind(rule, SPL, "raw")
+    assert (raw.source, raw.stages) == ("aws.cloudtrail", (*view.stages, *rule.pipeline.stages))
+    sentinel = bind(rule, KQL, None)
+    assert (sentinel.source, sentinel.stages) == ("aws.cloudtrail", raw.stages)
+    executor = bind(rule, EXECUTOR, "sentinel")  # the executor runs the view: its bindings are base-record shapes
+    assert (executor.source, executor.stages) == ("aws.cloudtrail", rule.pipeline.stages)
+    assert find_binding(rule, "cim") is None
+
+
+def test_views_over_views_expand_recursively() -> None:
+    rule = view_rule()
+    src = rule.pipeline.source
+    assert src.view is not None
+    inner = ir.Filter(ir.Call("isnotnull", (ir.Column("user", (), ir.Type.STRING),), ir.Type.BOOL))
+    # a view `outer` defined over the cim.change view
+    outer_view = ir.Pipeline(src, (inner,))
+    nested = dataclasses.replace(rule, pipeline=dataclasses.replace(
+        rule.pipeline, source=ir.SourceRef("outer", src.time_column, outer_view)))
+    assert base_source(nested.pipeline.source) == "aws.cloudtrail"
+    assert expand_views(nested.pipeline) == (*src.view.stages, inner, *rule.pipeline.stages)
+    assert bind(nested, SPL, None).stages == (inner, *rule.pipeline.stages)  # cim stored: only `outer` expanded
+    assert bind(nested, KQL, None).stages == expand_views(nested.pipeline)
+    assert "| where isnotempty(user)\n| where action =~ \"created\"" in compile_kql(nested, None)
+
+
+def test_an_unknown_binding_is_refused_with_the_choices() -> None:
+    with pytest.raises(CompileError) as exc:
+        bind(view_rule(), SPL, "nope")
+    assert "source 'aws.cloudtrail' has no Splunk binding 'nope'" in str(exc.value)
+    assert "raw" in str(exc.value.diagnostics[0].hint)
