@@ -114,6 +114,12 @@ def _bindings(source: str, target: str) -> list[Binding]:
     return [b for (s, _), b in sorted(builtin_bindings().items()) if s == source]
 
 
+def wildcard_body(pattern: ir.WildcardPattern, escape: Callable[[str], str]) -> str:
+    """A wildcard pattern as regex text, unanchored: `*` any run of characters, `?` one, the rest literal in the
+    target's regex dialect (`escape`). Each target adds its own anchors and flags."""
+    return "".join(".*" if p is ir.Wild.ANY else "." if p is ir.Wild.ONE else escape(str(p)) for p in pattern)
+
+
 # ---------------------------------------------------------------------------------------------- IR→IR rewrites
 def preprocess(stage: ir.Stage, features: Features, fresh: Callable[[], str]) -> list[LoweringStage]:
     """The stage as the target can run it: the rewrites its features call for (sqlglot: transforms.preprocess).

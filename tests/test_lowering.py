@@ -13,7 +13,7 @@ from siemforge.backends.spl.lower import FEATURES as SPL
 from siemforge.compiler import ir
 from siemforge.compiler.api import compile_file
 from siemforge.compiler.diagnostics import CompileError
-from siemforge.compiler.lowering import EXECUTOR, base_source, bind, expand_views
+from siemforge.compiler.lowering import EXECUTOR, Drop, base_source, bind, expand_views, preprocess
 
 from helpers import ROOT
 
@@ -62,3 +62,18 @@ def test_an_unknown_binding_is_refused_with_the_choices() -> None:
         bind(view_rule(), SPL, "nope")
     assert "source 'aws.cloudtrail' has no Splunk binding 'nope'" in str(exc.value)
     assert "raw" in str(exc.value.diagnostics[0].hint)
+
+
+def test_parallel_extend_is_rewritten_only_for_targets_that_assign_one_by_one() -> None:
+    s = ir.Type.STRING
+    swap = ir.Extend((ir.Assignment("a", ir.Column("b", (), s)), ir.Assignment("b", ir.Column("a", (), s))))
+    names = iter(["t1", "t2"])
+    assert preprocess(swap, KQL, lambda: next(names)) == [
+        ir.Extend((ir.Assignment("t1", ir.Column("b", (), s)), ir.Assignment("t2", ir.Column("a", (), s)))),
+        ir.Extend((ir.Assignment("a", ir.Column("t1", (), s)), ir.Assignment("b", ir.Column("t2", (), s)))),
+        Drop(("t1", "t2")),
+    ]
+    assert preprocess(swap, EXECUTOR, lambda: "unused") == [swap]
+    # an expression that reads only columns from before the stage needs no temporaries
+    plain = ir.Extend((ir.Assignment("a", ir.Column("a", (), s)), ir.Assignment("b", ir.Column("c", (), s))))
+    assert preprocess(plain, SPL, lambda: "unused") == [plain]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
-from siemforge.compiler.lowering import Features, bind
+from siemforge.compiler.lowering import Drop, Features, LoweringStage, bind, preprocess, wildcard_body
 from siemforge.compiler.types import Type
 
 from .render import (
@@ -85,7 +85,8 @@ class KqlLowering:
             raise self.fail(f"binding {self.binding.name!r} names no table")
         self.lines.append(render_name(table))
         for stage in stages:
-            self.stage(stage)
+            for st in preprocess(stage, FEATURES, lambda: self.fresh("siemforge_tmp")):
+                self.stage(st)
         if self.scope.from_table and self.parsed_json:
             self.lines.append("| project-away " + ", ".join(sorted(self.parsed_json.values())))
         body = "\n".join(self.lines)
@@ -110,7 +111,12 @@ class KqlLowering:
                                 f"{physical[n]!r}; give it another name")
 
     # ------------------------------------------------------------------ stages
-    def stage(self, stage: ir.Stage) -> None:
+    def stage(self, stage: LoweringStage) -> None:
+        if isinstance(stage, Drop):
+            self.emit("project-away " + ", ".join(render_name(c) for c in stage.columns))
+            for c in stage.columns:
+                self.scope.computed.pop(c, None)
+            return
         if self.scope.from_table:
             self.check_names(stage)
         match stage:
@@ -169,26 +175,8 @@ class KqlLowering:
         return ref.type if ref is not None else "dynamic"
 
     def extend(self, assigns: tuple[ir.Assignment, ...]) -> None:
-        assigned = {a.name for a in assigns}
-        reads: set[str] = set()
-        conflict = False
-        for a in assigns:
-            for node in ir.walk(a.expr):
-                if isinstance(node, ir.Column) and node.name in assigned:
-                    conflict = (
-                        conflict or node.name in reads or any(b.name == node.name for b in assigns[: assigns.index(a)])
-                    )
-            reads.add(a.name)
-        lowered = [(a.name, self.value(a.expr)) for a in assigns]
-        if not conflict:
-            self.emit("extend " + ", ".join(f"{render_name(n)} = {o.text}" for n, o in lowered))
-        else:
-            # an expression reads a column that an earlier assignment of the same stage replaces: assign
-            # through temporaries so that every expression reads the value from before the stage (IR Extend)
-            temps = [(n, self.fresh("siemforge_tmp"), o) for n, o in lowered]
-            self.emit("extend " + ", ".join(f"{t} = {o.text}" for _, t, o in temps))
-            self.emit("extend " + ", ".join(f"{render_name(n)} = {t}" for n, t, _ in temps))
-            self.emit("project-away " + ", ".join(t for _, t, _ in temps))
+        lowered = [(a.name, self.value(a.expr)) for a in assigns]  # parallel: compiler.lowering.parallel_extend
+        self.emit("extend " + ", ".join(f"{render_name(n)} = {o.text}" for n, o in lowered))
         for n, o in lowered:
             self.scope.computed[n] = o.type
 
@@ -641,16 +629,7 @@ def _re_matches_empty(pattern: str) -> bool:
 
 
 def wildcard_to_re2(pattern: ir.WildcardPattern, case_sensitive: bool) -> str:
-    parts = [r"(?s)" if case_sensitive else r"(?is)", "^"]
-    for p in pattern:
-        if p is ir.Wild.ANY:
-            parts.append(".*")
-        elif p is ir.Wild.ONE:
-            parts.append(".")
-        else:
-            parts.append(re.escape(p))
-    parts.append("$")
-    return "".join(parts)
+    return ("(?s)^" if case_sensitive else "(?is)^") + wildcard_body(pattern, re.escape) + "$"
 
 
 def check_re2(pattern: str, low: KqlLowering) -> None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
-from siemforge.compiler.lowering import Features, bind
+from siemforge.compiler.lowering import Drop, Features, LoweringStage, bind, preprocess, wildcard_body
 from siemforge.compiler.types import Type
 
 from .render import command_field, pcre_escape, render_field, render_string_literal, search_field, search_literal
@@ -87,8 +87,7 @@ class SplLowering:
             stages = stages[1:]
             if rest is not None:
                 stages.insert(0, ir.Filter(rest))
-        for st in stages:
-            self.stage(st)
+        self.lower_stages(stages)
         if self.live:  # temporaries still on the rows (made after the last stats/table, or on the events): they go
             self.drop(list(self.live))
         head = " ".join(x for x in [self.prefix, *terms] if x) or "*"
@@ -148,8 +147,7 @@ class SplLowering:
         self.computed = {b.name: b.expr.type for b in agg.by}
         self.computed.update({a.name: a.type for a in agg.aggregations})
         self.from_source = False
-        for st in stages[i + 1:]:
-            self.stage(st)
+        self.lower_stages(stages[i + 1:])
         return head
 
     def emit(self, command: str) -> None:
@@ -244,7 +242,17 @@ class SplLowering:
         return None
 
     # ------------------------------------------------------------------ stages
-    def stage(self, st: ir.Stage) -> None:
+    def lower_stages(self, stages: list[ir.Stage]) -> None:
+        for stage in stages:
+            for st in preprocess(stage, FEATURES, lambda: self.fresh("tmp")):
+                self.stage(st)
+
+    def stage(self, st: LoweringStage) -> None:
+        if isinstance(st, Drop):
+            self.drop(list(st.columns))
+            for c in st.columns:
+                self.computed.pop(c, None)
+            return
         match st:
             case ir.Filter(predicate=p):
                 self.emit("where " + self.cond(p))
@@ -299,18 +307,8 @@ class SplLowering:
             self.reassigned(name)
 
     def extend(self, assigns: tuple[ir.Assignment, ...]) -> None:
-        names = [a.name for a in assigns]
-        conflict = any(
-            isinstance(node, ir.Column) and node.name in names[:i]
-            for i, a in enumerate(assigns) for node in ir.walk(a.expr))
-        values = [(a.name, self.value(a.expr)) for a in assigns]
-        if not conflict:
-            self.emit("eval " + ", ".join(f"{render_field(n)}={self.as_value(v)}" for n, v in values))
-        else:  # eval is sequential; the IR's extend reads the row from before the stage
-            temps = [(n, self.fresh("tmp"), v) for n, v in values]
-            self.emit("eval " + ", ".join(f"{t}={self.as_value(v)}" for _, t, v in temps))
-            self.emit("eval " + ", ".join(f"{render_field(n)}={t}" for n, t, _ in temps))
-            self.drop([t for _, t, _ in temps])
+        values = [(a.name, self.value(a.expr)) for a in assigns]  # parallel: compiler.lowering.parallel_extend
+        self.emit("eval " + ", ".join(f"{render_field(n)}={self.as_value(v)}" for n, v in values))
         for a in assigns:
             self.computed[a.name] = a.expr.type
 
@@ -486,8 +484,7 @@ class SplLowering:
                     return V(f"match({subject}, {render_string_literal(('' if cs else '(?i)') + rx)})", cond=True)
                 raise self.fail("a string match against a non-literal pattern has no SPL form yet")
             case ir.WildcardMatch(subject=s, pattern=pat, case_sensitive=cs):
-                rx = "".join(".*" if p is ir.Wild.ANY else "." if p is ir.Wild.ONE else pcre_escape(str(p))
-                             for p in pat)
+                rx = wildcard_body(pat, pcre_escape)
                 flags = "(?s)" if cs else "(?is)"
                 return V(f"match({self.value(s).text}, {render_string_literal(flags + '^' + rx + chr(92) + 'z')})",
                          cond=True)
@@ -511,8 +508,7 @@ class SplLowering:
                         items.append(self.as_value(self.value(v)))
                 return V(f"in({subject}, {', '.join(items)})", cond=True)
             case ir.Keyword(pattern=pat, case_sensitive=cs):
-                rx = "".join(".*" if p is ir.Wild.ANY else "." if p is ir.Wild.ONE else pcre_escape(str(p))
-                             for p in pat)
+                rx = wildcard_body(pat, pcre_escape)
                 return V(f"match(_raw, {render_string_literal(('' if cs else '(?i)') + rx)})", cond=True)
             case ir.Not(operand=o):
                 # NOT of a condition that is null (a missing field) is null in SPL, true in the IR
