@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from siemforge.compiler import ir
@@ -471,76 +472,14 @@ class KqlLowering:
         return f"not({inner})"
 
     def call(self, e: ir.Call) -> Out:
-        fn, args = e.fn, e.args
-        outs = [self.value(a) for a in args]
-        t = _IR_TO_KQL.get(e.type, "dynamic")
-        empty_missing = self.binding.empty_is_missing
-        match fn:
-            case "isnull" | "isnotnull":
-                o = outs[0]
-                if o.type in ("string", "dynamic") and (empty_missing or o.type == "string"):
-                    # strings are never null in KQL: a missing string field is empty
-                    return Out(f"{'isempty' if fn == 'isnull' else 'isnotempty'}({o.text})", "bool")
-                return Out(f"{fn}({o.text})", "bool")
-            case "isempty" | "isnotempty":
-                return Out(f"{fn}({outs[0].text})", "bool")
-            case "coalesce":
-                kind = _common(outs)
-                return Out(f"coalesce({', '.join(self.cast(o, kind) for o in outs)})", kind)
-            case "tostring" | "todouble" | "tobool" | "todatetime" | "tolower" | "toupper" | "strlen" | "array_length":
-                arg = (
-                    outs[0].text
-                    if fn in ("tostring", "todouble", "tobool", "todatetime", "array_length")
-                    else self.text(args[0])
-                )
-                return Out(f"{fn}({arg})", t)
-            case "toint":
-                return Out(f"tolong({outs[0].text})", "long")
-            case "substring":
-                parts = [self.text(args[0]), *(o.text for o in outs[1:])]
-                return Out(f"substring({', '.join(parts)})", "string")
-            case "split":
-                return Out(f"split({self.text(args[0])}, {self.text(args[1])})", "dynamic")
-            case "strcat":
-                return Out(f"strcat({', '.join(o.text for o in outs)})", "string")
-            case "replace_string":
-                return Out(f"replace_string({', '.join(self.text(a) for a in args)})", "string")
-            case "replace_regex":
-                pattern = args[1]
-                assert isinstance(pattern, ir.Literal)
-                check_re2(str(pattern.value), self)
-                return Out(
-                    f"replace_regex({self.text(args[0])}, {render_regex_literal(str(pattern.value))}, "
-                    f"{self.text(args[2])})",
-                    "string",
-                )
-            case "extract":
-                pattern = args[0]
-                assert isinstance(pattern, ir.Literal)
-                check_re2(str(pattern.value), self)
-                return Out(
-                    f"extract({render_regex_literal(str(pattern.value))}, {outs[1].text}, {self.text(args[2])})",
-                    "string",
-                )
-            case "now":
-                return Out("now()", "datetime")
-            case "ago":
-                return Out(f"ago({outs[0].text})", "datetime")
-            case "bin":
-                return Out(f"bin({outs[0].text}, {outs[1].text})", outs[0].type)
-            case "hourofday":
-                return Out(f"hourofday({self.cast(outs[0], 'datetime')})", "long")
-            case "dayofweek":  # KQL's dayofweek is a timespan since Sunday; the IR's is 0..6
-                return Out(f"toint(dayofweek({self.cast(outs[0], 'datetime')}) / 1d)", "long")
-            case "datetime_diff":
-                unit = args[0]
-                assert isinstance(unit, ir.Literal)
-                return Out(
-                    f"datetime_diff({render_string_literal(str(unit.value))}, "
-                    f"{self.cast(outs[1], 'datetime')}, {self.cast(outs[2], 'datetime')})",
-                    "long",
-                )
-        raise self.fail(f"no KQL for function {fn}()")
+        """A function call through the target's table (FUNCTIONS; GENERIC names are KQL's own, same meaning)."""
+        outs = [self.value(a) for a in e.args]
+        lower = FUNCTIONS.get(e.fn)
+        if lower is not None:
+            return lower(self, e, outs)
+        if e.fn in GENERIC:
+            return Out(f"{e.fn}({', '.join(o.text for o in outs)})", _IR_TO_KQL.get(e.type, "dynamic"))
+        raise self.fail(UNSUPPORTED.get(e.fn, f"no KQL for function {e.fn}()"))
 
 
 def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
@@ -639,6 +578,79 @@ def check_re2(pattern: str, low: KqlLowering) -> None:
         _re2.compile(pattern)
     except Exception as exc:  # re2.error: RE2 cannot run this pattern (lookaround, backreferences, …)
         raise low.fail(f"KQL runs RE2, which cannot run the regex {pattern!r}: {exc}") from None
+
+
+# ------------------------------------------------------------------ functions (compiler/functions.py), by name
+KqlCall = Callable[[KqlLowering, ir.Call, list[Out]], Out]
+
+
+def _null_test(low: KqlLowering, e: ir.Call, outs: list[Out]) -> Out:
+    o = outs[0]
+    if o.type in ("string", "dynamic") and (low.binding.empty_is_missing or o.type == "string"):
+        # strings are never null in KQL: a missing string field is empty
+        return Out(f"{'isempty' if e.fn == 'isnull' else 'isnotempty'}({o.text})", "bool")
+    return Out(f"{e.fn}({o.text})", "bool")
+
+
+def _coalesce(low: KqlLowering, e: ir.Call, outs: list[Out]) -> Out:
+    kind = _common(outs)
+    return Out(f"coalesce({', '.join(low.cast(o, kind) for o in outs)})", kind)
+
+
+def _of_text(name: str, returns: str) -> KqlCall:
+    """`name(…)` with every argument made text first (string functions read text; JSON values are made text)."""
+    return lambda low, e, outs: Out(f"{name}({', '.join(low.text(a) for a in e.args)})", returns)
+
+
+def _substring(low: KqlLowering, e: ir.Call, outs: list[Out]) -> Out:
+    return Out(f"substring({', '.join([low.text(e.args[0]), *(o.text for o in outs[1:])])})", "string")
+
+
+def _literal_regex(e: ir.Call, i: int, low: KqlLowering) -> str:
+    pattern = e.args[i]
+    assert isinstance(pattern, ir.Literal)  # compiler/functions.py: a literal parameter
+    check_re2(str(pattern.value), low)
+    return render_regex_literal(str(pattern.value))
+
+
+def _replace_regex(low: KqlLowering, e: ir.Call, outs: list[Out]) -> Out:
+    return Out(f"replace_regex({low.text(e.args[0])}, {_literal_regex(e, 1, low)}, {low.text(e.args[2])})", "string")
+
+
+def _extract(low: KqlLowering, e: ir.Call, outs: list[Out]) -> Out:
+    return Out(f"extract({_literal_regex(e, 0, low)}, {outs[1].text}, {low.text(e.args[2])})", "string")
+
+
+def _datetime_diff(low: KqlLowering, e: ir.Call, outs: list[Out]) -> Out:
+    unit = e.args[0]
+    assert isinstance(unit, ir.Literal)
+    return Out(f"datetime_diff({render_string_literal(str(unit.value))}, "
+               f"{low.cast(outs[1], 'datetime')}, {low.cast(outs[2], 'datetime')})", "long")
+
+
+FUNCTIONS: dict[str, KqlCall] = {
+    "isnull": _null_test,
+    "isnotnull": _null_test,
+    "coalesce": _coalesce,
+    "toint": lambda low, e, outs: Out(f"tolong({outs[0].text})", "long"),
+    "tolower": _of_text("tolower", "string"),
+    "toupper": _of_text("toupper", "string"),
+    "strlen": _of_text("strlen", "long"),
+    "substring": _substring,
+    "split": _of_text("split", "dynamic"),
+    "replace_string": _of_text("replace_string", "string"),
+    "replace_regex": _replace_regex,
+    "extract": _extract,
+    "bin": lambda low, e, outs: Out(f"bin({outs[0].text}, {outs[1].text})", outs[0].type),
+    "hourofday": lambda low, e, outs: Out(f"hourofday({low.cast(outs[0], 'datetime')})", "long"),
+    # KQL's dayofweek is a timespan since Sunday; the IR's is 0..6
+    "dayofweek": lambda low, e, outs: Out(f"toint(dayofweek({low.cast(outs[0], 'datetime')}) / 1d)", "long"),
+    "datetime_diff": _datetime_diff,
+}
+# KQL's own function of the same name and meaning: `name(arguments)`
+GENERIC = frozenset({"isempty", "isnotempty", "tostring", "todouble", "tobool", "todatetime", "array_length",
+                     "strcat", "now", "ago"})
+UNSUPPORTED: dict[str, str] = {}  # every function has a KQL form
 
 
 FEATURES = Features("sentinel", "Sentinel", "docs/backends/sentinel.md", sequential_assignment=True)

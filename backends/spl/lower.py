@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -549,90 +550,23 @@ class SplLowering:
             return V("(" + " OR ".join([*nulls, f"{lt}!={rt}"]) + ")", cond=True)
         return V(f"{lt}{e.op.value}{rt}", cond=True)
 
-    def call(self, e: ir.Call) -> V:  # noqa: C901
-        fn = e.fn
-        if fn == "array_length" and isinstance(e.args[0], ir.Column):
-            where = self.json_location(e.args[0])
-            if where is not None:  # every element of the JSON array, as a multivalue field
-                return V(f"mvcount({self.spath(where[0], (*where[1], '{}'))})", kind="number")
+    def call(self, e: ir.Call) -> V:
+        """A function call through the target's table (FUNCTIONS; GENERIC names are SPL's own, same meaning)."""
+        if e.fn in UNSUPPORTED:
+            raise self.fail(UNSUPPORTED[e.fn])
+        whole = WHOLE_ARGUMENTS.get(e.fn)
+        if whole is not None:
+            v = whole(self, e)
+            if v is not None:
+                return v
         args = [self.value(a) for a in e.args]
         t = [self.as_value(a) for a in args]
-        match fn:
-            case "isnull" | "isnotnull":
-                return V(f"{fn}({t[0]})", cond=True)
-            case "isempty":
-                return V(f'(isnull({t[0]}) OR {t[0]}=="" OR mvcount({t[0]})==0)', cond=True)
-            case "isnotempty":
-                return V(f'(isnotnull({t[0]}) AND {t[0]}!="" AND mvcount({t[0]})>0)', cond=True)
-            case "coalesce":
-                return V(f"coalesce({', '.join(t)})")
-            case "tostring":
-                return V(f"tostring({t[0]})", kind="string")
-            case "toint":
-                n = f"tonumber({t[0]})"
-                return V(f"if({n}>=0, floor({n}), ceiling({n}))", kind="number")
-            case "todouble":
-                return V(f"tonumber({t[0]})", kind="number")
-            case "tolower" | "toupper":
-                return V(f"{'lower' if fn == 'tolower' else 'upper'}({t[0]})", kind="string")
-            case "strlen":
-                return V(f"len({t[0]})", kind="number")
-            case "substring":  # SPL substr is 1-based
-                rest = f", {t[2]}" if len(t) > 2 else ""
-                return V(f"substr({t[0]}, ({t[1]}) + 1{rest})", kind="string")
-            case "split":
-                return V(f"split({t[0]}, {t[1]})", kind="mv")
-            case "strcat":  # `.` with a null operand is null; strcat counts null as ""
-                return V("(" + ".".join(f'coalesce(tostring({x}), "")' for x in t) + ")", kind="string")
-            case "replace_string":
-                pat = e.args[1]
-                if not (isinstance(pat, ir.Literal) and isinstance(pat.value, str)):
-                    raise self.fail("replace_string() needs a literal search text in SPL")
-                rep = e.args[2]
-                if not (isinstance(rep, ir.Literal) and isinstance(rep.value, str)):
-                    raise self.fail("replace_string() needs a literal replacement in SPL")
-                return V(f"replace({t[0]}, {render_string_literal(pcre_escape(pat.value))}, "
-                         f"{render_string_literal(rep.value.replace(chr(92), chr(92) * 2))})", kind="string")
-            case "replace_regex":
-                return V(f"replace({t[0]}, {t[1]}, {t[2]})", kind="string")
-            case "extract":
-                pat, group = e.args[0], e.args[1]
-                assert isinstance(pat, ir.Literal) and isinstance(group, ir.Literal)
-                rx = f"(?s)^.*?(?:{pat.value}).*$"
-                return V(f"if(match({t[2]}, {t[0]}), replace({t[2]}, {render_string_literal(rx)}, "
-                         f"{render_string_literal(chr(92) + str(group.value))}), null())", kind="string")
-            case "array_length":
-                return V(f"mvcount({t[0]})", kind="number")
-            case "now":
-                return V("now()", kind="time")
-            case "ago":
-                return V(f"(now() - {t[0]})", kind="time")
-            case "bin":
-                return V(f"(floor({t[0]} / {t[1]}) * {t[1]})", kind=args[0].kind)
-            case "hourofday":  # from epoch seconds: UTC whatever the searching user's time zone
-                return V(f"floor((({t[0]} % 86400) + 86400) % 86400 / 3600)", kind="number")
-            case "dayofweek":  # 1970-01-01 was a Thursday; 0 = Sunday
-                return V(f"((floor({t[0]} / 86400) + 4) % 7)", kind="number")
-            case "datetime_diff":
-                unit = e.args[0]
-                assert isinstance(unit, ir.Literal)
-                size = {"day": 86400, "hour": 3600, "minute": 60, "second": 1}.get(str(unit.value))
-                if size is not None:
-                    return V(f"(floor({t[1]} / {size}) - floor({t[2]} / {size}))", kind="number")
-                if unit.value == "week":
-                    return V(f"(floor((floor({t[1]} / 86400) + 4) / 7) - floor((floor({t[2]} / 86400) + 4) / 7))",
-                             kind="number")
-                raise self.fail(f"datetime_diff in {unit.value}s has no time-zone independent SPL form")
-            case "todatetime":
-                if e.args[0].type is Type.DATETIME:
-                    return args[0]
-                if e.args[0].type in (Type.INT, Type.REAL):
-                    n = t[0]
-                    return V(f"if({n} > 100000000000, {n} / 1000, {n})", kind="time")
-                raise self.fail("todatetime() of text has no time-zone safe SPL form; keep times in _time")
-            case "tobool":
-                raise self.fail("SPL has no boolean values; compare the field instead of tobool()")
-        raise self.fail(f"no SPL for function {fn}()")
+        lower = FUNCTIONS.get(e.fn)
+        if lower is not None:
+            return lower(self, e, args, t)
+        if e.fn in GENERIC:
+            return V(f"{e.fn}({', '.join(t)})", kind=_kind(e.type))
+        raise self.fail(f"no SPL for function {e.fn}()")
 
 
 def _kind(t: Type) -> str:
@@ -669,6 +603,109 @@ def literal(v: object) -> V:
         secs = (v - EPOCH).total_seconds()
         return V(str(int(secs)) if secs.is_integer() else repr(secs), kind="time")
     raise error(f"no SPL literal for {v!r}")
+
+
+# ------------------------------------------------------------------ functions (compiler/functions.py), by name
+SplCall = Callable[[SplLowering, ir.Call, list[V], list[str]], V]
+
+
+def _rename(name: str, kind: str = "any", cond: bool = False) -> SplCall:
+    """SPL's function `name` means the IR's function (sqlglot: rename_func)."""
+    return lambda low, e, args, t: V(f"{name}({', '.join(t)})", cond=cond, kind=kind)
+
+
+def _array_length_json(low: SplLowering, e: ir.Call) -> V | None:
+    """Every element of a JSON array as a multivalue field: spath reads `path{}`."""
+    arg = e.args[0]
+    where = low.json_location(arg) if isinstance(arg, ir.Column) else None
+    return None if where is None else V(f"mvcount({low.spath(where[0], (*where[1], '{}'))})", kind="number")
+
+
+def _truncate(n: str) -> str:
+    return f"if({n}>=0, floor({n}), ceiling({n}))"
+
+
+def _substring(low: SplLowering, e: ir.Call, args: list[V], t: list[str]) -> V:  # SPL substr is 1-based
+    rest = f", {t[2]}" if len(t) > 2 else ""
+    return V(f"substr({t[0]}, ({t[1]}) + 1{rest})", kind="string")
+
+
+def _strcat(low: SplLowering, e: ir.Call, args: list[V], t: list[str]) -> V:
+    # `.` with a null operand is null; strcat counts null as ""
+    return V("(" + ".".join(f'coalesce(tostring({x}), "")' for x in t) + ")", kind="string")
+
+
+def _replace_string(low: SplLowering, e: ir.Call, args: list[V], t: list[str]) -> V:
+    pat, rep = e.args[1], e.args[2]
+    if not (isinstance(pat, ir.Literal) and isinstance(pat.value, str)):
+        raise low.fail("replace_string() needs a literal search text in SPL")
+    if not (isinstance(rep, ir.Literal) and isinstance(rep.value, str)):
+        raise low.fail("replace_string() needs a literal replacement in SPL")
+    return V(f"replace({t[0]}, {render_string_literal(pcre_escape(pat.value))}, "
+             f"{render_string_literal(rep.value.replace(chr(92), chr(92) * 2))})", kind="string")
+
+
+def _extract(low: SplLowering, e: ir.Call, args: list[V], t: list[str]) -> V:
+    pat, group = e.args[0], e.args[1]
+    assert isinstance(pat, ir.Literal) and isinstance(group, ir.Literal)
+    rx = f"(?s)^.*?(?:{pat.value}).*$"
+    return V(f"if(match({t[2]}, {t[0]}), replace({t[2]}, {render_string_literal(rx)}, "
+             f"{render_string_literal(chr(92) + str(group.value))}), null())", kind="string")
+
+
+def _datetime_diff(low: SplLowering, e: ir.Call, args: list[V], t: list[str]) -> V:
+    unit = e.args[0]
+    assert isinstance(unit, ir.Literal)
+    size = {"day": 86400, "hour": 3600, "minute": 60, "second": 1}.get(str(unit.value))
+    if size is not None:
+        return V(f"(floor({t[1]} / {size}) - floor({t[2]} / {size}))", kind="number")
+    if unit.value == "week":
+        return V(f"(floor((floor({t[1]} / 86400) + 4) / 7) - floor((floor({t[2]} / 86400) + 4) / 7))", kind="number")
+    raise low.fail(f"datetime_diff in {unit.value}s has no time-zone independent SPL form")
+
+
+def _todatetime(low: SplLowering, e: ir.Call, args: list[V], t: list[str]) -> V:
+    if e.args[0].type is Type.DATETIME:
+        return args[0]
+    if e.args[0].type in (Type.INT, Type.REAL):
+        return V(f"if({t[0]} > 100000000000, {t[0]} / 1000, {t[0]})", kind="time")
+    raise low.fail("todatetime() of text has no time-zone safe SPL form; keep times in _time")
+
+
+FUNCTIONS: dict[str, SplCall] = {
+    "isnull": _rename("isnull", cond=True),
+    "isnotnull": _rename("isnotnull", cond=True),
+    "isempty": lambda low, e, a, t: V(f'(isnull({t[0]}) OR {t[0]}=="" OR mvcount({t[0]})==0)', cond=True),
+    "isnotempty": lambda low, e, a, t: V(f'(isnotnull({t[0]}) AND {t[0]}!="" AND mvcount({t[0]})>0)', cond=True),
+    "coalesce": _rename("coalesce"),
+    "toint": lambda low, e, a, t: V(_truncate(f"tonumber({t[0]})"), kind="number"),
+    "todouble": _rename("tonumber", kind="number"),
+    "todatetime": _todatetime,
+    "tolower": _rename("lower", kind="string"),
+    "toupper": _rename("upper", kind="string"),
+    "strlen": _rename("len", kind="number"),
+    "substring": _substring,
+    "split": _rename("split", kind="mv"),
+    "strcat": _strcat,
+    "replace_string": _replace_string,
+    "replace_regex": _rename("replace", kind="string"),
+    "extract": _extract,
+    "array_length": _rename("mvcount", kind="number"),
+    "ago": lambda low, e, a, t: V(f"(now() - {t[0]})", kind="time"),
+    "bin": lambda low, e, a, t: V(f"(floor({t[0]} / {t[1]}) * {t[1]})", kind=a[0].kind),
+    # from epoch seconds: UTC whatever the searching user's time zone
+    "hourofday": lambda low, e, a, t: V(f"floor((({t[0]} % 86400) + 86400) % 86400 / 3600)", kind="number"),
+    # 1970-01-01 was a Thursday; 0 = Sunday
+    "dayofweek": lambda low, e, a, t: V(f"((floor({t[0]} / 86400) + 4) % 7)", kind="number"),
+    "datetime_diff": _datetime_diff,
+}
+# lowerings that read their arguments as IR before they are lowered; None: lower through FUNCTIONS
+WHOLE_ARGUMENTS: dict[str, Callable[[SplLowering, ir.Call], V | None]] = {"array_length": _array_length_json}
+# SPL's own function of the same name and meaning: `name(arguments)`
+GENERIC = frozenset({"tostring", "now"})
+UNSUPPORTED: dict[str, str] = {
+    "tobool": "SPL has no boolean values; compare the field instead of tobool()",
+}
 
 
 FEATURES = Features("splunk", "Splunk", "docs/backends/splunk.md", reads_undeclared=True, sequential_assignment=True)
