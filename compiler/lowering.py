@@ -43,6 +43,18 @@ LoweringStage = ir.Stage | Drop
 
 
 @dataclass(frozen=True, slots=True)
+class Lowered:
+    """A lowered expression, passed between lowering steps so that none re-parses rendered text: the target's text,
+    its coarse type on the target, and the target field it reads as is when it is a plain field reference."""
+
+    text: str
+    type: str = "any"  # the target's own coarse types (KQL: string, long, …, dynamic; SPL: string, number, time, mv)
+    field: str | None = None  # the field's name on the target when `text` just reads it
+    cond: bool = False  # a condition, not a value (SPL keeps the two apart)
+    null: bool = False  # the null literal (no type of its own)
+
+
+@dataclass(frozen=True, slots=True)
 class Bound:
     """A rule on one target: the binding it reads (None: names as written) and the stages to lower, with every view
     the binding does not store natively expanded in front of the rule's own stages."""

@@ -89,6 +89,9 @@ QUERY_ROWS = [
      '`cloudtrail`\n| eval a="quote\\" back\\\\ nl\n", b=1.5, c="true", d=28800, e=1706688000, f=90'),
     ('odd_names', 'extend `my col` = 1 | project `my col`, eventName',
      '`cloudtrail`\n| eval \'my col\'=1\n| table "my col" eventName'),
+    # a name with a quote: commands take the field's name, never the eval text with its escapes
+    ('odd_names', "extend `it's` = eventName | rename c = `it's` | extend `x'y` = 1 | sort by `x'y` | project c, `x'y`",
+     '`cloudtrail`\n| eval \'it\\\'s\'=eventName\n| rename "it\'s" AS c\n| eval \'x\\\'y\'=1\n| sort 0 +"x\'y"\n| table c "x\'y"'),
     ('summarize_all', 'summarize n = count(), c = count(errorCode), d = dcount(sourceIPAddress), lo = min(_time), hi = max(_time), s = sum(toint(requestParameters.maxCount)), a = avg(toint(requestParameters.maxCount)), v = values(awsRegion), e = earliest(sourceIPAddress), l = latest(sourceIPAddress) by eventName, arn = userIdentity.arn',
      '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.maxCount\n| eval siemforge_arg2=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), siemforge_arg3=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), eventName=coalesce(eventName, "__siemforge_null__"), arn=coalesce(\'userIdentity.arn\', "__siemforge_null__")\n| stats count AS n count(errorCode) AS c dc(sourceIPAddress) AS d min(_time) AS lo max(_time) AS hi sum(siemforge_arg2) AS s avg(siemforge_arg3) AS a values(awsRegion) AS v earliest(sourceIPAddress) AS e latest(sourceIPAddress) AS l by eventName arn\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName), arn=if(arn=="__siemforge_null__", null(), arn)'),
     ('summarize_no_by', 'summarize n = count()',

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
-from siemforge.compiler.lowering import Drop, Features, LoweringStage, bind, preprocess, wildcard_body
+from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, wildcard_body
 from siemforge.compiler.types import Type
 
 from .render import (
@@ -42,12 +42,13 @@ _IR_TO_KQL = {
 }
 
 
-@dataclass(slots=True)
-class Out:
-    """A lowered expression: its KQL text and coarse KQL type."""
+@dataclass(frozen=True, slots=True)
+class AggLowered:
+    """One aggregation of a summarize: its text, the extends to run after it, the temporaries to drop then."""
 
     text: str
-    type: str  # string, long, real, bool, datetime, timespan, dynamic
+    after: list[str]
+    drops: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -181,8 +182,8 @@ class KqlLowering:
         for n, o in lowered:
             self.scope.computed[n] = o.type
 
-    def aggregation(self, a: ir.Aggregation) -> tuple[str, list[str]]:
-        """`name = agg(...)` and the extends to run after the summarize."""
+    def aggregation(self, a: ir.Aggregation) -> AggLowered:
+        """`name = agg(...)`, the extends to run after the summarize and the temporaries to drop then."""
         name = render_name(a.name)
         post: list[str] = []
         arg = self.value(a.arg) if a.arg is not None else None
@@ -191,31 +192,30 @@ class KqlLowering:
             present = f"isnotempty({arg.text})" if arg.type in ("string", "dynamic") else f"isnotnull({arg.text})"
         match a.fn:
             case ir.AggFn.COUNT:
-                return (f"{name} = count()" if arg is None else f"{name} = countif({present})"), post
+                return AggLowered((f"{name} = count()" if arg is None else f"{name} = countif({present})"), post)
             case ir.AggFn.DCOUNT:  # exact: KQL's dcount() is an estimate
                 assert arg is not None
-                return f"{name} = array_length(make_set_if({arg.text}, {present}))", post
+                return AggLowered(f"{name} = array_length(make_set_if({arg.text}, {present}))", post)
             case ir.AggFn.MIN | ir.AggFn.MAX:
                 assert arg is not None
                 if arg.type in ("long", "real", "datetime", "timespan", "bool"):  # min/max skip nulls already
-                    return f"{name} = {a.fn.value}({arg.text})", post
+                    return AggLowered(f"{name} = {a.fn.value}({arg.text})", post)
                 fn = "minif" if a.fn is ir.AggFn.MIN else "maxif"  # an empty string is a missing value
-                return f"{name} = {fn}({arg.text}, {present})", post
+                return AggLowered(f"{name} = {fn}({arg.text}, {present})", post)
             case ir.AggFn.SUM | ir.AggFn.AVG:
                 assert arg is not None
                 text = arg.text if arg.type in ("long", "real", "timespan") else f"todouble({arg.text})"
-                return f"{name} = {a.fn.value}({text})", post
+                return AggLowered(f"{name} = {a.fn.value}({text})", post)
             case ir.AggFn.VALUES:
                 assert arg is not None
                 post.append(f"{name} = array_sort_asc({name})")
-                return f"{name} = make_set_if({arg.text}, {present})", post
+                return AggLowered(f"{name} = make_set_if({arg.text}, {present})", post)
             case ir.AggFn.EARLIEST | ir.AggFn.LATEST:
                 assert arg is not None
                 time = self.value(ir.Column(self.time_name(), (), Type.DATETIME)).text
                 tmp = self.fresh("siemforge_time")
                 fn = "arg_min" if a.fn is ir.AggFn.EARLIEST else "arg_max"
-                post.append(f"-{tmp}")
-                return f"({tmp}, {name}) = {fn}({time}, {arg.text})", post
+                return AggLowered(f"({tmp}, {name}) = {fn}({time}, {arg.text})", post, [tmp])
         raise self.fail(f"no KQL for aggregation {a.fn.value}")
 
     def time_name(self) -> str:
@@ -238,7 +238,7 @@ class KqlLowering:
         aggs = [self.aggregation(a) for a in stage.aggregations]
         by = self.by_list(stage.by)
         by_types = {b.name: self.value(b.expr).type for b in stage.by}
-        text = "summarize " + ", ".join(t for t, _ in aggs)
+        text = "summarize " + ", ".join(a.text for a in aggs)
         if by:
             text += " by " + ", ".join(by)
         self.emit(text)
@@ -251,9 +251,9 @@ class KqlLowering:
         )
         _ = order
 
-    def _post(self, aggs: list[tuple[str, list[str]]]) -> None:
-        extends = [p for _, post in aggs for p in post if not p.startswith("-")]
-        drops = [p[1:] for _, post in aggs for p in post if p.startswith("-")]
+    def _post(self, aggs: list[AggLowered]) -> None:
+        extends = [p for a in aggs for p in a.after]
+        drops = [d for a in aggs for d in a.drops]
         if extends:
             self.emit("extend " + ", ".join(extends))
         if drops:
@@ -272,9 +272,9 @@ class KqlLowering:
         key_values = [self.value(b.expr).text for b in stage.by] or ["1"]
         # both sides get the same key columns; strings are never null in KQL, other keys are made text
         left_keys = ", ".join(f"{k} = tostring({v})" for k, v in zip(keys, key_values))
-        right = f"{name} | extend {left_keys} | summarize {', '.join(t for t, _ in aggs)} by {', '.join(keys)}"
-        post = [p for _, ps in aggs for p in ps if not p.startswith("-")]
-        drops = [p[1:] for _, ps in aggs for p in ps if p.startswith("-")]
+        right = f"{name} | extend {left_keys} | summarize {', '.join(a.text for a in aggs)} by {', '.join(keys)}"
+        post = [p for a in aggs for p in a.after]
+        drops = [d for a in aggs for d in a.drops]
         if post:
             right += " | extend " + ", ".join(post)
         if drops:
@@ -326,10 +326,10 @@ class KqlLowering:
         out = self.value(e)
         return out.text if out.type == "bool" else f"tobool({out.text})"
 
-    def column(self, c: ir.Column) -> Out:
+    def column(self, c: ir.Column) -> Lowered:
         if c.name in self.scope.computed or not self.scope.from_table:
             t = self.scope.computed.get(c.name, "dynamic")
-            return Out(render_name(c.name) + _path(c.path), "dynamic" if c.path else t)
+            return Lowered(render_name(c.name) + _path(c.path), "dynamic" if c.path else t)
         ref = self.binding.resolve(c.name, c.path)
         if ref is None:
             dotted = ".".join([c.name, *(str(p) for p in c.path)])
@@ -342,12 +342,12 @@ class KqlLowering:
             if alias is None:
                 alias = self.parsed_json[ref.column] = f"{ref.column}Json"
                 self.pending_json.append(ref.column)
-            return Out(alias + _path(ref.path), "dynamic")
+            return Lowered(alias + _path(ref.path), "dynamic")
         if ref.path:
             raise self.fail(f"{c.name}: column {ref.column} is a {ref.type}; it has no member {ref.path[0]!r}")
-        return Out(render_name(ref.column), ref.type)
+        return Lowered(render_name(ref.column), ref.type)
 
-    def value(self, e: ir.Expr) -> Out:  # noqa: C901 - one case per node type
+    def value(self, e: ir.Expr) -> Lowered:  # noqa: C901 - one case per node type
         match e:
             case ir.Literal(value=v, type=t):
                 return literal(v, t)
@@ -355,28 +355,28 @@ class KqlLowering:
                 return self.column(e)
             case ir.Index(base=b, key=k):
                 base = self.value(b)
-                return Out(base.text + _path((k,)), "dynamic")
+                return Lowered(base.text + _path((k,)), "dynamic")
             case ir.Compare():
                 return self.compare(e)
             case ir.StringMatch(op=op, subject=s, pattern=p, case_sensitive=cs):
-                return Out(f"{self.text(s)} {op.value}{'_cs' if cs else ''} {self.text(p)}", "bool")
+                return Lowered(f"{self.text(s)} {op.value}{'_cs' if cs else ''} {self.text(p)}", "bool")
             case ir.WildcardMatch(subject=s, pattern=p, case_sensitive=cs):
                 # a missing value never matches (IR), but KQL's missing string is "", which `*` matches
                 subject = self.text(s)
                 if all(x is ir.Wild.ANY for x in p):
-                    return Out(f"isnotempty({subject})", "bool")
+                    return Lowered(f"isnotempty({subject})", "bool")
                 regex = f"{subject} matches regex {render_regex_literal(wildcard_to_re2(p, cs))}"
                 if _matches_empty(p):
-                    return Out(f"(isnotempty({subject}) and {regex})", "bool")
-                return Out(regex, "bool")
+                    return Lowered(f"(isnotempty({subject}) and {regex})", "bool")
+                return Lowered(regex, "bool")
             case ir.RegexMatch(subject=s, pattern=p, flags=flags):
                 check_re2(p, self)
                 prefix = "".join(f"(?{f})" for f in sorted(flags))
                 subject = self.text(s)
                 regex = f"{subject} matches regex {render_regex_literal(prefix + p)}"
                 if _re_matches_empty(prefix + p):
-                    return Out(f"(isnotempty({subject}) and {regex})", "bool")
-                return Out(regex, "bool")
+                    return Lowered(f"(isnotempty({subject}) and {regex})", "bool")
+                return Lowered(regex, "bool")
             case ir.CidrMatch(subject=s, networks=nets):
                 subject = self.text(s)
                 parts = []
@@ -385,33 +385,33 @@ class KqlLowering:
                         "ipv6_is_in_range" if ipaddress.ip_network(n, strict=False).version == 6 else "ipv4_is_in_range"
                     )
                     parts.append(f"{fn}({subject}, {render_string_literal(n)})")
-                return Out(parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")", "bool")
+                return Lowered(parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")", "bool")
             case ir.InList(subject=s, values=vals, case_sensitive=cs):
                 return self.in_list(s, vals, cs)
             case ir.Keyword(pattern=p, case_sensitive=cs):
                 texts = [x for x in p if isinstance(x, str)]
                 if len(texts) != 1 or p != (ir.Wild.ANY, texts[0], ir.Wild.ANY):
                     raise self.fail("a keyword with inner wildcards has no KQL form")
-                return Out(f"* {'contains_cs' if cs else 'contains'} {render_string_literal(texts[0])}", "bool")
+                return Lowered(f"* {'contains_cs' if cs else 'contains'} {render_string_literal(texts[0])}", "bool")
             case ir.Not(operand=o):
-                return Out(self.negate(o), "bool")
+                return Lowered(self.negate(o), "bool")
             case ir.And(operands=ops):
-                return Out("(" + " and ".join(self.predicate(o) for o in ops) + ")", "bool")
+                return Lowered("(" + " and ".join(self.predicate(o) for o in ops) + ")", "bool")
             case ir.Or(operands=ops):
-                return Out("(" + " or ".join(self.predicate(o) for o in ops) + ")", "bool")
+                return Lowered("(" + " or ".join(self.predicate(o) for o in ops) + ")", "bool")
             case ir.Arith(op=op, left=l, right=r, type=t):
                 lo, ro = self.numeric(l), self.numeric(r)
-                return Out(f"({lo} {op.value} {ro})", _IR_TO_KQL.get(t, "real"))
+                return Lowered(f"({lo} {op.value} {ro})", _IR_TO_KQL.get(t, "real"))
             case ir.Negate(operand=o):
-                return Out(f"-{self.numeric(o)}", _IR_TO_KQL.get(e.type, "real"))
+                return Lowered(f"-{self.numeric(o)}", _IR_TO_KQL.get(e.type, "real"))
             case ir.Case(branches=bs, default=d):
                 vals = [self.value(v) for _, v in bs] + [self.value(d)]
                 kind = _common(vals)
                 texts = [self.cast(v, kind) for v in vals]
                 if len(bs) == 1:
-                    return Out(f"iff({self.predicate(bs[0][0])}, {texts[0]}, {texts[1]})", kind)
+                    return Lowered(f"iff({self.predicate(bs[0][0])}, {texts[0]}, {texts[1]})", kind)
                 parts = [f"{self.predicate(c)}, {t}" for (c, _), t in zip(bs, texts)]
-                return Out(f"case({', '.join(parts)}, {texts[-1]})", kind)
+                return Lowered(f"case({', '.join(parts)}, {texts[-1]})", kind)
             case ir.Call():
                 return self.call(e)
         raise self.fail(f"no KQL for {type(e).__name__}")
@@ -425,7 +425,7 @@ class KqlLowering:
         o = self.value(e)
         return o.text if o.type in ("long", "real", "datetime", "timespan") else f"todouble({o.text})"
 
-    def cast(self, o: Out, kind: str) -> str:
+    def cast(self, o: Lowered, kind: str) -> str:
         if o.type == kind or kind == "dynamic" or (kind == "real" and o.type == "long"):  # long promotes to real
             return o.text
         return {
@@ -437,7 +437,7 @@ class KqlLowering:
             "timespan": f"totimespan({o.text})",
         }.get(kind, o.text)
 
-    def compare(self, e: ir.Compare) -> Out:
+    def compare(self, e: ir.Compare) -> Lowered:
         left, right = self.value(e.left), self.value(e.right)
         kind = _compare_kind(left, right)
         lt, rt = self.cast(left, kind), self.cast(right, kind)
@@ -445,40 +445,39 @@ class KqlLowering:
             op = {ir.CmpOp.EQ: "==" if e.case_sensitive else "=~", ir.CmpOp.NE: "!=" if e.case_sensitive else "!~"}.get(
                 e.op, e.op.value
             )
-            return Out(f"{lt} {op} {rt}", "bool")
+            return Lowered(f"{lt} {op} {rt}", "bool")
         if e.op is ir.CmpOp.NE:  # two-valued: a null operand makes != true
             nulls = [f"isnull({t})" for t, x in ((lt, e.left), (rt, e.right)) if not isinstance(x, ir.Literal)]
-            return Out("(" + " or ".join([*nulls, f"{lt} != {rt}"]) + ")" if nulls else f"{lt} != {rt}", "bool")
-        return Out(f"{lt} {e.op.value} {rt}", "bool")
+            return Lowered("(" + " or ".join([*nulls, f"{lt} != {rt}"]) + ")" if nulls else f"{lt} != {rt}", "bool")
+        return Lowered(f"{lt} {e.op.value} {rt}", "bool")
 
-    def in_list(self, s: ir.Expr, vals: tuple[ir.Expr, ...], cs: bool) -> Out:
+    def in_list(self, s: ir.Expr, vals: tuple[ir.Expr, ...], cs: bool, negated: bool = False) -> Lowered:
         subject = self.value(s)
         outs = [self.value(v) for v in vals]
         kind = _common([subject, *outs]) if all(isinstance(v, ir.Literal) for v in vals) else "string"
         if kind == "dynamic":
             kind = "string"
-        op = "in" if cs or kind != "string" else "in~"
-        return Out(f"{self.cast(subject, kind)} {op} ({', '.join(self.cast(o, kind) for o in outs)})", "bool")
+        op = ("!" if negated else "") + ("in" if cs or kind != "string" else "in~")
+        return Lowered(f"{self.cast(subject, kind)} {op} ({', '.join(self.cast(o, kind) for o in outs)})", "bool")
 
     def negate(self, o: ir.Expr) -> str:
         if isinstance(o, ir.StringMatch):
             return f"{self.text(o.subject)} !{o.op.value}{'_cs' if o.case_sensitive else ''} {self.text(o.pattern)}"
         if isinstance(o, ir.InList):
-            inner = self.in_list(o.subject, o.values, o.case_sensitive).text
-            return re.sub(r" (in~?) \(", lambda m: f" !{m.group(1)} (", inner, count=1)
+            return self.in_list(o.subject, o.values, o.case_sensitive, negated=True).text
         inner = self.predicate(o)
         if may_be_null(o, self):  # not(null) is null, which `where` drops; the IR's not(false) is true
             return f"not(coalesce({inner}, false))"
         return f"not({inner})"
 
-    def call(self, e: ir.Call) -> Out:
+    def call(self, e: ir.Call) -> Lowered:
         """A function call through the target's table (FUNCTIONS; GENERIC names are KQL's own, same meaning)."""
         outs = [self.value(a) for a in e.args]
         lower = FUNCTIONS.get(e.fn)
         if lower is not None:
             return lower(self, e, outs)
         if e.fn in GENERIC:
-            return Out(f"{e.fn}({', '.join(o.text for o in outs)})", _IR_TO_KQL.get(e.type, "dynamic"))
+            return Lowered(f"{e.fn}({', '.join(o.text for o in outs)})", _IR_TO_KQL.get(e.type, "dynamic"))
         raise self.fail(UNSUPPORTED.get(e.fn, f"no KQL for function {e.fn}()"))
 
 
@@ -500,23 +499,23 @@ def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
     return False
 
 
-def literal(v: object, t: Type) -> Out:
+def literal(v: object, t: Type) -> Lowered:
     if v is None:
-        return Out("dynamic(null)", "dynamic")
+        return Lowered("dynamic(null)", "dynamic", null=True)
     if isinstance(v, bool):
-        return Out("true" if v else "false", "bool")
+        return Lowered("true" if v else "false", "bool")
     if isinstance(v, int):
-        return Out(str(v), "long")
+        return Lowered(str(v), "long")
     if isinstance(v, float):
-        return Out(render_real(v), "real")
+        return Lowered(render_real(v), "real")
     if isinstance(v, str):
-        return Out(render_string_literal(v), "string")
+        return Lowered(render_string_literal(v), "string")
     from datetime import datetime, timedelta
 
     if isinstance(v, datetime):
-        return Out(render_datetime(v), "datetime")
+        return Lowered(render_datetime(v), "datetime")
     if isinstance(v, timedelta):
-        return Out(render_timespan(v), "timespan")
+        return Lowered(render_timespan(v), "timespan")
     raise error(f"no KQL literal for {v!r}")
 
 
@@ -532,7 +531,7 @@ def _path(path: tuple[str | int, ...]) -> str:
     return out
 
 
-def _compare_kind(a: Out, b: Out) -> str:
+def _compare_kind(a: Lowered, b: Lowered) -> str:
     """The type both sides of a comparison are brought to (the IR compares numeric text as a number)."""
     types = {a.type, b.type}
     for k in ("datetime", "timespan", "bool"):
@@ -543,8 +542,8 @@ def _compare_kind(a: Out, b: Out) -> str:
     return "string"
 
 
-def _common(outs: list[Out]) -> str:
-    types = [o.type for o in outs if not o.text.startswith("dynamic(null)")]
+def _common(outs: list[Lowered]) -> str:
+    types = [o.type for o in outs if not o.null]
     if not types:
         return "dynamic"
     if all(t == types[0] for t in types):
@@ -581,29 +580,29 @@ def check_re2(pattern: str, low: KqlLowering) -> None:
 
 
 # ------------------------------------------------------------------ functions (compiler/functions.py), by name
-KqlCall = Callable[[KqlLowering, ir.Call, list[Out]], Out]
+KqlCall = Callable[[KqlLowering, ir.Call, list[Lowered]], Lowered]
 
 
-def _null_test(low: KqlLowering, e: ir.Call, outs: list[Out]) -> Out:
+def _null_test(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
     o = outs[0]
     if o.type in ("string", "dynamic") and (low.binding.empty_is_missing or o.type == "string"):
         # strings are never null in KQL: a missing string field is empty
-        return Out(f"{'isempty' if e.fn == 'isnull' else 'isnotempty'}({o.text})", "bool")
-    return Out(f"{e.fn}({o.text})", "bool")
+        return Lowered(f"{'isempty' if e.fn == 'isnull' else 'isnotempty'}({o.text})", "bool")
+    return Lowered(f"{e.fn}({o.text})", "bool")
 
 
-def _coalesce(low: KqlLowering, e: ir.Call, outs: list[Out]) -> Out:
+def _coalesce(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
     kind = _common(outs)
-    return Out(f"coalesce({', '.join(low.cast(o, kind) for o in outs)})", kind)
+    return Lowered(f"coalesce({', '.join(low.cast(o, kind) for o in outs)})", kind)
 
 
 def _of_text(name: str, returns: str) -> KqlCall:
     """`name(…)` with every argument made text first (string functions read text; JSON values are made text)."""
-    return lambda low, e, outs: Out(f"{name}({', '.join(low.text(a) for a in e.args)})", returns)
+    return lambda low, e, outs: Lowered(f"{name}({', '.join(low.text(a) for a in e.args)})", returns)
 
 
-def _substring(low: KqlLowering, e: ir.Call, outs: list[Out]) -> Out:
-    return Out(f"substring({', '.join([low.text(e.args[0]), *(o.text for o in outs[1:])])})", "string")
+def _substring(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    return Lowered(f"substring({', '.join([low.text(e.args[0]), *(o.text for o in outs[1:])])})", "string")
 
 
 def _literal_regex(e: ir.Call, i: int, low: KqlLowering) -> str:
@@ -613,18 +612,19 @@ def _literal_regex(e: ir.Call, i: int, low: KqlLowering) -> str:
     return render_regex_literal(str(pattern.value))
 
 
-def _replace_regex(low: KqlLowering, e: ir.Call, outs: list[Out]) -> Out:
-    return Out(f"replace_regex({low.text(e.args[0])}, {_literal_regex(e, 1, low)}, {low.text(e.args[2])})", "string")
+def _replace_regex(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    return Lowered(f"replace_regex({low.text(e.args[0])}, {_literal_regex(e, 1, low)}, {low.text(e.args[2])})",
+                   "string")
 
 
-def _extract(low: KqlLowering, e: ir.Call, outs: list[Out]) -> Out:
-    return Out(f"extract({_literal_regex(e, 0, low)}, {outs[1].text}, {low.text(e.args[2])})", "string")
+def _extract(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    return Lowered(f"extract({_literal_regex(e, 0, low)}, {outs[1].text}, {low.text(e.args[2])})", "string")
 
 
-def _datetime_diff(low: KqlLowering, e: ir.Call, outs: list[Out]) -> Out:
+def _datetime_diff(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
     unit = e.args[0]
     assert isinstance(unit, ir.Literal)
-    return Out(f"datetime_diff({render_string_literal(str(unit.value))}, "
+    return Lowered(f"datetime_diff({render_string_literal(str(unit.value))}, "
                f"{low.cast(outs[1], 'datetime')}, {low.cast(outs[2], 'datetime')})", "long")
 
 
@@ -632,7 +632,7 @@ FUNCTIONS: dict[str, KqlCall] = {
     "isnull": _null_test,
     "isnotnull": _null_test,
     "coalesce": _coalesce,
-    "toint": lambda low, e, outs: Out(f"tolong({outs[0].text})", "long"),
+    "toint": lambda low, e, outs: Lowered(f"tolong({outs[0].text})", "long"),
     "tolower": _of_text("tolower", "string"),
     "toupper": _of_text("toupper", "string"),
     "strlen": _of_text("strlen", "long"),
@@ -641,10 +641,10 @@ FUNCTIONS: dict[str, KqlCall] = {
     "replace_string": _of_text("replace_string", "string"),
     "replace_regex": _replace_regex,
     "extract": _extract,
-    "bin": lambda low, e, outs: Out(f"bin({outs[0].text}, {outs[1].text})", outs[0].type),
-    "hourofday": lambda low, e, outs: Out(f"hourofday({low.cast(outs[0], 'datetime')})", "long"),
+    "bin": lambda low, e, outs: Lowered(f"bin({outs[0].text}, {outs[1].text})", outs[0].type),
+    "hourofday": lambda low, e, outs: Lowered(f"hourofday({low.cast(outs[0], 'datetime')})", "long"),
     # KQL's dayofweek is a timespan since Sunday; the IR's is 0..6
-    "dayofweek": lambda low, e, outs: Out(f"toint(dayofweek({low.cast(outs[0], 'datetime')}) / 1d)", "long"),
+    "dayofweek": lambda low, e, outs: Lowered(f"toint(dayofweek({low.cast(outs[0], 'datetime')}) / 1d)", "long"),
     "datetime_diff": _datetime_diff,
 }
 # KQL's own function of the same name and meaning: `name(arguments)`

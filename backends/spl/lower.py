@@ -19,22 +19,13 @@ from datetime import UTC, datetime, timedelta
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
-from siemforge.compiler.lowering import Drop, Features, LoweringStage, bind, preprocess, wildcard_body
+from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, wildcard_body
 from siemforge.compiler.types import Type
 
 from .render import command_field, pcre_escape, render_field, render_string_literal, search_field, search_literal
 
 NULL_KEY = "__siemforge_null__"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(slots=True)
-class V:
-    """A lowered eval expression and whether it is a condition (SPL keeps conditions and values apart)."""
-
-    text: str
-    cond: bool = False
-    kind: str = "any"  # string, number, time, mv (multivalue), any
 
 
 @dataclass(slots=True)
@@ -274,7 +265,8 @@ class SplLowering:
                 pairs = []
                 for old, new in renames:
                     src = self.value(ir.Column(old, (), Type.ANY))
-                    pairs.append(f"{command_field(src.text.strip(chr(39)))} AS {command_field(new)}")
+                    assert src.field is not None  # a column is always a field on the rows
+                    pairs.append(f"{command_field(src.field)} AS {command_field(new)}")
                     self.computed[new] = self.computed.pop(old, Type.ANY)
                     self.reassigned(old)
                 self.emit("rename " + ", ".join(pairs))
@@ -282,7 +274,7 @@ class SplLowering:
                 names = []
                 for c in cols:
                     v = self.value(ir.Column(c, (), Type.ANY))
-                    if v.text.strip("'") != c:
+                    if v.field != c:
                         self.emit(f"eval {render_field(c)}={v.text}")
                     names.append(command_field(c))
                 self.emit("table " + " ".join(names))
@@ -294,8 +286,8 @@ class SplLowering:
                 parts = []
                 for k in keys:
                     v = self.value(k.expr)
-                    name = v.text.strip("'")
-                    if not (isinstance(k.expr, ir.Column) and not k.expr.path):
+                    name = v.field
+                    if name is None or not (isinstance(k.expr, ir.Column) and not k.expr.path):
                         name = self.fresh("sort")
                         self.emit(f"eval {name}={v.text}")
                     parts.append(("-" if k.descending else "+") + command_field(name))
@@ -326,8 +318,8 @@ class SplLowering:
                 continue
             v = self.value(a.arg)
             plain = isinstance(a.arg, ir.Column) and not a.arg.path
-            arg = v.text.strip("'") if plain and v.text == render_field(v.text.strip("'")) else None
-            if arg is None or "'" in v.text[1:-1]:
+            arg = v.field if plain else None
+            if arg is None or "'" in arg or "\\" in arg:  # stats arguments: quoted names are not read back
                 arg = self.fresh("arg")
                 pre.append(f"{arg}={self.as_value(v)}")
                 arg_temps.append(arg)
@@ -376,8 +368,8 @@ class SplLowering:
         keys = []
         for expr, col in st.keys:
             v = self.value(expr)
-            name = v.text.strip("'")
-            if not isinstance(expr, ir.Column) or expr.path or "'" in v.text[1:-1]:
+            name = v.field
+            if name is None or not isinstance(expr, ir.Column) or expr.path or "'" in name or "\\" in name:
                 name = self.fresh("key")
                 self.emit(f"eval {name}={self.as_value(v)}")
             keys.append(f"{command_field(col)} AS {command_field(name)}")
@@ -395,24 +387,25 @@ class SplLowering:
             raise self.fail(f"field {c.name!r} has no Splunk field in binding {self.binding.name!r}")
         return col
 
-    def column(self, c: ir.Column) -> V:
+    def column(self, c: ir.Column) -> Lowered:
+        """A column as the Splunk field that holds it (`field`: its name, for commands that take field names)."""
         kind = _kind(c.type)
         if c.name in self.computed or not self.from_source:
             if not c.path:
-                return V(render_field(c.name), kind=kind)
-            return V(self.spath(c.name, c.path))
+                return _field(c.name, kind)
+            return _field(self.spath(c.name, c.path))
         if self.binding is None:  # an undeclared source: names as written, arrays as Splunk names them
-            return V(render_field(".".join([c.name, *(str(p) for p in c.path)])), kind=kind)
+            return _field(".".join([c.name, *(str(p) for p in c.path)]), kind)
         ref = self.binding.resolve(c.name, c.path)
         if ref is None:
             dotted = ".".join([c.name, *(str(p) for p in c.path)])
             raise self.fail(f"field {dotted!r} has no Splunk field in binding {self.binding.name!r} "
                             f"({self.binding.file})")
         if ref.json_text:  # inside a JSON object: spath reads exactly the path asked for
-            return V(self.spath(None, (*ref.column.split("."), *ref.path)))
+            return _field(self.spath(None, (*ref.column.split("."), *ref.path)))
         if ref.path:
             raise self.fail(f"{c.name}: {ref.column} is a scalar; it has no member {ref.path[0]!r}")
-        return V(render_field(ref.column), kind="time" if ref.column == "_time" else kind)
+        return _field(ref.column, "time" if ref.column == "_time" else kind)
 
     def json_location(self, c: ir.Column) -> tuple[str | None, tuple[str | int, ...]] | None:
         """(spath input field, path) of a column inside JSON, or None for a plain field."""
@@ -454,14 +447,14 @@ class SplLowering:
         return out
 
     # ------------------------------------------------------------------ expressions
-    def as_value(self, v: V) -> str:
+    def as_value(self, v: Lowered) -> str:
         return f'if({v.text}, "true", "false")' if v.cond else v.text
 
     def cond(self, e: ir.Expr) -> str:
         v = self.value(e)
         return v.text if v.cond else f'({v.text}=="true" OR {v.text}==1)'
 
-    def value(self, e: ir.Expr) -> V:  # noqa: C901 - one case per node type
+    def value(self, e: ir.Expr) -> Lowered:  # noqa: C901 - one case per node type
         match e:
             case ir.Literal(value=val):
                 return literal(val)
@@ -470,10 +463,10 @@ class SplLowering:
             case ir.Index(base=b, key=k):
                 base = self.value(b)
                 if isinstance(k, int) and b.type is Type.DYNAMIC and isinstance(b, ir.Call) and b.fn == "split":
-                    return V(f"mvindex({base.text}, {k})", kind="string")
+                    return Lowered(f"mvindex({base.text}, {k})", type="string")
                 name = self.fresh("val")
                 self.emit(f"eval {name}={self.as_value(base)}")
-                return V(self.spath(name, (k,)))
+                return Lowered(self.spath(name, (k,)))
             case ir.Compare():
                 return self.compare(e)
             case ir.StringMatch(op=op, subject=s, pattern=p, case_sensitive=cs):
@@ -482,21 +475,21 @@ class SplLowering:
                     body = pcre_escape(p.value)
                     rx = {ir.StrOp.CONTAINS: body, ir.StrOp.STARTSWITH: "^" + body,
                           ir.StrOp.ENDSWITH: body + r"\z"}[op]
-                    return V(f"match({subject}, {render_string_literal(('' if cs else '(?i)') + rx)})", cond=True)
+                    return Lowered(f"match({subject}, {render_string_literal(('' if cs else '(?i)') + rx)})", cond=True)
                 raise self.fail("a string match against a non-literal pattern has no SPL form yet")
             case ir.WildcardMatch(subject=s, pattern=pat, case_sensitive=cs):
                 rx = wildcard_body(pat, pcre_escape)
                 flags = "(?s)" if cs else "(?is)"
-                return V(f"match({self.value(s).text}, {render_string_literal(flags + '^' + rx + chr(92) + 'z')})",
-                         cond=True)
+                rx = render_string_literal(flags + "^" + rx + chr(92) + "z")
+                return Lowered(f"match({self.value(s).text}, {rx})", cond=True)
             case ir.RegexMatch(subject=s, pattern=p, flags=fl):
                 prefix = "".join(f"(?{f})" for f in sorted(fl))
-                return V(f"match({self.value(s).text}, {render_string_literal(prefix + p)})", cond=True)
+                return Lowered(f"match({self.value(s).text}, {render_string_literal(prefix + p)})", cond=True)
             case ir.CidrMatch(subject=s, networks=nets):
                 subject = self.value(s).text
                 parts = [f"cidrmatch({render_string_literal(str(ipaddress.ip_network(n, strict=False)))}, {subject})"
                          for n in nets]
-                return V(parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")", cond=True)
+                return Lowered(parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")", cond=True)
             case ir.InList(subject=s, values=vals, case_sensitive=cs):
                 subject = self.value(s).text
                 if not cs:
@@ -507,36 +500,37 @@ class SplLowering:
                         items.append(render_string_literal(v.value.lower()))
                     else:
                         items.append(self.as_value(self.value(v)))
-                return V(f"in({subject}, {', '.join(items)})", cond=True)
+                return Lowered(f"in({subject}, {', '.join(items)})", cond=True)
             case ir.Keyword(pattern=pat, case_sensitive=cs):
                 rx = wildcard_body(pat, pcre_escape)
-                return V(f"match(_raw, {render_string_literal(('' if cs else '(?i)') + rx)})", cond=True)
+                return Lowered(f"match(_raw, {render_string_literal(('' if cs else '(?i)') + rx)})", cond=True)
             case ir.Not(operand=o):
                 # NOT of a condition that is null (a missing field) is null in SPL, true in the IR
-                return V(f"if({self.cond(o)}, 0, 1)==1", cond=True)
+                return Lowered(f"if({self.cond(o)}, 0, 1)==1", cond=True)
             case ir.And(operands=ops):
-                return V("(" + " AND ".join(self.cond(o) for o in ops) + ")", cond=True)
+                return Lowered("(" + " AND ".join(self.cond(o) for o in ops) + ")", cond=True)
             case ir.Or(operands=ops):
-                return V("(" + " OR ".join(self.cond(o) for o in ops) + ")", cond=True)
+                return Lowered("(" + " OR ".join(self.cond(o) for o in ops) + ")", cond=True)
             case ir.Arith(op=op, left=l, right=r):
                 a, b = self.value(l).text, self.value(r).text
                 if op is ir.ArithOp.DIV and l.type is Type.INT and r.type is Type.INT:
                     q = f"({a} / {b})"
-                    return V(f"if({q}>=0, floor({q}), ceiling({q}))", kind="number")
-                return V(f"({a} {op.value} {b})", kind="number")
+                    return Lowered(f"if({q}>=0, floor({q}), ceiling({q}))", type="number")
+                return Lowered(f"({a} {op.value} {b})", type="number")
             case ir.Negate(operand=o):
-                return V(f"(0 - {self.value(o).text})", kind="number")
+                return Lowered(f"(0 - {self.value(o).text})", type="number")
             case ir.Case(branches=bs, default=d):
                 if len(bs) == 1:
                     c, v = bs[0]
-                    return V(f"if({self.cond(c)}, {self.as_value(self.value(v))}, {self.as_value(self.value(d))})")
+                    test, then, other = self.cond(c), self.as_value(self.value(v)), self.as_value(self.value(d))
+                    return Lowered(f"if({test}, {then}, {other})")
                 parts = [f"{self.cond(c)}, {self.as_value(self.value(v))}" for c, v in bs]
-                return V(f"case({', '.join(parts)}, true(), {self.as_value(self.value(d))})")
+                return Lowered(f"case({', '.join(parts)}, true(), {self.as_value(self.value(d))})")
             case ir.Call():
                 return self.call(e)
         raise self.fail(f"no SPL for {type(e).__name__}")
 
-    def compare(self, e: ir.Compare) -> V:
+    def compare(self, e: ir.Compare) -> Lowered:
         left, right = self.value(e.left), self.value(e.right)
         lt, rt = self.as_value(left), self.as_value(right)
         if not e.case_sensitive and e.op in (ir.CmpOp.EQ, ir.CmpOp.NE):
@@ -544,13 +538,13 @@ class SplLowering:
             rt = render_string_literal(e.right.value.lower()) if isinstance(e.right, ir.Literal) and isinstance(
                 e.right.value, str) else f"lower({rt})"
         if e.op is ir.CmpOp.EQ:
-            return V(f"{lt}=={rt}", cond=True)
+            return Lowered(f"{lt}=={rt}", cond=True)
         if e.op is ir.CmpOp.NE:  # two-valued: a null operand makes != true; SPL's != is null there
             nulls = [f"isnull({t})" for t, x in ((lt, e.left), (rt, e.right)) if not isinstance(x, ir.Literal)]
-            return V("(" + " OR ".join([*nulls, f"{lt}!={rt}"]) + ")", cond=True)
-        return V(f"{lt}{e.op.value}{rt}", cond=True)
+            return Lowered("(" + " OR ".join([*nulls, f"{lt}!={rt}"]) + ")", cond=True)
+        return Lowered(f"{lt}{e.op.value}{rt}", cond=True)
 
-    def call(self, e: ir.Call) -> V:
+    def call(self, e: ir.Call) -> Lowered:
         """A function call through the target's table (FUNCTIONS; GENERIC names are SPL's own, same meaning)."""
         if e.fn in UNSUPPORTED:
             raise self.fail(UNSUPPORTED[e.fn])
@@ -565,8 +559,12 @@ class SplLowering:
         if lower is not None:
             return lower(self, e, args, t)
         if e.fn in GENERIC:
-            return V(f"{e.fn}({', '.join(t)})", kind=_kind(e.type))
+            return Lowered(f"{e.fn}({', '.join(t)})", type=_kind(e.type))
         raise self.fail(f"no SPL for function {e.fn}()")
+
+
+def _field(name: str, kind: str = "any") -> Lowered:
+    return Lowered(render_field(name), type=kind, field=name)
 
 
 def _kind(t: Type) -> str:
@@ -587,120 +585,121 @@ def _spath_path(segs: list[str | int]) -> str:
     return out
 
 
-def literal(v: object) -> V:
+def literal(v: object) -> Lowered:
     if v is None:
-        return V("null()")
+        return Lowered("null()")
     if isinstance(v, bool):  # SPL has no boolean values; CloudTrail booleans are the text true/false there
-        return V('"true"' if v else '"false"', kind="string")
+        return Lowered('"true"' if v else '"false"', type="string")
     if isinstance(v, (int, float)):
-        return V(repr(v) if isinstance(v, float) else str(v), kind="number")
+        return Lowered(repr(v) if isinstance(v, float) else str(v), type="number")
     if isinstance(v, str):
-        return V(render_string_literal(v), kind="string")
+        return Lowered(render_string_literal(v), type="string")
     if isinstance(v, timedelta):
         secs = v.total_seconds()
-        return V(str(int(secs)) if secs.is_integer() else repr(secs), kind="number")
+        return Lowered(str(int(secs)) if secs.is_integer() else repr(secs), type="number")
     if isinstance(v, datetime):
         secs = (v - EPOCH).total_seconds()
-        return V(str(int(secs)) if secs.is_integer() else repr(secs), kind="time")
+        return Lowered(str(int(secs)) if secs.is_integer() else repr(secs), type="time")
     raise error(f"no SPL literal for {v!r}")
 
 
 # ------------------------------------------------------------------ functions (compiler/functions.py), by name
-SplCall = Callable[[SplLowering, ir.Call, list[V], list[str]], V]
+SplCall = Callable[[SplLowering, ir.Call, list[Lowered], list[str]], Lowered]
 
 
 def _rename(name: str, kind: str = "any", cond: bool = False) -> SplCall:
     """SPL's function `name` means the IR's function (sqlglot: rename_func)."""
-    return lambda low, e, args, t: V(f"{name}({', '.join(t)})", cond=cond, kind=kind)
+    return lambda low, e, args, t: Lowered(f"{name}({', '.join(t)})", cond=cond, type=kind)
 
 
-def _array_length_json(low: SplLowering, e: ir.Call) -> V | None:
+def _array_length_json(low: SplLowering, e: ir.Call) -> Lowered | None:
     """Every element of a JSON array as a multivalue field: spath reads `path{}`."""
     arg = e.args[0]
     where = low.json_location(arg) if isinstance(arg, ir.Column) else None
-    return None if where is None else V(f"mvcount({low.spath(where[0], (*where[1], '{}'))})", kind="number")
+    return None if where is None else Lowered(f"mvcount({low.spath(where[0], (*where[1], '{}'))})", type="number")
 
 
 def _truncate(n: str) -> str:
     return f"if({n}>=0, floor({n}), ceiling({n}))"
 
 
-def _substring(low: SplLowering, e: ir.Call, args: list[V], t: list[str]) -> V:  # SPL substr is 1-based
+def _substring(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:  # SPL substr is 1-based
     rest = f", {t[2]}" if len(t) > 2 else ""
-    return V(f"substr({t[0]}, ({t[1]}) + 1{rest})", kind="string")
+    return Lowered(f"substr({t[0]}, ({t[1]}) + 1{rest})", type="string")
 
 
-def _strcat(low: SplLowering, e: ir.Call, args: list[V], t: list[str]) -> V:
+def _strcat(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
     # `.` with a null operand is null; strcat counts null as ""
-    return V("(" + ".".join(f'coalesce(tostring({x}), "")' for x in t) + ")", kind="string")
+    return Lowered("(" + ".".join(f'coalesce(tostring({x}), "")' for x in t) + ")", type="string")
 
 
-def _replace_string(low: SplLowering, e: ir.Call, args: list[V], t: list[str]) -> V:
+def _replace_string(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
     pat, rep = e.args[1], e.args[2]
     if not (isinstance(pat, ir.Literal) and isinstance(pat.value, str)):
         raise low.fail("replace_string() needs a literal search text in SPL")
     if not (isinstance(rep, ir.Literal) and isinstance(rep.value, str)):
         raise low.fail("replace_string() needs a literal replacement in SPL")
-    return V(f"replace({t[0]}, {render_string_literal(pcre_escape(pat.value))}, "
-             f"{render_string_literal(rep.value.replace(chr(92), chr(92) * 2))})", kind="string")
+    return Lowered(f"replace({t[0]}, {render_string_literal(pcre_escape(pat.value))}, "
+             f"{render_string_literal(rep.value.replace(chr(92), chr(92) * 2))})", type="string")
 
 
-def _extract(low: SplLowering, e: ir.Call, args: list[V], t: list[str]) -> V:
+def _extract(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
     pat, group = e.args[0], e.args[1]
     assert isinstance(pat, ir.Literal) and isinstance(group, ir.Literal)
     rx = f"(?s)^.*?(?:{pat.value}).*$"
-    return V(f"if(match({t[2]}, {t[0]}), replace({t[2]}, {render_string_literal(rx)}, "
-             f"{render_string_literal(chr(92) + str(group.value))}), null())", kind="string")
+    return Lowered(f"if(match({t[2]}, {t[0]}), replace({t[2]}, {render_string_literal(rx)}, "
+             f"{render_string_literal(chr(92) + str(group.value))}), null())", type="string")
 
 
-def _datetime_diff(low: SplLowering, e: ir.Call, args: list[V], t: list[str]) -> V:
+def _datetime_diff(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
     unit = e.args[0]
     assert isinstance(unit, ir.Literal)
     size = {"day": 86400, "hour": 3600, "minute": 60, "second": 1}.get(str(unit.value))
     if size is not None:
-        return V(f"(floor({t[1]} / {size}) - floor({t[2]} / {size}))", kind="number")
+        return Lowered(f"(floor({t[1]} / {size}) - floor({t[2]} / {size}))", type="number")
     if unit.value == "week":
-        return V(f"(floor((floor({t[1]} / 86400) + 4) / 7) - floor((floor({t[2]} / 86400) + 4) / 7))", kind="number")
+        return Lowered(f"(floor((floor({t[1]} / 86400) + 4) / 7) - floor((floor({t[2]} / 86400) + 4) / 7))",
+                       type="number")
     raise low.fail(f"datetime_diff in {unit.value}s has no time-zone independent SPL form")
 
 
-def _todatetime(low: SplLowering, e: ir.Call, args: list[V], t: list[str]) -> V:
+def _todatetime(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
     if e.args[0].type is Type.DATETIME:
         return args[0]
     if e.args[0].type in (Type.INT, Type.REAL):
-        return V(f"if({t[0]} > 100000000000, {t[0]} / 1000, {t[0]})", kind="time")
+        return Lowered(f"if({t[0]} > 100000000000, {t[0]} / 1000, {t[0]})", type="time")
     raise low.fail("todatetime() of text has no time-zone safe SPL form; keep times in _time")
 
 
 FUNCTIONS: dict[str, SplCall] = {
     "isnull": _rename("isnull", cond=True),
     "isnotnull": _rename("isnotnull", cond=True),
-    "isempty": lambda low, e, a, t: V(f'(isnull({t[0]}) OR {t[0]}=="" OR mvcount({t[0]})==0)', cond=True),
-    "isnotempty": lambda low, e, a, t: V(f'(isnotnull({t[0]}) AND {t[0]}!="" AND mvcount({t[0]})>0)', cond=True),
+    "isempty": lambda low, e, a, t: Lowered(f'(isnull({t[0]}) OR {t[0]}=="" OR mvcount({t[0]})==0)', cond=True),
+    "isnotempty": lambda low, e, a, t: Lowered(f'(isnotnull({t[0]}) AND {t[0]}!="" AND mvcount({t[0]})>0)', cond=True),
     "coalesce": _rename("coalesce"),
-    "toint": lambda low, e, a, t: V(_truncate(f"tonumber({t[0]})"), kind="number"),
-    "todouble": _rename("tonumber", kind="number"),
+    "toint": lambda low, e, a, t: Lowered(_truncate(f"tonumber({t[0]})"), type="number"),
+    "todouble": _rename("tonumber", "number"),
     "todatetime": _todatetime,
-    "tolower": _rename("lower", kind="string"),
-    "toupper": _rename("upper", kind="string"),
-    "strlen": _rename("len", kind="number"),
+    "tolower": _rename("lower", "string"),
+    "toupper": _rename("upper", "string"),
+    "strlen": _rename("len", "number"),
     "substring": _substring,
-    "split": _rename("split", kind="mv"),
+    "split": _rename("split", "mv"),
     "strcat": _strcat,
     "replace_string": _replace_string,
-    "replace_regex": _rename("replace", kind="string"),
+    "replace_regex": _rename("replace", "string"),
     "extract": _extract,
-    "array_length": _rename("mvcount", kind="number"),
-    "ago": lambda low, e, a, t: V(f"(now() - {t[0]})", kind="time"),
-    "bin": lambda low, e, a, t: V(f"(floor({t[0]} / {t[1]}) * {t[1]})", kind=a[0].kind),
+    "array_length": _rename("mvcount", "number"),
+    "ago": lambda low, e, a, t: Lowered(f"(now() - {t[0]})", type="time"),
+    "bin": lambda low, e, a, t: Lowered(f"(floor({t[0]} / {t[1]}) * {t[1]})", type=a[0].type),
     # from epoch seconds: UTC whatever the searching user's time zone
-    "hourofday": lambda low, e, a, t: V(f"floor((({t[0]} % 86400) + 86400) % 86400 / 3600)", kind="number"),
+    "hourofday": lambda low, e, a, t: Lowered(f"floor((({t[0]} % 86400) + 86400) % 86400 / 3600)", type="number"),
     # 1970-01-01 was a Thursday; 0 = Sunday
-    "dayofweek": lambda low, e, a, t: V(f"((floor({t[0]} / 86400) + 4) % 7)", kind="number"),
+    "dayofweek": lambda low, e, a, t: Lowered(f"((floor({t[0]} / 86400) + 4) % 7)", type="number"),
     "datetime_diff": _datetime_diff,
 }
 # lowerings that read their arguments as IR before they are lowered; None: lower through FUNCTIONS
-WHOLE_ARGUMENTS: dict[str, Callable[[SplLowering, ir.Call], V | None]] = {"array_length": _array_length_json}
+WHOLE_ARGUMENTS: dict[str, Callable[[SplLowering, ir.Call], Lowered | None]] = {"array_length": _array_length_json}
 # SPL's own function of the same name and meaning: `name(arguments)`
 GENERIC = frozenset({"tostring", "now"})
 UNSUPPORTED: dict[str, str] = {
