@@ -95,19 +95,23 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
         source_ref = ir.SourceRef(src.name, src.time_column)
     start_schema = schema.copy()
     stages: list[ir.Stage] = []
+    spans: list[tuple[object, Span]] = []  # IR node -> its place in the rule, from every analyzer of this rule
     if "correlation" in doc.data:
         sink.error("Sigma correlation rules are not supported yet", doc.yaml.span(("correlation",)), code="sigma")
         sink.raise_if_errors()
     if "detection" in doc.data:
         origin = doc.query_origin or doc.yaml.origin(("title",))
-        analyzer = Analyzer(origin, sink, doc.lookups) if origin else None
+        analyzer = Analyzer(origin, sink, doc.lookups, spans) if origin else None
         if analyzer is None:
             raise CompileError([Diagnostic(Severity.ERROR, "rule has no title", Span(str(doc.path), 1, 1))])
         from .sigma import SigmaLowering  # pySigma loads only when a rule has a detection block
 
         stages.append(ir.Filter(SigmaLowering(analyzer, doc.yaml, schema).lower(doc.data)))
+        detection = doc.yaml.span(("detection",))
+        if detection is not None:  # a refusal inside the Sigma detection points at it
+            spans.append((stages[-1], detection))
     if doc.query is not None and doc.query_origin is not None:
-        analyzer = Analyzer(doc.query_origin, sink, doc.lookups)
+        analyzer = Analyzer(doc.query_origin, sink, doc.lookups, spans)
         program = parse_program(doc.query, doc.query_origin)
         more, schema = analyzer.lower_program(program, schema)
         stages.extend(more)
@@ -141,14 +145,16 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
         doc.details,
         tuple(ir.LookupTable(l.name, l.path, l.columns, l.types) for l in doc.lookups.values()),
         str(doc.path),
-        tuple(compile_baseline(doc, spec, start_schema, source_ref) for spec in doc.baselines.values()),
+        tuple(compile_baseline(doc, spec, start_schema, source_ref, spans) for spec in doc.baselines.values()),
+        spans=tuple(spans),
     )
 
 
 BASELINE_COLUMNS = ("firstTimeSeen", "lastTimeSeen", "enough_data")
 
 
-def compile_baseline(doc: RuleDoc, spec: BaselineSpec, schema: Schema, source: ir.SourceRef) -> ir.Baseline:
+def compile_baseline(doc: RuleDoc, spec: BaselineSpec, schema: Schema, source: ir.SourceRef,
+                     spans: list[tuple[object, Span]] | None = None) -> ir.Baseline:
     """The pipeline that computes a seen-before table from logs of the rule's own source."""
     sink = doc.sink
     table = doc.lookups[spec.table]
@@ -163,7 +169,7 @@ def compile_baseline(doc: RuleDoc, spec: BaselineSpec, schema: Schema, source: i
     stages: list[ir.Stage] = []
     origin = spec.where_origin or doc.yaml.origin(("title",))
     assert origin is not None
-    analyzer = Analyzer(origin, sink, doc.lookups)
+    analyzer = Analyzer(origin, sink, doc.lookups, spans if spans is not None else [])
     if spec.where is not None:
         program = parse_program("where " + spec.where, _shifted(origin, len("where ")))
         more, _ = analyzer.lower_program(program, schema.copy())

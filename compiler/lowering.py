@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from . import ir
 from .bindings import Binding, bindings_for, builtin_bindings
-from .diagnostics import error
+from .diagnostics import CompileError, Span, error
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +111,13 @@ def bind(rule: ir.RuleIR, features: Features, name: str | None) -> Bound:
             return Bound(found[0], src.name, _expand(levels[:i], rule.pipeline.stages))
         if src.name == base:
             raise error(f"{rule.meta.title}: source {base!r} has no {features.title} binding {name!r}",
-                        hint="bindings: " + ", ".join(b.name for b in candidates))
+                        hint="bindings: " + ", ".join(b.name for b in candidates), code="binding")
     if base == "generic" and features.reads_undeclared and name in (None, "asis"):
         return Bound(None, base, _expand(levels[:-1], rule.pipeline.stages))
     every = [b for b in builtin_bindings().values() if b.target == features.target]
     raise error(f"{rule.meta.title}: no {features.title} binding for source {base!r}",
                 hint=(f"{features.title} bindings: " + ", ".join(f"{b.source}@{b.name}" for b in every)) if every
-                else None)
+                else None, code="binding")
 
 
 def _bindings(source: str, target: str) -> list[Binding]:
@@ -130,6 +130,21 @@ def wildcard_body(pattern: ir.WildcardPattern, escape: Callable[[str], str]) -> 
     """A wildcard pattern as regex text, unanchored: `*` any run of characters, `?` one, the rest literal in the
     target's regex dialect (`escape`). Each target adds its own anchors and flags."""
     return "".join(".*" if p is ir.Wild.ANY else "." if p is ir.Wild.ONE else escape(str(p)) for p in pattern)
+
+
+# ---------------------------------------------------------------------------------------------- refusals
+def span_of(rule: ir.RuleIR, *nodes: object) -> Span | None:
+    """Where the rule wrote the first of `nodes` that came from it (the analyzer's side table), or None."""
+    table = {id(n): span for n, span in reversed(rule.spans)}  # the first recorded place of a node wins
+    for n in nodes:
+        if n is not None and id(n) in table:
+            return table[id(n)]
+    return None
+
+
+def refusal(rule: ir.RuleIR, features: Features, message: str, *at: object, code: str = "unsupported") -> CompileError:
+    """A target cannot say this rule: the error points at the construct (the first of `at` the rule wrote)."""
+    return error(f"{rule.meta.title}: {message}", span_of(rule, *at), hint=f"see {features.docs}", code=code)
 
 
 # ---------------------------------------------------------------------------------------------- IR→IR rewrites

@@ -121,8 +121,9 @@ def test_a_rule_that_cannot_lower_on_the_binding_is_reported_and_the_rest_export
     proc = subprocess.run([sys.executable, "-m", "siemforge.cli.main", "export", kind, "rules/", "-o", str(tmp_path),
                            "--binding", "asl"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
-    assert ("aws_ec2_suspicious_compute_deployments.yml: Suspicious AWS EC2 Compute Resource Deployments: field "
-            "'resources.0.ARN' has no Splunk field in binding 'asl'") in proc.stderr
+    # the refusal points at the field in the rule
+    assert ("aws_ec2_suspicious_compute_deployments.yml:25:66: error: Suspicious AWS EC2 Compute Resource Deployments: "
+            "field 'resources.0.ARN' has no Splunk field in binding 'asl'") in proc.stderr
     assert "Traceback" not in proc.stderr
     if kind == "contentctl":
         dets = sorted(p.name for p in (tmp_path / "detections" / "cloud").iterdir())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from siemforge.backends.executor.testing import find_binding
 from siemforge.backends.kql.lower import FEATURES as KQL
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.backends.spl.lower import FEATURES as SPL
+from siemforge.backends.spl.lower import compile_spl
 from siemforge.compiler import ir
 from siemforge.compiler.api import compile_file
 from siemforge.compiler.diagnostics import CompileError
@@ -77,3 +80,37 @@ def test_parallel_extend_is_rewritten_only_for_targets_that_assign_one_by_one() 
     # an expression that reads only columns from before the stage needs no temporaries
     plain = ir.Extend((ir.Assignment("a", ir.Column("a", (), s)), ir.Assignment("b", ir.Column("c", (), s))))
     assert preprocess(plain, SPL, lambda: "unused") == [plain]
+
+
+REFUSED = """title: refused
+logsource: {product: aws, service: cloudtrail}
+query: |
+  where eventName == "RunInstances"
+  | extend ok = tobool(readOnly)
+  | where userAgent matches regex "(?=x)"
+  | where status == "success"
+"""
+
+
+@pytest.mark.parametrize("target,query_line,expected", [
+    ("spl", None, ":5:17: error: refused: SPL has no boolean values"),
+    ("kql", None, ":6:11: error: refused: KQL runs RE2"),
+    ("spl", 5, ":7:11: error: refused: field 'status' has no Splunk field"),  # without the tobool line
+    ("kql", 6, ":7:11: error: refused: field 'status' has no column in the AWSCloudTrail table"),
+])
+def test_a_refusal_points_at_the_construct(target: str, query_line: int | None, expected: str,
+                                           tmp_path: Path) -> None:
+    lines = REFUSED.splitlines(keepends=True)
+    if query_line is not None:  # blank out the earlier refused line, keeping every position
+        lines[query_line - 1] = "  | extend x = 1\n"
+    p = tmp_path / "rule.yml"
+    p.write_text("".join(lines))
+    rule = compile_file(p).rule
+    assert rule is not None
+    compile_ = {"kql": compile_kql, "spl": compile_spl}[target]
+    for r in (rule, pickle.loads(pickle.dumps(rule))):  # the rule cache keeps the side table
+        with pytest.raises(CompileError) as exc:
+            compile_(r, None)
+        (d,) = exc.value.diagnostics
+        assert str(d).startswith(str(p) + expected)
+        assert str(d).endswith("[unmapped-field]" if "field" in expected else "[unsupported]")

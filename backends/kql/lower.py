@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
-from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, wildcard_body
+from siemforge.compiler.lowering import (
+    Drop,
+    Features,
+    Lowered,
+    LoweringStage,
+    bind,
+    preprocess,
+    refusal,
+    wildcard_body,
+)
 from siemforge.compiler.types import Type
 
 from .render import (
@@ -70,14 +79,16 @@ class KqlLowering:
     parsed_json: dict[str, str] = field(default_factory=dict)  # JSON-text column -> its parsed column
     pending_json: list[str] = field(default_factory=list)
     counter: int = 0
+    at_stage: ir.Stage | None = None  # the rule's stage being lowered (where a refusal points by default)
 
     # ------------------------------------------------------------------ names
     def fresh(self, stem: str) -> str:
         self.counter += 1
         return f"{stem}_{self.counter}"
 
-    def fail(self, message: str) -> CompileError:
-        return error(f"{self.rule.meta.title}: {message}", hint="see docs/backends/sentinel.md")
+    def fail(self, message: str, *at: object, code: str = "unsupported") -> CompileError:
+        """A refusal pointing at the first of `at` the rule wrote, else at the stage being lowered."""
+        return refusal(self.rule, FEATURES, message, *at, self.at_stage, code=code)
 
     # ------------------------------------------------------------------ query
     def query(self) -> str:
@@ -87,6 +98,7 @@ class KqlLowering:
             raise self.fail(f"binding {self.binding.name!r} names no table")
         self.lines.append(render_name(table))
         for stage in stages:
+            self.at_stage = stage
             for st in preprocess(stage, FEATURES, lambda: self.fresh("siemforge_tmp")):
                 self.stage(st)
         if self.scope.from_table and self.parsed_json:
@@ -165,7 +177,7 @@ class KqlLowering:
             return render_name(name)
         ref = self.binding.resolve(name, ())
         if ref is None:
-            raise self.fail(f"field {name!r} has no column in the {self.binding.table} table")
+            raise self.fail(f"field {name!r} has no column in the {self.binding.table} table", code="unmapped-field")
         if ref.column == name:
             return render_name(name)
         return f"{render_name(name)} = {self.column(ir.Column(name, (), Type.ANY)).text}"
@@ -333,10 +345,8 @@ class KqlLowering:
         ref = self.binding.resolve(c.name, c.path)
         if ref is None:
             dotted = ".".join([c.name, *(str(p) for p in c.path)])
-            raise self.fail(
-                f"field {dotted!r} has no column in the {self.binding.table} table "
-                f"(binding {self.binding.name!r}, {self.binding.file})"
-            )
+            raise self.fail(f"field {dotted!r} has no column in the {self.binding.table} table "
+                            f"(binding {self.binding.name!r}, {self.binding.file})", c, code="unmapped-field")
         if ref.json_text:
             alias = self.parsed_json.get(ref.column)
             if alias is None:
@@ -344,7 +354,7 @@ class KqlLowering:
                 self.pending_json.append(ref.column)
             return Lowered(alias + _path(ref.path), "dynamic")
         if ref.path:
-            raise self.fail(f"{c.name}: column {ref.column} is a {ref.type}; it has no member {ref.path[0]!r}")
+            raise self.fail(f"{c.name}: column {ref.column} is a {ref.type}; it has no member {ref.path[0]!r}", c)
         return Lowered(render_name(ref.column), ref.type)
 
     def value(self, e: ir.Expr) -> Lowered:  # noqa: C901 - one case per node type
@@ -370,7 +380,7 @@ class KqlLowering:
                     return Lowered(f"(isnotempty({subject}) and {regex})", "bool")
                 return Lowered(regex, "bool")
             case ir.RegexMatch(subject=s, pattern=p, flags=flags):
-                check_re2(p, self)
+                check_re2(p, self, e)
                 prefix = "".join(f"(?{f})" for f in sorted(flags))
                 subject = self.text(s)
                 regex = f"{subject} matches regex {render_regex_literal(prefix + p)}"
@@ -391,7 +401,7 @@ class KqlLowering:
             case ir.Keyword(pattern=p, case_sensitive=cs):
                 texts = [x for x in p if isinstance(x, str)]
                 if len(texts) != 1 or p != (ir.Wild.ANY, texts[0], ir.Wild.ANY):
-                    raise self.fail("a keyword with inner wildcards has no KQL form")
+                    raise self.fail("a keyword with inner wildcards has no KQL form", e)
                 return Lowered(f"* {'contains_cs' if cs else 'contains'} {render_string_literal(texts[0])}", "bool")
             case ir.Not(operand=o):
                 return Lowered(self.negate(o), "bool")
@@ -414,7 +424,7 @@ class KqlLowering:
                 return Lowered(f"case({', '.join(parts)}, {texts[-1]})", kind)
             case ir.Call():
                 return self.call(e)
-        raise self.fail(f"no KQL for {type(e).__name__}")
+        raise self.fail(f"no KQL for {type(e).__name__}", e)
 
     def text(self, e: ir.Expr) -> str:
         """An expression as a string (string matches read text; JSON values are made text first)."""
@@ -478,7 +488,7 @@ class KqlLowering:
             return lower(self, e, outs)
         if e.fn in GENERIC:
             return Lowered(f"{e.fn}({', '.join(o.text for o in outs)})", _IR_TO_KQL.get(e.type, "dynamic"))
-        raise self.fail(UNSUPPORTED.get(e.fn, f"no KQL for function {e.fn}()"))
+        raise self.fail(UNSUPPORTED.get(e.fn, f"no KQL for function {e.fn}()"), e)
 
 
 def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
@@ -570,13 +580,13 @@ def wildcard_to_re2(pattern: ir.WildcardPattern, case_sensitive: bool) -> str:
     return ("(?s)^" if case_sensitive else "(?is)^") + wildcard_body(pattern, re.escape) + "$"
 
 
-def check_re2(pattern: str, low: KqlLowering) -> None:
+def check_re2(pattern: str, low: KqlLowering, at: object = None) -> None:
     if _re2 is None:
         return
     try:
         _re2.compile(pattern)
     except Exception as exc:  # re2.error: RE2 cannot run this pattern (lookaround, backreferences, …)
-        raise low.fail(f"KQL runs RE2, which cannot run the regex {pattern!r}: {exc}") from None
+        raise low.fail(f"KQL runs RE2, which cannot run the regex {pattern!r}: {exc}", at) from None
 
 
 # ------------------------------------------------------------------ functions (compiler/functions.py), by name
@@ -608,7 +618,7 @@ def _substring(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
 def _literal_regex(e: ir.Call, i: int, low: KqlLowering) -> str:
     pattern = e.args[i]
     assert isinstance(pattern, ir.Literal)  # compiler/functions.py: a literal parameter
-    check_re2(str(pattern.value), low)
+    check_re2(str(pattern.value), low, e)
     return render_regex_literal(str(pattern.value))
 
 

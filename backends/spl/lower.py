@@ -19,7 +19,16 @@ from datetime import UTC, datetime, timedelta
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
-from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, wildcard_body
+from siemforge.compiler.lowering import (
+    Drop,
+    Features,
+    Lowered,
+    LoweringStage,
+    bind,
+    preprocess,
+    refusal,
+    wildcard_body,
+)
 from siemforge.compiler.types import Type
 
 from .render import command_field, pcre_escape, render_field, render_string_literal, search_field, search_literal
@@ -41,6 +50,7 @@ class SplLowering:
     extracted: dict[tuple[str, tuple[str | int, ...]], str] = field(default_factory=dict)
     counter: int = 0
     live: dict[str, None] = field(default_factory=dict)  # temporaries still on the rows, in order of creation
+    at_stage: ir.Stage | None = None  # the rule's stage being lowered (where a refusal points by default)
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -59,8 +69,9 @@ class SplLowering:
         for n in names:
             self.live.pop(n, None)
 
-    def fail(self, message: str) -> CompileError:
-        return error(f"{self.rule.meta.title}: {message}", hint="see docs/backends/splunk.md")
+    def fail(self, message: str, *at: object, code: str = "unsupported") -> CompileError:
+        """A refusal pointing at the first of `at` the rule wrote, else at the stage being lowered."""
+        return refusal(self.rule, FEATURES, message, *at, self.at_stage, code=code)
 
     # ------------------------------------------------------------------ query
     def query(self) -> str:
@@ -236,6 +247,7 @@ class SplLowering:
     # ------------------------------------------------------------------ stages
     def lower_stages(self, stages: list[ir.Stage]) -> None:
         for stage in stages:
+            self.at_stage = stage
             for st in preprocess(stage, FEATURES, lambda: self.fresh("tmp")):
                 self.stage(st)
 
@@ -384,7 +396,8 @@ class SplLowering:
             return c.name
         col = self.binding.columns.get(c.name)
         if col is None:
-            raise self.fail(f"field {c.name!r} has no Splunk field in binding {self.binding.name!r}")
+            raise self.fail(f"field {c.name!r} has no Splunk field in binding {self.binding.name!r}", c,
+                            code="unmapped-field")
         return col
 
     def column(self, c: ir.Column) -> Lowered:
@@ -400,11 +413,11 @@ class SplLowering:
         if ref is None:
             dotted = ".".join([c.name, *(str(p) for p in c.path)])
             raise self.fail(f"field {dotted!r} has no Splunk field in binding {self.binding.name!r} "
-                            f"({self.binding.file})")
+                            f"({self.binding.file})", c, code="unmapped-field")
         if ref.json_text:  # inside a JSON object: spath reads exactly the path asked for
             return _field(self.spath(None, (*ref.column.split("."), *ref.path)))
         if ref.path:
-            raise self.fail(f"{c.name}: {ref.column} is a scalar; it has no member {ref.path[0]!r}")
+            raise self.fail(f"{c.name}: {ref.column} is a scalar; it has no member {ref.path[0]!r}", c)
         return _field(ref.column, "time" if ref.column == "_time" else kind)
 
     def json_location(self, c: ir.Column) -> tuple[str | None, tuple[str | int, ...]] | None:
@@ -476,7 +489,7 @@ class SplLowering:
                     rx = {ir.StrOp.CONTAINS: body, ir.StrOp.STARTSWITH: "^" + body,
                           ir.StrOp.ENDSWITH: body + r"\z"}[op]
                     return Lowered(f"match({subject}, {render_string_literal(('' if cs else '(?i)') + rx)})", cond=True)
-                raise self.fail("a string match against a non-literal pattern has no SPL form yet")
+                raise self.fail("a string match against a non-literal pattern has no SPL form yet", e)
             case ir.WildcardMatch(subject=s, pattern=pat, case_sensitive=cs):
                 rx = wildcard_body(pat, pcre_escape)
                 flags = "(?s)" if cs else "(?is)"
@@ -528,7 +541,7 @@ class SplLowering:
                 return Lowered(f"case({', '.join(parts)}, true(), {self.as_value(self.value(d))})")
             case ir.Call():
                 return self.call(e)
-        raise self.fail(f"no SPL for {type(e).__name__}")
+        raise self.fail(f"no SPL for {type(e).__name__}", e)
 
     def compare(self, e: ir.Compare) -> Lowered:
         left, right = self.value(e.left), self.value(e.right)
@@ -547,7 +560,7 @@ class SplLowering:
     def call(self, e: ir.Call) -> Lowered:
         """A function call through the target's table (FUNCTIONS; GENERIC names are SPL's own, same meaning)."""
         if e.fn in UNSUPPORTED:
-            raise self.fail(UNSUPPORTED[e.fn])
+            raise self.fail(UNSUPPORTED[e.fn], e)
         whole = WHOLE_ARGUMENTS.get(e.fn)
         if whole is not None:
             v = whole(self, e)
@@ -560,7 +573,7 @@ class SplLowering:
             return lower(self, e, args, t)
         if e.fn in GENERIC:
             return Lowered(f"{e.fn}({', '.join(t)})", type=_kind(e.type))
-        raise self.fail(f"no SPL for function {e.fn}()")
+        raise self.fail(f"no SPL for function {e.fn}()", e)
 
 
 def _field(name: str, kind: str = "any") -> Lowered:
@@ -636,9 +649,9 @@ def _strcat(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> 
 def _replace_string(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
     pat, rep = e.args[1], e.args[2]
     if not (isinstance(pat, ir.Literal) and isinstance(pat.value, str)):
-        raise low.fail("replace_string() needs a literal search text in SPL")
+        raise low.fail("replace_string() needs a literal search text in SPL", e)
     if not (isinstance(rep, ir.Literal) and isinstance(rep.value, str)):
-        raise low.fail("replace_string() needs a literal replacement in SPL")
+        raise low.fail("replace_string() needs a literal replacement in SPL", e)
     return Lowered(f"replace({t[0]}, {render_string_literal(pcre_escape(pat.value))}, "
              f"{render_string_literal(rep.value.replace(chr(92), chr(92) * 2))})", type="string")
 
@@ -660,7 +673,7 @@ def _datetime_diff(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[st
     if unit.value == "week":
         return Lowered(f"(floor((floor({t[1]} / 86400) + 4) / 7) - floor((floor({t[2]} / 86400) + 4) / 7))",
                        type="number")
-    raise low.fail(f"datetime_diff in {unit.value}s has no time-zone independent SPL form")
+    raise low.fail(f"datetime_diff in {unit.value}s has no time-zone independent SPL form", e)
 
 
 def _todatetime(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
@@ -668,7 +681,7 @@ def _todatetime(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str])
         return args[0]
     if e.args[0].type in (Type.INT, Type.REAL):
         return Lowered(f"if({t[0]} > 100000000000, {t[0]} / 1000, {t[0]})", type="time")
-    raise low.fail("todatetime() of text has no time-zone safe SPL form; keep times in _time")
+    raise low.fail("todatetime() of text has no time-zone safe SPL form; keep times in _time", e)
 
 
 FUNCTIONS: dict[str, SplCall] = {
