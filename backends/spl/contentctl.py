@@ -21,7 +21,8 @@ from siemforge.compiler.lowering import base_source
 from siemforge.compiler.sources import builtin_sources
 
 from .app import slug
-from .lower import baseline_searches, compile_spl, splunk_binding
+from .baseline import baseline_searches
+from .lower import compile_spl, splunk_binding
 
 if TYPE_CHECKING:
     from siemforge.compiler.rule import TestCase

@@ -2,10 +2,12 @@
 
 Choices that keep the IR's meaning (docs/backends/splunk.md has each with its Splunk doc):
 - the first filter's conjuncts that `search` says exactly (case-insensitive terms on plain fields) go into the
-  base search; the rest go to `where`, where comparisons are case-sensitive and nulls are not true;
+  base search (search.py); the rest go to `where`, where comparisons are case-sensitive and nulls are not true;
 - paths into JSON are read with `spath` (1-based `{n}`; negative indexes through `mvindex`);
-- `eval` is sequential, so a stage that reads a column it also replaces goes through temporaries;
-- `stats by` drops null keys, so keys are filled with a sentinel before and restored after.
+- `eval` is sequential, so a stage that reads a column it also replaces goes through temporaries
+  (compiler/lowering.py: the `sequential_assignment` rewrite);
+- `stats by` drops null keys, so keys are filled with a sentinel before and restored after (stats.py);
+- a view stored as a data model starts with `tstats` (tstats.py); baseline searches are in baseline.py.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from siemforge.compiler.lowering import (
 )
 from siemforge.compiler.types import Type
 
-from .render import command_field, pcre_escape, render_field, render_string_literal, search_field, search_literal
+from .render import command_field, pcre_escape, render_field, render_string_literal
+from .search import BaseSearch
+from .stats import AGG_FUNCTIONS, NULL_KEY, restore_null_keys
+from .tstats import tstats_head
 
-NULL_KEY = "__siemforge_null__"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -76,7 +80,7 @@ class SplLowering:
     # ------------------------------------------------------------------ query
     def query(self) -> str:
         if self.binding is not None and self.binding.extra.get("datamodel"):
-            head = self.tstats(list(self.stages))
+            head = tstats_head(self, list(self.stages))
             if head is None:
                 raise self.fail("this pipeline cannot start with tstats over the data model (it needs filters on "
                                 "model fields, then a summarize of them); compile it with --binding raw")
@@ -86,7 +90,7 @@ class SplLowering:
         stages = list(self.stages)
         terms: list[str] = []
         if stages and isinstance(stages[0], ir.Filter):
-            terms, rest = self.split_search(stages[0].predicate)
+            terms, rest = BaseSearch(self.binding).split(stages[0].predicate)
             stages = stages[1:]
             if rest is not None:
                 stages.insert(0, ir.Filter(rest))
@@ -98,151 +102,10 @@ class SplLowering:
             head = "search " + head if not self.prefix else head
         return "\n".join([head, *("| " + c for c in self.commands)])
 
-    def tstats(self, stages: list[ir.Stage]) -> str | None:
-        """`| tstats … from datamodel=… where … by …` for leading filters and a summarize over model fields."""
-        assert self.binding is not None
-        terms: list[str] = []
-        i = 0
-        while i < len(stages) and isinstance(stages[i], ir.Filter):
-            st = stages[i]
-            assert isinstance(st, ir.Filter)
-            parts = list(st.predicate.operands) if isinstance(st.predicate, ir.And) else [st.predicate]
-            for p in parts:
-                t = self.search_term(p)
-                if t is None:
-                    return None
-                terms.append(t)
-            i += 1
-        if i >= len(stages) or not isinstance(stages[i], ir.Aggregate):
-            return None
-        agg = stages[i]
-        assert isinstance(agg, ir.Aggregate)
-        fns = {ir.AggFn.COUNT: "count", ir.AggFn.DCOUNT: "dc", ir.AggFn.MIN: "min", ir.AggFn.MAX: "max",
-               ir.AggFn.SUM: "sum", ir.AggFn.AVG: "avg", ir.AggFn.VALUES: "values", ir.AggFn.EARLIEST: "earliest",
-               ir.AggFn.LATEST: "latest"}
-        funcs = []
-        for a in agg.aggregations:
-            if a.arg is None:
-                funcs.append(f"{fns[a.fn]} AS {command_field(a.name)}")
-                continue
-            f = self.plain_field(a.arg) if not (isinstance(a.arg, ir.Column) and a.arg.name == "_time") else "_time"
-            if f is None:
-                return None
-            funcs.append(f"{fns[a.fn]}({f}) AS {command_field(a.name)}")
-        keys = []
-        for b in agg.by:
-            f = self.plain_field(b.expr)
-            if f is None:
-                return None
-            keys.append((f, b.name))
-        model = self.binding.extra["datamodel"]
-        # tstats drops rows with a null key unless it fills them; the IR keeps them as a group
-        head = (f"| tstats summariesonly=false fillnull_value={render_string_literal(NULL_KEY)} " + " ".join(funcs)
-                + f" from datamodel={model}")
-        if terms:
-            head += " where " + " ".join(terms)
-        if keys:
-            head += " by " + " ".join(f for f, _ in keys)
-            self.commands.append("rename " + ", ".join(f"{command_field(f)} AS {command_field(n)}" for f, n in keys))
-            self.commands.append("eval " + ", ".join(
-                f"{render_field(n)}=if({render_field(n)}=={render_string_literal(NULL_KEY)}, null(), "
-                f"{render_field(n)})" for _, n in keys))
-        self.computed = {b.name: b.expr.type for b in agg.by}
-        self.computed.update({a.name: a.type for a in agg.aggregations})
-        self.from_source = False
-        self.lower_stages(stages[i + 1:])
-        return head
-
     def emit(self, command: str) -> None:
         self.commands.extend(self.pending)
         self.pending = []
         self.commands.append(command)
-
-    # ------------------------------------------------------------------ base search
-    def split_search(self, pred: ir.Expr) -> tuple[list[str], ir.Expr | None]:
-        parts = list(pred.operands) if isinstance(pred, ir.And) else [pred]
-        terms: list[str] = []
-        rest: list[ir.Expr] = []
-        for p in parts:
-            t = self.search_term(p)
-            if t is None:
-                rest.append(p)
-                hint = self.prefilter_term(p)
-                if hint is not None:
-                    terms.append(hint)
-            else:
-                terms.append(t)
-        if not rest:
-            return terms, None
-        return terms, rest[0] if len(rest) == 1 else ir.And(tuple(rest))
-
-    def plain_field(self, e: ir.Expr) -> str | None:
-        """The Splunk name of a scalar source field that `search` can test, or None."""
-        if not isinstance(e, ir.Column) or e.path or e.name in self.computed or not self.from_source:
-            return None
-        if self.binding is None:
-            return e.name
-        col = self.binding.columns.get(e.name)
-        return col if col is not None and col != "_time" else None
-
-    def prefilter_term(self, e: ir.Expr) -> str | None:
-        """A case-insensitive term implied by a case-sensitive equality: it narrows what the index returns, and
-        the exact test stays in `where`."""
-        if isinstance(e, ir.Compare) and e.op is ir.CmpOp.EQ and e.case_sensitive:
-            return self.search_term(ir.Compare(ir.CmpOp.EQ, e.left, e.right, case_sensitive=False))
-        if isinstance(e, ir.InList) and e.case_sensitive:
-            return self.search_term(ir.InList(e.subject, e.values, case_sensitive=False))
-        return None
-
-    def search_term(self, e: ir.Expr) -> str | None:
-        """`search` text meaning exactly `e`, or None."""
-        match e:
-            case ir.Compare(op=op, left=l, right=ir.Literal(value=str() as v), case_sensitive=False) if op in (
-                    ir.CmpOp.EQ, ir.CmpOp.NE):
-                f, lit = self.plain_field(l), search_literal(v)
-                if f is None or lit is None or v == "":
-                    return None
-                term = f"{search_field(f)}={lit}"
-                return term if op is ir.CmpOp.EQ else f"NOT {term}"
-            case ir.StringMatch(op=op, subject=s, pattern=ir.Literal(value=str() as v), case_sensitive=False):
-                f, lit = self.plain_field(s), search_literal(v)
-                if f is None or lit is None or v == "":
-                    return None
-                body = lit[1:-1]
-                pattern = {ir.StrOp.CONTAINS: f"*{body}*", ir.StrOp.STARTSWITH: f"{body}*",
-                           ir.StrOp.ENDSWITH: f"*{body}"}[op]
-                return f'{search_field(f)}="{pattern}"'
-            case ir.WildcardMatch(subject=s, pattern=pat, case_sensitive=False):
-                f = self.plain_field(s)
-                if f is None or any(p is ir.Wild.ONE for p in pat):
-                    return None
-                text = ""
-                for p in pat:
-                    if p is ir.Wild.ANY:
-                        text += "*"
-                    else:
-                        lit = search_literal(str(p))
-                        if lit is None:
-                            return None
-                        text += lit[1:-1]
-                return f'{search_field(f)}="{text}"' if text.strip("*") else None
-            case ir.InList(subject=s, values=vals, case_sensitive=False):
-                f = self.plain_field(s)
-                lits = [search_literal(v.value) if isinstance(v, ir.Literal) and isinstance(v.value, str) and v.value
-                        else None for v in vals]
-                if f is None or any(x is None for x in lits):
-                    return None
-                return f"{search_field(f)} IN ({', '.join(str(x) for x in lits)})"
-            case ir.Not(operand=o):
-                inner = self.search_term(o)
-                return None if inner is None else f"NOT ({inner})"
-            case ir.And(operands=ops) | ir.Or(operands=ops):
-                terms = [self.search_term(o) for o in ops]
-                if any(x is None for x in terms):
-                    return None
-                joiner = " " if isinstance(e, ir.And) else " OR "
-                return "(" + joiner.join(str(x) for x in terms) + ")"  # every group parenthesised
-        return None
 
     # ------------------------------------------------------------------ stages
     def lower_stages(self, stages: list[ir.Stage]) -> None:
@@ -322,9 +185,7 @@ class SplLowering:
         arg_temps: list[str] = []  # eventstats keeps every row: its temporaries are dropped after it
         funcs: list[str] = []
         for a in aggs:
-            fn = {ir.AggFn.COUNT: "count", ir.AggFn.DCOUNT: "dc", ir.AggFn.MIN: "min", ir.AggFn.MAX: "max",
-                  ir.AggFn.SUM: "sum", ir.AggFn.AVG: "avg", ir.AggFn.VALUES: "values",
-                  ir.AggFn.EARLIEST: "earliest", ir.AggFn.LATEST: "latest"}[a.fn]
+            fn = AGG_FUNCTIONS[a.fn]
             if a.arg is None:
                 funcs.append(f"{fn} AS {command_field(a.name)}")
                 continue
@@ -372,9 +233,7 @@ class SplLowering:
                 self.emit("rename " + ", ".join(f"{command_field(t)} AS {command_field(n)}" for t, n in temps))
             restore = names
         if restore:
-            self.emit("eval " + ", ".join(
-                f"{render_field(n)}=if({render_field(n)}=={render_string_literal(NULL_KEY)}, null(), "
-                f"{render_field(n)})" for n in restore))
+            self.emit(restore_null_keys(restore))
 
     def lookup(self, st: ir.Lookup) -> None:
         keys = []
@@ -734,32 +593,6 @@ def compile_spl(rule: ir.RuleIR, binding_name: str | None) -> str:
     binding = bound.binding
     prefix = str(binding.extra.get("search", "")) if binding is not None else ""  # a data model binding has none
     return SplLowering(rule, binding, bound.stages, prefix).query()
-
-
-def baseline_searches(rule: ir.RuleIR, baseline: ir.Baseline, binding_name: str | None) -> tuple[str, str]:
-    """The initial search (fill the table from a long window) and the scheduled update (merge a new window in),
-    as ESCU's baselines do: min first sighting, max last sighting, forget old keys, enough_data after a warm-up."""
-    import dataclasses
-
-    table = command_field(baseline.table)
-    initial = compile_spl(dataclasses.replace(rule, pipeline=baseline.initial, baselines=()), binding_name)
-    k = next(i for i, st in enumerate(baseline.initial.stages) if isinstance(st, ir.Aggregate))
-    head = dataclasses.replace(baseline.initial, stages=baseline.initial.stages[: k + 1], columns=None)
-    window = compile_spl(dataclasses.replace(rule, pipeline=head, baselines=()), binding_name)
-    key = command_field(baseline.key)
-    forget = f"-{int(baseline.forget.total_seconds())}s"
-    warmup = f"-{int(baseline.warmup.total_seconds())}s"
-    update = "\n| ".join([
-        window,
-        f"inputlookup append=t {table}",
-        f"stats min(firstTimeSeen) AS firstTimeSeen max(lastTimeSeen) AS lastTimeSeen by {key}",
-        f'where lastTimeSeen > relative_time(now(), "{forget}")',
-        "eventstats min(firstTimeSeen) AS globalFirstTime",
-        f'eval enough_data=if(globalFirstTime <= relative_time(now(), "{warmup}"), 1, 0)',
-        f"table {key} firstTimeSeen lastTimeSeen enough_data",
-        f"outputlookup {table}",
-    ])
-    return initial + f"\n| outputlookup {table}", update
 
 
 def _reads(expr: ir.Expr, name: str) -> bool:
