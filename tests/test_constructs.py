@@ -20,10 +20,9 @@ from siemforge.backends.kql.lower import compile_kql
 from siemforge.backends.kql.validate import check_queries, checker_available
 from siemforge.backends.spl.lower import compile_spl
 from siemforge.compiler import ir
-from siemforge.compiler.api import compile_file
 from siemforge.compiler.diagnostics import CompileError
 
-from helpers import ROOT
+from helpers import ROOT, compile_rule
 
 HEAD = "title: t\nlogsource: {product: aws, service: cloudtrail}\n"
 LOOKUP = "image_id,owner,seen\nami-1,alice,10\n"
@@ -53,11 +52,7 @@ def rule_of(row: Row, folder: Path) -> ir.RuleIR:
         (folder / "images.csv").write_text(LOOKUP)
         head += "lookups: {images: images.csv}\n"
     body = SIGMA_ID + "detection: " + row.query + "\n" if row.sigma else "query: |\n  " + row.query + "\n"
-    path = folder / "rule.yml"
-    path.write_text(head + body)
-    rule = compile_file(path).rule
-    assert rule is not None, row
-    return rule
+    return compile_rule(folder, head + body)
 
 
 def compile_row(row: Row, folder: Path) -> dict[str, str | Unsupported]:
@@ -205,6 +200,17 @@ ROWS = [
                 '| where match(siemforge_path1, "(?is)^.*\\\\z")\n'
                 '| fields - siemforge_path1'),
     }),
+    Row('wildcard', "{sel: {userAgent: 'aws*cli'}, condition: sel}", {
+        'kql': ('AWSCloudTrail\n'
+                '| where UserAgent matches regex @"(?is)^aws.*cli$"'),
+        'spl': '`cloudtrail` userAgent="aws*cli"',
+    }, sigma=True),
+    Row('wildcard', "{sel: {userAgent: 'a\\*b'}, condition: sel}", {
+        'kql': ('AWSCloudTrail\n'
+                '| where UserAgent =~ "a*b"'),
+        'spl': ('`cloudtrail`\n'
+                '| where lower(userAgent)=="a*b"'),
+    }, sigma=True),
     Row('regex', 'where userAgent matches regex @"^aws-cli/\\d+"', {
         'kql': ('AWSCloudTrail\n'
                 '| where UserAgent matches regex @"^aws-cli/\\d+"'),
@@ -216,6 +222,12 @@ ROWS = [
                 '| where UserAgent matches regex @"(?i)^AWS"'),
         'spl': ('`cloudtrail`\n'
                 '| where match(userAgent, "(?i)^AWS")'),
+    }, sigma=True),
+    Row('regex', "{sel: {userAgent|re: '^aws-cli/[0-9]+'}, condition: sel}", {
+        'kql': ('AWSCloudTrail\n'
+                '| where UserAgent matches regex @"^aws-cli/[0-9]+"'),
+        'spl': ('`cloudtrail`\n'
+                '| where match(userAgent, "^aws-cli/[0-9]+")'),
     }, sigma=True),
     Row('cidr', "{sel: {sourceIPAddress|cidr: [10.0.0.0/8, 'fd00::/8']}, condition: sel}", {
         'kql': ('AWSCloudTrail\n'
@@ -267,6 +279,11 @@ ROWS = [
                 '| where (EventName =~ "A" and UserAgent !startswith "aws")'),
         'spl': '`cloudtrail` eventName="A" NOT (userAgent="aws*")',
     }, sigma=True),
+    Row('not_and_or', '{a: {eventName: A}, b: {eventSource: B}, c: {awsRegion: C}, condition: a and (b or c)}', {
+        'kql': ('AWSCloudTrail\n'
+                '| where (EventName =~ "A" and (EventSource =~ "B" or AWSRegion =~ "C"))'),
+        'spl': '`cloudtrail` eventName="A" (eventSource="B" OR awsRegion="C")',
+    }, sigma=True),
     Row('arith', 'extend x = toint(requestParameters.a) * 2 + 1, y = 7 / 2, z = -toint(requestParameters.b) % 3', {
         'kql': ('AWSCloudTrail\n'
                 '| extend RequestParametersJson = parse_json(RequestParameters)\n'
@@ -312,6 +329,12 @@ ROWS = [
         'spl': ('`cloudtrail`\n'
                 '| where isnull(errorCode)'),
     }, sigma=True),
+    Row('isnull_isempty', '{sel: {errorCode|exists: true}, condition: sel}', {
+        'kql': ('AWSCloudTrail\n'
+                '| where isnotempty(ErrorCode)'),
+        'spl': ('`cloudtrail`\n'
+                '| where isnotnull(errorCode)'),
+    }, sigma=True),
     Row('coalesce', 'extend x = coalesce(userIdentity.userName, userIdentity.arn)', {
         'kql': ('AWSCloudTrail\n'
                 '| extend x = coalesce(UserIdentityUserName, UserIdentityArn)'),
@@ -352,6 +375,11 @@ ROWS = [
                 '| spath output=siemforge_path1 path=requestParameters.epoch\n'
                 '| eval e=if(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))) > 100000000000, if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))) / 1000, if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))))\n'
                 '| fields - siemforge_path1'),
+    }),
+    Row('tobool_todatetime', 'extend e = todatetime("2024-01-01T00:00:00Z")', {
+        'kql': ('AWSCloudTrail\n'
+                '| extend e = todatetime("2024-01-01T00:00:00Z")'),
+        'spl': Unsupported('todatetime() of text has no time-zone safe SPL form; keep times in _time'),
     }),
     Row('tolower_toupper_strlen', 'extend a = tolower(eventName), b = toupper(eventName), c = strlen(eventName)', {
         'kql': ('AWSCloudTrail\n'

@@ -14,13 +14,12 @@ from siemforge.backends.spl.lower import compile_spl
 from siemforge.compiler.api import compile_file
 from siemforge.compiler.diagnostics import CompileError
 
+from helpers import compile_rule
+
 HEAD = "title: t\nlogsource: {product: aws, service: cloudtrail}\n"
 
 # (construct, pipeline-language query, the whole SPL)
 QUERY_ROWS = [
-    ('casts', 'extend a = tostring(readOnly), b = toint("5"), c = todouble(requestParameters.x), n = array_length(resources)',
-     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.x\n| spath output=siemforge_path2 path=resources{}\n| eval a=tostring(readOnly), b=if(tonumber("5")>=0, floor(tonumber("5")), ceiling(tonumber("5"))), c=tonumber(siemforge_path1), n=mvcount(siemforge_path2)'
-     '\n| fields - siemforge_path1 siemforge_path2'),
     # a name with a quote: commands take the field's name, never the eval text with its escapes
     ('odd_names', "extend `it's` = eventName | rename c = `it's` | extend `x'y` = 1 | sort by `x'y` | project c, `x'y`",
      '`cloudtrail`\n| eval \'it\\\'s\'=eventName\n| rename "it\'s" AS c\n| eval \'x\\\'y\'=1\n| sort 0 +"x\'y"\n| table c "x\'y"'),
@@ -44,34 +43,13 @@ QUERY_ROWS = [
      '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__")\n| eventstats count AS n by siemforge_key1\n| fields - siemforge_key1\n| where n>1'),
 ]
 
-# (construct, Sigma detection, the whole SPL)
-SIGMA_ROWS = [
-    ("sigma_or_grouped", "{a: {eventName: A}, b: {eventSource: B}, c: {awsRegion: C}, condition: a and (b or c)}",
-     '`cloudtrail` eventName="A" (eventSource="B" OR awsRegion="C")'),
-    ("sigma_wildcard_star_in_value", "{sel: {userAgent: 'aws*cli'}, condition: sel}",
-     '`cloudtrail` userAgent="aws*cli"'),
-    ("sigma_escaped_star", "{sel: {userAgent: 'a\\*b'}, condition: sel}",
-     '`cloudtrail`\n| where lower(userAgent)=="a*b"'),
-]
-
-
 def compile_body(tmp_path: Path, body: str) -> str:
-    p = tmp_path / "rule.yml"
-    p.write_text(HEAD + body)
-    res = compile_file(p)
-    assert res.rule is not None, [str(d) for d in res.diagnostics]
-    return compile_spl(res.rule, None)
+    return compile_spl(compile_rule(tmp_path, HEAD + body), None)
 
 
 @pytest.mark.parametrize("construct,query,expected", QUERY_ROWS, ids=[r[0] for r in QUERY_ROWS])
 def test_query_construct(construct: str, query: str, expected: str, tmp_path: Path) -> None:
     assert compile_body(tmp_path, f"query: |\n  {query}\n") == expected
-
-
-@pytest.mark.parametrize("construct,detection,expected", SIGMA_ROWS, ids=[r[0] for r in SIGMA_ROWS])
-def test_sigma_construct(construct: str, detection: str, expected: str, tmp_path: Path) -> None:
-    body = "id: 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01\ndetection: " + detection + "\n"
-    assert compile_body(tmp_path, body) == expected
 
 
 @pytest.mark.parametrize("query,message", [
@@ -145,11 +123,7 @@ BINDING_ROWS = [
 @pytest.mark.parametrize("binding,construct,query,expected", BINDING_ROWS,
                          ids=[f"{r[0]}:{r[1]}" for r in BINDING_ROWS])
 def test_construct_per_binding(binding: str, construct: str, query: str, expected: str, tmp_path: Path) -> None:
-    p = tmp_path / "rule.yml"
-    p.write_text(HEAD + f"query: |\n  {query}\n")
-    rule = compile_file(p).rule
-    assert rule is not None
-    assert compile_spl(rule, binding) == expected
+    assert compile_spl(compile_rule(tmp_path, HEAD + f"query: |\n  {query}\n"), binding) == expected
 
 
 CIM_HEAD = "title: t\nlogsource: {product: aws, service: cloudtrail, category: change}\n"
@@ -172,18 +146,11 @@ CIM_ROWS = [
 
 @pytest.mark.parametrize("construct,query,expected", CIM_ROWS, ids=[r[0] for r in CIM_ROWS])
 def test_cim_binding(construct: str, query: str, expected: str, tmp_path: Path) -> None:
-    p = tmp_path / "rule.yml"
-    p.write_text(CIM_HEAD + f"query: |\n  {query}\n")
-    rule = compile_file(p).rule
-    assert rule is not None
-    assert compile_spl(rule, "cim") == expected
+    assert compile_spl(compile_rule(tmp_path, CIM_HEAD + f"query: |\n  {query}\n"), "cim") == expected
 
 
 def test_cim_binding_refuses_a_pipeline_tstats_cannot_start(tmp_path: Path) -> None:
-    p = tmp_path / "rule.yml"
-    p.write_text(CIM_HEAD + 'query: |\n  where user contains "admin"\n')
-    rule = compile_file(p).rule
-    assert rule is not None
+    rule = compile_rule(tmp_path, CIM_HEAD + 'query: |\n  where user contains "admin"\n')
     with pytest.raises(CompileError) as exc:
         compile_spl(rule, "cim")
     assert "--binding raw" in str(exc.value)

@@ -3,7 +3,8 @@
     python tools/regen_constructs.py          # rewrite the ROWS block in place; review `git diff` before committing
     python tools/regen_constructs.py --check  # exit 1 if any expectation would change (nothing written)
 
-The constructs and their queries are edited by hand in the file; only the expected outputs are generated.
+The constructs and their queries are edited by hand in the file (a new row can start with `{}` as its expectations);
+only the expected outputs are generated, and the rows are kept in the order of docs/semantics.md.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def main(argv: list[str]) -> int:
     changed = 0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, row in enumerate(test_constructs.ROWS):
+        order = test_constructs.doc_constructs()  # rows grouped in the docs' order, stable within a construct
+        for i, row in enumerate(sorted(test_constructs.ROWS, key=lambda r: order.index(r.construct))):
             folder = Path(tmp) / str(i)
             folder.mkdir()
             expected = test_constructs.compile_row(row, folder)

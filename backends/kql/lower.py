@@ -15,16 +15,7 @@ from dataclasses import dataclass, field
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
-from siemforge.compiler.lowering import (
-    Drop,
-    Features,
-    Lowered,
-    LoweringStage,
-    bind,
-    preprocess,
-    refusal,
-    wildcard_body,
-)
+from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal, wildcard_body
 from siemforge.compiler.types import Type
 
 from .render import (

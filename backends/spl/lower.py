@@ -21,16 +21,7 @@ from datetime import UTC, datetime, timedelta
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
-from siemforge.compiler.lowering import (
-    Drop,
-    Features,
-    Lowered,
-    LoweringStage,
-    bind,
-    preprocess,
-    refusal,
-    wildcard_body,
-)
+from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal, wildcard_body
 from siemforge.compiler.types import Type
 
 from .render import command_field, pcre_escape, render_field, render_string_literal
