@@ -137,7 +137,7 @@ class KqlLowering:
                 self.lookup(stage)
             case ir.Rename(renames=renames):
                 olds = [self.value(ir.Column(o, (), Type.ANY)) for o, _ in renames]
-                if any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*|\['.*'\]", o.text) for o in olds):
+                if any(o.field is None for o in olds):  # a path into JSON: there is no column to rename
                     raise self.fail("rename of a field inside a JSON column: use extend")
                 self.emit(
                     "project-rename " + ", ".join(f"{render_name(n)} = {o.text}" for (_, n), o in zip(renames, olds))
@@ -332,7 +332,9 @@ class KqlLowering:
     def column(self, c: ir.Column) -> Lowered:
         if c.name in self.scope.computed or not self.scope.from_table:
             t = self.scope.computed.get(c.name, "dynamic")
-            return Lowered(render_name(c.name) + _path(c.path), "dynamic" if c.path else t)
+            if c.path:
+                return Lowered(render_name(c.name) + _path(c.path), "dynamic")
+            return Lowered(render_name(c.name), t, field=c.name)
         ref = self.binding.resolve(c.name, c.path)
         if ref is None:
             dotted = ".".join([c.name, *(str(p) for p in c.path)])
@@ -343,10 +345,10 @@ class KqlLowering:
             if alias is None:
                 alias = self.parsed_json[ref.column] = f"{ref.column}Json"
                 self.pending_json.append(ref.column)
-            return Lowered(alias + _path(ref.path), "dynamic")
+            return Lowered(alias + _path(ref.path), "dynamic", field=None if ref.path else alias)
         if ref.path:
             raise self.fail(f"{c.name}: column {ref.column} is a {ref.type}; it has no member {ref.path[0]!r}", c)
-        return Lowered(render_name(ref.column), ref.type)
+        return Lowered(render_name(ref.column), ref.type, field=ref.column)
 
     def value(self, e: ir.Expr) -> Lowered:  # noqa: C901 - one case per node type
         match e:
