@@ -35,8 +35,9 @@ def open_schema(src: SourceDef) -> Schema:
 
 
 @cache
-def compile_view(name: str) -> tuple[ir.Pipeline, tuple[tuple[str, Type], ...]]:
-    """Compile a view source's pipeline over its base source (once per process)."""
+def compile_view(name: str) -> tuple[ir.Pipeline, tuple[tuple[str, Type], ...], tuple[tuple[object, Span], ...]]:
+    """Compile a view source's pipeline over its base source (once per process): the pipeline, its columns, and where
+    its IR nodes are written in the source file (a refusal of a view's stage points there)."""
     src = builtin_sources()[name]
     assert src.view is not None
     base = builtin_sources()[src.view.over]
@@ -44,7 +45,8 @@ def compile_view(name: str) -> tuple[ir.Pipeline, tuple[tuple[str, Type], ...]]:
     analyzer = Analyzer(src.view.origin, sink)
     program = parse_program(src.view.query, src.view.origin)
     if base.view is not None:  # a view over a view: its rows are the inner view's (expanded recursively)
-        inner, cols = compile_view(base.name)
+        inner, cols, inner_spans = compile_view(base.name)
+        analyzer.spans.extend(inner_spans)
         start, base_ref = Schema(dict(cols), False, base, base.time_column), ir.SourceRef(base.name,
                                                                                       base.time_column, inner)
     else:
@@ -52,7 +54,7 @@ def compile_view(name: str) -> tuple[ir.Pipeline, tuple[tuple[str, Type], ...]]:
     stages, schema = analyzer.lower_program(program, start)
     sink.raise_if_errors()
     pipeline = ir.Pipeline(base_ref, stages, tuple(schema.columns.items()))
-    return pipeline, tuple(schema.columns.items())
+    return pipeline, tuple(schema.columns.items()), tuple(analyzer.spans)
 
 
 def resolve_source(doc: RuleDoc, sink: DiagnosticSink) -> SourceDef:
@@ -86,8 +88,10 @@ def resolve_source(doc: RuleDoc, sink: DiagnosticSink) -> SourceDef:
 def compile_doc(doc: RuleDoc) -> ir.RuleIR:
     sink = doc.sink
     src = resolve_source(doc, sink)
+    spans: list[tuple[object, Span]] = []  # IR node -> its place in the rule (or view), from every analyzer of it
     if src.view is not None:
-        view_pipeline, cols = compile_view(src.name)
+        view_pipeline, cols, view_spans = compile_view(src.name)
+        spans.extend(view_spans)
         schema = Schema(dict(cols), False, src, src.time_column)
         source_ref = ir.SourceRef(src.name, src.time_column, view_pipeline)
     else:
@@ -95,7 +99,6 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
         source_ref = ir.SourceRef(src.name, src.time_column)
     start_schema = schema.copy()
     stages: list[ir.Stage] = []
-    spans: list[tuple[object, Span]] = []  # IR node -> its place in the rule, from every analyzer of this rule
     if "correlation" in doc.data:
         sink.error("Sigma correlation rules are not supported yet", doc.yaml.span(("correlation",)), code="sigma")
         sink.raise_if_errors()

@@ -16,7 +16,7 @@ from siemforge.backends.spl.lower import compile_spl
 from siemforge.compiler import ir
 from siemforge.compiler.api import compile_file
 from siemforge.compiler.diagnostics import CompileError
-from siemforge.compiler.lowering import EXECUTOR, Drop, base_source, bind, expand_views, preprocess
+from siemforge.compiler.lowering import EXECUTOR, Drop, base_source, bind, expand_views, preprocess, span_of
 
 from helpers import ROOT
 
@@ -114,3 +114,12 @@ def test_a_refusal_points_at_the_construct(target: str, query_line: int | None, 
         (d,) = exc.value.diagnostics
         assert str(d).startswith(str(p) + expected)
         assert str(d).endswith("[unmapped-field]" if "field" in expected else "[unsupported]")
+
+
+def test_a_views_stages_are_positioned_in_its_source_file() -> None:
+    rule = view_rule()
+    view = rule.pipeline.source.view
+    assert view is not None
+    span = span_of(rule, view.stages[0])
+    assert span is not None and span.file.endswith("cim_change.yml") and span.line > 1
+    assert span_of(rule, rule.pipeline.stages[0]) is not None and span_of(rule, ir.Limit(1)) is None
