@@ -245,22 +245,11 @@ class KqlLowering:
         if by:
             text += " by " + ", ".join(by)
         self.emit(text)
-        self._post(aggs)
-        order = [b.name for b in stage.by] + [a.name for a in stage.aggregations]
-        if any(a.fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) for a in stage.aggregations) and by:
-            pass  # summarize puts by-columns first already
+        for after in _after(aggs):
+            self.emit(after)
         self.scope = Scope(
             {**by_types, **{a.name: _IR_TO_KQL.get(a.type, "dynamic") for a in stage.aggregations}}, from_table=False
         )
-        _ = order
-
-    def _post(self, aggs: list[AggLowered]) -> None:
-        extends = [p for a in aggs for p in a.after]
-        drops = [d for a in aggs for d in a.drops]
-        if extends:
-            self.emit("extend " + ", ".join(extends))
-        if drops:
-            self.emit("project-away " + ", ".join(drops))
 
     def event_aggregate(self, stage: ir.EventAggregate) -> None:
         """KQL has no eventstats: name the rows so far, summarize them, and join the aggregates back."""
@@ -276,12 +265,7 @@ class KqlLowering:
         # both sides get the same key columns; strings are never null in KQL, other keys are made text
         left_keys = ", ".join(f"{k} = tostring({v})" for k, v in zip(keys, key_values))
         right = f"{name} | extend {left_keys} | summarize {', '.join(a.text for a in aggs)} by {', '.join(keys)}"
-        post = [p for a in aggs for p in a.after]
-        drops = [d for a in aggs for d in a.drops]
-        if post:
-            right += " | extend " + ", ".join(post)
-        if drops:
-            right += " | project-away " + ", ".join(drops)
+        right += "".join(" | " + after for after in _after(aggs))
         self.emit(f"extend {left_keys}")
         self.emit(f"join kind=leftouter ({right}) on {', '.join(keys)}")
         self.emit("extend " + ", ".join(f"{render_name(a.name)} = {temps[a.name]}" for a in stage.aggregations))
@@ -482,6 +466,14 @@ class KqlLowering:
         if e.fn in GENERIC:
             return Lowered(f"{e.fn}({', '.join(o.text for o in outs)})", _IR_TO_KQL.get(e.type, "dynamic"))
         raise self.fail(UNSUPPORTED.get(e.fn, f"no KQL for function {e.fn}()"), e)
+
+
+def _after(aggs: list[AggLowered]) -> list[str]:
+    """The stages that finish a summarize's aggregations: their extends, then dropping their temporaries."""
+    extends = [p for a in aggs for p in a.after]
+    drops = [d for a in aggs for d in a.drops]
+    out = [f"extend {', '.join(extends)}"] if extends else []
+    return out + ([f"project-away {', '.join(drops)}"] if drops else [])
 
 
 def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
