@@ -61,19 +61,22 @@ def compile_row(row: Row, folder: Path) -> dict[str, str | Unsupported]:
     out: dict[str, str | Unsupported] = {}
     for target, compile_ in COMPILERS.items():
         try:
-            out[target] = compile_(rule, None).replace(str(folder), "RULE_FOLDER")  # the IR names the lookup's file
+            text = compile_(rule, None).replace(str(folder), "RULE_FOLDER")  # the IR names the lookup's file
+            out[target] = _without_ir_header(text) if target == "executor" else text
         except CompileError as exc:
             out[target] = Unsupported(exc.diagnostics[0].message.removeprefix("t: "))
     return out
 
 
+def _without_ir_header(text: str) -> str:
+    """The IR without the lines every row shares (rule id and title, alert, the source)."""
+    return "\n".join(x for x in text.splitlines() if not x.startswith(("rule ", "alert when ", "source ")))
+
+
 # BEGIN ROWS: generated expectations (python tools/regen_constructs.py); the constructs and queries are edited by hand
 ROWS = [
     Row('literal', 'extend a = "quote\\" back\\\\ nl\\n", b = 1.5, c = true, d = 8h, e = datetime(2024-01-31T08:00:00Z), f = 90s', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] a: string = "quote\\" back\\\\ nl\\n", b: real = 1.5, c: bool = true, d: timespan = timespan(28800s), e: datetime = datetime(2024-01-31T08:00:00Z), f: timespan = timespan(90s)'),
+        'executor': '| extend[parallel] a: string = "quote\\" back\\\\ nl\\n", b: real = 1.5, c: bool = true, d: timespan = timespan(28800s), e: datetime = datetime(2024-01-31T08:00:00Z), f: timespan = timespan(90s)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend a = "quote\\" back\\\\ nl\\n", b = 1.5, c = true, d = 8h, e = datetime(2024-01-31T08:00:00Z), f = 90s'),
         'splunk': ('`cloudtrail`\n'
@@ -81,10 +84,7 @@ ROWS = [
                    '", b=1.5, c="true", d=28800, e=1706688000, f=90'),
     }),
     Row('column', 'extend t = responseElements.instancesSet.items[-1].instanceType', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] t: any = responseElements.instancesSet.items[-1].instanceType'),
+        'executor': '| extend[parallel] t: any = responseElements.instancesSet.items[-1].instanceType',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend ResponseElementsJson = parse_json(ResponseElements)\n'
                      '| extend t = ResponseElementsJson.instancesSet.items[-1].instanceType\n'
@@ -97,77 +97,53 @@ ROWS = [
                    '| fields - siemforge_path1 siemforge_arr2 siemforge_item3'),
     }),
     Row('compare_eq', 'where eventName =~ "RunInstances"', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (eventName ==~i "RunInstances")'),
+        'executor': '| filter (eventName ==~i "RunInstances")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName =~ "RunInstances"'),
         'splunk': '`cloudtrail` eventName="RunInstances"',
     }),
     Row('compare_eq', 'where eventName == "RunInstances"', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (eventName == "RunInstances")'),
+        'executor': '| filter (eventName == "RunInstances")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName == "RunInstances"'),
         'splunk': ('`cloudtrail` eventName="RunInstances"\n'
                    '| where eventName=="RunInstances"'),
     }),
     Row('compare_eq', '{sel: {eventName: RunInstances}, condition: sel}', {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (eventName ==~i "RunInstances")'),
+        'executor': '| filter (eventName ==~i "RunInstances")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName =~ "RunInstances"'),
         'splunk': '`cloudtrail` eventName="RunInstances"',
     }, sigma=True),
     Row('compare_eq', '{sel: {eventName|cased: RunInstances}, condition: sel}', {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (eventName == "RunInstances")'),
+        'executor': '| filter (eventName == "RunInstances")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName == "RunInstances"'),
         'splunk': ('`cloudtrail` eventName="RunInstances"\n'
                    '| where eventName=="RunInstances"'),
     }, sigma=True),
     Row('compare_eq', '{sel: {userIdentity.userName|fieldref: userIdentity.principalId}, condition: sel}', {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (userIdentity.userName ==~i userIdentity.principalId)'),
+        'executor': '| filter (userIdentity.userName ==~i userIdentity.principalId)',
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserIdentityUserName =~ UserIdentityPrincipalid'),
         'splunk': ('`cloudtrail`\n'
                    "| where lower('userIdentity.userName')==lower('userIdentity.principalId')"),
     }, sigma=True),
     Row('compare_ne', 'where eventName != "RunInstances"', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (eventName != "RunInstances")'),
+        'executor': '| filter (eventName != "RunInstances")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName != "RunInstances"'),
         'splunk': ('`cloudtrail`\n'
                    '| where (isnull(eventName) OR eventName!="RunInstances")'),
     }),
     Row('compare_ne', 'where eventName !~ "RunInstances"', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (eventName !=~i "RunInstances")'),
+        'executor': '| filter (eventName !=~i "RunInstances")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName !~ "RunInstances"'),
         'splunk': '`cloudtrail` NOT eventName="RunInstances"',
     }),
     Row('compare_ne', 'where toint(requestParameters.maxCount) != 10', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (toint(requestParameters.maxCount) != 10)'),
+        'executor': '| filter (toint(requestParameters.maxCount) != 10)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
                      '| where (isnull(tolong(RequestParametersJson.maxCount)) or tolong(RequestParametersJson.maxCount) != 10)\n'
@@ -178,10 +154,7 @@ ROWS = [
                    '| fields - siemforge_path1'),
     }),
     Row('compare_order', 'where toint(requestParameters.maxCount) >= 10', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (toint(requestParameters.maxCount) >= 10)'),
+        'executor': '| filter (toint(requestParameters.maxCount) >= 10)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
                      '| where tolong(RequestParametersJson.maxCount) >= 10\n'
@@ -192,10 +165,7 @@ ROWS = [
                    '| fields - siemforge_path1'),
     }),
     Row('compare_order', '{sel: {requestParameters.maxCount|gt: 10}, condition: sel}', {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (requestParameters.maxCount > 10)'),
+        'executor': '| filter (requestParameters.maxCount > 10)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
                      '| where todouble(RequestParametersJson.maxCount) > 10\n'
@@ -206,67 +176,46 @@ ROWS = [
                    '| fields - siemforge_path1'),
     }, sigma=True),
     Row('string_match', 'where userAgent contains "aws-cli"', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter contains_ci(userAgent, "aws-cli")'),
+        'executor': '| filter contains_ci(userAgent, "aws-cli")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserAgent contains "aws-cli"'),
         'splunk': '`cloudtrail` userAgent="*aws-cli*"',
     }),
     Row('string_match', 'where userAgent contains_cs "aws-cli"', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter contains_cs(userAgent, "aws-cli")'),
+        'executor': '| filter contains_cs(userAgent, "aws-cli")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserAgent contains_cs "aws-cli"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(userAgent, "aws\\\\-cli")'),
     }),
     Row('string_match', 'where userAgent !startswith "aws"', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter not startswith_ci(userAgent, "aws")'),
+        'executor': '| filter not startswith_ci(userAgent, "aws")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserAgent !startswith "aws"'),
         'splunk': '`cloudtrail` NOT (userAgent="aws*")',
     }),
     Row('string_match', 'where eventSource endswith_cs ".amazonaws.com"', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter endswith_cs(eventSource, ".amazonaws.com")'),
+        'executor': '| filter endswith_cs(eventSource, ".amazonaws.com")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventSource endswith_cs ".amazonaws.com"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(eventSource, "\\\\.amazonaws\\\\.com\\\\z")'),
     }),
     Row('string_match', '{sel: {userAgent|contains|all: [aws, cli]}, condition: sel}', {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (contains_ci(userAgent, "aws") and contains_ci(userAgent, "cli"))'),
+        'executor': '| filter (contains_ci(userAgent, "aws") and contains_ci(userAgent, "cli"))',
         'sentinel': ('AWSCloudTrail\n'
                      '| where (UserAgent contains "aws" and UserAgent contains "cli")'),
         'splunk': '`cloudtrail` userAgent="*aws*" userAgent="*cli*"',
     }, sigma=True),
     Row('wildcard', 'where userAgent like "aws-cli/*Python?3*"', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter wildcard_ci(userAgent, "aws-cli/*Python?3*")'),
+        'executor': '| filter wildcard_ci(userAgent, "aws-cli/*Python?3*")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserAgent matches regex @"(?is)^aws\\-cli/.*Python.3.*$"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(userAgent, "(?is)^aws\\\\-cli\\\\/.*Python.3.*\\\\z")'),
     }),
     Row('wildcard', 'where requestParameters.layers like "*"', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter wildcard_ci(requestParameters.layers, "*")'),
+        'executor': '| filter wildcard_ci(requestParameters.layers, "*")',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
                      '| where isnotempty(tostring(RequestParametersJson.layers))\n'
@@ -277,108 +226,75 @@ ROWS = [
                    '| fields - siemforge_path1'),
     }),
     Row('wildcard', "{sel: {userAgent: 'aws*cli'}, condition: sel}", {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter wildcard_ci(userAgent, "aws*cli")'),
+        'executor': '| filter wildcard_ci(userAgent, "aws*cli")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserAgent matches regex @"(?is)^aws.*cli$"'),
         'splunk': '`cloudtrail` userAgent="aws*cli"',
     }, sigma=True),
     Row('wildcard', "{sel: {userAgent: 'a\\*b'}, condition: sel}", {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (userAgent ==~i "a*b")'),
+        'executor': '| filter (userAgent ==~i "a*b")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserAgent =~ "a*b"'),
         'splunk': ('`cloudtrail`\n'
                    '| where lower(userAgent)=="a*b"'),
     }, sigma=True),
     Row('regex', 'where userAgent matches regex @"^aws-cli/\\d+"', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     "| filter regex(userAgent, '^aws-cli/\\\\d+')"),
+        'executor': "| filter regex(userAgent, '^aws-cli/\\\\d+')",
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserAgent matches regex @"^aws-cli/\\d+"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(userAgent, "^aws-cli/\\\\d+")'),
     }),
     Row('regex', "{sel: {userAgent|re|i: '^AWS'}, condition: sel}", {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     "| filter regex(userAgent, '^AWS', flags=i)"),
+        'executor': "| filter regex(userAgent, '^AWS', flags=i)",
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserAgent matches regex @"(?i)^AWS"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(userAgent, "(?i)^AWS")'),
     }, sigma=True),
     Row('regex', "{sel: {userAgent|re: '^aws-cli/[0-9]+'}, condition: sel}", {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     "| filter regex(userAgent, '^aws-cli/[0-9]+')"),
+        'executor': "| filter regex(userAgent, '^aws-cli/[0-9]+')",
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserAgent matches regex @"^aws-cli/[0-9]+"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(userAgent, "^aws-cli/[0-9]+")'),
     }, sigma=True),
     Row('cidr', "{sel: {sourceIPAddress|cidr: [10.0.0.0/8, 'fd00::/8']}, condition: sel}", {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (cidr(sourceIPAddress, 10.0.0.0/8) or cidr(sourceIPAddress, fd00::/8))'),
+        'executor': '| filter (cidr(sourceIPAddress, 10.0.0.0/8) or cidr(sourceIPAddress, fd00::/8))',
         'sentinel': ('AWSCloudTrail\n'
                      '| where (ipv4_is_in_range(SourceIpAddress, "10.0.0.0/8") or ipv6_is_in_range(SourceIpAddress, "fd00::/8"))'),
         'splunk': ('`cloudtrail`\n'
                    '| where (cidrmatch("10.0.0.0/8", sourceIPAddress) OR cidrmatch("fd00::/8", sourceIPAddress))'),
     }, sigma=True),
     Row('in_list', 'where eventName in ("RunInstances", "StopInstances")', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (eventName in ["RunInstances", "StopInstances"])'),
+        'executor': '| filter (eventName in ["RunInstances", "StopInstances"])',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName in ("RunInstances", "StopInstances")'),
         'splunk': ('`cloudtrail` eventName IN ("RunInstances", "StopInstances")\n'
                    '| where in(eventName, "RunInstances", "StopInstances")'),
     }),
     Row('in_list', 'where eventName in~ ("runinstances", "stopinstances")', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (eventName in~i ["runinstances", "stopinstances"])'),
+        'executor': '| filter (eventName in~i ["runinstances", "stopinstances"])',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName in~ ("runinstances", "stopinstances")'),
         'splunk': '`cloudtrail` eventName IN ("runinstances", "stopinstances")',
     }),
     Row('in_list', 'where eventName !in ("RunInstances")', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter not (eventName in ["RunInstances"])'),
+        'executor': '| filter not (eventName in ["RunInstances"])',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName !in ("RunInstances")'),
         'splunk': ('`cloudtrail`\n'
                    '| where if(in(eventName, "RunInstances"), 0, 1)==1'),
     }),
     Row('keyword', '{keywords: [mimikatz], condition: keywords}', {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter keyword_ci("*mimikatz*")'),
+        'executor': '| filter keyword_ci("*mimikatz*")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where * contains "mimikatz"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(_raw, "(?i).*mimikatz.*")'),
     }, sigma=True),
     Row('not_and_or', 'where not(toint(requestParameters.maxCount) > 5)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter not (toint(requestParameters.maxCount) > 5)'),
+        'executor': '| filter not (toint(requestParameters.maxCount) > 5)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
                      '| where not(coalesce(tolong(RequestParametersJson.maxCount) > 5, false))\n'
@@ -389,38 +305,26 @@ ROWS = [
                    '| fields - siemforge_path1'),
     }),
     Row('not_and_or', 'where (eventName == "A" or eventName == "B") and isnotempty(errorCode)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter (((eventName == "A") or (eventName == "B")) and isnotempty(errorCode))'),
+        'executor': '| filter (((eventName == "A") or (eventName == "B")) and isnotempty(errorCode))',
         'sentinel': ('AWSCloudTrail\n'
                      '| where ((EventName == "A" or EventName == "B") and isnotempty(ErrorCode))'),
         'splunk': ('`cloudtrail`\n'
                    '| where ((eventName=="A" OR eventName=="B") AND (isnotnull(errorCode) AND errorCode!="" AND mvcount(errorCode)>0))'),
     }),
     Row('not_and_or', '{sel: {eventName: A}, filter: {userAgent|startswith: aws}, condition: sel and not filter}', {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter ((eventName ==~i "A") and not startswith_ci(userAgent, "aws"))'),
+        'executor': '| filter ((eventName ==~i "A") and not startswith_ci(userAgent, "aws"))',
         'sentinel': ('AWSCloudTrail\n'
                      '| where (EventName =~ "A" and UserAgent !startswith "aws")'),
         'splunk': '`cloudtrail` eventName="A" NOT (userAgent="aws*")',
     }, sigma=True),
     Row('not_and_or', '{a: {eventName: A}, b: {eventSource: B}, c: {awsRegion: C}, condition: a and (b or c)}', {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter ((eventName ==~i "A") and ((eventSource ==~i "B") or (awsRegion ==~i "C")))'),
+        'executor': '| filter ((eventName ==~i "A") and ((eventSource ==~i "B") or (awsRegion ==~i "C")))',
         'sentinel': ('AWSCloudTrail\n'
                      '| where (EventName =~ "A" and (EventSource =~ "B" or AWSRegion =~ "C"))'),
         'splunk': '`cloudtrail` eventName="A" (eventSource="B" OR awsRegion="C")',
     }, sigma=True),
     Row('arith', 'extend x = toint(requestParameters.a) * 2 + 1, y = 7 / 2, z = -toint(requestParameters.b) % 3', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] x: int = ((toint(requestParameters.a) * 2) + 1), y: int = (7 / 2), z: int = (-toint(requestParameters.b) % 3)'),
+        'executor': '| extend[parallel] x: int = ((toint(requestParameters.a) * 2) + 1), y: int = (7 / 2), z: int = (-toint(requestParameters.b) % 3)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
                      '| extend x = ((tolong(RequestParametersJson.a) * 2) + 1), y = (7 / 2), z = (-tolong(RequestParametersJson.b) % 3)\n'
@@ -432,40 +336,28 @@ ROWS = [
                    '| fields - siemforge_path1 siemforge_path2'),
     }),
     Row('case_iif', 'extend x = iif(isempty(errorCode), "ok", errorCode)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] x: string = case(isempty(errorCode) => "ok", else => errorCode)'),
+        'executor': '| extend[parallel] x: string = case(isempty(errorCode) => "ok", else => errorCode)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend x = iff(isempty(ErrorCode), "ok", ErrorCode)'),
         'splunk': ('`cloudtrail`\n'
                    '| eval x=if((isnull(errorCode) OR errorCode=="" OR mvcount(errorCode)==0), "ok", errorCode)'),
     }),
     Row('case_iif', 'extend x = case(eventName == "A", 1, eventName == "B", 2, 0)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] x: int = case((eventName == "A") => 1, (eventName == "B") => 2, else => 0)'),
+        'executor': '| extend[parallel] x: int = case((eventName == "A") => 1, (eventName == "B") => 2, else => 0)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend x = case(EventName == "A", 1, EventName == "B", 2, 0)'),
         'splunk': ('`cloudtrail`\n'
                    '| eval x=case(eventName=="A", 1, eventName=="B", 2, true(), 0)'),
     }),
     Row('isnull_isempty', 'where isnull(errorCode)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter isnull(errorCode)'),
+        'executor': '| filter isnull(errorCode)',
         'sentinel': ('AWSCloudTrail\n'
                      '| where isempty(ErrorCode)'),
         'splunk': ('`cloudtrail`\n'
                    '| where isnull(errorCode)'),
     }),
     Row('isnull_isempty', 'where isnull(requestParameters.instanceType)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter isnull(requestParameters.instanceType)'),
+        'executor': '| filter isnull(requestParameters.instanceType)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
                      '| where isempty(RequestParametersJson.instanceType)\n'
@@ -476,40 +368,28 @@ ROWS = [
                    '| fields - siemforge_path1'),
     }),
     Row('isnull_isempty', '{sel: {errorCode: null}, condition: sel}', {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter isnull(errorCode)'),
+        'executor': '| filter isnull(errorCode)',
         'sentinel': ('AWSCloudTrail\n'
                      '| where isempty(ErrorCode)'),
         'splunk': ('`cloudtrail`\n'
                    '| where isnull(errorCode)'),
     }, sigma=True),
     Row('isnull_isempty', '{sel: {errorCode|exists: true}, condition: sel}', {
-        'executor': ("rule 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter isnotnull(errorCode)'),
+        'executor': '| filter isnotnull(errorCode)',
         'sentinel': ('AWSCloudTrail\n'
                      '| where isnotempty(ErrorCode)'),
         'splunk': ('`cloudtrail`\n'
                    '| where isnotnull(errorCode)'),
     }, sigma=True),
     Row('coalesce', 'extend x = coalesce(userIdentity.userName, userIdentity.arn)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] x: string = coalesce(userIdentity.userName, userIdentity.arn)'),
+        'executor': '| extend[parallel] x: string = coalesce(userIdentity.userName, userIdentity.arn)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend x = coalesce(UserIdentityUserName, UserIdentityArn)'),
         'splunk': ('`cloudtrail`\n'
                    "| eval x=coalesce('userIdentity.userName', 'userIdentity.arn')"),
     }),
     Row('tostring', 'extend a = tostring(readOnly), b = tostring(requestParameters)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] a: string = tostring(readOnly), b: string = tostring(requestParameters)'),
+        'executor': '| extend[parallel] a: string = tostring(readOnly), b: string = tostring(requestParameters)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
                      '| extend a = tostring(ReadOnly), b = tostring(RequestParametersJson)\n'
@@ -520,10 +400,7 @@ ROWS = [
                    '| fields - siemforge_path1'),
     }),
     Row('toint_todouble', 'extend b = toint("5"), c = todouble(requestParameters.x)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] b: int = toint("5"), c: real = todouble(requestParameters.x)'),
+        'executor': '| extend[parallel] b: int = toint("5"), c: real = todouble(requestParameters.x)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
                      '| extend b = tolong("5"), c = todouble(RequestParametersJson.x)\n'
@@ -534,19 +411,13 @@ ROWS = [
                    '| fields - siemforge_path1'),
     }),
     Row('tobool_todatetime', 'extend d = tobool("true")', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] d: bool = tobool("true")'),
+        'executor': '| extend[parallel] d: bool = tobool("true")',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend d = tobool("true")'),
         'splunk': Unsupported('SPL has no boolean values; compare the field instead of tobool()'),
     }),
     Row('tobool_todatetime', 'extend e = todatetime(toint(requestParameters.epoch))', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] e: datetime = todatetime(toint(requestParameters.epoch))'),
+        'executor': '| extend[parallel] e: datetime = todatetime(toint(requestParameters.epoch))',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
                      '| extend e = todatetime(tolong(RequestParametersJson.epoch))\n'
@@ -557,79 +428,55 @@ ROWS = [
                    '| fields - siemforge_path1'),
     }),
     Row('tobool_todatetime', 'extend e = todatetime("2024-01-01T00:00:00Z")', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] e: datetime = todatetime("2024-01-01T00:00:00Z")'),
+        'executor': '| extend[parallel] e: datetime = todatetime("2024-01-01T00:00:00Z")',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend e = todatetime("2024-01-01T00:00:00Z")'),
         'splunk': Unsupported('todatetime() of text has no time-zone safe SPL form; keep times in _time'),
     }),
     Row('tolower_toupper_strlen', 'extend a = tolower(eventName), b = toupper(eventName), c = strlen(eventName)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] a: string = tolower(eventName), b: string = toupper(eventName), c: int = strlen(eventName)'),
+        'executor': '| extend[parallel] a: string = tolower(eventName), b: string = toupper(eventName), c: int = strlen(eventName)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend a = tolower(EventName), b = toupper(EventName), c = strlen(EventName)'),
         'splunk': ('`cloudtrail`\n'
                    '| eval a=lower(eventName), b=upper(eventName), c=len(eventName)'),
     }),
     Row('substring', 'extend d = substring(eventName, 1, 3), d2 = substring(eventName, 3)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] d: string = substring(eventName, 1, 3), d2: string = substring(eventName, 3)'),
+        'executor': '| extend[parallel] d: string = substring(eventName, 1, 3), d2: string = substring(eventName, 3)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend d = substring(EventName, 1, 3), d2 = substring(EventName, 3)'),
         'splunk': ('`cloudtrail`\n'
                    '| eval d=substr(eventName, (1) + 1, 3), d2=substr(eventName, (3) + 1)'),
     }),
     Row('split', 'extend last = tostring(split(userIdentity.arn, "/")[-1])', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] last: string = tostring(split(userIdentity.arn, "/")[-1])'),
+        'executor': '| extend[parallel] last: string = tostring(split(userIdentity.arn, "/")[-1])',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend [\'last\'] = tostring(split(UserIdentityArn, "/")[-1])'),
         'splunk': ('`cloudtrail`\n'
                    '| eval last=tostring(mvindex(split(\'userIdentity.arn\', "/"), -1))'),
     }),
     Row('strcat', 'extend e = strcat(eventName, "/", awsRegion)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] e: string = strcat(eventName, "/", awsRegion)'),
+        'executor': '| extend[parallel] e: string = strcat(eventName, "/", awsRegion)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend e = strcat(EventName, "/", AWSRegion)'),
         'splunk': ('`cloudtrail`\n'
                    '| eval e=(coalesce(tostring(eventName), "").coalesce(tostring("/"), "").coalesce(tostring(awsRegion), ""))'),
     }),
     Row('replace', 'extend f = replace_string(eventName, "Run", "Stop"), g = replace_regex(eventName, @"(\\w+)Instances", @"\\1")', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] f: string = replace_string(eventName, "Run", "Stop"), g: string = replace_regex(eventName, "(\\\\w+)Instances", "\\\\1")'),
+        'executor': '| extend[parallel] f: string = replace_string(eventName, "Run", "Stop"), g: string = replace_regex(eventName, "(\\\\w+)Instances", "\\\\1")',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend f = replace_string(EventName, "Run", "Stop"), g = replace_regex(EventName, @"(\\w+)Instances", "\\\\1")'),
         'splunk': ('`cloudtrail`\n'
                    '| eval f=replace(eventName, "Run", "Stop"), g=replace(eventName, "(\\\\w+)Instances", "\\\\1")'),
     }),
     Row('extract', 'extend h = extract(@"^(\\w+)-", 1, userAgent)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] h: string = extract("^(\\\\w+)-", 1, userAgent)'),
+        'executor': '| extend[parallel] h: string = extract("^(\\\\w+)-", 1, userAgent)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend h = extract(@"^(\\w+)-", 1, UserAgent)'),
         'splunk': ('`cloudtrail`\n'
                    '| eval h=if(match(userAgent, "^(\\\\w+)-"), replace(userAgent, "(?s)^.*?(?:^(\\\\w+)-).*$", "\\\\1"), null())'),
     }),
     Row('array_length', 'extend n = array_length(resources)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] n: int = array_length(resources)'),
+        'executor': '| extend[parallel] n: int = array_length(resources)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend ResourcesJson = parse_json(Resources)\n'
                      '| extend n = array_length(ResourcesJson)\n'
@@ -640,20 +487,14 @@ ROWS = [
                    '| fields - siemforge_path1'),
     }),
     Row('now_ago', 'where _time > ago(1h) and bin(_time, 1h) < now() and datetime_diff("minute", now(), _time) < 90', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter ((_time > ago(timespan(3600s))) and (bin(_time, timespan(3600s)) < now()) and (datetime_diff("minute", now(), _time) < 90))'),
+        'executor': '| filter ((_time > ago(timespan(3600s))) and (bin(_time, timespan(3600s)) < now()) and (datetime_diff("minute", now(), _time) < 90))',
         'sentinel': ('AWSCloudTrail\n'
                      '| where (TimeGenerated > ago(1h) and bin(TimeGenerated, 1h) < now() and datetime_diff("minute", now(), TimeGenerated) < 90)'),
         'splunk': ('`cloudtrail`\n'
                    '| where (_time>(now() - 3600) AND (floor(_time / 3600) * 3600)<now() AND (floor(now() / 60) - floor(_time / 60))<90)'),
     }),
     Row('bin', 'extend hour = bin(_time, 1h), n = bin(toint(requestParameters.maxCount), 10)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] hour: datetime = bin(_time, timespan(3600s)), n: int = bin(toint(requestParameters.maxCount), 10)'),
+        'executor': '| extend[parallel] hour: datetime = bin(_time, timespan(3600s)), n: int = bin(toint(requestParameters.maxCount), 10)',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
                      '| extend hour = bin(TimeGenerated, 1h), n = bin(tolong(RequestParametersJson.maxCount), 10)\n'
@@ -664,30 +505,21 @@ ROWS = [
                    '| fields - siemforge_path1'),
     }),
     Row('hourofday_dayofweek', 'where hourofday(_time) >= 20 or dayofweek(_time) in (0, 6)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter ((hourofday(_time) >= 20) or (dayofweek(_time) in [0, 6]))'),
+        'executor': '| filter ((hourofday(_time) >= 20) or (dayofweek(_time) in [0, 6]))',
         'sentinel': ('AWSCloudTrail\n'
                      '| where (hourofday(TimeGenerated) >= 20 or toint(dayofweek(TimeGenerated) / 1d) in (0, 6))'),
         'splunk': ('`cloudtrail`\n'
                    '| where (floor(((_time % 86400) + 86400) % 86400 / 3600)>=20 OR in(((floor(_time / 86400) + 4) % 7), 0, 6))'),
     }),
     Row('datetime_diff', 'where datetime_diff("minute", now(), _time) < 90 and datetime_diff("week", now(), _time) == 0', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| filter ((datetime_diff("minute", now(), _time) < 90) and (datetime_diff("week", now(), _time) == 0))'),
+        'executor': '| filter ((datetime_diff("minute", now(), _time) < 90) and (datetime_diff("week", now(), _time) == 0))',
         'sentinel': ('AWSCloudTrail\n'
                      '| where (datetime_diff("minute", now(), TimeGenerated) < 90 and datetime_diff("week", now(), TimeGenerated) == 0)'),
         'splunk': ('`cloudtrail`\n'
                    '| where ((floor(now() / 60) - floor(_time / 60))<90 AND (floor((floor(now() / 86400) + 4) / 7) - floor((floor(_time / 86400) + 4) / 7))==0)'),
     }),
     Row('extend', 'extend a = "x" | extend a = "y", b = a', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] a: string = "x"\n'
+        'executor': ('| extend[parallel] a: string = "x"\n'
                      '| extend[parallel] a: string = "y", b: string = a'),
         'sentinel': ('AWSCloudTrail\n'
                      '| extend a = "x"\n'
@@ -701,10 +533,7 @@ ROWS = [
                    '| fields - siemforge_tmp1 siemforge_tmp2'),
     }),
     Row('aggregate', 'summarize n = count(), c = count(errorCode), d = dcount(sourceIPAddress), lo = min(_time), hi = max(_time), s = sum(toint(requestParameters.maxCount)), a = avg(toint(requestParameters.maxCount)), v = values(awsRegion), e = earliest(sourceIPAddress), l = latest(sourceIPAddress) by eventName, arn = userIdentity.arn', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| aggregate n: int = count(), c: int = count(errorCode), d: int = dcount(sourceIPAddress), lo: datetime = min(_time), hi: datetime = max(_time), s: int = sum(toint(requestParameters.maxCount)), a: real = avg(toint(requestParameters.maxCount)), v: dynamic = values(awsRegion), e: string = earliest(sourceIPAddress), l: string = latest(sourceIPAddress) by[nulls kept] eventName = eventName, arn = userIdentity.arn\n'
+        'executor': ('| aggregate n: int = count(), c: int = count(errorCode), d: int = dcount(sourceIPAddress), lo: datetime = min(_time), hi: datetime = max(_time), s: int = sum(toint(requestParameters.maxCount)), a: real = avg(toint(requestParameters.maxCount)), v: dynamic = values(awsRegion), e: string = earliest(sourceIPAddress), l: string = latest(sourceIPAddress) by[nulls kept] eventName = eventName, arn = userIdentity.arn\n'
                      '=> eventName: string, arn: string, n: int, c: int, d: int, lo: datetime, hi: datetime, s: int, a: real, v: dynamic, e: string, l: string'),
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
@@ -718,10 +547,7 @@ ROWS = [
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName), arn=if(arn=="__siemforge_null__", null(), arn)'),
     }),
     Row('aggregate', 'summarize n = count()', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| aggregate n: int = count()\n'
+        'executor': ('| aggregate n: int = count()\n'
                      '=> n: int'),
         'sentinel': ('AWSCloudTrail\n'
                      '| summarize n = count()'),
@@ -729,10 +555,7 @@ ROWS = [
                    '| stats count AS n'),
     }),
     Row('agg_count', 'summarize n = count(), c = count(errorCode) by eventName', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| aggregate n: int = count(), c: int = count(errorCode) by[nulls kept] eventName = eventName\n'
+        'executor': ('| aggregate n: int = count(), c: int = count(errorCode) by[nulls kept] eventName = eventName\n'
                      '=> eventName: string, n: int, c: int'),
         'sentinel': ('AWSCloudTrail\n'
                      '| summarize n = count(), c = countif(isnotempty(ErrorCode)) by eventName = EventName'),
@@ -742,10 +565,7 @@ ROWS = [
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
     }),
     Row('agg_dcount', 'summarize d = dcount(sourceIPAddress)', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| aggregate d: int = dcount(sourceIPAddress)\n'
+        'executor': ('| aggregate d: int = dcount(sourceIPAddress)\n'
                      '=> d: int'),
         'sentinel': ('AWSCloudTrail\n'
                      '| summarize d = array_length(make_set_if(SourceIpAddress, isnotempty(SourceIpAddress)))'),
@@ -753,10 +573,7 @@ ROWS = [
                    '| stats dc(sourceIPAddress) AS d'),
     }),
     Row('agg_min_max_sum_avg', 'summarize lo = min(_time), hi = max(eventName), s = sum(toint(requestParameters.maxCount)), a = avg(toint(requestParameters.maxCount))', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| aggregate lo: datetime = min(_time), hi: string = max(eventName), s: int = sum(toint(requestParameters.maxCount)), a: real = avg(toint(requestParameters.maxCount))\n'
+        'executor': ('| aggregate lo: datetime = min(_time), hi: string = max(eventName), s: int = sum(toint(requestParameters.maxCount)), a: real = avg(toint(requestParameters.maxCount))\n'
                      '=> lo: datetime, hi: string, s: int, a: real'),
         'sentinel': ('AWSCloudTrail\n'
                      '| extend RequestParametersJson = parse_json(RequestParameters)\n'
@@ -767,10 +584,7 @@ ROWS = [
                    '| stats min(_time) AS lo max(eventName) AS hi sum(siemforge_arg2) AS s avg(siemforge_arg3) AS a'),
     }),
     Row('agg_values', 'summarize v = values(awsRegion) by eventName', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| aggregate v: dynamic = values(awsRegion) by[nulls kept] eventName = eventName\n'
+        'executor': ('| aggregate v: dynamic = values(awsRegion) by[nulls kept] eventName = eventName\n'
                      '=> eventName: string, v: dynamic'),
         'sentinel': ('AWSCloudTrail\n'
                      '| summarize v = make_set_if(AWSRegion, isnotempty(AWSRegion)) by eventName = EventName\n'
@@ -781,10 +595,7 @@ ROWS = [
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
     }),
     Row('agg_earliest_latest', 'summarize e = earliest(sourceIPAddress), l = latest(sourceIPAddress) by eventName', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| aggregate e: string = earliest(sourceIPAddress), l: string = latest(sourceIPAddress) by[nulls kept] eventName = eventName\n'
+        'executor': ('| aggregate e: string = earliest(sourceIPAddress), l: string = latest(sourceIPAddress) by[nulls kept] eventName = eventName\n'
                      '=> eventName: string, e: string, l: string'),
         'sentinel': ('AWSCloudTrail\n'
                      '| summarize (siemforge_time_1, e) = arg_min(TimeGenerated, SourceIpAddress), (siemforge_time_2, l) = arg_max(TimeGenerated, SourceIpAddress) by eventName = EventName\n'
@@ -795,10 +606,7 @@ ROWS = [
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
     }),
     Row('event_aggregate', 'eventstats total = count() by eventName | where total > 1', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| event_aggregate total: int = count() by[nulls kept] eventName = eventName\n'
+        'executor': ('| event_aggregate total: int = count() by[nulls kept] eventName = eventName\n'
                      '| filter (total > 1)'),
         'sentinel': ('let siemforge_rows_1 = AWSCloudTrail;\n'
                      'siemforge_rows_1\n'
@@ -814,10 +622,7 @@ ROWS = [
                    '| where total>1'),
     }),
     Row('lookup', 'extend image = tostring(responseElements.instancesSet.items[0].imageId) | lookup images on image = image_id output owner, seen', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'table images (image_id: string, owner: string, seen: int) from RULE_FOLDER/images.csv\n'
-                     'source aws.cloudtrail (time: _time)\n'
+        'executor': ('table images (image_id: string, owner: string, seen: int) from RULE_FOLDER/images.csv\n'
                      '| extend[parallel] image: string = tostring(responseElements.instancesSet.items[0].imageId)\n'
                      '| lookup[left, exact] images on image == image_id output owner, seen'),
         'sentinel': ('AWSCloudTrail\n'
@@ -833,10 +638,7 @@ ROWS = [
                    '| fields - siemforge_path1'),
     }, lookups=True),
     Row('rename', 'rename ip = sourceIPAddress | where ip != "10.0.0.1"', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| rename sourceIPAddress -> ip\n'
+        'executor': ('| rename sourceIPAddress -> ip\n'
                      '| filter (ip != "10.0.0.1")'),
         'sentinel': ('AWSCloudTrail\n'
                      '| project-rename ip = SourceIpAddress\n'
@@ -846,10 +648,7 @@ ROWS = [
                    '| where (isnull(ip) OR ip!="10.0.0.1")'),
     }),
     Row('project', 'extend `my col` = 1 | project `my col`, eventName', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| extend[parallel] my col: int = 1\n'
+        'executor': ('| extend[parallel] my col: int = 1\n'
                      '| project my col, eventName\n'
                      '=> my col: int, eventName: string'),
         'sentinel': ('AWSCloudTrail\n'
@@ -860,10 +659,7 @@ ROWS = [
                    '| table "my col" eventName'),
     }),
     Row('project', 'project eventName, awsRegion', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| project eventName, awsRegion\n'
+        'executor': ('| project eventName, awsRegion\n'
                      '=> eventName: string, awsRegion: string'),
         'sentinel': ('AWSCloudTrail\n'
                      '| project eventName = EventName, awsRegion = AWSRegion'),
@@ -871,10 +667,7 @@ ROWS = [
                    '| table eventName awsRegion'),
     }),
     Row('sort', 'rename ip = sourceIPAddress | project ip, eventName | sort by ip desc, eventName | take 5', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| rename sourceIPAddress -> ip\n'
+        'executor': ('| rename sourceIPAddress -> ip\n'
                      '| project ip, eventName\n'
                      '| sort ip desc, eventName asc\n'
                      '| limit 5\n'
@@ -891,10 +684,7 @@ ROWS = [
                    '| head 5'),
     }),
     Row('limit', 'take 5', {
-        'executor': ("rule rule  't'\n"
-                     'alert when rows > 0\n'
-                     'source aws.cloudtrail (time: _time)\n'
-                     '| limit 5'),
+        'executor': '| limit 5',
         'sentinel': ('AWSCloudTrail\n'
                      '| take 5'),
         'splunk': ('`cloudtrail`\n'

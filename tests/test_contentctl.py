@@ -3,8 +3,6 @@ and `contentctl build` accept it (CI installs contentctl in its own venv: .ci/ru
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import yaml
 from siemforge.backends.spl.contentctl import build_pack
 from siemforge.compiler.api import compile_file, discover_rules
 
-from helpers import ROOT
+from helpers import ROOT, ci_tool
 
 
 def compiled():  # type: ignore[no-untyped-def]
@@ -83,15 +81,8 @@ def test_seen_before_table_is_a_kvstore_lookup_with_two_baselines() -> None:
     assert det["status"] == "production" and "baseline" in det["tags"]["manual_test"]
 
 
-def contentctl() -> str | None:
-    exe = os.environ.get("SIEMFORGE_CONTENTCTL") or str(ROOT / ".ci-venvs" / "contentctl" / "bin" / "contentctl")
-    return exe if Path(exe).exists() else shutil.which("contentctl")
-
-
 def test_contentctl_validate_and_build(tmp_path: Path) -> None:
-    exe = contentctl()
-    if exe is None:
-        pytest.skip("contentctl is not installed (CI installs it: .ci/run)")
+    exe = ci_tool("contentctl", "contentctl", "SIEMFORGE_CONTENTCTL")
     pack = tmp_path / "pack"
     pack.mkdir()
     run = lambda *args: subprocess.run([exe, *args], cwd=pack, capture_output=True, text=True,  # noqa: E731
