@@ -26,6 +26,7 @@ class Features:
     binds_views: bool = True  # a view the target stores natively (a binding of the view itself) is read as stored
     reads_undeclared: bool = False  # an undeclared (generic) source is read with names as written: no binding
     sequential_assignment: bool = False  # one assignment stage sees the values its earlier assignments made
+    three_valued_logic: bool = False  # a comparison with a null side is null (so `x != y` is not true): null_guards
 
 
 # the executor runs the IR as written; its bindings are the row shapes of the base source's records (it runs views)
@@ -145,6 +146,13 @@ def span_of(rule: ir.RuleIR, *nodes: object) -> Span | None:
 def refusal(rule: ir.RuleIR, features: Features, message: str, *at: object, code: str = "unsupported") -> CompileError:
     """A target cannot say this rule: the error points at the construct (the first of `at` the rule wrote)."""
     return error(f"{rule.meta.title}: {message}", span_of(rule, *at), hint=f"see {features.docs}", code=code)
+
+
+def null_guards(e: ir.Compare, left: str, right: str) -> list[str]:
+    """The IR's `!=` is two-valued: true when a side is null (docs/semantics.md, decision 1). On a target with
+    three-valued logic, `x != y` is null there, so each side that may be null — any but a literal — is guarded:
+    `isnull(side) or … or x != y`. `left`/`right` are the sides as the target compares them."""
+    return [f"isnull({t})" for t, x in ((left, e.left), (right, e.right)) if not isinstance(x, ir.Literal)]
 
 
 # ---------------------------------------------------------------------------------------------- IR→IR rewrites

@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
-from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal, wildcard_body
+from siemforge.compiler.lowering import (
+    Drop,
+    Features,
+    Lowered,
+    LoweringStage,
+    bind,
+    null_guards,
+    preprocess,
+    refusal,
+    wildcard_body,
+)
 from siemforge.compiler.types import Type
 
 from .render import (
@@ -433,8 +443,8 @@ class KqlLowering:
                 e.op, e.op.value
             )
             return Lowered(f"{lt} {op} {rt}", "bool")
-        if e.op is ir.CmpOp.NE:  # two-valued: a null operand makes != true
-            nulls = [f"isnull({t})" for t, x in ((lt, e.left), (rt, e.right)) if not isinstance(x, ir.Literal)]
+        if e.op is ir.CmpOp.NE and FEATURES.three_valued_logic:  # strings are never null in KQL: not guarded
+            nulls = null_guards(e, lt, rt)
             return Lowered("(" + " or ".join([*nulls, f"{lt} != {rt}"]) + ")" if nulls else f"{lt} != {rt}", "bool")
         return Lowered(f"{lt} {e.op.value} {rt}", "bool")
 
@@ -648,7 +658,8 @@ GENERIC = frozenset({"isempty", "isnotempty", "tostring", "todouble", "tobool", 
 UNSUPPORTED: dict[str, str] = {}  # every function has a KQL form
 
 
-FEATURES = Features("sentinel", "Sentinel", "docs/backends/sentinel.md", sequential_assignment=True)
+FEATURES = Features("sentinel", "Sentinel", "docs/backends/sentinel.md", sequential_assignment=True,
+                    three_valued_logic=True)
 
 
 def sentinel_binding(rule: ir.RuleIR, name: str | None) -> Binding:

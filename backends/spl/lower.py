@@ -21,7 +21,17 @@ from datetime import UTC, datetime, timedelta
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
-from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal, wildcard_body
+from siemforge.compiler.lowering import (
+    Drop,
+    Features,
+    Lowered,
+    LoweringStage,
+    bind,
+    null_guards,
+    preprocess,
+    refusal,
+    wildcard_body,
+)
 from siemforge.compiler.types import Type
 
 from .render import command_field, pcre_escape, render_field, render_string_literal
@@ -402,8 +412,8 @@ class SplLowering:
                 e.right.value, str) else f"lower({rt})"
         if e.op is ir.CmpOp.EQ:
             return Lowered(f"{lt}=={rt}", cond=True)
-        if e.op is ir.CmpOp.NE:  # two-valued: a null operand makes != true; SPL's != is null there
-            nulls = [f"isnull({t})" for t, x in ((lt, e.left), (rt, e.right)) if not isinstance(x, ir.Literal)]
+        if e.op is ir.CmpOp.NE and FEATURES.three_valued_logic:
+            nulls = null_guards(e, lt, rt)
             return Lowered("(" + " OR ".join([*nulls, f"{lt}!={rt}"]) + ")", cond=True)
         return Lowered(f"{lt}{e.op.value}{rt}", cond=True)
 
@@ -570,7 +580,8 @@ UNSUPPORTED: dict[str, str] = {
 }
 
 
-FEATURES = Features("splunk", "Splunk", "docs/backends/splunk.md", reads_undeclared=True, sequential_assignment=True)
+FEATURES = Features("splunk", "Splunk", "docs/backends/splunk.md", reads_undeclared=True,
+                    sequential_assignment=True, three_valued_logic=True)
 
 
 def splunk_binding(rule: ir.RuleIR, binding_name: str | None) -> Binding | None:
