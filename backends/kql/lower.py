@@ -12,20 +12,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from siemforge.compiler import ir
+from siemforge.compiler import ir, lowering
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
-from siemforge.compiler.lowering import (
-    Drop,
-    Features,
-    Lowered,
-    LoweringStage,
-    bind,
-    null_guards,
-    preprocess,
-    refusal,
-    wildcard_body,
-)
+from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
 from siemforge.compiler.types import Type
 
 from .render import (
@@ -444,7 +434,7 @@ class KqlLowering:
             )
             return Lowered(f"{lt} {op} {rt}", "bool")
         if e.op is ir.CmpOp.NE and FEATURES.three_valued_logic:  # strings are never null in KQL: not guarded
-            nulls = null_guards(e, lt, rt)
+            nulls = lowering.null_guards(e, lt, rt)
             return Lowered("(" + " or ".join([*nulls, f"{lt} != {rt}"]) + ")" if nulls else f"{lt} != {rt}", "bool")
         return Lowered(f"{lt} {e.op.value} {rt}", "bool")
 
@@ -572,7 +562,7 @@ def _re_matches_empty(pattern: str) -> bool:
 
 
 def wildcard_to_re2(pattern: ir.WildcardPattern, case_sensitive: bool) -> str:
-    return ("(?s)^" if case_sensitive else "(?is)^") + wildcard_body(pattern, re.escape) + "$"
+    return ("(?s)^" if case_sensitive else "(?is)^") + lowering.wildcard_body(pattern, re.escape) + "$"
 
 
 def check_re2(pattern: str, low: KqlLowering, at: object = None) -> None:

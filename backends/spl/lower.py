@@ -18,20 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from siemforge.compiler import ir
+from siemforge.compiler import ir, lowering
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
-from siemforge.compiler.lowering import (
-    Drop,
-    Features,
-    Lowered,
-    LoweringStage,
-    bind,
-    null_guards,
-    preprocess,
-    refusal,
-    wildcard_body,
-)
+from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
 from siemforge.compiler.types import Type
 
 from .render import command_field, pcre_escape, render_field, render_string_literal
@@ -351,7 +341,7 @@ class SplLowering:
                     return Lowered(f"match({subject}, {render_string_literal(('' if cs else '(?i)') + rx)})", cond=True)
                 raise self.fail("a string match against a non-literal pattern has no SPL form yet", e)
             case ir.WildcardMatch(subject=s, pattern=pat, case_sensitive=cs):
-                rx = wildcard_body(pat, pcre_escape)
+                rx = lowering.wildcard_body(pat, pcre_escape)
                 flags = "(?s)" if cs else "(?is)"
                 rx = render_string_literal(flags + "^" + rx + chr(92) + "z")
                 return Lowered(f"match({self.value(s).text}, {rx})", cond=True)
@@ -375,7 +365,7 @@ class SplLowering:
                         items.append(self.as_value(self.value(v)))
                 return Lowered(f"in({subject}, {', '.join(items)})", cond=True)
             case ir.Keyword(pattern=pat, case_sensitive=cs):
-                rx = wildcard_body(pat, pcre_escape)
+                rx = lowering.wildcard_body(pat, pcre_escape)
                 return Lowered(f"match(_raw, {render_string_literal(('' if cs else '(?i)') + rx)})", cond=True)
             case ir.Not(operand=o):
                 # NOT of a condition that is null (a missing field) is null in SPL, true in the IR
@@ -413,7 +403,7 @@ class SplLowering:
         if e.op is ir.CmpOp.EQ:
             return Lowered(f"{lt}=={rt}", cond=True)
         if e.op is ir.CmpOp.NE and FEATURES.three_valued_logic:
-            nulls = null_guards(e, lt, rt)
+            nulls = lowering.null_guards(e, lt, rt)
             return Lowered("(" + " OR ".join([*nulls, f"{lt}!={rt}"]) + ")", cond=True)
         return Lowered(f"{lt}{e.op.value}{rt}", cond=True)
 
