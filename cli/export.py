@@ -97,7 +97,8 @@ def sentinel_yaml(
     binding: Annotated[str | None, typer.Option(help="table binding")] = None,
 ) -> None:
     """Analytic rules in the Azure-Sentinel repository's YAML format, one file per rule."""
-    from siemforge.backends.kql.artifacts import analytic_rule_yaml, sentinel_binding
+    from siemforge.backends.kql.artifacts import analytic_rule_yaml
+    from siemforge.backends.kql.lower import sentinel_binding
 
     items, failures = _compiled(rules, binding)
     files: list[tuple[str, str]] = []

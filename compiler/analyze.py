@@ -67,6 +67,8 @@ class Analyzer:
     origin: TextOrigin
     sink: DiagnosticSink
     lookups: dict[str, LookupDecl] = field(default_factory=dict)
+    # the side table from IR nodes (by identity) to where the rule wrote them: backends' refusals point there
+    spans: list[tuple[object, Span]] = field(default_factory=list)
 
     # ------------------------------------------------------------------ positions
     def span(self, pos: s.Pos) -> Span:
@@ -82,6 +84,8 @@ class Analyzer:
         stages: list[ir.Stage] = []
         for node in program.stages:
             new, schema = self.lower_stage(node, schema)
+            where = self.span(node.pos)
+            self.spans.extend((st, where) for st in new)
             stages.extend(new)
         return tuple(stages), schema
 
@@ -296,6 +300,11 @@ class Analyzer:
             )
 
     def expr(self, node: s.Node, schema: Schema) -> ir.Expr:
+        e = self._expr(node, schema)
+        self.spans.append((e, self.span(_pos(node))))
+        return e
+
+    def _expr(self, node: s.Node, schema: Schema) -> ir.Expr:
         match node:
             case s.Lit(kind=k, value=v):
                 return ir.Literal(

@@ -36,18 +36,26 @@ def open_schema(src: SourceDef) -> Schema:
 
 
 @cache
-def compile_view(name: str) -> tuple[ir.Pipeline, tuple[tuple[str, Type], ...]]:
-    """Compile a view source's pipeline over its base source (once per process)."""
+def compile_view(name: str) -> tuple[ir.Pipeline, tuple[tuple[str, Type], ...], tuple[tuple[object, Span], ...]]:
+    """Compile a view source's pipeline over its base source (once per process): the pipeline, its columns, and where
+    its IR nodes are written in the source file (a refusal of a view's stage points there)."""
     src = builtin_sources()[name]
     assert src.view is not None
     base = builtin_sources()[src.view.over]
     sink = DiagnosticSink()
     analyzer = Analyzer(src.view.origin, sink)
     program = parse_program(src.view.query, src.view.origin)
-    stages, schema = analyzer.lower_program(program, open_schema(base))
+    if base.view is not None:  # a view over a view: its rows are the inner view's (expanded recursively)
+        inner, cols, inner_spans = compile_view(base.name)
+        analyzer.spans.extend(inner_spans)
+        start, base_ref = Schema(dict(cols), False, base, base.time_column), ir.SourceRef(base.name,
+                                                                                      base.time_column, inner)
+    else:
+        start, base_ref = open_schema(base), ir.SourceRef(base.name, base.time_column)
+    stages, schema = analyzer.lower_program(program, start)
     sink.raise_if_errors()
-    pipeline = ir.Pipeline(ir.SourceRef(base.name, base.time_column), stages, tuple(schema.columns.items()))
-    return pipeline, tuple(schema.columns.items())
+    pipeline = ir.Pipeline(base_ref, stages, tuple(schema.columns.items()))
+    return pipeline, tuple(schema.columns.items()), tuple(analyzer.spans)
 
 
 def resolve_source(doc: RuleDoc, sink: DiagnosticSink) -> SourceDef:
@@ -81,8 +89,10 @@ def resolve_source(doc: RuleDoc, sink: DiagnosticSink) -> SourceDef:
 def compile_doc(doc: RuleDoc) -> ir.RuleIR:
     sink = doc.sink
     src = resolve_source(doc, sink)
+    spans: list[tuple[object, Span]] = []  # IR node -> its place in the rule (or view), from every analyzer of it
     if src.view is not None:
-        view_pipeline, cols = compile_view(src.name)
+        view_pipeline, cols, view_spans = compile_view(src.name)
+        spans.extend(view_spans)
         schema = Schema(dict(cols), False, src, src.time_column)
         source_ref = ir.SourceRef(src.name, src.time_column, view_pipeline)
     else:
@@ -95,14 +105,17 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
         sink.raise_if_errors()
     if "detection" in doc.data:
         origin = doc.query_origin or doc.yaml.origin(("title",))
-        analyzer = Analyzer(origin, sink, doc.lookups) if origin else None
+        analyzer = Analyzer(origin, sink, doc.lookups, spans) if origin else None
         if analyzer is None:
             raise CompileError([Diagnostic(Severity.ERROR, "rule has no title", Span(str(doc.path), 1, 1))])
         from .sigma import SigmaLowering  # pySigma loads only when a rule has a detection block
 
         stages.append(ir.Filter(SigmaLowering(analyzer, doc.yaml, schema).lower(doc.data)))
+        detection = doc.yaml.span(("detection",))
+        if detection is not None:  # a refusal inside the Sigma detection points at it
+            spans.append((stages[-1], detection))
     if doc.query is not None and doc.query_origin is not None:
-        analyzer = Analyzer(doc.query_origin, sink, doc.lookups)
+        analyzer = Analyzer(doc.query_origin, sink, doc.lookups, spans)
         program = parse_program(doc.query, doc.query_origin)
         more, schema = analyzer.lower_program(program, schema)
         stages.extend(more)
@@ -136,14 +149,16 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
         doc.details,
         tuple(ir.LookupTable(l.name, l.path, l.columns, l.types) for l in doc.lookups.values()),
         str(doc.path),
-        tuple(compile_baseline(doc, spec, start_schema, source_ref) for spec in doc.baselines.values()),
+        tuple(compile_baseline(doc, spec, start_schema, source_ref, spans) for spec in doc.baselines.values()),
+        spans=tuple(spans),
     )
 
 
 BASELINE_COLUMNS = ("firstTimeSeen", "lastTimeSeen", "enough_data")
 
 
-def compile_baseline(doc: RuleDoc, spec: BaselineSpec, schema: Schema, source: ir.SourceRef) -> ir.Baseline:
+def compile_baseline(doc: RuleDoc, spec: BaselineSpec, schema: Schema, source: ir.SourceRef,
+                     spans: list[tuple[object, Span]] | None = None) -> ir.Baseline:
     """The pipeline that computes a seen-before table from logs of the rule's own source."""
     sink = doc.sink
     table = doc.lookups[spec.table]
@@ -158,7 +173,7 @@ def compile_baseline(doc: RuleDoc, spec: BaselineSpec, schema: Schema, source: i
     stages: list[ir.Stage] = []
     origin = spec.where_origin or doc.yaml.origin(("title",))
     assert origin is not None
-    analyzer = Analyzer(origin, sink, doc.lookups)
+    analyzer = Analyzer(origin, sink, doc.lookups, spans if spans is not None else [])
     if spec.where is not None:
         program = parse_program("where " + spec.where, _shifted(origin, len("where ")))
         more, _ = analyzer.lower_program(program, schema.copy())

@@ -37,8 +37,10 @@ class Diagnostic:
     code: str = ""
 
     def __str__(self) -> str:
+        """`file:line:column: error: message  [code]`, as mypy shows its codes."""
         where = f"{self.span}: " if self.span else ""
-        return f"{where}{self.severity.value}: {self.message}"
+        code = f"  [{self.code}]" if self.code else ""
+        return f"{where}{self.severity.value}: {self.message}{code}"
 
     def in_file(self, path: object) -> Diagnostic:
         """This diagnostic, naming `path` when it has no position of its own (a backend's refusal of a rule)."""

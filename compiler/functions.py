@@ -1,7 +1,8 @@
 """The scalar functions of the pipeline language: names, signatures, result types and one-line meanings.
 
 This table is the one place a function is declared. Semantic analysis checks calls against it; every
-backend (the executor included) must implement every name here, and a test checks that they do.
+backend (the executor included) has an entry for every name here in its function table (a lowering, its own
+function of the same name, or an explicit refusal with the reason): tests/test_function_tables.py checks it.
 `iif`/`iff` and `case` are not here: they lower to the IR's Case node.
 """
 

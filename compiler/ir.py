@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Union
 
+from .diagnostics import Span
 from .types import Type
 
 # ----------------------------------------------------------------------------------------------- expressions
@@ -407,6 +408,8 @@ class RuleIR:
     lookups: tuple[LookupTable, ...] = field(default=())
     file: str = ""
     baselines: tuple[Baseline, ...] = ()
+    # IR node -> where the rule wrote it, by identity (pickling keeps identity within a rule): see lowering.span_of
+    spans: tuple[tuple[object, Span], ...] = field(default=(), compare=False, repr=False)
 
 
 def walk(expr: Expr):  # type: ignore[no-untyped-def]

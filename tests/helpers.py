@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,3 +18,23 @@ def shared_path(*parts: str) -> Path:
     if not p.exists():
         pytest.skip(f"needs {p} (the project's shared/ data beside the checkout); a user's clone has none")
     return p
+
+
+def compile_rule(folder: Path, text: str):  # type: ignore[no-untyped-def]  # -> ir.RuleIR
+    """Write `text` as folder/rule.yml and compile it; the test fails with the diagnostics if it does not compile."""
+    from siemforge.compiler.api import compile_file
+
+    path = folder / "rule.yml"
+    path.write_text(text)
+    res = compile_file(path)
+    assert res.rule is not None, [str(d) for d in res.diagnostics]
+    return res.rule
+
+
+def ci_tool(name: str, venv: str, env_var: str) -> str:
+    """A Splunk tool CI installs in its own venv (.ci/run), `env_var` or on PATH; else skip the test."""
+    exe = os.environ.get(env_var) or str(ROOT / ".ci-venvs" / venv / "bin" / name)
+    found = exe if Path(exe).exists() else shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed (CI installs it: .ci/run)")
+    return found

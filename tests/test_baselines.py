@@ -12,7 +12,7 @@ import lark
 
 from siemforge.backends.executor.baseline import build_table, table_csv
 from siemforge.backends.spl.app import AppSpec, build_app
-from siemforge.backends.spl.lower import baseline_searches
+from siemforge.backends.spl.baseline import baseline_searches
 from siemforge.compiler.api import compile_file
 
 from helpers import ROOT

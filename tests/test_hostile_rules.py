@@ -305,7 +305,7 @@ def test_diagnostics_and_hints_print_markup_verbatim(tmp_path: Path) -> None:
     r = sf("ir", str(rule))
     assert r.returncode == 1, r.stdout + r.stderr
     lines = r.stderr.splitlines()
-    assert f"{rule}:3:8: error: unknown level '[red]hi[/red] :x:'" in lines
+    assert f"{rule}:3:8: error: unknown level '[red]hi[/red] :x:'  [rule]" in lines
     assert '     3 | level: "[red]hi[/red] :x:"' in lines
     assert "  hint: levels: informational, low, medium, high, critical" in lines
     rule.write_text(head + "query: |\n  where `[red]x[/red] :x:` == 1\ndetectio: {}\n")
@@ -313,7 +313,7 @@ def test_diagnostics_and_hints_print_markup_verbatim(tmp_path: Path) -> None:
     lines = r.stderr.splitlines()
     assert any(line.startswith(f"{rule}:4:9: warning: ") and "'[red]x[/red] :x:'" in line for line in lines), lines
     assert "     4 |   where `[red]x[/red] :x:` == 1" in lines
-    assert f"{rule}:5:1: warning: unknown key 'detectio'" in lines
+    assert f"{rule}:5:1: warning: unknown key 'detectio'  [rule-key]" in lines
     assert "  hint: did you mean 'detection'?" in lines
     assert f"rule r  '{MARKUP}'" in r.stdout
     assert "❌" not in r.stdout + r.stderr and "\x1b" not in r.stdout + r.stderr

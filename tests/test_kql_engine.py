@@ -54,6 +54,7 @@ def test_bundled_rules_kql_matches_executor(rule_file: Path, case: object) -> No
     assert kql_engine.comparable(got, rule, "AwsEventId") == kql_engine.comparable(expected.rows, rule, "eventID")
 
 
+@pytest.mark.slow  # the SigmaHQ corpus: `pytest -m 'not slow'` skips it locally; CI runs it
 def test_sigma_aws_rules_kql_matches_executor(tmp_path: Path) -> None:
     logs = sorted(shared_path("data", "cloudtrail").glob("*.ndjson"))
     con = kql_engine.connect(SENTINEL, logs, {})

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.executor.parallel import plan, split
 from siemforge.compiler.api import compile_file, discover_rules
@@ -34,6 +36,7 @@ def test_split_ranges_cover_the_file_at_line_starts(tmp_path: Path) -> None:
         assert b == c and data[b - 1:b] == b"\n" and data[:a].count(b"\n") == lines
 
 
+@pytest.mark.slow  # the SigmaHQ corpus: `pytest -m 'not slow'` skips it locally; CI runs it
 def test_every_sigma_aws_rule_same_in_parallel(tmp_path: Path) -> None:
     logs = sorted(shared_path("data", "cloudtrail").glob("*.ndjson"))
     # a malformed line in the middle of a file, to check line numbers across ranges

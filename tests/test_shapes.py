@@ -104,6 +104,7 @@ def without_empty_strings(src: list[Path], out: Path) -> Path:
 KNOWN_EMPTY_STRING_DIVERGENCE = {"aws_cloudtrail_bucket_deleted.yml"}
 
 
+@pytest.mark.slow  # the SigmaHQ corpus: `pytest -m 'not slow'` skips it locally; CI runs it
 def test_sigma_aws_rules_same_on_both_shapes(tmp_path: Path) -> None:
     logs = sorted(shared_path("data", "cloudtrail").glob("*.ndjson"))
     rows = to_rows(logs, tmp_path / "rows.ndjson")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.diagnostics import Severity
 
 from helpers import shared_path
 
 
+@pytest.mark.slow  # the SigmaHQ corpus: `pytest -m 'not slow'` skips it locally; CI runs it
 def test_sigma_corpus_lowers_without_crash() -> None:
     root = shared_path("data", "sigma", "rules")
     files = discover_rules([root])
@@ -37,6 +40,7 @@ def test_sigma_aws_rules_typecheck_against_cloudtrail() -> None:
         assert r.rule.pipeline.source.name == "aws.cloudtrail"
 
 
+@pytest.mark.slow  # the SigmaHQ corpus: `pytest -m 'not slow'` skips it locally; CI runs it
 def test_positioned_yaml_resolves_every_tag_as_pyyaml_does() -> None:
     """compiler/yamlpos.py resolves tags in one step per node; on every SigmaHQ file (and a few edge scalars) the
     tags are PyYAML's own."""

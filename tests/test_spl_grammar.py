@@ -81,6 +81,7 @@ def test_bundled_rules_parse_on_every_binding() -> None:
             parser().parse(spl)
 
 
+@pytest.mark.slow  # the SigmaHQ corpus: `pytest -m 'not slow'` skips it locally; CI runs it
 def test_sigma_corpus_parses() -> None:
     root = shared_path("data", "sigma", "rules")
     compiled = refused = 0

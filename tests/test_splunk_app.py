@@ -4,19 +4,15 @@ failures when it is installed (CI installs it in its own venv; see .ci/run)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
-import pytest
-
 from siemforge.backends.spl.app import AppSpec, build_app, conf_search, cron, package
 from siemforge.compiler.api import compile_file, discover_rules
 
-from helpers import ROOT
+from helpers import ROOT, ci_tool
 
 
 def rules():  # type: ignore[no-untyped-def]
@@ -68,16 +64,8 @@ def test_tgz_is_deterministic(tmp_path: Path) -> None:
     assert "siemforge_content/default/savedsearches.conf" in names
 
 
-def appinspect() -> str | None:
-    exe = os.environ.get("SIEMFORGE_APPINSPECT") or str(ROOT / ".ci-venvs" / "appinspect" / "bin" /
-                                                        "splunk-appinspect")
-    return exe if Path(exe).exists() else shutil.which("splunk-appinspect")
-
-
 def test_appinspect_precert_passes(tmp_path: Path) -> None:
-    exe = appinspect()
-    if exe is None:
-        pytest.skip("splunk-appinspect is not installed (CI installs it: .ci/run)")
+    exe = ci_tool("splunk-appinspect", "appinspect", "SIEMFORGE_APPINSPECT")
     tgz = tmp_path / "siemforge_content.tgz"
     tgz.write_bytes(package("siemforge_content", build_app(rules(), None, AppSpec())))
     out = subprocess.run([exe, "inspect", str(tgz), "--mode", "precert"], capture_output=True, text=True,

@@ -277,18 +277,29 @@ def _compile_arith(op: ir.ArithOp, fl: Fn, fr: Fn) -> Fn:
     return arith
 
 
-def _compile_call(fn: str, args: tuple[ir.Expr, ...], ctx: Context) -> Fn:
-    if fn == "now":
-        now = ctx.now
-        return lambda row: now
-    if fn == "ago":
-        fa = compile_expr(args[0], ctx)
-        now = ctx.now
+def _now(args: tuple[ir.Expr, ...], ctx: Context) -> Fn:
+    now = ctx.now
+    return lambda row: now
 
-        def ago(row: Row) -> Any:
-            v = fa(row)
-            return now - v if isinstance(v, timedelta) else None
-        return ago
+
+def _ago(args: tuple[ir.Expr, ...], ctx: Context) -> Fn:
+    fa = compile_expr(args[0], ctx)
+    now = ctx.now
+
+    def ago(row: Row) -> Any:
+        v = fa(row)
+        return now - v if isinstance(v, timedelta) else None
+    return ago
+
+
+# the clock functions read the run's `now` (fixed by --now for tests); every other function is in IMPLEMENTATIONS
+CLOCK: dict[str, Callable[[tuple[ir.Expr, ...], Context], Fn]] = {"now": _now, "ago": _ago}
+
+
+def _compile_call(fn: str, args: tuple[ir.Expr, ...], ctx: Context) -> Fn:
+    clock = CLOCK.get(fn)
+    if clock is not None:
+        return clock(args, ctx)
     impl = IMPLEMENTATIONS[fn]
     fargs = [compile_expr(a, ctx) for a in args]
     if len(fargs) == 1:

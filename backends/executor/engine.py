@@ -12,6 +12,7 @@ from typing import Any
 
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
+from siemforge.compiler.lowering import sources_down
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
@@ -430,18 +431,16 @@ def run_pipeline(
     pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path]
 ) -> tuple[Iterable[Row], list[StageStat]]:
     stats: list[StageStat] = []
-    src = pipeline.source
+    levels = sources_down(pipeline.source)  # the rule's source, then each one under a view, down to the base
+    base = levels[-1][0]
+    sdef = builtin_sources().get(base.name)
+    ctx = Context(now, base.time_column, sdef.time_from if sdef is not None else None)
     rows: Iterable[Row] = events
-    if src.view is not None:
-        inner, inner_stats = run_pipeline(src.view, events, now, lookup_overrides)
-        rows = inner
-        stats.extend(inner_stats)
-        for s in inner_stats:
+    for src, view_stages in reversed(levels[:-1]):  # views over views, innermost first
+        view_stats: list[StageStat] = []
+        rows = Engine(ctx, lookup_overrides).run_stages(view_stages, rows, view_stats)
+        for s in view_stats:
             s.label = f"view {src.name}: {s.label}"
-        ctx = Context(now, src.time_column, None)
-    else:
-        sdef = builtin_sources().get(src.name)
-        time_from = sdef.time_from if sdef is not None else None
-        ctx = Context(now, src.time_column, time_from)
-    engine = Engine(ctx, lookup_overrides)
-    return engine.run_stages(pipeline.stages, rows, stats), stats
+        stats.extend(view_stats)
+        ctx = Context(now, src.time_column, None)  # the view's rows carry their time column already
+    return Engine(ctx, lookup_overrides).run_stages(pipeline.stages, rows, stats), stats

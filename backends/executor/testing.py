@@ -10,8 +10,9 @@ from typing import Any
 
 from siemforge.compiler import ir
 from siemforge.compiler.api import CompileResult, compile_file
-from siemforge.compiler.bindings import Binding, builtin_bindings
-from siemforge.compiler.diagnostics import Diagnostic
+from siemforge.compiler.bindings import Binding
+from siemforge.compiler.diagnostics import CompileError, Diagnostic
+from siemforge.compiler.lowering import EXECUTOR, bind
 from siemforge.compiler.rule import Expectation, TestCase
 
 from .engine import RunResult, run_rule
@@ -93,10 +94,11 @@ def run_rule_tests(path: Path, root: Path | None = None) -> RuleTestReport:
 
 
 def find_binding(rule: ir.RuleIR, name: str) -> Binding | None:
-    """The binding `name` of the rule's base source (the source under any view)."""
-    src = rule.pipeline.source
-    base = src.view.source.name if src.view is not None else src.name
-    return builtin_bindings().get((base, name))
+    """The binding `name` of the rule's base source (the source under any view): the shape its fixture rows have."""
+    try:
+        return bind(rule, EXECUTOR, name).binding
+    except CompileError:
+        return None
 
 
 def judge(expect: Expectation, run: RunResult) -> tuple[bool, str]:

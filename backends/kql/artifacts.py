@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from siemforge.compiler import ir
-from siemforge.compiler.bindings import Binding, bindings_for
+from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import error
+from siemforge.compiler.lowering import expand_views
 
 from .baseline import query_period
+from .lower import sentinel_binding
 
 API_VERSION = "2024-01-01-preview"
 WATCHLIST_API_VERSION = "2023-02-01"
@@ -204,15 +206,6 @@ def severity(rule: ir.RuleIR) -> str:
     return SEVERITY.get((rule.meta.level or "medium").lower(), "Medium")
 
 
-def sentinel_binding(rule: ir.RuleIR, name: str | None) -> Binding:
-    src = rule.pipeline.source
-    base = src.view.source.name if src.view is not None else src.name
-    found = [b for b in bindings_for(base, "sentinel") if name is None or b.name == name]
-    if not found:
-        raise error(f"{rule.meta.title}: no Sentinel binding for source {base!r}")
-    return found[0]
-
-
 def analytic_rule_yaml(rule: ir.RuleIR, query: str, binding: Binding) -> dict[str, Any]:
     """The analytic rule in the Azure-Sentinel repository's YAML format, keys in that repository's order."""
     every, lookback = schedule(rule)
@@ -324,10 +317,7 @@ def watchlist_resource(table: ir.LookupTable, key_column: str) -> dict[str, Any]
 def lookup_keys(rule: ir.RuleIR) -> dict[str, str]:
     """Each lookup table's first key column (the watchlist's search key)."""
     out: dict[str, str] = {}
-    stages = list(rule.pipeline.stages)
-    if rule.pipeline.source.view is not None:
-        stages = list(rule.pipeline.source.view.stages) + stages
-    for st in stages:
+    for st in expand_views(rule.pipeline):
         if isinstance(st, ir.Lookup):
             out.setdefault(st.table.name, st.keys[0][1])
     return out

@@ -14,11 +14,11 @@ import dataclasses
 from datetime import timedelta
 
 from siemforge.compiler import ir
-from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import error
+from siemforge.compiler.lowering import bind
 from siemforge.compiler.types import Type
 
-from .lower import KqlLowering
+from .lower import FEATURES, KqlLowering
 from .render import render_name, render_timespan
 
 # the longest queryPeriod a scheduled analytics rule may have (Microsoft.SecurityInsights alertRules, Scheduled)
@@ -49,7 +49,7 @@ def lookback(rule: ir.RuleIR) -> timedelta:
     return rule.schedule.lookback if rule.schedule else timedelta(days=1)
 
 
-def compile_with_baselines(rule: ir.RuleIR, binding: Binding) -> str:
+def compile_with_baselines(rule: ir.RuleIR, binding_name: str | None) -> str:
     """`let <table> = <history …>;` per seen-before table, then the rule over its own lookback, whose lookups read
     those tables instead of watchlists."""
     lets: list[str] = []
@@ -57,8 +57,10 @@ def compile_with_baselines(rule: ir.RuleIR, binding: Binding) -> str:
     counter = 0
     declared = {t.name: dict(zip(t.columns, t.types)) for t in rule.lookups}
     for b in rule.baselines:
-        history = ir.within_last(b.initial, history_window(rule, b))
-        low = KqlLowering(dataclasses.replace(rule, pipeline=history, baselines=()), binding, counter=counter)
+        history = dataclasses.replace(rule, pipeline=ir.within_last(b.initial, history_window(rule, b)), baselines=())
+        bound = bind(history, FEATURES, binding_name)
+        assert bound.binding is not None  # Sentinel reads no undeclared source
+        low = KqlLowering(history, bound.binding, bound.stages, counter=counter)
         low.query()
         counter = low.counter
         name = f"siemforge_seen_{counter + 1}"
@@ -75,6 +77,8 @@ def compile_with_baselines(rule: ir.RuleIR, binding: Binding) -> str:
         lets.extend(low.lets)
         lets.append(f"let {name} = {body};")
         tables[b.table] = name
-    main = ir.within_last(rule.pipeline, lookback(rule))
-    low = KqlLowering(dataclasses.replace(rule, pipeline=main), binding, counter=counter, tables=tables)
+    main = dataclasses.replace(rule, pipeline=ir.within_last(rule.pipeline, lookback(rule)))
+    bound = bind(main, FEATURES, binding_name)
+    assert bound.binding is not None
+    low = KqlLowering(main, bound.binding, bound.stages, counter=counter, tables=tables)
     return "\n".join([*lets, low.query()])

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from siemforge.compiler import ir
-from siemforge.compiler.bindings import Binding, bindings_for
+from siemforge.compiler import ir, lowering
+from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
+from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
 from siemforge.compiler.types import Type
 
 from .render import (
@@ -41,12 +43,13 @@ _IR_TO_KQL = {
 }
 
 
-@dataclass(slots=True)
-class Out:
-    """A lowered expression: its KQL text and coarse KQL type."""
+@dataclass(frozen=True, slots=True)
+class AggLowered:
+    """One aggregation of a summarize: its text, the extends to run after it, the temporaries to drop then."""
 
     text: str
-    type: str  # string, long, real, bool, datetime, timespan, dynamic
+    after: list[str]
+    drops: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -61,6 +64,7 @@ class Scope:
 class KqlLowering:
     rule: ir.RuleIR
     binding: Binding
+    stages: tuple[ir.Stage, ...]  # views the table does not store expanded in front (compiler.lowering.bind)
     lets: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     scope: Scope = field(default_factory=Scope)
@@ -68,31 +72,28 @@ class KqlLowering:
     pending_json: list[str] = field(default_factory=list)
     counter: int = 0
     tables: dict[str, str] = field(default_factory=dict)  # lookup table -> the query's own `let` that computes it
+    at_stage: ir.Stage | None = None  # the rule's stage being lowered (where a refusal points by default)
 
     # ------------------------------------------------------------------ names
     def fresh(self, stem: str) -> str:
         self.counter += 1
         return f"{stem}_{self.counter}"
 
-    def fail(self, message: str) -> CompileError:
-        return error(f"{self.rule.meta.title}: {message}", hint="see docs/backends/sentinel.md")
+    def fail(self, message: str, *at: object, code: str = "unsupported") -> CompileError:
+        """A refusal pointing at the first of `at` the rule wrote, else at the stage being lowered."""
+        return refusal(self.rule, FEATURES, message, *at, self.at_stage, code=code)
 
     # ------------------------------------------------------------------ query
     def query(self) -> str:
-        pipeline = self.rule.pipeline
-        stages: list[ir.Stage] = []
-        if pipeline.source.view is not None:
-            view = pipeline.source.view
-            if view.source.view is not None:
-                raise self.fail("views over views are not supported")
-            stages.extend(view.stages)
-        stages.extend(pipeline.stages)
+        stages = self.stages
         table = self.binding.table
         if not table:
             raise self.fail(f"binding {self.binding.name!r} names no table")
         self.lines.append(render_name(table))
         for stage in stages:
-            self.stage(stage)
+            self.at_stage = stage
+            for st in preprocess(stage, FEATURES, lambda: self.fresh("siemforge_tmp")):
+                self.stage(st)
         if self.scope.from_table and self.parsed_json:
             self.lines.append("| project-away " + ", ".join(sorted(self.parsed_json.values())))
         body = "\n".join(self.lines)
@@ -117,7 +118,12 @@ class KqlLowering:
                                 f"{physical[n]!r}; give it another name")
 
     # ------------------------------------------------------------------ stages
-    def stage(self, stage: ir.Stage) -> None:
+    def stage(self, stage: LoweringStage) -> None:
+        if isinstance(stage, Drop):
+            self.emit("project-away " + ", ".join(render_name(c) for c in stage.columns))
+            for c in stage.columns:
+                self.scope.computed.pop(c, None)
+            return
         if self.scope.from_table:
             self.check_names(stage)
         match stage:
@@ -133,7 +139,7 @@ class KqlLowering:
                 self.lookup(stage)
             case ir.Rename(renames=renames):
                 olds = [self.value(ir.Column(o, (), Type.ANY)) for o, _ in renames]
-                if any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*|\['.*'\]", o.text) for o in olds):
+                if any(o.field is None for o in olds):  # a path into JSON: there is no column to rename
                     raise self.fail("rename of a field inside a JSON column: use extend")
                 self.emit(
                     "project-rename " + ", ".join(f"{render_name(n)} = {o.text}" for (_, n), o in zip(renames, olds))
@@ -164,7 +170,7 @@ class KqlLowering:
             return render_name(name)
         ref = self.binding.resolve(name, ())
         if ref is None:
-            raise self.fail(f"field {name!r} has no column in the {self.binding.table} table")
+            raise self.fail(f"field {name!r} has no column in the {self.binding.table} table", code="unmapped-field")
         if ref.column == name:
             return render_name(name)
         return f"{render_name(name)} = {self.column(ir.Column(name, (), Type.ANY)).text}"
@@ -176,31 +182,13 @@ class KqlLowering:
         return ref.type if ref is not None else "dynamic"
 
     def extend(self, assigns: tuple[ir.Assignment, ...]) -> None:
-        assigned = {a.name for a in assigns}
-        reads: set[str] = set()
-        conflict = False
-        for a in assigns:
-            for node in ir.walk(a.expr):
-                if isinstance(node, ir.Column) and node.name in assigned:
-                    conflict = (
-                        conflict or node.name in reads or any(b.name == node.name for b in assigns[: assigns.index(a)])
-                    )
-            reads.add(a.name)
-        lowered = [(a.name, self.value(a.expr)) for a in assigns]
-        if not conflict:
-            self.emit("extend " + ", ".join(f"{render_name(n)} = {o.text}" for n, o in lowered))
-        else:
-            # an expression reads a column that an earlier assignment of the same stage replaces: assign
-            # through temporaries so that every expression reads the value from before the stage (IR Extend)
-            temps = [(n, self.fresh("siemforge_tmp"), o) for n, o in lowered]
-            self.emit("extend " + ", ".join(f"{t} = {o.text}" for _, t, o in temps))
-            self.emit("extend " + ", ".join(f"{render_name(n)} = {t}" for n, t, _ in temps))
-            self.emit("project-away " + ", ".join(t for _, t, _ in temps))
+        lowered = [(a.name, self.value(a.expr)) for a in assigns]  # parallel: compiler.lowering.parallel_extend
+        self.emit("extend " + ", ".join(f"{render_name(n)} = {o.text}" for n, o in lowered))
         for n, o in lowered:
             self.scope.computed[n] = o.type
 
-    def aggregation(self, a: ir.Aggregation) -> tuple[str, list[str]]:
-        """`name = agg(...)` and the extends to run after the summarize."""
+    def aggregation(self, a: ir.Aggregation) -> AggLowered:
+        """`name = agg(...)`, the extends to run after the summarize and the temporaries to drop then."""
         name = render_name(a.name)
         post: list[str] = []
         arg = self.value(a.arg) if a.arg is not None else None
@@ -209,31 +197,30 @@ class KqlLowering:
             present = f"isnotempty({arg.text})" if arg.type in ("string", "dynamic") else f"isnotnull({arg.text})"
         match a.fn:
             case ir.AggFn.COUNT:
-                return (f"{name} = count()" if arg is None else f"{name} = countif({present})"), post
-            case ir.AggFn.DCOUNT:
+                return AggLowered((f"{name} = count()" if arg is None else f"{name} = countif({present})"), post)
+            case ir.AggFn.DCOUNT:  # exact below dcount's error-free range (docs/semantics.md decision 10)
                 assert arg is not None and present is not None
-                return f"{name} = {distinct_count(arg, present)}", post
+                return AggLowered(f"{name} = {distinct_count(arg, present)}", post)
             case ir.AggFn.MIN | ir.AggFn.MAX:
                 assert arg is not None
                 if arg.type in ("long", "real", "datetime", "timespan", "bool"):  # min/max skip nulls already
-                    return f"{name} = {a.fn.value}({arg.text})", post
+                    return AggLowered(f"{name} = {a.fn.value}({arg.text})", post)
                 fn = "minif" if a.fn is ir.AggFn.MIN else "maxif"  # an empty string is a missing value
-                return f"{name} = {fn}({arg.text}, {present})", post
+                return AggLowered(f"{name} = {fn}({arg.text}, {present})", post)
             case ir.AggFn.SUM | ir.AggFn.AVG:
                 assert arg is not None
                 text = arg.text if arg.type in ("long", "real", "timespan") else f"todouble({arg.text})"
-                return f"{name} = {a.fn.value}({text})", post
+                return AggLowered(f"{name} = {a.fn.value}({text})", post)
             case ir.AggFn.VALUES:
                 assert arg is not None
                 post.append(f"{name} = array_sort_asc({name})")
-                return f"{name} = make_set_if({arg.text}, {present})", post
+                return AggLowered(f"{name} = make_set_if({arg.text}, {present})", post)
             case ir.AggFn.EARLIEST | ir.AggFn.LATEST:
                 assert arg is not None
                 time = self.value(ir.Column(self.time_name(), (), Type.DATETIME)).text
                 tmp = self.fresh("siemforge_time")
                 fn = "arg_min" if a.fn is ir.AggFn.EARLIEST else "arg_max"
-                post.append(f"-{tmp}")
-                return f"({tmp}, {name}) = {fn}({time}, {arg.text})", post
+                return AggLowered(f"({tmp}, {name}) = {fn}({time}, {arg.text})", post, [tmp])
         raise self.fail(f"no KQL for aggregation {a.fn.value}")
 
     def time_name(self) -> str:
@@ -256,26 +243,15 @@ class KqlLowering:
         aggs = [self.aggregation(a) for a in stage.aggregations]
         by = self.by_list(stage.by)
         by_types = {b.name: self.value(b.expr).type for b in stage.by}
-        text = "summarize " + ", ".join(t for t, _ in aggs)
+        text = "summarize " + ", ".join(a.text for a in aggs)
         if by:
             text += " by " + ", ".join(by)
         self.emit(text)
-        self._post(aggs)
-        order = [b.name for b in stage.by] + [a.name for a in stage.aggregations]
-        if any(a.fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) for a in stage.aggregations) and by:
-            pass  # summarize puts by-columns first already
+        for after in _after(aggs):
+            self.emit(after)
         self.scope = Scope(
             {**by_types, **{a.name: _IR_TO_KQL.get(a.type, "dynamic") for a in stage.aggregations}}, from_table=False
         )
-        _ = order
-
-    def _post(self, aggs: list[tuple[str, list[str]]]) -> None:
-        extends = [p for _, post in aggs for p in post if not p.startswith("-")]
-        drops = [p[1:] for _, post in aggs for p in post if p.startswith("-")]
-        if extends:
-            self.emit("extend " + ", ".join(extends))
-        if drops:
-            self.emit("project-away " + ", ".join(drops))
 
     def event_aggregate(self, stage: ir.EventAggregate) -> None:
         """KQL has no eventstats: name the rows so far, summarize them, and join the aggregates back."""
@@ -290,13 +266,8 @@ class KqlLowering:
         key_values = [self.value(b.expr).text for b in stage.by] or ["1"]
         # both sides get the same key columns; strings are never null in KQL, other keys are made text
         left_keys = ", ".join(f"{k} = tostring({v})" for k, v in zip(keys, key_values))
-        right = f"{name} | extend {left_keys} | summarize {', '.join(t for t, _ in aggs)} by {', '.join(keys)}"
-        post = [p for _, ps in aggs for p in ps if not p.startswith("-")]
-        drops = [p[1:] for _, ps in aggs for p in ps if p.startswith("-")]
-        if post:
-            right += " | extend " + ", ".join(post)
-        if drops:
-            right += " | project-away " + ", ".join(drops)
+        right = f"{name} | extend {left_keys} | summarize {', '.join(a.text for a in aggs)} by {', '.join(keys)}"
+        right += "".join(" | " + after for after in _after(aggs))
         self.emit(f"extend {left_keys}")
         self.emit(f"join kind=leftouter ({right}) on {', '.join(keys)}")
         self.emit("extend " + ", ".join(f"{render_name(a.name)} = {temps[a.name]}" for a in stage.aggregations))
@@ -345,28 +316,28 @@ class KqlLowering:
         out = self.value(e)
         return out.text if out.type == "bool" else f"tobool({out.text})"
 
-    def column(self, c: ir.Column) -> Out:
+    def column(self, c: ir.Column) -> Lowered:
         if c.name in self.scope.computed or not self.scope.from_table:
             t = self.scope.computed.get(c.name, "dynamic")
-            return Out(render_name(c.name) + _path(c.path), "dynamic" if c.path else t)
+            if c.path:
+                return Lowered(render_name(c.name) + _path(c.path), "dynamic")
+            return Lowered(render_name(c.name), t, field=c.name)
         ref = self.binding.resolve(c.name, c.path)
         if ref is None:
             dotted = ".".join([c.name, *(str(p) for p in c.path)])
-            raise self.fail(
-                f"field {dotted!r} has no column in the {self.binding.table} table "
-                f"(binding {self.binding.name!r}, {self.binding.file})"
-            )
+            raise self.fail(f"field {dotted!r} has no column in the {self.binding.table} table "
+                            f"(binding {self.binding.name!r}, {self.binding.file})", c, code="unmapped-field")
         if ref.json_text:
             alias = self.parsed_json.get(ref.column)
             if alias is None:
                 alias = self.parsed_json[ref.column] = f"{ref.column}Json"
                 self.pending_json.append(ref.column)
-            return Out(alias + _path(ref.path), "dynamic")
+            return Lowered(alias + _path(ref.path), "dynamic", field=None if ref.path else alias)
         if ref.path:
-            raise self.fail(f"{c.name}: column {ref.column} is a {ref.type}; it has no member {ref.path[0]!r}")
-        return Out(render_name(ref.column), ref.type)
+            raise self.fail(f"{c.name}: column {ref.column} is a {ref.type}; it has no member {ref.path[0]!r}", c)
+        return Lowered(render_name(ref.column), ref.type, field=ref.column)
 
-    def value(self, e: ir.Expr) -> Out:  # noqa: C901 - one case per node type
+    def value(self, e: ir.Expr) -> Lowered:  # noqa: C901 - one case per node type
         match e:
             case ir.Literal(value=v, type=t):
                 return literal(v, t)
@@ -374,28 +345,28 @@ class KqlLowering:
                 return self.column(e)
             case ir.Index(base=b, key=k):
                 base = self.value(b)
-                return Out(base.text + _path((k,)), "dynamic")
+                return Lowered(base.text + _path((k,)), "dynamic")
             case ir.Compare():
                 return self.compare(e)
             case ir.StringMatch(op=op, subject=s, pattern=p, case_sensitive=cs):
-                return Out(f"{self.text(s)} {op.value}{'_cs' if cs else ''} {self.text(p)}", "bool")
+                return Lowered(f"{self.text(s)} {op.value}{'_cs' if cs else ''} {self.text(p)}", "bool")
             case ir.WildcardMatch(subject=s, pattern=p, case_sensitive=cs):
                 # a missing value never matches (IR), but KQL's missing string is "", which `*` matches
                 subject = self.text(s)
                 if all(x is ir.Wild.ANY for x in p):
-                    return Out(f"isnotempty({subject})", "bool")
+                    return Lowered(f"isnotempty({subject})", "bool")
                 regex = f"{subject} matches regex {render_regex_literal(wildcard_to_re2(p, cs))}"
                 if _matches_empty(p):
-                    return Out(f"(isnotempty({subject}) and {regex})", "bool")
-                return Out(regex, "bool")
+                    return Lowered(f"(isnotempty({subject}) and {regex})", "bool")
+                return Lowered(regex, "bool")
             case ir.RegexMatch(subject=s, pattern=p, flags=flags):
-                check_re2(p, self)
+                check_re2(p, self, e)
                 prefix = "".join(f"(?{f})" for f in sorted(flags))
                 subject = self.text(s)
                 regex = f"{subject} matches regex {render_regex_literal(prefix + p)}"
                 if _re_matches_empty(prefix + p):
-                    return Out(f"(isnotempty({subject}) and {regex})", "bool")
-                return Out(regex, "bool")
+                    return Lowered(f"(isnotempty({subject}) and {regex})", "bool")
+                return Lowered(regex, "bool")
             case ir.CidrMatch(subject=s, networks=nets):
                 subject = self.text(s)
                 parts = []
@@ -404,36 +375,36 @@ class KqlLowering:
                         "ipv6_is_in_range" if ipaddress.ip_network(n, strict=False).version == 6 else "ipv4_is_in_range"
                     )
                     parts.append(f"{fn}({subject}, {render_string_literal(n)})")
-                return Out(parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")", "bool")
+                return Lowered(parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")", "bool")
             case ir.InList(subject=s, values=vals, case_sensitive=cs):
                 return self.in_list(s, vals, cs)
             case ir.Keyword(pattern=p, case_sensitive=cs):
                 texts = [x for x in p if isinstance(x, str)]
                 if len(texts) != 1 or p != (ir.Wild.ANY, texts[0], ir.Wild.ANY):
-                    raise self.fail("a keyword with inner wildcards has no KQL form")
-                return Out(f"* {'contains_cs' if cs else 'contains'} {render_string_literal(texts[0])}", "bool")
+                    raise self.fail("a keyword with inner wildcards has no KQL form", e)
+                return Lowered(f"* {'contains_cs' if cs else 'contains'} {render_string_literal(texts[0])}", "bool")
             case ir.Not(operand=o):
-                return Out(self.negate(o), "bool")
+                return Lowered(self.negate(o), "bool")
             case ir.And(operands=ops):
-                return Out("(" + " and ".join(self.predicate(o) for o in ops) + ")", "bool")
+                return Lowered("(" + " and ".join(self.predicate(o) for o in ops) + ")", "bool")
             case ir.Or(operands=ops):
-                return Out("(" + " or ".join(self.predicate(o) for o in ops) + ")", "bool")
+                return Lowered("(" + " or ".join(self.predicate(o) for o in ops) + ")", "bool")
             case ir.Arith(op=op, left=l, right=r, type=t):
                 lo, ro = self.numeric(l), self.numeric(r)
-                return Out(f"({lo} {op.value} {ro})", _IR_TO_KQL.get(t, "real"))
+                return Lowered(f"({lo} {op.value} {ro})", _IR_TO_KQL.get(t, "real"))
             case ir.Negate(operand=o):
-                return Out(f"-{self.numeric(o)}", _IR_TO_KQL.get(e.type, "real"))
+                return Lowered(f"-{self.numeric(o)}", _IR_TO_KQL.get(e.type, "real"))
             case ir.Case(branches=bs, default=d):
-                vals = [self.value(v) for _, v in bs] + [self.value(d)]
-                kind = _common(vals)
-                texts = [self.cast(v, kind) for v in vals]
+                branch_values = [self.value(v) for _, v in bs] + [self.value(d)]
+                kind = _common(branch_values)
+                texts = [self.cast(v, kind) for v in branch_values]
                 if len(bs) == 1:
-                    return Out(f"iff({self.predicate(bs[0][0])}, {texts[0]}, {texts[1]})", kind)
+                    return Lowered(f"iff({self.predicate(bs[0][0])}, {texts[0]}, {texts[1]})", kind)
                 parts = [f"{self.predicate(c)}, {t}" for (c, _), t in zip(bs, texts)]
-                return Out(f"case({', '.join(parts)}, {texts[-1]})", kind)
+                return Lowered(f"case({', '.join(parts)}, {texts[-1]})", kind)
             case ir.Call():
                 return self.call(e)
-        raise self.fail(f"no KQL for {type(e).__name__}")
+        raise self.fail(f"no KQL for {type(e).__name__}", e)
 
     def text(self, e: ir.Expr) -> str:
         """An expression as a string (string matches read text; JSON values are made text first)."""
@@ -444,7 +415,7 @@ class KqlLowering:
         o = self.value(e)
         return o.text if o.type in ("long", "real", "datetime", "timespan") else f"todouble({o.text})"
 
-    def cast(self, o: Out, kind: str) -> str:
+    def cast(self, o: Lowered, kind: str) -> str:
         if o.type == kind or kind == "dynamic" or (kind == "real" and o.type == "long"):  # long promotes to real
             return o.text
         return {
@@ -456,7 +427,7 @@ class KqlLowering:
             "timespan": f"totimespan({o.text})",
         }.get(kind, o.text)
 
-    def compare(self, e: ir.Compare) -> Out:
+    def compare(self, e: ir.Compare) -> Lowered:
         left, right = self.value(e.left), self.value(e.right)
         kind = _compare_kind(left, right)
         lt, rt = self.cast(left, kind), self.cast(right, kind)
@@ -464,105 +435,48 @@ class KqlLowering:
             op = {ir.CmpOp.EQ: "==" if e.case_sensitive else "=~", ir.CmpOp.NE: "!=" if e.case_sensitive else "!~"}.get(
                 e.op, e.op.value
             )
-            return Out(f"{lt} {op} {rt}", "bool")
-        if e.op is ir.CmpOp.NE:  # two-valued: a null operand makes != true
-            nulls = [f"isnull({t})" for t, x in ((lt, e.left), (rt, e.right)) if not isinstance(x, ir.Literal)]
-            return Out("(" + " or ".join([*nulls, f"{lt} != {rt}"]) + ")" if nulls else f"{lt} != {rt}", "bool")
-        return Out(f"{lt} {e.op.value} {rt}", "bool")
+            return Lowered(f"{lt} {op} {rt}", "bool")
+        if e.op is ir.CmpOp.NE and FEATURES.three_valued_logic:  # strings are never null in KQL: not guarded
+            nulls = lowering.null_guards(e, lt, rt)
+            return Lowered("(" + " or ".join([*nulls, f"{lt} != {rt}"]) + ")" if nulls else f"{lt} != {rt}", "bool")
+        return Lowered(f"{lt} {e.op.value} {rt}", "bool")
 
-    def in_list(self, s: ir.Expr, vals: tuple[ir.Expr, ...], cs: bool) -> Out:
+    def in_list(self, s: ir.Expr, vals: tuple[ir.Expr, ...], cs: bool, negated: bool = False) -> Lowered:
         subject = self.value(s)
         outs = [self.value(v) for v in vals]
         kind = _common([subject, *outs]) if all(isinstance(v, ir.Literal) for v in vals) else "string"
         if kind == "dynamic":
             kind = "string"
-        op = "in" if cs or kind != "string" else "in~"
-        return Out(f"{self.cast(subject, kind)} {op} ({', '.join(self.cast(o, kind) for o in outs)})", "bool")
+        op = ("!" if negated else "") + ("in" if cs or kind != "string" else "in~")
+        return Lowered(f"{self.cast(subject, kind)} {op} ({', '.join(self.cast(o, kind) for o in outs)})", "bool")
 
     def negate(self, o: ir.Expr) -> str:
         if isinstance(o, ir.StringMatch):
             return f"{self.text(o.subject)} !{o.op.value}{'_cs' if o.case_sensitive else ''} {self.text(o.pattern)}"
         if isinstance(o, ir.InList):
-            inner = self.in_list(o.subject, o.values, o.case_sensitive).text
-            return re.sub(r" (in~?) \(", lambda m: f" !{m.group(1)} (", inner, count=1)
+            return self.in_list(o.subject, o.values, o.case_sensitive, negated=True).text
         inner = self.predicate(o)
         if may_be_null(o, self):  # not(null) is null, which `where` drops; the IR's not(false) is true
             return f"not(coalesce({inner}, false))"
         return f"not({inner})"
 
-    def call(self, e: ir.Call) -> Out:
-        fn, args = e.fn, e.args
-        outs = [self.value(a) for a in args]
-        t = _IR_TO_KQL.get(e.type, "dynamic")
-        empty_missing = self.binding.empty_is_missing
-        match fn:
-            case "isnull" | "isnotnull":
-                o = outs[0]
-                if o.type in ("string", "dynamic") and (empty_missing or o.type == "string"):
-                    # strings are never null in KQL: a missing string field is empty
-                    return Out(f"{'isempty' if fn == 'isnull' else 'isnotempty'}({o.text})", "bool")
-                return Out(f"{fn}({o.text})", "bool")
-            case "isempty" | "isnotempty":
-                return Out(f"{fn}({outs[0].text})", "bool")
-            case "coalesce":
-                kind = _common(outs)
-                return Out(f"coalesce({', '.join(self.cast(o, kind) for o in outs)})", kind)
-            case "tostring" | "todouble" | "tobool" | "todatetime" | "tolower" | "toupper" | "strlen" | "array_length":
-                arg = (
-                    outs[0].text
-                    if fn in ("tostring", "todouble", "tobool", "todatetime", "array_length")
-                    else self.text(args[0])
-                )
-                return Out(f"{fn}({arg})", t)
-            case "toint":
-                return Out(f"tolong({outs[0].text})", "long")
-            case "unixtime_seconds_todatetime" | "unixtime_milliseconds_todatetime":  # documented for epoch numbers
-                return Out(f"{fn}({self.cast(outs[0], 'real')})", "datetime")
-            case "substring":
-                parts = [self.text(args[0]), *(o.text for o in outs[1:])]
-                return Out(f"substring({', '.join(parts)})", "string")
-            case "split":
-                return Out(f"split({self.text(args[0])}, {self.text(args[1])})", "dynamic")
-            case "strcat":
-                return Out(f"strcat({', '.join(o.text for o in outs)})", "string")
-            case "replace_string":
-                return Out(f"replace_string({', '.join(self.text(a) for a in args)})", "string")
-            case "replace_regex":
-                pattern = args[1]
-                assert isinstance(pattern, ir.Literal)
-                check_re2(str(pattern.value), self)
-                return Out(
-                    f"replace_regex({self.text(args[0])}, {render_regex_literal(str(pattern.value))}, "
-                    f"{self.text(args[2])})",
-                    "string",
-                )
-            case "extract":
-                pattern = args[0]
-                assert isinstance(pattern, ir.Literal)
-                check_re2(str(pattern.value), self)
-                return Out(
-                    f"extract({render_regex_literal(str(pattern.value))}, {outs[1].text}, {self.text(args[2])})",
-                    "string",
-                )
-            case "now":
-                return Out("now()", "datetime")
-            case "ago":
-                return Out(f"ago({outs[0].text})", "datetime")
-            case "bin":
-                return Out(f"bin({outs[0].text}, {outs[1].text})", outs[0].type)
-            case "hourofday":
-                return Out(f"hourofday({self.cast(outs[0], 'datetime')})", "long")
-            case "dayofweek":  # KQL's dayofweek is a timespan since Sunday; the IR's is 0..6
-                return Out(f"toint(dayofweek({self.cast(outs[0], 'datetime')}) / 1d)", "long")
-            case "datetime_diff":
-                unit = args[0]
-                assert isinstance(unit, ir.Literal)
-                return Out(
-                    f"datetime_diff({render_string_literal(str(unit.value))}, "
-                    f"{self.cast(outs[1], 'datetime')}, {self.cast(outs[2], 'datetime')})",
-                    "long",
-                )
-        raise self.fail(f"no KQL for function {fn}()")
+    def call(self, e: ir.Call) -> Lowered:
+        """A function call through the target's table (FUNCTIONS; GENERIC names are KQL's own, same meaning)."""
+        outs = [self.value(a) for a in e.args]
+        lower = FUNCTIONS.get(e.fn)
+        if lower is not None:
+            return lower(self, e, outs)
+        if e.fn in GENERIC:
+            return Lowered(f"{e.fn}({', '.join(o.text for o in outs)})", _IR_TO_KQL.get(e.type, "dynamic"))
+        raise self.fail(UNSUPPORTED.get(e.fn, f"no KQL for function {e.fn}()"), e)
+
+
+def _after(aggs: list[AggLowered]) -> list[str]:
+    """The stages that finish a summarize's aggregations: their extends, then dropping their temporaries."""
+    extends = [p for a in aggs for p in a.after]
+    drops = [d for a in aggs for d in a.drops]
+    out = [f"extend {', '.join(extends)}"] if extends else []
+    return out + ([f"project-away {', '.join(drops)}"] if drops else [])
 
 
 def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
@@ -583,23 +497,23 @@ def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
     return False
 
 
-def literal(v: object, t: Type) -> Out:
+def literal(v: object, t: Type) -> Lowered:
     if v is None:
-        return Out("dynamic(null)", "dynamic")
+        return Lowered("dynamic(null)", "dynamic", null=True)
     if isinstance(v, bool):
-        return Out("true" if v else "false", "bool")
+        return Lowered("true" if v else "false", "bool")
     if isinstance(v, int):
-        return Out(str(v), "long")
+        return Lowered(str(v), "long")
     if isinstance(v, float):
-        return Out(render_real(v), "real")
+        return Lowered(render_real(v), "real")
     if isinstance(v, str):
-        return Out(render_string_literal(v), "string")
+        return Lowered(render_string_literal(v), "string")
     from datetime import datetime, timedelta
 
     if isinstance(v, datetime):
-        return Out(render_datetime(v), "datetime")
+        return Lowered(render_datetime(v), "datetime")
     if isinstance(v, timedelta):
-        return Out(render_timespan(v), "timespan")
+        return Lowered(render_timespan(v), "timespan")
     raise error(f"no KQL literal for {v!r}")
 
 
@@ -609,7 +523,7 @@ DCOUNT_ACCURACY = 2
 DCOUNT_EXACT_BELOW = 8000
 
 
-def distinct_count(arg: Out, present: str) -> str:
+def distinct_count(arg: Lowered, present: str) -> str:
     """The IR's exact distinct count (docs/semantics.md decision 10): dcount at the accuracy whose documented
     zero-error range is widest; `dcountif(…, isnotempty(x))` for strings, since "" is a missing value on Sentinel.
     A JSON value has no dcount: its distinct set is counted (exact up to make_set's 1,048,576 values)."""
@@ -632,7 +546,7 @@ def _path(path: tuple[str | int, ...]) -> str:
     return out
 
 
-def _compare_kind(a: Out, b: Out) -> str:
+def _compare_kind(a: Lowered, b: Lowered) -> str:
     """The type both sides of a comparison are brought to (the IR compares numeric text as a number)."""
     types = {a.type, b.type}
     for k in ("datetime", "timespan", "bool"):
@@ -643,8 +557,8 @@ def _compare_kind(a: Out, b: Out) -> str:
     return "string"
 
 
-def _common(outs: list[Out]) -> str:
-    types = [o.type for o in outs if not o.text.startswith("dynamic(null)")]
+def _common(outs: list[Lowered]) -> str:
+    types = [o.type for o in outs if not o.null]
     if not types:
         return "dynamic"
     if all(t == types[0] for t in types):
@@ -668,51 +582,113 @@ def _re_matches_empty(pattern: str) -> bool:
 
 
 def wildcard_to_re2(pattern: ir.WildcardPattern, case_sensitive: bool) -> str:
-    parts = [r"(?s)" if case_sensitive else r"(?is)", "^"]
-    for p in pattern:
-        if p is ir.Wild.ANY:
-            parts.append(".*")
-        elif p is ir.Wild.ONE:
-            parts.append(".")
-        else:
-            parts.append(re.escape(p))
-    parts.append("$")
-    return "".join(parts)
+    return ("(?s)^" if case_sensitive else "(?is)^") + lowering.wildcard_body(pattern, re.escape) + "$"
 
 
-def check_re2(pattern: str, low: KqlLowering) -> None:
+def check_re2(pattern: str, low: KqlLowering, at: object = None) -> None:
     if _re2 is None:
         return
     try:
         _re2.compile(pattern)
     except Exception as exc:  # re2.error: RE2 cannot run this pattern (lookaround, backreferences, …)
-        raise low.fail(f"KQL runs RE2, which cannot run the regex {pattern!r}: {exc}") from None
+        raise low.fail(f"KQL runs RE2, which cannot run the regex {pattern!r}: {exc}", at) from None
+
+
+# ------------------------------------------------------------------ functions (compiler/functions.py), by name
+KqlCall = Callable[[KqlLowering, ir.Call, list[Lowered]], Lowered]
+
+
+def _null_test(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    o = outs[0]
+    if o.type in ("string", "dynamic") and (low.binding.empty_is_missing or o.type == "string"):
+        # strings are never null in KQL: a missing string field is empty
+        return Lowered(f"{'isempty' if e.fn == 'isnull' else 'isnotempty'}({o.text})", "bool")
+    return Lowered(f"{e.fn}({o.text})", "bool")
+
+
+def _coalesce(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    kind = _common(outs)
+    return Lowered(f"coalesce({', '.join(low.cast(o, kind) for o in outs)})", kind)
+
+
+def _of_text(name: str, returns: str) -> KqlCall:
+    """`name(…)` with every argument made text first (string functions read text; JSON values are made text)."""
+    return lambda low, e, outs: Lowered(f"{name}({', '.join(low.text(a) for a in e.args)})", returns)
+
+
+def _substring(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    return Lowered(f"substring({', '.join([low.text(e.args[0]), *(o.text for o in outs[1:])])})", "string")
+
+
+def _literal_regex(e: ir.Call, i: int, low: KqlLowering) -> str:
+    pattern = e.args[i]
+    assert isinstance(pattern, ir.Literal)  # compiler/functions.py: a literal parameter
+    check_re2(str(pattern.value), low, e)
+    return render_regex_literal(str(pattern.value))
+
+
+def _replace_regex(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    return Lowered(f"replace_regex({low.text(e.args[0])}, {_literal_regex(e, 1, low)}, {low.text(e.args[2])})",
+                   "string")
+
+
+def _extract(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    return Lowered(f"extract({_literal_regex(e, 0, low)}, {outs[1].text}, {low.text(e.args[2])})", "string")
+
+
+def _datetime_diff(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    unit = e.args[0]
+    assert isinstance(unit, ir.Literal)
+    return Lowered(f"datetime_diff({render_string_literal(str(unit.value))}, "
+               f"{low.cast(outs[1], 'datetime')}, {low.cast(outs[2], 'datetime')})", "long")
+
+
+FUNCTIONS: dict[str, KqlCall] = {
+    "isnull": _null_test,
+    "isnotnull": _null_test,
+    "coalesce": _coalesce,
+    "toint": lambda low, e, outs: Lowered(f"tolong({outs[0].text})", "long"),
+    "tolower": _of_text("tolower", "string"),
+    "toupper": _of_text("toupper", "string"),
+    "strlen": _of_text("strlen", "long"),
+    "substring": _substring,
+    "split": _of_text("split", "dynamic"),
+    "replace_string": _of_text("replace_string", "string"),
+    "replace_regex": _replace_regex,
+    "extract": _extract,
+    "bin": lambda low, e, outs: Lowered(f"bin({outs[0].text}, {outs[1].text})", outs[0].type),
+    "hourofday": lambda low, e, outs: Lowered(f"hourofday({low.cast(outs[0], 'datetime')})", "long"),
+    # KQL's dayofweek is a timespan since Sunday; the IR's is 0..6
+    "dayofweek": lambda low, e, outs: Lowered(f"toint(dayofweek({low.cast(outs[0], 'datetime')}) / 1d)", "long"),
+    "datetime_diff": _datetime_diff,
+    # documented for epoch numbers (docs/semantics.md decision 14)
+    "unixtime_seconds_todatetime": lambda low, e, outs: Lowered(
+        f"{e.fn}({low.cast(outs[0], 'real')})", "datetime"),
+    "unixtime_milliseconds_todatetime": lambda low, e, outs: Lowered(
+        f"{e.fn}({low.cast(outs[0], 'real')})", "datetime"),
+}
+# KQL's own function of the same name and meaning: `name(arguments)`
+GENERIC = frozenset({"isempty", "isnotempty", "tostring", "todouble", "tobool", "todatetime", "array_length",
+                     "strcat", "now", "ago"})
+UNSUPPORTED: dict[str, str] = {}  # every function has a KQL form
+
+
+FEATURES = Features("sentinel", "Sentinel", "docs/backends/sentinel.md", sequential_assignment=True,
+                    three_valued_logic=True)
+
+
+def sentinel_binding(rule: ir.RuleIR, name: str | None) -> Binding:
+    """The Sentinel table binding the rule reads (compiler.lowering.bind)."""
+    bound = bind(rule, FEATURES, name)
+    assert bound.binding is not None  # Sentinel reads no undeclared source
+    return bound.binding
 
 
 def compile_kql(rule: ir.RuleIR, binding_name: str | None) -> str:
-    source = rule.pipeline.source
-    base = source.view.source.name if source.view is not None else source.name
-    candidates = bindings_for(base, "sentinel")
-    if not candidates:
-        raise error(
-            f"{rule.meta.title}: no Sentinel table binding for source {base!r}",
-            hint="Sentinel bindings: " + ", ".join(f"{b.source}@{b.name}" for b in _all_sentinel()) or None,
-        )
-    if binding_name is None:
-        binding = candidates[0]
-    else:
-        found = [b for b in candidates if b.name == binding_name]
-        if not found:
-            raise error(f"{rule.meta.title}: source {base!r} has no Sentinel binding {binding_name!r}")
-        binding = found[0]
     if rule.baselines:  # seen-before tables are computed in the query from the table's history
         from .baseline import compile_with_baselines
 
-        return compile_with_baselines(rule, binding)
-    return KqlLowering(rule, binding).query()
-
-
-def _all_sentinel() -> list[Binding]:
-    from siemforge.compiler.bindings import builtin_bindings
-
-    return [b for b in builtin_bindings().values() if b.target == "sentinel"]
+        return compile_with_baselines(rule, binding_name)
+    bound = bind(rule, FEATURES, binding_name)
+    assert bound.binding is not None  # Sentinel reads no undeclared source
+    return KqlLowering(rule, bound.binding, bound.stages).query()

@@ -20,7 +20,8 @@ from siemforge.compiler import ir
 from siemforge.compiler.bindings import builtin_bindings
 from siemforge.compiler.diagnostics import error
 
-from .lower import baseline_searches, compile_spl
+from .baseline import baseline_searches
+from .lower import compile_spl
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("siemforge.backends.spl", "templates"), autoescape=False,
                           keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,

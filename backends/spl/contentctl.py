@@ -17,10 +17,12 @@ import yaml
 
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import bindings_for, builtin_bindings
+from siemforge.compiler.lowering import base_source
 from siemforge.compiler.sources import builtin_sources
 
 from .app import slug
-from .lower import baseline_searches, compile_spl, splunk_binding
+from .baseline import baseline_searches
+from .lower import compile_spl, splunk_binding
 
 if TYPE_CHECKING:
     from siemforge.compiler.rule import TestCase
@@ -54,11 +56,6 @@ def _techniques(rule: ir.RuleIR) -> list[str]:
     return [i for i in ids if not any(j.startswith(i + ".") for j in ids)]
 
 
-def _base_source(rule: ir.RuleIR) -> str:
-    src = rule.pipeline.source
-    return src.view.source.name if src.view is not None else src.name
-
-
 def data_source(rule: ir.RuleIR, binding: str | None) -> dict[str, Any]:
     """The contentctl data source the rule's search reads, as its binding declares it (`data_source:`), with the
     top-level fields of its records."""
@@ -66,7 +63,7 @@ def data_source(rule: ir.RuleIR, binding: str | None) -> dict[str, Any]:
     ds = b.extra.get("data_source") if b is not None else None
     if b is None or not isinstance(ds, dict):
         raise PackError(f"binding {b.name if b else 'asis'!r} declares no contentctl `data_source`")
-    base = _base_source(rule)
+    base = base_source(rule.pipeline.source)
     if b.source == base:  # the records as this binding names them
         names = [*b.columns.values(), *b.json_columns.values()]
     else:  # a data model filled from the base source's records
@@ -87,7 +84,7 @@ class PackError(Exception):
 def _fixtures_fit(rule: ir.RuleIR, binding: str | None) -> bool:
     """Whether the rule's fixtures (records as its base source writes them, which the base source's default binding
     reads as they are) are test data for the search: its binding's data source is that default binding's."""
-    base, chosen = bindings_for(_base_source(rule), "splunk"), splunk_binding(rule, binding)
+    base, chosen = bindings_for(base_source(rule.pipeline.source), "splunk"), splunk_binding(rule, binding)
     return bool(base) and chosen is not None and base[0].extra.get("data_source") == chosen.extra.get("data_source")
 
 

@@ -1,0 +1,27 @@
+"""What `stats`, `eventstats` and `tstats` share: the aggregation function table and null-group-key handling.
+
+The IR keeps rows whose group key is null as a group (docs/semantics.md, `aggregate`); Splunk's stats-family
+commands drop them. So keys are filled with a sentinel before (`coalesce`, or tstats' `fillnull_value`) and made
+null again after (`restore_null_keys`).
+"""
+
+from __future__ import annotations
+
+from siemforge.compiler import ir
+
+from .render import render_field, render_string_literal
+
+NULL_KEY = "__siemforge_null__"
+
+# IR aggregation -> the stats-family function of the same meaning
+AGG_FUNCTIONS = {
+    ir.AggFn.COUNT: "count", ir.AggFn.DCOUNT: "dc", ir.AggFn.MIN: "min", ir.AggFn.MAX: "max", ir.AggFn.SUM: "sum",
+    ir.AggFn.AVG: "avg", ir.AggFn.VALUES: "values", ir.AggFn.EARLIEST: "earliest", ir.AggFn.LATEST: "latest",
+}
+
+
+def restore_null_keys(names: list[str]) -> str:
+    """The eval that turns the sentinel back into null in each key column."""
+    sentinel = render_string_literal(NULL_KEY)
+    return "eval " + ", ".join(
+        f"{render_field(n)}=if({render_field(n)}=={sentinel}, null(), {render_field(n)})" for n in names)

@@ -1,0 +1,759 @@
+"""One construct table for every target (after sqlglot's `validate_all`): each row is one construct of
+docs/semantics.md written once — a pipeline query or a Sigma detection — with what each target emits for it, or
+`Unsupported(reason)` where the target refuses it; a column per registered target (the executor's is the typed IR
+it runs; its results for each construct are in tests/test_semantics.py under the same names).
+
+The expected outputs are generated for review: `python tools/regen_constructs.py` rewrites them between the markers
+below from what the backends emit now; read the diff before committing it. Every KQL output is also checked by
+Microsoft's Kusto.Language and every SPL output by grammars/spl.lark.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from siemforge.backends.kql.validate import check_queries, checker_available
+from siemforge.backends.registry import targets
+from siemforge.compiler import ir
+from siemforge.compiler.diagnostics import CompileError
+
+from helpers import ROOT, compile_rule
+
+HEAD = "title: t\nlogsource: {product: aws, service: cloudtrail}\n"
+LOOKUP = "image_id,owner,seen\nami-1,alice,10\n"
+SIGMA_ID = "id: 7b7d34f4-2a4e-4d55-a9e4-6c1a4a0f0e01\n"
+# every registered target, on its default binding (the executor's compiled form is the typed IR it runs)
+COMPILERS = {name: target.compile for name, target in sorted(targets().items())}
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """The target refuses the construct, with this reason."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Row:
+    construct: str  # a construct name of docs/semantics.md
+    query: str  # a pipeline-language query, or a Sigma detection when `sigma`
+    expected: dict[str, str | Unsupported]  # target -> the whole emitted query, or its refusal
+    sigma: bool = False
+    lookups: bool = False  # the rule declares the lookup table `images` (LOOKUP)
+
+
+def rule_of(row: Row, folder: Path) -> ir.RuleIR:
+    head = HEAD
+    if row.lookups:
+        (folder / "images.csv").write_text(LOOKUP)
+        head += "lookups: {images: images.csv}\n"
+    body = SIGMA_ID + "detection: " + row.query + "\n" if row.sigma else "query: |\n  " + row.query + "\n"
+    return compile_rule(folder, head + body)
+
+
+def compile_row(row: Row, folder: Path) -> dict[str, str | Unsupported]:
+    """What every target emits for the row now."""
+    rule = rule_of(row, folder)
+    out: dict[str, str | Unsupported] = {}
+    for target, compile_ in COMPILERS.items():
+        try:
+            text = compile_(rule, None).replace(str(folder), "RULE_FOLDER")  # the IR names the lookup's file
+            out[target] = _without_ir_header(text) if target == "executor" else text
+        except CompileError as exc:
+            out[target] = Unsupported(exc.diagnostics[0].message.removeprefix("t: "))
+    return out
+
+
+def _without_ir_header(text: str) -> str:
+    """The IR without the lines every row shares (rule id and title, alert, the source)."""
+    return "\n".join(x for x in text.splitlines() if not x.startswith(("rule ", "alert when ", "source ")))
+
+
+# BEGIN ROWS: generated expectations (python tools/regen_constructs.py); the constructs and queries are edited by hand
+ROWS = [
+    Row('literal', 'extend a = "quote\\" back\\\\ nl\\n", b = 1.5, c = true, d = 8h, e = datetime(2024-01-31T08:00:00Z), f = 90s', {
+        'executor': '| extend[parallel] a: string = "quote\\" back\\\\ nl\\n", b: real = 1.5, c: bool = true, d: timespan = timespan(28800s), e: datetime = datetime(2024-01-31T08:00:00Z), f: timespan = timespan(90s)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend a = "quote\\" back\\\\ nl\\n", b = 1.5, c = true, d = 8h, e = datetime(2024-01-31T08:00:00Z), f = 90s'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval a="quote\\" back\\\\ nl\n'
+                   '", b=1.5, c="true", d=28800, e=1706688000, f=90'),
+    }),
+    Row('column', 'extend t = responseElements.instancesSet.items[-1].instanceType', {
+        'executor': '| extend[parallel] t: any = responseElements.instancesSet.items[-1].instanceType',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend ResponseElementsJson = parse_json(ResponseElements)\n'
+                     '| extend t = ResponseElementsJson.instancesSet.items[-1].instanceType\n'
+                     '| project-away ResponseElementsJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_arr2 path=responseElements.instancesSet.items{}\n'
+                   '| eval siemforge_item3=mvindex(siemforge_arr2, -1)\n'
+                   '| spath input=siemforge_item3 output=siemforge_path1 path=instanceType\n'
+                   '| eval t=siemforge_path1\n'
+                   '| fields - siemforge_path1 siemforge_arr2 siemforge_item3'),
+    }),
+    Row('compare_eq', 'where eventName =~ "RunInstances"', {
+        'executor': '| filter (eventName ==~i "RunInstances")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where EventName =~ "RunInstances"'),
+        'splunk': '`cloudtrail` eventName="RunInstances"',
+    }),
+    Row('compare_eq', 'where eventName == "RunInstances"', {
+        'executor': '| filter (eventName == "RunInstances")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where EventName == "RunInstances"'),
+        'splunk': ('`cloudtrail` eventName="RunInstances"\n'
+                   '| where eventName=="RunInstances"'),
+    }),
+    Row('compare_eq', '{sel: {eventName: RunInstances}, condition: sel}', {
+        'executor': '| filter (eventName ==~i "RunInstances")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where EventName =~ "RunInstances"'),
+        'splunk': '`cloudtrail` eventName="RunInstances"',
+    }, sigma=True),
+    Row('compare_eq', '{sel: {eventName|cased: RunInstances}, condition: sel}', {
+        'executor': '| filter (eventName == "RunInstances")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where EventName == "RunInstances"'),
+        'splunk': ('`cloudtrail` eventName="RunInstances"\n'
+                   '| where eventName=="RunInstances"'),
+    }, sigma=True),
+    Row('compare_eq', '{sel: {userIdentity.userName|fieldref: userIdentity.principalId}, condition: sel}', {
+        'executor': '| filter (userIdentity.userName ==~i userIdentity.principalId)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where UserIdentityUserName =~ UserIdentityPrincipalid'),
+        'splunk': ('`cloudtrail`\n'
+                   "| where lower('userIdentity.userName')==lower('userIdentity.principalId')"),
+    }, sigma=True),
+    Row('compare_ne', 'where eventName != "RunInstances"', {
+        'executor': '| filter (eventName != "RunInstances")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where EventName != "RunInstances"'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where (isnull(eventName) OR eventName!="RunInstances")'),
+    }),
+    Row('compare_ne', 'where eventName !~ "RunInstances"', {
+        'executor': '| filter (eventName !=~i "RunInstances")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where EventName !~ "RunInstances"'),
+        'splunk': '`cloudtrail` NOT eventName="RunInstances"',
+    }),
+    Row('compare_ne', 'where toint(requestParameters.maxCount) != 10', {
+        'executor': '| filter (toint(requestParameters.maxCount) != 10)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| where (isnull(tolong(RequestParametersJson.maxCount)) or tolong(RequestParametersJson.maxCount) != 10)\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
+                   '| where (isnull(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))) OR if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))!=10)\n'
+                   '| fields - siemforge_path1'),
+    }),
+    Row('compare_order', 'where toint(requestParameters.maxCount) >= 10', {
+        'executor': '| filter (toint(requestParameters.maxCount) >= 10)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| where tolong(RequestParametersJson.maxCount) >= 10\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
+                   '| where if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))>=10\n'
+                   '| fields - siemforge_path1'),
+    }),
+    Row('compare_order', '{sel: {requestParameters.maxCount|gt: 10}, condition: sel}', {
+        'executor': '| filter (requestParameters.maxCount > 10)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| where todouble(RequestParametersJson.maxCount) > 10\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
+                   '| where siemforge_path1>10\n'
+                   '| fields - siemforge_path1'),
+    }, sigma=True),
+    Row('string_match', 'where userAgent contains "aws-cli"', {
+        'executor': '| filter contains_ci(userAgent, "aws-cli")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where UserAgent contains "aws-cli"'),
+        'splunk': '`cloudtrail` userAgent="*aws-cli*"',
+    }),
+    Row('string_match', 'where userAgent contains_cs "aws-cli"', {
+        'executor': '| filter contains_cs(userAgent, "aws-cli")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where UserAgent contains_cs "aws-cli"'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where match(userAgent, "aws\\\\-cli")'),
+    }),
+    Row('string_match', 'where userAgent !startswith "aws"', {
+        'executor': '| filter not startswith_ci(userAgent, "aws")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where UserAgent !startswith "aws"'),
+        'splunk': '`cloudtrail` NOT (userAgent="aws*")',
+    }),
+    Row('string_match', 'where eventSource endswith_cs ".amazonaws.com"', {
+        'executor': '| filter endswith_cs(eventSource, ".amazonaws.com")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where EventSource endswith_cs ".amazonaws.com"'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where match(eventSource, "\\\\.amazonaws\\\\.com\\\\z")'),
+    }),
+    Row('string_match', '{sel: {userAgent|contains|all: [aws, cli]}, condition: sel}', {
+        'executor': '| filter (contains_ci(userAgent, "aws") and contains_ci(userAgent, "cli"))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where (UserAgent contains "aws" and UserAgent contains "cli")'),
+        'splunk': '`cloudtrail` userAgent="*aws*" userAgent="*cli*"',
+    }, sigma=True),
+    Row('wildcard', 'where userAgent like "aws-cli/*Python?3*"', {
+        'executor': '| filter wildcard_ci(userAgent, "aws-cli/*Python?3*")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where UserAgent matches regex @"(?is)^aws\\-cli/.*Python.3.*$"'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where match(userAgent, "(?is)^aws\\\\-cli\\\\/.*Python.3.*\\\\z")'),
+    }),
+    Row('wildcard', 'where requestParameters.layers like "*"', {
+        'executor': '| filter wildcard_ci(requestParameters.layers, "*")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| where isnotempty(tostring(RequestParametersJson.layers))\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.layers\n'
+                   '| where match(siemforge_path1, "(?is)^.*\\\\z")\n'
+                   '| fields - siemforge_path1'),
+    }),
+    Row('wildcard', "{sel: {userAgent: 'aws*cli'}, condition: sel}", {
+        'executor': '| filter wildcard_ci(userAgent, "aws*cli")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where UserAgent matches regex @"(?is)^aws.*cli$"'),
+        'splunk': '`cloudtrail` userAgent="aws*cli"',
+    }, sigma=True),
+    Row('wildcard', "{sel: {userAgent: 'a\\*b'}, condition: sel}", {
+        'executor': '| filter (userAgent ==~i "a*b")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where UserAgent =~ "a*b"'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where lower(userAgent)=="a*b"'),
+    }, sigma=True),
+    Row('regex', 'where userAgent matches regex @"^aws-cli/\\d+"', {
+        'executor': "| filter regex(userAgent, '^aws-cli/\\\\d+')",
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where UserAgent matches regex @"^aws-cli/\\d+"'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where match(userAgent, "^aws-cli/\\\\d+")'),
+    }),
+    Row('regex', "{sel: {userAgent|re|i: '^AWS'}, condition: sel}", {
+        'executor': "| filter regex(userAgent, '^AWS', flags=i)",
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where UserAgent matches regex @"(?i)^AWS"'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where match(userAgent, "(?i)^AWS")'),
+    }, sigma=True),
+    Row('regex', "{sel: {userAgent|re: '^aws-cli/[0-9]+'}, condition: sel}", {
+        'executor': "| filter regex(userAgent, '^aws-cli/[0-9]+')",
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where UserAgent matches regex @"^aws-cli/[0-9]+"'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where match(userAgent, "^aws-cli/[0-9]+")'),
+    }, sigma=True),
+    Row('cidr', "{sel: {sourceIPAddress|cidr: [10.0.0.0/8, 'fd00::/8']}, condition: sel}", {
+        'executor': '| filter (cidr(sourceIPAddress, 10.0.0.0/8) or cidr(sourceIPAddress, fd00::/8))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where (ipv4_is_in_range(SourceIpAddress, "10.0.0.0/8") or ipv6_is_in_range(SourceIpAddress, "fd00::/8"))'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where (cidrmatch("10.0.0.0/8", sourceIPAddress) OR cidrmatch("fd00::/8", sourceIPAddress))'),
+    }, sigma=True),
+    Row('in_list', 'where eventName in ("RunInstances", "StopInstances")', {
+        'executor': '| filter (eventName in ["RunInstances", "StopInstances"])',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where EventName in ("RunInstances", "StopInstances")'),
+        'splunk': ('`cloudtrail` eventName IN ("RunInstances", "StopInstances")\n'
+                   '| where in(eventName, "RunInstances", "StopInstances")'),
+    }),
+    Row('in_list', 'where eventName in~ ("runinstances", "stopinstances")', {
+        'executor': '| filter (eventName in~i ["runinstances", "stopinstances"])',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where EventName in~ ("runinstances", "stopinstances")'),
+        'splunk': '`cloudtrail` eventName IN ("runinstances", "stopinstances")',
+    }),
+    Row('in_list', 'where eventName !in ("RunInstances")', {
+        'executor': '| filter not (eventName in ["RunInstances"])',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where EventName !in ("RunInstances")'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where if(in(eventName, "RunInstances"), 0, 1)==1'),
+    }),
+    Row('keyword', '{keywords: [mimikatz], condition: keywords}', {
+        'executor': '| filter keyword_ci("*mimikatz*")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where * contains "mimikatz"'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where match(_raw, "(?i).*mimikatz.*")'),
+    }, sigma=True),
+    Row('not_and_or', 'where not(toint(requestParameters.maxCount) > 5)', {
+        'executor': '| filter not (toint(requestParameters.maxCount) > 5)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| where not(coalesce(tolong(RequestParametersJson.maxCount) > 5, false))\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
+                   '| where if(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))>5, 0, 1)==1\n'
+                   '| fields - siemforge_path1'),
+    }),
+    Row('not_and_or', 'where (eventName == "A" or eventName == "B") and isnotempty(errorCode)', {
+        'executor': '| filter (((eventName == "A") or (eventName == "B")) and isnotempty(errorCode))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where ((EventName == "A" or EventName == "B") and isnotempty(ErrorCode))'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where ((eventName=="A" OR eventName=="B") AND (isnotnull(errorCode) AND errorCode!="" AND mvcount(errorCode)>0))'),
+    }),
+    Row('not_and_or', '{sel: {eventName: A}, filter: {userAgent|startswith: aws}, condition: sel and not filter}', {
+        'executor': '| filter ((eventName ==~i "A") and not startswith_ci(userAgent, "aws"))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where (EventName =~ "A" and UserAgent !startswith "aws")'),
+        'splunk': '`cloudtrail` eventName="A" NOT (userAgent="aws*")',
+    }, sigma=True),
+    Row('not_and_or', '{a: {eventName: A}, b: {eventSource: B}, c: {awsRegion: C}, condition: a and (b or c)}', {
+        'executor': '| filter ((eventName ==~i "A") and ((eventSource ==~i "B") or (awsRegion ==~i "C")))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where (EventName =~ "A" and (EventSource =~ "B" or AWSRegion =~ "C"))'),
+        'splunk': '`cloudtrail` eventName="A" (eventSource="B" OR awsRegion="C")',
+    }, sigma=True),
+    Row('arith', 'extend x = toint(requestParameters.a) * 2 + 1, y = 7 / 2, z = -toint(requestParameters.b) % 3', {
+        'executor': '| extend[parallel] x: int = ((toint(requestParameters.a) * 2) + 1), y: int = (7 / 2), z: int = (-toint(requestParameters.b) % 3)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| extend x = ((tolong(RequestParametersJson.a) * 2) + 1), y = (7 / 2), z = (-tolong(RequestParametersJson.b) % 3)\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.a\n'
+                   '| spath output=siemforge_path2 path=requestParameters.b\n'
+                   '| eval x=((if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))) * 2) + 1), y=if((7 / 2)>=0, floor((7 / 2)), ceiling((7 / 2))), z=((0 - if(tonumber(siemforge_path2)>=0, floor(tonumber(siemforge_path2)), ceiling(tonumber(siemforge_path2)))) % 3)\n'
+                   '| fields - siemforge_path1 siemforge_path2'),
+    }),
+    Row('case_iif', 'extend x = iif(isempty(errorCode), "ok", errorCode)', {
+        'executor': '| extend[parallel] x: string = case(isempty(errorCode) => "ok", else => errorCode)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend x = iff(isempty(ErrorCode), "ok", ErrorCode)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval x=if((isnull(errorCode) OR errorCode=="" OR mvcount(errorCode)==0), "ok", errorCode)'),
+    }),
+    Row('case_iif', 'extend x = case(eventName == "A", 1, eventName == "B", 2, 0)', {
+        'executor': '| extend[parallel] x: int = case((eventName == "A") => 1, (eventName == "B") => 2, else => 0)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend x = case(EventName == "A", 1, EventName == "B", 2, 0)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval x=case(eventName=="A", 1, eventName=="B", 2, true(), 0)'),
+    }),
+    Row('isnull_isempty', 'where isnull(errorCode)', {
+        'executor': '| filter isnull(errorCode)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where isempty(ErrorCode)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where isnull(errorCode)'),
+    }),
+    Row('isnull_isempty', 'where isnull(requestParameters.instanceType)', {
+        'executor': '| filter isnull(requestParameters.instanceType)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| where isempty(RequestParametersJson.instanceType)\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.instanceType\n'
+                   '| where isnull(siemforge_path1)\n'
+                   '| fields - siemforge_path1'),
+    }),
+    Row('isnull_isempty', '{sel: {errorCode: null}, condition: sel}', {
+        'executor': '| filter isnull(errorCode)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where isempty(ErrorCode)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where isnull(errorCode)'),
+    }, sigma=True),
+    Row('isnull_isempty', '{sel: {errorCode|exists: true}, condition: sel}', {
+        'executor': '| filter isnotnull(errorCode)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where isnotempty(ErrorCode)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where isnotnull(errorCode)'),
+    }, sigma=True),
+    Row('coalesce', 'extend x = coalesce(userIdentity.userName, userIdentity.arn)', {
+        'executor': '| extend[parallel] x: string = coalesce(userIdentity.userName, userIdentity.arn)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend x = coalesce(UserIdentityUserName, UserIdentityArn)'),
+        'splunk': ('`cloudtrail`\n'
+                   "| eval x=coalesce('userIdentity.userName', 'userIdentity.arn')"),
+    }),
+    Row('tostring', 'extend a = tostring(readOnly), b = tostring(requestParameters)', {
+        'executor': '| extend[parallel] a: string = tostring(readOnly), b: string = tostring(requestParameters)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| extend a = tostring(ReadOnly), b = tostring(RequestParametersJson)\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters\n'
+                   '| eval a=tostring(readOnly), b=tostring(siemforge_path1)\n'
+                   '| fields - siemforge_path1'),
+    }),
+    Row('toint_todouble', 'extend b = toint("5"), c = todouble(requestParameters.x)', {
+        'executor': '| extend[parallel] b: int = toint("5"), c: real = todouble(requestParameters.x)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| extend b = tolong("5"), c = todouble(RequestParametersJson.x)\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.x\n'
+                   '| eval b=if(tonumber("5")>=0, floor(tonumber("5")), ceiling(tonumber("5"))), c=tonumber(siemforge_path1)\n'
+                   '| fields - siemforge_path1'),
+    }),
+    Row('tobool_todatetime', 'extend d = tobool("true")', {
+        'executor': '| extend[parallel] d: bool = tobool("true")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend d = tobool("true")'),
+        'splunk': Unsupported('SPL has no boolean values; compare the field instead of tobool()'),
+    }),
+    Row('tobool_todatetime', 'extend e = todatetime(toint(requestParameters.epoch))', {
+        'executor': '| extend[parallel] e: datetime = unixtime_seconds_todatetime(toint(requestParameters.epoch))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| extend e = unixtime_seconds_todatetime(tolong(RequestParametersJson.epoch))\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.epoch\n'
+                   '| eval e=tonumber(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))))\n'
+                   '| fields - siemforge_path1'),
+    }),
+    Row('tobool_todatetime', 'extend e = todatetime("2024-01-01T00:00:00Z")', {
+        'executor': '| extend[parallel] e: datetime = todatetime("2024-01-01T00:00:00Z")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend e = todatetime("2024-01-01T00:00:00Z")'),
+        'splunk': Unsupported('todatetime() of text has no time-zone safe SPL form; keep times in _time'),
+    }),
+    Row('epoch_to_datetime', 'extend a = todatetime(toint(requestParameters.t)), b = unixtime_seconds_todatetime(requestParameters.t), c = unixtime_milliseconds_todatetime(1700000000000)', {
+        'executor': '| extend[parallel] a: datetime = unixtime_seconds_todatetime(toint(requestParameters.t)), b: datetime = unixtime_seconds_todatetime(requestParameters.t), c: datetime = unixtime_milliseconds_todatetime(1700000000000)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| extend a = unixtime_seconds_todatetime(tolong(RequestParametersJson.t)), b = unixtime_seconds_todatetime(todouble(RequestParametersJson.t)), c = unixtime_milliseconds_todatetime(1700000000000)\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.t\n'
+                   '| eval a=tonumber(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))), b=tonumber(siemforge_path1), c=(tonumber(1700000000000) / 1000)\n'
+                   '| fields - siemforge_path1'),
+    }),
+    Row('tolower_toupper_strlen', 'extend a = tolower(eventName), b = toupper(eventName), c = strlen(eventName)', {
+        'executor': '| extend[parallel] a: string = tolower(eventName), b: string = toupper(eventName), c: int = strlen(eventName)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend a = tolower(EventName), b = toupper(EventName), c = strlen(EventName)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval a=lower(eventName), b=upper(eventName), c=len(eventName)'),
+    }),
+    Row('substring', 'extend d = substring(eventName, 1, 3), d2 = substring(eventName, 3)', {
+        'executor': '| extend[parallel] d: string = substring(eventName, 1, 3), d2: string = substring(eventName, 3)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend d = substring(EventName, 1, 3), d2 = substring(EventName, 3)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval d=substr(eventName, (1) + 1, 3), d2=substr(eventName, (3) + 1)'),
+    }),
+    Row('split', 'extend last = tostring(split(userIdentity.arn, "/")[-1])', {
+        'executor': '| extend[parallel] last: string = tostring(split(userIdentity.arn, "/")[-1])',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend [\'last\'] = tostring(split(UserIdentityArn, "/")[-1])'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval last=tostring(mvindex(split(\'userIdentity.arn\', "/"), -1))'),
+    }),
+    Row('strcat', 'extend e = strcat(eventName, "/", awsRegion)', {
+        'executor': '| extend[parallel] e: string = strcat(eventName, "/", awsRegion)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend e = strcat(EventName, "/", AWSRegion)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval e=(coalesce(tostring(eventName), "").coalesce(tostring("/"), "").coalesce(tostring(awsRegion), ""))'),
+    }),
+    Row('replace', 'extend f = replace_string(eventName, "Run", "Stop"), g = replace_regex(eventName, @"(\\w+)Instances", @"\\1")', {
+        'executor': '| extend[parallel] f: string = replace_string(eventName, "Run", "Stop"), g: string = replace_regex(eventName, "(\\\\w+)Instances", "\\\\1")',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend f = replace_string(EventName, "Run", "Stop"), g = replace_regex(EventName, @"(\\w+)Instances", "\\\\1")'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval f=replace(eventName, "Run", "Stop"), g=replace(eventName, "(\\\\w+)Instances", "\\\\1")'),
+    }),
+    Row('extract', 'extend h = extract(@"^(\\w+)-", 1, userAgent)', {
+        'executor': '| extend[parallel] h: string = extract("^(\\\\w+)-", 1, userAgent)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend h = extract(@"^(\\w+)-", 1, UserAgent)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval h=if(match(userAgent, "^(\\\\w+)-"), replace(userAgent, "(?s)^.*?(?:^(\\\\w+)-).*$", "\\\\1"), null())'),
+    }),
+    Row('array_length', 'extend n = array_length(resources)', {
+        'executor': '| extend[parallel] n: int = array_length(resources)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend ResourcesJson = parse_json(Resources)\n'
+                     '| extend n = array_length(ResourcesJson)\n'
+                     '| project-away ResourcesJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=resources{}\n'
+                   '| eval n=mvcount(siemforge_path1)\n'
+                   '| fields - siemforge_path1'),
+    }),
+    Row('now_ago', 'where _time > ago(1h) and bin(_time, 1h) < now() and datetime_diff("minute", now(), _time) < 90', {
+        'executor': '| filter ((_time > ago(timespan(3600s))) and (bin(_time, timespan(3600s)) < now()) and (datetime_diff("minute", now(), _time) < 90))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where (TimeGenerated > ago(1h) and bin(TimeGenerated, 1h) < now() and datetime_diff("minute", now(), TimeGenerated) < 90)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where (_time>(now() - 3600) AND (floor(_time / 3600) * 3600)<now() AND (floor(now() / 60) - floor(_time / 60))<90)'),
+    }),
+    Row('bin', 'extend hour = bin(_time, 1h), n = bin(toint(requestParameters.maxCount), 10)', {
+        'executor': '| extend[parallel] hour: datetime = bin(_time, timespan(3600s)), n: int = bin(toint(requestParameters.maxCount), 10)',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| extend hour = bin(TimeGenerated, 1h), n = bin(tolong(RequestParametersJson.maxCount), 10)\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
+                   '| eval hour=(floor(_time / 3600) * 3600), n=(floor(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))) / 10) * 10)\n'
+                   '| fields - siemforge_path1'),
+    }),
+    Row('hourofday_dayofweek', 'where hourofday(_time) >= 20 or dayofweek(_time) in (0, 6)', {
+        'executor': '| filter ((hourofday(_time) >= 20) or (dayofweek(_time) in [0, 6]))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where (hourofday(TimeGenerated) >= 20 or toint(dayofweek(TimeGenerated) / 1d) in (0, 6))'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where (floor(((_time % 86400) + 86400) % 86400 / 3600)>=20 OR in(((floor(_time / 86400) + 4) % 7), 0, 6))'),
+    }),
+    Row('datetime_diff', 'where datetime_diff("minute", now(), _time) < 90 and datetime_diff("week", now(), _time) == 0', {
+        'executor': '| filter ((datetime_diff("minute", now(), _time) < 90) and (datetime_diff("week", now(), _time) == 0))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where (datetime_diff("minute", now(), TimeGenerated) < 90 and datetime_diff("week", now(), TimeGenerated) == 0)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| where ((floor(now() / 60) - floor(_time / 60))<90 AND (floor((floor(now() / 86400) + 4) / 7) - floor((floor(_time / 86400) + 4) / 7))==0)'),
+    }),
+    Row('extend', 'extend a = "x" | extend a = "y", b = a', {
+        'executor': ('| extend[parallel] a: string = "x"\n'
+                     '| extend[parallel] a: string = "y", b: string = a'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend a = "x"\n'
+                     '| extend siemforge_tmp_1 = "y", siemforge_tmp_2 = a\n'
+                     '| extend a = siemforge_tmp_1, b = siemforge_tmp_2\n'
+                     '| project-away siemforge_tmp_1, siemforge_tmp_2'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval a="x"\n'
+                   '| eval siemforge_tmp1="y", siemforge_tmp2=a\n'
+                   '| eval a=siemforge_tmp1, b=siemforge_tmp2\n'
+                   '| fields - siemforge_tmp1 siemforge_tmp2'),
+    }),
+    Row('aggregate', 'summarize n = count(), c = count(errorCode), d = dcount(sourceIPAddress), lo = min(_time), hi = max(_time), s = sum(toint(requestParameters.maxCount)), a = avg(toint(requestParameters.maxCount)), v = values(awsRegion), e = earliest(sourceIPAddress), l = latest(sourceIPAddress) by eventName, arn = userIdentity.arn', {
+        'executor': ('| aggregate n: int = count(), c: int = count(errorCode), d: int = dcount(sourceIPAddress), lo: datetime = min(_time), hi: datetime = max(_time), s: int = sum(toint(requestParameters.maxCount)), a: real = avg(toint(requestParameters.maxCount)), v: dynamic = values(awsRegion), e: string = earliest(sourceIPAddress), l: string = latest(sourceIPAddress) by[nulls kept] eventName = eventName, arn = userIdentity.arn\n'
+                     '=> eventName: string, arn: string, n: int, c: int, d: int, lo: datetime, hi: datetime, s: int, a: real, v: dynamic, e: string, l: string'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| summarize n = count(), c = countif(isnotempty(ErrorCode)), d = dcountif(SourceIpAddress, isnotempty(SourceIpAddress), 2), lo = min(TimeGenerated), hi = max(TimeGenerated), s = sum(tolong(RequestParametersJson.maxCount)), a = avg(tolong(RequestParametersJson.maxCount)), v = make_set_if(AWSRegion, isnotempty(AWSRegion)), (siemforge_time_1, e) = arg_min(TimeGenerated, SourceIpAddress), (siemforge_time_2, l) = arg_max(TimeGenerated, SourceIpAddress) by eventName = EventName, arn = UserIdentityArn\n'
+                     '| extend v = array_sort_asc(v)\n'
+                     '| project-away siemforge_time_1, siemforge_time_2'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
+                   '| eval siemforge_arg2=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), siemforge_arg3=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), eventName=coalesce(eventName, "__siemforge_null__"), arn=coalesce(\'userIdentity.arn\', "__siemforge_null__")\n'
+                   '| stats count AS n count(errorCode) AS c dc(sourceIPAddress) AS d min(_time) AS lo max(_time) AS hi sum(siemforge_arg2) AS s avg(siemforge_arg3) AS a values(awsRegion) AS v earliest(sourceIPAddress) AS e latest(sourceIPAddress) AS l by eventName arn\n'
+                   '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName), arn=if(arn=="__siemforge_null__", null(), arn)'),
+    }),
+    Row('aggregate', 'summarize n = count()', {
+        'executor': ('| aggregate n: int = count()\n'
+                     '=> n: int'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| summarize n = count()'),
+        'splunk': ('`cloudtrail`\n'
+                   '| stats count AS n'),
+    }),
+    Row('agg_count', 'summarize n = count(), c = count(errorCode) by eventName', {
+        'executor': ('| aggregate n: int = count(), c: int = count(errorCode) by[nulls kept] eventName = eventName\n'
+                     '=> eventName: string, n: int, c: int'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| summarize n = count(), c = countif(isnotempty(ErrorCode)) by eventName = EventName'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval eventName=coalesce(eventName, "__siemforge_null__")\n'
+                   '| stats count AS n count(errorCode) AS c by eventName\n'
+                   '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
+    }),
+    Row('agg_dcount', 'summarize d = dcount(sourceIPAddress)', {
+        'executor': ('| aggregate d: int = dcount(sourceIPAddress)\n'
+                     '=> d: int'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| summarize d = dcountif(SourceIpAddress, isnotempty(SourceIpAddress), 2)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| stats dc(sourceIPAddress) AS d'),
+    }),
+    Row('agg_dcount', 'summarize s = dcount(sourceIPAddress), n = dcount(toint(requestParameters.maxCount)), j = dcount(requestParameters.filter)', {
+        'executor': ('| aggregate s: int = dcount(sourceIPAddress), n: int = dcount(toint(requestParameters.maxCount)), j: int = dcount(requestParameters.filter)\n'
+                     '=> s: int, n: int, j: int'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| summarize s = dcountif(SourceIpAddress, isnotempty(SourceIpAddress), 2), n = dcount(tolong(RequestParametersJson.maxCount), 2), j = array_length(make_set_if(RequestParametersJson.filter, isnotempty(RequestParametersJson.filter)))'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
+                   '| spath output=siemforge_path3 path=requestParameters.filter\n'
+                   '| eval siemforge_arg2=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), siemforge_arg4=siemforge_path3\n'
+                   '| stats dc(sourceIPAddress) AS s dc(siemforge_arg2) AS n dc(siemforge_arg4) AS j'),
+    }),
+    Row('agg_min_max_sum_avg', 'summarize lo = min(_time), hi = max(eventName), s = sum(toint(requestParameters.maxCount)), a = avg(toint(requestParameters.maxCount))', {
+        'executor': ('| aggregate lo: datetime = min(_time), hi: string = max(eventName), s: int = sum(toint(requestParameters.maxCount)), a: real = avg(toint(requestParameters.maxCount))\n'
+                     '=> lo: datetime, hi: string, s: int, a: real'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| summarize lo = min(TimeGenerated), hi = maxif(EventName, isnotempty(EventName)), s = sum(tolong(RequestParametersJson.maxCount)), a = avg(tolong(RequestParametersJson.maxCount))'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
+                   '| eval siemforge_arg2=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), siemforge_arg3=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))\n'
+                   '| stats min(_time) AS lo max(eventName) AS hi sum(siemforge_arg2) AS s avg(siemforge_arg3) AS a'),
+    }),
+    Row('agg_values', 'summarize v = values(awsRegion) by eventName', {
+        'executor': ('| aggregate v: dynamic = values(awsRegion) by[nulls kept] eventName = eventName\n'
+                     '=> eventName: string, v: dynamic'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| summarize v = make_set_if(AWSRegion, isnotempty(AWSRegion)) by eventName = EventName\n'
+                     '| extend v = array_sort_asc(v)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval eventName=coalesce(eventName, "__siemforge_null__")\n'
+                   '| stats values(awsRegion) AS v by eventName\n'
+                   '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
+    }),
+    Row('agg_earliest_latest', 'summarize e = earliest(sourceIPAddress), l = latest(sourceIPAddress) by eventName', {
+        'executor': ('| aggregate e: string = earliest(sourceIPAddress), l: string = latest(sourceIPAddress) by[nulls kept] eventName = eventName\n'
+                     '=> eventName: string, e: string, l: string'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| summarize (siemforge_time_1, e) = arg_min(TimeGenerated, SourceIpAddress), (siemforge_time_2, l) = arg_max(TimeGenerated, SourceIpAddress) by eventName = EventName\n'
+                     '| project-away siemforge_time_1, siemforge_time_2'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval eventName=coalesce(eventName, "__siemforge_null__")\n'
+                   '| stats earliest(sourceIPAddress) AS e latest(sourceIPAddress) AS l by eventName\n'
+                   '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
+    }),
+    Row('event_aggregate', 'eventstats total = count() by eventName | where total > 1', {
+        'executor': ('| event_aggregate total: int = count() by[nulls kept] eventName = eventName\n'
+                     '| filter (total > 1)'),
+        'sentinel': ('let siemforge_rows_1 = AWSCloudTrail;\n'
+                     'siemforge_rows_1\n'
+                     '| extend siemforge_key_3 = tostring(EventName)\n'
+                     '| join kind=leftouter (siemforge_rows_1 | extend siemforge_key_3 = tostring(EventName) | summarize siemforge_agg_2 = count() by siemforge_key_3) on siemforge_key_3\n'
+                     '| extend total = siemforge_agg_2\n'
+                     '| project-away siemforge_key_3, siemforge_key_31, siemforge_agg_2\n'
+                     '| where total > 1'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval eventName=coalesce(eventName, "__siemforge_null__")\n'
+                   '| eventstats count AS total by eventName\n'
+                   '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)\n'
+                   '| where total>1'),
+    }),
+    Row('lookup', 'extend image = tostring(responseElements.instancesSet.items[0].imageId) | lookup images on image = image_id output owner, seen', {
+        'executor': ('table images (image_id: string, owner: string, seen: int) from RULE_FOLDER/images.csv\n'
+                     '| extend[parallel] image: string = tostring(responseElements.instancesSet.items[0].imageId)\n'
+                     '| lookup[left, exact] images on image == image_id output owner, seen'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend ResponseElementsJson = parse_json(ResponseElements)\n'
+                     '| extend image = tostring(ResponseElementsJson.instancesSet.items[0].imageId)\n'
+                     '| extend siemforge_key_1 = tostring(image)\n'
+                     '| lookup kind=leftouter (_GetWatchlist("images") | project siemforge_key_1 = tostring(image_id), owner = tostring(owner), seen = tolong(seen)) on siemforge_key_1\n'
+                     '| project-away ResponseElementsJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=responseElements.instancesSet.items{1}.imageId\n'
+                   '| eval image=tostring(siemforge_path1)\n'
+                   '| lookup images image_id AS image OUTPUT owner AS owner, seen AS seen\n'
+                   '| fields - siemforge_path1'),
+    }, lookups=True),
+    Row('rename', 'rename ip = sourceIPAddress | where ip != "10.0.0.1"', {
+        'executor': ('| rename sourceIPAddress -> ip\n'
+                     '| filter (ip != "10.0.0.1")'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| project-rename ip = SourceIpAddress\n'
+                     '| where ip != "10.0.0.1"'),
+        'splunk': ('`cloudtrail`\n'
+                   '| rename sourceIPAddress AS ip\n'
+                   '| where (isnull(ip) OR ip!="10.0.0.1")'),
+    }),
+    Row('project', 'extend `my col` = 1 | project `my col`, eventName', {
+        'executor': ('| extend[parallel] my col: int = 1\n'
+                     '| project my col, eventName\n'
+                     '=> my col: int, eventName: string'),
+        'sentinel': ('AWSCloudTrail\n'
+                     "| extend ['my col'] = 1\n"
+                     "| project ['my col'], eventName = EventName"),
+        'splunk': ('`cloudtrail`\n'
+                   "| eval 'my col'=1\n"
+                   '| table "my col" eventName'),
+    }),
+    Row('project', 'project eventName, awsRegion', {
+        'executor': ('| project eventName, awsRegion\n'
+                     '=> eventName: string, awsRegion: string'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| project eventName = EventName, awsRegion = AWSRegion'),
+        'splunk': ('`cloudtrail`\n'
+                   '| table eventName awsRegion'),
+    }),
+    Row('sort', 'rename ip = sourceIPAddress | project ip, eventName | sort by ip desc, eventName | take 5', {
+        'executor': ('| rename sourceIPAddress -> ip\n'
+                     '| project ip, eventName\n'
+                     '| sort ip desc, eventName asc\n'
+                     '| limit 5\n'
+                     '=> ip: string, eventName: string'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| project-rename ip = SourceIpAddress\n'
+                     '| project ip, eventName = EventName\n'
+                     '| sort by ip desc nulls last, eventName asc nulls first\n'
+                     '| take 5'),
+        'splunk': ('`cloudtrail`\n'
+                   '| rename sourceIPAddress AS ip\n'
+                   '| table ip eventName\n'
+                   '| sort 0 -ip +eventName\n'
+                   '| head 5'),
+    }),
+    Row('limit', 'take 5', {
+        'executor': '| limit 5',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| take 5'),
+        'splunk': ('`cloudtrail`\n'
+                   '| head 5'),
+    }),
+]
+# END ROWS
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{r.construct}:{i}" for i, r in enumerate(ROWS)])
+def test_construct(row: Row, tmp_path: Path) -> None:
+    assert compile_row(row, tmp_path) == row.expected
+
+
+def doc_constructs() -> list[str]:
+    doc = (ROOT / "docs" / "semantics.md").read_text(encoding="utf-8")
+    return re.findall(r"^\| `([a-z_]+)` \|", doc[doc.index("## Constructs"):], re.M)
+
+
+def test_every_construct_of_the_docs_has_a_row_on_every_target() -> None:
+    assert sorted({r.construct for r in ROWS}) == sorted(doc_constructs())
+    assert all(set(r.expected) == set(COMPILERS) for r in ROWS)
+
+
+def test_every_construct_has_executor_semantics() -> None:
+    import test_semantics
+
+    tables = [test_semantics.PREDICATES, test_semantics.SIGMA, test_semantics.VALUES, test_semantics.PIPELINES]
+    named = {row[0] for table in tables for row in table} | {"lookup"}  # test_semantics.test_lookup
+    assert set(doc_constructs()) - named == set()
+
+
+def test_every_kql_output_passes_kusto_language(tmp_path: Path) -> None:
+    reason = checker_available()
+    if reason:
+        pytest.skip(f"Kusto.Language unavailable: {reason}")
+    queries = [(f"{r.construct}:{i}", q) for i, r in enumerate(ROWS) if isinstance(q := r.expected["sentinel"], str)]
+    lookups = [t for r in ROWS if r.lookups for t in rule_of(r, tmp_path).lookups]  # the watchlists they read
+    results = check_queries(queries, lookups)
+    errors = {n: [f"{d.code} {d.message}" for d in ds if d.severity == "Error"] for (n, _), ds in zip(queries, results)}
+    assert {n: e for n, e in errors.items() if e} == {}
+
+
+def test_every_spl_output_parses_with_the_grammar() -> None:
+    from test_spl_grammar import parser
+
+    for r in ROWS:
+        if isinstance(q := r.expected["splunk"], str):
+            parser().parse(q)
