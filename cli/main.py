@@ -163,7 +163,11 @@ def run(
         if shape is None:
             err.print(f"error: this rule's source has no binding {binding!r}", style="bold red", markup=False)
             raise typer.Exit(2)
-    res = run_rule(result.rule, logs, _parse_now(now), prefilter=prefilter, binding=shape)
+    try:
+        res = run_rule(result.rule, logs, _parse_now(now), prefilter=prefilter, binding=shape)
+    except CompileError as exc:  # the executor cannot run this rule (a regex RE2 cannot run)
+        print_diagnostics(exc.diagnostics)
+        raise typer.Exit(1) from None
     for m in res.malformed[:20]:
         err.print(str(m), style="yellow", markup=False)
     if len(res.malformed) > 20:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from siemforge.compiler import ir
-from siemforge.compiler.diagnostics import error
+from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.irprint import format_rule
 
 from ..registry import Target, register
@@ -12,6 +12,11 @@ from ..registry import Target, register
 def _compile(rule: ir.RuleIR, binding: str | None) -> str:
     if binding not in (None, "raw"):
         raise error(f"the executor has no binding {binding!r}; it reads raw records (binding 'raw')")
+    from .regex import check_rule
+
+    refused = check_rule(rule)
+    if refused is not None:
+        raise CompileError([refused])
     return format_rule(rule)
 
 

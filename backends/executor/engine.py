@@ -12,12 +12,14 @@ from typing import Any
 
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
+from siemforge.compiler.diagnostics import CompileError
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
 from .compile import Context, Fn, Row, compile_expr
 from .prefilter import line_prefilter
 from .reader import Malformed, iter_events
+from .regex import check_rule
 from .shapes import row_to_record
 from .values import hashable, sort_key, to_datetime, to_number, to_text
 
@@ -391,12 +393,16 @@ def run_rule(
     workers: int | None = None,
     parallel_min_bytes: int | None = None,
 ) -> RunResult:
-    """Run a rule over log files and decide whether it alerts.
+    """Run a rule over log files and decide whether it alerts. CompileError if the executor cannot run it (a
+    regex RE2 cannot run: regex.py).
 
     prefilter: skip parsing NDJSON lines that cannot pass the first filter (see prefilter.py); such lines count
     as read and as dropped by that filter, and are not checked for malformed JSON.
     workers: processes for large plain NDJSON input (parallel.py; default: every core; 1: sequential).
     """
+    refused = check_rule(rule)
+    if refused is not None:
+        raise CompileError([refused])
     if binding is None and workers != 1:
         from .parallel import MIN_BYTES, run_parallel
 
