@@ -18,7 +18,7 @@ from siemforge.compiler.types import Type
 
 from .compile import Context, Fn, Row, compile_expr
 from .prefilter import line_prefilter
-from .reader import Malformed, iter_events
+from .reader import Malformed, Reports, iter_events
 from .regex import check_rule
 from .shapes import row_to_record
 from .values import hashable, sort_key, to_datetime, to_number, to_text
@@ -36,8 +36,13 @@ class RunResult:
     rows: list[Row]
     fired: bool
     stats: list[StageStat]
-    malformed: list[Malformed]
+    malformed: list[Malformed]  # the first reader.MAX_REPORTS reports
     events_read: int
+    malformed_total: int = -1  # every report, counted; -1: len(malformed)
+
+    def __post_init__(self) -> None:
+        if self.malformed_total < 0:
+            self.malformed_total = len(self.malformed)
 
 
 @dataclass(slots=True)
@@ -410,7 +415,7 @@ def run_rule(
                             MIN_BYTES if parallel_min_bytes is None else parallel_min_bytes)
         if done is not None:
             return done
-    malformed: list[Malformed] = []
+    malformed = Reports()
     events_read = 0
     skipped = [0]
     keep = line_prefilter(rule.pipeline) if prefilter and binding is None else None
@@ -418,7 +423,7 @@ def run_rule(
     def events() -> Iterator[Row]:
         nonlocal events_read
         for p in logs:
-            for ev in iter_events(p, malformed.append, keep, skipped):
+            for ev in iter_events(p, malformed, keep, skipped):
                 events_read += 1
                 yield ev if binding is None else row_to_record(ev, binding)
 
@@ -429,7 +434,8 @@ def run_rule(
     for s in stats:
         s.rows_in = previous
         previous = s.rows_out
-    return RunResult(out, threshold_met(rule.alert.threshold, len(out)), stats, malformed, events_read)
+    return RunResult(out, threshold_met(rule.alert.threshold, len(out)), stats, malformed.kept, events_read,
+                     malformed.total)
 
 
 def run_pipeline(
