@@ -357,6 +357,13 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool) -> Ite
         if isinstance(exc, _TooLong):
             why = f"a JSON token longer than {MAX_LINE_BYTES} bytes {where}"
         else:
-            text = str(exc).strip()
-            why = f"invalid JSON {where}: {text.splitlines()[0] if text else type(exc).__name__}"
+            why = f"invalid JSON {where}: {_first_line(exc)}"
         report(Malformed(name, 0, why + "; the rest of the file is not read"))
+
+
+def _first_line(exc: BaseException) -> str:
+    """A parser's message on one line (yajl's quotes the input over several lines, as bytes)."""
+    arg = exc.args[0] if exc.args else ""
+    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
