@@ -25,7 +25,7 @@ import orjson
 MAX_LINE_BYTES = 16 << 20  # a longer NDJSON line, or array record, is reported and skipped without being held
 MAX_DEPTH = 1024  # nesting of a record (orjson's own limit for NDJSON lines; the same for array records)
 MAX_REPORTS = 1000  # malformed-input reports kept per run (the rest are counted)
-READ_BYTES = 64 << 10  # the parser's read size for arrays and Records documents
+READ_BYTES = 1 << 20  # read size: the array parser (yajl re-scans a partial token per read: big reads), gzip
 _BOM = b"\xef\xbb\xbf"
 _RECORDS_DOC = re.compile(rb'\A\s*\{\s*"Records"\s*:\s*\[')
 # what a broken file can raise while it is read: gzip (OSError, EOFError, zlib.error), ijson, decoding
@@ -251,7 +251,7 @@ class _Counted:
     def read(self, n: int = -1) -> bytes:
         data = self.fh.read(READ_BYTES if n is None or n < 0 else n)
         self.pos += len(data)
-        if self.pos - self.mark > MAX_LINE_BYTES + 4 * READ_BYTES:
+        if self.pos - self.mark > MAX_LINE_BYTES + 2 * READ_BYTES:
             raise _TooLong
         return data
 
