@@ -131,3 +131,15 @@ def test_reports_are_capped_but_counted(tmp_path: Path) -> None:
     reports = Reports()
     assert list(iter_events(p, reports)) == []
     assert len(reports.kept) == MAX_REPORTS and reports.total == MAX_REPORTS + 5
+
+
+def test_integer_beyond_64_bits_in_an_array(tmp_path: Path) -> None:
+    # yajl refuses it; the file is read again with ijson's Python parser, past the records already handled
+    p = tmp_path / "big.json.gz"
+    p.write_bytes(gzip.compress(b'[{"n": 1}, 7, {"n": 123456789012345678901234567890}, {"n": 1e400}, {"n": 2}]'))
+    events, bad = read(p)
+    assert events == [{"n": 1}, {"n": 123456789012345678901234567890}]
+    assert [str(m) for m in bad] == [
+        f"{p}: record 2: skipped: not a JSON object",
+        f"{p}: skipped: invalid JSON in record 4: Unexpected symbol '1e400' at 59; the rest of the file is not read",
+    ]

@@ -104,10 +104,15 @@ def iter_events(
         except _READ_ERRORS as exc:
             report(Malformed(name, 0, f"cannot read: {exc}"))
             return
-        if first == b"[":
-            yield from _records(fh, name, report, records_key=False)
-        elif _RECORDS_DOC.match(head):
-            yield from _records(fh, name, report, records_key=True)
+        if first == b"[" or _RECORDS_DOC.match(head):
+            retry = _Retry()
+            records_key = first != b"["
+            yield from _records(fh, name, report, records_key, retry)
+            if retry.needed:
+                with _open(path) as again:
+                    if again.read(len(_BOM)) != _BOM:
+                        again.seek(0)
+                    yield from _records(again, name, report, records_key, None, retry.done)
         else:
             yield from _lines(_bounded_lines(fh), name, report, prefilter, skipped)
 
@@ -256,13 +261,24 @@ class _Counted:
         return data
 
 
-def _records(fh: IO[bytes], name: str, report: Report, records_key: bool) -> Iterator[dict[str, Any]]:
+class _Retry:
+    """Set when yajl stops on an integer beyond 64 bits: the file is read again with ijson's pure-Python parser
+    (slower, exact integers), past the records already handled."""
+
+    needed = False
+    done = 0
+
+
+def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry: _Retry | None = None,
+             skip: int = 0) -> Iterator[dict[str, Any]]:
     """The records of a JSON array (`records_key` False) or of `{"Records": [...]}` documents (several may follow
     one another), one at a time. A record that is not an object, nests deeper than MAX_DEPTH or spans more than
     MAX_LINE_BYTES is reported by its number and skipped; broken JSON ends the file with a report (a stream
-    parser cannot find the next record after a syntax error)."""
+    parser cannot find the next record after a syntax error). `retry` given: yajl (C); an integer beyond 64 bits
+    sets it and returns; without: ijson's Python parser, not yielding or reporting records up to `skip`."""
     src = _Counted(fh)
-    events = ijson.basic_parse(src, use_float=True, multiple_values=records_key, buf_size=READ_BYTES)
+    parse = ijson.basic_parse if retry is not None else ijson.get_backend("python").basic_parse
+    events = parse(src, use_float=True, multiple_values=records_key, buf_size=READ_BYTES)
     level = 2 if records_key else 1  # depth of the records' own containers
     depth = 0  # containers open
     in_records = False  # inside the records array
@@ -272,8 +288,16 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool) -> Ite
     skip_to: int | None = None  # skipping a bad record: until depth falls back to this
     started = 0  # src.pos when the current record began
 
+    done = 0  # records yielded or reported
+
     def bad(message: str) -> Malformed:
+        nonlocal done
+        done = number
         return Malformed(name, 0, message, number)
+
+    def say(m: Malformed) -> None:
+        if number > skip:
+            report(m)
 
     try:
         for ev, value in events:
@@ -288,24 +312,24 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool) -> Ite
                     elif depth > level - 1 and records_key:  # another key's value: not read
                         skip_to = depth - 1
                     elif depth == level and not records_key:
-                        report(bad("the document is not a JSON array"))
+                        say(bad("the document is not a JSON array"))
                         skip_to = depth - 1
                     continue
                 if depth == level + 1:
                     number += 1
                     started = src.mark = src.pos
                     if ev == "start_array":
-                        report(bad("not a JSON object"))
+                        say(bad("not a JSON object"))
                         skip_to = level
                         continue
                     stack = [{}]
                     continue
                 if depth - level > MAX_DEPTH:
-                    report(bad(f"nested deeper than {MAX_DEPTH} levels"))
+                    say(bad(f"nested deeper than {MAX_DEPTH} levels"))
                     stack, skip_to = [], level
                     continue
                 if src.pos - started > MAX_LINE_BYTES + READ_BYTES:
-                    report(bad(f"record longer than {MAX_LINE_BYTES} bytes"))
+                    say(bad(f"record longer than {MAX_LINE_BYTES} bytes"))
                     stack, skip_to = [], level
                     continue
                 c: Any = {} if ev == "start_map" else []
@@ -327,11 +351,13 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool) -> Ite
                 if depth == level - 1:  # the records array closed
                     in_records = False
                     continue
-                done = stack.pop()
+                record = stack.pop()
                 if depth == level:
                     stack = []
                     src.mark = src.pos
-                    yield done
+                    done = number
+                    if number > skip:
+                        yield record
             elif ev == "map_key":
                 key = value
             elif skip_to is not None:
@@ -339,10 +365,10 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool) -> Ite
                 continue
             elif in_records and depth == level:  # a bare value among the records
                 number += 1
-                report(bad("not a JSON object"))
+                say(bad("not a JSON object"))
             elif stack:
                 if src.pos - started > MAX_LINE_BYTES + READ_BYTES:
-                    report(bad(f"record longer than {MAX_LINE_BYTES} bytes"))
+                    say(bad(f"record longer than {MAX_LINE_BYTES} bytes"))
                     stack, skip_to = [], level
                     continue
                 top = stack[-1]
@@ -351,8 +377,11 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool) -> Ite
                 else:
                     top.append(value)
             elif depth == 0 and not records_key:
-                report(bad("the document is not a JSON array"))
+                say(bad("the document is not a JSON array"))
     except (_TooLong, *_READ_ERRORS) as exc:
+        if retry is not None and isinstance(exc, ijson.JSONError) and "integer overflow" in _first_line(exc):
+            retry.needed, retry.done = True, done
+            return
         where = f"in record {number}" if stack or skip_to is not None else f"after record {number}"
         if isinstance(exc, _TooLong):
             why = f"a JSON token longer than {MAX_LINE_BYTES} bytes {where}"
