@@ -153,13 +153,17 @@ def run(
         if shape is None:
             err.print(f"error: this rule's source has no binding {binding!r}", style="bold red", markup=False)
             raise typer.Exit(2)
-    res = run_rule(result.rule, logs, _parse_now(now), prefilter=prefilter, binding=shape)
+    try:
+        res = run_rule(result.rule, logs, _parse_now(now), prefilter=prefilter, binding=shape)
+    except CompileError as exc:  # the executor cannot run this rule (a regex RE2 cannot run)
+        print_diagnostics(exc.diagnostics)
+        raise typer.Exit(1) from None
     for m in res.malformed[:20]:
         err.print(str(m), style="yellow", markup=False)
-    if len(res.malformed) > 20:
-        err.print(f"… and {len(res.malformed) - 20} more malformed lines", style="yellow")
-    if res.malformed:
-        err.print(f"{len(res.malformed)} malformed line(s) skipped", style="yellow")
+    if res.malformed_total > 20:
+        err.print(f"… and {res.malformed_total - 20} more malformed lines", style="yellow")
+    if res.malformed_total:
+        err.print(f"{res.malformed_total} malformed line(s) skipped", style="yellow")
     if format is RunFormat.json:
         sys.stdout.write(orjson.dumps([json_value(r) for r in res.rows], option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

@@ -48,8 +48,9 @@ def test_malformed_lines_are_reported_and_skipped(tmp_path: Path) -> None:
 def test_broken_document_and_missing_file(tmp_path: Path) -> None:
     p = tmp_path / "broken.json"
     p.write_text('[{"eventName": "A"}, ')
-    events, bad = read(p)
-    assert events == [] and bad[0].line == 1 and "invalid JSON document" in bad[0].message
+    events, bad = read(p)  # read as a stream: the records before the break are read
+    assert events == [{"eventName": "A"}] and len(bad) == 1
+    assert str(bad[0]).startswith(f"{p}: skipped: invalid JSON after record 1: parse error: premature EOF")
     events, bad = read(tmp_path / "nope.json")
     assert events == [] and "cannot open" in bad[0].message
 
@@ -60,3 +61,85 @@ def test_truncated_gzip_reports_instead_of_crashing(tmp_path: Path) -> None:
     p.write_bytes(data[: len(data) // 2])
     events, bad = read(p)
     assert len(events) < 100 and bad and ("read error" in bad[-1].message or "cannot read" in bad[-1].message)
+
+
+def test_records_documents_stream_with_record_numbers(tmp_path: Path) -> None:
+    p = tmp_path / "r.json"
+    # two Records documents one after the other, a bare value and an array among the records, another key
+    p.write_text('{"Records": [{"eventName": "A"}, 5, [1], {"eventName": "B"}], "x": {"y": [1]}}\n'
+                 '{"Records": [{"eventName": "C"}]}')
+    events, bad = read(p)
+    assert [e["eventName"] for e in events] == ["A", "B", "C"]
+    assert [str(m) for m in bad] == [f"{p}: record 2: skipped: not a JSON object",
+                                     f"{p}: record 3: skipped: not a JSON object"]
+
+
+def test_bom_and_crlf(tmp_path: Path) -> None:
+    p = tmp_path / "bom.ndjson"
+    p.write_bytes(b"\xef\xbb\xbf" + b'{"eventName": "A", "n": 1}\r\n{"eventName": "B", "n": 2}\r\n')
+    assert read(p) == (EVENTS, [])
+    p.write_bytes(b"\xef\xbb\xbf" + json.dumps(EVENTS).encode())
+    assert read(p) == (EVENTS, [])
+
+
+def test_deeply_nested_record_is_skipped(tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    p = tmp_path / "deep.json"
+    p.write_text(f'[{{"eventName": "A", "n": 1}}, {{"x": {deep}}}, {{"eventName": "B", "n": 2}}]')
+    events, bad = read(p)
+    assert events == EVENTS and [str(m) for m in bad] == [f"{p}: record 2: skipped: nested deeper than 1024 levels"]
+    p = tmp_path / "deep.ndjson"
+    p.write_text(json.dumps(EVENTS[0]) + "\n" + deep + "\n" + json.dumps(EVENTS[1]) + "\n")
+    events, bad = read(p)
+    assert events == EVENTS and len(bad) == 1 and bad[0].line == 2 and "depth limit" in bad[0].message
+
+
+def test_100mb_line_is_reported_not_read_whole(tmp_path: Path) -> None:
+    p = tmp_path / "long.ndjson"
+    with p.open("wb") as fh:
+        fh.write(json.dumps(EVENTS[0]).encode() + b"\n")
+        fh.write(b'{"userAgent": "' + b"a" * 100_000_000 + b'"}\n')
+        fh.write(json.dumps(EVENTS[1]).encode() + b"\n")
+    events, bad = read(p)
+    assert events == EVENTS
+    assert [str(m) for m in bad] == [f"{p}:2: skipped: line longer than 16777216 bytes (100000018 bytes)"]
+
+
+def test_huge_record_in_array_is_skipped(tmp_path: Path) -> None:
+    big = {"list": ["x" * 10_000] * 2_000}  # 20 MB of values: skipped while it streams, the rest read
+    p = tmp_path / "big.json"
+    p.write_text(json.dumps([EVENTS[0], big, EVENTS[1]]))
+    events, bad = read(p)
+    assert events == EVENTS and [str(m) for m in bad] == [f"{p}: record 2: skipped: record longer than 16777216 bytes"]
+    p.write_text(json.dumps([EVENTS[0], {"s": "y" * 20_000_000}, EVENTS[1]]))  # one 20 MB token: the file ends
+    events, bad = read(p)
+    assert events == EVENTS[:1] and "a JSON token longer than 16777216 bytes in record 2" in bad[0].message
+
+
+def test_gzip_bomb_line_streams(tmp_path: Path) -> None:
+    p = tmp_path / "bomb.gz"
+    p.write_bytes(gzip.compress(b"\0" * 50_000_000 + b"\n" + json.dumps(EVENTS[0]).encode() + b"\n"))
+    events, bad = read(p)
+    assert events == EVENTS[:1] and [m.message for m in bad] == ["line longer than 16777216 bytes (50000001 bytes)"]
+
+
+def test_reports_are_capped_but_counted(tmp_path: Path) -> None:
+    from siemforge.backends.executor.reader import MAX_REPORTS, Reports
+
+    p = tmp_path / "bad.ndjson"
+    p.write_text("x\n" * (MAX_REPORTS + 5))
+    reports = Reports()
+    assert list(iter_events(p, reports)) == []
+    assert len(reports.kept) == MAX_REPORTS and reports.total == MAX_REPORTS + 5
+
+
+def test_integer_beyond_64_bits_in_an_array(tmp_path: Path) -> None:
+    # yajl refuses it; the file is read again with ijson's Python parser, past the records already handled
+    p = tmp_path / "big.json.gz"
+    p.write_bytes(gzip.compress(b'[{"n": 1}, 7, {"n": 123456789012345678901234567890}, {"n": 1e400}, {"n": 2}]'))
+    events, bad = read(p)
+    assert events == [{"n": 1}, {"n": 123456789012345678901234567890}]
+    assert [str(m) for m in bad] == [
+        f"{p}: record 2: skipped: not a JSON object",
+        f"{p}: skipped: invalid JSON in record 4: Unexpected symbol '1e400' at 59; the rest of the file is not read",
+    ]

@@ -8,11 +8,16 @@ from ..registry import Target
 
 
 def _compile(rule: ir.RuleIR, binding: str | None) -> str:
-    from siemforge.compiler.diagnostics import error
+    from siemforge.compiler.diagnostics import CompileError, error
     from siemforge.compiler.irprint import format_rule
 
     if binding not in (None, "raw"):
         raise error(f"the executor has no binding {binding!r}; it reads raw records (binding 'raw')")
+    from .regex import check_rule
+
+    refused = check_rule(rule)
+    if refused is not None:
+        raise CompileError([refused])
     return format_rule(rule)
 
 

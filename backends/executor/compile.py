@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import operator
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +12,7 @@ from typing import Any
 from siemforge.compiler import ir
 
 from .functions import IMPLEMENTATIONS
+from .regex import compile_re2
 from .values import (
     is_number,
     order_key,
@@ -20,7 +20,7 @@ from .values import (
     to_number,
     to_text,
     values_equal,
-    wildcard_regex,
+    wildcard_matcher,
 )
 
 Row = dict[str, Any]
@@ -112,17 +112,15 @@ def compile_expr(e: ir.Expr, ctx: Context) -> Fn:
             return match_dyn
         case ir.WildcardMatch(subject=subj, pattern=pat, case_sensitive=cs):
             fs = compile_expr(subj, ctx)
-            rx = wildcard_regex(pat, cs)
+            full = wildcard_matcher(pat, cs)
 
             def wild(row: Row) -> bool:
                 t = to_text(fs(row))
-                return t is not None and rx.match(t) is not None
+                return t is not None and full(t)
             return wild
         case ir.RegexMatch(subject=subj, pattern=pat, flags=flags):
             fs = compile_expr(subj, ctx)
-            f = (re.IGNORECASE if "i" in flags else 0) | (re.MULTILINE if "m" in flags else 0) | (
-                re.DOTALL if "s" in flags else 0)
-            rx = re.compile(pat, f)
+            rx = compile_re2(pat, flags)  # RegexRefused if RE2 cannot run it: run_rule checks every rule first
 
             def regex(row: Row) -> bool:
                 t = to_text(fs(row))
@@ -161,10 +159,10 @@ def compile_expr(e: ir.Expr, ctx: Context) -> Fn:
                 return x is not None and any(values_equal(x, f(row), cs) for f in fvals)
             return in_any
         case ir.Keyword(pattern=pat, case_sensitive=cs):
-            rx = wildcard_regex(pat, cs)
+            full = wildcard_matcher(pat, cs)
 
             def keyword(row: Row) -> bool:
-                return any(rx.match(t) is not None for t in _leaf_texts(row))
+                return any(full(t) for t in _leaf_texts(row))
             return keyword
         case ir.Not(operand=o):
             f_not = compile_expr(o, ctx)

@@ -12,13 +12,15 @@ from typing import Any
 
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
+from siemforge.compiler.diagnostics import CompileError
 from siemforge.compiler.lowering import sources_down
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
 from .compile import Context, Fn, Row, compile_expr
 from .prefilter import line_prefilter
-from .reader import Malformed, iter_events
+from .reader import Malformed, Reports, iter_events
+from .regex import check_rule
 from .shapes import row_to_record
 from .values import hashable, sort_key, to_datetime, to_number, to_text
 
@@ -35,8 +37,13 @@ class RunResult:
     rows: list[Row]
     fired: bool
     stats: list[StageStat]
-    malformed: list[Malformed]
+    malformed: list[Malformed]  # the first reader.MAX_REPORTS reports
     events_read: int
+    malformed_total: int = -1  # every report, counted; -1: len(malformed)
+
+    def __post_init__(self) -> None:
+        if self.malformed_total < 0:
+            self.malformed_total = len(self.malformed)
 
 
 @dataclass(slots=True)
@@ -392,12 +399,16 @@ def run_rule(
     workers: int | None = None,
     parallel_min_bytes: int | None = None,
 ) -> RunResult:
-    """Run a rule over log files and decide whether it alerts.
+    """Run a rule over log files and decide whether it alerts. CompileError if the executor cannot run it (a
+    regex RE2 cannot run: regex.py).
 
     prefilter: skip parsing NDJSON lines that cannot pass the first filter (see prefilter.py); such lines count
     as read and as dropped by that filter, and are not checked for malformed JSON.
     workers: processes for large plain NDJSON input (parallel.py; default: every core; 1: sequential).
     """
+    refused = check_rule(rule)
+    if refused is not None:
+        raise CompileError([refused])
     if binding is None and workers != 1:
         from .parallel import MIN_BYTES, run_parallel
 
@@ -405,7 +416,7 @@ def run_rule(
                             MIN_BYTES if parallel_min_bytes is None else parallel_min_bytes)
         if done is not None:
             return done
-    malformed: list[Malformed] = []
+    malformed = Reports()
     events_read = 0
     skipped = [0]
     keep = line_prefilter(rule.pipeline) if prefilter and binding is None else None
@@ -413,7 +424,7 @@ def run_rule(
     def events() -> Iterator[Row]:
         nonlocal events_read
         for p in logs:
-            for ev in iter_events(p, malformed.append, keep, skipped):
+            for ev in iter_events(p, malformed, keep, skipped):
                 events_read += 1
                 yield ev if binding is None else row_to_record(ev, binding)
 
@@ -424,7 +435,8 @@ def run_rule(
     for s in stats:
         s.rows_in = previous
         previous = s.rows_out
-    return RunResult(out, threshold_met(rule.alert.threshold, len(out)), stats, malformed, events_read)
+    return RunResult(out, threshold_met(rule.alert.threshold, len(out)), stats, malformed.kept, events_read,
+                     malformed.total)
 
 
 def run_pipeline(

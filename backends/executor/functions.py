@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .regex import compile_re2
 from .values import EPOCH, is_number, to_bool, to_datetime, to_number, to_text
 
 
@@ -90,13 +90,13 @@ def _replace_string(v: Any, find: Any, repl: Any) -> str | None:
     return t.replace(f, r) if f else t
 
 
-_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
+_REGEX_CACHE: dict[str, Any] = {}
 
 
-def _rx(p: str) -> re.Pattern[str]:
+def _rx(p: str) -> Any:
     c = _REGEX_CACHE.get(p)
     if c is None:
-        c = _REGEX_CACHE[p] = re.compile(p)
+        c = _REGEX_CACHE[p] = compile_re2(p)
     return c
 
 
@@ -104,7 +104,8 @@ def _replace_regex(v: Any, pattern: Any, repl: Any) -> str | None:
     t, r = _str_arg(v), _str_arg(repl)
     if t is None or r is None:
         return None
-    return _rx(str(pattern)).sub(r, t)
+    out: str = _rx(str(pattern)).sub(r, t)
+    return out
 
 
 def _extract(pattern: Any, group: Any, v: Any) -> str | None:
@@ -116,7 +117,8 @@ def _extract(pattern: Any, group: Any, v: Any) -> str | None:
         return None
     g = int(group)
     try:
-        return m.group(g)
+        found: str | None = m.group(g)
+        return found
     except IndexError:
         return None
 

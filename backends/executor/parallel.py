@@ -24,7 +24,7 @@ from siemforge.compiler.sources import builtin_sources
 from .compile import Context
 from .engine import Engine, RunResult, StageStat, stage_label, threshold_met
 from .prefilter import line_prefilter
-from .reader import Malformed, iter_range_events
+from .reader import _BOM, _RECORDS_DOC, MAX_LINE_BYTES, Reports, iter_range_events
 
 STREAMING = (ir.Filter, ir.Extend, ir.Rename, ir.Project, ir.Lookup)
 MIN_BYTES = 16 * 1024 * 1024  # below this, starting processes costs more than it saves
@@ -60,10 +60,10 @@ def plain_ndjson(path: Path) -> bool:
             if head == b"\x1f\x8b":
                 return False
             fh.seek(0)
-            first = fh.readline()
+            first = fh.readline(MAX_LINE_BYTES + 1)
     except OSError:
         return False
-    if not first.lstrip().startswith(b"{"):
+    if first.startswith(_BOM) or not first.lstrip().startswith(b"{") or _RECORDS_DOC.match(first):
         return False
     try:
         doc = orjson.loads(first)
@@ -79,7 +79,10 @@ def split(path: Path, parts: int) -> list[tuple[int, int, int]]:
     with path.open("rb") as fh:
         for k in range(1, parts):
             fh.seek(max(size * k // parts, cuts[-1]))
-            fh.readline()  # to the start of the next line
+            while True:  # to the start of the next line, in blocks (a line may be longer than memory allows)
+                block = fh.readline(BLOCK)
+                if not block or block.endswith(b"\n"):
+                    break
             cuts.append(min(fh.tell(), size))
     cuts.append(size)
     ranges = []
@@ -108,14 +111,14 @@ def _work(job: tuple[ir.RuleIR, str, int, int, int, datetime, dict[str, Path], b
     rule, path, start, end, first_line, now, overrides, prefilter = job
     p = plan(rule.pipeline)
     assert p is not None
-    malformed: list[Malformed] = []
+    malformed = Reports()
     skipped = [0]
     events = 0
     keep = line_prefilter(rule.pipeline) if prefilter else None
 
     def rows() -> Iterator[dict[str, Any]]:
         nonlocal events
-        for ev in iter_range_events(Path(path), start, end, first_line, malformed.append, keep, skipped):
+        for ev in iter_range_events(Path(path), start, end, first_line, malformed, keep, skipped):
             events += 1
             yield ev
 
@@ -128,7 +131,8 @@ def _work(job: tuple[ir.RuleIR, str, int, int, int, datetime, dict[str, Path], b
         result["groups"] = [(k, keyvals, [a.state() for a in aggs]) for k, (keyvals, aggs) in groups.items()]
     else:
         result["rows"] = list(out)
-    result.update(events=events + skipped[0], malformed=malformed, stats=[s.rows_out for s in stats])
+    result.update(events=events + skipped[0], malformed=malformed.kept, malformed_total=malformed.total,
+                  stats=[s.rows_out for s in stats])
     return result
 
 
@@ -171,5 +175,7 @@ def run_parallel(rule: ir.RuleIR, logs: list[Path], now: datetime, overrides: di
     previous = events
     for s in stats:
         s.rows_in, previous = previous, s.rows_out
-    malformed = [m for r in results for m in r["malformed"]]
-    return RunResult(rows, threshold_met(rule.alert.threshold, len(rows)), stats, malformed, events)
+    reports = Reports()
+    for r in results:
+        reports.merge(r["malformed"], r["malformed_total"])
+    return RunResult(rows, threshold_met(rule.alert.threshold, len(rows)), stats, reports.kept, events, reports.total)

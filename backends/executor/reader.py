@@ -1,32 +1,77 @@
 """Read events from log files: NDJSON, a JSON array, CloudTrail `{"Records": [...]}`, each optionally gzipped.
 
-NDJSON is streamed line by line (memory does not grow with the file). A malformed line is reported with its
-file and line number, counted, and skipped; the run goes on.
+Everything streams: memory does not grow with the file. NDJSON is read line by line, a line never more than
+MAX_LINE_BYTES at a time; a JSON array or a Records document is read record by record (ijson's C parser, yajl2_c,
+emits events; `_RecordBuilder` builds one record at a time). Anything malformed — a line that is not JSON or not
+an object, a line or record over MAX_LINE_BYTES, a record nested deeper than MAX_DEPTH, a broken gzip stream — is
+reported with its file and line (NDJSON) or record number (arrays), counted, and skipped; the run goes on.
+docs/limits.md, "Logs", lists the limits.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import ijson
 import orjson
+
+MAX_LINE_BYTES = 16 << 20  # a longer NDJSON line, or array record, is reported and skipped without being held
+MAX_DEPTH = 1024  # nesting of a record (orjson's own limit for NDJSON lines; the same for array records)
+MAX_REPORTS = 1000  # malformed-input reports kept per run (the rest are counted)
+READ_BYTES = 1 << 20  # read size: the array parser (yajl re-scans a partial token per read: big reads), gzip
+_BOM = b"\xef\xbb\xbf"
+_RECORDS_DOC = re.compile(rb'\A\s*\{\s*"Records"\s*:\s*\[')
+# what a broken file can raise while it is read: gzip (OSError, EOFError, zlib.error), ijson, decoding
+_READ_ERRORS = (OSError, EOFError, zlib.error, ijson.JSONError, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
 class Malformed:
+    """A skipped piece of input: `line` in a line-oriented file (0: the file itself), or `record` (1-based) in a
+    JSON array or Records document, whose records have no line of their own."""
+
     file: str
     line: int
     message: str
+    record: int | None = None
 
     def __str__(self) -> str:
+        if self.record is not None:
+            return f"{self.file}: record {self.record}: skipped: {self.message}"
+        if self.line == 0:
+            return f"{self.file}: skipped: {self.message}"
         return f"{self.file}:{self.line}: skipped: {self.message}"
 
 
 Report = Callable[[Malformed], None]
+
+
+class Reports:
+    """The malformed-input reports of a run: the first MAX_REPORTS kept, every one counted (a file of a billion
+    bad lines must not fill memory with reports)."""
+
+    def __init__(self, keep: int = MAX_REPORTS) -> None:
+        self.kept: list[Malformed] = []
+        self.total = 0
+        self._keep = keep
+
+    def __call__(self, m: Malformed) -> None:
+        self.total += 1
+        if len(self.kept) < self._keep:
+            self.kept.append(m)
+
+    def merge(self, kept: list[Malformed], total: int) -> None:
+        for m in kept:
+            if len(self.kept) < self._keep:
+                self.kept.append(m)
+        self.total += total
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -34,13 +79,8 @@ def _open(path: Path) -> IO[bytes]:
     head = raw.read(2)
     raw.seek(0)
     if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+        return io.BufferedReader(gzip.GzipFile(fileobj=raw), READ_BYTES)
     return raw
-
-
-def _first_char(fh: IO[bytes]) -> bytes:
-    buf = fh.peek(64) if isinstance(fh, io.BufferedReader) else b""
-    return buf.lstrip()[:1]
 
 
 def iter_events(
@@ -55,41 +95,49 @@ def iter_events(
         report(Malformed(name, 0, f"cannot open: {exc.strerror}"))
         return
     with fh:
-        reader = io.BufferedReader(fh) if not isinstance(fh, io.BufferedReader) else fh  # type: ignore[type-var]
         try:
-            first = _first_char(reader)
-        except (OSError, EOFError) as exc:
+            head = fh.peek(READ_BYTES)  # type: ignore[attr-defined]
+            if head.startswith(_BOM):
+                fh.read(len(_BOM))
+                head = head[len(_BOM):]
+            first = head.lstrip()[:1]
+        except _READ_ERRORS as exc:
             report(Malformed(name, 0, f"cannot read: {exc}"))
             return
-        if first == b"[":
-            yield from _whole_document(reader, name, report)
+        if first == b"[" or _RECORDS_DOC.match(head):
+            retry = _Retry()
+            records_key = first != b"["
+            yield from _records(fh, name, report, records_key, retry)
+            if retry.needed:
+                with _open(path) as again:
+                    if again.read(len(_BOM)) != _BOM:
+                        again.seek(0)
+                    yield from _records(again, name, report, records_key, None, retry.done)
+        else:
+            yield from _lines(_bounded_lines(fh), name, report, prefilter, skipped)
+
+
+def _bounded_lines(fh: IO[bytes], start: int = 0, end: int | None = None) -> Iterator[bytes | int]:
+    """The lines of a file (from byte `start`, those that begin before `end`), each as bytes, or as its length when
+    it is longer than MAX_LINE_BYTES: such a line is read through in blocks, never held whole."""
+    readline = fh.readline
+    pos = start
+    while end is None or pos < end:
+        raw = readline(MAX_LINE_BYTES + 1)
+        if not raw:
             return
-        yield from _lines(reader, name, report, prefilter, skipped)
-
-
-def _whole_document(fh: IO[bytes], name: str, report: Report) -> Iterator[dict[str, Any]]:
-    try:
-        doc = orjson.loads(fh.read())
-    except (orjson.JSONDecodeError, OSError, EOFError) as exc:
-        report(Malformed(name, 1, f"invalid JSON document: {exc}"))
-        return
-    yield from _unwrap(doc, name, 1, report)
-
-
-def _unwrap(doc: Any, name: str, line: int, report: Report) -> Iterator[dict[str, Any]]:
-    if isinstance(doc, dict) and isinstance(doc.get("Records"), list) and "eventName" not in doc:
-        doc = doc["Records"]
-    if isinstance(doc, dict):
-        yield doc
-        return
-    if isinstance(doc, list):
-        for i, item in enumerate(doc):
-            if isinstance(item, dict):
-                yield item
-            else:
-                report(Malformed(name, line, f"element {i} is not a JSON object"))
-        return
-    report(Malformed(name, line, "not a JSON object"))
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            n = len(raw)
+            while True:
+                more = readline(READ_BYTES)
+                n += len(more)
+                if not more or more.endswith(b"\n"):
+                    break
+            pos += n
+            yield n
+            continue
+        pos += len(raw)
+        yield raw
 
 
 def iter_range_events(
@@ -103,22 +151,19 @@ def iter_range_events(
 ) -> Iterator[dict[str, Any]]:
     """The events of the NDJSON lines that begin in bytes [start, end) of a plain file; `first_line` is the
     number of lines before `start`, so that malformed lines are reported with their line in the whole file."""
-
-    def lines() -> Iterator[bytes]:
-        pos = start
-        with path.open("rb") as fh:
-            fh.seek(start)
-            for raw in fh:
-                if pos >= end:
-                    return
-                pos += len(raw)
-                yield raw
-
-    yield from _lines(lines(), str(path), report, prefilter, skipped, first_line)
+    name = str(path)
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        report(Malformed(name, 0, f"cannot open: {exc.strerror}"))
+        return
+    with fh:
+        fh.seek(start)
+        yield from _lines(_bounded_lines(fh, start, end), name, report, prefilter, skipped, first_line)
 
 
 def _lines(
-    fh: Iterable[bytes],
+    fh: Iterable[bytes | int],
     name: str,
     report: Report,
     prefilter: Callable[[bytes], bool] | None = None,
@@ -129,12 +174,20 @@ def _lines(
     decode_error = orjson.JSONDecodeError
     lineno = first_line
     pending: list[bytes] | None = None  # a pretty-printed JSON object spanning lines
-    start = 0
+    pending_bytes = start = 0
     try:
         for raw in fh:
             lineno += 1
+            if type(raw) is int:
+                report(Malformed(name, lineno, f"line longer than {MAX_LINE_BYTES} bytes ({raw} bytes)"))
+                if pending is not None:
+                    pending_bytes = MAX_LINE_BYTES + 1
+                continue
+            assert isinstance(raw, bytes)
             if pending is not None:
-                pending.append(raw)
+                pending_bytes += len(raw)
+                if pending_bytes <= MAX_LINE_BYTES:
+                    pending.append(raw)
                 continue
             if prefilter is not None and lineno > 1 and not prefilter(raw):
                 if skipped is not None:
@@ -147,7 +200,7 @@ def _lines(
                 if not line:
                     continue
                 if lineno == 1 and first_line == 0 and line == b"{":
-                    pending, start = [raw], lineno
+                    pending, start, pending_bytes = [raw], lineno, len(raw)
                     continue
                 report(Malformed(name, lineno, f"invalid JSON: {exc}"))
                 continue
@@ -158,12 +211,188 @@ def _lines(
                     yield doc
             else:
                 report(Malformed(name, lineno, "not a JSON object"))
-    except (OSError, EOFError) as exc:
+    except _READ_ERRORS as exc:
         report(Malformed(name, lineno, f"read error: {exc}"))
     if pending is not None:
+        if pending_bytes > MAX_LINE_BYTES:
+            report(Malformed(name, start, f"JSON document longer than {MAX_LINE_BYTES} bytes"))
+            return
         try:
             doc = loads(b"".join(pending))
         except orjson.JSONDecodeError as exc:
             report(Malformed(name, start, f"invalid JSON document: {exc}"))
             return
         yield from _unwrap(doc, name, start, report)
+
+
+def _unwrap(doc: Any, name: str, line: int, report: Report) -> Iterator[dict[str, Any]]:
+    if isinstance(doc, dict) and isinstance(doc.get("Records"), list) and "eventName" not in doc:
+        doc = doc["Records"]
+    if isinstance(doc, dict):
+        yield doc
+        return
+    for i, item in enumerate(doc, 1):
+        if isinstance(item, dict):
+            yield item
+        else:
+            report(Malformed(name, line, f"record {i} of the line's Records is not a JSON object"))
+
+
+class _TooLong(Exception):
+    pass
+
+
+class _Counted:
+    """A file whose reads are counted, so that a record is measured in bytes while the parser reads it; a read
+    that takes the parser more than MAX_LINE_BYTES past `mark` (the last record boundary) raises _TooLong, which
+    bounds the one thing the parser would hold whole: a single huge token (a 1 GB string)."""
+
+    __slots__ = ("fh", "pos", "mark")
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.pos = self.mark = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(READ_BYTES if n is None or n < 0 else n)
+        self.pos += len(data)
+        if self.pos - self.mark > MAX_LINE_BYTES + 2 * READ_BYTES:
+            raise _TooLong
+        return data
+
+
+class _Retry:
+    """Set when yajl stops on an integer beyond 64 bits: the file is read again with ijson's pure-Python parser
+    (slower, exact integers), past the records already handled."""
+
+    needed = False
+    done = 0
+
+
+def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry: _Retry | None = None,
+             skip: int = 0) -> Iterator[dict[str, Any]]:
+    """The records of a JSON array (`records_key` False) or of `{"Records": [...]}` documents (several may follow
+    one another), one at a time. A record that is not an object, nests deeper than MAX_DEPTH or spans more than
+    MAX_LINE_BYTES is reported by its number and skipped; broken JSON ends the file with a report (a stream
+    parser cannot find the next record after a syntax error). `retry` given: yajl (C); an integer beyond 64 bits
+    sets it and returns; without: ijson's Python parser, not yielding or reporting records up to `skip`."""
+    src = _Counted(fh)
+    parse = ijson.basic_parse if retry is not None else ijson.get_backend("python").basic_parse
+    events = parse(src, use_float=True, multiple_values=records_key, buf_size=READ_BYTES)
+    level = 2 if records_key else 1  # depth of the records' own containers
+    depth = 0  # containers open
+    in_records = False  # inside the records array
+    key: Any = None
+    stack: list[Any] = []  # the record being built, outermost first
+    number = 0  # records seen
+    skip_to: int | None = None  # skipping a bad record: until depth falls back to this
+    started = 0  # src.pos when the current record began
+
+    done = 0  # records yielded or reported
+
+    def bad(message: str) -> Malformed:
+        nonlocal done
+        done = number
+        return Malformed(name, 0, message, number)
+
+    def say(m: Malformed) -> None:
+        if number > skip:
+            report(m)
+
+    try:
+        for ev, value in events:
+            if ev == "start_map" or ev == "start_array":
+                depth += 1
+                if skip_to is not None:
+                    src.mark = src.pos
+                    continue
+                if not in_records:
+                    if depth == level and ev == "start_array" and (not records_key or key == "Records"):
+                        in_records = True
+                    elif depth > level - 1 and records_key:  # another key's value: not read
+                        skip_to = depth - 1
+                    elif depth == level and not records_key:
+                        say(bad("the document is not a JSON array"))
+                        skip_to = depth - 1
+                    continue
+                if depth == level + 1:
+                    number += 1
+                    started = src.mark = src.pos
+                    if ev == "start_array":
+                        say(bad("not a JSON object"))
+                        skip_to = level
+                        continue
+                    stack = [{}]
+                    continue
+                if depth - level > MAX_DEPTH:
+                    say(bad(f"nested deeper than {MAX_DEPTH} levels"))
+                    stack, skip_to = [], level
+                    continue
+                if src.pos - started > MAX_LINE_BYTES + READ_BYTES:
+                    say(bad(f"record longer than {MAX_LINE_BYTES} bytes"))
+                    stack, skip_to = [], level
+                    continue
+                c: Any = {} if ev == "start_map" else []
+                top = stack[-1]
+                if type(top) is dict:
+                    top[key] = c
+                else:
+                    top.append(c)
+                stack.append(c)
+            elif ev == "end_map" or ev == "end_array":
+                depth -= 1
+                if skip_to is not None:
+                    src.mark = src.pos
+                    if depth <= skip_to:
+                        skip_to = None
+                    continue
+                if not in_records:
+                    continue
+                if depth == level - 1:  # the records array closed
+                    in_records = False
+                    continue
+                record = stack.pop()
+                if depth == level:
+                    stack = []
+                    src.mark = src.pos
+                    done = number
+                    if number > skip:
+                        yield record
+            elif ev == "map_key":
+                key = value
+            elif skip_to is not None:
+                src.mark = src.pos
+                continue
+            elif in_records and depth == level:  # a bare value among the records
+                number += 1
+                say(bad("not a JSON object"))
+            elif stack:
+                if src.pos - started > MAX_LINE_BYTES + READ_BYTES:
+                    say(bad(f"record longer than {MAX_LINE_BYTES} bytes"))
+                    stack, skip_to = [], level
+                    continue
+                top = stack[-1]
+                if type(top) is dict:
+                    top[key] = value
+                else:
+                    top.append(value)
+            elif depth == 0 and not records_key:
+                say(bad("the document is not a JSON array"))
+    except (_TooLong, *_READ_ERRORS) as exc:
+        if retry is not None and isinstance(exc, ijson.JSONError) and "integer overflow" in _first_line(exc):
+            retry.needed, retry.done = True, done
+            return
+        where = f"in record {number}" if stack or skip_to is not None else f"after record {number}"
+        if isinstance(exc, _TooLong):
+            why = f"a JSON token longer than {MAX_LINE_BYTES} bytes {where}"
+        else:
+            why = f"invalid JSON {where}: {_first_line(exc)}"
+        report(Malformed(name, 0, why + "; the rest of the file is not read"))
+
+
+def _first_line(exc: BaseException) -> str:
+    """A parser's message on one line (yajl's quotes the input over several lines, as bytes)."""
+    arg = exc.args[0] if exc.args else ""
+    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -17,6 +17,7 @@ from siemforge.compiler.rule import Expectation, TestCase
 
 from .engine import RunResult, run_rule
 from .reader import Malformed
+from .regex import check_rule
 from .values import to_datetime, to_number, to_text
 
 
@@ -47,6 +48,13 @@ def run_rule_tests(path: Path, root: Path | None = None) -> RuleTestReport:
     result = compile_file(path, root=root)
     outcomes: list[TestOutcome] = []
     if result.rule is None or result.doc is None:
+        return RuleTestReport(path, result, outcomes)
+    refused = check_rule(result.rule)
+    if refused is not None:  # the rule compiles (Splunk may run it) but the executor cannot prove it
+        result.diagnostics.append(refused)
+        for case in result.doc.tests:
+            outcomes.append(TestOutcome(str(path), result.rule.meta.title, case.name, False,
+                                        "not run: the executor cannot run this rule's regex (error above)", 0.0))
         return RuleTestReport(path, result, outcomes)
     for case in result.doc.tests:
         started = time.perf_counter()

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import re2
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UTC = UTC
@@ -213,16 +215,44 @@ def sort_key(v: Any) -> tuple[int, Any]:
     return (6, to_text(v))
 
 
-def wildcard_regex(pattern: tuple[Any, ...], case_sensitive: bool) -> re.Pattern[str]:
+def wildcard_matcher(pattern: tuple[Any, ...], case_sensitive: bool) -> Callable[[str], bool]:
+    """A full match of a Sigma/`like` wildcard pattern, in time linear in the text (a backtracking regex such as
+    `.*a.*a.*a.*b` is polynomial in it: minutes over a few kB).
+
+    Only `*`: the first part is a prefix, the last a suffix, and each middle part is found leftmost after the one
+    before (greedy leftmost placement finds a match whenever one exists). With `?`: RE2, linear too.
+    Case-insensitive matching lower-cases both sides (docs/semantics.md, decision 3)."""
     from siemforge.compiler.ir import Wild
 
-    out = []
+    if any(p is Wild.ONE for p in pattern):
+        from .regex import compile_re2
+
+        body = "".join(".*" if p is Wild.ANY else "." if p is Wild.ONE else re2.escape(p) for p in pattern)
+        rx = compile_re2(body, frozenset({"s"} if case_sensitive else {"s", "i"}))
+        return lambda t: rx.fullmatch(t) is not None
+    parts: list[str] = [""]
     for p in pattern:
         if p is Wild.ANY:
-            out.append(".*")
-        elif p is Wild.ONE:
-            out.append(".")
+            parts.append("")
         else:
-            out.append(re.escape(p))
-    flags = re.DOTALL | (0 if case_sensitive else re.IGNORECASE)
-    return re.compile("".join(out) + r"\Z", flags)
+            parts[-1] += p if case_sensitive else p.lower()
+    if len(parts) == 1:
+        whole = parts[0]
+        return (lambda t: t == whole) if case_sensitive else (lambda t: t.lower() == whole)
+    head, middle, tail = parts[0], parts[1:-1], parts[-1]
+    need = len(head) + len(tail)
+
+    def match(t: str) -> bool:
+        if not case_sensitive:
+            t = t.lower()
+        if len(t) < need or not t.startswith(head) or not t.endswith(tail):
+            return False
+        pos, end = len(head), len(t) - len(tail)
+        for m in middle:
+            if m:
+                found = t.find(m, pos, end)
+                if found < 0:
+                    return False
+                pos = found + len(m)
+        return True
+    return match
