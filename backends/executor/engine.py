@@ -18,6 +18,7 @@ from siemforge.compiler.types import Type
 from .compile import Context, Fn, Row, compile_expr
 from .prefilter import line_prefilter
 from .reader import Malformed, iter_events
+from .windows import select_records
 from .shapes import row_to_record
 from .values import hashable, sort_key, to_datetime, to_number, to_text
 
@@ -397,7 +398,7 @@ def run_rule(
     as read and as dropped by that filter, and are not checked for malformed JSON.
     workers: processes for large plain NDJSON input (parallel.py; default: every core; 1: sequential).
     """
-    if binding is None and workers != 1:
+    if binding is None and workers != 1 and not _selects_records(rule):
         from .parallel import MIN_BYTES, run_parallel
 
         done = run_parallel(rule, logs, now or default_now(), lookup_overrides or {}, prefilter, workers,
@@ -426,6 +427,13 @@ def run_rule(
     return RunResult(out, threshold_met(rule.alert.threshold, len(out)), stats, malformed, events_read)
 
 
+def _selects_records(rule: ir.RuleIR) -> bool:
+    """A source with `records:` (Windows) reads each record through its selectors, in this process."""
+    src = rule.pipeline.source
+    sdef = builtin_sources().get(src.name if src.view is None else src.view.source.name)
+    return sdef is not None and bool(sdef.records)
+
+
 def run_pipeline(
     pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path]
 ) -> tuple[Iterable[Row], list[StageStat]]:
@@ -443,5 +451,7 @@ def run_pipeline(
         sdef = builtin_sources().get(src.name)
         time_from = sdef.time_from if sdef is not None else None
         ctx = Context(now, src.time_column, time_from)
+        if sdef is not None and sdef.records:
+            rows = select_records(sdef, rows)
     engine = Engine(ctx, lookup_overrides)
     return engine.run_stages(pipeline.stages, rows, stats), stats

@@ -1,4 +1,5 @@
-"""Read events from log files: NDJSON, a JSON array, CloudTrail `{"Records": [...]}`, each optionally gzipped.
+"""Read events from log files: NDJSON, a JSON array, CloudTrail `{"Records": [...]}`, each optionally gzipped;
+Windows `.evtx` files, evtx-JSON and flat Windows NDJSON, each record normalised to one row (windows.py).
 
 NDJSON is streamed line by line (memory does not grow with the file). A malformed line is reported with its
 file and line number, counted, and skipped; the run goes on.
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+
+from .windows import EVTX_MAGIC, iter_evtx, normalise_all, split_concatenated
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +64,13 @@ def iter_events(
         except (OSError, EOFError) as exc:
             report(Malformed(name, 0, f"cannot read: {exc}"))
             return
-        if first == b"[":
-            yield from _whole_document(reader, name, report)
+        if reader.peek(8)[:8] == EVTX_MAGIC or (path.suffix.lower() == ".evtx" and first not in (b"{", b"[")):
+            yield from iter_evtx(path, report)
             return
-        yield from _lines(reader, name, report, prefilter, skipped)
+        if first == b"[":
+            yield from normalise_all(_whole_document(reader, name, report))
+            return
+        yield from normalise_all(_lines(reader, name, report, prefilter, skipped))
 
 
 def _whole_document(fh: IO[bytes], name: str, report: Report) -> Iterator[dict[str, Any]]:
@@ -114,7 +120,7 @@ def iter_range_events(
                 pos += len(raw)
                 yield raw
 
-    yield from _lines(lines(), str(path), report, prefilter, skipped, first_line)
+    yield from normalise_all(_lines(lines(), str(path), report, prefilter, skipped, first_line))
 
 
 def _lines(
@@ -161,9 +167,13 @@ def _lines(
     except (OSError, EOFError) as exc:
         report(Malformed(name, lineno, f"read error: {exc}"))
     if pending is not None:
+        text = b"".join(pending)
         try:
-            doc = loads(b"".join(pending))
+            doc = loads(text)
         except orjson.JSONDecodeError as exc:
-            report(Malformed(name, start, f"invalid JSON document: {exc}"))
-            return
+            several = split_concatenated(text)  # pretty-printed objects one after another (evtx-JSON)
+            if several is None:
+                report(Malformed(name, start, f"invalid JSON document: {exc}"))
+                return
+            doc = several
         yield from _unwrap(doc, name, start, report)
