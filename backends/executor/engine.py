@@ -18,9 +18,9 @@ from siemforge.compiler.types import Type
 from .compile import Context, Fn, Row, compile_expr
 from .prefilter import line_prefilter
 from .reader import Malformed, iter_events
-from .windows import select_records
 from .shapes import row_to_record
 from .values import hashable, sort_key, to_datetime, to_number, to_text
+from .windows import select_records
 
 
 @dataclass(slots=True)

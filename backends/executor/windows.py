@@ -31,6 +31,7 @@ def iter_evtx(path: Path, report: Callable[[Any], None]) -> Iterator[dict[str, A
     from .reader import Malformed
 
     name = str(path)
+    records: Any
     try:
         records = iter(PyEvtxParser(name).records_json())
     except (OSError, RuntimeError, ValueError) as exc:
@@ -53,6 +54,8 @@ def iter_evtx(path: Path, report: Callable[[Any], None]) -> Iterator[dict[str, A
         errors = 0
         try:
             doc = orjson.loads(rec["data"])
+            if not isinstance(doc, dict):
+                raise TypeError("not a JSON object")
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             report(Malformed(name, n, f"evtx record {n}: {exc}"))
             continue
