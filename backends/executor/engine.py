@@ -451,7 +451,9 @@ def run_pipeline(
         sdef = builtin_sources().get(src.name)
         time_from = sdef.time_from if sdef is not None else None
         ctx = Context(now, src.time_column, time_from)
-        if sdef is not None and sdef.records:
-            rows = select_records(sdef, rows)
+        if sdef is not None and sdef.records:  # Windows: only the records its `records:` section names
+            stat = StageStat(f"records of source {sdef.name} (by channel, EventID)")
+            stats.append(stat)
+            rows = _Counter(stat).count_out(select_records(sdef, rows))
     engine = Engine(ctx, lookup_overrides)
     return engine.run_stages(pipeline.stages, rows, stats), stats
