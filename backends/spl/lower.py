@@ -694,9 +694,18 @@ def splunk_binding(rule: ir.RuleIR, binding_name: str | None) -> Binding | None:
             raise error(f"{rule.meta.title}: source {base!r} has no Splunk binding {binding_name!r}",
                         hint="bindings: " + ", ".join(b.name for b in candidates))
         return found[0]
-    if base == "generic" and binding_name in (None, "asis"):
+    if binding_name in (None, "asis") and (base == "generic" or _windows_as_written(base)):
         return None  # an undeclared source: field names as the rule writes them
     raise error(f"{rule.meta.title}: no Splunk binding for source {base!r}")
+
+
+def _windows_as_written(base: str) -> bool:
+    """A Windows source (`records:` in its file) has no Splunk binding yet: it is searched as written, as before it
+    was declared (the rule's field names are the events' own; no Channel/EventID terms are added)."""
+    from siemforge.compiler.sources import builtin_sources
+
+    src = builtin_sources().get(base)
+    return src is not None and bool(src.records)
 
 
 def compile_spl(rule: ir.RuleIR, binding_name: str | None) -> str:
