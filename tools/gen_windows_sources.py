@@ -157,10 +157,11 @@ SERVICE_PROVIDERS = {
     "bits-client": [("Microsoft-Windows-Bits-Client", None)],
 }
 # System 7045 (Service Control Manager, "A service was installed"): not in OSSEM-DD; names as the event's template
-# writes them (learn.microsoft.com, "Event ID 7045"; as in the System logs under shared/data/windows).
+# writes them (as in the System logs under shared/data/windows). Classic System events (7036, 7040, …) name their
+# insertion strings param1…paramN, and may carry Binary data (hex text).
 EXTRA_FIELDS = {
     "system": {"ServiceName": "string", "ImagePath": "string", "ServiceType": "string", "StartType": "string",
-               "AccountName": "string"},
+               "AccountName": "string", "Binary": "string", **{f"param{i}": "string" for i in range(1, 9)}},
 }
 
 # the System part of every Windows record, as the readers write it (docs/sources/windows.md)
@@ -216,9 +217,13 @@ def _write(out: Path, name: str, description: str, logsource: dict[str, str], re
             lines.append(f"  {'- ' if first else '  '}rename:")
             for k, v in r["rename"].items():
                 lines.append(f"      {k}: {v}")
-    lines.append("fields:")
-    for k, t in fields.items():
-        lines.append(f"  {k}: {t}")
+    if fields == COMMON:  # no field dictionary for these events: leave the source untyped rather than warn on
+        lines.append("# No field dictionary for these events (shared/reference/windows has none): the fields are")
+        lines.append("# untyped, and a rule may name any (the readers still write the System fields).")
+    else:
+        lines.append("fields:")
+        for k, t in fields.items():
+            lines.append(f"  {k}: {t}")
     out.joinpath(f"windows_{name.split('.', 1)[1].replace('-', '_')}.yml").write_text(
         "\n".join(lines) + "\n", encoding="utf-8")
 
