@@ -1,6 +1,6 @@
 """Reading `.evtx`: events per second and peak memory, each reader in its own process.
 
-    python benchmarks/evtx_read.py [FILE.evtx] [--repeat N]
+    python benchmarks/evtx_read.py [FILE.evtx] [--repeat N] [--readers evtx-json,siemforge]
 
 Default file: the largest `.evtx` under ../shared/data/windows. Readers:
 - `evtx-json`: the `evtx` package (Rust) records as JSON text, each parsed with orjson: the floor for ours;
@@ -72,6 +72,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("file", nargs="?", type=Path)
     ap.add_argument("--repeat", type=int, default=3, help="read the file this many times (default 3)")
+    ap.add_argument("--readers", default="baseline,evtx-json,siemforge,python-evtx",
+                    help="comma-separated, of: baseline, evtx-json, siemforge, python-evtx")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     path = args.file or _largest()
@@ -80,7 +82,7 @@ def main() -> None:
         return
     print(f"{path} ({path.stat().st_size / 1e6:.1f} MB) × {args.repeat}")
     print(f"{'reader':<12} {'events':>8} {'seconds':>8} {'events/s':>10} {'peak RSS MiB':>13}")
-    for method in ("baseline", "evtx-json", "siemforge", "python-evtx"):
+    for method in args.readers.split(","):
         proc = subprocess.run([sys.executable, __file__, str(path), "--repeat", str(args.repeat), "--child", method],
                               capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:

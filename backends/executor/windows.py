@@ -116,6 +116,10 @@ def _put_data(row: dict[str, Any], data: Any) -> None:
     """EventData / UserData children into the row: named fields by name, unnamed <Data> as joined text."""
     if isinstance(data, dict):
         for k, v in data.items():
+            if type(v) is not dict and k != "Data":  # the common case: a named field with a plain value
+                if k not in row:
+                    row[k] = v
+                continue
             if k == "#attributes":
                 continue
             if k == "Data":  # unnamed data: {"#text": [...]} or a string
