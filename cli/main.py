@@ -114,7 +114,8 @@ def ir(rule: Annotated[Path, typer.Argument(help="a rule file")]) -> None:
 @app.command()
 def run(
     rule: Annotated[Path, typer.Argument(help="a rule file")],
-    logs: Annotated[list[Path], typer.Argument(help="log files: NDJSON, JSON array, CloudTrail Records, .gz")],
+    logs: Annotated[list[Path], typer.Argument(
+        help="log files: NDJSON, JSON array, CloudTrail Records, .gz; Windows .evtx, evtx-JSON")],
     format: Annotated[
         RunFormat, typer.Option("--format", help="table or json (an array of row objects)")
     ] = RunFormat.table,

@@ -113,7 +113,9 @@ def bind(rule: ir.RuleIR, features: Features, name: str | None) -> Bound:
         if src.name == base:
             raise error(f"{rule.meta.title}: source {base!r} has no {features.title} binding {name!r}",
                         hint="bindings: " + ", ".join(b.name for b in candidates), code="binding")
-    if base == "generic" and features.reads_undeclared and name in (None, "asis"):
+    # a source with no binding here, on a target that can search events as written (Splunk): the rule's field names
+    # are taken as the events' own (the undeclared `generic` source; Windows sources until they have bindings)
+    if features.reads_undeclared and name in (None, "asis"):
         return Bound(None, base, _expand(levels[:-1], rule.pipeline.stages))
     every = [b for b in builtin_bindings().values() if b.target == features.target]
     raise error(f"{rule.meta.title}: no {features.title} binding for source {base!r}",

@@ -24,6 +24,18 @@ class ViewDef:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordSelector:
+    """One shape of log record that is a row of a source (`records:` in the source file): a Windows record is one
+    when its Channel is one of `channels` (case-insensitive) or its Provider_Name one of `providers`, and its
+    EventID one of `event_ids` (any, if empty). `rename` maps that shape's field names to the source's."""
+
+    channels: frozenset[str]  # lower case
+    providers: frozenset[str]  # lower case
+    event_ids: frozenset[int]
+    rename: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SourceDef:
     name: str
     description: str
@@ -38,6 +50,7 @@ class SourceDef:
     # compiling rules that never name one does not build the pipeline grammar's parser.
     alias_text: str | None = None
     alias_origin: TextOrigin | None = None
+    records: tuple[RecordSelector, ...] = ()  # which records are rows of this source (Windows event logs)
 
     @property
     def aliases(self) -> dict[str, syn.Node]:
@@ -102,6 +115,7 @@ def _parse_source(text: str, file: str) -> SourceDef:
         view = ViewDef(str(v["over"]), str(v["query"]), origin)
     logsource = tuple(sorted((str(k), str(v)) for k, v in (data.get("logsource") or {}).items()))
     alias_text, alias_origin = _alias_section(doc, data)
+    records = _records_section(doc, data)
     return SourceDef(
         str(data["name"]),
         str(data.get("description", "")),
@@ -113,7 +127,34 @@ def _parse_source(text: str, file: str) -> SourceDef:
         file,
         alias_text,
         alias_origin,
+        records,
     )
+
+
+def _records_section(doc: Any, data: dict[str, Any]) -> tuple[RecordSelector, ...]:
+    items = data.get("records")
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise CompileError([Diagnostic(Severity.ERROR, "`records` must be a list of {channel, event_id, rename}",
+                                       doc.span(("records",)))])
+    out: list[RecordSelector] = []
+    for i, item in enumerate(items):
+        bad = not isinstance(item, dict) or not ({"channel", "provider"} & set(item))
+        if not bad:
+            try:
+                channels = frozenset(str(c).lower() for c in item.get("channel") or ())
+                providers = frozenset(str(c).lower() for c in item.get("provider") or ())
+                ids = frozenset(int(e) for e in item.get("event_id") or ())
+                rename = tuple((str(k), str(v)) for k, v in (item.get("rename") or {}).items())
+            except (TypeError, ValueError, AttributeError):
+                bad = True
+        if bad:
+            raise CompileError([Diagnostic(
+                Severity.ERROR, "a `records` entry needs `channel:` or `provider:` (lists), optional `event_id:` "
+                "(numbers) and `rename:` (old: new)", doc.span(("records", i)))])
+        out.append(RecordSelector(channels, providers, ids, rename))
+    return tuple(out)
 
 
 def _alias_section(doc: Any, data: dict[str, Any]) -> tuple[str | None, TextOrigin | None]:

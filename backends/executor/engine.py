@@ -23,6 +23,7 @@ from .reader import Malformed, Reports, iter_events
 from .regex import check_rule
 from .shapes import row_to_record
 from .values import hashable, sort_key, to_datetime, to_number, to_text
+from .windows import select_records
 
 
 @dataclass(slots=True)
@@ -409,7 +410,7 @@ def run_rule(
     refused = check_rule(rule)
     if refused is not None:
         raise CompileError([refused])
-    if binding is None and workers != 1:
+    if binding is None and workers != 1 and not _selects_records(rule):
         from .parallel import MIN_BYTES, run_parallel
 
         done = run_parallel(rule, logs, now or default_now(), lookup_overrides or {}, prefilter, workers,
@@ -439,6 +440,13 @@ def run_rule(
                      malformed.total)
 
 
+def _selects_records(rule: ir.RuleIR) -> bool:
+    """A source with `records:` (Windows) reads each record through its selectors, in this process."""
+    src = rule.pipeline.source
+    sdef = builtin_sources().get(src.name if src.view is None else src.view.source.name)
+    return sdef is not None and bool(sdef.records)
+
+
 def run_pipeline(
     pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path]
 ) -> tuple[Iterable[Row], list[StageStat]]:
@@ -448,6 +456,10 @@ def run_pipeline(
     sdef = builtin_sources().get(base.name)
     ctx = Context(now, base.time_column, sdef.time_from if sdef is not None else None)
     rows: Iterable[Row] = events
+    if sdef is not None and sdef.records:  # Windows: only the records its `records:` section names
+        stat = StageStat(f"records of source {sdef.name} (by channel, EventID)")
+        stats.append(stat)
+        rows = _Counter(stat).count_out(select_records(sdef, rows))
     for src, view_stages in reversed(levels[:-1]):  # views over views, innermost first
         view_stats: list[StageStat] = []
         rows = Engine(ctx, lookup_overrides).run_stages(view_stages, rows, view_stats)

@@ -1,4 +1,5 @@
-"""Read events from log files: NDJSON, a JSON array, CloudTrail `{"Records": [...]}`, each optionally gzipped.
+"""Read events from log files: NDJSON, a JSON array, CloudTrail `{"Records": [...]}`, each optionally gzipped;
+Windows `.evtx` files, evtx-JSON and flat Windows NDJSON, each record normalised to one row (windows.py).
 
 Everything streams: memory does not grow with the file. NDJSON is read line by line, a line never more than
 MAX_LINE_BYTES at a time; a JSON array or a Records document is read record by record (ijson's C parser, yajl2_c,
@@ -21,6 +22,8 @@ from typing import IO, Any
 
 import ijson
 import orjson
+
+from .windows import EVTX_MAGIC, iter_evtx, normalise_all, split_concatenated
 
 MAX_LINE_BYTES = 16 << 20  # a longer NDJSON line, or array record, is reported and skipped without being held
 MAX_DEPTH = 1024  # nesting of a record (orjson's own limit for NDJSON lines; the same for array records)
@@ -104,17 +107,19 @@ def iter_events(
         except _READ_ERRORS as exc:
             report(Malformed(name, 0, f"cannot read: {exc}"))
             return
-        if first == b"[" or _RECORDS_DOC.match(head):
+        if head[:8] == EVTX_MAGIC or (path.suffix.lower() == ".evtx" and first not in (b"{", b"[")):
+            yield from iter_evtx(path, report)
+        elif first == b"[" or _RECORDS_DOC.match(head):
             retry = _Retry()
             records_key = first != b"["
-            yield from _records(fh, name, report, records_key, retry)
+            yield from normalise_all(_records(fh, name, report, records_key, retry))
             if retry.needed:
                 with _open(path) as again:
                     if again.read(len(_BOM)) != _BOM:
                         again.seek(0)
-                    yield from _records(again, name, report, records_key, None, retry.done)
+                    yield from normalise_all(_records(again, name, report, records_key, None, retry.done))
         else:
-            yield from _lines(_bounded_lines(fh), name, report, prefilter, skipped)
+            yield from normalise_all(_lines(_bounded_lines(fh), name, report, prefilter, skipped))
 
 
 def _bounded_lines(fh: IO[bytes], start: int = 0, end: int | None = None) -> Iterator[bytes | int]:
@@ -159,7 +164,7 @@ def iter_range_events(
         return
     with fh:
         fh.seek(start)
-        yield from _lines(_bounded_lines(fh, start, end), name, report, prefilter, skipped, first_line)
+        yield from normalise_all(_lines(_bounded_lines(fh, start, end), name, report, prefilter, skipped, first_line))
 
 
 def _lines(
@@ -217,11 +222,15 @@ def _lines(
         if pending_bytes > MAX_LINE_BYTES:
             report(Malformed(name, start, f"JSON document longer than {MAX_LINE_BYTES} bytes"))
             return
+        text = b"".join(pending)
         try:
-            doc = loads(b"".join(pending))
+            doc = loads(text)
         except orjson.JSONDecodeError as exc:
-            report(Malformed(name, start, f"invalid JSON document: {exc}"))
-            return
+            several = split_concatenated(text)  # pretty-printed objects one after another (evtx-JSON)
+            if several is None:
+                report(Malformed(name, start, f"invalid JSON document: {exc}"))
+                return
+            doc = several
         yield from _unwrap(doc, name, start, report)
 
 

@@ -1,0 +1,227 @@
+"""Windows event logs: `.evtx` files, evtx-JSON, flat NDJSON (OTRF/NXLog), each record as one canonical row.
+
+The canonical row (docs/sources/windows.md): EventData's named fields at top level as Sigma names them (Image,
+CommandLine, TargetObject, …); `EventID` an int; `Channel`, `Provider_Name`, `Computer`, `Level`, `Task`,
+`Keywords`, `EventRecordID`, `Version` from Event/System; `TimeCreated` the ISO-8601 SystemTime (the sources read
+their `_time` from it); classic events' unnamed `<Data>` strings joined by newlines in `Data`; UserData's fields at
+top level. Which source a row belongs to is the source's data (`records:` in sources/windows_*.yml):
+`select_records` applies it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from siemforge.compiler.sources import SourceDef
+
+EVTX_MAGIC = b"ElfFile\x00"
+_MAX_ERRORS_IN_A_ROW = 1000  # a file whose records all fail to parse is not read to its (possibly huge) end
+
+
+def iter_evtx(path: Path, report: Callable[[Any], None]) -> Iterator[dict[str, Any]]:
+    """The records of a binary `.evtx` file (through the `evtx` package), in file order, each as a canonical row.
+    A record the parser cannot read is reported by its position in the file and skipped."""
+    from evtx import PyEvtxParser
+
+    from .reader import Malformed
+
+    name = str(path)
+    records: Any
+    try:
+        records = iter(PyEvtxParser(name).records_json())
+    except (OSError, RuntimeError, ValueError) as exc:
+        report(Malformed(name, 0, f"not a readable .evtx file: {exc}"))
+        return
+    n = errors = 0
+    while True:
+        n += 1
+        try:
+            rec = next(records)
+        except StopIteration:
+            return
+        except (OSError, RuntimeError, ValueError) as exc:
+            report(Malformed(name, n, f"evtx record {n}: {exc}"))
+            errors += 1
+            if errors >= _MAX_ERRORS_IN_A_ROW:
+                report(Malformed(name, n, f"stopped reading after {errors} unreadable records in a row"))
+                return
+            continue
+        errors = 0
+        try:
+            doc = orjson.loads(rec["data"])
+            if not isinstance(doc, dict):
+                raise TypeError("not a JSON object")
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            report(Malformed(name, n, f"evtx record {n}: {exc}"))
+            continue
+        yield normalise(doc)
+
+
+def split_concatenated(data: bytes) -> list[Any] | None:
+    """Concatenated JSON values (`{…}{…}` or pretty-printed objects one after another, as SigmaHQ's regression
+    `.json` files hold several events), or None when the text is not that."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    decoder = json.JSONDecoder()
+    out: list[Any] = []
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            return out if len(out) > 1 else None
+        try:
+            doc, i = decoder.raw_decode(text, i)
+        except (json.JSONDecodeError, RecursionError):  # the stdlib decoder recurses per nesting level
+            return None
+        out.append(doc)
+
+
+def _text(v: Any) -> Any:
+    """An XML element as evtx writes it: its text, or its value when it is a plain value."""
+    if isinstance(v, dict):
+        if "#text" in v:
+            return _text(v["#text"])
+        return None
+    return v
+
+
+def _event_id(v: Any) -> Any:
+    v = _text(v)
+    if isinstance(v, str):
+        try:
+            return int(v.strip())
+        except ValueError:
+            return v
+    return v
+
+
+def _attr(system: dict[str, Any], element: str, attribute: str) -> Any:
+    el = system.get(element)
+    if isinstance(el, dict):
+        attrs = el.get("#attributes")
+        if isinstance(attrs, dict):
+            return attrs.get(attribute)
+    return None
+
+
+def _put_data(row: dict[str, Any], data: Any) -> None:
+    """EventData / UserData children into the row: named fields by name, unnamed <Data> as joined text."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if type(v) is not dict and k != "Data":  # the common case: a named field with a plain value
+                if k not in row:
+                    row[k] = v
+                continue
+            if k == "#attributes":
+                continue
+            if k == "Data":  # unnamed data: {"#text": [...]} or a string
+                t = _text(v)
+                if isinstance(t, list):
+                    t = "\n".join("" if x is None else str(x) for x in t)
+                if t is not None:
+                    row.setdefault("Data", t)
+                continue
+            if isinstance(v, dict) and "#text" not in v and k != "Binary":
+                _put_data(row, v)  # UserData wraps its fields in one element named after the event
+                continue
+            if k not in row:
+                row[k] = _text(v)
+    elif isinstance(data, list):
+        row.setdefault("Data", "\n".join("" if x is None else str(x) for x in data))
+    elif data is not None:
+        row.setdefault("Data", str(data))
+
+
+def from_evtx_json(doc: dict[str, Any]) -> dict[str, Any]:
+    ev = doc["Event"]
+    system = ev.get("System") if isinstance(ev.get("System"), dict) else {}
+    row: dict[str, Any] = {}
+    _put_data(row, ev.get("EventData"))
+    _put_data(row, ev.get("UserData"))
+    # System's own names win over an EventData field of the same name (there are none in Sysmon/Security)
+    row["EventID"] = _event_id(system.get("EventID"))
+    row["Channel"] = system.get("Channel")
+    row["Provider_Name"] = _attr(system, "Provider", "Name")
+    row["Computer"] = system.get("Computer")
+    row["TimeCreated"] = _attr(system, "TimeCreated", "SystemTime")
+    for k in ("Level", "Task", "Opcode", "Keywords", "EventRecordID", "Version"):
+        if k in system:
+            row[k] = _text(system[k])
+    uid = _attr(system, "Security", "UserID")
+    if uid is not None:
+        row.setdefault("UserID", uid)
+    return row
+
+
+def from_flat(doc: dict[str, Any]) -> dict[str, Any]:
+    """Flat records (OTRF/NXLog/Winlogbeat-style NDJSON): fields are already top level; EventID made a number,
+    and the System names filled from the collector's when absent."""
+    eid = doc.get("EventID")
+    if not isinstance(eid, int):
+        doc["EventID"] = _event_id(eid)
+    if "Provider_Name" not in doc:
+        p = doc.get("SourceName", doc.get("ProviderName"))
+        if p is not None:
+            doc["Provider_Name"] = p
+    if "Computer" not in doc and "Hostname" in doc:
+        doc["Computer"] = doc["Hostname"]
+    if "TimeCreated" not in doc:
+        t = doc.get("@timestamp", doc.get("EventTime"))
+        if t is not None:
+            doc["TimeCreated"] = t
+    return doc
+
+
+def normalise(doc: dict[str, Any]) -> dict[str, Any]:
+    """A Windows record as a canonical row; any other record unchanged."""
+    ev = doc.get("Event")
+    if isinstance(ev, dict) and ("System" in ev or "EventData" in ev):
+        return from_evtx_json(doc)
+    if "EventID" in doc and "Channel" in doc:
+        return from_flat(doc)
+    return doc
+
+
+def normalise_all(docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for doc in docs:
+        if "Event" in doc or "EventID" in doc:
+            yield normalise(doc)
+        else:
+            yield doc
+
+
+def select_records(src: SourceDef, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The rows of a source with `records:`: a Windows record (one with a Channel) is kept when a selector matches
+    it, with that selector's renames applied; a record without a Channel is not a Windows record as far as anyone
+    can tell (e.g. a hand-made event with only the rule's fields) and is kept as it is."""
+    selectors = src.records
+    for row in rows:
+        channel = row.get("Channel")
+        if channel is None:
+            yield row
+            continue
+        ch = str(channel).lower()
+        eid = row.get("EventID")
+        for sel in selectors:
+            if sel.channels and ch not in sel.channels:
+                continue
+            if sel.providers and str(row.get("Provider_Name", "")).lower() not in sel.providers:
+                continue
+            if sel.event_ids and eid not in sel.event_ids:
+                continue
+            if sel.rename:
+                row = dict(row)
+                values = {old: row.pop(old) for old, _ in sel.rename if old in row}
+                for old, new in sel.rename:
+                    if old in values:
+                        row[new] = values[old]
+            yield row
+            break
