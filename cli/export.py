@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import yaml
@@ -13,11 +13,14 @@ import yaml
 from siemforge.compiler.diagnostics import CompileError
 
 from .console import err, out, print_diagnostics
-from .outputs import OutputDir, OutputError
+from .outputs import slug, writing_to
+from .rules import compiled_rules, lowered
 
 if TYPE_CHECKING:  # the compiler and the backends are imported by the commands, not by `siemforge --help`
     from siemforge.compiler import ir
     from siemforge.compiler.api import CompileResult
+
+T = TypeVar("T")
 
 export_app = typer.Typer(
     help="Export deployable content: Sentinel analytic-rule YAML, ARM templates.", no_args_is_help=True
@@ -47,46 +50,25 @@ def dump_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=4, ensure_ascii=False) + "\n"
 
 
-def _compiled(rules: list[Path], binding: str | None) -> tuple[list[tuple[Path, ir.RuleIR, str]], int]:
+def _kql(rules: list[Path], binding: str | None, artifact: Callable[[ir.RuleIR, str], T],
+         ) -> tuple[list[tuple[ir.RuleIR, str, T]], int]:
+    """Each rule under `rules` with its KQL query on `binding` and the `artifact` made of them, and how many rules
+    failed at either step."""
     from siemforge.backends.kql.lower import compile_kql
-    from siemforge.compiler.api import compile_file, discover_rules, rule_root
 
-    out = []
-    failures = 0
-    for p in rules:
-        if not p.exists():
-            err.print(f"{p}: error: no such file or folder", style="bold red", markup=False)
-            raise typer.Exit(2)
-    for f in discover_rules(rules):
-        res = compile_file(f, root=rule_root(f, rules))
-        print_diagnostics(res.diagnostics)
-        if res.rule is None:
-            failures += 1
-            continue
-        try:
-            out.append((f, res.rule, compile_kql(res.rule, binding)))
-        except CompileError as exc:
-            print_diagnostics(exc.diagnostics)
-            failures += 1
-    return out, failures
+    def lower(rule: ir.RuleIR) -> tuple[str, T]:
+        query = compile_kql(rule, binding)
+        return query, artifact(rule, query)
 
-
-def _slug(s: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
+    results, failures = compiled_rules(rules)
+    done, refused = lowered(results, lower)
+    return [(res.rule, query, made) for res, (query, made) in done if res.rule is not None], failures + refused
 
 
 def _write(output: Path, files: Sequence[tuple[str, str | bytes]]) -> None:
-    d: OutputDir | None = None
-    try:
-        d = OutputDir.open(output)
+    with writing_to(output) as d:
         for name, text in files:
             d.write(name, text)
-    except OutputError as exc:
-        err.print(f"error: {exc}", style="bold red", markup=False)
-        raise typer.Exit(2) from None
-    finally:
-        if d is not None:
-            d.finish()
     out.print(f"wrote {len(files)} file(s) to {output}")
 
 
@@ -100,17 +82,9 @@ def sentinel_yaml(
     from siemforge.backends.kql.artifacts import analytic_rule_yaml
     from siemforge.backends.kql.lower import sentinel_binding
 
-    items, failures = _compiled(rules, binding)
-    files: list[tuple[str, str]] = []
-    for _, rule, query in items:
-        try:
-            doc = analytic_rule_yaml(rule, query, sentinel_binding(rule, binding))
-        except CompileError as exc:
-            print_diagnostics(exc.diagnostics)
-            failures += 1
-            continue
-        files.append((f"{_slug(rule.meta.id)}.yaml", dump_yaml(doc)))
-    _write(output, files)
+    items, failures = _kql(rules, binding, lambda rule, query: analytic_rule_yaml(
+        rule, query, sentinel_binding(rule, binding)))
+    _write(output, [(f"{slug(rule.meta.id)}.yaml", dump_yaml(doc)) for rule, _, doc in items])
     if failures:
         raise typer.Exit(1)
 
@@ -125,18 +99,10 @@ def arm(
     """ARM deployment templates: one per rule (<id>.json) and one for the whole rule set, lookups as watchlists."""
     from siemforge.backends.kql.artifacts import alert_rule_resource, arm_template
 
-    items, failures = _compiled(rules, binding)
-    good: list[tuple[ir.RuleIR, str]] = []
-    files: list[tuple[str, str]] = []
-    for _, rule, query in items:
-        try:
-            alert_rule_resource(rule, query, binding)  # validates durations, entities, operators
-        except CompileError as exc:
-            print_diagnostics(exc.diagnostics)
-            failures += 1
-            continue
-        good.append((rule, query))
-        files.append((f"{_slug(rule.meta.id)}.json", dump_json(arm_template([(rule, query)], binding))))
+    # the resource is built to validate durations, entities and operators; the templates are built from the rules
+    items, failures = _kql(rules, binding, lambda rule, query: alert_rule_resource(rule, query, binding))
+    good = [(rule, query) for rule, query, _ in items]
+    files = [(f"{slug(rule.meta.id)}.json", dump_json(arm_template([(rule, query)], binding))) for rule, query in good]
     if good:
         files.append((bundle, dump_json(arm_template(good, binding))))
     _write(output, files)
@@ -144,43 +110,14 @@ def arm(
         raise typer.Exit(1)
 
 
-def _compile_results(rules: list[Path]) -> tuple[list[CompileResult], int]:
-    """The rules that compile (diagnostics printed), and how many did not."""
-    from siemforge.compiler.api import compile_file, discover_rules, rule_root
-
-    good: list[CompileResult] = []
-    failures = 0
-    for f in discover_rules(rules):
-        res = compile_file(f, root=rule_root(f, rules))
-        print_diagnostics(res.diagnostics)
-        if res.rule is None:
-            failures += 1
-            continue
-        good.append(res)
-    return good, failures
-
-
-def _compiled_rules(rules: list[Path]) -> tuple[list[ir.RuleIR], int]:
-    good, failures = _compile_results(rules)
-    return [r.rule for r in good if r.rule is not None], failures
-
-
-def _splunk_ready(results: list[CompileResult], binding: str | None) -> tuple[list[CompileResult], int]:
-    """The rules that lower to SPL on `binding`; the others are reported (the export goes on without them)."""
+def _splunk_ready(rules: list[Path], binding: str | None) -> tuple[list[CompileResult], int]:
+    """The rules that compile and lower to SPL on `binding`, and how many did not (the export goes on without
+    them)."""
     from siemforge.backends.spl.lower import compile_spl
 
-    ready: list[CompileResult] = []
-    failures = 0
-    for res in results:
-        assert res.rule is not None
-        try:
-            compile_spl(res.rule, binding)
-        except CompileError as exc:
-            print_diagnostics([d.in_file(res.path) for d in exc.diagnostics])
-            failures += 1
-            continue
-        ready.append(res)
-    return ready, failures
+    results, failures = compiled_rules(rules)
+    ready, refused = lowered(results, lambda rule: compile_spl(rule, binding))
+    return [res for res, _ in ready], failures + refused
 
 
 @export_app.command("splunk-app")
@@ -193,9 +130,7 @@ def splunk_app(
     """A Splunk app: savedsearches.conf (one stanza per rule), macros, lookups, metadata, and a .tgz of it."""
     from siemforge.backends.spl.app import AppSpec, build_app, package
 
-    results, failures = _compile_results(rules)
-    results, unlowered = _splunk_ready(results, binding)
-    failures += unlowered
+    results, failures = _splunk_ready(rules, binding)
     good = [r.rule for r in results if r.rule is not None]
     try:
         files = build_app(good, binding, AppSpec(app_id=app_id))
@@ -221,9 +156,7 @@ def contentctl_pack(
     the pack folder)."""
     from siemforge.backends.spl.contentctl import build_pack
 
-    results, failures = _compile_results(rules)
-    results, unlowered = _splunk_ready(results, binding)
-    failures += unlowered
+    results, failures = _splunk_ready(rules, binding)
     good = [r.rule for r in results if r.rule is not None]
     tests = {r.rule.meta.id: r.doc.tests for r in results if r.rule is not None and r.doc is not None}
     paths = {r.rule.meta.id: r.path for r in results if r.rule is not None}

@@ -5,7 +5,7 @@ Exit codes: 0 success; 1 a rule failed to compile or a test failed; 2 bad usage 
 
 from __future__ import annotations
 
-import re
+import contextlib
 import sys
 import traceback
 from datetime import datetime
@@ -22,7 +22,8 @@ from siemforge.backends.registry import targets
 from siemforge.compiler.diagnostics import CompileError
 
 from .console import err, out, print_diagnostics, styled
-from .outputs import OutputDir, OutputError
+from .outputs import slug, writing_to
+from .rules import compiled_rules, lowered, require_paths
 
 if TYPE_CHECKING:
     from siemforge.backends.executor.testing import RuleTestReport
@@ -307,23 +308,14 @@ def compile_cmd(
             )
             raise typer.Exit(2)
         selected = [tgt]
-    for p in rules:
-        if not p.exists():
-            err.print(f"{p}: error: no such file or folder", style="bold red", markup=False)
-            raise typer.Exit(2)
-    outdir = None
-    if output is not None:
-        try:
-            outdir = OutputDir.open(output)
-        except OutputError as exc:
-            err.print(f"error: {exc}", style="bold red", markup=False)
-            raise typer.Exit(2) from None
-    items: list[dict[str, Any]] = []
-    failures = 0
+    require_paths(rules)
     from .batch import compile_batch
 
+    items: list[dict[str, Any]] = []
+    failures = 0
     written = 0
-    try:
+    with contextlib.ExitStack() as stack:
+        outdir = stack.enter_context(writing_to(output)) if output is not None else None
         for res in compile_batch(discover_rules(rules), tuple(t.name for t in selected), binding,
                                  default_cache_dir(), rules):
             print_diagnostics(res.diagnostics)
@@ -333,14 +325,8 @@ def compile_cmd(
                 continue
             for it in res.items:  # written while later rules still compile
                 sub = f"{it['target']}/" if len(selected) > 1 else ""
-                outdir.write(f"{sub}{_slug(it['id'])}.{it['ext']}", it["query"] + "\n")
+                outdir.write(f"{sub}{slug(it['id'])}.{it['ext']}", it["query"] + "\n")
                 written += 1
-    except OutputError as exc:
-        err.print(f"error: {exc}", style="bold red", markup=False)
-        raise typer.Exit(2) from None
-    finally:
-        if outdir is not None:
-            outdir.finish()
     if outdir is not None:
         out.print(f"wrote {written} file(s) to {output}")
     elif format is OutFormat.json:
@@ -373,31 +359,20 @@ def validate(
         )
         raise typer.Exit(2)
     from siemforge.backends.kql.validate import check_queries
-    from siemforge.compiler.api import compile_file, discover_rules, rule_root
 
     tgt = targets()["sentinel"]
-    compiled: list[tuple[str, str, Path]] = []
-    lookups: list[LookupTable] = []
-    failures = 0
-    for f in discover_rules(rules):
-        result = compile_file(f, root=rule_root(f, rules))
-        print_diagnostics(result.diagnostics)
-        if result.rule is None:
-            failures += 1
-            continue
-        try:
-            compiled.append((result.rule.meta.title, tgt.compile(result.rule, binding), f))
-            lookups.extend(result.rule.lookups)
-        except CompileError as exc:
-            print_diagnostics(exc.diagnostics)
-            failures += 1
+    results, failures = compiled_rules(rules)
+    done, refused = lowered(results, lambda rule: tgt.compile(rule, binding))
+    failures += refused
+    compiled = [(res.rule.meta.title, query, res.path) for res, query in done if res.rule is not None]
+    lookups: list[LookupTable] = [t for res, _ in done if res.rule is not None for t in res.rule.lookups]
     try:
-        results = check_queries([(n, q) for n, q, _ in compiled], lookups)
+        checked = check_queries([(n, q) for n, q, _ in compiled], lookups)
     except CompileError as exc:
         print_diagnostics(exc.diagnostics)
         raise typer.Exit(2) from None
     bad = 0
-    for (name, query, f), diags in zip(compiled, results):
+    for (name, query, f), diags in zip(compiled, checked):
         errors = [d for d in diags if d.severity == "Error"]
         bad += bool(errors)
         for d in diags:
@@ -448,13 +423,8 @@ def baseline(
     rows = build_table(found[0], logs, _parse_now(now) or default_now(), bad)
     for m in bad[:20]:
         err.print(str(m), style="yellow", markup=False)
-    try:
-        d = OutputDir.open(output.parent if str(output.parent) else Path("."))
+    with writing_to(output.parent if str(output.parent) else Path(".")) as d:
         d.write(output.name, table_csv(found[0], rows))
-        d.save_manifest()
-    except OutputError as exc:
-        err.print(f"error: {exc}", style="bold red", markup=False)
-        raise typer.Exit(2) from None
     out.print(f"{len(rows)} row(s) of {found[0].table} written to {output}")
 
 
@@ -469,13 +439,6 @@ def targets_cmd() -> None:
 def version() -> None:
     """Print the version."""
     out.print(__version__)
-
-
-_UNSAFE = re.compile(r"[^\w.-]")  # \w: letters and digits of any script, and `_`, as str.isalnum() + "_"
-
-
-def _slug(s: str) -> str:
-    return _UNSAFE.sub("_", s)
 
 
 def _register_export() -> None:

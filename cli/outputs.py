@@ -7,11 +7,24 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import typer
+
+from .console import err
+
 MANIFEST = ".siemforge-outputs"
+
+_UNSAFE = re.compile(r"[^\w.-]")  # \w: letters and digits of any script, and `_`, as str.isalnum() + "_"
+
+
+def slug(s: str) -> str:
+    """A file name made of a rule id: every character but letters, digits, `_`, `.` and `-` becomes `_`."""
+    return _UNSAFE.sub("_", s)
 
 
 class OutputError(Exception):
@@ -153,3 +166,19 @@ def _read_manifest(path: Path) -> set[str]:
         raise
     except UnicodeDecodeError:
         raise OutputError(f"{path} is not siemforge's list of the files it wrote (not text)") from None
+
+
+@contextlib.contextmanager
+def writing_to(root: Path) -> Iterator[OutputDir]:
+    """The output folder of a command, what it wrote recorded at the end: a folder that cannot be used or a file
+    that cannot be written is reported and ends the command (exit 2), with what was written so far kept."""
+    d: OutputDir | None = None
+    try:
+        d = OutputDir.open(root)
+        yield d
+    except OutputError as exc:
+        err.print(f"error: {exc}", style="bold red", markup=False)
+        raise typer.Exit(2) from None
+    finally:
+        if d is not None:
+            d.finish()
