@@ -14,7 +14,7 @@ from siemforge.compiler.diagnostics import CompileError
 
 from .console import err, out, print_diagnostics
 from .outputs import slug, writing_to
-from .rules import compiled_rules, lowered
+from .rules import RuleFiles, SentinelBinding, SplunkBinding, compiled_rules, lowered
 
 if TYPE_CHECKING:  # the compiler and the backends are imported by the commands, not by `siemforge --help`
     from siemforge.compiler import ir
@@ -74,9 +74,9 @@ def _write(output: Path, files: Sequence[tuple[str, str | bytes]]) -> None:
 
 @export_app.command("sentinel-yaml")
 def sentinel_yaml(
-    rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    rules: RuleFiles,
     output: Annotated[Path, typer.Option("-o", "--output", help="folder for <id>.yaml files")],
-    binding: Annotated[str | None, typer.Option(help="table binding")] = None,
+    binding: SentinelBinding = None,
 ) -> None:
     """Analytic rules in the Azure-Sentinel repository's YAML format, one file per rule."""
     from siemforge.backends.kql.artifacts import analytic_rule_yaml
@@ -91,9 +91,9 @@ def sentinel_yaml(
 
 @export_app.command("arm")
 def arm(
-    rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    rules: RuleFiles,
     output: Annotated[Path, typer.Option("-o", "--output", help="folder for the templates")],
-    binding: Annotated[str | None, typer.Option(help="table binding")] = None,
+    binding: SentinelBinding = None,
     bundle: Annotated[str, typer.Option(help="file name of the template holding the whole rule set")] = "ruleset.json",
 ) -> None:
     """ARM deployment templates: one per rule (<id>.json) and one for the whole rule set, lookups as watchlists."""
@@ -122,9 +122,9 @@ def _splunk_ready(rules: list[Path], binding: str | None) -> tuple[list[CompileR
 
 @export_app.command("splunk-app")
 def splunk_app(
-    rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    rules: RuleFiles,
     output: Annotated[Path, typer.Option("-o", "--output", help="folder for the app folder and its .tgz")],
-    binding: Annotated[str | None, typer.Option(help="Splunk binding (default: each source's default)")] = None,
+    binding: SplunkBinding = None,
     app_id: Annotated[str, typer.Option(help="the app's folder name and id")] = "siemforge_content",
 ) -> None:
     """A Splunk app: savedsearches.conf (one stanza per rule), macros, lookups, metadata, and a .tgz of it."""
@@ -146,10 +146,10 @@ def splunk_app(
 
 @export_app.command("contentctl")
 def contentctl_pack(
-    rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    rules: RuleFiles,
     output: Annotated[Path, typer.Option("-o", "--output", help="an empty (or siemforge-written) folder; copy it "
                                                                    "over a `contentctl init` pack")],
-    binding: Annotated[str | None, typer.Option(help="Splunk binding (default: each source's default)")] = None,
+    binding: SplunkBinding = None,
 ) -> None:
     """A contentctl 5.x content pack (detections with their fixture tests, baselines, macros, lookups, stories,
     data_sources). Copy it over a `contentctl init` pack and run contentctl there (test data paths are relative to

@@ -23,7 +23,7 @@ from siemforge.compiler.diagnostics import CompileError
 
 from .console import err, out, print_diagnostics, styled
 from .outputs import slug, writing_to
-from .rules import compiled_rules, lowered, require_paths
+from .rules import RuleFiles, SentinelBinding, compiled_rules, lowered, require_paths
 
 if TYPE_CHECKING:
     from siemforge.backends.executor.testing import RuleTestReport
@@ -274,7 +274,7 @@ def test(
 
 @app.command(name="compile")
 def compile_cmd(
-    rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    rules: RuleFiles,
     target: Annotated[str, typer.Option("--target", "-t", help="target name, or all (see `siemforge targets`)")],
     binding: Annotated[str | None, typer.Option(help="physical schema to compile against")] = None,
     format: Annotated[
@@ -346,9 +346,9 @@ def compile_cmd(
 
 @app.command()
 def validate(
-    rules: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    rules: RuleFiles,
     target: Annotated[str, typer.Option("--target", "-t", help="sentinel")] = "sentinel",
-    binding: Annotated[str | None, typer.Option(help="table binding")] = None,
+    binding: SentinelBinding = None,
 ) -> None:
     """Check compiled queries with the vendor's own analyser (sentinel: Microsoft's Kusto.Language)."""
     if target != "sentinel":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from siemforge.compiler.api import CompileResult
 
 T = TypeVar("T")
+
+# the parameters the commands that take a batch of rules share
+RuleFiles = Annotated[list[Path], typer.Argument(help="rule files or folders")]
+SentinelBinding = Annotated[str | None, typer.Option(help="table binding")]
+SplunkBinding = Annotated[str | None, typer.Option(help="Splunk binding (default: each source's default)")]
 
 
 def require_paths(paths: list[Path]) -> None:
