@@ -40,24 +40,11 @@ def worker(kind: str, cases: int, seed: int, seconds: int, memory_mb: int) -> di
     sys.path.insert(0, str(ROOT / "tests"))
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
-    from rule_strategies import (
-        check_rule_text,
-        make_folder,
-        pipeline_rule_text,
-        pipeline_text,
-        sigma_detection,
-        sigma_rule_text,
-        yaml_text,
-    )
+    from rule_strategies import RULE_TEXTS, check_rule_text, make_folder
 
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
     signal.signal(signal.SIGALRM, _alarm)
     folder = make_folder(Path(tempfile.mkdtemp(prefix="siemforge-fuzz-")))
-    strategy, to_text = {
-        "yaml": (yaml_text, lambda x: x),
-        "pipeline": (pipeline_text(), pipeline_rule_text),
-        "sigma": (sigma_detection(), sigma_rule_text),
-    }[kind]
     counts: Counter[str] = Counter()
     tracebacks: dict[str, dict[str, Any]] = {}
     slowest = [0.0, ""]
@@ -71,9 +58,8 @@ def worker(kind: str, cases: int, seed: int, seconds: int, memory_mb: int) -> di
     @hseed(seed)
     @settings(max_examples=cases, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
-    @given(case=strategy)
-    def run(case: Any) -> None:
-        text = to_text(case)
+    @given(text=RULE_TEXTS[kind])
+    def run(text: str) -> None:
         started = time.perf_counter()
         signal.alarm(seconds)
         try:

@@ -340,6 +340,14 @@ yaml_text = st.one_of(
     st.text(alphabet=st.sampled_from(list(YAML_CHARS) + list("abc019 ")), max_size=200),
 )
 
+# every kind of fuzzed input as the text of a rule file (what tests/test_fuzz_rules.py and benchmarks/fuzz_rules.py
+# draw): YAML documents, rules around a pipeline-language query, Sigma rules around a detection
+RULE_TEXTS = {
+    "yaml": yaml_text,
+    "pipeline": pipeline_text().map(pipeline_rule_text),
+    "sigma": sigma_detection().map(sigma_rule_text),
+}
+
 
 def make_folder(folder: Path) -> Path:
     """The folder a fuzzed rule lives in: a lookup and a log file it may name."""
