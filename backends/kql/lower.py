@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from siemforge.backends.executor.regex import RegexRefused, compile_re2
 from siemforge.compiler import ir, lowering
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, error
@@ -27,11 +28,6 @@ from .render import (
     render_string_literal,
     render_timespan,
 )
-
-try:  # KQL runs RE2; a pattern RE2 cannot compile is a compile error, never a silent change
-    import re2 as _re2
-except ImportError:  # pragma: no cover - google-re2 comes with pySigma 2
-    _re2 = None
 
 _IR_TO_KQL = {
     Type.STRING: "string",
@@ -586,11 +582,11 @@ def wildcard_to_re2(pattern: ir.WildcardPattern, case_sensitive: bool) -> str:
 
 
 def check_re2(pattern: str, low: KqlLowering, at: object = None) -> None:
-    if _re2 is None:
-        return
+    """KQL runs RE2: a pattern RE2 cannot compile is a refusal naming the construct, never a silent change (the
+    executor's RE2 check, which runs it too)."""
     try:
-        _re2.compile(pattern)
-    except Exception as exc:  # re2.error: RE2 cannot run this pattern (lookaround, backreferences, …)
+        compile_re2(pattern)
+    except RegexRefused as exc:
         raise low.fail(f"KQL runs RE2, which cannot run the regex {pattern!r}: {exc}", at) from None
 
 
