@@ -146,14 +146,6 @@ class RuleDoc:
         return str(rid or self.data.get("name") or self.path.stem)
 
 
-def _strs(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, list):
-        return tuple(str(v) for v in value)
-    return (str(value),)
-
-
 def read_rule_bytes(path: Path) -> bytes:
     """A rule file's bytes, read no further than MAX_RULE_BYTES (a rule named /dev/zero, or a 10 GB file, is refused
     after reading that much)."""

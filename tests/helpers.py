@@ -31,6 +31,20 @@ def compile_rule(folder: Path, text: str):  # type: ignore[no-untyped-def]  # ->
     return res.rule
 
 
+def bundled_cases(raw_only: bool = False) -> list[object]:
+    """Every test case of the bundled rules (rules/) as a pytest param (rule file, case), named folder:case;
+    `raw_only`: the cases whose logs are raw records (no `binding:`)."""
+    from siemforge.compiler.api import compile_file, discover_rules
+
+    out: list[object] = []
+    for f in discover_rules([ROOT / "rules"]):
+        res = compile_file(f)
+        assert res.doc is not None, [str(d) for d in res.diagnostics]
+        out.extend(pytest.param(f, case, id=f"{f.parent.name}:{case.name}") for case in res.doc.tests
+                   if not raw_only or case.binding is None)
+    return out
+
+
 def ci_tool(name: str, venv: str, env_var: str) -> str:
     """A Splunk tool CI installs in its own venv (.ci/run), `env_var` or on PATH; else skip the test."""
     exe = os.environ.get(env_var) or str(ROOT / ".ci-venvs" / venv / "bin" / name)

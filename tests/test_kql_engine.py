@@ -19,24 +19,14 @@ from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.bindings import builtin_bindings
 
 import kql_engine
-from helpers import ROOT, shared_path
+from helpers import ROOT, bundled_cases, shared_path
 
 pytestmark = pytest.mark.skipif(kql_engine.duckdb_kql is None, reason="duckdb-kql is not installed")
 SENTINEL = builtin_bindings()[("aws.cloudtrail", "sentinel")]
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def cases() -> list[object]:
-    out = []
-    for f in discover_rules([ROOT / "rules"]):
-        res = compile_file(f)
-        assert res.doc is not None
-        for case in res.doc.tests:
-            out.append(pytest.param(f, case, id=f"{f.parent.name}:{case.name}"))
-    return out
-
-
-@pytest.mark.parametrize("rule_file,case", cases())
+@pytest.mark.parametrize("rule_file,case", bundled_cases())
 def test_bundled_rules_kql_matches_executor(rule_file: Path, case: object) -> None:
     rule = compile_file(rule_file).rule
     assert rule is not None

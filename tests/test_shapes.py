@@ -19,7 +19,7 @@ from siemforge.backends.executor.shapes import record_to_row, row_to_record
 from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.bindings import builtin_bindings
 
-from helpers import ROOT, shared_path
+from helpers import bundled_cases, shared_path
 
 SENTINEL = builtin_bindings()[("aws.cloudtrail", "sentinel")]
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -60,18 +60,7 @@ def test_portal_export_rows_read_as_records() -> None:
     assert recs[0]["responseElements"] == {"ConsoleLogin": "Success"}
 
 
-def bundled_cases() -> list[Any]:
-    out = []
-    for f in discover_rules([ROOT / "rules"]):
-        res = compile_file(f)
-        assert res.doc is not None
-        for case in res.doc.tests:
-            if case.binding is None:
-                out.append(pytest.param(f, case, id=f"{f.parent.name}:{case.name}"))
-    return out
-
-
-@pytest.mark.parametrize("rule_file,case", bundled_cases())
+@pytest.mark.parametrize("rule_file,case", bundled_cases(raw_only=True))
 def test_bundled_rules_same_on_both_shapes(rule_file: Path, case: Any, tmp_path: Path) -> None:
     rule = compile_file(rule_file).rule
     assert rule is not None
