@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from siemforge.backends.executor.regex import check_rule
 from siemforge.backends.executor.testing import find_binding
 from siemforge.backends.kql.lower import FEATURES as KQL
 from siemforge.backends.kql.lower import compile_kql
@@ -59,6 +60,31 @@ def test_views_over_views_expand_recursively() -> None:
     assert bind(nested, KQL, None).stages == expand_views(nested.pipeline)
     # the outer view's filter, then the rule's own window (its seen-before table reads 14 days), then its stages
     assert '| where isnotempty(user)\n| where _time >= ago(1d)\n| where action =~ "created"' in compile_kql(nested, None)
+
+
+def test_the_executor_checks_the_regexes_of_every_view_under_the_rule() -> None:
+    rule = view_rule()
+    src = rule.pipeline.source
+    assert src.view is not None
+    backref = ir.Filter(ir.RegexMatch(ir.Column("user", (), ir.Type.STRING), "(a)\\1"))
+    # `outer` over `middle` over cim.change: the regex RE2 cannot run is two views down
+    middle = ir.SourceRef("middle", src.time_column, ir.Pipeline(src, (backref,)))
+    outer = ir.SourceRef("outer", src.time_column, ir.Pipeline(middle, ()))
+    nested = dataclasses.replace(rule, pipeline=dataclasses.replace(rule.pipeline, source=outer))
+    assert check_rule(rule) is None
+    refused = check_rule(nested)
+    assert refused is not None and "backreference" in refused.message
+
+
+def test_a_view_two_levels_over_a_windows_source_selects_its_records() -> None:
+    from siemforge.backends.executor.engine import _selects_records
+
+    rule = view_rule()
+    windows = ir.SourceRef("windows.application", "_time")
+    middle = ir.SourceRef("middle", "_time", ir.Pipeline(windows, ()))
+    for src in (windows, middle, ir.SourceRef("outer", "_time", ir.Pipeline(middle, ()))):
+        assert _selects_records(dataclasses.replace(rule, pipeline=ir.Pipeline(src, ())))
+    assert not _selects_records(rule)  # cim.change over aws.cloudtrail: no `records:` section
 
 
 def test_an_unknown_binding_is_refused_with_the_choices() -> None:

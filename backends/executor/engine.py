@@ -13,7 +13,7 @@ from typing import Any
 from siemforge.compiler import ir
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError
-from siemforge.compiler.lowering import sources_down
+from siemforge.compiler.lowering import base_source, sources_down
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
@@ -442,8 +442,7 @@ def run_rule(
 
 def _selects_records(rule: ir.RuleIR) -> bool:
     """A source with `records:` (Windows) reads each record through its selectors, in this process."""
-    src = rule.pipeline.source
-    sdef = builtin_sources().get(src.name if src.view is None else src.view.source.name)
+    sdef = builtin_sources().get(base_source(rule.pipeline.source))
     return sdef is not None and bool(sdef.records)
 
 

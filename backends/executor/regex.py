@@ -17,6 +17,7 @@ import re2
 
 from siemforge.compiler import ir
 from siemforge.compiler.diagnostics import Diagnostic, Severity, Span
+from siemforge.compiler.lowering import expand_views
 
 # RE2's program-size budget per pattern (its default is 8 MiB); past it, compiling fails and the rule is refused
 MAX_PROGRAM_BYTES = 8 << 20
@@ -93,10 +94,7 @@ def rule_patterns(e: Any) -> Iterator[tuple[str, frozenset[str]]]:
 def check_rule(rule: ir.RuleIR) -> Diagnostic | None:
     """The error that stops the executor running this rule (a regex RE2 cannot run), or None. Positioned at the
     first line of the rule file that holds the pattern's text, when one does."""
-    pipeline = rule.pipeline
-    parts: list[Any] = [pipeline.stages, [b.initial.stages for b in rule.baselines]]
-    if pipeline.source.view is not None:
-        parts.append(pipeline.source.view.stages)
+    parts: list[Any] = [expand_views(rule.pipeline), [b.initial.stages for b in rule.baselines]]  # views' stages too
     for pattern, flags in rule_patterns(parts):
         try:
             compile_re2(pattern, flags)
