@@ -479,10 +479,10 @@ def assigned_names(stage: Stage) -> tuple[str, ...]:
 
 
 def reads_clock(pipeline: Pipeline) -> bool:
-    """Whether the pipeline (or the view under its source) calls now() or ago(): its result depends on when it runs."""
-    stages = [*pipeline.stages, *(pipeline.source.view.stages if pipeline.source.view is not None else ())]
-    return any(isinstance(e, Call) and e.fn in ("now", "ago") for st in stages for x in stage_exprs(st)
-               for e in walk(x))
+    """Whether the pipeline (or a view under its source, views over views too) calls now() or ago(): its result
+    depends on when it runs."""
+    return any(isinstance(e, Call) and e.fn in ("now", "ago") for st in pipeline.stages for x in stage_exprs(st)
+               for e in walk(x)) or (pipeline.source.view is not None and reads_clock(pipeline.source.view))
 
 
 def within_last(pipeline: Pipeline, span: timedelta) -> Pipeline:

@@ -87,6 +87,16 @@ def test_a_view_two_levels_over_a_windows_source_selects_its_records() -> None:
     assert not _selects_records(rule)  # cim.change over aws.cloudtrail: no `records:` section
 
 
+def test_a_clock_two_views_down_makes_the_rule_depend_on_when_it_runs() -> None:
+    base = ir.SourceRef("aws.cloudtrail", "_time")
+    clock = ir.Filter(ir.Call("now", (), ir.Type.DATETIME))
+    middle = ir.SourceRef("middle", "_time", ir.Pipeline(base, (clock,)))
+    outer = ir.SourceRef("outer", "_time", ir.Pipeline(middle, ()))
+    assert ir.reads_clock(ir.Pipeline(outer, ()))
+    assert not ir.reads_clock(ir.Pipeline(ir.SourceRef("outer", "_time", ir.Pipeline(
+        ir.SourceRef("middle", "_time", ir.Pipeline(base, ())), ())), ()))
+
+
 def test_an_unknown_binding_is_refused_with_the_choices() -> None:
     with pytest.raises(CompileError) as exc:
         bind(view_rule(), SPL, "nope")

@@ -33,6 +33,17 @@ SEVERITY = {"informational": "informational", "low": "low", "medium": "medium", 
             "critical": "critical"}
 
 
+def binding_macros(*searches: str) -> dict[str, dict[str, Any]]:
+    """The macros the searches call (`name`), as the Splunk binding that defines each writes it (`macros:`)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in re.findall(r"`([A-Za-z0-9_]+)`", "\n".join(searches)):
+        for b in builtin_bindings().values():
+            m = (b.extra.get("macros") or {}).get(name)
+            if m:
+                out[name] = m
+    return out
+
+
 def slug(title: str) -> str:
     """ESCU's file-stem convention: lower case, spaces and punctuation to `_`."""
     return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
@@ -109,12 +120,9 @@ def build_app(rules: list[ir.RuleIR], binding: str | None, spec: AppSpec) -> dic
         macros[f"{stem}_filter"] = {"name": f"{stem}_filter", "definition": "search *",
                                     "description": "Update this macro to limit the output results to filter out "
                                                    "false positives."}
-        for name in re.findall(r"`([A-Za-z0-9_]+)`", spl):
-            for bound in builtin_bindings().values():
-                m = (bound.extra.get("macros") or {}).get(name)
-                if m:
-                    macros[name] = {"name": name, "definition": conf_value(str(m["definition"])),
-                                    "description": conf_value(str(m.get("description", "")))}
+        for name, m in binding_macros(spl).items():
+            macros[name] = {"name": name, "definition": conf_value(str(m["definition"])),
+                            "description": conf_value(str(m.get("description", "")))}
         for t in rule.lookups:
             if t.name in lookups:  # a KV store collection filled by baselines
                 continue

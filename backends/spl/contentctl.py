@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from siemforge.compiler import ir
-from siemforge.compiler.bindings import bindings_for, builtin_bindings
+from siemforge.compiler.bindings import bindings_for
 from siemforge.compiler.lowering import base_source
 from siemforge.compiler.sources import builtin_sources
 
-from .app import slug
+from .app import binding_macros, slug
 from .baseline import baseline_searches
 from .lower import compile_spl, splunk_binding
 
@@ -333,15 +333,12 @@ def build_pack(
         extra = baselines(rule, binding)
         files.update(extra)
         searches = [doc["search"], *(v for k, v in extra.items() if k.startswith("baselines/"))]
-        for name in re.findall(r"`([A-Za-z0-9_]+)`", "\n".join(searches)):
-            for b in builtin_bindings().values():
-                m = (b.extra.get("macros") or {}).get(name)
-                if m:
-                    macros[name] = {
-                        "name": name,
-                        "definition": str(m["definition"]),
-                        "description": " ".join(str(m.get("description", name)).split()),
-                    }
+        for name, m in binding_macros(*searches).items():
+            macros[name] = {
+                "name": name,
+                "definition": str(m["definition"]),
+                "description": " ".join(str(m.get("description", name)).split()),
+            }
         for t in rule.lookups:
             if any(b.table == t.name for b in rule.baselines):  # a KV store collection: baselines fill it
                 continue
