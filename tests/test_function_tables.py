@@ -10,18 +10,23 @@ import pytest
 from siemforge.backends.executor import compile as executor_compile
 from siemforge.backends.executor.functions import IMPLEMENTATIONS
 from siemforge.backends.kql import lower as kql
+from siemforge.backends.registry import targets
 from siemforge.backends.spl import lower as spl
 from siemforge.compiler.api import compile_file
 from siemforge.compiler.diagnostics import CompileError
 from siemforge.compiler.functions import FUNCTIONS
 from siemforge.compiler.types import Type
 
-# target -> (lowerings, generic names, unsupported name -> reason)
+# registered target -> (lowerings, generic names, unsupported name -> reason)
 TABLES: dict[str, tuple[set[str], set[str], dict[str, str]]] = {
     "executor": (set(IMPLEMENTATIONS) | set(executor_compile.CLOCK), set(), {}),
-    "kql": (set(kql.FUNCTIONS), set(kql.GENERIC), kql.UNSUPPORTED),
-    "spl": (set(spl.FUNCTIONS), set(spl.GENERIC), spl.UNSUPPORTED),
+    "sentinel": (set(kql.FUNCTIONS), set(kql.GENERIC), kql.UNSUPPORTED),
+    "splunk": (set(spl.FUNCTIONS), set(spl.GENERIC), spl.UNSUPPORTED),
 }
+
+
+def test_every_registered_target_has_a_function_table() -> None:
+    assert set(TABLES) == set(targets()), "a target with no function table here is not checked"
 
 
 @pytest.mark.parametrize("target", sorted(TABLES))
@@ -64,19 +69,18 @@ def test_an_unsupported_function_is_refused_with_its_reason(target: str, name: s
                  f"query: |\n  extend v = {call_text(name)}\n")
     rule = compile_file(p).rule
     assert rule is not None
-    compile_ = {"kql": kql.compile_kql, "spl": spl.compile_spl}[target]
     with pytest.raises(CompileError) as exc:
-        compile_(rule, None)
+        targets()[target].compile(rule, None)
     assert why in str(exc.value)
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_every_supported_function_compiles_on_kql_and_spl(name: str, tmp_path: Path) -> None:
+def test_every_supported_function_compiles_on_sentinel_and_splunk(name: str, tmp_path: Path) -> None:
     p = tmp_path / "rule.yml"
     p.write_text("title: t\nlogsource: {product: aws, service: cloudtrail}\n"
                  f"query: |\n  extend v = {call_text(name)}\n")
     rule = compile_file(p).rule
     assert rule is not None, name
-    for target, compile_ in (("kql", kql.compile_kql), ("spl", spl.compile_spl)):
+    for target in ("sentinel", "splunk"):
         if name not in TABLES[target][2]:
-            assert compile_(rule, None)
+            assert targets()[target].compile(rule, None)
