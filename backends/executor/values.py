@@ -225,10 +225,11 @@ def wildcard_matcher(pattern: tuple[Any, ...], case_sensitive: bool) -> Callable
     from siemforge.compiler.ir import Wild
 
     if any(p is Wild.ONE for p in pattern):
+        from siemforge.compiler.lowering import wildcard_body
+
         from .regex import compile_re2
 
-        body = "".join(".*" if p is Wild.ANY else "." if p is Wild.ONE else re2.escape(p) for p in pattern)
-        rx = compile_re2(body, frozenset({"s"} if case_sensitive else {"s", "i"}))
+        rx = compile_re2(wildcard_body(pattern, re2.escape), frozenset({"s"} if case_sensitive else {"s", "i"}))
         return lambda t: rx.fullmatch(t) is not None
     parts: list[str] = [""]
     for p in pattern:
