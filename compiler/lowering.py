@@ -123,6 +123,13 @@ def bind(rule: ir.RuleIR, features: Features, name: str | None) -> Bound:
                 else None, code="binding")
 
 
+def base_binding(rule: ir.RuleIR, features: Features) -> Binding | None:
+    """The default binding of the rule's base source on the target (the shape its fixture records are written in),
+    or None when it has none there."""
+    found = _bindings(base_source(rule.pipeline.source), features.target)
+    return found[0] if found else None
+
+
 def _bindings(source: str, target: str) -> list[Binding]:
     if target:
         return bindings_for(source, target)
@@ -150,10 +157,13 @@ def refusal(rule: ir.RuleIR, features: Features, message: str, *at: object, code
     return error(f"{rule.meta.title}: {message}", span_of(rule, *at), hint=f"see {features.docs}", code=code)
 
 
-def null_guards(e: ir.Compare, left: str, right: str) -> list[str]:
+def null_guards(features: Features, e: ir.Compare, left: str, right: str) -> list[str]:
     """The IR's `!=` is two-valued: true when a side is null (docs/semantics.md, decision 1). On a target with
     three-valued logic, `x != y` is null there, so each side that may be null — any but a literal — is guarded:
-    `isnull(side) or … or x != y`. `left`/`right` are the sides as the target compares them."""
+    `isnull(side) or … or x != y`; on the others there is nothing to guard. `left`/`right` are the sides as the
+    target compares them."""
+    if not features.three_valued_logic:
+        return []
     return [f"isnull({t})" for t, x in ((left, e.left), (right, e.right)) if not isinstance(x, ir.Literal)]
 
 

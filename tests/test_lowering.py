@@ -17,7 +17,17 @@ from siemforge.backends.spl.lower import compile_spl
 from siemforge.compiler import ir
 from siemforge.compiler.api import compile_file
 from siemforge.compiler.diagnostics import CompileError
-from siemforge.compiler.lowering import EXECUTOR, Drop, base_source, bind, expand_views, preprocess, span_of
+from siemforge.compiler.lowering import (
+    EXECUTOR,
+    Drop,
+    base_binding,
+    base_source,
+    bind,
+    expand_views,
+    null_guards,
+    preprocess,
+    span_of,
+)
 
 from helpers import ROOT
 
@@ -95,6 +105,20 @@ def test_a_clock_two_views_down_makes_the_rule_depend_on_when_it_runs() -> None:
     assert ir.reads_clock(ir.Pipeline(outer, ()))
     assert not ir.reads_clock(ir.Pipeline(ir.SourceRef("outer", "_time", ir.Pipeline(
         ir.SourceRef("middle", "_time", ir.Pipeline(base, ())), ())), ()))
+
+
+def test_ne_is_guarded_against_nulls_only_on_targets_with_three_valued_logic() -> None:
+    s = ir.Type.STRING
+    ne = ir.Compare(ir.CmpOp.NE, ir.Column("a", (), s), ir.Literal("x", s))
+    assert null_guards(KQL, ne, "a", '"x"') == ["isnull(a)"]  # a literal is never null
+    assert null_guards(EXECUTOR, ne, "a", '"x"') == []  # the IR's own `!=` is two-valued already
+
+
+def test_the_base_binding_is_the_base_sources_default_under_any_view() -> None:
+    rule = view_rule()
+    chosen, spl, kql = bind(rule, SPL, None).binding, base_binding(rule, SPL), base_binding(rule, KQL)
+    assert chosen is not None and spl is not None and kql is not None
+    assert (chosen.name, spl.name, kql.name) == ("cim", "raw", "sentinel")  # Splunk reads the view's data model
 
 
 def test_an_unknown_binding_is_refused_with_the_choices() -> None:

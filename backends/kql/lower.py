@@ -432,8 +432,8 @@ class KqlLowering:
                 e.op, e.op.value
             )
             return Lowered(f"{lt} {op} {rt}", "bool")
-        if e.op is ir.CmpOp.NE and FEATURES.three_valued_logic:  # strings are never null in KQL: not guarded
-            nulls = lowering.null_guards(e, lt, rt)
+        if e.op is ir.CmpOp.NE:  # strings are never null in KQL: not guarded
+            nulls = lowering.null_guards(FEATURES, e, lt, rt)
             return Lowered("(" + " or ".join([*nulls, f"{lt} != {rt}"]) + ")" if nulls else f"{lt} != {rt}", "bool")
         return Lowered(f"{lt} {e.op.value} {rt}", "bool")
 

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from siemforge.compiler import ir
-from siemforge.compiler.bindings import bindings_for
-from siemforge.compiler.lowering import base_source
+from siemforge.compiler.lowering import base_binding, base_source
 from siemforge.compiler.sources import builtin_sources
 
 from .app import binding_macros, slug
 from .baseline import baseline_searches
-from .lower import compile_spl, splunk_binding
+from .lower import FEATURES, compile_spl, splunk_binding
 
 if TYPE_CHECKING:
     from siemforge.compiler.rule import TestCase
@@ -84,8 +83,8 @@ class PackError(Exception):
 def _fixtures_fit(rule: ir.RuleIR, binding: str | None) -> bool:
     """Whether the rule's fixtures (records as its base source writes them, which the base source's default binding
     reads as they are) are test data for the search: its binding's data source is that default binding's."""
-    base, chosen = bindings_for(base_source(rule.pipeline.source), "splunk"), splunk_binding(rule, binding)
-    return bool(base) and chosen is not None and base[0].extra.get("data_source") == chosen.extra.get("data_source")
+    base, chosen = base_binding(rule, FEATURES), splunk_binding(rule, binding)
+    return base is not None and chosen is not None and base.extra.get("data_source") == chosen.extra.get("data_source")
 
 
 def positive_tests(rule: ir.RuleIR, binding: str | None, tests: Sequence[TestCase]) -> list[TestCase]:

@@ -402,9 +402,9 @@ class SplLowering:
                 e.right.value, str) else f"lower({rt})"
         if e.op is ir.CmpOp.EQ:
             return Lowered(f"{lt}=={rt}", cond=True)
-        if e.op is ir.CmpOp.NE and FEATURES.three_valued_logic:
-            nulls = lowering.null_guards(e, lt, rt)
-            return Lowered("(" + " OR ".join([*nulls, f"{lt}!={rt}"]) + ")", cond=True)
+        if e.op is ir.CmpOp.NE:
+            nulls = lowering.null_guards(FEATURES, e, lt, rt)
+            return Lowered("(" + " OR ".join([*nulls, f"{lt}!={rt}"]) + ")" if nulls else f"{lt}!={rt}", cond=True)
         return Lowered(f"{lt}{e.op.value}{rt}", cond=True)
 
     def call(self, e: ir.Call) -> Lowered:
