@@ -384,12 +384,7 @@ class _Loader:
 
     def baselines(self, value: Any, lookup_names: set[str]) -> dict[str, BaselineSpec]:
         out: dict[str, BaselineSpec] = {}
-        if value is None:
-            return out
-        if not isinstance(value, dict):
-            self.err("`baselines` must map a lookup table to {key, where, forget, warmup}", ("baselines",))
-            return out
-        for name, spec in value.items():
+        for name, spec in self.entries(value, "baselines", "a lookup table to {key, where, forget, warmup}"):
             at: tuple[str | int, ...] = ("baselines", name)
             if name not in lookup_names:
                 self.err(f"baseline {name!r} fills no declared lookup", at, hint="declare it under `lookups:`")
@@ -410,6 +405,16 @@ class _Loader:
         return out
 
     # ------------------------------------------------------------------ sections
+    def entries(self, value: Any, section: str, shape: str) -> list[tuple[Any, Any]]:
+        """The entries of a section that maps names to specs: none when it is absent, and an error saying the shape
+        (`shape`: what it maps to what) when it is not a mapping."""
+        if value is None:
+            return []
+        if not isinstance(value, dict):
+            self.err(f"`{section}` must map {shape}", (section,))
+            return []
+        return list(value.items())
+
     def duration(self, value: Any, at: tuple[str | int, ...]) -> timedelta | None:
         try:
             return parse_duration(str(value).strip())
@@ -472,21 +477,11 @@ class _Loader:
         return tuple(out)
 
     def details(self, value: Any) -> tuple[tuple[str, str], ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, dict):
-            self.err("`details` must map a detail name to a column", ("details",))
-            return ()
-        return tuple((str(k), str(v)) for k, v in value.items())
+        return tuple((str(k), str(v)) for k, v in self.entries(value, "details", "a detail name to a column"))
 
     def lookups(self, value: Any) -> dict[str, LookupDecl]:
         out: dict[str, LookupDecl] = {}
-        if value is None:
-            return out
-        if not isinstance(value, dict):
-            self.err("`lookups` must map a table name to a CSV file", ("lookups",))
-            return out
-        for name, spec in value.items():
+        for name, spec in self.entries(value, "lookups", "a table name to a CSV file"):
             at: tuple[str | int, ...] = ("lookups", name)
             types_spec: dict[str, Any] = {}
             if isinstance(spec, dict):

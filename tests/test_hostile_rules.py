@@ -334,3 +334,22 @@ def test_a_junit_report_of_rules_with_control_characters_still_parses(tmp_path: 
     assert suite is not None and suite.get("name") == "t\\x1b[31m \\x07 [b]x[/b]"
     case = suite.find("testcase")
     assert case is not None and case.get("name") == "n\\x1b" and case.find("failure") is not None
+
+
+MAPPINGS = [  # a section that maps names to specs, written as something else: (section text, message)
+    ("lookups: [lk.csv]\n", "`lookups` must map a table name to a CSV file"),
+    ("lookups: {lk: lk.csv}\nbaselines: [lk]\n", "`baselines` must map a lookup table to {key, where, forget, warmup}"),
+    ("details: 3\n", "`details` must map a detail name to a column"),
+]
+
+
+@pytest.mark.parametrize("section,message", MAPPINGS, ids=[m.split("`")[1] for _, m in MAPPINGS])
+def test_a_section_that_is_not_a_mapping_is_a_positioned_error(tmp_path: Path, section: str, message: str) -> None:
+    (tmp_path / "lk.csv").write_text("eventName,n\nx,1\n")
+    rule = tmp_path / "rule.yml"
+    rule.write_text("title: t\nlogsource: {product: aws, service: cloudtrail}\nquery: |\n  where eventName == 'x'\n"
+                    + section)
+    res = compile_file(rule)
+    found = [d for d in res.diagnostics if message in d.message]
+    assert res.rule is None and len(found) == 1, [str(d) for d in res.diagnostics]
+    assert found[0].span is not None and found[0].span.line == 4 + section.count("\n")
