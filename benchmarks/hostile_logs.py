@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import orjson
+from child import measure
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "cloudtrail"
@@ -75,21 +73,9 @@ def records_file(path: Path, records: list[bytes], total: int) -> None:
         fh.write(b"]}")
 
 
-def measure(cmd: list[str]) -> tuple[float, int, bytes, bytes]:
-    """Wall seconds, the child's peak RSS in MB (wait4), stdout, stderr."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _, _, usage = os.wait4(proc.pid, 0)
-        proc.returncode = 0  # reaped by wait4
-        seconds = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        return seconds, usage.ru_maxrss // 1024, out.read(), err.read()
-
-
 def run_rule(log: Path) -> None:
-    seconds, peak, out, err = measure([str(SIEMFORGE), "run", str(RULE), str(log), "--now", "2024-08-01T00:00:00Z"])
+    m = measure([str(SIEMFORGE), "run", str(RULE), str(log), "--now", "2024-08-01T00:00:00Z"])
+    seconds, peak, out, err = m.seconds, m.peak_mb, m.stdout, m.stderr
     summary = out.decode(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
     events = 0
     for word in summary[0].split("from ")[1:2]:
@@ -97,7 +83,7 @@ def run_rule(log: Path) -> None:
     size = log.stat().st_size
     notes = [line for line in err.decode(errors="replace").splitlines() if line.strip()][:2]
     print(f"{log.name:28} {size / 1e6:>9.1f} MB on disk  {seconds:>7.1f} s  {events / seconds:>9.0f} events/s  "
-          f"peak RSS {peak:>4} MB  | {summary[0]}")
+          f"peak RSS {peak:>4.0f} MB  | {summary[0]}")
     for n in notes:
         print(f"{'':30}stderr: {n[:110]}")
 
@@ -119,9 +105,9 @@ print(n, time.perf_counter() - t)
 
 def compare(path: Path) -> None:
     for name, code in (("whole-file (orjson.loads)", WHOLE), ("streaming (ijson events)", STREAM)):
-        seconds, peak, out, _ = measure([sys.executable, "-c", code, str(path)])
-        n, inner = out.decode().split()
-        print(f"  {name:28} {int(n):>8} records  {float(inner):>6.2f} s reading  peak RSS {peak:>4} MB")
+        m = measure([sys.executable, "-c", code, str(path)])
+        n, inner = m.stdout.decode().split()
+        print(f"  {name:28} {int(n):>8} records  {float(inner):>6.2f} s reading  peak RSS {m.peak_mb:>4.0f} MB")
 
 
 def main() -> None:

@@ -7,16 +7,14 @@ inputs (a rule just under each limit). Each runs as its own process; its wall ti
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from child import measure  # noqa: E402
 from test_hostile_rules import HEAD, alias_bomb, nested_detection  # noqa: E402
 
 from siemforge.compiler import limits  # noqa: E402
@@ -53,16 +51,9 @@ def main() -> int:
         for name, text in cases():
             rule = Path(tmp, "rule.yml")
             rule.write_text(text, encoding="utf-8")
-            started = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-m", "siemforge.cli.main", "ir", str(rule)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            assert proc.stderr is not None
-            stderr = proc.stderr.read()
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            wall = time.perf_counter() - started
-            first = (stderr.splitlines() or [""])[0].replace(str(rule), "rule.yml")[:90]
-            print(f"{name:<52} {proc.returncode:>4} {wall:>7.2f} {usage.ru_maxrss / 1024:>8.1f}  {first}")
+            m = measure([sys.executable, "-m", "siemforge.cli.main", "ir", str(rule)])
+            first = (m.stderr.decode(errors="replace").splitlines() or [""])[0].replace(str(rule), "rule.yml")[:90]
+            print(f"{name:<52} {m.exit_code:>4} {m.seconds:>7.2f} {m.peak_mb:>8.1f}  {first}")
     return 0
 
 

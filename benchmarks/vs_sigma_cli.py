@@ -15,27 +15,20 @@ import compileall
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from child import measure
 
 SIGMA = "sigma-cli 3.1 --without-pipeline"
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sigma" / "rules"
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None, stdout: Path | None = None) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS (MB) of this command's process tree (its own rusage, from wait4), exit code."""
-    out = stdout.open("wb") if stdout is not None else subprocess.DEVNULL
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    if stdout is not None:
-        out.close()  # type: ignore[union-attr]
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+    """Wall seconds, peak RSS (MB) of this command's process (its own rusage, from wait4), exit code."""
+    m = measure(cmd, env, stdout)
+    return m.seconds, m.peak_mb, m.exit_code
 
 
 def precompile() -> None:
