@@ -136,10 +136,14 @@ def test_compile_output_never_overwrites_user_files(tmp_path: Path) -> None:
     assert (out / "5f1c1a52-9d47-4f34-9a55-0b7a4f6c2e11.ir").read_text() == first  # deterministic
 
 
-def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    r = sf("run", str(tmp_path / "nope.yml"), str(tmp_path / "x.ndjson"))
-    assert r.returncode == 2
-    assert "no such file" in r.stderr and "Traceback" not in r.stderr
+@pytest.mark.parametrize("command", [["run"], ["compile", "-t", "all"], ["validate"], ["export", "arm", "-o"],
+                                     ["export", "contentctl", "-o"]], ids=" ".join)
+def test_missing_file_is_a_clear_error(tmp_path: Path, command: list[str]) -> None:
+    args = [*command, str(tmp_path / "out")] if command[-1] == "-o" else command
+    r = sf(*args, str(tmp_path / "nope.yml"), *([str(tmp_path / "x.ndjson")] if command == ["run"] else []))
+    assert r.returncode == 2, r.stderr
+    assert f"{tmp_path / 'nope.yml'}: error: no such file" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()  # nothing written
 
 
 def test_discover_rules_skips_test_data_folders_below_the_given_folder_only(tmp_path: Path) -> None:
