@@ -639,6 +639,11 @@ def _datetime_diff(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered
                f"{low.cast(outs[1], 'datetime')}, {low.cast(outs[2], 'datetime')})", "long")
 
 
+def _from_epoch(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    """KQL's function of the same name, given a number (a numeric string is made one)."""
+    return Lowered(f"{e.fn}({low.cast(outs[0], 'real')})", "datetime")
+
+
 FUNCTIONS: dict[str, KqlCall] = {
     "isnull": _null_test,
     "isnotnull": _null_test,
@@ -658,10 +663,8 @@ FUNCTIONS: dict[str, KqlCall] = {
     "dayofweek": lambda low, e, outs: Lowered(f"toint(dayofweek({low.cast(outs[0], 'datetime')}) / 1d)", "long"),
     "datetime_diff": _datetime_diff,
     # documented for epoch numbers (docs/semantics.md decision 14)
-    "unixtime_seconds_todatetime": lambda low, e, outs: Lowered(
-        f"{e.fn}({low.cast(outs[0], 'real')})", "datetime"),
-    "unixtime_milliseconds_todatetime": lambda low, e, outs: Lowered(
-        f"{e.fn}({low.cast(outs[0], 'real')})", "datetime"),
+    "unixtime_seconds_todatetime": _from_epoch,
+    "unixtime_milliseconds_todatetime": _from_epoch,
 }
 # KQL's own function of the same name and meaning: `name(arguments)`
 GENERIC = frozenset({"isempty", "isnotempty", "tostring", "todouble", "tobool", "todatetime", "array_length",
