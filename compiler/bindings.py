@@ -58,6 +58,13 @@ class Binding:
         return None
 
 
+def row_filter(binding: Binding) -> dict[str, list[Any]]:
+    """Which rows of the binding's table are rows of its source: column → the values it may hold (all must hold).
+    Empty when every row of the table is one (e.g. DeviceProcessEvents for process creation)."""
+    rows = binding.extra.get("rows") or {}
+    return {str(c): list(v) if isinstance(v, list) else [v] for c, v in rows.items()}
+
+
 def _parse_binding(text: str, file: str) -> Binding:
     doc = load_yaml(text, file)
     d = doc.value

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from siemforge.compiler.bindings import Binding
+from siemforge.compiler.bindings import Binding, row_filter
 
 from .values import format_datetime, to_datetime, to_text
 
@@ -57,6 +57,20 @@ def _get_path(record: dict[str, Any], dotted: str) -> Any:
             return None
         cur = cur.get(p)
     return cur
+
+
+def row_selected(row: dict[str, Any], binding: Binding) -> bool:
+    """Whether a table row is a row of the binding's source (its `rows:` filter; KQL compares case-sensitively)."""
+    for column, allowed in row_filter(binding).items():
+        v = row.get(column)
+        if isinstance(v, str) and any(isinstance(a, int) for a in allowed):
+            try:
+                v = int(v)
+            except ValueError:
+                return False
+        if v not in allowed:
+            return False
+    return True
 
 
 def row_to_record(row: dict[str, Any], binding: Binding) -> dict[str, Any]:
@@ -104,6 +118,7 @@ def row_to_record(row: dict[str, Any], binding: Binding) -> dict[str, Any]:
 def record_to_row(record: dict[str, Any], binding: Binding) -> dict[str, Any]:
     """A canonical record → the physical row the binding describes (as the SIEM would store it)."""
     row: dict[str, Any] = {}
+    fixed = row_filter(binding)
     by_column: dict[str, str] = {}
     for dotted, column in binding.columns.items():
         if not dotted.startswith("_"):
@@ -125,6 +140,8 @@ def record_to_row(record: dict[str, Any], binding: Binding) -> dict[str, Any]:
             v = None if raw is None else orjson.dumps(raw).decode()
         else:
             v = None
+        if v is None and column in fixed:
+            v = fixed[column][0]  # the table's rows of this source carry the filter's value
         if v is None and kind == "string" and binding.empty_is_missing:
             v = ""
         row[column] = v

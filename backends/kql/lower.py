@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from siemforge.compiler import ir, lowering
-from siemforge.compiler.bindings import Binding
+from siemforge.compiler.bindings import Binding, row_filter
 from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
 from siemforge.compiler.types import Type
@@ -90,6 +90,10 @@ class KqlLowering:
         if not table:
             raise self.fail(f"binding {self.binding.name!r} names no table")
         self.lines.append(render_name(table))
+        for column, values in row_filter(self.binding).items():  # the table holds more than the source's rows
+            self.lines.append("| where " + render_name(column) + (
+                " == " + kql_literal(values[0]) if len(values) == 1
+                else " in (" + ", ".join(kql_literal(v) for v in values) + ")"))
         for stage in stages:
             self.at_stage = stage
             for st in preprocess(stage, FEATURES, lambda: self.fresh("siemforge_tmp")):
@@ -675,6 +679,11 @@ UNSUPPORTED: dict[str, str] = {}  # every function has a KQL form
 
 FEATURES = Features("sentinel", "Sentinel", "docs/backends/sentinel.md", sequential_assignment=True,
                     three_valued_logic=True)
+
+
+def kql_literal(v: object) -> str:
+    """A binding's fixed value (text or a whole number) as a KQL literal."""
+    return str(v) if isinstance(v, int) and not isinstance(v, bool) else render_string_literal(str(v))
 
 
 def sentinel_binding(rule: ir.RuleIR, name: str | None) -> Binding:

@@ -1,0 +1,186 @@
+"""Generate sources/bindings/windows_*.sentinel_*.yml: Windows sources as Microsoft Sentinel stores them.
+
+Run from the repository root, with the project's shared/ data beside it:
+
+    python tools/gen_sentinel_bindings.py [--shared ../shared]
+
+Two bindings per source where the table holds that source's events:
+- `xdr` (the default): the Microsoft Defender XDR tables as Sentinel ingests them (DeviceProcessEvents,
+  DeviceFileEvents, DeviceRegistryEvents, DeviceImageLoadEvents, DeviceNetworkEvents);
+- `SecurityEvent`: the Windows Security channel as the Security Events connector stores it (the whole
+  `windows.security` service, and Security 4688 as `windows.process_creation`).
+
+Inputs: the table schemas in shared/reference/sentinel/tables/<Table>.schema.json (Azure Monitor Logs reference, the
+Sentinel form with TimeGenerated; see its SOURCES.md) and the sources' own field lists (sources/windows_*.yml).
+The column maps below are the decisions docs/backends/sentinel.md explains, field by field; a canonical field not
+mapped here has no column, and a rule that reads it is refused with the field named. pySigma's microsoft_xdr
+pipeline (AttackIQ/pySigma-backend-kusto, sigma/pipelines/microsoftxdr/mappings.py @ c83f737a) maps more fields;
+where its mapping changes what a rule means it is left out here, and the doc says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MS = "https://learn.microsoft.com/defender-xdr/advanced-hunting-{}-table"
+AZ = "https://learn.microsoft.com/azure/azure-monitor/reference/tables/{}"
+
+# Columns every Device* table has, for the Sysmon System fields.
+DEVICE_COMMON = {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", "Computer": "DeviceName"}
+
+# The acting process of Sysmon events other than 1 (Image = the process that did it) is the initiating process.
+ACTOR = {"Image": "InitiatingProcessFolderPath", "ProcessId": "InitiatingProcessId"}
+
+PROCESS = {
+    **DEVICE_COMMON,
+    "Image": "FolderPath",  # full path incl. the file name, as Sysmon's Image
+    "CommandLine": "ProcessCommandLine",
+    "ProcessId": "ProcessId",
+    "ParentImage": "InitiatingProcessFolderPath",
+    "ParentCommandLine": "InitiatingProcessCommandLine",
+    "ParentProcessId": "InitiatingProcessId",
+    "IntegrityLevel": "ProcessIntegrityLevel",
+    "OriginalFileName": "ProcessVersionInfoOriginalFileName",
+    "Description": "ProcessVersionInfoFileDescription",
+    "Product": "ProcessVersionInfoProductName",
+    "Company": "ProcessVersionInfoCompanyName",
+}
+
+FILE = {**DEVICE_COMMON, **ACTOR, "TargetFilename": "FolderPath"}
+
+# Sysmon 7: Image is the process that loaded the module, ImageLoaded the module. Sysmon's OriginalFileName,
+# Description, Product, Company describe the loaded module; DeviceImageLoadEvents has no version info for it (only
+# for the initiating process), so they stay unmapped.
+IMAGE_LOAD = {**DEVICE_COMMON, **ACTOR, "ImageLoaded": "FolderPath"}
+
+NETWORK = {
+    **DEVICE_COMMON,
+    **ACTOR,
+    "Protocol": "Protocol",
+    "SourceIp": "LocalIP",
+    "SourcePort": "LocalPort",
+    "DestinationIp": "RemoteIP",
+    "DestinationPort": "RemotePort",
+    "DestinationHostname": "RemoteUrl",
+}
+
+# Sysmon's TargetObject is key\value name with an abbreviated hive (HKLM\…); DeviceRegistryEvents splits it into
+# RegistryKey (HKEY_LOCAL_MACHINE\…) and RegistryValueName, and Sysmon's Details ("DWORD (0x00000001)") is not
+# RegistryValueData's form: both stay unmapped, so registry rules that read them are refused by name.
+REGISTRY = {**DEVICE_COMMON, **ACTOR}
+
+# (source, table, column map, fixed row filter {column: [values]}, Microsoft's table page)
+XDR: list[tuple[str, str, dict[str, str], dict[str, list[Any]], str]] = [
+    ("process_creation", "DeviceProcessEvents", PROCESS, {}, MS.format("deviceprocessevents")),
+    ("file_event", "DeviceFileEvents", FILE, {"ActionType": ["FileCreated"]}, MS.format("devicefileevents")),
+    ("file_delete", "DeviceFileEvents", FILE, {"ActionType": ["FileDeleted"]}, MS.format("devicefileevents")),
+    ("image_load", "DeviceImageLoadEvents", IMAGE_LOAD, {}, MS.format("deviceimageloadevents")),
+    ("network_connection", "DeviceNetworkEvents", NETWORK, {}, MS.format("devicenetworkevents")),
+    ("registry_event", "DeviceRegistryEvents", REGISTRY, {}, MS.format("deviceregistryevents")),
+    ("registry_add", "DeviceRegistryEvents", REGISTRY, {"ActionType": ["RegistryKeyCreated"]},
+     MS.format("deviceregistryevents")),
+    ("registry_delete", "DeviceRegistryEvents", REGISTRY,
+     {"ActionType": ["RegistryKeyDeleted", "RegistryValueDeleted"]}, MS.format("deviceregistryevents")),
+    ("registry_set", "DeviceRegistryEvents", REGISTRY, {"ActionType": ["RegistryValueSet"]},
+     MS.format("deviceregistryevents")),
+]
+
+# SecurityEvent: Security-Auditing's EventData names are SecurityEvent's own column names (the connector parses
+# them out of EventData), so a field of the same name and a compatible type maps to itself.
+SECURITY_SAME_NAME_EXCEPT = {"Data", "Level", "Task", "Keywords", "Version"}  # System fields stored differently
+# Security 4688 as process_creation: the source renames 4688's fields to Sigma's (sources/windows_process_creation.yml
+# `records:`); SecurityEvent keeps 4688's own names, so the rename is undone here. ProcessId/ParentProcessId stay
+# unmapped: SecurityEvent stores 4688's ids as hex text ("0x1a2c"), the source as numbers.
+SECURITY_4688 = {
+    "Image": "NewProcessName",
+    "ParentImage": "ParentProcessName",
+    "LogonId": "SubjectLogonId",
+}
+
+
+def table_schema(shared: Path, table: str) -> dict[str, str]:
+    doc = json.loads((shared / "reference" / "sentinel" / "tables" / f"{table}.schema.json").read_text())
+    return {c["name"]: c["type"] for c in doc["columns"]}
+
+
+def source_fields(name: str) -> dict[str, str]:
+    doc = yaml.safe_load(Path("sources", f"windows_{name}.yml").read_text())
+    return {str(k): str(v) for k, v in doc["fields"].items()}
+
+
+def compatible(canonical: str, physical: str) -> bool:
+    numbers = {"int", "long", "real"}
+    return canonical == physical or (canonical in numbers and physical in numbers) or (
+        canonical == "string" and physical == "string")
+
+
+def write(out: Path, source: str, name: str, table: str, columns: dict[str, str], rows: dict[str, list[Any]],
+          schema: dict[str, str], doc: str, connector: str, default: bool, note: str) -> None:
+    fields = source_fields(source)
+    unknown = sorted(k for k in columns if k not in fields and not k.startswith("_"))
+    if unknown:
+        raise SystemExit(f"windows.{source}: {unknown} are not fields of the source")
+    missing = sorted(c for c in [*columns.values(), *rows] if c not in schema)
+    if missing:
+        raise SystemExit(f"{table}: no columns {missing}")
+    lines = [
+        "# Generated by tools/gen_sentinel_bindings.py: edit that script, not this file.",
+        f"# windows.{source} as Microsoft Sentinel stores it in the {table} table. {note}",
+        f"# {doc}",
+        "# Read forwards by the KQL backend (canonical field -> column) and backwards by the executor.",
+        f"source: windows.{source}",
+        f"name: {name}",
+        "target: sentinel",
+        f"table: {table}",
+        "time_column: TimeGenerated",
+    ]
+    if default:
+        lines.append("default: true")
+    lines += [
+        "# Kusto strings are never null: an absent string field is stored as an empty string (docs/semantics.md).",
+        "empty_is_missing: true",
+    ]
+    if rows:
+        lines.append("# which rows of the table are rows of the source: column -> allowed values")
+        lines.append("rows:")
+        lines += [f"  {c}: {json.dumps(v)}" for c, v in rows.items()]
+    lines.append("columns:")
+    lines += [f"  {k}: {v}" for k, v in columns.items()]
+    lines.append(f"# the table's columns and KQL types ({AZ.format(table.lower())})")
+    lines.append("schema:")
+    lines += [f"  {c}: {t}" for c, t in schema.items()]
+    lines.append(f"connector: {connector}")
+    out.joinpath(f"windows_{source}.sentinel_{name.lower()}.yml").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", default="../shared", type=Path)
+    args = ap.parse_args()
+    out = Path("sources", "bindings")
+    for source, table, columns, rows, doc in XDR:
+        write(out, source, "xdr", table, columns, rows, table_schema(args.shared, table), doc,
+              "MicrosoftThreatProtection", True, "Microsoft Defender XDR connector.")
+    se = table_schema(args.shared, "SecurityEvent")
+    sec_fields = source_fields("security")
+    same = {f: f for f, t in sec_fields.items()
+            if f in se and f not in SECURITY_SAME_NAME_EXCEPT and compatible(t, se[f])}
+    write(out, "security", "SecurityEvent", "SecurityEvent", {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated",
+          **same}, {}, se, AZ.format("securityevent"), "SecurityEvents", False,
+          "Windows Security Events connector.")
+    pc_fields = source_fields("process_creation")
+    same = {f: f for f, t in pc_fields.items()
+            if f in se and f not in SECURITY_SAME_NAME_EXCEPT and f not in SECURITY_4688 and f not in
+            ("ProcessId", "ParentProcessId") and compatible(t, se[f])}
+    write(out, "process_creation", "SecurityEvent", "SecurityEvent",
+          {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", **same, **SECURITY_4688}, {"EventID": [4688]}, se,
+          AZ.format("securityevent"), "SecurityEvents", False, "Security 4688 (process creation).")
+
+
+if __name__ == "__main__":
+    main()
