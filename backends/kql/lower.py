@@ -390,9 +390,9 @@ class KqlLowering:
             case ir.Not(operand=o):
                 return Lowered(self.negate(o), "bool")
             case ir.And(operands=ops):
-                return Lowered("(" + " and ".join(self.predicate(o) for o in ops) + ")", "bool")
+                return Lowered(join_balanced("and", [self.predicate(o) for o in ops]), "bool")
             case ir.Or(operands=ops):
-                return Lowered("(" + " or ".join(self.predicate(o) for o in ops) + ")", "bool")
+                return Lowered(join_balanced("or", [self.predicate(o) for o in ops]), "bool")
             case ir.Arith(op=op, left=l, right=r, type=t):
                 lo, ro = self.numeric(l), self.numeric(r)
                 return Lowered(f"({lo} {op.value} {ro})", _IR_TO_KQL.get(t, "real"))
@@ -679,6 +679,18 @@ UNSUPPORTED: dict[str, str] = {}  # every function has a KQL form
 
 FEATURES = Features("sentinel", "Sentinel", "docs/backends/sentinel.md", sequential_assignment=True,
                     three_valued_logic=True)
+
+
+CHAIN = 64  # operands one `and`/`or` chain holds before it is grouped
+
+
+def join_balanced(op: str, parts: list[str]) -> str:
+    """`(a op b op …)`; a long chain is grouped in parenthesised runs of CHAIN. Kusto.Language parses a chain as a
+    nested tree and refuses one deeper than its safe limit (KS245, e.g. a Sigma list of 300 emoji); `and`/`or` are
+    associative, so the grouping keeps the meaning."""
+    while len(parts) > CHAIN:
+        parts = ["(" + f" {op} ".join(parts[i:i + CHAIN]) + ")" for i in range(0, len(parts), CHAIN)]
+    return "(" + f" {op} ".join(parts) + ")"
 
 
 def kql_literal(v: object) -> str:
