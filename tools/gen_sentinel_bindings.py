@@ -92,7 +92,9 @@ XDR: list[tuple[str, str, dict[str, str], dict[str, list[Any]], str]] = [
 
 # SecurityEvent: Security-Auditing's EventData names are SecurityEvent's own column names (the connector parses
 # them out of EventData), so a field of the same name and a compatible type maps to itself.
-SECURITY_SAME_NAME_EXCEPT = {"Data", "Level", "Task", "Keywords", "Version"}  # System fields stored differently
+# System fields SecurityEvent stores in another form, and Log Analytics' own columns (Type is the table's name there)
+SECURITY_SAME_NAME_EXCEPT = {"Data", "Level", "Task", "Keywords", "Version", "Type", "TenantId", "SourceSystem",
+                             "ManagementGroupName", "TimeGenerated"}
 # Security 4688 as process_creation: the source renames 4688's fields to Sigma's (sources/windows_process_creation.yml
 # `records:`); SecurityEvent keeps 4688's own names, so the rename is undone here. ProcessId/ParentProcessId stay
 # unmapped: SecurityEvent stores 4688's ids as hex text ("0x1a2c"), the source as numbers.
