@@ -55,7 +55,26 @@ class Binding:
             col = self.json_columns.get(dotted)
             if col is not None:
                 return ColumnRef(col, tuple(segs[i:]), True, "dynamic")
+        if len(segs) == 1 and segs[0] in computed(self):  # a value the target computes from columns (its own name)
+            return ColumnRef(str(segs[0]), (), False, "string")
         return None
+
+
+COMPUTED_KINDS = {
+    # Sysmon's registry path (TargetObject) from a table's key and value name columns: the hive's long name
+    # abbreviated as Sysmon writes it, `\<value name>` appended when there is one (docs/backends/sentinel.md)
+    "registry_path": ("key", "value", "hives"),
+    # Sysmon's registry data (Details: `DWORD (0x00000001)`, `QWORD (0x00000000-0x00000001)`, `Binary Data`, text as
+    # it is) from a table's data and type columns
+    "registry_data": ("data", "type"),
+    # a field whose values are another column's, renamed (column value → field value; others: missing)
+    "value_map": ("column", "map"),
+}
+
+
+def computed(binding: Binding) -> dict[str, dict[str, Any]]:
+    """Canonical fields the binding computes from its columns: field → spec (`kind` in COMPUTED_KINDS, its keys)."""
+    return dict(binding.extra.get("computed") or {})
 
 
 def row_filter(binding: Binding) -> dict[str, list[Any]]:
@@ -95,6 +114,11 @@ def _parse_binding(text: str, file: str) -> Binding:
                     )
                 ]
             )
+    for name, spec in (d.get("computed") or {}).items():
+        kind = spec.get("kind") if isinstance(spec, dict) else None
+        if kind not in COMPUTED_KINDS or any(k not in spec for k in COMPUTED_KINDS[kind]):
+            raise CompileError([Diagnostic(Severity.ERROR, f"computed field {name!r}: kind is one of "
+                                           f"{sorted(COMPUTED_KINDS)}, with their keys", doc.span(("computed", name)))])
     return Binding(
         str(d["source"]),
         str(d["name"]),

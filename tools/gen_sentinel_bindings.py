@@ -69,10 +69,31 @@ NETWORK = {
     "DestinationHostname": "RemoteUrl",
 }
 
-# Sysmon's TargetObject is key\value name with an abbreviated hive (HKLM\…); DeviceRegistryEvents splits it into
-# RegistryKey (HKEY_LOCAL_MACHINE\…) and RegistryValueName, and Sysmon's Details ("DWORD (0x00000001)") is not
-# RegistryValueData's form: both stay unmapped, so registry rules that read them are refused by name.
 REGISTRY = {**DEVICE_COMMON, **ACTOR}
+
+# Sysmon's TargetObject is key\value name with an abbreviated hive (HKLM\…); DeviceRegistryEvents splits it into
+# RegistryKey (HKEY_LOCAL_MACHINE\…, ControlSet001 for CurrentControlSet) and RegistryValueName. Sysmon's Details
+# ("DWORD (0x00000001)") is RegistryValueData in Sysmon's notation. Both are computed (compiler.bindings
+# COMPUTED_KINDS); value_events says which rows' last path segment is a value name (record_to_row's direction).
+HIVES = [["HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001", "HKLM\\System\\CurrentControlSet"],
+         ["HKEY_LOCAL_MACHINE", "HKLM"], ["HKEY_USERS", "HKU"], ["HKEY_CURRENT_USER", "HKU"]]
+
+
+def registry_path(value_events: bool | list[str]) -> dict[str, Any]:
+    return {"kind": "registry_path", "key": "RegistryKey", "value": "RegistryValueName", "hives": HIVES,
+            "value_events": value_events}
+
+
+DETAILS = {"kind": "registry_data", "data": "RegistryValueData", "type": "RegistryValueType"}
+COMPUTED: dict[str, dict[str, dict[str, Any]]] = {
+    "registry_event": {"TargetObject": registry_path(["SetValue", "DeleteValue"]), "Details": DETAILS},
+    "registry_add": {"TargetObject": registry_path(False)},
+    "registry_delete": {"TargetObject": registry_path(["DeleteValue"])},
+    "registry_set": {"TargetObject": registry_path(True), "Details": DETAILS},
+    # Sysmon 3's Initiated: "true" when the process opened the connection; DeviceNetworkEvents says it by ActionType
+    "network_connection": {"Initiated": {"kind": "value_map", "column": "ActionType",
+                                         "map": {"ConnectionSuccess": "true", "InboundConnectionAccepted": "false"}}},
+}
 
 # (source, table, column map, fixed row filter {column: [values]}, Microsoft's table page)
 XDR: list[tuple[str, str, dict[str, str], dict[str, list[Any]], str]] = [
@@ -80,7 +101,8 @@ XDR: list[tuple[str, str, dict[str, str], dict[str, list[Any]], str]] = [
     ("file_event", "DeviceFileEvents", FILE, {"ActionType": ["FileCreated"]}, MS.format("devicefileevents")),
     ("file_delete", "DeviceFileEvents", FILE, {"ActionType": ["FileDeleted"]}, MS.format("devicefileevents")),
     ("image_load", "DeviceImageLoadEvents", IMAGE_LOAD, {}, MS.format("deviceimageloadevents")),
-    ("network_connection", "DeviceNetworkEvents", NETWORK, {}, MS.format("devicenetworkevents")),
+    ("network_connection", "DeviceNetworkEvents", NETWORK,
+     {"ActionType": ["ConnectionSuccess", "InboundConnectionAccepted"]}, MS.format("devicenetworkevents")),
     ("registry_event", "DeviceRegistryEvents", REGISTRY, {}, MS.format("deviceregistryevents")),
     ("registry_add", "DeviceRegistryEvents", REGISTRY, {"ActionType": ["RegistryKeyCreated"]},
      MS.format("deviceregistryevents")),
@@ -147,6 +169,11 @@ def write(out: Path, source: str, name: str, table: str, columns: dict[str, str]
         "# Kusto strings are never null: an absent string field is stored as an empty string (docs/semantics.md).",
         "empty_is_missing: true",
     ]
+    derived = COMPUTED.get(source, {}) if name == "xdr" else {}
+    if derived:
+        lines.append("# canonical fields computed from columns (docs/backends/sentinel.md, 'Registry paths and data')")
+        lines.append("computed:")
+        lines += [f"  {k}: {json.dumps(v)}" for k, v in derived.items()]
     if rows:
         lines.append("# which rows of the table are rows of the source: column -> allowed values")
         lines.append("rows:")

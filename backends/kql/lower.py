@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from siemforge.compiler import ir, lowering
-from siemforge.compiler.bindings import Binding, row_filter
+from siemforge.compiler.bindings import Binding, ColumnRef, computed, row_filter
 from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
 from siemforge.compiler.types import Type
@@ -73,6 +73,7 @@ class KqlLowering:
     counter: int = 0
     tables: dict[str, str] = field(default_factory=dict)  # lookup table -> the query's own `let` that computes it
     at_stage: ir.Stage | None = None  # the rule's stage being lowered (where a refusal points by default)
+    used_computed: set[str] = field(default_factory=set)  # the binding's computed fields the query reads
 
     # ------------------------------------------------------------------ names
     def fresh(self, stem: str) -> str:
@@ -94,12 +95,17 @@ class KqlLowering:
             self.lines.append("| where " + render_name(column) + (
                 " == " + kql_literal(values[0]) if len(values) == 1
                 else " in (" + ", ".join(kql_literal(v) for v in values) + ")"))
+        head = len(self.lines)
         for stage in stages:
             self.at_stage = stage
             for st in preprocess(stage, FEATURES, lambda: self.fresh("siemforge_tmp")):
                 self.stage(st)
         if self.scope.from_table and self.parsed_json:
             self.lines.append("| project-away " + ", ".join(sorted(self.parsed_json.values())))
+        if self.used_computed:  # before the rule's stages: every stage reads them as the source's fields
+            specs = computed(self.binding)
+            self.lines.insert(head, "| extend " + ", ".join(
+                f"{render_name(n)} = {computed_kql(specs[n])}" for n in sorted(self.used_computed)))
         body = "\n".join(self.lines)
         return "\n".join([*self.lets, body]) if self.lets else body
 
@@ -172,12 +178,19 @@ class KqlLowering:
         """A top-level column by its IR name: computed columns by name, table columns through the binding."""
         if name in self.scope.computed or not self.scope.from_table:
             return render_name(name)
-        ref = self.binding.resolve(name, ())
+        ref = self.resolve(name, ())
         if ref is None:
             raise self.fail(f"field {name!r} has no column in the {self.binding.table} table", code="unmapped-field")
         if ref.column == name:
             return render_name(name)
         return f"{render_name(name)} = {self.column(ir.Column(name, (), Type.ANY)).text}"
+
+    def resolve(self, name: str, path: tuple[str | int, ...]) -> ColumnRef | None:
+        """The binding's column for a source field; a computed one is extended at the query's head when read."""
+        ref = self.binding.resolve(name, path)
+        if ref is not None and not ref.json_text and ref.column in computed(self.binding):
+            self.used_computed.add(ref.column)
+        return ref
 
     def column_type(self, name: str) -> str:
         if name in self.scope.computed:
@@ -326,7 +339,7 @@ class KqlLowering:
             if c.path:
                 return Lowered(render_name(c.name) + _path(c.path), "dynamic")
             return Lowered(render_name(c.name), t, field=c.name)
-        ref = self.binding.resolve(c.name, c.path)
+        ref = self.resolve(c.name, c.path)
         if ref is None:
             dotted = ".".join([c.name, *(str(p) for p in c.path)])
             raise self.fail(f"field {dotted!r} has no column in the {self.binding.table} table "
@@ -691,6 +704,28 @@ def join_balanced(op: str, parts: list[str]) -> str:
     while len(parts) > CHAIN:
         parts = ["(" + f" {op} ".join(parts[i:i + CHAIN]) + ")" for i in range(0, len(parts), CHAIN)]
     return "(" + f" {op} ".join(parts) + ")"
+
+
+def computed_kql(spec: dict[str, object]) -> str:
+    """A binding's computed field as a KQL expression over its columns (compiler.bindings.COMPUTED_KINDS)."""
+    if spec["kind"] == "registry_path":
+        key, value = render_name(str(spec["key"])), render_name(str(spec["value"]))
+        arms = []
+        for long, short in spec["hives"]:  # type: ignore[attr-defined]
+            arms.append(f"{key} startswith {render_string_literal(long)}, "
+                        f"strcat({render_string_literal(short)}, substring({key}, {len(long)}))")
+        hive = f"case({', '.join(arms)}, {key})"
+        return f'strcat({hive}, iff(isempty({value}), "", strcat("\\\\", {value})))'
+    if spec["kind"] == "value_map":
+        col = render_name(str(spec["column"]))
+        arms = [f"{col} == {render_string_literal(str(k))}, {render_string_literal(str(v))}"
+                for k, v in spec["map"].items()]  # type: ignore[attr-defined]
+        return f'case({", ".join(arms)}, "")'
+    data, kind = render_name(str(spec["data"])), render_name(str(spec["type"]))
+    return (f'case({kind} =~ "Dword", strcat("DWORD (0x", tohex(tolong({data}), 8), ")"), '
+            f'{kind} =~ "Qword", strcat("QWORD (0x", tohex(binary_shift_right(tolong({data}), 32), 8), "-0x", '
+            f'tohex(binary_and(tolong({data}), 4294967295), 8), ")"), '
+            f'{kind} =~ "Binary", "Binary Data", {data})')
 
 
 def kql_literal(v: object) -> str:
