@@ -57,6 +57,9 @@ class Binding:
                 return ColumnRef(col, tuple(segs[i:]), True, "dynamic")
         if len(segs) == 1 and segs[0] in computed(self):  # a value the target computes from columns (its own name)
             return ColumnRef(str(segs[0]), (), False, "string")
+        holder = members_column(self)
+        if holder is not None and isinstance(segs[0], str) and segs[0] not in self.extra.get("not_members", ()):
+            return ColumnRef(holder, tuple(segs), True, "dynamic")  # a member of the column holding the event data
         return None
 
 
@@ -75,6 +78,13 @@ COMPUTED_KINDS = {
 def computed(binding: Binding) -> dict[str, dict[str, Any]]:
     """Canonical fields the binding computes from its columns: field → spec (`kind` in COMPUTED_KINDS, its keys)."""
     return dict(binding.extra.get("computed") or {})
+
+
+def members_column(binding: Binding) -> str | None:
+    """The column holding every field the binding maps to no column of its own, each as a member of that name
+    (Sentinel's WindowsEvent: `EventData.ScriptBlockText`), or None."""
+    holder = binding.extra.get("members_of")
+    return None if holder is None else str(holder)
 
 
 def row_filter(binding: Binding) -> dict[str, list[Any]]:

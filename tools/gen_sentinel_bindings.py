@@ -127,14 +127,30 @@ SECURITY_4688 = {
 }
 
 
+# WindowsEvent (the Azure Monitor Agent's Windows event table): the System fields are columns, every named EventData
+# field a member of the dynamic EventData column under its own name. Classic events' unnamed data (`Data`, the
+# readers' joined text) has no member there, nor has EventRecordID a column of its type (EventRecordId is text).
+WINDOWS_EVENT = {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", "EventID": "EventID", "Channel": "Channel",
+                 "Computer": "Computer", "Provider_Name": "Provider", "Level": "EventLevel", "Task": "Task",
+                 "Version": "Version", "Keywords": "Keywords"}
+NOT_MEMBERS = ["Data", "EventRecordID"]
+
+
 def table_schema(shared: Path, table: str) -> dict[str, str]:
     doc = json.loads((shared / "reference" / "sentinel" / "tables" / f"{table}.schema.json").read_text())
     return {c["name"]: c["type"] for c in doc["columns"]}
 
 
+def source_doc(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load(Path("sources", f"windows_{name.replace('-', '_')}.yml").read_text()))
+
+
 def source_fields(name: str) -> dict[str, str]:
-    doc = yaml.safe_load(Path("sources", f"windows_{name}.yml").read_text())
-    return {str(k): str(v) for k, v in doc["fields"].items()}
+    """The source's fields and types; an untyped source (no field dictionary) has the System fields."""
+    fields = source_doc(name).get("fields")
+    if fields is None:
+        return {k: "any" for k in WINDOWS_EVENT}
+    return {str(k): str(v) for k, v in fields.items()}
 
 
 def compatible(canonical: str, physical: str) -> bool:
@@ -144,7 +160,8 @@ def compatible(canonical: str, physical: str) -> bool:
 
 
 def write(out: Path, source: str, name: str, table: str, columns: dict[str, str], rows: dict[str, list[Any]],
-          schema: dict[str, str], doc: str, connector: str, default: bool, note: str) -> None:
+          schema: dict[str, str], doc: str, connector: str, default: bool, note: str,
+          members: tuple[str, list[str]] | None = None) -> None:
     fields = source_fields(source)
     unknown = sorted(k for k in columns if k not in fields and not k.startswith("_"))
     if unknown:
@@ -174,6 +191,10 @@ def write(out: Path, source: str, name: str, table: str, columns: dict[str, str]
         lines.append("# canonical fields computed from columns (docs/backends/sentinel.md, 'Registry paths and data')")
         lines.append("computed:")
         lines += [f"  {k}: {json.dumps(v)}" for k, v in derived.items()]
+    if members is not None:
+        lines.append("# every field not in columns: is the member of this dynamic column of the same name (but these)")
+        lines.append(f"members_of: {members[0]}")
+        lines.append(f"not_members: {json.dumps(members[1])}")
     if rows:
         lines.append("# which rows of the table are rows of the source: column -> allowed values")
         lines.append("rows:")
@@ -184,7 +205,7 @@ def write(out: Path, source: str, name: str, table: str, columns: dict[str, str]
     lines.append("schema:")
     lines += [f"  {c}: {t}" for c, t in schema.items()]
     lines.append(f"connector: {connector}")
-    out.joinpath(f"windows_{source}.sentinel_{name.lower()}.yml").write_text("\n".join(lines) + "\n")
+    out.joinpath(f"windows_{source.replace('-', '_')}.sentinel_{name.lower()}.yml").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -209,6 +230,26 @@ def main() -> None:
     write(out, "process_creation", "SecurityEvent", "SecurityEvent",
           {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", **same, **SECURITY_4688}, {"EventID": [4688]}, se,
           AZ.format("securityevent"), "SecurityEvents", False, "Security 4688 (process creation).")
+    windows_event(out, args.shared)
+
+
+def windows_event(out: Path, shared: Path) -> None:
+    """A WindowsEvent binding for every Windows source whose rows are one channel set and EventID set, as written."""
+    schema = table_schema(shared, "WindowsEvent")
+    for path in sorted(Path("sources").glob("windows_*.yml")):
+        doc = yaml.safe_load(path.read_text())
+        records = doc.get("records") or []
+        if len(records) != 1 or not records[0].get("channel") or records[0].get("provider") or records[0].get("rename"):
+            continue  # several shapes (process_creation: Sysmon 1 or Security 4688), or an ETW provider
+        source = str(doc["name"]).removeprefix("windows.")
+        fields = source_fields(source)
+        columns = {k: v for k, v in WINDOWS_EVENT.items() if k.startswith("_") or k in fields}
+        rows: dict[str, list[Any]] = {"Channel": list(records[0]["channel"])}
+        if records[0].get("event_id"):
+            rows["EventID"] = list(records[0]["event_id"])
+        write(out, source, "WindowsEvent", "WindowsEvent", columns, rows, schema, AZ.format("windowsevent"),
+              "WindowsForwardedEvents", False, "Windows events collected by the Azure Monitor Agent.",
+              (("EventData", NOT_MEMBERS)))
 
 
 if __name__ == "__main__":

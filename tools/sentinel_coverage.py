@@ -58,6 +58,8 @@ def main() -> None:
     print(f"binding: {args.binding or '(default)'}; rules: {len(files)}; compiled: {len(queries)}; "
           f"refused: {refused} (of which {not_loaded} do not load); Kusto.Language errors: {len(bad)} "
           f"in {len({n for n, _ in bad})} queries")
+    tables = Counter(q.split("\n", 1)[0] for _, q in queries)
+    print("compiled by table: " + ", ".join(f"{t} {n}" for t, n in tables.most_common()))
     print(f"refusals by reason (top {args.top} of {len(reasons)}):")
     for r, n in reasons.most_common(args.top):
         print(f"  {n:5d}  {r}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from siemforge.compiler.bindings import Binding, computed, row_filter
+from siemforge.compiler.bindings import Binding, computed, members_column, row_filter
 
 from .values import format_datetime, to_datetime, to_text
 
@@ -177,6 +177,18 @@ def row_to_record(row: dict[str, Any], binding: Binding) -> dict[str, Any]:
         v = computed_value(spec, row)
         if v is not None and not (binding.empty_is_missing and v == ""):
             record[name] = v
+    holder = members_column(binding)
+    members = row.get(holder) if holder is not None else None
+    if isinstance(members, str) and members:
+        try:
+            members = orjson.loads(members)
+        except orjson.JSONDecodeError:
+            members = None
+    if isinstance(members, dict):
+        not_members = set(binding.extra.get("not_members", ()))
+        for k, v in members.items():
+            if k not in record and k not in not_members and v is not None:
+                record[k] = v
     return record
 
 
@@ -208,6 +220,10 @@ def record_to_row(record: dict[str, Any], binding: Binding) -> dict[str, Any]:
             v = None if raw is None else orjson.dumps(raw).decode()
         else:
             v = None
+        if column == members_column(binding):
+            mapped = {d.split(".")[0] for d in binding.columns} | set(computed(binding))
+            not_members = set(binding.extra.get("not_members", ()))
+            v = {k: x for k, x in record.items() if k not in mapped and k not in not_members and x is not None}
         if v is None and column in derived:
             v = derived[column]
         if v is None and column in fixed:
