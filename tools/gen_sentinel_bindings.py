@@ -238,9 +238,11 @@ def windows_event(out: Path, shared: Path) -> None:
     schema = table_schema(shared, "WindowsEvent")
     for path in sorted(Path("sources").glob("windows_*.yml")):
         doc = yaml.safe_load(path.read_text())
-        records = doc.get("records") or []
-        if len(records) != 1 or not records[0].get("channel") or records[0].get("provider") or records[0].get("rename"):
-            continue  # several shapes (process_creation: Sysmon 1 or Security 4688), or an ETW provider
+        # the shapes whose fields are the source's own names (process_creation: Sysmon 1; Security 4688's renamed
+        # fields are SecurityEvent's binding), by channel (not an ETW provider)
+        records = [r for r in doc.get("records") or [] if not r.get("rename")]
+        if len(records) != 1 or not records[0].get("channel") or records[0].get("provider"):
+            continue
         source = str(doc["name"]).removeprefix("windows.")
         fields = source_fields(source)
         columns = {k: v for k, v in WINDOWS_EVENT.items() if k.startswith("_") or k in fields}
