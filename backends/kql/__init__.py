@@ -24,4 +24,4 @@ def _bindings() -> tuple[str, ...]:
 def target() -> Target:
     """The registry's entry point (pyproject: siemforge.targets); reads the binding files, so called on first use."""
     return Target("sentinel", "Microsoft Sentinel KQL (AWSCloudTrail via `sentinel`; Windows via `xdr`, the Defender "
-                  "XDR Device* tables, the default, or `SecurityEvent`)", "kql", _bindings(), _compile)
+                  "XDR Device* tables, the default, `SecurityEvent` or `WindowsEvent`)", "kql", _bindings(), _compile)
