@@ -55,7 +55,43 @@ class Binding:
             col = self.json_columns.get(dotted)
             if col is not None:
                 return ColumnRef(col, tuple(segs[i:]), True, "dynamic")
+        if len(segs) == 1 and segs[0] in computed(self):  # a value the target computes from columns (its own name)
+            return ColumnRef(str(segs[0]), (), False, "string")
+        holder = members_column(self)
+        if holder is not None and isinstance(segs[0], str) and segs[0] not in self.extra.get("not_members", ()):
+            return ColumnRef(holder, tuple(segs), True, "dynamic")  # a member of the column holding the event data
         return None
+
+
+COMPUTED_KINDS = {
+    # Sysmon's registry path (TargetObject) from a table's key and value name columns: the hive's long name
+    # abbreviated as Sysmon writes it, `\<value name>` appended when there is one (docs/backends/sentinel.md)
+    "registry_path": ("key", "value", "hives"),
+    # Sysmon's registry data (Details: `DWORD (0x00000001)`, `QWORD (0x00000000-0x00000001)`, `Binary Data`, text as
+    # it is) from a table's data and type columns
+    "registry_data": ("data", "type"),
+    # a field whose values are another column's, renamed (column value → field value; others: missing)
+    "value_map": ("column", "map"),
+}
+
+
+def computed(binding: Binding) -> dict[str, dict[str, Any]]:
+    """Canonical fields the binding computes from its columns: field → spec (`kind` in COMPUTED_KINDS, its keys)."""
+    return dict(binding.extra.get("computed") or {})
+
+
+def members_column(binding: Binding) -> str | None:
+    """The column holding every field the binding maps to no column of its own, each as a member of that name
+    (Sentinel's WindowsEvent: `EventData.ScriptBlockText`), or None."""
+    holder = binding.extra.get("members_of")
+    return None if holder is None else str(holder)
+
+
+def row_filter(binding: Binding) -> dict[str, list[Any]]:
+    """Which rows of the binding's table are rows of its source: column → the values it may hold (all must hold).
+    Empty when every row of the table is one (e.g. DeviceProcessEvents for process creation)."""
+    rows = binding.extra.get("rows") or {}
+    return {str(c): list(v) if isinstance(v, list) else [v] for c, v in rows.items()}
 
 
 def _parse_binding(text: str, file: str) -> Binding:
@@ -88,6 +124,11 @@ def _parse_binding(text: str, file: str) -> Binding:
                     )
                 ]
             )
+    for name, spec in (d.get("computed") or {}).items():
+        kind = spec.get("kind") if isinstance(spec, dict) else None
+        if kind not in COMPUTED_KINDS or any(k not in spec for k in COMPUTED_KINDS[kind]):
+            raise CompileError([Diagnostic(Severity.ERROR, f"computed field {name!r}: kind is one of "
+                                           f"{sorted(COMPUTED_KINDS)}, with their keys", doc.span(("computed", name)))])
     return Binding(
         str(d["source"]),
         str(d["name"]),

@@ -21,7 +21,7 @@ from .compile import Context, Fn, Row, compile_expr
 from .prefilter import line_prefilter
 from .reader import Malformed, Reports, iter_events
 from .regex import check_rule
-from .shapes import row_to_record
+from .shapes import row_selected, row_to_record
 from .values import hashable, sort_key, to_datetime, to_number, to_text
 from .windows import select_records
 
@@ -427,7 +427,10 @@ def run_rule(
         for p in logs:
             for ev in iter_events(p, malformed, keep, skipped):
                 events_read += 1
-                yield ev if binding is None else row_to_record(ev, binding)
+                if binding is None:
+                    yield ev
+                elif row_selected(ev, binding):
+                    yield row_to_record(ev, binding)
 
     rows, stats = run_pipeline(rule.pipeline, events(), now or default_now(), lookup_overrides or {})
     out = list(rows)

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from siemforge.compiler.bindings import Binding
+from siemforge.compiler.bindings import Binding, computed, members_column, row_filter
 
 from .values import format_datetime, to_datetime, to_text
 
@@ -59,6 +59,81 @@ def _get_path(record: dict[str, Any], dotted: str) -> Any:
     return cur
 
 
+def row_selected(row: dict[str, Any], binding: Binding) -> bool:
+    """Whether a table row is a row of the binding's source (its `rows:` filter; KQL compares case-sensitively)."""
+    for column, allowed in row_filter(binding).items():
+        v = row.get(column)
+        if isinstance(v, str) and any(isinstance(a, int) for a in allowed):
+            try:
+                v = int(v)
+            except ValueError:
+                return False
+        if v not in allowed:
+            return False
+    return True
+
+
+def computed_value(spec: dict[str, Any], row: dict[str, Any]) -> str | None:
+    """A binding's computed field from a table row, as the KQL backend computes it (kql.lower.computed_kql)."""
+    if spec["kind"] == "registry_path":
+        key = row.get(spec["key"])
+        if not key:
+            return None
+        key = str(key)
+        for long, short in spec["hives"]:
+            if key.lower().startswith(long.lower()):
+                key = short + key[len(long):]
+                break
+        value = row.get(spec["value"])
+        return key + ("\\" + str(value) if value not in (None, "") else "")
+    if spec["kind"] == "value_map":
+        found = spec["map"].get(row.get(spec["column"]))
+        return None if found is None else str(found)
+    data, kind = row.get(spec["data"]), str(row.get(spec["type"]) or "").lower()
+    try:
+        if kind == "dword":
+            return f"DWORD (0x{int(data) & 0xFFFFFFFF:08x})"  # type: ignore[arg-type]
+        if kind == "qword":
+            n = int(data) & 0xFFFFFFFFFFFFFFFF  # type: ignore[arg-type]
+            return f"QWORD (0x{n >> 32:08x}-0x{n & 0xFFFFFFFF:08x})"
+    except (TypeError, ValueError):
+        return None  # KQL's tolong of a non-number is null, and strcat of a null is ""
+    if kind == "binary":
+        return "Binary Data"
+    return None if data in (None, "") else str(data)
+
+
+def computed_columns(spec: dict[str, Any], value: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """The table columns a computed field comes from, given its canonical value (record_to_row's direction).
+    Registry paths: the last segment is the value name for value events (Sysmon EventType SetValue/DeleteValue,
+    or a source of value events only), the whole path the key otherwise."""
+    if value is None:
+        return {}
+    text = str(value)
+    if spec["kind"] == "value_map":
+        text = text.lower() if isinstance(value, bool) else text
+        column_value = next((k for k, v in spec["map"].items() if str(v) == text), None)
+        return {} if column_value is None else {spec["column"]: column_value}
+    if spec["kind"] == "registry_path":
+        for long, short in spec["hives"]:
+            if text.lower().startswith(short.lower() + "\\"):
+                text = long + text[len(short):]
+                break
+        value_event = spec.get("value_events")
+        is_value = value_event is True or str(record.get("EventType", "")) in (value_event or [])
+        key, _, name = text.rpartition("\\") if is_value else (text, "", "")
+        return {spec["key"]: key, spec["value"]: name}
+    m = re.fullmatch(r"DWORD \(0x([0-9a-fA-F]{8})\)", text)
+    if m:
+        return {spec["data"]: str(int(m.group(1), 16)), spec["type"]: "Dword"}
+    m = re.fullmatch(r"QWORD \(0x([0-9a-fA-F]{8})-0x([0-9a-fA-F]{8})\)", text)
+    if m:
+        return {spec["data"]: str(int(m.group(1) + m.group(2), 16)), spec["type"]: "Qword"}
+    if text == "Binary Data":
+        return {spec["data"]: "", spec["type"]: "Binary"}
+    return {spec["data"]: text, spec["type"]: "String"}
+
+
 def row_to_record(row: dict[str, Any], binding: Binding) -> dict[str, Any]:
     """A physical row → the canonical record (missing fields stay missing)."""
     row = _normalize_keys(row)
@@ -98,12 +173,32 @@ def row_to_record(row: dict[str, Any], binding: Binding) -> dict[str, Any]:
             except orjson.JSONDecodeError:
                 pass  # not JSON: keep the text
         _set_path(record, dotted, v)
+    for name, spec in computed(binding).items():
+        v = computed_value(spec, row)
+        if v is not None and not (binding.empty_is_missing and v == ""):
+            record[name] = v
+    holder = members_column(binding)
+    members = row.get(holder) if holder is not None else None
+    if isinstance(members, str) and members:
+        try:
+            members = orjson.loads(members)
+        except orjson.JSONDecodeError:
+            members = None
+    if isinstance(members, dict):
+        not_members = set(binding.extra.get("not_members", ()))
+        for k, v in members.items():
+            if k not in record and k not in not_members and v is not None:
+                record[k] = v
     return record
 
 
 def record_to_row(record: dict[str, Any], binding: Binding) -> dict[str, Any]:
     """A canonical record → the physical row the binding describes (as the SIEM would store it)."""
     row: dict[str, Any] = {}
+    fixed = row_filter(binding)
+    derived: dict[str, Any] = {}
+    for name, spec in computed(binding).items():
+        derived.update(computed_columns(spec, _get_path(record, name), record))
     by_column: dict[str, str] = {}
     for dotted, column in binding.columns.items():
         if not dotted.startswith("_"):
@@ -125,6 +220,14 @@ def record_to_row(record: dict[str, Any], binding: Binding) -> dict[str, Any]:
             v = None if raw is None else orjson.dumps(raw).decode()
         else:
             v = None
+        if column == members_column(binding):
+            mapped = {d.split(".")[0] for d in binding.columns} | set(computed(binding))
+            not_members = set(binding.extra.get("not_members", ()))
+            v = {k: x for k, x in record.items() if k not in mapped and k not in not_members and x is not None}
+        if v is None and column in derived:
+            v = derived[column]
+        if v is None and column in fixed:
+            v = fixed[column][0]  # the table's rows of this source carry the filter's value
         if v is None and kind == "string" and binding.empty_is_missing:
             v = ""
         row[column] = v

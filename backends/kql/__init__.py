@@ -13,6 +13,15 @@ def _compile(rule: ir.RuleIR, binding: str | None) -> str:
     return compile_kql(rule, binding)
 
 
+def _bindings() -> tuple[str, ...]:
+    from siemforge.compiler.bindings import builtin_bindings
+
+    names = sorted({b.name for b in builtin_bindings().values() if b.target == "sentinel"},
+                   key=lambda n: (n != "sentinel", n.lower()))
+    return tuple(names)
+
+
 def target() -> Target:
-    """The registry's entry point (pyproject: siemforge.targets)."""
-    return Target("sentinel", "Microsoft Sentinel KQL (table bindings: sentinel)", "kql", ("sentinel",), _compile)
+    """The registry's entry point (pyproject: siemforge.targets); reads the binding files, so called on first use."""
+    return Target("sentinel", "Microsoft Sentinel KQL (AWSCloudTrail via `sentinel`; Windows via `xdr`, the Defender "
+                  "XDR Device* tables, the default, `SecurityEvent` or `WindowsEvent`)", "kql", _bindings(), _compile)

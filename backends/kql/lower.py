@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from siemforge.backends.executor.regex import RegexRefused, compile_re2
 from siemforge.compiler import ir, lowering
-from siemforge.compiler.bindings import Binding
+from siemforge.compiler.bindings import Binding, ColumnRef, computed, row_filter
 from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
 from siemforge.compiler.types import Type
@@ -69,6 +69,7 @@ class KqlLowering:
     counter: int = 0
     tables: dict[str, str] = field(default_factory=dict)  # lookup table -> the query's own `let` that computes it
     at_stage: ir.Stage | None = None  # the rule's stage being lowered (where a refusal points by default)
+    used_computed: set[str] = field(default_factory=set)  # the binding's computed fields the query reads
 
     # ------------------------------------------------------------------ names
     def fresh(self, stem: str) -> str:
@@ -86,12 +87,21 @@ class KqlLowering:
         if not table:
             raise self.fail(f"binding {self.binding.name!r} names no table")
         self.lines.append(render_name(table))
+        for column, values in row_filter(self.binding).items():  # the table holds more than the source's rows
+            self.lines.append("| where " + render_name(column) + (
+                " == " + kql_literal(values[0]) if len(values) == 1
+                else " in (" + ", ".join(kql_literal(v) for v in values) + ")"))
+        head = len(self.lines)
         for stage in stages:
             self.at_stage = stage
             for st in preprocess(stage, FEATURES, lambda: self.fresh("siemforge_tmp")):
                 self.stage(st)
         if self.scope.from_table and self.parsed_json:
             self.lines.append("| project-away " + ", ".join(sorted(self.parsed_json.values())))
+        if self.used_computed:  # before the rule's stages: every stage reads them as the source's fields
+            specs = computed(self.binding)
+            self.lines.insert(head, "| extend " + ", ".join(
+                f"{render_name(n)} = {computed_kql(specs[n])}" for n in sorted(self.used_computed)))
         body = "\n".join(self.lines)
         return "\n".join([*self.lets, body]) if self.lets else body
 
@@ -164,12 +174,19 @@ class KqlLowering:
         """A top-level column by its IR name: computed columns by name, table columns through the binding."""
         if name in self.scope.computed or not self.scope.from_table:
             return render_name(name)
-        ref = self.binding.resolve(name, ())
+        ref = self.resolve(name, ())
         if ref is None:
             raise self.fail(f"field {name!r} has no column in the {self.binding.table} table", code="unmapped-field")
         if ref.column == name:
             return render_name(name)
         return f"{render_name(name)} = {self.column(ir.Column(name, (), Type.ANY)).text}"
+
+    def resolve(self, name: str, path: tuple[str | int, ...]) -> ColumnRef | None:
+        """The binding's column for a source field; a computed one is extended at the query's head when read."""
+        ref = self.binding.resolve(name, path)
+        if ref is not None and not ref.json_text and ref.column in computed(self.binding):
+            self.used_computed.add(ref.column)
+        return ref
 
     def column_type(self, name: str) -> str:
         if name in self.scope.computed:
@@ -318,7 +335,7 @@ class KqlLowering:
             if c.path:
                 return Lowered(render_name(c.name) + _path(c.path), "dynamic")
             return Lowered(render_name(c.name), t, field=c.name)
-        ref = self.binding.resolve(c.name, c.path)
+        ref = self.resolve(c.name, c.path)
         if ref is None:
             dotted = ".".join([c.name, *(str(p) for p in c.path)])
             raise self.fail(f"field {dotted!r} has no column in the {self.binding.table} table "
@@ -382,9 +399,9 @@ class KqlLowering:
             case ir.Not(operand=o):
                 return Lowered(self.negate(o), "bool")
             case ir.And(operands=ops):
-                return Lowered("(" + " and ".join(self.predicate(o) for o in ops) + ")", "bool")
+                return Lowered(join_balanced("and", [self.predicate(o) for o in ops]), "bool")
             case ir.Or(operands=ops):
-                return Lowered("(" + " or ".join(self.predicate(o) for o in ops) + ")", "bool")
+                return Lowered(join_balanced("or", [self.predicate(o) for o in ops]), "bool")
             case ir.Arith(op=op, left=l, right=r, type=t):
                 lo, ro = self.numeric(l), self.numeric(r)
                 return Lowered(f"({lo} {op.value} {ro})", _IR_TO_KQL.get(t, "real"))
@@ -674,6 +691,45 @@ UNSUPPORTED: dict[str, str] = {}  # every function has a KQL form
 
 FEATURES = Features("sentinel", "Sentinel", "docs/backends/sentinel.md", sequential_assignment=True,
                     three_valued_logic=True)
+
+
+CHAIN = 64  # operands one `and`/`or` chain holds before it is grouped
+
+
+def join_balanced(op: str, parts: list[str]) -> str:
+    """`(a op b op …)`; a long chain is grouped in parenthesised runs of CHAIN. Kusto.Language parses a chain as a
+    nested tree and refuses one deeper than its safe limit (KS245, e.g. a Sigma list of 300 emoji); `and`/`or` are
+    associative, so the grouping keeps the meaning."""
+    while len(parts) > CHAIN:
+        parts = ["(" + f" {op} ".join(parts[i:i + CHAIN]) + ")" for i in range(0, len(parts), CHAIN)]
+    return "(" + f" {op} ".join(parts) + ")"
+
+
+def computed_kql(spec: dict[str, object]) -> str:
+    """A binding's computed field as a KQL expression over its columns (compiler.bindings.COMPUTED_KINDS)."""
+    if spec["kind"] == "registry_path":
+        key, value = render_name(str(spec["key"])), render_name(str(spec["value"]))
+        arms = []
+        for long, short in spec["hives"]:  # type: ignore[attr-defined]
+            arms.append(f"{key} startswith {render_string_literal(long)}, "
+                        f"strcat({render_string_literal(short)}, substring({key}, {len(long)}))")
+        hive = f"case({', '.join(arms)}, {key})"
+        return f'strcat({hive}, iff(isempty({value}), "", strcat("\\\\", {value})))'
+    if spec["kind"] == "value_map":
+        col = render_name(str(spec["column"]))
+        arms = [f"{col} == {render_string_literal(str(k))}, {render_string_literal(str(v))}"
+                for k, v in spec["map"].items()]  # type: ignore[attr-defined]
+        return f'case({", ".join(arms)}, "")'
+    data, kind = render_name(str(spec["data"])), render_name(str(spec["type"]))
+    return (f'case({kind} =~ "Dword", strcat("DWORD (0x", tohex(tolong({data}), 8), ")"), '
+            f'{kind} =~ "Qword", strcat("QWORD (0x", tohex(binary_shift_right(tolong({data}), 32), 8), "-0x", '
+            f'tohex(binary_and(tolong({data}), 4294967295), 8), ")"), '
+            f'{kind} =~ "Binary", "Binary Data", {data})')
+
+
+def kql_literal(v: object) -> str:
+    """A binding's fixed value (text or a whole number) as a KQL literal."""
+    return str(v) if isinstance(v, int) and not isinstance(v, bool) else render_string_literal(str(v))
 
 
 def sentinel_binding(rule: ir.RuleIR, name: str | None) -> Binding:

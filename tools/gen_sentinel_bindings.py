@@ -1,0 +1,258 @@
+"""Generate sources/bindings/windows_*.sentinel_*.yml: Windows sources as Microsoft Sentinel stores them.
+
+Run from the repository root, with the project's shared/ data beside it:
+
+    python tools/gen_sentinel_bindings.py [--shared ../shared]
+
+Two bindings per source where the table holds that source's events:
+- `xdr` (the default): the Microsoft Defender XDR tables as Sentinel ingests them (DeviceProcessEvents,
+  DeviceFileEvents, DeviceRegistryEvents, DeviceImageLoadEvents, DeviceNetworkEvents);
+- `SecurityEvent`: the Windows Security channel as the Security Events connector stores it (the whole
+  `windows.security` service, and Security 4688 as `windows.process_creation`).
+
+Inputs: the table schemas in shared/reference/sentinel/tables/<Table>.schema.json (Azure Monitor Logs reference, the
+Sentinel form with TimeGenerated; see its SOURCES.md) and the sources' own field lists (sources/windows_*.yml).
+The column maps below are the decisions docs/backends/sentinel.md explains, field by field; a canonical field not
+mapped here has no column, and a rule that reads it is refused with the field named. pySigma's microsoft_xdr
+pipeline (AttackIQ/pySigma-backend-kusto, sigma/pipelines/microsoftxdr/mappings.py @ c83f737a) maps more fields;
+where its mapping changes what a rule means it is left out here, and the doc says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MS = "https://learn.microsoft.com/defender-xdr/advanced-hunting-{}-table"
+AZ = "https://learn.microsoft.com/azure/azure-monitor/reference/tables/{}"
+
+# Columns every Device* table has, for the Sysmon System fields.
+DEVICE_COMMON = {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", "Computer": "DeviceName"}
+
+# The acting process of Sysmon events other than 1 (Image = the process that did it) is the initiating process.
+ACTOR = {"Image": "InitiatingProcessFolderPath", "ProcessId": "InitiatingProcessId"}
+
+PROCESS = {
+    **DEVICE_COMMON,
+    "Image": "FolderPath",  # full path incl. the file name, as Sysmon's Image
+    "CommandLine": "ProcessCommandLine",
+    "ProcessId": "ProcessId",
+    "ParentImage": "InitiatingProcessFolderPath",
+    "ParentCommandLine": "InitiatingProcessCommandLine",
+    "ParentProcessId": "InitiatingProcessId",
+    "IntegrityLevel": "ProcessIntegrityLevel",
+    "OriginalFileName": "ProcessVersionInfoOriginalFileName",
+    "Description": "ProcessVersionInfoFileDescription",
+    "Product": "ProcessVersionInfoProductName",
+    "Company": "ProcessVersionInfoCompanyName",
+}
+
+FILE = {**DEVICE_COMMON, **ACTOR, "TargetFilename": "FolderPath"}
+
+# Sysmon 7: Image is the process that loaded the module, ImageLoaded the module. Sysmon's OriginalFileName,
+# Description, Product, Company describe the loaded module; DeviceImageLoadEvents has no version info for it (only
+# for the initiating process), so they stay unmapped.
+IMAGE_LOAD = {**DEVICE_COMMON, **ACTOR, "ImageLoaded": "FolderPath"}
+
+NETWORK = {
+    **DEVICE_COMMON,
+    **ACTOR,
+    "Protocol": "Protocol",
+    "SourceIp": "LocalIP",
+    "SourcePort": "LocalPort",
+    "DestinationIp": "RemoteIP",
+    "DestinationPort": "RemotePort",
+    "DestinationHostname": "RemoteUrl",
+}
+
+REGISTRY = {**DEVICE_COMMON, **ACTOR}
+
+# Sysmon's TargetObject is key\value name with an abbreviated hive (HKLM\…); DeviceRegistryEvents splits it into
+# RegistryKey (HKEY_LOCAL_MACHINE\…, ControlSet001 for CurrentControlSet) and RegistryValueName. Sysmon's Details
+# ("DWORD (0x00000001)") is RegistryValueData in Sysmon's notation. Both are computed (compiler.bindings
+# COMPUTED_KINDS); value_events says which rows' last path segment is a value name (record_to_row's direction).
+HIVES = [["HKEY_LOCAL_MACHINE\\SYSTEM\\ControlSet001", "HKLM\\System\\CurrentControlSet"],
+         ["HKEY_LOCAL_MACHINE", "HKLM"], ["HKEY_USERS", "HKU"], ["HKEY_CURRENT_USER", "HKU"]]
+
+
+def registry_path(value_events: bool | list[str]) -> dict[str, Any]:
+    return {"kind": "registry_path", "key": "RegistryKey", "value": "RegistryValueName", "hives": HIVES,
+            "value_events": value_events}
+
+
+DETAILS = {"kind": "registry_data", "data": "RegistryValueData", "type": "RegistryValueType"}
+COMPUTED: dict[str, dict[str, dict[str, Any]]] = {
+    "registry_event": {"TargetObject": registry_path(["SetValue", "DeleteValue"]), "Details": DETAILS},
+    "registry_add": {"TargetObject": registry_path(False)},
+    "registry_delete": {"TargetObject": registry_path(["DeleteValue"])},
+    "registry_set": {"TargetObject": registry_path(True), "Details": DETAILS},
+    # Sysmon 3's Initiated: "true" when the process opened the connection; DeviceNetworkEvents says it by ActionType
+    "network_connection": {"Initiated": {"kind": "value_map", "column": "ActionType",
+                                         "map": {"ConnectionSuccess": "true", "InboundConnectionAccepted": "false"}}},
+}
+
+# (source, table, column map, fixed row filter {column: [values]}, Microsoft's table page)
+XDR: list[tuple[str, str, dict[str, str], dict[str, list[Any]], str]] = [
+    ("process_creation", "DeviceProcessEvents", PROCESS, {}, MS.format("deviceprocessevents")),
+    ("file_event", "DeviceFileEvents", FILE, {"ActionType": ["FileCreated"]}, MS.format("devicefileevents")),
+    ("file_delete", "DeviceFileEvents", FILE, {"ActionType": ["FileDeleted"]}, MS.format("devicefileevents")),
+    ("image_load", "DeviceImageLoadEvents", IMAGE_LOAD, {}, MS.format("deviceimageloadevents")),
+    ("network_connection", "DeviceNetworkEvents", NETWORK,
+     {"ActionType": ["ConnectionSuccess", "InboundConnectionAccepted"]}, MS.format("devicenetworkevents")),
+    ("registry_event", "DeviceRegistryEvents", REGISTRY, {}, MS.format("deviceregistryevents")),
+    ("registry_add", "DeviceRegistryEvents", REGISTRY, {"ActionType": ["RegistryKeyCreated"]},
+     MS.format("deviceregistryevents")),
+    ("registry_delete", "DeviceRegistryEvents", REGISTRY,
+     {"ActionType": ["RegistryKeyDeleted", "RegistryValueDeleted"]}, MS.format("deviceregistryevents")),
+    ("registry_set", "DeviceRegistryEvents", REGISTRY, {"ActionType": ["RegistryValueSet"]},
+     MS.format("deviceregistryevents")),
+]
+
+# SecurityEvent: Security-Auditing's EventData names are SecurityEvent's own column names (the connector parses
+# them out of EventData), so a field of the same name and a compatible type maps to itself.
+# System fields SecurityEvent stores in another form, and Log Analytics' own columns (Type is the table's name there)
+SECURITY_SAME_NAME_EXCEPT = {"Data", "Level", "Task", "Keywords", "Version", "Type", "TenantId", "SourceSystem",
+                             "ManagementGroupName", "TimeGenerated"}
+# Security 4688 as process_creation: the source renames 4688's fields to Sigma's (sources/windows_process_creation.yml
+# `records:`); SecurityEvent keeps 4688's own names, so the rename is undone here. ProcessId/ParentProcessId stay
+# unmapped: SecurityEvent stores 4688's ids as hex text ("0x1a2c"), the source as numbers.
+SECURITY_4688 = {
+    "Image": "NewProcessName",
+    "ParentImage": "ParentProcessName",
+    "LogonId": "SubjectLogonId",
+}
+
+
+# WindowsEvent (the Azure Monitor Agent's Windows event table): the System fields are columns, every named EventData
+# field a member of the dynamic EventData column under its own name. Classic events' unnamed data (`Data`, the
+# readers' joined text) has no member there, nor has EventRecordID a column of its type (EventRecordId is text).
+WINDOWS_EVENT = {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", "EventID": "EventID", "Channel": "Channel",
+                 "Computer": "Computer", "Provider_Name": "Provider", "Level": "EventLevel", "Task": "Task",
+                 "Version": "Version", "Keywords": "Keywords"}
+NOT_MEMBERS = ["Data", "EventRecordID"]
+
+
+def table_schema(shared: Path, table: str) -> dict[str, str]:
+    doc = json.loads((shared / "reference" / "sentinel" / "tables" / f"{table}.schema.json").read_text())
+    return {c["name"]: c["type"] for c in doc["columns"]}
+
+
+def source_doc(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load(Path("sources", f"windows_{name.replace('-', '_')}.yml").read_text()))
+
+
+def source_fields(name: str) -> dict[str, str]:
+    """The source's fields and types; an untyped source (no field dictionary) has the System fields."""
+    fields = source_doc(name).get("fields")
+    if fields is None:
+        return {k: "any" for k in WINDOWS_EVENT}
+    return {str(k): str(v) for k, v in fields.items()}
+
+
+def compatible(canonical: str, physical: str) -> bool:
+    numbers = {"int", "long", "real"}
+    return canonical == physical or (canonical in numbers and physical in numbers) or (
+        canonical == "string" and physical == "string")
+
+
+def write(out: Path, source: str, name: str, table: str, columns: dict[str, str], rows: dict[str, list[Any]],
+          schema: dict[str, str], doc: str, connector: str, default: bool, note: str,
+          members: tuple[str, list[str]] | None = None) -> None:
+    fields = source_fields(source)
+    unknown = sorted(k for k in columns if k not in fields and not k.startswith("_"))
+    if unknown:
+        raise SystemExit(f"windows.{source}: {unknown} are not fields of the source")
+    missing = sorted(c for c in [*columns.values(), *rows] if c not in schema)
+    if missing:
+        raise SystemExit(f"{table}: no columns {missing}")
+    lines = [
+        "# Generated by tools/gen_sentinel_bindings.py: edit that script, not this file.",
+        f"# windows.{source} as Microsoft Sentinel stores it in the {table} table. {note}",
+        f"# {doc}",
+        "# Read forwards by the KQL backend (canonical field -> column) and backwards by the executor.",
+        f"source: windows.{source}",
+        f"name: {name}",
+        "target: sentinel",
+        f"table: {table}",
+        "time_column: TimeGenerated",
+    ]
+    if default:
+        lines.append("default: true")
+    lines += [
+        "# Kusto strings are never null: an absent string field is stored as an empty string (docs/semantics.md).",
+        "empty_is_missing: true",
+    ]
+    derived = COMPUTED.get(source, {}) if name == "xdr" else {}
+    if derived:
+        lines.append("# canonical fields computed from columns (docs/backends/sentinel.md, 'Registry paths and data')")
+        lines.append("computed:")
+        lines += [f"  {k}: {json.dumps(v)}" for k, v in derived.items()]
+    if members is not None:
+        lines.append("# every field not in columns: is the member of this dynamic column of the same name (but these)")
+        lines.append(f"members_of: {members[0]}")
+        lines.append(f"not_members: {json.dumps(members[1])}")
+    if rows:
+        lines.append("# which rows of the table are rows of the source: column -> allowed values")
+        lines.append("rows:")
+        lines += [f"  {c}: {json.dumps(v)}" for c, v in rows.items()]
+    lines.append("columns:")
+    lines += [f"  {k}: {v}" for k, v in columns.items()]
+    lines.append(f"# the table's columns and KQL types ({AZ.format(table.lower())})")
+    lines.append("schema:")
+    lines += [f"  {c}: {t}" for c, t in schema.items()]
+    lines.append(f"connector: {connector}")
+    out.joinpath(f"windows_{source.replace('-', '_')}.sentinel_{name.lower()}.yml").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", default="../shared", type=Path)
+    args = ap.parse_args()
+    out = Path("sources", "bindings")
+    for source, table, columns, rows, doc in XDR:
+        write(out, source, "xdr", table, columns, rows, table_schema(args.shared, table), doc,
+              "MicrosoftThreatProtection", True, "Microsoft Defender XDR connector.")
+    se = table_schema(args.shared, "SecurityEvent")
+    sec_fields = source_fields("security")
+    same = {f: f for f, t in sec_fields.items()
+            if f in se and f not in SECURITY_SAME_NAME_EXCEPT and compatible(t, se[f])}
+    write(out, "security", "SecurityEvent", "SecurityEvent", {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated",
+          **same}, {}, se, AZ.format("securityevent"), "SecurityEvents", False,
+          "Windows Security Events connector.")
+    pc_fields = source_fields("process_creation")
+    same = {f: f for f, t in pc_fields.items()
+            if f in se and f not in SECURITY_SAME_NAME_EXCEPT and f not in SECURITY_4688 and f not in
+            ("ProcessId", "ParentProcessId") and compatible(t, se[f])}
+    write(out, "process_creation", "SecurityEvent", "SecurityEvent",
+          {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", **same, **SECURITY_4688}, {"EventID": [4688]}, se,
+          AZ.format("securityevent"), "SecurityEvents", False, "Security 4688 (process creation).")
+    windows_event(out, args.shared)
+
+
+def windows_event(out: Path, shared: Path) -> None:
+    """A WindowsEvent binding for every Windows source whose rows are one channel set and EventID set, as written."""
+    schema = table_schema(shared, "WindowsEvent")
+    for path in sorted(Path("sources").glob("windows_*.yml")):
+        doc = yaml.safe_load(path.read_text())
+        # the shapes whose fields are the source's own names (process_creation: Sysmon 1; Security 4688's renamed
+        # fields are SecurityEvent's binding), by channel (not an ETW provider)
+        records = [r for r in doc.get("records") or [] if not r.get("rename")]
+        if len(records) != 1 or not records[0].get("channel") or records[0].get("provider"):
+            continue
+        source = str(doc["name"]).removeprefix("windows.")
+        fields = source_fields(source)
+        columns = {k: v for k, v in WINDOWS_EVENT.items() if k.startswith("_") or k in fields}
+        rows: dict[str, list[Any]] = {"Channel": list(records[0]["channel"])}
+        if records[0].get("event_id"):
+            rows["EventID"] = list(records[0]["event_id"])
+        write(out, source, "WindowsEvent", "WindowsEvent", columns, rows, schema, AZ.format("windowsevent"),
+              "WindowsForwardedEvents", False, "Windows events collected by the Azure Monitor Agent.",
+              (("EventData", NOT_MEMBERS)))
+
+
+if __name__ == "__main__":
+    main()
