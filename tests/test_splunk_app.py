@@ -9,6 +9,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from siemforge.backends.spl.app import AppSpec, build_app, conf_search, cron, package
 from siemforge.compiler.api import compile_file, discover_rules
 
@@ -72,3 +74,48 @@ def test_appinspect_precert_passes(tmp_path: Path) -> None:
                          timeout=600).stdout
     summary = dict(re.findall(r"^\s*(\w+):\s+(\d+)\s*$", out, re.M))
     assert summary.get("failure") == "0" and summary.get("error") == "0", out[-3000:]
+
+
+def read_conf(text: str) -> dict[str, dict[str, str]]:
+    """savedsearches.conf as Splunk reads it: `[stanza]` lines, `key = value` lines, a value continued on the next
+    line by a trailing backslash, `#` comments."""
+    out: dict[str, dict[str, str]] = {}
+    stanza: dict[str, str] | None = None
+    lines = iter(text.split("\n"))
+    for line in lines:
+        while line.endswith("\\"):
+            line = line[:-1] + "\n" + next(lines, "")
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            assert line.rstrip().endswith("]"), line
+            stanza = out.setdefault(line.rstrip()[1:-1], {})
+            continue
+        assert stanza is not None and " = " in line, line
+        key, value = line.split(" = ", 1)
+        assert key not in stanza, f"{key} set twice in one stanza"
+        stanza[key] = value
+    return out
+
+
+HOSTILE_TITLES = [  # a title (and description) from a rule file -> what savedsearches.conf must still hold
+    ("Evil\n[evil]\nsearch = | delete", "Evil [evil] search = | delete"),
+    ("Evil\r\n[evil]\r\nsearch = | delete", "Evil [evil] search = | delete"),
+    ("ends in a backslash C:\\Temp\\", "ends in a backslash C:\\Temp"),
+    ("tab\tand\x0bvertical tab\x0cform feed", "tab and vertical tab form feed"),
+    ("next line\x85and line separator\u2028here", "next line and line separator here"),
+]
+
+
+@pytest.mark.parametrize("title, shown", HOSTILE_TITLES)
+def test_title_cannot_inject_a_stanza_or_key(title: str, shown: str) -> None:
+    from dataclasses import replace
+
+    rule = next(r for r in rules() if not r.baselines)
+    hostile = replace(rule, meta=replace(rule.meta, title=title, description=title))
+    saved = read_conf(build_app([hostile], None, AppSpec())["default/savedsearches.conf"].decode())
+    assert list(saved) == [f"siemforge - {shown} - Rule"]
+    (keys,) = saved.values()
+    assert keys["action.notable.param.rule_title"] == shown
+    assert keys["description"] == shown and keys["action.notable.param.rule_description"] == shown
+    assert keys["search"].endswith("_filter`") and "| delete" not in keys["search"]

@@ -8,6 +8,7 @@ import io
 import json
 import re
 import tarfile
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -39,8 +40,12 @@ def slug(title: str) -> str:
 
 
 def conf_value(text: str) -> str:
-    """One conf value on one line (a conf value may span lines only with a trailing backslash)."""
-    return " ".join(text.split())
+    """One conf value on one line, from text a rule file chose: every line break, control character and run of
+    white space becomes one space, so a title cannot start a new `[stanza]` or `key = value` line; a trailing
+    backslash is dropped, since Splunk reads it as "the value goes on at the next line" and would take the next
+    key into this value."""
+    flat = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+    return re.sub(r"[\s\\]+$", "", " ".join(flat.split()))
 
 
 def conf_search(spl: str) -> str:
@@ -132,7 +137,7 @@ def build_app(rules: list[ir.RuleIR], binding: str | None, spec: AppSpec) -> dic
                          if t.lower().startswith("attack.t")})
         tactics = sorted({t.split(".", 1)[1] for t in rule.meta.tags
                           if t.lower().startswith("attack.") and not t.lower().startswith("attack.t")})
-        stanza = f"{spec.stanza_prefix} - {rule.meta.title} - Rule"
+        stanza = f"{spec.stanza_prefix} - {conf_value(rule.meta.title)} - Rule"
         searches.append({
             "stanza": stanza,
             "title": conf_value(rule.meta.title),
