@@ -55,6 +55,21 @@ def test_conf_helpers() -> None:
     assert conf_search('a\n| b\n| eval x="l1\nl2"') == 'a | b | eval x="l1\\\nl2"'
 
 
+CONF_SEARCHES = [  # SPL (stages on lines) -> the one conf value; a line break inside quotes is kept, continued
+    ('a\n| b\n| eval x="l1\nl2"', 'a | b | eval x="l1\\\nl2"'),
+    ('a\n| where x=="l1\n| delete\n[evil]"', 'a | where x=="l1\\\n| delete\\\n[evil]"'),
+    ('a\n| where x=="q\\"\n| b" | c', 'a | where x=="q\\"\\\n| b" | c'),
+    ('a\n| where x=="back\\\\"\n| b', 'a | where x=="back\\\\" | b'),
+    ("a\n| where 'odd\nfield'==1\n| b", "a | where 'odd\\\nfield'==1 | b"),
+    ('a\n| where x=="it\'s"\n| b', 'a | where x=="it\'s" | b'),
+]
+
+
+@pytest.mark.parametrize("spl, conf", CONF_SEARCHES)
+def test_conf_search(spl: str, conf: str) -> None:
+    assert conf_search(spl) == conf
+
+
 def test_tgz_is_deterministic(tmp_path: Path) -> None:
     files = build_app(rules(), None, AppSpec())
     a, b = package("siemforge_content", files), package("siemforge_content", build_app(rules(), None, AppSpec()))

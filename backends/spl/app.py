@@ -49,17 +49,28 @@ def conf_value(text: str) -> str:
 
 
 def conf_search(spl: str) -> str:
-    """The search as a conf value: stages joined on one line; a line break inside a string literal is kept with
-    the conf continuation (backslash at the end of the line)."""
-    lines = spl.split("\n")
-    out = [lines[0]]
-    for line in lines[1:]:
-        if line.startswith("| "):
-            out[-1] += " " + line
-        else:  # inside a literal that holds a line break
-            out[-1] += "\\"
-            out.append(line)
-    return "\n".join(out)
+    """The search as a conf value: stages joined on one line; a line break inside a quoted string or field name is
+    kept with the conf continuation (backslash at the end of the line). Quotes are followed as SPL reads them
+    (a backslash escapes the next character inside quotes), so a literal whose text holds a line break and `| `
+    stays that literal."""
+    out: list[str] = []
+    quote = ""
+    escaped = False
+    for c in spl:
+        if c == "\n":
+            out.append("\\\n" if quote else " ")
+            escaped = False
+            continue
+        out.append(c)
+        if escaped:
+            escaped = False
+        elif quote and c == "\\":
+            escaped = True
+        elif c == quote:
+            quote = ""
+        elif not quote and c in "\"'":
+            quote = c
+    return "".join(out)
 
 
 def cron(every: timedelta) -> str:
