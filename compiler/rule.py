@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import difflib
+import os
 import re
+import stat
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -21,6 +23,7 @@ from .limits import (
     MAX_CONDITION_CHARS,
     MAX_CONDITION_DEPTH,
     MAX_DETECTION_VALUES,
+    MAX_LOOKUP_BYTES,
     MAX_PATTERN_CHARS,
     MAX_RULE_BYTES,
 )
@@ -210,6 +213,23 @@ def outside_root(path: Path, root: Path) -> Path | None:
     return None if real.is_relative_to(root) else real
 
 
+def not_a_file(path: Path) -> str | None:
+    """What `path` is when it exists and is not a regular file (after symlinks): "a directory", "a FIFO", …"""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, RuntimeError):  # missing: the caller reports it as it sees fit
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
 def _diag(message: str, span: Span | None, code: str = "rule"):  # type: ignore[no-untyped-def]
     from .diagnostics import Diagnostic, Severity
 
@@ -232,6 +252,11 @@ class _Loader:
         path = self.path.parent / raw
         real = outside_root(path, self.root)
         if real is None:
+            kind = not_a_file(path)
+            if kind:  # a FIFO would stall the run that opens it; a directory would read as no events at all
+                self.sink.error(f"{key} {str(raw)!r} is not a regular file ({kind})", self.doc.span(at),
+                                code="rule-path")
+                return None
             return path
         really = "" if str(real) == str(raw) else f" (that is {real})"
         self.sink.error(f"{key} {str(raw)!r}{really} is outside the folder of rules {self.root}", self.doc.span(at),
@@ -626,6 +651,8 @@ def read_lookup_header(name: str, path: Path, types_spec: dict[str, Any]) -> Loo
         return f"lookup {name!r}: `types` must map a column to a type"
     try:
         with path.open(newline="", encoding="utf-8") as fh:
+            if os.fstat(fh.fileno()).st_size > MAX_LOOKUP_BYTES:
+                return f"lookup {name!r} has more than {MAX_LOOKUP_BYTES:,} bytes ({path})"
             reader = csv.reader(fh)
             header = next(reader, None)
             if not header:

@@ -9,6 +9,7 @@ import resource
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,6 +219,40 @@ def test_test_logs_and_baselines_outside_are_refused(tmp_path: Path) -> None:
     r = sf("test", str(tmp_path / "rules"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"{rule}:8:11: error: test 't': logs '../outside.ndjson'")
+
+
+def _fifo(p: Path) -> None:
+    os.mkfifo(p)
+
+
+def _huge(p: Path) -> None:
+    with p.open("wb") as fh:  # sparse: no disk used, but reading it would take minutes
+        fh.write(b"image,seen\n")
+        fh.truncate(limits.MAX_LOOKUP_BYTES + 1)
+
+
+NOT_A_FILE = [  # what a rule names (inside the folder of rules) -> how `siemforge test` refuses it, without hanging
+    ("lookup", _fifo, "4:18", "lookup 'stolen': file 'named' is not a regular file (a FIFO)"),
+    ("lookup", Path.mkdir, "4:18", "lookup 'stolen': file 'named' is not a regular file (a directory)"),
+    ("lookup", _huge, "4:11", f"lookup 'stolen' has more than {limits.MAX_LOOKUP_BYTES:,} bytes"),
+    ("logs", _fifo, "8:11", "test 't': logs 'named' is not a regular file (a FIFO)"),
+    ("logs", Path.mkdir, "8:11", "test 't': logs 'named' is not a regular file (a directory)"),
+]
+
+
+@pytest.mark.parametrize("key, make, where, message", NOT_A_FILE)
+def test_a_named_file_that_is_not_a_regular_file_is_refused(tmp_path: Path, key: str, make: Any, where: str,
+                                                            message: str) -> None:
+    rule = tmp_path / "rules" / "r.yml"
+    rule.parent.mkdir()
+    make(tmp_path / "rules" / "named")
+    tests = "tests:\n  - name: t\n    logs: %s\n    expect: silent\n"
+    rule.write_text(STEAL % "named" + tests % "x.ndjson" if key == "lookup" else
+                    HEAD + "detection:\n  sel: {eventName: x}\n  condition: sel\n" + tests % "named")
+    (tmp_path / "rules" / "x.ndjson").write_text('{"eventName": "y"}\n')
+    r = sf("test", str(tmp_path / "rules"))
+    refused(r, f"{rule}:{where}", message)
+    assert "PASS" not in r.stdout
 
 
 def test_the_folder_of_rules_in_a_checkout_is_its_top_level_folder(tmp_path: Path) -> None:
