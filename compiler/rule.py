@@ -521,6 +521,11 @@ class _Loader:
             return out
         for name, spec in value.items():
             at: tuple[str | int, ...] = ("lookups", name)
+            if not isinstance(name, str) or not _TABLE_NAME.fullmatch(name):
+                # the name becomes a conf stanza, a file name and a watchlist alias; `lookup NAME` can only say these
+                self.sink.error(f"a lookup table name is a letter or _ then letters, digits or _ (at most 64), not "
+                                f"{name!r}", self.doc.key_span(at), code="rule")
+                continue
             types_spec: dict[str, Any] = {}
             if isinstance(spec, dict):
                 file = spec.get("file")
@@ -640,6 +645,7 @@ class _Loader:
         return None
 
 
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # the pipeline language's NAME, bounded
 _INT = re.compile(r"-?\d+")
 _REAL = re.compile(r"-?\d+(\.\d*)?([eE][-+]?\d+)?")
 

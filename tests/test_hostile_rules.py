@@ -255,6 +255,29 @@ def test_a_named_file_that_is_not_a_regular_file_is_refused(tmp_path: Path, key:
     assert "PASS" not in r.stdout
 
 
+LOOKUP_NAMES = [  # a lookup table name a rule chooses: it becomes a conf stanza, a file name, a watchlist alias
+    '"x\\n[evil]\\nfilename = /etc/passwd"',
+    '"../../../pwn"',
+    '"a b"',
+    '"[red]x"',
+    "1st",
+]
+
+
+@pytest.mark.parametrize("name", LOOKUP_NAMES)
+def test_a_lookup_name_is_an_identifier(tmp_path: Path, name: str) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "t.csv").write_text("a,b\n1,2\n")
+    rule = rules / "r.yml"
+    rule.write_text(HEAD + f"lookups:\n  {name}: {{file: t.csv}}\ndetection:\n  sel: {{eventName: x}}\n"
+                           "  condition: sel\n")
+    out = tmp_path / "app"
+    r = sf("export", "splunk-app", str(rules), "-o", str(out))
+    refused(r, f"{rule}:4:3", "a lookup table name is a letter or _ then letters, digits or _")
+    assert not out.exists() or not any(p.name.endswith(".csv") or p.name == "transforms.conf" for p in out.rglob("*"))
+
+
 def test_the_folder_of_rules_in_a_checkout_is_its_top_level_folder(tmp_path: Path) -> None:
     rule = Path("rules/cloud_instance_created_unseen_image/cloud_instance_created_unseen_image.yml")
     assert rule_root(rule) == ROOT / "rules" and rule_root(ROOT / rule) == ROOT / "rules"
