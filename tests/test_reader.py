@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -55,12 +56,17 @@ def test_broken_document_and_missing_file(tmp_path: Path) -> None:
     assert events == [] and "cannot open" in bad[0].message
 
 
-def test_truncated_gzip_reports_instead_of_crashing(tmp_path: Path) -> None:
-    data = gzip.compress(("\n".join(json.dumps(e) for e in EVENTS * 50) + "\n").encode())
+@pytest.mark.parametrize("lines", [100, 100_000])  # inflating to less, and to more, than one read
+def test_truncated_gzip_keeps_every_whole_line_before_the_cut(tmp_path: Path, lines: int) -> None:
+    text = "".join(json.dumps({"eventName": "A", "n": i}) + "\n" for i in range(lines)).encode()
+    data = gzip.compress(text)
     p = tmp_path / "cut.ndjson.gz"
     p.write_bytes(data[: len(data) // 2])
+    inflated = zlib.decompressobj(wbits=31).decompress(data[: len(data) // 2])  # all that can be inflated
+    whole = inflated.count(b"\n")
     events, bad = read(p)
-    assert len(events) < 100 and bad and ("read error" in bad[-1].message or "cannot read" in bad[-1].message)
+    assert [e["n"] for e in events] == list(range(whole)) and whole > 0
+    assert [(m.line, m.message.split(":")[0]) for m in bad] == [(whole, "read error")]
 
 
 def test_records_documents_stream_with_record_numbers(tmp_path: Path) -> None:

@@ -77,12 +77,36 @@ class Reports:
         self.total += total
 
 
+class _Inflated(io.RawIOBase):
+    """A gzip stream as a raw file whose every read returns what one step of inflating gives (GzipFile.read1):
+    a truncated or corrupt stream raises only once the data before the damage has been returned. (A BufferedReader
+    straight over GzipFile fills its whole buffer with GzipFile.read, which raises and drops up to READ_BYTES of
+    good lines, all of them in a small file.)"""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._gz = gzip.GzipFile(fileobj=raw)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._gz.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._gz.close()  # does not close the file it was given
+        self._raw.close()
+        super().close()
+
+
 def _open(path: Path) -> IO[bytes]:
     raw = path.open("rb")
     head = raw.read(2)
     raw.seek(0)
     if head == b"\x1f\x8b":
-        return io.BufferedReader(gzip.GzipFile(fileobj=raw), READ_BYTES)
+        return io.BufferedReader(_Inflated(raw), READ_BYTES)
     return raw
 
 
@@ -115,8 +139,8 @@ def iter_events(
             yield from normalise_all(_records(fh, name, report, records_key, retry))
             if retry.needed:
                 with _open(path) as again:
-                    if again.read(len(_BOM)) != _BOM:
-                        again.seek(0)
+                    if again.peek(len(_BOM)).startswith(_BOM):  # type: ignore[attr-defined]
+                        again.read(len(_BOM))
                     yield from normalise_all(_records(again, name, report, records_key, None, retry.done))
         else:
             yield from normalise_all(_lines(_bounded_lines(fh), name, report, prefilter, skipped))
