@@ -149,3 +149,13 @@ def test_integer_beyond_64_bits_in_an_array(tmp_path: Path) -> None:
         f"{p}: record 2: skipped: not a JSON object",
         f"{p}: skipped: invalid JSON in record 4: Unexpected symbol '1e400' at 59; the rest of the file is not read",
     ]
+
+
+@pytest.mark.parametrize("token", [b"9" * 100_000, b"1" + b"0" * 100_000 + b"e1", b"-" + b"x" * 100_000])
+def test_a_parser_message_quoting_a_huge_token_is_cut(tmp_path: Path, token: bytes) -> None:
+    # the parser quotes the token it stopped at; an attacker's 10 MB number printed 10 MB of report
+    p = tmp_path / "num.json"
+    p.write_bytes(b'[{"eventName": "A"}, {"n": ' + token + b'}, {"eventName": "B"}]')
+    events, bad = read(p)
+    assert events == [{"eventName": "A"}] and len(bad) == 1
+    assert len(str(bad[0])) < len(str(p)) + 300 and str(bad[0]).endswith("; the rest of the file is not read")

@@ -29,6 +29,7 @@ MAX_LINE_BYTES = 16 << 20  # a longer NDJSON line, or array record, is reported 
 MAX_DEPTH = 1024  # nesting of a record (orjson's own limit for NDJSON lines; the same for array records)
 MAX_REPORTS = 1000  # malformed-input reports kept per run (the rest are counted)
 READ_BYTES = 1 << 20  # read size: the array parser (yajl re-scans a partial token per read: big reads), gzip
+_MESSAGE_CHARS = 200  # of a parser's message in a report (it may quote a huge token)
 _BOM = b"\xef\xbb\xbf"
 _RECORDS_DOC = re.compile(rb'\A\s*\{\s*"Records"\s*:\s*\[')
 # what a broken file can raise while it is read: gzip (OSError, EOFError, zlib.error), ijson, decoding
@@ -428,4 +429,8 @@ def _first_line(exc: BaseException) -> str:
     arg = exc.args[0] if exc.args else ""
     text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(exc)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+    first = lines[0] if lines else type(exc).__name__
+    if len(first) > _MESSAGE_CHARS:  # the parser quotes the token it stopped at: a 10 MB number, say
+        half = _MESSAGE_CHARS // 2
+        first = f"{first[:half]}…({len(first) - 2 * half:,} characters)…{first[-half:]}"
+    return first
