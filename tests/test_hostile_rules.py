@@ -278,6 +278,29 @@ def test_a_lookup_name_is_an_identifier(tmp_path: Path, name: str) -> None:
     assert not out.exists() or not any(p.name.endswith(".csv") or p.name == "transforms.conf" for p in out.rglob("*"))
 
 
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_a_cached_rule_whose_lookup_became_a_device_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              target: str) -> None:
+    # a CI cache kept between runs: the next pull request swaps the lookup for a symlink to /dev/zero (or to a
+    # FIFO); the cache's check that the lookup is unchanged read it whole (out of memory) or waited forever
+    monkeypatch.setenv("SIEMFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SIEMFORGE_NO_CACHE", raising=False)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "t.csv").write_text("a,b\n1,2\n")
+    rule = rules / "r.yml"
+    rule.write_text(STEAL % "t.csv")
+    assert sf("compile", str(rules), "--target", "splunk").returncode == 0
+    assert list((tmp_path / "cache").rglob("*.pickle"))
+    (rules / "t.csv").unlink()
+    if target == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+        target = str(tmp_path / "fifo")
+    (rules / "t.csv").symlink_to(target)
+    r = sf("compile", str(rules), "--target", "splunk")
+    refused(r, f"{rule}:4:18", "lookup 'stolen': file 't.csv'")
+
+
 def test_the_folder_of_rules_in_a_checkout_is_its_top_level_folder(tmp_path: Path) -> None:
     rule = Path("rules/cloud_instance_created_unseen_image/cloud_instance_created_unseen_image.yml")
     assert rule_root(rule) == ROOT / "rules" and rule_root(ROOT / rule) == ROOT / "rules"
