@@ -301,6 +301,18 @@ def test_a_cached_rule_whose_lookup_became_a_device_is_refused(tmp_path: Path, m
     refused(r, f"{rule}:4:18", "lookup 'stolen': file 't.csv'")
 
 
+def test_a_sigma_regex_pysigma_refuses_cannot_write_raw_escapes(tmp_path: Path) -> None:
+    # pySigma checks `|re` patterns with RE2, whose C++ logger printed the pattern raw to stderr (ESC included),
+    # past the CLI's escaping: a rule file could send terminal escape sequences and plant a hyperlink
+    rule = tmp_path / "r.yml"
+    rule.write_text(HEAD + 'detection:\n  sel:\n    userAgent|re: "(?=a)\\e[31mRED\\e]8;;http://evil\\e\\\\x"\n'
+                           "  condition: sel\n")
+    r = sf("ir", str(rule))
+    refused(r, f"{rule}:4:3", "Regular expression '(?=a)\\x1b[31mRED")
+    assert "\x1b" not in r.stderr + r.stdout and "re2.cc" not in r.stderr
+    assert "invalid perl operator: (?=" in r.stderr and "b'" not in r.stderr
+
+
 def test_the_folder_of_rules_in_a_checkout_is_its_top_level_folder(tmp_path: Path) -> None:
     rule = Path("rules/cloud_instance_created_unseen_image/cloud_instance_created_unseen_image.yml")
     assert rule_root(rule) == ROOT / "rules" and rule_root(ROOT / rule) == ROOT / "rules"
