@@ -10,6 +10,7 @@ import difflib
 import os
 import re
 import stat
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -594,6 +595,9 @@ class _Loader:
                     continue
                 if not p.exists():
                     self.err(f"lookup file not found: {lfile}", at + ("lookups", lname))
+                elif p.stat().st_size > MAX_LOOKUP_BYTES:  # the executor loads it whole
+                    self.err(f"test {name!r}: lookup {lname!r} has more than {MAX_LOOKUP_BYTES:,} bytes ({p})",
+                             at + ("lookups", lname))
                 overrides[str(lname)] = p
             built: dict[str, tuple[Path, ...]] = {}
             for bname, blogs in _mapping(t.get("baselines")).items():
@@ -663,6 +667,9 @@ def read_lookup_header(name: str, path: Path, types_spec: dict[str, Any]) -> Loo
             header = next(reader, None)
             if not header:
                 return f"lookup {name!r} ({path}) is empty: it needs a header row"
+            for col in header:  # a column name becomes a KQL, SPL and conf name: a line break would split them
+                if any(unicodedata.category(c) == "Cc" for c in col):
+                    return f"lookup {name!r}: a column name holds a control character: {col!r} ({path})"
             # per column: seen a value, all values ints, all values numbers
             seen, ints, reals = [False] * len(header), [True] * len(header), [True] * len(header)
             for row in reader:

@@ -237,6 +237,8 @@ NOT_A_FILE = [  # what a rule names (inside the folder of rules) -> how `siemfor
     ("lookup", _huge, "4:11", f"lookup 'stolen' has more than {limits.MAX_LOOKUP_BYTES:,} bytes"),
     ("logs", _fifo, "8:11", "test 't': logs 'named' is not a regular file (a FIFO)"),
     ("logs", Path.mkdir, "8:11", "test 't': logs 'named' is not a regular file (a directory)"),
+    ("override", _huge, "12:23", f"test 't': lookup 'stolen' has more than {limits.MAX_LOOKUP_BYTES:,} bytes"),
+    ("override", _fifo, "12:23", "test 't': lookup 'stolen' 'named' is not a regular file (a FIFO)"),
 ]
 
 
@@ -248,8 +250,10 @@ def test_a_named_file_that_is_not_a_regular_file_is_refused(tmp_path: Path, key:
     make(tmp_path / "rules" / "named")
     tests = "tests:\n  - name: t\n    logs: %s\n    expect: silent\n"
     rule.write_text(STEAL % "named" + tests % "x.ndjson" if key == "lookup" else
+                    STEAL % "t.csv" + tests % "x.ndjson" + "    lookups: {stolen: named}\n" if key == "override" else
                     HEAD + "detection:\n  sel: {eventName: x}\n  condition: sel\n" + tests % "named")
     (tmp_path / "rules" / "x.ndjson").write_text('{"eventName": "y"}\n')
+    (tmp_path / "rules" / "t.csv").write_text("image,seen\n")
     r = sf("test", str(tmp_path / "rules"))
     refused(r, f"{rule}:{where}", message)
     assert "PASS" not in r.stdout
@@ -311,6 +315,18 @@ def test_a_sigma_regex_pysigma_refuses_cannot_write_raw_escapes(tmp_path: Path) 
     refused(r, f"{rule}:4:3", "Regular expression '(?=a)\\x1b[31mRED")
     assert "\x1b" not in r.stderr + r.stdout and "re2.cc" not in r.stderr
     assert "invalid perl operator: (?=" in r.stderr and "b'" not in r.stderr
+
+
+@pytest.mark.parametrize("header", ['"no\nte\n[evil]\nsearch = | delete",c', 'a,"b\x1b[31m"', '"x\ry",c'])
+def test_a_lookup_header_with_a_control_character_is_refused(tmp_path: Path, header: str) -> None:
+    # a column name holding a line break reached the KQL (['no↵te…']), the SPL and savedsearches.conf as written
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "t.csv").write_text(header + "\n1,2\n", newline="")
+    rule = rules / "r.yml"
+    rule.write_text(STEAL % "t.csv")
+    r = sf("compile", str(rules), "--target", "sentinel")
+    refused(r, f"{rule}:4:11", "lookup 'stolen': a column name holds a control character")
 
 
 def test_the_folder_of_rules_in_a_checkout_is_its_top_level_folder(tmp_path: Path) -> None:
