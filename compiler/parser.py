@@ -94,8 +94,16 @@ def unescape_string(tok: Token) -> str:
             out.append(_ESCAPES[nxt])
             i += 2
         elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
-            out.append(chr(int(body[i + 2 : i + 6], 16)))
+            code = int(body[i + 2 : i + 6], 16)
             i += 6
+            if 0xD800 <= code <= 0xDFFF:  # UTF-16 surrogates: a high one followed by a low one is one character
+                low = body[i + 2 : i + 6] if body[i : i + 2] == "\\u" else ""
+                if code <= 0xDBFF and re.fullmatch(r"[dD][c-fC-F][0-9a-fA-F]{2}", low):
+                    code = 0x10000 + ((code - 0xD800) << 10) + (int(low, 16) - 0xDC00)
+                    i += 6
+                else:  # no character, and no UTF-8 for it: every output (a file, the terminal) would fail on it
+                    raise _LiteralError(f"a lone UTF-16 surrogate \\u{code:04x} is not a character", tok)
+            out.append(chr(code))
         elif nxt == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", body[i + 2 : i + 4]):
             out.append(chr(int(body[i + 2 : i + 4], 16)))
             i += 4
