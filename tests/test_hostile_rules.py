@@ -305,19 +305,27 @@ def test_a_cached_rule_whose_lookup_became_a_device_is_refused(tmp_path: Path, m
     refused(r, f"{rule}:4:18", "lookup 'stolen': file 't.csv'")
 
 
-def test_a_sigma_regex_pysigma_refuses_cannot_write_raw_escapes(tmp_path: Path) -> None:
-    # pySigma checks `|re` patterns with RE2, whose C++ logger printed the pattern raw to stderr (ESC included),
-    # past the CLI's escaping: a rule file could send terminal escape sequences and plant a hyperlink
+RAW_ESCAPES = [  # a regex RE2 refuses, holding ESC sequences -> the command, where and what it reports
+    ('detection:\n  sel:\n    userAgent|re: "(?=a)\\e[31mRED\\e]8;;http://evil\\e\\\\x"\n  condition: sel\n',
+     ["ir"], "4:3", "Regular expression '(?=a)\\x1b[31mRED"),
+    ('query: |\n  where userAgent matches regex "(?=a)\\u001b\\\\[31mRED"\n',
+     ["compile", "--target", "sentinel"], "4:9", "KQL runs RE2, which cannot run the regex '(?=a)\\x1b"),
+]
+
+
+@pytest.mark.parametrize("body, command, where, message", RAW_ESCAPES)
+def test_a_refused_regex_cannot_write_raw_escapes(tmp_path: Path, body: str, command: list[str], where: str,
+                                                  message: str) -> None:
+    # pySigma and the KQL backend check patterns with RE2, whose C++ logger printed the pattern raw to stderr (ESC
+    # included), past the CLI's escaping: a rule file could send terminal escape sequences and plant a hyperlink
     rule = tmp_path / "r.yml"
-    rule.write_text(HEAD + 'detection:\n  sel:\n    userAgent|re: "(?=a)\\e[31mRED\\e]8;;http://evil\\e\\\\x"\n'
-                           "  condition: sel\n")
-    r = sf("ir", str(rule))
-    refused(r, f"{rule}:4:3", "Regular expression '(?=a)\\x1b[31mRED")
+    rule.write_text(HEAD + body)
+    r = sf(*command, str(rule))
+    refused(r, f"{rule}:{where}", message)
     assert "\x1b" not in r.stderr + r.stdout and "re2.cc" not in r.stderr
     assert "invalid perl operator: (?=" in r.stderr and "b'" not in r.stderr
 
 
-@pytest.mark.parametrize("header", ['"no\nte\n[evil]\nsearch = | delete",c', 'a,"b\x1b[31m"', '"x\ry",c'])
 def test_a_lookup_header_with_a_control_character_is_refused(tmp_path: Path, header: str) -> None:
     # a column name holding a line break reached the KQL (['no↵te…']), the SPL and savedsearches.conf as written
     rules = tmp_path / "rules"

@@ -588,10 +588,14 @@ def wildcard_to_re2(pattern: ir.WildcardPattern, case_sensitive: bool) -> str:
 def check_re2(pattern: str, low: KqlLowering, at: object = None) -> None:
     if _re2 is None:
         return
+    options = _re2.Options()
+    options.log_errors = False  # RE2's C++ logger would print the pattern raw to stderr (a rule's ESC included)
     try:
-        _re2.compile(pattern)
+        _re2.compile(pattern, options)
     except Exception as exc:  # re2.error: RE2 cannot run this pattern (lookaround, backreferences, …)
-        raise low.fail(f"KQL runs RE2, which cannot run the regex {pattern!r}: {exc}", at) from None
+        arg = exc.args[0] if exc.args else ""
+        why = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(exc)
+        raise low.fail(f"KQL runs RE2, which cannot run the regex {pattern!r}: {why}", at) from None
 
 
 # ------------------------------------------------------------------ functions (compiler/functions.py), by name
