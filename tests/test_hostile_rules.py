@@ -326,6 +326,7 @@ def test_a_refused_regex_cannot_write_raw_escapes(tmp_path: Path, body: str, com
     assert "invalid perl operator: (?=" in r.stderr and "b'" not in r.stderr
 
 
+@pytest.mark.parametrize("header", ['"no\nte\n[evil]\nsearch = | delete",c', 'a,"b\x1b[31m"', '"x\ry",c'])
 def test_a_lookup_header_with_a_control_character_is_refused(tmp_path: Path, header: str) -> None:
     # a column name holding a line break reached the KQL (['no↵te…']), the SPL and savedsearches.conf as written
     rules = tmp_path / "rules"
