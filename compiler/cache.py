@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -21,6 +22,7 @@ from siemforge import __version__
 
 from . import ir
 from .diagnostics import Diagnostic
+from .limits import MAX_LOOKUP_BYTES
 
 FORMAT = 1
 
@@ -91,7 +93,7 @@ class RuleCache:
             return None
         for dep, digest in entry.dependencies:
             try:
-                if _sha(Path(dep).read_bytes()) != digest:
+                if _sha(_read_lookup(Path(dep))) != digest:
                     return None
             except OSError:
                 return None
@@ -109,11 +111,23 @@ class RuleCache:
             pass  # a read-only or full disk only costs speed
 
 
+def _read_lookup(path: Path) -> bytes:
+    """A lookup file's bytes, to see whether it changed since the rule was cached; it may have become a symlink to
+    /dev/zero or a FIFO since (a CI cache outlives the checkout), so anything but a regular file of at most
+    MAX_LOOKUP_BYTES is a miss (OSError) without being read: the rule is loaded again, and the loader says why."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # O_NONBLOCK: a FIFO opens without a writer
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_LOOKUP_BYTES:
+            raise OSError(f"{path}: not a regular file of at most {MAX_LOOKUP_BYTES} bytes")
+        return fh.read(MAX_LOOKUP_BYTES + 1)
+
+
 def dependencies_of(rule: ir.RuleIR) -> tuple[tuple[str, str], ...]:
     out = []
     for t in rule.lookups:
         try:
-            out.append((t.path, _sha(Path(t.path).read_bytes())))
+            out.append((t.path, _sha(_read_lookup(Path(t.path)))))
         except OSError:
             pass
     return tuple(out)

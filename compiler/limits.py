@@ -13,3 +13,4 @@ MAX_PATTERN_CHARS = 16_384  # one Sigma detection value: a string, wildcard patt
 MAX_CONDITION_CHARS = 4_096  # a Sigma `condition` (corpus max 346)
 MAX_CONDITION_DEPTH = 32  # nested parentheses in a Sigma `condition` (corpus max 2)
 MAX_QUERY_DEPTH = 128  # pipeline-language nesting: brackets, and operators (a chain of `or` nests one level each)
+MAX_LOOKUP_BYTES = 64 << 20  # a lookup CSV a rule names (bundled max 324 B); read whole by the exporters

@@ -73,10 +73,20 @@ _DURATION_UNITS = {
 }
 
 
+_MAX_INT = (1 << 63) - 1  # an integer literal: KQL's long, the widest integer any target has
+
+
 class _LiteralError(Exception):
     def __init__(self, message: str, tok: Token) -> None:
         super().__init__(message)
         self.tok = tok
+
+
+def _int_literal(tok: Token) -> int:
+    text = str(tok).lstrip("-")
+    if len(text) > 19 or int(text) > _MAX_INT:  # KQL's long; Python's int() refuses 4,300 digits itself
+        raise _LiteralError(f"an integer literal has at most 64 bits (at most {_MAX_INT:,})", tok)
+    return int(tok)
 
 
 def unescape_string(tok: Token) -> str:
@@ -94,8 +104,16 @@ def unescape_string(tok: Token) -> str:
             out.append(_ESCAPES[nxt])
             i += 2
         elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
-            out.append(chr(int(body[i + 2 : i + 6], 16)))
+            code = int(body[i + 2 : i + 6], 16)
             i += 6
+            if 0xD800 <= code <= 0xDFFF:  # UTF-16 surrogates: a high one followed by a low one is one character
+                low = body[i + 2 : i + 6] if body[i : i + 2] == "\\u" else ""
+                if code <= 0xDBFF and re.fullmatch(r"[dD][c-fC-F][0-9a-fA-F]{2}", low):
+                    code = 0x10000 + ((code - 0xD800) << 10) + (int(low, 16) - 0xDC00)
+                    i += 6
+                else:  # no character, and no UTF-8 for it: every output (a file, the terminal) would fail on it
+                    raise _LiteralError(f"a lone UTF-16 surrogate \\u{code:04x} is not a character", tok)
+            out.append(chr(code))
         elif nxt == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", body[i + 2 : i + 4]):
             out.append(chr(int(body[i + 2 : i + 4], 16)))
             i += 4
@@ -110,11 +128,14 @@ def parse_duration(text: str) -> timedelta:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|microsecond|tick|s|m|h|d)", text)
     if not m:
         raise ValueError(f"not a duration: {text!r}")
-    return (
-        float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        if "." in m.group(1)
-        else int(m.group(1)) * _DURATION_UNITS[m.group(2)]
-    )
+    try:
+        return (
+            float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+            if "." in m.group(1) or len(m.group(1)) > 30
+            else int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        )
+    except OverflowError:
+        raise ValueError(f"duration {text!r} is out of range (at most {timedelta.max.days:,} days)") from None
 
 
 def parse_datetime_text(text: str) -> datetime:
@@ -219,7 +240,7 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return (items[0], desc)
 
     def take(self, meta, items):  # type: ignore[no-untyped-def]
-        return s.TakeStage(int(items[0]), _pos_of(meta))
+        return s.TakeStage(_int_literal(items[0]), _pos_of(meta))
 
     # ------------------------------------------------------------- paths
     def path(self, meta, items):  # type: ignore[no-untyped-def]
@@ -310,13 +331,17 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return s.Lit("string", str(items[0])[2:-1], _pos_of(items[0]))
 
     def int(self, meta, items):  # type: ignore[no-untyped-def]
-        return s.Lit("int", int(items[0]), _pos_of(items[0]))
+        return s.Lit("int", _int_literal(items[0]), _pos_of(items[0]))
 
     def float(self, meta, items):  # type: ignore[no-untyped-def]
         return s.Lit("real", float(items[0]), _pos_of(items[0]))
 
     def duration(self, meta, items):  # type: ignore[no-untyped-def]
-        return s.Lit("timespan", parse_duration(str(items[0])), _pos_of(items[0]))
+        try:
+            value = parse_duration(str(items[0]))
+        except ValueError as exc:
+            raise _LiteralError(str(exc), items[0]) from None
+        return s.Lit("timespan", value, _pos_of(items[0]))
 
     def datetime(self, meta, items):  # type: ignore[no-untyped-def]
         tok = items[0]

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import csv
 import difflib
+import os
 import re
+import stat
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -21,6 +24,7 @@ from .limits import (
     MAX_CONDITION_CHARS,
     MAX_CONDITION_DEPTH,
     MAX_DETECTION_VALUES,
+    MAX_LOOKUP_BYTES,
     MAX_PATTERN_CHARS,
     MAX_RULE_BYTES,
 )
@@ -202,6 +206,23 @@ def outside_root(path: Path, root: Path) -> Path | None:
     return None if real.is_relative_to(root) else real
 
 
+def not_a_file(path: Path) -> str | None:
+    """What `path` is when it exists and is not a regular file (after symlinks): "a directory", "a FIFO", …"""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, RuntimeError):  # missing: the caller reports it as it sees fit
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
 def _diag(message: str, span: Span | None, code: str = "rule"):  # type: ignore[no-untyped-def]
     from .diagnostics import Diagnostic, Severity
 
@@ -224,6 +245,11 @@ class _Loader:
         path = self.path.parent / raw
         real = outside_root(path, self.root)
         if real is None:
+            kind = not_a_file(path)
+            if kind:  # a FIFO would stall the run that opens it; a directory would read as no events at all
+                self.sink.error(f"{key} {str(raw)!r} is not a regular file ({kind})", self.doc.span(at),
+                                code="rule-path")
+                return None
             return path
         really = "" if str(real) == str(raw) else f" (that is {real})"
         self.sink.error(f"{key} {str(raw)!r}{really} is outside the folder of rules {self.root}", self.doc.span(at),
@@ -483,6 +509,11 @@ class _Loader:
         out: dict[str, LookupDecl] = {}
         for name, spec in self.entries(value, "lookups", "a table name to a CSV file"):
             at: tuple[str | int, ...] = ("lookups", name)
+            if not isinstance(name, str) or not _TABLE_NAME.fullmatch(name):
+                # the name becomes a conf stanza, a file name and a watchlist alias; `lookup NAME` can only say these
+                self.sink.error(f"a lookup table name is a letter or _ then letters, digits or _ (at most 64), not "
+                                f"{name!r}", self.doc.key_span(at), code="rule")
+                continue
             types_spec: dict[str, Any] = {}
             if isinstance(spec, dict):
                 file = spec.get("file")
@@ -551,6 +582,9 @@ class _Loader:
                     continue
                 if not p.exists():
                     self.err(f"lookup file not found: {lfile}", at + ("lookups", lname))
+                elif p.stat().st_size > MAX_LOOKUP_BYTES:  # the executor loads it whole
+                    self.err(f"test {name!r}: lookup {lname!r} has more than {MAX_LOOKUP_BYTES:,} bytes ({p})",
+                             at + ("lookups", lname))
                 overrides[str(lname)] = p
             built: dict[str, tuple[Path, ...]] = {}
             for bname, blogs in _mapping(t.get("baselines")).items():
@@ -602,6 +636,7 @@ class _Loader:
         return None
 
 
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # the pipeline language's NAME, bounded
 _INT = re.compile(r"-?\d+")
 _REAL = re.compile(r"-?\d+(\.\d*)?([eE][-+]?\d+)?")
 
@@ -613,10 +648,15 @@ def read_lookup_header(name: str, path: Path, types_spec: dict[str, Any]) -> Loo
         return f"lookup {name!r}: `types` must map a column to a type"
     try:
         with path.open(newline="", encoding="utf-8") as fh:
+            if os.fstat(fh.fileno()).st_size > MAX_LOOKUP_BYTES:
+                return f"lookup {name!r} has more than {MAX_LOOKUP_BYTES:,} bytes ({path})"
             reader = csv.reader(fh)
             header = next(reader, None)
             if not header:
                 return f"lookup {name!r} ({path}) is empty: it needs a header row"
+            for col in header:  # a column name becomes a KQL, SPL and conf name: a line break would split them
+                if any(unicodedata.category(c) == "Cc" for c in col):
+                    return f"lookup {name!r}: a column name holds a control character: {col!r} ({path})"
             # per column: seen a value, all values ints, all values numbers
             seen, ints, reals = [False] * len(header), [True] * len(header), [True] * len(header)
             for row in reader:

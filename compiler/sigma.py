@@ -6,12 +6,14 @@ Sigma string matching is case-insensitive unless `|cased`; regexes are case-sens
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import sigma.policy as sigma_policy
 from sigma import conditions as sc
 from sigma import types as st
 from sigma.exceptions import SigmaError
+from sigma.policy.regex_engine import RE2RegexEngine
 from sigma.rule import SigmaDetections
 
 from . import ir
@@ -19,6 +21,30 @@ from .analyze import Analyzer, Schema
 from .diagnostics import CompileError, Diagnostic, Severity, Span
 from .types import Type
 from .yamlpos import PositionedYaml
+
+
+class _QuietRE2(RE2RegexEngine):
+    """pySigma's RE2 check of `|re` patterns, without RE2's C++ logger: it printed each refused pattern raw to
+    stderr (escape sequences from a rule file included, past the CLI's escaping) under an absl warning. The
+    message it raises is text, not bytes."""
+
+    def compile(self, pattern: str, flags: int = 0) -> Any:
+        import re
+
+        import re2
+
+        inline = "".join(c for f, c in ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"))
+                         if int(flags) & int(f))
+        options = re2.Options()
+        options.log_errors = False
+        try:
+            return re2.compile(f"(?{inline}){pattern}" if inline else pattern, options)
+        except re2.error as exc:
+            arg = exc.args[0] if exc.args else ""
+            raise re2.error(arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(exc)) from None
+
+
+sigma_policy.default_policy = replace(sigma_policy.default_policy, regex_engine=_QuietRE2())
 
 _CMP = {
     "LT": ir.CmpOp.LT,

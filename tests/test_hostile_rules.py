@@ -9,6 +9,7 @@ import resource
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,6 +219,124 @@ def test_test_logs_and_baselines_outside_are_refused(tmp_path: Path) -> None:
     r = sf("test", str(tmp_path / "rules"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"{rule}:8:11: error: test 't': logs '../outside.ndjson'")
+
+
+def _fifo(p: Path) -> None:
+    os.mkfifo(p)
+
+
+def _huge(p: Path) -> None:
+    with p.open("wb") as fh:  # sparse: no disk used, but reading it would take minutes
+        fh.write(b"image,seen\n")
+        fh.truncate(limits.MAX_LOOKUP_BYTES + 1)
+
+
+NOT_A_FILE = [  # what a rule names (inside the folder of rules) -> how `siemforge test` refuses it, without hanging
+    ("lookup", _fifo, "4:18", "lookup 'stolen': file 'named' is not a regular file (a FIFO)"),
+    ("lookup", Path.mkdir, "4:18", "lookup 'stolen': file 'named' is not a regular file (a directory)"),
+    ("lookup", _huge, "4:11", f"lookup 'stolen' has more than {limits.MAX_LOOKUP_BYTES:,} bytes"),
+    ("logs", _fifo, "8:11", "test 't': logs 'named' is not a regular file (a FIFO)"),
+    ("logs", Path.mkdir, "8:11", "test 't': logs 'named' is not a regular file (a directory)"),
+    ("override", _huge, "12:23", f"test 't': lookup 'stolen' has more than {limits.MAX_LOOKUP_BYTES:,} bytes"),
+    ("override", _fifo, "12:23", "test 't': lookup 'stolen' 'named' is not a regular file (a FIFO)"),
+]
+
+
+@pytest.mark.parametrize("key, make, where, message", NOT_A_FILE)
+def test_a_named_file_that_is_not_a_regular_file_is_refused(tmp_path: Path, key: str, make: Any, where: str,
+                                                            message: str) -> None:
+    rule = tmp_path / "rules" / "r.yml"
+    rule.parent.mkdir()
+    make(tmp_path / "rules" / "named")
+    tests = "tests:\n  - name: t\n    logs: %s\n    expect: silent\n"
+    rule.write_text(STEAL % "named" + tests % "x.ndjson" if key == "lookup" else
+                    STEAL % "t.csv" + tests % "x.ndjson" + "    lookups: {stolen: named}\n" if key == "override" else
+                    HEAD + "detection:\n  sel: {eventName: x}\n  condition: sel\n" + tests % "named")
+    (tmp_path / "rules" / "x.ndjson").write_text('{"eventName": "y"}\n')
+    (tmp_path / "rules" / "t.csv").write_text("image,seen\n")
+    r = sf("test", str(tmp_path / "rules"))
+    refused(r, f"{rule}:{where}", message)
+    assert "PASS" not in r.stdout
+
+
+LOOKUP_NAMES = [  # a lookup table name a rule chooses: it becomes a conf stanza, a file name, a watchlist alias
+    '"x\\n[evil]\\nfilename = /etc/passwd"',
+    '"../../../pwn"',
+    '"a b"',
+    '"[red]x"',
+    "1st",
+]
+
+
+@pytest.mark.parametrize("name", LOOKUP_NAMES)
+def test_a_lookup_name_is_an_identifier(tmp_path: Path, name: str) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "t.csv").write_text("a,b\n1,2\n")
+    rule = rules / "r.yml"
+    rule.write_text(HEAD + f"lookups:\n  {name}: {{file: t.csv}}\ndetection:\n  sel: {{eventName: x}}\n"
+                           "  condition: sel\n")
+    out = tmp_path / "app"
+    r = sf("export", "splunk-app", str(rules), "-o", str(out))
+    refused(r, f"{rule}:4:3", "a lookup table name is a letter or _ then letters, digits or _")
+    assert not out.exists() or not any(p.name.endswith(".csv") or p.name == "transforms.conf" for p in out.rglob("*"))
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_a_cached_rule_whose_lookup_became_a_device_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              target: str) -> None:
+    # a CI cache kept between runs: the next pull request swaps the lookup for a symlink to /dev/zero (or to a
+    # FIFO); the cache's check that the lookup is unchanged read it whole (out of memory) or waited forever
+    monkeypatch.setenv("SIEMFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SIEMFORGE_NO_CACHE", raising=False)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "t.csv").write_text("a,b\n1,2\n")
+    rule = rules / "r.yml"
+    rule.write_text(STEAL % "t.csv")
+    assert sf("compile", str(rules), "--target", "splunk").returncode == 0
+    assert list((tmp_path / "cache").rglob("*.pickle"))
+    (rules / "t.csv").unlink()
+    if target == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+        target = str(tmp_path / "fifo")
+    (rules / "t.csv").symlink_to(target)
+    r = sf("compile", str(rules), "--target", "splunk")
+    refused(r, f"{rule}:4:18", "lookup 'stolen': file 't.csv'")
+
+
+RAW_ESCAPES = [  # a regex RE2 refuses, holding ESC sequences -> the command, where and what it reports
+    ('detection:\n  sel:\n    userAgent|re: "(?=a)\\e[31mRED\\e]8;;http://evil\\e\\\\x"\n  condition: sel\n',
+     ["ir"], "4:3", "Regular expression '(?=a)\\x1b[31mRED"),
+    ('query: |\n  where userAgent matches regex "(?=a)\\u001b\\\\[31mRED"\n',
+     ["compile", "--target", "sentinel"], "4:9", "KQL runs RE2, which cannot run the regex '(?=a)\\x1b"),
+]
+
+
+@pytest.mark.parametrize("body, command, where, message", RAW_ESCAPES)
+def test_a_refused_regex_cannot_write_raw_escapes(tmp_path: Path, body: str, command: list[str], where: str,
+                                                  message: str) -> None:
+    # pySigma and the KQL backend check patterns with RE2, whose C++ logger printed the pattern raw to stderr (ESC
+    # included), past the CLI's escaping: a rule file could send terminal escape sequences and plant a hyperlink
+    rule = tmp_path / "r.yml"
+    rule.write_text(HEAD + body)
+    r = sf(*command, str(rule))
+    refused(r, f"{rule}:{where}", message)
+    assert "\x1b" not in r.stderr + r.stdout and "re2.cc" not in r.stderr
+    # the construct RE2 lacks is named (pySigma: RE2's own message; KQL: the executor's check), never as bytes
+    assert ("invalid perl operator: (?=" in r.stderr or "look-ahead `(?=…)`" in r.stderr) and "b'" not in r.stderr
+
+
+@pytest.mark.parametrize("header", ['"no\nte\n[evil]\nsearch = | delete",c', 'a,"b\x1b[31m"', '"x\ry",c'])
+def test_a_lookup_header_with_a_control_character_is_refused(tmp_path: Path, header: str) -> None:
+    # a column name holding a line break reached the KQL (['no↵te…']), the SPL and savedsearches.conf as written
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "t.csv").write_text(header + "\n1,2\n", newline="")
+    rule = rules / "r.yml"
+    rule.write_text(STEAL % "t.csv")
+    r = sf("compile", str(rules), "--target", "sentinel")
+    refused(r, f"{rule}:4:11", "lookup 'stolen': a column name holds a control character")
 
 
 def test_the_folder_of_rules_in_a_checkout_is_its_top_level_folder(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -55,12 +56,17 @@ def test_broken_document_and_missing_file(tmp_path: Path) -> None:
     assert events == [] and "cannot open" in bad[0].message
 
 
-def test_truncated_gzip_reports_instead_of_crashing(tmp_path: Path) -> None:
-    data = gzip.compress(("\n".join(json.dumps(e) for e in EVENTS * 50) + "\n").encode())
+@pytest.mark.parametrize("lines", [100, 100_000])  # inflating to less, and to more, than one read
+def test_truncated_gzip_keeps_every_whole_line_before_the_cut(tmp_path: Path, lines: int) -> None:
+    text = "".join(json.dumps({"eventName": "A", "n": i}) + "\n" for i in range(lines)).encode()
+    data = gzip.compress(text)
     p = tmp_path / "cut.ndjson.gz"
     p.write_bytes(data[: len(data) // 2])
+    inflated = zlib.decompressobj(wbits=31).decompress(data[: len(data) // 2])  # all that can be inflated
+    whole = inflated.count(b"\n")
     events, bad = read(p)
-    assert len(events) < 100 and bad and ("read error" in bad[-1].message or "cannot read" in bad[-1].message)
+    assert [e["n"] for e in events] == list(range(whole)) and whole > 0
+    assert [(m.line, m.message.split(":")[0]) for m in bad] == [(whole, "read error")]
 
 
 def test_records_documents_stream_with_record_numbers(tmp_path: Path) -> None:
@@ -143,3 +149,13 @@ def test_integer_beyond_64_bits_in_an_array(tmp_path: Path) -> None:
         f"{p}: record 2: skipped: not a JSON object",
         f"{p}: skipped: invalid JSON in record 4: Unexpected symbol '1e400' at 59; the rest of the file is not read",
     ]
+
+
+@pytest.mark.parametrize("token", [b"9" * 100_000, b"1" + b"0" * 100_000 + b"e1", b"-" + b"x" * 100_000])
+def test_a_parser_message_quoting_a_huge_token_is_cut(tmp_path: Path, token: bytes) -> None:
+    # the parser quotes the token it stopped at; an attacker's 10 MB number printed 10 MB of report
+    p = tmp_path / "num.json"
+    p.write_bytes(b'[{"eventName": "A"}, {"n": ' + token + b'}, {"eventName": "B"}]')
+    events, bad = read(p)
+    assert events == [{"eventName": "A"}] and len(bad) == 1
+    assert len(str(bad[0])) < len(str(p)) + 300 and str(bad[0]).endswith("; the rest of the file is not read")

@@ -90,6 +90,19 @@ def test_run_refuses_with_position(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output  # Splunk's PCRE runs it: only the executor (and KQL) refuse
 
 
+def test_refusal_points_at_the_pattern_not_the_title(tmp_path: Path) -> None:
+    from siemforge.backends.executor.regex import check_rule
+    from siemforge.compiler.api import compile_file
+
+    rule = tmp_path / "r.yml"  # the title holds the pattern's text too: the error pointed at the title
+    rule.write_text('title: "aws-cli(?!/2)"\nlogsource: {product: aws, service: cloudtrail}\n'
+                    'query: |\n  where userAgent matches regex "aws-cli(?!/2)"\n')
+    compiled = compile_file(rule)
+    assert compiled.rule is not None
+    d = check_rule(compiled.rule)
+    assert d is not None and d.span is not None and (d.span.line, d.span.column) == (4, 34)
+
+
 def test_redos_pattern_over_100k_attacker_text(tmp_path: Path) -> None:
     # `^(a+)+$` backtracks exponentially in Python's re (40 × a + "!" ran past 30 s); RE2 is linear
     rule = tmp_path / "r.yml"

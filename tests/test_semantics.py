@@ -135,6 +135,7 @@ T = "2024-01-06T23:30:00-05:00"  # Saturday 23:30 in New York = Sunday 04:30 UTC
 # (construct, expression, event, expected value as text — compared through tostring)
 VALUES = [
     ("literal", '"a\\tb\\u00e9"', {}, "a\tbé"),
+    ("literal", '"\\ud83d\\ude00"', {}, "\U0001F600"),  # a UTF-16 surrogate pair is one character, as in JSON
     ("literal", "8h", {}, "08:00:00"),
     ("literal", "datetime(2024-01-31T08:00:00Z)", {}, "2024-01-31T08:00:00Z"),
     ("literal", '@"C:\\temp"', {}, "C:\\temp"),

@@ -103,6 +103,21 @@ def test_a_broken_evtx_file_is_reported_not_fatal(tmp_path: Path) -> None:
     assert rows == [] and len(bad) >= 1 and bad[0].file == str(f)
 
 
+
+@pytest.mark.parametrize("keep", [4096, 4096 + 65536 + 1234, 4096 + 13 * 65536])  # the header only; cut in chunks
+def test_a_truncated_evtx_file_is_reported_after_its_whole_chunks(tmp_path: Path, keep: int) -> None:
+    # a file cut short (a copy interrupted, an attacker's upload) read silently as fewer events before
+    whole = shared_path("data", "windows", "baseline", "omerbenamram-evtx-samples", "security.evtx")
+    rows_all, bad_all = read(whole)
+    assert bad_all == []
+    cut = tmp_path / "cut.evtx"
+    cut.write_bytes(whole.read_bytes()[:keep])
+    rows, bad = read(cut)
+    assert rows == rows_all[: len(rows)] and len(rows) < len(rows_all)
+    chunks = (keep - 4096) // 65536
+    assert [str(m) for m in bad] == [f"{cut}: skipped: truncated: its header counts 26 chunks of 64 KiB, the file "
+                                     f"holds {chunks} whole; the records after them are lost"]
+
 # --- sources: a Sigma logsource picks a Windows source; its records: section selects the rows ------------------
 
 def test_logsource_picks_the_taxonomy_source() -> None:

@@ -29,6 +29,7 @@ MAX_LINE_BYTES = 16 << 20  # a longer NDJSON line, or array record, is reported 
 MAX_DEPTH = 1024  # nesting of a record (orjson's own limit for NDJSON lines; the same for array records)
 MAX_REPORTS = 1000  # malformed-input reports kept per run (the rest are counted)
 READ_BYTES = 1 << 20  # read size: the array parser (yajl re-scans a partial token per read: big reads), gzip
+_MESSAGE_CHARS = 200  # of a parser's message in a report (it may quote a huge token)
 _BOM = b"\xef\xbb\xbf"
 _RECORDS_DOC = re.compile(rb'\A\s*\{\s*"Records"\s*:\s*\[')
 # what a broken file can raise while it is read: gzip (OSError, EOFError, zlib.error), ijson, decoding
@@ -77,12 +78,36 @@ class Reports:
         self.total += total
 
 
+class _Inflated(io.RawIOBase):
+    """A gzip stream as a raw file whose every read returns what one step of inflating gives (GzipFile.read1):
+    a truncated or corrupt stream raises only once the data before the damage has been returned. (A BufferedReader
+    straight over GzipFile fills its whole buffer with GzipFile.read, which raises and drops up to READ_BYTES of
+    good lines, all of them in a small file.)"""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._gz = gzip.GzipFile(fileobj=raw)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._gz.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._gz.close()  # does not close the file it was given
+        self._raw.close()
+        super().close()
+
+
 def _open(path: Path) -> IO[bytes]:
     raw = path.open("rb")
     head = raw.read(2)
     raw.seek(0)
     if head == b"\x1f\x8b":
-        return io.BufferedReader(gzip.GzipFile(fileobj=raw), READ_BYTES)
+        return io.BufferedReader(_Inflated(raw), READ_BYTES)
     return raw
 
 
@@ -115,8 +140,8 @@ def iter_events(
             yield from normalise_all(_records(fh, name, report, records_key, retry))
             if retry.needed:
                 with _open(path) as again:
-                    if again.read(len(_BOM)) != _BOM:
-                        again.seek(0)
+                    if again.peek(len(_BOM)).startswith(_BOM):  # type: ignore[attr-defined]
+                        again.read(len(_BOM))
                     yield from normalise_all(_records(again, name, report, records_key, None, retry.done))
         else:
             yield from normalise_all(_lines(_bounded_lines(fh), name, report, prefilter, skipped))
@@ -404,4 +429,8 @@ def _first_line(exc: BaseException) -> str:
     arg = exc.args[0] if exc.args else ""
     text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(exc)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+    first = lines[0] if lines else type(exc).__name__
+    if len(first) > _MESSAGE_CHARS:  # the parser quotes the token it stopped at: a 10 MB number, say
+        half = _MESSAGE_CHARS // 2
+        first = f"{first[:half]}…({len(first) - 2 * half:,} characters)…{first[-half:]}"
+    return first

@@ -8,6 +8,7 @@ import io
 import json
 import re
 import tarfile
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -50,22 +51,37 @@ def slug(title: str) -> str:
 
 
 def conf_value(text: str) -> str:
-    """One conf value on one line (a conf value may span lines only with a trailing backslash)."""
-    return " ".join(text.split())
+    """One conf value on one line, from text a rule file chose: every line break, control character and run of
+    white space becomes one space, so a title cannot start a new `[stanza]` or `key = value` line; a trailing
+    backslash is dropped, since Splunk reads it as "the value goes on at the next line" and would take the next
+    key into this value."""
+    flat = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+    return re.sub(r"[\s\\]+$", "", " ".join(flat.split()))
 
 
 def conf_search(spl: str) -> str:
-    """The search as a conf value: stages joined on one line; a line break inside a string literal is kept with
-    the conf continuation (backslash at the end of the line)."""
-    lines = spl.split("\n")
-    out = [lines[0]]
-    for line in lines[1:]:
-        if line.startswith("| "):
-            out[-1] += " " + line
-        else:  # inside a literal that holds a line break
-            out[-1] += "\\"
-            out.append(line)
-    return "\n".join(out)
+    """The search as a conf value: stages joined on one line; a line break inside a quoted string or field name is
+    kept with the conf continuation (backslash at the end of the line). Quotes are followed as SPL reads them
+    (a backslash escapes the next character inside quotes), so a literal whose text holds a line break and `| `
+    stays that literal."""
+    out: list[str] = []
+    quote = ""
+    escaped = False
+    for c in spl:
+        if c == "\n":
+            out.append("\\\n" if quote else " ")
+            escaped = False
+            continue
+        out.append(c)
+        if escaped:
+            escaped = False
+        elif quote and c == "\\":
+            escaped = True
+        elif c == quote:
+            quote = ""
+        elif not quote and c in "\"'":
+            quote = c
+    return "".join(out)
 
 
 def cron(every: timedelta) -> str:
@@ -140,7 +156,7 @@ def build_app(rules: list[ir.RuleIR], binding: str | None, spec: AppSpec) -> dic
                          if t.lower().startswith("attack.t")})
         tactics = sorted({t.split(".", 1)[1] for t in rule.meta.tags
                           if t.lower().startswith("attack.") and not t.lower().startswith("attack.t")})
-        stanza = f"{spec.stanza_prefix} - {rule.meta.title} - Rule"
+        stanza = f"{spec.stanza_prefix} - {conf_value(rule.meta.title)} - Rule"
         searches.append({
             "stanza": stanza,
             "title": conf_value(rule.meta.title),
