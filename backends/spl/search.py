@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from siemforge.compiler import ir
-from siemforge.compiler.bindings import Binding
+from siemforge.compiler.types import Type
+from siemforge.compiler.bindings import Binding, named_field
 
 from .render import search_field, search_literal
 
@@ -42,7 +43,7 @@ class BaseSearch:
             return None
         if self.binding is None:
             return e.name
-        col = self.binding.columns.get(e.name)
+        col = named_field(self.binding, e.name)
         return col if col is not None and col != "_time" else None
 
     def prefilter_term(self, e: ir.Expr) -> str | None:
@@ -64,6 +65,13 @@ class BaseSearch:
                     return None
                 term = f"{search_field(f)}={lit}"
                 return term if op is ir.CmpOp.EQ else f"NOT {term}"
+            case ir.Compare(op=op, left=l, right=ir.Literal(value=int() as v)) if op in (
+                    ir.CmpOp.EQ, ir.CmpOp.NE) and not isinstance(v, bool) and _is_int(l):
+                # an integer field (EventCode=4688): search's term is the number's text, as the field's value is
+                f = self.plain_field(l)
+                if f is None:
+                    return None
+                return f"{search_field(f)}={v}" if op is ir.CmpOp.EQ else f"NOT {search_field(f)}={v}"
             case ir.StringMatch(op=op, subject=s, pattern=ir.Literal(value=str() as v), case_sensitive=False):
                 f, lit = self.plain_field(s), search_literal(v)
                 if f is None or lit is None or v == "":
@@ -86,6 +94,12 @@ class BaseSearch:
                             return None
                         text += lit[1:-1]
                 return f'{search_field(f)}="{text}"' if text.strip("*") else None
+            case ir.InList(subject=s, values=vals) if vals and _is_int(s) and all(
+                    isinstance(v, ir.Literal) and type(v.value) is int for v in vals):
+                f = self.plain_field(s)
+                if f is None:
+                    return None
+                return f"{search_field(f)} IN ({', '.join(str(v.value) for v in vals if isinstance(v, ir.Literal))})"
             case ir.InList(subject=s, values=vals, case_sensitive=False):
                 f = self.plain_field(s)
                 lits = [search_literal(v.value) if isinstance(v, ir.Literal) and isinstance(v.value, str) and v.value
@@ -103,3 +117,8 @@ class BaseSearch:
                 joiner = " " if isinstance(e, ir.And) else " OR "
                 return "(" + joiner.join(str(x) for x in terms) + ")"  # every group parenthesised
         return None
+
+
+def _is_int(e: ir.Expr) -> bool:
+    """A column of integer type: its values are written as decimal digits, which search's term matches as text."""
+    return isinstance(e, ir.Column) and e.type is Type.INT
