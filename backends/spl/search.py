@@ -6,6 +6,7 @@ It runs before any stage, so a field here is always a source field read through 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from siemforge.compiler import ir
@@ -28,7 +29,7 @@ class BaseSearch:
             t = self.term(p)
             if t is None:
                 rest.append(p)
-                hint = self.prefilter_term(p)
+                hint = self.implied(p)
                 if hint is not None:
                     terms.append(hint)
             else:
@@ -46,9 +47,38 @@ class BaseSearch:
         col = named_field(self.binding, e.name)
         return col if col is not None and col != "_time" else None
 
+    def implied(self, e: ir.Expr) -> str | None:
+        """Search text that every event matching `e` matches (a prefilter: the exact test stays in `where`): its
+        exact term, else a hint, else for an AND the terms of the conjuncts that have one, for an OR the hints of
+        every branch. None when nothing is implied (the search then reads all the source's events)."""
+        exact = self.term(e)
+        if exact is not None:
+            return exact
+        if isinstance(e, ir.And):
+            parts = [x for x in (self.implied(o) for o in e.operands) if x is not None]
+            return None if not parts else parts[0] if len(parts) == 1 else "(" + " ".join(parts) + ")"
+        if isinstance(e, ir.Or):
+            branches = [self.implied(o) for o in e.operands]
+            if any(x is None for x in branches):
+                return None
+            return "(" + " OR ".join(str(x) for x in branches) + ")"
+        return self.prefilter_term(e)
+
     def prefilter_term(self, e: ir.Expr) -> str | None:
         """A case-insensitive term implied by a case-sensitive equality: it narrows what the index returns, and
         the exact test stays in `where`."""
+        if (isinstance(e, ir.Compare) and e.op is ir.CmpOp.EQ and isinstance(e.left, ir.Column) and not e.left.path
+                and self.binding is not None and e.left.name in (self.binding.extra.get("xml_paths") or {})
+                and isinstance(e.right, ir.Literal) and isinstance(e.right.value, str) and e.right.value.strip()):
+            # a value spath reads from the XML event (Provider_Name) is text of the raw event: the phrase narrows
+            # what the index returns, the exact test stays in `where`
+            return search_literal(e.right.value)
+        if isinstance(e, ir.Keyword) and not e.case_sensitive:
+            # a keyword's text is in the raw event, and so is each word of it: a wildcard term of its longest word
+            # (letters, digits, _: no breaker inside, so an indexed token holds it) finds every event the regex in
+            # `where` can match
+            words = [w for p in e.pattern if isinstance(p, str) for w in re.findall(r"[A-Za-z0-9_]{3,}", p)]
+            return f'"*{max(words, key=len)}*"' if words else None
         if isinstance(e, ir.Compare) and e.op is ir.CmpOp.EQ and e.case_sensitive:
             return self.term(ir.Compare(ir.CmpOp.EQ, e.left, e.right, case_sensitive=False))
         if isinstance(e, ir.InList) and e.case_sensitive:
@@ -120,5 +150,6 @@ class BaseSearch:
 
 
 def _is_int(e: ir.Expr) -> bool:
-    """A column of integer type: its values are written as decimal digits, which search's term matches as text."""
-    return isinstance(e, ir.Column) and e.type is Type.INT
+    """A column of integer (or undeclared) type compared with an integer: its values are written as decimal digits
+    (EventCode), which search's term matches as text, as `where` matches them as a number."""
+    return isinstance(e, ir.Column) and e.type in (Type.INT, Type.ANY)
