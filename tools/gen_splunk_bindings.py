@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -94,7 +93,7 @@ def write(out: Path, source: str, name: str, channels: list[str], event_ids: lis
         lines.append("xml_paths:")
         lines.append("  Provider_Name: Event.System.Provider{@Name}")
     if named_fields:
-        lines.append("# a field not in columns: is the add-on's field of the same name (EventData's Data Name), but these")
+        lines.append("# a field not in columns: is the add-on's field of that name (EventData's Data Name), but these")
         lines.append("named_fields: true")
         lines.append(f"not_named: {json.dumps(sorted(UNMAPPED | set(SYSTEM)))}")
     lines.append("columns:")

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 
 from siemforge.compiler import ir
-from siemforge.compiler.types import Type
 from siemforge.compiler.bindings import Binding, named_field
+from siemforge.compiler.types import Type
 
 from .render import search_field, search_literal
 
