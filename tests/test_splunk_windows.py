@@ -82,6 +82,9 @@ def test_windows_rule_to_search(row: tuple[str, str, str | None, str], tmp_path:
     ("{product: windows, service: application}", "{sel: {Data|contains: x}, condition: sel}", "Data"),
     # 4688 carries its process ids as hex text: the source's numeric ProcessId has no field on that binding
     ("{product: windows, category: process_creation}", "{sel: {ProcessId: 4}, condition: sel}", "ProcessId"),
+    # a Sysmon 1 field 4688 does not carry
+    ("{product: windows, category: process_creation}", "{sel: {OriginalFileName: x.exe}, condition: sel}",
+     "OriginalFileName"),
 ])
 def test_a_field_the_add_on_does_not_have_is_refused_by_name(logsource: str, detection: str, field: str,
                                                             tmp_path: Path) -> None:

@@ -40,6 +40,11 @@ UNMAPPED = {"Provider_Name", "TimeCreated", "Data"}
 # 4688 carries its ids as hex text (NewProcessId "0x1a2c"), the source as numbers.
 SECURITY_4688 = {"Image": "NewProcessName", "ParentImage": "ParentProcessName", "LogonId": "SubjectLogonId"}
 SECURITY_4688_UNMAPPED = {"ProcessId", "ParentProcessId"}
+# 4688's EventData (https://learn.microsoft.com/windows/security/threat-protection/auditing/event-4688): a Sysmon 1
+# field it does not carry (OriginalFileName, Hashes, …) has no field on this binding, and a rule reading it is refused
+EVENT_4688 = ["SubjectUserSid", "SubjectUserName", "SubjectDomainName", "SubjectLogonId", "NewProcessId",
+              "NewProcessName", "TokenElevationType", "ProcessId", "CommandLine", "TargetUserSid", "TargetUserName",
+              "TargetDomainName", "TargetLogonId", "ParentProcessName", "MandatoryLabel"]
 
 # ESCU's macros (splunk/security_content macros/*.yml), as they are written there but restricted to the Windows
 # channel (ESCU's `sysmon` also matches Linux Sysmon's syslog source).
@@ -116,8 +121,8 @@ def main() -> None:
             if rec.get("rename"):
                 if source != "process_creation":
                     raise SystemExit(f"windows.{source}: a renamed shape the generator does not know")
-                own = {f: f for f in fields or {} if f not in SYSTEM and f not in UNMAPPED
-                       and f not in SECURITY_4688 and f not in SECURITY_4688_UNMAPPED}
+                renamed = set(SECURITY_4688.values()) | {"NewProcessId", "ProcessId"}
+                own = {f: f for f in EVENT_4688 if f not in renamed and f in (fields or {})}
                 write(out, source, name, channels, rec.get("event_id"), {**system, **own, **SECURITY_4688}, False,
                       False, "Security 4688 (process creation), 4688's own field names.", fields)
                 continue
