@@ -69,7 +69,8 @@ class BaseSearch:
         the exact test stays in `where`."""
         if (isinstance(e, ir.Compare) and e.op is ir.CmpOp.EQ and isinstance(e.left, ir.Column) and not e.left.path
                 and self.binding is not None and e.left.name in (self.binding.extra.get("xml_paths") or {})
-                and isinstance(e.right, ir.Literal) and isinstance(e.right.value, str) and e.right.value.strip()):
+                and isinstance(e.right, ir.Literal) and isinstance(e.right.value, str) and e.right.value.strip()
+                and not any(c in e.right.value for c in "&<>\"'")):  # XML escapes these in the raw event
             # a value spath reads from the XML event (Provider_Name) is text of the raw event: the phrase narrows
             # what the index returns, the exact test stays in `where`
             return search_literal(e.right.value)
