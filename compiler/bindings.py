@@ -57,6 +57,9 @@ class Binding:
                 return ColumnRef(col, tuple(segs[i:]), True, "dynamic")
         if len(segs) == 1 and segs[0] in computed(self):  # a value the target computes from columns (its own name)
             return ColumnRef(str(segs[0]), (), False, "string")
+        named = named_field(self, str(segs[0])) if isinstance(segs[0], str) else None
+        if named is not None:  # the target's field of the same name (Splunk's Windows add-ons: EventData's names)
+            return ColumnRef(named, tuple(segs[1:]), False, "any")
         holder = members_column(self)
         if holder is not None and isinstance(segs[0], str) and segs[0] not in self.extra.get("not_members", ()):
             return ColumnRef(holder, tuple(segs), True, "dynamic")  # a member of the column holding the event data
@@ -85,6 +88,18 @@ def members_column(binding: Binding) -> str | None:
     (Sentinel's WindowsEvent: `EventData.ScriptBlockText`), or None."""
     holder = binding.extra.get("members_of")
     return None if holder is None else str(holder)
+
+
+def named_field(binding: Binding, name: str) -> str | None:
+    """The physical field of canonical field `name`: its column, or, on a binding with `named_fields: true` (every
+    field is the target's field of the same name, as Splunk's Windows add-ons extract EventData), the name itself
+    unless `not_named` lists it. None: no field holds it."""
+    col = binding.columns.get(name)
+    if col is not None:
+        return col
+    if binding.extra.get("named_fields") and "." not in name and name not in binding.extra.get("not_named", ()):
+        return name
+    return None
 
 
 def row_filter(binding: Binding) -> dict[str, list[Any]]:

@@ -290,7 +290,7 @@ ROWS = [
         'executor': '| filter keyword_ci("*mimikatz*")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where * contains "mimikatz"'),
-        'splunk': ('`cloudtrail`\n'
+        'splunk': ('`cloudtrail` "*mimikatz*"\n'
                    '| where match(_raw, "(?i).*mimikatz.*")'),
     }, sigma=True),
     Row('not_and_or', 'where not(toint(requestParameters.maxCount) > 5)', {
@@ -308,7 +308,7 @@ ROWS = [
         'executor': '| filter (((eventName == "A") or (eventName == "B")) and isnotempty(errorCode))',
         'sentinel': ('AWSCloudTrail\n'
                      '| where ((EventName == "A" or EventName == "B") and isnotempty(ErrorCode))'),
-        'splunk': ('`cloudtrail`\n'
+        'splunk': ('`cloudtrail` (eventName="A" OR eventName="B")\n'
                    '| where ((eventName=="A" OR eventName=="B") AND (isnotnull(errorCode) AND errorCode!="" AND mvcount(errorCode)>0))'),
     }),
     Row('not_and_or', '{sel: {eventName: A}, filter: {userAgent|startswith: aws}, condition: sel and not filter}', {

@@ -95,7 +95,9 @@ def test_sigma_corpus_parses() -> None:
             continue
         parser().parse(spl)
         compiled += 1
-    assert compiled >= 3100 and refused <= 5, (compiled, refused)
+    # Windows rules read the add-on bindings: a field the add-on has no field for is refused with the field named
+    # (tests/test_splunk_windows.py counts them)
+    assert compiled >= 3080 and refused <= 60, (compiled, refused)
 
 
 @pytest.mark.parametrize("bad", ['search x="unclosed', "search a=\"b\"\n| where (a==1", "search *\n| stats count by"])

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from siemforge.compiler import ir, lowering
-from siemforge.compiler.bindings import Binding
+from siemforge.compiler.bindings import Binding, named_field, row_filter
 from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
 from siemforge.compiler.types import Type
 
-from .render import command_field, pcre_escape, render_field, render_string_literal
+from .render import command_field, pcre_escape, render_field, render_string_literal, search_field, search_literal
 from .search import BaseSearch
 from .stats import AGG_FUNCTIONS, NULL_KEY, restore_null_keys
 from .tstats import tstats_head
@@ -88,7 +88,8 @@ class SplLowering:
         self.lower_stages(stages)
         if self.live:  # temporaries still on the rows (made after the last stats/table, or on the events): they go
             self.drop(list(self.live))
-        head = " ".join(x for x in [self.prefix, *terms] if x) or "*"
+        rows = row_terms(self.binding) if self.binding is not None else []
+        head = " ".join(x for x in [self.prefix, *rows, *terms] if x) or "*"
         if not head.startswith("|"):
             head = "search " + head if not self.prefix else head
         return "\n".join([head, *("| " + c for c in self.commands)])
@@ -244,7 +245,7 @@ class SplLowering:
     def field_name(self, c: ir.Column) -> str:
         if self.binding is None or c.name in self.computed or not self.from_source:
             return c.name
-        col = self.binding.columns.get(c.name)
+        col = named_field(self.binding, c.name)
         if col is None:
             raise self.fail(f"field {c.name!r} has no Splunk field in binding {self.binding.name!r}", c,
                             code="unmapped-field")
@@ -259,6 +260,13 @@ class SplLowering:
             return _field(self.spath(c.name, c.path))
         if self.binding is None:  # an undeclared source: names as written, arrays as Splunk names them
             return _field(".".join([c.name, *(str(p) for p in c.path)]), kind)
+        xml = (self.binding.extra.get("xml_paths") or {}).get(c.name)
+        if xml is not None and not c.path:  # a value the add-on does not extract: spath reads it from the XML event
+            key = ("_raw", ("xml", str(xml)))
+            if key not in self.extracted:
+                self.extracted[key] = self.fresh("path")
+                self.pending.append(f"spath input=_raw output={self.extracted[key]} path={xml}")
+            return _field(self.extracted[key], kind)
         ref = self.binding.resolve(c.name, c.path)
         if ref is None:
             dotted = ".".join([c.name, *(str(p) for p in c.path)])
@@ -573,6 +581,18 @@ UNSUPPORTED: dict[str, str] = {
 
 FEATURES = Features("splunk", "Splunk", "docs/backends/splunk.md", reads_undeclared=True,
                     sequential_assignment=True, three_valued_logic=True)
+
+
+def row_terms(binding: Binding) -> list[str]:
+    """The binding's row filter (which events of the source type are rows of the source) as base-search terms."""
+    out = []
+    for column, values in row_filter(binding).items():
+        lits = [str(v) if isinstance(v, int) and not isinstance(v, bool) else search_literal(str(v)) for v in values]
+        if any(x is None for x in lits):
+            raise error(f"{binding.file}: row filter {column!r} has a value search cannot say", code="binding")
+        out.append(f"{search_field(column)}={lits[0]}" if len(lits) == 1
+                   else f"{search_field(column)} IN ({', '.join(str(x) for x in lits)})")
+    return out
 
 
 def splunk_binding(rule: ir.RuleIR, binding_name: str | None) -> Binding | None:

@@ -6,10 +6,12 @@ It runs before any stage, so a field here is always a source field read through 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from siemforge.compiler import ir
-from siemforge.compiler.bindings import Binding
+from siemforge.compiler.bindings import Binding, named_field
+from siemforge.compiler.types import Type
 
 from .render import search_field, search_literal
 
@@ -27,7 +29,7 @@ class BaseSearch:
             t = self.term(p)
             if t is None:
                 rest.append(p)
-                hint = self.prefilter_term(p)
+                hint = self.implied(p)
                 if hint is not None:
                     terms.append(hint)
             else:
@@ -42,12 +44,42 @@ class BaseSearch:
             return None
         if self.binding is None:
             return e.name
-        col = self.binding.columns.get(e.name)
+        col = named_field(self.binding, e.name)
         return col if col is not None and col != "_time" else None
+
+    def implied(self, e: ir.Expr) -> str | None:
+        """Search text that every event matching `e` matches (a prefilter: the exact test stays in `where`): its
+        exact term, else a hint, else for an AND the terms of the conjuncts that have one, for an OR the hints of
+        every branch. None when nothing is implied (the search then reads all the source's events)."""
+        exact = self.term(e)
+        if exact is not None:
+            return exact
+        if isinstance(e, ir.And):
+            parts = [x for x in (self.implied(o) for o in e.operands) if x is not None]
+            return None if not parts else parts[0] if len(parts) == 1 else "(" + " ".join(parts) + ")"
+        if isinstance(e, ir.Or):
+            branches = [self.implied(o) for o in e.operands]
+            if any(x is None for x in branches):
+                return None
+            return "(" + " OR ".join(str(x) for x in branches) + ")"
+        return self.prefilter_term(e)
 
     def prefilter_term(self, e: ir.Expr) -> str | None:
         """A case-insensitive term implied by a case-sensitive equality: it narrows what the index returns, and
         the exact test stays in `where`."""
+        if (isinstance(e, ir.Compare) and e.op is ir.CmpOp.EQ and isinstance(e.left, ir.Column) and not e.left.path
+                and self.binding is not None and e.left.name in (self.binding.extra.get("xml_paths") or {})
+                and isinstance(e.right, ir.Literal) and isinstance(e.right.value, str) and e.right.value.strip()
+                and not any(c in e.right.value for c in "&<>\"'")):  # XML escapes these in the raw event
+            # a value spath reads from the XML event (Provider_Name) is text of the raw event: the phrase narrows
+            # what the index returns, the exact test stays in `where`
+            return search_literal(e.right.value)
+        if isinstance(e, ir.Keyword) and not e.case_sensitive:
+            # a keyword's text is in the raw event, and so is each word of it: a wildcard term of its longest word
+            # (letters, digits, _: no breaker inside, so an indexed token holds it) finds every event the regex in
+            # `where` can match
+            words = [w for p in e.pattern if isinstance(p, str) for w in re.findall(r"[A-Za-z0-9_]{3,}", p)]
+            return f'"*{max(words, key=len)}*"' if words else None
         if isinstance(e, ir.Compare) and e.op is ir.CmpOp.EQ and e.case_sensitive:
             return self.term(ir.Compare(ir.CmpOp.EQ, e.left, e.right, case_sensitive=False))
         if isinstance(e, ir.InList) and e.case_sensitive:
@@ -64,6 +96,13 @@ class BaseSearch:
                     return None
                 term = f"{search_field(f)}={lit}"
                 return term if op is ir.CmpOp.EQ else f"NOT {term}"
+            case ir.Compare(op=op, left=l, right=ir.Literal(value=int() as v)) if op in (
+                    ir.CmpOp.EQ, ir.CmpOp.NE) and not isinstance(v, bool) and _is_int(l):
+                # an integer field (EventCode=4688): search's term is the number's text, as the field's value is
+                f = self.plain_field(l)
+                if f is None:
+                    return None
+                return f"{search_field(f)}={v}" if op is ir.CmpOp.EQ else f"NOT {search_field(f)}={v}"
             case ir.StringMatch(op=op, subject=s, pattern=ir.Literal(value=str() as v), case_sensitive=False):
                 f, lit = self.plain_field(s), search_literal(v)
                 if f is None or lit is None or v == "":
@@ -86,6 +125,12 @@ class BaseSearch:
                             return None
                         text += lit[1:-1]
                 return f'{search_field(f)}="{text}"' if text.strip("*") else None
+            case ir.InList(subject=s, values=vals) if vals and _is_int(s) and all(
+                    isinstance(v, ir.Literal) and type(v.value) is int for v in vals):
+                f = self.plain_field(s)
+                if f is None:
+                    return None
+                return f"{search_field(f)} IN ({', '.join(str(v.value) for v in vals if isinstance(v, ir.Literal))})"
             case ir.InList(subject=s, values=vals, case_sensitive=False):
                 f = self.plain_field(s)
                 lits = [search_literal(v.value) if isinstance(v, ir.Literal) and isinstance(v.value, str) and v.value
@@ -103,3 +148,9 @@ class BaseSearch:
                 joiner = " " if isinstance(e, ir.And) else " OR "
                 return "(" + joiner.join(str(x) for x in terms) + ")"  # every group parenthesised
         return None
+
+
+def _is_int(e: ir.Expr) -> bool:
+    """A column of integer (or undeclared) type compared with an integer: its values are written as decimal digits
+    (EventCode), which search's term matches as text, as `where` matches them as a number."""
+    return isinstance(e, ir.Column) and e.type in (Type.INT, Type.ANY)

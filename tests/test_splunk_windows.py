@@ -1,0 +1,142 @@
+"""Windows sources on Splunk through the Splunk Add-on for Sysmon and the Splunk Add-on for Microsoft Windows
+(sources/bindings/windows_*.splunk_*.yml, made by tools/gen_splunk_bindings.py): a table of rule → search per
+binding, refusals naming the field, and the SigmaHQ Windows corpus: every search parses with grammars/spl.lark and
+none leaves all of its positive conditions to `| where`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import lark
+import pytest
+
+from siemforge.backends.spl.lower import compile_spl, row_terms, splunk_binding
+from siemforge.compiler.api import compile_file, discover_rules
+from siemforge.compiler.diagnostics import CompileError
+
+from helpers import ROOT, compile_rule, shared_path
+
+HEAD = "title: t\nid: 0b9e2d4c-1f3a-4c5e-9d7b-2a6f8e1c3b5d\n"
+
+# (logsource, detection, binding (None: the default), expected search)
+ROWS: list[tuple[str, str, str | None, str]] = [
+    # Sysmon 1 through the `sysmon` macro: the event id is a row term, Sysmon's names as the add-on extracts them
+    ("{product: windows, category: process_creation}",
+     "{sel: {Image|endswith: '\\\\whoami.exe', CommandLine|contains: ' /all'}, condition: sel}", None,
+     '`sysmon` EventCode=1 Image="*\\\\whoami.exe" CommandLine="* /all*"'),
+    # Security 4688 as process_creation: 4688's own names (NewProcessName for Image)
+    ("{product: windows, category: process_creation}",
+     "{sel: {Image|endswith: '\\\\whoami.exe'}, condition: sel}", "wineventlog",
+     '`wineventlog_security` EventCode=4688 NewProcessName="*\\\\whoami.exe"'),
+    # a registry category of three event ids: IN
+    ("{product: windows, category: registry_event}",
+     "{sel: {TargetObject|contains: '\\\\Run\\\\'}, condition: sel}", None,
+     '`sysmon` EventCode IN (12, 13, 14) TargetObject="*\\\\Run\\\\*"'),
+    # the Security channel: the rule's EventID is EventCode, a search term (not `where EventID==4656`)
+    ("{product: windows, service: security}",
+     "{sel: {EventID: 4656, ObjectName|endswith: '\\\\lsass.exe'}, filter: {ProcessName|endswith: '\\\\svchost.exe'},"
+     " condition: sel and not filter}", None,
+     '`wineventlog_security` EventCode=4656 ObjectName="*\\\\lsass.exe" NOT (ProcessName="*\\\\svchost.exe")'),
+    # System: Provider_Name is an attribute of the XML event the add-on does not extract: spath reads it, its value is
+    # a phrase of the raw event in the base search, the exact test in `where`
+    ("{product: windows, service: system}",
+     "{sel: {Provider_Name: 'Service Control Manager', EventID: 7045}, condition: sel}", None,
+     '`wineventlog_system` "Service Control Manager" EventCode=7045\n'
+     '| spath input=_raw output=siemforge_path1 path=Event.System.Provider{@Name}\n'
+     '| where lower(siemforge_path1)=="service control manager"\n'
+     '| fields - siemforge_path1'),
+    # a channel with no ESCU macro: its XmlWinEventLog source; an untyped source's fields are the add-on's by name
+    ("{product: windows, service: applocker}",
+     "{sel: {EventID: 8004, PolicyName: EXE}, condition: sel}", None,
+     '(source="XmlWinEventLog:Microsoft-Windows-AppLocker/MSI and Script" OR '
+     'source="XmlWinEventLog:Microsoft-Windows-AppLocker/EXE and DLL" OR '
+     'source="XmlWinEventLog:Microsoft-Windows-AppLocker/Packaged app-Deployment" OR '
+     'source="XmlWinEventLog:Microsoft-Windows-AppLocker/Packaged app-Execution") EventCode=8004 PolicyName="EXE"'),
+    # a keyword: its longest word as a wildcard term narrows the index read; the regex stays in `where`
+    ("{product: windows, service: application}",
+     "{keywords: ['Install-TransportAgent'], condition: keywords}", None,
+     'source="XmlWinEventLog:Application" "*TransportAgent*"\n'
+     '| where match(_raw, "(?i).*Install\\\\-TransportAgent.*")'),
+]
+
+
+@lru_cache(maxsize=1)
+def parser() -> lark.Lark:
+    return lark.Lark((ROOT / "grammars" / "spl.lark").read_text(), parser="earley", lexer="dynamic")
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{i}" for i in range(len(ROWS))])
+def test_windows_rule_to_search(row: tuple[str, str, str | None, str], tmp_path: Path) -> None:
+    logsource, detection, binding, expected = row
+    rule = compile_rule(tmp_path, f"{HEAD}logsource: {logsource}\ndetection: {detection}\n")
+    spl = compile_spl(rule, binding)
+    assert spl == expected
+    parser().parse(spl)
+
+
+@pytest.mark.parametrize("logsource, detection, field", [
+    # the unnamed Data of classic events: the add-on has no field for it
+    ("{product: windows, service: application}", "{sel: {Data|contains: x}, condition: sel}", "Data"),
+    # 4688 carries its process ids as hex text: the source's numeric ProcessId has no field on that binding
+    ("{product: windows, category: process_creation}", "{sel: {ProcessId: 4}, condition: sel}", "ProcessId"),
+    # a Sysmon 1 field 4688 does not carry
+    ("{product: windows, category: process_creation}", "{sel: {OriginalFileName: x.exe}, condition: sel}",
+     "OriginalFileName"),
+])
+def test_a_field_the_add_on_does_not_have_is_refused_by_name(logsource: str, detection: str, field: str,
+                                                            tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, f"{HEAD}logsource: {logsource}\ndetection: {detection}\n")
+    binding = "wineventlog"
+    with pytest.raises(CompileError, match=f"field '{field}' has no Splunk field in binding '{binding}'"):
+        compile_spl(rule, binding)
+
+
+def test_generated_bindings_are_up_to_date(tmp_path: Path) -> None:
+    """sources/bindings/windows_*.splunk_*.yml are what tools/gen_splunk_bindings.py writes."""
+    (tmp_path / "sources" / "bindings").mkdir(parents=True)
+    for p in (ROOT / "sources").glob("windows_*.yml"):
+        (tmp_path / "sources" / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
+    subprocess.run([sys.executable, str(ROOT / "tools" / "gen_splunk_bindings.py")], check=True, cwd=tmp_path)
+    made = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "sources" / "bindings").glob("*.yml")}
+    have = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "sources" / "bindings").glob("windows_*.splunk_*.yml")}
+    assert made == have and len(made) > 70
+
+
+def rule_terms(spl: str, prefix: str, rows: list[str]) -> str:
+    """The base search's own terms: its first line without the binding's source prefix and row terms."""
+    rest = spl.split("\n")[0].removeprefix(prefix).strip()
+    for t in rows:
+        rest = rest.removeprefix(t).strip()
+    return rest
+
+
+@pytest.mark.slow  # the SigmaHQ Windows corpus, every search parsed (~1 min)
+def test_sigma_windows_corpus_on_the_add_on_bindings() -> None:
+    """Every SigmaHQ Windows rule either compiles on its add-on binding, to a search that parses, or is refused with
+    a reason; and no search leaves all of its positive conditions to `| where`: its base search has a positive
+    term besides the source type (the binding's event-id rows or the rule's own terms)."""
+    compiled = refused = 0
+    only_after_pipe = []
+    for f in discover_rules([shared_path("data", "sigma", "rules", "windows")]):
+        rule = compile_file(f).rule
+        assert rule is not None
+        try:
+            binding = splunk_binding(rule, None)
+            spl = compile_spl(rule, None)
+        except CompileError:
+            refused += 1
+            continue
+        parser().parse(spl)
+        compiled += 1
+        if binding is None:
+            continue  # an ETW provider's source (file_access, file_rename): no add-on source type, names as written
+        rows = row_terms(binding)
+        own = rule_terms(spl, str(binding.extra["search"]), rows)
+        has_where = "\n| where " in spl
+        if has_where and not rows and (not own or own.startswith("NOT ")):
+            only_after_pipe.append(f.name)
+    assert not only_after_pipe, only_after_pipe
+    assert compiled >= 2340 and refused <= 60, (compiled, refused)
