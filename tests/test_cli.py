@@ -81,6 +81,7 @@ def test_run_json_and_explain(tmp_path: Path) -> None:
 
 
 QUERY_RULE = "title: t\nlogsource: {product: aws, service: cloudtrail}\nquery: |\n  %s\n"
+SIGMA_RULE = "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    %s\n  condition: sel\n"
 
 # a rule the command rejects: (what, command, rule text, what stderr says, at the rule's line:column)
 REJECTED = [
@@ -94,6 +95,14 @@ REJECTED = [
     ("kql keyword", ["compile", "-t", "sentinel"], "title: t\nlogsource: {product: aws, service: cloudtrail}\n"
                                                    "detection: {keywords: ['mimi*katz'], condition: keywords}\n",
      ["{rule}:3:12: error: t: a keyword with inner wildcards has no KQL form"]),
+    # a refusal raised while writing a value (a string literal KQL cannot spell) points at the value
+    ("kql control character", ["compile", "-t", "sentinel"], QUERY_RULE % 'where eventName == "a\\u001bb"',
+     ["{rule}:4:22: error: t: KQL cannot write the control character U+001B"]),
+    ("kql control character in sigma", ["compile", "-t", "sentinel"], SIGMA_RULE % 'eventName: "a\\x1bb"',
+     ["{rule}:5:5: error: t: KQL cannot write the control character U+001B"]),
+    # a Sigma field the binding has no column for points at the field's key
+    ("splunk unmapped sigma field", ["compile", "-t", "splunk"], SIGMA_RULE % 'Bogus: "x"',
+     ["{rule}:5:5: error: t: field 'Bogus' has no Splunk field in binding 'raw'"]),
 ]
 
 
