@@ -717,27 +717,27 @@ def _names_in(node: s.Node) -> list[s.Name]:
 def _literal_width(node: s.Node) -> str | None:
     """A bin size the rule wrote as a literal (or a negated one) that is zero or less, spelled as written; else None."""
     negated = isinstance(node, s.UnaryOp) and node.op == "-"
-    if negated:
-        assert isinstance(node, s.UnaryOp)
+    if isinstance(node, s.UnaryOp) and negated:
         node = node.operand
     if not isinstance(node, s.Lit) or node.kind not in ("int", "real", "timespan"):
         return None
     v = node.value
-    if not isinstance(v, (int, float, timedelta)) or isinstance(v, bool):
-        return None
-    v = -v if negated else v
-    if v > type(v)(0):
-        return None
-    sign, v = ("-" if v < type(v)(0) else ""), abs(v)
-    if v == timedelta(0):
-        return "0s"
     if isinstance(v, timedelta):
+        span = -v if negated else v
+        if span > timedelta(0):
+            return None
+        if span == timedelta(0):
+            return "0s"
+        sign, span = "-", -span
         for unit, size in (("d", timedelta(days=1)), ("h", timedelta(hours=1)), ("m", timedelta(minutes=1)),
                            ("s", timedelta(seconds=1)), ("ms", timedelta(milliseconds=1))):
-            if v % size == timedelta(0):
-                return f"{sign}{v // size}{unit}"
-        return f"{sign}{v // timedelta(microseconds=1)}microsecond"
-    return f"{sign}{v!r}"
+            if span % size == timedelta(0):
+                return f"{sign}{span // size}{unit}"
+        return f"{sign}{span // timedelta(microseconds=1)}microsecond"
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return None
+    n = -v if negated else v
+    return None if n > 0 else repr(n)
 
 
 def _pos(node: s.Node) -> s.Pos:
