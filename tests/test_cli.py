@@ -224,3 +224,15 @@ def test_unusable_output_folders_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "out" / ".siemforge-outputs").mkdir(parents=True)
     r = sf("export", "contentctl", "rules/", "-o", str(tmp_path / "out"))
     assert r.returncode == 2 and "is a folder" in r.stderr and "internal error" not in r.stderr
+
+
+def test_run_table_shows_a_newline_in_a_log_value_as_an_escape(tmp_path: Path) -> None:
+    # a value's newline split its table cell over two lines, so the row read as two; a log's text is shown escaped
+    rule = write_rule(tmp_path, QUERY_RULE % "project eventName, userAgent")
+    logs = tmp_path / "ev.ndjson"
+    logs.write_text(json.dumps({"eventName": "Run\nInstances", "userAgent": "a\r\nb\tc\x1b[31m"}) + "\n")
+    r = sf("run", str(rule), str(logs))
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if "Run" in line]
+    assert len(rows) == 1 and "Run\\nInstances" in rows[0] and "a\\r\\nb\\tc\\x1b[31m" in rows[0], r.stdout
+    assert "Instances" not in r.stdout.replace("Run\\nInstances", "")
