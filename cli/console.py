@@ -7,7 +7,8 @@ A rule title `Payload [bold red]NOT[/bold red] :x: [link=http://evil]click[/link
 or held in a table cell, goes through `Console.render_str`; here it is always plain: no markup, no emoji codes, no
 highlighting, and control characters (a log's ESC sequences, bidi overrides) shown as escapes instead of being
 sent to the terminal. A table cell holding a log's text is also kept on one line (`cell`: a newline is shown as
-`\\n`), so that one value does not read as two rows. Styling the CLI's own words is done with `rich.text.Text` (see `styled`).
+`\\n`), so that one value does not read as two rows. Styling the CLI's own words is done with `rich.text.Text`
+(see `styled`).
 Both consoles are made by `make_console`, the one place that says how siemforge's terminal output is set up.
 """
 
