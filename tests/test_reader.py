@@ -251,3 +251,34 @@ def test_a_lone_surrogate_across_a_read_is_seen(tmp_path: Path, cut: int) -> Non
     events, bad = read(p)
     assert [e["eventName"] for e in events] == ["A", "B"]
     assert [str(m) for m in bad] == [f"{p}: record 2: skipped: a lone UTF-16 surrogate in a string"]
+
+
+@pytest.mark.parametrize("value", [b'"\\ud800"', b'"\\udfff"', b'"a\\ud800"', b"1e400"])
+def test_a_bad_value_in_the_last_record(tmp_path: Path, value: bytes) -> None:
+    # the escape is the last thing yajl reads: it must be seen before yajl turns it into "?"
+    p = tmp_path / "last.json"
+    p.write_bytes(b'[{"eventName": "A", "e": "\\ud83d\\ude00"}, {"v": ' + value + b"}]")
+    events, bad = read(p)
+    assert events == [{"eventName": "A", "e": "\U0001f600"}]
+    assert [str(m).split(": skipped: ")[0] for m in bad] == [f"{p}: record 2"]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 6, 7, 11, 12, 13, 64])
+def test_the_fast_pass_sees_lone_surrogates_across_reads_and_only_them(size: int) -> None:
+    # a pair split over two reads is no reason to read the file again slowly; a lone half is, wherever it falls
+    import io
+
+    from siemforge.backends.executor.reader import _Counted, _SlowPass
+
+    def scan(doc: bytes) -> bool:
+        c = _Counted(io.BytesIO(doc), scan=True)
+        try:
+            while c.read(size):
+                pass
+        except _SlowPass:
+            return True
+        return False
+
+    assert not scan(b'[{"e": "\\ud83d\\ude00 \\uD83D\\uDE00 \\u00e9", "f": "\\ud800\\udc00"}]')
+    for lone in [b"\\ud800", b"\\udfff", b"\\ud800\\ud800\\udc00", b"\\ud800\\u0041", b"x\\udc00\\ud800"]:
+        assert scan(b'[{"e": "\\ud83d\\ude00", "v": "' + lone + b'"}]'), lone

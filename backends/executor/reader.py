@@ -297,9 +297,17 @@ class _Counted:
             raise _TooLong
         if self.scan:
             if b"\\u" in data or b"\\u" in self.tail + data[:12]:
-                if _LONE_SURROGATE_ESCAPE.search(self.tail + data):
-                    raise _SlowPass
-            self.tail = data[-11:]
+                window = self.tail + data
+                for m in _LONE_SURROGATE_ESCAPE.finditer(window):
+                    # judged with its neighbour in sight: a high half that ends the read, or is followed by the
+                    # start of a low one, is judged in the next (it is in `tail`; yajl holds an open string back);
+                    # a low half at the start of `tail` was judged in the last
+                    if m.group("high"):
+                        if not data or not _LOW_HALF_START.match(window, m.end()):
+                            raise _SlowPass
+                    elif m.start() >= 6 and not _HIGH_HALF.fullmatch(window, m.start() - 6, m.start()):
+                        raise _SlowPass
+            self.tail = data[-12:] if len(data) >= 12 else (self.tail + data)[-12:]
         return data
 
 
@@ -307,11 +315,14 @@ class _SlowPass(Exception):
     """The fast parser (yajl) cannot read a value here as NDJSON would: read the file again with the slow one."""
 
 
-# `\uD800`-`\uDBFF` not followed by `\uDC00`-`\uDFFF`, or the latter not after the former (a `\\u…` text is
-# caught too, then read correctly by the slow pass)
+# a high half \uD800-\uDBFF not followed by a low one, or a low half \uDC00-\uDFFF (`_Counted.read` checks that a
+# high half is not before it: a lookbehind here made the scan slow). An escaped backslash before `u…` text is
+# caught too; the slow pass then reads it correctly.
 _LONE_SURROGATE_ESCAPE = re.compile(
-    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    rb"\\u[dD](?:(?P<high>[89abAB][0-9a-fA-F]{2})(?!\\u[dD][c-fC-F])|(?P<low>[c-fC-F][0-9a-fA-F]{2}))"
 )
+_HIGH_HALF = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}")
+_LOW_HALF_START = re.compile(rb"(?:\\(?:u(?:[dD](?:[c-fC-F][0-9a-fA-F]?)?)?)?)?\Z")  # what a read may end in
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _NUMBER_MARK = "\ud800#"  # a number out of range, as the slow pass's guard rewrites it (a lone surrogate: bad anyway)
 
