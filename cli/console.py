@@ -6,7 +6,9 @@ A rule title `Payload [bold red]NOT[/bold red] :x: [link=http://evil]click[/link
 "Payload NOT ❌ click" with a terminal hyperlink planted. Every string the CLI prints, whether given to `print`
 or held in a table cell, goes through `Console.render_str`; here it is always plain: no markup, no emoji codes, no
 highlighting, and control characters (a log's ESC sequences, bidi overrides) shown as escapes instead of being
-sent to the terminal. Styling the CLI's own words is done with `rich.text.Text` (see `styled`).
+sent to the terminal. A table cell holding a log's text is also kept on one line (`cell`: a newline is shown as
+`\\n`), so that one value does not read as two rows. Styling the CLI's own words is done with `rich.text.Text`
+(see `styled`).
 Both consoles are made by `make_console`, the one place that says how siemforge's terminal output is set up.
 """
 
@@ -29,6 +31,15 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 def plain(text: str) -> str:
     """`text` with every control character written as an escape (`\\x1b`, `\\u202e`)."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
+_CELL_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def cell(text: str) -> str:
+    """`text` for one table cell: on one line, so a value's newline does not read as a second row (`\\n`, `\\r`,
+    `\\t` written as escapes, as control characters are)."""
+    return plain(text.translate(_CELL_BREAKS))
 
 
 class TextConsole(Console):

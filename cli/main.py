@@ -21,7 +21,7 @@ from siemforge import __version__
 from siemforge.backends.registry import targets
 from siemforge.compiler.diagnostics import CompileError
 
-from .console import err, out, print_diagnostics, styled
+from .console import cell, err, out, print_diagnostics, styled
 from .outputs import slug, writing_to
 from .rules import RuleFiles, SentinelBinding, compiled_rules, lowered, require_paths
 
@@ -204,9 +204,9 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
         return
     t = Table()
     for c in cols:
-        t.add_column(c, overflow="fold")
+        t.add_column(cell(c), overflow="fold")
     for r in rows:
-        t.add_row(*["" if r.get(c) is None else str(to_text(json_value(r.get(c)))) for c in cols])
+        t.add_row(*["" if r.get(c) is None else cell(str(to_text(json_value(r.get(c))))) for c in cols])
     out.print(t)
 
 

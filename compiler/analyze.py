@@ -10,6 +10,7 @@ import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from . import ir
 from . import syntax as s
@@ -618,6 +619,10 @@ class Analyzer:
                 raise self.fail(f"invalid regex: {problem}", _pos(node.args[0 if name == "extract" else 1])) from None
         if name == "bin" and not (args[1].type.is_numeric or args[1].type is Type.TIMESPAN):
             raise self.fail("bin() needs a number or a timespan as the bin size", _pos(node.args[1]))
+        if name == "bin" and (width := _literal_width(node.args[1])) is not None:
+            # a width the rule wrote as zero or less rounds nothing (KQL: null; SPL would divide by it);
+            # a computed one is null at run time (docs/semantics.md, bin)
+            raise self.fail(f"bin() needs a bin size above zero, not {width}", _pos(node.args[1]))
         if name == "todatetime" and args[0].type.is_numeric:
             # a number has no time zone and no unit of its own: the IR says which (docs/semantics.md, decision 14)
             return ir.Call("unixtime_seconds_todatetime", args, Type.DATETIME)
@@ -707,6 +712,32 @@ def _names_in(node: s.Node) -> list[s.Name]:
         case s.UnaryOp(operand=o):
             out.extend(_names_in(o))
     return out
+
+
+def _literal_width(node: s.Node) -> str | None:
+    """A bin size the rule wrote as a literal (or a negated one) that is zero or less, spelled as written; else None."""
+    negated = isinstance(node, s.UnaryOp) and node.op == "-"
+    if isinstance(node, s.UnaryOp) and negated:
+        node = node.operand
+    if not isinstance(node, s.Lit) or node.kind not in ("int", "real", "timespan"):
+        return None
+    v = node.value
+    if isinstance(v, timedelta):
+        span = -v if negated else v
+        if span > timedelta(0):
+            return None
+        if span == timedelta(0):
+            return "0s"
+        sign, span = "-", -span
+        for unit, size in (("d", timedelta(days=1)), ("h", timedelta(hours=1)), ("m", timedelta(minutes=1)),
+                           ("s", timedelta(seconds=1)), ("ms", timedelta(milliseconds=1))):
+            if span % size == timedelta(0):
+                return f"{sign}{span // size}{unit}"
+        return f"{sign}{span // timedelta(microseconds=1)}microsecond"
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return None
+    n = -v if negated else v
+    return None if n > 0 else repr(n)
 
 
 def _pos(node: s.Node) -> s.Pos:

@@ -157,6 +157,15 @@ def refusal(rule: ir.RuleIR, features: Features, message: str, *at: object, code
     return error(f"{rule.meta.title}: {message}", span_of(rule, *at), hint=f"see {features.docs}", code=code)
 
 
+def placed(rule: ir.RuleIR, features: Features, err: CompileError, *at: object) -> CompileError:
+    """An error raised with no position (by a renderer that sees only text, such as a string literal's) points at
+    the first of `at` the rule wrote, as a refusal; an error that has a position, or nothing to point at, is kept."""
+    if len(err.diagnostics) != 1 or err.diagnostics[0].span is not None or span_of(rule, *at) is None:
+        return err
+    d = err.diagnostics[0]
+    return refusal(rule, features, d.message, *at, code=d.code or "unsupported")
+
+
 def null_guards(features: Features, e: ir.Compare, left: str, right: str) -> list[str]:
     """The IR's `!=` is two-valued: true when a side is null (docs/semantics.md, decision 1). On a target with
     three-valued logic, `x != y` is null there, so each side that may be null — any but a literal — is guarded:

@@ -66,6 +66,7 @@ class SigmaLowering:
     schema: Schema
     _field_paths: dict[str, tuple[str | int, ...]] | None = None
     _columns: dict[str, ir.Expr] | None = None  # a field resolves once per rule, however many values it has
+    _field_spans: dict[str, Span | None] | None = None  # where each field's first key is written
 
     def detection_span(self) -> Span | None:
         return self.doc.span(("detection",))
@@ -77,8 +78,12 @@ class SigmaLowering:
             for path in self.doc.key_paths:
                 if len(path) >= 3 and path[0] == "detection" and isinstance(path[-1], str):
                     self._field_paths.setdefault(path[-1].split("|")[0], path)
-        found = self._field_paths.get(field)
-        return self.doc.key_span(found) if found is not None else self.detection_span()
+        if self._field_spans is None:
+            self._field_spans = {}
+        if field not in self._field_spans:
+            found = self._field_paths.get(field)
+            self._field_spans[field] = self.doc.key_span(found) if found is not None else self.detection_span()
+        return self._field_spans[field]
 
     def lower(self, data: dict[str, Any]) -> ir.Expr:
         """The rule's detection as one boolean expression."""
@@ -143,9 +148,22 @@ class SigmaLowering:
         if found is None:
             found = self._columns[field] = self.analyzer.field_column(
                 field, self.schema, lambda: self.field_span(field))
+            self.record(found, field)
         return found
 
+    def record(self, e: ir.Expr, field: str) -> None:
+        """Note where the rule wrote `e` (its field's key), so a backend refusing it can point there."""
+        span = self.field_span(field)
+        if span is not None:
+            self.analyzer.spans.append((e, span))
+
     def field_match(self, field: str | None, value: Any) -> ir.Expr:
+        e = self._field_match(field, value)
+        if field is not None:
+            self.record(e, field)
+        return e
+
+    def _field_match(self, field: str | None, value: Any) -> ir.Expr:
         if field is None:
             return self.keyword(value)
         if isinstance(value, st.SigmaExpansion):

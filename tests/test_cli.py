@@ -81,6 +81,7 @@ def test_run_json_and_explain(tmp_path: Path) -> None:
 
 
 QUERY_RULE = "title: t\nlogsource: {product: aws, service: cloudtrail}\nquery: |\n  %s\n"
+SIGMA_RULE = "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    %s\n  condition: sel\n"
 
 # a rule the command rejects: (what, command, rule text, what stderr says, at the rule's line:column)
 REJECTED = [
@@ -94,6 +95,14 @@ REJECTED = [
     ("kql keyword", ["compile", "-t", "sentinel"], "title: t\nlogsource: {product: aws, service: cloudtrail}\n"
                                                    "detection: {keywords: ['mimi*katz'], condition: keywords}\n",
      ["{rule}:3:12: error: t: a keyword with inner wildcards has no KQL form"]),
+    # a refusal raised while writing a value (a string literal KQL cannot spell) points at the value
+    ("kql control character", ["compile", "-t", "sentinel"], QUERY_RULE % 'where eventName == "a\\u001bb"',
+     ["{rule}:4:22: error: t: KQL cannot write the control character U+001B"]),
+    ("kql control character in sigma", ["compile", "-t", "sentinel"], SIGMA_RULE % 'eventName: "a\\x1bb"',
+     ["{rule}:5:5: error: t: KQL cannot write the control character U+001B"]),
+    # a Sigma field the binding has no column for points at the field's key
+    ("splunk unmapped sigma field", ["compile", "-t", "splunk"], SIGMA_RULE % 'Bogus: "x"',
+     ["{rule}:5:5: error: t: field 'Bogus' has no Splunk field in binding 'raw'"]),
 ]
 
 
@@ -215,3 +224,15 @@ def test_unusable_output_folders_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "out" / ".siemforge-outputs").mkdir(parents=True)
     r = sf("export", "contentctl", "rules/", "-o", str(tmp_path / "out"))
     assert r.returncode == 2 and "is a folder" in r.stderr and "internal error" not in r.stderr
+
+
+def test_run_table_shows_a_newline_in_a_log_value_as_an_escape(tmp_path: Path) -> None:
+    # a value's newline split its table cell over two lines, so the row read as two; a log's text is shown escaped
+    rule = write_rule(tmp_path, QUERY_RULE % "project eventName, userAgent")
+    logs = tmp_path / "ev.ndjson"
+    logs.write_text(json.dumps({"eventName": "Run\nInstances", "userAgent": "a\r\nb\tc\x1b[31m"}) + "\n")
+    r = sf("run", str(rule), str(logs))
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if "Run" in line]
+    assert len(rows) == 1 and "Run\\nInstances" in rows[0] and "a\\r\\nb\\tc\\x1b[31m" in rows[0], r.stdout
+    assert "Instances" not in r.stdout.replace("Run\\nInstances", "")

@@ -92,6 +92,12 @@ INVALID = [
     ('where eventName like eventSource', "a wildcard pattern must be a string literal", 1, 22),
     ('where datetime_diff("fortnight", now(), now()) > 1', "unknown datetime_diff unit 'fortnight'", 1, 21),
     ("lookup nope on eventName", "unknown lookup table 'nope'", 1, 8),
+    # a bin width of zero or less rounds nothing: KQL gives null, SPL divides by it (docs/semantics.md, bin)
+    ("extend b = bin(_time, 0s)", "bin() needs a bin size above zero, not 0s", 1, 23),
+    ("extend b = bin(_time, -1h)", "bin() needs a bin size above zero, not -1h", 1, 23),
+    ("summarize count() by bin(toint(eventVersion), 0)", "bin() needs a bin size above zero, not 0", 1, 47),
+    ("extend b = bin(toint(eventVersion), -5)", "bin() needs a bin size above zero, not -5", 1, 37),
+    ("extend b = bin(todouble(eventVersion), 0.0)", "bin() needs a bin size above zero, not 0.0", 1, 40),
     ("where count() > 1", "count() is an aggregation", 1, 7),
     ("project eventName, eventName", "output column 'eventName' is defined twice", 1, 9),
 ]

@@ -144,18 +144,141 @@ def test_integer_beyond_64_bits_in_an_array(tmp_path: Path) -> None:
     p = tmp_path / "big.json.gz"
     p.write_bytes(gzip.compress(b'[{"n": 1}, 7, {"n": 123456789012345678901234567890}, {"n": 1e400}, {"n": 2}]'))
     events, bad = read(p)
-    assert events == [{"n": 1}, {"n": 123456789012345678901234567890}]
+    assert events == [{"n": 1}, {"n": 123456789012345678901234567890}, {"n": 2}]
     assert [str(m) for m in bad] == [
         f"{p}: record 2: skipped: not a JSON object",
-        f"{p}: skipped: invalid JSON in record 4: Unexpected symbol '1e400' at 59; the rest of the file is not read",
+        f"{p}: record 4: skipped: a number out of range: 1e400",
     ]
 
 
-@pytest.mark.parametrize("token", [b"9" * 100_000, b"1" + b"0" * 100_000 + b"e1", b"-" + b"x" * 100_000])
-def test_a_parser_message_quoting_a_huge_token_is_cut(tmp_path: Path, token: bytes) -> None:
-    # the parser quotes the token it stopped at; an attacker's 10 MB number printed 10 MB of report
+BIG = b"9" * 4301  # past Python's int limit (sys.get_int_max_str_digits)
+
+
+# one bad value skips its record, as it skips its line in NDJSON; the records after it are read
+@pytest.mark.parametrize("value,why", [
+    (b"1e400", "a number out of range: 1e400"),
+    (b"-1e400", "a number out of range: -1e400"),
+    (BIG, "a number out of range: 9999"),
+    (b'"\\udfff"', "a lone UTF-16 surrogate in a string"),
+    (b'"x\\ud800y"', "a lone UTF-16 surrogate in a string"),
+    (b'{"k": [1, "\\ud800"]}', "a lone UTF-16 surrogate in a string"),
+])
+@pytest.mark.parametrize("shape", ["array", "records", "ndjson"])
+def test_a_bad_value_skips_only_its_record(tmp_path: Path, value: bytes, why: str, shape: str) -> None:
+    records = [b'{"eventName": "A", "ok": "\\ud83d\\ude00"}', b'{"eventName": "X", "v": ' + value + b"}",
+               b'{"eventName": "B"}']
+    p = tmp_path / f"bad.{'ndjson' if shape == 'ndjson' else 'json'}"
+    if shape == "ndjson":
+        p.write_bytes(b"\n".join(records) + b"\n")
+    else:
+        body = b"[" + b", ".join(records) + b"]"
+        p.write_bytes(body if shape == "array" else b'{"Records": ' + body + b"}")
+    events, bad = read(p)
+    assert [e["eventName"] for e in events] == ["A", "B"]
+    assert events[0]["ok"] == "\U0001f600"
+    assert len(bad) == 1
+    if shape == "ndjson":
+        assert str(bad[0]).startswith(f"{p}:2: skipped: invalid JSON")
+    else:
+        assert str(bad[0]).startswith(f"{p}: record 2: skipped: {why}"), str(bad[0])
+        assert len(str(bad[0])) < len(str(p)) + 200
+
+
+def test_a_lone_surrogate_key_skips_its_record(tmp_path: Path) -> None:
+    p = tmp_path / "key.json"
+    p.write_bytes(b'[{"eventName": "A"}, {"\\udc00": 1}, {"eventName": "B"}]')
+    events, bad = read(p)
+    assert [e["eventName"] for e in events] == ["A", "B"]
+    assert [str(m) for m in bad] == [f"{p}: record 2: skipped: a lone UTF-16 surrogate in a string"]
+
+
+@pytest.mark.parametrize("token", [b"9" * 100_000, b"1" + b"0" * 100_000 + b"e1"])
+def test_a_huge_number_skips_its_record_and_is_cut_in_the_report(tmp_path: Path, token: bytes) -> None:
+    # an attacker's 10 MB number printed 10 MB of report
     p = tmp_path / "num.json"
     p.write_bytes(b'[{"eventName": "A"}, {"n": ' + token + b'}, {"eventName": "B"}]')
     events, bad = read(p)
+    assert events == [{"eventName": "A"}, {"eventName": "B"}] and len(bad) == 1
+    assert len(str(bad[0])) < len(str(p)) + 300 and str(bad[0]).startswith(f"{p}: record 2: skipped: a number out")
+
+
+def test_a_parser_message_quoting_a_huge_token_is_cut(tmp_path: Path) -> None:
+    # a syntax error: a stream parser cannot find the next record, so the file stops there, as before
+    p = tmp_path / "num.json"
+    p.write_bytes(b'[{"eventName": "A"}, {"n": -' + b"x" * 100_000 + b'}, {"eventName": "B"}]')
+    events, bad = read(p)
     assert events == [{"eventName": "A"}] and len(bad) == 1
     assert len(str(bad[0])) < len(str(p)) + 300 and str(bad[0]).endswith("; the rest of the file is not read")
+
+
+class _Chunks:
+    """A file that returns `size` bytes per read, so that strings, escapes and numbers cross read boundaries."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data, self.size, self.at = data, size, 0
+
+    def read(self, n: int = -1) -> bytes:
+        out = self.data[self.at:self.at + self.size]
+        self.at += len(out)
+        return out
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 64])
+def test_the_slow_pass_number_guard_across_reads(size: int) -> None:
+    from siemforge.backends.executor.reader import _NumberGuard
+
+    doc = (b'[{"a\\"1e400": "x\\\\", "n": -12.5e3, "b": "1e400 \\\\\\" 99", "big": 1e400, "c": [0, -7, 2E-3],'
+           b' "d": "\\u00e9\\ud83d\\ude00", "e": true, "f": null, "g": ' + b"9" * 4301 + b"}]")
+    guard = _NumberGuard(_Chunks(doc, size))  # type: ignore[arg-type]
+    out = b""
+    while chunk := guard.read(4096):
+        out += chunk
+    got = json.loads(out)
+    assert got == [{"a\"1e400": "x\\", "n": -12500.0, "b": '1e400 \\" 99', "big": "\ud800#0", "c": [0, -7, 0.002],
+                    "d": "é\U0001f600", "e": True, "f": None, "g": "\ud800#1"}]
+    assert guard.bad == ["1e400", "9" * 4301]
+
+
+@pytest.mark.parametrize("cut", [1, 3, 6])
+def test_a_lone_surrogate_across_a_read_is_seen(tmp_path: Path, cut: int) -> None:
+    from siemforge.backends.executor.reader import READ_BYTES
+
+    head = b'[{"eventName": "A", "pad": "'
+    second = b'"}, {"eventName": "X", "v": "'
+    pad = READ_BYTES - len(head) - len(second) - cut  # the escape \ud800 starts `cut` bytes before a read ends
+    p = tmp_path / "cut.json"
+    p.write_bytes(head + b"p" * pad + second + b'\\ud800"}, {"eventName": "B"}]')
+    events, bad = read(p)
+    assert [e["eventName"] for e in events] == ["A", "B"]
+    assert [str(m) for m in bad] == [f"{p}: record 2: skipped: a lone UTF-16 surrogate in a string"]
+
+
+@pytest.mark.parametrize("value", [b'"\\ud800"', b'"\\udfff"', b'"a\\ud800"', b"1e400"])
+def test_a_bad_value_in_the_last_record(tmp_path: Path, value: bytes) -> None:
+    # the escape is the last thing yajl reads: it must be seen before yajl turns it into "?"
+    p = tmp_path / "last.json"
+    p.write_bytes(b'[{"eventName": "A", "e": "\\ud83d\\ude00"}, {"v": ' + value + b"}]")
+    events, bad = read(p)
+    assert events == [{"eventName": "A", "e": "\U0001f600"}]
+    assert [str(m).split(": skipped: ")[0] for m in bad] == [f"{p}: record 2"]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 6, 7, 11, 12, 13, 64])
+def test_the_fast_pass_sees_lone_surrogates_across_reads_and_only_them(size: int) -> None:
+    # a pair split over two reads is no reason to read the file again slowly; a lone half is, wherever it falls
+    import io
+
+    from siemforge.backends.executor.reader import _Counted, _SlowPass
+
+    def scan(doc: bytes) -> bool:
+        c = _Counted(io.BytesIO(doc), scan=True)
+        try:
+            while c.read(size):
+                pass
+        except _SlowPass:
+            return True
+        return False
+
+    assert not scan(b'[{"e": "\\ud83d\\ude00 \\uD83D\\uDE00 \\u00e9", "f": "\\ud800\\udc00"}]')
+    for lone in [b"\\ud800", b"\\udfff", b"\\ud800\\ud800\\udc00", b"\\ud800\\u0041", b"x\\udc00\\ud800"]:
+        assert scan(b'[{"e": "\\ud83d\\ude00", "v": "' + lone + b'"}]'), lone

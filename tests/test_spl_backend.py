@@ -39,6 +39,8 @@ QUERY_ROWS = [
      '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters\n| eval j=siemforge_path1\n| spath input=j output=siemforge_path2 path=instanceId\n| eval a=tostring(siemforge_path2)\n| spath output=siemforge_path3 path=additionalEventData\n| eval j=siemforge_path3\n| spath input=j output=siemforge_path4 path=instanceId\n| eval b=tostring(siemforge_path4)\n| fields - siemforge_path1 siemforge_path2 siemforge_path3 siemforge_path4'),
     ('json_path_index', 'extend j = requestParameters | where isnotnull(j.instanceId) | summarize n = count() by j | where isnotnull(j.instanceId)',  # spath output of a reassigned column is not reused
      '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters\n| eval j=siemforge_path1\n| spath input=j output=siemforge_path2 path=instanceId\n| where isnotnull(siemforge_path2)\n| eval j=coalesce(j, "__siemforge_null__")\n| stats count AS n by j\n| eval j=if(j=="__siemforge_null__", null(), j)\n| spath input=j output=siemforge_path3 path=instanceId\n| where isnotnull(siemforge_path3)\n| fields - siemforge_path3'),
+    ('bin', 'extend n = bin(todouble(eventVersion), todouble(recipientAccountId))',  # a computed size <= 0 is null
+     '`cloudtrail`\n| eval n=if(tonumber(recipientAccountId) > 0, (floor(tonumber(eventVersion) / tonumber(recipientAccountId)) * tonumber(recipientAccountId)), null())'),
     ('eventstats', 'eventstats n = count() by k = tolower(eventName) | where n > 1',  # keys do not become columns
      '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__")\n| eventstats count AS n by siemforge_key1\n| fields - siemforge_key1\n| where n>1'),
 ]

@@ -130,11 +130,14 @@ def _array_length(v: Any) -> int | None:
 def _bin(v: Any, size: Any) -> Any:
     if v is None or size is None:
         return None
+    # a size of zero or less is null, as x / 0 is (docs/semantics.md: bin)
     if isinstance(size, timedelta):
-        dt = to_datetime(v) if not isinstance(v, timedelta) else None
+        if size <= timedelta(0):
+            return None
         if isinstance(v, timedelta):
             return (v // size) * size
-        if dt is None or size <= timedelta(0):
+        dt = to_datetime(v)
+        if dt is None:
             return None
         return EPOCH + ((dt - EPOCH) // size) * size
     n, s = to_number(v), to_number(size)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -281,18 +282,121 @@ class _Counted:
     that takes the parser more than MAX_LINE_BYTES past `mark` (the last record boundary) raises _TooLong, which
     bounds the one thing the parser would hold whole: a single huge token (a 1 GB string)."""
 
-    __slots__ = ("fh", "pos", "mark")
+    __slots__ = ("fh", "pos", "mark", "scan", "tail")
 
-    def __init__(self, fh: IO[bytes]) -> None:
+    def __init__(self, fh: IO[bytes], scan: bool = False) -> None:
         self.fh = fh
         self.pos = self.mark = 0
+        self.scan = scan  # raise _SlowPass before yajl sees a lone surrogate escape (it writes "?" or fails)
+        self.tail = b""
 
     def read(self, n: int = -1) -> bytes:
         data = self.fh.read(READ_BYTES if n is None or n < 0 else n)
         self.pos += len(data)
         if self.pos - self.mark > MAX_LINE_BYTES + 2 * READ_BYTES:
             raise _TooLong
+        if self.scan:
+            if b"\\u" in data or b"\\u" in self.tail + data[:12]:
+                window = self.tail + data
+                for m in _LONE_SURROGATE_ESCAPE.finditer(window):
+                    # judged with its neighbour in sight: a high half that ends the read, or is followed by the
+                    # start of a low one, is judged in the next (it is in `tail`; yajl holds an open string back);
+                    # a low half at the start of `tail` was judged in the last
+                    if m.group("high"):
+                        if not data or not _LOW_HALF_START.match(window, m.end()):
+                            raise _SlowPass
+                    elif m.start() >= 6 and not _HIGH_HALF.fullmatch(window, m.start() - 6, m.start()):
+                        raise _SlowPass
+            self.tail = data[-12:] if len(data) >= 12 else (self.tail + data)[-12:]
         return data
+
+
+class _SlowPass(Exception):
+    """The fast parser (yajl) cannot read a value here as NDJSON would: read the file again with the slow one."""
+
+
+# a high half \uD800-\uDBFF not followed by a low one, or a low half \uDC00-\uDFFF (`_Counted.read` checks that a
+# high half is not before it: a lookbehind here made the scan slow). An escaped backslash before `u…` text is
+# caught too; the slow pass then reads it correctly.
+_LONE_SURROGATE_ESCAPE = re.compile(
+    rb"\\u[dD](?:(?P<high>[89abAB][0-9a-fA-F]{2})(?!\\u[dD][c-fC-F])|(?P<low>[c-fC-F][0-9a-fA-F]{2}))"
+)
+_HIGH_HALF = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}")
+_LOW_HALF_START = re.compile(rb"(?:\\(?:u(?:[dD](?:[c-fC-F][0-9a-fA-F]?)?)?)?)?\Z")  # what a read may end in
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NUMBER_MARK = "\ud800#"  # a number out of range, as the slow pass's guard rewrites it (a lone surrogate: bad anyway)
+
+
+class _NumberGuard:
+    """The slow pass's file: a number Python cannot hold (past float range, or an integer of more digits than
+    int() converts) becomes the string "\\ud800#K", K its index in `bad`, so that its record is reported and
+    skipped; ijson's parser would stop the file at it. Strings pass through untouched."""
+
+    __slots__ = ("fh", "carry", "in_string", "bad")
+
+    _STRING_REST = re.compile(rb'(?:[^"\\]|\\.)*"', re.S)
+    _NEXT = re.compile(rb'"|-?[0-9][0-9.eE+-]*')
+
+    def __init__(self, fh: _Counted) -> None:
+        self.fh = fh
+        self.carry = b""
+        self.in_string = False
+        self.bad: list[str] = []
+
+    def read(self, n: int = -1) -> bytes:
+        while True:  # b"" would be the end of the file to the parser: read on while all of it is carried
+            text, final = self.step(n)
+            if text or final:
+                return text
+
+    def step(self, n: int) -> tuple[bytes, bool]:
+        data = self.fh.read(n)
+        final = not data
+        data, self.carry = self.carry + data, b""
+        out: list[bytes] = []
+        i, end = 0, len(data)
+        while i < end:
+            if self.in_string:
+                m = self._STRING_REST.match(data, i)
+                if m is None:  # the string goes on past this read: keep an odd trailing backslash for the next
+                    rest = data[i:]
+                    odd = (len(rest) - len(rest.rstrip(b"\\"))) % 2
+                    out.append(rest[: len(rest) - odd])
+                    self.carry = rest[len(rest) - odd:]
+                    break
+                out.append(m.group())
+                i, self.in_string = m.end(), False
+                continue
+            m = self._NEXT.search(data, i)
+            if m is None:
+                out.append(data[i:])
+                break
+            out.append(data[i:m.start()])
+            if m.group() == b'"':
+                out.append(b'"')
+                i, self.in_string = m.end(), True
+                continue
+            if m.end() == end and not final:  # a number may go on in the next read
+                self.carry = data[m.start():]
+                break
+            out.append(self.number(m.group()))
+            i = m.end()
+        return b"".join(out), final
+
+    def number(self, token: bytes) -> bytes:
+        bad = False
+        if any(c in token for c in b".eE"):
+            try:
+                bad = abs(float(token)) == float("inf")
+            except ValueError:
+                pass  # not a number: the parser reports it
+        else:
+            limit = sys.get_int_max_str_digits()
+            bad = limit > 0 and len(token.lstrip(b"-")) > limit
+        if not bad:
+            return token
+        self.bad.append(token.decode("ascii", "replace"))
+        return b'"\\ud800#%d"' % (len(self.bad) - 1)
 
 
 class _Retry:
@@ -310,9 +414,10 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
     MAX_LINE_BYTES is reported by its number and skipped; broken JSON ends the file with a report (a stream
     parser cannot find the next record after a syntax error). `retry` given: yajl (C); an integer beyond 64 bits
     sets it and returns; without: ijson's Python parser, not yielding or reporting records up to `skip`."""
-    src = _Counted(fh)
+    src = _Counted(fh, scan=retry is not None)
+    guard = None if retry is not None else _NumberGuard(src)
     parse = ijson.basic_parse if retry is not None else ijson.get_backend("python").basic_parse
-    events = parse(src, use_float=True, multiple_values=records_key, buf_size=READ_BYTES)
+    events = parse(src if guard is None else guard, use_float=True, multiple_values=records_key, buf_size=READ_BYTES)
     level = 2 if records_key else 1  # depth of the records' own containers
     depth = 0  # containers open
     in_records = False  # inside the records array
@@ -394,6 +499,9 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
                         yield record
             elif ev == "map_key":
                 key = value
+                if guard is not None and skip_to is None and stack and _SURROGATE.search(value):
+                    say(bad(_bad_string(value, guard)))
+                    stack, skip_to = [], level
             elif skip_to is not None:
                 src.mark = src.pos
                 continue
@@ -405,6 +513,10 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
                     say(bad(f"record longer than {MAX_LINE_BYTES} bytes"))
                     stack, skip_to = [], level
                     continue
+                if guard is not None and type(value) is str and _SURROGATE.search(value):
+                    say(bad(_bad_string(value, guard)))  # NDJSON reports the line (orjson refuses it)
+                    stack, skip_to = [], level
+                    continue
                 top = stack[-1]
                 if type(top) is dict:
                     top[key] = value
@@ -412,8 +524,11 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
                     top.append(value)
             elif depth == 0 and not records_key:
                 say(bad("the document is not a JSON array"))
-    except (_TooLong, *_READ_ERRORS) as exc:
-        if retry is not None and isinstance(exc, ijson.JSONError) and "integer overflow" in _first_line(exc):
+    except (_TooLong, _SlowPass, *_READ_ERRORS) as exc:
+        # what yajl cannot hold (a lone surrogate, a number past 64 bits or past float range) the Python parser
+        # reads, past the records already handled; a number even it cannot hold skips only its record
+        if retry is not None and (isinstance(exc, _SlowPass) or (isinstance(exc, ijson.JSONError) and (
+                "integer overflow" in _first_line(exc) or "floating point) overflow" in _first_line(exc)))):
             retry.needed, retry.done = True, done
             return
         where = f"in record {number}" if stack or skip_to is not None else f"after record {number}"
@@ -422,6 +537,22 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
         else:
             why = f"invalid JSON {where}: {_first_line(exc)}"
         report(Malformed(name, 0, why + "; the rest of the file is not read"))
+
+
+def _bad_string(value: str, guard: _NumberGuard) -> str:
+    """Why a record holding this string (a key or a value) is skipped."""
+    if value.startswith(_NUMBER_MARK) and value[len(_NUMBER_MARK):].isdigit():
+        k = int(value[len(_NUMBER_MARK):])
+        if k < len(guard.bad):
+            return f"a number out of range: {_cut(guard.bad[k])}"
+    return "a lone UTF-16 surrogate in a string"
+
+
+def _cut(text: str, chars: int = 40) -> str:
+    if len(text) <= chars:
+        return text
+    half = chars // 2
+    return f"{text[:half]}…({len(text) - 2 * half:,} characters)…{text[-half:]}"
 
 
 def _first_line(exc: BaseException) -> str:

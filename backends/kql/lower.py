@@ -95,7 +95,10 @@ class KqlLowering:
         for stage in stages:
             self.at_stage = stage
             for st in preprocess(stage, FEATURES, lambda: self.fresh("siemforge_tmp")):
-                self.stage(st)
+                try:
+                    self.stage(st)
+                except CompileError as err:
+                    raise lowering.placed(self.rule, FEATURES, err, stage) from None
         if self.scope.from_table and self.parsed_json:
             self.lines.append("| project-away " + ", ".join(sorted(self.parsed_json.values())))
         if self.used_computed:  # before the rule's stages: every stage reads them as the source's fields
@@ -350,7 +353,13 @@ class KqlLowering:
             raise self.fail(f"{c.name}: column {ref.column} is a {ref.type}; it has no member {ref.path[0]!r}", c)
         return Lowered(render_name(ref.column), ref.type, field=ref.column)
 
-    def value(self, e: ir.Expr) -> Lowered:  # noqa: C901 - one case per node type
+    def value(self, e: ir.Expr) -> Lowered:
+        try:
+            return self.node_value(e)
+        except CompileError as err:  # a literal KQL cannot spell (render.py) points at the rule's text
+            raise lowering.placed(self.rule, FEATURES, err, e) from None
+
+    def node_value(self, e: ir.Expr) -> Lowered:  # noqa: C901 - one case per node type
         match e:
             case ir.Literal(value=v, type=t):
                 return literal(v, t)

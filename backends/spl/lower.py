@@ -540,6 +540,15 @@ def _todatetime(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str])
     raise low.fail("todatetime() of text has no time-zone safe SPL form; keep times in _time", e)
 
 
+def _bin(low: SplLowering, e: ir.Call, a: list[Lowered], t: list[str]) -> Lowered:
+    """A size of zero or less is null in the IR (docs/semantics.md: bin); SPL would divide by it, so a size the
+    rule computes is tested first (the analyzer refuses a literal one)."""
+    rounded = f"(floor({t[0]} / {t[1]}) * {t[1]})"
+    if isinstance(e.args[1], ir.Literal):
+        return Lowered(rounded, type=a[0].type)
+    return Lowered(f"if({t[1]} > 0, {rounded}, null())", type=a[0].type)
+
+
 FUNCTIONS: dict[str, SplCall] = {
     "isnull": _rename("isnull", cond=True),
     "isnotnull": _rename("isnotnull", cond=True),
@@ -560,7 +569,7 @@ FUNCTIONS: dict[str, SplCall] = {
     "extract": _extract,
     "array_length": _rename("mvcount", "number"),
     "ago": lambda low, e, a, t: Lowered(f"(now() - {t[0]})", type="time"),
-    "bin": lambda low, e, a, t: Lowered(f"(floor({t[0]} / {t[1]}) * {t[1]})", type=a[0].type),
+    "bin": _bin,
     # from epoch seconds: UTC whatever the searching user's time zone
     "hourofday": lambda low, e, a, t: Lowered(f"floor((({t[0]} % 86400) + 86400) % 86400 / 3600)", type="number"),
     # 1970-01-01 was a Thursday; 0 = Sunday
