@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from siemforge.compiler import ir
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -52,3 +57,25 @@ def ci_tool(name: str, venv: str, env_var: str) -> str:
     if found is None:
         pytest.skip(f"{name} is not installed (CI installs it: .ci/run)")
     return found
+
+
+def corpus_spl(root: Path, parse: Callable[[str], object], skip: Path | None = None) -> Iterator[
+        tuple[Path, ir.RuleIR, str | None]]:
+    """Every rule under `root` (but those under `skip`) compiled to SPL on its default binding and parsed by `parse`:
+    (file, rule, search), the search None where the backend refused the rule."""
+    from siemforge.backends.spl.lower import compile_spl
+    from siemforge.compiler.api import compile_file, discover_rules
+    from siemforge.compiler.diagnostics import CompileError
+
+    for f in discover_rules([root]):
+        if skip is not None and f.is_relative_to(skip):
+            continue
+        rule = compile_file(f).rule
+        assert rule is not None, f
+        try:
+            spl = compile_spl(rule, None)
+        except CompileError:
+            yield f, rule, None
+            continue
+        parse(spl)
+        yield f, rule, spl

@@ -14,10 +14,9 @@ import lark
 import pytest
 
 from siemforge.backends.spl.lower import compile_spl, row_terms, splunk_binding
-from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.diagnostics import CompileError
 
-from helpers import ROOT, compile_rule, shared_path
+from helpers import ROOT, compile_rule, corpus_spl, shared_path
 
 HEAD = "title: t\nid: 0b9e2d4c-1f3a-4c5e-9d7b-2a6f8e1c3b5d\n"
 
@@ -120,17 +119,12 @@ def test_sigma_windows_corpus_on_the_add_on_bindings() -> None:
     term besides the source type (the binding's event-id rows or the rule's own terms)."""
     compiled = refused = 0
     only_after_pipe = []
-    for f in discover_rules([shared_path("data", "sigma", "rules", "windows")]):
-        rule = compile_file(f).rule
-        assert rule is not None
-        try:
-            binding = splunk_binding(rule, None)
-            spl = compile_spl(rule, None)
-        except CompileError:
+    for f, rule, spl in corpus_spl(shared_path("data", "sigma", "rules", "windows"), parser().parse):
+        if spl is None:
             refused += 1
             continue
-        parser().parse(spl)
         compiled += 1
+        binding = splunk_binding(rule, None)
         if binding is None:
             continue  # an ETW provider's source (file_access, file_rename): no add-on source type, names as written
         rows = row_terms(binding)
