@@ -26,6 +26,15 @@ class Target:
     extension: str  # file extension of compiled queries written with -o
     bindings: tuple[str, ...]  # physical schemas this target can read; the first is the default
     compile: Callable[[ir.RuleIR, str | None], str]  # (rule, binding) -> query text; raises CompileError
+    # (rule, binding asked for) -> the binding the rule is compiled on (a source's default differs per source);
+    # None: the one asked for, else the first of `bindings`
+    binding_of: Callable[[ir.RuleIR, str | None], str] | None = None
+
+    def binding_name(self, rule: ir.RuleIR, name: str | None) -> str:
+        """The binding `compile(rule, name)` reads, by name (call after a successful compile)."""
+        if self.binding_of is None:
+            return name or self.bindings[0]
+        return self.binding_of(rule, name)
 
 
 class RegistryError(Exception):

@@ -48,7 +48,7 @@ def compile_one(path: Path, target_names: tuple[str, ...], binding: str | None, 
             out.failures += 1
             continue
         out.items.append({"id": result.rule.meta.id, "title": result.rule.meta.title, "target": tgt.name,
-                          "binding": binding or tgt.bindings[0], "query": query, "file": str(path),
+                          "binding": tgt.binding_name(result.rule, binding), "query": query, "file": str(path),
                           "ext": tgt.extension})
     return out
 

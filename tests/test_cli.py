@@ -129,6 +129,24 @@ def test_compile_batch_goes_on_after_a_bad_rule(tmp_path: Path) -> None:
     assert "b.yml:4:" in r.stderr
 
 
+@pytest.mark.parametrize("logsource, asked, expected", [
+    # (the rule's logsource, --binding, the binding each target names in --format json)
+    ("{product: aws, service: cloudtrail}", [], {"executor": "raw", "sentinel": "sentinel", "splunk": "raw"}),
+    ("{product: windows, category: process_creation}", [], {"executor": "raw", "sentinel": "xdr", "splunk": "sysmon"}),
+    ("{product: windows, category: process_creation}", ["--target", "sentinel", "--binding", "WindowsEvent"],
+     {"sentinel": "WindowsEvent"}),
+    ("{product: foo}", ["--target", "splunk"], {"splunk": "asis"}),
+])
+def test_compile_json_names_the_binding_each_rule_was_compiled_on(tmp_path: Path, logsource: str, asked: list[str],
+                                                                  expected: dict[str, str]) -> None:
+    # a source's default binding differs per source (Windows: xdr on Sentinel, sysmon on Splunk), not the target's first
+    field = "eventName" if "aws" in logsource else "Image"
+    write_rule(tmp_path, f"title: t\nlogsource: {logsource}\ndetection: {{sel: {{{field}: x}}, condition: sel}}\n")
+    r = sf("compile", str(tmp_path), *(asked or ["--target", "all"]), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert {i["target"]: i["binding"] for i in json.loads(r.stdout)} == expected
+
+
 def test_compile_output_never_overwrites_user_files(tmp_path: Path) -> None:
     rule = write_rule(tmp_path, "title: good\nid: 5f1c1a52-9d47-4f34-9a55-0b7a4f6c2e11\nlogsource: {product: aws, service: cloudtrail}\n"
                                 "detection: {sel: {eventName: X}, condition: sel}\n")

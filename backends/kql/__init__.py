@@ -13,6 +13,12 @@ def _compile(rule: ir.RuleIR, binding: str | None) -> str:
     return compile_kql(rule, binding)
 
 
+def _binding_of(rule: ir.RuleIR, binding: str | None) -> str:
+    from .lower import sentinel_binding
+
+    return sentinel_binding(rule, binding).name
+
+
 def _bindings() -> tuple[str, ...]:
     from siemforge.compiler.bindings import builtin_bindings
 
@@ -24,4 +30,5 @@ def _bindings() -> tuple[str, ...]:
 def target() -> Target:
     """The registry's entry point (pyproject: siemforge.targets); reads the binding files, so called on first use."""
     return Target("sentinel", "Microsoft Sentinel KQL (AWSCloudTrail via `sentinel`; Windows via `xdr`, the Defender "
-                  "XDR Device* tables, the default, `SecurityEvent` or `WindowsEvent`)", "kql", _bindings(), _compile)
+                  "XDR Device* tables, the default, `SecurityEvent` or `WindowsEvent`)", "kql", _bindings(), _compile,
+                  _binding_of)

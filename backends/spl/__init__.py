@@ -13,6 +13,13 @@ def _compile(rule: ir.RuleIR, binding: str | None) -> str:
     return compile_spl(rule, binding)
 
 
+def _binding_of(rule: ir.RuleIR, binding: str | None) -> str:
+    from .lower import splunk_binding
+
+    bound = splunk_binding(rule, binding)
+    return bound.name if bound is not None else "asis"  # an undeclared source, searched as written
+
+
 def _bindings() -> tuple[str, ...]:
     from siemforge.compiler.bindings import builtin_bindings
 
@@ -24,4 +31,4 @@ def target() -> Target:
     """The registry's entry point (pyproject: siemforge.targets); reads the binding files, so called on first use."""
     return Target("splunk", "Splunk SPL (raw CloudTrail via `cloudtrail`, Amazon Security Lake via "
                   "`amazon_security_lake`, the CIM Change data model via tstats; asis for undeclared sources)",
-                  "spl", _bindings(), _compile)
+                  "spl", _bindings(), _compile, _binding_of)
