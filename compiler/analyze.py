@@ -759,14 +759,12 @@ def regex_problem(pattern: str) -> str | None:
     (docs/semantics.md, decision 5). Python's `re` stands in for PCRE."""
     import warnings
 
-    import re2
+    from .regex import RegexRefused, compile_re2
 
-    options = re2.Options()
-    options.log_errors = False
     try:
-        re2.compile(pattern, options)
+        compile_re2(pattern)
         return None
-    except re2.error:
+    except RegexRefused:
         pass
     try:
         with warnings.catch_warnings():

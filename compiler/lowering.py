@@ -24,7 +24,7 @@ class Features:
     title: str  # the target's name in messages
     docs: str  # where its choices are written down
     binds_views: bool = True  # a view the target stores natively (a binding of the view itself) is read as stored
-    reads_undeclared: bool = False  # an undeclared (generic) source is read with names as written: no binding
+    reads_undeclared: bool = False  # a source with no binding here is searched with names as written (bind)
     sequential_assignment: bool = False  # one assignment stage sees the values its earlier assignments made
     three_valued_logic: bool = False  # a comparison with a null side is null (so `x != y` is not true): null_guards
 
@@ -114,7 +114,8 @@ def bind(rule: ir.RuleIR, features: Features, name: str | None) -> Bound:
             raise error(f"{rule.meta.title}: source {base!r} has no {features.title} binding {name!r}",
                         hint="bindings: " + ", ".join(b.name for b in candidates), code="binding")
     # a source with no binding here, on a target that can search events as written (Splunk): the rule's field names
-    # are taken as the events' own (the undeclared `generic` source; Windows sources until they have bindings)
+    # are taken as the events' own (the undeclared `generic` source; Windows file_access / file_rename, which have
+    # no add-on source type)
     if features.reads_undeclared and name in (None, "asis"):
         return Bound(None, base, _expand(levels[:-1], rule.pipeline.stages))
     every = [b for b in builtin_bindings().values() if b.target == features.target]

@@ -33,15 +33,14 @@ class _QuietRE2(RE2RegexEngine):
 
         import re2
 
-        inline = "".join(c for f, c in ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"))
-                         if int(flags) & int(f))
-        options = re2.Options()
-        options.log_errors = False
+        from .regex import RegexRefused, compile_re2
+
+        as_sigma = ((re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"))
+        sigma_flags = {c for f, c in as_sigma if int(flags) & int(f)}
         try:
-            return re2.compile(f"(?{inline}){pattern}" if inline else pattern, options)
-        except re2.error as exc:
-            arg = exc.args[0] if exc.args else ""
-            raise re2.error(arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(exc)) from None
+            return compile_re2(pattern, sigma_flags)
+        except RegexRefused as exc:
+            raise re2.error(str(exc)) from None
 
 
 sigma_policy.default_policy = replace(sigma_policy.default_policy, regex_engine=_QuietRE2())

@@ -11,10 +11,10 @@ import pytest
 from test_semantics import keeps, sigma_keeps
 from typer.testing import CliRunner
 
-from siemforge.backends.executor.regex import RegexRefused, compile_re2
 from siemforge.backends.executor.values import wildcard_matcher
 from siemforge.cli.main import app
 from siemforge.compiler.ir import Wild
+from siemforge.compiler.regex import RegexRefused, compile_re2
 
 # (pattern, text, matches in the executor, what Python's `re` said): one row per difference found
 DIFFERENCES = [

@@ -13,11 +13,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from siemforge.backends.executor.regex import RegexRefused, compile_re2
 from siemforge.compiler import ir, lowering
 from siemforge.compiler.bindings import Binding, ColumnRef, computed, row_filter
 from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
+from siemforge.compiler.regex import RegexRefused, compile_re2
 from siemforge.compiler.types import Type
 
 from .render import (
