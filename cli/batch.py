@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from siemforge.backends.registry import targets
-from siemforge.compiler.api import compile_file, rule_root
+from siemforge.compiler.api import CompileResult, compile_rules, rule_root
 from siemforge.compiler.cache import RuleCache
 from siemforge.compiler.diagnostics import CompileError, Diagnostic
 
@@ -33,11 +33,17 @@ class FileResult:
 def compile_one(path: Path, target_names: tuple[str, ...], binding: str | None, cache_dir: str | None,
                 root: Path | None = None) -> FileResult:
     out = FileResult(path)
-    result = compile_file(path, RuleCache(Path(cache_dir)) if cache_dir else None, root)
+    for result in compile_rules(path, RuleCache(Path(cache_dir)) if cache_dir else None, root):
+        _lower_one(out, path, result, target_names, binding)
+    return out
+
+
+def _lower_one(out: FileResult, path: Path, result: CompileResult, target_names: tuple[str, ...],
+               binding: str | None) -> None:
     out.diagnostics.extend(result.diagnostics)
     if result.rule is None:
         out.failures += 1
-        return out
+        return
     registry = targets()
     for name in target_names:
         tgt = registry[name]
@@ -50,7 +56,6 @@ def compile_one(path: Path, target_names: tuple[str, ...], binding: str | None, 
         out.items.append({"id": result.rule.meta.id, "title": result.rule.meta.title, "target": tgt.name,
                           "binding": tgt.binding_name(result.rule, binding), "query": query, "file": str(path),
                           "ext": tgt.extension})
-    return out
 
 
 def _star(args: tuple[Path, tuple[str, ...], str | None, str | None, Path]) -> FileResult:

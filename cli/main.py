@@ -64,16 +64,25 @@ class RunFormat(str, Enum):
 
 
 def _compile_or_exit(rule: Path) -> CompileResult:
-    from siemforge.compiler.api import compile_file
+    """The rule a file defines. A file of several (a Sigma correlation whose base rules also generate queries):
+    its last correlation, else its first rule, said on stderr."""
+    from siemforge.compiler.api import compile_rules
 
     if not rule.exists():
         err.print(f"{rule}: error: no such file", style="bold red", markup=False)
         raise typer.Exit(2)
-    result = compile_file(rule)
-    print_diagnostics(result.diagnostics)
-    if result.rule is None:
+    results = compile_rules(rule)
+    for r in results:
+        print_diagnostics(r.diagnostics)
+    if any(r.rule is None for r in results):
         raise typer.Exit(1)
-    return result
+    correlations = [r for r in results if r.rule is not None and r.rule.pipeline.source.union is not None]
+    chosen = correlations[-1] if correlations else results[0]
+    if len(results) > 1:
+        assert chosen.rule is not None
+        err.print(f"{rule}: note: the file defines {len(results)} rules; this is {chosen.rule.meta.title!r}",
+                  markup=False)
+    return chosen
 
 
 def _parse_now(now: str | None) -> datetime | None:

@@ -35,18 +35,18 @@ def require_paths(paths: list[Path]) -> None:
 
 def compiled_rules(paths: list[Path]) -> tuple[list[CompileResult], int]:
     """The rules under `paths` that compile (every diagnostic printed), and how many did not."""
-    from siemforge.compiler.api import compile_file, discover_rules, rule_root
+    from siemforge.compiler.api import compile_rules, discover_rules, rule_root
 
     require_paths(paths)
     good: list[CompileResult] = []
     failures = 0
     for f in discover_rules(paths):
-        res = compile_file(f, root=rule_root(f, paths))
-        print_diagnostics(res.diagnostics)
-        if res.rule is None:
-            failures += 1
-            continue
-        good.append(res)
+        for res in compile_rules(f, root=rule_root(f, paths)):
+            print_diagnostics(res.diagnostics)
+            if res.rule is None:
+                failures += 1
+                continue
+            good.append(res)
     return good, failures
 
 

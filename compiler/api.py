@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from typing import Any
 from pathlib import Path
 
 from . import ir
 from .analyze import Analyzer, Schema
 from .cache import CacheEntry, RuleCache, dependencies_of
-from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Severity, Span
+from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Severity, Span, error
 from .parser import parse_program
-from .rule import BaselineSpec, RuleDoc, load_rule, outside_root, read_rule_bytes
+from .rule import BaselineSpec, RuleDoc, load_rule, load_rules, outside_root, read_rule_bytes
 from .sources import GENERIC, SourceDef, builtin_sources, source_for_logsource
 from .types import Type
-from .yamlpos import TextOrigin
+from .yamlpos import TextOrigin, is_multi_document
 
 
 @dataclass(slots=True)
@@ -86,7 +88,8 @@ def resolve_source(doc: RuleDoc, sink: DiagnosticSink) -> SourceDef:
     return src
 
 
-def compile_doc(doc: RuleDoc) -> ir.RuleIR:
+def compile_doc(doc: RuleDoc, filters: Sequence[RuleDoc] = ()) -> ir.RuleIR:
+    """A rule document's IR; `filters`: Sigma filter documents that name it (each ANDed into its detection)."""
     sink = doc.sink
     src = resolve_source(doc, sink)
     spans: list[tuple[object, Span]] = []  # IR node -> its place in the rule (or view), from every analyzer of it
@@ -100,8 +103,10 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
         source_ref = ir.SourceRef(src.name, src.time_column)
     start_schema = schema.copy()
     stages: list[ir.Stage] = []
-    if "correlation" in doc.data:
-        sink.error("Sigma correlation rules are not supported yet", doc.yaml.span(("correlation",)), code="sigma")
+    if "correlation" in doc.data or "filter" in doc.data:  # compiled with the rules they name: compile_rules
+        key = "correlation" if "correlation" in doc.data else "filter"
+        sink.error(f"a Sigma {key} is compiled with the rules it names (compile_rules)", doc.yaml.span((key,)),
+                   code="sigma")
         sink.raise_if_errors()
     if "detection" in doc.data:
         origin = doc.query_origin or doc.yaml.origin(("title",))
@@ -110,7 +115,14 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
             raise CompileError([Diagnostic(Severity.ERROR, "rule has no title", Span(str(doc.path), 1, 1))])
         from .sigma import SigmaLowering  # pySigma loads only when a rule has a detection block
 
-        stages.append(ir.Filter(SigmaLowering(analyzer, doc.yaml, schema).lower(doc.data)))
+        predicate = SigmaLowering(analyzer, doc.yaml, schema).lower(doc.data)
+        for flt in filters:  # pySigma: `(original condition) and (filter condition)`
+            forigin = flt.yaml.origin(("title",)) or origin
+            fanalyzer = Analyzer(forigin, sink, doc.lookups, spans)
+            extra = SigmaLowering(fanalyzer, flt.yaml, schema, section="filter").lower(flt.data)
+            spans.append((extra, flt.yaml.span(("filter",)) or Span(str(flt.path), 1, 1)))
+            predicate = ir.And((*(predicate.operands if isinstance(predicate, ir.And) else (predicate,)), extra))
+        stages.append(ir.Filter(predicate))
         detection = doc.yaml.span(("detection",))
         if detection is not None:  # a refusal inside the Sigma detection points at it
             spans.append((stages[-1], detection))
@@ -121,8 +133,26 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
         stages.extend(more)
     check_outputs(doc, schema, sink)
     sink.raise_if_errors()
+    meta = rule_meta(doc)
+    columns = None if schema.open else tuple(schema.columns.items())
+    pipeline = ir.Pipeline(source_ref, tuple(stages), columns)
+    return ir.RuleIR(
+        meta,
+        pipeline,
+        doc.schedule,
+        doc.alert,
+        doc.entities,
+        doc.details,
+        tuple(ir.LookupTable(l.name, l.path, l.columns, l.types) for l in doc.lookups.values()),
+        str(doc.path),
+        tuple(compile_baseline(doc, spec, start_schema, source_ref, spans) for spec in doc.baselines.values()),
+        spans=tuple(spans),
+    )
+
+
+def rule_meta(doc: RuleDoc) -> ir.RuleMeta:
     d = doc.data
-    meta = ir.RuleMeta(
+    return ir.RuleMeta(
         id=doc.id,
         title=doc.title,
         description=str(d.get("description") or "").strip(),
@@ -137,20 +167,6 @@ def compile_doc(doc: RuleDoc) -> ir.RuleIR:
         if isinstance(d.get("logsource"), dict)
         else (),
         version=_opt(d.get("version")),
-    )
-    columns = None if schema.open else tuple(schema.columns.items())
-    pipeline = ir.Pipeline(source_ref, tuple(stages), columns)
-    return ir.RuleIR(
-        meta,
-        pipeline,
-        doc.schedule,
-        doc.alert,
-        doc.entities,
-        doc.details,
-        tuple(ir.LookupTable(l.name, l.path, l.columns, l.types) for l in doc.lookups.values()),
-        str(doc.path),
-        tuple(compile_baseline(doc, spec, start_schema, source_ref, spans) for spec in doc.baselines.values()),
-        spans=tuple(spans),
     )
 
 
@@ -338,3 +354,209 @@ def discover_rules(paths: list[Path]) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+# ---------------------------------------------------------------------------------------------- rule files of many
+# documents: Sigma correlations and filters
+_TOP_KEY = re.compile(r"^(correlation|filter)\s*:", re.MULTILINE)
+
+
+def compile_rules(path: Path, cache: RuleCache | None = None, root: Path | None = None) -> list[CompileResult]:
+    """Every rule a file defines, compiled: one for a plain rule file; for a multi-document file (or a correlation
+    or filter document), each base rule that generates a query, then each correlation. Never raises for a bad
+    rule. A correlation's base rules are found in the same file first, then among the files of the rule root."""
+    root = rule_root(path) if root is None else root
+    try:
+        text = read_rule_bytes(path).decode("utf-8")
+    except (CompileError, UnicodeDecodeError):
+        return [compile_file(path, cache, root)]  # reports it
+    if not is_multi_document(text) and not _TOP_KEY.search(text):
+        return [compile_file(path, cache, root)]
+    try:
+        docs = load_rules(path, text, root)
+    except CompileError as exc:
+        return [CompileResult(path, None, None, list(exc.diagnostics))]
+    if len(docs) == 1 and not ({"correlation", "filter"} & set(docs[0].data)):
+        return [compile_file(path, cache, root)]
+    return _compile_group(path, docs, root)
+
+
+def _compile_group(path: Path, docs: list[RuleDoc], root: Path) -> list[CompileResult]:
+    from .correlation import filter_rules, read_correlation, rule_names
+
+    filters = [d for d in docs if "filter" in d.data and "correlation" not in d.data]
+    correlations = [d for d in docs if "correlation" in d.data]
+    bases = [d for d in docs if d not in filters and d not in correlations]
+    out: dict[int, CompileResult] = {}
+    hidden: set[int] = set()  # base rules a correlation uses without `generate: true`
+    for flt in filters:  # a filter that names no rule of this file is reported (filters across files: not yet)
+        try:
+            named = filter_rules(flt)
+        except CompileError as exc:
+            out[id(flt)] = CompileResult(path, None, flt, list(exc.diagnostics))
+            continue
+        for ref, at in named or ():
+            if not any(ref in rule_names(b) for b in bases):
+                flt.sink.warning(f"filter {flt.title!r} names rule {ref!r}, which is not in this file: a filter "
+                                 "applies to the rules of its own file", at, code="sigma-filter")
+        if flt.sink.items:
+            out[id(flt)] = CompileResult(path, None, flt, list(flt.sink.items))
+    base_results = {id(b): _compile_base(path, b, filters) for b in bases}
+    for corr in correlations:
+        try:
+            c = read_correlation(corr)
+        except CompileError as exc:
+            out[id(corr)] = CompileResult(path, None, corr, [*corr.sink.items, *exc.diagnostics])
+            continue
+        used: list[tuple[RuleDoc, CompileResult]] = []
+        problems: list[Diagnostic] = []
+        for ref, at in c.rules:
+            local = [b for b in bases if ref in rule_names(b)]
+            if local:
+                used.append((local[0], base_results[id(local[0])]))
+                if not c.generate:
+                    hidden.add(id(local[0]))
+                continue
+            if any(ref in rule_names(x) for x in correlations):
+                problems.append(Diagnostic(Severity.ERROR, f"rule {ref!r} is a correlation: correlations of "
+                                           "correlations are not supported yet", at, code="sigma-correlation"))
+                continue
+            found = _find_in_root(root, ref, path)
+            if found is None:
+                problems.append(Diagnostic(Severity.ERROR, f"no rule with id or name {ref!r} in this file or under "
+                                           f"the rule root {root}", at, code="sigma-correlation"))
+                continue
+            used.append(found)
+        failed = [r for _, r in used if r.rule is None]
+        for _, r in failed:
+            problems.extend(d for d in r.diagnostics if d.severity is Severity.ERROR)
+        if problems:
+            out[id(corr)] = CompileResult(path, None, corr, [*corr.sink.items, *problems])
+            continue
+        try:
+            rule = compile_correlation(corr, c, [(d, r.rule) for d, r in used if r.rule is not None])
+        except CompileError as exc:
+            out[id(corr)] = CompileResult(path, None, corr, [*corr.sink.items, *exc.diagnostics])
+            continue
+        out[id(corr)] = CompileResult(path, rule, corr, list(corr.sink.items))
+    results: list[CompileResult] = []
+    for d in docs:
+        if id(d) in base_results and id(d) not in hidden:
+            results.append(base_results[id(d)])
+        elif id(d) in out:
+            results.append(out[id(d)])
+    return results
+
+
+def _compile_base(path: Path, doc: RuleDoc, filters: list[RuleDoc]) -> CompileResult:
+    """A base rule of a multi-document file, with the filters of the file that name it."""
+    from .correlation import filter_applies, logsource_mismatch
+
+    applied = []
+    try:
+        for flt in filters:
+            if not filter_applies(flt, doc):
+                continue
+            mismatch = logsource_mismatch(flt, doc)
+            if mismatch is None:
+                applied.append(flt)
+            elif mismatch.severity is Severity.ERROR:
+                raise CompileError([mismatch])
+            else:
+                doc.sink.items.append(mismatch)
+        rule = compile_doc(doc, applied)
+    except CompileError as exc:
+        diags = list(exc.diagnostics)
+        for d in reversed(doc.sink.items):
+            if d not in diags:
+                diags.insert(0, d)
+        return CompileResult(path, None, doc, diags)
+    return CompileResult(path, rule, doc, list(doc.sink.items))
+
+
+
+def _find_in_root(root: Path, ref: str, skip: Path) -> tuple[RuleDoc, CompileResult] | None:
+    """The rule `ref` names (id or name) in another file of the rule root, compiled with its own file's filters."""
+    from .correlation import rule_names
+
+    for f in discover_rules([root]):
+        if f.resolve() == skip.resolve():
+            continue
+        try:
+            raw = read_rule_bytes(f)
+        except CompileError:
+            continue
+        if ref.encode() not in raw:  # cheap: only files that spell the reference are loaded
+            continue
+        try:
+            docs = load_rules(f, raw.decode("utf-8"), root)
+        except (CompileError, UnicodeDecodeError):
+            continue
+        for d in docs:
+            if "correlation" not in d.data and "filter" not in d.data and ref in rule_names(d):
+                filters = [x for x in docs if "filter" in x.data and "correlation" not in x.data]
+                return d, _compile_base(f, d, filters)
+    return None
+
+
+def compile_correlation(doc: RuleDoc, c: Any, bases: list[tuple[RuleDoc, ir.RuleIR]]) -> ir.RuleIR:
+    """A correlation over its compiled base rules: a SourceUnion of their pipelines, then the windowed
+    aggregation and the condition (compiler/correlation.py)."""
+    from .correlation import TAG_COLUMN, TIME, branch, correlation_stages, tag_of
+
+    sink = DiagnosticSink()
+    spans: list[tuple[object, Span]] = []
+    tags: list[str] = []
+    branches: list[ir.UnionBranch] = []
+    types: dict[str, Type] = {}
+    origin = doc.yaml.origin(("title",))
+    if origin is None:
+        raise CompileError([Diagnostic(Severity.ERROR, "rule has no title", doc.yaml.span(()))])
+    for i, (bdoc, base) in enumerate(bases):
+        at = c.rules[i][1]
+        tag = tag_of(bdoc)
+        if tag in tags:
+            raise error(f"rule {tag!r} is named twice in the correlation", at, code="sigma-correlation")
+        tags.append(tag)
+        spans.extend(base.spans)
+        if any(isinstance(st, (ir.Aggregate, ir.Project)) for st in base.pipeline.stages):
+            raise error(f"rule {bdoc.title!r} aggregates or projects its rows: a correlation reads the events a "
+                        "rule matches", at, code="sigma-correlation")
+        src = resolve_source(bdoc, DiagnosticSink())
+        if src.time_column is None:
+            raise error(f"rule {bdoc.title!r} reads source {src.name!r}, which has no event time to window by", at,
+                        code="sigma-correlation")
+        schema = (open_schema(src) if src.view is None
+                  else Schema(dict(compile_view(src.name)[1]), False, src, src.time_column))
+        analyzer = Analyzer(origin, sink, {}, spans)
+        reads: dict[str, ir.Expr] = {TIME: ir.Column(src.time_column, (), Type.DATETIME)}
+        wanted: list[tuple[tuple[str | int, ...], str]] = [(("group-by", j), g) for j, g in enumerate(c.group_by)]
+        if c.field:
+            wanted.append((("condition", "field"), c.field))
+        for key, name in wanted:
+            where = doc.yaml.span(("correlation", *key))
+            field = name
+            if name in c.aliases:
+                per_rule = c.aliases[name]
+                field = per_rule.get(tag) or per_rule.get(bdoc.id)
+                if field is None:
+                    raise error(f"alias {name!r} names no field of rule {tag!r}",
+                                doc.yaml.span(("correlation", "aliases", name)), code="sigma-correlation")
+            e = analyzer.field_column(field, schema, where)
+            reads[name] = e
+            types[name] = e.type if types.get(name, e.type) == e.type else Type.ANY
+        sink.raise_if_errors()
+        branches.append(branch(base, tag, reads))
+    stages = correlation_stages(c, tags, types)
+    for st in stages:
+        if c.span is not None:
+            spans.append((st, c.span))
+    from .correlation import RESULT_COLUMN
+
+    out = RESULT_COLUMN[c.type]
+    columns = ((TIME, Type.DATETIME), *((g, types.get(g, Type.ANY)) for g in c.group_by),
+               (out, Type.INT if c.type in ("event_count", "value_count", "temporal", "temporal_ordered")
+                else Type.REAL))
+    source = ir.SourceRef("sigma.correlation", TIME, None, ir.SourceUnion(tuple(branches), TAG_COLUMN))
+    return ir.RuleIR(rule_meta(doc), ir.Pipeline(source, stages, columns), doc.schedule, doc.alert, doc.entities,
+                     doc.details, (), str(doc.path), spans=tuple(spans))

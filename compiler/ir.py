@@ -228,6 +228,7 @@ class AggFn(enum.Enum):
     VALUES = "values"  # distinct non-null values, sorted
     EARLIEST = "earliest"  # x of the row with the smallest _time
     LATEST = "latest"  # x of the row with the largest _time
+    PERCENTILE = "percentile"  # exact nearest-rank percentile of the non-null numbers (Aggregation.percentile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +237,7 @@ class Aggregation:
     fn: AggFn
     arg: Expr | None
     type: Type
+    percentile: float | None = None  # PERCENTILE only: p in (0, 100]
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,12 +320,34 @@ Stage = Union[Filter, Extend, Aggregate, EventAggregate, Lookup, Rename, Project
 
 
 @dataclass(frozen=True, slots=True)
+class UnionBranch:
+    """One input of a SourceUnion: a whole pipeline (its own source, binding and stages) and the tag its rows carry."""
+
+    tag: str
+    pipeline: Pipeline
+
+
+@dataclass(frozen=True, slots=True)
+class SourceUnion:
+    """The rows of every branch, branch after branch, each row with column `tag_column` set to its branch's tag.
+
+    An event two branches keep is two rows, one per tag (KQL `union`, SPL `multisearch`, executor concatenation).
+    A branch's pipeline ends with an Extend of every column the stages after the union read, so that those stages
+    read computed columns only, whatever binding each branch is read through."""
+
+    branches: tuple[UnionBranch, ...]
+    tag_column: str
+
+
+@dataclass(frozen=True, slots=True)
 class SourceRef:
-    """The logical source a pipeline reads. A view is a source defined by a pipeline over another source."""
+    """The logical source a pipeline reads. A view is a source defined by a pipeline over another source; a union
+    source reads the rows of several pipelines (Sigma correlations over their base rules)."""
 
     name: str
     time_column: str | None  # the column holding the event time (`_time`), if the source has one
     view: Pipeline | None = None
+    union: SourceUnion | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,8 @@ def _pattern(p: ir.WildcardPattern) -> str:
 
 
 def _aggs(aggs: tuple[ir.Aggregation, ...]) -> str:
-    return ", ".join(f"{a.name}: {a.type} = {a.fn.value}({format_expr(a.arg) if a.arg else ''})" for a in aggs)
+    return ", ".join(f"{a.name}: {a.type} = {a.fn.value}({format_expr(a.arg) if a.arg else ''}"
+                     f"{'' if a.percentile is None else f', {a.percentile:g}'})" for a in aggs)
 
 
 def _by(by: tuple[ir.Assignment, ...]) -> str:
@@ -104,6 +105,10 @@ def format_pipeline(p: ir.Pipeline, indent: str = "") -> str:
     if p.source.view is not None:
         lines.append(f"{indent}  view over:")
         lines.append(format_pipeline(p.source.view, indent + "    "))
+    if p.source.union is not None:
+        for b in p.source.union.branches:
+            lines.append(f"{indent}  branch {p.source.union.tag_column} = {b.tag!r}:")
+            lines.append(format_pipeline(b.pipeline, indent + "    "))
     for st in p.stages:
         lines.append(f"{indent}| {format_stage(st)}")
     if p.columns is not None:

@@ -30,7 +30,7 @@ from .limits import (
 )
 from .parser import parse_datetime_text, parse_duration
 from .types import Type, parse_type
-from .yamlpos import PositionedYaml, TextOrigin, load_yaml
+from .yamlpos import PositionedYaml, TextOrigin, is_multi_document, load_yaml, load_yaml_all
 
 SIGMA_KEYS = {
     "title",
@@ -180,11 +180,29 @@ def load_rule(path: Path, text: str | None = None, root: Path | None = None) -> 
             raise CompileError([_diag(f"not UTF-8 text: {exc.reason}", Span(file, 1, 1))]) from None
     elif len(text) > MAX_RULE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_RULE_BYTES:
         raise CompileError([_too_big(path)])
-    doc = load_yaml(text, file)
+    return _load_doc(path, text, load_yaml(text, file), root)
+
+
+def load_rules(path: Path, text: str | None = None, root: Path | None = None) -> list[RuleDoc]:
+    """Every document of a rule file: one rule, or (multi-document YAML, as Sigma writes correlations) base rules,
+    correlations and filters. Raises CompileError on the first document that does not load."""
+    if text is None:
+        try:
+            text = read_rule_bytes(path).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CompileError([_diag(f"not UTF-8 text: {exc.reason}", Span(str(path), 1, 1))]) from None
+    if not is_multi_document(text):
+        return [load_rule(path, text, root)]
+    return [_load_doc(path, text, d, root) for d in load_yaml_all(text, str(path))]
+
+
+def _load_doc(path: Path, text: str, doc: PositionedYaml, root: Path | None) -> RuleDoc:
+    file = str(path)
     sink = DiagnosticSink(list(doc.warnings))
     data = doc.value
     if not isinstance(data, dict):
-        sink.error("a rule must be a YAML mapping (title:, logsource:, detection: or query:, …)", Span(file, 1, 1))
+        at = doc.span(()) if doc.root is not None else Span(file, 1, 1)
+        sink.error("a rule must be a YAML mapping (title:, logsource:, detection: or query:, …)", at)
         sink.raise_if_errors()
         raise AssertionError
     loader = _Loader(path, doc, sink, (root if root is not None else path.parent).resolve())
@@ -272,15 +290,16 @@ class _Loader:
                         code="rule-key",
                     )
         if "title" not in data:
-            self.sink.error("a rule needs a `title`", Span(str(self.path), 1, 1), code="rule")
+            self.sink.error("a rule needs a `title`", self.doc.span(()) or Span(str(self.path), 1, 1), code="rule")
         elif not isinstance(data["title"], str):
             self.err("`title` must be text", ("title",))
         self.metadata(data)
         if "logsource" in data and not isinstance(data["logsource"], dict):
             self.err("`logsource` must be a mapping (product:, service:, category:)", ("logsource",))
-        if "detection" not in data and "query" not in data and "correlation" not in data:
+        if "detection" not in data and "query" not in data and "correlation" not in data and "filter" not in data:
             self.sink.error(
-                "a rule needs a `detection:` block, a `query:`, or both", Span(str(self.path), 1, 1), code="rule"
+                "a rule needs a `detection:` block, a `query:`, or both", self.doc.span(()) or Span(str(self.path), 1, 1),
+                code="rule"
             )
         if "detection" in data and not isinstance(data["detection"], dict):
             self.err("`detection` must be a mapping of selections and a condition", ("detection",))

@@ -63,19 +63,20 @@ class SigmaLowering:
     analyzer: Analyzer
     doc: PositionedYaml
     schema: Schema
+    section: str = "detection"  # the key holding the selections and condition (a Sigma filter's is `filter`)
     _field_paths: dict[str, tuple[str | int, ...]] | None = None
     _columns: dict[str, ir.Expr] | None = None  # a field resolves once per rule, however many values it has
     _field_spans: dict[str, Span | None] | None = None  # where each field's first key is written
 
     def detection_span(self) -> Span | None:
-        return self.doc.span(("detection",))
+        return self.doc.span((self.section,))
 
     def field_span(self, field: str) -> Span | None:
         """Where the first detection key naming `field` (with any modifiers) is written."""
         if self._field_paths is None:
             self._field_paths = {}
             for path in self.doc.key_paths:
-                if len(path) >= 3 and path[0] == "detection" and isinstance(path[-1], str):
+                if len(path) >= 3 and path[0] == self.section and isinstance(path[-1], str):
                     self._field_paths.setdefault(path[-1].split("|")[0], path)
         if self._field_spans is None:
             self._field_spans = {}
@@ -89,7 +90,7 @@ class SigmaLowering:
         self.check_modifier_chains()
         try:
             # only the detection: the rule's metadata is checked, with positions, by the rule loader
-            detection = SigmaDetections.from_dict(data["detection"])
+            detection = SigmaDetections.from_dict({k: v for k, v in data[self.section].items() if k != "rules"})
         except SigmaError as exc:
             raise CompileError(
                 [Diagnostic(Severity.ERROR, f"Sigma detection: {exc}", self.detection_span(), code="sigma")]
@@ -104,7 +105,7 @@ class SigmaLowering:
         try:
             conditions = [c.parsed for c in detection.parsed_condition]
         except SigmaError as exc:
-            span = self.doc.span(("detection", "condition")) or self.detection_span()
+            span = self.doc.span((self.section, "condition")) or self.detection_span()
             raise CompileError([Diagnostic(Severity.ERROR, f"Sigma condition: {exc}", span, code="sigma")]) from None
         exprs = [self.cond(c) for c in conditions]
         return exprs[0] if len(exprs) == 1 else ir.Or(tuple(exprs))
@@ -113,7 +114,7 @@ class SigmaLowering:
         """Sigma allows only |i, |m and |s after |re (the specification's modifier table); pySigma applies the rest
         regardless and fails inside its own error message on some of them."""
         for path in self.doc.key_paths:
-            if len(path) < 3 or path[0] != "detection" or not isinstance(path[-1], str):
+            if len(path) < 3 or path[0] != self.section or not isinstance(path[-1], str):
                 continue
             mods = path[-1].split("|")[1:]
             if "re" in mods:

@@ -177,13 +177,41 @@ def load_yaml(text: str, file: str) -> PositionedYaml:
         raise CompileError(
             [Diagnostic(Severity.ERROR, f"invalid YAML: {exc}", Span(file, 1, 1), code="yaml")]
         ) from None
-    lines = text.splitlines()
+    return _built(node, file, text.splitlines())
+
+
+def _built(node: Any, file: str, lines: list[str]) -> PositionedYaml:
     result = PositionedYaml(None, file, node, lines=lines)
     if node is None:
         return result
     constructor = yaml.SafeLoader("")  # only used for its scalar constructors (ints, bools, dates, …)
     result.value = _Builder(result, constructor).build(node, 1)
     return result
+
+
+def load_yaml_all(text: str, file: str) -> list[PositionedYaml]:
+    """Every document of a multi-document YAML file (`---` between documents; Sigma correlations and filters come so),
+    each positioned in the whole file; empty documents are left out. Errors as in `load_yaml`."""
+    if "&" in text:
+        _refuse_anchors(text, file)
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = _mark_span(file, mark) if mark is not None else Span(file, 1, 1)
+        msg = f"invalid YAML: {exc.problem or exc.context or 'syntax error'}"
+        raise CompileError([Diagnostic(Severity.ERROR, msg, span, code="yaml")]) from None
+    except yaml.YAMLError as exc:
+        raise CompileError(
+            [Diagnostic(Severity.ERROR, f"invalid YAML: {exc}", Span(file, 1, 1), code="yaml")]
+        ) from None
+    lines = text.splitlines()
+    return [_built(n, file, lines) for n in nodes if n is not None] or [_built(None, file, lines)]
+
+
+def is_multi_document(text: str) -> bool:
+    """Whether the text may hold more than one YAML document (a `---` line after the first line)."""
+    return "\n---" in text
 
 
 def _refuse_anchors(text: str, file: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from siemforge.compiler import ir
-from siemforge.compiler.api import CompileResult, compile_file
+from siemforge.compiler.api import CompileResult, compile_rules
 from siemforge.compiler.bindings import Binding
 from siemforge.compiler.diagnostics import CompileError, Diagnostic
 from siemforge.compiler.lowering import EXECUTOR, bind
@@ -44,8 +44,19 @@ class RuleTestReport:
 
 
 def run_rule_tests(path: Path, root: Path | None = None) -> RuleTestReport:
-    """`root`: the folder of rules the files a rule names must be in (compile_file's default when None)."""
-    result = compile_file(path, root=root)
+    """`root`: the folder of rules the files a rule names must be in (compile_file's default when None). A file of
+    several documents (a Sigma correlation with its base rules) runs the tests of each rule it defines."""
+    results = compile_rules(path, root=root)
+    if len(results) == 1:
+        return _run_tests(path, results[0])
+    reports = [_run_tests(path, r) for r in results]
+    failed = [r for r in reports if r.compiled.rule is None]
+    first = (failed or reports)[0].compiled
+    merged = CompileResult(path, first.rule, first.doc, [d for r in reports for d in r.compiled.diagnostics])
+    return RuleTestReport(path, merged, [o for r in reports for o in r.outcomes])
+
+
+def _run_tests(path: Path, result: CompileResult) -> RuleTestReport:
     outcomes: list[TestOutcome] = []
     if result.rule is None or result.doc is None:
         return RuleTestReport(path, result, outcomes)
