@@ -543,6 +543,8 @@ def compile_correlation(doc: RuleDoc, c: Any, bases: list[tuple[RuleDoc, ir.Rule
                     raise error(f"alias {name!r} names no field of rule {tag!r}",
                                 doc.yaml.span(("correlation", "aliases", name)), code="sigma-correlation")
             e = analyzer.field_column(field, schema, where)
+            if where is not None:  # a target that has no column for it points at the correlation's key
+                spans.insert(0, (e, where))
             reads[name] = e
             types[name] = e.type if types.get(name, e.type) == e.type else Type.ANY
         sink.raise_if_errors()

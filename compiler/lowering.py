@@ -9,7 +9,7 @@ live here, once; what is a quirk of one target stays in that target's backend.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import ir
 from .bindings import Binding, bindings_for, builtin_bindings
@@ -122,6 +122,15 @@ def bind(rule: ir.RuleIR, features: Features, name: str | None) -> Bound:
     raise error(f"{rule.meta.title}: no {features.title} binding for source {base!r}",
                 hint=(f"{features.title} bindings: " + ", ".join(f"{b.source}@{b.name}" for b in every)) if every
                 else None, code="binding")
+
+
+def branch_rules(rule: ir.RuleIR) -> tuple[ir.RuleIR, ...]:
+    """A union's branches, each as a rule of its own (the rule's metadata and spans, the branch's pipeline): each
+    binds and lowers as any rule does, and the target joins them (KQL `union`, SPL `multisearch`)."""
+    union = rule.pipeline.source.union
+    if union is None:
+        return (rule,)
+    return tuple(replace(rule, pipeline=b.pipeline, baselines=()) for b in union.branches)
 
 
 def base_binding(rule: ir.RuleIR, features: Features) -> Binding | None:

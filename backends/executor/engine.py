@@ -4,6 +4,7 @@ eventstats and sort hold what they must), with counts per stage for --explain.""
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -74,13 +75,15 @@ def stage_label(stage: ir.Stage) -> str:
 class _Agg:
     """The running state of one aggregation in one group. `add` is bound once to the function's own method."""
 
-    __slots__ = ("fn", "arg", "time", "n", "acc", "seen", "best", "add")
+    __slots__ = ("fn", "arg", "time", "n", "acc", "seen", "best", "add", "p")
 
-    def __init__(self, fn: ir.AggFn, arg: Fn | None, time: Fn | None) -> None:
-        self.fn, self.arg, self.time = fn, arg, time
+    def __init__(self, fn: ir.AggFn, arg: Fn | None, time: Fn | None, p: float | None = None) -> None:
+        self.fn, self.arg, self.time, self.p = fn, arg, time, p
         self.n = 0
         self.acc: Any = None
         self.seen: dict[Any, Any] | None = {} if fn in (ir.AggFn.DCOUNT, ir.AggFn.VALUES) else None
+        if fn is ir.AggFn.PERCENTILE:
+            self.acc = []
         self.best: Any = None
         if fn is ir.AggFn.COUNT:
             self.add = self._count_rows if arg is None else self._count_values
@@ -88,6 +91,8 @@ class _Agg:
             self.add = self._distinct
         elif fn in (ir.AggFn.SUM, ir.AggFn.AVG):
             self.add = self._sum
+        elif fn is ir.AggFn.PERCENTILE:
+            self.add = self._collect
         elif fn is ir.AggFn.MIN:
             self.add = self._min
         elif fn is ir.AggFn.MAX:
@@ -116,6 +121,12 @@ class _Agg:
             return
         self.acc = x if self.acc is None else self.acc + x
         self.n += 1
+
+    def _collect(self, row: Row) -> None:
+        v = self.arg(row)  # type: ignore[misc]
+        x = v if (type(v) is int or type(v) is float) else to_number(v) if v is not None else None
+        if x is not None:
+            self.acc.append(x)
 
     def _min(self, row: Row) -> None:
         v = self.arg(row)  # type: ignore[misc]
@@ -150,6 +161,8 @@ class _Agg:
         elif self.seen is not None and seen is not None:
             for k, v in seen.items():
                 self.seen.setdefault(k, v)
+        elif fn is ir.AggFn.PERCENTILE:
+            self.acc.extend(acc)
         elif fn in (ir.AggFn.SUM, ir.AggFn.AVG):
             if acc is not None:
                 self.acc = acc if self.acc is None else self.acc + acc
@@ -177,6 +190,11 @@ class _Agg:
             return sorted(self.seen.values(), key=lambda x: to_text(x) or "")
         if fn is ir.AggFn.AVG:
             return None if self.acc is None else self.acc / self.n
+        if fn is ir.AggFn.PERCENTILE:  # nearest rank: the smallest value with at least p% of the values at or below
+            if not self.acc:
+                return None
+            ordered = sorted(self.acc)
+            return ordered[max(math.ceil(len(ordered) * (self.p or 0) / 100), 1) - 1]
         return self.acc
 
 
@@ -247,7 +265,7 @@ class Engine:
 
     def new_aggs(self, stage: ir.Aggregate) -> list[_Agg]:
         time_fn = self._time_fn()
-        return [_Agg(a.fn, compile_expr(a.arg, self.ctx) if a.arg is not None else None, time_fn)
+        return [_Agg(a.fn, compile_expr(a.arg, self.ctx) if a.arg is not None else None, time_fn, a.percentile)
                 for a in stage.aggregations]
 
     def partial_aggregate(
@@ -270,7 +288,7 @@ class Engine:
                 key = tuple(hashable(f(r)) for f in raw_fns)
                 g = groups.get(key)
             if g is None:
-                g = groups[key] = (tuple(f(r) for f in raw_fns), [_Agg(a.fn, f, time_fn) for a, f in args])
+                g = groups[key] = (tuple(f(r) for f in raw_fns), [_Agg(a.fn, f, time_fn, a.percentile) for a, f in args])
             for agg in g[1]:
                 agg.add(r)
         return groups
@@ -297,7 +315,7 @@ class Engine:
             key = tuple(hashable(f(r)) for _, f in by)
             g = groups.get(key)
             if g is None:
-                g = groups[key] = [_Agg(a.fn, f, time_fn) for a, f in args]
+                g = groups[key] = [_Agg(a.fn, f, time_fn, a.percentile) for a, f in args]
             for agg in g:
                 agg.add(r)
             held.append((key, r))
@@ -445,6 +463,8 @@ def run_rule(
 
 def _selects_records(rule: ir.RuleIR) -> bool:
     """A source with `records:` (Windows) reads each record through its selectors, in this process."""
+    if rule.pipeline.source.union is not None:  # each branch selects its own records, in this process
+        return True
     sdef = builtin_sources().get(base_source(rule.pipeline.source))
     return sdef is not None and bool(sdef.records)
 
@@ -453,6 +473,8 @@ def run_pipeline(
     pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path]
 ) -> tuple[Iterable[Row], list[StageStat]]:
     stats: list[StageStat] = []
+    if pipeline.source.union is not None:
+        return _run_union(pipeline, events, now, lookup_overrides, stats)
     levels = sources_down(pipeline.source)  # the rule's source, then each one under a view, down to the base
     base = levels[-1][0]
     sdef = builtin_sources().get(base.name)
@@ -469,4 +491,24 @@ def run_pipeline(
             s.label = f"view {src.name}: {s.label}"
         stats.extend(view_stats)
         ctx = Context(now, src.time_column, None)  # the view's rows carry their time column already
+    return Engine(ctx, lookup_overrides).run_stages(pipeline.stages, rows, stats), stats
+
+
+def _run_union(pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path],
+               stats: list[StageStat]) -> tuple[Iterable[Row], list[StageStat]]:
+    """A SourceUnion: every branch over the same events (each reads its own copy of a record: stages change rows in
+    place), its rows tagged, branch after branch; then the pipeline's own stages."""
+    union = pipeline.source.union
+    assert union is not None
+    held = list(events)
+    rows: list[Row] = []
+    for b in union.branches:
+        branch_rows, branch_stats = run_pipeline(b.pipeline, (dict(ev) for ev in held), now, lookup_overrides)
+        for r in branch_rows:
+            r[union.tag_column] = b.tag
+            rows.append(r)
+        for st in branch_stats:
+            st.label = f"rule {b.tag}: {st.label}"
+        stats.extend(branch_stats)
+    ctx = Context(now, pipeline.source.time_column, None)
     return Engine(ctx, lookup_overrides).run_stages(pipeline.stages, rows, stats), stats

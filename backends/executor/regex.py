@@ -46,6 +46,8 @@ def check_rule(rule: ir.RuleIR) -> Diagnostic | None:
     """The error that stops the executor running this rule (a regex RE2 cannot run), or None. Positioned at the
     first line of the rule file that holds the pattern's text, when one does."""
     parts: list[Any] = [expand_views(rule.pipeline), [b.initial.stages for b in rule.baselines]]  # views' stages too
+    if rule.pipeline.source.union is not None:  # a correlation's base rules
+        parts.extend(expand_views(b.pipeline) for b in rule.pipeline.source.union.branches)
     for pattern, flags, node in _patterns(parts):
         try:
             compile_re2(pattern, flags)

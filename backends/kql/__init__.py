@@ -14,9 +14,11 @@ def _compile(rule: ir.RuleIR, binding: str | None) -> str:
 
 
 def _binding_of(rule: ir.RuleIR, binding: str | None) -> str:
+    from siemforge.compiler.lowering import branch_rules
+
     from .lower import sentinel_binding
 
-    return sentinel_binding(rule, binding).name
+    return "+".join(dict.fromkeys(sentinel_binding(b, binding).name for b in branch_rules(rule)))
 
 
 def _bindings() -> tuple[str, ...]:

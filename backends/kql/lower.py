@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from siemforge.compiler import ir, lowering
 from siemforge.compiler.bindings import Binding, ColumnRef, computed, row_filter
@@ -92,13 +92,7 @@ class KqlLowering:
                 " == " + kql_literal(values[0]) if len(values) == 1
                 else " in (" + ", ".join(kql_literal(v) for v in values) + ")"))
         head = len(self.lines)
-        for stage in stages:
-            self.at_stage = stage
-            for st in preprocess(stage, FEATURES, lambda: self.fresh("siemforge_tmp")):
-                try:
-                    self.stage(st)
-                except CompileError as err:
-                    raise lowering.placed(self.rule, FEATURES, err, stage) from None
+        self.lower_stages(stages)
         if self.scope.from_table and self.parsed_json:
             self.lines.append("| project-away " + ", ".join(sorted(self.parsed_json.values())))
         if self.used_computed:  # before the rule's stages: every stage reads them as the source's fields
@@ -107,6 +101,15 @@ class KqlLowering:
                 f"{render_name(n)} = {computed_kql(specs[n])}" for n in sorted(self.used_computed)))
         body = "\n".join(self.lines)
         return "\n".join([*self.lets, body]) if self.lets else body
+
+    def lower_stages(self, stages: tuple[ir.Stage, ...]) -> None:
+        for stage in stages:
+            self.at_stage = stage
+            for st in preprocess(stage, FEATURES, lambda: self.fresh("siemforge_tmp")):
+                try:
+                    self.stage(st)
+                except CompileError as err:
+                    raise lowering.placed(self.rule, FEATURES, err, stage) from None
 
     def emit(self, text: str) -> None:
         """Emit one stage, preceded by the parse_json extends its expressions need."""
@@ -231,6 +234,13 @@ class KqlLowering:
                 assert arg is not None
                 post.append(f"{name} = array_sort_asc({name})")
                 return AggLowered(f"{name} = make_set_if({arg.text}, {present})", post)
+            case ir.AggFn.PERCENTILE:  # exact nearest rank (percentile() is an estimate): docs/semantics.md 20
+                assert arg is not None and a.percentile is not None
+                values = self.fresh("siemforge_values")
+                text = arg.text if arg.type in ("long", "real") else f"todouble({arg.text})"
+                post.append(f"{name} = todouble(array_sort_asc({values})[max_of(toint(ceiling(array_length({values}) "
+                            f"* {render_real(a.percentile)} / 100.0)), 1) - 1])")
+                return AggLowered(f"{values} = make_list_if({text}, isnotnull({text}))", post, [values])
             case ir.AggFn.EARLIEST | ir.AggFn.LATEST:
                 assert arg is not None
                 time = self.value(ir.Column(self.time_name(), (), Type.DATETIME)).text
@@ -749,6 +759,8 @@ def sentinel_binding(rule: ir.RuleIR, name: str | None) -> Binding:
 
 
 def compile_kql(rule: ir.RuleIR, binding_name: str | None) -> str:
+    if rule.pipeline.source.union is not None:
+        return compile_union(rule, binding_name)
     if rule.baselines:  # seen-before tables are computed in the query from the table's history
         from .baseline import compile_with_baselines
 
@@ -756,3 +768,47 @@ def compile_kql(rule: ir.RuleIR, binding_name: str | None) -> str:
     bound = bind(rule, FEATURES, binding_name)
     assert bound.binding is not None  # Sentinel reads no undeclared source
     return KqlLowering(rule, bound.binding, bound.stages).query()
+
+
+def compile_union(rule: ir.RuleIR, binding_name: str | None) -> str:
+    """A SourceUnion: `union (branch), (branch), …`, each branch the whole query of its pipeline on its own table,
+    ending with its tag; then the stages after the union, over the branches' computed columns."""
+    union = rule.pipeline.source.union
+    assert union is not None
+    lets: list[str] = []
+    bodies: list[str] = []
+    types: dict[str, str] = {}
+    counter = 0
+    first: Binding | None = None
+    for b in union.branches:
+        sub = replace(rule, pipeline=b.pipeline)
+        bound = bind(sub, FEATURES, binding_name)
+        assert bound.binding is not None
+        first = first or bound.binding
+        low = KqlLowering(sub, bound.binding, bound.stages, counter=counter)
+        text = low.query()
+        counter = low.counter
+        last = b.pipeline.stages[-1]
+        assert isinstance(last, ir.Extend)
+        for a in last.assignments:
+            t = low.scope.computed.get(a.name, "dynamic")
+            if types.setdefault(a.name, t) != t:
+                raise refusal(rule, FEATURES, f"column {a.name!r} is {types[a.name]} in one rule's table and {t} in "
+                              f"another's: a union would keep them apart", a.expr, code="union-types")
+        lines = text.split("\n")
+        lets.extend(x for x in lines if x.startswith("let "))
+        body = [x for x in lines if not x.startswith("let ")]
+        body.append(f"| extend {render_name(union.tag_column)} = {render_string_literal(b.tag)}")
+        bodies.append("\n".join(body))
+    assert first is not None
+    types[union.tag_column] = "string"
+    post = KqlLowering(rule, first, rule.pipeline.stages, counter=counter)
+    post.scope = Scope(types, from_table=False)
+    if len(bodies) == 1:
+        post.lines = bodies[0].split("\n")
+    else:
+        post.lines = ["union"] + [("    (" + "\n    ".join(x.split("\n")) + ")" + ("," if i < len(bodies) - 1 else ""))
+                                  for i, x in enumerate(bodies)]
+    post.lower_stages(rule.pipeline.stages)
+    body = "\n".join(post.lines)
+    return "\n".join([*lets, *post.lets, body])

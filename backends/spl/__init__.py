@@ -14,10 +14,15 @@ def _compile(rule: ir.RuleIR, binding: str | None) -> str:
 
 
 def _binding_of(rule: ir.RuleIR, binding: str | None) -> str:
+    from siemforge.compiler.lowering import branch_rules
+
     from .lower import splunk_binding
 
-    bound = splunk_binding(rule, binding)
-    return bound.name if bound is not None else "asis"  # an undeclared source, searched as written
+    names = []
+    for b in branch_rules(rule):
+        bound = splunk_binding(b, binding)
+        names.append(bound.name if bound is not None else "asis")  # an undeclared source, searched as written
+    return "+".join(dict.fromkeys(names))
 
 
 def _bindings() -> tuple[str, ...]:

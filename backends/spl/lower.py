@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from siemforge.compiler import ir, lowering
@@ -177,6 +177,10 @@ class SplLowering:
         arg_temps: list[str] = []  # eventstats keeps every row: its temporaries are dropped after it
         funcs: list[str] = []
         for a in aggs:
+            if a.fn is ir.AggFn.PERCENTILE:  # docs/semantics.md decision 20
+                raise self.fail("percentile: Splunk's exactperc interpolates between values (limits.conf perc_method,"
+                                " set per deployment) and perc estimates; the IR's nearest-rank percentile has no "
+                                "stats function", a.arg, code="percentile")
             fn = AGG_FUNCTIONS[a.fn]
             if a.arg is None:
                 funcs.append(f"{fn} AS {command_field(a.name)}")
@@ -611,6 +615,8 @@ def splunk_binding(rule: ir.RuleIR, binding_name: str | None) -> Binding | None:
 
 
 def compile_spl(rule: ir.RuleIR, binding_name: str | None) -> str:
+    if rule.pipeline.source.union is not None:
+        return compile_union(rule, binding_name)
     bound = bind(rule, FEATURES, binding_name)
     binding = bound.binding
     prefix = str(binding.extra.get("search", "")) if binding is not None else ""  # a data model binding has none
@@ -631,3 +637,38 @@ def _reads(expr: ir.Expr, name: str) -> bool:
                 if dotted == name:
                     return True
     return False
+
+
+def compile_union(rule: ir.RuleIR, binding_name: str | None) -> str:
+    """A SourceUnion: `| multisearch [search <branch> | eval tag] …` (one branch: that search alone), each branch the
+    whole search of its pipeline on its own binding; then the stages after the union over the branches' computed
+    columns. multisearch runs its searches side by side and takes streaming commands only (search, where, eval,
+    spath, lookup, fields): a base rule on a data model (tstats) is refused."""
+    union = rule.pipeline.source.union
+    assert union is not None
+    searches: list[str] = []
+    counter = 0
+    computed: dict[str, Type] = {}
+    for b in union.branches:
+        sub = replace(rule, pipeline=b.pipeline)
+        bound = bind(sub, FEATURES, binding_name)
+        if bound.binding is not None and bound.binding.extra.get("datamodel"):
+            raise refusal(rule, FEATURES, f"rule {b.tag!r} reads the {bound.binding.name!r} data model (tstats), "
+                          "which multisearch cannot run: compile the correlation with --binding raw", code="union")
+        prefix = str(bound.binding.extra.get("search", "")) if bound.binding is not None else ""
+        low = SplLowering(sub, bound.binding, bound.stages, prefix, counter=counter)
+        text = low.query()
+        counter = low.counter
+        computed.update(low.computed)
+        if not text.startswith("search "):
+            text = "search " + text
+        searches.append(text + f"\n| eval {render_field(union.tag_column)}="
+                        f"{render_string_literal(b.tag)}")
+    computed[union.tag_column] = Type.STRING
+    post = SplLowering(rule, None, rule.pipeline.stages, "", counter=counter, computed=computed, from_source=False)
+    post.lower_stages(list(rule.pipeline.stages))
+    if post.live:
+        post.drop(list(post.live))
+    head = searches[0] if len(searches) == 1 else "| multisearch\n" + "\n".join(
+        "    [" + x.replace("\n", "\n     ") + "]" for x in searches)
+    return "\n".join([head, *("| " + c for c in post.commands)])
