@@ -251,7 +251,7 @@ def correlation_stages(c: Correlation, tags: list[str], types: dict[str, Type]) 
                 prev = ir.Column(step, (), Type.DATETIME)
             assert prev is not None
             stages.append(ir.Filter(ir.Call("isnotnull", (prev,), Type.BOOL)))
-            # the rows that complete the sequence: the last rule's rows at or after the sequence's last step
+            # one row per group and window where the sequence completed; event_count: the last rule's events there
             stages.append(ir.Filter(ir.Compare(ir.CmpOp.EQ, tag, ir.Literal(tags[-1], Type.STRING))))
             agg = ir.Aggregation(out, ir.AggFn.COUNT, None, Type.INT)
             stages.append(ir.Aggregate((agg,), by))

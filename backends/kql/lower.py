@@ -790,14 +790,20 @@ def compile_union(rule: ir.RuleIR, binding_name: str | None) -> str:
         counter = low.counter
         last = b.pipeline.stages[-1]
         assert isinstance(last, ir.Extend)
+        casts = []
         for a in last.assignments:
             t = low.scope.computed.get(a.name, "dynamic")
+            if t == "dynamic" and a.expr.type in _IR_TO_KQL:  # read from JSON: a group key cannot be dynamic
+                t = _IR_TO_KQL[a.expr.type]
+                casts.append(f"{render_name(a.name)} = to{t}({render_name(a.name)})")
             if types.setdefault(a.name, t) != t:
                 raise refusal(rule, FEATURES, f"column {a.name!r} is {types[a.name]} in one rule's table and {t} in "
                               f"another's: a union would keep them apart", a.expr, code="union-types")
         lines = text.split("\n")
         lets.extend(x for x in lines if x.startswith("let "))
         body = [x for x in lines if not x.startswith("let ")]
+        if casts:
+            body.append("| extend " + ", ".join(casts))
         body.append(f"| extend {render_name(union.tag_column)} = {render_string_literal(b.tag)}")
         bodies.append("\n".join(body))
     assert first is not None
