@@ -7,12 +7,25 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
-from typing import Any
 from pathlib import Path
 
 from . import ir
 from .analyze import Analyzer, Schema
 from .cache import CacheEntry, RuleCache, dependencies_of
+from .correlation import (
+    RESULT_COLUMN,
+    TAG_COLUMN,
+    TIME,
+    Correlation,
+    branch,
+    correlation_stages,
+    filter_applies,
+    filter_rules,
+    logsource_mismatch,
+    read_correlation,
+    rule_names,
+    tag_of,
+)
 from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Severity, Span, error
 from .parser import parse_program
 from .rule import BaselineSpec, RuleDoc, load_rule, load_rules, outside_root, read_rule_bytes
@@ -110,15 +123,14 @@ def compile_doc(doc: RuleDoc, filters: Sequence[RuleDoc] = ()) -> ir.RuleIR:
         sink.raise_if_errors()
     if "detection" in doc.data:
         origin = doc.query_origin or doc.yaml.origin(("title",))
-        analyzer = Analyzer(origin, sink, doc.lookups, spans) if origin else None
-        if analyzer is None:
+        if origin is None:
             raise CompileError([Diagnostic(Severity.ERROR, "rule has no title", Span(str(doc.path), 1, 1))])
+        analyzer = Analyzer(origin, sink, doc.lookups, spans)
         from .sigma import SigmaLowering  # pySigma loads only when a rule has a detection block
 
         predicate = SigmaLowering(analyzer, doc.yaml, schema).lower(doc.data)
         for flt in filters:  # pySigma: `(original condition) and (filter condition)`
-            forigin = flt.yaml.origin(("title",)) or origin
-            fanalyzer = Analyzer(forigin, sink, doc.lookups, spans)
+            fanalyzer = Analyzer(flt.yaml.origin(("title",)) or origin, sink, doc.lookups, spans)
             extra = SigmaLowering(fanalyzer, flt.yaml, schema, section="filter").lower(flt.data)
             spans.append((extra, flt.yaml.span(("filter",)) or Span(str(flt.path), 1, 1)))
             predicate = ir.And((*(predicate.operands if isinstance(predicate, ir.And) else (predicate,)), extra))
@@ -364,26 +376,67 @@ _TOP_KEY = re.compile(r"^(correlation|filter)\s*:", re.MULTILINE)
 def compile_rules(path: Path, cache: RuleCache | None = None, root: Path | None = None) -> list[CompileResult]:
     """Every rule a file defines, compiled: one for a plain rule file; for a multi-document file (or a correlation
     or filter document), each base rule that generates a query, then each correlation. Never raises for a bad
-    rule. A correlation's base rules are found in the same file first, then among the files of the rule root."""
+    rule. A correlation's base rules are found in the same file first, then among the files of the rule root; a
+    Sigma filter anywhere under the rule root applies to the rules it names (as pySigma applies a collection's)."""
     root = rule_root(path) if root is None else root
     try:
         text = read_rule_bytes(path).decode("utf-8")
     except (CompileError, UnicodeDecodeError):
         return [compile_file(path, cache, root)]  # reports it
-    if not is_multi_document(text) and not _TOP_KEY.search(text):
+    multi = is_multi_document(text) or bool(_TOP_KEY.search(text))
+    others = [f for f in root_filters(root) if not _same_file(f.path, path)]
+    if not multi and not any(_may_name(f, text) for f in others):
         return [compile_file(path, cache, root)]
     try:
         docs = load_rules(path, text, root)
     except CompileError as exc:
         return [CompileResult(path, None, None, list(exc.diagnostics))]
-    if len(docs) == 1 and not ({"correlation", "filter"} & set(docs[0].data)):
+    if not multi and not any(filter_applies(f, docs[0]) for f in others):
         return [compile_file(path, cache, root)]
-    return _compile_group(path, docs, root)
+    return _compile_group(path, docs, root, others)
 
 
-def _compile_group(path: Path, docs: list[RuleDoc], root: Path) -> list[CompileResult]:
-    from .correlation import filter_rules, read_correlation, rule_names
+def _same_file(a: Path, b: Path) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
 
+
+def _may_name(flt: RuleDoc, text: str) -> bool:
+    """Whether a filter may name a rule of this text (cheap: it names `any`, or a reference the text spells)."""
+    named = filter_rules(flt)
+    return named is None or any(ref in text for ref, _ in named)
+
+
+_FILTER_KEY = re.compile(rb"^filter\s*:", re.MULTILINE)
+
+
+@lru_cache(maxsize=16)
+def root_filters(root: Path) -> tuple[RuleDoc, ...]:
+    """Every Sigma filter document under the rule root, read once per process (files that do not load are reported
+    when they are compiled themselves)."""
+    out: list[RuleDoc] = []
+    for f in discover_rules([root]):
+        try:
+            raw = read_rule_bytes(f)
+        except CompileError:
+            continue
+        if not _FILTER_KEY.search(raw):
+            continue
+        try:
+            docs = load_rules(f, raw.decode("utf-8"), root)
+        except (CompileError, UnicodeDecodeError):
+            continue
+        for d in docs:
+            if "filter" in d.data and "correlation" not in d.data:
+                try:
+                    filter_rules(d)
+                except CompileError:
+                    continue
+                out.append(d)
+    return tuple(out)
+
+
+def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[RuleDoc]) -> list[CompileResult]:
+    """`others`: the filters of the rule root's other files."""
     filters = [d for d in docs if "filter" in d.data and "correlation" not in d.data]
     correlations = [d for d in docs if "correlation" in d.data]
     bases = [d for d in docs if d not in filters and d not in correlations]
@@ -396,12 +449,12 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path) -> list[CompileR
             out[id(flt)] = CompileResult(path, None, flt, list(exc.diagnostics))
             continue
         for ref, at in named or ():
-            if not any(ref in rule_names(b) for b in bases):
-                flt.sink.warning(f"filter {flt.title!r} names rule {ref!r}, which is not in this file: a filter "
-                                 "applies to the rules of its own file", at, code="sigma-filter")
+            if not any(ref in rule_names(b) for b in bases) and _find_in_root(root, ref, path, compile=False) is None:
+                flt.sink.error(f"filter {flt.title!r} names rule {ref!r}, which is not in this file nor under the "
+                                 f"rule root {root}", at, code="sigma-filter")
         if flt.sink.items:
             out[id(flt)] = CompileResult(path, None, flt, list(flt.sink.items))
-    base_results = {id(b): _compile_base(path, b, filters) for b in bases}
+    base_results = {id(b): _compile_base(path, b, [*filters, *others]) for b in bases}
     for corr in correlations:
         try:
             c = read_correlation(corr)
@@ -427,9 +480,9 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path) -> list[CompileR
                                            f"the rule root {root}", at, code="sigma-correlation"))
                 continue
             used.append(found)
-        failed = [r for _, r in used if r.rule is None]
-        for _, r in failed:
-            problems.extend(d for d in r.diagnostics if d.severity is Severity.ERROR)
+        for _, base_result in used:
+            if base_result.rule is None:
+                problems.extend(d for d in base_result.diagnostics if d.severity is Severity.ERROR)
         if problems:
             out[id(corr)] = CompileResult(path, None, corr, [*corr.sink.items, *problems])
             continue
@@ -449,9 +502,7 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path) -> list[CompileR
 
 
 def _compile_base(path: Path, doc: RuleDoc, filters: list[RuleDoc]) -> CompileResult:
-    """A base rule of a multi-document file, with the filters of the file that name it."""
-    from .correlation import filter_applies, logsource_mismatch
-
+    """A rule of a multi-document file (or one a filter names), with the filters that name it."""
     applied = []
     try:
         for flt in filters:
@@ -475,10 +526,9 @@ def _compile_base(path: Path, doc: RuleDoc, filters: list[RuleDoc]) -> CompileRe
 
 
 
-def _find_in_root(root: Path, ref: str, skip: Path) -> tuple[RuleDoc, CompileResult] | None:
-    """The rule `ref` names (id or name) in another file of the rule root, compiled with its own file's filters."""
-    from .correlation import rule_names
-
+def _find_in_root(root: Path, ref: str, skip: Path, compile: bool = True) -> tuple[RuleDoc, CompileResult] | None:
+    """The rule `ref` names (id or name) in another file of the rule root, compiled with the filters that name it
+    (`compile=False`: found, not compiled)."""
     for f in discover_rules([root]):
         if f.resolve() == skip.resolve():
             continue
@@ -494,15 +544,17 @@ def _find_in_root(root: Path, ref: str, skip: Path) -> tuple[RuleDoc, CompileRes
             continue
         for d in docs:
             if "correlation" not in d.data and "filter" not in d.data and ref in rule_names(d):
+                if not compile:
+                    return d, CompileResult(f, None, d)
                 filters = [x for x in docs if "filter" in x.data and "correlation" not in x.data]
+                filters += [x for x in root_filters(root) if not _same_file(x.path, f)]
                 return d, _compile_base(f, d, filters)
     return None
 
 
-def compile_correlation(doc: RuleDoc, c: Any, bases: list[tuple[RuleDoc, ir.RuleIR]]) -> ir.RuleIR:
+def compile_correlation(doc: RuleDoc, c: Correlation, bases: list[tuple[RuleDoc, ir.RuleIR]]) -> ir.RuleIR:
     """A correlation over its compiled base rules: a SourceUnion of their pipelines, then the windowed
     aggregation and the condition (compiler/correlation.py)."""
-    from .correlation import TAG_COLUMN, TIME, branch, correlation_stages, tag_of
 
     sink = DiagnosticSink()
     spans: list[tuple[object, Span]] = []
@@ -535,13 +587,14 @@ def compile_correlation(doc: RuleDoc, c: Any, bases: list[tuple[RuleDoc, ir.Rule
             wanted.append((("condition", "field"), c.field))
         for key, name in wanted:
             where = doc.yaml.span(("correlation", *key))
-            field = name
+            field: str | None = name
             if name in c.aliases:
                 per_rule = c.aliases[name]
                 field = per_rule.get(tag) or per_rule.get(bdoc.id)
                 if field is None:
                     raise error(f"alias {name!r} names no field of rule {tag!r}",
                                 doc.yaml.span(("correlation", "aliases", name)), code="sigma-correlation")
+            assert field is not None
             e = analyzer.field_column(field, schema, where)
             if where is not None:  # a target that has no column for it points at the correlation's key
                 spans.insert(0, (e, where))
@@ -553,8 +606,6 @@ def compile_correlation(doc: RuleDoc, c: Any, bases: list[tuple[RuleDoc, ir.Rule
     for st in stages:
         if c.span is not None:
             spans.append((st, c.span))
-    from .correlation import RESULT_COLUMN
-
     out = RESULT_COLUMN[c.type]
     columns = ((TIME, Type.DATETIME), *((g, types.get(g, Type.ANY)) for g in c.group_by),
                (out, Type.INT if c.type in ("event_count", "value_count", "temporal", "temporal_ordered")

@@ -298,9 +298,8 @@ class _Loader:
             self.err("`logsource` must be a mapping (product:, service:, category:)", ("logsource",))
         if "detection" not in data and "query" not in data and "correlation" not in data and "filter" not in data:
             self.sink.error(
-                "a rule needs a `detection:` block, a `query:`, or both", self.doc.span(()) or Span(str(self.path), 1, 1),
-                code="rule"
-            )
+                "a rule needs a `detection:` block, a `query:`, or both",
+                self.doc.span(()) or Span(str(self.path), 1, 1), code="rule")
         if "detection" in data and not isinstance(data["detection"], dict):
             self.err("`detection` must be a mapping of selections and a condition", ("detection",))
         elif "detection" in data:

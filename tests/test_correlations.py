@@ -309,19 +309,35 @@ def test_value_percentile_needs_a_percentile(root: Path, tmp_path: Path) -> None
 
 
 def test_filter_examples_apply_to_the_rules_they_name(root: Path, tmp_path: Path) -> None:
-    """filter_1 names two rules by id in another file: a filter applies to its own file's rules (not yet across files),
-    so each named rule is reported where the filter names it."""
-    (res,) = compiled(root, "filter_filter_1.yml")
-    assert res.rule is None
-    assert [d.span.line for d in res.diagnostics if d.span] == [8, 9]
-    assert all("not in this file" in d.message for d in res.diagnostics)
-    # the same filter in the file of its rules. Its condition is `selection` (User|startswith adm_), ANDed into the
-    # rule's as pySigma does: rar.exe by an adm_ user is kept, by another user dropped
-    base = (root / "base_rules.yml").read_text()
-    both = base + "---\n" + (root / "filter_filter_1.yml").read_text()
-    (root / "base_rules.yml").write_text(both)
+    """filter_1 names two rules by id, in another file of the rule root (base_rules.yml): it applies to them there,
+    as pySigma applies a collection's filters. Its condition is `selection` (User|startswith adm_), ANDed into the
+    rule's as pySigma does: rar.exe by an adm_ user is kept, by another user dropped."""
+    assert compiled(root, "filter_filter_1.yml") == []  # a filter generates no query of its own
     results = {r.rule.meta.title: r.rule for r in compiled(root, "base_rules.yml") if r.rule is not None}
     rar = results["Data Compressed - rar.exe (filter example base rule)"]
     image = [(timedelta(minutes=1), "C:\\Tools\\rar.exe")]
     assert len(_rows(rar, write(tmp_path / "f.ndjson", processes(image, user="adm_bob")))) == 1
     assert _rows(rar, write(tmp_path / "s.ndjson", processes(image, user="bob"))) == []
+    other = results["Recon command a (whoami)"]  # not named: unfiltered
+    whoami = [(timedelta(minutes=1), "C:\\Windows\\System32\\whoami.exe")]
+    assert len(_rows(other, write(tmp_path / "o.ndjson", processes(whoami, user="bob")))) == 1
+    # on every target the filter is part of the rule's condition
+    assert "adm_" in compile_kql(rar, "WindowsEvent") and "adm_" in compile_spl(rar, None)
+
+
+def test_filter_ecs_names_rules_of_another_logsource(root: Path) -> None:
+    """filter_ecs (logsource network/dns) names the same two rules (process_creation): not applied, with a warning
+    at the filter's logsource."""
+    results = [r for r in compiled(root, "base_rules.yml") if r.rule is not None
+               and r.rule.meta.title.startswith("Data Compressed")]
+    (warn,) = [d for d in results[0].diagnostics if d.code == "sigma-filter"]
+    assert "logsources differ" in warn.message and warn.span is not None
+    assert warn.span.file.endswith("filter_filter_ecs.yml") and warn.span.line == 5
+
+
+def test_a_filter_naming_a_missing_rule_is_reported_where_it_names_it(root: Path) -> None:
+    (root / "filter_filter_1.yml").write_text((root / "filter_filter_1.yml").read_text().replace(
+        "df0841c0-9846-4e9f-ad8a-7df91571771b", "00000000-0000-0000-0000-000000000000"))
+    (res,) = compiled(root, "filter_filter_1.yml")
+    assert res.rule is None and [(d.span.line if d.span else 0, d.code) for d in res.diagnostics] == [
+        (9, "sigma-filter")]

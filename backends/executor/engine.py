@@ -288,7 +288,8 @@ class Engine:
                 key = tuple(hashable(f(r)) for f in raw_fns)
                 g = groups.get(key)
             if g is None:
-                g = groups[key] = (tuple(f(r) for f in raw_fns), [_Agg(a.fn, f, time_fn, a.percentile) for a, f in args])
+                g = groups[key] = (tuple(f(r) for f in raw_fns),
+                                   [_Agg(a.fn, f, time_fn, a.percentile) for a, f in args])
             for agg in g[1]:
                 agg.add(r)
         return groups

@@ -816,5 +816,4 @@ def compile_union(rule: ir.RuleIR, binding_name: str | None) -> str:
         post.lines = ["union"] + [("    (" + "\n    ".join(x.split("\n")) + ")" + ("," if i < len(bodies) - 1 else ""))
                                   for i, x in enumerate(bodies)]
     post.lower_stages(rule.pipeline.stages)
-    body = "\n".join(post.lines)
-    return "\n".join([*lets, *post.lets, body])
+    return "\n".join([*lets, *post.lets, "\n".join(post.lines)])
