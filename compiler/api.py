@@ -610,6 +610,8 @@ def compile_correlation(doc: RuleDoc, c: Correlation, bases: list[tuple[RuleDoc,
     columns = ((TIME, Type.DATETIME), *((g, types.get(g, Type.ANY)) for g in c.group_by),
                (out, Type.INT if c.type in ("event_count", "value_count", "temporal", "temporal_ordered")
                 else Type.REAL))
+    check_outputs(doc, Schema(dict(columns), False, None, TIME), doc.sink)
+    doc.sink.raise_if_errors()
     source = ir.SourceRef("sigma.correlation", TIME, None, ir.SourceUnion(tuple(branches), TAG_COLUMN))
     return ir.RuleIR(rule_meta(doc), ir.Pipeline(source, stages, columns), doc.schedule, doc.alert, doc.entities,
                      doc.details, (), str(doc.path), spans=tuple(spans))

@@ -752,7 +752,9 @@ def kql_literal(v: object) -> str:
 
 
 def sentinel_binding(rule: ir.RuleIR, name: str | None) -> Binding:
-    """The Sentinel table binding the rule reads (compiler.lowering.bind)."""
+    """The Sentinel table binding the rule reads (compiler.lowering.bind); a union's: its first branch's (the tables
+    of all its branches are in the query)."""
+    rule = lowering.branch_rules(rule)[0]
     bound = bind(rule, FEATURES, name)
     assert bound.binding is not None  # Sentinel reads no undeclared source
     return bound.binding

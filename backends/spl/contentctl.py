@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from siemforge.compiler import ir
-from siemforge.compiler.lowering import base_binding, base_source
+from siemforge.compiler.lowering import base_binding, base_source, branch_rules
 from siemforge.compiler.sources import builtin_sources
 
 from .app import binding_macros, slug
@@ -57,7 +57,8 @@ def _techniques(rule: ir.RuleIR) -> list[str]:
 
 def data_source(rule: ir.RuleIR, binding: str | None) -> dict[str, Any]:
     """The contentctl data source the rule's search reads, as its binding declares it (`data_source:`), with the
-    top-level fields of its records."""
+    top-level fields of its records (a correlation's: its first rule's)."""
+    rule = branch_rules(rule)[0]
     b = splunk_binding(rule, binding)
     ds = b.extra.get("data_source") if b is not None else None
     if b is None or not isinstance(ds, dict):

@@ -610,8 +610,9 @@ def row_terms(binding: Binding) -> list[str]:
 
 def splunk_binding(rule: ir.RuleIR, binding_name: str | None) -> Binding | None:
     """The binding a rule's search reads (compiler.lowering.bind): a view's native binding (cim: tstats over the data
-    model), else the base source's; None for an undeclared source searched as written."""
-    return bind(rule, FEATURES, binding_name).binding
+    model), else the base source's; None for an undeclared source searched as written. A union's: its first
+    branch's."""
+    return bind(lowering.branch_rules(rule)[0], FEATURES, binding_name).binding
 
 
 def compile_spl(rule: ir.RuleIR, binding_name: str | None) -> str:
