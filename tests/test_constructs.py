@@ -44,9 +44,25 @@ class Row:
     expected: dict[str, str | Unsupported]  # target -> the whole emitted query, or its refusal
     sigma: bool = False
     lookups: bool = False  # the rule declares the lookup table `images` (LOOKUP)
+    correlation: bool = False  # `query` is a Sigma `correlation:` block over the base rules BASES
+
+
+# the base rules a correlation row correlates (one file with it: multi-document YAML)
+BASES = ("title: run\nname: run\nlogsource: {product: aws, service: cloudtrail}\n"
+         "detection: {sel: {eventName: RunInstances}, condition: sel}\n---\n"
+         "title: stop\nname: stop\nlogsource: {product: aws, service: cloudtrail}\n"
+         "detection: {sel: {eventName: StopInstances}, condition: sel}\n---\n")
 
 
 def rule_of(row: Row, folder: Path) -> ir.RuleIR:
+    if row.correlation:
+        from siemforge.compiler.api import compile_rules
+
+        path = folder / "rule.yml"
+        path.write_text(BASES + "title: t\n" + SIGMA_ID + "correlation: " + row.query + "\n")
+        (res,) = [r for r in compile_rules(path) if r.rule is None or r.rule.pipeline.source.union is not None]
+        assert res.rule is not None, [str(d) for d in res.diagnostics]
+        return res.rule
     head = HEAD
     if row.lookups:
         (folder / "images.csv").write_text(LOOKUP)
@@ -628,6 +644,61 @@ ROWS = [
                    '| stats earliest(sourceIPAddress) AS e latest(sourceIPAddress) AS l by eventName\n'
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
     }),
+    Row('agg_percentile', '{type: value_percentile, rules: [run], group-by: [sourceIPAddress], timespan: 1h, condition: {field: requestParameters.maxCount, percentile: 90, gt: 10}}', {
+        'executor': ("  branch sigma_rule = 'run':\n"
+                     '    source aws.cloudtrail (time: _time)\n'
+                     '    | filter (eventName ==~i "RunInstances")\n'
+                     '    | extend[parallel] _time: datetime = _time, sourceIPAddress: string = sourceIPAddress, requestParameters.maxCount: any = requestParameters.maxCount\n'
+                     '| aggregate value_percentile: real = percentile(`requestParameters.maxCount`, 90) by[nulls kept] _time = bin(_time, timespan(3600s)), sourceIPAddress = sourceIPAddress\n'
+                     '| filter (value_percentile > 10)\n'
+                     '=> _time: datetime, sourceIPAddress: string, value_percentile: real'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where EventName =~ "RunInstances"\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     "| extend _time = TimeGenerated, sourceIPAddress = SourceIpAddress, ['requestParameters.maxCount'] = RequestParametersJson.maxCount\n"
+                     '| project-away RequestParametersJson\n'
+                     '| extend sigma_rule = "run"\n'
+                     "| summarize siemforge_values_1 = make_list_if(todouble(['requestParameters.maxCount']), isnotnull(todouble(['requestParameters.maxCount']))) by _time = bin(_time, 1h), sourceIPAddress\n"
+                     '| extend value_percentile = todouble(array_sort_asc(siemforge_values_1)[max_of(toint(ceiling(array_length(siemforge_values_1) * 90.0 / 100.0)), 1) - 1])\n'
+                     '| project-away siemforge_values_1\n'
+                     '| where value_percentile > 10'),
+        'splunk': Unsupported("percentile: Splunk's perc/upperperc estimate, and its documentation of exactperc does not say which percentile it computes (nearest rank or an interpolation); the IR's is the nearest rank"),
+    }, correlation=True),
+    Row('union', '{type: temporal, rules: [run, stop], group-by: [sourceIPAddress], timespan: 15m}', {
+        'executor': ("  branch sigma_rule = 'run':\n"
+                     '    source aws.cloudtrail (time: _time)\n'
+                     '    | filter (eventName ==~i "RunInstances")\n'
+                     '    | extend[parallel] _time: datetime = _time, sourceIPAddress: string = sourceIPAddress\n'
+                     "  branch sigma_rule = 'stop':\n"
+                     '    source aws.cloudtrail (time: _time)\n'
+                     '    | filter (eventName ==~i "StopInstances")\n'
+                     '    | extend[parallel] _time: datetime = _time, sourceIPAddress: string = sourceIPAddress\n'
+                     '| aggregate rule_count: int = dcount(sigma_rule) by[nulls kept] _time = bin(_time, timespan(900s)), sourceIPAddress = sourceIPAddress\n'
+                     '| filter (rule_count >= 2)\n'
+                     '=> _time: datetime, sourceIPAddress: string, rule_count: int'),
+        'sentinel': ('union\n'
+                     '    (AWSCloudTrail\n'
+                     '    | where EventName =~ "RunInstances"\n'
+                     '    | extend _time = TimeGenerated, sourceIPAddress = SourceIpAddress\n'
+                     '    | extend sigma_rule = "run"),\n'
+                     '    (AWSCloudTrail\n'
+                     '    | where EventName =~ "StopInstances"\n'
+                     '    | extend _time = TimeGenerated, sourceIPAddress = SourceIpAddress\n'
+                     '    | extend sigma_rule = "stop")\n'
+                     '| summarize rule_count = dcountif(sigma_rule, isnotempty(sigma_rule), 2) by _time = bin(_time, 15m), sourceIPAddress\n'
+                     '| where rule_count >= 2'),
+        'splunk': ('| multisearch\n'
+                   '    [search `cloudtrail` eventName="RunInstances"\n'
+                   '     | eval _time=_time, sourceIPAddress=sourceIPAddress\n'
+                   '     | eval sigma_rule="run"]\n'
+                   '    [search `cloudtrail` eventName="StopInstances"\n'
+                   '     | eval _time=_time, sourceIPAddress=sourceIPAddress\n'
+                   '     | eval sigma_rule="stop"]\n'
+                   '| eval _time=coalesce((floor(_time / 900) * 900), "__siemforge_null__"), sourceIPAddress=coalesce(sourceIPAddress, "__siemforge_null__")\n'
+                   '| stats dc(sigma_rule) AS rule_count by _time sourceIPAddress\n'
+                   '| eval _time=if(_time=="__siemforge_null__", null(), _time), sourceIPAddress=if(sourceIPAddress=="__siemforge_null__", null(), sourceIPAddress)\n'
+                   '| where rule_count>=2'),
+    }, correlation=True),
     Row('event_aggregate', 'eventstats total = count() by eventName | where total > 1', {
         'executor': ('| event_aggregate total: int = count() by[nulls kept] eventName = eventName\n'
                      '| filter (total > 1)'),
@@ -735,7 +806,8 @@ def test_every_construct_of_the_docs_has_a_row_on_every_target() -> None:
 def test_every_construct_has_executor_semantics() -> None:
     import test_semantics
 
-    tables = [test_semantics.PREDICATES, test_semantics.SIGMA, test_semantics.VALUES, test_semantics.PIPELINES]
+    tables = [test_semantics.PREDICATES, test_semantics.SIGMA, test_semantics.VALUES, test_semantics.PIPELINES,
+              test_semantics.CORRELATIONS]
     named = {row[0] for table in tables for row in table} | {"lookup"}  # test_semantics.test_lookup
     assert set(doc_constructs()) - named == set()
 

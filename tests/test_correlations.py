@@ -304,7 +304,7 @@ def test_value_percentile_needs_a_percentile(root: Path, tmp_path: Path) -> None
     rows = _rows(rule, write(tmp_path / "f.ndjson", connections([1, 1, 5, 9], "DestinationPort")))
     assert [r["value_percentile"] for r in rows] == [1]  # 2 of 4 values ≤ 1: nearest rank of p50 is the 2nd
     assert _rows(rule, write(tmp_path / "s.ndjson", connections([1, 5, 5, 9], "DestinationPort"))) == []
-    with pytest.raises(CompileError, match="exactperc"):
+    with pytest.raises(CompileError, match="exactperc"):  # decision 20
         compile_spl(rule, None)
 
 

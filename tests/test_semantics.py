@@ -256,6 +256,54 @@ def test_pipeline(construct: str, pipeline: str, events: list[dict[str, Any]], e
     assert [{k: to_text(v) for k, v in r.items()} for r in rows] == expected
 
 
+# Sigma correlations (decision 20): (construct, correlation block over the base rules BASES, events, expected rows)
+BASES = ("title: run\nname: run\nlogsource: {product: aws, service: cloudtrail}\n"
+         "detection: {sel: {eventName: RunInstances}, condition: sel}\n---\n"
+         "title: stop\nname: stop\nlogsource: {product: aws, service: cloudtrail}\n"
+         "detection: {sel: {eventName: StopInstances}, condition: sel}\n---\n")
+
+
+def ct(name: str, minute: int, ip: str = "1.2.3.4", n: Any = None) -> dict[str, Any]:
+    return {"eventName": name, "eventTime": f"2024-01-01T00:{minute:02d}:00Z", "sourceIPAddress": ip,
+            "requestParameters": {"maxCount": n}}
+
+
+CORRELATIONS = [
+    # one event two rules match would be two rows; here each row is one rule's: both rules in one window
+    ("union", "{type: temporal, rules: [run, stop], group-by: [sourceIPAddress], timespan: 15m}",
+     [ct("RunInstances", 1), ct("StopInstances", 5), ct("RunInstances", 20), ct("StopInstances", 40, "5.6.7.8")],
+     [{"_time": "2024-01-01T00:00:00Z", "sourceIPAddress": "1.2.3.4", "rule_count": "2"}]),
+    ("union", "{type: event_count, rules: [run, stop], group-by: [sourceIPAddress], timespan: 1h, "
+     "condition: {gte: 3}}", [ct("RunInstances", 1), ct("StopInstances", 5), ct("RunInstances", 20)],
+     [{"_time": "2024-01-01T00:00:00Z", "sourceIPAddress": "1.2.3.4", "event_count": "3"}]),
+    # nearest rank: of 1, 2, 3, 40 the 50th percentile is the 2nd value, the 90th the 4th; nulls are skipped
+    ("agg_percentile", "{type: value_percentile, rules: [run], group-by: [sourceIPAddress], timespan: 1h, "
+     "condition: {field: requestParameters.maxCount, percentile: 50, gte: 0}}",
+     [ct("RunInstances", i, n=n) for i, n in enumerate([40, 1, 3, 2, None])],
+     [{"_time": "2024-01-01T00:00:00Z", "sourceIPAddress": "1.2.3.4", "value_percentile": "2"}]),
+    ("agg_percentile", "{type: value_percentile, rules: [run], group-by: [sourceIPAddress], timespan: 1h, "
+     "condition: {field: requestParameters.maxCount, percentile: 90, gte: 0}}",
+     [ct("RunInstances", i, n=n) for i, n in enumerate([40, 1, "3", 2])],
+     [{"_time": "2024-01-01T00:00:00Z", "sourceIPAddress": "1.2.3.4", "value_percentile": "40"}]),
+]
+
+
+@pytest.mark.parametrize("construct,correlation,events,expected", CORRELATIONS,
+                         ids=[f"{r[0]}:{i}" for i, r in enumerate(CORRELATIONS)])
+def test_correlation(construct: str, correlation: str, events: list[dict[str, Any]], expected: list[dict[str, Any]],
+                     tmp_path: Path) -> None:
+    from siemforge.compiler.api import compile_rules
+
+    rule_file = tmp_path / "rule.yml"
+    rule_file.write_text(BASES + "title: t\ncorrelation: " + correlation + "\n")
+    (res,) = [r for r in compile_rules(rule_file) if r.rule is None or r.rule.pipeline.source.union is not None]
+    assert res.rule is not None, [str(d) for d in res.diagnostics]
+    logs = tmp_path / "events.ndjson"
+    logs.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    rows = run_rule(res.rule, [logs], NOW).rows
+    assert [{k: to_text(v) for k, v in r.items()} for r in rows] == expected
+
+
 def test_lookup(tmp_path: Path) -> None:
     table = "image_id,owner,seen\nami-1,alice,10\nami-1,shadowed,11\nami-2,bob,\n"
     events = [ev(image="ami-1"), ev(image="AMI-1"), ev(image="ami-2"), ev(image=M), ev(image="ami-3")]

@@ -31,6 +31,7 @@ def render_row(row: object, expected: dict[str, object]) -> str:
     from test_constructs import Unsupported
 
     flags = (", sigma=True" if row.sigma else "") + (", lookups=True" if row.lookups else "")  # type: ignore[attr-defined]
+    flags += ", correlation=True" if row.correlation else ""  # type: ignore[attr-defined]
     out = [f"    Row({row.construct!r}, {row.query!r}, {{"]  # type: ignore[attr-defined]
     for target, value in expected.items():
         key = f"        {target!r}: "

@@ -178,9 +178,9 @@ class SplLowering:
         funcs: list[str] = []
         for a in aggs:
             if a.fn is ir.AggFn.PERCENTILE:  # docs/semantics.md decision 20
-                raise self.fail("percentile: Splunk's exactperc interpolates between values (limits.conf perc_method,"
-                                " set per deployment) and perc estimates; the IR's nearest-rank percentile has no "
-                                "stats function", a.arg, code="percentile")
+                raise self.fail("percentile: Splunk's perc/upperperc estimate, and its documentation of exactperc "
+                                "does not say which percentile it computes (nearest rank or an interpolation); the "
+                                "IR's is the nearest rank", a.arg, code="percentile")
             fn = AGG_FUNCTIONS[a.fn]
             if a.arg is None:
                 funcs.append(f"{fn} AS {command_field(a.name)}")
