@@ -137,6 +137,7 @@ class RuleDoc:
     details: tuple[tuple[str, str], ...]
     sink: DiagnosticSink = field(default_factory=DiagnosticSink)
     baselines: dict[str, BaselineSpec] = field(default_factory=dict)
+    document: int = 0  # its place in a multi-document file (1, 2, …); 0: the file's only document
 
     @property
     def title(self) -> str:
@@ -147,7 +148,8 @@ class RuleDoc:
         rid = self.data.get("id")
         if _is_uuid(rid):
             return str(uuid.UUID(rid))  # one spelling of a UUID (urn:uuid:…, {…}, upper case, no hyphens → canonical)
-        return str(rid or self.data.get("name") or self.path.stem)
+        stem = self.path.stem if not self.document else f"{self.path.stem}-{self.document}"
+        return str(rid or self.data.get("name") or stem)
 
 
 def read_rule_bytes(path: Path) -> bytes:
@@ -193,7 +195,11 @@ def load_rules(path: Path, text: str | None = None, root: Path | None = None) ->
             raise CompileError([_diag(f"not UTF-8 text: {exc.reason}", Span(str(path), 1, 1))]) from None
     if not is_multi_document(text):
         return [load_rule(path, text, root)]
-    return [_load_doc(path, text, d, root) for d in load_yaml_all(text, str(path))]
+    docs = [_load_doc(path, text, d, root) for d in load_yaml_all(text, str(path))]
+    if len(docs) > 1:
+        for i, d in enumerate(docs, 1):
+            d.document = i
+    return docs
 
 
 def _load_doc(path: Path, text: str, doc: PositionedYaml, root: Path | None) -> RuleDoc:

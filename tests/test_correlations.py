@@ -341,3 +341,52 @@ def test_a_filter_naming_a_missing_rule_is_reported_where_it_names_it(root: Path
     (res,) = compiled(root, "filter_filter_1.yml")
     assert res.rule is None and [(d.span.line if d.span else 0, d.code) for d in res.diagnostics] == [
         (9, "sigma-filter")]
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+BASE = ("title: base\nname: base\nlogsource: {product: windows, service: security}\n"
+        "detection: {selection: {EventID: 4625}, condition: selection}\n")
+
+
+@pytest.mark.parametrize("second,line,col,message", [
+    ("title: c\ncorrelation: {type: event_cnt, rules: [base], timespan: 1h, condition: {gte: 1}}\n", 7, 21,
+     "correlation type 'event_cnt' is not one of"),
+    ("title: c\ncorrelation:\n  type: event_count\n  rules: [base, nobody]\n  timespan: 1h\n  condition: {gte: 1}\n",
+     9, 17, "no rule with id or name 'nobody'"),
+    ("title: c\ncorrelation:\n  type: value_count\n  rules: [base]\n  timespan: 1h\n  condition: {gte: 1}\n", 11, 14,
+     "needs `field:` in its condition"),
+    ("title: c\ncorrelation:\n  type: event_count\n  rules: [base]\n  timespan: 1y\n  condition: {gte: 1}\n", 10, 13,
+     "invalid timespan"),
+    ("title: c\ncorrelation: {type: event_count, rules: [base], timespan: 1h, condition: {gte: 1, most: 3}}\n", 7, 83,
+     "unknown condition 'most'"),
+    ("title: c\ncorrelation: {type: event_count, rules: [base], timespan: 1h: 2}\n", 7, 61, "invalid YAML"),
+    ("- just\n- a list\n", 6, 1, "a rule must be a YAML mapping"),
+])
+def test_a_bad_document_is_reported_where_it_is_written(tmp_path: Path, second: str, line: int, col: int,
+                                                         message: str) -> None:
+    path = tmp_path / "multi.yml"
+    path.write_text(BASE + "---\n" + second)
+    results = compile_rules(path, root=tmp_path)
+    errors = [d for r in results for d in r.diagnostics if d.severity.value == "error"]
+    assert errors and message in errors[0].message, [str(d) for d in errors]
+    assert errors[0].span is not None and (errors[0].span.line, errors[0].span.column) == (line, col), str(errors[0])
+
+
+def test_the_cli_compiles_runs_and_tests_a_multi_document_file(root: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).parent / "siemforge")
+    rule = root / "correlation_brute_force.yml"
+    write(root / "burst.ndjson", failed_logons(20, timedelta(seconds=20)))
+    rule.write_text(rule.read_text().replace("level: high\n", "level: high\ntests:\n  - name: burst\n"
+                                             "    logs: burst.ndjson\n    expect: fires\n", 1))
+    for target in ("sentinel", "splunk", "executor"):
+        done = subprocess.run([exe, "compile", str(rule), "-t", target], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "Many failed logons" in done.stdout and "Traceback" not in done.stderr
+        assert "Failed logon (" not in done.stdout  # the base rule generates no query of its own
+    ran = subprocess.run([exe, "run", str(rule), str(root / "burst.ndjson")], capture_output=True, text=True,
+                         timeout=120)
+    assert ran.returncode == 0 and "ALERT" in ran.stdout
+    tested = subprocess.run([exe, "test", str(rule)], capture_output=True, text=True, timeout=120)
+    assert tested.returncode == 0 and "1 passed" in tested.stdout, tested.stdout + tested.stderr
