@@ -105,6 +105,9 @@ REWRITES = {
     # https://learn.microsoft.com/kusto/query/make-set-if-aggregation-function: make_set of the rows where the
     # predicate is true; make_set skips nulls
     "make_set_if": lambda a: f"make_set(iff({a[1]}, {a[0]}, dynamic(null)))",
+    # https://learn.microsoft.com/kusto/query/make-list-if-aggregation-function: make_list of the rows where the
+    # predicate is true; make_list skips nulls
+    "make_list_if": lambda a: f"make_list(iff({a[1]}, {a[0]}, real(null)))",
 }
 
 

@@ -390,3 +390,42 @@ def test_the_cli_compiles_runs_and_tests_a_multi_document_file(root: Path, tmp_p
     assert ran.returncode == 0 and "ALERT" in ran.stdout
     tested = subprocess.run([exe, "test", str(rule)], capture_output=True, text=True, timeout=120)
     assert tested.returncode == 0 and "1 passed" in tested.stdout, tested.stdout + tested.stderr
+
+
+# ---------------------------------------------------------------------------------------------- a second engine
+def _duck_cases() -> list[Any]:
+    """(name, rule text, events, binding): the semantics table's correlations grouped by userIdentity.arn (a name
+    DuckDB does not fold onto a table column that differs only in case), a temporal_ordered one, and silent ones."""
+    import test_semantics as ts
+
+    def arn(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [dict(e, userIdentity={"arn": e["sourceIPAddress"]}) for e in events]
+
+    out = [pytest.param(ts.BASES + "title: t\ncorrelation: " + c.replace("sourceIPAddress", "userIdentity.arn"),
+                        arn(ev), id=f"{name}:{i}") for i, (name, c, ev, _) in enumerate(ts.CORRELATIONS)]
+    ordered = ("{type: temporal_ordered, rules: [run, stop], group-by: [userIdentity.arn], timespan: 15m}")
+    events = [ts.ct("StopInstances", 0), ts.ct("RunInstances", 1), ts.ct("StopInstances", 5),
+              ts.ct("RunInstances", 20), ts.ct("StopInstances", 40, "5.6.7.8")]
+    out.append(pytest.param(ts.BASES + "title: t\ncorrelation: " + ordered, arn(events), id="temporal_ordered"))
+    backwards = [ts.ct("StopInstances", 0), ts.ct("RunInstances", 1), ts.ct("RunInstances", 20)]
+    out.append(pytest.param(ts.BASES + "title: t\ncorrelation: " + ordered, arn(backwards), id="temporal_ordered:silent"))
+    return out
+
+
+@pytest.mark.parametrize("text,events", _duck_cases())
+def test_duckdb_kql_agrees_with_the_executor(text: str, events: list[dict[str, Any]], tmp_path: Path) -> None:
+    import kql_engine
+
+    if kql_engine.duckdb_kql is None:
+        pytest.skip("duckdb-kql is not installed")
+    from siemforge.compiler.bindings import builtin_bindings
+
+    path = tmp_path / "rule.yml"
+    path.write_text(text + "\n")
+    (res,) = [r for r in compile_rules(path) if r.rule is None or r.rule.pipeline.source.union is not None]
+    assert res.rule is not None, [str(d) for d in res.diagnostics]
+    logs = write(tmp_path / "events.ndjson", events)
+    mine = run_rule(res.rule, [logs], NOW, workers=1).rows
+    con = kql_engine.connect(builtin_bindings()[("aws.cloudtrail", "sentinel")], [logs], {})
+    theirs = kql_engine.run(con, compile_kql(res.rule, None), NOW)
+    assert kql_engine.comparable(theirs, res.rule, "") == kql_engine.comparable(mine, res.rule, "")
