@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from siemforge.backends.registry import targets
-from siemforge.compiler.api import CompileResult, compile_rules, rule_root
+from siemforge.compiler.api import CompileResult, compile_rules, root_filters, rule_root
 from siemforge.compiler.cache import RuleCache
 from siemforge.compiler.diagnostics import CompileError, Diagnostic
 
@@ -79,6 +79,8 @@ def compile_batch(files: list[Path], target_names: tuple[str, ...], binding: str
     if len(files) < PARALLEL_FROM or workers < 2:
         yield from map(_star, jobs)
         return
+    for root in {job[4] for job in jobs}:  # read once here: the forked workers inherit the filters of each root
+        root_filters(root)
     # as the gc module's docs advise before fork(): what the workers inherit is frozen, so no collection (in the
     # parent while it writes results, or in a worker) walks those objects or dirties their shared pages
     gc.freeze()

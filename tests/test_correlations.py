@@ -429,3 +429,63 @@ def test_duckdb_kql_agrees_with_the_executor(text: str, events: list[dict[str, A
     con = kql_engine.connect(builtin_bindings()[("aws.cloudtrail", "sentinel")], [logs], {})
     theirs = kql_engine.run(con, compile_kql(res.rule, None), NOW)
     assert kql_engine.comparable(theirs, res.rule, "") == kql_engine.comparable(mine, res.rule, "")
+
+
+# ---------------------------------------------------------------------------------------------- aliases, two sources
+ALIASED = """title: Failed logon from an address
+name: failed_from
+logsource: {product: windows, service: security}
+detection: {selection: {EventID: 4625}, condition: selection}
+---
+title: Connection to an address
+name: connect_to
+logsource: {product: windows, category: network_connection}
+detection: {selection: {Initiated: 'true'}, condition: selection}
+---
+title: A failed logon from an address the host then connects to
+correlation:
+    type: temporal
+    rules: [failed_from, connect_to]
+    aliases:
+        peer: {failed_from: IpAddress, connect_to: DestinationIp}
+    group-by: [peer]
+    timespan: 10m
+"""
+
+
+def test_aliases_group_rows_of_two_sources_by_each_rules_own_field(tmp_path: Path) -> None:
+    """A union over windows.security (4625, scaled-real) and windows.network_connection (Sysmon 3, scaled-real): the
+    alias `peer` is IpAddress in one and DestinationIp in the other."""
+    path = tmp_path / "aliased.yml"
+    path.write_text(ALIASED)
+    (res,) = compile_rules(path, root=tmp_path)
+    assert res.rule is not None, [str(d) for d in res.diagnostics]
+    conn = connections([1], "bytes")[0]
+    conn.update(DestinationIp="10.0.0.5", TimeCreated=(T0 + timedelta(minutes=3)).isoformat())
+    fire = write(tmp_path / "f.ndjson", [*failed_logons(1, timedelta(0), start=T0 + timedelta(minutes=1)), conn])
+    assert [(r["peer"], r["rule_count"]) for r in _rows(res.rule, fire)] == [("10.0.0.5", 2)]
+    stats = run_rule(res.rule, [fire], NOW, workers=1).stats  # --explain: each branch reads every event
+    assert [(s.label.split(":")[0], s.rows_in, s.rows_out) for s in stats if "records" in s.label or "union" in s.label
+            ] == [("rule failed_from", 2, 1), ("rule connect_to", 2, 1), ("union", 2, 2)]
+    elsewhere = dict(conn, DestinationIp="10.9.9.9")
+    silent = write(tmp_path / "s.ndjson", [*failed_logons(1, timedelta(0), start=T0 + timedelta(minutes=1)), elsewhere])
+    assert _rows(res.rule, silent) == []
+    kql = compile_kql(res.rule, "WindowsEvent")
+    assert kql.startswith("union") and "DestinationIp" in kql
+    spl = compile_spl(res.rule, None)
+    assert spl.startswith("| multisearch") and "`sysmon` EventCode=3" in spl
+    spl_parser().parse(spl)
+    reason = checker_available()
+    if reason:
+        pytest.skip(f"Kusto.Language unavailable: {reason}")
+    (diags,) = check_queries([("aliased", kql)], [])
+    assert [d.message for d in diags] == []
+
+
+def test_an_alias_must_name_a_field_for_every_rule(tmp_path: Path) -> None:
+    path = tmp_path / "aliased.yml"
+    path.write_text(ALIASED.replace("peer: {failed_from: IpAddress, connect_to: DestinationIp}",
+                                    "peer: {failed_from: IpAddress}"))
+    (res,) = compile_rules(path, root=tmp_path)
+    assert res.rule is None and "alias 'peer' names no field of rule 'connect_to'" in res.diagnostics[0].message
+    assert res.diagnostics[0].span is not None and res.diagnostics[0].span.line == 16

@@ -32,6 +32,8 @@ class StageStat:
     label: str
     rows_in: int = 0
     rows_out: int = 0
+    reads_events: bool = False  # the first stage of a union's branch: its input is every event read
+    fixed_in: int | None = None  # an input counted where it was made (a union: its branches' rows)
 
 
 @dataclass(slots=True)
@@ -456,7 +458,7 @@ def run_rule(
     events_read += skipped[0]
     previous = events_read
     for s in stats:
-        s.rows_in = previous
+        s.rows_in = s.fixed_in if s.fixed_in is not None else events_read if s.reads_events else previous
         previous = s.rows_out
     return RunResult(out, threshold_met(rule.alert.threshold, len(out)), stats, malformed.kept, events_read,
                      malformed.total)
@@ -510,6 +512,11 @@ def _run_union(pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, look
             rows.append(r)
         for st in branch_stats:
             st.label = f"rule {b.tag}: {st.label}"
+        if branch_stats:
+            branch_stats[0].reads_events = True
         stats.extend(branch_stats)
+    union_stat = StageStat(f"union: the rows of {len(union.branches)} rule(s), each tagged {union.tag_column}",
+                           rows_out=len(rows), fixed_in=len(rows))
+    stats.append(union_stat)
     ctx = Context(now, pipeline.source.time_column, None)
     return Engine(ctx, lookup_overrides).run_stages(pipeline.stages, rows, stats), stats
