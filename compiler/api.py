@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -610,6 +611,16 @@ def compile_correlation(doc: RuleDoc, c: Correlation, bases: list[tuple[RuleDoc,
     columns = ((TIME, Type.DATETIME), *((g, types.get(g, Type.ANY)) for g in c.group_by),
                (out, Type.INT if c.type in ("event_count", "value_count", "temporal", "temporal_ordered")
                 else Type.REAL))
+    lookback = doc.schedule.lookback if doc.schedule else timedelta(days=1)  # the targets' default schedule
+    if c.timespan > lookback:
+        doc.sink.warning(f"the timespan ({c.timespan}) is longer than the schedule's lookback ({lookback}): a "
+                         "scheduled run never sees a whole window", doc.yaml.span(("correlation", "timespan")),
+                         hint="set `schedule: {every: …, lookback: …}` to at least the timespan",
+                         code="sigma-correlation")
+    taxonomy = doc.data.get("taxonomy")
+    if isinstance(taxonomy, str) and taxonomy.lower() != "sigma":
+        doc.sink.warning(f"taxonomy {taxonomy!r}: field names are read as the sources' own (Sigma's taxonomy)",
+                         doc.yaml.span(("taxonomy",)), code="sigma-correlation")
     check_outputs(doc, Schema(dict(columns), False, None, TIME), doc.sink)
     doc.sink.raise_if_errors()
     source = ir.SourceRef("sigma.correlation", TIME, None, ir.SourceUnion(tuple(branches), TAG_COLUMN))
