@@ -492,3 +492,19 @@ def test_an_alias_must_name_a_field_for_every_rule(tmp_path: Path) -> None:
     (res,) = compile_rules(path, root=tmp_path)
     assert res.rule is None and "alias 'peer' names no field of rule 'connect_to'" in res.diagnostics[0].message
     assert res.diagnostics[0].span is not None and res.diagnostics[0].span.line == 16
+
+
+def test_a_range_condition_and_generate(tmp_path: Path) -> None:
+    """`gt` and `lte` together are a range (ANDed); `generate: true` keeps the base rule's own query."""
+    path = tmp_path / "range.yml"
+    path.write_text(BASE + "---\ntitle: between\ncorrelation:\n  type: event_count\n  rules: [base]\n"
+                    "  group-by: [IpAddress]\n  timespan: 1h\n  generate: true\n  condition: {gt: 2, lte: 4}\n")
+    results = compile_rules(path, root=tmp_path)
+    assert [r.rule.meta.title for r in results if r.rule is not None] == ["base", "between"]
+    rule = results[1].rule
+    assert rule is not None
+    for n, fires in [(2, False), (3, True), (4, True), (5, False)]:
+        logs = write(tmp_path / f"{n}.ndjson", failed_logons(n, timedelta(minutes=1)))
+        assert bool(_rows(rule, logs)) is fires, n
+    assert "| where (event_count > 2 and event_count <= 4)" in compile_kql(rule, None)
+    assert "| where (event_count>2 AND event_count<=4)" in compile_spl(rule, None)
