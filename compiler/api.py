@@ -456,12 +456,23 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
         if flt.sink.items:
             out[id(flt)] = CompileResult(path, None, flt, list(flt.sink.items))
     base_results = {id(b): _compile_base(path, b, [*filters, *others]) for b in bases}
-    for corr in correlations:
+    compiling: list[int] = []  # the correlations being compiled, outermost first (a cycle is an error)
+
+    def correlation_result(corr: RuleDoc) -> CompileResult:
+        if id(corr) in out:
+            return out[id(corr)]
+        compiling.append(id(corr))
+        try:
+            out[id(corr)] = _compile_one_correlation(corr)
+        finally:
+            compiling.pop()
+        return out[id(corr)]
+
+    def _compile_one_correlation(corr: RuleDoc) -> CompileResult:
         try:
             c = read_correlation(corr)
         except CompileError as exc:
-            out[id(corr)] = CompileResult(path, None, corr, [*corr.sink.items, *exc.diagnostics])
-            continue
+            return CompileResult(path, None, corr, [*corr.sink.items, *exc.diagnostics])
         used: list[tuple[RuleDoc, CompileResult]] = []
         problems: list[Diagnostic] = []
         for ref, at in c.rules:
@@ -471,9 +482,15 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
                 if not c.generate:
                     hidden.add(id(local[0]))
                 continue
-            if any(ref in rule_names(x) for x in correlations):
-                problems.append(Diagnostic(Severity.ERROR, f"rule {ref!r} is a correlation: correlations of "
-                                           "correlations are not supported yet", at, code="sigma-correlation"))
+            chained = [x for x in correlations if ref in rule_names(x)]
+            if chained:  # a correlation of a correlation: its rows are the other's output rows
+                if id(chained[0]) in compiling:
+                    problems.append(Diagnostic(Severity.ERROR, f"correlation {ref!r} refers back to itself (through "
+                                               "the rules it names)", at, code="sigma-correlation"))
+                    continue
+                used.append((chained[0], correlation_result(chained[0])))
+                if not c.generate:
+                    hidden.add(id(chained[0]))
                 continue
             found = _find_in_root(root, ref, path)
             if found is None:
@@ -485,19 +502,20 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
             if base_result.rule is None:
                 problems.extend(d for d in base_result.diagnostics if d.severity is Severity.ERROR)
         if problems:
-            out[id(corr)] = CompileResult(path, None, corr, [*corr.sink.items, *problems])
-            continue
+            return CompileResult(path, None, corr, [*corr.sink.items, *problems])
         try:
             rule = compile_correlation(corr, c, [(d, r.rule) for d, r in used if r.rule is not None])
         except CompileError as exc:
-            out[id(corr)] = CompileResult(path, None, corr, [*corr.sink.items, *exc.diagnostics])
-            continue
-        out[id(corr)] = CompileResult(path, rule, corr, list(corr.sink.items))
+            return CompileResult(path, None, corr, [*corr.sink.items, *exc.diagnostics])
+        return CompileResult(path, rule, corr, list(corr.sink.items))
+
+    for corr in correlations:
+        correlation_result(corr)
     results: list[CompileResult] = []
     for d in docs:
         if id(d) in base_results and id(d) not in hidden:
             results.append(base_results[id(d)])
-        elif id(d) in out:
+        elif id(d) in out and (id(d) not in hidden or out[id(d)].rule is None):
             results.append(out[id(d)])
     return results
 
@@ -572,17 +590,27 @@ def compile_correlation(doc: RuleDoc, c: Correlation, bases: list[tuple[RuleDoc,
             raise error(f"rule {tag!r} is named twice in the correlation", at, code="sigma-correlation")
         tags.append(tag)
         spans.extend(base.spans)
-        if any(isinstance(st, (ir.Aggregate, ir.Project)) for st in base.pipeline.stages):
+        analyzer = Analyzer(origin, sink, {}, spans)
+        if base.pipeline.source.union is not None:  # a correlation's rows: its window start, group-by and aggregate
+            if c.type == "temporal_ordered":
+                raise error(f"rule {tag!r} is a correlation: its rows are at their window's start, not at the event "
+                            "that completed it, so no order with other events is exact", at,
+                            code="sigma-correlation")
+            assert base.pipeline.columns is not None
+            schema = Schema(dict(base.pipeline.columns), False, None, TIME)
+            time_column = TIME
+        elif any(isinstance(st, (ir.Aggregate, ir.Project)) for st in base.pipeline.stages):
             raise error(f"rule {bdoc.title!r} aggregates or projects its rows: a correlation reads the events a "
                         "rule matches", at, code="sigma-correlation")
-        src = resolve_source(bdoc, DiagnosticSink())
-        if src.time_column is None:
-            raise error(f"rule {bdoc.title!r} reads source {src.name!r}, which has no event time to window by", at,
-                        code="sigma-correlation")
-        schema = (open_schema(src) if src.view is None
-                  else Schema(dict(compile_view(src.name)[1]), False, src, src.time_column))
-        analyzer = Analyzer(origin, sink, {}, spans)
-        reads: dict[str, ir.Expr] = {TIME: ir.Column(src.time_column, (), Type.DATETIME)}
+        else:
+            src = resolve_source(bdoc, DiagnosticSink())
+            if src.time_column is None:
+                raise error(f"rule {bdoc.title!r} reads source {src.name!r}, which has no event time to window by",
+                            at, code="sigma-correlation")
+            schema = (open_schema(src) if src.view is None
+                      else Schema(dict(compile_view(src.name)[1]), False, src, src.time_column))
+            time_column = src.time_column
+        reads: dict[str, ir.Expr] = {TIME: ir.Column(time_column, (), Type.DATETIME)}
         wanted: list[tuple[tuple[str | int, ...], str]] = [(("group-by", j), g) for j, g in enumerate(c.group_by)]
         if c.field:
             wanted.append((("condition", "field"), c.field))
@@ -603,6 +631,8 @@ def compile_correlation(doc: RuleDoc, c: Correlation, bases: list[tuple[RuleDoc,
             types[name] = e.type if types.get(name, e.type) == e.type else Type.ANY
         sink.raise_if_errors()
         branches.append(branch(base, tag, reads))
+        if at is not None:  # a target refusing the branch points at the reference
+            spans.append((branches[-1], at))
     stages = correlation_stages(c, tags, types)
     for st in stages:
         if c.span is not None:

@@ -133,6 +133,13 @@ def branch_rules(rule: ir.RuleIR) -> tuple[ir.RuleIR, ...]:
     return tuple(replace(rule, pipeline=b.pipeline, baselines=()) for b in union.branches)
 
 
+def first_leaf(rule: ir.RuleIR) -> ir.RuleIR:
+    """A union's first branch that reads a source (through correlations of correlations), as a rule; else the rule."""
+    while rule.pipeline.source.union is not None:
+        rule = branch_rules(rule)[0]
+    return rule
+
+
 def base_binding(rule: ir.RuleIR, features: Features) -> Binding | None:
     """The default binding of the rule's base source on the target (the shape its fixture records are written in),
     or None when it has none there."""

@@ -508,3 +508,78 @@ def test_a_range_condition_and_generate(tmp_path: Path) -> None:
         assert bool(_rows(rule, logs)) is fires, n
     assert "| where (event_count > 2 and event_count <= 4)" in compile_kql(rule, None)
     assert "| where (event_count>2 AND event_count<=4)" in compile_spl(rule, None)
+
+
+# ---------------------------------------------------------------------------------------------- chains
+CHAIN = BASE.replace("name: base", "name: failed_logon") + """---
+title: Successful logon
+name: successful_login
+logsource: {product: windows, service: security}
+detection: {selection: {EventID: 4624}, condition: selection}
+---
+title: Many failed logons
+name: many_failed_logins
+correlation: {type: event_count, rules: [failed_logon], group-by: [TargetUserName], timespan: 1h, condition: {gte: 5}}
+---
+title: Many failed logons and a success
+correlation: {type: temporal, rules: [many_failed_logins, successful_login], group-by: [TargetUserName], timespan: 1h}
+"""
+
+
+def _success(at: datetime, user: str) -> dict[str, Any]:
+    """The real 4624 of the same sample, time and TargetUserName changed."""
+    path = shared_path("data", "windows", "evtx-attack-samples", "credential_access",
+                       "CA_4624_4625_LogonType2_LogonProc_chrome.ndjson")
+    real = [json.loads(x) for x in path.read_text().splitlines()]
+    ev = copy.deepcopy(next(e for e in real if e["Event"]["System"]["EventID"] == 4624))
+    ev["Event"]["System"]["TimeCreated"]["#attributes"]["SystemTime"] = at.isoformat()
+    ev["Event"]["EventData"]["TargetUserName"] = user
+    return ev
+
+
+def test_a_correlation_of_a_correlation(tmp_path: Path) -> None:
+    """The specification's chain (many failed logons, then a success) as `temporal`: the inner correlation's rows
+    are at their window's start; the referenced correlation generates no query of its own."""
+    path = tmp_path / "chain.yml"
+    path.write_text(CHAIN)
+    (res,) = compile_rules(path, root=tmp_path)
+    assert res.rule is not None and res.rule.meta.title == "Many failed logons and a success"
+    same_user = failed_logons(5, timedelta(minutes=2), users=lambda i: "alice")
+    fire = write(tmp_path / "f.ndjson", [*same_user, _success(T0 + timedelta(minutes=20), "alice")])
+    assert [(r["TargetUserName"], r["rule_count"]) for r in _rows(res.rule, fire)] == [("alice", 2)]
+    too_few = write(tmp_path / "s.ndjson", [*same_user[:4], _success(T0 + timedelta(minutes=20), "alice")])
+    assert _rows(res.rule, too_few) == []
+    other = write(tmp_path / "o.ndjson", [*same_user, _success(T0 + timedelta(minutes=20), "bob")])
+    assert _rows(res.rule, other) == []
+    kql = compile_kql(res.rule, None)
+    assert kql.count("union") == 1 and "summarize event_count = count()" in kql
+    with pytest.raises(CompileError, match="multisearch cannot run") as refused:
+        compile_spl(res.rule, None)
+    assert refused.value.diagnostics[0].span is not None
+    reason = checker_available()
+    if not reason:
+        (diags,) = check_queries([("chain", kql)], [])
+        assert [d.message for d in diags] == []
+
+
+def test_chains_refused_where_they_cannot_be_exact(tmp_path: Path) -> None:
+    path = tmp_path / "chain.yml"
+    path.write_text(CHAIN.replace("type: temporal,", "type: temporal_ordered,"))
+    (res,) = compile_rules(path, root=tmp_path)
+    assert res.rule is None and "its rows are at their window's start" in res.diagnostics[0].message
+    loop = CHAIN.replace("rules: [failed_logon]", "rules: [failed_logon, loop]").replace(
+        "title: Many failed logons and a success\n", "title: Many failed logons and a success\nname: loop\n")
+    path.write_text(loop)
+    errors = [d for r in compile_rules(path, root=tmp_path) for d in r.diagnostics if d.severity.value == "error"]
+    assert any("refers back to itself" in d.message for d in errors), [str(d) for d in errors]
+
+
+def test_a_chain_of_one_rule_is_one_splunk_search(tmp_path: Path) -> None:
+    path = tmp_path / "chain.yml"
+    path.write_text(CHAIN.replace("rules: [many_failed_logins, successful_login]", "rules: [many_failed_logins]"))
+    successful, res = compile_rules(path, root=tmp_path)  # successful_login is named by no correlation now
+    assert successful.rule is not None and successful.rule.meta.title == "Successful logon"
+    assert res.rule is not None
+    spl = compile_spl(res.rule, None)
+    spl_parser().parse(spl)
+    assert spl.count("| stats") == 2 and "multisearch" not in spl

@@ -754,7 +754,7 @@ def kql_literal(v: object) -> str:
 def sentinel_binding(rule: ir.RuleIR, name: str | None) -> Binding:
     """The Sentinel table binding the rule reads (compiler.lowering.bind); a union's: its first branch's (the tables
     of all its branches are in the query)."""
-    rule = lowering.branch_rules(rule)[0]
+    rule = lowering.first_leaf(rule)
     bound = bind(rule, FEATURES, name)
     assert bound.binding is not None  # Sentinel reads no undeclared source
     return bound.binding
@@ -773,42 +773,54 @@ def compile_kql(rule: ir.RuleIR, binding_name: str | None) -> str:
 
 
 def compile_union(rule: ir.RuleIR, binding_name: str | None) -> str:
-    """A SourceUnion: `union (branch), (branch), …`, each branch the whole query of its pipeline on its own table,
-    ending with its tag; then the stages after the union, over the branches' computed columns."""
+    """A SourceUnion: `union (branch), (branch), …`, each branch the whole query of its pipeline on its own table (a
+    correlation's: its own union query), ending with its tag; then the stages after the union, over the branches'
+    computed columns."""
+    lets, lines, _, _ = _union_query(rule, binding_name, 0)
+    return "\n".join([*lets, *lines])
+
+
+def _union_query(rule: ir.RuleIR, binding_name: str | None, counter: int) -> tuple[
+        list[str], list[str], dict[str, str], int]:
+    """The query's `let`s, its other lines, the types of its output columns, and the temporaries' counter."""
     union = rule.pipeline.source.union
     assert union is not None
     lets: list[str] = []
     bodies: list[str] = []
     types: dict[str, str] = {}
-    counter = 0
     first: Binding | None = None
     for b in union.branches:
         sub = replace(rule, pipeline=b.pipeline)
-        bound = bind(sub, FEATURES, binding_name)
-        assert bound.binding is not None
-        first = first or bound.binding
-        low = KqlLowering(sub, bound.binding, bound.stages, counter=counter)
-        text = low.query()
-        counter = low.counter
+        if b.pipeline.source.union is not None:  # a correlation of a correlation
+            inner_lets, body, computed_types, counter = _union_query(sub, binding_name, counter)
+            lets.extend(inner_lets)
+        else:
+            bound = bind(sub, FEATURES, binding_name)
+            assert bound.binding is not None
+            first = first or bound.binding
+            low = KqlLowering(sub, bound.binding, bound.stages, counter=counter)
+            text_lines = low.query().split("\n")
+            counter = low.counter
+            lets.extend(x for x in text_lines if x.startswith("let "))
+            body = [x for x in text_lines if not x.startswith("let ")]
+            computed_types = low.scope.computed
         last = b.pipeline.stages[-1]
         assert isinstance(last, ir.Extend)
         casts = []
         for a in last.assignments:
-            t = low.scope.computed.get(a.name, "dynamic")
+            t = computed_types.get(a.name, "dynamic")
             if t == "dynamic" and a.expr.type in _IR_TO_KQL:  # read from JSON: a group key cannot be dynamic
                 t = _IR_TO_KQL[a.expr.type]
                 casts.append(f"{render_name(a.name)} = to{t}({render_name(a.name)})")
             if types.setdefault(a.name, t) != t:
                 raise refusal(rule, FEATURES, f"column {a.name!r} is {types[a.name]} in one rule's table and {t} in "
                               f"another's: a union would keep them apart", a.expr, code="union-types")
-        lines = text.split("\n")
-        lets.extend(x for x in lines if x.startswith("let "))
-        body = [x for x in lines if not x.startswith("let ")]
         if casts:
             body.append("| extend " + ", ".join(casts))
         body.append(f"| extend {render_name(union.tag_column)} = {render_string_literal(b.tag)}")
         bodies.append("\n".join(body))
-    assert first is not None
+    if first is None:  # every branch is a correlation: the stages after the union read computed columns only
+        first = sentinel_binding(rule, binding_name)
     types[union.tag_column] = "string"
     post = KqlLowering(rule, first, rule.pipeline.stages, counter=counter)
     post.scope = Scope(types, from_table=False)
@@ -818,4 +830,4 @@ def compile_union(rule: ir.RuleIR, binding_name: str | None) -> str:
         post.lines = ["union"] + [("    (" + "\n    ".join(x.split("\n")) + ")" + ("," if i < len(bodies) - 1 else ""))
                                   for i, x in enumerate(bodies)]
     post.lower_stages(rule.pipeline.stages)
-    return "\n".join([*lets, *post.lets, "\n".join(post.lines)])
+    return [*lets, *post.lets], post.lines, dict(post.scope.computed), post.counter

@@ -612,7 +612,7 @@ def splunk_binding(rule: ir.RuleIR, binding_name: str | None) -> Binding | None:
     """The binding a rule's search reads (compiler.lowering.bind): a view's native binding (cim: tstats over the data
     model), else the base source's; None for an undeclared source searched as written. A union's: its first
     branch's."""
-    return bind(lowering.branch_rules(rule)[0], FEATURES, binding_name).binding
+    return bind(lowering.first_leaf(rule), FEATURES, binding_name).binding
 
 
 def compile_spl(rule: ir.RuleIR, binding_name: str | None) -> str:
@@ -652,10 +652,20 @@ def compile_union(rule: ir.RuleIR, binding_name: str | None) -> str:
     computed: dict[str, Type] = {}
     for b in union.branches:
         sub = replace(rule, pipeline=b.pipeline)
+        if b.pipeline.source.union is not None:  # a correlation of a correlation: its rows come from stats
+            if len(union.branches) > 1:
+                raise refusal(rule, FEATURES, f"rule {b.tag!r} is a correlation: its rows come from stats, which "
+                              "multisearch cannot run beside another search", b, code="union")
+            text = compile_union(sub, binding_name)
+            searches.append(text + f"\n| eval {render_field(union.tag_column)}={render_string_literal(b.tag)}")
+            computed.update({n: t for n, t in (b.pipeline.columns or ())})
+            computed.update({a.name: a.expr.type for st in b.pipeline.stages[-1:] if isinstance(st, ir.Extend)
+                             for a in st.assignments})
+            continue
         bound = bind(sub, FEATURES, binding_name)
         if bound.binding is not None and bound.binding.extra.get("datamodel"):
             raise refusal(rule, FEATURES, f"rule {b.tag!r} reads the {bound.binding.name!r} data model (tstats), "
-                          "which multisearch cannot run: compile the correlation with --binding raw", code="union")
+                          "which multisearch cannot run: compile the correlation with --binding raw", b, code="union")
         prefix = str(bound.binding.extra.get("search", "")) if bound.binding is not None else ""
         low = SplLowering(sub, bound.binding, bound.stages, prefix, counter=counter)
         text = low.query()
