@@ -574,7 +574,6 @@ def _find_in_root(root: Path, ref: str, skip: Path, compile: bool = True) -> tup
 def compile_correlation(doc: RuleDoc, c: Correlation, bases: list[tuple[RuleDoc, ir.RuleIR]]) -> ir.RuleIR:
     """A correlation over its compiled base rules: a SourceUnion of their pipelines, then the windowed
     aggregation and the condition (compiler/correlation.py)."""
-
     sink = DiagnosticSink()
     spans: list[tuple[object, Span]] = []
     tags: list[str] = []
@@ -654,5 +653,6 @@ def compile_correlation(doc: RuleDoc, c: Correlation, bases: list[tuple[RuleDoc,
     check_outputs(doc, Schema(dict(columns), False, None, TIME), doc.sink)
     doc.sink.raise_if_errors()
     source = ir.SourceRef("sigma.correlation", TIME, None, ir.SourceUnion(tuple(branches), TAG_COLUMN))
+    lookups = {t.name: t for _, base in bases for t in base.lookups}  # the base rules' tables (watchlists, …)
     return ir.RuleIR(rule_meta(doc), ir.Pipeline(source, stages, columns), doc.schedule, doc.alert, doc.entities,
-                     doc.details, (), str(doc.path), spans=tuple(spans))
+                     doc.details, tuple(lookups.values()), str(doc.path), spans=tuple(spans))
