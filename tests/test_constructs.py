@@ -662,7 +662,19 @@ ROWS = [
                      '| extend value_percentile = todouble(array_sort_asc(siemforge_values_1)[max_of(toint(ceiling(array_length(siemforge_values_1) * 90.0 / 100.0)), 1) - 1])\n'
                      '| project-away siemforge_values_1\n'
                      '| where value_percentile > 10'),
-        'splunk': Unsupported("percentile: Splunk's perc/upperperc estimate, and its documentation of exactperc does not say which percentile it computes (nearest rank or an interpolation); the IR's is the nearest rank"),
+        'splunk': ('search `cloudtrail` eventName="RunInstances"\n'
+                   '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
+                   "| eval _time=_time, sourceIPAddress=sourceIPAddress, 'requestParameters.maxCount'=siemforge_path1\n"
+                   '| fields - siemforge_path1\n'
+                   '| eval sigma_rule="run"\n'
+                   '| eval siemforge_value2=tonumber(\'requestParameters.maxCount\'), _time=coalesce((floor(_time / 3600) * 3600), "__siemforge_null__"), sourceIPAddress=coalesce(sourceIPAddress, "__siemforge_null__")\n'
+                   '| sort 0 +siemforge_value2\n'
+                   '| streamstats count(siemforge_value2) AS siemforge_rank3 by _time sourceIPAddress\n'
+                   '| eventstats count(siemforge_value2) AS siemforge_n4 by _time sourceIPAddress\n'
+                   '| eval siemforge_pick5=if(isnotnull(siemforge_value2) AND siemforge_rank3==max(ceiling(siemforge_n4 * 90 / 100), 1), siemforge_value2, null())\n'
+                   '| stats max(siemforge_pick5) AS value_percentile by _time sourceIPAddress\n'
+                   '| eval _time=if(_time=="__siemforge_null__", null(), _time), sourceIPAddress=if(sourceIPAddress=="__siemforge_null__", null(), sourceIPAddress)\n'
+                   '| where value_percentile>10'),
     }, correlation=True),
     Row('union', '{type: temporal, rules: [run, stop], group-by: [sourceIPAddress], timespan: 15m}', {
         'executor': ("  branch sigma_rule = 'run':\n"

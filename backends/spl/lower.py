@@ -176,11 +176,18 @@ class SplLowering:
         pre: list[str] = []
         arg_temps: list[str] = []  # eventstats keeps every row: its temporaries are dropped after it
         funcs: list[str] = []
+        ranked: tuple[ir.Aggregation, str] | None = None  # a percentile: the aggregation and its value column
         for a in aggs:
-            if a.fn is ir.AggFn.PERCENTILE:  # docs/semantics.md decision 20
-                raise self.fail("percentile: Splunk's perc/upperperc estimate, and its documentation of exactperc "
-                                "does not say which percentile it computes (nearest rank or an interpolation); the "
-                                "IR's is the nearest rank", a.arg, code="percentile")
+            if a.fn is ir.AggFn.PERCENTILE:  # docs/semantics.md decision 20: the nearest rank, by ranking the rows
+                if command != "stats" or len(aggs) != 1:
+                    raise self.fail("a percentile is computed by ranking the rows (perc estimates; exactperc's "
+                                    "documentation does not say which percentile it is): it cannot share a stats "
+                                    "with other aggregations", a.arg, code="percentile")
+                assert a.arg is not None
+                value = self.fresh("value")
+                pre.append(f"{value}=tonumber({self.as_value(self.value(a.arg))})")
+                ranked = (a, value)
+                continue
             fn = AGG_FUNCTIONS[a.fn]
             if a.arg is None:
                 funcs.append(f"{fn} AS {command_field(a.name)}")
@@ -218,6 +225,8 @@ class SplLowering:
             keys.append(command_field(name))
         if pre:
             self.emit("eval " + ", ".join(pre))
+        if ranked is not None:
+            funcs.append(self.nearest_rank(*ranked, keys))
         self.emit(f"{command} " + " ".join(funcs) + (" by " + " ".join(keys) if keys else ""))
         if command == "eventstats":
             if temps or arg_temps:
@@ -230,6 +239,21 @@ class SplLowering:
             restore = names
         if restore:
             self.emit(restore_null_keys(restore))
+
+    def nearest_rank(self, a: ir.Aggregation, value: str, keys: list[str]) -> str:
+        """The commands that mark, in each group, the row whose value is the nearest-rank percentile (the values in
+        ascending order, each numbered within its group; the one numbered ceil(n × p / 100)); the stats function
+        that takes it."""
+        assert a.percentile is not None
+        rank, n, pick = self.fresh("rank"), self.fresh("n"), self.fresh("pick")
+        by = (" by " + " ".join(keys)) if keys else ""
+        self.emit(f"sort 0 +{command_field(value)}")
+        self.emit(f"streamstats count({command_field(value)}) AS {command_field(rank)}{by}")
+        self.emit(f"eventstats count({command_field(value)}) AS {command_field(n)}{by}")
+        p = f"{a.percentile:g}"
+        self.emit(f"eval {render_field(pick)}=if(isnotnull({render_field(value)}) AND {render_field(rank)}=="
+                  f"max(ceiling({render_field(n)} * {p} / 100), 1), {render_field(value)}, null())")
+        return f"max({command_field(pick)}) AS {command_field(a.name)}"
 
     def lookup(self, st: ir.Lookup) -> None:
         keys = []
