@@ -188,9 +188,13 @@ def filter_rules(doc: RuleDoc) -> list[tuple[str, Span | None]] | None:
 
 
 def filter_applies(flt: RuleDoc, rule: RuleDoc) -> bool:
-    """Whether the filter names the rule (by id or name, or `any`)."""
+    """Whether the filter names the rule (by id or name), or names `any` rule and the rule is of its logsource (a
+    filter of `any` rule is silent about rules of other logsources; one that names a rule of another logsource is
+    reported: logsource_mismatch)."""
     named = filter_rules(flt)
-    return named is None or any(r in rule_names(rule) for r, _ in named)
+    if named is None:
+        return logsource_mismatch(flt, rule) is None
+    return any(r in rule_names(rule) for r, _ in named)
 
 
 def logsource_mismatch(flt: RuleDoc, rule: RuleDoc) -> Diagnostic | None:

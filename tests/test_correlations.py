@@ -584,3 +584,16 @@ def test_a_chain_of_one_rule_is_one_splunk_search(tmp_path: Path) -> None:
     spl = compile_spl(res.rule, None)
     spl_parser().parse(spl)
     assert spl.count("| stats") == 2 and "multisearch" not in spl
+
+
+def test_a_filter_of_any_rule_applies_to_the_rules_of_its_logsource(tmp_path: Path) -> None:
+    (tmp_path / "rules.yml").write_text(BASE + "---\ntitle: other\nlogsource: {product: windows, category: "
+                                        "process_creation}\ndetection: {sel: {Image|endswith: '.exe'}, condition: sel}\n")
+    (tmp_path / "filter.yml").write_text("title: not from the scanner\nlogsource: {product: windows, service: security}"
+                                         "\nfilter:\n  rules: any\n  scanner: {IpAddress: 10.1.2.3}\n"
+                                         "  condition: not scanner\n")
+    base, other = compile_rules(tmp_path / "rules.yml", root=tmp_path)
+    assert base.rule is not None and other.rule is not None
+    assert "10.1.2.3" in compile_kql(base.rule, None) and "10.1.2.3" not in compile_kql(other.rule, None)
+    assert [d for d in other.diagnostics if d.code == "sigma-filter"] == []  # not its logsource: silently
+    assert compile_rules(tmp_path / "filter.yml", root=tmp_path) == []
