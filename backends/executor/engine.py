@@ -23,6 +23,7 @@ from .reader import Malformed, Reports, iter_events
 from .regex import check_rule
 from .shapes import row_selected, row_to_record
 from .values import hashable, sort_key, to_datetime, to_number, to_text
+from .auditd import select_by_field
 from .windows import select_records
 
 
@@ -458,10 +459,16 @@ def run_pipeline(
     sdef = builtin_sources().get(base.name)
     ctx = Context(now, base.time_column, sdef.time_from if sdef is not None else None)
     rows: Iterable[Row] = events
-    if sdef is not None and sdef.records:  # Windows: only the records its `records:` section names
-        stat = StageStat(f"records of source {sdef.name} (by channel, EventID)")
+    if sdef is not None and sdef.records:  # only the records its `records:` section names (Windows, auditd)
+        if any(sel.match for sel in sdef.records):
+            stat = StageStat(f"records of source {sdef.name} (by " +
+                             ", ".join(sorted({f for sel in sdef.records for f, _ in sel.match})) + ")")
+            rows = select_by_field(sdef.records, rows)
+        else:
+            stat = StageStat(f"records of source {sdef.name} (by channel, EventID)")
+            rows = select_records(sdef, rows)
         stats.append(stat)
-        rows = _Counter(stat).count_out(select_records(sdef, rows))
+        rows = _Counter(stat).count_out(rows)
     for src, view_stages in reversed(levels[:-1]):  # views over views, innermost first
         view_stats: list[StageStat] = []
         rows = Engine(ctx, lookup_overrides).run_stages(view_stages, rows, view_stats)
