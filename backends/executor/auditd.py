@@ -210,7 +210,7 @@ def _user(sc: dict[str, Any]) -> str | None:
 
 
 def _common(records: list[dict[str, Any]], sc: dict[str, Any], kind: str) -> dict[str, Any]:
-    row: dict[str, Any] = {"auditd_row": kind, "type": sc["type"]}
+    row: dict[str, Any] = {"auditd_row": kind}
     for k in ("node", "timestamp", "serial", "audit_id"):
         if k in sc:
             row[k] = sc[k]
