@@ -183,7 +183,7 @@ def write_sentinel(out: Path, stem: str, source: str, name: str, table: str, col
 
 def write_splunk(out: Path, stem: str, source: str, name: str, macro: str, definition: str, doc: str,
                  rows: dict[str, list[Any]], columns: dict[str, str], data_source: dict[str, str],
-                 named_fields: bool, note: str) -> None:
+                 named_fields: bool, note: str, replays: bool = True) -> None:
     lines = [HEADER, f"# {source} as {note}", f"# {doc}", f"source: {source}", f"name: {name}", "target: splunk",
              "default: true", "time_column: _time", f"search: {yml('`' + macro + '`')}", "macros:", f"  {macro}:",
              f"    definition: {yml(definition)}",
@@ -194,6 +194,10 @@ def write_splunk(out: Path, stem: str, source: str, name: str, macro: str, defin
         lines.append("# which events of the source type are rows of the source (base-search terms after the macro)")
         lines.append("rows:")
         lines += [f"  {c}: {yml(v)}" for c, v in rows.items()]
+    if not replays:
+        lines.append("# the add-on indexes another shape than the executor's fixtures (auditd audit.log): contentctl")
+        lines.append("# tests are not made from them")
+        lines.append("replays_fixtures: false")
     if named_fields:
         lines.append("# every other field is the add-on's field of the same name (key=value extraction)")
         lines.append("named_fields: true")
@@ -244,7 +248,8 @@ def main() -> None:
                      "for Linux); ESCU detections/endpoint/linux_*.yml read it", {"EventCode": [event_id]},
                      sysmon_cols, {"name": f"Sysmon for Linux EventID {event_id}", "sourcetype": "sysmon:linux",
                                    "source": "Syslog:Linux-Sysmon/Operational", "separator": "EventID"}, False,
-                     "the Splunk Add-on for Sysmon for Linux indexes Sysmon for Linux (sourcetype sysmon:linux).")
+                     "the Splunk Add-on for Sysmon for Linux indexes Sysmon for Linux (sourcetype sysmon:linux).",
+                     replays=False)
 
     # syslog services
     syslog_schema = table_schema(args.shared, "Syslog")
