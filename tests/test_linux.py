@@ -134,24 +134,50 @@ def test_selection_by_row_kind() -> None:
     assert list(select_by_field(src.records, rows)) == [rows[0], rows[2]]
 
 
-# (logsource, detection, expected KQL on the default Sentinel binding)
-SENTINEL_ROWS: list[tuple[str, str, str]] = [
-    ("{product: linux, service: auditd}", "{sel: {type: EXECVE, a0: whoami}, condition: sel}",
-     'LinuxAuditLog\n| where (RecordType =~ "EXECVE" and a0 =~ "whoami")'),
+_A0 = ('trim(@\'"\', replace_regex(extract(@"(?:^|[\\s\\x1d])a0=(""[^""]*""|[^\\s\\x1d]*)", 1, SyslogMessage), '
+       '@"^\\(null\\)$", ""))')
+_TYPE = _A0.replace("a0=", "type=")
+
+# (logsource, detection, binding (None: the default), expected KQL)
+SENTINEL_ROWS: list[tuple[str, str, str | None, str]] = [
+    # auditd records forwarded to syslog: each field read from the record's text by its key
+    ("{product: linux, service: auditd}", "{sel: {type: EXECVE, a0: whoami}, condition: sel}", None,
+     'Syslog\n| where ProcessName in ("audisp-syslog", "audispd")\n'
+     f"| extend a0 = {_A0}, ['type'] = {_TYPE}\n"
+     '| where ([\'type\'] =~ "EXECVE" and a0 =~ "whoami")'),
+    # AUOMS's LinuxAuditLog: SYSCALL rows are AUOMS_SYSCALL/AUOMS_EXECVE, the syscall's name is `syscall`
+    ("{product: linux, service: auditd}", "{sel: {type: SYSCALL, SYSCALL: execve, exe|endswith: /nc}, condition: sel}",
+     "LinuxAuditLog",
+     'LinuxAuditLog\n| extend [\'type\'] = case(RecordType == "AUOMS_SYSCALL", "SYSCALL", RecordType == "AUOMS_EXECVE", '
+     '"SYSCALL", '),
     ("{product: linux, category: process_creation}", "{sel: {Image|endswith: /curl, User: root}, condition: sel}",
-     'DeviceProcessEvents\n| where (FolderPath endswith "/curl" and AccountName =~ "root")'),
+     None, 'DeviceProcessEvents\n| where (FolderPath endswith "/curl" and AccountName =~ "root")'),
     ("{product: linux, category: file_event}", "{sel: {TargetFilename|startswith: /etc/cron.d/}, condition: sel}",
-     'DeviceFileEvents\n| where ActionType == "FileCreated"\n| where FolderPath startswith "/etc/cron.d/"'),
-    ("{product: linux, service: sshd}", "{keywords: ['Accepted publickey'], condition: keywords}",
+     None, 'DeviceFileEvents\n| where ActionType == "FileCreated"\n| where FolderPath startswith "/etc/cron.d/"'),
+    ("{product: linux, service: sshd}", "{keywords: ['Accepted publickey'], condition: keywords}", None,
      'Syslog\n| where ProcessName == "sshd"\n| where * contains "Accepted publickey"'),
 ]
 
 
 @pytest.mark.parametrize("row", SENTINEL_ROWS, ids=[str(i) for i in range(len(SENTINEL_ROWS))])
-def test_linux_rule_to_kql(row: tuple[str, str, str], tmp_path: Path) -> None:
-    logsource, detection, expected = row
+def test_linux_rule_to_kql(row: tuple[str, str, str | None, str], tmp_path: Path) -> None:
+    logsource, detection, binding, expected = row
     rule = compile_rule(tmp_path, f"{HEAD}logsource: {logsource}\ndetection: {detection}\n")
-    assert compile_kql(rule, None) == expected
+    kql = compile_kql(rule, binding)
+    if binding == "LinuxAuditLog":  # the type map is long: its head, and the rule's test on the columns
+        assert kql.startswith(expected)
+        assert kql.endswith('| where ([\'type\'] =~ "SYSCALL" and syscall =~ "execve" and exe endswith "/nc")'), kql
+    else:
+        assert kql == expected
+
+
+def test_auditd_records_with_no_linuxauditlog_row_are_refused(tmp_path: Path) -> None:
+    """AUOMS folds EXECVE and PATH records into its AUOMS_EXECVE rows: a rule on them is refused by name."""
+    rule = compile_rule(tmp_path, f"{HEAD}logsource: {{product: linux, service: auditd}}\n"
+                        "detection: {sel: {type: EXECVE, a0: whoami}, condition: sel}\n")
+    with pytest.raises(CompileError) as exc:
+        compile_kql(rule, "LinuxAuditLog")
+    assert "field 'type' is never 'EXECVE' in the LinuxAuditLog table" in exc.value.diagnostics[0].message
 
 
 # (logsource, detection, expected SPL on the default Splunk binding)
@@ -180,8 +206,8 @@ def test_linux_rule_to_spl(row: tuple[str, str, str], tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("logsource, detection, field", [
-    # the enriched format's interpreted syscall name: LinuxAuditLog keeps only `syscall`
-    ("{product: linux, service: auditd}", "{sel: {type: SYSCALL, SYSCALL: execve}, condition: sel}", "SYSCALL"),
+    # Sysmon for Linux's logon id: DeviceProcessEvents' LogonId is another number
+    ("{product: linux, category: process_creation}", "{sel: {LogonId: 0}, condition: sel}", "LogonId"),
     ("{product: linux, category: process_creation}", "{sel: {CurrentDirectory: /tmp}, condition: sel}",
      "CurrentDirectory"),
 ])

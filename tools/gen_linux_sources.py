@@ -121,9 +121,40 @@ XDR: dict[str, tuple[str, dict[str, str], dict[str, list[Any]], dict[str, Any]]]
                        "map": {"ConnectionSuccess": "true", "InboundConnectionAccepted": "false"}}}),
 }
 
-# LinuxAuditLog: auditd records as the Log Analytics agent's auditd collection (AUOMS) stores them, one row per
-# record, fields under auditd's names; the record type is RecordType, the event id AuditID
-LINUXAUDITLOG_RENAMED = {"_time": "TimeGenerated", "type": "RecordType", "audit_id": "AuditID", "node": "Computer"}
+# LinuxAuditLog: what the Log Analytics agent's auditd plugin (AUOMS, microsoft/OMS-Auditd-Plugin) writes. It does
+# not keep auditd's records: a syscall event (SYSCALL + EXECVE + CWD + PATH… + PROCTITLE) becomes one row,
+# RecordType AUOMS_EXECVE (an execve) or AUOMS_SYSCALL, with the SYSCALL record's fields (a0…a3 its raw arguments),
+# `syscall` and `arch` interpreted (execve, x86_64), user names beside the ids (user, audit_user, effective_user…),
+# and EXECVE's arguments folded into one `cmdline` (no column here); user-space records (USER_LOGIN, …) keep their
+# type and fields (TestEventData.cpp @ 1ea57d38 shows both). So `type` is computed: SYSCALL on the AUOMS rows, the
+# user-space types as written; a rule on EXECVE, PATH, CWD or PROCTITLE records has no row here and is refused.
+AUOMS_SYSCALL_ROWS = {"AUOMS_SYSCALL": "SYSCALL", "AUOMS_EXECVE": "SYSCALL"}
+# record types auditd writes outside syscall events (user space, and the kernel's standalone ones)
+STANDALONE_TYPES = [
+    "ADD_GROUP", "ADD_USER", "ANOM_ABEND", "ANOM_PROMISCUOUS", "CHGRP_ID", "CHUSER_ID", "CONFIG_CHANGE",
+    "CRED_ACQ", "CRED_DISP", "CRED_REFR", "CRYPTO_KEY_USER", "CRYPTO_SESSION", "DAEMON_CONFIG", "DAEMON_END",
+    "DAEMON_START", "DEL_GROUP", "DEL_USER", "GRP_MGMT", "LOGIN", "ROLE_ASSIGN", "SERVICE_START", "SERVICE_STOP",
+    "SOFTWARE_UPDATE", "SYSTEM_BOOT", "SYSTEM_RUNLEVEL", "SYSTEM_SHUTDOWN", "TTY", "USER_ACCT", "USER_AUTH",
+    "USER_AVC", "USER_CHAUTHTOK", "USER_CMD", "USER_END", "USER_ERR", "USER_LOGIN", "USER_LOGOUT", "USER_MGMT",
+    "USER_ROLE_CHANGE", "USER_START", "USER_TTY", "USYS_CONFIG",
+]
+LINUXAUDITLOG = {
+    "_time": "TimeGenerated", "audit_id": "AuditID", "node": "Computer",
+    # the SYSCALL record's fields, as AUOMS keeps them
+    "a0": "a0", "a1": "a1", "a2": "a2", "a3": "a3", "success": "success", "exit": "exit", "ppid": "ppid",
+    "pid": "pid", "auid": "auid", "uid": "uid", "gid": "gid", "euid": "euid", "egid": "egid", "tty": "tty",
+    "comm": "comm", "exe": "exe", "key": "key",
+    # the ENRICHED format's interpreted fields are AUOMS's interpreted columns
+    "SYSCALL": "syscall", "ARCH": "arch", "UID": "user", "AUID": "audit_user", "EUID": "effective_user",
+    "GID": "group", "EGID": "effective_group",
+    # user-space records' fields (the nested msg='…' list)
+    "op": "op", "acct": "acct", "res": "res", "cmd": "cmd", "terminal": "terminal", "addr": "addr",
+    "hostname": "hostname",
+}
+
+# the program names auditd's records reach syslog under: the audisp syslog plugin (audisp-syslog in audit 3.x, the
+# audispd dispatcher's builtin_syslog in 2.x)
+AUDIT_SYSLOG_PROGRAMS = ["audisp-syslog", "audispd"]
 
 SYSLOG_COLUMNS = {"_time": "TimeGenerated", "hostname": "HostName", "appname": "ProcessName", "procid": "ProcessID",
                   "facility": "Facility", "severity": "SeverityLevel", "message": "SyslogMessage"}
@@ -156,14 +187,14 @@ def write_source(out: Path, stem: str, name: str, description: str, logsource: d
 
 def write_sentinel(out: Path, stem: str, source: str, name: str, table: str, columns: dict[str, str],
                    rows: dict[str, list[Any]], computed: dict[str, Any], schema: dict[str, str], doc: str,
-                   note: str) -> None:
+                   note: str, default: bool = True) -> None:
     missing = sorted(c for c in [*columns.values(), *rows] if c not in schema)
     if missing:
         raise SystemExit(f"{table}: no columns {missing}")
     lines = [HEADER, f"# {source} as Microsoft Sentinel stores it in the {table} table. {note}", f"# {doc}",
              "# Read forwards by the KQL backend (canonical field -> column) and backwards by the executor.",
              f"source: {source}", f"name: {name}", "target: sentinel", f"table: {table}",
-             "time_column: TimeGenerated", "default: true",
+             "time_column: TimeGenerated", *(["default: true"] if default else []),
              "# Kusto strings are never null: an absent string field is stored as an empty string (docs/semantics.md).",
              "empty_is_missing: true"]
     if computed:
@@ -220,10 +251,19 @@ def main() -> None:
                  {"product": "linux", "service": "auditd"}, "timestamp", [{"auditd_row": ["record"]}], fields,
                  "Sigma taxonomy: product linux, service auditd; fields: auditd's record fields (audit-userspace)")
     schema = table_schema(args.shared, "LinuxAuditLog")
-    columns = {**LINUXAUDITLOG_RENAMED, **{f: f for f in fields if f in schema and f not in LINUXAUDITLOG_RENAMED
-                                          and f not in ("node", "type")}}
-    write_sentinel(bind_dir, "linux_auditd", "linux.auditd", "LinuxAuditLog", "LinuxAuditLog", columns, {}, {},
-                   schema, AZ.format("linuxauditlog"), "Log Analytics agent auditd collection (AUOMS).")
+    syslog_schema = table_schema(args.shared, "Syslog")
+    type_map = {**AUOMS_SYSCALL_ROWS, **{t: t for t in STANDALONE_TYPES}}
+    write_sentinel(bind_dir, "linux_auditd", "linux.auditd", "LinuxAuditLog", "LinuxAuditLog", LINUXAUDITLOG, {},
+                   {"type": {"kind": "value_map", "column": "RecordType", "map": type_map}}, schema,
+                   AZ.format("linuxauditlog"), "Log Analytics agent auditd plugin (AUOMS): one row per syscall event "
+                   "(AUOMS_EXECVE, AUOMS_SYSCALL) or user-space record.", default=False)
+    write_sentinel(bind_dir, "linux_auditd", "linux.auditd", "Syslog", "Syslog",
+                   {"_time": "TimeGenerated", "node": "HostName"},
+                   {"ProcessName": AUDIT_SYSLOG_PROGRAMS},
+                   {f: {"kind": "audit_field", "column": "SyslogMessage", "key": f} for f in AUDITD_FIELDS},
+                   syslog_schema, AZ.format("syslog"), "auditd's records forwarded to syslog by its audisp syslog "
+                   "plugin, collected by the Azure Monitor Agent: one row per record, the record's text in "
+                   "SyslogMessage.")
     write_splunk(bind_dir, "linux_auditd", "linux.auditd", "linux_audit", "linux_auditd", 'sourcetype="linux:audit"',
                  "https://splunk.github.io/splunk-add-on-for-linux/Sourcetypes", {},
                  {"_time": "_time", "type": "type"},
@@ -252,7 +292,6 @@ def main() -> None:
                      replays=False)
 
     # syslog services
-    syslog_schema = table_schema(args.shared, "Syslog")
     for service, (description, programs) in SERVICES.items():
         logsource = {"product": "linux"} if service == "builtin" else {"product": "linux", "service": service}
         records = [{"appname": programs}] if programs else None
