@@ -100,7 +100,7 @@ CATEGORIES = {
 }
 
 # Sentinel: Defender XDR tables (Defender for Endpoint on Linux writes the same tables as on Windows)
-DEVICE_COMMON = {"_time": "TimeGenerated", "Computer": "DeviceName"}
+DEVICE_COMMON = {"_time": "TimeGenerated", "timestamp": "TimeGenerated", "Computer": "DeviceName"}
 XDR: dict[str, tuple[str, dict[str, str], dict[str, list[Any]], dict[str, Any]]] = {
     "process_creation": ("DeviceProcessEvents", {
         **DEVICE_COMMON, "Image": "FolderPath", "CommandLine": "ProcessCommandLine", "ProcessId": "ProcessId",
@@ -139,7 +139,7 @@ STANDALONE_TYPES = [
     "USER_ROLE_CHANGE", "USER_START", "USER_TTY", "USYS_CONFIG",
 ]
 LINUXAUDITLOG = {
-    "_time": "TimeGenerated", "audit_id": "AuditID", "node": "Computer",
+    "_time": "TimeGenerated", "timestamp": "TimeGenerated", "audit_id": "AuditID", "node": "Computer",
     # the SYSCALL record's fields, as AUOMS keeps them
     "a0": "a0", "a1": "a1", "a2": "a2", "a3": "a3", "success": "success", "exit": "exit", "ppid": "ppid",
     "pid": "pid", "auid": "auid", "uid": "uid", "gid": "gid", "euid": "euid", "egid": "egid", "tty": "tty",
@@ -156,7 +156,7 @@ LINUXAUDITLOG = {
 # audispd dispatcher's builtin_syslog in 2.x)
 AUDIT_SYSLOG_PROGRAMS = ["audisp-syslog", "audispd"]
 
-SYSLOG_COLUMNS = {"_time": "TimeGenerated", "hostname": "HostName", "appname": "ProcessName", "procid": "ProcessID",
+SYSLOG_COLUMNS = {"_time": "TimeGenerated", "timestamp": "TimeGenerated", "hostname": "HostName", "appname": "ProcessName", "procid": "ProcessID",
                   "facility": "Facility", "severity": "SeverityLevel", "message": "SyslogMessage"}
 
 
@@ -258,7 +258,7 @@ def main() -> None:
                    AZ.format("linuxauditlog"), "Log Analytics agent auditd plugin (AUOMS): one row per syscall event "
                    "(AUOMS_EXECVE, AUOMS_SYSCALL) or user-space record.", default=False)
     write_sentinel(bind_dir, "linux_auditd", "linux.auditd", "Syslog", "Syslog",
-                   {"_time": "TimeGenerated", "node": "HostName"},
+                   {"_time": "TimeGenerated", "timestamp": "TimeGenerated", "node": "HostName"},
                    {"ProcessName": AUDIT_SYSLOG_PROGRAMS},
                    {f: {"kind": "audit_field", "column": "SyslogMessage", "key": f} for f in AUDITD_FIELDS},
                    syslog_schema, AZ.format("syslog"), "auditd's records forwarded to syslog by its audisp syslog "
