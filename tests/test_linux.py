@@ -303,9 +303,9 @@ def test_sigma_auditd_rules_same_on_syslog_rows_and_on_duckdb_kql(tmp_path: Path
     """The real audit.log records of shared/data/linux, written as Sentinel Syslog rows through the auditd binding
     (the record's text in SyslogMessage): every SigmaHQ auditd rule gives the executor's rows from the raw log, from
     the rows read back through the binding, and from its KQL on duckdb-kql over the rows."""
-    from siemforge.backends.executor.shapes import record_to_row
-
     import orjson
+
+    from siemforge.backends.executor.shapes import record_to_row
 
     binding = builtin_bindings()[("linux.auditd", "Syslog")]
     logs = sorted(shared_path("data", "linux", "auditd").glob("*.log"))

@@ -156,7 +156,8 @@ LINUXAUDITLOG = {
 # audispd dispatcher's builtin_syslog in 2.x)
 AUDIT_SYSLOG_PROGRAMS = ["audisp-syslog", "audispd"]
 
-SYSLOG_COLUMNS = {"_time": "TimeGenerated", "timestamp": "TimeGenerated", "hostname": "HostName", "appname": "ProcessName", "procid": "ProcessID",
+SYSLOG_COLUMNS = {"_time": "TimeGenerated", "timestamp": "TimeGenerated", "hostname": "HostName",
+                  "appname": "ProcessName", "procid": "ProcessID",
                   "facility": "Facility", "severity": "SeverityLevel", "message": "SyslogMessage"}
 
 

@@ -17,13 +17,13 @@ from siemforge.compiler.lowering import base_source, sources_down
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
+from .auditd import select_by_field
 from .compile import Context, Fn, Row, compile_expr
 from .prefilter import line_prefilter
 from .reader import Malformed, Reports, iter_events
 from .regex import check_rule
 from .shapes import row_selected, row_to_record
 from .values import hashable, sort_key, to_datetime, to_number, to_text
-from .auditd import select_by_field
 from .windows import select_records
 
 
