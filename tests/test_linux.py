@@ -116,6 +116,19 @@ def test_malformed_lines_are_reported_and_skipped(tmp_path: Path) -> None:
     assert sorted(r.get("CommandLine") for r in rows if r["auditd_row"] == "process_creation") == ["id", "ls"]
 
 
+def test_a_rotated_log_cut_mid_line_and_gzip_are_audit_logs(tmp_path: Path) -> None:
+    """The first line of a rotated log may be the tail of a record: still an audit log, that line reported."""
+    import gzip
+
+    text = 'g=1" a0="cut\ntype=EXECVE msg=audit(1.0:1): argc=1 a0="ls"\n'
+    rows, bad = rows_of(tmp_path, text)
+    assert [r.get("CommandLine") for r in rows if r["auditd_row"] == "process_creation"] == ["ls"]
+    assert len(bad) == 1 and ":1: skipped: not an audit record" in bad[0]
+    gz = tmp_path / "audit.log.1.gz"
+    gz.write_bytes(gzip.compress(text.encode()))
+    assert [r["type"] for r in iter_events(gz, lambda m: None) if r["auditd_row"] == "record"] == ["EXECVE"]
+
+
 def test_cli_runs_a_sigma_auditd_rule(tmp_path: Path) -> None:
     rule = tmp_path / "r.yml"
     rule.write_text(HEAD + "logsource: {product: linux, service: auditd}\n"

@@ -26,7 +26,8 @@ WINDOW = 256  # records read after an event's last one before it is taken as com
 MAX_RECORDS = 4096  # records in one event (an EXECVE of a huge argv is split in many); more are reported
 MAX_LINE_CHARS = 1 << 20
 
-AUDIT_LINE = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:node=\S+ )?type=[A-Za-z0-9_\[\]]+ msg=")
+# an audit record at the start of a line (the first lines of a rotated log may be cut: looked for in a file's head)
+AUDIT_LINE = re.compile(rb"(?m)^(?:\xef\xbb\xbf)?[ \t]*(?:node=\S+ )?type=[A-Za-z0-9_\[\]]+ msg=")
 _HEADER = re.compile(r"(?:node=(?P<node>\S+) )?type=(?P<type>[A-Za-z0-9_\[\]]+) msg=(?:audit\((?P<ts>\d+(?:\.\d+)?)"
                      r":(?P<serial>\d+)\):|(?P<noid>\S*))")
 # key=value; a value is "double quoted", 'single quoted' (user-space records' nested msg), {…} (enriched SADDR) or

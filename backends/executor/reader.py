@@ -135,7 +135,7 @@ def iter_events(
         except _READ_ERRORS as exc:
             report(Malformed(name, 0, f"cannot read: {exc}"))
             return
-        if AUDIT_LINE.match(head):  # auditd's text audit.log (auditd.py)
+        if first not in (b"{", b"[") and AUDIT_LINE.search(head, 0, 1 << 16):  # auditd's audit.log (auditd.py)
             yield from iter_auditd(_bounded_lines(fh), name, report)
         elif head[:8] == EVTX_MAGIC or (path.suffix.lower() == ".evtx" and first not in (b"{", b"[")):
             yield from iter_evtx(path, report)
