@@ -20,6 +20,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 WINDOW = 256  # records read after an event's last one before it is taken as complete (no EOE came)
@@ -61,9 +62,7 @@ _SYSCALLS = {
 
 def _decode(key: str, raw: str, record_type: str) -> str | None:
     """One value as auditd meant it: quotes removed, hex decoded for the fields that are hex-encoded when unsafe."""
-    if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
-        return raw[1:-1]
-    if raw.startswith("'") and raw.endswith("'") and len(raw) >= 2:
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
         return raw[1:-1]
     if raw in ("(null)", "(none)"):
         return None if key == "key" else raw
@@ -74,6 +73,12 @@ def _decode(key: str, raw: str, record_type: str) -> str | None:
             data = data.rstrip(b"\0").replace(b"\0", b" ")
         return data.decode("utf-8", "replace")
     return raw
+
+
+@lru_cache(maxsize=256)
+def _iso_time(epoch: str) -> str:
+    """auditd's `<seconds>.<milliseconds>` as ISO-8601 UTC (an event's records share it: cached)."""
+    return datetime.fromtimestamp(float(epoch), UTC).isoformat(timespec="milliseconds")
 
 
 def parse_record(line: str) -> dict[str, Any] | None:
@@ -87,7 +92,7 @@ def parse_record(line: str) -> dict[str, Any] | None:
         row["node"] = m.group("node")
     ts, serial = m.group("ts"), m.group("serial")
     if ts is not None:
-        row["timestamp"] = datetime.fromtimestamp(float(ts), UTC).isoformat(timespec="milliseconds")
+        row["timestamp"] = _iso_time(ts)
         row["serial"] = int(serial)
         row["audit_id"] = f"{ts}:{serial}"
     body = line[m.end():]
