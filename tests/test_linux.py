@@ -72,6 +72,10 @@ def test_event_records_and_process_creation(tmp_path: Path) -> None:
     ("type=USER_CMD msg=audit(1481077231.363:475): pid=1382 uid=1000 auid=1000 ses=3 msg='cwd=\"/home/a\" "
      "cmd=2E2F6D657472696362656174202D63206D622E6465762E796D6C terminal=pts/0 res=success'",
      {"cwd": "/home/a", "cmd": "./metricbeat -c mb.dev.yml", "terminal": "pts/0", "res": "success", "pid": "1382"}),
+    # a user-space record's plain values stay as written (id=1000 is not hex)
+    ("type=USER_LOGIN msg=audit(1.5:7): pid=26475 uid=0 auid=1000 ses=91158 msg='op=login id=1000 "
+     "exe=\"/usr/sbin/sshd\" hostname=131.107.147.6 addr=131.107.147.6 terminal=/dev/pts/0 res=success'",
+     {"id": "1000", "exe": "/usr/sbin/sshd", "addr": "131.107.147.6", "terminal": "/dev/pts/0", "op": "login"}),
     # node= prefix; CWD's two spaces
     ('node=web1 type=CWD msg=audit(1.5:7):  cwd="/root"', {"node": "web1", "cwd": "/root"}),
     # no event id at all

@@ -39,12 +39,13 @@ _ENRICHED_GLUED = re.compile(r'(\(null\)|\(none\)|")(?=[A-Z][A-Z0-9_]*=)')
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 _ARG = re.compile(r"a(\d+)(?:\[(\d+)\])?")
 
-# fields auditd writes with audit_log_untrustedstring (hex when unsafe); SYSCALL's a0…a3 are numbers in hex and are
-# not among them (linux/kernel/audit*.c, audit-userspace lib/…: the fields typed AUPARSE_TYPE_ESCAPED)
+# fields auditd writes with audit_log_untrustedstring / audit_encode_value (hex when unsafe): audit-userspace's
+# AUPARSE_TYPE_ESCAPED fields (lib/typetab.h), go-libaudit's hexDecode list (auparse/auparse.go), EXECVE's aN.
+# SYSCALL's a0…a3 are numbers in hex, and id, hostname, addr, terminal, unit are written as they are: not decoded.
 _ENCODED = frozenset({
     "exe", "comm", "name", "cwd", "proctitle", "cmd", "key", "path", "data", "acct", "dir", "file", "ocomm",
     "watch", "root_dir", "old-chardev", "new-chardev", "new-disk", "old-disk", "new-fs", "old-fs", "vm", "sw",
-    "grp", "new_group", "new_user", "old_user", "id", "hostname", "addr", "terminal", "unit",
+    "grp", "new_group", "device", "cgroup",
 })
 
 # syscall numbers per audit arch (the kernel's AUDIT_ARCH_*): x86_64, i386, aarch64, and the enriched name
