@@ -31,9 +31,11 @@ def make_file(copies: int, out: Path) -> None:
         sys.exit("no audit logs under ../shared/data/linux/auditd: pass a file")
     with out.open("wb") as fh:
         for k in range(copies):
-            shift = k * 100_000_000
+            def renumber(m: re.Match[bytes], shift: int = k * 100_000_000) -> bytes:
+                return b"msg=audit(%s:%d)" % (m.group(1), int(m.group(2)) + shift)
+
             for line in lines:
-                fh.write(_SERIAL.sub(lambda m: b"msg=audit(%s:%d)" % (m.group(1), int(m.group(2)) + shift), line))
+                fh.write(_SERIAL.sub(renumber, line))
 
 
 def child(method: str, path: Path) -> None:
