@@ -215,6 +215,8 @@ def source_for_logsource(logsource: dict[str, str]) -> SourceDef | None:
         decl = {k: v.lower() for k, v in src.logsource}
         if not decl or any(wanted.get(k) != v for k, v in decl.items()):
             continue
+        if not {"service", "category"} & decl.keys() and {"service", "category"} & wanted.keys():
+            continue  # a product-wide source (linux.builtin: keyword rules) is not a fallback for an unknown category
         score = len(decl)
         if best is None or score > best[0]:
             best = (score, src)

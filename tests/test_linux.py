@@ -146,6 +146,16 @@ def test_cli_runs_a_sigma_auditd_rule(tmp_path: Path) -> None:
     assert f"{log}:20: skipped: not an audit record" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_sigma_logsources_pick_linux_sources() -> None:
+    from siemforge.compiler.sources import source_for_logsource
+
+    picked = {str(ls): getattr(source_for_logsource(ls), "name", None) for ls in [
+        {"product": "linux", "service": "auditd"}, {"product": "linux", "category": "process_creation"},
+        {"product": "linux"}, {"product": "linux", "service": "sshd"},
+        {"product": "linux", "category": "process_access"}]}  # no such Linux source: not the product-wide one
+    assert list(picked.values()) == ["linux.auditd", "linux.process_creation", "linux.builtin", "linux.sshd", None]
+
+
 def test_selection_by_row_kind() -> None:
     src = builtin_sources()["linux.auditd"]
     rows = [{"auditd_row": "record", "type": "EXECVE"}, {"auditd_row": "process_creation"}, {"type": "hand-made"}]
