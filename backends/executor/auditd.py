@@ -25,7 +25,6 @@ from typing import Any
 
 WINDOW = 256  # records read after an event's last one before it is taken as complete (no EOE came)
 MAX_RECORDS = 4096  # records in one event (an EXECVE of a huge argv is split in many); more are reported
-MAX_LINE_CHARS = 1 << 20
 
 # an audit record at the start of a line (the first lines of a rotated log may be cut: looked for in a file's head)
 AUDIT_LINE = re.compile(rb"(?m)^(?:\xef\xbb\xbf)?[ \t]*(?:node=\S+ )?type=[A-Za-z0-9_\[\]]+ msg=")
