@@ -213,10 +213,10 @@ def source_for_logsource(logsource: dict[str, str]) -> SourceDef | None:
     wanted = {k: str(v).lower() for k, v in logsource.items() if k in ("product", "service", "category")}
     for src in builtin_sources().values():
         decl = {k: v.lower() for k, v in src.logsource}
-        if not decl or any(wanted.get(k) != v for k, v in decl.items()):
+        # a key declared empty must be absent from the rule (linux.builtin: `service: ""`, product-wide keyword rules,
+        # is not a fallback for a Linux category or service no source declares)
+        if not decl or any((wanted.get(k) or "") != v for k, v in decl.items()):
             continue
-        if not {"service", "category"} & decl.keys() and {"service", "category"} & wanted.keys():
-            continue  # a product-wide source (linux.builtin: keyword rules) is not a fallback for an unknown category
         score = len(decl)
         if best is None or score > best[0]:
             best = (score, src)

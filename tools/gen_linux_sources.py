@@ -294,7 +294,9 @@ def main() -> None:
 
     # syslog services
     for service, (description, programs) in SERVICES.items():
-        logsource = {"product": "linux"} if service == "builtin" else {"product": "linux", "service": service}
+        # product-wide: a rule with a service or category is not one of its rules ("" = must be absent)
+        logsource = ({"product": "linux", "service": '""', "category": '""'} if service == "builtin"
+                     else {"product": "linux", "service": service})
         records = [{"appname": programs}] if programs else None
         write_source(src_dir, f"linux_{service}", f"linux.{service}", f"Linux: {description}", logsource,
                      "timestamp", records, SYSLOG_FIELDS,
