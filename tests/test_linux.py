@@ -68,6 +68,13 @@ def test_event_records_and_process_creation(tmp_path: Path) -> None:
                                  "UID": "root"}),
     ('type=SYSCALL msg=audit(1.5:7): syscall=59 key="x"\x1dARCH=x86_64 SYSCALL=execve',
      {"key": "x", "SYSCALL": "execve"}),
+    # glued after a bare number (laurel's testdata: `cap_frootid=0OUID="root"`) and after a quoted value; an argument
+    # that holds an upper-case NAME= is an argument
+    ('type=PATH msg=audit(1.5:7): item=0 name="/usr/bin/perl" cap_frootid=0OUID="root" OGID="root"',
+     {"cap_frootid": "0", "OUID": "root", "OGID": "root"}),
+    ('type=SYSCALL msg=audit(1.5:7): comm="perl" exe="/usr/bin/perl"ARCH=x86_64', {"exe": "/usr/bin/perl",
+                                                                                 "ARCH": "x86_64"}),
+    ('type=EXECVE msg=audit(1.5:7): argc=2 a0="env" a1="PATH=/tmp"', {"a0": "env", "a1": "PATH=/tmp"}),
     # a user-space record's nested msg='…' list; cmd hex-encoded
     ("type=USER_CMD msg=audit(1481077231.363:475): pid=1382 uid=1000 auid=1000 ses=3 msg='cwd=\"/home/a\" "
      "cmd=2E2F6D657472696362656174202D63206D622E6465762E796D6C terminal=pts/0 res=success'",

@@ -33,8 +33,9 @@ _HEADER = re.compile(r"(?:node=(?P<node>\S+) )?type=(?P<type>[A-Za-z0-9_\[\]]+) 
 # key=value; a value is "double quoted", 'single quoted' (user-space records' nested msg), {…} (enriched SADDR) or
 # bare up to the next space
 _PAIR = re.compile(r"""([A-Za-z_][\w\-\[\]]*)=("[^"]*"|'[^']*'|\{[^}]*\}|\S*)""")
-# the ENRICHED separator, also where a copy lost it: an upper-case KEY= glued to the end of the last raw value
-_ENRICHED_GLUED = re.compile(r'(\(null\)|\(none\)|")(?=[A-Z][A-Z0-9_]*=)')
+# the ENRICHED format's first field where a copy lost the 0x1d separator: an upper-case KEY= glued to the end of the
+# last raw bare value (`key=(null)ARCH=x86_64`, `cap_frootid=0OUID="root"`); after a quoted value findall finds it
+_ENRICHED_GLUED = re.compile(r"(.*?[^A-Z])([A-Z][A-Z0-9_]*=.*)\Z", re.S)
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 _ARG = re.compile(r"a(\d+)(?:\[(\d+)\])?")
 
@@ -96,11 +97,9 @@ def parse_record(line: str) -> dict[str, Any] | None:
         row["serial"] = int(serial)
         row["audit_id"] = f"{ts}:{serial}"
     body = line[m.end():]
-    raw, _, enriched = body.partition("\x1d")
-    if not enriched:
-        raw = _ENRICHED_GLUED.sub(lambda g: g.group(1) + " ", raw)
+    raw, sep, enriched = body.partition("\x1d")
     for text in (raw, enriched):
-        for key, value in _PAIR.findall(text):
+        for key, value in _pairs(text, glued=not sep):
             if key == "msg" and value.startswith("'"):  # a user-space record's own key=value list
                 for k2, v2 in _PAIR.findall(value[1:-1]):
                     row.setdefault(k2, _decode(k2, v2, rtype))
@@ -108,6 +107,18 @@ def parse_record(line: str) -> dict[str, Any] | None:
             if key not in row:
                 row[key] = _decode(key, value, rtype)
     return row
+
+
+def _pairs(text: str, glued: bool) -> Iterator[tuple[str, str]]:
+    """The key=value pairs of a record's text; with `glued`, a bare value's glued ENRICHED field split off."""
+    for key, value in _PAIR.findall(text):
+        if glued and value[:1] not in ('"', "'", "{", ""):
+            m = _ENRICHED_GLUED.match(value)
+            if m:
+                yield key, m.group(1)
+                yield from _pairs(m.group(2), glued)
+                continue
+        yield key, value
 
 
 class _Event:
