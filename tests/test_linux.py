@@ -187,6 +187,9 @@ SENTINEL_ROWS: list[tuple[str, str, str | None, str]] = [
      '"SYSCALL", '),
     ("{product: linux, category: process_creation}", "{sel: {Image|endswith: /curl, User: root}, condition: sel}",
      None, 'DeviceProcessEvents\n| where (FolderPath endswith "/curl" and AccountName =~ "root")'),
+    ("{product: linux, category: process_creation}", "{sel: {CurrentDirectory: /tmp, ParentImage|endswith: /sshd},"
+     " condition: sel}", "asim", 'ASimProcessEventLogs\n| where EventType == "ProcessCreated"\n'
+     '| where (TargetProcessCurrentDirectory =~ "/tmp" and ActingProcessName endswith "/sshd")'),
     ("{product: linux, category: file_event}", "{sel: {TargetFilename|startswith: /etc/cron.d/}, condition: sel}",
      None, 'DeviceFileEvents\n| where ActionType == "FileCreated"\n| where FolderPath startswith "/etc/cron.d/"'),
     ("{product: linux, service: sshd}", "{keywords: ['Accepted publickey'], condition: keywords}", None,

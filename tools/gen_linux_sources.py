@@ -121,6 +121,29 @@ XDR: dict[str, tuple[str, dict[str, str], dict[str, list[Any]], dict[str, Any]]]
                        "map": {"ConnectionSuccess": "true", "InboundConnectionAccepted": "false"}}}),
 }
 
+# Sentinel: the ASIM tables (Advanced Security Information Model; the normalized ASimProcessEventLogs… tables that
+# ingest-time normalization fills, with the same columns the _Im_ParserName functions return)
+ASIM_DOC = "https://learn.microsoft.com/azure/sentinel/normalization-schema-{}"
+ASIM: dict[str, tuple[str, str, dict[str, str], dict[str, list[Any]], dict[str, Any]]] = {
+    "process_creation": ("ASimProcessEventLogs", "process-event", {
+        "_time": "TimeGenerated", "timestamp": "TimeGenerated", "Computer": "DvcHostname",
+        # TargetProcessName is the full path (the schema's example: C:\Windows\explorer.exe); in a ProcessCreated
+        # event the acting process is the parent
+        "Image": "TargetProcessName", "CommandLine": "TargetProcessCommandLine",
+        "CurrentDirectory": "TargetProcessCurrentDirectory", "ParentImage": "ActingProcessName",
+        "ParentCommandLine": "ActingProcessCommandLine", "User": "TargetUsername",
+    }, {"EventType": ["ProcessCreated"]}, {}),
+    "file_event": ("ASimFileEventLogs", "file-event", {
+        "_time": "TimeGenerated", "timestamp": "TimeGenerated", "Computer": "DvcHostname",
+        "TargetFilename": "TargetFilePath", "Image": "ActingProcessName"}, {"EventType": ["FileCreated"]}, {}),
+    "network_connection": ("ASimNetworkSessionLogs", "network", {
+        "_time": "TimeGenerated", "timestamp": "TimeGenerated", "Computer": "DvcHostname",
+        "SourceIp": "SrcIpAddr", "SourcePort": "SrcPortNumber", "DestinationIp": "DstIpAddr",
+        "DestinationPort": "DstPortNumber", "DestinationHostname": "DstHostname"}, {},
+        {"Initiated": {"kind": "value_map", "column": "NetworkDirection",
+                       "map": {"Outbound": "true", "Inbound": "false"}}}),
+}
+
 # LinuxAuditLog: what the Log Analytics agent's auditd plugin (AUOMS, microsoft/OMS-Auditd-Plugin) writes. It does
 # not keep auditd's records: a syscall event (SYSCALL + EXECVE + CWD + PATH… + PROCTITLE) becomes one row,
 # RecordType AUOMS_EXECVE (an execve) or AUOMS_SYSCALL, with the SYSCALL record's fields (a0…a3 its raw arguments),
@@ -282,6 +305,10 @@ def main() -> None:
         write_sentinel(bind_dir, f"linux_{cat}", f"linux.{cat}", "xdr", table, xcols, rows, computed,
                        table_schema(args.shared, table), MS.format(table.lower()),
                        "Microsoft Defender XDR connector (Defender for Endpoint on Linux).")
+        a_table, a_doc, a_cols, a_rows, a_computed = ASIM[cat]
+        write_sentinel(bind_dir, f"linux_{cat}", f"linux.{cat}", "asim", a_table, a_cols, a_rows, a_computed,
+                       table_schema(args.shared, a_table), ASIM_DOC.format(a_doc),
+                       "ASIM normalized table (any Linux source an ASIM parser normalizes).", default=False)
         sysmon_cols = {"_time": "_time", "EventID": "EventCode",
                        **{f: f for f in cat_fields if f not in ("EventID",)}}
         write_splunk(bind_dir, f"linux_{cat}", f"linux.{cat}", "sysmon_linux", "sysmon_linux",
