@@ -184,6 +184,12 @@ SYSLOG_COLUMNS = {"_time": "TimeGenerated", "timestamp": "TimeGenerated", "hostn
                   "facility": "Facility", "severity": "SeverityLevel", "message": "SyslogMessage"}
 
 
+# Sentinel data connector ids, for the analytic rule's requiredDataConnectors: Defender XDR, Syslog through the Azure
+# Monitor Agent (the tables no connector fills, LinuxAuditLog and ASIM's, name none)
+CONNECTORS = {"DeviceProcessEvents": "MicrosoftThreatProtection", "DeviceFileEvents": "MicrosoftThreatProtection",
+              "DeviceNetworkEvents": "MicrosoftThreatProtection", "Syslog": "SyslogAma"}
+
+
 def table_schema(shared: Path, table: str) -> dict[str, str]:
     tables = shared / "reference" / "sentinel" / "tables"
     path = tables / f"{table}.schema.json"
@@ -233,6 +239,9 @@ def write_sentinel(out: Path, stem: str, source: str, name: str, table: str, col
     lines.append(f"# the table's columns and KQL types ({AZ.format(table.lower())})")
     lines.append("schema:")
     lines += [f"  {c}: {t}" for c, t in schema.items()]
+    connector = CONNECTORS.get(table)
+    if connector:  # the analytic rule's requiredDataConnectors (Azure-Sentinel's connector ids)
+        lines.append(f"connector: {connector}")
     out.joinpath(f"{stem}.sentinel_{name.lower()}.yml").write_text("\n".join(lines) + "\n")
 
 
