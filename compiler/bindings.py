@@ -75,7 +75,15 @@ COMPUTED_KINDS = {
     "registry_data": ("data", "type"),
     # a field whose values are another column's, renamed (column value → field value; others: missing)
     "value_map": ("column", "map"),
+    # a field of an auditd record whose text is one column (Syslog's SyslogMessage): the value after ` key=`, its
+    # double quotes removed, as auditd wrote it (a hex-encoded value stays hex: docs/sources/linux.md)
+    "audit_field": ("column", "key"),
 }
+
+
+# where an auditd record's field is in its text (audit_field): after the start, a space or the ENRICHED 0x1d
+# separator; its value "quoted" or bare. The KQL backend and the executor read rows with this one pattern.
+AUDIT_FIELD_PATTERN = r'(?:^|[\s\x1d]){key}=("[^"]*"|[^\s\x1d]*)'
 
 
 def computed(binding: Binding) -> dict[str, dict[str, Any]]:

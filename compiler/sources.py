@@ -33,6 +33,8 @@ class RecordSelector:
     providers: frozenset[str]  # lower case
     event_ids: frozenset[int]
     rename: tuple[tuple[str, str], ...] = ()
+    # or, for logs that are not Windows event logs: field -> the values it may hold (auditd: `auditd_row`)
+    match: tuple[tuple[str, frozenset[str]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,14 @@ def _records_section(doc: Any, data: dict[str, Any]) -> tuple[RecordSelector, ..
                                        doc.span(("records",)))])
     out: list[RecordSelector] = []
     for i, item in enumerate(items):
-        bad = not isinstance(item, dict) or not ({"channel", "provider"} & set(item))
+        bad = not isinstance(item, dict) or not ({"channel", "provider", "match"} & set(item))
+        if not bad and "match" in item:
+            match = item["match"]
+            if isinstance(match, dict) and all(isinstance(v, list) for v in match.values()):
+                out.append(RecordSelector(frozenset(), frozenset(), frozenset(), (), tuple(
+                    (str(k), frozenset(str(x) for x in v)) for k, v in match.items())))
+                continue
+            bad = True
         if not bad:
             try:
                 channels = frozenset(str(c).lower() for c in item.get("channel") or ())
@@ -152,7 +161,7 @@ def _records_section(doc: Any, data: dict[str, Any]) -> tuple[RecordSelector, ..
         if bad:
             raise CompileError([Diagnostic(
                 Severity.ERROR, "a `records` entry needs `channel:` or `provider:` (lists), optional `event_id:` "
-                "(numbers) and `rename:` (old: new)", doc.span(("records", i)))])
+                "(numbers) and `rename:` (old: new); or `match:` (field: [values])", doc.span(("records", i)))])
         out.append(RecordSelector(channels, providers, ids, rename))
     return tuple(out)
 
@@ -204,7 +213,9 @@ def source_for_logsource(logsource: dict[str, str]) -> SourceDef | None:
     wanted = {k: str(v).lower() for k, v in logsource.items() if k in ("product", "service", "category")}
     for src in builtin_sources().values():
         decl = {k: v.lower() for k, v in src.logsource}
-        if not decl or any(wanted.get(k) != v for k, v in decl.items()):
+        # a key declared empty must be absent from the rule (linux.builtin: `service: ""`, product-wide keyword rules,
+        # is not a fallback for a Linux category or service no source declares)
+        if not decl or any((wanted.get(k) or "") != v for k, v in decl.items()):
             continue
         score = len(decl)
         if best is None or score > best[0]:

@@ -17,6 +17,7 @@ from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.bindings import builtin_bindings
+from siemforge.compiler.lowering import base_source
 
 import kql_engine
 from helpers import ROOT, bundled_cases, shared_path
@@ -30,6 +31,8 @@ NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 def test_bundled_rules_kql_matches_executor(rule_file: Path, case: object) -> None:
     rule = compile_file(rule_file).rule
     assert rule is not None
+    if base_source(rule.pipeline.source) != SENTINEL.source:  # e.g. Linux: tests/test_linux.py shapes its own
+        pytest.skip(f"not a {SENTINEL.source} rule: its own source's test compares the shapes")
     if rule.baselines:
         pytest.skip("no verdict: on Sentinel the seen-before table is computed from the table's own history, which "
                     "this case gives as a file; test_unseen_image_on_sentinel_at_two_nows runs it from history")

@@ -18,6 +18,7 @@ from siemforge.backends.executor.reader import iter_events
 from siemforge.backends.executor.shapes import record_to_row, row_to_record
 from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.bindings import builtin_bindings
+from siemforge.compiler.lowering import base_source
 
 from helpers import bundled_cases, shared_path
 
@@ -64,6 +65,8 @@ def test_portal_export_rows_read_as_records() -> None:
 def test_bundled_rules_same_on_both_shapes(rule_file: Path, case: Any, tmp_path: Path) -> None:
     rule = compile_file(rule_file).rule
     assert rule is not None
+    if base_source(rule.pipeline.source) != SENTINEL.source:  # e.g. Linux: tests/test_linux.py shapes its own
+        pytest.skip(f"not a {SENTINEL.source} rule: its own source's test compares the shapes")
     raw = run_rule(rule, list(case.logs), case.now or NOW, case.lookups)
     rows = to_rows(list(case.logs), tmp_path / "rows.ndjson")
     sentinel = run_rule(rule, [rows], case.now or NOW, case.lookups, binding=SENTINEL)

@@ -18,6 +18,7 @@ from siemforge.compiler.lowering import base_source, sources_down
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
+from .auditd import select_by_field
 from .compile import Context, Fn, Row, compile_expr
 from .prefilter import line_prefilter
 from .reader import Malformed, Reports, iter_events
@@ -483,10 +484,16 @@ def run_pipeline(
     sdef = builtin_sources().get(base.name)
     ctx = Context(now, base.time_column, sdef.time_from if sdef is not None else None)
     rows: Iterable[Row] = events
-    if sdef is not None and sdef.records:  # Windows: only the records its `records:` section names
-        stat = StageStat(f"records of source {sdef.name} (by channel, EventID)")
+    if sdef is not None and sdef.records:  # only the records its `records:` section names (Windows, auditd)
+        if any(sel.match for sel in sdef.records):
+            stat = StageStat(f"records of source {sdef.name} (by " +
+                             ", ".join(sorted({f for sel in sdef.records for f, _ in sel.match})) + ")")
+            rows = select_by_field(sdef.records, rows)
+        else:
+            stat = StageStat(f"records of source {sdef.name} (by channel, EventID)")
+            rows = select_records(sdef, rows)
         stats.append(stat)
-        rows = _Counter(stat).count_out(select_records(sdef, rows))
+        rows = _Counter(stat).count_out(rows)
     for src, view_stages in reversed(levels[:-1]):  # views over views, innermost first
         view_stats: list[StageStat] = []
         rows = Engine(ctx, lookup_overrides).run_stages(view_stages, rows, view_stats)

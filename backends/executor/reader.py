@@ -1,5 +1,6 @@
 """Read events from log files: NDJSON, a JSON array, CloudTrail `{"Records": [...]}`, each optionally gzipped;
-Windows `.evtx` files, evtx-JSON and flat Windows NDJSON, each record normalised to one row (windows.py).
+Windows `.evtx` files, evtx-JSON and flat Windows NDJSON, each record normalised to one row (windows.py); auditd's
+text audit.log, its records and events as rows (auditd.py).
 
 Everything streams: memory does not grow with the file. NDJSON is read line by line, a line never more than
 MAX_LINE_BYTES at a time; a JSON array or a Records document is read record by record (ijson's C parser, yajl2_c,
@@ -24,6 +25,7 @@ from typing import IO, Any
 import ijson
 import orjson
 
+from .auditd import AUDIT_LINE, iter_auditd
 from .windows import EVTX_MAGIC, iter_evtx, normalise_all, split_concatenated
 
 MAX_LINE_BYTES = 16 << 20  # a longer NDJSON line, or array record, is reported and skipped without being held
@@ -133,7 +135,9 @@ def iter_events(
         except _READ_ERRORS as exc:
             report(Malformed(name, 0, f"cannot read: {exc}"))
             return
-        if head[:8] == EVTX_MAGIC or (path.suffix.lower() == ".evtx" and first not in (b"{", b"[")):
+        if first not in (b"{", b"[") and AUDIT_LINE.search(head, 0, 1 << 16):  # auditd's audit.log (auditd.py)
+            yield from iter_auditd(_bounded_lines(fh), name, report)
+        elif head[:8] == EVTX_MAGIC or (path.suffix.lower() == ".evtx" and first not in (b"{", b"[")):
             yield from iter_evtx(path, report)
         elif first == b"[" or _RECORDS_DOC.match(head):
             retry = _Retry()

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from siemforge.compiler.bindings import Binding, computed, members_column, row_filter
+from siemforge.compiler.bindings import AUDIT_FIELD_PATTERN, Binding, computed, members_column, row_filter
 
 from .values import format_datetime, to_datetime, to_text
 
@@ -89,6 +89,12 @@ def computed_value(spec: dict[str, Any], row: dict[str, Any]) -> str | None:
     if spec["kind"] == "value_map":
         found = spec["map"].get(row.get(spec["column"]))
         return None if found is None else str(found)
+    if spec["kind"] == "audit_field":
+        text = row.get(spec["column"])
+        m = re.search(AUDIT_FIELD_PATTERN.format(key=re.escape(str(spec["key"]))), text) if isinstance(
+            text, str) else None
+        value = m.group(1).strip('"') if m else None
+        return None if value in (None, "", "(null)") else value
     data, kind = row.get(spec["data"]), str(row.get(spec["type"]) or "").lower()
     try:
         if kind == "dword":
@@ -103,6 +109,9 @@ def computed_value(spec: dict[str, Any], row: dict[str, Any]) -> str | None:
     return None if data in (None, "") else str(data)
 
 
+_NOT_AUDIT_FIELDS = frozenset({"type", "auditd_row", "node", "timestamp", "serial", "audit_id", "_time"})
+
+
 def computed_columns(spec: dict[str, Any], value: Any, record: dict[str, Any]) -> dict[str, Any]:
     """The table columns a computed field comes from, given its canonical value (record_to_row's direction).
     Registry paths: the last segment is the value name for value events (Sysmon EventType SetValue/DeleteValue,
@@ -110,6 +119,10 @@ def computed_columns(spec: dict[str, Any], value: Any, record: dict[str, Any]) -
     if value is None:
         return {}
     text = str(value)
+    if spec["kind"] == "audit_field":  # the whole record as auditd's text, every field quoted
+        fields = " ".join(f'{k}="{v}"' for k, v in record.items() if k not in _NOT_AUDIT_FIELDS and v is not None)
+        return {spec["column"]: f"type={record.get('type', 'UNKNOWN')} msg=audit({record.get('audit_id', '0:0')}): "
+                                f"{fields}"}
     if spec["kind"] == "value_map":
         text = text.lower() if isinstance(value, bool) else text
         column_value = next((k for k, v in spec["map"].items() if str(v) == text), None)

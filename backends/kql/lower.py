@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from siemforge.compiler import ir, lowering
-from siemforge.compiler.bindings import Binding, ColumnRef, computed, row_filter
+from siemforge.compiler.bindings import AUDIT_FIELD_PATTERN, Binding, ColumnRef, computed, row_filter
 from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
 from siemforge.compiler.regex import RegexRefused, compile_re2
@@ -338,6 +338,28 @@ class KqlLowering:
             self.scope.computed[alias] = _IR_TO_KQL.get(types.get(col, Type.STRING), "string")
 
     # ------------------------------------------------------------------ expressions
+    def check_mapped_values(self, e: ir.Expr) -> None:
+        """A field the binding computes with a value map holds only the map's values: an equality with any other
+        value would be false on every row, so the rule is refused rather than compiled to a test that never holds
+        (LinuxAuditLog: auditd's EXECVE and PATH records are folded into AUOMS_EXECVE rows, `type` is SYSCALL)."""
+        match e:
+            case ir.Compare(op=ir.CmpOp.EQ, left=ir.Column(name=n, path=()), right=ir.Literal(value=str() as v)):
+                values: tuple[ir.Expr, ...] = (ir.Literal(v, Type.STRING),)
+            case ir.InList(subject=ir.Column(name=n, path=()), values=values):
+                pass
+            case _:
+                return
+        if not self.scope.from_table or n in self.scope.computed:
+            return
+        spec = computed(self.binding).get(n)
+        if spec is None or spec.get("kind") != "value_map" or self.binding.resolve(n, ()) is None:
+            return
+        held = {str(x).lower() for x in spec["map"].values()}
+        for lit in values:
+            if isinstance(lit, ir.Literal) and isinstance(lit.value, str) and lit.value.lower() not in held:
+                raise self.fail(f"field {n!r} is never {lit.value!r} in the {self.binding.table} table (binding "
+                                f"{self.binding.name!r} computes it from {spec['column']})", e, code="unmapped-value")
+
     def predicate(self, e: ir.Expr) -> str:
         out = self.value(e)
         return out.text if out.type == "bool" else f"tobool({out.text})"
@@ -370,6 +392,7 @@ class KqlLowering:
             raise lowering.placed(self.rule, FEATURES, err, e) from None
 
     def node_value(self, e: ir.Expr) -> Lowered:  # noqa: C901 - one case per node type
+        self.check_mapped_values(e)
         match e:
             case ir.Literal(value=v, type=t):
                 return literal(v, t)
@@ -734,6 +757,10 @@ def computed_kql(spec: dict[str, object]) -> str:
                         f"strcat({render_string_literal(short)}, substring({key}, {len(long)}))")
         hive = f"case({', '.join(arms)}, {key})"
         return f'strcat({hive}, iff(isempty({value}), "", strcat("\\\\", {value})))'
+    if spec["kind"] == "audit_field":
+        pattern = AUDIT_FIELD_PATTERN.format(key=re.escape(str(spec["key"])))
+        found = f'extract({render_regex_literal(pattern)}, 1, {render_name(str(spec["column"]))})'
+        return "trim(@'\"', replace_regex(" + found + r', @"^\(null\)$", ""))'
     if spec["kind"] == "value_map":
         col = render_name(str(spec["column"]))
         arms = [f"{col} == {render_string_literal(str(k))}, {render_string_literal(str(v))}"

@@ -85,6 +85,8 @@ def _fixtures_fit(rule: ir.RuleIR, binding: str | None) -> bool:
     """Whether the rule's fixtures (records as its base source writes them, which the base source's default binding
     reads as they are) are test data for the search: its binding's data source is that default binding's."""
     base, chosen = base_binding(rule, FEATURES), splunk_binding(rule, binding)
+    if chosen is not None and chosen.extra.get("replays_fixtures") is False:  # the add-on indexes another shape
+        return False  # (sysmon:linux is Sysmon for Linux's XML; the rule's fixtures are auditd's audit.log)
     return base is not None and chosen is not None and base.extra.get("data_source") == chosen.extra.get("data_source")
 
 
