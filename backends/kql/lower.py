@@ -245,20 +245,30 @@ class KqlLowering:
             raise self.fail("earliest()/latest() need an event time")
         return col
 
+    def by_value(self, expr: ir.Expr) -> tuple[str, str]:
+        """A group key's text and KQL type. KQL cannot group by a `dynamic` value (Kusto.Language KS116); a key the
+        IR types as a scalar but the table holds in a dynamic column (a WindowsEvent EventData member) is cast to
+        that scalar, as the executor compares it."""
+        v = self.value(expr)
+        kql_type = _IR_TO_KQL.get(expr.type)
+        if v.type == "dynamic" and kql_type is not None:
+            return f"to{'long' if kql_type == 'long' else kql_type}({v.text})", kql_type
+        return v.text, v.type
+
     def by_list(self, by: tuple[ir.Assignment, ...]) -> list[str]:
         out = []
         for b in by:
-            v = self.value(b.expr)
-            if v.text == render_name(b.name):
-                out.append(v.text)
+            text, _ = self.by_value(b.expr)
+            if text == render_name(b.name):
+                out.append(text)
             else:
-                out.append(f"{render_name(b.name)} = {v.text}")
+                out.append(f"{render_name(b.name)} = {text}")
         return out
 
     def aggregate(self, stage: ir.Aggregate) -> None:
         aggs = [self.aggregation(a) for a in stage.aggregations]
         by = self.by_list(stage.by)
-        by_types = {b.name: self.value(b.expr).type for b in stage.by}
+        by_types = {b.name: self.by_value(b.expr)[1] for b in stage.by}
         text = "summarize " + ", ".join(a.text for a in aggs)
         if by:
             text += " by " + ", ".join(by)
