@@ -182,7 +182,17 @@ class KqlLowering:
             raise self.fail(f"field {name!r} has no column in the {self.binding.table} table", code="unmapped-field")
         if ref.column == name:
             return render_name(name)
-        return f"{render_name(name)} = {self.column(ir.Column(name, (), Type.ANY)).text}"
+        text = self.column(ir.Column(name, (), Type.ANY)).text
+        declared = _IR_TO_KQL.get(self.source_fields().get(name, Type.ANY))
+        if ref.json_text and declared is not None:  # a member of a dynamic column: the field's own type, not dynamic
+            text = f"to{declared}({text})"
+        return f"{render_name(name)} = {text}"
+
+    def source_fields(self) -> dict[str, Type]:
+        from siemforge.compiler.sources import builtin_sources
+
+        src = builtin_sources().get(self.binding.source)
+        return dict(src.fields) if src is not None else {}
 
     def resolve(self, name: str, path: tuple[str | int, ...]) -> ColumnRef | None:
         """The binding's column for a source field; a computed one is extended at the query's head when read."""
@@ -195,6 +205,8 @@ class KqlLowering:
         if name in self.scope.computed:
             return self.scope.computed[name]
         ref = self.binding.resolve(name, ()) if self.scope.from_table else None
+        if ref is not None and ref.json_text:
+            return _IR_TO_KQL.get(self.source_fields().get(name, Type.ANY), ref.type)
         return ref.type if ref is not None else "dynamic"
 
     def extend(self, assigns: tuple[ir.Assignment, ...]) -> None:
@@ -252,7 +264,7 @@ class KqlLowering:
         v = self.value(expr)
         kql_type = _IR_TO_KQL.get(expr.type)
         if v.type == "dynamic" and kql_type is not None:
-            return f"to{'long' if kql_type == 'long' else kql_type}({v.text})", kql_type
+            return f"to{kql_type}({v.text})", kql_type
         return v.text, v.type
 
     def by_list(self, by: tuple[ir.Assignment, ...]) -> list[str]:

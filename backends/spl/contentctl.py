@@ -87,8 +87,9 @@ def data_sources(rule: ir.RuleIR, binding: str | None) -> list[dict[str, Any]]:
         names = [*b.columns.values(), *b.json_columns.values()]
     else:  # a data model filled from the base source's records
         names = list(builtin_sources()[base].fields)
-    common = {
-        "name": str(ds["name"]),
+    name = str(ds["name"])
+    common: dict[str, Any] = {
+        "name": name,
         "sourcetype": str(ds["sourcetype"]),
         "source": str(ds["source"]),
         "separator": str(ds["separator"]),
@@ -99,16 +100,16 @@ def data_sources(rule: ir.RuleIR, binding: str | None) -> list[dict[str, Any]]:
         "replay": str(ds["replay"]) if ds.get("replay") else None,
         "fields": sorted({n.split(".")[0] for n in names} | {"_time"}),
     }
-    if "{EventID}" not in common["name"]:
+    if "{EventID}" not in name:
         return [common]
     rows = (b.extra.get("rows") or {}).get("EventCode")
     chosen = selected_event_ids(rule.pipeline)
     ids = sorted(set(rows or chosen or ()) & set(chosen or rows or ()))
     if not ids:
         raise PackError(f"binding {b.name!r} names its contentctl data sources by EventID "
-                        f"({common['name']!r}), and the rule's first condition selects no EventID "
+                        f"({name!r}), and the rule's first condition selects no EventID "
                         "(`EventID == n` or `EventID in (…)`)")
-    return [{**common, "name": common["name"].replace("{EventID}", str(i))} for i in ids]
+    return [{**common, "name": name.replace("{EventID}", str(i))} for i in ids]
 
 
 def selected_event_ids(pipeline: ir.Pipeline) -> list[int] | None:
