@@ -128,8 +128,10 @@ def portable(query: str) -> str:
 
 
 def construct(exc: Exception) -> str:
-    """The KQL construct duckdb-kql names in a KqlUnsupportedError (its message's first line)."""
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    """The KQL construct duckdb-kql names in a KqlUnsupportedError (`function:tohex`), else its message's first
+    line."""
+    m = re.search(r"construct '([^']+)'", str(exc))
+    return m.group(1) if m else (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def run(con: Any, query: str, now: datetime) -> list[dict[str, Any]]:
