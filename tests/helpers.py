@@ -36,15 +36,19 @@ def compile_rule(folder: Path, text: str):  # type: ignore[no-untyped-def]  # ->
     return res.rule
 
 
-def bundled_cases(raw_only: bool = False) -> list[object]:
+def bundled_cases(raw_only: bool = False, source: str | None = None) -> list[object]:
     """Every test case of the bundled rules (rules/) as a pytest param (rule file, case), named folder:case;
-    `raw_only`: the cases whose logs are raw records (no `binding:`)."""
+    `raw_only`: the cases whose logs are raw records (no `binding:`); `source`: the rules whose base source's name
+    starts with it (`aws.`, `windows.`)."""
     from siemforge.compiler.api import compile_file, discover_rules
+    from siemforge.compiler.lowering import base_source
 
     out: list[object] = []
     for f in discover_rules([ROOT / "rules"]):
         res = compile_file(f)
         assert res.doc is not None, [str(d) for d in res.diagnostics]
+        if source is not None and (res.rule is None or not base_source(res.rule.pipeline.source).startswith(source)):
+            continue
         out.extend(pytest.param(f, case, id=f"{f.parent.name}:{case.name}") for case in res.doc.tests
                    if not raw_only or case.binding is None)
     return out

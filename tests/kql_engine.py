@@ -28,14 +28,25 @@ DUCK_TYPES = {"string": "VARCHAR", "datetime": "TIMESTAMP", "bool": "BOOLEAN", "
 
 
 def connect(binding: Binding, logs: list[Path], lookups: dict[str, Path]) -> Any:
+    rows = [record_to_row(rec, binding) for f in logs for rec in iter_events(f, lambda m: None)]
+    return connect_rows(binding, rows, lookups)
+
+
+def _cell(v: Any, kind: str) -> Any:
+    """A row's value as DuckDB takes it: a dynamic column's object or array as JSON text."""
+    if kind == "dynamic" and isinstance(v, (dict, list)):
+        return orjson.dumps(v).decode()
+    return v
+
+
+def connect_rows(binding: Binding, table_rows: list[dict[str, Any]], lookups: dict[str, Path] | None = None) -> Any:
+    """A DuckDB connection holding the binding's table (its schema) with these rows, and the lookups as
+    watchlists."""
+    lookups = lookups or {}
     con = duckdb_kql.connect()
     cols = list(binding.schema.items())
     con.sql(f"CREATE TABLE {binding.table} (" + ", ".join(f'"{c}" {DUCK_TYPES[t]}' for c, t in cols) + ")")
-    rows = []
-    for f in logs:
-        for rec in iter_events(f, lambda m: None):
-            r = record_to_row(rec, binding)
-            rows.append([r.get(c) for c, _ in cols])
+    rows = [[_cell(r.get(c), t) for c, t in cols] for r in table_rows]
     if rows:
         con.executemany(f"INSERT INTO {binding.table} VALUES (" + ",".join("?" * len(cols)) + ")", rows)
     # watchlists: one table of every lookup's rows, all text, with the alias
@@ -117,6 +128,13 @@ def portable(query: str) -> str:
             start, end, args = calls[-1]  # innermost-last: rewrite from the end so positions stay valid
             query = query[:start] + rewrite(args) + query[end:]
     return query
+
+
+def construct(exc: Exception) -> str:
+    """The KQL construct duckdb-kql names in a KqlUnsupportedError (`function:tohex`), else its message's first
+    line."""
+    m = re.search(r"construct '([^']+)'", str(exc))
+    return m.group(1) if m else (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def run(con: Any, query: str, now: datetime) -> list[dict[str, Any]]:

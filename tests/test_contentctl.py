@@ -12,7 +12,7 @@ import yaml
 from siemforge.backends.spl.contentctl import build_pack
 from siemforge.compiler.api import compile_file, discover_rules
 
-from helpers import ROOT, ci_tool
+from helpers import ROOT, ci_tool, compile_rule
 
 
 def compiled():  # type: ignore[no-untyped-def]
@@ -220,3 +220,62 @@ def test_pack_long_titles_bad_versions_and_same_named_fixtures(tmp_path: Path) -
                        ["data/aws_ecr_two_fixture_folders/logs-2.ndjson"]]
     assert [json.loads(x) for x in (out / shipped[1][0]).read_text().splitlines()] == [
         json.loads(x) for x in lines[1:]]
+
+
+WINDOWS_SOURCES = {
+    "LSASS Memory Dump through comsvcs.dll MiniDump": ["Sysmon EventID 1"],
+    "Windows Logon Success after Repeated Failures": ["Windows Event Log Security 4624",
+                                                      "Windows Event Log Security 4625"],
+    "PowerShell Script Run from a User-Writable Folder": ["Powershell Script Block Logging 4104"],
+}
+
+
+def test_windows_detections_name_escu_data_sources_and_ship_no_replay() -> None:
+    """Windows rules read ESCU's data sources (by EventID), live under detections/endpoint, and carry no attack data:
+    contentctl would replay it as XmlWinEventLog XML, which the fixtures are not."""
+    from siemforge.backends.spl.app import slug
+
+    files = pack_files()
+    dets = {d["name"]: (k, d) for k, d in ((k, yaml.safe_load(v)) for k, v in files.items()
+                                           if k.startswith("detections/"))}
+    for name, sources in WINDOWS_SOURCES.items():
+        path, d = dets[name]
+        assert path.startswith("detections/endpoint/") and d["data_source"] == sources, (path, d["data_source"])
+        assert d["tags"]["asset_type"] == "Endpoint" and d["tests"] == [] and d["status"] == "experimental"
+        assert d["tags"]["analytic_story"] == ["siemforge Windows Detections"]
+        for s in sources:
+            ds = yaml.safe_load(files[f"data_sources/{slug(s)}.yml"])
+            assert ds["name"] == s and ds["sourcetype"] == "xmlwineventlog"
+            assert ds["source"].startswith("XmlWinEventLog:") and "Computer" in ds["fields"]
+    lsass = dets["LSASS Memory Dump through comsvcs.dll MiniDump"][1]
+    assert {"field": "Computer", "type": "system", "score": 50} in lsass["rba"]["risk_objects"]
+    assert "stories/siemforge_windows_detections.yml" in files and "stories/siemforge_cloud_detections.yml" in files
+
+
+def test_windows_data_source_follows_the_binding_and_the_rules_event_ids(tmp_path: Path) -> None:
+    from siemforge.backends.spl.contentctl import PackError, data_sources
+
+    lsass = next(r for r in rules() if r.meta.title.startswith("LSASS"))
+    assert [d["name"] for d in data_sources(lsass, "wineventlog")] == ["Windows Event Log Security 4688"]
+    head = "title: t\nlogsource: {product: windows, service: security}\n"
+    one = compile_rule(tmp_path, head + "detection:\n  sel: {EventID: 4720, TargetUserName: x}\n  condition: sel\n")
+    assert [d["name"] for d in data_sources(one, None)] == ["Windows Event Log Security 4720"]
+    none = compile_rule(tmp_path, head + "detection:\n  sel: {TargetUserName: x}\n  condition: sel\n")
+    with pytest.raises(PackError, match="selects no EventID"):
+        data_sources(none, None)
+
+
+def test_a_production_windows_rule_ships_experimental_with_the_reason(tmp_path: Path) -> None:
+    import shutil
+
+    src = ROOT / "rules" / "windows_lsass_dump_comsvcs"
+    shutil.copytree(src, tmp_path / src.name)
+    path = tmp_path / src.name / f"{src.name}.yml"
+    path.write_text(path.read_text().replace("status: experimental", "status: stable"))
+    res = compile_file(path)
+    assert res.rule is not None and res.doc is not None
+    notes: list[str] = []
+    files = build_pack([res.rule], None, {res.rule.meta.id: res.doc.tests}, on_note=lambda r, n: notes.append(n))
+    det = yaml.safe_load(files["detections/endpoint/lsass_memory_dump_through_comsvcs_dll_minidump.yml"])
+    assert det["status"] == "experimental" and det["tests"] == []
+    assert len(notes) == 1 and "XmlWinEventLog XML" in notes[0] and "status stable" in notes[0]

@@ -27,7 +27,7 @@ SENTINEL = builtin_bindings()[("aws.cloudtrail", "sentinel")]
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("rule_file,case", bundled_cases())
+@pytest.mark.parametrize("rule_file,case", bundled_cases(source="aws."))
 def test_bundled_rules_kql_matches_executor(rule_file: Path, case: object) -> None:
     rule = compile_file(rule_file).rule
     assert rule is not None

@@ -61,7 +61,7 @@ def test_portal_export_rows_read_as_records() -> None:
     assert recs[0]["responseElements"] == {"ConsoleLogin": "Success"}
 
 
-@pytest.mark.parametrize("rule_file,case", bundled_cases(raw_only=True))
+@pytest.mark.parametrize("rule_file,case", bundled_cases(raw_only=True, source="aws."))
 def test_bundled_rules_same_on_both_shapes(rule_file: Path, case: Any, tmp_path: Path) -> None:
     rule = compile_file(rule_file).rule
     assert rule is not None

@@ -57,6 +57,49 @@ MACROS: dict[str, tuple[str, str]] = {
 DESCRIPTION = ("customer specific splunk configurations(eg- index, source, sourcetype). Replace the macro "
                "definition with configurations for your Splunk Environment.")
 SYSMON_DOC = "https://docs.splunk.com/Documentation/AddOns/released/MSSysmon/Sourcetypes"
+
+# contentctl data sources (a pack's `data_sources/`), named as ESCU names them (splunk/security_content
+# data_sources/*.yml: "Sysmon EventID 1", "Windows Event Log Security 4688", "Powershell Script Block Logging 4104");
+# `{EventID}` is filled per rule with the EventIDs its search selects (backends/spl/contentctl.py). Channels ESCU
+# has no data sources for get none, and `export contentctl` refuses their rules with that reason.
+SYSMON_TA = {"name": "Splunk Add-on for Sysmon", "url": "https://splunkbase.splunk.com/app/5709", "version": "4.0.2"}
+WINDOWS_TA = {"name": "Splunk Add-on for Microsoft Windows", "url": "https://splunkbase.splunk.com/app/742",
+              "version": "8.9.0"}
+DATA_SOURCES: dict[str, tuple[str, str, str, dict[str, str]]] = {  # channel -> name, source, separator, add-on
+    SYSMON_CHANNEL: ("Sysmon EventID {EventID}", f"XmlWinEventLog:{SYSMON_CHANNEL}", "EventID", SYSMON_TA),
+    "Security": ("Windows Event Log Security {EventID}", "XmlWinEventLog:Security", "EventCode", WINDOWS_TA),
+    "System": ("Windows Event Log System {EventID}", "XmlWinEventLog:System", "EventCode", WINDOWS_TA),
+    "Application": ("Windows Event Log Application {EventID}", "XmlWinEventLog:Application", "EventCode",
+                    WINDOWS_TA),
+    "Microsoft-Windows-PowerShell/Operational": (
+        "Powershell Script Block Logging {EventID}", "XmlWinEventLog:Microsoft-Windows-PowerShell/Operational",
+        "EventCode", WINDOWS_TA),
+}
+# contentctl replays a test's attack data as the add-on's input: XmlWinEventLog events (the <Event> XML). The
+# fixtures are evtx-JSON or flat NDJSON; writing XML from them would be our guess at what the add-on reads.
+NO_REPLAY = ("contentctl replays Windows events as the add-on's XmlWinEventLog XML, and the rule's fixtures are "
+             "evtx-JSON / flat NDJSON records")
+
+
+def data_source(channels: list[str], event_ids: list[int] | None) -> list[str]:
+    """The binding's `data_source:` lines, or none where ESCU names no data source for the channel's events."""
+    spec = DATA_SOURCES.get(channels[0])
+    if spec is None or (channels[0].endswith("PowerShell/Operational") and event_ids != [4104]):
+        return []
+    name, source, separator, ta = spec
+    return [
+        "# the contentctl data source a pack built on this binding declares ({EventID}: the rule's EventIDs)",
+        "data_source:",
+        f"  name: {quote(name)}",
+        f"  source: {quote(source)}",
+        "  sourcetype: xmlwineventlog",
+        f"  separator: {separator}",
+        f"  supported_TA: {json.dumps(ta)}",
+        "  asset_type: Endpoint",
+        "  domain: endpoint",
+        "  story: siemforge Windows Detections",
+        f"  replay: {quote(NO_REPLAY)}",
+    ]
 WINDOWS_DOC = "https://docs.splunk.com/Documentation/AddOns/released/Windows/SourcetypesandCIMdatamodelinfo"
 
 
@@ -93,6 +136,7 @@ def write(out: Path, source: str, name: str, channels: list[str], event_ids: lis
         lines.append("# which events of the source type are rows of the source (base-search terms after the macro)")
         lines.append("rows:")
         lines.append(f"  EventCode: {json.dumps(event_ids)}")
+    lines += data_source(channels, event_ids)
     if "Provider_Name" in (fields or {"Provider_Name": ""}):
         lines.append("# fields the add-on does not extract, read from the XML event by spath (an attribute: {@Name})")
         lines.append("xml_paths:")

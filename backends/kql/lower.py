@@ -185,7 +185,17 @@ class KqlLowering:
             raise self.fail(f"field {name!r} has no column in the {self.binding.table} table", code="unmapped-field")
         if ref.column == name:
             return render_name(name)
-        return f"{render_name(name)} = {self.column(ir.Column(name, (), Type.ANY)).text}"
+        text = self.column(ir.Column(name, (), Type.ANY)).text
+        declared = _IR_TO_KQL.get(self.source_fields().get(name, Type.ANY))
+        if ref.json_text and declared is not None:  # a member of a dynamic column: the field's own type, not dynamic
+            text = f"to{declared}({text})"
+        return f"{render_name(name)} = {text}"
+
+    def source_fields(self) -> dict[str, Type]:
+        from siemforge.compiler.sources import builtin_sources
+
+        src = builtin_sources().get(self.binding.source)
+        return dict(src.fields) if src is not None else {}
 
     def resolve(self, name: str, path: tuple[str | int, ...]) -> ColumnRef | None:
         """The binding's column for a source field; a computed one is extended at the query's head when read."""
@@ -198,6 +208,8 @@ class KqlLowering:
         if name in self.scope.computed:
             return self.scope.computed[name]
         ref = self.binding.resolve(name, ()) if self.scope.from_table else None
+        if ref is not None and ref.json_text:
+            return _IR_TO_KQL.get(self.source_fields().get(name, Type.ANY), ref.type)
         return ref.type if ref is not None else "dynamic"
 
     def extend(self, assigns: tuple[ir.Assignment, ...]) -> None:
@@ -255,20 +267,30 @@ class KqlLowering:
             raise self.fail("earliest()/latest() need an event time")
         return col
 
+    def by_value(self, expr: ir.Expr) -> tuple[str, str]:
+        """A group key's text and KQL type. KQL cannot group by a `dynamic` value (Kusto.Language KS116); a key the
+        IR types as a scalar but the table holds in a dynamic column (a WindowsEvent EventData member) is cast to
+        that scalar, as the executor compares it."""
+        v = self.value(expr)
+        kql_type = _IR_TO_KQL.get(expr.type)
+        if v.type == "dynamic" and kql_type is not None:
+            return f"to{kql_type}({v.text})", kql_type
+        return v.text, v.type
+
     def by_list(self, by: tuple[ir.Assignment, ...]) -> list[str]:
         out = []
         for b in by:
-            v = self.value(b.expr)
-            if v.text == render_name(b.name):
-                out.append(v.text)
+            text, _ = self.by_value(b.expr)
+            if text == render_name(b.name):
+                out.append(text)
             else:
-                out.append(f"{render_name(b.name)} = {v.text}")
+                out.append(f"{render_name(b.name)} = {text}")
         return out
 
     def aggregate(self, stage: ir.Aggregate) -> None:
         aggs = [self.aggregation(a) for a in stage.aggregations]
         by = self.by_list(stage.by)
-        by_types = {b.name: self.value(b.expr).type for b in stage.by}
+        by_types = {b.name: self.by_value(b.expr)[1] for b in stage.by}
         text = "summarize " + ", ".join(a.text for a in aggs)
         if by:
             text += " by " + ", ".join(by)

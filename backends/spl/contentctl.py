@@ -55,9 +55,29 @@ def _techniques(rule: ir.RuleIR) -> list[str]:
     return [i for i in ids if not any(j.startswith(i + ".") for j in ids)]
 
 
-def data_source(rule: ir.RuleIR, binding: str | None) -> dict[str, Any]:
-    """The contentctl data source the rule's search reads, as its binding declares it (`data_source:`), with the
-    top-level fields of its records (a correlation's: its first rule's)."""
+AWS_TA = {"name": "Splunk Add-on for Amazon Web Services (AWS)", "url": "https://splunkbase.splunk.com/app/1876/",
+          "version": "7.9.0"}
+STORIES: dict[str, dict[str, Any]] = {
+    STORY: {
+        "description": "Cloud detections compiled by siemforge, each proven on real CloudTrail fixtures.",
+        "narrative": "Detections for AWS compute abuse, credential access and unusual deployments, written once "
+        "in siemforge's rule language and compiled to Splunk.",
+        "category": ["Cloud Security"],
+    },
+    "siemforge Windows Detections": {
+        "description": "Windows detections compiled by siemforge, each proven on real Windows event logs.",
+        "narrative": "Detections for credential theft, password guessing and script execution on Windows hosts, "
+        "written once in Sigma or siemforge's rule language and compiled to Splunk.",
+        "category": ["Adversary Tactics"],
+    },
+}
+
+
+def data_sources(rule: ir.RuleIR, binding: str | None) -> list[dict[str, Any]]:
+    """The contentctl data sources the rule's search reads, as its binding declares them (`data_source:`), with the
+    top-level fields of their records. A name with `{EventID}` is one data source per EventID the search selects
+    (the binding's `rows:` EventCodes, narrowed by the rule's own EventID condition), as ESCU names Windows data
+    sources ("Sysmon EventID 1", "Windows Event Log Security 4625"). A correlation's: its first rule's."""
     rule = branch_rules(rule)[0]
     b = splunk_binding(rule, binding)
     ds = b.extra.get("data_source") if b is not None else None
@@ -68,7 +88,52 @@ def data_source(rule: ir.RuleIR, binding: str | None) -> dict[str, Any]:
         names = [*b.columns.values(), *b.json_columns.values()]
     else:  # a data model filled from the base source's records
         names = list(builtin_sources()[base].fields)
-    return {**{k: str(v) for k, v in ds.items()}, "fields": sorted({n.split(".")[0] for n in names} | {"_time"})}
+    name = str(ds["name"])
+    common: dict[str, Any] = {
+        "name": name,
+        "sourcetype": str(ds["sourcetype"]),
+        "source": str(ds["source"]),
+        "separator": str(ds["separator"]),
+        "supported_TA": dict(ds.get("supported_TA") or AWS_TA),
+        "asset_type": str(ds.get("asset_type", "AWS Account")),
+        "domain": str(ds.get("domain", "cloud")),
+        "story": str(ds.get("story", STORY)),
+        "replay": str(ds["replay"]) if ds.get("replay") else None,
+        "fields": sorted({n.split(".")[0] for n in names} | {"_time"}),
+    }
+    if "{EventID}" not in name:
+        return [common]
+    rows = (b.extra.get("rows") or {}).get("EventCode")
+    chosen = selected_event_ids(rule.pipeline)
+    ids = sorted(set(rows or chosen or ()) & set(chosen or rows or ()))
+    if not ids:
+        raise PackError(f"binding {b.name!r} names its contentctl data sources by EventID "
+                        f"({name!r}), and the rule's first condition selects no EventID "
+                        "(`EventID == n` or `EventID in (…)`)")
+    return [{**common, "name": name.replace("{EventID}", str(i))} for i in ids]
+
+
+def selected_event_ids(pipeline: ir.Pipeline) -> list[int] | None:
+    """The EventIDs the pipeline's first filter keeps (a conjunct `EventID == n` or `EventID in (n, …)`), or None
+    when it does not restrict them."""
+    if not pipeline.stages or not isinstance(pipeline.stages[0], ir.Filter):
+        return None
+    pred = pipeline.stages[0].predicate
+    for term in pred.operands if isinstance(pred, ir.And) else (pred,):
+        values: tuple[ir.Expr, ...] = ()
+        if isinstance(term, ir.Compare) and term.op is ir.CmpOp.EQ:
+            values = (term.right,) if _is_event_id(term.left) else (term.left,) if _is_event_id(term.right) else ()
+        elif isinstance(term, ir.InList) and _is_event_id(term.subject):
+            values = term.values
+        ids = [v.value for v in values if isinstance(v, ir.Literal) and isinstance(v.value, int)
+               and not isinstance(v.value, bool)]
+        if values and len(ids) == len(values):
+            return [int(i) for i in ids]
+    return None
+
+
+def _is_event_id(e: ir.Expr) -> bool:
+    return isinstance(e, ir.Column) and e.name == "EventID" and not e.path
 
 
 def content_stem(name: str) -> str:
@@ -156,19 +221,20 @@ def detection(
     risk, threat = [], []
     for ent in rule.entities:
         for f in ent.fields:
-            if ent.kind in RISK_TYPES and f.identifier == "name":
+            if ent.kind in RISK_TYPES and f.identifier in ("name", "host_name"):
                 risk.append({"field": f.column, "type": RISK_TYPES[ent.kind], "score": 50})
             elif ent.kind in THREAT_TYPES and f.identifier in ("address", "url", "name", "value", "domain_name"):
                 threat.append({"field": f.column, "type": THREAT_TYPES[ent.kind]})
     if not risk:
         raise PackError("contentctl needs a risk object: map an account or host entity (`entities: {account: "
-                        "{name: <column>}}`)")
+                        "{name: <column>}}` or `{host: {host_name: <column>}}`)")
     subject = risk[0]["field"]
-    ds = data_source(rule, binding)
-    source_name, sourcetype, source = ds["name"], ds["sourcetype"], ds["source"]
+    sources = data_sources(rule, binding)
+    ds = sources[0]
+    sourcetype, source = ds["sourcetype"], ds["source"]
     # contentctl requires a test for a production detection: the rule's own positive fixtures, shipped in the pack
     # (attack_data `data` may be a file path, resolved from the pack folder where contentctl runs)
-    positives = positive_tests(rule, binding, tests)
+    positives = positive_tests(rule, binding, tests) if ds["replay"] is None else []
     manual = bool(rule.baselines)  # contentctl test cannot run the baseline searches first
     data_files: dict[str, str] = {}
     unit_tests: list[dict[str, Any]] = []
@@ -192,14 +258,15 @@ def detection(
             unit_tests.append({"name": "True Positive Test", "attack_data": attack_data})
     production = (rule.meta.status or "").lower() in PRODUCTION and bool(unit_tests)
     if (rule.meta.status or "").lower() in PRODUCTION and not production and notes is not None:
-        why = ("its fixtures are not records of this binding's data source" if not _fixtures_fit(rule, binding)
+        why = (ds["replay"] if ds["replay"] is not None
+               else "its fixtures are not records of this binding's data source" if not _fixtures_fit(rule, binding)
                else "none of its tests fires on logs that contentctl could replay (no tables of its own, no pinned "
                "`now` for a rule that reads the clock)")
         notes.append(f"status {rule.meta.status} but shipped as experimental: contentctl requires a True Positive "
                      f"test for production, and {why}")
     tags: dict[str, Any] = {
-        "analytic_story": [STORY],
-        "asset_type": "AWS Account",
+        "analytic_story": [ds["story"]],
+        "asset_type": ds["asset_type"],
         "mitre_attack_id": _techniques(rule),
         "product": PRODUCTS,
         "security_domain": "threat",
@@ -219,9 +286,11 @@ def detection(
         "status": "production" if production else "experimental",
         "type": "Anomaly",
         "description": " ".join(rule.meta.description.split()) or rule.meta.title,
-        "data_source": [source_name],
+        "data_source": [d["name"] for d in sources],
         "search": spl,
-        "how_to_implement": "Compiled by siemforge from rules/; ingest AWS CloudTrail with the Splunk Add-on for AWS."
+        "how_to_implement": "Compiled by siemforge from rules/; ingest "
+        + (f"{' and '.join(d['name'] for d in sources)} with the {ds['supported_TA']['name']} (XML rendering)."
+           if ds["domain"] == "endpoint" else "AWS CloudTrail with the Splunk Add-on for AWS.")
         + (" Schedule the baseline searches of " + ", ".join(b.table for b in rule.baselines) + " first."
            if rule.baselines else ""),
         "known_false_positives": " ".join(rule.meta.falsepositives) or "None known.",
@@ -245,7 +314,7 @@ def detection(
         "tags": tags,
         "tests": unit_tests,
     }
-    return f"detections/cloud/{stem}.yml", doc, data_files
+    return f"detections/{ds['domain']}/{stem}.yml", doc, data_files
 
 
 def baselines(rule: ir.RuleIR, binding: str | None) -> dict[str, str]:
@@ -325,8 +394,8 @@ def build_pack(
             on_error(rule, str(exc))
             continue
         stems[path] = rule.meta.title
-        ds = data_source(rule, binding)
-        used_sources.setdefault(ds["name"], ds)
+        for ds in data_sources(rule, binding):
+            used_sources.setdefault(ds["name"], ds)
         for note in notes:
             if on_note is not None:
                 on_note(rule, note)
@@ -391,25 +460,26 @@ def build_pack(
             "apps": [],
         }
     )
-    files["stories/siemforge_cloud_detections.yml"] = dump(
-        {
-            "name": STORY,
-            "id": str(uuid.uuid5(NAMESPACE, "story")),
-            "version": 1,
-            "date": DEFAULT_DATE,
-            "author": "siemforge, siemforge",
-            "status": "production",
-            "description": "Cloud detections compiled by siemforge, each proven on real CloudTrail fixtures.",
-            "narrative": "Detections for AWS compute abuse, credential access and unusual deployments, written once "
-            "in siemforge's rule language and compiled to Splunk.",
-            "references": [],
-            "tags": {
-                "category": ["Cloud Security"],
-                "product": PRODUCTS,
-                "usecase": "Advanced Threat Detection",
-            },
-        }
-    )
+    for story in sorted({str(ds["story"]) for ds in used_sources.values()} or {STORY}):
+        text = STORIES[story]
+        files[f"stories/{content_stem(story)}.yml"] = dump(
+            {
+                "name": story,
+                "id": str(uuid.uuid5(NAMESPACE, "story" if story == STORY else "story:" + story)),
+                "version": 1,
+                "date": DEFAULT_DATE,
+                "author": "siemforge, siemforge",
+                "status": "production",
+                "description": text["description"],
+                "narrative": text["narrative"],
+                "references": [],
+                "tags": {
+                    "category": text["category"],
+                    "product": PRODUCTS,
+                    "usecase": "Advanced Threat Detection",
+                },
+            }
+        )
     for ds in used_sources.values():
         name = ds["name"]
         files[f"data_sources/{slug(name)}.yml"] = dump(
@@ -423,13 +493,7 @@ def build_pack(
                 "source": ds["source"],
                 "sourcetype": ds["sourcetype"],
                 "separator": ds["separator"],
-                "supported_TA": [
-                    {
-                        "name": "Splunk Add-on for Amazon Web Services (AWS)",
-                        "url": "https://splunkbase.splunk.com/app/1876/",
-                        "version": "7.9.0",
-                    }
-                ],
+                "supported_TA": [ds["supported_TA"]],
                 "fields": ds["fields"],
             }
         )
