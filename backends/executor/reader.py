@@ -24,7 +24,13 @@ from typing import IO, Any
 import ijson
 import orjson
 
-from .windows import EVTX_MAGIC, iter_evtx, normalise_all, split_concatenated
+from . import azure, windows
+from .windows import EVTX_MAGIC, iter_evtx, split_concatenated
+
+
+def normalise_all(docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each record as its canonical row: Windows records (windows.py), Azure diagnostic records (azure.py)."""
+    return azure.normalise_all(windows.normalise_all(docs))
 
 MAX_LINE_BYTES = 16 << 20  # a longer NDJSON line, or array record, is reported and skipped without being held
 MAX_DEPTH = 1024  # nesting of a record (orjson's own limit for NDJSON lines; the same for array records)
@@ -32,7 +38,7 @@ MAX_REPORTS = 1000  # malformed-input reports kept per run (the rest are counted
 READ_BYTES = 1 << 20  # read size: the array parser (yajl re-scans a partial token per read: big reads), gzip
 _MESSAGE_CHARS = 200  # of a parser's message in a report (it may quote a huge token)
 _BOM = b"\xef\xbb\xbf"
-_RECORDS_DOC = re.compile(rb'\A\s*\{\s*"Records"\s*:\s*\[')
+_RECORDS_DOC = re.compile(rb'\A\s*\{\s*"[Rr]ecords"\s*:\s*\[')  # CloudTrail; Azure Event Hub / storage
 # what a broken file can raise while it is read: gzip (OSError, EOFError, zlib.error), ijson, decoding
 _READ_ERRORS = (OSError, EOFError, zlib.error, ijson.JSONError, ValueError)
 
@@ -236,7 +242,7 @@ def _lines(
                 report(Malformed(name, lineno, f"invalid JSON: {exc}"))
                 continue
             if type(doc) is dict:
-                if "Records" in doc and "eventName" not in doc and isinstance(doc["Records"], list):
+                if _records_key(doc) is not None:
                     yield from _unwrap(doc, name, lineno, report)
                 else:
                     yield doc
@@ -260,9 +266,18 @@ def _lines(
         yield from _unwrap(doc, name, start, report)
 
 
+def _records_key(doc: dict[str, Any]) -> str | None:
+    """The key of a batch document's records: CloudTrail's `{"Records": [...]}`, Azure's `{"records": [...]}`."""
+    for key in ("Records", "records"):
+        if isinstance(doc.get(key), list) and "eventName" not in doc and "category" not in doc:
+            return key
+    return None
+
+
 def _unwrap(doc: Any, name: str, line: int, report: Report) -> Iterator[dict[str, Any]]:
-    if isinstance(doc, dict) and isinstance(doc.get("Records"), list) and "eventName" not in doc:
-        doc = doc["Records"]
+    key = _records_key(doc) if isinstance(doc, dict) else None
+    if key is not None:
+        doc = doc[key]
     if isinstance(doc, dict):
         yield doc
         return
@@ -446,7 +461,7 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
                     src.mark = src.pos
                     continue
                 if not in_records:
-                    if depth == level and ev == "start_array" and (not records_key or key == "Records"):
+                    if depth == level and ev == "start_array" and (not records_key or key in ("Records", "records")):
                         in_records = True
                     elif depth > level - 1 and records_key:  # another key's value: not read
                         skip_to = depth - 1

@@ -1,0 +1,64 @@
+"""Azure Monitor diagnostic records (Entra ID sign-in, audit and risk logs; the Azure Activity log) as Event Hub,
+storage exports and SIEM pipelines deliver them, made one canonical row each (docs/sources/azure.md, "Readers").
+
+What the data has, and what the row gets:
+- `{"records": [...]}` batches (Event Hub, storage): unwrapped by reader.py, one row per record.
+- top-level names in another case (`calleripaddress`, `operationname`, `resulttype`: exports that lower-case keys):
+  the schema's spelling (`callerIpAddress`, `operationName`, `resultType`);
+- `properties` as JSON text (`"properties": "{\"userPrincipalName\": …}"`, as some pipelines forward it): parsed;
+  text that is not a JSON object is kept as it is (a rule on `properties.*` then matches nothing);
+- time as ISO-8601 with 7 fractional digits (`…T03:31:26.7088498Z`) or `2025-01-15 14:20:35.456` (space, no zone:
+  UTC): read by the source's time column, as every timestamp is (values.to_datetime).
+
+Microsoft 365 Management Activity API records and any other JSON are not touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+
+# the diagnostic record's top-level fields (Entra ID and Activity log schemas), by their lower-case spelling
+_TOP = {k.lower(): k for k in (
+    "time", "resourceId", "operationName", "operationVersion", "category", "tenantId", "resultType",
+    "resultSignature", "resultDescription", "durationMs", "callerIpAddress", "correlationId", "identity",
+    "location", "properties",
+)}
+
+
+def is_diagnostic(doc: dict[str, Any]) -> bool:
+    """An Azure Monitor diagnostic record: a `category` and an `operationName` or `properties`, in any case, and
+    none of the Windows or Sentinel-row keys."""
+    if "Channel" in doc or "TimeGenerated" in doc or "EventID" in doc:
+        return False
+    keys = {k.lower() for k in doc if isinstance(k, str)}
+    return "category" in keys and ("operationname" in keys or "properties" in keys)
+
+
+def normalise(doc: dict[str, Any]) -> dict[str, Any]:
+    """One diagnostic record as the canonical row (a new dict when anything changes)."""
+    out = doc
+    for key in doc:
+        canonical = _TOP.get(key.lower()) if isinstance(key, str) else None
+        if canonical is not None and canonical != key and canonical not in doc:
+            if out is doc:
+                out = dict(doc)
+            out[canonical] = out.pop(key)
+    props = out.get("properties")
+    if isinstance(props, (str, bytes)) and props:
+        try:
+            parsed = orjson.loads(props)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            if out is doc:
+                out = dict(doc)
+            out["properties"] = parsed
+    return out
+
+
+def normalise_all(docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for doc in docs:
+        yield normalise(doc) if is_diagnostic(doc) else doc
