@@ -425,9 +425,11 @@ def main() -> None:
                   sentinel("azure.activitylogs", "AzureActivity", act_cols, {}, columns, "AzureActivity"))
     write_binding(out, "azure_activitylogs.splunk_mscs.yml",
                   "# azure.activitylogs as the Splunk Add-on for Microsoft Cloud Services indexes Activity log records\n"
-                  "# from Event Hub (sourcetype mscs:azure:eventhub: the record's JSON, one event per record).\n"
+                  "# from Event Hub (sourcetype azure:monitor:activity: the record's JSON, one event per record, fields\n"
+                  "# category, operationName, properties.*; ESCU's `azure_monitor_activity` macro). The add-on's raw\n"
+                  "# mscs:azure:eventhub sourcetype nests the record under body.records{} and is not this binding.\n"
                   "# https://splunk.github.io/splunk-add-on-for-microsoft-cloud-services/Sourcetypes/\n",
-                  splunk_raw("azure.activitylogs", "azure_activity_eventhub", "mscs:azure:eventhub", act_cats,
+                  splunk_raw("azure.activitylogs", "azure_monitor_activity", "azure:monitor:activity", act_cats,
                              act_fields, "mscs", "Azure Activity"))
     # Microsoft 365
     office = table_columns(args.shared, "OfficeActivity")
