@@ -14,9 +14,11 @@ import pytest
 
 from siemforge.backends.executor.baseline import build_table, table_csv
 from siemforge.backends.executor.engine import run_rule
+from siemforge.backends.kql.lower import FEATURES as KQL
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.bindings import builtin_bindings
+from siemforge.compiler.lowering import base_binding
 
 import kql_engine
 from helpers import ROOT, bundled_cases, shared_path
@@ -36,7 +38,9 @@ def test_bundled_rules_kql_matches_executor(rule_file: Path, case: object) -> No
     now = case.now or NOW  # type: ignore[attr-defined]
     lookups = {t.name: case.lookups.get(t.name, Path(t.path)) for t in rule.lookups}  # type: ignore[attr-defined]
     expected = run_rule(rule, list(case.logs), now, case.lookups)  # type: ignore[attr-defined]
-    con = kql_engine.connect(SENTINEL, list(case.logs), lookups)  # type: ignore[attr-defined]
+    binding = base_binding(rule, KQL)  # the rule's source's default Sentinel table, its rows made from the case's logs
+    assert binding is not None
+    con = kql_engine.connect(binding, list(case.logs), lookups)  # type: ignore[attr-defined]
     try:
         got = kql_engine.run(con, compile_kql(rule, None), now)
     except kql_engine.duckdb_kql.KqlUnsupportedError as exc:
