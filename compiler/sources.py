@@ -56,6 +56,9 @@ class SourceDef:
     # Sigma field name -> the source's path, or {"refuse": why} (a Sigma name the source cannot hold faithfully):
     # SigmaHQ's Azure rules name Sentinel columns where the source has the vendor's record (docs/sources/azure.md)
     sigma_fields: dict[str, Any] | None = None
+    # False: no target searches this source's events as written; without a binding a rule on it is refused, with
+    # `no_binding` as the reason (Entra ID PIM alerts: no SIEM table or add-on carries them)
+    no_binding: str | None = None
 
     @property
     def aliases(self) -> dict[str, syn.Node]:
@@ -138,6 +141,7 @@ def _parse_source(text: str, file: str) -> SourceDef:
         alias_origin,
         records,
         {str(k): v for k, v in sigma_fields.items()} if sigma_fields else None,
+        str(data["no_binding"]) if data.get("no_binding") else None,
     )
 
 

@@ -392,6 +392,18 @@ def main() -> None:
     write_binding(out, "azure_riskdetection.splunk_mscs.yml", aad_splunk.replace("{name}", "azure.riskdetection"),
                   splunk_raw("azure.riskdetection", "azure_monitor_aad", "azure:monitor:aad", ["UserRiskEvents"],
                              fields, "mscs", "Azure Active Directory"))
+    # Privileged Identity Management alerts: SigmaHQ's pim rules name a `riskEventType` (the alert's kind); no
+    # diagnostic category, Sentinel table or Splunk add-on delivers PIM alerts, so no target has a binding
+    write_source(out, "azure_pim",
+                 "# Entra ID Privileged Identity Management alerts, as SigmaHQ's pim rules name them (riskEventType: the\n"
+                 "# alert's kind). Microsoft Graph serves them (identityGovernance/roleManagementAlerts); no diagnostic\n"
+                 "# setting exports them, so no Sentinel table or Splunk add-on holds them.\n"
+                 "# https://learn.microsoft.com/graph/api/resources/unifiedrolemanagementalert\n",
+                 {"name": "azure.pim", "description": "Entra ID Privileged Identity Management alerts",
+                  "logsource": {"product": "azure", "service": "pim"},
+                  "no_binding": "no diagnostic setting, Sentinel table or Splunk add-on delivers Entra ID PIM alerts "
+                  "(Microsoft Graph serves them: identityGovernance/roleManagementAlerts)",
+                  "fields": {"riskEventType": "string"}})
     # Azure Activity
     columns = table_columns(args.shared, "AzureActivity")
     act_fields = {"time": "string", "resourceId": "string", "operationName": "string", "category": "string",

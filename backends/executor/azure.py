@@ -6,7 +6,7 @@ What the data has, and what the row gets:
 - top-level names in another case (`calleripaddress`, `operationname`, `resulttype`: exports that lower-case keys):
   the schema's spelling (`callerIpAddress`, `operationName`, `resultType`);
 - `properties` as JSON text (`"properties": "{\"userPrincipalName\": …}"`, as some pipelines forward it): parsed;
-  text that is not a JSON object is kept as it is (a rule on `properties.*` then matches nothing);
+  text that is not a JSON object makes the record malformed: reported with its line (or record number) and skipped;
 - time as ISO-8601 with 7 fractional digits (`…T03:31:26.7088498Z`) or `2025-01-15 14:20:35.456` (space, no zone:
   UTC): read by the source's time column, as every timestamp is (values.to_datetime).
 
@@ -35,6 +35,19 @@ def is_diagnostic(doc: dict[str, Any]) -> bool:
         return False
     keys = {k.lower() for k in doc if isinstance(k, str)}
     return "category" in keys and ("operationname" in keys or "properties" in keys)
+
+
+def malformed(doc: dict[str, Any]) -> str | None:
+    """Why a record cannot be read, or None: an Azure diagnostic record whose `properties` is text that is not a JSON
+    object (the reader reports and skips it, docs/sources/azure.md). Called only when `properties` is a string."""
+    props = doc.get("properties")
+    if not isinstance(props, str) or not is_diagnostic(doc):
+        return None
+    try:
+        parsed = orjson.loads(props)
+    except orjson.JSONDecodeError as exc:
+        return f"Azure record: properties is text but not JSON ({exc})"
+    return None if isinstance(parsed, dict) else "Azure record: properties is text but not a JSON object"
 
 
 def normalise(doc: dict[str, Any]) -> dict[str, Any]:

@@ -244,6 +244,8 @@ def _lines(
             if type(doc) is dict:
                 if _records_key(doc) is not None:
                     yield from _unwrap(doc, name, lineno, report)
+                elif type(doc.get("properties")) is str and (why := azure.malformed(doc)) is not None:
+                    report(Malformed(name, lineno, why))
                 else:
                     yield doc
             else:
@@ -283,7 +285,11 @@ def _unwrap(doc: Any, name: str, line: int, report: Report) -> Iterator[dict[str
         return
     for i, item in enumerate(doc, 1):
         if isinstance(item, dict):
-            yield item
+            why = azure.malformed(item) if type(item.get("properties")) is str else None
+            if why is None:
+                yield item
+            else:
+                report(Malformed(name, line, f"record {i} of the line's records: {why}"))
         else:
             report(Malformed(name, line, f"record {i} of the line's Records is not a JSON object"))
 
@@ -511,7 +517,11 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
                     src.mark = src.pos
                     done = number
                     if number > skip:
-                        yield record
+                        why = azure.malformed(record) if type(record.get("properties")) is str else None
+                        if why is None:
+                            yield record
+                        else:
+                            report(Malformed(name, 0, why, number))
             elif ev == "map_key":
                 key = value
                 if guard is not None and skip_to is None and stack and _SURROGATE.search(value):
