@@ -197,6 +197,11 @@ M365_FIELDS = {
     "P1Sender": "string", "P2Sender": "string", "Recipients": "dynamic", "NetworkMessageId": "string",
 }
 M365_SIGMA = {"eventSource": "Workload", "eventName": "Operation", "status": "ResultStatus"}
+# API fields whose OfficeActivity column holds another form of the value, left unmapped (a rule on them is refused
+# on Sentinel): UserType and LogonType are numbers in the API (0, 2) and names in OfficeActivity ("Regular",
+# "Owner"); ExternalAccess a bool in the API and "False" text in OfficeActivity; RecordType a number in the API,
+# documented in OfficeActivity as the record type's name (Sentinel rows carry both forms).
+OFFICE_OTHER_FORM = {"UserType", "LogonType", "ExternalAccess", "RecordType"}
 # OfficeActivity column -> the API record's field where the names differ.
 OFFICE_COLUMN_FIELD = {"TimeGenerated": "CreationTime", "OfficeWorkload": "Workload", "OfficeId": "Id",
                        "OrganizationId": "OrganizationId", "Client_IPAddress": "ClientIPAddress",
@@ -448,7 +453,8 @@ def main() -> None:
     office_types = dict(office)
     m365_cols = {"_time": "TimeGenerated"}
     for col, field in OFFICE_COLUMN_FIELD.items():
-        if col in office_types and field in M365_FIELDS and M365_FIELDS[field] != "dynamic":
+        if col in office_types and field in M365_FIELDS and M365_FIELDS[field] != "dynamic" \
+                and field not in OFFICE_OTHER_FORM:
             m365_cols[field] = col
     m365_json = {f: c for c, f in OFFICE_COLUMN_FIELD.items() if c in office_types and M365_FIELDS.get(f) == "dynamic"}
     for stem, service, workloads, desc in [
