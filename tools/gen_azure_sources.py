@@ -197,6 +197,13 @@ M365_FIELDS = {
     "P1Sender": "string", "P2Sender": "string", "Recipients": "dynamic", "NetworkMessageId": "string",
 }
 M365_SIGMA = {"eventSource": "Workload", "eventName": "Operation", "status": "ResultStatus"}
+# Security & Compliance alerts (the API's "Security and Compliance Alerts schema", RecordType 40, Workload
+# SecurityComplianceCenter): SigmaHQ's threat_management rules give eventName the alert's name ("Impossible travel
+# activity"), which these records hold in Name; status stays the common schema's ResultStatus, as the rules wrote it.
+SCC_ALERT_FIELDS = {"AlertId": "string", "AlertType": "string", "Name": "string", "PolicyId": "string",
+                    "Status": "string", "Severity": "string", "Category": "string", "Source": "string",
+                    "Comments": "string", "Data": "string", "AlertEntityId": "string", "EntityType": "string"}
+ALERT_SIGMA = {"eventSource": "Workload", "eventName": "Name", "status": "ResultStatus"}
 # API fields whose OfficeActivity column holds another form of the value, left unmapped (a rule on them is refused
 # on Sentinel): UserType and LogonType are numbers in the API (0, 2) and names in OfficeActivity ("Regular",
 # "Owner"); ExternalAccess a bool in the API and "False" text in OfficeActivity; RecordType a number in the API,
@@ -286,6 +293,15 @@ def write_binding(out: Path, file: str, comment: str, data: dict[str, Any]) -> N
     (out / "bindings" / file).write_text(HEAD + comment + dump(data), encoding="utf-8")
 
 
+def sigma_names(cols: dict[str, str], json_cols: dict[str, str], explicit: dict[str, Any]) -> dict[str, Any]:
+    """Sigma field name -> record path: every Sentinel column's name (SigmaHQ's Entra ID rules are written against
+    Sentinel's columns), then the names SigmaHQ's rules use otherwise (`explicit`, which wins)."""
+    out: dict[str, Any] = {col: path for path, col in {**cols, **json_cols}.items()
+                           if not path.startswith("_") and col != "TimeGenerated" and col != path}
+    out.update(explicit)
+    return dict(sorted(out.items(), key=lambda kv: kv[0].lower()))
+
+
 def entra_source(name: str, desc: str, logsource: dict[str, str], categories: list[str], fields: dict[str, str],
                  sigma: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "description": desc, "logsource": logsource,
@@ -351,7 +367,7 @@ def main() -> None:
         columns = table_columns(args.shared, table)
         cols, json_cols, fields = diag_binding(columns)
         write_source(out, stem, src_doc.replace("{table}", table),
-                     entra_source(name, desc, logsource, cats, fields, SIGNIN_SIGMA))
+                     entra_source(name, desc, logsource, cats, fields, sigma_names(cols, json_cols, SIGNIN_SIGMA)))
         write_binding(out, f"{stem}.sentinel.yml",
                       f"# {name} as Microsoft Sentinel stores it in {table}.\n# {AZ.format(table.lower())}\n"
                       "# Read forwards by the KQL backend (record path -> column) and backwards by the executor.\n",
@@ -364,14 +380,14 @@ def main() -> None:
     cols, json_cols, fields = diag_binding(columns)
     fields["properties.category"] = "string"
     fields["properties.resultReason"] = "string"
-    cols.pop("properties.category", None)
-    write_source(out, "azure_auditlogs", src_doc.replace("{table}", "AuditLogs"), entra_source(
-        "azure.auditlogs", "Entra ID audit log (directory changes: users, groups, roles, applications, policies)",
-        {"product": "azure", "service": "auditlogs"}, ["AuditLogs"], fields, AUDIT_SIGMA))
     # AuditLogs.Category is the audit record's properties.category (UserManagement, …); Sentinel's OperationName is
     # the record's operationName (the activity's display name)
     cols["properties.category"] = "Category"
     cols.pop("category", None)
+    write_source(out, "azure_auditlogs", src_doc.replace("{table}", "AuditLogs"), entra_source(
+        "azure.auditlogs", "Entra ID audit log (directory changes: users, groups, roles, applications, policies)",
+        {"product": "azure", "service": "auditlogs"}, ["AuditLogs"], fields, sigma_names(cols, json_cols,
+                                                                                          AUDIT_SIGMA)))
     write_binding(out, "azure_auditlogs.sentinel.yml",
                   "# azure.auditlogs as Microsoft Sentinel stores it in AuditLogs.\n"
                   f"# {AZ.format('auditlogs')}\n# Category is the audit record's properties.category (UserManagement,"
@@ -388,7 +404,8 @@ def main() -> None:
     fields["location"] = "string"
     write_source(out, "azure_riskdetection", src_doc.replace("{table}", "AADUserRiskEvents"), entra_source(
         "azure.riskdetection", "Entra ID Protection user risk detections",
-        {"product": "azure", "service": "riskdetection"}, ["UserRiskEvents"], fields, RISK_SIGMA))
+        {"product": "azure", "service": "riskdetection"}, ["UserRiskEvents"], fields,
+        sigma_names(cols, json_cols, RISK_SIGMA)))
     write_binding(out, "azure_riskdetection.sentinel.yml",
                   "# azure.riskdetection as Microsoft Sentinel stores it in AADUserRiskEvents (columns from the table\n"
                   f"# reference: {AZ.format('aaduserriskevents')}).\n",
@@ -457,28 +474,38 @@ def main() -> None:
                 and field not in OFFICE_OTHER_FORM:
             m365_cols[field] = col
     m365_json = {f: c for c, f in OFFICE_COLUMN_FIELD.items() if c in office_types and M365_FIELDS.get(f) == "dynamic"}
-    for stem, service, workloads, desc in [
-            ("m365_audit", "audit", None, "Microsoft 365 unified audit log (every workload)"),
-            ("m365_exchange", "exchange", ["Exchange"], "Microsoft 365 unified audit log, Exchange workload"),
+    alert_fields = {**M365_FIELDS, **SCC_ALERT_FIELDS}
+    for stem, service, workloads, desc, fields, sigma in [
+            ("m365_audit", "audit", None, "Microsoft 365 unified audit log (every workload)", M365_FIELDS, M365_SIGMA),
+            ("m365_exchange", "exchange", ["Exchange"], "Microsoft 365 unified audit log, Exchange workload",
+             M365_FIELDS, M365_SIGMA),
             ("m365_threat_management", "threat_management", ["SecurityComplianceCenter"],
-             "Microsoft 365 unified audit log, Security & Compliance Center alerts"),
+             "Microsoft 365 Security & Compliance alerts (Management Activity API, RecordType 40)", alert_fields,
+             ALERT_SIGMA),
             ("m365_threat_detection", "threat_detection", ["SecurityComplianceCenter"],
-             "Microsoft 365 unified audit log, Security & Compliance Center alerts")]:
+             "Microsoft 365 Security & Compliance alerts (Management Activity API, RecordType 40)", alert_fields,
+             ALERT_SIGMA)]:
         name = f"m365.{service}"
+        source: dict[str, Any] = {"name": name, "description": desc,
+                                  "logsource": {"product": "m365", "service": service},
+                                  "time": {"column": "_time", "from": "CreationTime"}}
+        alerts = fields is alert_fields
+        if alerts:
+            source["no_binding"] = ("Sentinel's OfficeActivity table holds Exchange, SharePoint, OneDrive and Teams "
+                                    "records, not Security & Compliance alerts (Management Activity API RecordType 40)")
+        source.update({"fields": fields, "sigma_fields": sigma})
         write_source(out, stem,
                      "# The Office 365 Management Activity API record (common schema + the workloads' fields).\n"
                      "# https://learn.microsoft.com/office/office-365-management-api/"
-                     "office-365-management-activity-api-schema\n",
-                     {"name": name, "description": desc, "logsource": {"product": "m365", "service": service},
-                      "time": {"column": "_time", "from": "CreationTime"}, "fields": M365_FIELDS,
-                      "sigma_fields": M365_SIGMA})
-        data = sentinel(name, "OfficeActivity", m365_cols, m365_json, office, "Office365")
-        if workloads:
-            data = {**data, "rows": {"OfficeWorkload": workloads}}
-        write_binding(out, f"{stem}.sentinel.yml",
-                      f"# {name} as Microsoft Sentinel's Office 365 connector stores it in OfficeActivity.\n"
-                      f"# {AZ.format('officeactivity')}\n", data)
-        sp = splunk_raw(name, "o365_management_activity", "o365:management:activity", None, M365_FIELDS, "o365",
+                     "office-365-management-activity-api-schema\n", source)
+        if not alerts:
+            data = sentinel(name, "OfficeActivity", m365_cols, m365_json, office, "Office365")
+            if workloads:
+                data = {**data, "rows": {"OfficeWorkload": workloads}}
+            write_binding(out, f"{stem}.sentinel.yml",
+                          f"# {name} as Microsoft Sentinel's Office 365 connector stores it in OfficeActivity.\n"
+                          f"# {AZ.format('officeactivity')}\n", data)
+        sp = splunk_raw(name, "o365_management_activity", "o365:management:activity", None, fields, "o365",
                         "O365 Universal Audit Log")
         if workloads:
             sp["rows"] = {"Workload": workloads}
