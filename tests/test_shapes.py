@@ -16,8 +16,8 @@ import pytest
 from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.executor.reader import iter_events
 from siemforge.backends.executor.shapes import record_to_row, row_to_record
-from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.backends.kql.lower import FEATURES as KQL
+from siemforge.compiler.api import compile_file, discover_rules
 from siemforge.compiler.bindings import Binding, builtin_bindings
 from siemforge.compiler.lowering import base_binding
 

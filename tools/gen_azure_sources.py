@@ -69,7 +69,8 @@ NOT_PROPERTIES = {"TimeGenerated", "ResourceId", "OperationName", "OperationVers
                   "Level", "Location", "TenantId", "SourceSystem", "Type", "_BilledSize", "_IsBillable", "Resource",
                   "ResourceGroup", "ResourceProvider"}
 # Properties that are objects or arrays in the record (Graph types); a string column holding one holds its JSON text.
-OBJECT_PROPERTIES = {"appliedConditionalAccessPolicies", "appliedEventListeners", "authenticationContextClassReferences",
+OBJECT_PROPERTIES = {"appliedConditionalAccessPolicies", "appliedEventListeners",
+                     "authenticationContextClassReferences",
                      "authenticationDetails", "authenticationMethodsUsed", "authenticationProcessingDetails",
                      "authenticationRequirementPolicies", "conditionalAccessPolicies", "deviceDetail", "location",
                      "mfaDetail", "networkLocationDetails", "riskEventTypes", "riskEventTypes_v2",
@@ -357,11 +358,12 @@ def main() -> None:
     out: Path = args.out
     src_doc = ("# The Azure Monitor diagnostic record of Entra ID (Event Hub / storage export: time, category,\n"
                "# operationName, …, properties{…} in Graph's camelCase); fields from the {table} table's columns,\n"
-               "# each a top-level field or properties.<column, first letter lower case> (tools/gen_azure_sources.py).\n"
+               "# each a top-level field or properties.<column, first letter lower case>\n"
+               "# (tools/gen_azure_sources.py).\n"
                "# https://learn.microsoft.com/entra/identity/monitoring-health/howto-stream-logs-to-event-hub\n")
-    aad_splunk = ("# {name} as the Splunk Add-on for Microsoft Cloud Services indexes Entra ID diagnostic records from\n"
-                  "# Event Hub (sourcetype azure:monitor:aad, KV_MODE json: fields are the record's JSON paths, e.g.\n"
-                  "# properties.userPrincipalName; ESCU's `azure_monitor_aad` macro).\n"
+    aad_splunk = ("# {name} as the Splunk Add-on for Microsoft Cloud Services indexes Entra ID diagnostic records\n"
+                  "# from Event Hub (sourcetype azure:monitor:aad, KV_MODE json: fields are the record's JSON\n"
+                  "# paths, e.g. properties.userPrincipalName; ESCU's `azure_monitor_aad` macro).\n"
                   "# https://splunk.github.io/splunk-add-on-for-microsoft-cloud-services/Sourcetypes/\n")
     for name, stem, logsource, cats, table, desc in SIGNIN_TABLES:
         columns = table_columns(args.shared, table)
@@ -417,8 +419,9 @@ def main() -> None:
     # Privileged Identity Management alerts: SigmaHQ's pim rules name a `riskEventType` (the alert's kind); no
     # diagnostic category, Sentinel table or Splunk add-on delivers PIM alerts, so no target has a binding
     write_source(out, "azure_pim",
-                 "# Entra ID Privileged Identity Management alerts, as SigmaHQ's pim rules name them (riskEventType: the\n"
-                 "# alert's kind). Microsoft Graph serves them (identityGovernance/roleManagementAlerts); no diagnostic\n"
+                 "# Entra ID Privileged Identity Management alerts, as SigmaHQ's pim rules name them\n"
+                 "# (riskEventType: the alert's kind). Microsoft Graph serves them\n"
+                 "# (identityGovernance/roleManagementAlerts); no diagnostic\n"
                  "# setting exports them, so no Sentinel table or Splunk add-on holds them.\n"
                  "# https://learn.microsoft.com/graph/api/resources/unifiedrolemanagementalert\n",
                  {"name": "azure.pim", "description": "Entra ID Privileged Identity Management alerts",
@@ -453,15 +456,17 @@ def main() -> None:
                 "properties": "Properties_d"}
     write_binding(out, "azure_activitylogs.sentinel.yml",
                   "# azure.activitylogs as Microsoft Sentinel stores it in AzureActivity.\n"
-                  f"# {AZ.format('azureactivity')}\n# OperationNameValue / CategoryValue / ActivityStatusValue hold the "
+                  f"# {AZ.format('azureactivity')}\n"
+                  "# OperationNameValue / CategoryValue / ActivityStatusValue hold the "
                   "record's operationName / category / resultType;\n# OperationName, Category, ActivityStatus their "
                   "display forms. Properties_d is the record's properties.\n",
                   sentinel("azure.activitylogs", "AzureActivity", act_cols, {}, columns, "AzureActivity"))
     write_binding(out, "azure_activitylogs.splunk_mscs.yml",
-                  "# azure.activitylogs as the Splunk Add-on for Microsoft Cloud Services indexes Activity log records\n"
-                  "# from Event Hub (sourcetype azure:monitor:activity: the record's JSON, one event per record, fields\n"
-                  "# category, operationName, properties.*; ESCU's `azure_monitor_activity` macro). The add-on's raw\n"
-                  "# mscs:azure:eventhub sourcetype nests the record under body.records{} and is not this binding.\n"
+                  "# azure.activitylogs as the Splunk Add-on for Microsoft Cloud Services indexes Activity log\n"
+                  "# records from Event Hub (sourcetype azure:monitor:activity: the record's JSON, one event per\n"
+                  "# record, fields category, operationName, properties.*; ESCU's `azure_monitor_activity`\n"
+                  "# macro). The add-on's raw mscs:azure:eventhub sourcetype nests the record under\n"
+                  "# body.records{} and is not this binding.\n"
                   "# https://splunk.github.io/splunk-add-on-for-microsoft-cloud-services/Sourcetypes/\n",
                   splunk_raw("azure.activitylogs", "azure_monitor_activity", "azure:monitor:activity", act_cats,
                              act_fields, "mscs", "Azure Activity"))
