@@ -327,10 +327,30 @@ def sentinel(name: str, table: str, cols: dict[str, str], json_cols: dict[str, s
     return data
 
 
+# The contentctl data sources a pack built on these bindings declares, as Splunk's content (ESCU) names them:
+# name, source, the field its per-operation data sources split on, and the add-on (Splunkbase id; the version is the
+# lowest major the integration guides recommend).
+DATA_SOURCES = {
+    "azure:monitor:aad": {"name": "Azure Active Directory", "source": "Azure AD", "separator": "operationName",
+                          "supported_TA": [{"name": "Splunk Add-on for Microsoft Cloud Services",
+                                            "url": "https://splunkbase.splunk.com/app/3110/", "version": "5.0.0"}]},
+    "azure:monitor:activity": {"name": "Azure Activity Log", "source": "Azure Activity", "separator": "operationName",
+                               "supported_TA": [{"name": "Splunk Add-on for Microsoft Cloud Services",
+                                                 "url": "https://splunkbase.splunk.com/app/3110/",
+                                                 "version": "5.0.0"}]},
+    "o365:management:activity": {"name": "Office 365 Universal Audit Log", "source": "o365", "separator": "Operation",
+                                 "supported_TA": [{"name": "Splunk Add-on for Microsoft Office 365",
+                                                   "url": "https://splunkbase.splunk.com/app/4055/",
+                                                   "version": "4.0.0"}]},
+}
+
+
 def splunk_raw(name: str, macro: str, sourcetype: str, categories: list[str] | None, fields: dict[str, str],
-               binding: str, data_source: str) -> dict[str, Any]:
+               binding: str) -> dict[str, Any]:
+    ds = DATA_SOURCES[sourcetype]
     data: dict[str, Any] = {"source": name, "name": binding, "target": "splunk", "default": True,
-                            "data_source": {"name": data_source, "sourcetype": sourcetype, "source": macro},
+                            "data_source": {"name": ds["name"], "sourcetype": sourcetype, "source": ds["source"],
+                                            "separator": ds["separator"], "supported_TA": ds["supported_TA"]},
                             "time_column": "_time", "search": f"`{macro}`",
                             "macros": {macro: {"definition": f"sourcetype={sourcetype}",
                                                "description": "customer specific splunk configurations(eg- index, "
@@ -375,8 +395,7 @@ def main() -> None:
                       "# Read forwards by the KQL backend (record path -> column) and backwards by the executor.\n",
                       sentinel(name, table, cols, json_cols, columns, "AzureActiveDirectory"))
         write_binding(out, f"{stem}.splunk_mscs.yml", aad_splunk.replace("{name}", name),
-                      splunk_raw(name, "azure_monitor_aad", "azure:monitor:aad", cats, fields, "mscs", "Azure Active "
-                                 "Directory"))
+                      splunk_raw(name, "azure_monitor_aad", "azure:monitor:aad", cats, fields, "mscs"))
     # audit logs
     columns = table_columns(args.shared, "AuditLogs")
     cols, json_cols, fields = diag_binding(columns)
@@ -396,8 +415,8 @@ def main() -> None:
                   " …); every row is an AuditLogs record.\n",
                   sentinel("azure.auditlogs", "AuditLogs", cols, json_cols, columns, "AzureActiveDirectory"))
     write_binding(out, "azure_auditlogs.splunk_mscs.yml", aad_splunk.replace("{name}", "azure.auditlogs"),
-                  splunk_raw("azure.auditlogs", "azure_monitor_aad", "azure:monitor:aad", ["AuditLogs"], fields, "mscs",
-                             "Azure Active Directory"))
+                  splunk_raw("azure.auditlogs", "azure_monitor_aad", "azure:monitor:aad", ["AuditLogs"], fields,
+                             "mscs"))
     # risk detections (Identity Protection)
     columns = table_columns(args.shared, "AADUserRiskEvents")
     cols, json_cols, fields = diag_binding(columns)
@@ -415,7 +434,7 @@ def main() -> None:
                            "AzureActiveDirectoryIdentityProtection"))
     write_binding(out, "azure_riskdetection.splunk_mscs.yml", aad_splunk.replace("{name}", "azure.riskdetection"),
                   splunk_raw("azure.riskdetection", "azure_monitor_aad", "azure:monitor:aad", ["UserRiskEvents"],
-                             fields, "mscs", "Azure Active Directory"))
+                             fields, "mscs"))
     # Privileged Identity Management alerts: SigmaHQ's pim rules name a `riskEventType` (the alert's kind); no
     # diagnostic category, Sentinel table or Splunk add-on delivers PIM alerts, so no target has a binding
     write_source(out, "azure_pim",
@@ -469,7 +488,7 @@ def main() -> None:
                   "# body.records{} and is not this binding.\n"
                   "# https://splunk.github.io/splunk-add-on-for-microsoft-cloud-services/Sourcetypes/\n",
                   splunk_raw("azure.activitylogs", "azure_monitor_activity", "azure:monitor:activity", act_cats,
-                             act_fields, "mscs", "Azure Activity"))
+                             act_fields, "mscs"))
     # Microsoft 365
     office = table_columns(args.shared, "OfficeActivity")
     office_types = dict(office)
@@ -510,8 +529,7 @@ def main() -> None:
             write_binding(out, f"{stem}.sentinel.yml",
                           f"# {name} as Microsoft Sentinel's Office 365 connector stores it in OfficeActivity.\n"
                           f"# {AZ.format('officeactivity')}\n", data)
-        sp = splunk_raw(name, "o365_management_activity", "o365:management:activity", None, fields, "o365",
-                        "O365 Universal Audit Log")
+        sp = splunk_raw(name, "o365_management_activity", "o365:management:activity", None, fields, "o365")
         if workloads:
             sp["rows"] = {"Workload": workloads}
         write_binding(out, f"{stem}.splunk_o365.yml",

@@ -67,7 +67,8 @@ def data_source(rule: ir.RuleIR, binding: str | None) -> dict[str, Any]:
         names = [*b.columns.values(), *b.json_columns.values()]
     else:  # a data model filled from the base source's records
         names = list(builtin_sources()[base].fields)
-    return {**{k: str(v) for k, v in ds.items()}, "fields": sorted({n.split(".")[0] for n in names} | {"_time"})}
+    return {**{k: v if k == "supported_TA" else str(v) for k, v in ds.items()},
+            "fields": sorted({n.split(".")[0] for n in names} | {"_time"})}
 
 
 def content_stem(name: str) -> str:
@@ -420,7 +421,7 @@ def build_pack(
                 "source": ds["source"],
                 "sourcetype": ds["sourcetype"],
                 "separator": ds["separator"],
-                "supported_TA": [
+                "supported_TA": ds.get("supported_TA") or [  # the binding's add-on, else the AWS add-on
                     {
                         "name": "Splunk Add-on for Amazon Web Services (AWS)",
                         "url": "https://splunkbase.splunk.com/app/1876/",
