@@ -166,8 +166,8 @@ def _records_section(doc: Any, data: dict[str, Any]) -> tuple[RecordSelector, ..
                 bad = True
         if bad:
             raise CompileError([Diagnostic(
-                Severity.ERROR, "a `records` entry needs `channel:`, `provider:` or `category:` (lists), optional "
-                "`event_id:` (numbers) and `rename:` (old: new)", doc.span(("records", i)))])
+                Severity.ERROR, "a `records` entry needs `channel:` or `provider:` (lists; Azure records: "
+                "`category:`), optional `event_id:` (numbers) and `rename:` (old: new)", doc.span(("records", i)))])
         out.append(RecordSelector(channels, providers, ids, rename, categories))
     return tuple(out)
 
