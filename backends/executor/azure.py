@@ -28,13 +28,15 @@ _TOP = {k.lower(): k for k in (
 )}
 
 
+_SPELLED = frozenset(_TOP.values())
+
+
 def is_diagnostic(doc: dict[str, Any]) -> bool:
-    """An Azure Monitor diagnostic record: a `category` and an `operationName` or `properties`, in any case, and
-    none of the Windows or Sentinel-row keys."""
-    if "Channel" in doc or "TimeGenerated" in doc or "EventID" in doc:
+    """An Azure Monitor diagnostic record: a `category` and an `operationName` or `properties` (the former in any
+    case), and none of the Windows or Sentinel-row keys."""
+    if "category" not in doc or "Channel" in doc or "TimeGenerated" in doc or "EventID" in doc:
         return False
-    keys = {k.lower() for k in doc if isinstance(k, str)}
-    return "category" in keys and ("operationname" in keys or "properties" in keys)
+    return "properties" in doc or "operationName" in doc or "operationname" in doc
 
 
 def malformed(doc: dict[str, Any]) -> str | None:
@@ -54,8 +56,10 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
     """One diagnostic record as the canonical row (a new dict when anything changes)."""
     out = doc
     for key in doc:
-        canonical = _TOP.get(key.lower()) if isinstance(key, str) else None
-        if canonical is not None and canonical != key and canonical not in doc:
+        if key in _SPELLED:
+            continue
+        canonical = _TOP.get(key.lower())
+        if canonical is not None and canonical not in doc:
             if out is doc:
                 out = dict(doc)
             out[canonical] = out.pop(key)

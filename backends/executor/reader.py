@@ -242,7 +242,7 @@ def _lines(
                 report(Malformed(name, lineno, f"invalid JSON: {exc}"))
                 continue
             if type(doc) is dict:
-                if _records_key(doc) is not None:
+                if ("Records" in doc or "records" in doc) and _records_key(doc) is not None:
                     yield from _unwrap(doc, name, lineno, report)
                 elif type(doc.get("properties")) is str and (why := azure.malformed(doc)) is not None:
                     report(Malformed(name, lineno, why))
