@@ -189,6 +189,14 @@ def test_a_batch_file_is_read_record_by_record(tmp_path: Path) -> None:
                              "not JSON (")
 
 
+def test_a_document_among_batches_that_is_not_one_is_reported(tmp_path: Path) -> None:
+    lines = [orjson.dumps({"records": [record()]}), orjson.dumps(record(properties={"userPrincipalName": "x@contoso.com"})),
+             orjson.dumps({"records": [record(properties={"userPrincipalName": "y@contoso.com"})]})]
+    rows, bad = run_on(tmp_path, SIGNIN, lines, "batches.json")
+    assert rows == ["a@contoso.com", "y@contoso.com"]
+    assert bad == [f"{tmp_path / 'batches.json'}: skipped: document 2 has no Records or records array"]
+
+
 def test_malformed_records_are_reported_by_line_and_skipped(tmp_path: Path) -> None:
     rows, bad = run_on(tmp_path, SIGNIN, [orjson.dumps(record(properties="[1, 2]")), b"{broken",
                                           orjson.dumps(record())])

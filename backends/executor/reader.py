@@ -459,16 +459,20 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
         if number > skip:
             report(m)
 
+    documents = 0  # top-level documents of a Records file, and whether the current one has its records array
+    has_records = False
     try:
         for ev, value in events:
             if ev == "start_map" or ev == "start_array":
                 depth += 1
+                if records_key and depth == 1:
+                    documents, has_records = documents + 1, False
                 if skip_to is not None:
                     src.mark = src.pos
                     continue
                 if not in_records:
                     if depth == level and ev == "start_array" and (not records_key or key in ("Records", "records")):
-                        in_records = True
+                        in_records = has_records = True
                     elif depth > level - 1 and records_key:  # another key's value: not read
                         skip_to = depth - 1
                     elif depth == level and not records_key:
@@ -501,6 +505,9 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
                 stack.append(c)
             elif ev == "end_map" or ev == "end_array":
                 depth -= 1
+                if records_key and depth == 0 and not has_records and (skip == 0 or number > skip):
+                    # a document among the batches that is not one ({"Records": [...]} / {"records": [...]})
+                    report(Malformed(name, 0, f"document {documents} has no Records or records array"))
                 if skip_to is not None:
                     src.mark = src.pos
                     if depth <= skip_to:
