@@ -459,7 +459,8 @@ def run_pipeline(
     ctx = Context(now, base.time_column, sdef.time_from if sdef is not None else None)
     rows: Iterable[Row] = events
     if sdef is not None and sdef.records:  # Windows: only the records its `records:` section names
-        stat = StageStat(f"records of source {sdef.name} (by channel, EventID)")
+        by = "category" if any(sel.categories for sel in sdef.records) else "channel, EventID"
+        stat = StageStat(f"records of source {sdef.name} (by {by})")
         stats.append(stat)
         rows = _Counter(stat).count_out(select_records(sdef, rows))
     for src, view_stages in reversed(levels[:-1]):  # views over views, innermost first
