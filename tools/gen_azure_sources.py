@@ -121,7 +121,7 @@ SIGNIN_SIGMA = {
     "Location": "location",
     "LocationDetails": "properties.location",
     "properties.message": {"refuse": "Entra ID sign-in records have no `message` property (it is an Activity log "
-                           "field); the rule's value is a sign-in's error text: name ResultDescription"},
+                           "field); for an authentication protocol (ROPC, device code) name AuthenticationProtocol"},
     "ActivityDetails": {"refuse": "no Entra ID sign-in field is called ActivityDetails (Sentinel, Graph and the "
                         "diagnostic record have none)"},
 }
