@@ -323,11 +323,11 @@ def test_sigma_azure_rules_kql_on_rows_matches_the_executor(tmp_path: Path) -> N
     """SigmaHQ's azure rules over the Panther Entra ID / Activity events: each event of a source written as a row of
     its Sentinel table (the binding forwards), then read by duckdb-kql running the compiled KQL and by the executor
     through the binding (backwards) — the same rows; and the same rows as the executor on the raw events."""
-    import kql_engine
-
     from siemforge.backends.executor.windows import select_records
     from siemforge.backends.kql.lower import FEATURES as KQL
     from siemforge.compiler.lowering import base_binding, base_source
+
+    import kql_engine
 
     if kql_engine.duckdb_kql is None:
         pytest.skip("duckdb-kql is not installed")
