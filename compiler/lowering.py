@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from . import ir
 from .bindings import Binding, bindings_for, builtin_bindings
 from .diagnostics import CompileError, Span, error
+from .sources import builtin_sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,10 @@ def bind(rule: ir.RuleIR, features: Features, name: str | None) -> Bound:
     # a source with no binding here, on a target that can search events as written (Splunk): the rule's field names
     # are taken as the events' own (the undeclared `generic` source; Windows file_access / file_rename, which have
     # no add-on source type)
+    sdef = builtin_sources().get(base)
+    why = sdef.no_binding if sdef is not None else None
+    if why is not None:  # a source no target stores as it is written (sources/azure_pim.yml)
+        raise error(f"{rule.meta.title}: no {features.title} binding for source {base!r}: {why}", code="binding")
     if features.reads_undeclared and name in (None, "asis"):
         return Bound(None, base, _expand(levels[:-1], rule.pipeline.stages))
     every = [b for b in builtin_bindings().values() if b.target == features.target]

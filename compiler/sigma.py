@@ -54,6 +54,22 @@ _CMP = {
 }
 
 
+def sigma_field_path(table: dict[str, Any] | None, field: str) -> str | dict[str, Any]:
+    """The source's path for a Sigma field name, through the source's `sigma_fields` table: the name itself, or the
+    longest dotted prefix of it, replaced; a `{refuse: why}` entry is returned as it is (the caller refuses)."""
+    if not table:
+        return field
+    parts = field.split(".")
+    for i in range(len(parts), 0, -1):
+        target = table.get(".".join(parts[:i]))
+        if target is None:
+            continue
+        if not isinstance(target, str):
+            return dict(target) if isinstance(target, dict) else {"refuse": "no field of the source holds it"}
+        return ".".join([target, *parts[i:]])
+    return field
+
+
 class SigmaUnsupported(Exception):
     pass
 
@@ -146,8 +162,12 @@ class SigmaLowering:
             self._columns = {}
         found = self._columns.get(field)
         if found is None:
+            path = sigma_field_path(self.schema.source.sigma_fields if self.schema.source else None, field)
+            if not isinstance(path, str):
+                raise CompileError([Diagnostic(Severity.ERROR, f"Sigma field {field!r}: {path['refuse']}",
+                                               self.field_span(field), code="sigma-field")])
             found = self._columns[field] = self.analyzer.field_column(
-                field, self.schema, lambda: self.field_span(field))
+                path, self.schema, lambda: self.field_span(field))
             self.record(found, field)
         return found
 

@@ -35,6 +35,8 @@ class RecordSelector:
     rename: tuple[tuple[str, str], ...] = ()
     # or, for logs that are not Windows event logs: field -> the values it may hold (auditd: `auditd_row`)
     match: tuple[tuple[str, frozenset[str]], ...] = ()
+    # Azure diagnostic records (Entra ID, Azure Activity): the record's `category`, lower case (docs/sources/azure.md)
+    categories: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,12 @@ class SourceDef:
     alias_text: str | None = None
     alias_origin: TextOrigin | None = None
     records: tuple[RecordSelector, ...] = ()  # which records are rows of this source (Windows event logs)
+    # Sigma field name -> the source's path, or {"refuse": why} (a Sigma name the source cannot hold faithfully):
+    # SigmaHQ's Azure rules name Sentinel columns where the source has the vendor's record (docs/sources/azure.md)
+    sigma_fields: dict[str, Any] | None = None
+    # False: no target searches this source's events as written; without a binding a rule on it is refused, with
+    # `no_binding` as the reason (Entra ID PIM alerts: no SIEM table or add-on carries them)
+    no_binding: str | None = None
 
     @property
     def aliases(self) -> dict[str, syn.Node]:
@@ -118,6 +126,10 @@ def _parse_source(text: str, file: str) -> SourceDef:
     logsource = tuple(sorted((str(k), str(v)) for k, v in (data.get("logsource") or {}).items()))
     alias_text, alias_origin = _alias_section(doc, data)
     records = _records_section(doc, data)
+    sigma_fields = data.get("sigma_fields")
+    if sigma_fields is not None and not isinstance(sigma_fields, dict):
+        raise CompileError([Diagnostic(Severity.ERROR, "`sigma_fields` must map Sigma field names to paths",
+                                       doc.span(("sigma_fields",)))])
     return SourceDef(
         str(data["name"]),
         str(data.get("description", "")),
@@ -130,6 +142,8 @@ def _parse_source(text: str, file: str) -> SourceDef:
         alias_text,
         alias_origin,
         records,
+        {str(k): v for k, v in sigma_fields.items()} if sigma_fields else None,
+        str(data["no_binding"]) if data.get("no_binding") else None,
     )
 
 
@@ -142,7 +156,7 @@ def _records_section(doc: Any, data: dict[str, Any]) -> tuple[RecordSelector, ..
                                        doc.span(("records",)))])
     out: list[RecordSelector] = []
     for i, item in enumerate(items):
-        bad = not isinstance(item, dict) or not ({"channel", "provider", "match"} & set(item))
+        bad = not isinstance(item, dict) or not ({"channel", "provider", "category", "match"} & set(item))
         if not bad and "match" in item:
             match = item["match"]
             if isinstance(match, dict) and all(isinstance(v, list) for v in match.values()):
@@ -152,6 +166,7 @@ def _records_section(doc: Any, data: dict[str, Any]) -> tuple[RecordSelector, ..
             bad = True
         if not bad:
             try:
+                categories = frozenset(str(c).lower() for c in item.get("category") or ())
                 channels = frozenset(str(c).lower() for c in item.get("channel") or ())
                 providers = frozenset(str(c).lower() for c in item.get("provider") or ())
                 ids = frozenset(int(e) for e in item.get("event_id") or ())
@@ -160,9 +175,10 @@ def _records_section(doc: Any, data: dict[str, Any]) -> tuple[RecordSelector, ..
                 bad = True
         if bad:
             raise CompileError([Diagnostic(
-                Severity.ERROR, "a `records` entry needs `channel:` or `provider:` (lists), optional `event_id:` "
-                "(numbers) and `rename:` (old: new); or `match:` (field: [values])", doc.span(("records", i)))])
-        out.append(RecordSelector(channels, providers, ids, rename))
+                Severity.ERROR, "a `records` entry needs `channel:` or `provider:` (lists; Azure records: "
+                "`category:`), optional `event_id:` (numbers) and `rename:` (old: new); or `match:` (field: [values])",
+                doc.span(("records", i)))])
+        out.append(RecordSelector(channels, providers, ids, rename, categories=categories))
     return tuple(out)
 
 

@@ -11,6 +11,7 @@ import yaml
 
 from siemforge.backends.spl.contentctl import build_pack
 from siemforge.compiler.api import compile_file, discover_rules
+from siemforge.compiler.bindings import builtin_bindings
 
 from helpers import ROOT, ci_tool, compile_rule
 
@@ -55,9 +56,13 @@ def test_production_rules_ship_their_positive_fixtures_as_tests() -> None:
             assert d["tests"], name
         for test in d["tests"]:
             for data in test["attack_data"]:
-                assert data["data"] in files and data["sourcetype"] == "aws:cloudtrail"
+                # the sourcetype of the data source the rule's binding declares
+                assert data["data"] in files and data["sourcetype"] in {
+                    b.extra["data_source"]["sourcetype"] for b in builtin_bindings().values()
+                    if "data_source" in b.extra}
                 first = files[data["data"]].splitlines()[0]
-                assert yaml.safe_load(first)["eventSource"]  # raw CloudTrail records, one per line
+                record = yaml.safe_load(first)  # raw records, one per line: CloudTrail or Azure diagnostic
+                assert record.get("eventSource") or record.get("category")
     ecr = by_name["AWS ECR Container Upload Outside Business Hours"]
     assert [a["data"] for a in ecr["tests"][0]["attack_data"]] == [
         "data/aws_ecr_container_upload_outside_business_hours/off_hours.ndjson"]  # the negatives are not shipped

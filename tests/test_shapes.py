@@ -16,9 +16,10 @@ import pytest
 from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.executor.reader import iter_events
 from siemforge.backends.executor.shapes import record_to_row, row_to_record
+from siemforge.backends.kql.lower import FEATURES as KQL
 from siemforge.compiler.api import compile_file, discover_rules
-from siemforge.compiler.bindings import builtin_bindings
-from siemforge.compiler.lowering import base_source
+from siemforge.compiler.bindings import Binding, builtin_bindings
+from siemforge.compiler.lowering import base_binding
 
 from helpers import bundled_cases, shared_path
 
@@ -26,11 +27,11 @@ SENTINEL = builtin_bindings()[("aws.cloudtrail", "sentinel")]
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def to_rows(src: list[Path], out: Path) -> Path:
+def to_rows(src: list[Path], out: Path, binding: Binding = SENTINEL) -> Path:
     with out.open("wb") as fh:
         for p in src:
             for rec in iter_events(p, lambda m: None):
-                fh.write(orjson.dumps(record_to_row(rec, SENTINEL)) + b"\n")
+                fh.write(orjson.dumps(record_to_row(rec, binding)) + b"\n")
     return out
 
 
@@ -61,15 +62,15 @@ def test_portal_export_rows_read_as_records() -> None:
     assert recs[0]["responseElements"] == {"ConsoleLogin": "Success"}
 
 
-@pytest.mark.parametrize("rule_file,case", bundled_cases(raw_only=True, source="aws."))
+@pytest.mark.parametrize("rule_file,case", bundled_cases(raw_only=True, source=("aws.", "azure.")))
 def test_bundled_rules_same_on_both_shapes(rule_file: Path, case: Any, tmp_path: Path) -> None:
     rule = compile_file(rule_file).rule
     assert rule is not None
-    if base_source(rule.pipeline.source) != SENTINEL.source:  # e.g. Linux: tests/test_linux.py shapes its own
-        pytest.skip(f"not a {SENTINEL.source} rule: its own source's test compares the shapes")
+    binding = base_binding(rule, KQL)  # the rule's source's default Sentinel table
+    assert binding is not None
     raw = run_rule(rule, list(case.logs), case.now or NOW, case.lookups)
-    rows = to_rows(list(case.logs), tmp_path / "rows.ndjson")
-    sentinel = run_rule(rule, [rows], case.now or NOW, case.lookups, binding=SENTINEL)
+    rows = to_rows(list(case.logs), tmp_path / "rows.ndjson", binding)
+    sentinel = run_rule(rule, [rows], case.now or NOW, case.lookups, binding=binding)
     closed = rule.pipeline.columns is not None
     assert comparable(sentinel.rows, closed) == comparable(raw.rows, closed)
     assert sentinel.fired == raw.fired

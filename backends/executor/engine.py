@@ -484,13 +484,14 @@ def run_pipeline(
     sdef = builtin_sources().get(base.name)
     ctx = Context(now, base.time_column, sdef.time_from if sdef is not None else None)
     rows: Iterable[Row] = events
-    if sdef is not None and sdef.records:  # only the records its `records:` section names (Windows, auditd)
+    if sdef is not None and sdef.records:  # only the records its `records:` section names (Windows, auditd, Azure)
         if any(sel.match for sel in sdef.records):
             stat = StageStat(f"records of source {sdef.name} (by " +
                              ", ".join(sorted({f for sel in sdef.records for f, _ in sel.match})) + ")")
             rows = select_by_field(sdef.records, rows)
         else:
-            stat = StageStat(f"records of source {sdef.name} (by channel, EventID)")
+            by = "category" if any(sel.categories for sel in sdef.records) else "channel, EventID"
+            stat = StageStat(f"records of source {sdef.name} (by {by})")
             rows = select_records(sdef, rows)
         stats.append(stat)
         rows = _Counter(stat).count_out(rows)

@@ -25,8 +25,14 @@ from typing import IO, Any
 import ijson
 import orjson
 
+from . import azure, windows
 from .auditd import AUDIT_LINE, iter_auditd
-from .windows import EVTX_MAGIC, iter_evtx, normalise_all, split_concatenated
+from .windows import EVTX_MAGIC, iter_evtx, split_concatenated
+
+
+def normalise_all(docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each record as its canonical row: Windows records (windows.py), Azure diagnostic records (azure.py)."""
+    return azure.normalise_all(windows.normalise_all(docs))
 
 MAX_LINE_BYTES = 16 << 20  # a longer NDJSON line, or array record, is reported and skipped without being held
 MAX_DEPTH = 1024  # nesting of a record (orjson's own limit for NDJSON lines; the same for array records)
@@ -34,7 +40,7 @@ MAX_REPORTS = 1000  # malformed-input reports kept per run (the rest are counted
 READ_BYTES = 1 << 20  # read size: the array parser (yajl re-scans a partial token per read: big reads), gzip
 _MESSAGE_CHARS = 200  # of a parser's message in a report (it may quote a huge token)
 _BOM = b"\xef\xbb\xbf"
-_RECORDS_DOC = re.compile(rb'\A\s*\{\s*"Records"\s*:\s*\[')
+_RECORDS_DOC = re.compile(rb'\A\s*\{\s*"[Rr]ecords"\s*:\s*\[')  # CloudTrail; Azure Event Hub / storage
 # what a broken file can raise while it is read: gzip (OSError, EOFError, zlib.error), ijson, decoding
 _READ_ERRORS = (OSError, EOFError, zlib.error, ijson.JSONError, ValueError)
 
@@ -240,8 +246,10 @@ def _lines(
                 report(Malformed(name, lineno, f"invalid JSON: {exc}"))
                 continue
             if type(doc) is dict:
-                if "Records" in doc and "eventName" not in doc and isinstance(doc["Records"], list):
+                if ("Records" in doc or "records" in doc) and _records_key(doc) is not None:
                     yield from _unwrap(doc, name, lineno, report)
+                elif type(doc.get("properties")) is str and (why := azure.malformed(doc)) is not None:
+                    report(Malformed(name, lineno, why))
                 else:
                     yield doc
             else:
@@ -264,15 +272,28 @@ def _lines(
         yield from _unwrap(doc, name, start, report)
 
 
+def _records_key(doc: dict[str, Any]) -> str | None:
+    """The key of a batch document's records: CloudTrail's `{"Records": [...]}`, Azure's `{"records": [...]}`."""
+    for key in ("Records", "records"):
+        if isinstance(doc.get(key), list) and "eventName" not in doc and "category" not in doc:
+            return key
+    return None
+
+
 def _unwrap(doc: Any, name: str, line: int, report: Report) -> Iterator[dict[str, Any]]:
-    if isinstance(doc, dict) and isinstance(doc.get("Records"), list) and "eventName" not in doc:
-        doc = doc["Records"]
+    key = _records_key(doc) if isinstance(doc, dict) else None
+    if key is not None:
+        doc = doc[key]
     if isinstance(doc, dict):
         yield doc
         return
     for i, item in enumerate(doc, 1):
         if isinstance(item, dict):
-            yield item
+            why = azure.malformed(item) if type(item.get("properties")) is str else None
+            if why is None:
+                yield item
+            else:
+                report(Malformed(name, line, f"record {i} of the line's records: {why}"))
         else:
             report(Malformed(name, line, f"record {i} of the line's Records is not a JSON object"))
 
@@ -442,16 +463,20 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
         if number > skip:
             report(m)
 
+    documents = 0  # top-level documents of a Records file, and whether the current one has its records array
+    has_records = False
     try:
         for ev, value in events:
             if ev == "start_map" or ev == "start_array":
                 depth += 1
+                if records_key and depth == 1:
+                    documents, has_records = documents + 1, False
                 if skip_to is not None:
                     src.mark = src.pos
                     continue
                 if not in_records:
-                    if depth == level and ev == "start_array" and (not records_key or key == "Records"):
-                        in_records = True
+                    if depth == level and ev == "start_array" and (not records_key or key in ("Records", "records")):
+                        in_records = has_records = True
                     elif depth > level - 1 and records_key:  # another key's value: not read
                         skip_to = depth - 1
                     elif depth == level and not records_key:
@@ -484,6 +509,9 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
                 stack.append(c)
             elif ev == "end_map" or ev == "end_array":
                 depth -= 1
+                if records_key and depth == 0 and not has_records and (skip == 0 or number > skip):
+                    # a document among the batches that is not one ({"Records": [...]} / {"records": [...]})
+                    report(Malformed(name, 0, f"document {documents} has no Records or records array"))
                 if skip_to is not None:
                     src.mark = src.pos
                     if depth <= skip_to:
@@ -500,7 +528,11 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
                     src.mark = src.pos
                     done = number
                     if number > skip:
-                        yield record
+                        why = azure.malformed(record) if type(record.get("properties")) is str else None
+                        if why is None:
+                            yield record
+                        else:
+                            report(Malformed(name, 0, why, number))
             elif ev == "map_key":
                 key = value
                 if guard is not None and skip_to is None and stack and _SURROGATE.search(value):

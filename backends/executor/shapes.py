@@ -175,6 +175,11 @@ def row_to_record(row: dict[str, Any], binding: Binding) -> dict[str, Any]:
                 v = int(v)
             except ValueError:
                 continue
+        elif kind == "dynamic" and isinstance(v, str):  # a dynamic column exported as its JSON text
+            try:
+                v = orjson.loads(v)
+            except orjson.JSONDecodeError:
+                pass  # not JSON: keep the text
         _set_path(record, dotted, v)
     for dotted, column in binding.json_columns.items():
         v = row.get(column)

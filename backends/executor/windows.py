@@ -231,14 +231,20 @@ def select_records(src: SourceDef, rows: Iterable[dict[str, Any]]) -> Iterator[d
     it, with that selector's renames applied; a record without a Channel is not a Windows record as far as anyone
     can tell (e.g. a hand-made event with only the rule's fields) and is kept as it is."""
     selectors = src.records
+    by_category = any(sel.categories for sel in selectors)
     for row in rows:
         channel = row.get("Channel")
-        if channel is None:
+        # Azure diagnostic records (Entra ID, Azure Activity) are selected by their `category` (azure.py)
+        category = row.get("category") if channel is None and by_category else None
+        if channel is None and category is None:
             yield row
             continue
-        ch = str(channel).lower()
+        ch = str(channel if channel is not None else "").lower()
+        cat = str(category).lower() if category is not None else None
         eid = row.get("EventID")
         for sel in selectors:
+            if (cat is None) == bool(sel.categories) or (cat is not None and cat not in sel.categories):
+                continue
             if sel.channels and ch not in sel.channels:
                 continue
             if sel.providers and str(row.get("Provider_Name", "")).lower() not in sel.providers:

@@ -32,5 +32,6 @@ def _bindings() -> tuple[str, ...]:
 def target() -> Target:
     """The registry's entry point (pyproject: siemforge.targets); reads the binding files, so called on first use."""
     return Target("sentinel", "Microsoft Sentinel KQL (AWSCloudTrail via `sentinel`; Windows via `xdr`, the Defender "
-                  "XDR Device* tables, the default, `SecurityEvent` or `WindowsEvent`)", "kql", _bindings(), _compile,
-                  _binding_of)
+                  "XDR Device* tables, the default, `SecurityEvent` or `WindowsEvent`; Entra ID, Azure Activity and "
+                  "Microsoft 365 via `sentinel`: SigninLogs, AuditLogs, AzureActivity, OfficeActivity, …)", "kql",
+                  _bindings(), _compile, _binding_of)

@@ -403,6 +403,8 @@ class KqlLowering:
                 alias = self.parsed_json[ref.column] = f"{ref.column}Json"
                 self.pending_json.append(ref.column)
             return Lowered(alias + _path(ref.path), "dynamic", field=None if ref.path else alias)
+        if ref.path and ref.type == "dynamic":  # a path into a dynamic column (SigninLogs' DeviceDetail.trustType)
+            return Lowered(render_name(ref.column) + _path(ref.path), "dynamic")
         if ref.path:
             raise self.fail(f"{c.name}: column {ref.column} is a {ref.type}; it has no member {ref.path[0]!r}", c)
         return Lowered(render_name(ref.column), ref.type, field=ref.column)

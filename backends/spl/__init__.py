@@ -35,5 +35,6 @@ def _bindings() -> tuple[str, ...]:
 def target() -> Target:
     """The registry's entry point (pyproject: siemforge.targets); reads the binding files, so called on first use."""
     return Target("splunk", "Splunk SPL (raw CloudTrail via `cloudtrail`, Amazon Security Lake via "
-                  "`amazon_security_lake`, the CIM Change data model via tstats; asis for undeclared sources)",
+                  "`amazon_security_lake`, the CIM Change data model via tstats; Entra ID and Azure Activity via "
+                  "`mscs`, Microsoft 365 via `o365`; asis for undeclared sources)",
                   "spl", _bindings(), _compile, _binding_of)

@@ -94,7 +94,7 @@ def data_sources(rule: ir.RuleIR, binding: str | None) -> list[dict[str, Any]]:
         "sourcetype": str(ds["sourcetype"]),
         "source": str(ds["source"]),
         "separator": str(ds["separator"]),
-        "supported_TA": dict(ds.get("supported_TA") or AWS_TA),
+        "supported_TA": _add_on(ds.get("supported_TA")),
         "asset_type": str(ds.get("asset_type", "AWS Account")),
         "domain": str(ds.get("domain", "cloud")),
         "story": str(ds.get("story", STORY)),
@@ -134,6 +134,12 @@ def selected_event_ids(pipeline: ir.Pipeline) -> list[int] | None:
 
 def _is_event_id(e: ir.Expr) -> bool:
     return isinstance(e, ir.Column) and e.name == "EventID" and not e.path
+
+
+def _add_on(ta: Any) -> dict[str, Any]:
+    """The binding's add-on (`supported_TA:` a mapping, or a list of one), else the AWS add-on."""
+    ta = ta[0] if isinstance(ta, list) and ta else ta
+    return dict(ta) if isinstance(ta, dict) else dict(AWS_TA)
 
 
 def content_stem(name: str) -> str:
