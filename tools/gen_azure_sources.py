@@ -332,13 +332,16 @@ def sentinel(name: str, table: str, cols: dict[str, str], json_cols: dict[str, s
 # lowest major the integration guides recommend).
 DATA_SOURCES = {
     "azure:monitor:aad": {"name": "Azure Active Directory", "source": "Azure AD", "separator": "operationName",
+                          "asset_type": "Azure Tenant",
                           "supported_TA": [{"name": "Splunk Add-on for Microsoft Cloud Services",
                                             "url": "https://splunkbase.splunk.com/app/3110/", "version": "5.0.0"}]},
     "azure:monitor:activity": {"name": "Azure Activity Log", "source": "Azure Activity", "separator": "operationName",
+                               "asset_type": "Azure Tenant",
                                "supported_TA": [{"name": "Splunk Add-on for Microsoft Cloud Services",
                                                  "url": "https://splunkbase.splunk.com/app/3110/",
                                                  "version": "5.0.0"}]},
     "o365:management:activity": {"name": "Office 365 Universal Audit Log", "source": "o365", "separator": "Operation",
+                                 "asset_type": "O365 Tenant",
                                  "supported_TA": [{"name": "Splunk Add-on for Microsoft Office 365",
                                                    "url": "https://splunkbase.splunk.com/app/4055/",
                                                    "version": "4.0.0"}]},
@@ -350,7 +353,8 @@ def splunk_raw(name: str, macro: str, sourcetype: str, categories: list[str] | N
     ds = DATA_SOURCES[sourcetype]
     data: dict[str, Any] = {"source": name, "name": binding, "target": "splunk", "default": True,
                             "data_source": {"name": ds["name"], "sourcetype": sourcetype, "source": ds["source"],
-                                            "separator": ds["separator"], "supported_TA": ds["supported_TA"]},
+                                            "separator": ds["separator"], "supported_TA": ds["supported_TA"],
+                                            "asset_type": ds["asset_type"]},
                             "time_column": "_time", "search": f"`{macro}`",
                             "macros": {macro: {"definition": f"sourcetype={sourcetype}",
                                                "description": "customer specific splunk configurations(eg- index, "

@@ -190,6 +190,9 @@ CONNECTORS = {"DeviceProcessEvents": "MicrosoftThreatProtection", "DeviceFileEve
               "DeviceNetworkEvents": "MicrosoftThreatProtection", "Syslog": "SyslogAma"}
 
 
+# contentctl: a Linux rule is an endpoint detection (AssetType "Endpoint"), in its own story
+ENDPOINT = {"asset_type": "Endpoint", "domain": "endpoint", "story": "siemforge Linux Detections"}
+
 def table_schema(shared: Path, table: str) -> dict[str, str]:
     tables = shared / "reference" / "sentinel" / "tables"
     path = tables / f"{table}.schema.json"
@@ -301,7 +304,7 @@ def main() -> None:
                  "https://splunk.github.io/splunk-add-on-for-linux/Sourcetypes", {},
                  {"_time": "_time", "type": "type"},
                  {"name": "Linux Auditd", "sourcetype": "linux:audit", "source": "/var/log/audit/audit.log",
-                  "separator": "type"}, True,
+                  "separator": "type", **ENDPOINT}, True,
                  "the Splunk Add-on for Linux indexes audit.log (sourcetype linux:audit, one event per record).")
 
     # Sigma categories from auditd events / Sysmon for Linux
@@ -324,7 +327,8 @@ def main() -> None:
                      'sourcetype="sysmon:linux"', "https://splunkbase.splunk.com/app/6652 (Splunk Add-on for Sysmon "
                      "for Linux); ESCU detections/endpoint/linux_*.yml read it", {"EventCode": [event_id]},
                      sysmon_cols, {"name": f"Sysmon for Linux EventID {event_id}", "sourcetype": "sysmon:linux",
-                                   "source": "Syslog:Linux-Sysmon/Operational", "separator": "EventID"}, False,
+                                   "source": "Syslog:Linux-Sysmon/Operational", "separator": "EventID",
+                                   **ENDPOINT}, False,
                      "the Splunk Add-on for Sysmon for Linux indexes Sysmon for Linux (sourcetype sysmon:linux).",
                      replays=False)
 
@@ -346,7 +350,7 @@ def main() -> None:
                      "https://splunk.github.io/splunk-add-on-for-unix-and-linux/Sourcetypes",
                      {"process": programs} if programs else {},
                      {"_time": "_time", "hostname": "host", "appname": "process"},
-                     {"name": "Linux Syslog", "sourcetype": "syslog", "source": "/var/log/syslog",
+                     {"name": "Linux Syslog", "sourcetype": "syslog", "source": "/var/log/syslog", **ENDPOINT,
                       "separator": "process"}, False,
                      "the Splunk Add-on for Unix and Linux indexes syslog files (syslog, linux_secure, "
                      "linux_messages_syslog).")

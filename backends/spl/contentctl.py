@@ -59,15 +59,22 @@ AWS_TA = {"name": "Splunk Add-on for Amazon Web Services (AWS)", "url": "https:/
           "version": "7.9.0"}
 STORIES: dict[str, dict[str, Any]] = {
     STORY: {
-        "description": "Cloud detections compiled by siemforge, each proven on real CloudTrail fixtures.",
-        "narrative": "Detections for AWS compute abuse, credential access and unusual deployments, written once "
-        "in siemforge's rule language and compiled to Splunk.",
+        "description": "Cloud detections compiled by siemforge, each proven on real cloud audit events.",
+        "narrative": "Detections for cloud compute abuse, credential access, unusual deployments and identity "
+        "misuse (AWS CloudTrail, Entra ID, Azure Activity), written once in siemforge's rule language and compiled "
+        "to Splunk.",
         "category": ["Cloud Security"],
     },
     "siemforge Windows Detections": {
         "description": "Windows detections compiled by siemforge, each proven on real Windows event logs.",
         "narrative": "Detections for credential theft, password guessing and script execution on Windows hosts, "
         "written once in Sigma or siemforge's rule language and compiled to Splunk.",
+        "category": ["Adversary Tactics"],
+    },
+    "siemforge Linux Detections": {
+        "description": "Linux detections compiled by siemforge, each proven on real auditd records.",
+        "narrative": "Detections for privilege escalation and suspicious execution on Linux hosts, written once in "
+        "Sigma or siemforge's rule language and compiled to Splunk.",
         "category": ["Adversary Tactics"],
     },
 }
