@@ -28,8 +28,8 @@ import yaml
 SYSMON_CHANNEL = "Microsoft-Windows-Sysmon/Operational"
 
 # System fields as the add-ons extract them from the XML (element name); EventID is EventCode. Provider_Name (an
-# attribute, <Provider Name=…>), TimeCreated (<TimeCreated SystemTime=…>) and the unnamed Data of classic events
-# are left unmapped: a rule that reads one is refused with the field named.
+# attribute, <Provider Name=…>: read by spath, `xml_paths:`), TimeCreated (<TimeCreated SystemTime=…>: refused, use
+# _time) and the unnamed Data of classic events (read by rex, `unnamed_data:`) are no add-on field.
 SYSTEM = {"_time": "_time", "EventID": "EventCode", "Channel": "Channel", "Computer": "Computer",
           "EventRecordID": "EventRecordID", "Level": "Level", "Task": "Task", "Keywords": "Keywords",
           "Version": "Version"}
@@ -62,6 +62,24 @@ WINDOWS_DOC = "https://docs.splunk.com/Documentation/AddOns/released/Windows/Sou
 
 def quote(s: str) -> str:
     return json.dumps(s)
+
+
+def unnamed_data_lines() -> list[str]:
+    """Classic events' unnamed `<Data>` elements (PowerShell 400/600/800, many Application events), which Sigma rules
+    test as `Data`: the add-on extracts only `<Data Name='…'>` (Splunk_TA_windows transforms.conf
+    `[eventdata_xml_data]`, `REGEX = <(?:\\w+)\\sName='([^>]*)'…`), so the search reads them from the raw XML event
+    with `rex`, joined by newlines as the executor joins them (backends/executor/windows.py)."""
+    return ["# classic events' unnamed <Data> elements (no add-on field): rex reads them from the raw XML event",
+            "unnamed_data: Data"]
+
+
+def named_field_lines(columns: dict[str, str], fields: dict[str, str] | None) -> list[str]:
+    """A field the source's dictionary does not list is the add-on's field of that name (EventData's Data Name), as
+    the executor reads it from the record; fields the source has but this binding does not carry are refused."""
+    not_named = UNMAPPED | set(SYSTEM) | {f for f in fields or {} if f not in columns}
+    return ["# a field not in columns: is the add-on's field of that name (EventData's Data Name), but these",
+            "named_fields: true",
+            f"not_named: {json.dumps(sorted(not_named))}"]
 
 
 def write(out: Path, source: str, name: str, channels: list[str], event_ids: list[int] | None,
@@ -97,10 +115,9 @@ def write(out: Path, source: str, name: str, channels: list[str], event_ids: lis
         lines.append("# fields the add-on does not extract, read from the XML event by spath (an attribute: {@Name})")
         lines.append("xml_paths:")
         lines.append("  Provider_Name: Event.System.Provider{@Name}")
+    lines += unnamed_data_lines()
     if named_fields:
-        lines.append("# a field not in columns: is the add-on's field of that name (EventData's Data Name), but these")
-        lines.append("named_fields: true")
-        lines.append(f"not_named: {json.dumps(sorted(UNMAPPED | set(SYSTEM)))}")
+        lines += named_field_lines(columns, fields)
     lines.append("columns:")
     lines += [f"  {k}: {v}" for k, v in columns.items()]
     out.joinpath(f"windows_{source.replace('-', '_')}.splunk_{name}.yml").write_text("\n".join(lines) + "\n")
@@ -127,7 +144,8 @@ def main() -> None:
                       False, "Security 4688 (process creation), 4688's own field names.", fields)
                 continue
             own = {f: f for f in fields or {} if f not in SYSTEM and f not in UNMAPPED}
-            write(out, source, name, channels, rec.get("event_id"), {**system, **own}, fields is None,
+            # every binding but 4688's (whose own names the source renames) reads undeclared fields by name
+            write(out, source, name, channels, rec.get("event_id"), {**system, **own}, True,
                   name == "sysmon" or len(doc.get("records")) == 1, "", fields)
 
 

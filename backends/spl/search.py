@@ -78,8 +78,18 @@ class BaseSearch:
             # a keyword's text is in the raw event, and so is each word of it: a wildcard term of its longest word
             # (letters, digits, _: no breaker inside, so an indexed token holds it) finds every event the regex in
             # `where` can match
-            words = [w for p in e.pattern if isinstance(p, str) for w in re.findall(r"[A-Za-z0-9_]{3,}", p)]
-            return f'"*{max(words, key=len)}*"' if words else None
+            return _word_term([p for p in e.pattern if isinstance(p, str)])
+        if self.binding is not None and self.binding.extra.get("unnamed_data") is not None:
+            # classic events' unnamed Data is text of the raw XML event (read by rex): so is each word of a value it
+            # must hold (XML escapes no letter or digit)
+            data = self.binding.extra["unnamed_data"]
+            match e:
+                case ir.StringMatch(subject=ir.Column(name=n, path=()), pattern=ir.Literal(value=str() as v)) | \
+                        ir.Compare(op=ir.CmpOp.EQ, left=ir.Column(name=n, path=()),
+                                   right=ir.Literal(value=str() as v)) if n == data:
+                    return _word_term([v])
+                case ir.WildcardMatch(subject=ir.Column(name=n, path=()), pattern=pat) if n == data:
+                    return _word_term([p for p in pat if isinstance(p, str)])
         if isinstance(e, ir.Compare) and e.op is ir.CmpOp.EQ and e.case_sensitive:
             return self.term(ir.Compare(ir.CmpOp.EQ, e.left, e.right, case_sensitive=False))
         if isinstance(e, ir.InList) and e.case_sensitive:
@@ -148,6 +158,12 @@ class BaseSearch:
                 joiner = " " if isinstance(e, ir.And) else " OR "
                 return "(" + joiner.join(str(x) for x in terms) + ")"  # every group parenthesised
         return None
+
+
+def _word_term(texts: list[str]) -> str | None:
+    """A wildcard term of the longest word (3 or more letters, digits or _) of `texts`, or None."""
+    words = [w for t in texts for w in re.findall(r"[A-Za-z0-9_]{3,}", t)]
+    return f'"*{max(words, key=len)}*"' if words else None
 
 
 def _is_int(e: ir.Expr) -> bool:
