@@ -90,6 +90,13 @@ class BaseSearch:
                     return _word_term([v])
                 case ir.WildcardMatch(subject=ir.Column(name=n, path=()), pattern=pat) if n == data:
                     return _word_term([p for p in pat if isinstance(p, str)])
+        if (isinstance(e, ir.RegexMatch) and self.binding is not None and self.binding.extra.get("datamodel")
+                and self.plain_field(e.subject) is not None):
+            # over a data model (tstats), which has no row terms of its own: a text every match holds, as a wildcard
+            # term of the field (tstats ignores case, so it is implied by a case-sensitive regex too)
+            lit = search_literal(required_text(e.pattern) or "")
+            field = self.plain_field(e.subject)
+            return f'{search_field(str(field))}="*{lit[1:-1]}*"' if lit is not None and len(lit) > 4 else None
         if isinstance(e, ir.Compare) and e.op is ir.CmpOp.EQ and e.case_sensitive:
             return self.term(ir.Compare(ir.CmpOp.EQ, e.left, e.right, case_sensitive=False))
         if isinstance(e, ir.InList) and e.case_sensitive:
@@ -158,6 +165,66 @@ class BaseSearch:
                 joiner = " " if isinstance(e, ir.And) else " OR "
                 return "(" + joiner.join(str(x) for x in terms) + ")"  # every group parenthesised
         return None
+
+
+def required_text(pattern: str) -> str | None:
+    """The longest run of literal characters every match of `pattern` contains, or None: read only from a pattern
+    with no alternation and no group (but leading inline flags); a character made optional by `?`, `*` or `{0,` is
+    not part of a run."""
+    pattern = re.sub(r"^\(\?[ims]+\)", "", pattern)
+    runs: list[str] = []
+    run = ""
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c in "|()":
+            return None
+        if c == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            i += 2
+            if nxt.isalnum():  # a class (\s, \d), an anchor (\b) or a code: not a literal
+                runs.append(run)
+                run = ""
+                continue
+            char = nxt
+        elif c == "[":  # a class: skip to its end (a leading `^` and `]`, escapes inside)
+            j = i + 1
+            j += pattern.startswith("^", j)
+            j += pattern.startswith("]", j)
+            while j < len(pattern) and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            if j >= len(pattern):
+                return None
+            runs.append(run)
+            run = ""
+            i = j + 1
+            continue
+        elif c in ".^$":
+            runs.append(run)
+            run = ""
+            i += 1
+            continue
+        elif c in "?*+{":  # a quantifier after a class or a break: nothing to take back
+            i += 1
+            if c == "{":
+                end = pattern.find("}", i)
+                i = len(pattern) if end < 0 else end + 1
+            continue
+        else:
+            char = c
+            i += 1
+        quant = pattern[i] if i < len(pattern) else ""
+        if quant in ("?", "*") or pattern.startswith(("{0", "{,"), i):
+            runs.append(run)  # this character may be absent
+            run = ""
+        elif quant == "+" or quant == "{":
+            runs.append(run + char)
+            run = ""
+        else:
+            run += char
+    runs.append(run)
+    best = max(runs, key=len)
+    return best or None
 
 
 def _word_term(texts: list[str]) -> str | None:
