@@ -129,8 +129,11 @@ def write(out: Path, source: str, name: str, channels: list[str], event_ids: lis
 # CommandLine, registry_path = TargetObject, …); a field the model has no such field for is refused by name:
 # User (the add-on keeps only the part after `DOMAIN\`), Details (registry_value_data drops Sysmon's `DWORD (…)`
 # wrapper), EventType (action: created/deleted/modified), Description/Product/Company/FileVersion (no model field).
-# Which rows of the dataset are the source's: the add-on's `action` for the Sysmon event (12 CreateKey → created,
-# 12 DeleteKey/DeleteValue → deleted, 13 and 14 → modified; 11 → created; 23/26 → deleted).
+# Which rows of the dataset are the source's: the add-on's `action` for the Sysmon registry event (12 CreateKey →
+# created, 12 DeleteKey/DeleteValue → deleted, 13 and 14 → modified). Filesystem takes Sysmon 11 as created or
+# modified (an overwrite: UtcTime ≠ CreationUtcTime), so file_event is all of it (older add-ons' ms-sysmon-filemod
+# also takes Sysmon 2); what the add-on makes of file deletions (23, 26) is not established here, so file_delete has
+# no cim binding.
 CIM_DOC = "https://docs.splunk.com/Documentation/CIM/latest/User/Endpoint"
 CIM_DATASETS: dict[str, tuple[str, dict[str, str], list[str]]] = {  # dataset → (Sigma → model field, summary_by)
     "Processes": ({"Image": "process_path", "CommandLine": "process", "ParentImage": "parent_process_path",
@@ -148,8 +151,7 @@ CIM_DATASETS: dict[str, tuple[str, dict[str, str], list[str]]] = {  # dataset �
 }
 CIM_SOURCES: dict[str, tuple[str, str | None]] = {  # source → (dataset, the add-on's `action` of its rows)
     "process_creation": ("Processes", None),
-    "file_event": ("Filesystem", "created"),
-    "file_delete": ("Filesystem", "deleted"),
+    "file_event": ("Filesystem", None),
     "registry_add": ("Registry", "created"),
     "registry_delete": ("Registry", "deleted"),
     "registry_set": ("Registry", "modified"),
