@@ -28,8 +28,8 @@ import yaml
 SYSMON_CHANNEL = "Microsoft-Windows-Sysmon/Operational"
 
 # System fields as the add-ons extract them from the XML (element name); EventID is EventCode. Provider_Name (an
-# attribute, <Provider Name=…>), TimeCreated (<TimeCreated SystemTime=…>) and the unnamed Data of classic events
-# are left unmapped: a rule that reads one is refused with the field named.
+# attribute, <Provider Name=…>: read by spath, `xml_paths:`), TimeCreated (<TimeCreated SystemTime=…>: refused, use
+# _time) and the unnamed Data of classic events (read by rex, `unnamed_data:`) are no add-on field.
 SYSTEM = {"_time": "_time", "EventID": "EventCode", "Channel": "Channel", "Computer": "Computer",
           "EventRecordID": "EventRecordID", "Level": "Level", "Task": "Task", "Keywords": "Keywords",
           "Version": "Version"}
@@ -107,6 +107,24 @@ def quote(s: str) -> str:
     return json.dumps(s)
 
 
+def unnamed_data_lines() -> list[str]:
+    """Classic events' unnamed `<Data>` elements (PowerShell 400/600/800, many Application events), which Sigma rules
+    test as `Data`: the add-on extracts only `<Data Name='…'>` (Splunk_TA_windows transforms.conf
+    `[eventdata_xml_data]`, `REGEX = <(?:\\w+)\\sName='([^>]*)'…`), so the search reads them from the raw XML event
+    with `rex`, joined by newlines as the executor joins them (backends/executor/windows.py)."""
+    return ["# classic events' unnamed <Data> elements (no add-on field): rex reads them from the raw XML event",
+            "unnamed_data: Data"]
+
+
+def named_field_lines(columns: dict[str, str], fields: dict[str, str] | None) -> list[str]:
+    """A field the source's dictionary does not list is the add-on's field of that name (EventData's Data Name), as
+    the executor reads it from the record; fields the source has but this binding does not carry are refused."""
+    not_named = UNMAPPED | set(SYSTEM) | {f for f in fields or {} if f not in columns}
+    return ["# a field not in columns: is the add-on's field of that name (EventData's Data Name), but these",
+            "named_fields: true",
+            f"not_named: {json.dumps(sorted(not_named))}"]
+
+
 def write(out: Path, source: str, name: str, channels: list[str], event_ids: list[int] | None,
           columns: dict[str, str], named_fields: bool, default: bool, note: str,
           fields: dict[str, str] | None) -> None:
@@ -141,13 +159,75 @@ def write(out: Path, source: str, name: str, channels: list[str], event_ids: lis
         lines.append("# fields the add-on does not extract, read from the XML event by spath (an attribute: {@Name})")
         lines.append("xml_paths:")
         lines.append("  Provider_Name: Event.System.Provider{@Name}")
+    lines += unnamed_data_lines()
     if named_fields:
-        lines.append("# a field not in columns: is the add-on's field of that name (EventData's Data Name), but these")
-        lines.append("named_fields: true")
-        lines.append(f"not_named: {json.dumps(sorted(UNMAPPED | set(SYSTEM)))}")
+        lines += named_field_lines(columns, fields)
     lines.append("columns:")
     lines += [f"  {k}: {v}" for k, v in columns.items()]
     out.joinpath(f"windows_{source.replace('-', '_')}.splunk_{name}.yml").write_text("\n".join(lines) + "\n")
+
+
+# The CIM Endpoint data model (Splunk_SA_CIM), as the Splunk Add-on for Sysmon fills it, queried with tstats
+# (https://docs.splunk.com/Documentation/CIM/latest/User/Endpoint). Each Sigma field maps to the model field the
+# add-on computes from it unchanged (FIELDALIAS / EVAL of the same value: process_path = Image, process =
+# CommandLine, registry_path = TargetObject, …); a field the model has no such field for is refused by name:
+# User (the add-on keeps only the part after `DOMAIN\`), Details (registry_value_data drops Sysmon's `DWORD (…)`
+# wrapper), EventType (action: created/deleted/modified), Description/Product/Company/FileVersion (no model field).
+# Which rows of the dataset are the source's: the add-on's `action` for the Sysmon registry event (12 CreateKey →
+# created, 12 DeleteKey/DeleteValue → deleted, 13 and 14 → modified). Filesystem takes Sysmon 11 as created or
+# modified (an overwrite: UtcTime ≠ CreationUtcTime), so file_event is all of it (older add-ons' ms-sysmon-filemod
+# also takes Sysmon 2); what the add-on makes of file deletions (23, 26) is not established here, so file_delete has
+# no cim binding.
+CIM_DOC = "https://docs.splunk.com/Documentation/CIM/latest/User/Endpoint"
+CIM_DATASETS: dict[str, tuple[str, dict[str, str], list[str]]] = {  # dataset → (Sigma → model field, summary_by)
+    "Processes": ({"Image": "process_path", "CommandLine": "process", "ParentImage": "parent_process_path",
+                   "ParentCommandLine": "parent_process", "OriginalFileName": "original_file_name",
+                   "CurrentDirectory": "process_current_directory", "IntegrityLevel": "process_integrity_level",
+                   "Hashes": "process_hash", "ProcessId": "process_id", "ParentProcessId": "parent_process_id",
+                   "ProcessGuid": "process_guid", "ParentProcessGuid": "parent_process_guid", "Computer": "dest"},
+                  ["dest", "user", "parent_process", "process_name", "process", "process_id", "parent_process_id"]),
+    "Filesystem": ({"TargetFilename": "file_path", "Image": "process_path", "ProcessId": "process_id",
+                    "ProcessGuid": "process_guid", "Computer": "dest"},
+                   ["dest", "file_path", "process_id", "process_guid"]),
+    "Registry": ({"TargetObject": "registry_path", "Image": "process_path", "ProcessId": "process_id",
+                  "ProcessGuid": "process_guid", "Computer": "dest"},
+                 ["dest", "registry_path", "process_id", "process_guid"]),
+}
+CIM_SOURCES: dict[str, tuple[str, str | None]] = {  # source → (dataset, the add-on's `action` of its rows)
+    "process_creation": ("Processes", None),
+    "file_event": ("Filesystem", None),
+    "registry_add": ("Registry", "created"),
+    "registry_delete": ("Registry", "deleted"),
+    "registry_set": ("Registry", "modified"),
+    "registry_event": ("Registry", None),
+}
+
+
+def write_cim_bindings(out: Path) -> None:
+    """sources/bindings/windows_*.splunk_cim.yml: the Sysmon sources CIM Endpoint holds, as tstats reads them."""
+    for source, (dataset, action) in CIM_SOURCES.items():
+        fields, summary = CIM_DATASETS[dataset]
+        lines = [
+            "# Generated by tools/gen_splunk_bindings.py: edit that script, not this file.",
+            f"# windows.{source} as the CIM Endpoint data model's {dataset} dataset holds it, filled by the Splunk",
+            "# Add-on for Sysmon; queried with tstats. A Sigma field with no model field of the same value is refused.",
+            f"# {CIM_DOC}",
+            f"source: windows.{source}",
+            "name: cim",
+            "target: splunk",
+            "time_column: _time",
+            f"datamodel: Endpoint.{dataset}",
+        ]
+        if action is not None:
+            lines.append("# which events of the dataset are rows of the source (tstats where terms)")
+            lines.append("rows:")
+            lines.append(f"  {dataset}.action: [{action}]")
+        lines.append("# a detection's rows: one per distinct value of these and of every field its conditions read")
+        lines.append(f"summary_by: {json.dumps([f'{dataset}.{f}' for f in summary])}")
+        lines.append("columns:")
+        lines.append("  _time: _time")
+        lines += [f"  {k}: {dataset}.{v}" for k, v in fields.items()]
+        out.joinpath(f"windows_{source}.splunk_cim.yml").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -171,8 +251,10 @@ def main() -> None:
                       False, "Security 4688 (process creation), 4688's own field names.", fields)
                 continue
             own = {f: f for f in fields or {} if f not in SYSTEM and f not in UNMAPPED}
-            write(out, source, name, channels, rec.get("event_id"), {**system, **own}, fields is None,
+            # every binding but 4688's (whose own names the source renames) reads undeclared fields by name
+            write(out, source, name, channels, rec.get("event_id"), {**system, **own}, True,
                   name == "sysmon" or len(doc.get("records")) == 1, "", fields)
+    write_cim_bindings(out)
 
 
 if __name__ == "__main__":

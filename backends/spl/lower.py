@@ -30,6 +30,12 @@ from .stats import AGG_FUNCTIONS, NULL_KEY, restore_null_keys
 from .tstats import tstats_head
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# XML's predefined entities and the character references Windows writes in event text, as SPL expressions, undone in
+# this order (`&amp;` last, so that `&amp;lt;` stays `&lt;`); control characters through urldecode, since an SPL string
+# literal has no escape for them
+XML_ESCAPES = [("&lt;", '"<"'), ("&gt;", '">"'), ("&quot;", '"\\""'), ("&apos;", '"\'"'),
+               ("&#xD;", 'urldecode("%0D")'), ("&#xA;", 'urldecode("%0A")'), ("&#x9;", 'urldecode("%09")'),
+               ("&amp;", '"&"')]
 
 
 @dataclass(slots=True)
@@ -288,6 +294,8 @@ class SplLowering:
             return _field(self.spath(c.name, c.path))
         if self.binding is None:  # an undeclared source: names as written, arrays as Splunk names them
             return _field(".".join([c.name, *(str(p) for p in c.path)]), kind)
+        if c.name == self.binding.extra.get("unnamed_data") and not c.path:
+            return _field(self.unnamed_data(), kind)
         xml = (self.binding.extra.get("xml_paths") or {}).get(c.name)
         if xml is not None and not c.path:  # a value the add-on does not extract: spath reads it from the XML event
             key = ("_raw", ("xml", str(xml)))
@@ -305,6 +313,20 @@ class SplLowering:
         if ref.path:
             raise self.fail(f"{c.name}: {ref.column} is a scalar; it has no member {ref.path[0]!r}", c)
         return _field(ref.column, "time" if ref.column == "_time" else kind)
+
+    def unnamed_data(self) -> str:
+        """Classic events' unnamed `<Data>` elements, which the add-on does not extract (only `<Data Name='…'>`):
+        `rex` reads each from the raw XML event, then they are joined by newlines as the executor joins them and the
+        XML escapes in their text are undone (docs/backends/splunk.md, Windows)."""
+        key = ("_raw", ("unnamed_data",))
+        if key not in self.extracted:
+            out = self.extracted[key] = self.fresh("data")
+            self.pending.append(f"rex field=_raw max_match=0 {render_string_literal(f'<Data>(?<{out}>[^<]*)</Data>')}")
+            text = f'mvjoin({out}, urldecode("%0A"))'
+            for entity, char in XML_ESCAPES:
+                text = f"replace({text}, {render_string_literal(entity)}, {char})"
+            self.pending.append(f"eval {out}={text}")
+        return self.extracted[key]
 
     def json_location(self, c: ir.Column) -> tuple[str | None, tuple[str | int, ...]] | None:
         """(spath input field, path) of a column inside JSON, or None for a plain field."""

@@ -78,8 +78,25 @@ class BaseSearch:
             # a keyword's text is in the raw event, and so is each word of it: a wildcard term of its longest word
             # (letters, digits, _: no breaker inside, so an indexed token holds it) finds every event the regex in
             # `where` can match
-            words = [w for p in e.pattern if isinstance(p, str) for w in re.findall(r"[A-Za-z0-9_]{3,}", p)]
-            return f'"*{max(words, key=len)}*"' if words else None
+            return _word_term([p for p in e.pattern if isinstance(p, str)])
+        if self.binding is not None and self.binding.extra.get("unnamed_data") is not None:
+            # classic events' unnamed Data is text of the raw XML event (read by rex): so is each word of a value it
+            # must hold (XML escapes no letter or digit)
+            data = self.binding.extra["unnamed_data"]
+            match e:
+                case ir.StringMatch(subject=ir.Column(name=n, path=()), pattern=ir.Literal(value=str() as v)) | \
+                        ir.Compare(op=ir.CmpOp.EQ, left=ir.Column(name=n, path=()),
+                                   right=ir.Literal(value=str() as v)) if n == data:
+                    return _word_term([v])
+                case ir.WildcardMatch(subject=ir.Column(name=n, path=()), pattern=pat) if n == data:
+                    return _word_term([p for p in pat if isinstance(p, str)])
+        if (isinstance(e, ir.RegexMatch) and self.binding is not None and self.binding.extra.get("datamodel")
+                and self.plain_field(e.subject) is not None):
+            # over a data model (tstats), which has no row terms of its own: a text every match holds, as a wildcard
+            # term of the field (tstats ignores case, so it is implied by a case-sensitive regex too)
+            lit = search_literal(required_text(e.pattern) or "")
+            field = self.plain_field(e.subject)
+            return f'{search_field(str(field))}="*{lit[1:-1]}*"' if lit is not None and len(lit) > 4 else None
         if isinstance(e, ir.Compare) and e.op is ir.CmpOp.EQ and e.case_sensitive:
             return self.term(ir.Compare(ir.CmpOp.EQ, e.left, e.right, case_sensitive=False))
         if isinstance(e, ir.InList) and e.case_sensitive:
@@ -148,6 +165,72 @@ class BaseSearch:
                 joiner = " " if isinstance(e, ir.And) else " OR "
                 return "(" + joiner.join(str(x) for x in terms) + ")"  # every group parenthesised
         return None
+
+
+def required_text(pattern: str) -> str | None:
+    """The longest run of literal characters every match of `pattern` contains, or None: read only from a pattern
+    with no alternation and no group (but leading inline flags); a character made optional by `?`, `*` or `{0,` is
+    not part of a run."""
+    pattern = re.sub(r"^\(\?[ims]+\)", "", pattern)
+    runs: list[str] = []
+    run = ""
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c in "|()":
+            return None
+        if c == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            i += 2
+            if nxt.isalnum():  # a class (\s, \d), an anchor (\b) or a code: not a literal
+                runs.append(run)
+                run = ""
+                continue
+            char = nxt
+        elif c == "[":  # a class: skip to its end (a leading `^` and `]`, escapes inside)
+            j = i + 1
+            j += pattern.startswith("^", j)
+            j += pattern.startswith("]", j)
+            while j < len(pattern) and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            if j >= len(pattern):
+                return None
+            runs.append(run)
+            run = ""
+            i = j + 1
+            continue
+        elif c in ".^$":
+            runs.append(run)
+            run = ""
+            i += 1
+            continue
+        elif c in "?*+{":  # a quantifier after a class or a break: nothing to take back
+            i += 1
+            if c == "{":
+                end = pattern.find("}", i)
+                i = len(pattern) if end < 0 else end + 1
+            continue
+        else:
+            char = c
+            i += 1
+        quant = pattern[i] if i < len(pattern) else ""
+        if quant in ("?", "*") or pattern.startswith(("{0", "{,"), i):
+            runs.append(run)  # this character may be absent
+            run = ""
+        elif quant == "+" or quant == "{":
+            runs.append(run + char)
+            run = ""
+        else:
+            run += char
+    runs.append(run)
+    best = max(runs, key=len)
+    return best or None
+
+
+def _word_term(texts: list[str]) -> str | None:
+    """A wildcard term of the longest word (3 or more letters, digits or _) of `texts`, or None."""
+    words = [w for t in texts for w in re.findall(r"[A-Za-z0-9_]{3,}", t)]
+    return f'"*{max(words, key=len)}*"' if words else None
 
 
 def _is_int(e: ir.Expr) -> bool:

@@ -1,6 +1,12 @@
 """The tstats head: a rule over a view that Splunk stores as an accelerated data model (CIM `Change`) starts with
 `| tstats … from datamodel=… where … by …` when its pipeline starts with filters `search` can say and a summarize
-of model fields; the stages after it are lowered as usual."""
+of model fields; the stages after it are lowered as usual.
+
+A detection (filters only) on a binding that declares `summary_by:` (the CIM Endpoint, Network_Traffic and
+Network_Resolution datasets) becomes one row per distinct combination of those fields and of every field its
+conditions read, with `count`, `firstTime`, `lastTime` (ESCU's form): the conditions `tstats` says exactly go in its
+`where`, the rest (regex, field to field, case-sensitive tests) in a `| where` over the grouped fields, which hold
+each event's own values. A row exists exactly when a matching event does (docs/semantics.md, decision 27)."""
 
 from __future__ import annotations
 
@@ -19,6 +25,8 @@ if TYPE_CHECKING:
 def tstats_head(low: SplLowering, stages: list[ir.Stage]) -> str | None:
     """`| tstats … from datamodel=… where … by …` for leading filters and a summarize over model fields."""
     assert low.binding is not None
+    if low.binding.extra.get("summary_by") and all(isinstance(st, ir.Filter) for st in stages):
+        return detection_head(low, [st.predicate for st in stages if isinstance(st, ir.Filter)])
     search = BaseSearch(low.binding)
     terms: list[str] = []
     i = 0
@@ -66,4 +74,43 @@ def tstats_head(low: SplLowering, stages: list[ir.Stage]) -> str | None:
     low.computed.update({a.name: a.type for a in agg.aggregations})
     low.from_source = False
     low.lower_stages(stages[i + 1:])
+    return head
+
+
+def detection_head(low: SplLowering, predicates: list[ir.Expr]) -> str:
+    """A detection over a data model: tstats with the sayable conjuncts of its first filter (and the binding's row
+    terms) in `where`, grouped by the binding's `summary_by` fields and every field the rest reads; the rest is a
+    `where` over the groups, after the fill value for missing fields is made null again."""
+    from .lower import row_terms  # lower imports this module
+
+    binding = low.binding
+    assert binding is not None
+    search = BaseSearch(binding)
+    terms = row_terms(binding)  # the binding's `rows:` (Filesystem.action="created")
+    rest: list[ir.Expr] = []
+    if predicates:
+        own, first_rest = search.split(predicates[0])
+        terms += own
+        rest = ([first_rest] if first_rest is not None else []) + predicates[1:]
+    keys = [str(k) for k in binding.extra["summary_by"]]
+    for p in rest:
+        for node in ir.walk(p):
+            if isinstance(node, ir.Keyword):
+                raise low.fail("a keyword searches the raw event; a data model holds no raw events", node)
+            if isinstance(node, ir.Column):
+                f = search.plain_field(node)
+                if f is None:
+                    low.column(node)  # refuses a field the binding has no model field for, by name
+                    raise low.fail(f"field {node.name!r}: tstats can only test the data model's own fields", node)
+                if f not in keys:
+                    keys.append(f)
+    model = binding.extra["datamodel"]
+    head = (f"| tstats summariesonly=false allow_old_summaries=true fillnull_value={render_string_literal(NULL_KEY)} "
+            f"count AS count min(_time) AS firstTime max(_time) AS lastTime from datamodel={model}")
+    if terms:
+        head += " where " + " ".join(terms)
+    head += " by " + " ".join(command_field(k) for k in keys)
+    low.commands.append(restore_null_keys(keys))
+    for p in rest:
+        low.lower_stages([ir.Filter(p)])
     return head
