@@ -75,6 +75,16 @@ COMPUTED_KINDS = {
     "registry_data": ("data", "type"),
     # a field whose values are another column's, renamed (column value → field value; others: missing)
     "value_map": ("column", "map"),
+    # a member of a dynamic column, as text (Defender's AdditionalFields.PipeName); `strip_prefix` (optional) is taken
+    # off the front when the value starts with it, whatever its case (`\Device\NamedPipe\x` → Sysmon's `\x`)
+    "member": ("column", "member"),
+    # an account as Sysmon writes it, `DOMAIN\name`, from a domain and a name column (the name alone when the domain
+    # is empty)
+    "account": ("domain", "name"),
+    # Sysmon's Hashes (`SHA1=…,MD5=…,SHA256=…`, upper-case hex, the hashes present in that order) from one column per
+    # algorithm, [[label, column], …]; `lacks` (optional) names algorithms the table has no column for: a rule that
+    # compares the field with a value naming one is refused, since such a value could never match
+    "hashes": ("algorithms",),
 }
 
 

@@ -85,15 +85,50 @@ def registry_path(value_events: bool | list[str]) -> dict[str, Any]:
 
 
 DETAILS = {"kind": "registry_data", "data": "RegistryValueData", "type": "RegistryValueType"}
+# Sysmon 12-14's EventType names the operation; DeviceRegistryEvents says it by ActionType (RegistryKeyRenamed is not
+# mapped: Microsoft's pages do not list the ActionType values, and the rename's new name has no column either)
+EVENT_TYPE = {"kind": "value_map", "column": "ActionType",
+              "map": {"RegistryKeyCreated": "CreateKey", "RegistryKeyDeleted": "DeleteKey",
+                      "RegistryValueSet": "SetValue", "RegistryValueDeleted": "DeleteValue"}}
+
+
+def account(prefix: str) -> dict[str, Any]:
+    """Sysmon's `DOMAIN\\user` from a table's `<prefix>AccountDomain` and `<prefix>AccountName`."""
+    return {"kind": "account", "domain": f"{prefix}AccountDomain", "name": f"{prefix}AccountName"}
+
+
+# Sysmon's Hashes from the table's hash columns of the same file; Defender records no import hash, so a rule value
+# naming IMPHASH is refused (it could never match), and the rest keeps Sysmon's contains-semantics
+HASHES = {"kind": "hashes", "algorithms": [["SHA1", "SHA1"], ["MD5", "MD5"], ["SHA256", "SHA256"]], "lacks": ["IMPHASH"]}
+ACTOR_USER = {"User": account("InitiatingProcess")}
+# DeviceEvents rows keep an action's details in the dynamic AdditionalFields column
+PIPE_NAME = {"kind": "member", "column": "AdditionalFields", "member": "PipeName", "strip_prefix": "\\Device\\NamedPipe"}
+QUERY_NAME = {"kind": "member", "column": "AdditionalFields", "member": "DnsQueryString"}
 COMPUTED: dict[str, dict[str, dict[str, Any]]] = {
-    "registry_event": {"TargetObject": registry_path(["SetValue", "DeleteValue"]), "Details": DETAILS},
-    "registry_add": {"TargetObject": registry_path(False)},
-    "registry_delete": {"TargetObject": registry_path(["DeleteValue"])},
-    "registry_set": {"TargetObject": registry_path(True), "Details": DETAILS},
+    "process_creation": {"User": account(""), "ParentUser": account("InitiatingProcess"), "Hashes": HASHES},
+    "file_event": ACTOR_USER,
+    "file_delete": ACTOR_USER,
+    "image_load": {**ACTOR_USER, "Hashes": HASHES},
+    "registry_event": {"TargetObject": registry_path(["SetValue", "DeleteValue"]), "Details": DETAILS,
+                       "EventType": EVENT_TYPE, **ACTOR_USER},
+    "registry_add": {"TargetObject": registry_path(False), "EventType": EVENT_TYPE, **ACTOR_USER},
+    "registry_delete": {"TargetObject": registry_path(["DeleteValue"]), "EventType": EVENT_TYPE, **ACTOR_USER},
+    "registry_set": {"TargetObject": registry_path(True), "Details": DETAILS, "EventType": EVENT_TYPE, **ACTOR_USER},
     # Sysmon 3's Initiated: "true" when the process opened the connection; DeviceNetworkEvents says it by ActionType
     "network_connection": {"Initiated": {"kind": "value_map", "column": "ActionType",
-                                         "map": {"ConnectionSuccess": "true", "InboundConnectionAccepted": "false"}}},
+                                         "map": {"ConnectionSuccess": "true", "InboundConnectionAccepted": "false"}},
+                           **ACTOR_USER},
+    "pipe_created": {"PipeName": PIPE_NAME, **ACTOR_USER},
+    "dns_query": {"QueryName": QUERY_NAME, **ACTOR_USER},
+    "driver_load": {"Hashes": HASHES},
+    "create_remote_thread": {"SourceUser": account("InitiatingProcess")},
+    "process_access": {"SourceUser": account("InitiatingProcess")},
 }
+
+# Sysmon 8 and 10: the source process is the initiating one, the target process the row's own (ProcessId, and
+# FolderPath, the target's image with its file name as in the other Device* tables)
+THREAD = {**DEVICE_COMMON, "SourceImage": "InitiatingProcessFolderPath", "SourceProcessId": "InitiatingProcessId",
+          "TargetImage": "FolderPath", "TargetProcessId": "ProcessId"}
 
 # (source, table, column map, fixed row filter {column: [values]}, Microsoft's table page)
 XDR: list[tuple[str, str, dict[str, str], dict[str, list[Any]], str]] = [
@@ -110,6 +145,16 @@ XDR: list[tuple[str, str, dict[str, str], dict[str, list[Any]], str]] = [
      {"ActionType": ["RegistryKeyDeleted", "RegistryValueDeleted"]}, MS.format("deviceregistryevents")),
     ("registry_set", "DeviceRegistryEvents", REGISTRY, {"ActionType": ["RegistryValueSet"]},
      MS.format("deviceregistryevents")),
+    # DeviceEvents: one table of many actions, each source its ActionType's rows
+    ("pipe_created", "DeviceEvents", {**DEVICE_COMMON, **ACTOR}, {"ActionType": ["NamedPipeEvent"]},
+     MS.format("deviceevents")),
+    ("dns_query", "DeviceEvents", {**DEVICE_COMMON, **ACTOR}, {"ActionType": ["DnsQueryResponse"]},
+     MS.format("deviceevents")),
+    ("driver_load", "DeviceEvents", {**DEVICE_COMMON, "ImageLoaded": "FolderPath"}, {"ActionType": ["DriverLoad"]},
+     MS.format("deviceevents")),
+    ("create_remote_thread", "DeviceEvents", THREAD, {"ActionType": ["CreateRemoteThreadApiCall"]},
+     MS.format("deviceevents")),
+    ("process_access", "DeviceEvents", THREAD, {"ActionType": ["OpenProcessApiCall"]}, MS.format("deviceevents")),
 ]
 
 # SecurityEvent: Security-Auditing's EventData names are SecurityEvent's own column names (the connector parses
@@ -166,7 +211,14 @@ def write(out: Path, source: str, name: str, table: str, columns: dict[str, str]
     unknown = sorted(k for k in columns if k not in fields and not k.startswith("_"))
     if unknown:
         raise SystemExit(f"windows.{source}: {unknown} are not fields of the source")
-    missing = sorted(c for c in [*columns.values(), *rows] if c not in schema)
+    derived = COMPUTED.get(source, {}) if name == "xdr" else {}
+    unknown = sorted(k for k in derived if k not in fields)
+    if unknown:
+        raise SystemExit(f"windows.{source}: computed {unknown} are not fields of the source")
+    from_columns = [str(v) for spec in derived.values() for k, v in spec.items() if k in ("column", "key", "value",
+                    "data", "type", "domain", "name")]
+    from_columns += [str(c) for spec in derived.values() for _, c in spec.get("algorithms", [])]
+    missing = sorted(c for c in [*columns.values(), *rows, *from_columns] if c not in schema)
     if missing:
         raise SystemExit(f"{table}: no columns {missing}")
     lines = [
@@ -186,7 +238,6 @@ def write(out: Path, source: str, name: str, table: str, columns: dict[str, str]
         "# Kusto strings are never null: an absent string field is stored as an empty string (docs/semantics.md).",
         "empty_is_missing: true",
     ]
-    derived = COMPUTED.get(source, {}) if name == "xdr" else {}
     if derived:
         lines.append("# canonical fields computed from columns (docs/backends/sentinel.md, 'Registry paths and data')")
         lines.append("computed:")

@@ -89,6 +89,29 @@ def computed_value(spec: dict[str, Any], row: dict[str, Any]) -> str | None:
     if spec["kind"] == "value_map":
         found = spec["map"].get(row.get(spec["column"]))
         return None if found is None else str(found)
+    if spec["kind"] == "member":
+        holder = row.get(spec["column"])
+        if isinstance(holder, str) and holder:
+            try:
+                holder = orjson.loads(holder)
+            except orjson.JSONDecodeError:
+                return None  # KQL's member of text that is not JSON is null, and tostring(null) is ""
+        v = holder.get(spec["member"]) if isinstance(holder, dict) else None
+        if v is None:
+            return None
+        text = v if isinstance(v, str) else to_text(v)
+        prefix = str(spec.get("strip_prefix") or "")
+        if prefix and text.lower().startswith(prefix.lower()):
+            text = text[len(prefix):]
+        return text
+    if spec["kind"] == "account":
+        domain, name = row.get(spec["domain"]) or "", row.get(spec["name"]) or ""
+        if not name:
+            return None
+        return f"{domain}\\{name}" if domain else str(name)
+    if spec["kind"] == "hashes":
+        parts = [f"{label}={str(row[col]).upper()}" for label, col in spec["algorithms"] if row.get(col)]
+        return ",".join(parts) or None
     data, kind = row.get(spec["data"]), str(row.get(spec["type"]) or "").lower()
     try:
         if kind == "dword":
@@ -114,6 +137,15 @@ def computed_columns(spec: dict[str, Any], value: Any, record: dict[str, Any]) -
         text = text.lower() if isinstance(value, bool) else text
         column_value = next((k for k, v in spec["map"].items() if str(v) == text), None)
         return {} if column_value is None else {spec["column"]: column_value}
+    if spec["kind"] == "member":  # the dynamic column's other members are merged in by record_to_row
+        prefix = str(spec.get("strip_prefix") or "")
+        return {spec["column"]: {spec["member"]: prefix + text if prefix else text}}
+    if spec["kind"] == "account":
+        domain, sep, name = text.partition("\\")
+        return {spec["domain"]: domain, spec["name"]: name} if sep else {spec["name"]: text}
+    if spec["kind"] == "hashes":
+        given = dict(part.partition("=")[::2] for part in text.split(","))
+        return {col: given[label].lower() for label, col in spec["algorithms"] if given.get(label)}
     if spec["kind"] == "registry_path":
         for long, short in spec["hives"]:
             if text.lower().startswith(short.lower() + "\\"):
@@ -198,7 +230,11 @@ def record_to_row(record: dict[str, Any], binding: Binding) -> dict[str, Any]:
     fixed = row_filter(binding)
     derived: dict[str, Any] = {}
     for name, spec in computed(binding).items():
-        derived.update(computed_columns(spec, _get_path(record, name), record))
+        for column, v in computed_columns(spec, _get_path(record, name), record).items():
+            if isinstance(v, dict) and isinstance(derived.get(column), dict):
+                derived[column] = {**derived[column], **v}  # several members of one dynamic column
+            else:
+                derived[column] = v
     by_column: dict[str, str] = {}
     for dotted, column in binding.columns.items():
         if not dotted.startswith("_"):
