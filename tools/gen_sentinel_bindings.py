@@ -130,6 +130,11 @@ COMPUTED: dict[str, dict[str, dict[str, Any]]] = {
 THREAD = {**DEVICE_COMMON, "SourceImage": "InitiatingProcessFolderPath", "SourceProcessId": "InitiatingProcessId",
           "TargetImage": "FolderPath", "TargetProcessId": "ProcessId"}
 
+# xdr bindings that are not the source's default: Defender lacks what most of SigmaHQ's rules there read (process_access:
+# CallTrace, GrantedAccess; create_remote_thread: StartModule, StartAddress, …; driver_load: the import hash), so
+# without --binding those sources take WindowsEvent (Sysmon's own events), which has every field
+NOT_DEFAULT = {"process_access", "create_remote_thread", "driver_load"}
+
 # (source, table, column map, fixed row filter {column: [values]}, Microsoft's table page)
 XDR: list[tuple[str, str, dict[str, str], dict[str, list[Any]], str]] = [
     ("process_creation", "DeviceProcessEvents", PROCESS, {}, MS.format("deviceprocessevents")),
@@ -266,7 +271,7 @@ def main() -> None:
     out = Path("sources", "bindings")
     for source, table, columns, rows, doc in XDR:
         write(out, source, "xdr", table, columns, rows, table_schema(args.shared, table), doc,
-              "MicrosoftThreatProtection", True, "Microsoft Defender XDR connector.")
+              "MicrosoftThreatProtection", source not in NOT_DEFAULT, "Microsoft Defender XDR connector.")
     se = table_schema(args.shared, "SecurityEvent")
     sec_fields = source_fields("security")
     same = {f: f for f, t in sec_fields.items()
