@@ -99,10 +99,12 @@ def account(prefix: str) -> dict[str, Any]:
 
 # Sysmon's Hashes from the table's hash columns of the same file; Defender records no import hash, so a rule value
 # naming IMPHASH is refused (it could never match), and the rest keeps Sysmon's contains-semantics
-HASHES = {"kind": "hashes", "algorithms": [["SHA1", "SHA1"], ["MD5", "MD5"], ["SHA256", "SHA256"]], "lacks": ["IMPHASH"]}
+HASHES = {"kind": "hashes", "algorithms": [["SHA1", "SHA1"], ["MD5", "MD5"], ["SHA256", "SHA256"]],
+          "lacks": ["IMPHASH"]}
 ACTOR_USER = {"User": account("InitiatingProcess")}
 # DeviceEvents rows keep an action's details in the dynamic AdditionalFields column
-PIPE_NAME = {"kind": "member", "column": "AdditionalFields", "member": "PipeName", "strip_prefix": "\\Device\\NamedPipe"}
+PIPE_NAME = {"kind": "member", "column": "AdditionalFields", "member": "PipeName",
+             "strip_prefix": "\\Device\\NamedPipe"}
 QUERY_NAME = {"kind": "member", "column": "AdditionalFields", "member": "DnsQueryString"}
 COMPUTED: dict[str, dict[str, dict[str, Any]]] = {
     "process_creation": {"User": account(""), "ParentUser": account("InitiatingProcess"), "Hashes": HASHES},
@@ -130,9 +132,9 @@ COMPUTED: dict[str, dict[str, dict[str, Any]]] = {
 THREAD = {**DEVICE_COMMON, "SourceImage": "InitiatingProcessFolderPath", "SourceProcessId": "InitiatingProcessId",
           "TargetImage": "FolderPath", "TargetProcessId": "ProcessId"}
 
-# xdr bindings that are not the source's default: Defender lacks what most of SigmaHQ's rules there read (process_access:
-# CallTrace, GrantedAccess; create_remote_thread: StartModule, StartAddress, …; driver_load: the import hash), so
-# without --binding those sources take WindowsEvent (Sysmon's own events), which has every field
+# xdr bindings that are not the source's default: Defender lacks what most of SigmaHQ's rules there read
+# (process_access: CallTrace, GrantedAccess; create_remote_thread: StartModule, StartAddress, …; driver_load: the
+# import hash), so without --binding those sources take WindowsEvent (Sysmon's own events), which has every field
 NOT_DEFAULT = {"process_access", "create_remote_thread", "driver_load"}
 
 # (source, table, column map, fixed row filter {column: [values]}, Microsoft's table page)

@@ -99,7 +99,7 @@ def computed_value(spec: dict[str, Any], row: dict[str, Any]) -> str | None:
         v = holder.get(spec["member"]) if isinstance(holder, dict) else None
         if v is None:
             return None
-        text = v if isinstance(v, str) else to_text(v)
+        text = v if isinstance(v, str) else to_text(v) or ""
         prefix = str(spec.get("strip_prefix") or "")
         if prefix and text.lower().startswith(prefix.lower()):
             text = text[len(prefix):]

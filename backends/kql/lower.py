@@ -123,7 +123,7 @@ class KqlLowering:
             if isinstance(x, (tuple, list)):
                 return [t for i in x for t in texts(i)]
             if hasattr(x, "__dataclass_fields__"):
-                return [t for f in x.__dataclass_fields__ for t in texts(getattr(x, f))]  # type: ignore[attr-defined]
+                return [t for f in x.__dataclass_fields__ for t in texts(getattr(x, f))]
             return []
 
         def walk(x: object) -> None:
@@ -133,7 +133,7 @@ class KqlLowering:
                 return
             if not hasattr(x, "__dataclass_fields__"):
                 return
-            fields = [getattr(x, f) for f in x.__dataclass_fields__]  # type: ignore[attr-defined]
+            fields = [getattr(x, f) for f in x.__dataclass_fields__]
             cols = [f.name for f in fields if isinstance(f, ir.Column) and not f.path and f.name in lacking]
             for name in cols:
                 for value in (t for f in fields if not isinstance(f, ir.Column) for t in texts(f)):
