@@ -246,7 +246,7 @@ def write(out: Path, source: str, name: str, table: str, columns: dict[str, str]
         "empty_is_missing: true",
     ]
     if derived:
-        lines.append("# canonical fields computed from columns (docs/backends/sentinel.md, 'Registry paths and data')")
+        lines.append("# canonical fields computed from columns (docs/backends/sentinel.md, Windows: computed fields)")
         lines.append("computed:")
         lines += [f"  {k}: {json.dumps(v)}" for k, v in derived.items()]
     if members is not None:
