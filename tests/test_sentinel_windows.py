@@ -121,6 +121,19 @@ CASES: list[tuple[str, str | None, str]] = [
     # SecurityEvent: the Security service as it is, and 4688 as process creation with 4688's own column names
     (rule("service: security", "EventID: 4624", "LogonType: 10", "TargetUserName|endswith: $"), None,
      'SecurityEvent\n| where (todouble(EventID) == 4624 and todouble(LogonType) == 10 and TargetUserName endswith "$")'),
+    # Security 4657 as registry_set: Sysmon's path, data and operation from the event's kernel path and message codes
+    (rule("category: registry_set", r"TargetObject|endswith: '\Audit\ProcessCreationIncludeCmdLine_Enabled'",
+          "Details: 'DWORD (0x00000000)'", r"Image|endswith: '\reg.exe'"), "SecurityEvent",
+     'SecurityEvent\n| where EventID == 4657\n| where OperationType in ("%%1904", "%%1905")\n| extend Details = '
+     'case(NewValueType =~ "%%1876", strcat("DWORD (0x", tohex(tolong(NewValue), 8), ")"), NewValueType =~ "%%1883", '
+     'strcat("QWORD (0x", tohex(binary_shift_right(tolong(NewValue), 32), 8), "-0x", tohex(binary_and(tolong(NewValue), '
+     '4294967295), 8), ")"), NewValueType =~ "%%1875", "Binary Data", NewValue), TargetObject = strcat(case(ObjectName '
+     'startswith "\\\\REGISTRY\\\\MACHINE\\\\SYSTEM\\\\ControlSet001", strcat("HKLM\\\\System\\\\CurrentControlSet", '
+     'substring(ObjectName, 38)), ObjectName startswith "\\\\REGISTRY\\\\MACHINE", strcat("HKLM", substring(ObjectName, '
+     '17)), ObjectName startswith "\\\\REGISTRY\\\\USER", strcat("HKU", substring(ObjectName, 14)), ObjectName), '
+     'iff(isempty(ObjectValueName), "", strcat("\\\\", ObjectValueName)))\n| where (TargetObject endswith '
+     '"\\\\Audit\\\\ProcessCreationIncludeCmdLine_Enabled" and Details =~ "DWORD (0x00000000)" and ProcessName endswith '
+     '"\\\\reg.exe")'),
     # WindowsEvent: System fields are columns, EventData's named fields members of its dynamic EventData
     (rule("category: ps_script", "ScriptBlockText|contains: Invoke-Mimikatz", "Computer: dc1"), None,
      'WindowsEvent\n| where Channel in ("Microsoft-Windows-PowerShell/Operational", "PowerShellCore/Operational")\n'
@@ -228,9 +241,24 @@ COMPUTED_ROWS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize("source,field,columns,record", COMPUTED_ROWS)
-def test_computed_fields_read_both_ways(source: str, field: str, columns: dict[str, Any], record: dict[str, Any]) -> None:
-    b = builtin_bindings()[(source, "xdr")]
+# (source, binding, field, the table's columns, Sysmon's value): 4657's data types are message codes
+COMPUTED_SECURITY: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
+    ("windows.registry_set", "Details", {"NewValue": "1089", "NewValueType": "%%1876"},
+     {"Details": "DWORD (0x00000441)"}),
+    ("windows.registry_set", "Details", {"NewValue": "C:\\x.exe", "NewValueType": "%%1873"}, {"Details": "C:\\x.exe"}),
+    ("windows.registry_set", "TargetObject", {"ObjectName": "\\REGISTRY\\MACHINE\\SOFTWARE\\Run",
+                                              "ObjectValueName": "x"}, {"TargetObject": "HKLM\\SOFTWARE\\Run\\x"}),
+    ("windows.registry_event", "EventType", {"OperationType": "%%1906"}, {"EventType": "DeleteValue"}),
+    ("windows.registry_set", "User", {"SubjectDomainName": "CORP", "SubjectUserName": "bob"}, {"User": "CORP\\bob"}),
+]
+
+
+@pytest.mark.parametrize("source,binding,field,columns,record",
+                         [(s, "xdr", f, c, r) for s, f, c, r in COMPUTED_ROWS]
+                         + [(s, "SecurityEvent", f, c, r) for s, f, c, r in COMPUTED_SECURITY])
+def test_computed_fields_read_both_ways(source: str, binding: str, field: str, columns: dict[str, Any],
+                                        record: dict[str, Any]) -> None:
+    b = builtin_bindings()[(source, binding)]
     assert {k: v for k, v in row_to_record(columns, b).items() if k == field} == record
     row = record_to_row(record, b)
     assert {k: row[k] for k in columns} == columns  # Defender's hashes in lower case, as the table writes them
@@ -293,4 +321,4 @@ def test_regression_events_as_table_rows_give_the_same_rows(binding: str, tmp_pa
             fields += sorted({k for r in raw.rows for k in r if k not in b.columns and k not in skip})
         assert _mapped(shaped.rows, fields) == _mapped(raw.rows, fields), info.parent.name
         ran += bool(raw.rows)
-    assert ran >= {"xdr": 91, "SecurityEvent": 1, "WindowsEvent": 99}[binding]  # of 99; others refused or no rows  # of the 99 cases (the others: refused by name, or no rows there)
+    assert ran >= {"xdr": 91, "SecurityEvent": 15, "WindowsEvent": 99}[binding]  # of 99; others refused or no rows  # of the 99 cases (the others: refused by name, or no rows there)

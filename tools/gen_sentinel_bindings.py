@@ -178,6 +178,33 @@ SECURITY_4688 = {
     "LogonId": "SubjectLogonId",
 }
 
+# Security 4657 ("A registry value was modified", with a SACL auditing Set Value) as registry_set and registry_event:
+# ObjectName is the key in the kernel's form (\REGISTRY\MACHINE\…), ObjectValueName the value, OperationType and
+# NewValueType message codes (%%1904 value created, %%1905 modified, %%1906 deleted; %%1876 REG_DWORD, …) as the
+# event's XML has them. Codes: Microsoft's ASIM registry schema (docs/backends/sentinel.md); sample: OSSEM-DD 4657.
+SECURITY_HIVES = [["\\REGISTRY\\MACHINE\\SYSTEM\\ControlSet001", "HKLM\\System\\CurrentControlSet"],
+                  ["\\REGISTRY\\MACHINE", "HKLM"], ["\\REGISTRY\\USER", "HKU"]]
+SECURITY_4657 = {"Image": "ProcessName"}
+SECURITY_DETAILS = {"kind": "registry_data", "data": "NewValue", "type": "NewValueType",
+                    "types": {"Dword": "%%1876", "Qword": "%%1883", "Binary": "%%1875", "String": "%%1873"}}
+
+
+def security_registry(value_ops: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {"TargetObject": {"kind": "registry_path", "key": "ObjectName", "value": "ObjectValueName",
+                             "hives": SECURITY_HIVES, "value_events": True},
+            "Details": SECURITY_DETAILS,
+            "EventType": {"kind": "value_map", "column": "OperationType", "map": value_ops},
+            "User": {"kind": "account", "domain": "SubjectDomainName", "name": "SubjectUserName"}}
+
+
+SET_OPS = {"%%1904": "SetValue", "%%1905": "SetValue"}
+SECURITY_COMPUTED: dict[str, dict[str, dict[str, Any]]] = {
+    "registry_set": security_registry(SET_OPS),
+    "registry_event": security_registry({**SET_OPS, "%%1906": "DeleteValue"}),
+}
+# (source, OperationType codes of its rows)
+SECURITY_REGISTRY = [("registry_set", ["%%1904", "%%1905"]), ("registry_event", ["%%1904", "%%1905", "%%1906"])]
+
 
 # WindowsEvent (the Azure Monitor Agent's Windows event table): the System fields are columns, every named EventData
 # field a member of the dynamic EventData column under its own name. Classic events' unnamed data (`Data`, the
@@ -218,7 +245,7 @@ def write(out: Path, source: str, name: str, table: str, columns: dict[str, str]
     unknown = sorted(k for k in columns if k not in fields and not k.startswith("_"))
     if unknown:
         raise SystemExit(f"windows.{source}: {unknown} are not fields of the source")
-    derived = COMPUTED.get(source, {}) if name == "xdr" else {}
+    derived = (COMPUTED if name == "xdr" else SECURITY_COMPUTED if name == "SecurityEvent" else {}).get(source, {})
     unknown = sorted(k for k in derived if k not in fields)
     if unknown:
         raise SystemExit(f"windows.{source}: computed {unknown} are not fields of the source")
@@ -288,6 +315,10 @@ def main() -> None:
     write(out, "process_creation", "SecurityEvent", "SecurityEvent",
           {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", **same, **SECURITY_4688}, {"EventID": [4688]}, se,
           AZ.format("securityevent"), "SecurityEvents", False, "Security 4688 (process creation).")
+    for source, ops in SECURITY_REGISTRY:
+        write(out, source, "SecurityEvent", "SecurityEvent", {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated",
+              "Computer": "Computer", **SECURITY_4657}, {"EventID": [4657], "OperationType": ops}, se,
+              AZ.format("securityevent"), "SecurityEvents", False, "Security 4657 (a registry value was modified).")
     windows_event(out, args.shared)
 
 

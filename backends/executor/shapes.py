@@ -113,6 +113,7 @@ def computed_value(spec: dict[str, Any], row: dict[str, Any]) -> str | None:
         parts = [f"{label}={str(row[col]).upper()}" for label, col in spec["algorithms"] if row.get(col)]
         return ",".join(parts) or None
     data, kind = row.get(spec["data"]), str(row.get(spec["type"]) or "").lower()
+    kind = {str(v).lower(): k.lower() for k, v in registry_types(spec).items()}.get(kind, "")
     try:
         if kind == "dword":
             return f"DWORD (0x{int(data) & 0xFFFFFFFF:08x})"  # type: ignore[arg-type]
@@ -155,15 +156,22 @@ def computed_columns(spec: dict[str, Any], value: Any, record: dict[str, Any]) -
         is_value = value_event is True or str(record.get("EventType", "")) in (value_event or [])
         key, _, name = text.rpartition("\\") if is_value else (text, "", "")
         return {spec["key"]: key, spec["value"]: name}
+    types = registry_types(spec)
     m = re.fullmatch(r"DWORD \(0x([0-9a-fA-F]{8})\)", text)
     if m:
-        return {spec["data"]: str(int(m.group(1), 16)), spec["type"]: "Dword"}
+        return {spec["data"]: str(int(m.group(1), 16)), spec["type"]: types["Dword"]}
     m = re.fullmatch(r"QWORD \(0x([0-9a-fA-F]{8})-0x([0-9a-fA-F]{8})\)", text)
     if m:
-        return {spec["data"]: str(int(m.group(1) + m.group(2), 16)), spec["type"]: "Qword"}
+        return {spec["data"]: str(int(m.group(1) + m.group(2), 16)), spec["type"]: types["Qword"]}
     if text == "Binary Data":
-        return {spec["data"]: "", spec["type"]: "Binary"}
-    return {spec["data"]: text, spec["type"]: "String"}
+        return {spec["data"]: "", spec["type"]: types["Binary"]}
+    return {spec["data"]: text, spec["type"]: types["String"]}
+
+
+def registry_types(spec: dict[str, Any]) -> dict[str, str]:
+    """How a registry_data spec's type column names Dword, Qword, Binary and String (Defender: those words; Security
+    4657: message codes such as `%%1876`)."""
+    return {"Dword": "Dword", "Qword": "Qword", "Binary": "Binary", "String": "String", **(spec.get("types") or {})}
 
 
 def row_to_record(row: dict[str, Any], binding: Binding) -> dict[str, Any]:

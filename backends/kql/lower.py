@@ -781,10 +781,12 @@ def computed_kql(spec: dict[str, object]) -> str:
                  f'toupper({render_name(col)}), ","))' for label, col in spec["algorithms"]]  # type: ignore[attr-defined]
         return f'trim_end(",", strcat({", ".join(parts)}))'
     data, kind = render_name(str(spec["data"])), render_name(str(spec["type"]))
-    return (f'case({kind} =~ "Dword", strcat("DWORD (0x", tohex(tolong({data}), 8), ")"), '
-            f'{kind} =~ "Qword", strcat("QWORD (0x", tohex(binary_shift_right(tolong({data}), 32), 8), "-0x", '
+    names = {"Dword": "Dword", "Qword": "Qword", "Binary": "Binary", **dict(spec.get("types") or {})}  # type: ignore[call-overload]
+    dword, qword, binary = (render_string_literal(str(names[k])) for k in ("Dword", "Qword", "Binary"))
+    return (f'case({kind} =~ {dword}, strcat("DWORD (0x", tohex(tolong({data}), 8), ")"), '
+            f'{kind} =~ {qword}, strcat("QWORD (0x", tohex(binary_shift_right(tolong({data}), 32), 8), "-0x", '
             f'tohex(binary_and(tolong({data}), 4294967295), 8), ")"), '
-            f'{kind} =~ "Binary", "Binary Data", {data})')
+            f'{kind} =~ {binary}, "Binary Data", {data})')
 
 
 def kql_literal(v: object) -> str:
