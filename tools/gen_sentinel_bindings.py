@@ -205,6 +205,55 @@ SECURITY_COMPUTED: dict[str, dict[str, dict[str, Any]]] = {
 # (source, OperationType codes of its rows)
 SECURITY_REGISTRY = [("registry_set", ["%%1904", "%%1905"]), ("registry_event", ["%%1904", "%%1905", "%%1906"])]
 
+# ASIM: the Advanced Security Information Model's unifying parsers (imProcessCreate, imFileEvent, imRegistry, imDns),
+# KQL functions whose output columns are the ASim*Logs tables' (Microsoft's normalization schema pages). Kusto.Language
+# checks a query over the function as over a table of its columns. The acting process (the one that did it) is
+# Sysmon's Image; in process creation it is the parent, the target the new process. *ProcessId columns are text in
+# ASIM (Sysmon's are numbers) and stay unmapped; registry Details (RegistryValueData's notation for DWORDs is not
+# fixed by the schema) and DestinationHostname too.
+ASIM_DOC = "https://learn.microsoft.com/azure/sentinel/normalization-schema-{}"
+ASIM_ACTOR = {"Image": "ActingProcessName"}
+ASIM_PROCESS = {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", "Image": "TargetProcessName",
+                "CommandLine": "TargetProcessCommandLine", "CurrentDirectory": "TargetProcessCurrentDirectory",
+                "IntegrityLevel": "TargetProcessIntegrityLevel", "OriginalFileName": "TargetProcessFileOriginalName",
+                "Description": "TargetProcessFileDescription", "Product": "TargetProcessFileProduct",
+                "Company": "TargetProcessFileCompany", "FileVersion": "TargetProcessFileVersion",
+                "User": "TargetUsername", "ParentImage": "ActingProcessName",
+                "ParentCommandLine": "ActingProcessCommandLine", "ParentUser": "ActorUsername"}
+ASIM_HASHES = {"kind": "hashes", "algorithms": [["SHA1", "TargetProcessSHA1"], ["MD5", "TargetProcessMD5"],
+                                                ["SHA256", "TargetProcessSHA256"], ["IMPHASH", "TargetProcessIMPHASH"]]}
+ASIM_FILE = {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", **ASIM_ACTOR, "User": "ActorUsername",
+             "TargetFilename": "TargetFilePath"}
+ASIM_REGISTRY = {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", **ASIM_ACTOR, "User": "ActorUsername"}
+ASIM_REGISTRY_PATH = {**registry_path(False), "value": "RegistryValue"}
+ASIM_EVENT_TYPE = {**EVENT_TYPE, "column": "EventType"}
+
+
+def asim_registry(value_events: bool | list[str]) -> dict[str, dict[str, Any]]:
+    return {"TargetObject": {**ASIM_REGISTRY_PATH, "value_events": value_events}, "EventType": ASIM_EVENT_TYPE}
+
+
+# (source, parser function, table of its columns, column map, rows, computed fields, schema page)
+ASIM: list[tuple[str, str, str, dict[str, str], dict[str, list[Any]], dict[str, dict[str, Any]], str]] = [
+    ("process_creation", "imProcessCreate", "ASimProcessEventLogs", ASIM_PROCESS, {"EventType": ["ProcessCreated"]},
+     {"Hashes": ASIM_HASHES}, ASIM_DOC.format("process-event")),
+    ("file_event", "imFileEvent", "ASimFileEventLogs", ASIM_FILE, {"EventType": ["FileCreated"]}, {},
+     ASIM_DOC.format("file-event")),
+    ("file_delete", "imFileEvent", "ASimFileEventLogs", ASIM_FILE, {"EventType": ["FileDeleted"]}, {},
+     ASIM_DOC.format("file-event")),
+    ("registry_event", "imRegistry", "ASimRegistryEventLogs", ASIM_REGISTRY, {},
+     asim_registry(["SetValue", "DeleteValue"]), ASIM_DOC.format("registry-event")),
+    ("registry_add", "imRegistry", "ASimRegistryEventLogs", ASIM_REGISTRY, {"EventType": ["RegistryKeyCreated"]},
+     asim_registry(False), ASIM_DOC.format("registry-event")),
+    ("registry_delete", "imRegistry", "ASimRegistryEventLogs", ASIM_REGISTRY,
+     {"EventType": ["RegistryKeyDeleted", "RegistryValueDeleted"]}, asim_registry(["DeleteValue"]),
+     ASIM_DOC.format("registry-event")),
+    ("registry_set", "imRegistry", "ASimRegistryEventLogs", ASIM_REGISTRY, {"EventType": ["RegistryValueSet"]},
+     asim_registry(True), ASIM_DOC.format("registry-event")),
+    ("dns_query", "imDns", "ASimDnsActivityLogs", {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated",
+     "QueryName": "DnsQuery", "Image": "SrcProcessName", "User": "SrcUsername"}, {}, {}, ASIM_DOC.format("dns")),
+]
+
 
 # WindowsEvent (the Azure Monitor Agent's Windows event table): the System fields are columns, every named EventData
 # field a member of the dynamic EventData column under its own name. Classic events' unnamed data (`Data`, the
@@ -240,12 +289,15 @@ def compatible(canonical: str, physical: str) -> bool:
 
 def write(out: Path, source: str, name: str, table: str, columns: dict[str, str], rows: dict[str, list[Any]],
           schema: dict[str, str], doc: str, connector: str, default: bool, note: str,
-          members: tuple[str, list[str]] | None = None) -> None:
+          members: tuple[str, list[str]] | None = None,
+          computed_fields: dict[str, dict[str, Any]] | None = None) -> None:
     fields = source_fields(source)
     unknown = sorted(k for k in columns if k not in fields and not k.startswith("_"))
     if unknown:
         raise SystemExit(f"windows.{source}: {unknown} are not fields of the source")
     derived = (COMPUTED if name == "xdr" else SECURITY_COMPUTED if name == "SecurityEvent" else {}).get(source, {})
+    if computed_fields is not None:
+        derived = computed_fields
     unknown = sorted(k for k in derived if k not in fields)
     if unknown:
         raise SystemExit(f"windows.{source}: computed {unknown} are not fields of the source")
@@ -289,7 +341,8 @@ def write(out: Path, source: str, name: str, table: str, columns: dict[str, str]
     lines.append(f"# the table's columns and KQL types ({AZ.format(table.lower())})")
     lines.append("schema:")
     lines += [f"  {c}: {t}" for c, t in schema.items()]
-    lines.append(f"connector: {connector}")
+    if connector:  # none for a parser function (ASIM), which reads whatever feeds it
+        lines.append(f"connector: {connector}")
     out.joinpath(f"windows_{source.replace('-', '_')}.sentinel_{name.lower()}.yml").write_text("\n".join(lines) + "\n")
 
 
@@ -319,6 +372,10 @@ def main() -> None:
         write(out, source, "SecurityEvent", "SecurityEvent", {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated",
               "Computer": "Computer", **SECURITY_4657}, {"EventID": [4657], "OperationType": ops}, se,
               AZ.format("securityevent"), "SecurityEvents", False, "Security 4657 (a registry value was modified).")
+    for source, function, schema_table, columns, rows, fields, doc in ASIM:
+        write(out, source, "asim", function, columns, rows, table_schema(args.shared, schema_table), doc,
+              "", False, f"ASIM: the {function} parser's output ({schema_table}'s columns).",
+              computed_fields=fields)
     windows_event(out, args.shared)
 
 
