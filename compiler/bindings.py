@@ -85,6 +85,8 @@ COMPUTED_KINDS = {
     # algorithm, [[label, column], …]; `lacks` (optional) names algorithms the table has no column for: a rule that
     # compares the field with a value naming one is refused, since such a value could never match
     "hashes": ("algorithms",),
+    # a number as Windows writes it in hex text, `0x3e7` (lower case, no padding: Sysmon's LogonId), from a long column
+    "hex": ("column",),
 }
 
 

@@ -88,6 +88,9 @@ CASES: list[tuple[str, str | None, str]] = [
      '",")), iff(isempty(MD5), "", strcat("MD5=", toupper(MD5), ",")), iff(isempty(SHA256), "", strcat("SHA256=", '
      'toupper(SHA256), ",")))), User = iff(isempty(AccountDomain) or isempty(AccountName), AccountName, '
      'strcat(AccountDomain, "\\\\", AccountName))\n| where (User contains "AUTHORI" and Hashes contains "SHA256=AB12")'),
+    (rule("category: process_creation", "LogonId: '0x3e7'"), None,
+     'DeviceProcessEvents\n| extend LogonId = iff(isnull(LogonId), "", strcat("0x", tohex(LogonId)))\n'
+     '| where LogonId =~ "0x3e7"'),
     # DeviceEvents: each source its ActionType's rows, fields inside AdditionalFields as members
     (rule("category: pipe_created", r"PipeName|startswith: '\msagent_'", r"Image|endswith: '\rundll32.exe'"), None,
      'DeviceEvents\n| where ActionType == "NamedPipeEvent"\n| extend PipeName = iff(tostring(AdditionalFields.PipeName) '
@@ -256,6 +259,7 @@ COMPUTED_ROWS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
      {"PipeName": "\\msagent_1"}),
     ("windows.dns_query", "QueryName", {"AdditionalFields": {"DnsQueryString": "x.onion"}}, {"QueryName": "x.onion"}),
     ("windows.registry_event", "EventType", {"ActionType": "RegistryValueSet"}, {"EventType": "SetValue"}),
+    ("windows.process_creation", "LogonId", {"LogonId": 999}, {"LogonId": "0x3e7"}),
 ]
 
 

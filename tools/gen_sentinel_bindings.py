@@ -107,7 +107,9 @@ PIPE_NAME = {"kind": "member", "column": "AdditionalFields", "member": "PipeName
              "strip_prefix": "\\Device\\NamedPipe"}
 QUERY_NAME = {"kind": "member", "column": "AdditionalFields", "member": "DnsQueryString"}
 COMPUTED: dict[str, dict[str, dict[str, Any]]] = {
-    "process_creation": {"User": account(""), "ParentUser": account("InitiatingProcess"), "Hashes": HASHES},
+    # LogonId: the new process's logon session (the table's long; Sysmon's hex text, `0x3e7`)
+    "process_creation": {"User": account(""), "ParentUser": account("InitiatingProcess"), "Hashes": HASHES,
+                         "LogonId": {"kind": "hex", "column": "LogonId"}},
     "file_event": ACTOR_USER,
     "file_delete": ACTOR_USER,
     "image_load": {**ACTOR_USER, "Hashes": HASHES},

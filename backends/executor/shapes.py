@@ -109,6 +109,12 @@ def computed_value(spec: dict[str, Any], row: dict[str, Any]) -> str | None:
         if not name:
             return None
         return f"{domain}\\{name}" if domain else str(name)
+    if spec["kind"] == "hex":
+        n = row.get(spec["column"])
+        try:
+            return None if n in (None, "") else f"0x{int(n):x}"  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
     if spec["kind"] == "hashes":
         parts = [f"{label}={str(row[col]).upper()}" for label, col in spec["algorithms"] if row.get(col)]
         return ",".join(parts) or None
@@ -144,6 +150,11 @@ def computed_columns(spec: dict[str, Any], value: Any, record: dict[str, Any]) -
     if spec["kind"] == "account":
         domain, sep, name = text.partition("\\")
         return {spec["domain"]: domain, spec["name"]: name} if sep else {spec["name"]: text}
+    if spec["kind"] == "hex":
+        try:
+            return {spec["column"]: int(text, 16)}
+        except ValueError:
+            return {}
     if spec["kind"] == "hashes":
         given = dict(part.partition("=")[::2] for part in text.split(","))
         return {col: given[label].lower() for label, col in spec["algorithms"] if given.get(label)}

@@ -776,6 +776,9 @@ def computed_kql(spec: dict[str, object]) -> str:
     if spec["kind"] == "account":
         domain, name = render_name(str(spec["domain"])), render_name(str(spec["name"]))
         return f'iff(isempty({domain}) or isempty({name}), {name}, strcat({domain}, "\\\\", {name}))'
+    if spec["kind"] == "hex":
+        col = render_name(str(spec["column"]))
+        return f'iff(isnull({col}), "", strcat("0x", tohex({col})))'
     if spec["kind"] == "hashes":
         parts = [f'iff(isempty({render_name(col)}), "", strcat({render_string_literal(label + "=")}, '
                  f'toupper({render_name(col)}), ","))' for label, col in spec["algorithms"]]  # type: ignore[attr-defined]
