@@ -176,6 +176,10 @@ def test_windows_rule_to_kql(text: str, binding: str | None, expected: str, tmp_
      "field 'Hashes' compared with \"IMPHASH=CD\": the DeviceEvents table has no IMPHASH"),
     (rule("category: image_load", "Hashes|endswith: 'imphash=cd'"), None,
      "the DeviceImageLoadEvents table has no IMPHASH"),
+    # under `not` too: the filter could never hold, so the rule would fire on every row it meant to exclude
+    ("title: t\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel:\n    Image|endswith: "
+     "'\\x.exe'\n  filter:\n    Hashes|contains: 'IMPHASH=AB'\n  condition: sel and not filter\n", None,
+     "field 'Hashes' compared with \"IMPHASH=AB\""),
     # Sysmon 10's GrantedAccess is what the handle got, Defender's DesiredAccess what was asked; no call trace
     (rule("category: process_access", "GrantedAccess: '0x1010'"), "xdr",
      "field 'GrantedAccess' has no column in the DeviceEvents table"),
