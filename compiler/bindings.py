@@ -83,7 +83,9 @@ COMPUTED_KINDS = {
     "account": ("domain", "name"),
     # Sysmon's Hashes (`SHA1=…,MD5=…,SHA256=…`, upper-case hex, the hashes present in that order) from one column per
     # algorithm, [[label, column], …]; `lacks` (optional) names algorithms the table has no column for: a rule that
-    # compares the field with a value naming one is refused, since such a value could never match
+    # compares the field with a value naming one is refused, since such a value could never match; `contains_only`
+    # (optional): a rule reading it other than by a substring match is refused (which hashes Sysmon lists, and in
+    # which order, is its configuration's)
     "hashes": ("algorithms",),
     # a number as Windows writes it in hex text, `0x3e7` (lower case, no padding: Sysmon's LogonId), from a long column
     "hex": ("column",),

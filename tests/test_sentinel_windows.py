@@ -174,8 +174,13 @@ def test_windows_rule_to_kql(text: str, binding: str | None, expected: str, tmp_
      "field 'Hashes' compared with \"IMPHASH=AB\": the DeviceProcessEvents table has no IMPHASH"),
     (rule("category: driver_load", "Hashes|contains: ['SHA256=AB', 'IMPHASH=CD']"), "xdr",
      "field 'Hashes' compared with \"IMPHASH=CD\": the DeviceEvents table has no IMPHASH"),
-    (rule("category: image_load", "Hashes|endswith: 'imphash=cd'"), None,
+    (rule("category: image_load", "Hashes|contains: 'imphash=cd'"), None,
      "the DeviceImageLoadEvents table has no IMPHASH"),
+    # which hashes Sysmon lists, and their order, are its configuration's: only a substring match keeps its meaning
+    (rule("category: process_creation", "Hashes|endswith: 'SHA256=AB'"), None,
+     "field 'Hashes' can only be matched with contains on the DeviceProcessEvents table"),
+    (rule("category: process_creation", "Hashes: 'MD5=AB'"), "asim",
+     "field 'Hashes' can only be matched with contains on the imProcessCreate table"),
     # under `not` too: the filter could never hold, so the rule would fire on every row it meant to exclude
     ("title: t\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel:\n    Image|endswith: "
      "'\\x.exe'\n  filter:\n    Hashes|contains: 'IMPHASH=AB'\n  condition: sel and not filter\n", None,

@@ -100,7 +100,7 @@ def account(prefix: str) -> dict[str, Any]:
 # Sysmon's Hashes from the table's hash columns of the same file; Defender records no import hash, so a rule value
 # naming IMPHASH is refused (it could never match), and the rest keeps Sysmon's contains-semantics
 HASHES = {"kind": "hashes", "algorithms": [["SHA1", "SHA1"], ["MD5", "MD5"], ["SHA256", "SHA256"]],
-          "lacks": ["IMPHASH"]}
+          "lacks": ["IMPHASH"], "contains_only": True}
 ACTOR_USER = {"User": account("InitiatingProcess")}
 # DeviceEvents rows keep an action's details in the dynamic AdditionalFields column
 PIPE_NAME = {"kind": "member", "column": "AdditionalFields", "member": "PipeName",
@@ -223,7 +223,8 @@ ASIM_PROCESS = {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", "Image
                 "User": "TargetUsername", "ParentImage": "ActingProcessName",
                 "ParentCommandLine": "ActingProcessCommandLine", "ParentUser": "ActorUsername"}
 ASIM_HASHES = {"kind": "hashes", "algorithms": [["SHA1", "TargetProcessSHA1"], ["MD5", "TargetProcessMD5"],
-                                                ["SHA256", "TargetProcessSHA256"], ["IMPHASH", "TargetProcessIMPHASH"]]}
+                                                ["SHA256", "TargetProcessSHA256"], ["IMPHASH", "TargetProcessIMPHASH"]],
+               "contains_only": True}
 ASIM_FILE = {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", **ASIM_ACTOR, "User": "ActorUsername",
              "TargetFilename": "TargetFilePath"}
 ASIM_REGISTRY = {"_time": "TimeGenerated", "TimeCreated": "TimeGenerated", **ASIM_ACTOR, "User": "ActorUsername"}

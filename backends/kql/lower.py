@@ -111,11 +111,21 @@ class KqlLowering:
 
     def refuse_lacking(self, stages: tuple[ir.Stage, ...]) -> None:
         """A computed field the table can only partly fill (`lacks`: Sysmon's Hashes without IMPHASH) is refused where
-        the rule compares it with a value naming what is lacking: that comparison could never be true here."""
-        lacking = {n: [str(t) for t in spec.get("lacks", ())] for n, spec in computed(self.binding).items()}
-        lacking = {n: ts for n, ts in lacking.items() if ts}
+        the rule compares it with a value naming what is lacking: that comparison could never be true here. A
+        `contains_only` field (a list whose order and members depend on the sensor's configuration) is refused
+        wherever it is read other than by a substring match: `endswith`, equality or a regex would depend on them."""
+        specs = computed(self.binding)
+        lacking = {n: [str(t) for t in spec.get("lacks", ())] for n, spec in specs.items()}
+        lacking = {n: ts for n, ts in lacking.items() if ts or specs[n].get("contains_only")}
         if not lacking:
             return
+
+        def substring(x: object) -> bool:
+            if isinstance(x, ir.StringMatch):
+                return x.op is ir.StrOp.CONTAINS
+            if isinstance(x, ir.WildcardMatch):
+                return len(x.pattern) > 1 and x.pattern[0] is ir.Wild.ANY and x.pattern[-1] is ir.Wild.ANY
+            return False
 
         def texts(x: object) -> list[str]:
             if isinstance(x, str):
@@ -136,6 +146,10 @@ class KqlLowering:
             fields = [getattr(x, f) for f in x.__dataclass_fields__]
             cols = [f.name for f in fields if isinstance(f, ir.Column) and not f.path and f.name in lacking]
             for name in cols:
+                if specs[name].get("contains_only") and not substring(x):
+                    raise self.fail(f"field {name!r} can only be matched with contains on the {self.binding.table} "
+                                    "table: which hashes it lists, and in which order, differ from Sysmon's",
+                                    code="unmapped-field")
                 for value in (t for f in fields if not isinstance(f, ir.Column) for t in texts(f)):
                     for token in lacking[name]:
                         if token.lower() in value.lower():
