@@ -353,3 +353,52 @@ def test_regression_events_as_table_rows_give_the_same_rows(binding: str, tmp_pa
         assert _mapped(shaped.rows, fields) == _mapped(raw.rows, fields), info.parent.name
         ran += bool(raw.rows)
     assert ran >= {"asim": 80, "xdr": 91, "SecurityEvent": 15, "WindowsEvent": 99}[binding]  # of 99; others refused or no rows  # of the 99 cases (the others: refused by name, or no rows there)
+
+
+# --- a second engine: duckdb-kql runs the computed fields' KQL over the table rows and must give the executor's rows -
+
+def _sysmon(event_id: int, computer: str, **fields: str) -> dict[str, Any]:
+    return {"EventID": event_id, "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "TimeCreated": "2024-05-01T10:00:00Z", "Computer": computer, **fields}
+
+
+# (rule, binding, Sysmon records: each its own Computer, which is the row's DeviceName)
+SECOND_ENGINE: list[tuple[str, str, list[dict[str, Any]]]] = [
+    ("title: t\nlogsource: {product: windows, category: process_creation}\ndetection:\n  a:\n"
+     "    Hashes|contains: 'MD5=BB22'\n  b:\n    User|contains: AUTHORI\n  c:\n    Hashes|contains: 'SHA256=CC33'\n"
+     "  condition: (a and not b) or c\n", "xdr",
+     [_sysmon(1, "h1", Image="C:\\x.exe", User="NT AUTHORITY\\SYSTEM",
+              Hashes="SHA1=AA11,MD5=BB22,SHA256=CC33,IMPHASH=DD44"),
+      _sysmon(1, "h2", Image="C:\\y.exe", User="CORP\\bob", Hashes="MD5=BB22"),
+      _sysmon(1, "h3", Image="C:\\z.exe", User="NT AUTHORITY\\SYSTEM", Hashes="MD5=BB22"),
+      _sysmon(1, "h4", Image="C:\\w.exe", User="bob")]),
+    (rule("category: pipe_created", r"PipeName|startswith: '\msagent_'", "User|contains: AUTHORI"), "xdr",
+     [_sysmon(17, "h1", Image="C:\\r.exe", PipeName="\\msagent_12", User="NT AUTHORITY\\SYSTEM"),
+      _sysmon(17, "h2", Image="C:\\x.exe", PipeName="\\other", User="NT AUTHORITY\\SYSTEM"),
+      _sysmon(18, "h3", Image="C:\\y.exe", PipeName="\\msagent_99", User="CORP\\ann")]),
+    (rule("category: dns_query", "QueryName|endswith: .onion"), "xdr",
+     [_sysmon(22, "h1", Image="C:\\x.exe", QueryName="abc.onion"), _sysmon(22, "h2", QueryName="example.com")]),
+    (rule("category: registry_event", "EventType: DeleteValue", r"TargetObject|contains: '\Run\'"), "xdr",
+     [_sysmon(12, "h1", EventType="DeleteValue", TargetObject="HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\\x"),
+      _sysmon(13, "h2", EventType="SetValue", TargetObject="HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run\\y",
+              Details="C:\\y.exe"),
+      _sysmon(12, "h3", EventType="CreateKey", TargetObject="HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run")]),
+]
+
+
+@pytest.mark.parametrize("text,binding,records", SECOND_ENGINE)
+def test_computed_fields_give_duckdb_kql_the_executors_rows(text: str, binding: str, records: list[dict[str, Any]],
+                                                            tmp_path: Path) -> None:
+    import kql_engine
+
+    if kql_engine.duckdb_kql is None:
+        pytest.skip("duckdb-kql is not installed")
+    rule_ir = compile_rule(tmp_path, text)
+    b = builtin_bindings()[(rule_ir.pipeline.source.name, binding)]
+    logs = tmp_path / "events.ndjson"
+    logs.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    expected = sorted(r["Computer"] for r in run_rule(rule_ir, [logs], NOW, workers=1).rows)
+    con = kql_engine.connect(b, [logs], {})
+    got = sorted(r["DeviceName"] for r in kql_engine.run(con, kql_engine.portable(compile_kql(rule_ir, binding)), NOW))
+    assert got == expected and expected  # every case fires on some rows and not on others
+    assert len(expected) < len(records)
