@@ -78,6 +78,20 @@ COMPUTED_KINDS = {
     # a field of an auditd record whose text is one column (Syslog's SyslogMessage): the value after ` key=`, its
     # double quotes removed, as auditd wrote it (a hex-encoded value stays hex: docs/sources/linux.md)
     "audit_field": ("column", "key"),
+    # a member of a dynamic column, as text (Defender's AdditionalFields.PipeName); `strip_prefix` (optional) is taken
+    # off the front when the value starts with it, whatever its case (`\Device\NamedPipe\x` → Sysmon's `\x`)
+    "member": ("column", "member"),
+    # an account as Sysmon writes it, `DOMAIN\name`, from a domain and a name column (the name alone when the domain
+    # is empty)
+    "account": ("domain", "name"),
+    # Sysmon's Hashes (`SHA1=…,MD5=…,SHA256=…`, upper-case hex, the hashes present in that order) from one column per
+    # algorithm, [[label, column], …]; `lacks` (optional) names algorithms the table has no column for: a rule that
+    # compares the field with a value naming one is refused, since such a value could never match; `contains_only`
+    # (optional): a rule reading it other than by a substring match is refused (which hashes Sysmon lists, and in
+    # which order, is its configuration's)
+    "hashes": ("algorithms",),
+    # a number as Windows writes it in hex text, `0x3e7` (lower case, no padding: Sysmon's LogonId), from a long column
+    "hex": ("column",),
 }
 
 

@@ -95,7 +95,37 @@ def computed_value(spec: dict[str, Any], row: dict[str, Any]) -> str | None:
             text, str) else None
         value = m.group(1).strip('"') if m else None
         return None if value in (None, "", "(null)") else value
+    if spec["kind"] == "member":
+        holder = row.get(spec["column"])
+        if isinstance(holder, str) and holder:
+            try:
+                holder = orjson.loads(holder)
+            except orjson.JSONDecodeError:
+                return None  # KQL's member of text that is not JSON is null, and tostring(null) is ""
+        v = holder.get(spec["member"]) if isinstance(holder, dict) else None
+        if v is None:
+            return None
+        text = v if isinstance(v, str) else to_text(v) or ""
+        prefix = str(spec.get("strip_prefix") or "")
+        if prefix and text.lower().startswith(prefix.lower()):
+            text = text[len(prefix):]
+        return text
+    if spec["kind"] == "account":
+        domain, name = row.get(spec["domain"]) or "", row.get(spec["name"]) or ""
+        if not name:
+            return None
+        return f"{domain}\\{name}" if domain else str(name)
+    if spec["kind"] == "hex":
+        n = row.get(spec["column"])
+        try:
+            return None if n in (None, "") else f"0x{int(n):x}"  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+    if spec["kind"] == "hashes":
+        parts = [f"{label}={str(row[col]).upper()}" for label, col in spec["algorithms"] if row.get(col)]
+        return ",".join(parts) or None
     data, kind = row.get(spec["data"]), str(row.get(spec["type"]) or "").lower()
+    kind = {str(v).lower(): k.lower() for k, v in registry_types(spec).items()}.get(kind, "")
     try:
         if kind == "dword":
             return f"DWORD (0x{int(data) & 0xFFFFFFFF:08x})"  # type: ignore[arg-type]
@@ -127,6 +157,20 @@ def computed_columns(spec: dict[str, Any], value: Any, record: dict[str, Any]) -
         text = text.lower() if isinstance(value, bool) else text
         column_value = next((k for k, v in spec["map"].items() if str(v) == text), None)
         return {} if column_value is None else {spec["column"]: column_value}
+    if spec["kind"] == "member":  # the dynamic column's other members are merged in by record_to_row
+        prefix = str(spec.get("strip_prefix") or "")
+        return {spec["column"]: {spec["member"]: prefix + text if prefix else text}}
+    if spec["kind"] == "account":
+        domain, sep, name = text.partition("\\")
+        return {spec["domain"]: domain, spec["name"]: name} if sep else {spec["name"]: text}
+    if spec["kind"] == "hex":
+        try:
+            return {spec["column"]: int(text, 16)}
+        except ValueError:
+            return {}
+    if spec["kind"] == "hashes":
+        given = dict(part.partition("=")[::2] for part in text.split(","))
+        return {col: given[label].lower() for label, col in spec["algorithms"] if given.get(label)}
     if spec["kind"] == "registry_path":
         for long, short in spec["hives"]:
             if text.lower().startswith(short.lower() + "\\"):
@@ -136,15 +180,22 @@ def computed_columns(spec: dict[str, Any], value: Any, record: dict[str, Any]) -
         is_value = value_event is True or str(record.get("EventType", "")) in (value_event or [])
         key, _, name = text.rpartition("\\") if is_value else (text, "", "")
         return {spec["key"]: key, spec["value"]: name}
+    types = registry_types(spec)
     m = re.fullmatch(r"DWORD \(0x([0-9a-fA-F]{8})\)", text)
     if m:
-        return {spec["data"]: str(int(m.group(1), 16)), spec["type"]: "Dword"}
+        return {spec["data"]: str(int(m.group(1), 16)), spec["type"]: types["Dword"]}
     m = re.fullmatch(r"QWORD \(0x([0-9a-fA-F]{8})-0x([0-9a-fA-F]{8})\)", text)
     if m:
-        return {spec["data"]: str(int(m.group(1) + m.group(2), 16)), spec["type"]: "Qword"}
+        return {spec["data"]: str(int(m.group(1) + m.group(2), 16)), spec["type"]: types["Qword"]}
     if text == "Binary Data":
-        return {spec["data"]: "", spec["type"]: "Binary"}
-    return {spec["data"]: text, spec["type"]: "String"}
+        return {spec["data"]: "", spec["type"]: types["Binary"]}
+    return {spec["data"]: text, spec["type"]: types["String"]}
+
+
+def registry_types(spec: dict[str, Any]) -> dict[str, str]:
+    """How a registry_data spec's type column names Dword, Qword, Binary and String (Defender: those words; Security
+    4657: message codes such as `%%1876`)."""
+    return {"Dword": "Dword", "Qword": "Qword", "Binary": "Binary", "String": "String", **(spec.get("types") or {})}
 
 
 def row_to_record(row: dict[str, Any], binding: Binding) -> dict[str, Any]:
@@ -216,7 +267,11 @@ def record_to_row(record: dict[str, Any], binding: Binding) -> dict[str, Any]:
     fixed = row_filter(binding)
     derived: dict[str, Any] = {}
     for name, spec in computed(binding).items():
-        derived.update(computed_columns(spec, _get_path(record, name), record))
+        for column, v in computed_columns(spec, _get_path(record, name), record).items():
+            if isinstance(v, dict) and isinstance(derived.get(column), dict):
+                derived[column] = {**derived[column], **v}  # several members of one dynamic column
+            else:
+                derived[column] = v
     by_column: dict[str, str] = {}
     for dotted, column in binding.columns.items():
         if not dotted.startswith("_"):

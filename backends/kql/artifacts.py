@@ -216,7 +216,9 @@ def analytic_rule_yaml(rule: ir.RuleIR, query: str, binding: Binding) -> dict[st
         "name": rule.meta.title,
         "description": rule.meta.description,
         "severity": severity(rule),
-        "requiredDataConnectors": [{"connectorId": binding.extra.get("connector", ""), "dataTypes": [binding.table]}],
+        # a parser function (ASIM) reads whichever connectors feed it: none is named
+        "requiredDataConnectors": [{"connectorId": binding.extra["connector"], "dataTypes": [binding.table]}]
+        if binding.extra.get("connector") else [],
         "queryFrequency": short_duration(every),
         "queryPeriod": short_duration(lookback),
         "triggerOperator": short_op,

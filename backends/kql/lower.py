@@ -92,6 +92,7 @@ class KqlLowering:
                 " == " + kql_literal(values[0]) if len(values) == 1
                 else " in (" + ", ".join(kql_literal(v) for v in values) + ")"))
         head = len(self.lines)
+        self.refuse_lacking(stages)
         self.lower_stages(stages)
         if self.scope.from_table and self.parsed_json:
             self.lines.append("| project-away " + ", ".join(sorted(self.parsed_json.values())))
@@ -110,6 +111,57 @@ class KqlLowering:
                     self.stage(st)
                 except CompileError as err:
                     raise lowering.placed(self.rule, FEATURES, err, stage) from None
+
+    def refuse_lacking(self, stages: tuple[ir.Stage, ...]) -> None:
+        """A computed field the table can only partly fill (`lacks`: Sysmon's Hashes without IMPHASH) is refused where
+        the rule compares it with a value naming what is lacking: that comparison could never be true here. A
+        `contains_only` field (a list whose order and members depend on the sensor's configuration) is refused
+        wherever it is read other than by a substring match: `endswith`, equality or a regex would depend on them."""
+        specs = computed(self.binding)
+        lacking = {n: [str(t) for t in spec.get("lacks", ())] for n, spec in specs.items()}
+        lacking = {n: ts for n, ts in lacking.items() if ts or specs[n].get("contains_only")}
+        if not lacking:
+            return
+
+        def substring(x: object) -> bool:
+            if isinstance(x, ir.StringMatch):
+                return x.op is ir.StrOp.CONTAINS
+            if isinstance(x, ir.WildcardMatch):
+                return len(x.pattern) > 1 and x.pattern[0] is ir.Wild.ANY and x.pattern[-1] is ir.Wild.ANY
+            return False
+
+        def texts(x: object) -> list[str]:
+            if isinstance(x, str):
+                return [x]
+            if isinstance(x, (tuple, list)):
+                return [t for i in x for t in texts(i)]
+            if hasattr(x, "__dataclass_fields__"):
+                return [t for f in x.__dataclass_fields__ for t in texts(getattr(x, f))]
+            return []
+
+        def walk(x: object) -> None:
+            if isinstance(x, (tuple, list)):
+                for i in x:
+                    walk(i)
+                return
+            if not hasattr(x, "__dataclass_fields__"):
+                return
+            fields = [getattr(x, f) for f in x.__dataclass_fields__]
+            cols = [f.name for f in fields if isinstance(f, ir.Column) and not f.path and f.name in lacking]
+            for name in cols:
+                if specs[name].get("contains_only") and not substring(x):
+                    raise self.fail(f"field {name!r} can only be matched with contains on the {self.binding.table} "
+                                    "table: which hashes it lists, and in which order, differ from Sysmon's",
+                                    code="unmapped-field")
+                for value in (t for f in fields if not isinstance(f, ir.Column) for t in texts(f)):
+                    for token in lacking[name]:
+                        if token.lower() in value.lower():
+                            raise self.fail(f'field {name!r} compared with "{value}": the {self.binding.table} table '
+                                            f"has no {token}", code="unmapped-field")
+            for f in fields:
+                walk(f)
+
+        walk(stages)
 
     def emit(self, text: str) -> None:
         """Emit one stage, preceded by the parse_json extends its expressions need."""
@@ -790,11 +842,29 @@ def computed_kql(spec: dict[str, object]) -> str:
         arms = [f"{col} == {render_string_literal(str(k))}, {render_string_literal(str(v))}"
                 for k, v in spec["map"].items()]  # type: ignore[attr-defined]
         return f'case({", ".join(arms)}, "")'
+    if spec["kind"] == "member":
+        text = f"tostring({render_name(str(spec['column']))}.{render_name(str(spec['member']))})"
+        prefix = str(spec.get("strip_prefix") or "")
+        if not prefix:
+            return text
+        return f"iff({text} startswith {render_string_literal(prefix)}, substring({text}, {len(prefix)}), {text})"
+    if spec["kind"] == "account":
+        domain, name = render_name(str(spec["domain"])), render_name(str(spec["name"]))
+        return f'iff(isempty({domain}) or isempty({name}), {name}, strcat({domain}, "\\\\", {name}))'
+    if spec["kind"] == "hex":
+        col = render_name(str(spec["column"]))
+        return f'iff(isnull({col}), "", strcat("0x", tohex({col})))'
+    if spec["kind"] == "hashes":
+        parts = [f'iff(isempty({render_name(col)}), "", strcat({render_string_literal(label + "=")}, '
+                 f'toupper({render_name(col)}), ","))' for label, col in spec["algorithms"]]  # type: ignore[attr-defined]
+        return f'trim_end(",", strcat({", ".join(parts)}))'
     data, kind = render_name(str(spec["data"])), render_name(str(spec["type"]))
-    return (f'case({kind} =~ "Dword", strcat("DWORD (0x", tohex(tolong({data}), 8), ")"), '
-            f'{kind} =~ "Qword", strcat("QWORD (0x", tohex(binary_shift_right(tolong({data}), 32), 8), "-0x", '
+    names = {"Dword": "Dword", "Qword": "Qword", "Binary": "Binary", **dict(spec.get("types") or {})}  # type: ignore[call-overload]
+    dword, qword, binary = (render_string_literal(str(names[k])) for k in ("Dword", "Qword", "Binary"))
+    return (f'case({kind} =~ {dword}, strcat("DWORD (0x", tohex(tolong({data}), 8), ")"), '
+            f'{kind} =~ {qword}, strcat("QWORD (0x", tohex(binary_shift_right(tolong({data}), 32), 8), "-0x", '
             f'tohex(binary_and(tolong({data}), 4294967295), 8), ")"), '
-            f'{kind} =~ "Binary", "Binary Data", {data})')
+            f'{kind} =~ {binary}, "Binary Data", {data})')
 
 
 def kql_literal(v: object) -> str:
