@@ -57,9 +57,9 @@ class Binding:
                 return ColumnRef(col, tuple(segs[i:]), True, "dynamic")
         if len(segs) == 1 and segs[0] in computed(self):  # a value the target computes from columns (its own name)
             return ColumnRef(str(segs[0]), (), False, "string")
-        named = named_field(self, str(segs[0])) if isinstance(segs[0], str) else None
-        if named is not None:  # the target's field of the same name (Splunk's Windows add-ons: EventData's names)
-            return ColumnRef(named, tuple(segs[1:]), False, "any")
+        named = named_field(self, str(segs[0])) if len(segs) == 1 and isinstance(segs[0], str) else None
+        if named is not None:  # the target's field of the same name (Splunk's Windows add-ons: EventData's names,
+            return ColumnRef(named, (), False, "any")  # which are flat: a path into one has no field)
         holder = members_column(self)
         if holder is not None and isinstance(segs[0], str) and segs[0] not in self.extra.get("not_members", ()):
             return ColumnRef(holder, tuple(segs), True, "dynamic")  # a member of the column holding the event data
