@@ -8,7 +8,7 @@ SQLite backend route as Zircolite runs it. Wall time, rules/s, events/s, peak RS
 The SQLite side needs its own environment: pysigma-backend-sqlite 2.0 requires pySigma 1.x, siemforge pySigma 2.x.
 
 Input: the rules under ../shared/data/sigma/rules/windows (2,407) and the OTRF Security-Datasets host logs
-(../shared/data/windows/otrf-security-datasets/**/*.ndjson.gz: 11 simulations, 17,662 events, mostly background
+(../shared/data/windows/otrf-security-datasets/**/*.ndjson.gz: 10 simulations, 17,662 events, mostly background
 noise of the lab hosts), read `--repeat` times (default 1) as separate events.
 
 - siemforge: each rule compiled (compile time reported apart), the logs read once by the executor's reader into
@@ -22,6 +22,16 @@ noise of the lab hosts), read `--repeat` times (default 1) as separate events.
   SQLite ("no such column"): Zircolite skips such a rule, so does this.
 Peak RSS is each child process's own (wait4). Both sides report, per rule file, how many events matched; rules that
 fire on one side only are listed with their logsource.
+
+Why the hits differ on the default input (checked by hand, December 2026):
+- process_creation rules count 2 events where SQLite counts 1: siemforge reads Security 4688 as process_creation
+  too (sources/windows_process_creation.yml `records:`, NewProcessName → Image, …); the `sysmon` pipeline maps the
+  category to Sysmon EventID 1 only.
+- rules on `Provider_Name` (Security 1102 / System 104 log cleared, Ntfs volume mount) fire only on siemforge: OTRF
+  names the provider `SourceName`; siemforge's reader gives OTRF records the canonical `Provider_Name` (as `.evtx`
+  has it), Zircolite's flattening keeps the NDJSON's own names.
+- the SQLite side cannot run 12 rules (the backend refuses them) and 183 queries fail with "no such column" (a
+  field no event has: a rule with `NOT field=…` on such a field could have matched).
 """
 
 from __future__ import annotations
