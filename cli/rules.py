@@ -24,8 +24,8 @@ RuleFiles = Annotated[list[Path], typer.Argument(help="rule files or folders")]
 SentinelBinding = Annotated[str | None, typer.Option(help="table binding")]
 SplunkBinding = Annotated[str | None, typer.Option(help="Splunk binding (default: each source's default)")]
 SourceDirs = Annotated[list[Path] | None, typer.Option(
-    "--sources", help="a folder of your own sources (*.yml) and bindings (bindings/*.yml); repeatable. A sources/ "
-    "folder beside your rules is read without it", show_default=False)]
+    "--sources", metavar="DIR", help="a folder of your own sources (*.yml) and bindings (bindings/*.yml); "
+    "repeatable. A sources/ folder beside your rules is read without it", show_default=False)]
 
 
 def use_sources(extra: list[Path] | None, rule_paths: Sequence[Path]) -> None:

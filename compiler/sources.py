@@ -327,6 +327,11 @@ def _read_user_sources(folders: tuple[Path, ...], digest: Any) -> dict[str, Sour
             if src.logsource:
                 by_logsource[_logsource_key(src)] = src
             out[src.name] = src
+    for src in out.values():  # a view reads a source of the package's or of the user's (any file)
+        if src.view is not None and src.view.over not in package and src.view.over not in out:
+            where = load_yaml(Path(src.file).read_text(encoding="utf-8"), src.file)
+            raise CompileError([Diagnostic(Severity.ERROR, f"view over unknown source {src.view.over!r}",
+                                           where.span(("view", "over")), code="source")])
     return out
 
 

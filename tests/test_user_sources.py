@@ -227,6 +227,8 @@ MALFORMED = [
     ("name: acme.bad\nview: {query: 'where true'}\n", "sources/bad.yml:2:7: error: a view needs `over:`"),
     ("name: acme.bad\nrecords: {channel: x}\n", "sources/bad.yml:2:10: error: `records` must be a list"),
     (b"name: \xff\n", "sources/bad.yml:1:1: error: not UTF-8 text"),
+    ("name: acme.bad\nview:\n  over: acme.nosuch\n  query: where true\n",
+     "sources/bad.yml:3:9: error: view over unknown source 'acme.nosuch'"),
 ]
 
 
@@ -311,3 +313,36 @@ def test_a_clash_raises_compile_error_in_the_library(repo: Path) -> None:
         use_source_dirs([repo / "sources"])
     assert exc.value.diagnostics[0].span is not None and exc.value.diagnostics[0].span.line == 1
     assert "acme.edr_process" not in builtin_sources()  # a failed read leaves the lookups as they were
+
+
+VIEW = """\
+name: acme.powershell_starts
+description: process starts of PowerShell, from the Acme EDR
+logsource: {product: acme, category: powershell_start}
+time:
+  column: ts
+fields:
+  ts: datetime
+  host: string
+  cmdline: string
+view:
+  over: acme.edr_process
+  query: |
+    where proc_path endswith "\\\\powershell.exe" | project ts, host, cmdline
+"""
+
+VIEW_RULE = """\
+title: Encoded command, from the view
+logsource: {product: acme, category: powershell_start}
+detection:
+  sel: {cmdline|contains: ' -enc '}
+  condition: sel
+"""
+
+
+def test_a_user_view_over_a_user_source(repo: Path) -> None:
+    (repo / "sources" / "acme_view.yml").write_text(VIEW)
+    (repo / "rules" / "edr" / "view_rule.yml").write_text(VIEW_RULE)
+    r = sf("run", "rules/edr/view_rule.yml", "rules/edr/fixtures/enc.ndjson", "--format", "json", cwd=repo)
+    assert r.returncode == 0, r.stderr
+    assert [row["host"] for row in json.loads(r.stdout)] == ["ws1"]
