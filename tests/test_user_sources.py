@@ -346,3 +346,13 @@ def test_a_user_view_over_a_user_source(repo: Path) -> None:
     r = sf("run", "rules/edr/view_rule.yml", "rules/edr/fixtures/enc.ndjson", "--format", "json", cwd=repo)
     assert r.returncode == 0, r.stderr
     assert [row["host"] for row in json.loads(r.stdout)] == ["ws1"]
+
+
+def test_kusto_language_checks_the_query_against_the_users_table_schema(repo: Path) -> None:
+    """Clean only because the user's table is given to Kusto.Language: an unknown table is its error KS204."""
+    from siemforge.backends.kql.validate import check_queries
+
+    r = sf("validate", "rules/edr", cwd=repo)
+    assert r.returncode == 0 and "1 queries checked with Kusto.Language: 1 clean" in r.stdout, r.stdout + r.stderr
+    unknown = check_queries([("q", 'AcmeProcess_CL | where ProcessPath_s endswith "x"')], [])
+    assert [d.code for d in unknown[0]] == ["KS204"]
