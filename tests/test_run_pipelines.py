@@ -1,5 +1,6 @@
 """Many rules over the same events in one pass per source (engine.run_pipelines, windows.RecordIndex): each rule's
-rows must be exactly those it gets run alone (engine.run_pipeline over freshly read events)."""
+rows must be exactly those it gets run alone (engine.run_pipeline over freshly read events). And Sigma keyword lists
+tested in one walk over the event (compile._keywords), as each keyword alone."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from typing import Any
 
 import pytest
 
+from siemforge.backends.executor.compile import Context, compile_expr
 from siemforge.backends.executor.engine import run_pipeline, run_pipelines
 from siemforge.backends.executor.reader import iter_events
 from siemforge.backends.executor.windows import RecordIndex, select_records
+from siemforge.compiler import ir
 from siemforge.compiler.api import compile_file
 from siemforge.compiler.sources import builtin_sources
+from siemforge.compiler.types import Type
 
 from helpers import compile_rule, shared_path
 
@@ -113,3 +117,30 @@ def test_a_record_whose_eventid_is_a_list_is_no_sources_row() -> None:
     src = builtin_sources()["windows.process_creation"]
     odd = [{"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": [1], "Image": "x"}]
     assert list(select_records(src, odd)) == [] == RecordIndex(odd).rows_of(src)
+
+
+KEYWORDS = [  # (pattern, case-sensitive)
+    (("mimikatz",), False), ((ir.Wild.ANY, "Invoke-Mimi", ir.Wild.ANY), False), (("a", ir.Wild.ONE, "c"), False),
+    ((ir.Wild.ANY, "SeDebug", ir.Wild.ANY), True), ((ir.Wild.ANY, "İSTANBUL"), False), (("12",), False),
+    ((ir.Wild.ANY, "straße", ir.Wild.ANY), False), ((ir.Wild.ANY, "x", ir.Wild.ANY, "y"), False),
+]
+ROWS = [
+    {"CommandLine": "MIMIKATZ"}, {"a": {"b": ["x", "powershell invoke-mimikatz"]}}, {"v": "abc"}, {"v": "ABC"},
+    {"p": "has sedebug"}, {"p": "has SeDebugPrivilege"}, {"city": "i̇stanbul"}, {"city": "istanbul"}, {"n": 12},
+    {"n": 12.0}, {"t": "STRASSE"}, {"t": "Große Straße 1"}, {"t": "xaay"}, {"t": "yx"}, {}, {"t": None},
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[str(r) for r in ROWS])
+def test_keywords_in_one_walk_match_as_each_keyword_alone(row: dict[str, Any]) -> None:
+    """An `or` of Sigma keywords is evaluated in one walk over the event (compile._keywords): for every subset of
+    the patterns, the same verdict as each keyword compiled and tested on its own."""
+    ctx = Context(NOW, None, None)
+    for n in range(2, len(KEYWORDS) + 1):
+        for start in range(len(KEYWORDS) - n + 1):
+            kws = [ir.Keyword(p, cs) for p, cs in KEYWORDS[start:start + n]]
+            alone = any(compile_expr(k, ctx)(row) for k in kws)
+            assert compile_expr(ir.Or(tuple(kws)), ctx)(row) is alone, (row, kws)
+    mixed = ir.Or((ir.Keyword(("nomatch",)), ir.Keyword(("zzz",)),
+                   ir.Compare(ir.CmpOp.EQ, ir.Column("v", (), Type.STRING), ir.Literal("abc", Type.STRING))))
+    assert compile_expr(mixed, ctx)(row) is (row.get("v") == "abc")
