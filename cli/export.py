@@ -14,7 +14,7 @@ from siemforge.compiler.diagnostics import CompileError
 
 from .console import err, out, print_diagnostics
 from .outputs import slug, writing_to
-from .rules import RuleFiles, SentinelBinding, SplunkBinding, compiled_rules, lowered
+from .rules import RuleFiles, SentinelBinding, SourceDirs, SplunkBinding, compiled_rules, lowered
 
 if TYPE_CHECKING:  # the compiler and the backends are imported by the commands, not by `siemforge --help`
     from siemforge.compiler import ir
@@ -51,7 +51,7 @@ def dump_json(doc: dict[str, Any]) -> str:
 
 
 def _kql(rules: list[Path], binding: str | None, artifact: Callable[[ir.RuleIR, str], T],
-         ) -> tuple[list[tuple[ir.RuleIR, str, T]], int]:
+         sources: list[Path] | None) -> tuple[list[tuple[ir.RuleIR, str, T]], int]:
     """Each rule under `rules` with its KQL query on `binding` and the `artifact` made of them, and how many rules
     failed at either step."""
     from siemforge.backends.kql.lower import compile_kql
@@ -60,7 +60,7 @@ def _kql(rules: list[Path], binding: str | None, artifact: Callable[[ir.RuleIR, 
         query = compile_kql(rule, binding)
         return query, artifact(rule, query)
 
-    results, failures = compiled_rules(rules)
+    results, failures = compiled_rules(rules, sources)
     done, refused = lowered(results, lower)
     return [(res.rule, query, made) for res, (query, made) in done if res.rule is not None], failures + refused
 
@@ -77,13 +77,14 @@ def sentinel_yaml(
     rules: RuleFiles,
     output: Annotated[Path, typer.Option("-o", "--output", help="folder for <id>.yaml files")],
     binding: SentinelBinding = None,
+    sources: SourceDirs = None,
 ) -> None:
     """Analytic rules in the Azure-Sentinel repository's YAML format, one file per rule."""
     from siemforge.backends.kql.artifacts import analytic_rule_yaml
     from siemforge.backends.kql.lower import sentinel_binding
 
     items, failures = _kql(rules, binding, lambda rule, query: analytic_rule_yaml(
-        rule, query, sentinel_binding(rule, binding)))
+        rule, query, sentinel_binding(rule, binding)), sources)
     _write(output, [(f"{slug(rule.meta.id)}.yaml", dump_yaml(doc)) for rule, _, doc in items])
     if failures:
         raise typer.Exit(1)
@@ -95,12 +96,13 @@ def arm(
     output: Annotated[Path, typer.Option("-o", "--output", help="folder for the templates")],
     binding: SentinelBinding = None,
     bundle: Annotated[str, typer.Option(help="file name of the template holding the whole rule set")] = "ruleset.json",
+    sources: SourceDirs = None,
 ) -> None:
     """ARM deployment templates: one per rule (<id>.json) and one for the whole rule set, lookups as watchlists."""
     from siemforge.backends.kql.artifacts import alert_rule_resource, arm_template
 
     # the resource is built to validate durations, entities and operators; the templates are built from the rules
-    items, failures = _kql(rules, binding, lambda rule, query: alert_rule_resource(rule, query, binding))
+    items, failures = _kql(rules, binding, lambda rule, query: alert_rule_resource(rule, query, binding), sources)
     good = [(rule, query) for rule, query, _ in items]
     files = [(f"{slug(rule.meta.id)}.json", dump_json(arm_template([(rule, query)], binding))) for rule, query in good]
     if good:
@@ -110,12 +112,13 @@ def arm(
         raise typer.Exit(1)
 
 
-def _splunk_ready(rules: list[Path], binding: str | None) -> tuple[list[CompileResult], int]:
+def _splunk_ready(rules: list[Path], binding: str | None, sources: list[Path] | None
+                  ) -> tuple[list[CompileResult], int]:
     """The rules that compile and lower to SPL on `binding`, and how many did not (the export goes on without
     them)."""
     from siemforge.backends.spl.lower import compile_spl
 
-    results, failures = compiled_rules(rules)
+    results, failures = compiled_rules(rules, sources)
     ready, refused = lowered(results, lambda rule: compile_spl(rule, binding))
     return [res for res, _ in ready], failures + refused
 
@@ -126,11 +129,12 @@ def splunk_app(
     output: Annotated[Path, typer.Option("-o", "--output", help="folder for the app folder and its .tgz")],
     binding: SplunkBinding = None,
     app_id: Annotated[str, typer.Option(help="the app's folder name and id")] = "siemforge_content",
+    sources: SourceDirs = None,
 ) -> None:
     """A Splunk app: savedsearches.conf (one stanza per rule), macros, lookups, metadata, and a .tgz of it."""
     from siemforge.backends.spl.app import AppSpec, build_app, package
 
-    results, failures = _splunk_ready(rules, binding)
+    results, failures = _splunk_ready(rules, binding, sources)
     good = [r.rule for r in results if r.rule is not None]
     try:
         files = build_app(good, binding, AppSpec(app_id=app_id))
@@ -150,13 +154,14 @@ def contentctl_pack(
     output: Annotated[Path, typer.Option("-o", "--output", help="an empty (or siemforge-written) folder; copy it "
                                                                    "over a `contentctl init` pack")],
     binding: SplunkBinding = None,
+    sources: SourceDirs = None,
 ) -> None:
     """A contentctl 5.x content pack (detections with their fixture tests, baselines, macros, lookups, stories,
     data_sources). Copy it over a `contentctl init` pack and run contentctl there (test data paths are relative to
     the pack folder)."""
     from siemforge.backends.spl.contentctl import build_pack
 
-    results, failures = _splunk_ready(rules, binding)
+    results, failures = _splunk_ready(rules, binding, sources)
     good = [r.rule for r in results if r.rule is not None]
     tests = {r.rule.meta.id: r.doc.tests for r in results if r.rule is not None and r.doc is not None}
     paths = {r.rule.meta.id: r.path for r in results if r.rule is not None}

@@ -23,7 +23,7 @@ from siemforge.compiler.diagnostics import CompileError
 
 from .console import cell, err, out, print_diagnostics, styled
 from .outputs import slug, writing_to
-from .rules import RuleFiles, SentinelBinding, compiled_rules, lowered, require_paths
+from .rules import RuleFiles, SentinelBinding, SourceDirs, compiled_rules, lowered, require_paths, use_sources
 
 if TYPE_CHECKING:
     from siemforge.backends.executor.testing import RuleTestReport
@@ -63,7 +63,7 @@ class RunFormat(str, Enum):
     json = "json"
 
 
-def _compile_or_exit(rule: Path) -> CompileResult:
+def _compile_or_exit(rule: Path, sources: list[Path] | None) -> CompileResult:
     """The rule a file defines. A file of several (a Sigma correlation whose base rules also generate queries):
     its last correlation, else its first rule, said on stderr."""
     from siemforge.compiler.api import compile_rules
@@ -71,6 +71,7 @@ def _compile_or_exit(rule: Path) -> CompileResult:
     if not rule.exists():
         err.print(f"{rule}: error: no such file", style="bold red", markup=False)
         raise typer.Exit(2)
+    use_sources(sources, [rule])
     results = compile_rules(rule)
     for r in results:
         print_diagnostics(r.diagnostics)
@@ -112,11 +113,11 @@ def json_value(v: Any) -> Any:
 
 
 @app.command()
-def ir(rule: Annotated[Path, typer.Argument(help="a rule file")]) -> None:
+def ir(rule: Annotated[Path, typer.Argument(help="a rule file")], sources: SourceDirs = None) -> None:
     """Print the typed IR of a rule: what every backend reads."""
     from siemforge.compiler.irprint import format_rule
 
-    result = _compile_or_exit(rule)
+    result = _compile_or_exit(rule, sources)
     assert result.rule is not None
     out.print(format_rule(result.rule), markup=False, highlight=False)
 
@@ -146,12 +147,13 @@ def run(
             "AWSCloudTrail rows), read through the binding"
         ),
     ] = None,
+    sources: SourceDirs = None,
 ) -> None:
     """Run a rule over log files with the native executor."""
     from siemforge.backends.executor.engine import run_rule
     from siemforge.backends.executor.testing import find_binding
 
-    result = _compile_or_exit(rule)
+    result = _compile_or_exit(rule, sources)
     assert result.rule is not None
     missing = [p for p in logs if not p.exists()]
     for p in missing:
@@ -223,6 +225,7 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 def test(
     paths: Annotated[list[Path] | None, typer.Argument(help="rule files or folders (default: rules/)")] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="write a JUnit XML report here")] = None,
+    sources: SourceDirs = None,
 ) -> None:
     """Run every rule's tests: its fixtures through the executor, checked against its expectations."""
     from siemforge.backends.executor.testing import run_rule_tests
@@ -235,6 +238,7 @@ def test(
         if not p.exists():
             err.print(f"{p}: error: no such file or folder", style="bold red", markup=False)
             raise typer.Exit(2)
+    use_sources(sources, roots)
     files = discover_rules(roots)
     reports: list[RuleTestReport] = []
     for f in files:
@@ -290,10 +294,15 @@ def compile_cmd(
         OutFormat, typer.Option("--format", help="text, or json: [{id, title, target, binding, query}]")
     ] = OutFormat.text,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="write one file per rule into DIR")] = None,
+    sources: SourceDirs = None,
 ) -> None:
     """Compile rules for a target (or `all`). A rule that fails is reported and the batch goes on."""
     from siemforge.compiler.api import discover_rules
+    from siemforge.compiler.bindings import builtin_bindings
     from siemforge.compiler.cache import default_dir as default_cache_dir
+
+    require_paths(rules)
+    use_sources(sources, rules)
 
     if target == "all":
         selected = list(targets().values())
@@ -309,9 +318,11 @@ def compile_cmd(
                 markup=False,
             )
             raise typer.Exit(2)
-        if binding is not None and binding not in tgt.bindings:
+        names = [*tgt.bindings, *sorted({b.name for b in builtin_bindings().values()  # the user's, too
+                                         if b.user and b.target == target and b.name not in tgt.bindings})]
+        if binding is not None and binding not in names:
             err.print(
-                f"error: target {target!r} has no binding {binding!r}; bindings: {', '.join(tgt.bindings)}",
+                f"error: target {target!r} has no binding {binding!r}; bindings: {', '.join(names)}",
                 style="bold red",
                 markup=False,
             )
@@ -358,6 +369,7 @@ def validate(
     rules: RuleFiles,
     target: Annotated[str, typer.Option("--target", "-t", help="sentinel")] = "sentinel",
     binding: SentinelBinding = None,
+    sources: SourceDirs = None,
 ) -> None:
     """Check compiled queries with the vendor's own analyser (sentinel: Microsoft's Kusto.Language)."""
     if target != "sentinel":
@@ -370,7 +382,7 @@ def validate(
     from siemforge.backends.kql.validate import check_queries
 
     tgt = targets()["sentinel"]
-    results, failures = compiled_rules(rules)
+    results, failures = compiled_rules(rules, sources)
     done, refused = lowered(results, lambda rule: tgt.compile(rule, binding))
     failures += refused
     compiled = [(res.rule.meta.title, query, res.path) for res, query in done if res.rule is not None]
@@ -408,12 +420,13 @@ def baseline(
     output: Annotated[Path, typer.Option("-o", "--output", help="the CSV to write (not overwritten if not ours)")],
     table: Annotated[str | None, typer.Option(help="which baseline table (default: the only one)")] = None,
     now: Annotated[str | None, typer.Option(help="the time now() returns, ISO-8601")] = None,
+    sources: SourceDirs = None,
 ) -> None:
     """Build a rule's seen-before table from history logs with the executor (what Splunk's baselines compute)."""
     from siemforge.backends.executor.baseline import build_table, table_csv
     from siemforge.backends.executor.engine import default_now
 
-    result = _compile_or_exit(rule)
+    result = _compile_or_exit(rule, sources)
     assert result.rule is not None
     found = [b for b in result.rule.baselines if table in (None, b.table)]
     if not found:

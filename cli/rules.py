@@ -3,7 +3,7 @@ share. A rule that fails is reported (in its file) and counted, and the batch go
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -23,6 +23,36 @@ T = TypeVar("T")
 RuleFiles = Annotated[list[Path], typer.Argument(help="rule files or folders")]
 SentinelBinding = Annotated[str | None, typer.Option(help="table binding")]
 SplunkBinding = Annotated[str | None, typer.Option(help="Splunk binding (default: each source's default)")]
+SourceDirs = Annotated[list[Path] | None, typer.Option(
+    "--sources", metavar="DIR", help="a folder of your own sources (*.yml) and bindings (bindings/*.yml); "
+    "repeatable. A sources/ folder beside your rules is read without it", show_default=False)]
+
+
+def use_sources(extra: list[Path] | None, rule_paths: Sequence[Path]) -> None:
+    """Make the user's sources and bindings part of this command: the `--sources` folders, and the `sources/` folders
+    beside the rules named (compiler.api.source_folders). A missing folder is a usage error; a bad source or binding
+    file is reported at its line and column, and nothing is compiled (exit 2)."""
+    from siemforge.compiler.api import discover_rules, source_folders
+    from siemforge.compiler.sources import use_source_dirs
+
+    found: list[Path] = []
+    for d in extra or ():
+        if not d.is_dir():
+            err.print(f"{d}: error: --sources: no such folder", style="bold red", markup=False)
+            raise typer.Exit(2)
+        found.append(d)
+    seen: set[Path] = set()
+    for f in discover_rules([p for p in rule_paths if p.exists()]):
+        parent = f.parent
+        if parent in seen:  # rules of one folder share their sources folders
+            continue
+        seen.add(parent)
+        found.extend(_shown(d) for d in source_folders(f, rule_paths))
+    try:
+        use_source_dirs(found)
+    except CompileError as exc:
+        print_diagnostics(exc.diagnostics)
+        raise typer.Exit(2) from None
 
 
 def require_paths(paths: list[Path]) -> None:
@@ -33,11 +63,21 @@ def require_paths(paths: list[Path]) -> None:
             raise typer.Exit(2)
 
 
-def compiled_rules(paths: list[Path]) -> tuple[list[CompileResult], int]:
-    """The rules under `paths` that compile (every diagnostic printed), and how many did not."""
+def _shown(folder: Path) -> Path:
+    """A folder as messages name it: relative to the working directory when inside it."""
+    try:
+        return folder.relative_to(Path.cwd())
+    except ValueError:
+        return folder
+
+
+def compiled_rules(paths: list[Path], sources: list[Path] | None = None) -> tuple[list[CompileResult], int]:
+    """The rules under `paths` that compile (every diagnostic printed), and how many did not. `sources`: the
+    `--sources` folders (use_sources)."""
     from siemforge.compiler.api import compile_rules, discover_rules, rule_root
 
     require_paths(paths)
+    use_sources(sources, paths)
     good: list[CompileResult] = []
     failures = 0
     for f in discover_rules(paths):

@@ -30,7 +30,7 @@ from .correlation import (
 from .diagnostics import CompileError, Diagnostic, DiagnosticSink, Severity, Span, error
 from .parser import parse_program
 from .rule import BaselineSpec, RuleDoc, load_rule, load_rules, outside_root, read_rule_bytes
-from .sources import GENERIC, SourceDef, builtin_sources, source_for_logsource
+from .sources import GENERIC, SourceDef, builtin_sources, generation, source_for_logsource
 from .types import Type
 from .yamlpos import TextOrigin, is_multi_document
 
@@ -51,10 +51,16 @@ def open_schema(src: SourceDef) -> Schema:
     return Schema(dict(src.columns()), True, src, src.time_column)
 
 
-@cache
 def compile_view(name: str) -> tuple[ir.Pipeline, tuple[tuple[str, Type], ...], tuple[tuple[object, Span], ...]]:
-    """Compile a view source's pipeline over its base source (once per process): the pipeline, its columns, and where
-    its IR nodes are written in the source file (a refusal of a view's stage points there)."""
+    """Compile a view source's pipeline over its base source (once per process and set of user source folders): the
+    pipeline, its columns, and where its IR nodes are written in the source file (a refusal of a view's stage points
+    there)."""
+    return _compile_view(name, generation())
+
+
+@cache
+def _compile_view(name: str, _generation: int
+                  ) -> tuple[ir.Pipeline, tuple[tuple[str, Type], ...], tuple[tuple[object, Span], ...]]:
     src = builtin_sources()[name]
     assert src.view is not None
     base = builtin_sources()[src.view.over]
@@ -282,6 +288,21 @@ def _tuple(v: object) -> tuple[str, ...]:
     return (str(v),)
 
 
+def source_folders(file: Path, given: Sequence[Path] = ()) -> list[Path]:
+    """The `sources/` folders read for a rule file without being named (docs/dsl.md, "Your own sources"): the one in
+    its folder of rules (`rule_root`), and the one at the top of the checkout or working directory that holds that
+    folder — `sources/` beside `rules/`. Only those that exist."""
+    root = rule_root(file, given)
+    found = [root / "sources"]
+    absolute = Path(os.path.abspath(file))
+    top = _checkout(absolute.parent)
+    if top is None and absolute.is_relative_to(cwd := Path.cwd()):
+        top = cwd
+    if top is not None and root != top:
+        found.append(top / "sources")
+    return [f for f in found if f.is_dir()]
+
+
 def rule_root(file: Path, given: Sequence[Path] = ()) -> Path:
     """The folder of rules `file` belongs to: every file the rule names must be inside it (docs/limits.md).
 
@@ -350,12 +371,12 @@ def compile_file(path: Path, cache: RuleCache | None = None, root: Path | None =
         return CompileResult(path, None, doc, diags)
 
 
-SKIPPED_FOLDERS = {"fixtures", "lookups"}  # rule folders' test data, not rules
+SKIPPED_FOLDERS = {"fixtures", "lookups", "sources"}  # rule folders' test data and a team's sources, not rules
 RULE_SUFFIXES = (".yml", ".yaml")
 
 
 def discover_rules(paths: list[Path]) -> list[Path]:
-    """Rule files under the given files/folders, sorted; fixtures/ and lookups/ folders are skipped."""
+    """Rule files under the given files/folders, sorted; fixtures/, lookups/ and sources/ folders are skipped."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():

@@ -8,9 +8,11 @@ the same alerts on either shape.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from .diagnostics import CompileError, Diagnostic, Severity, Span
@@ -40,6 +42,7 @@ class Binding:
     schema: dict[str, str]  # physical column -> type
     file: str
     extra: dict[str, Any]  # target-specific keys (Splunk macros, aliases, …)
+    user: bool = False  # from a user's sources folder, not the package (its `default: true` wins: docs/dsl.md)
 
     def resolve(self, name: str, path: tuple[str | int, ...]) -> ColumnRef | None:
         """The physical location of canonical column `name` with `path` below it, or None if unmapped."""
@@ -147,6 +150,12 @@ def _parse_binding(text: str, file: str) -> Binding:
         "json_columns",
         "schema",
     }
+    for key in ("source", "name", "target", "time_column"):
+        if d.get(key) is None:
+            raise CompileError([Diagnostic(Severity.ERROR, f"a binding needs `{key}:`", Span(file, 1, 1))])
+    for key in ("columns", "json_columns", "schema", "computed"):
+        if d.get(key) is not None and not isinstance(d[key], dict):
+            raise CompileError([Diagnostic(Severity.ERROR, f"`{key}` must be a mapping", doc.span((key,)))])
     columns = {str(k): str(v) for k, v in (d.get("columns") or {}).items()}
     json_columns = {str(k): str(v) for k, v in (d.get("json_columns") or {}).items()}
     schema = {str(k): str(v) for k, v in (d.get("schema") or {}).items()}
@@ -182,8 +191,8 @@ def _parse_binding(text: str, file: str) -> Binding:
 
 
 @lru_cache(maxsize=1)
-def builtin_bindings() -> dict[tuple[str, str], Binding]:
-    """(source name, binding name) → Binding, from sources/bindings/*.yml."""
+def package_bindings() -> dict[tuple[str, str], Binding]:
+    """(source name, binding name) → Binding, from the package's sources/bindings/*.yml."""
     out: dict[tuple[str, str], Binding] = {}
     folder = resources.files("siemforge.sources").joinpath("bindings")
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
@@ -193,7 +202,67 @@ def builtin_bindings() -> dict[tuple[str, str], Binding]:
     return out
 
 
+_user: dict[tuple[str, str], Binding] = {}  # the user's bindings in use (sources.use_source_dirs sets them)
+
+
+def set_user_bindings(found: dict[tuple[str, str], Binding]) -> None:
+    global _user
+    _user = dict(found)
+    _merged.cache_clear()
+
+
+def read_user_bindings(folders: tuple[Path, ...], sources: Mapping[str, object], digest: Any
+                       ) -> dict[tuple[str, str], Binding]:
+    """The bindings in each folder's bindings/*.yml. Each must bind a known source (the package's or the user's),
+    under a name that source does not have yet; `default: true` makes it the source's default on its target in place
+    of the package's (at most one user default per source and target)."""
+    from .sources import read_user_file, yaml_files
+
+    package = package_bindings()
+    out: dict[tuple[str, str], Binding] = {}
+    for folder in folders:
+        for path in yaml_files(folder / "bindings"):
+            text = read_user_file(path, digest)
+            parsed = _parse_binding(text, str(path))
+            b = Binding(parsed.source, parsed.name, parsed.target, parsed.table, parsed.time_column,
+                        parsed.empty_is_missing, parsed.columns, parsed.json_columns, parsed.schema, parsed.file,
+                        parsed.extra, user=True)
+            doc = load_yaml(text, str(path))
+            if b.source not in sources:
+                raise CompileError([Diagnostic(Severity.ERROR, f"binding of unknown source {b.source!r}",
+                                               doc.span(("source",)), code="binding")])
+            other = package.get((b.source, b.name)) or out.get((b.source, b.name))
+            if other is not None:
+                raise CompileError([Diagnostic(
+                    Severity.ERROR, f"source {b.source!r} already has a binding {b.name!r} ({other.file})",
+                    doc.span(("name",)), hint="name your binding differently; `default: true` makes it the one "
+                    "compiled when no --binding is given", code="binding")])
+            if b.extra.get("default"):
+                twin = next((o for o in out.values() if o.source == b.source and o.target == b.target
+                             and o.extra.get("default")), None)
+                if twin is not None:
+                    raise CompileError([Diagnostic(
+                        Severity.ERROR, f"source {b.source!r} already has a default {b.target} binding of yours "
+                        f"({twin.file})", doc.span(("default",)), code="binding")])
+            out[(b.source, b.name)] = b
+    return out
+
+
+def builtin_bindings() -> dict[tuple[str, str], Binding]:
+    """(source name, binding name) → Binding: the package's, and the user's folders in use (sources.use_source_dirs)."""
+    if not _user:
+        return package_bindings()
+    return _merged()
+
+
+@lru_cache(maxsize=1)
+def _merged() -> dict[tuple[str, str], Binding]:
+    return {**package_bindings(), **_user}
+
+
 def bindings_for(source: str, target: str) -> list[Binding]:
-    """The source's bindings for a target, the default one (`default: true`) first."""
+    """The source's bindings for a target, the default one (`default: true`) first: a user's default before the
+    package's."""
     found = [b for (s, _), b in sorted(builtin_bindings().items()) if s == source and b.target == target]
-    return sorted(found, key=lambda b: not b.extra.get("default", False))
+    return sorted(found, key=lambda b: (not b.extra.get("default", False), not b.user if b.extra.get("default")
+                                         else b.user))

@@ -5,9 +5,12 @@ A source may be a view: a pipeline over another source, written in the pipeline 
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from . import syntax as syn
@@ -107,6 +110,7 @@ def _parse_source(text: str, file: str) -> SourceDef:
     data: Any = doc.value
     if not isinstance(data, dict) or "name" not in data:
         raise CompileError([Diagnostic(Severity.ERROR, "a source definition needs a `name`", Span(file, 1, 1))])
+    _check_shape(doc, data)
     fields: dict[str, Type] = {}
     for key, tname in (data.get("fields") or {}).items():
         t = parse_type(str(tname))
@@ -122,6 +126,9 @@ def _parse_source(text: str, file: str) -> SourceDef:
         origin = doc.origin(("view", "query"))
         if origin is None:
             raise CompileError([Diagnostic(Severity.ERROR, "a view needs `query:` text", doc.span(("view",)))])
+        if not isinstance(v, dict) or "over" not in v:
+            raise CompileError([Diagnostic(Severity.ERROR, "a view needs `over:` (the source it reads) and `query:`",
+                                           doc.span(("view",)))])
         view = ViewDef(str(v["over"]), str(v["query"]), origin)
     logsource = tuple(sorted((str(k), str(v)) for k, v in (data.get("logsource") or {}).items()))
     alias_text, alias_origin = _alias_section(doc, data)
@@ -145,6 +152,16 @@ def _parse_source(text: str, file: str) -> SourceDef:
         {str(k): v for k, v in sigma_fields.items()} if sigma_fields else None,
         str(data["no_binding"]) if data.get("no_binding") else None,
     )
+
+
+_SECTION_SHAPES = {"fields": dict, "time": dict, "logsource": dict, "view": dict}
+
+
+def _check_shape(doc: Any, data: dict[str, Any]) -> None:
+    """A section of the wrong kind (a list where a mapping belongs) is an error at that section, not a crash."""
+    for key, kind in _SECTION_SHAPES.items():
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            raise CompileError([Diagnostic(Severity.ERROR, f"`{key}` must be a mapping", doc.span((key,)))])
 
 
 def _records_section(doc: Any, data: dict[str, Any]) -> tuple[RecordSelector, ...]:
@@ -213,7 +230,8 @@ def _parse_aliases(text: str, origin: TextOrigin, fields: frozenset[str]) -> dic
 
 
 @lru_cache(maxsize=1)
-def builtin_sources() -> dict[str, SourceDef]:
+def package_sources() -> dict[str, SourceDef]:
+    """The sources installed with siemforge (its sources/*.yml)."""
     out: dict[str, SourceDef] = {}
     pkg = resources.files("siemforge.sources")
     for entry in sorted(pkg.iterdir(), key=lambda p: p.name):
@@ -221,6 +239,141 @@ def builtin_sources() -> dict[str, SourceDef]:
             src = _parse_source(entry.read_text(encoding="utf-8"), f"sources/{entry.name}")
             out[src.name] = src
     return out
+
+
+# ---------------------------------------------------------------------------------------------- user sources
+# A team's own sources and bindings live in its rules repository (a `sources/` folder beside the rules, or
+# `--sources DIR`), laid out as the package's: DIR/*.yml sources, DIR/bindings/*.yml bindings. The CLI names the
+# folders once per command (use_source_dirs); every lookup after that (compiler, backends, executor) sees them.
+# A user file may add a source, a binding, or both, but never replace one of the package's (docs/dsl.md).
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFolders:
+    dirs: tuple[Path, ...]
+    sources: dict[str, SourceDef]  # the user's sources only
+    digest: str  # sha256 over every file read (names and bytes): part of the compiled-rule cache key
+
+
+_EMPTY = SourceFolders((), {}, "")
+_active: SourceFolders = _EMPTY
+_generation = 0  # bumped whenever the active folders change (caches keyed by source name use it)
+
+
+def use_source_dirs(dirs: Sequence[Path]) -> SourceFolders:
+    """Read the user's source folders and make them part of every lookup from now on (replacing any before).
+    Raises CompileError, positioned in the offending file, for a malformed file or a clash with the package."""
+    from . import bindings
+
+    global _active, _generation
+    own = _package_folder()
+    folders = tuple(dict.fromkeys(Path(d) for d in dirs if own is None or not _same_folder(Path(d), own)))
+    if not folders:
+        loaded, user_bindings = _EMPTY, {}
+    else:
+        digest = hashlib.sha256()
+        sources = _read_user_sources(folders, digest)
+        user_bindings = bindings.read_user_bindings(folders, {**package_sources(), **sources}, digest)
+        loaded = SourceFolders(folders, sources, digest.hexdigest())
+    bindings.set_user_bindings(user_bindings)
+    _active = loaded
+    _generation += 1
+    return loaded
+
+
+def _package_folder() -> Path | None:
+    """The package's own sources/ folder on disk (a checkout of siemforge has it beside its rules/: not a user's)."""
+    try:
+        return Path(str(resources.files("siemforge.sources")))
+    except (TypeError, ValueError):  # pragma: no cover - not a folder (a zip import)
+        return None
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def active_folders() -> SourceFolders:
+    return _active
+
+
+def generation() -> int:
+    return _generation
+
+
+def yaml_files(folder: Path) -> list[Path]:
+    """The `*.yml` / `*.yaml` files directly in `folder`, sorted (none if it is not a folder)."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file())
+    except OSError:
+        return []
+
+
+def read_user_file(path: Path, digest: Any) -> str:
+    """A user's source or binding file as text; an unreadable or non-UTF-8 file is an error naming it."""
+    at = Span(str(path), 1, 1)
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+    except OSError as exc:
+        raise CompileError([Diagnostic(Severity.ERROR, f"cannot read: {exc.strerror}", at)]) from None
+    except UnicodeDecodeError as exc:
+        raise CompileError([Diagnostic(Severity.ERROR, f"not UTF-8 text: {exc.reason}", at)]) from None
+    digest.update(str(path).encode() + b"\0" + data + b"\0")
+    return text
+
+
+def _read_user_sources(folders: tuple[Path, ...], digest: Any) -> dict[str, SourceDef]:
+    package = package_sources()
+    by_logsource = {_logsource_key(s): s for s in package.values() if s.logsource}
+    out: dict[str, SourceDef] = {}
+    for folder in folders:
+        for path in yaml_files(folder):
+            text = read_user_file(path, digest)
+            src = _parse_source(text, str(path))
+            where = load_yaml(text, str(path))
+            other = package.get(src.name) or out.get(src.name) or (GENERIC if src.name == GENERIC.name else None)
+            if other is not None:
+                raise CompileError([Diagnostic(
+                    Severity.ERROR, f"source {src.name!r} is already defined ({other.file})",
+                    where.span(("name",)), hint="a user source adds a source under a new name; to read an existing "
+                    "source from your own table or sourcetype, add a binding (sources/bindings/) instead",
+                    code="source")])
+            same = by_logsource.get(_logsource_key(src))
+            if same is not None:
+                text_ls = ", ".join(f"{k}: {v}" for k, v in src.logsource)
+                raise CompileError([Diagnostic(
+                    Severity.ERROR, f"logsource {{{text_ls}}} already picks source {same.name!r} ({same.file})",
+                    where.span(("logsource",)), hint="give the source a logsource of its own (e.g. your product)",
+                    code="source")])
+            if src.logsource:
+                by_logsource[_logsource_key(src)] = src
+            out[src.name] = src
+    for src in out.values():  # a view reads a source of the package's or of the user's (any file)
+        if src.view is not None and src.view.over not in package and src.view.over not in out:
+            where = load_yaml(Path(src.file).read_text(encoding="utf-8"), src.file)
+            raise CompileError([Diagnostic(Severity.ERROR, f"view over unknown source {src.view.over!r}",
+                                           where.span(("view", "over")), code="source")])
+    return out
+
+
+def _logsource_key(src: SourceDef) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v.lower()) for k, v in src.logsource)  # matched without case (source_for_logsource)
+
+
+def builtin_sources() -> dict[str, SourceDef]:
+    """Every source a rule may name: the package's, and the user's folders in use (use_source_dirs)."""
+    if not _active.sources:
+        return package_sources()
+    return _merged(_generation)
+
+
+@lru_cache(maxsize=4)
+def _merged(_gen: int) -> dict[str, SourceDef]:
+    return {**package_sources(), **_active.sources}
 
 
 def source_for_logsource(logsource: dict[str, str]) -> SourceDef | None:

@@ -113,7 +113,7 @@ def test_importing_the_cli_does_no_backend_work() -> None:
     proc = _run("import sys, siemforge.cli.main\n"
                 "import siemforge.compiler.bindings as b\n"
                 "print(sorted(m for m in sys.modules if m.startswith('siemforge.backends')))\n"
-                "print(b.builtin_bindings.cache_info().currsize)")
+                "print(b.package_bindings.cache_info().currsize)")
     assert proc.returncode == 0, proc.stderr
     modules, bindings_read = proc.stdout.splitlines()
     assert modules == "['siemforge.backends', 'siemforge.backends.registry']"

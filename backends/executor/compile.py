@@ -174,7 +174,12 @@ def compile_expr(e: ir.Expr, ctx: Context) -> Fn:
                 return lambda row: bool(f_left(row)) and bool(f_right(row))
             return lambda row: all(f(row) for f in fs_)
         case ir.Or(operands=ops):
-            fs_ = [compile_expr(o, ctx) for o in ops]
+            keywords = [o for o in ops if isinstance(o, ir.Keyword)]
+            if len(keywords) > 1:  # Sigma keyword lists: one walk over the event's values for all of them
+                rest = [o for o in ops if not isinstance(o, ir.Keyword)]
+                fs_ = [_keywords(keywords), *(compile_expr(o, ctx) for o in rest)]
+            else:
+                fs_ = [compile_expr(o, ctx) for o in ops]
             return lambda row: any(f(row) for f in fs_)
         case ir.Arith(op=op, left=l, right=r):
             return _compile_arith(op, compile_expr(l, ctx), compile_expr(r, ctx))
@@ -307,6 +312,30 @@ def _compile_call(fn: str, args: tuple[ir.Expr, ...], ctx: Context) -> Fn:
         f0, f1 = fargs
         return lambda row: impl(f0(row), f1(row))
     return lambda row: impl(*[f(row) for f in fargs])
+
+
+def _keywords(keywords: list[ir.Keyword]) -> Callable[[Row], bool]:
+    """Any of several keywords anywhere in the event, as `any(keyword)` means, walking the event's values once: each
+    value is lowered once for every case-insensitive pattern without `?` (whose matcher lowers the value itself and
+    compares it with the lowered pattern: the same test); the others get the value as it is."""
+    lowered: list[Callable[[str], bool]] = []
+    as_is: list[Callable[[str], bool]] = []
+    for k in keywords:
+        if not k.case_sensitive and not any(p is ir.Wild.ONE for p in k.pattern):
+            lowered.append(wildcard_matcher(tuple(p.lower() if isinstance(p, str) else p for p in k.pattern), True))
+        else:
+            as_is.append(wildcard_matcher(k.pattern, k.case_sensitive))
+
+    def any_keyword(row: Row) -> bool:
+        for t in _leaf_texts(row):
+            if as_is and any(m(t) for m in as_is):
+                return True
+            if lowered:
+                low = t.lower()
+                if any(m(low) for m in lowered):
+                    return True
+        return False
+    return any_keyword
 
 
 def _leaf_texts(v: Any):  # type: ignore[no-untyped-def]

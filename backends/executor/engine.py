@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,7 @@ from .reader import Malformed, Reports, iter_events
 from .regex import check_rule
 from .shapes import row_selected, row_to_record
 from .values import hashable, sort_key, to_datetime, to_number, to_text
-from .windows import select_records
+from .windows import RecordIndex, select_records
 
 
 @dataclass(slots=True)
@@ -473,9 +473,43 @@ def _selects_records(rule: ir.RuleIR) -> bool:
     return sdef is not None and bool(sdef.records)
 
 
+# stages that never write to the rows they read (the others — extend, lookup, rename, eventstats — set or pop keys)
+_READ_ONLY_STAGES = (ir.Filter, ir.Aggregate, ir.Project, ir.Sort, ir.Limit)
+
+
+def run_pipelines(rules: Sequence[ir.RuleIR], events: Sequence[Row], now: datetime,
+                  lookup_overrides: dict[str, Path] | None = None) -> list[list[Row]]:
+    """Each rule's result rows over the same events, in one process (many rules over one set of logs, as a hunt
+    runs them): the rows of each Windows source are selected once, from events grouped by channel and EventID
+    (windows.RecordIndex), and shared by every rule of that source; a rule whose stages write to rows reads copies.
+    Each rule's rows are those `run_pipeline` gives it alone."""
+    index: RecordIndex | None = None
+    selected: dict[str, list[Row]] = {}
+    out: list[list[Row]] = []
+    for rule in rules:
+        pipeline = rule.pipeline
+        sdef = builtin_sources().get(base_source(pipeline.source))
+        rows: Iterable[Row] = events
+        if sdef is not None and sdef.records and not any(sel.match or sel.categories for sel in sdef.records):
+            if sdef.name not in selected:
+                index = index or RecordIndex(events)
+                selected[sdef.name] = index.rows_of(sdef)
+            rows = selected[sdef.name]
+        writes = pipeline.source.view is not None or not all(isinstance(s, _READ_ONLY_STAGES) for s in pipeline.stages)
+        if writes:
+            rows = (dict(r) for r in rows)
+        result, _ = run_pipeline(pipeline, rows, now, lookup_overrides or {}, selected=sdef is not None
+                                 and sdef.name in selected)
+        out.append(list(result))
+    return out
+
+
 def run_pipeline(
-    pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path]
+    pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path],
+    selected: bool = False,
 ) -> tuple[Iterable[Row], list[StageStat]]:
+    """The rows of a pipeline over events. `selected`: the events are already the rows of a source with `records:`
+    (Windows), so they are not selected again."""
     stats: list[StageStat] = []
     if pipeline.source.union is not None:
         return _run_union(pipeline, events, now, lookup_overrides, stats)
@@ -484,7 +518,7 @@ def run_pipeline(
     sdef = builtin_sources().get(base.name)
     ctx = Context(now, base.time_column, sdef.time_from if sdef is not None else None)
     rows: Iterable[Row] = events
-    if sdef is not None and sdef.records:  # only the records its `records:` section names (Windows, auditd, Azure)
+    if sdef is not None and sdef.records and not selected:  # only the records `records:` names (Windows, auditd, Azure)
         if any(sel.match for sel in sdef.records):
             stat = StageStat(f"records of source {sdef.name} (by " +
                              ", ".join(sorted({f for sel in sdef.records for f, _ in sel.match})) + ")")

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from siemforge.compiler.sources import SourceDef
+from siemforge.compiler.sources import RecordSelector, SourceDef
 
 EVTX_MAGIC = b"ElfFile\x00"
 _MAX_ERRORS_IN_A_ROW = 1000  # a file whose records all fail to parse is not read to its (possibly huge) end
@@ -231,6 +231,7 @@ def select_records(src: SourceDef, rows: Iterable[dict[str, Any]]) -> Iterator[d
     it, with that selector's renames applied; a record without a Channel is not a Windows record as far as anyone
     can tell (e.g. a hand-made event with only the rule's fields) and is kept as it is."""
     selectors = src.records
+    by_provider = any(sel.providers for sel in selectors)
     by_category = any(sel.categories for sel in selectors)
     for row in rows:
         channel = row.get("Channel")
@@ -239,23 +240,79 @@ def select_records(src: SourceDef, rows: Iterable[dict[str, Any]]) -> Iterator[d
         if channel is None and category is None:
             yield row
             continue
-        ch = str(channel if channel is not None else "").lower()
-        cat = str(category).lower() if category is not None else None
-        eid = row.get("EventID")
-        for sel in selectors:
-            if (cat is None) == bool(sel.categories) or (cat is not None and cat not in sel.categories):
+        if channel is None:
+            cat = str(category).lower()  # an Azure record: the first selector naming its category
+            found = next((sel for sel in selectors if cat in sel.categories), None)
+            if found is not None:
+                yield _renamed(row, found)
+            continue
+        provider = str(row.get("Provider_Name", "")).lower() if by_provider else ""
+        sel = _selector(selectors, str(channel).lower(), provider, row.get("EventID"))
+        if sel is not None:
+            yield _renamed(row, sel)
+
+
+def _selector(selectors: tuple[RecordSelector, ...], channel: str, provider: str, eid: Any) -> RecordSelector | None:
+    """The first selector a record of this channel and provider (lower case) and EventID matches, or None."""
+    for sel in selectors:
+        if sel.categories or sel.match:  # an Azure or auditd selector: no Windows record is one of its rows
+            continue
+        if sel.channels and channel not in sel.channels:
+            continue
+        if sel.providers and provider not in sel.providers:
+            continue
+        if sel.event_ids and not (isinstance(eid, Hashable) and eid in sel.event_ids):
+            continue  # an EventID that is a list or an object (a malformed record) is none of the source's
+        return sel
+    return None
+
+
+def _renamed(row: dict[str, Any], sel: RecordSelector) -> dict[str, Any]:
+    if not sel.rename:
+        return row
+    row = dict(row)
+    values = {old: row.pop(old) for old, _ in sel.rename if old in row}
+    for old, new in sel.rename:
+        if old in values:
+            row[new] = values[old]
+    return row
+
+
+class RecordIndex:
+    """Events grouped once by what decides which Windows source they are rows of (channel, provider, EventID), so
+    that the rows of each source are picked by looking at each group, not at each event: many rules over the same
+    events (`engine.run_pipelines`) select each source's rows once, from the groups. Same rows, in the same order,
+    as `select_records`."""
+
+    def __init__(self, events: Sequence[dict[str, Any]]) -> None:
+        self.events = events
+        self.groups: dict[tuple[str, str, Any], list[int]] = {}
+        self.no_channel: list[int] = []  # not Windows records: every source keeps them (select_records)
+        self.odd: list[int] = []
+        for i, row in enumerate(events):
+            channel = row.get("Channel")
+            if channel is None:
+                self.no_channel.append(i)
                 continue
-            if sel.channels and ch not in sel.channels:
+            eid = row.get("EventID")
+            if not isinstance(eid, (int, str, type(None))):  # not canonical (a list, an object): looked at alone
+                self.odd.append(i)
                 continue
-            if sel.providers and str(row.get("Provider_Name", "")).lower() not in sel.providers:
-                continue
-            if sel.event_ids and eid not in sel.event_ids:
-                continue
-            if sel.rename:
-                row = dict(row)
-                values = {old: row.pop(old) for old, _ in sel.rename if old in row}
-                for old, new in sel.rename:
-                    if old in values:
-                        row[new] = values[old]
-            yield row
-            break
+            key = (str(channel).lower(), str(row.get("Provider_Name", "")).lower(), eid)
+            self.groups.setdefault(key, []).append(i)
+
+    def rows_of(self, src: SourceDef) -> list[dict[str, Any]]:
+        picked: list[tuple[int, RecordSelector | None]] = [(i, None) for i in self.no_channel]
+        for (channel, provider, eid), members in self.groups.items():
+            sel = _selector(src.records, channel, provider, eid)
+            if sel is not None:
+                picked.extend((i, sel) for i in members)
+        events = self.events
+        for i in self.odd:
+            row = events[i]
+            found = _selector(src.records, str(row["Channel"]).lower(), str(row.get("Provider_Name", "")).lower(),
+                              row.get("EventID"))
+            if found is not None:
+                picked.append((i, found))
+        picked.sort(key=lambda x: x[0])
+        return [events[i] if sel is None else _renamed(events[i], sel) for i, sel in picked]
