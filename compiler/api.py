@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache, lru_cache
@@ -431,22 +431,31 @@ def _may_name(flt: RuleDoc, text: str) -> bool:
 _FILTER_KEY = re.compile(rb"^filter\s*:", re.MULTILINE)
 
 
+def _root_documents(root: Path, wanted: Callable[[bytes], bool],
+                    skip: Path | None = None) -> Iterator[tuple[Path, list[RuleDoc]]]:
+    """The documents of each rule file under the root whose bytes `wanted` accepts (a cheap test before loading);
+    files that cannot be read or loaded are left out (they are reported when they are compiled themselves)."""
+    for f in discover_rules([root]):
+        if skip is not None and f.resolve() == skip.resolve():
+            continue
+        try:
+            raw = read_rule_bytes(f)
+        except CompileError:
+            continue
+        if not wanted(raw):
+            continue
+        try:
+            yield f, load_rules(f, raw.decode("utf-8"), root)
+        except (CompileError, UnicodeDecodeError):
+            continue
+
+
 @lru_cache(maxsize=16)
 def root_filters(root: Path) -> tuple[RuleDoc, ...]:
     """Every Sigma filter document under the rule root, read once per process (files that do not load are reported
     when they are compiled themselves)."""
     out: list[RuleDoc] = []
-    for f in discover_rules([root]):
-        try:
-            raw = read_rule_bytes(f)
-        except CompileError:
-            continue
-        if not _FILTER_KEY.search(raw):
-            continue
-        try:
-            docs = load_rules(f, raw.decode("utf-8"), root)
-        except (CompileError, UnicodeDecodeError):
-            continue
+    for _, docs in _root_documents(root, lambda raw: bool(_FILTER_KEY.search(raw))):
         for d in docs:
             if "filter" in d.data and "correlation" not in d.data:
                 try:
@@ -569,19 +578,7 @@ def _compile_base(path: Path, doc: RuleDoc, filters: list[RuleDoc]) -> CompileRe
 def _find_in_root(root: Path, ref: str, skip: Path, compile: bool = True) -> tuple[RuleDoc, CompileResult] | None:
     """The rule `ref` names (id or name) in another file of the rule root, compiled with the filters that name it
     (`compile=False`: found, not compiled)."""
-    for f in discover_rules([root]):
-        if f.resolve() == skip.resolve():
-            continue
-        try:
-            raw = read_rule_bytes(f)
-        except CompileError:
-            continue
-        if ref.encode() not in raw:  # cheap: only files that spell the reference are loaded
-            continue
-        try:
-            docs = load_rules(f, raw.decode("utf-8"), root)
-        except (CompileError, UnicodeDecodeError):
-            continue
+    for f, docs in _root_documents(root, lambda raw: ref.encode() in raw, skip):  # only files spelling the ref
         for d in docs:
             if "correlation" not in d.data and "filter" not in d.data and ref in rule_names(d):
                 if not compile:

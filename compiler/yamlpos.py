@@ -164,10 +164,18 @@ def load_yaml(text: str, file: str) -> PositionedYaml:
     """Parse one YAML document; raise CompileError with the position of a syntax error, of an anchor or alias (a
     rule has no use for them, and aliases nested a few levels deep expand to billions of values), or of the first
     value past a limit (compiler/limits.py)."""
+    node = _composed(text, file, yaml.compose)
+    return _built(node, file, text.splitlines())
+
+
+def _composed(text: str, file: str, compose: Any) -> Any:
+    """`compose(text)` (yaml.compose or yaml.compose_all, materialised) with its errors as positioned diagnostics; a
+    text with an anchor is refused first."""
     if "&" in text:  # no anchor, so no alias (an alias of nothing is a syntax error): the common case skips this
         _refuse_anchors(text, file)
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = compose(text, Loader=_Loader)
+        return list(node) if compose is yaml.compose_all else node
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         span = _mark_span(file, mark) if mark is not None else Span(file, 1, 1)
@@ -177,7 +185,6 @@ def load_yaml(text: str, file: str) -> PositionedYaml:
         raise CompileError(
             [Diagnostic(Severity.ERROR, f"invalid YAML: {exc}", Span(file, 1, 1), code="yaml")]
         ) from None
-    return _built(node, file, text.splitlines())
 
 
 def _built(node: Any, file: str, lines: list[str]) -> PositionedYaml:
@@ -192,19 +199,7 @@ def _built(node: Any, file: str, lines: list[str]) -> PositionedYaml:
 def load_yaml_all(text: str, file: str) -> list[PositionedYaml]:
     """Every document of a multi-document YAML file (`---` between documents; Sigma correlations and filters come so),
     each positioned in the whole file; empty documents are left out. Errors as in `load_yaml`."""
-    if "&" in text:
-        _refuse_anchors(text, file)
-    try:
-        nodes = list(yaml.compose_all(text, Loader=_Loader))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        span = _mark_span(file, mark) if mark is not None else Span(file, 1, 1)
-        msg = f"invalid YAML: {exc.problem or exc.context or 'syntax error'}"
-        raise CompileError([Diagnostic(Severity.ERROR, msg, span, code="yaml")]) from None
-    except yaml.YAMLError as exc:
-        raise CompileError(
-            [Diagnostic(Severity.ERROR, f"invalid YAML: {exc}", Span(file, 1, 1), code="yaml")]
-        ) from None
+    nodes = _composed(text, file, yaml.compose_all)
     lines = text.splitlines()
     return [_built(n, file, lines) for n in nodes if n is not None] or [_built(None, file, lines)]
 
