@@ -6,6 +6,7 @@ Sigma string matching is case-insensitive unless `|cased`; regexes are case-sens
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -83,6 +84,8 @@ class SigmaLowering:
     _field_paths: dict[str, tuple[str | int, ...]] | None = None
     _columns: dict[str, ir.Expr] | None = None  # a field resolves once per rule, however many values it has
     _field_spans: dict[str, Span | None] | None = None  # where each field's first key is written
+    # a field whose path crosses arrays (`a[].b[].c`): the paths between them, each read from the element before
+    _arrays: dict[str, tuple[tuple[str | int, ...], ...]] | None = None
 
     def detection_span(self) -> Span | None:
         return self.doc.span((self.section,))
@@ -158,18 +161,36 @@ class SigmaLowering:
         return CompileError([Diagnostic(Severity.ERROR, f"Sigma: {what} is not supported", span, code="sigma")])
 
     def column(self, field: str) -> ir.Expr:
+        """The column a field names; for a path crossing arrays (`properties.targetResources[].type`), the array's
+        column (the paths inside its elements are in `_arrays`, and `_field_match` quantifies over the elements)."""
         if self._columns is None:
             self._columns = {}
+            self._arrays = {}
         found = self._columns.get(field)
         if found is None:
             path = sigma_field_path(self.schema.source.sigma_fields if self.schema.source else None, field)
             if not isinstance(path, str):
                 raise CompileError([Diagnostic(Severity.ERROR, f"Sigma field {field!r}: {path['refuse']}",
                                                self.field_span(field), code="sigma-field")])
+            head, *inner = path.split("[]")
             found = self._columns[field] = self.analyzer.field_column(
-                path, self.schema, lambda: self.field_span(field))
+                head, self.schema, lambda: self.field_span(field))
+            if inner:
+                assert self._arrays is not None
+                self._arrays[field] = tuple(tuple(x for x in part.split(".") if x) for part in inner)
             self.record(found, field)
         return found
+
+    def any_element(self, field: str, build: Callable[[ir.Expr], ir.Expr]) -> ir.Expr | None:
+        """For a field crossing arrays: some element (of some element …) satisfies `build(its value)`; else None."""
+        collection = self.column(field)
+        paths = (self._arrays or {}).get(field)
+        if not paths:
+            return None
+        pred = build(ir.Element(paths[-1], Type.ANY))
+        for path in reversed(paths[:-1]):
+            pred = ir.AnyElement(ir.Element(path, Type.DYNAMIC), pred)
+        return ir.AnyElement(collection, pred)
 
     def record(self, e: ir.Expr, field: str) -> None:
         """Note where the rule wrote `e` (its field's key), so a backend refusing it can point there."""
@@ -188,7 +209,12 @@ class SigmaLowering:
             return self.keyword(value)
         if isinstance(value, st.SigmaExpansion):
             return _flatten(ir.Or, [self.field_match(field, v) for v in value.values])
-        subject = self.column(field)
+        quantified = self.any_element(field, lambda element: self.value_match(field, element, value))
+        if quantified is not None:
+            return quantified
+        return self.value_match(field, self.column(field), value)
+
+    def value_match(self, field: str, subject: ir.Expr, value: Any) -> ir.Expr:
         if isinstance(value, st.SigmaString):  # SigmaCasedString is a subclass
             return self.string_match(subject, value, isinstance(value, st.SigmaCasedString), field)
         if isinstance(value, st.SigmaNull):
@@ -216,7 +242,10 @@ class SigmaLowering:
         if isinstance(value, st.SigmaFieldReference):
             if getattr(value, "starts_with", False) or getattr(value, "ends_with", False):
                 raise self.unsupported("fieldref with startswith/endswith", field)
-            return ir.Compare(ir.CmpOp.EQ, subject, self.column(value.field), case_sensitive=False)
+            other = self.column(value.field)
+            if isinstance(subject, ir.Element) or (self._arrays or {}).get(value.field):
+                raise self.unsupported("|fieldref to or from a field inside an array", field)
+            return ir.Compare(ir.CmpOp.EQ, subject, other, case_sensitive=False)
         if isinstance(value, st.SigmaTimestampPart):
             fn: str | None = {"HOUR": "hourofday"}.get(value.timestamp_part.name)
             if fn is None:
