@@ -86,6 +86,7 @@ class SigmaLowering:
     _field_spans: dict[str, Span | None] | None = None  # where each field's first key is written
     # a field whose path crosses arrays (`a[].b[].c`): the paths between them, each read from the element before
     _arrays: dict[str, tuple[tuple[str | int, ...], ...]] | None = None
+    _keys: dict[str, tuple[tuple[str, str], ...]] | None = None  # key/value entries: (member, value) to select
 
     def detection_span(self) -> Span | None:
         return self.doc.span((self.section,))
@@ -165,10 +166,16 @@ class SigmaLowering:
         column (the paths inside its elements are in `_arrays`, and `_field_match` quantifies over the elements)."""
         if self._columns is None:
             self._columns = {}
-            self._arrays = {}
+            self._arrays, self._keys = {}, {}
         found = self._columns.get(field)
         if found is None:
             path = sigma_field_path(self.schema.source.sigma_fields if self.schema.source else None, field)
+            keys: tuple[tuple[str, str], ...] = ()
+            if isinstance(path, dict) and "entry" in path:
+                # an entry of a key/value array ({key, value} pairs): the element whose `where` members have those
+                # values, and its `value` member (`additionalDetails.additionalInfo`)
+                keys = tuple((str(k), str(v)) for k, v in path.get("where", {}).items())
+                path = str(path["entry"]) + str(path["value"])
             if not isinstance(path, str):
                 raise CompileError([Diagnostic(Severity.ERROR, f"Sigma field {field!r}: {path['refuse']}",
                                                self.field_span(field), code="sigma-field")])
@@ -178,6 +185,7 @@ class SigmaLowering:
             if inner:
                 assert self._arrays is not None
                 self._arrays[field] = tuple(tuple(x for x in part.split(".") if x) for part in inner)
+                self._keys[field] = keys
             self.record(found, field)
         return found
 
@@ -188,6 +196,10 @@ class SigmaLowering:
         if not paths:
             return None
         pred = build(ir.Element(paths[-1], Type.ANY))
+        keys = (self._keys or {}).get(field, ())
+        if keys:
+            pred = ir.And((*(ir.Compare(ir.CmpOp.EQ, ir.Element(tuple(k.split(".")), Type.ANY),
+                                        ir.Literal(v, Type.STRING)) for k, v in keys), pred))
         for path in reversed(paths[:-1]):
             pred = ir.AnyElement(ir.Element(path, Type.DYNAMIC), pred)
         return ir.AnyElement(collection, pred)

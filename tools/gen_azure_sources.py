@@ -154,8 +154,9 @@ AUDIT_SIGMA = {
     "TargetResources.modifiedProperties": "properties.targetResources[].modifiedProperties",
     "TargetResources.modifiedProperties.newValue": "properties.targetResources[].modifiedProperties[].newValue",
     "targetResources.type": "properties.targetResources[].type",
-    "additionalDetails.additionalInfo": {"refuse": "additionalDetails is an array of {key, value} pairs: "
-                                         "`additionalInfo` is a key's value, not a member"},
+    # additionalDetails is an array of Graph keyValue pairs: `additionalInfo` is the value of the pair so keyed
+    "additionalDetails.additionalInfo": {"entry": "properties.additionalDetails[]", "where": {"key": "additionalInfo"},
+                                         "value": "value"},
     "Initiatedby": {"refuse": "InitiatedBy is an object ({user: {userPrincipalName, …}} or {app: …}); the rule "
                     "compares it with a literal 'UPN' placeholder"},
     "Target": {"refuse": "no Entra ID audit field is called Target (TargetResources is an array of resources)"},
