@@ -79,7 +79,7 @@ class Index:
 
 @dataclass(frozen=True, slots=True)
 class AnyElement:
-    """Some element of the array `collection` satisfies `predicate` (docs/semantics.md decision 27).
+    """Some element of the array `collection` satisfies `predicate` (docs/semantics.md decision 28).
 
     The predicate reads the element through `Element` nodes (the element of the innermost enclosing AnyElement) and
     literals only, never the row's columns. A collection that is null, missing, not an array or an empty array has no

@@ -148,7 +148,7 @@ AUDIT_SIGMA = {
     "ActivityType": "properties.activityDisplayName",
     "activityType": "properties.activityDisplayName",
     # targetResources is an array of Graph targetResource objects, each with an array of modifiedProperty objects
-    # ({displayName, oldValue, newValue}): a path crossing `[]` means "some element" (semantics decision 27)
+    # ({displayName, oldValue, newValue}): a path crossing `[]` means "some element" (semantics decision 28)
     "TargetResources.ModifiedProperties.DisplayName": "properties.targetResources[].modifiedProperties[].displayName",
     "TargetResources.ModifiedProperties.NewValue": "properties.targetResources[].modifiedProperties[].newValue",
     "TargetResources.modifiedProperties": "properties.targetResources[].modifiedProperties",

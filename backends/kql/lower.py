@@ -562,7 +562,7 @@ class KqlLowering:
         raise self.fail(f"no KQL for {type(e).__name__}", e)
 
     def any_element(self, e: ir.AnyElement) -> Lowered:
-        """Some element satisfies the predicate (semantics decision 27): an `mv-apply` before the `where` counts, row
+        """Some element satisfies the predicate (semantics decision 28): an `mv-apply` before the `where` counts, row
         by row, the elements that satisfy it. The array is preceded by one null element that is never counted, so the
         subquery sees at least one row whatever the value holds (null, a non-array, an empty array: zero elements)
         and its summarize keeps every row."""

@@ -462,7 +462,7 @@ class SplLowering:
         raise self.fail(f"no SPL for {type(e).__name__}", e)
 
     def any_element(self, e: ir.AnyElement) -> Lowered:
-        """Some element satisfies the predicate (semantics decision 27). `spath` reads every element of the array (of
+        """Some element satisfies the predicate (semantics decision 28). `spath` reads every element of the array (of
         every element's inner array, `a{}.b{}`) as one multivalue field, or, when the predicate reads one member, that
         member of every element (`a{}.b{}.newValue`); `mvfilter` keeps the values that satisfy the predicate. A member
         an element lacks is no value there, so the predicate must be false of a missing value (else: refused)."""
