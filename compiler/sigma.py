@@ -175,7 +175,7 @@ class SigmaLowering:
                 # an entry of a key/value array ({key, value} pairs): the element whose `where` members have those
                 # values, and its `value` member (`additionalDetails.additionalInfo`)
                 keys = tuple((str(k), str(v)) for k, v in path.get("where", {}).items())
-                path = str(path["entry"]) + str(path["value"])
+                path = str(path["entry"]) + "." + str(path["value"])
             if not isinstance(path, str):
                 raise CompileError([Diagnostic(Severity.ERROR, f"Sigma field {field!r}: {path['refuse']}",
                                                self.field_span(field), code="sigma-field")])
@@ -183,7 +183,7 @@ class SigmaLowering:
             found = self._columns[field] = self.analyzer.field_column(
                 head, self.schema, lambda: self.field_span(field))
             if inner:
-                assert self._arrays is not None
+                assert self._arrays is not None and self._keys is not None
                 self._arrays[field] = tuple(tuple(x for x in part.split(".") if x) for part in inner)
                 self._keys[field] = keys
             self.record(found, field)

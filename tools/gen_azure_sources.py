@@ -161,7 +161,8 @@ AUDIT_SIGMA = {
                     "compares it with a literal 'UPN' placeholder"},
     "Target": {"refuse": "no Entra ID audit field is called Target (TargetResources is an array of resources)"},
     "ConsentContext.IsAdminConsent": {"refuse": "ConsentContext.IsAdminConsent is a modifiedProperties entry's "
-                                      "displayName inside TargetResources, not a field of the record"},
+                                      "displayName inside TargetResources, not a field of the record; its newValue "
+                                      "is JSON text ('\"False\"'), which the rule's value would never equal"},
 }
 
 RISK_SIGMA = {"riskEventType": "properties.riskEventType", "RiskEventType": "properties.riskEventType"}
