@@ -195,6 +195,10 @@ class SigmaLowering:
         paths = (self._arrays or {}).get(field)
         if not paths:
             return None
+        if collection.type not in (Type.DYNAMIC, Type.ANY):
+            raise CompileError([Diagnostic(
+                Severity.ERROR, f"Sigma field {field!r}: `[]` reads the elements of an array, but "
+                f"{_dotted(collection)!r} is a {collection.type}", self.field_span(field), code="sigma-field")])
         pred = build(ir.Element(paths[-1], Type.ANY))
         keys = (self._keys or {}).get(field, ())
         if keys:
@@ -326,6 +330,10 @@ def string_pattern_to_ir(subject: ir.Expr, parts: ir.WildcardPattern, case_sensi
         if parts == (ir.Wild.ANY, texts[0]):
             return ir.StringMatch(ir.StrOp.ENDSWITH, subject, lit, case_sensitive)
     return ir.WildcardMatch(subject, parts, case_sensitive)
+
+
+def _dotted(e: ir.Expr) -> str:
+    return ".".join([e.name, *(str(p) for p in e.path)]) if isinstance(e, ir.Column) else type(e).__name__
 
 
 def _flatten(cls: type, items: list[ir.Expr]) -> ir.Expr:
