@@ -78,6 +78,27 @@ class Index:
 
 
 @dataclass(frozen=True, slots=True)
+class AnyElement:
+    """Some element of the array `collection` satisfies `predicate` (docs/semantics.md decision 28).
+
+    The predicate reads the element through `Element` nodes (the element of the innermost enclosing AnyElement) and
+    literals only, never the row's columns. A collection that is null, missing, not an array or an empty array has no
+    element: the AnyElement is false, and `Not(AnyElement(...))` ("no element matches") is true."""
+
+    collection: Expr
+    predicate: Expr
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Element:
+    """The element an enclosing AnyElement is testing, optionally with a path into it (`modifiedProperties`)."""
+
+    path: tuple[str | int, ...]
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
 class Compare:
     op: CmpOp
     left: Expr
@@ -207,6 +228,8 @@ Expr = Union[
     Negate,
     Case,
     Call,
+    AnyElement,
+    Element,
 ]
 
 # ----------------------------------------------------------------------------------------------- stages
@@ -467,6 +490,9 @@ def walk(expr: Expr):  # type: ignore[no-untyped-def]
         case Call(args=args):
             for a in args:
                 yield from walk(a)
+        case AnyElement(collection=c, predicate=p):
+            yield from walk(c)
+            yield from walk(p)
         case _:
             pass
 

@@ -59,6 +59,10 @@ def format_expr(e: ir.Expr) -> str:
             return f"case({parts}, else => {format_expr(d)})"
         case ir.Call(fn=fn, args=args):
             return f"{fn}({', '.join(format_expr(a) for a in args)})"
+        case ir.AnyElement(collection=c, predicate=p):
+            return f"any({format_expr(c)}[*], {format_expr(p)})"
+        case ir.Element(path=p):
+            return "elem" + "".join(f"[{seg}]" if isinstance(seg, int) else f".{seg}" for seg in p)
     return repr(e)
 
 

@@ -6,6 +6,7 @@ Sigma string matching is case-insensitive unless `|cased`; regexes are case-sens
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -83,6 +84,9 @@ class SigmaLowering:
     _field_paths: dict[str, tuple[str | int, ...]] | None = None
     _columns: dict[str, ir.Expr] | None = None  # a field resolves once per rule, however many values it has
     _field_spans: dict[str, Span | None] | None = None  # where each field's first key is written
+    # a field whose path crosses arrays (`a[].b[].c`): the paths between them, each read from the element before
+    _arrays: dict[str, tuple[tuple[str | int, ...], ...]] | None = None
+    _keys: dict[str, tuple[tuple[str, str], ...]] | None = None  # key/value entries: (member, value) to select
 
     def detection_span(self) -> Span | None:
         return self.doc.span((self.section,))
@@ -158,18 +162,51 @@ class SigmaLowering:
         return CompileError([Diagnostic(Severity.ERROR, f"Sigma: {what} is not supported", span, code="sigma")])
 
     def column(self, field: str) -> ir.Expr:
+        """The column a field names; for a path crossing arrays (`properties.targetResources[].type`), the array's
+        column (the paths inside its elements are in `_arrays`, and `_field_match` quantifies over the elements)."""
         if self._columns is None:
             self._columns = {}
+            self._arrays, self._keys = {}, {}
         found = self._columns.get(field)
         if found is None:
             path = sigma_field_path(self.schema.source.sigma_fields if self.schema.source else None, field)
+            keys: tuple[tuple[str, str], ...] = ()
+            if isinstance(path, dict) and "entry" in path:
+                # an entry of a key/value array ({key, value} pairs): the element whose `where` members have those
+                # values, and its `value` member (`additionalDetails.additionalInfo`)
+                keys = tuple((str(k), str(v)) for k, v in path.get("where", {}).items())
+                path = str(path["entry"]) + "." + str(path["value"])
             if not isinstance(path, str):
                 raise CompileError([Diagnostic(Severity.ERROR, f"Sigma field {field!r}: {path['refuse']}",
                                                self.field_span(field), code="sigma-field")])
+            head, *inner = path.split("[]")
             found = self._columns[field] = self.analyzer.field_column(
-                path, self.schema, lambda: self.field_span(field))
+                head, self.schema, lambda: self.field_span(field))
+            if inner:
+                assert self._arrays is not None and self._keys is not None
+                self._arrays[field] = tuple(tuple(x for x in part.split(".") if x) for part in inner)
+                self._keys[field] = keys
             self.record(found, field)
         return found
+
+    def any_element(self, field: str, build: Callable[[ir.Expr], ir.Expr]) -> ir.Expr | None:
+        """For a field crossing arrays: some element (of some element …) satisfies `build(its value)`; else None."""
+        collection = self.column(field)
+        paths = (self._arrays or {}).get(field)
+        if not paths:
+            return None
+        if collection.type not in (Type.DYNAMIC, Type.ANY):
+            raise CompileError([Diagnostic(
+                Severity.ERROR, f"Sigma field {field!r}: `[]` reads the elements of an array, but "
+                f"{_dotted(collection)!r} is a {collection.type}", self.field_span(field), code="sigma-field")])
+        pred = build(ir.Element(paths[-1], Type.ANY))
+        keys = (self._keys or {}).get(field, ())
+        if keys:
+            pred = ir.And((*(ir.Compare(ir.CmpOp.EQ, ir.Element(tuple(k.split(".")), Type.ANY),
+                                        ir.Literal(v, Type.STRING)) for k, v in keys), pred))
+        for path in reversed(paths[:-1]):
+            pred = ir.AnyElement(ir.Element(path, Type.DYNAMIC), pred)
+        return ir.AnyElement(collection, pred)
 
     def record(self, e: ir.Expr, field: str) -> None:
         """Note where the rule wrote `e` (its field's key), so a backend refusing it can point there."""
@@ -188,7 +225,12 @@ class SigmaLowering:
             return self.keyword(value)
         if isinstance(value, st.SigmaExpansion):
             return _flatten(ir.Or, [self.field_match(field, v) for v in value.values])
-        subject = self.column(field)
+        quantified = self.any_element(field, lambda element: self.value_match(field, element, value))
+        if quantified is not None:
+            return quantified
+        return self.value_match(field, self.column(field), value)
+
+    def value_match(self, field: str, subject: ir.Expr, value: Any) -> ir.Expr:
         if isinstance(value, st.SigmaString):  # SigmaCasedString is a subclass
             return self.string_match(subject, value, isinstance(value, st.SigmaCasedString), field)
         if isinstance(value, st.SigmaNull):
@@ -216,7 +258,10 @@ class SigmaLowering:
         if isinstance(value, st.SigmaFieldReference):
             if getattr(value, "starts_with", False) or getattr(value, "ends_with", False):
                 raise self.unsupported("fieldref with startswith/endswith", field)
-            return ir.Compare(ir.CmpOp.EQ, subject, self.column(value.field), case_sensitive=False)
+            other = self.column(value.field)
+            if isinstance(subject, ir.Element) or (self._arrays or {}).get(value.field):
+                raise self.unsupported("|fieldref to or from a field inside an array", field)
+            return ir.Compare(ir.CmpOp.EQ, subject, other, case_sensitive=False)
         if isinstance(value, st.SigmaTimestampPart):
             fn: str | None = {"HOUR": "hourofday"}.get(value.timestamp_part.name)
             if fn is None:
@@ -285,6 +330,10 @@ def string_pattern_to_ir(subject: ir.Expr, parts: ir.WildcardPattern, case_sensi
         if parts == (ir.Wild.ANY, texts[0]):
             return ir.StringMatch(ir.StrOp.ENDSWITH, subject, lit, case_sensitive)
     return ir.WildcardMatch(subject, parts, case_sensitive)
+
+
+def _dotted(e: ir.Expr) -> str:
+    return ".".join([e.name, *(str(p) for p in e.path)]) if isinstance(e, ir.Column) else type(e).__name__
 
 
 def _flatten(cls: type, items: list[ir.Expr]) -> ir.Expr:

@@ -112,6 +112,56 @@ ROWS = [
                    '| eval t=siemforge_path1\n'
                    '| fields - siemforge_path1 siemforge_arr2 siemforge_item3'),
     }),
+    Row('any_element', "{sel: {'requestParameters.instancesSet.items[].instanceId|startswith': i-0ab}, condition: sel}", {
+        'executor': '| filter any(requestParameters.instancesSet.items[*], startswith_ci(elem.instanceId, "i-0ab"))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| mv-apply with_itemindex=siemforge_index_2 siemforge_elem_1 = array_concat(dynamic([null]), iff(gettype(RequestParametersJson.instancesSet.items) == "array", RequestParametersJson.instancesSet.items, dynamic([]))) to typeof(dynamic) on (summarize siemforge_any_3 = countif(siemforge_index_2 > 0 and tostring(siemforge_elem_1.instanceId) startswith "i-0ab"))\n'
+                     '| where siemforge_any_3 > 0\n'
+                     '| project-away siemforge_any_3\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.instancesSet.items{}.instanceId\n'
+                   '| where isnotnull(mvfilter(match(siemforge_path1, "(?i)^i\\\\-0ab")))\n'
+                   '| fields - siemforge_path1'),
+    }, sigma=True),
+    Row('any_element', "{sel: {eventName: RunInstances}, tags: {'requestParameters.tagSpecificationSet.items[].tags[].key': Owner}, condition: sel and not tags}", {
+        'executor': '| filter ((eventName ==~i "RunInstances") and not any(requestParameters.tagSpecificationSet.items[*], any(elem.tags[*], (elem.key ==~i "Owner"))))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| where EventName =~ "RunInstances"\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| mv-apply with_itemindex=siemforge_index_2 siemforge_elem_1 = array_concat(dynamic([null]), iff(gettype(RequestParametersJson.tagSpecificationSet.items) == "array", RequestParametersJson.tagSpecificationSet.items, dynamic([]))) to typeof(dynamic) on (mv-apply with_itemindex=siemforge_index_5 siemforge_elem_4 = array_concat(dynamic([null]), iff(gettype(siemforge_elem_1.tags) == "array", siemforge_elem_1.tags, dynamic([]))) to typeof(dynamic) on (summarize siemforge_any_6 = countif(siemforge_index_5 > 0 and tostring(siemforge_elem_4.key) =~ "Owner")) | summarize siemforge_any_3 = countif(siemforge_index_2 > 0 and siemforge_any_6 > 0))\n'
+                     '| where not(siemforge_any_3 > 0)\n'
+                     '| project-away siemforge_any_3\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail` eventName="RunInstances"\n'
+                   '| spath output=siemforge_path1 path=requestParameters.tagSpecificationSet.items{}.tags{}.key\n'
+                   '| where if(isnotnull(mvfilter(lower(siemforge_path1)=="owner")), 0, 1)==1\n'
+                   '| fields - siemforge_path1'),
+    }, sigma=True),
+    Row('any_element', "{sel: {'resources[]|contains': 'arn:aws:s3'}, condition: sel}", {
+        'executor': '| filter any(resources[*], contains_ci(elem, "arn:aws:s3"))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend ResourcesJson = parse_json(Resources)\n'
+                     '| mv-apply with_itemindex=siemforge_index_2 siemforge_elem_1 = array_concat(dynamic([null]), iff(gettype(ResourcesJson) == "array", ResourcesJson, dynamic([]))) to typeof(dynamic) on (summarize siemforge_any_3 = countif(siemforge_index_2 > 0 and tostring(siemforge_elem_1) contains "arn:aws:s3"))\n'
+                     '| where siemforge_any_3 > 0\n'
+                     '| project-away siemforge_any_3\n'
+                     '| project-away ResourcesJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=resources{}\n'
+                   '| where isnotnull(mvfilter(match(siemforge_path1, "(?i)arn:aws:s3")))\n'
+                   '| fields - siemforge_path1'),
+    }, sigma=True),
+    Row('any_element', "{sel: {'resources[].ARN': null}, condition: sel}", {
+        'executor': '| filter any(resources[*], isnull(elem.ARN))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend ResourcesJson = parse_json(Resources)\n'
+                     '| mv-apply with_itemindex=siemforge_index_2 siemforge_elem_1 = array_concat(dynamic([null]), iff(gettype(ResourcesJson) == "array", ResourcesJson, dynamic([]))) to typeof(dynamic) on (summarize siemforge_any_3 = countif(siemforge_index_2 > 0 and isempty(siemforge_elem_1.ARN)))\n'
+                     '| where siemforge_any_3 > 0\n'
+                     '| project-away siemforge_any_3\n'
+                     '| project-away ResourcesJson'),
+        'splunk': Unsupported("an any-element test whose predicate holds for a missing value has no SPL form (a member an element lacks is no value in spath's multivalue field)"),
+    }, sigma=True),
     Row('compare_eq', 'where eventName =~ "RunInstances"', {
         'executor': '| filter (eventName ==~i "RunInstances")',
         'sentinel': ('AWSCloudTrail\n'

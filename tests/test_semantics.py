@@ -121,6 +121,21 @@ SIGMA = [
     ("regex", "{sel: {x|re|i: '^RUN$'}, condition: sel}", S, [True, True, False, False, False]),
     ("compare_order", "{sel: {n|gte: 5}, condition: sel}", [ev(n=5), ev(n="6"), ev(n=4), ev(n=M)],
      [True, True, False, False]),
+    # some element: a list whose 2nd element matches; none does; empty list; null; missing; an object (not an array)
+    ("any_element", "{sel: {'a[].t|contains': ru}, condition: sel}",
+     [ev(a=[{"t": "x"}, {"t": "RUN"}]), ev(a=[{"t": "x"}, {}]), ev(a=[]), ev(a=None), ev(), ev(a={"t": "run"})],
+     [True, False, False, False, False, False]),
+    ("any_element", "{sel: {'a[].t|contains': ru}, condition: not sel}",
+     [ev(a=[{"t": "x"}, {"t": "RUN"}]), ev(a=[{"t": "x"}, {}]), ev(a=[]), ev(a=None), ev(), ev(a={"t": "run"})],
+     [False, True, True, True, True, True]),
+    # nested arrays: some element of some element's array; each field's test is its own "some element"
+    ("any_element", "{sel: {'a[].m[].v': '1', 'a[].m[].k': b}, condition: sel}",
+     [ev(a=[{"m": [{"k": "a", "v": "1"}]}, {"m": [{"k": "b", "v": "2"}]}]), ev(a=[{"m": [{"k": "a", "v": "1"}]}]),
+      ev(a=[{"m": "not an array"}]), ev(a=[{"m": [{"k": "b", "v": 1}]}])],
+     [True, False, False, True]),
+    # the whole element: an array of scalars; a scalar is not an array
+    ("any_element", "{sel: {'a[]': run}, condition: sel}", [ev(a=["x", "Run"]), ev(a=["runs"]), ev(a="run")],
+     [True, False, False]),
 ]
 
 

@@ -147,26 +147,22 @@ AUDIT_SIGMA = {
     "additionalDetails": "properties.additionalDetails",
     "ActivityType": "properties.activityDisplayName",
     "activityType": "properties.activityDisplayName",
-    "TargetResources.ModifiedProperties.DisplayName": {"refuse": "TargetResources is an array of resources, each with "
-                                                       "an array of modifiedProperties: a member path cannot say "
-                                                       "'any element' (match TargetResources|contains instead)"},
-    "TargetResources.ModifiedProperties.NewValue": {"refuse": "TargetResources is an array of resources, each with an "
-                                                    "array of modifiedProperties: a member path cannot say 'any "
-                                                    "element' (match TargetResources|contains instead)"},
-    "TargetResources.modifiedProperties": {"refuse": "TargetResources is an array of resources: a member path cannot "
-                                           "say 'any element' (match TargetResources|contains instead)"},
-    "TargetResources.modifiedProperties.newValue": {"refuse": "TargetResources is an array of resources, each with an "
-                                                    "array of modifiedProperties: a member path cannot say 'any "
-                                                    "element' (match TargetResources|contains instead)"},
-    "targetResources.type": {"refuse": "targetResources is an array of resources: a member path cannot say 'any "
-                             "element' (match TargetResources|contains instead)"},
-    "additionalDetails.additionalInfo": {"refuse": "additionalDetails is an array of {key, value} pairs: "
-                                         "`additionalInfo` is a key's value, not a member"},
+    # targetResources is an array of Graph targetResource objects, each with an array of modifiedProperty objects
+    # ({displayName, oldValue, newValue}): a path crossing `[]` means "some element" (semantics decision 28)
+    "TargetResources.ModifiedProperties.DisplayName": "properties.targetResources[].modifiedProperties[].displayName",
+    "TargetResources.ModifiedProperties.NewValue": "properties.targetResources[].modifiedProperties[].newValue",
+    "TargetResources.modifiedProperties": "properties.targetResources[].modifiedProperties",
+    "TargetResources.modifiedProperties.newValue": "properties.targetResources[].modifiedProperties[].newValue",
+    "targetResources.type": "properties.targetResources[].type",
+    # additionalDetails is an array of Graph keyValue pairs: `additionalInfo` is the value of the pair so keyed
+    "additionalDetails.additionalInfo": {"entry": "properties.additionalDetails[]", "where": {"key": "additionalInfo"},
+                                         "value": "value"},
     "Initiatedby": {"refuse": "InitiatedBy is an object ({user: {userPrincipalName, …}} or {app: …}); the rule "
                     "compares it with a literal 'UPN' placeholder"},
     "Target": {"refuse": "no Entra ID audit field is called Target (TargetResources is an array of resources)"},
     "ConsentContext.IsAdminConsent": {"refuse": "ConsentContext.IsAdminConsent is a modifiedProperties entry's "
-                                      "displayName inside TargetResources, not a field of the record"},
+                                      "displayName inside TargetResources, not a field of the record; its newValue "
+                                      "is JSON text ('\"False\"'), which the rule's value would never equal"},
 }
 
 RISK_SIGMA = {"riskEventType": "properties.riskEventType", "RiskEventType": "properties.riskEventType"}

@@ -205,6 +205,16 @@ def compile_expr(e: ir.Expr, ctx: Context) -> Fn:
             return case
         case ir.Call(fn=fn, args=args):
             return _compile_call(fn, args, ctx)
+        case ir.Element(path=path):
+            # inside an AnyElement's predicate the closure is called with the element, not the row (ir.AnyElement)
+            return lambda element: navigate(element, path)
+        case ir.AnyElement(collection=c, predicate=p):
+            f_coll, f_pred = compile_expr(c, ctx), compile_expr(p, ctx)
+
+            def any_element(row: Row) -> bool:
+                items = f_coll(row)  # null, missing, a scalar, an object, an empty array: no element
+                return isinstance(items, list) and any(f_pred(item) for item in items)
+            return any_element
     raise NotImplementedError(f"executor: no lowering for {type(e).__name__}")
 
 

@@ -70,6 +70,10 @@ class KqlLowering:
     tables: dict[str, str] = field(default_factory=dict)  # lookup table -> the query's own `let` that computes it
     at_stage: ir.Stage | None = None  # the rule's stage being lowered (where a refusal points by default)
     used_computed: set[str] = field(default_factory=set)  # the binding's computed fields the query reads
+    # AnyElement: the mv-apply operators each nesting level needs before its `where`/`summarize`, the element names
+    any_levels: list[list[str]] = field(default_factory=list)
+    elements: list[str] = field(default_factory=list)
+    any_flags: dict[ir.AnyElement, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ names
     def fresh(self, stem: str) -> str:
@@ -192,7 +196,21 @@ class KqlLowering:
             self.check_names(stage)
         match stage:
             case ir.Filter(predicate=p):
-                self.emit("where " + self.predicate(p))
+                if isinstance(p, ir.And) and _has_any(p) and not all(_has_any(o) for o in p.operands):
+                    # the conjuncts without arrays first: fewer rows for mv-apply to expand
+                    plain = tuple(o for o in p.operands if not _has_any(o))
+                    self.emit("where " + self.predicate(plain[0] if len(plain) == 1 else ir.And(plain)))
+                    rest = tuple(o for o in p.operands if _has_any(o))
+                    p = rest[0] if len(rest) == 1 else ir.And(rest)
+                self.any_levels, self.any_flags = [[]], {}
+                text = self.predicate(p)
+                hoisted = self.any_levels.pop()
+                for op in hoisted:
+                    self.emit(op)
+                self.emit("where " + text)
+                if self.any_flags:
+                    self.emit("project-away " + ", ".join(self.any_flags.values()))
+                self.any_flags = {}
             case ir.Extend(assignments=assigns):
                 self.extend(assigns)
             case ir.Aggregate():
@@ -535,7 +553,41 @@ class KqlLowering:
                 return Lowered(f"case({', '.join(parts)}, {texts[-1]})", kind)
             case ir.Call():
                 return self.call(e)
+            case ir.Element(path=path):
+                if not self.elements:
+                    raise self.fail("an array element outside an any-element test", e)
+                return Lowered(self.elements[-1] + _path(path), "dynamic")
+            case ir.AnyElement():
+                return self.any_element(e)
         raise self.fail(f"no KQL for {type(e).__name__}", e)
+
+    def any_element(self, e: ir.AnyElement) -> Lowered:
+        """Some element satisfies the predicate (semantics decision 28): an `mv-apply` before the `where` counts, row
+        by row, the elements that satisfy it. The array is preceded by one null element that is never counted, so the
+        subquery sees at least one row whatever the value holds (null, a non-array, an empty array: zero elements)
+        and its summarize keeps every row."""
+        if not self.any_levels:
+            raise self.fail("an any-element test is lowered only in a filter (where) in KQL", e)
+        flag = self.any_flags.get(e)
+        if flag is not None:
+            return Lowered(f"{flag} > 0", "bool")
+        coll = self.value(e.collection).text
+        element, index, flag = self.fresh("siemforge_elem"), self.fresh("siemforge_index"), self.fresh("siemforge_any")
+        self.elements.append(element)
+        self.any_levels.append([])
+        try:
+            pred = self.predicate(e.predicate)
+            inner = self.any_levels[-1]
+        finally:
+            self.any_levels.pop()
+            self.elements.pop()
+        items = f'array_concat(dynamic([null]), iff(gettype({coll}) == "array", {coll}, dynamic([])))'
+        sub = " | ".join([*inner, f"summarize {flag} = countif({index} > 0 and {pred})"])
+        self.any_levels[-1].append(f"mv-apply with_itemindex={index} {element} = {items} to typeof(dynamic) on "
+                                   f"({sub})")
+        if len(self.any_levels) == 1:
+            self.any_flags[e] = flag
+        return Lowered(f"{flag} > 0", "bool")
 
     def text(self, e: ir.Expr) -> str:
         """An expression as a string (string matches read text; JSON values are made text first)."""
@@ -600,6 +652,10 @@ class KqlLowering:
         if e.fn in GENERIC:
             return Lowered(f"{e.fn}({', '.join(o.text for o in outs)})", _IR_TO_KQL.get(e.type, "dynamic"))
         raise self.fail(UNSUPPORTED.get(e.fn, f"no KQL for function {e.fn}()"), e)
+
+
+def _has_any(e: ir.Expr) -> bool:
+    return any(isinstance(x, ir.AnyElement) for x in ir.walk(e))
 
 
 def _after(aggs: list[AggLowered]) -> list[str]:

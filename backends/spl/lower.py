@@ -52,6 +52,7 @@ class SplLowering:
     counter: int = 0
     live: dict[str, None] = field(default_factory=dict)  # temporaries still on the rows, in order of creation
     at_stage: ir.Stage | None = None  # the rule's stage being lowered (where a refusal points by default)
+    element: tuple[str, tuple[str | int, ...] | None] | None = None  # AnyElement: the multivalue field, its leaf path
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -449,7 +450,50 @@ class SplLowering:
                 return Lowered(f"case({', '.join(parts)}, true(), {self.as_value(self.value(d))})")
             case ir.Call():
                 return self.call(e)
+            case ir.Element(path=path):
+                if self.element is None:
+                    raise self.fail("an array element outside an any-element test", e)
+                name, leaf = self.element
+                if leaf is not None or not path:
+                    return _field(name)
+                return Lowered(f"spath({render_field(name)}, {render_string_literal(_spath_path(list(path)))})")
+            case ir.AnyElement():
+                return self.any_element(e)
         raise self.fail(f"no SPL for {type(e).__name__}", e)
+
+    def any_element(self, e: ir.AnyElement) -> Lowered:
+        """Some element satisfies the predicate (semantics decision 28). `spath` reads every element of the array (of
+        every element's inner array, `a{}.b{}`) as one multivalue field, or, when the predicate reads one member, that
+        member of every element (`a{}.b{}.newValue`); `mvfilter` keeps the values that satisfy the predicate. A member
+        an element lacks is no value there, so the predicate must be false of a missing value (else: refused)."""
+        coll = e.collection
+        where = self.json_location(coll) if isinstance(coll, ir.Column) else None
+        if where is None:
+            raise self.fail("an any-element test over a value that is not a path in the event's JSON has no SPL form",
+                            e)
+        path: list[str | int] = [*where[1], "{}"]
+        pred = e.predicate
+        while isinstance(pred, ir.AnyElement):  # some element of some element's array: the arrays flattened
+            if not isinstance(pred.collection, ir.Element):
+                raise self.fail("an any-element test over a computed array has no SPL form", pred)
+            path += [*pred.collection.path, "{}"]
+            pred = pred.predicate
+        elements = [x for x in ir.walk(pred) if isinstance(x, (ir.Element, ir.AnyElement))]
+        if any(isinstance(x, ir.AnyElement) for x in elements):
+            raise self.fail("a test on an array element that also tests its inner array has no SPL form (spath "
+                            "reads each array as one multivalue field)", e)
+        if not _false_on_null(pred):
+            raise self.fail("an any-element test whose predicate holds for a missing value has no SPL form (a member "
+                            "an element lacks is no value in spath's multivalue field)", e)
+        paths = {x.path for x in elements if isinstance(x, ir.Element)}
+        leaf = next(iter(paths)) if len(paths) == 1 else None
+        name = self.spath(where[0], tuple(path) + (leaf or ()))
+        outer, self.element = self.element, (name, leaf)
+        try:
+            test = self.cond(pred)
+        finally:
+            self.element = outer
+        return Lowered(f"isnotnull(mvfilter({test}))", cond=True)
 
     def compare(self, e: ir.Compare) -> Lowered:
         left, right = self.value(e.left), self.value(e.right)
@@ -482,6 +526,20 @@ class SplLowering:
         if e.fn in GENERIC:
             return Lowered(f"{e.fn}({', '.join(t)})", type=_kind(e.type))
         raise self.fail(f"no SPL for function {e.fn}()", e)
+
+
+def _false_on_null(e: ir.Expr) -> bool:
+    """Whether a predicate is false whenever the values it reads are missing (a match, an equality, an order)."""
+    match e:
+        case ir.StringMatch() | ir.WildcardMatch() | ir.RegexMatch() | ir.CidrMatch() | ir.InList():
+            return True
+        case ir.Compare(op=op, left=l, right=r):
+            return op is not ir.CmpOp.NE and not any(isinstance(x, ir.Literal) and x.value is None for x in (l, r))
+        case ir.And(operands=ops):
+            return any(_false_on_null(o) for o in ops)
+        case ir.Or(operands=ops):
+            return all(_false_on_null(o) for o in ops)
+    return False
 
 
 def _field(name: str, kind: str = "any") -> Lowered:
