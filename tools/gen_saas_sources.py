@@ -120,7 +120,9 @@ def write(path: Path, comment: str, data: dict[str, Any]) -> None:
 
 def okta_columns(columns: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """The Okta table's columns as LogEvent paths: (path -> column, path -> JSON-text column, extra fields)."""
-    cols: dict[str, str] = {"_time": "TimeGenerated"}
+    # _time is the event's time (published_t), as the record's `published` is; TimeGenerated is when Log Analytics
+    # ingested the row (minutes later: the connector polls), which a window over events must not use
+    cols: dict[str, str] = {"_time": "published_t"}
     json_cols: dict[str, str] = {}
     extra: dict[str, str] = {}
     for name, kind in columns:
