@@ -65,7 +65,8 @@ OKTA_FIELDS: dict[str, str] = {
     "request": "dynamic", "request.ipChain": "dynamic",
 }
 # Sentinel columns holding an object or array of the record as JSON text
-OKTA_JSON_COLUMNS = {"target_s": "target", "request_ipChain_s": "request.ipChain", "ActorDetailEntry": "actor.detailEntry"}
+OKTA_JSON_COLUMNS = {"target_s": "target", "request_ipChain_s": "request.ipChain",
+                     "ActorDetailEntry": "actor.detailEntry"}
 OKTA_SIGMA: dict[str, Any] = {
     "target.displayName": {
         "refuse": "target is an array of the event's targets: a member path cannot say 'any element' "
@@ -104,6 +105,53 @@ GITHUB_COLUMN_FIELD = {"_timestamp_d": "@timestamp", "_document_id_s": "_documen
                        "user_programmatic_access_name_s": "user_programmatic_access_name",
                        "actor_location_country_code_s": "actor_location.country_code"}
 
+
+# ---- GCP Cloud Audit Logs ----------------------------------------------------------------------------------------
+# The LogEntry (https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry) whose protoPayload is an AuditLog
+# (https://cloud.google.com/logging/docs/reference/audit/auditlog/rest/Shared.Types/AuditLog).
+GCP_FIELDS: dict[str, str] = {
+    "logName": "string", "insertId": "string", "timestamp": "string", "receiveTimestamp": "string",
+    "severity": "string", "labels": "dynamic", "operation": "dynamic",
+    "resource": "dynamic", "resource.type": "string", "resource.labels": "dynamic",
+    "resource.labels.project_id": "string",
+    "protoPayload": "dynamic", "protoPayload.@type": "string", "protoPayload.serviceName": "string",
+    "protoPayload.methodName": "string", "protoPayload.resourceName": "string",
+    "protoPayload.numResponseItems": "string",
+    "protoPayload.authenticationInfo": "dynamic", "protoPayload.authenticationInfo.principalEmail": "string",
+    "protoPayload.authorizationInfo": "dynamic", "protoPayload.requestMetadata": "dynamic",
+    "protoPayload.request": "dynamic", "protoPayload.response": "dynamic", "protoPayload.metadata": "dynamic",
+    "protoPayload.serviceData": "dynamic", "protoPayload.resourceLocation": "dynamic",
+    "protoPayload.resourceOriginalState": "dynamic", "protoPayload.status": "dynamic",
+    "protoPayload.status.message": "string",
+}
+# GCPAuditLogs column -> LogEntry path (the Google Cloud Platform Pub/Sub connector's flattening)
+GCP_COLUMNS = {
+    "Timestamp": "timestamp", "LogName": "logName", "InsertId": "insertId", "Severity": "severity",
+    "GCPResourceType": "resource.type", "ProjectId": "resource.labels.project_id",
+    "ServiceName": "protoPayload.serviceName", "MethodName": "protoPayload.methodName",
+    "GCPResourceName": "protoPayload.resourceName", "NumResponseItems": "protoPayload.numResponseItems",
+    "PrincipalEmail": "protoPayload.authenticationInfo.principalEmail",
+    "AuthenticationInfo": "protoPayload.authenticationInfo", "AuthorizationInfo": "protoPayload.authorizationInfo",
+    "RequestMetadata": "protoPayload.requestMetadata", "Request": "protoPayload.request",
+    "Response": "protoPayload.response", "Metadata": "protoPayload.metadata",
+    "ServiceData": "protoPayload.serviceData", "ResourceLocation": "protoPayload.resourceLocation",
+    "ResourceOriginalState": "protoPayload.resourceOriginalState", "Status": "protoPayload.status",
+    "StatusMessage": "protoPayload.status.message",
+}
+_ARRAY_MEMBER = ("protoPayload.authorizationInfo is an array (one entry per permission checked): a member path "
+                 "cannot say 'any element' (match protoPayload.authorizationInfo|contains instead)")
+# SigmaHQ's gcp.audit rules name the method as Elastic's GCP integration does (gcp.audit.method_name) or the LogEntry
+# under the Pub/Sub message's `data` as Splunk's GCP add-on indexes it (data.protoPayload.*)
+GCP_SIGMA: dict[str, Any] = {
+    "gcp.audit.method_name": "protoPayload.methodName",
+    "data.protoPayload.methodName": "protoPayload.methodName",
+    "data.protoPayload.serviceName": "protoPayload.serviceName",
+    # the LogEntry's logName and monitored resource are top-level: an AuditLog has neither
+    "data.protoPayload.logName": "logName",
+    "data.protoPayload.resource.type": "resource.type",
+    "data.protoPayload.authorizationInfo.permission": {"refuse": _ARRAY_MEMBER},
+    "data.protoPayload.authorizationInfo.granted": {"refuse": _ARRAY_MEMBER},
+}
 
 def table_columns(shared: Path, table: str) -> list[tuple[str, str]]:
     data = json.loads((shared / "reference/sentinel/tables" / f"{table}.schema.json").read_text())
@@ -157,16 +205,16 @@ def sentinel(source: str, name: str, table: str, cols: dict[str, str], json_cols
 
 
 def splunk(source: str, name: str, macro: str, sourcetype: str, ds: dict[str, Any], fields: dict[str, str],
-           array_paths: dict[str, str]) -> dict[str, Any]:
-    """A binding to an add-on that indexes the record's JSON (KV_MODE json): field names are the record's paths; an
-    object or array is read whole with spath."""
+           prefix: str = "") -> dict[str, Any]:
+    """A binding to an add-on that indexes the record's JSON (KV_MODE json): field names are the record's paths
+    (under `prefix` when the add-on wraps the record); an object or array is read whole with spath."""
     cols = {"_time": "_time"}
     json_cols: dict[str, str] = {}
     for f, t in fields.items():
         if t == "dynamic":
-            json_cols[f] = array_paths.get(f, f)
+            json_cols[f] = prefix + f
         else:
-            cols[f] = f
+            cols[f] = prefix + f
     return {"source": source, "name": name, "target": "splunk", "default": True,
             "data_source": {**ds, "sourcetype": sourcetype},
             "time_column": "_time", "search": f"`{macro}`",
@@ -202,7 +250,8 @@ def main() -> None:
              "# https://learn.microsoft.com/azure/sentinel/data-connectors/okta-single-sign-on\n"),
             ("Okta_CL", cl_cols, cl_json, legacy, False,
              "# okta.okta as the legacy Okta connector (Azure Function, HTTP Data Collector API) stores it in\n"
-             "# the custom table Okta_CL: same columns, typed by suffix (_s string, _d real, _b bool, _t datetime).\n")]:
+             "# the custom table Okta_CL: same columns, typed by suffix (_s string, _d real, _b bool,\n"
+             "# _t datetime).\n")]:
         write(out / "bindings" / f"okta_okta.sentinel{'' if default else '_' + table.lower()}.yml",
               comment + "# Column name without its type suffix, `_` read as `.`: the LogEvent path; target_s,\n"
               "# request_ipChain_s and ActorDetailEntry hold JSON text.\n",
@@ -216,7 +265,7 @@ def main() -> None:
                  {"name": "Okta", "source": "Okta", "separator": "eventType", "asset_type": "Okta Tenant",
                   "supported_TA": [{"name": "Splunk Add-on for Okta Identity Cloud",
                                     "url": "https://splunkbase.splunk.com/app/6553", "version": "2.25.19"}]},
-                 fields, {}))
+                 fields))
     # GitHub
     gh = table_columns(args.shared, "GitHubAuditLogPolling_CL")
     gh_cols: dict[str, str] = {"_time": "TimeGenerated"}
@@ -254,7 +303,40 @@ def main() -> None:
                   "asset_type": "GitHub",
                   "supported_TA": [{"name": "Splunk Add-on for GitHub",
                                     "url": "https://splunkbase.splunk.com/app/6254", "version": "3.0.0"}]},
-                 GITHUB_FIELDS, {}))
+                 GITHUB_FIELDS))
+
+    # GCP Cloud Audit Logs
+    gcp = table_columns(args.shared, "GCPAuditLogs")
+    gcp_cols: dict[str, str] = {"_time": "Timestamp"}
+    gcp_json: dict[str, str] = {}
+    kinds = dict(gcp)
+    for column, path in GCP_COLUMNS.items():
+        assert column in kinds, column
+        (gcp_cols if GCP_FIELDS[path] != "dynamic" or kinds[column] == "dynamic" else gcp_json)[path] = column
+    write(out / "gcp_audit.yml",
+          "# A Cloud Audit Logs LogEntry (protoPayload: AuditLog) as Cloud Logging exports it (sink to Pub/Sub,\n"
+          "# storage or BigQuery; `gcloud logging read --format=json`).\n"
+          "# https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry\n"
+          "# https://cloud.google.com/logging/docs/reference/audit/auditlog/rest/Shared.Types/AuditLog\n",
+          {"name": "gcp.audit", "description": "Google Cloud Audit Logs (admin activity, data access, system event, "
+           "policy denied)", "logsource": {"product": "gcp", "service": "gcp.audit"},
+           "time": {"column": "_time", "from": "timestamp"}, "fields": GCP_FIELDS, "sigma_fields": GCP_SIGMA})
+    write(out / "bindings" / "gcp_audit.sentinel.yml",
+          "# gcp.audit as Microsoft Sentinel's Google Cloud Platform audit-log connector (Pub/Sub) stores it in\n"
+          "# GCPAuditLogs: the AuditLog's fields as columns; Timestamp is the entry's time.\n"
+          f"# {AZ.format('gcpauditlogs')}\n",
+          sentinel("gcp.audit", "sentinel", "GCPAuditLogs", gcp_cols, gcp_json, gcp, "GCPAuditLogsDefinition", True))
+    write(out / "bindings" / "gcp_audit.splunk_gcp.yml",
+          "# gcp.audit as the Splunk Add-on for Google Cloud Platform indexes a Pub/Sub log sink (sourcetype\n"
+          "# google:gcp:pubsub:message: the message's JSON, the LogEntry under `data`, e.g.\n"
+          "# data.protoPayload.methodName; ESCU's `gcp_pubsub_message` macro).\n",
+          splunk("gcp.audit", "gcp", "gcp_pubsub_message", "google:gcp:pubsub:message",
+                 {"name": "Google Cloud Platform Audit Logs", "source": "gcp",
+                  "separator": "data.protoPayload.methodName",
+                  "asset_type": "GCP Project",
+                  "supported_TA": [{"name": "Splunk Add-on for Google Cloud Platform",
+                                    "url": "https://splunkbase.splunk.com/app/3088", "version": "4.0.0"}]},
+                 GCP_FIELDS, "data."))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ converts raw records to rows and gets the same alerts from both shapes proves th
 from __future__ import annotations
 
 import math
-
 import re
 from datetime import UTC, datetime
 from typing import Any
