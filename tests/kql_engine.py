@@ -36,6 +36,11 @@ def _cell(v: Any, kind: str) -> Any:
     """A row's value as DuckDB takes it: a dynamic column's object or array as JSON text."""
     if kind == "dynamic" and isinstance(v, (dict, list)):
         return orjson.dumps(v).decode()
+    if kind == "dynamic" and isinstance(v, str):  # a JSON string value ("..." where an export cut an object)
+        try:
+            orjson.loads(v)
+        except orjson.JSONDecodeError:
+            return orjson.dumps(v).decode()
     return v
 
 

@@ -61,8 +61,10 @@ def test_production_rules_ship_their_positive_fixtures_as_tests() -> None:
                     b.extra["data_source"]["sourcetype"] for b in builtin_bindings().values()
                     if "data_source" in b.extra}
                 first = files[data["data"]].splitlines()[0]
-                record = yaml.safe_load(first)  # raw records, one per line: CloudTrail or Azure diagnostic
-                assert record.get("eventSource") or record.get("category")
+                # raw records, one per line: CloudTrail, Azure diagnostic, Okta System Log, GitHub audit
+                record = yaml.safe_load(first)
+                assert record.get("eventSource") or record.get("category") or record.get("eventType") \
+                    or record.get("action")
     ecr = by_name["AWS ECR Container Upload Outside Business Hours"]
     assert [a["data"] for a in ecr["tests"][0]["attack_data"]] == [
         "data/aws_ecr_container_upload_outside_business_hours/off_hours.ndjson"]  # the negatives are not shipped

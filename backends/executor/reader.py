@@ -25,14 +25,15 @@ from typing import IO, Any
 import ijson
 import orjson
 
-from . import azure, windows
+from . import azure, saas, windows
 from .auditd import AUDIT_LINE, iter_auditd
 from .windows import EVTX_MAGIC, iter_evtx, split_concatenated
 
 
 def normalise_all(docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Each record as its canonical row: Windows records (windows.py), Azure diagnostic records (azure.py)."""
-    return azure.normalise_all(windows.normalise_all(docs))
+    """Each record as its canonical row: Windows records (windows.py), Azure diagnostic records (azure.py), GCP
+    LogEntries and GitHub audit events (saas.py)."""
+    return saas.normalise_all(azure.normalise_all(windows.normalise_all(docs)))
 
 MAX_LINE_BYTES = 16 << 20  # a longer NDJSON line, or array record, is reported and skipped without being held
 MAX_DEPTH = 1024  # nesting of a record (orjson's own limit for NDJSON lines; the same for array records)

@@ -6,6 +6,7 @@ converts raw records to rows and gets the same alerts from both shapes proves th
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,7 @@ import orjson
 
 from siemforge.compiler.bindings import AUDIT_FIELD_PATTERN, Binding, computed, members_column, row_filter
 
-from .values import format_datetime, to_datetime, to_text
+from .values import format_datetime, to_datetime, to_number, to_text
 
 _PORTAL_TIME = re.compile(r"(\d{2})/(\d{2})/(\d{4}), (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?")
 
@@ -226,6 +227,13 @@ def row_to_record(row: dict[str, Any], binding: Binding) -> dict[str, Any]:
                 v = int(v)
             except ValueError:
                 continue
+        elif kind in ("real", "double") and isinstance(v, str):  # custom-log `_d` columns exported as text
+            try:
+                v = float(v)
+            except ValueError:
+                continue  # "null", as Log Analytics exports a missing number
+            if not math.isfinite(v):
+                continue
         elif kind == "dynamic" and isinstance(v, str):  # a dynamic column exported as its JSON text
             try:
                 v = orjson.loads(v)
@@ -288,6 +296,8 @@ def record_to_row(record: dict[str, Any], binding: Binding) -> dict[str, Any]:
                 v = format_datetime(dt) if dt is not None else None
             elif kind == "string" and v is not None and not isinstance(v, str):
                 v = to_text(v)
+            elif kind == "real" and v is not None:
+                v = to_number(v)  # a number column holds no text (GitHub's created_at as a date: no value)
         elif json_field is not None:
             raw = _get_path(record, json_field)
             v = None if raw is None else orjson.dumps(raw).decode()
