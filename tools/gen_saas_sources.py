@@ -68,9 +68,8 @@ OKTA_FIELDS: dict[str, str] = {
 OKTA_JSON_COLUMNS = {"target_s": "target", "request_ipChain_s": "request.ipChain",
                      "ActorDetailEntry": "actor.detailEntry"}
 OKTA_SIGMA: dict[str, Any] = {
-    "target.displayName": {
-        "refuse": "target is an array of the event's targets: a member path cannot say 'any element' "
-                  "(match target|contains instead)"},
+    # target is an array of the event's targets: some target's displayName (semantics decision 28)
+    "target.displayName": "target[].displayName",
 }
 
 # ---- GitHub audit log --------------------------------------------------------------------------------------------
@@ -138,8 +137,6 @@ GCP_COLUMNS = {
     "ResourceOriginalState": "protoPayload.resourceOriginalState", "Status": "protoPayload.status",
     "StatusMessage": "protoPayload.status.message",
 }
-_ARRAY_MEMBER = ("protoPayload.authorizationInfo is an array (one entry per permission checked): a member path "
-                 "cannot say 'any element' (match protoPayload.authorizationInfo|contains instead)")
 # SigmaHQ's gcp.audit rules name the method as Elastic's GCP integration does (gcp.audit.method_name) or the LogEntry
 # under the Pub/Sub message's `data` as Splunk's GCP add-on indexes it (data.protoPayload.*)
 GCP_SIGMA: dict[str, Any] = {
@@ -149,8 +146,9 @@ GCP_SIGMA: dict[str, Any] = {
     # the LogEntry's logName and monitored resource are top-level: an AuditLog has neither
     "data.protoPayload.logName": "logName",
     "data.protoPayload.resource.type": "resource.type",
-    "data.protoPayload.authorizationInfo.permission": {"refuse": _ARRAY_MEMBER},
-    "data.protoPayload.authorizationInfo.granted": {"refuse": _ARRAY_MEMBER},
+    # authorizationInfo is an array, one entry per permission checked: some entry's (semantics decision 28)
+    "data.protoPayload.authorizationInfo.permission": "protoPayload.authorizationInfo[].permission",
+    "data.protoPayload.authorizationInfo.granted": "protoPayload.authorizationInfo[].granted",
 }
 
 def table_columns(shared: Path, table: str) -> list[tuple[str, str]]:
