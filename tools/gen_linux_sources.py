@@ -192,6 +192,11 @@ CONNECTORS = {"DeviceProcessEvents": "MicrosoftThreatProtection", "DeviceFileEve
 
 # contentctl: a Linux rule is an endpoint detection (AssetType "Endpoint"), in its own story
 ENDPOINT = {"asset_type": "Endpoint", "domain": "endpoint", "story": "siemforge Linux Detections"}
+# the add-on that indexes each source type (Splunkbase; the lowest version whose docs list the source type)
+UNIX_TA = {"supported_TA": {"name": "Splunk Add-on for Unix and Linux", "url": "https://splunkbase.splunk.com/app/833",
+                            "version": "9.0.0"}}
+SYSMON_LINUX_TA = {"supported_TA": {"name": "Splunk Add-on for Sysmon for Linux",
+                                    "url": "https://splunkbase.splunk.com/app/6652", "version": "1.0.0"}}
 
 def table_schema(shared: Path, table: str) -> dict[str, str]:
     tables = shared / "reference" / "sentinel" / "tables"
@@ -304,7 +309,7 @@ def main() -> None:
                  "https://splunk.github.io/splunk-add-on-for-linux/Sourcetypes", {},
                  {"_time": "_time", "type": "type"},
                  {"name": "Linux Auditd", "sourcetype": "linux:audit", "source": "/var/log/audit/audit.log",
-                  "separator": "type", **ENDPOINT}, True,
+                  "separator": "type", **ENDPOINT, **UNIX_TA}, True,
                  "the Splunk Add-on for Linux indexes audit.log (sourcetype linux:audit, one event per record).")
 
     # Sigma categories from auditd events / Sysmon for Linux
@@ -328,7 +333,7 @@ def main() -> None:
                      "for Linux); ESCU detections/endpoint/linux_*.yml read it", {"EventCode": [event_id]},
                      sysmon_cols, {"name": f"Sysmon for Linux EventID {event_id}", "sourcetype": "sysmon:linux",
                                    "source": "Syslog:Linux-Sysmon/Operational", "separator": "EventID",
-                                   **ENDPOINT}, False,
+                                   **ENDPOINT, **SYSMON_LINUX_TA}, False,
                      "the Splunk Add-on for Sysmon for Linux indexes Sysmon for Linux (sourcetype sysmon:linux).",
                      replays=False)
 
@@ -350,7 +355,7 @@ def main() -> None:
                      "https://splunk.github.io/splunk-add-on-for-unix-and-linux/Sourcetypes",
                      {"process": programs} if programs else {},
                      {"_time": "_time", "hostname": "host", "appname": "process"},
-                     {"name": "Linux Syslog", "sourcetype": "syslog", "source": "/var/log/syslog", **ENDPOINT,
+                     {"name": "Linux Syslog", "sourcetype": "syslog", "source": "/var/log/syslog", **ENDPOINT, **UNIX_TA,
                       "separator": "process"}, False,
                      "the Splunk Add-on for Unix and Linux indexes syslog files (syslog, linux_secure, "
                      "linux_messages_syslog).")

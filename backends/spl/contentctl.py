@@ -303,7 +303,7 @@ def detection(
         "search": spl,
         "how_to_implement": "Compiled by siemforge from rules/; ingest "
         + f"{' and '.join(d['name'] for d in sources)} with the {ds['supported_TA']['name']}"
-        + (" (XML rendering)." if ds["domain"] == "endpoint" else ".")
+        + (" (XML rendering)." if "XmlWinEventLog" in f"{ds['sourcetype']} {ds['source']}" else ".")
         + (" Schedule the baseline searches of " + ", ".join(b.table for b in rule.baselines) + " first."
            if rule.baselines else ""),
         "known_false_positives": " ".join(rule.meta.falsepositives) or "None known.",
