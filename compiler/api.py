@@ -463,6 +463,10 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
     correlations = [d for d in docs if "correlation" in d.data]
     bases = [d for d in docs if d not in filters and d not in correlations]
     out: dict[int, CompileResult] = {}
+    for dup in _named_twice([d for d in docs if d not in filters]):  # a reference to it would pick one silently
+        out[id(dup)] = CompileResult(path, None, dup, list(dup.sink.items))
+        bases = [b for b in bases if b is not dup]
+        correlations = [c for c in correlations if c is not dup]
     hidden: set[int] = set()  # base rules a correlation uses without `generate: true`
     for flt in filters:  # a filter that names no rule of this file is reported (filters across files: not yet)
         try:
@@ -539,6 +543,30 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
         elif id(d) in out and (id(d) not in hidden or out[id(d)].rule is None):
             results.append(out[id(d)])
     return results
+
+
+def _named_twice(docs: list[RuleDoc]) -> list[RuleDoc]:
+    """The rules and correlations whose `id` or `name` an earlier document of the file already has (correlations and
+    filters name rules by either), each given an error at that key."""
+    seen: dict[str, tuple[str, RuleDoc]] = {}
+    out: list[RuleDoc] = []
+    for d in docs:
+        for key in ("id", "name"):
+            value = d.data.get(key)
+            if not isinstance(value, str) or not value:
+                continue
+            if value in seen and seen[value][1] is not d:
+                first_key, first = seen[value]
+                at = first.yaml.span((first_key,))
+                where = f" (line {at.line})" if at is not None else ""
+                d.sink.error(f"{key} {value!r} is already the {first_key} of document {first.document}{where}: a "
+                             "correlation or filter naming it could not tell the two apart", d.yaml.span((key,)),
+                             code="rule", hint="give each rule of the file its own id and name")
+                if d not in out:
+                    out.append(d)
+            else:
+                seen.setdefault(value, (key, d))
+    return out
 
 
 def _compile_base(path: Path, doc: RuleDoc, filters: list[RuleDoc]) -> CompileResult:

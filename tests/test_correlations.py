@@ -366,6 +366,16 @@ BASE = ("title: base\nname: base\nlogsource: {product: windows, service: securit
      "unknown condition 'most'"),
     ("title: c\ncorrelation: {type: event_count, rules: [base], timespan: 1h: 2}\n", 7, 61, "invalid YAML"),
     ("- just\n- a list\n", 6, 1, "a rule must be a YAML mapping"),
+    # two rules of one name: a correlation naming it would pick the first without a word
+    ("title: again\nname: base\nlogsource: {product: windows, service: security}\n"
+     "detection: {selection: {EventID: 4624}, condition: selection}\n---\n"
+     "title: c\ncorrelation: {type: event_count, rules: [base], timespan: 1h, condition: {gte: 1}}\n", 7, 7,
+     "name 'base' is already the name of document 1 (line 2)"),
+    ("title: a\nid: 0b0c5a5e-5b7f-4a44-9d5e-3f1f3a6b2c11\nlogsource: {product: windows, service: security}\n"
+     "detection: {selection: {EventID: 4624}, condition: selection}\n---\n"
+     "title: c\nid: 0b0c5a5e-5b7f-4a44-9d5e-3f1f3a6b2c11\n"
+     "correlation: {type: event_count, rules: [base], timespan: 1h, condition: {gte: 1}}\n", 12, 5,
+     "id '0b0c5a5e-5b7f-4a44-9d5e-3f1f3a6b2c11' is already the id of document 2 (line 7)"),
 ])
 def test_a_bad_document_is_reported_where_it_is_written(tmp_path: Path, second: str, line: int, col: int,
                                                          message: str) -> None:
