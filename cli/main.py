@@ -66,11 +66,18 @@ class RunFormat(str, Enum):
 def _compile_or_exit(rule: Path, sources: list[Path] | None) -> CompileResult:
     """The rule a file defines. A file of several (a Sigma correlation whose base rules also generate queries):
     its last correlation, else its first rule, said on stderr."""
-    from siemforge.compiler.api import compile_rules
+    from siemforge.compiler.api import compile_rules, discover_rules
 
     if not rule.exists():
         err.print(f"{rule}: error: no such file", style="bold red", markup=False)
         raise typer.Exit(2)
+    if rule.is_dir():  # a bundled rule's folder (rules/x/) holds one rule file besides its fixtures
+        found = discover_rules([rule])
+        if len(found) != 1:
+            err.print(f"{rule}: error: a folder of {len(found)} rule files; name one rule file", style="bold red",
+                      markup=False)
+            raise typer.Exit(2)
+        rule = found[0]
     use_sources(sources, [rule])
     results = compile_rules(rule)
     for r in results:
@@ -113,7 +120,9 @@ def json_value(v: Any) -> Any:
 
 
 @app.command()
-def ir(rule: Annotated[Path, typer.Argument(help="a rule file")], sources: SourceDirs = None) -> None:
+def ir(
+    rule: Annotated[Path, typer.Argument(help="a rule file, or a folder holding one")], sources: SourceDirs = None
+) -> None:
     """Print the typed IR of a rule: what every backend reads."""
     from siemforge.compiler.irprint import format_rule
 
@@ -124,7 +133,7 @@ def ir(rule: Annotated[Path, typer.Argument(help="a rule file")], sources: Sourc
 
 @app.command()
 def run(
-    rule: Annotated[Path, typer.Argument(help="a rule file")],
+    rule: Annotated[Path, typer.Argument(help="a rule file, or a folder holding one")],
     logs: Annotated[list[Path], typer.Argument(
         help="log files: NDJSON, JSON array, CloudTrail Records, .gz; Windows .evtx, evtx-JSON")],
     format: Annotated[
