@@ -474,6 +474,9 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
         except CompileError as exc:
             out[id(flt)] = CompileResult(path, None, flt, list(exc.diagnostics))
             continue
+        if "tests" in flt.data:  # `siemforge test` runs rules' tests; a filter's would never run
+            flt.sink.error("a filter has no tests of its own: put them in the document of a rule it filters",
+                           flt.yaml.span(("tests",)), code="sigma-filter")
         for ref, at in named or ():
             if not any(ref in rule_names(b) for b in bases) and _find_in_root(root, ref, path, compile=False) is None:
                 flt.sink.error(f"filter {flt.title!r} names rule {ref!r}, which is not in this file nor under the "

@@ -376,6 +376,10 @@ BASE = ("title: base\nname: base\nlogsource: {product: windows, service: securit
      "title: c\nid: 0b0c5a5e-5b7f-4a44-9d5e-3f1f3a6b2c11\n"
      "correlation: {type: event_count, rules: [base], timespan: 1h, condition: {gte: 1}}\n", 12, 5,
      "id '0b0c5a5e-5b7f-4a44-9d5e-3f1f3a6b2c11' is already the id of document 2 (line 7)"),
+    # tests written under a filter would never run
+    ("title: f\nlogsource: {product: windows, service: security}\nfilter: {rules: [base], sel: {IpAddress: x}, "
+     "condition: not sel}\ntests:\n  - {name: t, logs: x.ndjson, expect: fires}\n", 10, 3,
+     "a filter has no tests of its own"),
 ])
 def test_a_bad_document_is_reported_where_it_is_written(tmp_path: Path, second: str, line: int, col: int,
                                                          message: str) -> None:
