@@ -684,6 +684,9 @@ def compile_correlation(doc: RuleDoc, c: Correlation, bases: list[tuple[RuleDoc,
         branches.append(branch(base, tag, reads))
         if at is not None:  # a target refusing the branch points at the reference
             spans.append((branches[-1], at))
+    for d in sink.items:  # an unknown group-by or value field (a warning, as in a rule): said, not dropped
+        if d not in doc.sink.items:
+            doc.sink.items.append(d)
     stages = correlation_stages(c, tags, types)
     for st in stages:
         if c.span is not None:

@@ -612,3 +612,16 @@ def test_a_filter_of_any_rule_applies_to_the_rules_of_its_logsource(tmp_path: Pa
     assert "10.1.2.3" in compile_kql(base.rule, None) and "10.1.2.3" not in compile_kql(other.rule, None)
     assert [d for d in other.diagnostics if d.code == "sigma-filter"] == []  # not its logsource: silently
     assert compile_rules(tmp_path / "filter.yml", root=tmp_path) == []
+
+
+def test_an_unknown_group_by_field_is_a_warning_where_it_is_written(tmp_path: Path) -> None:
+    """As in a rule's detection: a typo in group-by would otherwise group every event under one null key."""
+    path = tmp_path / "multi.yml"
+    path.write_text(BASE + "---\ntitle: c\ncorrelation:\n  type: value_count\n  rules: [base]\n  group-by: [IpAdress]\n"
+                    "  timespan: 1h\n  condition: {field: TargetUserNam, gte: 2}\n")
+    (res,) = compile_rules(path, root=tmp_path)
+    assert res.rule is not None
+    found = [(d.severity.value, d.code, d.span.line if d.span else 0, d.span.column if d.span else 0, d.hint)
+             for d in res.diagnostics]
+    assert found == [("warning", "unknown-field", 10, 14, "did you mean 'IpAddress'?"),
+                     ("warning", "unknown-field", 12, 22, "did you mean 'TargetUserName'?")], found
