@@ -503,12 +503,14 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
             return CompileResult(path, None, corr, [*corr.sink.items, *exc.diagnostics])
         used: list[tuple[RuleDoc, CompileResult]] = []
         problems: list[Diagnostic] = []
+        carried: list[Diagnostic] = []  # warnings of the rules of this file it hides (they print no result of theirs)
         for ref, at in c.rules:
             local = [b for b in bases if ref in rule_names(b)]
             if local:
                 used.append((local[0], base_results[id(local[0])]))
                 if not c.generate:
                     hidden.add(id(local[0]))
+                    carried.extend(_warnings(base_results[id(local[0])], carried))
                 continue
             chained = [x for x in correlations if ref in rule_names(x)]
             if chained:  # a correlation of a correlation: its rows are the other's output rows
@@ -519,6 +521,7 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
                 used.append((chained[0], correlation_result(chained[0])))
                 if not c.generate:
                     hidden.add(id(chained[0]))
+                    carried.extend(_warnings(out[id(chained[0])], carried))
                 continue
             found = _find_in_root(root, ref, path)
             if found is None:
@@ -530,12 +533,12 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
             if base_result.rule is None:
                 problems.extend(d for d in base_result.diagnostics if d.severity is Severity.ERROR)
         if problems:
-            return CompileResult(path, None, corr, [*corr.sink.items, *problems])
+            return CompileResult(path, None, corr, [*carried, *corr.sink.items, *problems])
         try:
             rule = compile_correlation(corr, c, [(d, r.rule) for d, r in used if r.rule is not None])
         except CompileError as exc:
-            return CompileResult(path, None, corr, [*corr.sink.items, *exc.diagnostics])
-        return CompileResult(path, rule, corr, list(corr.sink.items))
+            return CompileResult(path, None, corr, [*carried, *corr.sink.items, *exc.diagnostics])
+        return CompileResult(path, rule, corr, [*carried, *corr.sink.items])
 
     for corr in correlations:
         correlation_result(corr)
@@ -546,6 +549,11 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
         elif id(d) in out and (id(d) not in hidden or out[id(d)].rule is None):
             results.append(out[id(d)])
     return results
+
+
+def _warnings(result: CompileResult, have: list[Diagnostic]) -> list[Diagnostic]:
+    """A result's diagnostics short of errors (its errors fail the correlation on their own), not already in `have`."""
+    return [d for d in result.diagnostics if d.severity is not Severity.ERROR and d not in have]
 
 
 def _named_twice(docs: list[RuleDoc]) -> list[RuleDoc]:

@@ -625,3 +625,19 @@ def test_an_unknown_group_by_field_is_a_warning_where_it_is_written(tmp_path: Pa
              for d in res.diagnostics]
     assert found == [("warning", "unknown-field", 10, 14, "did you mean 'IpAddress'?"),
                      ("warning", "unknown-field", 12, 22, "did you mean 'TargetUserName'?")], found
+
+
+def test_the_warnings_of_the_base_rules_a_correlation_hides_are_its_own(tmp_path: Path) -> None:
+    """A base rule without `generate: true` has no result of its own: its warnings (a typo'd field, a filter of
+    another logsource not applied) would otherwise never be printed."""
+    path = tmp_path / "multi.yml"
+    path.write_text("title: base\nname: base\nlogsource: {product: windows, service: security}\n"
+                    "detection: {selection: {EventID: 4625, IpAdress: 10.0.0.1}, condition: selection}\n---\n"
+                    "title: c\ncorrelation: {type: event_count, rules: [base], group-by: [IpAddress], timespan: 1h, "
+                    "condition: {gte: 2}}\n---\n"
+                    "title: f\nlogsource: {product: linux}\nfilter: {rules: [base], sel: {IpAddress: x}, "
+                    "condition: not sel}\n")
+    (res,) = compile_rules(path, root=tmp_path)
+    assert res.rule is not None and res.doc is not None and res.doc.title == "c"
+    found = [(d.severity.value, d.code, d.span.line if d.span else 0) for d in res.diagnostics]
+    assert found == [("warning", "sigma-filter", 10), ("warning", "unknown-field", 4)], found
