@@ -93,6 +93,29 @@ def _compile_or_exit(rule: Path, sources: list[Path] | None) -> CompileResult:
     return chosen
 
 
+def _event_log_kind(path: Path) -> str | None:
+    """'.evtx' or 'audit.log' when the file (gzipped or not) is that event log itself, as the reader tells them apart
+    (backends/executor/reader.py): never rows exported from a table, which is what `run --binding` reads."""
+    import zlib
+
+    from siemforge.backends.executor.auditd import AUDIT_LINE
+    from siemforge.backends.executor.windows import EVTX_MAGIC
+
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 16)
+        if head[:2] == b"\x1f\x8b":
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 1 << 16)
+    except (OSError, zlib.error):
+        return None  # the reader reports it
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if head[:8] == EVTX_MAGIC:
+        return ".evtx"
+    if first not in (b"{", b"[") and AUDIT_LINE.search(head):
+        return "audit.log"
+    return None
+
+
 def _parse_now(now: str | None) -> datetime | None:
     if now is None:
         return None
@@ -175,6 +198,12 @@ def run(
         if shape is None:
             err.print(f"error: this rule's source has no binding {binding!r}", style="bold red", markup=False)
             raise typer.Exit(2)
+        for p in logs:  # a binding's rows are a table's; the event log itself would match nothing, silently
+            kind = _event_log_kind(p)
+            if kind is not None:
+                err.print(f"{p}: error: --binding {binding} reads rows exported from its table, and this is an "
+                          f"{kind} file: run it without --binding", style="bold red", markup=False)
+                raise typer.Exit(2)
     try:
         res = run_rule(result.rule, logs, _parse_now(now), prefilter=prefilter, binding=shape)
     except CompileError as exc:  # the executor cannot run this rule (a regex RE2 cannot run)
