@@ -66,11 +66,18 @@ class RunFormat(str, Enum):
 def _compile_or_exit(rule: Path, sources: list[Path] | None) -> CompileResult:
     """The rule a file defines. A file of several (a Sigma correlation whose base rules also generate queries):
     its last correlation, else its first rule, said on stderr."""
-    from siemforge.compiler.api import compile_rules
+    from siemforge.compiler.api import compile_rules, discover_rules
 
     if not rule.exists():
         err.print(f"{rule}: error: no such file", style="bold red", markup=False)
         raise typer.Exit(2)
+    if rule.is_dir():  # a bundled rule's folder (rules/x/) holds one rule file besides its fixtures
+        found = discover_rules([rule])
+        if len(found) != 1:
+            err.print(f"{rule}: error: a folder of {len(found)} rule files; name one rule file", style="bold red",
+                      markup=False)
+            raise typer.Exit(2)
+        rule = found[0]
     use_sources(sources, [rule])
     results = compile_rules(rule)
     for r in results:
@@ -84,6 +91,29 @@ def _compile_or_exit(rule: Path, sources: list[Path] | None) -> CompileResult:
         err.print(f"{rule}: note: the file defines {len(results)} rules; this is {chosen.rule.meta.title!r}",
                   markup=False)
     return chosen
+
+
+def _event_log_kind(path: Path) -> str | None:
+    """'.evtx' or 'audit.log' when the file (gzipped or not) is that event log itself, as the reader tells them apart
+    (backends/executor/reader.py): never rows exported from a table, which is what `run --binding` reads."""
+    import zlib
+
+    from siemforge.backends.executor.auditd import AUDIT_LINE
+    from siemforge.backends.executor.windows import EVTX_MAGIC
+
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 16)
+        if head[:2] == b"\x1f\x8b":
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 1 << 16)
+    except (OSError, zlib.error):
+        return None  # the reader reports it
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if head[:8] == EVTX_MAGIC:
+        return ".evtx"
+    if first not in (b"{", b"[") and AUDIT_LINE.search(head):
+        return "audit.log"
+    return None
 
 
 def _parse_now(now: str | None) -> datetime | None:
@@ -113,7 +143,9 @@ def json_value(v: Any) -> Any:
 
 
 @app.command()
-def ir(rule: Annotated[Path, typer.Argument(help="a rule file")], sources: SourceDirs = None) -> None:
+def ir(
+    rule: Annotated[Path, typer.Argument(help="a rule file, or a folder holding one")], sources: SourceDirs = None
+) -> None:
     """Print the typed IR of a rule: what every backend reads."""
     from siemforge.compiler.irprint import format_rule
 
@@ -124,7 +156,7 @@ def ir(rule: Annotated[Path, typer.Argument(help="a rule file")], sources: Sourc
 
 @app.command()
 def run(
-    rule: Annotated[Path, typer.Argument(help="a rule file")],
+    rule: Annotated[Path, typer.Argument(help="a rule file, or a folder holding one")],
     logs: Annotated[list[Path], typer.Argument(
         help="log files: NDJSON, JSON array, CloudTrail Records, .gz; Windows .evtx, evtx-JSON")],
     format: Annotated[
@@ -166,6 +198,12 @@ def run(
         if shape is None:
             err.print(f"error: this rule's source has no binding {binding!r}", style="bold red", markup=False)
             raise typer.Exit(2)
+        for p in logs:  # a binding's rows are a table's; the event log itself would match nothing, silently
+            kind = _event_log_kind(p)
+            if kind is not None:
+                err.print(f"{p}: error: --binding {binding} reads rows exported from its table, and this is an "
+                          f"{kind} file: run it without --binding", style="bold red", markup=False)
+                raise typer.Exit(2)
     try:
         res = run_rule(result.rule, logs, _parse_now(now), prefilter=prefilter, binding=shape)
     except CompileError as exc:  # the executor cannot run this rule (a regex RE2 cannot run)

@@ -38,7 +38,8 @@ def use_sources(extra: list[Path] | None, rule_paths: Sequence[Path]) -> None:
     found: list[Path] = []
     for d in extra or ():
         if not d.is_dir():
-            err.print(f"{d}: error: --sources: no such folder", style="bold red", markup=False)
+            what = "not a folder (name the folder that holds your sources)" if d.exists() else "no such folder"
+            err.print(f"{d}: error: --sources: {what}", style="bold red", markup=False)
             raise typer.Exit(2)
         found.append(d)
     seen: set[Path] = set()

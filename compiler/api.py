@@ -472,6 +472,10 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
     correlations = [d for d in docs if "correlation" in d.data]
     bases = [d for d in docs if d not in filters and d not in correlations]
     out: dict[int, CompileResult] = {}
+    for dup in _named_twice([d for d in docs if d not in filters]):  # a reference to it would pick one silently
+        out[id(dup)] = CompileResult(path, None, dup, list(dup.sink.items))
+        bases = [b for b in bases if b is not dup]
+        correlations = [c for c in correlations if c is not dup]
     hidden: set[int] = set()  # base rules a correlation uses without `generate: true`
     for flt in filters:  # a filter that names no rule of this file is reported (filters across files: not yet)
         try:
@@ -479,6 +483,9 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
         except CompileError as exc:
             out[id(flt)] = CompileResult(path, None, flt, list(exc.diagnostics))
             continue
+        if "tests" in flt.data:  # `siemforge test` runs rules' tests; a filter's would never run
+            flt.sink.error("a filter has no tests of its own: put them in the document of a rule it filters",
+                           flt.yaml.span(("tests",)), code="sigma-filter")
         for ref, at in named or ():
             if not any(ref in rule_names(b) for b in bases) and _find_in_root(root, ref, path, compile=False) is None:
                 flt.sink.error(f"filter {flt.title!r} names rule {ref!r}, which is not in this file nor under the "
@@ -505,12 +512,14 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
             return CompileResult(path, None, corr, [*corr.sink.items, *exc.diagnostics])
         used: list[tuple[RuleDoc, CompileResult]] = []
         problems: list[Diagnostic] = []
+        carried: list[Diagnostic] = []  # warnings of the rules of this file it hides (they print no result of theirs)
         for ref, at in c.rules:
             local = [b for b in bases if ref in rule_names(b)]
             if local:
                 used.append((local[0], base_results[id(local[0])]))
                 if not c.generate:
                     hidden.add(id(local[0]))
+                    carried.extend(_warnings(base_results[id(local[0])], carried))
                 continue
             chained = [x for x in correlations if ref in rule_names(x)]
             if chained:  # a correlation of a correlation: its rows are the other's output rows
@@ -521,6 +530,7 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
                 used.append((chained[0], correlation_result(chained[0])))
                 if not c.generate:
                     hidden.add(id(chained[0]))
+                    carried.extend(_warnings(out[id(chained[0])], carried))
                 continue
             found = _find_in_root(root, ref, path)
             if found is None:
@@ -532,12 +542,12 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
             if base_result.rule is None:
                 problems.extend(d for d in base_result.diagnostics if d.severity is Severity.ERROR)
         if problems:
-            return CompileResult(path, None, corr, [*corr.sink.items, *problems])
+            return CompileResult(path, None, corr, [*carried, *corr.sink.items, *problems])
         try:
             rule = compile_correlation(corr, c, [(d, r.rule) for d, r in used if r.rule is not None])
         except CompileError as exc:
-            return CompileResult(path, None, corr, [*corr.sink.items, *exc.diagnostics])
-        return CompileResult(path, rule, corr, list(corr.sink.items))
+            return CompileResult(path, None, corr, [*carried, *corr.sink.items, *exc.diagnostics])
+        return CompileResult(path, rule, corr, [*carried, *corr.sink.items])
 
     for corr in correlations:
         correlation_result(corr)
@@ -548,6 +558,35 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
         elif id(d) in out and (id(d) not in hidden or out[id(d)].rule is None):
             results.append(out[id(d)])
     return results
+
+
+def _warnings(result: CompileResult, have: list[Diagnostic]) -> list[Diagnostic]:
+    """A result's diagnostics short of errors (its errors fail the correlation on their own), not already in `have`."""
+    return [d for d in result.diagnostics if d.severity is not Severity.ERROR and d not in have]
+
+
+def _named_twice(docs: list[RuleDoc]) -> list[RuleDoc]:
+    """The rules and correlations whose `id` or `name` an earlier document of the file already has (correlations and
+    filters name rules by either), each given an error at that key."""
+    seen: dict[str, tuple[str, RuleDoc]] = {}
+    out: list[RuleDoc] = []
+    for d in docs:
+        for key in ("id", "name"):
+            value = d.data.get(key)
+            if not isinstance(value, str) or not value:
+                continue
+            if value in seen and seen[value][1] is not d:
+                first_key, first = seen[value]
+                at = first.yaml.span((first_key,))
+                where = f" (line {at.line})" if at is not None else ""
+                d.sink.error(f"{key} {value!r} is already the {first_key} of document {first.document}{where}: a "
+                             "correlation or filter naming it could not tell the two apart", d.yaml.span((key,)),
+                             code="rule", hint="give each rule of the file its own id and name")
+                if d not in out:
+                    out.append(d)
+            else:
+                seen.setdefault(value, (key, d))
+    return out
 
 
 def _compile_base(path: Path, doc: RuleDoc, filters: list[RuleDoc]) -> CompileResult:
@@ -650,6 +689,9 @@ def compile_correlation(doc: RuleDoc, c: Correlation, bases: list[tuple[RuleDoc,
         branches.append(branch(base, tag, reads))
         if at is not None:  # a target refusing the branch points at the reference
             spans.append((branches[-1], at))
+    for d in sink.items:  # an unknown group-by or value field (a warning, as in a rule): said, not dropped
+        if d not in doc.sink.items:
+            doc.sink.items.append(d)
     stages = correlation_stages(c, tags, types)
     for st in stages:
         if c.span is not None:

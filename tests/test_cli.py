@@ -173,6 +173,43 @@ def test_missing_file_is_a_clear_error(tmp_path: Path, command: list[str]) -> No
     assert not (tmp_path / "out").exists()  # nothing written
 
 
+def test_run_and_ir_take_a_rule_folder_of_one_rule(tmp_path: Path) -> None:
+    """docs/sources/azure.md runs `siemforge run rules/entra_signin_many_countries LOGS`: a bundled rule's folder."""
+    folder = ROOT / "rules" / "entra_signin_many_countries"
+    logs = folder / "fixtures"
+    fixture = logs / "three_countries.ndjson"
+    by_folder = sf("run", str(folder), str(fixture), "--format", "json")
+    by_file = sf("run", str(folder / "entra_signin_many_countries.yml"), str(fixture), "--format", "json")
+    assert by_folder.returncode == 0, by_folder.stderr
+    assert by_folder.stdout == by_file.stdout and len(json.loads(by_folder.stdout)) == 1
+    assert sf("ir", str(folder)).stdout == sf("ir", str(folder / "entra_signin_many_countries.yml")).stdout
+    two = tmp_path / "two"
+    two.mkdir()
+    for n in ("a", "b"):
+        write_rule(two, "title: t\nlogsource: {product: windows, service: security}\n"
+                   "detection: {sel: {EventID: 1}, condition: sel}\n", f"{n}.yml")
+    r = sf("run", str(two), str(fixture))
+    assert r.returncode == 2 and f"{two}: error: a folder of 2 rule files; name one rule file" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_run_binding_refuses_an_event_log_that_is_no_table_export(tmp_path: Path, packed: bool) -> None:
+    """`--binding xdr` reads DeviceProcessEvents rows; over the audit.log itself it read 6 events and matched none."""
+    import gzip
+
+    folder = ROOT / "rules" / "linux_suid_shell_privileged_mode"
+    log = folder / "fixtures" / "suid_dash_p.log"
+    if packed:
+        log = tmp_path / "audit.log.gz"
+        log.write_bytes(gzip.compress((folder / "fixtures" / "suid_dash_p.log").read_bytes()))
+    assert "ALERT" in sf("run", str(folder), str(log)).stdout
+    r = sf("run", str(folder), str(log), "--binding", "xdr")
+    assert r.returncode == 2 and r.stdout == "", r.stdout
+    assert f"{log}: error: --binding xdr reads rows exported from its table, and this is an audit.log file" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
 def test_discover_rules_skips_test_data_folders_below_the_given_folder_only(tmp_path: Path) -> None:
     """fixtures/ and lookups/ inside a rules folder hold test data; a rules folder that itself lives under a folder
     named like that is still searched."""

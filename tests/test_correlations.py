@@ -366,6 +366,20 @@ BASE = ("title: base\nname: base\nlogsource: {product: windows, service: securit
      "unknown condition 'most'"),
     ("title: c\ncorrelation: {type: event_count, rules: [base], timespan: 1h: 2}\n", 7, 61, "invalid YAML"),
     ("- just\n- a list\n", 6, 1, "a rule must be a YAML mapping"),
+    # two rules of one name: a correlation naming it would pick the first without a word
+    ("title: again\nname: base\nlogsource: {product: windows, service: security}\n"
+     "detection: {selection: {EventID: 4624}, condition: selection}\n---\n"
+     "title: c\ncorrelation: {type: event_count, rules: [base], timespan: 1h, condition: {gte: 1}}\n", 7, 7,
+     "name 'base' is already the name of document 1 (line 2)"),
+    ("title: a\nid: 0b0c5a5e-5b7f-4a44-9d5e-3f1f3a6b2c11\nlogsource: {product: windows, service: security}\n"
+     "detection: {selection: {EventID: 4624}, condition: selection}\n---\n"
+     "title: c\nid: 0b0c5a5e-5b7f-4a44-9d5e-3f1f3a6b2c11\n"
+     "correlation: {type: event_count, rules: [base], timespan: 1h, condition: {gte: 1}}\n", 12, 5,
+     "id '0b0c5a5e-5b7f-4a44-9d5e-3f1f3a6b2c11' is already the id of document 2 (line 7)"),
+    # tests written under a filter would never run
+    ("title: f\nlogsource: {product: windows, service: security}\nfilter: {rules: [base], sel: {IpAddress: x}, "
+     "condition: not sel}\ntests:\n  - {name: t, logs: x.ndjson, expect: fires}\n", 10, 3,
+     "a filter has no tests of its own"),
 ])
 def test_a_bad_document_is_reported_where_it_is_written(tmp_path: Path, second: str, line: int, col: int,
                                                          message: str) -> None:
@@ -598,3 +612,32 @@ def test_a_filter_of_any_rule_applies_to_the_rules_of_its_logsource(tmp_path: Pa
     assert "10.1.2.3" in compile_kql(base.rule, None) and "10.1.2.3" not in compile_kql(other.rule, None)
     assert [d for d in other.diagnostics if d.code == "sigma-filter"] == []  # not its logsource: silently
     assert compile_rules(tmp_path / "filter.yml", root=tmp_path) == []
+
+
+def test_an_unknown_group_by_field_is_a_warning_where_it_is_written(tmp_path: Path) -> None:
+    """As in a rule's detection: a typo in group-by would otherwise group every event under one null key."""
+    path = tmp_path / "multi.yml"
+    path.write_text(BASE + "---\ntitle: c\ncorrelation:\n  type: value_count\n  rules: [base]\n  group-by: [IpAdress]\n"
+                    "  timespan: 1h\n  condition: {field: TargetUserNam, gte: 2}\n")
+    (res,) = compile_rules(path, root=tmp_path)
+    assert res.rule is not None
+    found = [(d.severity.value, d.code, d.span.line if d.span else 0, d.span.column if d.span else 0, d.hint)
+             for d in res.diagnostics]
+    assert found == [("warning", "unknown-field", 10, 14, "did you mean 'IpAddress'?"),
+                     ("warning", "unknown-field", 12, 22, "did you mean 'TargetUserName'?")], found
+
+
+def test_the_warnings_of_the_base_rules_a_correlation_hides_are_its_own(tmp_path: Path) -> None:
+    """A base rule without `generate: true` has no result of its own: its warnings (a typo'd field, a filter of
+    another logsource not applied) would otherwise never be printed."""
+    path = tmp_path / "multi.yml"
+    path.write_text("title: base\nname: base\nlogsource: {product: windows, service: security}\n"
+                    "detection: {selection: {EventID: 4625, IpAdress: 10.0.0.1}, condition: selection}\n---\n"
+                    "title: c\ncorrelation: {type: event_count, rules: [base], group-by: [IpAddress], timespan: 1h, "
+                    "condition: {gte: 2}}\n---\n"
+                    "title: f\nlogsource: {product: linux}\nfilter: {rules: [base], sel: {IpAddress: x}, "
+                    "condition: not sel}\n")
+    (res,) = compile_rules(path, root=tmp_path)
+    assert res.rule is not None and res.doc is not None and res.doc.title == "c"
+    found = [(d.severity.value, d.code, d.span.line if d.span else 0) for d in res.diagnostics]
+    assert found == [("warning", "sigma-filter", 10), ("warning", "unknown-field", 4)], found

@@ -87,6 +87,10 @@ def test_event_records_and_process_creation(tmp_path: Path) -> None:
     ('node=web1 type=CWD msg=audit(1.5:7):  cwd="/root"', {"node": "web1", "cwd": "/root"}),
     # no event id at all
     ("type=UNKNOWN[1329] msg=?", {"type": "UNKNOWN[1329]"}),
+    # the audit daemon's own records: no `:` after the id, which is still the event's
+    ("type=DAEMON_CONFIG msg=audit(1490239800.477:34) config changed, auid=0 pid=1512 res=success",
+     {"type": "DAEMON_CONFIG", "serial": 34, "timestamp": "2017-03-23T03:30:00.477+00:00", "auid": "0", "pid": "1512",
+      "res": "success"}),
 ])
 def test_record_values(line: str, expected: dict[str, Any]) -> None:
     rec = parse_record(line)
@@ -125,6 +129,20 @@ def test_malformed_lines_are_reported_and_skipped(tmp_path: Path) -> None:
                         'type=EXECVE msg=audit(1.0:2): argc=1 a0="id"\n')
     assert bad == [f"{tmp_path / 'audit.log'}:2: skipped: not an audit record (expected `type=… msg=audit(…):`)"]
     assert sorted(r.get("CommandLine") for r in rows if r["auditd_row"] == "process_creation") == ["id", "ls"]
+
+
+@pytest.mark.parametrize("line", [
+    "type=SYSCALL msg=audit(1481077308.360:5 arch=c000003e syscall=59",  # the id's `):` lost
+    "type=SYSCALL msg=audit(1481077308.360: arch=c000003e",  # no serial
+    "node=h1 type=PATH msg=audit(: item=0",
+])
+def test_a_broken_event_id_is_reported_not_read_as_an_id_less_record(tmp_path: Path, line: str) -> None:
+    """`msg=?` is a record without an event id; a `msg=audit(` that does not parse is a damaged line."""
+    assert parse_record(line) is None
+    rows, bad = rows_of(tmp_path, f'type=EXECVE msg=audit(1.0:1): argc=1 a0="ls"\n{line}\n')
+    assert bad == [f"{tmp_path / 'audit.log'}:2: skipped: broken event id (expected "
+                   "`msg=audit(<seconds>.<ms>:<serial>):`)"]
+    assert [r["type"] for r in rows if r["auditd_row"] == "record"] == ["EXECVE"]
 
 
 def test_a_rotated_log_cut_mid_line_and_gzip_are_audit_logs(tmp_path: Path) -> None:

@@ -44,6 +44,8 @@ def test_malformed_lines_are_reported_and_skipped(tmp_path: Path) -> None:
     assert [e["eventName"] for e in events] == ["A", "B"]
     assert [(m.line, m.message.split(":")[0]) for m in bad] == [(2, "invalid JSON"), (3, "not a JSON object")]
     assert str(bad[0]).startswith(f"{p}:2: skipped: invalid JSON")
+    # the column is the line's, not the position in "line 2" of the line and its newline
+    assert bad[0].message == "invalid JSON: unexpected end of data at column 14", bad[0].message
 
 
 def test_broken_document_and_missing_file(tmp_path: Path) -> None:

@@ -166,6 +166,9 @@ def test_sources_from_a_folder_named_on_the_command_line(repo: Path, tmp_path_fa
     assert r.returncode == 0 and "AcmeProcess_CL" in r.stdout, r.stderr
     r = sf("compile", rules, "-t", "sentinel", "--sources", str(elsewhere / "nope"), cwd=elsewhere)
     assert r.returncode == 2 and "--sources: no such folder" in r.stderr
+    a_file = repo / "sources" / "my_edr.yml"
+    r = sf("compile", rules, "-t", "sentinel", "--sources", str(a_file), cwd=elsewhere)
+    assert r.returncode == 2 and f"{a_file}: error: --sources: not a folder" in r.stderr, r.stderr
 
 
 def test_a_sources_folder_inside_the_rules_is_read_and_is_not_rules(repo: Path) -> None:

@@ -29,7 +29,10 @@ MAX_RECORDS = 4096  # records in one event (an EXECVE of a huge argv is split in
 # an audit record at the start of a line (the first lines of a rotated log may be cut: looked for in a file's head)
 AUDIT_LINE = re.compile(rb"(?m)^(?:\xef\xbb\xbf)?[ \t]*(?:node=\S+ )?type=[A-Za-z0-9_\[\]]+ msg=")
 _HEADER = re.compile(r"(?:node=(?P<node>\S+) )?type=(?P<type>[A-Za-z0-9_\[\]]+) msg=(?:audit\((?P<ts>\d+(?:\.\d+)?)"
-                     r":(?P<serial>\d+)\):|(?P<noid>\S*))")
+                     r":(?P<serial>\d+)\):?|(?P<noid>(?!audit\()\S*))")
+# (the audit daemon's own DAEMON_* records write no `:` after the id: `msg=audit(1490239800.477:34) config changed`)
+# a record whose `msg=audit(` id does not parse (cut, or a serial without its `):`): reported, not read id-less
+_BROKEN_ID = re.compile(r"^(?:node=\S+ )?type=[A-Za-z0-9_\[\]]+ msg=audit\(")
 # key=value; a value is "double quoted", 'single quoted' (user-space records' nested msg), {…} (enriched SADDR) or
 # bare up to the next space
 _PAIR = re.compile(r"""([A-Za-z_][\w\-\[\]]*)=("[^"]*"|'[^']*'|\{[^}]*\}|\S*)""")
@@ -152,7 +155,9 @@ def iter_auditd(lines: Iterable[bytes | int], name: str, report: Callable[[Any],
             continue
         rec = parse_record(text)
         if rec is None:
-            report(Malformed(name, lineno, "not an audit record (expected `type=… msg=audit(…):`)"))
+            why = ("broken event id (expected `msg=audit(<seconds>.<ms>:<serial>):`)" if _BROKEN_ID.search(text)
+                   else "not an audit record (expected `type=… msg=audit(…):`)")
+            report(Malformed(name, lineno, why))
             continue
         key = rec.get("audit_id")
         if key is None:  # no event id (type=UNKNOWN[1329] msg=?): a record on its own

@@ -244,7 +244,7 @@ def _lines(
                 if lineno == 1 and first_line == 0 and line == b"{":
                     pending, start, pending_bytes = [raw], lineno, len(raw)
                     continue
-                report(Malformed(name, lineno, f"invalid JSON: {exc}"))
+                report(Malformed(name, lineno, f"invalid JSON: {_line_json_error(exc, line)}"))
                 continue
             if type(doc) is dict:
                 if ("Records" in doc or "records" in doc) and _records_key(doc) is not None:
@@ -590,6 +590,16 @@ def _cut(text: str, chars: int = 40) -> str:
         return text
     half = chars // 2
     return f"{text[:half]}…({len(text) - 2 * half:,} characters)…{text[-half:]}"
+
+
+def _line_json_error(exc: ValueError, line: bytes) -> str:
+    """The parser's message about one NDJSON line, with the column in that line: orjson counts lines and columns in
+    the text it was given, which holds the line's newline (`line 2 column 1` about line 3 of the file)."""
+    pos = getattr(exc, "pos", None)
+    msg = getattr(exc, "msg", None)
+    if not isinstance(pos, int) or not isinstance(msg, str):
+        return _first_line(exc)
+    return f"{msg} at column {min(pos, len(line)) + 1}"
 
 
 def _first_line(exc: BaseException) -> str:
