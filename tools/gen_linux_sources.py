@@ -355,8 +355,8 @@ def main() -> None:
                      "https://splunk.github.io/splunk-add-on-for-unix-and-linux/Sourcetypes",
                      {"process": programs} if programs else {},
                      {"_time": "_time", "hostname": "host", "appname": "process"},
-                     {"name": "Linux Syslog", "sourcetype": "syslog", "source": "/var/log/syslog", **ENDPOINT, **UNIX_TA,
-                      "separator": "process"}, False,
+                     {"name": "Linux Syslog", "sourcetype": "syslog", "source": "/var/log/syslog",
+                      "separator": "process", **ENDPOINT, **UNIX_TA}, False,
                      "the Splunk Add-on for Unix and Linux indexes syslog files (syslog, linux_secure, "
                      "linux_messages_syslog).")
 
