@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from .values import respelled
+
 # the diagnostic record's top-level fields (Entra ID and Activity log schemas), by their lower-case spelling
 _TOP = {k.lower(): k for k in (
     "time", "resourceId", "operationName", "operationVersion", "category", "tenantId", "resultType",
@@ -28,7 +30,6 @@ _TOP = {k.lower(): k for k in (
 )}
 
 
-_SPELLED = frozenset(_TOP.values())
 
 
 def is_diagnostic(doc: dict[str, Any]) -> bool:
@@ -54,15 +55,7 @@ def malformed(doc: dict[str, Any]) -> str | None:
 
 def normalise(doc: dict[str, Any]) -> dict[str, Any]:
     """One diagnostic record as the canonical row (a new dict when anything changes)."""
-    out = doc
-    for key in doc:
-        if key in _SPELLED:
-            continue
-        canonical = _TOP.get(key.lower())
-        if canonical is not None and canonical not in doc:
-            if out is doc:
-                out = dict(doc)
-            out[canonical] = out.pop(key)
+    out = respelled(doc, _TOP)
     props = out.get("properties")
     if isinstance(props, (str, bytes)) and props:
         try:

@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .values import respelled
+
 # the LogEntry's top-level fields, by their lower-case spelling
 # (https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry)
 _LOG_ENTRY = {k.lower(): k for k in (
     "logName", "resource", "protoPayload", "timestamp", "receiveTimestamp", "severity", "insertId", "httpRequest",
     "labels", "operation", "trace", "spanId", "traceSampled", "sourceLocation", "split",
 )}
-_SPELLED = frozenset(_LOG_ENTRY.values())
 _AT_TYPE = ("at_sign_type", "at_type")
 
 
@@ -53,15 +54,7 @@ def is_log_entry(doc: dict[str, Any]) -> bool:
 
 
 def normalise_log_entry(doc: dict[str, Any]) -> dict[str, Any]:
-    out = doc
-    for key in doc:
-        if key in _SPELLED:
-            continue
-        canonical = _LOG_ENTRY.get(key.lower())
-        if canonical is not None and canonical not in doc:
-            if out is doc:
-                out = dict(doc)
-            out[canonical] = out.pop(key)
+    out = respelled(doc, _LOG_ENTRY)
     payload = out.get("protoPayload")
     fixed = _with_at_type(payload)
     if fixed is not payload:

@@ -20,6 +20,20 @@ _fromisoformat = datetime.fromisoformat
 _NUM_RE = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*")
 
 
+def respelled(doc: dict[str, Any], spellings: dict[str, str]) -> dict[str, Any]:
+    """`doc` with each top-level key that an export re-cased (`operationname`, `protopayload`) spelled as the vendor
+    spells it (`spellings`: lower case -> canonical), unless the canonical key is there already; the same dict when
+    nothing changes, else a new one."""
+    out = doc
+    for key in doc:
+        canonical = spellings.get(key.lower())
+        if canonical is not None and canonical != key and canonical not in doc:
+            if out is doc:
+                out = dict(doc)
+            out[canonical] = out.pop(key)
+    return out
+
+
 def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
