@@ -145,6 +145,14 @@ def test_a_broken_event_id_is_reported_not_read_as_an_id_less_record(tmp_path: P
     assert [r["type"] for r in rows if r["auditd_row"] == "record"] == ["EXECVE"]
 
 
+def test_a_record_cut_inside_a_quoted_value_is_reported_not_read(tmp_path: Path) -> None:
+    """A log copied while auditd was writing ends mid-record: the cut EXECVE must not yield a1="/tm as an argument."""
+    rows, bad = rows_of(tmp_path, 'type=EXECVE msg=audit(1.0:1): argc=1 a0="ls"\n'
+                                  'type=EXECVE msg=audit(2.0:2): argc=2 a0="cat" a1="/tm')
+    assert bad == [f"{tmp_path / 'audit.log'}:2: skipped: truncated record: a quoted value opens with \" and never closes"]
+    assert [r.get("a0") for r in rows if r["auditd_row"] == "record"] == ["ls"]
+
+
 def test_a_rotated_log_cut_mid_line_and_gzip_are_audit_logs(tmp_path: Path) -> None:
     """The first line of a rotated log may be the tail of a record: still an audit log, that line reported."""
     import gzip

@@ -85,8 +85,12 @@ def _iso_time(epoch: str) -> str:
     return datetime.fromtimestamp(float(epoch), UTC).isoformat(timespec="milliseconds")
 
 
+class Truncated(ValueError):
+    """A record whose quoted value never closes: the line was cut (a partial write, a rotated or copied log)."""
+
+
 def parse_record(line: str) -> dict[str, Any] | None:
-    """One audit.log line as a record row, None when it is not one."""
+    """One audit.log line as a record row, None when it is not one; raises Truncated when it was cut mid-value."""
     m = _HEADER.match(line)
     if m is None:
         return None
@@ -100,6 +104,8 @@ def parse_record(line: str) -> dict[str, Any] | None:
         row["serial"] = int(serial)
         row["audit_id"] = f"{ts}:{serial}"
     body = line[m.end():]
+    if body.count('"') % 2:  # auditd hex-encodes any value holding a quote, so quotes pair up unless the line was cut
+        raise Truncated('truncated record: a quoted value opens with " and never closes')
     raw, sep, enriched = body.partition("\x1d")
     for text in (raw, enriched):
         for key, value in _pairs(text, glued=not sep):
@@ -153,7 +159,11 @@ def iter_auditd(lines: Iterable[bytes | int], name: str, report: Callable[[Any],
         text = raw.decode("utf-8", "replace").strip().lstrip("\ufeff")
         if not text:
             continue
-        rec = parse_record(text)
+        try:
+            rec = parse_record(text)
+        except Truncated as exc:
+            report(Malformed(name, lineno, str(exc)))
+            continue
         if rec is None:
             why = ("broken event id (expected `msg=audit(<seconds>.<ms>:<serial>):`)" if _BROKEN_ID.search(text)
                    else "not an audit record (expected `type=… msg=audit(…):`)")
