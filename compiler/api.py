@@ -490,9 +490,18 @@ def _compile_group(path: Path, docs: list[RuleDoc], root: Path, others: list[Rul
             if not any(ref in rule_names(b) for b in bases) and _find_in_root(root, ref, path, compile=False) is None:
                 flt.sink.error(f"filter {flt.title!r} names rule {ref!r}, which is not in this file nor under the "
                                  f"rule root {root}", at, code="sigma-filter")
-        if flt.sink.items:
+        if any(d.severity is Severity.ERROR for d in flt.sink.items):
             out[id(flt)] = CompileResult(path, None, flt, list(flt.sink.items))
     base_results = {id(b): _compile_base(path, b, [*filters, *others]) for b in bases}
+    for flt in filters:  # a filter's warnings alone fail nothing: they go with the rules of this file it names
+        if id(flt) in out or not flt.sink.items:
+            continue
+        named = filter_rules(flt)  # read without error above
+        named_here = bases if named is None else [b for b in bases if {r for r, _ in named} & set(rule_names(b))]
+        named_here = named_here or bases[:1]
+        for b in named_here:
+            have = base_results[id(b)].diagnostics
+            have.extend(d for d in flt.sink.items if d not in have)
     compiling: list[int] = []  # the correlations being compiled, outermost first (a cycle is an error)
 
     def correlation_result(corr: RuleDoc) -> CompileResult:

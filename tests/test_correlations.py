@@ -641,3 +641,14 @@ def test_the_warnings_of_the_base_rules_a_correlation_hides_are_its_own(tmp_path
     assert res.rule is not None and res.doc is not None and res.doc.title == "c"
     found = [(d.severity.value, d.code, d.span.line if d.span else 0) for d in res.diagnostics]
     assert found == [("warning", "sigma-filter", 10), ("warning", "unknown-field", 4)], found
+
+
+def test_a_filter_with_only_warnings_fails_nothing_and_its_warnings_go_with_its_rules(tmp_path: Path) -> None:
+    """A typo'd key in a filter is a warning: the rule it filters still compiles and carries the warning."""
+    (tmp_path / "rules.yml").write_text(
+        BASE + "---\ntitle: not from the scanner\ndescripton: typo\nlogsource: {product: windows, service: security}"
+        "\nfilter:\n  rules: any\n  scanner: {IpAddress: 10.1.2.3}\n  condition: not scanner\n")
+    results = compile_rules(tmp_path / "rules.yml", root=tmp_path)
+    assert [r.rule is not None for r in results] == [True]
+    assert [(d.severity.value, d.code, d.span.line if d.span else None) for d in results[0].diagnostics
+            if d.code == "rule-key"] == [("warning", "rule-key", BASE.count("\n") + 3)]
