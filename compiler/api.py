@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -431,11 +432,21 @@ def _may_name(flt: RuleDoc, text: str) -> bool:
 _FILTER_KEY = re.compile(rb"^filter\s*:", re.MULTILINE)
 
 
+def _root_files(root: Path) -> list[Path]:
+    shallow = (root == Path(os.path.abspath(Path.cwd())) or (root / ".git").exists() or root.parent == root
+               or root == Path.home() or root == Path(os.path.abspath(tempfile.gettempdir())))
+    if not shallow:
+        return discover_rules([root])
+    return sorted(f for f in root.iterdir() if f.suffix in RULE_SUFFIXES and f.is_file())
+
+
 def _root_documents(root: Path, wanted: Callable[[bytes], bool],
                     skip: Path | None = None) -> Iterator[tuple[Path, list[RuleDoc]]]:
     """The documents of each rule file under the root whose bytes `wanted` accepts (a cheap test before loading);
-    files that cannot be read or loaded are left out (they are reported when they are compiled themselves)."""
-    for f in discover_rules([root]):
+    files that cannot be read or loaded are left out (they are reported when they are compiled themselves).
+    A root that is a whole checkout, the working directory, the home or temporary folder, or `/` (a rule file lying
+    at the top of one) is not a folder of rules: only the rule files directly in it are read, never its tree."""
+    for f in _root_files(root):
         if skip is not None and f.resolve() == skip.resolve():
             continue
         try:

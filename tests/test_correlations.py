@@ -652,3 +652,19 @@ def test_a_filter_with_only_warnings_fails_nothing_and_its_warnings_go_with_its_
     assert [r.rule is not None for r in results] == [True]
     assert [(d.severity.value, d.code, d.span.line if d.span else None) for d in results[0].diagnostics
             if d.code == "rule-key"] == [("warning", "rule-key", BASE.count("\n") + 3)]
+
+
+def test_a_rule_at_the_top_of_the_working_directory_reads_filters_beside_it_not_the_whole_tree(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule file lying in the working directory (or $HOME, /tmp) must not make every YAML below it a filter."""
+    monkeypatch.chdir(tmp_path)
+    flt = ("title: not from {ip}\nlogsource: {{product: windows, service: security}}\nfilter:\n  rules: any\n"
+           "  scanner: {{IpAddress: {ip}}}\n  condition: not scanner\n")
+    (tmp_path / "rules.yml").write_text(BASE)
+    (tmp_path / "deep" / "down").mkdir(parents=True)
+    (tmp_path / "deep" / "down" / "f.yml").write_text(flt.format(ip="10.9.9.9"))
+    (tmp_path / "f.yml").write_text(flt.format(ip="10.1.2.3"))
+    (base,) = compile_rules(Path("rules.yml"))
+    assert base.rule is not None
+    kql = compile_kql(base.rule, None)
+    assert "10.1.2.3" in kql and "10.9.9.9" not in kql
