@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 import yaml
 
-from siemforge.compiler.diagnostics import CompileError
+from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity
 
 from .console import err, out, print_diagnostics
 from .outputs import slug, writing_to
@@ -159,7 +159,7 @@ def contentctl_pack(
     """A contentctl 5.x content pack (detections with their fixture tests, baselines, macros, lookups, stories,
     data_sources). Copy it over a `contentctl init` pack and run contentctl there (test data paths are relative to
     the pack folder)."""
-    from siemforge.backends.spl.contentctl import build_pack
+    from siemforge.backends.spl.contentctl import PackError, build_pack
 
     results, failures = _splunk_ready(rules, binding, sources)
     good = [r.rule for r in results if r.rule is not None]
@@ -167,8 +167,18 @@ def contentctl_pack(
     paths = {r.rule.meta.id: r.path for r in results if r.rule is not None}
     left_out: list[str] = []
 
-    def refuse(rule: ir.RuleIR, why: str) -> None:
-        err.print(f"error: {paths[rule.meta.id]}: {rule.meta.title}: {why}", style="bold red", markup=False)
+    docs = {r.rule.meta.id: r.doc for r in results if r.rule is not None and r.doc is not None}
+
+    def refuse(rule: ir.RuleIR, why: PackError) -> None:
+        doc = docs.get(rule.meta.id)
+        span = None
+        if doc is not None:  # the key to change, the first of those named that the rule has
+            key = next((k for k in why.at if k in doc.data), "title")
+            span = doc.yaml.key_span((key,))
+        if span is None:
+            err.print(f"error: {paths[rule.meta.id]}: {rule.meta.title}: {why}", style="bold red", markup=False)
+        else:
+            print_diagnostics([Diagnostic(Severity.ERROR, f"{rule.meta.title}: {why}", span, code="contentctl")])
         left_out.append(rule.meta.id)
 
     def note(rule: ir.RuleIR, text: str) -> None:

@@ -3,6 +3,7 @@ and `contentctl build` accept it (CI installs contentctl in its own venv: .ci/ru
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -182,10 +183,12 @@ def test_pack_refusals_name_the_rule_and_the_rest_is_exported(tmp_path: Path) ->
                            "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "internal error" not in proc.stderr
     err = " ".join(proc.stderr.split())
-    assert "a.yml: AWS ECR Push (Off Hours): contentctl names the detection file" in err and "( )" in err
-    assert "c.yml: AWS ECR Foo Bar: its contentctl file name detections/cloud/aws_ecr_foo_bar.yml is also that " \
+    # each refusal points at the key to change (file:line:col, the line and a caret)
+    assert "a.yml:1:1: error: AWS ECR Push (Off Hours): contentctl names the detection file" in err and "( )" in err
+    assert "c.yml:1:1: error: AWS ECR Foo Bar: its contentctl file name detections/cloud/aws_ecr_foo_bar.yml is also that " \
            "of 'AWS ECR Foo-Bar'" in err
-    assert "e.yml: AWS ECR Missing Fixture: test 'gone': cannot use its logs as test data" in err
+    assert re.search(r"e\.yml:\d+:1: error: AWS ECR Missing Fixture: test 'gone': cannot use its logs as test data",
+                     err)
     dets = {p.name: yaml.safe_load(p.read_text()) for p in (out / "detections" / "cloud").iterdir()}
     assert sorted(dets) == ["aws_ecr_foo_bar.yml", "aws_ecr_only_silent.yml"]
     assert dets["aws_ecr_only_silent.yml"]["status"] == "experimental"  # a silent test proves no true positive
@@ -219,8 +222,10 @@ def test_pack_long_titles_bad_versions_and_same_named_fixtures(tmp_path: Path) -
                            "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     err = " ".join(proc.stderr.split())
     assert proc.returncode == 1 and "internal error" not in err
-    assert "long.yml: AWS ECR Very" in err and "at most 67 characters" in err
-    assert "ver.yml: AWS ECR Odd Version: contentctl needs a whole-number version, not 'v2'" in err
+    assert "long.yml:1:1: error: AWS ECR Very" in err and "at most 67 characters" in err
+    version_line = (rules_dir / "ver.yml").read_text().splitlines().index("version: v2") + 1
+    assert f"ver.yml:{version_line}:1: error: AWS ECR Odd Version: contentctl needs a whole-number version, not 'v2'" \
+        in err
     det = yaml.safe_load((out / "detections" / "cloud" / "aws_ecr_two_fixture_folders.yml").read_text())
     shipped = [[a["data"] for a in t["attack_data"]] for t in det["tests"]]
     assert shipped == [["data/aws_ecr_two_fixture_folders/logs.ndjson"],

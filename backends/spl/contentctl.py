@@ -89,7 +89,8 @@ def data_sources(rule: ir.RuleIR, binding: str | None) -> list[dict[str, Any]]:
     b = splunk_binding(rule, binding)
     ds = b.extra.get("data_source") if b is not None else None
     if b is None or not isinstance(ds, dict):
-        raise PackError(f"binding {b.name if b else 'asis'!r} declares no contentctl `data_source`")
+        raise PackError(f"binding {b.name if b else 'asis'!r} declares no contentctl `data_source`",
+                        "source", "logsource")
     base = base_source(rule.pipeline.source)
     if b.source == base:  # the records as this binding names them
         names = [*b.columns.values(), *b.json_columns.values()]
@@ -116,7 +117,7 @@ def data_sources(rule: ir.RuleIR, binding: str | None) -> list[dict[str, Any]]:
     if not ids:
         raise PackError(f"binding {b.name!r} names its contentctl data sources by EventID "
                         f"({name!r}), and the rule's first condition selects no EventID "
-                        "(`EventID == n` or `EventID in (…)`)")
+                        "(`EventID == n` or `EventID in (…)`)", "detection", "query")
     return [{**common, "name": name.replace("{EventID}", str(i))} for i in ids]
 
 
@@ -156,7 +157,12 @@ def content_stem(name: str) -> str:
 
 
 class PackError(Exception):
-    """A rule that cannot go into the pack as it is (the message says why); the pack goes on without it."""
+    """A rule that cannot go into the pack as it is (the message says why); the pack goes on without it. `at`: the
+    rule-file keys to point at, the first one the rule has (the CLI shows that key's line and column)."""
+
+    def __init__(self, message: str, *at: str) -> None:
+        super().__init__(message)
+        self.at: tuple[str, ...] = (*at, "title")
 
 
 def _fixtures_fit(rule: ir.RuleIR, binding: str | None) -> bool:
@@ -194,7 +200,7 @@ def _records_ndjson(log: Path, test: TestCase) -> str:
     records = list(iter_events(log, lambda m: problems.append(str(m))))
     if not records:
         why = problems[0] if problems else f"{log}: no records"
-        raise PackError(f"test {test.name!r}: cannot use its logs as test data: {why}")
+        raise PackError(f"test {test.name!r}: cannot use its logs as test data: {why}", "tests")
     return "".join(orjson.dumps(r).decode() + "\n" for r in records)
 
 
@@ -206,7 +212,7 @@ def _version(rule: ir.RuleIR) -> int:
     text = str(rule.meta.version or "1").strip()
     m = re.fullmatch(r"(\d+)(?:\.\d+)*", text)
     if m is None:
-        raise PackError(f"contentctl needs a whole-number version, not {text!r}")
+        raise PackError(f"contentctl needs a whole-number version, not {text!r}", "version")
     return int(m.group(1))
 
 
@@ -240,7 +246,7 @@ def detection(
                 threat.append({"field": f.column, "type": THREAT_TYPES[ent.kind]})
     if not risk:
         raise PackError("contentctl needs a risk object: map an account or host entity (`entities: {account: "
-                        "{name: <column>}}` or `{host: {host_name: <column>}}`)")
+                        "{name: <column>}}` or `{host: {host_name: <column>}}`)", "entities")
     subject = risk[0]["field"]
     sources = data_sources(rule, binding)
     ds = sources[0]
@@ -383,12 +389,12 @@ def build_pack(
     rules: list[ir.RuleIR],
     binding: str | None,
     tests: Mapping[str, Sequence[TestCase]] | None = None,
-    on_error: Callable[[ir.RuleIR, str], None] | None = None,
+    on_error: Callable[[ir.RuleIR, PackError], None] | None = None,
     on_note: Callable[[ir.RuleIR, str], None] | None = None,
 ) -> dict[str, str]:
     """Relative path -> text of the pack's files. `tests` (rule id -> the rule's tests) supplies the fixtures that
     make a production rule's contentctl tests; without them every detection ships as experimental. A rule that
-    cannot go in is passed to `on_error` with the reason and left out (without `on_error`: PackError)."""
+    cannot go in is passed to `on_error` with the PackError saying why and left out (without `on_error`: raised)."""
     files: dict[str, str] = {}
     macros: dict[str, dict[str, Any]] = {}
     stems: dict[str, str] = {}
@@ -404,7 +410,7 @@ def build_pack(
         except PackError as exc:
             if on_error is None:
                 raise
-            on_error(rule, str(exc))
+            on_error(rule, exc)
             continue
         stems[path] = rule.meta.title
         for ds in data_sources(rule, binding):
