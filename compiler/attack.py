@@ -73,9 +73,12 @@ class AttackData:
     tactic_order: tuple[str, ...]
 
 
+_SOURCES = ("mitre-attack", "mitre-mobile-attack", "mitre-ics-attack")  # the STIX external references of ATT&CK IDs
+
+
 def _external_id(obj: dict[str, Any]) -> str | None:
     for ref in obj.get("external_references") or ():
-        if isinstance(ref, dict) and ref.get("source_name") in ("mitre-attack", "mitre-mobile-attack", "mitre-ics-attack"):
+        if isinstance(ref, dict) and ref.get("source_name") in _SOURCES:
             ext = ref.get("external_id")
             return str(ext) if ext else None
     return None
@@ -288,6 +291,7 @@ def navigator_layer(cov: Coverage, name: str, description: str = "") -> dict[str
         entry["enabled"] = True
         entry["metadata"] = [{"name": r.title, "value": f"{r.path}:{r.line}"} for r in cell.rules]
         techniques.append(entry)
+    tagged = sum(bool(r.techniques) for r in cov.rules)
     versions: dict[str, str] = {"navigator": NAVIGATOR_VERSION, "layer": LAYER_VERSION}
     if cov.data is not None and cov.data.version:
         versions = {"attack": cov.data.version, **versions}
@@ -303,7 +307,7 @@ def navigator_layer(cov: Coverage, name: str, description: str = "") -> dict[str
         "gradient": {"colors": ["#ffffff", "#fcae91", "#de2d26"], "minValue": 0, "maxValue": max(cov.max_score, 1)},
         "legendItems": [],
         "metadata": [{"name": "rules", "value": str(len(cov.rules))},
-                     {"name": "rules with an ATT&CK technique", "value": str(sum(1 for r in cov.rules if r.techniques))}],
+                     {"name": "rules with an ATT&CK technique", "value": str(tagged)}],
         "showTacticRowBackground": False,
         "selectTechniquesAcrossTactics": True,
         "selectSubtechniquesWithParent": False,
