@@ -122,6 +122,13 @@ def coverage(
     from siemforge.compiler.attack import TACTICS, AttackDataError, build_coverage, load_attack_data, navigator_layer
 
     require_paths(rules)
+    for given in (output, html):
+        if given is not None and given.is_dir():
+            err.print(f"{given}: error: a folder; name the file to write", style="bold red", markup=False)
+            raise typer.Exit(2)
+    if html is not None and html.resolve() == output.resolve():
+        err.print(f"{html}: error: --html and -o name the same file", style="bold red", markup=False)
+        raise typer.Exit(2)
     data: AttackData | None = None
     if attack_data is not None:
         try:

@@ -233,12 +233,13 @@ def _placements(rule: RuleAttack, tid: str, data: AttackData | None,
 
 
 def tactic_evidence(rules: Iterable[RuleAttack]) -> dict[str, set[str]]:
-    """The tactics each technique is paired with by rules that name one technique and one tactic: where the rule
-    set itself says which tactic a technique is under."""
+    """The tactics each technique is paired with by rules that name one tactic (which places all their techniques
+    under it): where the rule set itself says which tactic a technique is under."""
     found: dict[str, set[str]] = {}
     for rule in rules:
-        if len(rule.techniques) == 1 and len(rule.tactics) == 1:
-            found.setdefault(rule.techniques[0], set()).add(rule.tactics[0])
+        if len(rule.tactics) == 1:
+            for tid in rule.techniques:
+                found.setdefault(tid, set()).add(rule.tactics[0])
     return found
 
 
