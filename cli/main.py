@@ -22,6 +22,7 @@ from siemforge.backends.registry import targets
 from siemforge.compiler.diagnostics import CompileError
 
 from .console import cell, err, out, print_diagnostics, styled
+from .coverage import coverage as coverage_cmd
 from .outputs import slug, writing_to
 from .rules import RuleFiles, SentinelBinding, SourceDirs, compiled_rules, lowered, require_paths, use_sources
 
@@ -508,6 +509,7 @@ def _register_export() -> None:
 
 
 _register_export()
+app.command(name="coverage")(coverage_cmd)
 
 
 def main() -> None:
