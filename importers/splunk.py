@@ -269,6 +269,9 @@ class Translator:
         self.tables: dict[str, list[str]] = {}  # lookup table -> header of the empty CSV written beside the rule
         self.summarize_at: int | None = None  # index of the last summarize stage (renames fold into it)
         self.summarize_names: dict[str, str] = {}
+        self.null_filter_at: int | None = None  # the `where isnotnull(key)…` after the last summarize
+        self.rename_at: int | None = None  # where a `rename P.* as *` stood in the stages
+        self.rename_stage: int | None = None  # the extend that stands for it, once a name needed it
 
     # -------------------------------------------------------------- driver
     def run(self) -> None:
@@ -400,7 +403,10 @@ class Translator:
             plain = self.source_field(name)
             if plain is None:
                 return f"tostring({inner})"
-            return f"iif(isnotnull({inner}), tostring({inner}), {plain})"
+            # the renamed field replaces the source's own where the event has it: one column, set at the rename
+            self.insert_at_rename(f"{_col(name)} = iif(isnotnull({inner}), tostring({inner}), {plain})")
+            s.local.add(name)
+            return _col(name)
         found = self.source_field(name)
         if found is None:
             b = s.binding
@@ -582,6 +588,9 @@ class Translator:
         if fn == "relative_time" and len(args) == 2:
             now = self.expr(args[0], base)
             spec = args[1]
+            if isinstance(spec, lark.Tree) and spec.data == "e_macro":  # ESCU keeps windows in macros
+                m = re.fullmatch(r"`([A-Za-z0-9_]+)`", str(spec.children[0]))
+                spec = _unwrap(_parser().parse(self.expand(m.group(1), None, at), start="expr")) if m else spec
             text = _unq(str(spec.children[0])) if isinstance(spec, lark.Tree) and spec.data == "e_string" else None
             m = re.fullmatch(r"-(\d+)([smhd])(?:@([smhd]))?", text or "")
             if now != "now()" or m is None:
@@ -688,8 +697,6 @@ class Translator:
         return out
 
     def summarize(self, aggs: list[tuple[str, str]], keys: list[tuple[str, str]], drop_null_keys: bool) -> None:
-        if drop_null_keys and keys:  # SPL stats/tstats drop events with a null by-field (decision 9, 56)
-            self.stages.append("where " + " and ".join(f"isnotnull({e})" for _, e in keys))
         parts = [f"{_col(n)} = {e}" for n, e in aggs]
         by = [e if e == _col(n) else f"{_col(n)} = {e}" for n, e in keys]
         stage = "summarize " + ", ".join(parts)
@@ -697,6 +704,11 @@ class Translator:
             stage += "\n    by " + ", ".join(by)
         self.stages.append(stage)
         self.summarize_at = len(self.stages) - 1
+        if drop_null_keys and keys:
+            # SPL stats/tstats leave out events with a null by-field; the IR keeps them as a group of their own
+            # (decision 9), so the import drops those groups: the same rows, and tstats still says it (decision 56)
+            self.stages.append("where " + " and ".join(f"isnotnull({_col(n)})" for n, _ in keys))
+            self.null_filter_at = len(self.stages) - 1
         self.summarize_names = {n: n for n, _ in keys + aggs}
         self.s.columns = [n for n, _ in keys] + [n for n, _ in aggs]
         self.s.local, self.s.prefix, self.s.filled = set(), None, False
@@ -727,6 +739,7 @@ class Translator:
             if "*" in old or "*" in new:
                 if new == "*" and old.endswith(".*") and self.s.columns is None and self.s.prefix is None:
                     self.s.prefix = self.field(old[:-2], pos)
+                    self.rename_at = len(self.stages)
                     continue
                 raise Refusal(f"wildcard rename `{old} as {new}`", pos)
             if self.s.columns is not None and old in self.s.columns:
@@ -744,6 +757,17 @@ class Translator:
                 continue  # SPL renames only fields that exist: a missing one is a no-op
             self.define(new, self.field(old, pos))
 
+    def insert_at_rename(self, assignment: str) -> None:
+        """Add `assignment` to the `extend` that stands for a `rename P.* as *` (created on first use)."""
+        assert self.rename_at is not None
+        if self.rename_stage is None:
+            self.stages.insert(self.rename_at, "extend " + assignment)
+            self.rename_stage = self.rename_at
+            if self.summarize_at is not None and self.summarize_at >= self.rename_at:
+                self.summarize_at += 1
+        else:
+            self.stages[self.rename_stage] += ",\n       " + assignment
+
     def fold_rename(self, old: str, new: str) -> None:
         """A rename right after an aggregation names the aggregation's column: `by user = userIdentity.arn`."""
         assert self.summarize_at is not None
@@ -757,6 +781,9 @@ class Translator:
         else:
             stage = stage[:m.start()] + m.group(1) + f"{n} = {o}" + stage[m.end():]
         self.stages[self.summarize_at] = stage
+        if self.null_filter_at is not None:
+            at = self.null_filter_at
+            self.stages[at] = self.stages[at].replace(f"isnotnull({o})", f"isnotnull({n})")
         self.s.nonnull = {n if x == o else x for x in self.s.nonnull}
         for k, v in list(self.summarize_names.items()):
             if v == old:
@@ -907,8 +934,8 @@ class Translator:
         for f in sorted(folder.glob("*.yml")):
             d = yaml.safe_load(f.read_text(encoding="utf-8"))
             spl = d.get("search", "") if isinstance(d, dict) else ""
-            if not re.search(rf"outputlookup\s+{re.escape(table)}\s*$", spl) or "inputlookup" in spl:
-                continue  # the initial search (no inputlookup) is the one that defines the table from scratch
+            if not re.search(rf"outputlookup\s+{re.escape(table)}\s*$", spl):
+                continue
             sub = Translator(Search(f, table, spl, [], "", {}), self.macros)
             first, _ = split_commands(spl)[1]
             tree = sub.parse("tstats", first[len("tstats"):], 0)
@@ -951,6 +978,33 @@ def _literal(dumper: yaml.SafeDumper, data: _Literal) -> yaml.ScalarNode:
 yaml.SafeDumper.add_representer(_Literal, _literal)
 
 
+def _wrap(stage: str, width: int = 100) -> str:
+    """Break a long stage at its top-level `and`s and commas, one clause per line, like a hand-written rule."""
+    lines = stage.split("\n")
+    out = []
+    for line in lines:
+        while len(line) > width:
+            depth, cut, quote = 0, -1, False
+            for i, ch in enumerate(line):
+                if ch == '"' and (i == 0 or line[i - 1] != "\\"):
+                    quote = not quote
+                elif not quote and ch == "(":
+                    depth += 1
+                elif not quote and ch == ")":
+                    depth -= 1
+                elif not quote and depth == 0 and i <= width and i > 20:
+                    if line.startswith(" and ", i):
+                        cut = i + 1
+                    elif ch == "," and line[i + 1:i + 2] == " ":
+                        cut = i + 2
+            if cut <= 0:
+                break
+            out.append(line[:cut].rstrip())
+            line = "      " + line[cut:].lstrip()
+        out.append(line)
+    return "\n".join(out)
+
+
 def rule_document(search: Search, t: Translator) -> dict[str, Any]:
     meta = search.meta
     doc: dict[str, Any] = {"title": search.name}
@@ -979,7 +1033,7 @@ def rule_document(search: Search, t: Translator) -> dict[str, Any]:
         doc["lookups"] = t.lookups
     if t.baselines:
         doc["baselines"] = t.baselines
-    doc["query"] = _Literal("\n| ".join(t.stages) + "\n")
+    doc["query"] = _Literal("\n| ".join(_wrap(stage) for stage in t.stages) + "\n")
     return doc
 
 
