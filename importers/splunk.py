@@ -32,6 +32,7 @@ _DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "satu
 _AGGS = {"count": "count", "dc": "dcount", "distinct_count": "dcount", "min": "min", "max": "max", "sum": "sum",
          "avg": "avg", "mean": "avg", "values": "values", "earliest": "earliest", "latest": "latest"}
 _EPOCH = "\x00epoch:"  # marks relative_time()'s value (epoch seconds) until its comparison reads it
+_Node = lark.Tree[lark.Token]
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -239,7 +240,7 @@ def _unwrap(node: Any) -> Any:
     return node
 
 
-def _pos(node: lark.Tree | lark.Token, base: int) -> int:
+def _pos(node: _Node | lark.Token, base: int) -> int:
     if isinstance(node, lark.Token):
         return base + (node.start_pos or 0)
     return base + (node.meta.start_pos if not node.meta.empty else 0)
@@ -319,7 +320,7 @@ class Translator:
         if name not in ("rename", "fillnull"):
             self.summarize_at = self.summarize_at if name in ("rename",) else None
 
-    def parse(self, start: str, text: str, at: int) -> lark.Tree:
+    def parse(self, start: str, text: str, at: int) -> _Node:
         try:
             return _parser().parse(text, start=start)
         except lark.exceptions.UnexpectedInput as e:
@@ -379,7 +380,7 @@ class Translator:
                 return b
         raise Refusal(f"source macro `{macro}` names no source siemforge has", at)
 
-    def flat_and(self, node: lark.Tree | lark.Token) -> list[lark.Tree | lark.Token]:
+    def flat_and(self, node: _Node | lark.Token) -> list[_Node | lark.Token]:
         if isinstance(node, lark.Tree) and node.data == "s_and":
             return list(node.children)
         return [node]
@@ -438,7 +439,7 @@ class Translator:
         return None
 
     # -------------------------------------------------------------- search terms
-    def sterm(self, node: lark.Tree | lark.Token, at: int, top: bool = False,
+    def sterm(self, node: _Node | lark.Token, at: int, top: bool = False,
               dm: str | None = None) -> str:
         if isinstance(node, lark.Token):
             raise Refusal(f"raw-text search term `{node}`", _pos(node, at))
@@ -509,7 +510,7 @@ class Translator:
         return test if op == "=" else f"(isnotnull({f}) and not ({test}))"
 
     # -------------------------------------------------------------- expressions (eval, where)
-    def expr(self, node: lark.Tree | lark.Token, at: int) -> str:
+    def expr(self, node: _Node | lark.Token, at: int) -> str:
         if isinstance(node, lark.Token):
             raise Refusal(f"expression `{node}`", _pos(node, at))
         d, ch = node.data, node.children
@@ -522,9 +523,9 @@ class Translator:
         if d == "e_not":
             return f"not ({self.expr(ch[0], at)})"
         if d == "e_cmp":
-            left, op, right = ch
+            left, op_tok, right = ch
             a, b = self.expr(left, at), self.expr(right, at)
-            op = str(op)
+            op = str(op_tok)
             if b.startswith(_EPOCH) and not a.startswith(_EPOCH):  # epoch seconds against relative_time(now(), …)
                 a, b = f"unixtime_seconds_todatetime({a})", b[len(_EPOCH):]
             elif a.startswith(_EPOCH) and not b.startswith(_EPOCH):
@@ -629,11 +630,11 @@ class Translator:
         return b is not None and b.name == "asl" and toks in (["time", "/", "pow", "10", "3"], ["time", "/", "1000"])
 
     # -------------------------------------------------------------- commands
-    def search_cmd(self, tree: lark.Tree, at: int) -> None:
+    def search_cmd(self, tree: _Node, at: int) -> None:
         if tree.children:
             self.stages.append("where " + self.sterm(tree.children[0], at, top=True))
 
-    def where(self, tree: lark.Tree, at: int) -> None:
+    def where(self, tree: _Node, at: int) -> None:
         text = self.expr(tree, at)
         if text.startswith("(") and text.endswith(")") and self.balanced(text[1:-1]):
             text = text[1:-1]
@@ -648,8 +649,9 @@ class Translator:
                 return False
         return depth == 0
 
-    def eval(self, tree: lark.Tree, at: int) -> None:
+    def eval(self, tree: _Node, at: int) -> None:
         for assign in tree.children:
+            assert isinstance(assign, lark.Tree)
             name_tok, value = assign.children
             name = _unq(str(name_tok))
             text = self.expr(value, at)
@@ -664,7 +666,7 @@ class Translator:
             self.s.columns.append(name)
         self.s.nonnull.discard(_col(name))
 
-    def aggs(self, tree: lark.Tree, at: int, dm: str | None = None) -> list[tuple[str, str]]:
+    def aggs(self, tree: _Node, at: int, dm: str | None = None) -> list[tuple[str, str]]:
         out = []
         for agg in (c for c in tree.children if isinstance(c, lark.Tree) and c.data == "agg"):
             fn, arg, name = str(agg.children[0]), agg.children[1], agg.children[2] if len(agg.children) > 2 else None
@@ -678,7 +680,7 @@ class Translator:
             out.append((out_name, f"{_AGGS[fn]}({inner})"))
         return out
 
-    def keys(self, tree: lark.Tree, at: int, dm: str | None = None) -> list[tuple[str, str]]:
+    def keys(self, tree: _Node, at: int, dm: str | None = None) -> list[tuple[str, str]]:
         fl = next((c for c in tree.children if isinstance(c, lark.Tree) and c.data == "field_list"), None)
         if fl is None:
             return []
@@ -714,12 +716,12 @@ class Translator:
         self.s.local, self.s.prefix, self.s.filled = set(), None, False
         self.s.nonnull = {_col(n) for n, _ in keys} if drop_null_keys else set()
 
-    def stats(self, tree: lark.Tree, at: int) -> None:
+    def stats(self, tree: _Node, at: int) -> None:
         if any(isinstance(c, lark.Tree) and c.data == "stats_arg" for c in tree.children):
             raise Refusal("stats options", at)
         self.summarize(self.aggs(tree, at), self.keys(tree, at), drop_null_keys=not self.s.filled)
 
-    def eventstats(self, tree: lark.Tree, at: int) -> None:
+    def eventstats(self, tree: _Node, at: int) -> None:
         aggs = self.aggs(tree, at)
         keys = self.keys(tree, at)
         stage = "eventstats " + ", ".join(f"{_col(n)} = {e}" for n, e in aggs)
@@ -732,8 +734,9 @@ class Translator:
             elif self.s.columns is None:
                 self.s.local.add(n)
 
-    def rename(self, tree: lark.Tree, at: int) -> None:
+    def rename(self, tree: _Node, at: int) -> None:
         for item in tree.children:
+            assert isinstance(item, lark.Tree)
             old, new = (_unq(str(t)) for t in item.children)
             pos = _pos(item, at)
             if "*" in old or "*" in new:
@@ -789,7 +792,7 @@ class Translator:
             if v == old:
                 self.summarize_names[k] = new
 
-    def table(self, tree: lark.Tree, at: int) -> None:
+    def table(self, tree: _Node, at: int) -> None:
         names = [_unq(str(c)) for c in tree.children]
         if any("*" in n for n in names):
             raise Refusal("`table` with a wildcard", at)
@@ -801,7 +804,7 @@ class Translator:
         self.s.columns = names
         self.s.local, self.s.prefix = set(), None
 
-    def fields(self, tree: lark.Tree, at: int) -> None:
+    def fields(self, tree: _Node, at: int) -> None:
         ch = tree.children
         if ch and isinstance(ch[0], lark.Token) and ch[0].type == "FIELDSIGN":
             if str(ch[0]) == "-":
@@ -809,13 +812,13 @@ class Translator:
             ch = ch[1:]
         self.table(lark.Tree("table", list(ch)), at)
 
-    def fillnull(self, tree: lark.Tree, at: int) -> None:
+    def fillnull(self, tree: _Node, at: int) -> None:
         if tree.children:
             raise Refusal("`fillnull` with options or a field list", at)
         # only meaningful before an aggregation: it keeps rows whose by-fields are null (decision 56)
         self.s.filled = True
 
-    def spath(self, tree: lark.Tree, at: int) -> None:
+    def spath(self, tree: _Node, at: int) -> None:
         opts: dict[str, str] = {}
         for c in tree.children:
             k, _, v = str(c).partition("=")
@@ -831,7 +834,7 @@ class Translator:
         expr = base + path if base else self.field(path, at)
         self.define(opts["output"], f"tostring({expr})")
 
-    def bin(self, tree: lark.Tree, at: int) -> None:
+    def bin(self, tree: _Node, at: int) -> None:
         opts = [str(c) for c in tree.children]
         span = [o for o in opts if o.startswith("span=")]
         fields = [o for o in opts if not o.startswith("span=")]
@@ -843,7 +846,7 @@ class Translator:
         self.s.local.add("_time")
 
     # -------------------------------------------------------------- tstats over a data model
-    def tstats(self, tree: lark.Tree, at: int) -> None:
+    def tstats(self, tree: _Node, at: int) -> None:
         dm_tok = next(c for c in tree.children if isinstance(c, lark.Token) and c.type == "DATAMODEL")
         model = str(dm_tok).split("=", 1)[1]
         if model not in ("Change", "Change.All_Changes"):
@@ -880,7 +883,7 @@ class Translator:
         return {p for p in parts[:-1]}
 
     # -------------------------------------------------------------- lookups
-    def lookup(self, tree: lark.Tree, at: int) -> None:
+    def lookup(self, tree: _Node, at: int) -> None:
         ch = list(tree.children)
         if any(isinstance(c, lark.Token) and c.type == "LOOKUP_OPT" for c in ch):
             raise Refusal("lookup options", at)
@@ -1040,7 +1043,7 @@ def rule_document(search: Search, t: Translator) -> dict[str, Any]:
 def _render(search: Search, t: Translator, binding: str | None) -> str:
     head = [f"# Imported by `siemforge import splunk` from {search.origin.name}."]
     if binding and binding != "raw":
-        head.append(f"# The search read the `{binding}` Splunk binding's field names; they are the source's names here.")
+        head.append(f"# The search read the `{binding}` Splunk binding's field names; here they are the source's.")
     head += [f"# Note: {n}" for n in t.notes]
     body = yaml.safe_dump(rule_document(search, t), sort_keys=False, width=110, allow_unicode=True)
     return "\n".join(head) + "\n" + body
