@@ -540,14 +540,14 @@ class Translator:
             return f"{a} {op} {b}"
         if d == "e_sum":
             out = self.expr(ch[0], at)
-            for op, operand in zip(ch[1::2], ch[2::2], strict=True):
+            for sign, operand in zip(ch[1::2], ch[2::2], strict=True):
                 b = self.expr(operand, at)
-                out = f"strcat({out}, {b})" if str(op) == "." else f"({out} {op} {b})"
+                out = f"strcat({out}, {b})" if str(sign) == "." else f"({out} {sign} {b})"
             return out
         if d == "e_prod":
             out = self.expr(ch[0], at)
-            for op, operand in zip(ch[1::2], ch[2::2], strict=True):
-                out = f"({out} {op} {self.expr(operand, at)})"
+            for sign, operand in zip(ch[1::2], ch[2::2], strict=True):
+                out = f"({out} {sign} {self.expr(operand, at)})"
             return out
         if d == "e_neg":
             return f"-{self.expr(ch[0], at)}"
