@@ -33,6 +33,7 @@ _AGGS = {"count": "count", "dc": "dcount", "distinct_count": "dcount", "min": "m
          "avg": "avg", "mean": "avg", "values": "values", "earliest": "earliest", "latest": "latest"}
 _EPOCH = "\x00epoch:"  # marks relative_time()'s value (epoch seconds) until its comparison reads it
 _Node = lark.Tree[lark.Token]
+_ERROR_CODE = 'iif(isempty(errorCode), "success", errorCode)'
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -317,8 +318,8 @@ class Translator:
             raise Refusal(f"SPL command `{name}` has no translation", at)
         start = "expr" if name == "where" else name
         handler(self.parse(start, rest, rest_at), rest_at)
-        if name not in ("rename", "fillnull"):
-            self.summarize_at = self.summarize_at if name in ("rename",) else None
+        if name not in ("rename", "fillnull", "stats"):
+            self.summarize_at = None  # a rename folds into the aggregation only right after it
 
     def parse(self, start: str, text: str, at: int) -> _Node:
         try:
@@ -408,6 +409,9 @@ class Translator:
             self.insert_at_rename(f"{_col(name)} = iif(isnotnull({inner}), tostring({inner}), {plain})")
             s.local.add(name)
             return _col(name)
+        if name == "errorCode" and s.binding is not None and s.binding.name == "raw":
+            # the AWS add-on writes `success` where CloudTrail's record has no errorCode (decision 58)
+            return _ERROR_CODE
         found = self.source_field(name)
         if found is None:
             b = s.binding
@@ -501,7 +505,9 @@ class Translator:
         if value == "*":
             test = f"isnotnull({f})"
             return test if op == "=" else "false"
-        if f.startswith("hourofday(") and re.fullmatch(r"\d+", value):
+        if f == _ERROR_CODE and value.lower() == "success":
+            test = "isempty(errorCode)"
+        elif f.startswith("hourofday(") and re.fullmatch(r"\d+", value):
             test = f"{f} == {value}"
         elif "*" in value:
             test = f"{f} like {_str(value)}"
