@@ -292,6 +292,9 @@ class Translator:
         if m:
             self.macro_command(m.group(1), m.group(2), at)
             return
+        sub = re.search(r"\[\s*(search\b|\|)", text)
+        if sub:
+            raise Refusal("a subsearch `[…]`", at + sub.start())
         if first:
             self.base_search(text, at)
             return
