@@ -292,6 +292,9 @@ class Translator:
         if m:
             self.macro_command(m.group(1), m.group(2), at)
             return
+        word = text.split(None, 1)[0] if text.strip() else ""
+        if not first and word not in _COMMANDS + ("where", "bucket"):
+            raise Refusal(f"SPL command `{word}` has no translation", at)
         sub = re.search(r"\[\s*(search\b|\|)", text)
         if sub:
             raise Refusal("a subsearch `[…]`", at + sub.start())
