@@ -603,7 +603,8 @@ class Translator:
         by = [e if e == _col(n) else f"{_col(n)} = {e}" for n, e in keys]
         stage = "summarize " + ", ".join(parts)
         if by:
-            stage += "\n    by " + ", ".join(by)
+            one_line = f"{stage} by {', '.join(by)}"
+            stage = one_line if len(one_line) <= 100 else stage + "\n    by " + ", ".join(by)
         self.stages.append(stage)
         self.summarize_at = len(self.stages) - 1
         if drop_null_keys and keys:

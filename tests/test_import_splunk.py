@@ -138,6 +138,46 @@ def test_nothing_is_overwritten(tmp_path: Path) -> None:
     assert first.written[0].read_text() == before
 
 
+TRANSLATIONS = [  # SPL (a savedsearches.conf search) → the imported rule's query; docs/semantics.md 55-59
+    ("`cloudtrail` eventName=PutImage userAgent!=*.amazonaws.com",
+     'where eventName =~ "PutImage" and (isnotnull(userAgent) and not (userAgent like "*.amazonaws.com"))'),
+    ('`cloudtrail` eventName IN ("A", "B*") NOT errorCode=success',
+     'where (eventName =~ "A" or eventName like "B*") and not isempty(errorCode)'),
+    ("`cloudtrail` eventName=A src=1.2.3.4 OR src=5.6.7.8",  # search: OR binds tighter than AND
+     'where eventName =~ "A" and (src =~ "1.2.3.4" or src =~ "5.6.7.8")'),
+    ('`cloudtrail` eventName=X | where userAgent != "console.amazonaws.com" AND eventName="X" OR src="a"',
+     'where eventName =~ "X"\n| where ((isnotnull(userAgent) and userAgent != "console.amazonaws.com") and eventName == "X")'
+     ' or src == "a"'),
+    ('`cloudtrail` eventName=X | eval n=len(userAgent), t=if(isnull(errorCode), "ok", "bad") | table n, t',
+     'where eventName =~ "X"\n| extend n = strlen(userAgent)\n'
+     '| extend t = iif(isnull(iif(isempty(errorCode), "success", errorCode)), "ok", "bad")\n| project n, t'),
+    ("`cloudtrail` eventName=X | eventstats max(_time) as last | where _time == last",
+     'where eventName =~ "X"\n| eventstats last = max(_time)\n| where _time == last'),
+    ("`cloudtrail` eventName=X | fillnull | stats dc(src) as ips by user",
+     'where eventName =~ "X"\n| summarize ips = dcount(src) by user'),
+    ("`cloudtrail` eventName=X | spath input=requestParameters path=bucketName output=bucket | stats count by bucket"
+     " | rename bucket as b",
+     'where eventName =~ "X"\n| extend bucket = tostring(requestParameters.bucketName)\n'
+     "| summarize count = count() by b = bucket\n| where isnotnull(b)"),
+    ("`amazon_security_lake` api.operation=PutImage | stats count by actor.user.uid | rename actor.user.uid as user",
+     'where eventName =~ "PutImage"\n| summarize count = count() by user = userIdentity.arn\n| where isnotnull(user)'),
+    ("`cloudtrail` date_wday=sunday date_hour<8 | bin _time span=1h | stats count by _time",
+     "where dayofweek(_time) == 0 and hourofday(_time) < 8\n| extend _time = bin(_time, 1h)\n"
+     "| summarize count = count() by _time\n| where isnotnull(_time)"),
+]
+
+
+@pytest.mark.parametrize(("spl", "query"), TRANSLATIONS)
+def test_translations(tmp_path: Path, spl: str, query: str) -> None:
+    path = tmp_path / "savedsearches.conf"
+    path.write_text(f"[My search]\nsearch = {spl}\n")
+    [out] = import_splunk([path], tmp_path / "out", MACROS)
+    assert out.status == "imported", out
+    text = out.written[0].read_text()
+    got = "\n".join(line[2:] for line in text.split("query: |\n", 1)[1].splitlines())
+    assert got == query
+
+
 REFUSALS = [  # SPL → the refusal's reason; the column is where the construct starts
     ("`cloudtrail` eventName=X | join user [search `cloudtrail`]", "SPL command `join` has no translation"),
     ("`cloudtrail` eventName=X | stats count by region2", "field `region2` has no source field in aws.cloudtrail (raw binding)"),
@@ -166,7 +206,7 @@ def test_savedsearches_stanza_with_continued_lines_imports(tmp_path: Path) -> No
     [out] = import_splunk([path], tmp_path / "out", MACROS)
     assert out.status == "imported", out
     text = out.written[0].read_text()
-    assert ('  where eventName =~ "DeleteTrail"\n  | summarize count = count()\n      by src, user_arn\n'
+    assert ('  where eventName =~ "DeleteTrail"\n  | summarize count = count() by src, user_arn\n'
             '  | where isnotnull(src) and isnotnull(user_arn)\n') in text
 
 
