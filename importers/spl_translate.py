@@ -177,7 +177,7 @@ class Translator:
 
     def command(self, text: str, at: int, first: bool) -> None:
         m = re.fullmatch(r"`([A-Za-z0-9_]+)(?:\((.*)\))?`", text, re.S)
-        if m:
+        if m and not first:
             self.macro_command(m.group(1), m.group(2), at)
             return
         word = text.split(None, 1)[0] if text.strip() else ""
