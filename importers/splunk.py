@@ -187,6 +187,34 @@ def _wrap(stage: str, width: int = 100) -> str:
     return "\n".join(out)
 
 
+def _schedule(meta: dict[str, Any], notes: list[str]) -> dict[str, str] | None:
+    """savedsearches.conf `cron_schedule` and `dispatch.earliest_time` as the rule's `schedule:` where the cron is a
+    fixed period (every N minutes, hours or days) and the window a plain offset; otherwise a note says so."""
+    cron, earliest = meta.get("cron_schedule"), meta.get("dispatch.earliest_time")
+    if not isinstance(cron, str):
+        return None
+    period = None
+    for pattern, unit in ((r"\*/(\d+) \* \* \* \*", "m"), (r"\d+ \* \* \* \*", "1h"), (r"\d+ \*/(\d+) \* \* \*", "h"),
+                          (r"\d+ \d+ \* \* \*", "1d"), (r"\d+ \d+ \*/(\d+) \* \*", "d")):
+        m = re.fullmatch(pattern, cron.strip())
+        if m:
+            period = unit if unit[0] == "1" else m.group(1) + unit
+            break
+    if period is None:
+        notes.append(f"cron_schedule {cron!r} is not a fixed period; the rule has no schedule")
+        return None
+    out = {"every": period}
+    if isinstance(earliest, str):
+        w = re.fullmatch(r"-(\d+)([mhd])(@[mhd])?", earliest.strip())
+        if w is None:
+            notes.append(f"dispatch.earliest_time {earliest!r} is not an offset; the lookback is the period")
+        else:
+            out["lookback"] = w.group(1) + w.group(2)
+            if w.group(3):
+                notes.append(f"dispatch.earliest_time {earliest!r}: the window is {out['lookback']}, not snapped")
+    return out
+
+
 def rule_document(search: Search, t: Translator) -> dict[str, Any]:
     meta = search.meta
     doc: dict[str, Any] = {"title": search.name}
@@ -215,6 +243,9 @@ def rule_document(search: Search, t: Translator) -> dict[str, Any]:
         doc["lookups"] = t.lookups
     if t.baselines:
         doc["baselines"] = t.baselines
+    schedule = _schedule(meta, t.notes)
+    if schedule:
+        doc["schedule"] = schedule
     doc["query"] = _Literal("\n| ".join(_wrap(stage) for stage in t.stages) + "\n")
     return doc
 
@@ -223,8 +254,9 @@ def _render(search: Search, t: Translator, binding: str | None) -> str:
     head = [f"# Imported by `siemforge import splunk` from {search.origin.name}."]
     if binding and binding != "raw":
         head.append(f"# The search read the `{binding}` Splunk binding's field names; here they are the source's.")
+    body_doc = rule_document(search, t)  # first: it may add notes
     head += [f"# Note: {n}" for n in t.notes]
-    body = yaml.dump(rule_document(search, t), Dumper=_RuleDumper, sort_keys=False, width=110, allow_unicode=True)
+    body = yaml.dump(body_doc, Dumper=_RuleDumper, sort_keys=False, width=110, allow_unicode=True)
     return "\n".join(head) + "\n" + body
 
 

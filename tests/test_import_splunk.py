@@ -202,12 +202,15 @@ def test_refusals_name_the_construct(tmp_path: Path, spl: str, reason: str) -> N
 def test_savedsearches_stanza_with_continued_lines_imports(tmp_path: Path) -> None:
     path = tmp_path / "savedsearches.conf"
     path.write_text("[Deleted trails]\nsearch = `cloudtrail` eventName=DeleteTrail \\\n"
-                    "| stats count by src, user_arn\ncron_schedule = 0 * * * *\n")
+                    "| stats count by src, user_arn\ncron_schedule = */15 * * * *\ndispatch.earliest_time = -1h@h\n")
     [out] = import_splunk([path], tmp_path / "out", MACROS)
     assert out.status == "imported", out
     text = out.written[0].read_text()
     assert ('  where eventName =~ "DeleteTrail"\n  | summarize count = count() by src, user_arn\n'
             '  | where isnotnull(src) and isnotnull(user_arn)\n') in text
+    assert "schedule:\n  every: 15m\n  lookback: 1h\n" in text
+    assert "# Note: dispatch.earliest_time '-1h@h': the window is 1h, not snapped" in text
+    assert compiled(out.written[0]).schedule is not None
 
 
 def test_split_commands_keeps_quoted_and_bracketed_pipes() -> None:
