@@ -367,7 +367,7 @@ class Translator:
                 tree = _parser().parse(body, start="search")
             except lark.exceptions.UnexpectedInput:
                 raise Refusal(f"macro `{m.group(1)}` is not a search expression", _pos(node, at)) from None
-            return self.sterm(tree.children[0], _pos(node, at), dm=dm) if tree.children else "true"
+            return self.sterm(tree.children[0], _pos(node, at), top=top, dm=dm) if tree.children else "true"
         if d == "s_term":
             raise Refusal(f"raw-text search term `{node.children[0]}`", _pos(node, at))
         raise Refusal(f"search construct `{d}`", _pos(node, at))

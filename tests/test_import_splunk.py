@@ -213,6 +213,17 @@ def test_savedsearches_stanza_with_continued_lines_imports(tmp_path: Path) -> No
     assert compiled(out.written[0]).schedule is not None
 
 
+def test_macros_conf_with_arguments_expands(tmp_path: Path) -> None:
+    macros = tmp_path / "macros.conf"
+    macros.write_text("[ct]\ndefinition = sourcetype=aws:cloudtrail\n\n"
+                      "[api_call(2)]\nargs = name, source\ndefinition = eventName=$name$ eventSource=$source$\n")
+    path = tmp_path / "savedsearches.conf"
+    path.write_text('[Macro search]\nsearch = `ct` `api_call(DeleteTrail, "cloudtrail.amazonaws.com")`\n')
+    [out] = import_splunk([path], tmp_path / "out", [macros])
+    assert out.status == "imported", out
+    assert 'where eventName =~ "DeleteTrail" and eventSource =~ "cloudtrail.amazonaws.com"\n' in out.written[0].read_text()
+
+
 def test_split_commands_keeps_quoted_and_bracketed_pipes() -> None:
     assert split_commands('a x="p|q" | eval b=if(c, "|", d) | join [search e | f]') == [
         ('a x="p|q"', 0), ('eval b=if(c, "|", d)', 12), ("join [search e | f]", 35)]
