@@ -1,0 +1,319 @@
+"""`siemforge import splunk`: Splunk ESCU detection YAML and savedsearches.conf stanzas become siemforge rules.
+
+This module reads the inputs (with each search character's place in its file, for refusals at line:column) and
+writes the rules; importers/spl_translate.py translates the SPL. An imported rule is compiled before it is kept, so
+a rule that is written always compiles; a rule that does not is refused like any other construct."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .common import ImportOutcome
+from .spl_translate import Macro, Refusal, Search, Translator, split_commands
+
+__all__ = ["import_splunk", "read_macros", "split_commands"]
+
+
+# ---------------------------------------------------------------------------------------------- reading the inputs
+
+
+def _align(value: str, text: str, start: int) -> list[int]:
+    """Where each character of a YAML/conf scalar's value sits in the file: the value's characters are found in
+    order from `start`, so folding, quoting and line continuations are stepped over."""
+    out: list[int] = []
+    p = start
+    for ch in value:
+        q = p
+        while q < len(text) and text[q] != ch and not (ch == " " and text[q] == "\n"):
+            q += 1
+            if q - p > 200:  # not found nearby: keep the last position
+                q = p
+                break
+        out.append(min(q, len(text) - 1))
+        p = q + 1 if q < len(text) and (text[q] == ch or ch == " ") else p
+    return out
+
+
+def _read_text(path: Path) -> str | ImportOutcome:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return ImportOutcome(path, path.stem, "refused", f"cannot read the file: {e}", None, None, ())
+
+
+def _read_yaml(path: Path) -> list[Search | ImportOutcome]:
+    text = _read_text(path)
+    if isinstance(text, ImportOutcome):
+        return [text]
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        return [ImportOutcome(path, path.stem, "refused", f"not valid YAML: {getattr(e, 'problem', e)}",
+                              mark.line + 1 if mark else None, mark.column + 1 if mark else None, ())]
+    if not isinstance(data, dict) or not isinstance(data.get("search"), str):
+        return [ImportOutcome(path, path.stem, "refused", "not an ESCU detection (no `search:` text)", 1, 1, ())]
+    start = 0
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if k.value == "search":
+                start = v.start_mark.index
+    spl = data["search"]
+    return [Search(path, str(data.get("name") or path.stem), spl, _align(spl, text, start), text, data)]
+
+
+def _read_conf(path: Path) -> list[Search | ImportOutcome]:
+    """savedsearches.conf: `[stanza]` then `key = value` lines; a value continues on the next line after `\\`."""
+    text = _read_text(path)
+    if isinstance(text, ImportOutcome):
+        return [text]
+    out: list[Search | ImportOutcome] = []
+    stanza: str | None = None
+    keys: dict[str, tuple[str, int]] = {}
+    lines = text.split("\n")
+    offsets = [0]
+    for ln in lines:
+        offsets.append(offsets[-1] + len(ln) + 1)
+
+    def flush() -> None:
+        if stanza is None or stanza == "default":
+            return
+        if "search" not in keys:
+            return
+        spl, off = keys["search"]
+        meta = {k: v for k, (v, _) in keys.items()}
+        meta["name"] = stanza
+        out.append(Search(path, stanza, spl, _align(spl, text, off), text, meta))
+
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        s = ln.strip()
+        if s.startswith("[") and s.endswith("]"):
+            flush()
+            stanza, keys = s[1:-1], {}
+        elif "=" in s and not s.startswith("#") and stanza is not None:
+            key, _, val = ln.partition("=")
+            start = offsets[i] + len(key) + 1 + (len(val) - len(val.lstrip()))
+            val = val.strip()
+            while val.endswith("\\") and i + 1 < len(lines):
+                i += 1
+                val = val[:-1] + "\n" + lines[i].strip()
+            keys[key.strip()] = (val, start)
+        i += 1
+    flush()
+    return out
+
+
+def read_macros(paths: Sequence[Path]) -> dict[str, Macro]:
+    """ESCU macro YAML (`name`, `definition`, `arguments`) or macros.conf (`[name(n)]`, `definition`, `args`)."""
+    found: dict[str, Macro] = {}
+    files: list[Path] = []
+    for p in paths:
+        files.extend(sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p])
+    for f in files:
+        if f.suffix in (".yml", ".yaml"):
+            d = yaml.safe_load(f.read_text(encoding="utf-8"))
+            if isinstance(d, dict) and isinstance(d.get("name"), str) and "definition" in d:
+                found[d["name"]] = Macro(str(d["definition"]), tuple(str(a) for a in d.get("arguments") or ()))
+        elif f.suffix == ".conf":
+            stanza = None
+            for ln in f.read_text(encoding="utf-8").splitlines():
+                s = ln.strip()
+                if s.startswith("[") and s.endswith("]"):
+                    stanza = re.sub(r"\(\d+\)$", "", s[1:-1])
+                    found[stanza] = Macro("")
+                elif stanza and "=" in s:
+                    k, _, v = s.partition("=")
+                    if k.strip() == "definition":
+                        found[stanza].definition = v.strip()
+                    elif k.strip() == "args":
+                        found[stanza].args = tuple(a.strip() for a in v.split(","))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------- writing a rule
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "rule"
+
+
+class _Literal(str):
+    pass
+
+
+class _RuleDumper(yaml.SafeDumper):
+    """Writes a rule: the query as a literal block, one stage per line (registered on this class only)."""
+
+
+def _literal(dumper: yaml.SafeDumper, data: _Literal) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style="|")
+
+
+_RuleDumper.add_representer(_Literal, _literal)
+
+
+def _wrap(stage: str, width: int = 100) -> str:
+    """Break a long stage at its top-level `and`s and commas, one clause per line, like a hand-written rule."""
+    lines = stage.split("\n")
+    out = []
+    for line in lines:
+        while len(line) > width:
+            depth, cut, quote = 0, -1, False
+            for i, ch in enumerate(line):
+                if ch == '"' and (i == 0 or line[i - 1] != "\\"):
+                    quote = not quote
+                elif not quote and ch == "(":
+                    depth += 1
+                elif not quote and ch == ")":
+                    depth -= 1
+                elif not quote and depth == 0 and i <= width and i > 20:
+                    if line.startswith(" and ", i):
+                        cut = i + 1
+                    elif ch == "," and line[i + 1:i + 2] == " ":
+                        cut = i + 2
+            if cut <= 0:
+                break
+            out.append(line[:cut].rstrip())
+            line = "      " + line[cut:].lstrip()
+        out.append(line)
+    return "\n".join(out)
+
+
+def _schedule(meta: dict[str, Any], notes: list[str]) -> dict[str, str] | None:
+    """savedsearches.conf `cron_schedule` and `dispatch.earliest_time` as the rule's `schedule:` where the cron is a
+    fixed period (every N minutes, hours or days) and the window a plain offset; otherwise a note says so."""
+    cron, earliest = meta.get("cron_schedule"), meta.get("dispatch.earliest_time")
+    if not isinstance(cron, str):
+        return None
+    period = None
+    for pattern, unit in ((r"\*/(\d+) \* \* \* \*", "m"), (r"\d+ \* \* \* \*", "1h"), (r"\d+ \*/(\d+) \* \* \*", "h"),
+                          (r"\d+ \d+ \* \* \*", "1d"), (r"\d+ \d+ \*/(\d+) \* \*", "d")):
+        m = re.fullmatch(pattern, cron.strip())
+        if m:
+            period = unit if unit[0] == "1" else m.group(1) + unit
+            break
+    if period is None:
+        notes.append(f"cron_schedule {cron!r} is not a fixed period; the rule has no schedule")
+        return None
+    out = {"every": period}
+    if isinstance(earliest, str):
+        w = re.fullmatch(r"-(\d+)([mhd])(@[mhd])?", earliest.strip())
+        if w is None:
+            notes.append(f"dispatch.earliest_time {earliest!r} is not an offset; the lookback is the period")
+        else:
+            out["lookback"] = w.group(1) + w.group(2)
+            if w.group(3):
+                notes.append(f"dispatch.earliest_time {earliest!r}: the window is {out['lookback']}, not snapped")
+    return out
+
+
+def rule_document(search: Search, t: Translator) -> dict[str, Any]:
+    meta = search.meta
+    doc: dict[str, Any] = {"title": search.name}
+    if meta.get("id"):
+        doc["id"] = str(meta["id"])
+    if meta.get("status"):
+        doc["status"] = str(meta["status"])
+    if meta.get("description"):
+        doc["description"] = " ".join(str(meta["description"]).split())
+    if meta.get("author"):
+        doc["author"] = str(meta["author"])
+    refs = [f"imported from {search.origin.name}"]
+    refs += [str(r) for r in meta.get("references") or () if isinstance(r, str)]
+    doc["references"] = refs
+    tags = [f"attack.{str(x).lower()}" for x in (meta.get("tags") or {}).get("mitre_attack_id") or ()]
+    if tags:
+        doc["tags"] = tags
+    fps = meta.get("known_false_positives")
+    if isinstance(fps, str) and fps.strip():
+        doc["falsepositives"] = [" ".join(fps.split())]
+    logsource = {"product": "aws", "service": "cloudtrail"}
+    if t.s.source == "cim.change":
+        logsource["category"] = "change"
+    doc["logsource"] = logsource
+    if t.lookups:
+        doc["lookups"] = t.lookups
+    if t.baselines:
+        doc["baselines"] = t.baselines
+    schedule = _schedule(meta, t.notes)
+    if schedule:
+        doc["schedule"] = schedule
+    doc["query"] = _Literal("\n| ".join(_wrap(stage) for stage in t.stages) + "\n")
+    return doc
+
+
+def _render(search: Search, t: Translator, binding: str | None) -> str:
+    head = [f"# Imported by `siemforge import splunk` from {search.origin.name}."]
+    if binding and binding != "raw":
+        head.append(f"# The search read the `{binding}` Splunk binding's field names; here they are the source's.")
+    body_doc = rule_document(search, t)  # first: it may add notes
+    head += [f"# Note: {n}" for n in t.notes]
+    body = yaml.dump(body_doc, Dumper=_RuleDumper, sort_keys=False, width=110, allow_unicode=True)
+    return "\n".join(head) + "\n" + body
+
+
+def import_one(search: Search, out_dir: Path, macros: dict[str, Macro]) -> ImportOutcome:
+    from siemforge.compiler.api import compile_file
+
+    t = Translator(search, macros)
+    try:
+        t.run()
+    except Refusal as r:
+        line, col = search.position(r.at)
+        return ImportOutcome(search.origin, search.name, "refused", r.reason, line, col, ())
+    folder = out_dir / _slug(search.name)
+    rule_path = folder / f"{_slug(search.name)}.yml"
+    files: dict[Path, str] = {rule_path: _render(search, t, t.s.binding.name if t.s.binding else None)}
+    for table, header in t.tables.items():
+        files[folder / "lookups" / f"{table}.csv"] = ",".join(header) + "\n"
+    clash = [p for p in files if p.exists()]
+    if clash:
+        return ImportOutcome(search.origin, search.name, "refused", f"{clash[0]} exists; not overwritten",
+                             None, None, ())
+    for p, text in files.items():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    result = compile_file(rule_path)
+    errors = [d for d in result.diagnostics if d.severity.value == "error"]
+    if result.rule is None or errors:
+        for p in files:
+            p.unlink()
+        for d in (folder / "lookups", folder):
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+        why = errors[0].message if errors else "the imported rule does not compile"
+        return ImportOutcome(search.origin, search.name, "refused", f"translation does not compile: {why}",
+                             None, None, ())
+    return ImportOutcome(search.origin, search.name, "imported", None, None, None, tuple(files))
+
+
+def read_searches(paths: Sequence[Path]) -> list[Search | ImportOutcome]:
+    found: list[Search | ImportOutcome] = []
+    for p in paths:
+        files = sorted(q for q in p.rglob("*") if q.suffix in (".yml", ".yaml", ".conf")) if p.is_dir() else [p]
+        for f in files:
+            if not f.exists():
+                found.append(ImportOutcome(f, f.stem, "refused", "file not found", None, None, ()))
+            elif f.suffix == ".conf":
+                found.extend(_read_conf(f))
+            else:
+                found.extend(_read_yaml(f))
+    return found
+
+
+def import_splunk(paths: Sequence[Path], out_dir: Path, macros: Sequence[Path] = ()) -> list[ImportOutcome]:
+    """Import every ESCU detection YAML and savedsearches.conf stanza under `paths` into `out_dir`, one folder per
+    rule. Never raises for a bad rule: each input rule gets an outcome."""
+    known = read_macros(macros)
+    out: list[ImportOutcome] = []
+    for item in read_searches(paths):
+        out.append(item if isinstance(item, ImportOutcome) else import_one(item, out_dir, known))
+    return out
