@@ -1,0 +1,47 @@
+"""What every importer returns and shares: one outcome per input rule, and writing the rules it made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOutcome:
+    origin: Path                 # the input file
+    name: str                    # the input rule's name/title
+    status: Literal["imported", "refused"]
+    reason: str | None           # why refused (the construct), None when imported
+    line: int | None             # 1-based position of the refusing construct in `origin`, when known
+    column: int | None
+    written: tuple[Path, ...]    # rule files (and fixtures/lookups) written
+
+
+def rule_slug(name: str) -> str:
+    """A folder and file name made of a rule's name: lower case, runs of anything but letters and digits as `_`."""
+    out = "".join(c.lower() if c.isascii() and c.isalnum() else "_" for c in name)
+    return "_".join(p for p in out.split("_") if p)[:80] or "rule"
+
+
+def yaml_scalar(value: str) -> str:
+    """A YAML scalar for `value` on one line: plain when YAML reads it back as the same string, else JSON-quoted
+    (JSON strings are YAML double-quoted strings)."""
+    import json
+
+    import yaml
+
+    if value and "\n" not in value and value == value.strip() and not value.startswith(("'", '"', "[", "{", "&", "*",
+                                                                                          "!", "|", ">", "%", "@",
+                                                                                          "`", "#", "-", "?", ":")):
+        try:
+            if yaml.safe_load(f"k: {value}") == {"k": value} and ": " not in value and " #" not in value:
+                return value
+        except yaml.YAMLError:
+            pass
+    return json.dumps(value, ensure_ascii=False)
+
+
+def literal_block(text: str, indent: str = "  ") -> str:
+    """`|-` block text for a multi-line value: each line indented (trailing spaces dropped)."""
+    return "|-\n" + "\n".join((indent + line).rstrip() for line in text.strip("\n").split("\n"))
