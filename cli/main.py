@@ -510,6 +510,16 @@ def _register_export() -> None:
 _register_export()
 
 
+def _register_import() -> None:
+    from .importcmd import import_app, translate
+
+    app.add_typer(import_app, name="import")
+    app.command(name="translate")(translate)
+
+
+_register_import()
+
+
 def main() -> None:
     try:
         app()

@@ -48,7 +48,8 @@ def parse(text: str) -> Tree[Token]:
         elif isinstance(exc, lark.UnexpectedToken):
             near = f" near {exc.token!s}"[:60]
         elif isinstance(exc, lark.UnexpectedCharacters):
-            near = f" near {text[exc.pos_in_stream:exc.pos_in_stream + 20]!r}"
+            at = exc.pos_in_stream or 0
+            near = f" near {text[at:at + 20]!r}"
         raise Refusal(f"KQL syntax siemforge does not read{near}", exc.line, exc.column) from None
 
 
@@ -242,13 +243,13 @@ class Translator:
             case "where":
                 return "where " + self.predicate(op.children[0], scope)
             case "extend":
-                items = [self.assignment(a, scope, "extend") for a in op.children]
+                items = [self.assignment(a, scope, "extend") for a in _trees(op.children)]
                 ours = [self._name_for(n, scope) for n, _ in items]
                 for name, _ in items:
                     self._define(scope, name)
                 return "extend " + _join([f"{o} = {t}" for o, (_, t) in zip(ours, items)])
             case "project":
-                items = [self.assignment(a, scope, "project") for a in op.children]
+                items = [self.assignment(a, scope, "project") for a in _trees(op.children)]
                 ours = [self._name_for(n, scope) for n, _ in items]
                 scope.closed = [n for n, _ in items]
                 return "project " + _join([t if t == o else f"{o} = {t}" for o, (_, t) in zip(ours, items)])
@@ -282,7 +283,7 @@ class Translator:
                     expr, *mods = key.children
                     direction = "desc"  # KQL sorts descending by default
                     for m in mods:
-                        if m.type == "SORT_DIR":
+                        if isinstance(m, Token) and m.type == "SORT_DIR":
                             direction = str(m)
                         else:
                             raise _refuse(f"sort with `{m}`", m)
@@ -531,6 +532,10 @@ class Translator:
             raise _refuse(f"function {fn}()", fn_tok)
         texts = [self._plain(a, scope, node) for a in args]
         return Value(f"{name}({', '.join(texts)})")
+
+
+def _trees(children: list[Tree[Token] | Token]) -> list[Tree[Token]]:
+    return [c for c in children if isinstance(c, Tree)]
 
 
 def _is_path_text(text: str) -> bool:

@@ -158,7 +158,7 @@ def _read_arm(f: Path, text: str) -> Iterator[SentinelRule]:
     starts = [m.end() - 1 for m in re.finditer(r'"query"\s*:\s*"', text)]
     for i, res in enumerate(rules):
         p = dict(res.get("properties") or {})
-        props = {ARM_KEYS.get(k, k): v for k, v in p.items()}
+        props: dict[str, Any] = {ARM_KEYS.get(str(k), str(k)): v for k, v in p.items()}
         props.setdefault("id", str(res.get("name", "")).rsplit("/", 1)[-1])
         props["_arm"] = True
         qmap = _json_string_map(text, starts[i], str(props.get("query", ""))) if i < len(starts) else None
