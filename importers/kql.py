@@ -24,11 +24,14 @@ from siemforge.compiler.bindings import Binding, builtin_bindings, row_filter
 class Refusal(Exception):
     """A construct the import cannot carry over exactly: what it is, and where (1-based, in the KQL text)."""
 
-    def __init__(self, reason: str, line: int | None = None, column: int | None = None) -> None:
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None, key: str | None = None,
+                 in_file: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.line = line
         self.column = column
+        self.key = key  # the rule's key the refusal is about (its position is that key's), when not in the KQL
+        self.in_file = in_file  # line/column are already the input file's
 
 
 @cache

@@ -19,7 +19,7 @@ from typing import Any
 
 from siemforge.backends.kql.artifacts import ENTITIES, TACTICS
 from siemforge.compiler.diagnostics import CompileError
-from siemforge.compiler.yamlpos import TextOrigin, load_yaml
+from siemforge.compiler.yamlpos import PositionedYaml, TextOrigin, load_yaml
 
 from .common import ImportOutcome, literal_block, rule_slug, yaml_scalar
 from .kql import Refusal, Translation, parse_duration, translate
@@ -46,6 +46,7 @@ class SentinelRule:
     query_map: list[tuple[int, int]] | None  # ARM: KQL (line, column) → file, per KQL line's start offset
     hunting: bool
     refusal: Refusal | None = None
+    yaml_doc: PositionedYaml | None = None
 
 
 def import_sentinel(paths: Sequence[Path], out_dir: Path) -> list[ImportOutcome]:
@@ -82,9 +83,25 @@ def import_sentinel(paths: Sequence[Path], out_dir: Path) -> list[ImportOutcome]
 
 def _refused(rule: SentinelRule, name: str, exc: Refusal) -> ImportOutcome:
     line, column = exc.line, exc.column
-    if line is not None and column is not None and exc.line is not None:
+    if exc.key is not None:
+        line, column = _key_position(rule, exc.key)
+    elif line is not None and column is not None and not exc.in_file:
         line, column = _file_position(rule, line, column)
     return ImportOutcome(rule.origin, name, "refused", exc.reason, line, column, ())
+
+
+def _key_position(rule: SentinelRule, key: str) -> tuple[int | None, int | None]:
+    """Where the rule's key is written: its YAML key, or the first `"key":` of the ARM template."""
+    if rule.yaml_doc is not None:
+        span = rule.yaml_doc.key_span((key,))
+        return (span.line, span.column) if span else (None, None)
+    try:
+        text = rule.origin.read_text(encoding="utf-8")
+    except OSError:
+        return None, None
+    arm_key = {v: k for k, v in ARM_KEYS.items()}.get(key, key)
+    m = re.search(r'"' + re.escape(arm_key) + r'"\s*:', text)
+    return _json_position(text, m.start()) if m else (None, None)
 
 
 def _file_position(rule: SentinelRule, line: int, column: int) -> tuple[int | None, int | None]:
@@ -129,14 +146,14 @@ def _read_yaml(f: Path, text: str) -> SentinelRule:
     except CompileError as exc:
         d = exc.diagnostics[0]
         pos = (d.span.line, d.span.column) if d.span else (None, None)
-        return SentinelRule(f, {"name": f.name}, None, None, False, Refusal(f"not YAML: {d.message}", *pos))
+        return SentinelRule(f, {"name": f.name}, None, None, False, Refusal(f"not YAML: {d.message}", *pos, in_file=True))
     props = doc.value
     if not isinstance(props, dict) or not isinstance(props.get("query"), str):
         return SentinelRule(f, {"name": f.name}, None, None, False,
-                            Refusal("not a Sentinel analytic rule or hunting query (no `query:`)", 1, 1))
+                            Refusal("not a Sentinel analytic rule or hunting query (no `query:`)", 1, 1, in_file=True))
     hunting = "queryFrequency" not in props and "triggerOperator" not in props
     origin = doc.origin(("query",))
-    return SentinelRule(f, props, origin, None, hunting)
+    return SentinelRule(f, props, origin, None, hunting, yaml_doc=doc)
 
 
 ARM_KEYS = {"displayName": "name", "alertRuleTemplateName": "id"}
@@ -147,13 +164,13 @@ def _read_arm(f: Path, text: str) -> Iterator[SentinelRule]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         yield SentinelRule(f, {"name": f.name}, None, None, False,
-                           Refusal(f"not JSON: {exc.msg}", exc.lineno, exc.colno))
+                           Refusal(f"not JSON: {exc.msg}", exc.lineno, exc.colno, in_file=True))
         return
     resources = doc.get("resources") if isinstance(doc, dict) else None
     rules = [r for r in resources or [] if isinstance(r, dict) and str(r.get("type", "")).endswith("/alertRules")]
     if not rules:
         yield SentinelRule(f, {"name": f.name}, None, None, False,
-                           Refusal("an ARM template without alertRules resources", 1, 1))
+                           Refusal("an ARM template without alertRules resources", 1, 1, in_file=True))
         return
     starts = [m.end() - 1 for m in re.finditer(r'"query"\s*:\s*"', text)]
     for i, res in enumerate(rules):
@@ -166,7 +183,7 @@ def _read_arm(f: Path, text: str) -> Iterator[SentinelRule]:
         rule = SentinelRule(f, props, None, qmap, False)
         if kind != "Scheduled":
             rule.refusal = Refusal(f"an alert rule of kind {kind}", *_json_position(text, starts[i] if i < len(
-                starts) else 0))
+                starts) else 0), in_file=True)
         yield rule
 
 
@@ -209,9 +226,9 @@ def convert(rule: SentinelRule) -> tuple[str, str]:
     t = translate(query)  # Refusal carries the KQL position
     for key in p:
         if key not in IGNORED_KEYS and not key.startswith("_"):
-            raise Refusal(f"rule key {key}")
+            raise Refusal(f"rule key {key}", key=key)
     if p.get("kind", "Scheduled") != "Scheduled":
-        raise Refusal(f"an alert rule of kind {p.get('kind')}")
+        raise Refusal(f"an alert rule of kind {p.get('kind')}", key="kind")
     _check_grouping(p)
 
     lines = [f"title: {yaml_scalar(name)}"]
@@ -223,7 +240,7 @@ def convert(rule: SentinelRule) -> tuple[str, str]:
     sev = str(p.get("severity") or "").lower()
     if sev:
         if sev not in ("informational", "low", "medium", "high"):
-            raise Refusal(f"severity {p.get('severity')}")
+            raise Refusal(f"severity {p.get('severity')}", key="severity")
         lines.append(f"level: {sev}")
     desc = str(p.get("description") or "").strip()
     if desc.startswith("'") and desc.count("'") % 2 == 1:
@@ -267,12 +284,13 @@ def convert(rule: SentinelRule) -> tuple[str, str]:
 def _check_grouping(p: dict[str, Any]) -> None:
     grouping = p.get("eventGroupingSettings")
     if isinstance(grouping, dict) and grouping.get("aggregationKind") not in (None, "SingleAlert"):
-        raise Refusal(f"eventGroupingSettings aggregationKind {grouping.get('aggregationKind')}")
+        raise Refusal(f"eventGroupingSettings aggregationKind {grouping.get('aggregationKind')}",
+                      key="eventGroupingSettings")
     if p.get("alertDetailsOverride"):
-        raise Refusal("alertDetailsOverride")
+        raise Refusal("alertDetailsOverride", key="alertDetailsOverride")
     inc = p.get("incidentConfiguration")
     if isinstance(inc, dict) and (inc.get("groupingConfiguration") or {}).get("enabled"):
-        raise Refusal("incidentConfiguration grouping")
+        raise Refusal("incidentConfiguration grouping", key="incidentConfiguration")
 
 
 def _tags(p: dict[str, Any]) -> list[str]:
@@ -280,14 +298,14 @@ def _tags(p: dict[str, Any]) -> list[str]:
     for tactic in p.get("tactics") or []:
         tag = TACTIC_TAGS.get(str(tactic).replace(" ", "").lower())
         if tag is None:
-            raise Refusal(f"tactic {tactic}")
+            raise Refusal(f"tactic {tactic}", key="tactics")
         tags.append(f"attack.{tag}")
     techniques = list(p.get("relevantTechniques") or []) + list(p.get("techniques") or [])
     techniques += list(p.get("subTechniques") or [])
     for tech in techniques:
         t = str(tech).strip().lower()
         if not re.fullmatch(r"t\d{4}(\.\d{3})?", t):
-            raise Refusal(f"technique {tech}")
+            raise Refusal(f"technique {tech}", key="relevantTechniques")
         if f"attack.{t}" not in tags:
             tags.append(f"attack.{t}")
     return tags
@@ -301,7 +319,7 @@ def _duration(v: object, what: str) -> timedelta:
         if m and any(m.groups()):
             d = timedelta(days=int(m.group(1) or 0), hours=int(m.group(2) or 0), minutes=int(m.group(3) or 0))
     if d is None:
-        raise Refusal(f"{what} {s}")
+        raise Refusal(f"{what} {s}", key=what)
     return d
 
 
@@ -334,10 +352,10 @@ def _alert(p: dict[str, Any]) -> str | None:
         return None
     op = OPERATORS.get(str(p["triggerOperator"]).lower())
     if op is None:
-        raise Refusal(f"triggerOperator {p['triggerOperator']}")
+        raise Refusal(f"triggerOperator {p['triggerOperator']}", key="triggerOperator")
     threshold = p.get("triggerThreshold", 0)
     if not isinstance(threshold, int):
-        raise Refusal(f"triggerThreshold {threshold}")
+        raise Refusal(f"triggerThreshold {threshold}", key="triggerThreshold")
     parts = [f'threshold: "{op} {threshold}"']
     if p.get("suppressionEnabled"):
         parts.append(f"suppress: {_short(_duration(p.get('suppressionDuration'), 'suppressionDuration'))}")
@@ -353,15 +371,15 @@ def _outputs(p: dict[str, Any], t: Translation) -> tuple[dict[str, dict[str, str
         etype = str(m.get("entityType"))
         spec = ENTITY_KINDS.get(etype)
         if spec is None:
-            raise Refusal(f"entity type {etype}")
+            raise Refusal(f"entity type {etype}", key="entityMappings")
         kind, ids = spec
         if kind in entities:
-            raise Refusal(f"two {etype} entity mappings")
+            raise Refusal(f"two {etype} entity mappings", key="entityMappings")
         fields: dict[str, str] = {}
         for fm in m.get("fieldMappings") or []:
             ident = ids.get(str(fm.get("identifier")))
             if ident is None:
-                raise Refusal(f"{etype} identifier {fm.get('identifier')}")
+                raise Refusal(f"{etype} identifier {fm.get('identifier')}", key="entityMappings")
             fields[ident] = str(fm.get("columnName"))
         entities[kind] = fields
     details = {str(k): str(v) for k, v in (p.get("customDetails") or {}).items()}
@@ -370,11 +388,11 @@ def _outputs(p: dict[str, Any], t: Translation) -> tuple[dict[str, dict[str, str
     for col in dict.fromkeys(wanted):
         if t.columns is not None:
             if col not in t.columns:
-                raise Refusal(f"entity or detail column {col}, not an output column of the query")
+                raise Refusal(f"entity or detail column {col}, not an output column of the query", key="entityMappings")
         elif col not in t.defined:
             canonical = t.table_columns.get(col)
             if canonical is None:
-                raise Refusal(f"entity or detail column {col}, not a column of the rows")
+                raise Refusal(f"entity or detail column {col}, not a column of the rows", key="entityMappings")
             t.names[col] = col + "_"  # on the table's rows, under another name than the table column's
             extra.append((col + "_", canonical))
 
@@ -399,9 +417,10 @@ def check_compiles(text: str, slug: str) -> None:
         errors = [d for d in res.diagnostics if d.severity.name == "ERROR"]
         if res.rule is None or errors:
             d = errors[0] if errors else None
-            raise Refusal("the translated rule does not compile: " + (d.message if d else "unknown error"))
+            raise Refusal("the translated rule does not compile: " + (d.message if d else "unknown error"), key="query")
         for tgt in targets().values():
             try:
                 tgt.compile(res.rule, None)
             except CompileError as exc:
-                raise Refusal(f"no {tgt.name} query for the translated rule: {exc.diagnostics[0].message}") from None
+                raise Refusal(f"no {tgt.name} query for the translated rule: {exc.diagnostics[0].message}",
+                              key="query") from None
