@@ -145,8 +145,9 @@ def _read_yaml(f: Path, text: str) -> SentinelRule:
         doc = load_yaml(text, str(f))
     except CompileError as exc:
         d = exc.diagnostics[0]
-        pos = (d.span.line, d.span.column) if d.span else (None, None)
-        return SentinelRule(f, {"name": f.name}, None, None, False, Refusal(f"not YAML: {d.message}", *pos, in_file=True))
+        line, column = (d.span.line, d.span.column) if d.span else (None, None)
+        return SentinelRule(f, {"name": f.name}, None, None, False,
+                            Refusal(f"not YAML: {d.message}", line, column, in_file=True))
     props = doc.value
     if not isinstance(props, dict) or not isinstance(props.get("query"), str):
         return SentinelRule(f, {"name": f.name}, None, None, False,
