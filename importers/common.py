@@ -45,3 +45,14 @@ def yaml_scalar(value: str) -> str:
 def literal_block(text: str, indent: str = "  ") -> str:
     """`|-` block text for a multi-line value: each line indented (trailing spaces dropped)."""
     return "|-\n" + "\n".join((indent + line).rstrip() for line in text.strip("\n").split("\n"))
+
+
+def folded(text: str, width: int = 110, indent: str = "  ") -> str:
+    """`>-` block text for one paragraph of prose, wrapped at `width` (YAML folds the lines back into one)."""
+    import textwrap
+
+    if text != " ".join(text.split()):  # runs of spaces or leading/trailing ones would not survive folding
+        return yaml_scalar(text)
+    return ">-\n" + "\n".join(indent + line for line in textwrap.wrap(text, width - len(indent),
+                                                                        break_long_words=False,
+                                                                        break_on_hyphens=False))

@@ -10,6 +10,7 @@ KQL text (the caller maps it into the input file). The meaning of each mapping i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
@@ -110,6 +111,18 @@ class Translation:
     source: str  # the siemforge source of the table
     names: dict[str, str]  # a column's KQL name -> its name in the rule, where they differ (decision 53)
     table_columns: dict[str, str]  # the table's column -> its canonical path (the binding read backwards)
+    stage_lines: list[int] = field(default_factory=list)  # the KQL line of each stage's operator
+
+    def body(self, kql: str, extra: Sequence[str] = ()) -> str:
+        """The pipeline text, one stage per line, with the KQL's own `//` comments above the stage they preceded."""
+        notes = comments(kql)
+        out: list[str] = []
+        lines = [*self.stage_lines, *([10**9] * len(extra))]
+        for i, (stage, line) in enumerate(zip([*self.stages, *extra], lines)):
+            while notes and notes[0][0] < line:
+                out.append(notes.pop(0)[1])
+            out.append(("| " if i else "") + stage)
+        return "\n".join(out)
 
 
 @dataclass(slots=True)
@@ -166,6 +179,7 @@ class Translator:
         self.rev: dict[str, str] = {}
         self.lookback: timedelta | None = None
         self.names: dict[str, str] = {}  # KQL column name -> the rule's name for it (decision 53)
+        self.stage_lines: list[int] = []
 
     # ------------------------------------------------------------------ statements
     def translate(self, tree: Tree[Token]) -> Translation:
@@ -184,7 +198,7 @@ class Translator:
         stages = self.pipeline(query, scope, used=set())
         assert self.binding is not None
         return Translation(stages, self.lookback, scope.closed, scope.defined, self.binding.source,
-                           {k: v for k, v in self.names.items() if k != v}, self.rev)
+                           {k: v for k, v in self.names.items() if k != v}, self.rev, self.stage_lines)
 
     def _is_table_name(self, node: Tree[Token] | Token) -> bool:
         return isinstance(node, Tree) and node.data == "name" and str(node.children[0]) not in self.scalars
@@ -218,6 +232,7 @@ class Translator:
             stage = self.op(op, scope)
             if stage is not None:
                 stages.append(stage)
+                self.stage_lines.append(op.meta.line if not op.meta.empty else 10**9)
         return stages
 
     def _time_window(self, op: Tree[Token]) -> bool:
@@ -535,6 +550,31 @@ class Translator:
             raise _refuse(f"function {fn}()", fn_tok)
         texts = [self._plain(a, scope, node) for a in args]
         return Value(f"{name}({', '.join(texts)})")
+
+
+def comments(text: str) -> list[tuple[int, str]]:
+    """The `//` comments of a KQL text outside its string literals, with their 1-based lines, in order."""
+    out: list[tuple[int, str]] = []
+    i, line, quote, verbatim = 0, 1, "", False
+    while i < len(text):
+        c = text[i]
+        if c == "\n":
+            line += 1
+        elif quote:
+            if c == "\\" and not verbatim:
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote, verbatim = c, i > 0 and text[i - 1] == "@"
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            out.append((line, text[i:end].rstrip()))
+            i = end
+            continue
+        i += 1
+    return out
 
 
 def _trees(children: list[Tree[Token] | Token]) -> list[Tree[Token]]:

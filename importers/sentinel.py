@@ -21,7 +21,7 @@ from siemforge.backends.kql.artifacts import ENTITIES, TACTICS
 from siemforge.compiler.diagnostics import CompileError
 from siemforge.compiler.yamlpos import PositionedYaml, TextOrigin, load_yaml
 
-from .common import ImportOutcome, literal_block, rule_slug, yaml_scalar
+from .common import ImportOutcome, folded, literal_block, rule_slug, yaml_scalar
 from .kql import Refusal, Translation, parse_duration, translate
 
 TACTIC_TAGS = {v.lower(): k for k, v in TACTICS.items()}
@@ -249,7 +249,7 @@ def convert(rule: SentinelRule) -> tuple[str, str]:
     if desc.endswith("'") and not desc.startswith("'"):
         desc = desc[:-1]
     if desc:
-        lines.append("description: " + (literal_block(desc) if "\n" in desc.strip() else yaml_scalar(desc.strip())))
+        lines.append("description: " + (literal_block(desc) if "\n" in desc.strip() else folded(desc.strip())))
     kind = "hunting query" if rule.hunting else "analytic rule"
     lines.append(f"author: imported by siemforge from the Microsoft Sentinel {kind}")
     refs = [str(p["OriginalUri"])] if p.get("OriginalUri") else []
@@ -261,11 +261,10 @@ def convert(rule: SentinelRule) -> tuple[str, str]:
         lines.append(f"tags: [{', '.join(tags)}]")
     lines.append(f"source: {t.source}")
     entities, details, extra_cols = _outputs(p, t)
-    stages = t.stages + ([f"extend {', '.join(f'{c} = {e}' for c, e in extra_cols)}"] if extra_cols else [])
-    if not stages:
-        stages = ["where true"]
-    body = "\n| ".join(stages)
-    lines.append("query: " + literal_block(body))
+    extra = [f"extend {', '.join(f'{c} = {e}' for c, e in extra_cols)}"] if extra_cols else []
+    if not t.stages and not extra:
+        extra = ["where true"]  # every row of the table
+    lines.append("query: " + literal_block(t.body(query, extra)))
     sched = _schedule(p, t)
     if sched:
         lines.append(sched)
