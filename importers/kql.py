@@ -46,7 +46,11 @@ def parse(text: str) -> Tree[Token]:
         return _parser().parse(text)
     except lark.UnexpectedInput as exc:
         near = ""
-        inside = _open_call(text, _offset(text, exc.line, exc.column))
+        pos = _offset(text, exc.line, exc.column)
+        inside = _open_call(text, pos)
+        op = list(re.finditer(r"\|\s*([A-Za-z][\w-]*)", text[:pos]))
+        if op and inside and text.rfind("(", 0, pos) > op[-1].end() and op[-1].group(1) in UNSUPPORTED:
+            raise Refusal(f"operator {op[-1].group(1)}", *_line_column(text, op[-1].start(1))) from None
         if inside:
             near = f" inside {inside}(…)"
         elif isinstance(exc, lark.UnexpectedToken):
@@ -55,6 +59,14 @@ def parse(text: str) -> Tree[Token]:
             at = exc.pos_in_stream or 0
             near = f" near {text[at:at + 20]!r}"
         raise Refusal(f"KQL syntax siemforge does not read{near}", exc.line, exc.column) from None
+
+
+UNSUPPORTED = {"join", "union", "lookup", "mv-apply", "mv-expand", "mvexpand", "make-series", "evaluate", "invoke",
+               "parse", "top", "top-nested", "scan", "partition", "fork", "facet"}
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def _offset(text: str, line: int, column: int) -> int:
