@@ -134,6 +134,7 @@ class Translation:
             while notes and notes[0][0] < line:
                 out.append(notes.pop(0)[1])
             out.append(("| " if i else "") + stage)
+        out += [note for _, note in notes]  # after the last stage
         return "\n".join(out)
 
 
@@ -397,6 +398,9 @@ class Translator:
         """The rule's name for a column the KQL assigns: on the table's rows a table column's name would hide the
         column that holds a source field, so it gets a trailing `_` (decision 53)."""
         assert self.binding is not None
+        existing = scope.closed if scope.closed is not None else scope.defined
+        if name in existing:  # replaced in place, under the name it already has
+            return self.names.get(name, name)
         ours = name + "_" if scope.closed is None and name in self.binding.schema else name
         self.names[name] = ours
         return ours

@@ -46,6 +46,12 @@ TRANSLATIONS = [
     ("AWSCloudTrail | project TimeGenerated, EventName | project-away EventName",
      ["project TimeGenerated_ = _time, EventName_ = eventName", "project TimeGenerated_"]),
     ("AWSCloudTrail | summarize count() by AWSRegion", ["summarize count_ = count()\n    by AWSRegion = awsRegion"]),
+    ("AWSCloudTrail | project UserIdentityUserName | extend UserIdentityUserName = tolower(UserIdentityUserName)",
+     ["project UserIdentityUserName_ = userIdentity.userName",
+      "extend UserIdentityUserName_ = tolower(UserIdentityUserName_)"]),
+    ("let lookback = 14d;\nAWSCloudTrail | where TimeGenerated >= ago(lookback) | take 5", ["take 5"]),
+    ("AWSCloudTrail | project-rename Region = AWSRegion | summarize by Region", ["rename Region = awsRegion",
+                                                                               "summarize by Region"]),
 ]
 
 REFUSALS = [
@@ -65,6 +71,16 @@ REFUSALS = [
 @pytest.mark.parametrize(("kql", "stages"), TRANSLATIONS)
 def test_translation(kql: str, stages: list[str]) -> None:
     assert translate(kql).stages == stages
+
+
+def test_ago_window_is_the_lookback() -> None:
+    t = translate("let lookback = 14d;\nAWSCloudTrail | where TimeGenerated >= ago(lookback) | take 5")
+    assert t.lookback is not None and t.lookback.days == 14
+
+
+def test_comments_stay_above_their_stage() -> None:
+    kql = 'AWSCloudTrail\n// only launches\n| where EventName == "a//b"\n| take 1 // the first'
+    assert translate(kql).body(kql) == '// only launches\nwhere eventName == "a//b"\n| take 1\n// the first'
 
 
 @pytest.mark.parametrize(("kql", "reason", "line", "column"), REFUSALS)
