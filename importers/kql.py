@@ -193,6 +193,7 @@ class Translator:
         self.lookback: timedelta | None = None
         self.names: dict[str, str] = {}  # KQL column name -> the rule's name for it (decision 53)
         self.stage_lines: list[int] = []
+        self.roots: set[str] = set()  # the source's top-level field names
 
     # ------------------------------------------------------------------ statements
     def translate(self, tree: Tree[Token]) -> Translation:
@@ -236,6 +237,7 @@ class Translator:
             except Refusal as exc:
                 raise _refuse(exc.reason, head) from None
             self.rev = _reverse_columns(self.binding)
+            self.roots = {p.split(".")[0] for p in [*self.binding.columns, *self.binding.json_columns, "_time"]}
         first = not stages
         for op in ops:
             assert isinstance(op, Tree)
@@ -401,7 +403,9 @@ class Translator:
         existing = scope.closed if scope.closed is not None else scope.defined
         if name in existing:  # replaced in place, under the name it already has
             return self.names.get(name, name)
-        ours = name + "_" if scope.closed is None and name in self.binding.schema else name
+        # on the table's rows a name must hide neither a table column nor a source field a later stage reads
+        hides = name in self.binding.schema or name in self.roots
+        ours = name + "_" if scope.closed is None and hides else name
         self.names[name] = ours
         return ours
 

@@ -174,17 +174,30 @@ def _read_arm(f: Path, text: str) -> Iterator[SentinelRule]:
                            Refusal("an ARM template without alertRules resources", 1, 1, in_file=True))
         return
     starts = [m.end() - 1 for m in re.finditer(r'"query"\s*:\s*"', text)]
-    for i, res in enumerate(rules):
+    for res in rules:
         p = dict(res.get("properties") or {})
         props: dict[str, Any] = {ARM_KEYS.get(str(k), str(k)): v for k, v in p.items()}
         props.setdefault("id", str(res.get("name", "")).rsplit("/", 1)[-1])
         props["_arm"] = True
-        qmap = _json_string_map(text, starts[i], str(props.get("query", ""))) if i < len(starts) else None
+        qmap, at = None, 0
+        for start in starts:  # the template's "query" string that is this rule's
+            qmap = _json_string_map(text, start, str(props.get("query", "")))
+            if qmap is not None:
+                at = start
+                starts.remove(start)
+                break
         kind = res.get("kind")
         rule = SentinelRule(f, props, None, qmap, False)
+        expression = [k for k in ("name", "query") if str(props.get(k, "")).startswith("[")
+                      and not str(props.get(k, "")).startswith("[[")]
         if kind != "Scheduled":
-            rule.refusal = Refusal(f"an alert rule of kind {kind}", *_json_position(text, starts[i] if i < len(
-                starts) else 0), in_file=True)
+            rule.refusal = Refusal(f"an alert rule of kind {kind}", *_json_position(text, at), in_file=True)
+        elif expression:  # an ARM template expression, evaluated at deployment: not the rule's text
+            rule.refusal = Refusal(f"an ARM template expression as the rule's {expression[0]}",
+                                   *_json_position(text, at), in_file=True)
+        for k in ("name", "query", "description"):
+            if str(props.get(k, "")).startswith("[["):  # `[[` is ARM's escape of a leading `[`
+                props[k] = str(props[k])[1:]
         yield rule
 
 

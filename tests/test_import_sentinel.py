@@ -50,6 +50,9 @@ TRANSLATIONS = [
      ["project UserIdentityUserName_ = userIdentity.userName",
       "extend UserIdentityUserName_ = tolower(UserIdentityUserName_)"]),
     ("let lookback = 14d;\nAWSCloudTrail | where TimeGenerated >= ago(lookback) | take 5", ["take 5"]),
+    # a column named like a source field would hide it from later stages
+    ('AWSCloudTrail | extend eventName = "x" | where EventName == "RunInstances"',
+     ['extend eventName_ = "x"', 'where eventName == "RunInstances"']),
     ("AWSCloudTrail | project-rename Region = AWSRegion | summarize by Region", ["rename Region = awsRegion",
                                                                                "summarize by Region"]),
 ]
