@@ -67,6 +67,9 @@ def import_sentinel(paths: Sequence[Path], out_dir: Path) -> list[ImportOutcome]
             except Refusal as exc:
                 outcomes.append(_refused(rule, name, exc))
                 continue
+            except RecursionError:  # an expression nested thousands deep: one rule refused, not the batch
+                outcomes.append(_refused(rule, name, Refusal("an expression nested too deeply", key="query")))
+                continue
             rel = f"{slug}/{slug}.yml"
             if any(rel in (str(p.relative_to(out_dir)) for p in o.written) for o in outcomes):
                 rel = f"{slug}_{rule_slug(str(rule.props.get('id', '')))[:8]}/{slug}.yml"
@@ -235,6 +238,7 @@ def _json_string_map(text: str, quote: int, value: str) -> list[tuple[int, int]]
 def convert(rule: SentinelRule) -> tuple[str, str]:
     """(slug, rule file text) for one input rule; raises Refusal."""
     p = rule.props
+    _check_shapes(p)
     name = str(p.get("name") or rule.origin.stem)
     query = str(p["query"])
     t = translate(query)  # Refusal carries the KQL position
@@ -292,6 +296,31 @@ def convert(rule: SentinelRule) -> tuple[str, str]:
         lines.append("details:")
         lines += [f"  {yaml_scalar(k)}: {yaml_scalar(v)}" for k, v in details.items()]
     return rule_slug(name), "\n".join(lines) + "\n"
+
+
+LIST_KEYS = ("tactics", "relevantTechniques", "techniques", "subTechniques", "entityMappings")
+MAP_KEYS = ("customDetails", "eventGroupingSettings", "incidentConfiguration")
+TEXT_KEYS = ("query", "name", "id", "description", "severity", "queryFrequency", "queryPeriod", "triggerOperator",
+             "version", "templateVersion", "OriginalUri", "suppressionDuration")
+
+
+def _check_shapes(p: dict[str, Any]) -> None:
+    """Each key the import reads has the shape Sentinel gives it; any other is refused at that key."""
+    if not isinstance(p.get("query"), str):
+        raise Refusal("no KQL `query` text", key="query")
+    for key in LIST_KEYS:
+        if p.get(key) is not None and not isinstance(p[key], list):
+            raise Refusal(f"{key} that is not a list", key=key)
+    for key in MAP_KEYS:
+        if p.get(key) is not None and not isinstance(p[key], dict):
+            raise Refusal(f"{key} that is not a mapping", key=key)
+    for key in TEXT_KEYS:
+        if p.get(key) is not None and not isinstance(p[key], (str, int, float)):
+            raise Refusal(f"{key} that is not text", key=key)
+    for m in p.get("entityMappings") or []:
+        if not isinstance(m, dict) or not isinstance(m.get("fieldMappings"), list) or not all(
+                isinstance(fm, dict) for fm in m["fieldMappings"]):
+            raise Refusal("an entity mapping that is not {entityType, fieldMappings: [...]}", key="entityMappings")
 
 
 def _check_grouping(p: dict[str, Any]) -> None:

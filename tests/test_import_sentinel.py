@@ -167,6 +167,39 @@ def test_cli_report_json_and_exit_code(tmp_path: Path) -> None:
     assert r.exit_code == 1 and mine.read_text() == "user's own\n"
 
 
+@pytest.mark.parametrize(("extra", "reason", "line"), [
+    ("tactics: Impact\n", "tactics that is not a list", 7),
+    ("entityMappings:\n  - IP\n", "an entity mapping that is not {entityType, fieldMappings: [...]}", 7),
+    ("kind: NRT\n", "an alert rule of kind NRT", 7),
+    ("triggerOperator: sometimes\n", "triggerOperator sometimes", 7),
+    ("eventGroupingSettings: {aggregationKind: AlertPerResult}\n", "eventGroupingSettings aggregationKind AlertPerResult",
+     7),
+])
+def test_malformed_or_unsayable_metadata_is_refused_at_its_key(tmp_path: Path, extra: str, reason: str,
+                                                              line: int) -> None:
+    f = tmp_path / "r.yaml"
+    f.write_text("name: R\nseverity: Low\nqueryFrequency: 1h\nqueryPeriod: 1h\nquery: |\n  AWSCloudTrail | take 1\n"
+                 + extra)
+    [o] = import_sentinel([f], tmp_path / "out")
+    assert (o.status, o.reason, o.line, o.column) == ("refused", reason, line, 1)
+
+
+def test_deep_nesting_refuses_one_rule_not_the_batch(tmp_path: Path) -> None:
+    f = tmp_path / "deep.yaml"
+    f.write_text("name: Deep\nquery: |\n  AWSCloudTrail | where " + "(" * 3000 + "true" + ")" * 3000 + "\n")
+    [o] = import_sentinel([f], tmp_path / "out")
+    assert o.status == "refused"
+
+
+def test_cli_splunk_without_its_importer_says_so(tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("siemforge.importers.splunk") is not None:
+        pytest.skip("this build has the Splunk importer")
+    r = CliRunner().invoke(app, ["import", "splunk", str(FIXTURES), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "no Splunk importer" in r.output
+
+
 def test_cli_translate_prints_the_other_query() -> None:
     r = CliRunner().invoke(app, ["translate", str(FIXTURES / "seed002_arm.json"), "--to", "splunk"])
     assert r.exit_code == 0, r.output
