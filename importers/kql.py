@@ -388,13 +388,16 @@ class Translator:
         """(output name, expression text); a bare table column keeps its KQL name (`EventName = eventName`)."""
         if item.data == "named":
             name_tok, e = item.children
-            v = self.expr(e, scope)
-            return str(name_tok), v.text
-        e = item.children[0]
-        if isinstance(e, Tree) and e.data == "name":
+            name, v = str(name_tok), self.expr(e, scope)
+        elif isinstance(item.children[0], Tree) and item.children[0].data == "name":
+            e = item.children[0]
             name = str(e.children[0])
-            return name, self.column(name, e, scope).text
-        raise _refuse(f"an unnamed expression in {where}", item)
+            v = self.column(name, e, scope)
+        else:
+            raise _refuse(f"an unnamed expression in {where}", item)
+        if v.json_text and where == "by":  # grouped as KQL groups it, by its JSON text (decision 51)
+            return name, f"tostring({v.text})"
+        return name, v.text
 
     def _name_for(self, name: str, scope: _Scope) -> str:
         """The rule's name for a column the KQL assigns: on the table's rows a table column's name would hide the
