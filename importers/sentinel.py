@@ -121,10 +121,13 @@ def _file_position(rule: SentinelRule, line: int, column: int) -> tuple[int | No
 
 
 # ---------------------------------------------------------------------------------------------- reading inputs
+RULE_SUFFIXES = ("", ".yaml", ".yml", ".json")  # in folders; a file named on the command line is always read
+
+
 def _files(paths: Sequence[Path]) -> Iterator[Path]:
     for p in paths:
         if p.is_dir():
-            yield from sorted(f for f in p.rglob("*") if f.is_file() and not any(
+            yield from sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in RULE_SUFFIXES and not any(
                 part.startswith(".") for part in f.relative_to(p).parts))
         else:
             yield p
@@ -152,9 +155,11 @@ def _read_yaml(f: Path, text: str) -> SentinelRule:
         return SentinelRule(f, {"name": f.name}, None, None, False,
                             Refusal(f"not YAML: {d.message}", line, column, in_file=True))
     props = doc.value
-    if not isinstance(props, dict) or not isinstance(props.get("query"), str):
+    if not isinstance(props, dict) or not isinstance(props.get("query"), str) or "name" not in props:
+        what = "a siemforge or Sigma rule" if isinstance(props, dict) and "title" in props else "a YAML file"
         return SentinelRule(f, {"name": f.name}, None, None, False,
-                            Refusal("not a Sentinel analytic rule or hunting query (no `query:`)", 1, 1, in_file=True))
+                            Refusal(f"{what}, not a Sentinel analytic rule or hunting query (they have `name:` and "
+                                    "`query:`)", 1, 1, in_file=True))
     hunting = "queryFrequency" not in props and "triggerOperator" not in props
     origin = doc.origin(("query",))
     return SentinelRule(f, props, origin, None, hunting, yaml_doc=doc)
