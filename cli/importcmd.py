@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
@@ -80,6 +81,10 @@ def report(outcomes: list[ImportOutcome], fmt: ReportFormat) -> None:
         out.print(table)
     imported = sum(o.status == "imported" for o in outcomes)
     err.print(f"{imported} of {len(outcomes)} rule(s) imported, {len(outcomes) - imported} refused", markup=False)
+    reasons = Counter(o.reason or "" for o in outcomes if o.status == "refused")
+    if fmt is ReportFormat.table and len(reasons) > 1:
+        for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+            err.print(f"  {n} × {reason}", markup=False, highlight=False)
     if imported < len(outcomes):
         raise typer.Exit(1)
 
