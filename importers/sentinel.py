@@ -21,8 +21,9 @@ from siemforge.backends.kql.artifacts import ENTITIES, TACTICS
 from siemforge.compiler.diagnostics import CompileError
 from siemforge.compiler.yamlpos import PositionedYaml, TextOrigin, load_yaml
 
-from .common import ImportOutcome, folded, literal_block, rule_slug, yaml_scalar
+from .common import ImportOutcome
 from .kql import Refusal, Translation, parse_duration, translate
+from .ruletext import folded, literal_block, rule_slug, yaml_scalar
 
 TACTIC_TAGS = {v.lower(): k for k, v in TACTICS.items()}
 ENTITY_KINDS = {sentinel: (kind, {v: k for k, v in ids.items()}) for kind, (sentinel, ids) in ENTITIES.items()}
