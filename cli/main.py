@@ -512,6 +512,16 @@ _register_export()
 app.command(name="coverage")(coverage_cmd)
 
 
+def _register_import() -> None:
+    from .importcmd import import_app, translate
+
+    app.add_typer(import_app, name="import")
+    app.command(name="translate")(translate)
+
+
+_register_import()
+
+
 def main() -> None:
     try:
         app()

@@ -18,7 +18,7 @@ import pytest
 
 from helpers import ROOT
 
-CODE_FOLDERS = ("compiler", "backends", "cli", "grammars", "sources", "importers")  # each is siemforge.<folder>
+CODE_FOLDERS = ("compiler", "backends", "cli", "grammars", "importers", "sources")  # each is siemforge.<folder>
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", "*.egg-info")  # a fresh clone has none
 
 
