@@ -108,10 +108,10 @@ def splunk(
     """ESCU detection YAML and savedsearches.conf stanzas → rule files."""
     _require([*paths, *([macros] if macros else [])])
     import_splunk = _splunk_importer()
-    report(_run(lambda: import_splunk(paths, output, macros)), format)
+    report(_run(lambda: import_splunk(paths, output, [macros] if macros else [])), format)
 
 
-def _splunk_importer() -> Callable[[Sequence[Path], Path, Path | None], list[ImportOutcome]]:
+def _splunk_importer() -> Callable[[Sequence[Path], Path, Sequence[Path]], list[ImportOutcome]]:
     try:  # imported by name: the Splunk importer is its own module, and may be absent from this build
         module = importlib.import_module("siemforge.importers.splunk")
     except ModuleNotFoundError:
@@ -121,7 +121,7 @@ def _splunk_importer() -> Callable[[Sequence[Path], Path, Path | None], list[Imp
         err.print("error: this siemforge has no Splunk importer (siemforge.importers.splunk.import_splunk)",
                   style="bold red", markup=False)
         raise typer.Exit(2)
-    return cast(Callable[[Sequence[Path], Path, Path | None], list[ImportOutcome]], fn)
+    return cast(Callable[[Sequence[Path], Path, Sequence[Path]], list[ImportOutcome]], fn)
 
 
 def _looks_splunk(path: Path) -> bool:
@@ -153,7 +153,7 @@ def translate(
         outdir = Path(tmp) / "rules"
         if _looks_splunk(file):
             import_splunk = _splunk_importer()
-            outcomes = _run(lambda: import_splunk([file], outdir, macros))
+            outcomes = _run(lambda: import_splunk([file], outdir, [macros] if macros else []))
         else:
             from siemforge.importers.sentinel import import_sentinel
 

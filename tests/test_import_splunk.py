@@ -3,6 +3,7 @@ seed, or are refused with the construct and its line:column in the input file.""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -273,3 +274,20 @@ def test_escu_corpus_imports_compile_and_emit_parseable_spl(tmp_path: Path) -> N
     reasons = Counter((o.reason or "").split("`")[0] + "…" for o in outcomes if o.status == "refused")
     print(f"\nimported {tally['imported']}/43; refused by reason: {dict(reasons)}")
     assert tally["imported"] >= 18
+
+
+def test_the_cli_imports_with_macros_and_translates(tmp_path: Path) -> None:
+    """`siemforge import splunk … --macros DIR -o DIR` and `translate --macros`: the CLI passes the macros through."""
+    import subprocess
+    import sys
+
+    seed = ESCU / "detections" / "seed001_aws_ecr_container_upload_outside_business_hours.yml"
+    cmd = [sys.executable, "-m", "siemforge.cli.main"]
+    r = subprocess.run([*cmd, "import", "splunk", str(seed), "--macros", str(MACROS[0]), "-o", str(tmp_path / "out"),
+                        "--format", "json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    [row] = json.loads(r.stdout)  # stdout is the JSON report alone (the summary goes to stderr)
+    assert row["status"] == "imported"
+    t = subprocess.run([*cmd, "translate", str(seed), "--to", "sentinel", "--macros", str(MACROS[0])],
+                       capture_output=True, text=True, timeout=300)
+    assert t.returncode == 0 and "AWSCloudTrail" in t.stdout and "PutImage" in t.stdout, t.stderr
