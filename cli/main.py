@@ -21,6 +21,7 @@ from siemforge import __version__
 from siemforge.backends.registry import targets
 from siemforge.compiler.diagnostics import CompileError
 
+from .build import build as build_command
 from .console import cell, err, out, print_diagnostics, styled
 from .outputs import slug, writing_to
 from .rules import RuleFiles, SentinelBinding, SourceDirs, compiled_rules, lowered, require_paths, use_sources
@@ -508,6 +509,7 @@ def _register_export() -> None:
 
 
 _register_export()
+app.command(name="build")(build_command)
 
 
 def main() -> None:
