@@ -24,6 +24,7 @@ named or its parent), all keys optional, paths relative to the file:
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import tomllib
@@ -124,6 +125,10 @@ def load_config(path: Path) -> dict[str, Any]:
         m = _TOML_AT.match(str(exc))
         if m:
             raise ConfigError(path, int(m["line"]), int(m["col"]), f"not valid TOML: {m['msg']}") from None
+        if str(exc).endswith(" (at end of document)"):
+            lines = text.split("\n")
+            raise ConfigError(path, len(lines), len(lines[-1]) + 1,
+                              f"not valid TOML: {str(exc).removesuffix(' (at end of document)')}") from None
         raise ConfigError(path, 1, 1, f"not valid TOML: {exc}") from None
     build = doc.get("build", {})
     if not isinstance(build, dict):
@@ -319,11 +324,12 @@ class Summary:
         }
 
 
-def _first_error(diags: list[Diagnostic]) -> str:
+def _problem(step: str, path: Path | str, diags: list[Diagnostic]) -> Problem:
+    """The summary's line for a rule that failed a step: its first error, where it points (else the rule's file)."""
     d = next((d for d in diags if d.severity is Severity.ERROR), diags[0] if diags else None)
     if d is None:
-        return "failed"
-    return f"{d.span}: {d.message}" if d.span else d.message
+        return Problem(step, str(path), "failed")
+    return Problem(step, str(d.span) if d.span else str(path), d.message)
 
 
 class _Writer:
@@ -364,7 +370,7 @@ def run_build(cfg: BuildConfig, sources: list[Path] | None, progress: Steps) -> 
     summary = Summary()
     require_paths(cfg.rules)
     use_sources(sources, cfg.rules)
-    files = discover_rules(cfg.rules)
+    files = [f for f in discover_rules(cfg.rules) if not _inside(f, cfg.output)]  # not what an earlier build wrote
     summary.files = len(files)
     if not files:
         err.print("error: no rule files found", style="bold red")
@@ -382,7 +388,7 @@ def run_build(cfg: BuildConfig, sources: list[Path] | None, progress: Steps) -> 
             print_diagnostics(res.diagnostics)
             printed.extend(res.diagnostics)
             if res.rule is None:
-                summary.rule_errors.append(Problem("compile", str(f), _first_error(res.diagnostics)))
+                summary.rule_errors.append(_problem("compile", f, res.diagnostics))
                 continue
             summary.rules += 1
             good.append(res)
@@ -413,8 +419,8 @@ def run_build(cfg: BuildConfig, sources: list[Path] | None, progress: Steps) -> 
                     query = tgt.compile(res.rule, binding)
                 except CompileError as exc:
                     print_diagnostics([d.in_file(res.path) for d in exc.diagnostics])
-                    summary.refusals.append(Problem(f"{tgt.name}" + (f" ({binding})" if binding else ""),
-                                                    _rule_name(res), _first_error(exc.diagnostics)))
+                    summary.refusals.append(_problem(tgt.name + (f" ({binding})" if binding else ""), res.path,
+                                                     exc.diagnostics))
                     progress.advance()
                     continue
                 compiled.write(f"{folder}{slug(res.rule.meta.id)}.{tgt.extension}", query + "\n")
@@ -440,6 +446,10 @@ def run_build(cfg: BuildConfig, sources: list[Path] | None, progress: Steps) -> 
         progress.step("checking KQL with Kusto.Language", None)
         _validate(sentinel, summary)
     return summary
+
+
+def _inside(file: Path, folder: Path) -> bool:
+    return Path(os.path.abspath(file)).is_relative_to(os.path.abspath(folder))
 
 
 def _rule_name(res: CompileResult) -> str:
@@ -468,17 +478,17 @@ def _run_tests(files: list[Path], cfg: BuildConfig, summary: Summary, printed: l
 
 
 def _export(name: str, export: Export, results: list[CompileResult], cfg: BuildConfig, summary: Summary) -> None:
-    bindings = cfg.bindings.get(export.target) or [None]
+    bindings: list[str | None] = [*cfg.bindings.get(export.target, [])] or [None]
 
     def refused(res: CompileResult, exc: CompileError) -> None:
         print_diagnostics([d.in_file(res.path) for d in exc.diagnostics])
-        summary.refusals.append(Problem(f"export {name}", _rule_name(res), _first_error(exc.diagnostics)))
+        summary.refusals.append(_problem(f"export {name}", _rule_name(res), exc.diagnostics))
 
     try:
         files, _ = export.files(results, bindings[0], refused)
     except CompileError as exc:  # the package as a whole cannot be built
         print_diagnostics(exc.diagnostics)
-        summary.errors.append(Problem(f"export {name}", str(cfg.output / export.folder), _first_error(exc.diagnostics)))
+        summary.errors.append(_problem(f"export {name}", cfg.output / export.folder, exc.diagnostics))
         return
     writer = _Writer(cfg.output / export.folder, summary, f"export {name}")
     for rel, data in files:
@@ -497,14 +507,17 @@ def _validate(queries: list[tuple[CompileResult, str]], summary: Summary) -> Non
         checked = check_queries(named, lookups)
     except CompileError as exc:
         print_diagnostics(exc.diagnostics)
-        summary.errors.append(Problem("validate", "Kusto.Language", _first_error(exc.diagnostics)))
+        summary.errors.append(_problem("validate", "Kusto.Language", exc.diagnostics))
         return
     summary.validated = len(queries)
     for (res, query), diags in zip(queries, checked):
         errors = [d for d in diags if d.severity == "Error"]
-        for d in errors:
+        lines = query.splitlines()
+        for d in errors:  # as `siemforge validate` shows them
             err.print(f"{res.path}: query {d.line}:{d.column}: error {d.code}: {d.message}", style="bold red",
                       markup=False, highlight=False)
+            line = lines[d.line - 1] if d.line - 1 < len(lines) else ""
+            err.print(f"    {line}\n    {' ' * (d.column - 1)}{'^' * max(d.length, 1)}", markup=False, highlight=False)
         if errors:
             d = errors[0]
             summary.validate_errors.append(Problem("validate", _rule_name(res),
