@@ -46,6 +46,7 @@ from .progress import Steps, steps, wanted
 from .rules import SourceDirs, require_paths, use_sources
 
 if TYPE_CHECKING:
+    from siemforge.backends.executor.testing import RuleTestReport
     from siemforge.backends.registry import Target
     from siemforge.compiler.api import CompileResult
 
@@ -299,6 +300,7 @@ class Summary:
     validate_errors: list[Problem] = field(default_factory=list)
     artifacts: dict[str, tuple[str, int]] = field(default_factory=dict)  # export -> (folder, files written)
     errors: list[Problem] = field(default_factory=list)  # outputs that could not be written, a check that could not run
+    reports: list[RuleTestReport] = field(default_factory=list)  # the tests run, for --junit
 
     @property
     def failed(self) -> bool:
@@ -466,6 +468,7 @@ def _run_tests(files: list[Path], cfg: BuildConfig, summary: Summary, printed: l
     progress.step("running tests", len(files))
     for f in files:
         rep = run_rule_tests(f, rule_root(f, cfg.rules))
+        summary.reports.append(rep)
         print_diagnostics([d for d in rep.diagnostics if d not in printed])
         for o in rep.outcomes:
             for m in o.malformed[:5]:
@@ -580,6 +583,7 @@ def build(
     config: Annotated[Path | None, typer.Option(
         "--config", help=f"the build's settings (default: {CONFIG_NAME} here or beside the rules)",
         show_default=False)] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="write the tests' JUnit XML report here")] = None,
     sources: SourceDirs = None,
 ) -> None:
     """Build everything: test every rule, compile it for every target, write every export, check the KQL."""
@@ -588,8 +592,25 @@ def build(
     except ConfigError as exc:
         err.print(str(exc), style="bold red", markup=False)
         raise typer.Exit(2) from None
+    if not rules and cfg.file is None and not cfg.rules[0].exists():
+        err.print(f"error: no {cfg.rules[0]}/ folder here: name the rules (siemforge build RULES…) or set `rules` in "
+                  f"[build] of a {CONFIG_NAME}", style="bold red", markup=False)
+        raise typer.Exit(2)
+    if cfg.output.exists() and not cfg.output.is_dir():
+        err.print(f"{cfg.output}: error: the output folder is a file", style="bold red", markup=False)
+        raise typer.Exit(2)
     with steps(wanted(format is BuildFormat.json)) as progress:
         summary = run_build(cfg, sources, progress)
+    if junit is not None:
+        from .junit import write_junit
+
+        try:
+            write_junit(junit, summary.reports)
+        except OSError as exc:
+            err.print(f"{junit}: error: cannot write the JUnit report: {exc.strerror or exc}", style="bold red",
+                      markup=False)
+            raise typer.Exit(2) from None
+        err.print(f"JUnit report: {junit}", markup=False)
     if format is BuildFormat.json:
         sys.stdout.write(orjson.dumps(summary.as_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

@@ -88,8 +88,9 @@ def test_a_failing_test_and_a_refused_rule_fail_the_build_and_are_both_in_the_su
 def test_a_clean_rule_set_builds_and_exits_zero(tmp_path: Path) -> None:
     rules = rule_set(tmp_path, failing=False, refused=False)
     (tmp_path / "siemforge.toml").write_text('[build]\nexports = ["arm", "splunk-app"]\n')
-    r = sf("build", str(rules), "-o", "out", "--format", "json", cwd=tmp_path)
+    r = sf("build", str(rules), "-o", "out", "--format", "json", "--junit", "junit.xml", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert 'tests="1" failures="0"' in (tmp_path / "junit.xml").read_text()
     s = json.loads(r.stdout)
     assert s["ok"] and s["tests"] == {"passed": 1, "failed": 0, "rules_without_tests": 1, "failures": []}
     assert [a["export"] for a in s["artifacts"]] == ["compiled", "arm", "splunk-app"]
@@ -182,3 +183,13 @@ def test_build_of_the_bundled_rules_writes_what_the_chain_of_commands_wrote(tmp_
         return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
     assert tree(tmp_path / "build") == tree(chain)
+
+
+def test_usage_errors_say_what_to_do(tmp_path: Path) -> None:
+    r = sf("build", cwd=tmp_path)  # no rules named, no rules/ folder, no siemforge.toml
+    assert r.returncode == 2 and "error: no rules/ folder here: name the rules" in r.stderr
+    rules = rule_set(tmp_path)
+    (tmp_path / "out").write_text("a file")
+    r = sf("build", str(rules), "-o", "out", cwd=tmp_path)
+    assert r.returncode == 2 and "out: error: the output folder is a file" in r.stderr
+    assert (tmp_path / "out").read_text() == "a file"
