@@ -73,6 +73,7 @@ class BuildConfig:
     tests: bool = True
     validate: bool = True
     file: Path | None = None
+    text: str = ""  # the config file's text, for the position of a bad value
 
 
 class ConfigError(Exception):
@@ -168,9 +169,7 @@ def load_config(path: Path) -> dict[str, Any]:
 
 
 def resolve_config(rules: list[Path] | None, output: Path | None, config: Path | None) -> BuildConfig:
-    """The command line over the config file over the defaults; target, binding and export names checked."""
-    from siemforge.backends.registry import targets
-
+    """The command line over the config file over the defaults (names are checked by check_names)."""
     file = config if config is not None else find_config(rules or [])
     raw: dict[str, Any] = {}
     if file is not None:
@@ -193,30 +192,35 @@ def resolve_config(rules: list[Path] | None, output: Path | None, config: Path |
         validate=raw.get("validate", True),
         file=file,
     )
-    text: str = raw.get("_text", "")
+    cfg.text = raw.get("_text", "")
+    return cfg
+
+
+def check_names(cfg: BuildConfig) -> None:
+    """The config's target, binding and export names exist (bindings: the user's own too, so after use_sources).
+    Names come only from a config file, so a ConfigError names it."""
+    from siemforge.backends.registry import targets
+
     registry = targets()
-    assert file is not None or not raw
+    file = cfg.file or Path(CONFIG_NAME)
+
+    def fail(key: str, section: str, message: str) -> ConfigError:
+        return ConfigError(file, *_where(cfg.text, key, section), message)
+
     for name in cfg.targets or []:
         if name not in registry:
-            assert file is not None
-            raise ConfigError(file, *_where(text, "targets"), f"unknown target {name!r}; targets: "
-                              + ", ".join(registry))
+            raise fail("targets", "build", f"unknown target {name!r}; targets: {', '.join(registry)}")
     for name, names in cfg.bindings.items():
-        assert file is not None
         if name not in registry:
-            raise ConfigError(file, *_where(text, name, "build.bindings"), f"unknown target {name!r}; targets: "
-                              + ", ".join(registry))
+            raise fail(name, "build.bindings", f"unknown target {name!r}; targets: {', '.join(registry)}")
         known = _binding_names(registry[name])
         for b in names:
             if b not in known:
-                raise ConfigError(file, *_where(text, name, "build.bindings"),
-                                  f"target {name!r} has no binding {b!r}; bindings: {', '.join(known)}")
+                raise fail(name, "build.bindings", f"target {name!r} has no binding {b!r}; bindings: "
+                           + ", ".join(known))
     for name in cfg.exports or []:
         if name not in EXPORTS:
-            assert file is not None
-            raise ConfigError(file, *_where(text, "exports"), f"unknown export {name!r}; exports: "
-                              + ", ".join(EXPORTS))
-    return cfg
+            raise fail("exports", "build", f"unknown export {name!r}; exports: {', '.join(EXPORTS)}")
 
 
 def _binding_names(tgt: Target) -> list[str]:
@@ -372,6 +376,7 @@ def run_build(cfg: BuildConfig, sources: list[Path] | None, progress: Steps) -> 
     summary = Summary()
     require_paths(cfg.rules)
     use_sources(sources, cfg.rules)
+    check_names(cfg)
     files = [f for f in discover_rules(cfg.rules) if not _inside(f, cfg.output)]  # not what an earlier build wrote
     summary.files = len(files)
     if not files:
@@ -530,6 +535,10 @@ def _validate(queries: list[tuple[CompileResult, str]], summary: Summary) -> Non
 # ------------------------------------------------------------------------------------------------- the summary
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def print_summary(s: Summary, cfg: BuildConfig) -> None:
     t = Table(title="siemforge build")
     t.add_column("step")
@@ -551,11 +560,13 @@ def print_summary(s: Summary, cfg: BuildConfig) -> None:
     for (target, binding), n in s.queries.items():
         step = target + ("" if binding == "default" else f" ({binding})")
         ps = [p for p in s.refusals if p.step == step]
-        problems(f"compile {step}", ps, f"{n} queries", f"{n} queries, {len(ps)} refused")
+        queries = _count(n, "query", "queries")
+        problems(f"compile {step}", ps, queries, f"{queries}, {len(ps)} refused")
     for name, (folder, n) in s.artifacts.items():
         ps = [p for p in s.refusals if p.step == f"export {name}"]
         step = "write compiled" if name == "compiled" else f"export {name}"
-        problems(step, ps, f"{n} files → {folder}", f"{n} files → {folder}, {len(ps)} rule(s) left out")
+        files = _count(n, "file", "files")
+        problems(step, ps, f"{files} → {folder}", f"{files} → {folder}, {len(ps)} rule(s) left out")
     if s.validated is not None:
         problems("validate sentinel", s.validate_errors, f"{s.validated} queries clean (Kusto.Language)",
                  f"{len(s.validate_errors)} of {s.validated} queries with errors")
@@ -599,8 +610,12 @@ def build(
     if cfg.output.exists() and not cfg.output.is_dir():
         err.print(f"{cfg.output}: error: the output folder is a file", style="bold red", markup=False)
         raise typer.Exit(2)
-    with steps(wanted(format is BuildFormat.json)) as progress:
-        summary = run_build(cfg, sources, progress)
+    try:
+        with steps(wanted(format is BuildFormat.json)) as progress:
+            summary = run_build(cfg, sources, progress)
+    except ConfigError as exc:
+        err.print(str(exc), style="bold red", markup=False)
+        raise typer.Exit(2) from None
     if junit is not None:
         from .junit import write_junit
 
