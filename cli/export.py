@@ -50,19 +50,48 @@ def dump_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=4, ensure_ascii=False) + "\n"
 
 
-def _kql(rules: list[Path], binding: str | None, artifact: Callable[[ir.RuleIR, str], T],
-         sources: list[Path] | None) -> tuple[list[tuple[ir.RuleIR, str, T]], int]:
-    """Each rule under `rules` with its KQL query on `binding` and the `artifact` made of them, and how many rules
-    failed at either step."""
+Files = list[tuple[str, str | bytes]]  # (path inside the output folder, content)
+Refused = Callable[["CompileResult", CompileError], None]  # told of each rule an export leaves out, and why
+
+
+def _kql(results: list[CompileResult], binding: str | None, artifact: Callable[[ir.RuleIR, str], T],
+         on_refusal: Refused | None = None) -> tuple[list[tuple[ir.RuleIR, str, T]], int]:
+    """Each compiled rule with its KQL query on `binding` and the `artifact` made of them, and how many rules were
+    refused at either step."""
     from siemforge.backends.kql.lower import compile_kql
 
     def lower(rule: ir.RuleIR) -> tuple[str, T]:
         query = compile_kql(rule, binding)
         return query, artifact(rule, query)
 
-    results, failures = compiled_rules(rules, sources)
-    done, refused = lowered(results, lower)
-    return [(res.rule, query, made) for res, (query, made) in done if res.rule is not None], failures + refused
+    done, refused = lowered(results, lower, on_refusal)
+    return [(res.rule, query, made) for res, (query, made) in done if res.rule is not None], refused
+
+
+def sentinel_yaml_files(results: list[CompileResult], binding: str | None,
+                        on_refusal: Refused | None = None) -> tuple[Files, int]:
+    """`export sentinel-yaml`'s files for compiled rules, and how many rules it refused."""
+    from siemforge.backends.kql.artifacts import analytic_rule_yaml
+    from siemforge.backends.kql.lower import sentinel_binding
+
+    items, refused = _kql(results, binding, lambda rule, query: analytic_rule_yaml(
+        rule, query, sentinel_binding(rule, binding)), on_refusal)
+    return [(f"{slug(rule.meta.id)}.yaml", dump_yaml(doc)) for rule, _, doc in items], refused
+
+
+def arm_files(results: list[CompileResult], binding: str | None, bundle: str = "ruleset.json",
+              on_refusal: Refused | None = None) -> tuple[Files, int]:
+    """`export arm`'s files for compiled rules, and how many rules it refused."""
+    from siemforge.backends.kql.artifacts import alert_rule_resource, arm_template
+
+    # the resource is built to validate durations, entities and operators; the templates are built from the rules
+    items, refused = _kql(results, binding, lambda rule, query: alert_rule_resource(rule, query, binding), on_refusal)
+    good = [(rule, query) for rule, query, _ in items]
+    files: Files = [(f"{slug(rule.meta.id)}.json", dump_json(arm_template([(rule, query)], binding)))
+                    for rule, query in good]
+    if good:
+        files.append((bundle, dump_json(arm_template(good, binding))))
+    return files, refused
 
 
 def _write(output: Path, files: Sequence[tuple[str, str | bytes]]) -> None:
@@ -80,13 +109,10 @@ def sentinel_yaml(
     sources: SourceDirs = None,
 ) -> None:
     """Analytic rules in the Azure-Sentinel repository's YAML format, one file per rule."""
-    from siemforge.backends.kql.artifacts import analytic_rule_yaml
-    from siemforge.backends.kql.lower import sentinel_binding
-
-    items, failures = _kql(rules, binding, lambda rule, query: analytic_rule_yaml(
-        rule, query, sentinel_binding(rule, binding)), sources)
-    _write(output, [(f"{slug(rule.meta.id)}.yaml", dump_yaml(doc)) for rule, _, doc in items])
-    if failures:
+    results, failures = compiled_rules(rules, sources)
+    files, refused = sentinel_yaml_files(results, binding)
+    _write(output, files)
+    if failures or refused:
         raise typer.Exit(1)
 
 
@@ -99,28 +125,67 @@ def arm(
     sources: SourceDirs = None,
 ) -> None:
     """ARM deployment templates: one per rule (<id>.json) and one for the whole rule set, lookups as watchlists."""
-    from siemforge.backends.kql.artifacts import alert_rule_resource, arm_template
-
-    # the resource is built to validate durations, entities and operators; the templates are built from the rules
-    items, failures = _kql(rules, binding, lambda rule, query: alert_rule_resource(rule, query, binding), sources)
-    good = [(rule, query) for rule, query, _ in items]
-    files = [(f"{slug(rule.meta.id)}.json", dump_json(arm_template([(rule, query)], binding))) for rule, query in good]
-    if good:
-        files.append((bundle, dump_json(arm_template(good, binding))))
+    results, failures = compiled_rules(rules, sources)
+    files, refused = arm_files(results, binding, bundle)
     _write(output, files)
-    if failures:
+    if failures or refused:
         raise typer.Exit(1)
 
 
-def _splunk_ready(rules: list[Path], binding: str | None, sources: list[Path] | None
+def _splunk_ready(results: list[CompileResult], binding: str | None, on_refusal: Refused | None = None
                   ) -> tuple[list[CompileResult], int]:
-    """The rules that compile and lower to SPL on `binding`, and how many did not (the export goes on without
-    them)."""
+    """The rules that lower to SPL on `binding`, and how many did not (the export goes on without them)."""
     from siemforge.backends.spl.lower import compile_spl
 
-    results, failures = compiled_rules(rules, sources)
-    ready, refused = lowered(results, lambda rule: compile_spl(rule, binding))
-    return [res for res, _ in ready], failures + refused
+    ready, refused = lowered(results, lambda rule: compile_spl(rule, binding), on_refusal)
+    return [res for res, _ in ready], refused
+
+
+def splunk_app_files(results: list[CompileResult], binding: str | None, app_id: str = "siemforge_content",
+                     on_refusal: Refused | None = None) -> tuple[Files, int]:
+    """`export splunk-app`'s files (the app folder and its .tgz) for compiled rules, and how many rules it refused.
+    CompileError when the app as a whole cannot be built."""
+    from siemforge.backends.spl.app import AppSpec, build_app, package
+
+    ready, refused = _splunk_ready(results, binding, on_refusal)
+    files = build_app([r.rule for r in ready if r.rule is not None], binding, AppSpec(app_id=app_id))
+    out_files: Files = [(f"{app_id}/{rel}", data) for rel, data in sorted(files.items())]
+    out_files.append((f"{app_id}.tgz", package(app_id, files)))
+    return out_files, refused
+
+
+def contentctl_files(results: list[CompileResult], binding: str | None,
+                     on_refusal: Refused | None = None) -> tuple[Files, int]:
+    """`export contentctl`'s pack for compiled rules, and how many rules it refused. CompileError when the pack as
+    a whole cannot be built."""
+    from siemforge.backends.spl.contentctl import PackError, build_pack
+
+    ready, refused = _splunk_ready(results, binding, on_refusal)
+    good = [r.rule for r in ready if r.rule is not None]
+    tests = {r.rule.meta.id: r.doc.tests for r in ready if r.rule is not None and r.doc is not None}
+    by_id = {r.rule.meta.id: r for r in ready if r.rule is not None}
+    left_out: list[str] = []
+
+    def refuse(rule: ir.RuleIR, why: PackError) -> None:
+        res = by_id[rule.meta.id]
+        span = None
+        if res.doc is not None:  # the key to change, the first of those named that the rule has
+            key = next((k for k in why.at if k in res.doc.data), "title")
+            span = res.doc.yaml.key_span((key,))
+        diagnostic = Diagnostic(Severity.ERROR, f"{rule.meta.title}: {why}", span, code="contentctl")
+        if on_refusal is not None:
+            on_refusal(res, CompileError([diagnostic]))
+        elif span is None:
+            err.print(f"error: {res.path}: {rule.meta.title}: {why}", style="bold red", markup=False)
+        else:
+            print_diagnostics([diagnostic])
+        left_out.append(rule.meta.id)
+
+    def note(rule: ir.RuleIR, text: str) -> None:
+        err.print(f"note: {by_id[rule.meta.id].path}: {rule.meta.title}: {text}", style="cyan", markup=False)
+
+    files = build_pack(good, binding, tests, on_error=refuse, on_note=note)
+    return sorted(files.items()), refused + len(left_out)
 
 
 @export_app.command("splunk-app")
@@ -132,19 +197,14 @@ def splunk_app(
     sources: SourceDirs = None,
 ) -> None:
     """A Splunk app: savedsearches.conf (one stanza per rule), macros, lookups, metadata, and a .tgz of it."""
-    from siemforge.backends.spl.app import AppSpec, build_app, package
-
-    results, failures = _splunk_ready(rules, binding, sources)
-    good = [r.rule for r in results if r.rule is not None]
+    results, failures = compiled_rules(rules, sources)
     try:
-        files = build_app(good, binding, AppSpec(app_id=app_id))
+        files, refused = splunk_app_files(results, binding, app_id)
     except CompileError as exc:
         print_diagnostics(exc.diagnostics)
         raise typer.Exit(1) from None
-    out_files: list[tuple[str, str | bytes]] = [(f"{app_id}/{rel}", data) for rel, data in sorted(files.items())]
-    out_files.append((f"{app_id}.tgz", package(app_id, files)))
-    _write(output, out_files)
-    if failures:
+    _write(output, files)
+    if failures or refused:
         raise typer.Exit(1)
 
 
@@ -159,37 +219,12 @@ def contentctl_pack(
     """A contentctl 5.x content pack (detections with their fixture tests, baselines, macros, lookups, stories,
     data_sources). Copy it over a `contentctl init` pack and run contentctl there (test data paths are relative to
     the pack folder)."""
-    from siemforge.backends.spl.contentctl import PackError, build_pack
-
-    results, failures = _splunk_ready(rules, binding, sources)
-    good = [r.rule for r in results if r.rule is not None]
-    tests = {r.rule.meta.id: r.doc.tests for r in results if r.rule is not None and r.doc is not None}
-    paths = {r.rule.meta.id: r.path for r in results if r.rule is not None}
-    left_out: list[str] = []
-
-    docs = {r.rule.meta.id: r.doc for r in results if r.rule is not None and r.doc is not None}
-
-    def refuse(rule: ir.RuleIR, why: PackError) -> None:
-        doc = docs.get(rule.meta.id)
-        span = None
-        if doc is not None:  # the key to change, the first of those named that the rule has
-            key = next((k for k in why.at if k in doc.data), "title")
-            span = doc.yaml.key_span((key,))
-        if span is None:
-            err.print(f"error: {paths[rule.meta.id]}: {rule.meta.title}: {why}", style="bold red", markup=False)
-        else:
-            print_diagnostics([Diagnostic(Severity.ERROR, f"{rule.meta.title}: {why}", span, code="contentctl")])
-        left_out.append(rule.meta.id)
-
-    def note(rule: ir.RuleIR, text: str) -> None:
-        err.print(f"note: {paths[rule.meta.id]}: {rule.meta.title}: {text}", style="cyan", markup=False)
-
+    results, failures = compiled_rules(rules, sources)
     try:
-        files = build_pack(good, binding, tests, on_error=refuse, on_note=note)
+        files, refused = contentctl_files(results, binding)
     except CompileError as exc:
         print_diagnostics(exc.diagnostics)
         raise typer.Exit(1) from None
-    failures += len(left_out)
-    _write(output, sorted(files.items()))
-    if failures:
+    _write(output, files)
+    if failures or refused:
         raise typer.Exit(1)

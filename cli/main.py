@@ -21,9 +21,11 @@ from siemforge import __version__
 from siemforge.backends.registry import targets
 from siemforge.compiler.diagnostics import CompileError
 
+from .build import build as build_command
 from .console import cell, err, out, print_diagnostics, styled
 from .coverage import coverage as coverage_cmd
 from .outputs import slug, writing_to
+from .progress import reading, steps, wanted
 from .rules import RuleFiles, SentinelBinding, SourceDirs, compiled_rules, lowered, require_paths, use_sources
 
 if TYPE_CHECKING:
@@ -206,7 +208,8 @@ def run(
                           f"{kind} file: run it without --binding", style="bold red", markup=False)
                 raise typer.Exit(2)
     try:
-        res = run_rule(result.rule, logs, _parse_now(now), prefilter=prefilter, binding=shape)
+        with reading(wanted(format is RunFormat.json), sum(_size(p) for p in logs)) as meter:
+            res = run_rule(result.rule, logs, _parse_now(now), prefilter=prefilter, binding=shape, meter=meter)
     except CompileError as exc:  # the executor cannot run this rule (a regex RE2 cannot run)
         print_diagnostics(exc.diagnostics)
         raise typer.Exit(1) from None
@@ -236,6 +239,13 @@ def run(
         for i, s in enumerate(res.stats, 1):
             t.add_row(str(i), s.label, str(s.rows_in), str(s.rows_out), str(max(s.rows_in - s.rows_out, 0)))
         err.print(t)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _print_rows(rows: list[dict[str, Any]]) -> None:
@@ -280,10 +290,13 @@ def test(
     use_sources(sources, roots)
     files = discover_rules(roots)
     reports: list[RuleTestReport] = []
-    for f in files:
-        rep = run_rule_tests(f, rule_root(f, roots))
-        print_diagnostics(rep.diagnostics)
-        reports.append(rep)
+    with steps(wanted()) as progress:
+        progress.step("testing rules", len(files))
+        for f in files:
+            rep = run_rule_tests(f, rule_root(f, roots))
+            print_diagnostics(rep.diagnostics)
+            reports.append(rep)
+            progress.advance()
     table = Table(title="siemforge test")
     table.add_column("rule")
     table.add_column("test")
@@ -373,10 +386,13 @@ def compile_cmd(
     items: list[dict[str, Any]] = []
     failures = 0
     written = 0
+    files = discover_rules(rules)
     with contextlib.ExitStack() as stack:
         outdir = stack.enter_context(writing_to(output)) if output is not None else None
-        for res in compile_batch(discover_rules(rules), tuple(t.name for t in selected), binding,
-                                 default_cache_dir(), rules):
+        progress = stack.enter_context(steps(wanted(format is OutFormat.json and output is None)))
+        progress.step("compiling rules", len(files))
+        for res in compile_batch(files, tuple(t.name for t in selected), binding, default_cache_dir(), rules):
+            progress.advance()
             print_diagnostics(res.diagnostics)
             failures += res.failures
             if outdir is None:
@@ -520,6 +536,7 @@ def _register_import() -> None:
 
 
 _register_import()
+app.command(name="build")(build_command)
 
 
 def main() -> None:

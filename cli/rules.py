@@ -91,9 +91,12 @@ def compiled_rules(paths: list[Path], sources: list[Path] | None = None) -> tupl
     return good, failures
 
 
-def lowered(results: list[CompileResult], lower: Callable[[ir.RuleIR], T]) -> tuple[list[tuple[CompileResult, T]], int]:
+def lowered(results: list[CompileResult], lower: Callable[[ir.RuleIR], T],
+            on_refusal: Callable[[CompileResult, CompileError], None] | None = None
+            ) -> tuple[list[tuple[CompileResult, T]], int]:
     """Each compiled rule with what `lower` made of it (a query, an artifact), and how many `lower` refused: a
-    refusal's diagnostics are printed, naming the rule's file when they carry no position of their own."""
+    refusal's diagnostics are printed, naming the rule's file when they carry no position of their own (or given to
+    `on_refusal`, which then reports them)."""
     done: list[tuple[CompileResult, T]] = []
     failures = 0
     for res in results:
@@ -101,6 +104,9 @@ def lowered(results: list[CompileResult], lower: Callable[[ir.RuleIR], T]) -> tu
         try:
             done.append((res, lower(res.rule)))
         except CompileError as exc:
-            print_diagnostics([d.in_file(res.path) for d in exc.diagnostics])
+            if on_refusal is not None:
+                on_refusal(res, exc)
+            else:
+                print_diagnostics([d.in_file(res.path) for d in exc.diagnostics])
             failures += 1
     return done, failures

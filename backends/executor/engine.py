@@ -21,7 +21,7 @@ from siemforge.compiler.types import Type
 from .auditd import select_by_field
 from .compile import Context, Fn, Row, compile_expr
 from .prefilter import line_prefilter
-from .reader import Malformed, Reports, iter_events
+from .reader import Malformed, Meter, Reports, iter_events
 from .regex import check_rule
 from .shapes import row_selected, row_to_record
 from .values import hashable, sort_key, to_datetime, to_number, to_text
@@ -421,9 +421,10 @@ def run_rule(
     binding: Binding | None = None,
     workers: int | None = None,
     parallel_min_bytes: int | None = None,
+    meter: Meter | None = None,
 ) -> RunResult:
     """Run a rule over log files and decide whether it alerts. CompileError if the executor cannot run it (a
-    regex RE2 cannot run: regex.py).
+    regex RE2 cannot run: regex.py). `meter`: told the bytes and events read as the run goes (the CLI's progress).
 
     prefilter: skip parsing NDJSON lines that cannot pass the first filter (see prefilter.py); such lines count
     as read and as dropped by that filter, and are not checked for malformed JSON.
@@ -436,7 +437,7 @@ def run_rule(
         from .parallel import MIN_BYTES, run_parallel
 
         done = run_parallel(rule, logs, now or default_now(), lookup_overrides or {}, prefilter, workers,
-                            MIN_BYTES if parallel_min_bytes is None else parallel_min_bytes)
+                            MIN_BYTES if parallel_min_bytes is None else parallel_min_bytes, meter)
         if done is not None:
             return done
     malformed = Reports()
@@ -446,13 +447,19 @@ def run_rule(
 
     def events() -> Iterator[Row]:
         nonlocal events_read
+        told = 0
         for p in logs:
-            for ev in iter_events(p, malformed, keep, skipped):
+            for ev in iter_events(p, malformed, keep, skipped, meter):
                 events_read += 1
+                if meter is not None and events_read - told >= 4096:
+                    meter(0, events_read - told)
+                    told = events_read
                 if binding is None:
                     yield ev
                 elif row_selected(ev, binding):
                     yield row_to_record(ev, binding)
+        if meter is not None and events_read > told:
+            meter(0, events_read - told)
 
     rows, stats = run_pipeline(rule.pipeline, events(), now or default_now(), lookup_overrides or {})
     out = list(rows)

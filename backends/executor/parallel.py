@@ -24,7 +24,7 @@ from siemforge.compiler.sources import builtin_sources
 from .compile import Context
 from .engine import Engine, RunResult, StageStat, stage_label, threshold_met
 from .prefilter import line_prefilter
-from .reader import _BOM, _RECORDS_DOC, MAX_LINE_BYTES, Reports, iter_range_events
+from .reader import _BOM, _RECORDS_DOC, MAX_LINE_BYTES, Meter, Reports, iter_range_events
 
 STREAMING = (ir.Filter, ir.Extend, ir.Rename, ir.Project, ir.Lookup)
 MIN_BYTES = 16 * 1024 * 1024  # below this, starting processes costs more than it saves
@@ -137,8 +137,10 @@ def _work(job: tuple[ir.RuleIR, str, int, int, int, datetime, dict[str, Path], b
 
 
 def run_parallel(rule: ir.RuleIR, logs: list[Path], now: datetime, overrides: dict[str, Path], prefilter: bool,
-                 workers: int | None = None, min_bytes: int = MIN_BYTES) -> RunResult | None:
-    """The run split over processes, or None when this rule or these files should run sequentially."""
+                 workers: int | None = None, min_bytes: int = MIN_BYTES, meter: Meter | None = None
+                 ) -> RunResult | None:
+    """The run split over processes, or None when this rule or these files should run sequentially. `meter` is told
+    each byte range's bytes and events as its process finishes."""
     p = plan(rule.pipeline)
     workers = workers or os.cpu_count() or 1
     if p is None or workers < 2 or not logs or not all(plain_ndjson(f) for f in logs):
@@ -148,7 +150,11 @@ def run_parallel(rule: ir.RuleIR, logs: list[Path], now: datetime, overrides: di
     jobs = [(rule, str(f), a, b, n, now, overrides, prefilter) for f in logs for a, b, n in split(f, workers)]
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        results = list(pool.map(_work, jobs))  # in file and range order
+        results = []
+        for job, r in zip(jobs, pool.map(_work, jobs)):  # in file and range order
+            results.append(r)
+            if meter is not None:
+                meter(job[3] - job[2], r["events"])
     engine = Engine(_context(rule, now), overrides)
     stats = [StageStat(stage_label(st)) for st in p.prefix]
     for r in results:

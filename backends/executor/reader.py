@@ -112,8 +112,41 @@ class _Inflated(io.RawIOBase):
         super().close()
 
 
-def _open(path: Path) -> IO[bytes]:
-    raw = path.open("rb")
+Meter = Callable[[int, int], None]  # told (bytes read from disk, events read) as a run goes: its progress
+
+
+class _Metered(io.RawIOBase):
+    """A file whose reads are told to a meter (the bytes on disk: compressed ones for a .gz)."""
+
+    def __init__(self, path: Path, meter: Meter) -> None:
+        self._raw = io.FileIO(path, "rb")
+        self._meter = meter
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._raw.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._raw.readinto(buffer) or 0
+        if n:
+            self._meter(n, 0)
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _open(path: Path, meter: Meter | None = None) -> IO[bytes]:
+    raw: IO[bytes] = path.open("rb") if meter is None else io.BufferedReader(_Metered(path, meter))
     head = raw.read(2)
     raw.seek(0)
     if head == b"\x1f\x8b":
@@ -122,13 +155,15 @@ def _open(path: Path) -> IO[bytes]:
 
 
 def iter_events(
-    path: Path, report: Report, prefilter: Callable[[bytes], bool] | None = None, skipped: list[int] | None = None
+    path: Path, report: Report, prefilter: Callable[[bytes], bool] | None = None, skipped: list[int] | None = None,
+    meter: Meter | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield each event (a JSON object) of a log file. With a prefilter, NDJSON lines it rejects are not parsed
-    (they are counted in `skipped[0]`)."""
+    (they are counted in `skipped[0]`). `meter` is told the bytes read from the file (not those of an .evtx file,
+    which its parser reads itself)."""
     name = str(path)
     try:
-        fh = _open(path)
+        fh = _open(path, meter)
     except OSError as exc:
         report(Malformed(name, 0, f"cannot open: {exc.strerror}"))
         return

@@ -1,0 +1,195 @@
+"""`siemforge build`: the README's main job in one command, run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT
+
+CMD = [sys.executable, "-m", "siemforge.cli.main"]
+
+
+def sf(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CMD, *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+TESTED_RULE = """title: t
+logsource: {product: aws, service: cloudtrail}
+query: |
+  where eventName == "RunInstances"
+  | summarize n = count() by eventSource
+tests:
+  - name: fires
+    logs: ev.ndjson
+    expect: {rows: [{eventSource: ec2.amazonaws.com, n: 2}]}
+  - name: wrong on purpose
+    logs: ev.ndjson
+    expect: silent
+"""
+EVENTS = "\n".join([
+    '{"eventName": "RunInstances", "eventSource": "ec2.amazonaws.com", "eventTime": "2024-01-01T00:00:00Z"}',
+    '{"eventName": "RunInstances", "eventSource": "ec2.amazonaws.com", "eventTime": "2024-01-01T01:00:00Z"}',
+]) + "\n"
+# Sentinel refuses it (a keyword with an inner wildcard has no KQL form); the other targets compile it
+REFUSED_RULE = "title: kw\nlogsource: {product: aws, service: cloudtrail}\n" \
+               "detection: {keywords: ['mimi*katz'], condition: keywords}\n"
+PLAIN_RULE = "title: plain\nlogsource: {product: aws, service: cloudtrail}\n" \
+             "detection: {sel: {eventName: RunInstances}, condition: sel}\n"
+
+
+def rule_set(tmp_path: Path, *, failing: bool = True, refused: bool = True) -> Path:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "t.yml").write_text(TESTED_RULE if failing else TESTED_RULE.split("  - name: wrong")[0])
+    (rules / "ev.ndjson").write_text(EVENTS)
+    (rules / "plain.yml").write_text(PLAIN_RULE)
+    if refused:
+        (rules / "kw.yml").write_text(REFUSED_RULE)
+    return rules
+
+
+def test_a_failing_test_and_a_refused_rule_fail_the_build_and_are_both_in_the_summary(tmp_path: Path) -> None:
+    rules = rule_set(tmp_path)
+    r = sf("build", str(rules), "-o", str(tmp_path / "out"), "--format", "json", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    s = json.loads(r.stdout)
+    assert s["ok"] is False
+    assert s["rules"] == 3 and s["rule_errors"] == []
+    assert s["tests"]["passed"] == 1 and s["tests"]["failed"] == 1
+    assert s["tests"]["failures"] == [{"step": "test", "where": f"{rules / 't.yml'}: t: wrong on purpose",
+                                       "reason": "expected silence, but it fired: 1 row from 2 events"}]
+    sentinel = [p for p in s["refusals"] if p["step"] == "sentinel"]
+    assert sentinel == [{"step": "sentinel", "where": f"{rules / 'kw.yml'}:3:12",
+                         "reason": "kw: a keyword with inner wildcards has no KQL form"}]
+    assert {(q["target"], q["queries"]) for q in s["queries"]} == {("executor", 3), ("sentinel", 2), ("splunk", 3)}
+    # the refused rule is left out of what is built from Sentinel's queries, and the rest is written
+    assert s["validate"] == {"checked": 2, "with_errors": 0, "errors": []}
+    assert sorted(p.stem for p in (tmp_path / "out" / "compiled" / "sentinel").iterdir()) == ["plain", "t"]
+    assert sorted(p.stem for p in (tmp_path / "out" / "sentinel").glob("*.yaml")) == ["plain", "t"]
+    assert sorted(p.stem for p in (tmp_path / "out" / "compiled" / "splunk").iterdir()) == ["kw", "plain", "t"]
+    assert "Traceback" not in r.stderr
+    assert "kw.yml:3:12: error: kw: a keyword with inner wildcards has no KQL form" in r.stderr
+
+    table = sf("build", str(rules), "-o", str(tmp_path / "out"), cwd=tmp_path, env={"COLUMNS": "1000"})
+    assert table.returncode == 1
+    assert "1 passed, 1 failed" in table.stdout
+    assert "wrong on purpose: expected silence, but it fired" in table.stdout
+    assert "2 queries, 1 refused" in table.stdout and "a keyword with inner wildcards" in table.stdout
+    assert "build failed: 1 test(s) failed" in table.stdout
+
+
+def test_a_clean_rule_set_builds_and_exits_zero(tmp_path: Path) -> None:
+    rules = rule_set(tmp_path, failing=False, refused=False)
+    (tmp_path / "siemforge.toml").write_text('[build]\nexports = ["arm", "splunk-app"]\n')
+    r = sf("build", str(rules), "-o", "out", "--format", "json", "--junit", "junit.xml", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'tests="1" failures="0"' in (tmp_path / "junit.xml").read_text()
+    s = json.loads(r.stdout)
+    assert s["ok"] and s["tests"] == {"passed": 1, "failed": 0, "rules_without_tests": 1, "failures": []}
+    assert [a["export"] for a in s["artifacts"]] == ["compiled", "arm", "splunk-app"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["arm", "compiled", "splunk"]
+    # the output folder inside the rules' folder is not read as rules on the next build
+    r = sf("build", str(tmp_path), "-o", str(tmp_path / "out"), "--format", "json", cwd=tmp_path)
+    assert json.loads(r.stdout)["rule_errors"] == [], r.stderr
+
+
+def test_the_config_chooses_targets_bindings_and_exports(tmp_path: Path) -> None:
+    rule_set(tmp_path, failing=False, refused=False)
+    (tmp_path / "siemforge.toml").write_text(
+        '[build]\nrules = ["rules"]\noutput = "built"\ntargets = ["splunk"]\nexports = ["splunk-app"]\n'
+        "validate = false\n\n[build.bindings]\nsplunk = [\"raw\", \"asl\"]\n")
+    r = sf("build", "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    s = json.loads(r.stdout)
+    assert [(q["target"], q["binding"], q["queries"]) for q in s["queries"]] == [("splunk", "raw", 2),
+                                                                                 ("splunk", "asl", 2)]
+    assert s["validate"] is None
+    assert sorted(p.name for p in (tmp_path / "built" / "compiled" / "splunk").iterdir()) == ["asl", "raw"]
+    assert sorted(p.name for p in (tmp_path / "built").iterdir()) == ["compiled", "splunk"]
+
+
+BAD_CONFIGS = [
+    ("[build]\ntargets = [\"executor\", \"nope\"]\n", "siemforge.toml:2:1: error: unknown target 'nope'"),
+    ("[build]\nexport = [\"arm\"]\n", "siemforge.toml:2:1: error: unknown key 'export' in [build]"),
+    ("[build]\n\n[build.bindings]\nsentinel = [\"nope\"]\n",
+     "siemforge.toml:4:1: error: target 'sentinel' has no binding 'nope'"),
+    ("[build]\ntests = \"yes\"\n", "siemforge.toml:2:1: error: tests must be true or false"),
+    ("[build]\ntargets = [executor]\n", "siemforge.toml:2:12: error: not valid TOML: Invalid value"),
+    ("[build]\ntargets = [\"executor\"\n", "siemforge.toml:3:1: error: not valid TOML: Unclosed array"),
+]
+
+
+@pytest.mark.parametrize("text,expected", BAD_CONFIGS, ids=[c[1].split("error: ")[1] for c in BAD_CONFIGS])
+def test_a_bad_config_is_named_by_line_and_column(tmp_path: Path, text: str, expected: str) -> None:
+    rule_set(tmp_path)
+    (tmp_path / "siemforge.toml").write_text(text)
+    r = sf("build", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 2
+    assert expected in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_never_overwrites_a_file_siemforge_did_not_write(tmp_path: Path) -> None:
+    rules = rule_set(tmp_path, failing=False, refused=False)
+    (tmp_path / "out" / "splunk").mkdir(parents=True)
+    mine = tmp_path / "out" / "splunk" / "siemforge_content.tgz"
+    mine.write_text("the user's file")
+    r = sf("build", str(rules), "-o", "out", "--format", "json", cwd=tmp_path)
+    assert r.returncode == 1
+    s = json.loads(r.stdout)
+    assert [e["step"] for e in s["errors"]] == ["export splunk-app"]
+    assert "not overwriting it" in s["errors"][0]["reason"]
+    assert mine.read_text() == "the user's file"
+    assert (tmp_path / "out" / "arm" / "ruleset.json").exists()  # the other steps went on
+
+
+def test_no_progress_codes_on_a_pipe_or_in_json(tmp_path: Path) -> None:
+    rules = rule_set(tmp_path)
+    piped = sf("build", str(rules), "-o", "out", cwd=tmp_path)
+    assert "\x1b[" not in piped.stderr and "\x1b[" not in piped.stdout
+    # FORCE_COLOR makes Rich treat the pipe as a terminal: the bar is drawn (hiding the cursor), except for JSON
+    forced = sf("build", str(rules), "-o", "out", cwd=tmp_path, env={"FORCE_COLOR": "1"})
+    assert "\x1b[?25l" in forced.stderr
+    as_json = sf("build", str(rules), "-o", "out", "--format", "json", cwd=tmp_path, env={"FORCE_COLOR": "1"})
+    assert "\x1b[?25l" not in as_json.stderr and "\x1b[" not in as_json.stdout
+    json.loads(as_json.stdout)
+
+
+@pytest.mark.slow
+def test_build_of_the_bundled_rules_writes_what_the_chain_of_commands_wrote(tmp_path: Path) -> None:
+    """The README's main job: `siemforge build` gives byte for byte what the nine commands it replaces gave."""
+    r = sf("build", "rules/", "-o", str(tmp_path / "build"), "--format", "json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    s = json.loads(r.stdout)
+    assert s["ok"] and s["tests"]["failed"] == 0 and s["validate"]["with_errors"] == 0
+    chain = tmp_path / "chain"
+    for args in (["compile", "rules/", "--target", "all", "-o", f"{chain}/compiled"],
+                 ["export", "arm", "rules/", "-o", f"{chain}/arm"],
+                 ["export", "sentinel-yaml", "rules/", "-o", f"{chain}/sentinel"],
+                 ["export", "splunk-app", "rules/", "-o", f"{chain}/splunk"],
+                 ["export", "contentctl", "rules/", "-o", f"{chain}/contentctl"]):
+        done = sf(*args)
+        assert done.returncode == 0, done.stderr
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    assert tree(tmp_path / "build") == tree(chain)
+
+
+def test_usage_errors_say_what_to_do(tmp_path: Path) -> None:
+    r = sf("build", cwd=tmp_path)  # no rules named, no rules/ folder, no siemforge.toml
+    assert r.returncode == 2 and "error: no rules/ folder here: name the rules" in r.stderr
+    rules = rule_set(tmp_path)
+    (tmp_path / "out").write_text("a file")
+    r = sf("build", str(rules), "-o", "out", cwd=tmp_path)
+    assert r.returncode == 2 and "out: error: the output folder is a file" in r.stderr
+    assert (tmp_path / "out").read_text() == "a file"
