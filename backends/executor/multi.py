@@ -1,0 +1,176 @@
+"""Many rules over the same logs in one pass (`siemforge hunt`): each event is parsed once and pushed to every rule
+that can match it. Each rule's rows are those `engine.run_rule` gives it alone (tests/test_hunt.py checks it on the
+real logs).
+
+A rule runs in the pass when its pipeline is a streaming prefix (filter, extend, rename, project, lookup) and at most
+one aggregate followed by any stages (parallel.plan), over a source without `records:` selectors: the prefix runs row
+by row (Engine.row_step), the aggregate's groups fill as events arrive (Engine.aggregator), and the remaining stages
+run at the end. A rule whose stages write to rows works on a copy of the event, taken at its first writing stage.
+Any other rule (a view, a union, a Windows or auditd source, eventstats before the aggregate) runs on its own.
+
+Which rules can match a line is decided before it is parsed, from the same literals as the single-rule pre-filter
+(prefilter.py): one Aho-Corasick automaton (pyahocorasick) over every rule's literals finds, in one scan of the
+lower-cased line, every literal it holds, overlapping ones included; the line goes to the rules one of whose literals
+it holds and to the rules that have none. A line no rule can match is not parsed. The rules are sound for the same
+reasons as the single-rule pre-filter's, and only lines that look like whole objects are skipped (decision 60).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from siemforge.compiler import ir
+from siemforge.compiler.sources import builtin_sources
+
+from .compile import Context, Row
+from .engine import Engine, RunResult, _selects_records, default_now, run_rule, threshold_met
+from .parallel import plan
+from .prefilter import looks_whole, needles
+from .reader import Reports, iter_events
+
+# stages that set or remove keys of the row they are given (project makes a new row)
+_WRITES = (ir.Extend, ir.Rename, ir.Lookup)
+
+
+@dataclass(slots=True)
+class _Pushed:
+    """One rule of the pass: its streaming steps, then its aggregate's `add` or its rows."""
+
+    rule: ir.RuleIR
+    engine: Engine
+    steps: list[Callable[[Row], Row | None]]
+    add: Callable[[Row], None] | None = None
+    groups: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+
+    def push(self, ev: Row) -> None:
+        r: Row | None = ev
+        for step in self.steps:
+            r = step(r)  # type: ignore[arg-type]
+            if r is None:
+                return
+        if self.add is not None:
+            self.add(r)  # type: ignore[arg-type]
+        else:
+            self.rows.append(r)  # type: ignore[arg-type]
+
+    def result(self, events_read: int, malformed: Reports) -> RunResult:
+        p = plan(self.rule.pipeline)
+        assert p is not None
+        rows: list[Row]
+        if p.aggregate is not None:
+            rows = list(self.engine.finish_aggregate(p.aggregate, self.groups))
+            rows = list(self.engine.run_stages(p.rest, rows, []))
+        else:
+            rows = self.rows
+        return RunResult(rows, threshold_met(self.rule.alert.threshold, len(rows)), [], malformed.kept, events_read,
+                         malformed.total)
+
+
+def one_pass(rule: ir.RuleIR) -> bool:
+    """The rule can run in the shared pass (see the module's docstring)."""
+    return rule.pipeline.source.union is None and plan(rule.pipeline) is not None and not _selects_records(rule)
+
+
+def _pushed(rule: ir.RuleIR, now: datetime, lookup_overrides: dict[str, Path]) -> _Pushed:
+    p = plan(rule.pipeline)
+    assert p is not None
+    src = rule.pipeline.source
+    sdef = builtin_sources().get(src.name)
+    engine = Engine(Context(now, src.time_column, sdef.time_from if sdef is not None else None), lookup_overrides)
+    steps: list[Callable[[Row], Row | None]] = []
+    own = False  # the row is this rule's copy
+    for st in p.prefix:
+        if isinstance(st, _WRITES) and not own:
+            steps.append(dict)
+            own = True
+        steps.append(engine.row_step(st))
+        own = own or isinstance(st, ir.Project)
+    pushed = _Pushed(rule, engine, steps)
+    if p.aggregate is not None:
+        pushed.add, pushed.groups = engine.aggregator(p.aggregate)
+    return pushed
+
+
+class _Router:
+    """Which rules a raw line can match, from the literals their first filters need."""
+
+    def __init__(self, rules: list[_Pushed]) -> None:
+        import ahocorasick
+
+        self.always: list[_Pushed] = []
+        by_needle: dict[str, list[int]] = {}
+        self.rules = rules
+        for i, r in enumerate(rules):
+            first = r.rule.pipeline.stages[0] if r.rule.pipeline.stages else None
+            found = needles(first.predicate, r.rule.pipeline.source.time_column) if isinstance(
+                first, ir.Filter) else None
+            if not found:
+                self.always.append(r)
+                continue
+            for n in found:
+                by_needle.setdefault(n.lower(), []).append(i)
+        self.automaton: Any = None
+        if by_needle:
+            self.automaton = ahocorasick.Automaton()
+            for n, idx in by_needle.items():
+                self.automaton.add_word(n, tuple(idx))
+            self.automaton.make_automaton()
+        self.memo: dict[frozenset[tuple[int, ...]], list[_Pushed]] = {}
+        self.current: list[_Pushed] = rules  # the rules the line being read goes to
+
+    def keep(self, line: bytes) -> bool:
+        """The reader's pre-filter: True to parse the line; sets `current` to the rules it can match."""
+        if self.automaton is None or not looks_whole(line) or b"\\" in line:
+            self.current = self.rules
+            return True
+        hits = frozenset(idx for _, idx in self.automaton.iter(line.lower().decode("latin-1")))
+        targets = self.memo.get(hits)
+        if targets is None:
+            chosen = {i for idx in hits for i in idx}
+            targets = self.memo[hits] = [r for i, r in enumerate(self.rules) if i in chosen or r in self.always]
+        self.current = targets
+        return bool(targets)
+
+
+def run_rules(
+    rules: Sequence[ir.RuleIR],
+    logs: list[Path],
+    now: datetime | None = None,
+    lookup_overrides: dict[str, Path] | None = None,
+    prefilter: bool = True,
+) -> list[RunResult]:
+    """Each rule's run over the logs (as run_rule gives it), the rules that can sharing one read of the logs.
+    CompileError if the executor cannot run one of them (check each with regex.check_rule first)."""
+    now = now or default_now()
+    overrides = lookup_overrides or {}
+    results: list[RunResult | None] = [None] * len(rules)
+    shared = [i for i, r in enumerate(rules) if one_pass(r)]
+    for i, r in enumerate(rules):
+        if i not in shared:
+            results[i] = run_rule(r, logs, now, overrides, prefilter=prefilter)
+    if shared:
+        pushed = [_pushed(rules[i], now, overrides) for i in shared]
+        router = _Router(pushed)
+        malformed = Reports()
+        skipped = [0]
+        events_read = 0
+        everyone = router.rules
+        for ev in _events(logs, malformed, router.keep if prefilter else None, skipped):
+            events_read += 1
+            for r in router.current if prefilter else everyone:
+                r.push(ev)
+            router.current = everyone  # an event read without the pre-filter (line 1, arrays, Records)
+        for i, p in zip(shared, pushed):
+            results[i] = p.result(events_read + skipped[0], malformed)
+    return [r for r in results if r is not None]
+
+
+def _events(logs: list[Path], malformed: Reports, keep: Callable[[bytes], bool] | None,
+            skipped: list[int]) -> Iterator[Row]:
+    for p in logs:
+        yield from iter_events(p, malformed, keep, skipped)
