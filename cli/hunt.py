@@ -228,7 +228,7 @@ def _print(outcomes: list[Outcome], format: HuntFormat, rules: int) -> None:
     for o in outcomes:
         rule = o.result.rule
         assert rule is not None
-        if len(outcomes) > 1:
+        if rules > 1:  # which rule these rows are from
             out.print(f"== {rule.meta.title} ({o.result.path})", markup=False, highlight=False)
         _print_rows(o.rows)
         decision = styled("ALERT", "bold red") if o.fired else styled("no alert", "green")

@@ -5,7 +5,8 @@ real logs).
 A rule runs in the pass when its pipeline is a streaming prefix (filter, extend, rename, project, lookup) and at most
 one aggregate followed by any stages (parallel.plan), over a source without `records:` selectors: the prefix runs row
 by row (Engine.row_step), the aggregate's groups fill as events arrive (Engine.aggregator), and the remaining stages
-run at the end. A rule whose stages write to rows works on a copy of the event, taken at its first writing stage.
+run at the end. A rule whose stages write to rows works on a copy of the event, taken at its first writing stage; the
+time a rule caches in the event it reads is taken out again after it (_Pushed.push).
 Any other rule (a view, a union, a Windows or auditd source, eventstats before the aggregate) runs on its own.
 
 Which rules can match a line is decided before it is parsed, from the same literals as the single-rule pre-filter
@@ -43,20 +44,27 @@ class _Pushed:
     rule: ir.RuleIR
     engine: Engine
     steps: list[Callable[[Row], Row | None]]
+    cache: str | None  # the column where reading the time caches it in the row (compile.column_getter)
     add: Callable[[Row], None] | None = None
     groups: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
 
     def push(self, ev: Row) -> None:
+        """Run the event through the rule. The event is shared: the time this rule caches in it is taken out again,
+        so that the next rule sees the event as read, and a row that is the event itself is kept as a copy."""
+        fresh = self.cache is not None and self.cache not in ev
         r: Row | None = ev
         for step in self.steps:
             r = step(r)  # type: ignore[arg-type]
             if r is None:
-                return
-        if self.add is not None:
-            self.add(r)  # type: ignore[arg-type]
+                break
         else:
-            self.rows.append(r)  # type: ignore[arg-type]
+            if self.add is not None:
+                self.add(r)  # type: ignore[arg-type]
+            else:
+                self.rows.append(dict(ev) if r is ev else r)  # type: ignore[arg-type]
+        if fresh:
+            ev.pop(self.cache, None)  # type: ignore[arg-type]
 
     def result(self, events_read: int, malformed: Reports) -> RunResult:
         p = plan(self.rule.pipeline)
@@ -90,7 +98,7 @@ def _pushed(rule: ir.RuleIR, now: datetime, lookup_overrides: dict[str, Path]) -
             own = True
         steps.append(engine.row_step(st))
         own = own or isinstance(st, ir.Project)
-    pushed = _Pushed(rule, engine, steps)
+    pushed = _Pushed(rule, engine, steps, engine.ctx.time_column if engine.ctx.time_from is not None else None)
     if p.aggregate is not None:
         pushed.add, pushed.groups = engine.aggregator(p.aggregate)
     return pushed
