@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, shared_path
 from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.executor.multi import one_pass, run_rules
 from siemforge.backends.executor.regex import check_rule
 from siemforge.compiler import ir
 from siemforge.compiler.api import compile_rules, discover_rules
+
+from helpers import ROOT, shared_path
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 CMD = [sys.executable, "-m", "siemforge.cli.main"]

@@ -170,8 +170,8 @@ def run_rules(
         everyone = router.rules
         for ev in _events(logs, malformed, router.keep if prefilter else None, skipped):
             events_read += 1
-            for r in router.current if prefilter else everyone:
-                r.push(ev)
+            for target in router.current if prefilter else everyone:
+                target.push(ev)
             router.current = everyone  # an event read without the pre-filter (line 1, arrays, Records)
         for i, p in zip(shared, pushed):
             results[i] = p.result(events_read + skipped[0], malformed)
