@@ -194,7 +194,6 @@ def run(
 ) -> None:
     """Run a rule over log files with the native executor."""
     from siemforge.backends.executor.engine import run_rule
-    from siemforge.backends.executor.testing import find_binding
 
     result = _compile_or_exit(rule, sources)
     assert result.rule is not None
@@ -205,6 +204,8 @@ def run(
         raise typer.Exit(2)
     shape = None
     if binding is not None:
+        from siemforge.backends.executor.testing import find_binding
+
         shape = find_binding(result.rule, binding)
         if shape is None:
             err.print(f"error: this rule's source has no binding {binding!r}", style="bold red", markup=False)
