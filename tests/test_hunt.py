@@ -187,3 +187,47 @@ def test_hunt_duckdb_rows_equal_python() -> None:
         assert py.returncode == duck.returncode == 0, duck.stderr
         key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
         assert sorted(json.loads(duck.stdout), key=key) == sorted(json.loads(py.stdout), key=key)
+
+
+def test_prefilter_blocks_keep_rows_reports_and_line_numbers(tmp_path: Path) -> None:
+    """Runs of lines the pre-filter skips block by block (reader._skim): over several blocks with hits, misses,
+    escapes, broken and blank lines, the rows, the malformed-line reports (with their line numbers) and the events
+    read are those of parsing every line, in one process and split over two. (Every malformed line here is one the
+    pre-filter parses: truncated, or holding the literal.)"""
+    import random
+
+    from siemforge.backends.executor import reader
+
+    rng = random.Random(7)
+    kinds = [
+        '{"eventName": "RunInstances", "errorMessage": "", "n": %d, "pad": "%s"}',
+        '{"eventName": "runinstances", "n": %d, "pad": "%s"}',
+        '{"eventName": "DescribeInstances", "n": %d, "pad": "%s"}',
+        '{"eventName": "Run\\u0049nstances", "n": %d, "pad": "%s"}',
+        '{"eventName": "DescribeInstances", "n": %d, "pad": "%s"',  # truncated: reported
+        '{"eventName": RunInstances, "n": %d, "pad": "%s"}',  # looks whole, broken inside, holds the literal
+    ]
+    lines = []
+    for i in range(30000):
+        broken = i < 10000  # the first blocks hold broken and blank lines (read line by line), the others not
+        k = rng.choices(range(len(kinds)), weights=[3, 1, 90, 1, int(broken), 1])[0]
+        lines.append(kinds[k] % (i, "x" * rng.randrange(0, 200)))
+        if broken and rng.random() < 0.001:
+            lines.append("")
+    log = tmp_path / "ev.ndjson"
+    log.write_text("\n".join(lines) + "\n")
+    assert log.stat().st_size > 2 * reader.READ_BYTES
+    (tmp_path / "r.yml").write_text("title: r\nlogsource: {product: aws, service: cloudtrail}\n"
+                                    "query: |\n  where eventName =~ \"RunInstances\"\n  | project n, eventName\n")
+    rule = _rules([tmp_path / "r.yml"])[0]
+    last_block = log.read_bytes()[-reader.READ_BYTES:]
+    last_block = last_block[last_block.index(b"\n") + 1:]
+    skim = list(reader._skim_block(last_block, (b"runinstances",)))
+    assert any(type(x) is int and x < 0 for x in skim) and any(type(x) is bytes for x in skim)  # runs skipped
+    plain = run_rule(rule, [log], NOW, prefilter=False, workers=1)
+    assert len(plain.rows) > 1000 and plain.malformed_total > 100
+    for workers in (1, 2):
+        skimmed = run_rule(rule, [log], NOW, prefilter=True, workers=workers, parallel_min_bytes=0)
+        assert skimmed.rows == plain.rows
+        assert skimmed.events_read == plain.events_read  # every malformed or blank line here is parsed
+        assert [(m.line, m.message) for m in skimmed.malformed] == [(m.line, m.message) for m in plain.malformed]

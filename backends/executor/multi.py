@@ -130,8 +130,11 @@ class _Router:
             self.automaton.make_automaton()
         self.memo: dict[frozenset[tuple[int, ...]], list[_Pushed]] = {}
         self.current: list[_Pushed] = rules  # the rules the line being read goes to
+        # a line holding none of these (and looking whole, without `\\`) goes to no rule: the reader may skip runs
+        # of such lines as a block (prefilter.LineFilter, reader._skim); none when some rule takes every line
+        self.needles = () if self.always else tuple(n.encode() for n in by_needle)
 
-    def keep(self, line: bytes) -> bool:
+    def __call__(self, line: bytes) -> bool:
         """The reader's pre-filter: True to parse the line; sets `current` to the rules it can match."""
         if self.automaton is None or not looks_whole(line) or b"\\" in line:
             self.current = self.rules
@@ -168,7 +171,7 @@ def run_rules(
         skipped = [0]
         events_read = 0
         everyone = router.rules
-        for ev in _events(logs, malformed, router.keep if prefilter else None, skipped):
+        for ev in _events(logs, malformed, router if prefilter else None, skipped):
             events_read += 1
             for target in router.current if prefilter else everyone:
                 target.push(ev)

@@ -11,8 +11,6 @@ literal goes unreported; `run --no-prefilter` parses every line (docs/semantics.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from siemforge.compiler import ir
 
 from .values import to_number
@@ -59,25 +57,34 @@ def looks_whole(line: bytes) -> bool:
     return line[:1] == b"{" and (line.endswith(b"}\n") or line.endswith(b"}") or line.endswith(b"}\r\n"))
 
 
-def line_prefilter(pipeline: ir.Pipeline) -> Callable[[bytes], bool] | None:
-    """A predicate on raw lines (True: parse it), or None when the pipeline gives nothing to filter on."""
-    if pipeline.source.view is not None or not pipeline.stages or not isinstance(pipeline.stages[0], ir.Filter):
-        return None
-    found = needles(pipeline.stages[0].predicate, pipeline.source.time_column)
-    if not found:
-        return None
-    exact = [n.encode() for n in found]
-    lowered = [n.lower().encode() for n in found]
+class LineFilter:
+    """A pre-filter on raw lines: called with a line, True to parse it. `needles` (lower-cased): a line that looks
+    whole, holds no `\\` and holds none of them (compared without case) is one it rejects, so that a reader may
+    skip whole runs of such lines without looking at them one by one (reader._skim)."""
 
-    def keep(line: bytes) -> bool:
+    __slots__ = ("needles", "_exact")
+
+    def __init__(self, needles: list[str]) -> None:
+        self._exact = [n.encode() for n in needles]
+        self.needles = tuple(dict.fromkeys(n.lower().encode() for n in needles))
+
+    def __call__(self, line: bytes) -> bool:
         if not looks_whole(line):
             return True
-        for n in exact:
+        for n in self._exact:
             if n in line:
                 return True
         if b"\\" in line:
             return True
         low = line.lower()
-        return any(n in low for n in lowered)
+        return any(n in low for n in self.needles)
 
-    return keep
+
+def line_prefilter(pipeline: ir.Pipeline) -> LineFilter | None:
+    """The pre-filter of a pipeline's raw lines, or None when the pipeline gives nothing to filter on."""
+    if pipeline.source.view is not None or not pipeline.stages or not isinstance(pipeline.stages[0], ir.Filter):
+        return None
+    found = needles(pipeline.stages[0].predicate, pipeline.source.time_column)
+    if not found:
+        return None
+    return LineFilter(found)
