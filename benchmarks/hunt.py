@@ -47,14 +47,14 @@ LOOP = r"""
 import json, sys, time
 path, k1, v1, k2, v2 = sys.argv[1:6]
 v2 = None if v2 == "-" else v2
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 n = 0
 with open(path, "rb") as f:
     for line in f:
         d = json.loads(line)
         if d.get(k1) == v1 and d.get(k2) == v2:
             n += 1
-print(time.perf_counter() - t, n)
+print(time.perf_counter() - t, n, time.process_time() - c)
 """
 
 
@@ -63,9 +63,9 @@ def siemforge() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "siemforge.cli.main"]
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str, int]:
-    """(wall seconds, peak RSS in MB, stdout, exit code) of a command in a fresh process; its stderr is shown when it
-    fails."""
+def timed(cmd: list[str]) -> tuple[float, float, str, int, float]:
+    """(wall seconds, peak RSS in MB, stdout, exit code, CPU seconds: user + system, its workers' included) of a
+    command in a fresh process; its stderr is shown when it fails."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
@@ -77,7 +77,7 @@ def timed(cmd: list[str]) -> tuple[float, float, str, int]:
         stdout = out.read().decode()
         if code not in (0, 1):
             print(f"    {' '.join(cmd[-6:])}: exit {code}: {err.read().decode()[-500:]}")
-    return wall, usage.ru_maxrss / 1024, stdout, code
+    return wall, usage.ru_maxrss / 1024, stdout, code, usage.ru_utime + usage.ru_stime
 
 
 def build(path: Path, events: int) -> int:
@@ -97,9 +97,13 @@ def rows_of(stdout: str) -> int:
     return len(doc) if isinstance(doc, list) else -1
 
 
-def line(name: str, seconds: float, bar: float | None = None, extra: str = "") -> None:
+def line(name: str, seconds: float, bar: float | None = None, extra: str = "", cpu: float | None = None,
+         bar_cpu: float | None = None) -> None:
+    """One measurement: wall seconds and its ratio to the bar (the bar's time / this one: higher is faster); CPU
+    seconds and that ratio too when given (on a loaded machine the wall time says more about the load)."""
     ratio = f"{bar / seconds:6.2f}x" if bar else "       "
-    print(f"  {name:52} {seconds:8.2f} s  {ratio}  {extra}", flush=True)
+    cpu_text = f"cpu {cpu:7.2f} s" + (f" {bar_cpu / cpu:6.2f}x" if bar_cpu else "        ") if cpu is not None else ""
+    print(f"  {name:48} {seconds:8.2f} s {ratio}  {cpu_text:23} {extra}", flush=True)
 
 
 def duckdb_available() -> bool:
@@ -222,25 +226,27 @@ def main() -> None:
             k1, v1, k2, v2 = CHECKS[name]
             out = subprocess.run([sys.executable, "-c", LOOP, str(log), k1, v1, k2, v2 or "-"], capture_output=True,
                                  text=True, check=True).stdout.split()
-            bar = float(out[0])
+            bar, bar_cpu = float(out[0]), float(out[2])
             print(f"{name} rule ({rule.name}):")
-            line("json.loads loop + two equality checks (the bar)", bar, bar, f"{out[1]} matches")
-            wall, rss, stdout, rc = timed([*sf, "run", str(rule), str(log), "--format", "json", "--now", NOW])
+            line("json.loads loop + two equality checks (the bar)", bar, bar, f"{out[1]} matches", bar_cpu, bar_cpu)
+            wall, rss, stdout, rc, cpu = timed([*sf, "run", str(rule), str(log), "--format", "json", "--now", NOW])
             line("siemforge run (start-up included)", wall, bar, f"{rows_of(stdout)} rows, peak {rss:.0f} MB"
-                 + (f", exit {rc}" if rc else ""))
+                 + (f", exit {rc}" if rc else ""), cpu, bar_cpu)
             if duckdb_available():
-                wall, rss, stdout, rc = timed([*sf, "hunt", str(rule), str(log), "--engine", "duckdb", "--format",
-                                               "json", "--now", NOW])
+                wall, rss, stdout, rc, cpu = timed([*sf, "hunt", str(rule), str(log), "--engine", "duckdb",
+                                                    "--format", "json", "--now", NOW])
                 line("siemforge hunt --engine duckdb", wall, bar, f"{rows_of(stdout)} rows, peak {rss:.0f} MB"
-                     + (f", exit {rc}" if rc else ""))
+                     + (f", exit {rc}" if rc else ""), cpu, bar_cpu)
             else:
                 print("  siemforge hunt --engine duckdb: skipped (the duckdb engine, from the SQL backend, is not "
                       "importable here)")
         empty = folder / "empty.ndjson"
         empty.write_bytes(b"")
-        times = [timed([*sf, "run", str(ECR), str(empty)])[0] for _ in range(args.runs)]
-        print(f"siemforge run on an empty file: median {statistics.median(times):.3f} s, min {min(times):.3f} s "
-              f"({args.runs} runs; goal <= 0.3 s)")
+        runs = [timed([*sf, "run", str(ECR), str(empty)]) for _ in range(args.runs)]
+        times = [r[0] for r in runs]
+        cpus = [r[4] for r in runs]
+        print(f"siemforge run on an empty file: median {statistics.median(times):.3f} s, min {min(times):.3f} s, "
+              f"median cpu {statistics.median(cpus):.3f} s ({args.runs} runs; goal <= 0.3 s)")
 
         if not SIGMA_AWS.is_dir():
             print(f"SigmaHQ AWS rules: skipped ({SIGMA_AWS} is missing)")
@@ -249,24 +255,26 @@ def main() -> None:
         build(small, args.sigma_events)
         rules = sorted(SIGMA_AWS.rglob("*.yml"))
         print(f"the {len(rules)} SigmaHQ AWS rules over {args.sigma_events:,} events:")
-        wall, rss, stdout, rc = timed([*sf, "hunt", str(SIGMA_AWS), str(small), "--format", "json", "--now", NOW])
-        one = wall
+        wall, rss, stdout, rc, cpu = timed([*sf, "hunt", str(SIGMA_AWS), str(small), "--format", "json", "--now",
+                                            NOW])
+        one, one_cpu = wall, cpu
         found = sum(len(r["rows"]) for r in json.loads(stdout)) if rc == 0 else -1
-        line("one siemforge hunt (python engine)", wall, None, f"{found} rows, peak {rss:.0f} MB")
-        t = time.perf_counter()
+        line("one siemforge hunt (python engine)", wall, None, f"{found} rows, peak {rss:.0f} MB", cpu)
+        wall = cpu = 0.0
         found = 0
         for r in rules:
-            _, _, stdout, _ = timed([*sf, "run", str(r), str(small), "--format", "json", "--now", NOW])
+            w, _, stdout, _, c = timed([*sf, "run", str(r), str(small), "--format", "json", "--now", NOW])
+            wall, cpu = wall + w, cpu + c
             found += max(rows_of(stdout), 0)
-        wall = time.perf_counter() - t
-        line(f"{len(rules)} separate siemforge runs", wall, None, f"{found} rows; one hunt is {wall / one:.1f}x faster")
+        line(f"{len(rules)} separate siemforge runs", wall, None,
+             f"{found} rows; one hunt is {wall / one:.1f}x faster (cpu {cpu / one_cpu:.1f}x)", cpu)
         route = sqlite_route(small)
         if route is None:
             print("  pySigma sqlite route: skipped (pip install 'siemforge[bench]' for pysigma-backend-sqlite)")
         else:
             convert, load, query, n, found = route
             line(f"pySigma sqlite: convert {n} rules + load + query", convert + load + query, None,
-                 f"{found} rows (convert {convert:.2f} s, load {load:.2f} s, query {query:.2f} s; "
+                 f"{found} rows (convert {convert:.2f} s, load {load:.2f} s, query {query:.2f} s, in-process; "
                  "sqlite's = is case-sensitive)")
         print("routing lines to rules:")
         scan_bench(small)

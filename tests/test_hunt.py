@@ -50,19 +50,31 @@ def _alone(rule: ir.RuleIR, logs: list[Path], prefilter: bool) -> list[dict[str,
 
 
 def test_one_pass_equals_rule_by_rule_on_real_logs() -> None:
-    """Every bundled rule and every SigmaHQ AWS rule, over each real CloudTrail file and over all of them: the
-    one-pass rows (order included) are the rows of the rule run alone without the pre-filter."""
+    """Every bundled rule and every SigmaHQ AWS rule over the real CloudTrail logs: the one-pass rows (order
+    included) are the rows of the rule run alone without the pre-filter."""
     rules = _cloudtrail_rules()
     assert sum(one_pass(r) for r in rules) >= 57  # the AWS rules all run in the pass
     logs = _cloudtrail_logs()
-    for chosen in [[f] for f in logs] + [logs]:
-        together = run_rules(rules, chosen, NOW)
-        assert len(together) == len(rules)
-        for rule, res in zip(rules, together):
+    together = run_rules(rules, logs, NOW, workers=1)
+    assert len(together) == len(rules)
+    for rule, res in zip(rules, together):
+        assert res.rows == _alone(rule, logs, prefilter=False), rule.meta.title
+        assert res.events_read == 1042
+    assert sum(bool(r.rows) for r in together) >= 25  # the comparison is not between empty results
+
+
+@pytest.mark.slow
+def test_one_pass_per_file_and_over_processes() -> None:
+    """The same over each real log file alone, and the pass split over two processes (byte ranges, merged)."""
+    rules = _cloudtrail_rules()
+    logs = _cloudtrail_logs()
+    for chosen in [[f] for f in logs]:
+        for rule, res in zip(rules, run_rules(rules, chosen, NOW, workers=1)):
             assert res.rows == _alone(rule, chosen, prefilter=False), (rule.meta.title, chosen)
-            assert res.events_read == run_rule(rule, chosen, NOW, prefilter=False, workers=1).events_read
-    hits = sum(bool(r.rows) for r in run_rules(rules, logs, NOW))
-    assert hits >= 25  # the comparison is not between empty results
+    split = run_rules(rules, logs, NOW, workers=2, parallel_min_bytes=0)
+    sequential = run_rules(rules, logs, NOW, workers=1)
+    assert [r.rows for r in split] == [r.rows for r in sequential]
+    assert [r.events_read for r in split] == [r.events_read for r in sequential]
 
 
 def test_prefilter_keeps_every_row_on_real_logs() -> None:

@@ -18,7 +18,10 @@ reasons as the single-rule pre-filter's, and only lines that look like whole obj
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,9 +32,9 @@ from siemforge.compiler.sources import builtin_sources
 
 from .compile import Context, Row
 from .engine import Engine, RunResult, _selects_records, default_now, run_rule, threshold_met
-from .parallel import plan
+from .parallel import MIN_BYTES, plain_ndjson, plan, split
 from .prefilter import looks_whole, needles
-from .reader import Reports, iter_events
+from .reader import Reports, iter_events, iter_range_events
 
 # stages that set or remove keys of the row they are given (project makes a new row)
 _WRITES = (ir.Extend, ir.Rename, ir.Lookup)
@@ -154,31 +157,99 @@ def run_rules(
     now: datetime | None = None,
     lookup_overrides: dict[str, Path] | None = None,
     prefilter: bool = True,
+    workers: int | None = None,
+    parallel_min_bytes: int | None = None,
 ) -> list[RunResult]:
     """Each rule's run over the logs (as run_rule gives it), the rules that can sharing one read of the logs.
-    CompileError if the executor cannot run one of them (check each with regex.check_rule first)."""
+    CompileError if the executor cannot run one of them (check each with regex.check_rule first). workers: processes
+    for large plain NDJSON input (as run_rule's; default: every core; 1: this process only)."""
     now = now or default_now()
     overrides = lookup_overrides or {}
     results: list[RunResult | None] = [None] * len(rules)
-    shared = [i for i, r in enumerate(rules) if one_pass(r)]
+    shared = [i for i, r in enumerate(rules) if one_pass(r)] if len(rules) > 1 else []  # one rule: run_rule's cores
     for i, r in enumerate(rules):
         if i not in shared:
-            results[i] = run_rule(r, logs, now, overrides, prefilter=prefilter)
+            results[i] = run_rule(r, logs, now, overrides, prefilter=prefilter, workers=workers)
     if shared:
-        pushed = [_pushed(rules[i], now, overrides) for i in shared]
-        router = _Router(pushed)
-        malformed = Reports()
-        skipped = [0]
-        events_read = 0
-        everyone = router.rules
-        for ev in _events(logs, malformed, router if prefilter else None, skipped):
-            events_read += 1
-            for target in router.current if prefilter else everyone:
-                target.push(ev)
-            router.current = everyone  # an event read without the pre-filter (line 1, arrays, Records)
-        for i, p in zip(shared, pushed):
-            results[i] = p.result(events_read + skipped[0], malformed)
+        chosen = [rules[i] for i in shared]
+        done = _run_parallel(chosen, logs, now, overrides, prefilter, workers,
+                             MIN_BYTES if parallel_min_bytes is None else parallel_min_bytes)
+        if done is None:
+            pushed = [_pushed(r, now, overrides) for r in chosen]
+            malformed = Reports()
+            skipped = [0]
+            events_read = _pass(pushed, prefilter, lambda keep: _events(logs, malformed, keep, skipped))
+            done = [p.result(events_read + skipped[0], malformed) for p in pushed]
+        for i, res in zip(shared, done):
+            results[i] = res
     return [r for r in results if r is not None]
+
+
+def _pass(pushed: list[_Pushed], prefilter: bool,
+          events: Callable[[Callable[[bytes], bool] | None], Iterator[Row]]) -> int:
+    """Push every event to the rules its line can match; the number of events read."""
+    router = _Router(pushed)
+    n = 0
+    for ev in events(router if prefilter else None):
+        n += 1
+        for target in router.current if prefilter else pushed:
+            target.push(ev)
+        router.current = pushed  # an event read without the pre-filter (line 1, arrays, Records)
+    return n
+
+
+def _work(job: tuple[list[ir.RuleIR], str, int, int, int, datetime, dict[str, Path], bool]) -> dict[str, Any]:
+    """One process's part of a parallel pass: every rule over a byte range of a file, as partial results."""
+    rules, path, start, end, first_line, now, overrides, prefilter = job
+    pushed = [_pushed(r, now, overrides) for r in rules]
+    malformed = Reports()
+    skipped = [0]
+    events = _pass(pushed, prefilter,
+                   lambda keep: iter_range_events(Path(path), start, end, first_line, malformed, keep, skipped))
+    parts: list[Any] = []
+    for p in pushed:
+        if p.add is not None:
+            parts.append([(k, keyvals, [a.state() for a in aggs]) for k, (keyvals, aggs) in p.groups.items()])
+        else:
+            parts.append(p.rows)
+    return {"parts": parts, "events": events + skipped[0], "malformed": malformed.kept,
+            "malformed_total": malformed.total}
+
+
+def _run_parallel(rules: list[ir.RuleIR], logs: list[Path], now: datetime, overrides: dict[str, Path],
+                  prefilter: bool, workers: int | None, min_bytes: int) -> list[RunResult] | None:
+    """The pass split over processes by byte ranges of plain NDJSON files (as parallel.run_parallel splits one
+    rule's run), the partial results merged in file order; None when it is not worth it or not possible."""
+    workers = workers or os.cpu_count() or 1
+    if workers < 2 or not logs or not all(plain_ndjson(f) for f in logs):
+        return None
+    if sum(f.stat().st_size for f in logs) < min_bytes:
+        return None
+    jobs = [(rules, str(f), a, b, n, now, overrides, prefilter) for f in logs for a, b, n in split(f, workers)]
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        results = list(pool.map(_work, jobs))  # in file and range order
+    reports = Reports()
+    for r in results:
+        reports.merge(r["malformed"], r["malformed_total"])
+    events = sum(r["events"] for r in results)
+    out: list[RunResult] = []
+    for j, rule in enumerate(rules):
+        p = _pushed(rule, now, overrides)
+        plan_ = plan(rule.pipeline)
+        assert plan_ is not None
+        if plan_.aggregate is not None:
+            for r in results:
+                for key, keyvals, states in r["parts"][j]:
+                    g = p.groups.get(key)
+                    if g is None:
+                        g = p.groups[key] = (keyvals, p.engine.new_aggs(plan_.aggregate))
+                    for agg, state in zip(g[1], states):
+                        agg.merge(state)
+        else:
+            p.rows = [row for r in results for row in r["parts"][j]]
+        out.append(p.result(events, reports))
+    return out
 
 
 def _events(logs: list[Path], malformed: Reports, keep: Callable[[bytes], bool] | None,
