@@ -104,14 +104,15 @@ def sql_runner(engine: Engine) -> Callable[..., list[dict[str, Any]]]:
 def hunt(
     paths: Annotated[list[Path], typer.Argument(
         help="rules (.yml/.yaml files, or folders of rules), then log files (NDJSON, JSON array, CloudTrail Records, "
-             ".gz; Windows .evtx, evtx-JSON; auditd)", show_default=False)],
+             ".gz; Windows .evtx, evtx-JSON; auditd)", show_default=False, metavar="RULES_THEN_LOGS")],
     engine: Annotated[Engine, typer.Option("--engine", help="python (the executor), duckdb or spark")] = Engine.python,
     format: Annotated[HuntFormat, typer.Option(
         "--format", help="table, or json (one rule: run's JSON array of rows; several: [{id, title, file, fired, "
                          "rows}])")] = HuntFormat.table,
     now: Annotated[str | None, typer.Option(help="the time now() returns, ISO-8601 (default: the clock)")] = None,
-    prefilter: Annotated[bool, typer.Option(
-        "--prefilter/--no-prefilter", help="python engine: skip parsing lines no rule can match (as run does)")] = True,
+    prefilter: Annotated[bool | None, typer.Option(
+        "--prefilter/--no-prefilter", help="python engine: skip parsing lines no rule can match (default: as run "
+        "does)", show_default=False)] = None,
     sources: SourceDirs = None,
 ) -> None:
     """Run rules (a file or folders of them) over log files: each rule's rows as `run` prints them, then a summary.

@@ -156,15 +156,17 @@ def run_rules(
     logs: list[Path],
     now: datetime | None = None,
     lookup_overrides: dict[str, Path] | None = None,
-    prefilter: bool = True,
+    prefilter: bool | None = None,
     workers: int | None = None,
     parallel_min_bytes: int | None = None,
 ) -> list[RunResult]:
     """Each rule's run over the logs (as run_rule gives it), the rules that can sharing one read of the logs.
-    CompileError if the executor cannot run one of them (check each with regex.check_rule first). workers: processes
+    CompileError if the executor cannot run one of them (check each with regex.check_rule first). prefilter: as
+    run_rule's (None: where it is sound by default, which every rule of the shared pass is). workers: processes
     for large plain NDJSON input (as run_rule's; default: every core; 1: this process only)."""
     now = now or default_now()
     overrides = lookup_overrides or {}
+    shared_prefilter = prefilter is not False  # the shared pass's rules are all ones it is sound for by default
     results: list[RunResult | None] = [None] * len(rules)
     shared = [i for i, r in enumerate(rules) if one_pass(r)] if len(rules) > 1 else []  # one rule: run_rule's cores
     for i, r in enumerate(rules):
@@ -172,13 +174,13 @@ def run_rules(
             results[i] = run_rule(r, logs, now, overrides, prefilter=prefilter, workers=workers)
     if shared:
         chosen = [rules[i] for i in shared]
-        done = _run_parallel(chosen, logs, now, overrides, prefilter, workers,
+        done = _run_parallel(chosen, logs, now, overrides, shared_prefilter, workers,
                              MIN_BYTES if parallel_min_bytes is None else parallel_min_bytes)
         if done is None:
             pushed = [_pushed(r, now, overrides) for r in chosen]
             malformed = Reports()
             skipped = [0]
-            events_read = _pass(pushed, prefilter, lambda keep: _events(logs, malformed, keep, skipped))
+            events_read = _pass(pushed, shared_prefilter, lambda keep: _events(logs, malformed, keep, skipped))
             done = [p.result(events_read + skipped[0], malformed) for p in pushed]
         for i, res in zip(shared, done):
             results[i] = res
