@@ -31,6 +31,7 @@ from .rules import RuleFiles, SentinelBinding, SourceDirs, compiled_rules, lower
 if TYPE_CHECKING:
     from siemforge.backends.executor.testing import RuleTestReport
     from siemforge.compiler.api import CompileResult
+    from siemforge.compiler.cache import RuleCache
     from siemforge.compiler.ir import LookupTable
 
 # The executor is imported by the commands that run rules (run, test, baseline), not by compile or export, whose
@@ -82,7 +83,7 @@ def _compile_or_exit(rule: Path, sources: list[Path] | None) -> CompileResult:
             raise typer.Exit(2)
         rule = found[0]
     use_sources(sources, [rule])
-    results = compile_rules(rule)
+    results = compile_rules(rule, rule_cache())
     for r in results:
         print_diagnostics(r.diagnostics)
     if any(r.rule is None for r in results):
@@ -94,6 +95,15 @@ def _compile_or_exit(rule: Path, sources: list[Path] | None) -> CompileResult:
         err.print(f"{rule}: note: the file defines {len(results)} rules; this is {chosen.rule.meta.title!r}",
                   markup=False)
     return chosen
+
+
+def rule_cache() -> RuleCache | None:
+    """The compiled-rule cache (compiler/cache.py) the commands that run one rule share: a hit skips parsing and
+    analysis, most of a small run's start-up."""
+    from siemforge.compiler.cache import RuleCache, default_dir
+
+    folder = default_dir()
+    return RuleCache(folder) if folder is not None else None
 
 
 def _event_log_kind(path: Path) -> str | None:
@@ -168,13 +178,14 @@ def run(
     now: Annotated[str | None, typer.Option(help="the time now() returns, ISO-8601 (default: the clock)")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="show how many rows each stage kept")] = False,
     prefilter: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--prefilter",
-            help="skip parsing NDJSON lines that cannot match "
-            "the first filter (faster; malformed lines among them go unreported)",
+            "--prefilter/--no-prefilter",
+            help="skip parsing NDJSON lines that hold none of the literals the first filter needs (default: on, "
+            "except for Windows, auditd and Azure sources); --no-prefilter parses and checks every line",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     binding: Annotated[
         str | None,
         typer.Option(
@@ -186,7 +197,6 @@ def run(
 ) -> None:
     """Run a rule over log files with the native executor."""
     from siemforge.backends.executor.engine import run_rule
-    from siemforge.backends.executor.testing import find_binding
 
     result = _compile_or_exit(rule, sources)
     assert result.rule is not None
@@ -197,6 +207,8 @@ def run(
         raise typer.Exit(2)
     shape = None
     if binding is not None:
+        from siemforge.backends.executor.testing import find_binding
+
         shape = find_binding(result.rule, binding)
         if shape is None:
             err.print(f"error: this rule's source has no binding {binding!r}", style="bold red", markup=False)
@@ -537,6 +549,15 @@ def _register_import() -> None:
 
 _register_import()
 app.command(name="build")(build_command)
+
+
+def _register_hunt() -> None:
+    from .hunt import hunt
+
+    app.command()(hunt)
+
+
+_register_hunt()
 
 
 def main() -> None:

@@ -47,8 +47,22 @@ _TERMINAL_NAMES = {
 
 @lru_cache(maxsize=1)
 def _parser() -> lark.Lark:
+    """The pipeline parser. Building its LALR tables takes a quarter of a second, most of a small command's start-up:
+    they are kept in siemforge's cache folder (lark's own cache, checked against the grammar's hash), never in the
+    shared temporary folder, and not at all when the cache is off (SIEMFORGE_NO_CACHE)."""
+    from .cache import default_dir
+
     grammar = resources.files("siemforge.grammars").joinpath("pipeline.lark").read_text(encoding="utf-8")
-    return lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False)
+    cache: str | bool = False
+    folder = default_dir()
+    if folder is not None:
+        try:
+            (folder / "lark").mkdir(parents=True, exist_ok=True)
+            cache = str(folder / "lark" / f"pipeline-{lark.__version__}.pickle")
+        except OSError:  # a read-only home: build the tables each time
+            cache = False
+    return lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=False,
+                     cache=cache)
 
 
 def _pos_of(meta_or_tok: object) -> s.Pos:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -241,18 +241,47 @@ class Engine:
         raise NotImplementedError(type(stage).__name__)
 
     def extend(self, assigns: tuple[ir.Assignment, ...], rows: Iterable[Row]) -> Iterator[Row]:
+        step = self.extend_step(assigns)
+        for r in rows:
+            yield step(r)
+
+    def extend_step(self, assigns: tuple[ir.Assignment, ...]) -> Callable[[Row], Row]:
+        """Extend one row in place: every assignment reads the row as it was before any of them (parallel)."""
         compiled = [(a.name, compile_expr(a.expr, self.ctx)) for a in assigns]
         if len(compiled) == 1:
             name, f = compiled[0]
-            for r in rows:
+
+            def one(r: Row) -> Row:
                 r[name] = f(r)
-                yield r
-            return
-        for r in rows:
-            values = [(name, f(r)) for name, f in compiled]  # parallel: all read the row before assignment
+                return r
+
+            return one
+
+        def several(r: Row) -> Row:
+            values = [(name, f(r)) for name, f in compiled]
             for name, v in values:
                 r[name] = v
-            yield r
+            return r
+
+        return several
+
+    def row_step(self, stage: ir.Stage) -> Callable[[Row], Row | None]:
+        """A streaming stage (parallel.STREAMING) as a function of one row: the row it makes (the same dict, changed
+        in place, except after project), or None when a filter drops it. Used where events are pushed to many
+        rules at once (multi.py); `stage` gives the same rows as generators."""
+        match stage:
+            case ir.Filter(predicate=p):
+                pred = compile_expr(p, self.ctx)
+                return lambda r: r if pred(r) else None
+            case ir.Extend(assignments=assigns):
+                return self.extend_step(assigns)
+            case ir.Lookup():
+                return self.lookup_step(stage)
+            case ir.Rename(renames=renames):
+                return self.rename_step(renames)
+            case ir.Project(columns=cols):
+                return self.project_step(cols)
+        raise NotImplementedError(type(stage).__name__)
 
     def _group_fns(self, by: tuple[ir.Assignment, ...]) -> list[tuple[str, Fn]]:
         return [(a.name, compile_expr(a.expr, self.ctx)) for a in by]
@@ -275,6 +304,15 @@ class Engine:
         self, stage: ir.Aggregate, rows: Iterable[Row]
     ) -> dict[tuple[Any, ...], tuple[tuple[Any, ...], list[_Agg]]]:
         """Group key -> (key values, running aggregates), in the order keys were first seen."""
+        add, groups = self.aggregator(stage)
+        for r in rows:
+            add(r)
+        return groups
+
+    def aggregator(
+        self, stage: ir.Aggregate
+    ) -> tuple[Callable[[Row], None], dict[tuple[Any, ...], tuple[tuple[Any, ...], list[_Agg]]]]:
+        """A function adding one row to the running aggregates, and the groups it fills (partial_aggregate)."""
         by = self._group_fns(stage.by)
         args = [(a, compile_expr(a.arg, self.ctx) if a.arg is not None else None) for a in stage.aggregations]
         time_fn = self._time_fn()
@@ -283,7 +321,8 @@ class Engine:
         # true apart from 1 and makes lists and objects usable as keys
         key_fns = [f if a.expr.type is Type.STRING else _hashed(f) for a, (_, f) in zip(stage.by, by)]
         raw_fns = [f for _, f in by]
-        for r in rows:
+
+        def add(r: Row) -> None:
             key = tuple([f(r) for f in key_fns])
             try:
                 g = groups.get(key)
@@ -295,7 +334,8 @@ class Engine:
                                    [_Agg(a.fn, f, time_fn, a.percentile) for a, f in args])
             for agg in g[1]:
                 agg.add(r)
-        return groups
+
+        return add, groups
 
     def finish_aggregate(
         self, stage: ir.Aggregate, groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[_Agg]]]
@@ -330,6 +370,11 @@ class Engine:
             yield r
 
     def lookup(self, stage: ir.Lookup, rows: Iterable[Row]) -> Iterator[Row]:
+        step = self.lookup_step(stage)
+        for r in rows:
+            yield step(r)
+
+    def lookup_step(self, stage: ir.Lookup) -> Callable[[Row], Row]:
         table = stage.table
         path = self.lookup_overrides.get(table.name, Path(table.path))
         types = dict(zip(table.columns, table.types))
@@ -339,24 +384,38 @@ class Engine:
                 key = tuple(rec.get(col) or "" for _, col in stage.keys)
                 index.setdefault(key, rec)
         key_fns = [compile_expr(e, self.ctx) for e, _ in stage.keys]
-        for r in rows:
+
+        def step(r: Row) -> Row:
             key = tuple(to_text(f(r)) or "" for f in key_fns)
             hit = index.get(key) if all(key) else None
             for col, alias in stage.outputs:
                 r[alias] = _typed(hit.get(col), types[col]) if hit is not None else None
-            yield r
+            return r
+
+        return step
 
     def rename(self, renames: tuple[tuple[str, str], ...], rows: Iterable[Row]) -> Iterator[Row]:
+        step = self.rename_step(renames)
         for r in rows:
+            yield step(r)
+
+    def rename_step(self, renames: tuple[tuple[str, str], ...]) -> Callable[[Row], Row]:
+        def step(r: Row) -> Row:
             values = [(new, r.pop(old, None)) for old, new in renames]
             for new, v in values:
                 r[new] = v
-            yield r
+            return r
+
+        return step
 
     def project(self, cols: tuple[str, ...], rows: Iterable[Row]) -> Iterator[Row]:
-        getters = [(c, compile_expr(ir.Column(c, (), Type.ANY), self.ctx)) for c in cols]
+        step = self.project_step(cols)
         for r in rows:
-            yield {c: g(r) for c, g in getters}
+            yield step(r)
+
+    def project_step(self, cols: tuple[str, ...]) -> Callable[[Row], Row]:
+        getters = [(c, compile_expr(ir.Column(c, (), Type.ANY), self.ctx)) for c in cols]
+        return lambda r: {c: g(r) for c, g in getters}
 
     def sort(self, keys: tuple[ir.SortKey, ...], rows: Iterable[Row]) -> Iterator[Row]:
         data = list(rows)
@@ -417,7 +476,7 @@ def run_rule(
     logs: list[Path],
     now: datetime | None = None,
     lookup_overrides: dict[str, Path] | None = None,
-    prefilter: bool = False,
+    prefilter: bool | None = None,
     binding: Binding | None = None,
     workers: int | None = None,
     parallel_min_bytes: int | None = None,
@@ -427,12 +486,15 @@ def run_rule(
     regex RE2 cannot run: regex.py). `meter`: told the bytes and events read as the run goes (the CLI's progress).
 
     prefilter: skip parsing NDJSON lines that cannot pass the first filter (see prefilter.py); such lines count
-    as read and as dropped by that filter, and are not checked for malformed JSON.
+    as read and as dropped by that filter, and are not checked for malformed JSON. None (the default): where it is
+    sound by default (prefilter_by_default).
     workers: processes for large plain NDJSON input (parallel.py; default: every core; 1: sequential).
     """
     refused = check_rule(rule)
     if refused is not None:
         raise CompileError([refused])
+    if prefilter is None:
+        prefilter = prefilter_by_default(rule) and binding is None
     if binding is None and workers != 1 and not _selects_records(rule):
         from .parallel import MIN_BYTES, run_parallel
 
@@ -470,6 +532,13 @@ def run_rule(
         previous = s.rows_out
     return RunResult(out, threshold_met(rule.alert.threshold, len(out)), stats, malformed.kept, events_read,
                      malformed.total)
+
+
+def prefilter_by_default(rule: ir.RuleIR) -> bool:
+    """The line pre-filter is on unless asked otherwise where the raw line holds the values the rule reads as
+    they are: not for a source whose records are selected and normalised (Windows, auditd, Azure: `records:`),
+    whose rows may carry values the line spells otherwise (docs/semantics.md, decision 60)."""
+    return not _selects_records(rule)
 
 
 def _selects_records(rule: ir.RuleIR) -> bool:

@@ -4,12 +4,12 @@ first filter because none of the literals the filter needs occurs in the line's 
 Sound means: a skipped line would have been dropped by the filter anyway. Only printable-ASCII literals without
 quotes or backslashes are used (JSON writes them verbatim), never numeric-looking text (`"05"` equals 5), and
 a line holding any `\\` escape is always parsed. Matching ignores case, so case-insensitive filters stay sound.
-Malformed lines that the pre-filter skips are not reported, which is why it is opt-in (`run --prefilter`).
+Only a line that looks like a whole JSON object (starts with `{`, ends with `}`) is ever skipped: a truncated or
+otherwise broken line is parsed, and reported. A line that looks whole but is not JSON inside and holds no needed
+literal goes unreported; `run --no-prefilter` parses every line (docs/semantics.md, decision 60).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from siemforge.compiler import ir
 
@@ -51,23 +51,40 @@ def needles(e: ir.Expr, time_column: str | None) -> list[str] | None:
     return None
 
 
-def line_prefilter(pipeline: ir.Pipeline) -> Callable[[bytes], bool] | None:
-    """A predicate on raw lines (True: parse it), or None when the pipeline gives nothing to filter on."""
-    if pipeline.source.view is not None or not pipeline.stages or not isinstance(pipeline.stages[0], ir.Filter):
-        return None
-    found = needles(pipeline.stages[0].predicate, pipeline.source.time_column)
-    if not found:
-        return None
-    exact = [n.encode() for n in found]
-    lowered = [n.lower().encode() for n in found]
+def looks_whole(line: bytes) -> bool:
+    """The line starts with `{` and ends with `}` (before its newline): the only lines a pre-filter may skip, so that
+    a truncated line is always parsed and reported."""
+    return line[:1] == b"{" and (line.endswith(b"}\n") or line.endswith(b"}") or line.endswith(b"}\r\n"))
 
-    def keep(line: bytes) -> bool:
-        for n in exact:
+
+class LineFilter:
+    """A pre-filter on raw lines: called with a line, True to parse it. `needles` (lower-cased): a line that looks
+    whole, holds no `\\` and holds none of them (compared without case) is one it rejects, so that a reader may
+    skip whole runs of such lines without looking at them one by one (reader._skim)."""
+
+    __slots__ = ("needles", "_exact")
+
+    def __init__(self, needles: list[str]) -> None:
+        self._exact = [n.encode() for n in needles]
+        self.needles = tuple(dict.fromkeys(n.lower().encode() for n in needles))
+
+    def __call__(self, line: bytes) -> bool:
+        if not looks_whole(line):
+            return True
+        for n in self._exact:
             if n in line:
                 return True
         if b"\\" in line:
             return True
         low = line.lower()
-        return any(n in low for n in lowered)
+        return any(n in low for n in self.needles)
 
-    return keep
+
+def line_prefilter(pipeline: ir.Pipeline) -> LineFilter | None:
+    """The pre-filter of a pipeline's raw lines, or None when the pipeline gives nothing to filter on."""
+    if pipeline.source.view is not None or not pipeline.stages or not isinstance(pipeline.stages[0], ir.Filter):
+        return None
+    found = needles(pipeline.stages[0].predicate, pipeline.source.time_column)
+    if not found:
+        return None
+    return LineFilter(found)

@@ -191,7 +191,9 @@ def iter_events(
                         again.read(len(_BOM))
                     yield from normalise_all(_records(again, name, report, records_key, None, retry.done))
         else:
-            yield from normalise_all(_lines(_bounded_lines(fh), name, report, prefilter, skipped))
+            needles = getattr(prefilter, "needles", None)
+            lines = _skim(fh, needles) if needles else _bounded_lines(fh)
+            yield from normalise_all(_lines(lines, name, report, prefilter, skipped))
 
 
 def _bounded_lines(fh: IO[bytes], start: int = 0, end: int | None = None) -> Iterator[bytes | int]:
@@ -217,6 +219,78 @@ def _bounded_lines(fh: IO[bytes], start: int = 0, end: int | None = None) -> Ite
         yield raw
 
 
+def _skim(fh: IO[bytes], needles: tuple[bytes, ...], start: int = 0, end: int | None = None) -> Iterator[bytes | int]:
+    """`_bounded_lines`, for a pre-filter with `needles` (prefilter.LineFilter): a block of lines that all look whole
+    is searched for the needles (without case) and for `\\` as a whole; only the lines holding one are yielded, and
+    each run of the others as a negative count (-n: n lines the pre-filter rejects, not parsed). A block with a line
+    that does not look whole, or the first line (a pretty-printed document starts with `{` alone), goes line by
+    line."""
+    pos = start
+    lines = _bounded_lines(fh, start, end)
+    first = next(lines, None)
+    if first is None:
+        return
+    yield first
+    if type(first) is int:
+        yield from lines
+        return
+    assert isinstance(first, bytes)
+    if first.strip() == b"{":  # a pretty-printed document: _lines joins its lines
+        yield from lines
+        return
+    pos += len(first)
+    while end is None or pos < end:
+        block = fh.read(READ_BYTES if end is None else min(READ_BYTES, end - pos))
+        if not block:
+            return
+        if not block.endswith(b"\n"):  # complete the last line (one that begins before `end`)
+            tail = fh.readline(MAX_LINE_BYTES + 1)
+            if len(tail) > MAX_LINE_BYTES and not tail.endswith(b"\n"):  # a line too long to hold: its length
+                whole = block[: block.rfind(b"\n") + 1]
+                yield from whole.splitlines(keepends=True)
+                length = len(block) - len(whole) + len(tail)
+                while True:
+                    more = fh.readline(READ_BYTES)
+                    length += len(more)
+                    if not more or more.endswith(b"\n"):
+                        break
+                pos += len(whole) + length
+                yield length
+                continue
+            block += tail
+        pos += len(block)
+        yield from _skim_block(block, needles)
+
+
+def _skim_block(block: bytes, needles: tuple[bytes, ...]) -> Iterator[bytes | int]:
+    # every line looks whole when the block starts with `{`, ends with `}` (and its newline) and every newline but
+    # the last is `}\n{`; else (a line that may be malformed, a blank line, \r\n) every line goes to the reader
+    body = block[:-1] if block.endswith(b"\n") else block
+    if not (body.startswith(b"{") and body.endswith(b"}")) or body.count(b"}\n{") != body.count(b"\n"):
+        yield from block.splitlines(keepends=True)
+        return
+    low = block.lower()
+    hits: set[int] = set()
+    for needle, text in [(x, low) for x in needles] + [(b"\\", block)]:
+        i = text.find(needle)
+        while i >= 0:
+            line_start = block.rfind(b"\n", 0, i) + 1
+            hits.add(line_start)
+            line_end = block.find(b"\n", i)
+            if line_end < 0:
+                break
+            i = text.find(needle, line_end + 1)
+    done = 0
+    for line_start in sorted(hits):
+        if line_start > done:
+            yield -block.count(b"\n", done, line_start)
+        line_end = block.find(b"\n", line_start)
+        done = len(block) if line_end < 0 else line_end + 1
+        yield block[line_start:done]
+    if done < len(block):
+        yield -(block.count(b"\n", done) + (not block.endswith(b"\n")))
+
+
 def iter_range_events(
     path: Path,
     start: int,
@@ -236,7 +310,9 @@ def iter_range_events(
         return
     with fh:
         fh.seek(start)
-        yield from normalise_all(_lines(_bounded_lines(fh, start, end), name, report, prefilter, skipped, first_line))
+        needles = getattr(prefilter, "needles", None)
+        lines = _skim(fh, needles, start, end) if needles else _bounded_lines(fh, start, end)
+        yield from normalise_all(_lines(lines, name, report, prefilter, skipped, first_line))
 
 
 def _lines(
@@ -256,6 +332,11 @@ def _lines(
         for raw in fh:
             lineno += 1
             if type(raw) is int:
+                if raw < 0:  # lines the pre-filter rejected as a run (_skim)
+                    lineno += -raw - 1
+                    if skipped is not None:
+                        skipped[0] += -raw
+                    continue
                 report(Malformed(name, lineno, f"line longer than {MAX_LINE_BYTES} bytes ({raw} bytes)"))
                 if pending is not None:
                     pending_bytes = MAX_LINE_BYTES + 1
