@@ -513,15 +513,15 @@ def run_rule(
         for p in logs:
             for ev in iter_events(p, malformed, keep, skipped, meter):
                 events_read += 1
-                if meter is not None and events_read - told >= 4096:
-                    meter(0, events_read - told)
-                    told = events_read
+                if meter is not None and events_read + skipped[0] - told >= 4096:  # lines the pre-filter skipped too
+                    meter(0, events_read + skipped[0] - told)
+                    told = events_read + skipped[0]
                 if binding is None:
                     yield ev
                 elif row_selected(ev, binding):
                     yield row_to_record(ev, binding)
-        if meter is not None and events_read > told:
-            meter(0, events_read - told)
+        if meter is not None and events_read + skipped[0] > told:
+            meter(0, events_read + skipped[0] - told)
 
     rows, stats = run_pipeline(rule.pipeline, events(), now or default_now(), lookup_overrides or {})
     out = list(rows)
