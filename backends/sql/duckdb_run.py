@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -73,9 +73,9 @@ def _lookup_tables(rule: ir.RuleIR) -> dict[str, ir.LookupTable]:
     return {s.table.name: s.table for s in stages if isinstance(s, ir.Lookup)}
 
 
-def _load_lookup(con: Any, table: ir.LookupTable) -> None:
+def _load_lookup(con: Any, table: ir.LookupTable, path: Path) -> None:
     """The CSV as a table of its declared types, with each row's number (the first matching row wins)."""
-    with Path(table.path).open(newline="", encoding="utf-8") as fh:
+    with path.open(newline="", encoding="utf-8") as fh:
         records = list(csv.DictReader(fh))
     types = dict(zip(table.columns, table.types))
     cols = ", ".join(f'"{c}" {_LOOKUP_TYPES.get(types[c], "VARCHAR")}' for c in table.columns)
@@ -93,8 +93,9 @@ def _load_lookup(con: Any, table: ir.LookupTable) -> None:
 
 
 def run_duckdb(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2GB",
-               now: datetime | None = None) -> list[dict[str, Any]]:
-    """The rule's rows over the log files, computed by DuckDB (CompileError: what the SQL target cannot say)."""
+               now: datetime | None = None, lookups: Mapping[str, Path] | None = None) -> list[dict[str, Any]]:
+    """The rule's rows over the log files, computed by DuckDB (CompileError: what the SQL target cannot say).
+    `lookups`: a lookup table's CSV by name instead of the rule's own (as `siemforge test` gives a test's)."""
     import duckdb
 
     base = lowering.base_source(rule.pipeline.source)
@@ -109,7 +110,7 @@ def run_duckdb(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2
             body = "SELECT " + ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in cols.items()) + " WHERE false"
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{table_name(base)}" AS {body}')
         for table in _lookup_tables(rule).values():
-            _load_lookup(con, table)
+            _load_lookup(con, table, Path((lookups or {}).get(table.name, table.path)))
         cur = con.execute(query)
         names = [d[0] for d in cur.description]
         kinds = {d[0]: str(d[1]) for d in cur.description}

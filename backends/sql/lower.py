@@ -141,14 +141,12 @@ class SqlLowering:
         self.declared = dict(sdef.fields)
         time_col = lowering.sources_down(src)[-1][0].time_column
         first = exp.select()
-        if self.binding is None:
+        if self.binding is None:  # the table holds the declared fields (duckdb_run.declared_columns)
             for name, t in sdef.fields.items():
                 root = name.split(".")[0]
-                if root in self.scope:
-                    continue
-                kind = _KIND.get(t, "json") if "." not in name else "json"
-                self.scope[root] = kind
-                first = first.select(_col(root), append=True)
+                if root not in self.scope:
+                    self.scope[root] = _KIND.get(t, "json") if "." not in name else "json"
+            first = first.select(exp.Star())
             table: exp.Expression = exp.to_table(table_name(base))
             if time_col is not None and sdef.time_from:
                 t_from = self.scope.get(sdef.time_from)
@@ -187,7 +185,10 @@ class SqlLowering:
         return exp.to_table(self.ctes[-1][0])
 
     def final(self) -> exp.Expression:
-        out = exp.select(*[_col(c) for c in self.scope if c != ROW_ORDER]).from_(self.prev())
+        if self.ordered:
+            out = exp.select(*[_col(c) for c in self.scope if c != ROW_ORDER]).from_(self.prev())
+        else:
+            out = exp.select(exp.Star()).from_(self.prev())
         if self.ordered:
             out = out.order_by(exp.Ordered(this=_col(ROW_ORDER), nulls_first=True))
         for name, sel in self.ctes:
@@ -203,18 +204,23 @@ class SqlLowering:
                 raise lowering.placed(self.rule, self.features, err, stage) from None
 
     def keep(self, replaced: dict[str, exp.Expression]) -> list[exp.Expression]:
-        """Every column of the rows, the replaced ones with their new value (in place), the new ones after."""
-        cols: list[exp.Expression] = []
-        for c in self.scope:
-            cols.append(exp.alias_(replaced[c], c, quoted=True) if c in replaced else _col(c))
-        cols.extend(exp.alias_(v, c, quoted=True) for c, v in replaced.items() if c not in self.scope)
-        return cols
+        """Every column of the rows, the replaced ones with their new value (in place), the new ones after: `*` and
+        the new columns; a replaced column by DuckDB's `* REPLACE`, elsewhere by naming every column."""
+        new = [exp.alias_(v, c, quoted=True) for c, v in replaced.items() if c not in self.scope]
+        again = {c: v for c, v in replaced.items() if c in self.scope}
+        if not again:
+            return [exp.Star(), *new]
+        if self.dialect == "duckdb":
+            return [exp.Star(replace=[exp.alias_(v, c, quoted=True) for c, v in again.items()]), *new]
+        cols: list[exp.Expression] = [exp.alias_(again[c], c, quoted=True) if c in again else _col(c)
+                                      for c in self.scope]
+        return [*cols, *new]
 
     # ------------------------------------------------------------------ stages
     def stage(self, stage: ir.Stage) -> None:
         match stage:
             case ir.Filter(predicate=p):
-                self.push(exp.select(*[_col(c) for c in self.scope]).from_(self.prev()).where(self.predicate(p)))
+                self.push(exp.select(exp.Star()).from_(self.prev()).where(self.predicate(p)))
             case ir.Extend(assignments=assigns):
                 values = {a.name: self.value(a.expr) for a in assigns}  # parallel: all read the CTE before
                 self.push(exp.select(*self.keep({n: v.e for n, v in values.items()})).from_(self.prev()))
@@ -262,7 +268,7 @@ class SqlLowering:
                 self.scope[ROW_ORDER] = "int"
                 self.ordered = True
             case ir.Limit(count=n):
-                sel = exp.select(*[_col(c) for c in self.scope]).from_(self.prev())
+                sel = exp.select(exp.Star()).from_(self.prev())
                 if self.ordered:
                     sel = sel.order_by(exp.Ordered(this=_col(ROW_ORDER)))
                 self.push(sel.limit(n))
@@ -346,7 +352,9 @@ class SqlLowering:
         t = stage.table
         types = dict(zip(t.columns, t.types))
         alias = self.name()
-        keys = [(self.text(self.value(e)).e, col) for e, col in stage.keys]
+        temps = {f"siemforge_key_{i}": self.text(self.value(e)).e for i, (e, _) in enumerate(stage.keys)}
+        self.push(exp.select(exp.Star(), *[exp.alias_(v, k, quoted=True) for k, v in temps.items()])
+                  .from_(self.prev()))
         inner_cols: list[exp.Expression] = [exp.alias_(exp.cast(_col(col), "VARCHAR"), col, quoted=True)
                                             for _, col in stage.keys]
         inner_cols += [_col(c) for c, _ in stage.outputs if c not in {k for _, k in stage.keys}]
@@ -356,8 +364,12 @@ class SqlLowering:
         table = exp.select(*[_col(c) for c in dict.fromkeys([*(k for _, k in stage.keys),
                                                              *(c for c, _ in stage.outputs)])]) \
             .from_(ranked.subquery()).where(exp.EQ(this=_col("siemforge_rank"), expression=exp.Literal.number(1)))
-        on = exp.and_(*[exp.EQ(this=k, expression=exp.column(col, alias, quoted=True)) for k, col in keys])
         prev_alias = self.name()
+        # keys compare as text; an empty key matches nothing (decision 12)
+        on = exp.and_(*[exp.and_(exp.EQ(this=exp.column(k, prev_alias, quoted=True),
+                                        expression=exp.column(col, alias, quoted=True)),
+                                 exp.NEQ(this=exp.column(k, prev_alias, quoted=True), expression=_lit("")))
+                        for k, (_, col) in zip(temps, stage.keys)])
         replaced = {out: exp.column(c, alias, quoted=True) for c, out in stage.outputs}
         cols = [exp.alias_(replaced[c], c, quoted=True) if c in replaced else exp.column(c, prev_alias, quoted=True)
                 for c in self.scope]
@@ -932,9 +944,10 @@ def sql_tree(rule: ir.RuleIR, dialect: str, now: datetime | None = None) -> exp.
                           "here", code="binding")
         if not bindings_for(bound.source, "splunk"):
             raise refusal(rule, TRINO_FEATURES, "no Security Lake binding", code="binding")
-        return SqlLowering(rule, dialect, bound.stages, bound.binding, now).query()
-    bound = lowering.bind(rule, FEATURES, None)
-    return SqlLowering(rule, dialect, bound.stages, None, now).query()
+        return SqlLowering(rule, dialect, lowering.expand_views(rule.pipeline), bound.binding, now).query()
+    lowering.bind(rule, FEATURES, None)  # refuses a source no target may read as written (no_binding)
+    # every view is expanded over the raw records (binds_views=False; bind's stages keep only the rule's own there)
+    return SqlLowering(rule, dialect, lowering.expand_views(rule.pipeline), None, now).query()
 
 
 def compile_sql(rule: ir.RuleIR, dialect: str, now: datetime | None = None) -> str:
