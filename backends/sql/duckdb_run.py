@@ -24,7 +24,7 @@ from siemforge.compiler import ir, lowering
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
-from .lower import LOOKUP_ROW, SQL_TYPES, _KIND, compile_sql, table_name
+from .lower import _KIND, LOOKUP_ROW, SQL_TYPES, compile_sql, table_name
 
 _LOOKUP_TYPES = {Type.INT: "BIGINT", Type.REAL: "DOUBLE", Type.BOOL: "BOOLEAN", Type.DATETIME: "TIMESTAMP"}
 

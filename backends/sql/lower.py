@@ -54,9 +54,9 @@ class Sql:
     """A lowered expression: its tree and coarse kind (text, int, real, bool, time, span, json, list, null, any);
     `json_of` keeps (column, path) of a JSON extraction so that its text can be read with the scalar form."""
 
-    e: exp.Expression
+    e: exp.Expr
     kind: str
-    json_of: tuple[exp.Expression, str] | None = None
+    json_of: tuple[exp.Expr, str] | None = None
     cond: bool = False  # a condition that may be null (SQL three-valued); `value()` makes it two-valued
 
 
@@ -64,7 +64,7 @@ def _lit(v: str) -> exp.Literal:
     return exp.Literal.string(v)
 
 
-def _num(v: int | float) -> exp.Expression:
+def _num(v: int | float) -> exp.Expr:
     if v < 0:
         return exp.Neg(this=exp.Literal.number(-v))
     return exp.Literal.number(v)
@@ -74,15 +74,15 @@ def _col(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
 
 
-def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+def _fn(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _coalesce_false(e: exp.Expression) -> exp.Expression:
+def _coalesce_false(e: exp.Expr) -> exp.Expr:
     return exp.Coalesce(this=e, expressions=[exp.false()])
 
 
-def _paren(e: exp.Expression) -> exp.Expression:
+def _paren(e: exp.Expr) -> exp.Expr:
     return e if isinstance(e, (exp.Paren, exp.Column, exp.Literal, exp.Func, exp.Anonymous)) else exp.Paren(this=e)
 
 
@@ -130,7 +130,7 @@ class SqlLowering:
         return refusal(self.rule, self.features, f"{message} ({self.dialect})", *at, self.at_stage, code=code)
 
     # ------------------------------------------------------------------ query
-    def query(self) -> exp.Expression:
+    def query(self) -> exp.Expr:
         src = self.rule.pipeline.source
         base = lowering.base_source(src)
         sdef = builtin_sources().get(base)
@@ -147,11 +147,12 @@ class SqlLowering:
                 if root not in self.scope:
                     self.scope[root] = _KIND.get(t, "json") if "." not in name else "json"
             first = first.select(exp.Star())
-            table: exp.Expression = exp.to_table(table_name(base))
+            table: exp.Expr = exp.to_table(table_name(base))
             if time_col is not None and sdef.time_from:
                 t_from = self.scope.get(sdef.time_from)
                 if t_from is None:
-                    raise self.fail(f"source {base!r} reads its time from {sdef.time_from!r}, which it does not declare")
+                    raise self.fail(f"source {base!r} reads its time from {sdef.time_from!r}, which it does not "
+                                    "declare")
                 first = first.select(exp.alias_(self.to_time(Sql(_col(sdef.time_from), t_from)).e, time_col,
                                                 quoted=True), append=True)
                 self.scope[time_col] = "time"
@@ -181,10 +182,10 @@ class SqlLowering:
     def push(self, select: exp.Select) -> None:
         self.ctes.append((self.name(), select))
 
-    def prev(self) -> exp.Expression:
+    def prev(self) -> exp.Expr:
         return exp.to_table(self.ctes[-1][0])
 
-    def final(self) -> exp.Expression:
+    def final(self) -> exp.Expr:
         if self.ordered:
             out = exp.select(*[_col(c) for c in self.scope if c != ROW_ORDER]).from_(self.prev())
         else:
@@ -203,7 +204,7 @@ class SqlLowering:
             except CompileError as err:
                 raise lowering.placed(self.rule, self.features, err, stage) from None
 
-    def keep(self, replaced: dict[str, exp.Expression]) -> list[exp.Expression]:
+    def keep(self, replaced: dict[str, exp.Expr]) -> list[exp.Expr]:
         """Every column of the rows, the replaced ones with their new value (in place), the new ones after: `*` and
         the new columns; a replaced column by DuckDB's `* REPLACE`, elsewhere by naming every column."""
         new = [exp.alias_(v, c, quoted=True) for c, v in replaced.items() if c not in self.scope]
@@ -212,7 +213,7 @@ class SqlLowering:
             return [exp.Star(), *new]
         if self.dialect == "duckdb":
             return [exp.Star(replace=[exp.alias_(v, c, quoted=True) for c, v in again.items()]), *new]
-        cols: list[exp.Expression] = [exp.alias_(again[c], c, quoted=True) if c in again else _col(c)
+        cols: list[exp.Expr] = [exp.alias_(again[c], c, quoted=True) if c in again else _col(c)
                                       for c in self.scope]
         return [*cols, *new]
 
@@ -327,11 +328,12 @@ class SqlLowering:
                 v = self.text(arg) if arg.kind not in ("int", "real") else arg
                 distinct = exp.Distinct(expressions=[v.e])
                 if d == "spark":
-                    return Sql(exp.SortArray(this=exp.ArrayUniqueAgg(this=v.e)), "list")
-                agg: exp.Expression = exp.Filter(this=exp.ArrayAgg(this=distinct),
+                    return Sql(exp.ArraySort(this=exp.ArrayUniqueAgg(this=v.e)), "list")
+                agg: exp.Expr = exp.Filter(this=exp.ArrayAgg(this=distinct),
                                                  expression=exp.Where(this=exp.Not(this=exp.Is(
                                                      this=v.e.copy(), expression=exp.Null()))))
-                return Sql(exp.ArraySort(this=agg), "list")
+                # no value: the empty list, as Spark's collect_set gives (ARRAY_AGG over nothing is null)
+                return Sql(exp.Coalesce(this=exp.ArraySort(this=agg), expressions=[exp.Array(expressions=[])]), "list")
             case ir.AggFn.EARLIEST | ir.AggFn.LATEST:
                 assert arg is not None
                 col = self.rule.pipeline.source.time_column
@@ -355,7 +357,7 @@ class SqlLowering:
         temps = {f"siemforge_key_{i}": self.text(self.value(e)).e for i, (e, _) in enumerate(stage.keys)}
         self.push(exp.select(exp.Star(), *[exp.alias_(v, k, quoted=True) for k, v in temps.items()])
                   .from_(self.prev()))
-        inner_cols: list[exp.Expression] = [exp.alias_(exp.cast(_col(col), "VARCHAR"), col, quoted=True)
+        inner_cols: list[exp.Expr] = [exp.alias_(exp.cast(_col(col), "VARCHAR"), col, quoted=True)
                                             for _, col in stage.keys]
         inner_cols += [_col(c) for c, _ in stage.outputs if c not in {k for _, k in stage.keys}]
         rank = exp.Window(this=exp.RowNumber(), partition_by=[exp.cast(_col(col), "VARCHAR") for _, col in stage.keys],
@@ -382,7 +384,7 @@ class SqlLowering:
             self.computed.add(out)
 
     # ------------------------------------------------------------------ expressions
-    def predicate(self, e: ir.Expr) -> exp.Expression:
+    def predicate(self, e: ir.Expr) -> exp.Expr:
         """A condition for WHERE/CASE: null there acts as false, so it need not be coalesced."""
         out = self.node(e)
         if out.kind == "bool":
@@ -399,8 +401,8 @@ class SqlLowering:
 
     def node(self, e: ir.Expr) -> Sql:  # noqa: C901 - one case per node type
         match e:
-            case ir.Literal(value=v):
-                return self.literal(v, e)
+            case ir.Literal(value=lit):
+                return self.literal(lit, e)
             case ir.Column():
                 return self.column(e)
             case ir.Index(base=b, key=k):
@@ -441,14 +443,15 @@ class SqlLowering:
             case ir.Arith():
                 return self.arith(e)
             case ir.Negate(operand=o):
-                v = self.number(self.value(o)) if self.value(o).kind not in ("span",) else self.value(o)
-                return Sql(exp.Neg(this=_paren(v.e)), v.kind)
+                operand = self.value(o)
+                num = operand if operand.kind == "span" else self.number(operand)
+                return Sql(exp.Neg(this=_paren(num.e)), num.kind)
             case ir.Case(branches=bs, default=d):
-                vals = [self.value(v) for _, v in bs] + [self.value(d)]
-                kind = _common([v.kind for v in vals])
-                vals = [self.cast(v, kind) for v in vals]
-                case = exp.Case(ifs=[exp.If(this=self.predicate(c), true=v.e) for (c, _), v in zip(bs, vals)],
-                                default=vals[-1].e)
+                outs = [self.value(x) for _, x in bs] + [self.value(d)]
+                kind = _common([x.kind for x in outs])
+                outs = [self.cast(x, kind) for x in outs]
+                case = exp.Case(ifs=[exp.If(this=self.predicate(c), true=x.e) for (c, _), x in zip(bs, outs)],
+                                default=outs[-1].e)
                 return Sql(case, kind)
             case ir.Call():
                 return self.call(e)
@@ -456,7 +459,7 @@ class SqlLowering:
                 raise self.fail("a test of some element of an array is not lowered to SQL yet", e)
         raise self.fail(f"no SQL for {type(e).__name__}", e)
 
-    def as_cond(self, s: Sql) -> exp.Expression:
+    def as_cond(self, s: Sql) -> exp.Expr:
         if s.kind == "bool":
             return s.e
         return self.cast(s, "bool").e
@@ -479,7 +482,7 @@ class SqlLowering:
             return Sql(self.interval(v), "span")
         raise self.fail(f"no SQL literal for {v!r}", at)
 
-    def interval(self, v: timedelta) -> exp.Expression:
+    def interval(self, v: timedelta) -> exp.Expr:
         seconds = v.total_seconds()
         n: int | float = int(seconds) if seconds == int(seconds) else seconds
         if self.dialect == "duckdb":  # INTERVAL (n) SECOND reads a number; fractions too
@@ -529,7 +532,7 @@ class SqlLowering:
         declared = self.declared.get(dotted) if self.from_source else None
         return self.extract(base, c.path, declared, c)
 
-    def extract(self, base: exp.Expression, path: tuple[str | int, ...], declared: Type | None, at: object) -> Sql:
+    def extract(self, base: exp.Expr, path: tuple[str | int, ...], declared: Type | None, at: object) -> Sql:
         jp = json_path(path, self.dialect)
         if jp is None:
             raise self.fail(f"the path {path!r} has no JSON path in this dialect", at)
@@ -703,7 +706,7 @@ class SqlLowering:
             raise self.fail(UNSUPPORTED.get(e.fn, f"no SQL for function {e.fn}()"), e)
         return lower(self, e, [self.value(a) for a in e.args])
 
-    def now_value(self) -> exp.Expression:
+    def now_value(self) -> exp.Expr:
         if self.now is not None:
             return self.literal(self.now, ir.Literal(self.now, Type.DATETIME)).e
         return exp.cast(exp.CurrentTimestamp(), "TIMESTAMP")
@@ -725,7 +728,7 @@ SqlCall = Callable[[SqlLowering, ir.Call, list[Sql]], Sql]
 
 
 def _isnull(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
-    test: exp.Expression = exp.Is(this=a[0].e, expression=exp.Null())
+    test: exp.Expr = exp.Is(this=a[0].e, expression=exp.Null())
     if a[0].kind == "json":  # a JSON null is null (decision 2)
         test = exp.or_(test, exp.EQ(this=_json_type(low, a[0]), expression=_lit("NULL")))
     if e.fn == "isnotnull":
@@ -733,7 +736,7 @@ def _isnull(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
     return Sql(exp.Paren(this=test), "bool")
 
 
-def _json_type(low: SqlLowering, s: Sql) -> exp.Expression:
+def _json_type(low: SqlLowering, s: Sql) -> exp.Expr:
     if low.dialect == "duckdb":
         return exp.Upper(this=_fn("JSON_TYPE", s.e))
     return exp.Upper(this=_fn("TYPEOF", s.e))
@@ -741,7 +744,7 @@ def _json_type(low: SqlLowering, s: Sql) -> exp.Expression:
 
 def _isempty(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
     v = a[0]
-    empty: exp.Expression
+    empty: exp.Expr
     if v.kind == "json":
         t = low.text(v).e
         empty = exp.or_(exp.Is(this=t, expression=exp.Null()), exp.EQ(this=t.copy(), expression=_lit("")),
@@ -770,7 +773,7 @@ def _to(kind: str) -> SqlCall:
 
 def _strcat(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
     parts = [exp.Coalesce(this=low.text(x).e, expressions=[_lit("")]) for x in a]
-    out = parts[0]
+    out: exp.Expr = parts[0]
     for p in parts[1:]:
         out = exp.DPipe(this=out, expression=p, safe=True)
     return Sql(out, "text")
@@ -931,7 +934,7 @@ FUNCTIONS: dict[str, SqlCall] = {
 UNSUPPORTED: dict[str, str] = {}  # every function has an entry above; some refuse particular uses (say which)
 
 
-def sql_tree(rule: ir.RuleIR, dialect: str, now: datetime | None = None) -> exp.Expression:
+def sql_tree(rule: ir.RuleIR, dialect: str, now: datetime | None = None) -> exp.Expr:
     """The rule's query as one sqlglot tree for `dialect` (CompileError: what SQL cannot say, and where)."""
     if dialect not in ("duckdb", "spark", "trino"):
         raise refusal(rule, FEATURES, f"no SQL dialect {dialect!r} (duckdb, spark, trino)", code="binding")
