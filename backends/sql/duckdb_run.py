@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from siemforge.compiler import ir, lowering
+from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
@@ -99,9 +100,18 @@ def run_duckdb(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2
     import duckdb
 
     base = lowering.base_source(rule.pipeline.source)
+    sdef = builtin_sources().get(base)
+    if sdef is not None and sdef.records:  # Windows, auditd, Azure: which records are rows is the readers' work
+        raise CompileError([Diagnostic(
+            Severity.ERROR, f"{rule.meta.title}: DuckDB reads log files of sources whose every record is a row; "
+            f"{base!r} selects its rows from shared logs (records:): run it with the executor", None,
+            "the SQL query itself reads a table of the source's rows: siemforge compile -t sql", "unsupported")])
     query = compile_sql(rule, "duckdb", now or datetime.now(UTC))
     cols = declared_columns(base)
-    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 2})
+    for p in paths:
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"{p}: no such log file")
+    con = duckdb.connect(config={"memory_limit": memory_limit})
     try:
         con.execute("SET TimeZone = 'UTC'")
         if paths:

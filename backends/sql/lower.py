@@ -136,8 +136,6 @@ class SqlLowering:
         sdef = builtin_sources().get(base)
         if sdef is None:
             raise self.fail(f"source {base!r} declares no fields for SQL to read")
-        if sdef.records:
-            raise self.fail(f"source {base!r} is selected from shared event logs (records:), which SQL does not read")
         self.declared = dict(sdef.fields)
         time_col = lowering.sources_down(src)[-1][0].time_column
         first = exp.select()
