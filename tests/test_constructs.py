@@ -162,7 +162,32 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.instancesSet.items{}.instanceId\n'
                    '| where isnotnull(mvfilter(match(siemforge_path1, "(?i)^i\\\\-0ab")))\n'
                    '| fields - siemforge_path1'),
-        'sql': Unsupported('a test of some element of an array is not lowered to SQL yet (duckdb)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    CASE\n'
+                '      WHEN JSON_TYPE("requestParameters" -> \'$.instancesSet.items\') = \'ARRAY\'\n'
+                '      THEN ARRAY_LENGTH(\n'
+                '        LIST_FILTER(\n'
+                '          CAST("requestParameters" -> \'$.instancesSet.items\' AS JSON[]),\n'
+                '          LAMBDA siemforge_e1 : COALESCE(REGEXP_MATCHES((\n'
+                "            siemforge_e1 ->> '$.instanceId'\n"
+                "          ), '(?is)\\Ai\\-0ab'), FALSE)\n"
+                '        )\n'
+                '      ) > 0\n'
+                '      ELSE FALSE\n'
+                '    END\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('any_element', "{sel: {eventName: RunInstances}, tags: {'requestParameters.tagSpecificationSet.items[].tags[].key': Owner}, condition: sel and not tags}", {
         'executor': '| filter ((eventName ==~i "RunInstances") and not any(requestParameters.tagSpecificationSet.items[*], any(elem.tags[*], (elem.key ==~i "Owner"))))',
@@ -177,7 +202,45 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.tagSpecificationSet.items{}.tags{}.key\n'
                    '| where if(isnotnull(mvfilter(lower(siemforge_path1)=="owner")), 0, 1)==1\n'
                    '| fields - siemforge_path1'),
-        'sql': Unsupported('a test of some element of an array is not lowered to SQL yet (duckdb)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      LOWER("eventName") = LOWER(\'RunInstances\')\n'
+                '      AND NOT CASE\n'
+                '        WHEN JSON_TYPE("requestParameters" -> \'$.tagSpecificationSet.items\') = \'ARRAY\'\n'
+                '        THEN ARRAY_LENGTH(\n'
+                '          LIST_FILTER(\n'
+                '            CAST("requestParameters" -> \'$.tagSpecificationSet.items\' AS JSON[]),\n'
+                '            LAMBDA siemforge_e1 : COALESCE(\n'
+                '              CASE\n'
+                "                WHEN JSON_TYPE(siemforge_e1 -> '$.tags') = 'ARRAY'\n"
+                '                THEN ARRAY_LENGTH(\n'
+                '                  LIST_FILTER(\n'
+                "                    CAST(siemforge_e1 -> '$.tags' AS JSON[]),\n"
+                "                    LAMBDA siemforge_e2 : COALESCE(LOWER(siemforge_e2 ->> '$.key') = LOWER('Owner'), FALSE)\n"
+                '                  )\n'
+                '                ) > 0\n'
+                '                ELSE FALSE\n'
+                '              END,\n'
+                '              FALSE\n'
+                '            )\n'
+                '          )\n'
+                '        ) > 0\n'
+                '        ELSE FALSE\n'
+                '      END\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('any_element', "{sel: {'resources[]|contains': 'arn:aws:s3'}, condition: sel}", {
         'executor': '| filter any(resources[*], contains_ci(elem, "arn:aws:s3"))',
@@ -191,7 +254,32 @@ ROWS = [
                    '| spath output=siemforge_path1 path=resources{}\n'
                    '| where isnotnull(mvfilter(match(siemforge_path1, "(?i)arn:aws:s3")))\n'
                    '| fields - siemforge_path1'),
-        'sql': Unsupported('a test of some element of an array is not lowered to SQL yet (duckdb)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    CASE\n'
+                '      WHEN JSON_TYPE("resources") = \'ARRAY\'\n'
+                '      THEN ARRAY_LENGTH(\n'
+                '        LIST_FILTER(\n'
+                '          CAST("resources" AS JSON[]),\n'
+                '          LAMBDA siemforge_e1 : COALESCE(REGEXP_MATCHES((\n'
+                "            siemforge_e1 ->> '$'\n"
+                "          ), '(?is)arn:aws:s3'), FALSE)\n"
+                '        )\n'
+                '      ) > 0\n'
+                '      ELSE FALSE\n'
+                '    END\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('any_element', "{sel: {'resources[].ARN': null}, condition: sel}", {
         'executor': '| filter any(resources[*], isnull(elem.ARN))',
@@ -202,7 +290,38 @@ ROWS = [
                      '| project-away siemforge_any_3\n'
                      '| project-away ResourcesJson'),
         'splunk': Unsupported("an any-element test whose predicate holds for a missing value has no SPL form (a member an element lacks is no value in spath's multivalue field)"),
-        'sql': Unsupported('a test of some element of an array is not lowered to SQL yet (duckdb)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    CASE\n'
+                '      WHEN JSON_TYPE("resources") = \'ARRAY\'\n'
+                '      THEN ARRAY_LENGTH(\n'
+                '        LIST_FILTER(\n'
+                '          CAST("resources" AS JSON[]),\n'
+                '          LAMBDA siemforge_e1 : COALESCE(\n'
+                '            (\n'
+                '              (\n'
+                "                siemforge_e1 -> '$.ARN'\n"
+                '              ) IS NULL\n'
+                "              OR UPPER(JSON_TYPE(siemforge_e1 -> '$.ARN')) = 'NULL'\n"
+                '            ),\n'
+                '            FALSE\n'
+                '          )\n'
+                '        )\n'
+                '      ) > 0\n'
+                '      ELSE FALSE\n'
+                '    END\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('compare_eq', 'where eventName =~ "RunInstances"', {
         'executor': '| filter (eventName ==~i "RunInstances")',

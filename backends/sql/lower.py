@@ -117,7 +117,8 @@ class SqlLowering:
     scope: dict[str, str] = field(default_factory=dict)  # column -> kind, in row order
     declared: dict[str, Type] = field(default_factory=dict)  # the source's fields (dotted) -> type
     from_source: bool = True  # the source's own fields are still the row's (no summarize/project yet)
-    computed: set[str] = field(default_factory=set)  # columns the stages made (trino: not read through the binding)
+    computed: set[str] = field(default_factory=set)
+    elements: list[tuple[str, str]] = field(default_factory=list)  # the enclosing AnyElement tests' element names  # columns the stages made (trino: not read through the binding)
     ordered: bool = False  # a sort gave the rows an order (ROW_ORDER)
     at_stage: ir.Stage | None = None
     counter: int = 0
@@ -453,9 +454,43 @@ class SqlLowering:
                 return Sql(case, kind)
             case ir.Call():
                 return self.call(e)
-            case ir.AnyElement() | ir.Element():
-                raise self.fail("a test of some element of an array is not lowered to SQL yet", e)
+            case ir.AnyElement():
+                return self.any_element(e)
+            case ir.Element(path=path):
+                if not self.elements:
+                    raise self.fail("an array element outside an any-element test", e)
+                name, kind = self.elements[-1]
+                if not path:
+                    return Sql(exp.column(name), kind)
+                if kind != "json":
+                    return Sql(exp.Null(), "null")
+                return self.extract(exp.column(name), path, None, e)
         raise self.fail(f"no SQL for {type(e).__name__}", e)
+
+    def any_element(self, e: ir.AnyElement) -> Sql:
+        """Some element satisfies the predicate (decision 28), DuckDB: the elements that satisfy it, kept with
+        `LIST_FILTER` over the JSON array cast to a list, are not none; a value that is not an array has none."""
+        if self.dialect != "duckdb":
+            raise self.fail("a test of some element of an array is lowered to SQL on duckdb only", e)
+        coll = self.value(e.collection)
+        name = f"siemforge_e{len(self.elements) + 1}"
+        items: exp.Expr
+        if coll.kind == "json":
+            items, kind = exp.cast(coll.e, "JSON[]"), "json"
+            is_array: exp.Expr = exp.EQ(this=_fn("JSON_TYPE", coll.e.copy()), expression=_lit("ARRAY"))
+        elif coll.kind == "list":
+            items, kind = coll.e, "text"
+            is_array = exp.Not(this=exp.Is(this=coll.e.copy(), expression=exp.Null()))
+        else:
+            return Sql(exp.false(), "bool")
+        self.elements.append((name, kind))
+        try:
+            pred = _coalesce_false(self.predicate(e.predicate))
+        finally:
+            self.elements.pop()
+        kept = _fn("LIST_FILTER", items, exp.Lambda(this=pred, expressions=[exp.to_identifier(name)]))
+        some = exp.GT(this=exp.ArraySize(this=kept), expression=exp.Literal.number(0))
+        return Sql(exp.Case(ifs=[exp.If(this=is_array, true=some)], default=exp.false()), "bool")
 
     def as_cond(self, s: Sql) -> exp.Expr:
         if s.kind == "bool":
