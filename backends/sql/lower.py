@@ -117,8 +117,8 @@ class SqlLowering:
     scope: dict[str, str] = field(default_factory=dict)  # column -> kind, in row order
     declared: dict[str, Type] = field(default_factory=dict)  # the source's fields (dotted) -> type
     from_source: bool = True  # the source's own fields are still the row's (no summarize/project yet)
-    computed: set[str] = field(default_factory=set)
-    elements: list[tuple[str, str]] = field(default_factory=list)  # the enclosing AnyElement tests' element names  # columns the stages made (trino: not read through the binding)
+    computed: set[str] = field(default_factory=set)  # columns the stages made (trino: not read through the binding)
+    elements: list[tuple[str, str]] = field(default_factory=list)  # the enclosing AnyElement tests' element names
     ordered: bool = False  # a sort gave the rows an order (ROW_ORDER)
     at_stage: ir.Stage | None = None
     counter: int = 0
