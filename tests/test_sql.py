@@ -260,3 +260,17 @@ def test_every_construct_gives_the_executor_rows_on_duckdb_over_the_real_logs(ro
     from test_constructs import rule_of
 
     _same(rule_of(row, tmp_path), _real_logs(), NOW)
+
+
+@pytest.mark.parametrize("p", [1.0, 50.0, 95.0, 100.0])
+def test_an_exact_nearest_rank_percentile_equals_the_executors(p: float, tmp_path: Path) -> None:
+    """(The language reaches percentile() through Sigma's value_percentile correlations: built here as IR.)"""
+    from dataclasses import replace
+
+    rule = compile_rule(tmp_path, HEAD + "where isnotempty(eventName)\n")
+    length = ir.Call("strlen", (ir.Column("eventName", (), Type.STRING),), Type.INT)
+    agg = ir.Aggregate((ir.Aggregation("p", ir.AggFn.PERCENTILE, length, Type.REAL, p),),
+                       (ir.Assignment("awsRegion", ir.Column("awsRegion", (), Type.STRING)),))
+    rule = replace(rule, pipeline=replace(rule.pipeline, stages=(*rule.pipeline.stages, agg),
+                                          columns=(("awsRegion", Type.STRING), ("p", Type.REAL))))
+    assert _same(rule, _real_logs(), NOW) > 10

@@ -343,8 +343,18 @@ class SqlLowering:
                 if window:
                     raise self.fail("earliest()/latest() per group of every row has no window form here")
                 return Sql(node, arg.kind)
-            case ir.AggFn.PERCENTILE:
-                raise self.fail("an exact nearest-rank percentile is not lowered to SQL yet")
+            case ir.AggFn.PERCENTILE:  # exact nearest rank: the sorted numbers' element at ceil(n * p / 100)
+                assert arg is not None and a.percentile is not None
+                if d != "duckdb" or window:
+                    raise self.fail("an exact nearest-rank percentile is lowered to SQL on duckdb only (summarize)")
+                number = self.number(arg)
+                num = number.e
+                nums = exp.ArraySort(this=exp.Filter(this=exp.ArrayAgg(this=num), expression=exp.Where(
+                    this=exp.Not(this=exp.Is(this=num.copy(), expression=exp.Null())))))
+                rank = exp.Greatest(this=exp.cast(_fn("CEIL", exp.Div(
+                    this=exp.Mul(this=exp.ArraySize(this=nums.copy()), expression=_num(a.percentile)),
+                    expression=exp.Literal.number(100))), "BIGINT"), expressions=[exp.Literal.number(1)])
+                return Sql(_fn("LIST_EXTRACT", nums, rank), number.kind)  # the value itself, as the executor
         raise self.fail(f"no SQL for aggregation {a.fn.value}")
 
     def lookup(self, stage: ir.Lookup) -> None:
