@@ -136,7 +136,7 @@ def _rows(rows: list[dict[str, Any]], rule: ir.RuleIR) -> list[str]:
     null (the runner reads those only; missing = null, decision 2), each as its declared type: the executor passes a
     record's raw value on (`"readOnly": "True"` in panther-analysis.ndjson), the runner reads the declared column."""
     closed = rule.pipeline.columns is not None
-    declared = declared_columns(lowering.base_source(rule.pipeline.source))
+    declared = declared_columns(lowering.base_source(lowering.first_leaf(rule).pipeline.source))
     out = []
     for r in rows:
         r = _json(r)

@@ -69,8 +69,15 @@ def _reader(path: Path, cols: dict[str, str]) -> str:
             f"format = 'auto', ignore_errors = true)")
 
 
+def _leaves(rule: ir.RuleIR) -> list[ir.RuleIR]:
+    """The rules that read a source: the rule, or a union's branches (correlations of correlations too)."""
+    if rule.pipeline.source.union is None:
+        return [rule]
+    return [leaf for b in lowering.branch_rules(rule) for leaf in _leaves(b)]
+
+
 def _lookup_tables(rule: ir.RuleIR) -> dict[str, ir.LookupTable]:
-    stages = lowering.expand_views(rule.pipeline)
+    stages = [s for leaf in [rule, *_leaves(rule)] for s in lowering.expand_views(leaf.pipeline)]
     return {s.table.name: s.table for s in stages if isinstance(s, ir.Lookup)}
 
 
@@ -99,26 +106,28 @@ def run_duckdb(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2
     `lookups`: a lookup table's CSV by name instead of the rule's own (as `siemforge test` gives a test's)."""
     import duckdb
 
-    base = lowering.base_source(rule.pipeline.source)
-    sdef = builtin_sources().get(base)
-    if sdef is not None and sdef.records:  # Windows, auditd, Azure: which records are rows is the readers' work
-        raise CompileError([Diagnostic(
-            Severity.ERROR, f"{rule.meta.title}: DuckDB reads log files of sources whose every record is a row; "
-            f"{base!r} selects its rows from shared logs (records:): run it with the executor", None,
-            "the SQL query itself reads a table of the source's rows: siemforge compile -t sql", "unsupported")])
+    bases = sorted({lowering.base_source(leaf.pipeline.source) for leaf in _leaves(rule)})
+    for base in bases:
+        sdef = builtin_sources().get(base)
+        if sdef is not None and sdef.records:  # Windows, auditd, Azure: which records are rows is the readers' work
+            raise CompileError([Diagnostic(
+                Severity.ERROR, f"{rule.meta.title}: DuckDB reads log files of sources whose every record is a row; "
+                f"{base!r} selects its rows from shared logs (records:): run it with the executor", None,
+                "the SQL query itself reads a table of the source's rows: siemforge compile -t sql", "unsupported")])
     query = compile_sql(rule, "duckdb", now or datetime.now(UTC))
-    cols = declared_columns(base)
     for p in paths:
         if not Path(p).is_file():
             raise FileNotFoundError(f"{p}: no such log file")
     con = duckdb.connect(config={"memory_limit": memory_limit})
     try:
         con.execute("SET TimeZone = 'UTC'")
-        if paths:
-            body = " UNION ALL ".join(_reader(Path(p), cols) for p in paths)
-        else:
-            body = "SELECT " + ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in cols.items()) + " WHERE false"
-        con.execute(f'CREATE OR REPLACE TEMP VIEW "{table_name(base)}" AS {body}')
+        for base in bases:  # each source's records from every file (a union's rules may read several)
+            cols = declared_columns(base)
+            if paths:
+                body = " UNION ALL ".join(_reader(Path(p), cols) for p in paths)
+            else:
+                body = "SELECT " + ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in cols.items()) + " WHERE false"
+            con.execute(f'CREATE OR REPLACE TEMP VIEW "{table_name(base)}" AS {body}')
         for table in _lookup_tables(rule).values():
             _load_lookup(con, table, Path((lookups or {}).get(table.name, table.path)))
         cur = con.execute(query)

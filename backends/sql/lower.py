@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlglot import exp
@@ -113,7 +113,7 @@ class SqlLowering:
     stages: tuple[ir.Stage, ...]
     binding: Binding | None
     now: datetime | None
-    ctes: list[tuple[str, exp.Select]] = field(default_factory=list)
+    ctes: list[tuple[str, exp.Query]] = field(default_factory=list)
     scope: dict[str, str] = field(default_factory=dict)  # column -> kind, in row order
     declared: dict[str, Type] = field(default_factory=dict)  # the source's fields (dotted) -> type
     from_source: bool = True  # the source's own fields are still the row's (no summarize/project yet)
@@ -174,11 +174,55 @@ class SqlLowering:
         self.lower_stages(self.stages)
         return self.final()
 
+    def union(self) -> exp.Expr:
+        """A SourceUnion: each branch's CTEs, its last extend's columns tagged with the branch, `UNION ALL` branch
+        after branch; then the stages after the union over those columns (ir.SourceUnion)."""
+        union = self.rule.pipeline.source.union
+        assert union is not None
+        parts: list[tuple[SqlLowering, tuple[str, ...], str]] = []
+        for b in union.branches:
+            if b.pipeline.source.union is not None:
+                raise self.fail("a correlation of correlations is not lowered to SQL yet")
+            sub = replace(self.rule, pipeline=b.pipeline, baselines=())
+            low = _lowering(sub, self.dialect, self.now)
+            low.counter = self.counter
+            low.query()
+            self.counter = low.counter
+            self.ctes.extend(low.ctes)
+            last = b.pipeline.stages[-1]
+            assert isinstance(last, ir.Extend)
+            parts.append((low, tuple(a.name for a in last.assignments), b.tag))
+        names = list(dict.fromkeys(n for _, ns, _ in parts for n in ns))
+        kinds = {n: _common([low.scope.get(n, "null") for low, ns, _ in parts if n in ns]) for n in names}
+        kinds = {n: "text" if k in ("null", "any") else k for n, k in kinds.items()}
+        selects: list[exp.Query] = []
+        for low, ns, tag in parts:
+            cols: list[exp.Expr] = []
+            for n in names:
+                if n not in ns:
+                    value: exp.Expr = exp.Null()
+                elif kinds[n] == "json":
+                    value = _col(n)
+                else:
+                    value = low.cast(Sql(_col(n), low.scope.get(n, "null")), kinds[n]).e
+                cols.append(exp.alias_(value, n, quoted=True))
+            cols.append(exp.alias_(_lit(tag), union.tag_column, quoted=True))
+            selects.append(exp.select(*cols).from_(exp.to_table(low.ctes[-1][0])))
+        body = selects[0]
+        for sel in selects[1:]:
+            body = exp.union(body, sel, distinct=False)
+        self.push(body)
+        self.scope = {**kinds, union.tag_column: "text"}
+        self.computed = set(self.scope)
+        self.from_source = False
+        self.lower_stages(self.stages)
+        return self.final()
+
     def name(self) -> str:
         self.counter += 1
         return f"siemforge_{self.counter}"
 
-    def push(self, select: exp.Select) -> None:
+    def push(self, select: exp.Query) -> None:
         self.ctes.append((self.name(), select))
 
     def prev(self) -> exp.Expr:
@@ -982,7 +1026,12 @@ def sql_tree(rule: ir.RuleIR, dialect: str, now: datetime | None = None) -> exp.
     if dialect not in ("duckdb", "spark", "trino"):
         raise refusal(rule, FEATURES, f"no SQL dialect {dialect!r} (duckdb, spark, trino)", code="binding")
     if rule.pipeline.source.union is not None:
-        raise refusal(rule, FEATURES, "a union of rules (a Sigma correlation) is not lowered to SQL yet")
+        return SqlLowering(rule, dialect, rule.pipeline.stages, None, now).union()
+    return _lowering(rule, dialect, now).query()
+
+
+def _lowering(rule: ir.RuleIR, dialect: str, now: datetime | None) -> SqlLowering:
+    """The lowering of a rule that reads a source (not a union)."""
     if dialect == "trino":
         bound = lowering.bind(rule, TRINO_FEATURES, TRINO_BINDING)
         if bound.binding is None or bound.binding.name != TRINO_BINDING:
@@ -990,10 +1039,10 @@ def sql_tree(rule: ir.RuleIR, dialect: str, now: datetime | None = None) -> exp.
                           "here", code="binding")
         if not bindings_for(bound.source, "splunk"):
             raise refusal(rule, TRINO_FEATURES, "no Security Lake binding", code="binding")
-        return SqlLowering(rule, dialect, lowering.expand_views(rule.pipeline), bound.binding, now).query()
+        return SqlLowering(rule, dialect, lowering.expand_views(rule.pipeline), bound.binding, now)
     lowering.bind(rule, FEATURES, None)  # refuses a source no target may read as written (no_binding)
     # every view is expanded over the raw records (binds_views=False; bind's stages keep only the rule's own there)
-    return SqlLowering(rule, dialect, lowering.expand_views(rule.pipeline), None, now).query()
+    return SqlLowering(rule, dialect, lowering.expand_views(rule.pipeline), None, now)
 
 
 def compile_sql(rule: ir.RuleIR, dialect: str, now: datetime | None = None) -> str:
