@@ -1551,7 +1551,7 @@ ROWS = [
                 '        3600\n'
                 '      ) SECOND\n'
                 '      AND CAST(TO_TIMESTAMP(FLOOR(EPOCH("_time") / 3600) * 3600) AT TIME ZONE \'UTC\' AS TIMESTAMP) < CAST(CURRENT_TIMESTAMP AS TIMESTAMP)\n'
-                '      AND DATE_DIFF(\'MINUTE\', "_time", CAST(CURRENT_TIMESTAMP AS TIMESTAMP)) < 90\n'
+                '      AND CAST(FLOOR(EPOCH(CAST(CURRENT_TIMESTAMP AS TIMESTAMP)) / 60) - FLOOR(EPOCH("_time") / 60) AS BIGINT) < 90\n'
                 '    )\n'
                 ')\n'
                 'SELECT\n'
@@ -1616,7 +1616,28 @@ ROWS = [
                      '| where (datetime_diff("minute", now(), TimeGenerated) < 90 and datetime_diff("week", now(), TimeGenerated) == 0)'),
         'splunk': ('`cloudtrail`\n'
                    '| where ((floor(now() / 60) - floor(_time / 60))<90 AND (floor((floor(now() / 86400) + 4) / 7) - floor((floor(_time / 86400) + 4) / 7))==0)'),
-        'sql': Unsupported('datetime_diff("week") is not lowered to SQL yet (duckdb)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      CAST(FLOOR(EPOCH(CAST(CURRENT_TIMESTAMP AS TIMESTAMP)) / 60) - FLOOR(EPOCH("_time") / 60) AS BIGINT) < 90\n'
+                '      AND CAST(FLOOR((\n'
+                '        EPOCH(CAST(CURRENT_TIMESTAMP AS TIMESTAMP)) + 345600\n'
+                '      ) / 604800) - FLOOR((\n'
+                '        EPOCH("_time") + 345600\n'
+                '      ) / 604800) AS BIGINT) = 0\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('extend', 'extend a = "x" | extend a = "y", b = a', {
         'executor': ('| extend[parallel] a: string = "x"\n'

@@ -274,3 +274,10 @@ def test_an_exact_nearest_rank_percentile_equals_the_executors(p: float, tmp_pat
     rule = replace(rule, pipeline=replace(rule.pipeline, stages=(*rule.pipeline.stages, agg),
                                           columns=(("awsRegion", Type.STRING), ("p", Type.REAL))))
     assert _same(rule, _real_logs(), NOW) > 10
+
+
+@pytest.mark.parametrize("unit", ["week", "day", "hour", "minute", "second"])
+def test_datetime_diff_counts_boundaries_as_the_executor(unit: str, tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, HEAD + f'extend d = datetime_diff("{unit}", _time, datetime(2024-01-07T10:59:30Z)), '
+                        f'e = datetime_diff("{unit}", datetime(2023-12-30T23:59:59Z), _time) | project eventID, d, e\n')
+    assert _same(rule, _real_logs(), NOW) > 1000

@@ -978,14 +978,33 @@ def _extract(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
                                     true=found)]), "text")
 
 
+_UNIT_SECONDS = {"week": 604800, "day": 86400, "hour": 3600, "minute": 60, "second": 1}
+
+
+def _epoch(low: SqlLowering, t: exp.Expr) -> exp.Expr:
+    return {"duckdb": _fn("EPOCH", t), "spark": _fn("UNIX_SECONDS", t), "trino": _fn("TO_UNIXTIME", t)}[low.dialect]
+
+
 def _datetime_diff(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
+    """Unit boundaries crossed from b to a (decision 7), on UTC: the difference of the units counted from the epoch.
+    Weeks start on Sunday (1970-01-01 was a Thursday: 4 days after one). Trino's date_diff counts whole units
+    elapsed instead, so no dialect's own function is used."""
     unit = e.args[0]
     assert isinstance(unit, ir.Literal)
     u = str(unit.value)
-    if u not in ("day", "hour", "minute", "second") or low.dialect == "spark":
+    size = _UNIT_SECONDS.get(u)
+    if size is None:
         raise low.fail(f'datetime_diff("{u}") is not lowered to SQL yet', e)
-    return Sql(exp.DateDiff(this=low.to_time(a[1]).e, expression=low.to_time(a[2]).e, unit=exp.var(u.upper())),
-               "int")
+    shift = 4 * 86400 if u == "week" else 0
+
+    def index(t: exp.Expr) -> exp.Expr:
+        secs = _epoch(low, t)
+        if shift:
+            secs = exp.Add(this=secs, expression=exp.Literal.number(shift))
+        return _fn("FLOOR", exp.Div(this=_paren(secs), expression=exp.Literal.number(size)))
+
+    diff = exp.Sub(this=index(low.to_time(a[1]).e), expression=index(low.to_time(a[2]).e))
+    return Sql(exp.cast(diff, "BIGINT"), "int")
 
 
 FUNCTIONS: dict[str, SqlCall] = {
