@@ -1042,11 +1042,23 @@ UNSUPPORTED: dict[str, str] = {}  # every function has an entry above; some refu
 
 def sql_tree(rule: ir.RuleIR, dialect: str, now: datetime | None = None) -> exp.Expr:
     """The rule's query as one sqlglot tree for `dialect` (CompileError: what SQL cannot say, and where)."""
+    return _tree(rule, dialect, now)[0]
+
+
+def output_kinds(rule: ir.RuleIR, dialect: str, now: datetime | None = None) -> tuple[str, dict[str, str]]:
+    """The query's text and the kind of each column it outputs (json: JSON text a runner parses)."""
+    tree, low = _tree(rule, dialect, now)
+    return tree.sql(dialect=dialect, pretty=True), {c: k for c, k in low.scope.items() if c != ROW_ORDER}
+
+
+def _tree(rule: ir.RuleIR, dialect: str, now: datetime | None) -> tuple[exp.Expr, SqlLowering]:
     if dialect not in ("duckdb", "spark", "trino"):
         raise refusal(rule, FEATURES, f"no SQL dialect {dialect!r} (duckdb, spark, trino)", code="binding")
     if rule.pipeline.source.union is not None:
-        return SqlLowering(rule, dialect, rule.pipeline.stages, None, now).union()
-    return _lowering(rule, dialect, now).query()
+        low = SqlLowering(rule, dialect, rule.pipeline.stages, None, now)
+        return low.union(), low
+    low = _lowering(rule, dialect, now)
+    return low.query(), low
 
 
 def _lowering(rule: ir.RuleIR, dialect: str, now: datetime | None) -> SqlLowering:
