@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_sql import BUNDLED, NOW, _cases, _real_logs, _rows
 
 from siemforge.backends.executor.engine import run_rule
 from siemforge.compiler import ir
 from siemforge.compiler.api import compile_file
 from siemforge.compiler.diagnostics import CompileError
-
-from test_sql import BUNDLED, NOW, _cases, _real_logs, _rows
 
 pytest.importorskip("pyspark", reason="pyspark is the optional extra `spark` (pip install -e '.[spark]')")
 
