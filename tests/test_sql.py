@@ -57,9 +57,9 @@ TABLE: list[tuple[str, dict[str, str]]] = [
     ("extend q = toint(requestParameters.maxResults) / 2", {  # integer division truncates; x / 0 is null
         "duckdb": "CAST(TRUNC(CAST(CAST(TRUNC(TRY_CAST(\"requestParameters\" ->> '$.maxResults' AS DOUBLE)) AS "
                   "BIGINT) AS DOUBLE) / NULLIF(2, 0)) AS BIGINT) AS \"q\"",
-        # sqlglot writes Spark's TRY_CAST as CAST: null on bad text with spark.sql.ansi.enabled=false (Spark 3)
-        "spark": "CAST(TRUNC(CAST(CAST(TRUNC(CAST(GET_JSON_OBJECT(`requestParameters`, '$.maxResults') AS "
-                 "DOUBLE)) AS BIGINT) AS DOUBLE) / NULLIF(2, 0)) AS BIGINT) AS `q`",
+        # Spark: TRY_CAST is written CAST (null on bad text with ANSI mode off); a double cast to BIGINT truncates
+        "spark": "CAST(CAST(CAST(CAST(GET_JSON_OBJECT(`requestParameters`, '$.maxResults') AS DOUBLE) AS BIGINT) "
+                 "AS DOUBLE) / NULLIF(2, 0) AS BIGINT) AS `q`",
         "trino": "CAST(TRUNC(CAST(CAST(TRUNC(TRY_CAST(JSON_EXTRACT_SCALAR(\"requestParameters\", '$.maxResults') "
                  "AS DOUBLE)) AS BIGINT) AS DOUBLE) / NULLIF(2, 0)) AS BIGINT) AS \"q\"",
     }),

@@ -687,6 +687,13 @@ class SqlLowering:
             return Sql(_fn("TRY_TO_TIMESTAMP", t), "time")
         return Sql(_fn("TRY", _fn("FROM_ISO8601_TIMESTAMP", t)), "time")
 
+    def truncate(self, x: exp.Expr) -> exp.Expr:
+        """A number's integer part (toward zero): Spark's cast of a double to BIGINT truncates; DuckDB's and Trino's
+        round, so they truncate first (TRUNC takes one argument there; Spark's trunc is a date function)."""
+        if self.dialect == "spark":
+            return exp.cast(x, "BIGINT")
+        return exp.cast(_fn("TRUNC", x), "BIGINT")
+
     def cast(self, s: Sql, kind: str) -> Sql:
         if s.kind == kind or kind in ("any", "json") or s.kind == "null" or (kind == "real" and s.kind == "int"):
             return Sql(s.e, kind if s.kind != "null" else s.kind)
@@ -695,7 +702,7 @@ class SqlLowering:
         if kind in ("int", "real"):
             n = self.number(s)
             if kind == "int":
-                return Sql(exp.cast(exp.Anonymous(this="TRUNC", expressions=[n.e]), "BIGINT"), "int")
+                return Sql(self.truncate(n.e), "int")
             return n
         if kind == "bool":
             t = exp.Lower(this=self.text(s).e)
@@ -779,7 +786,7 @@ class SqlLowering:
             nonzero = exp.Nullif(this=b, expression=exp.Literal.number(0))
             if both_int:  # truncates toward zero (decision 11); x / 0 is null
                 q = exp.Div(this=exp.cast(a, "DOUBLE"), expression=nonzero)
-                return Sql(exp.cast(_fn("TRUNC", q), "BIGINT"), "int")
+                return Sql(self.truncate(q), "int")
             return Sql(exp.Div(this=exp.cast(a, "DOUBLE"), expression=nonzero), "real")
         if e.op is ir.ArithOp.MOD:  # the sign of the dividend in every dialect; x % 0 is null
             return Sql(exp.Mod(this=a, expression=exp.Nullif(this=b, expression=exp.Literal.number(0))), kind)
