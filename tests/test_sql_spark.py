@@ -64,4 +64,4 @@ def test_spark_rows_equal_the_executor_rows_for_every_sigmahq_aws_rule() -> None
             continue
         _same(rule, _real_logs(), NOW)
         compared += 1
-    assert compared >= 56
+    assert compared == 57
