@@ -655,6 +655,8 @@ class SqlLowering:
         if s.kind == "text":
             return s
         if s.kind == "json":
+            if self.dialect == "spark":  # JSON is text on Spark; get_json_object gives a scalar's own text
+                return Sql(s.e, "text")
             if s.json_of is not None:
                 col, jp = s.json_of
                 return Sql(exp.JSONExtractScalar(this=col, expression=_lit(jp)), "text")
@@ -823,17 +825,24 @@ SqlCall = Callable[[SqlLowering, ir.Call, list[Sql]], Sql]
 
 def _isnull(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
     test: exp.Expr = exp.Is(this=a[0].e, expression=exp.Null())
-    if a[0].kind == "json":  # a JSON null is null (decision 2)
-        test = exp.or_(test, exp.EQ(this=_json_type(low, a[0]), expression=_lit("NULL")))
+    null = _json_null(low, a[0])
+    if null is not None:  # a JSON null is null (decision 2)
+        test = exp.or_(test, null)
     if e.fn == "isnotnull":
         return Sql(exp.Not(this=exp.Paren(this=test)), "bool")
     return Sql(exp.Paren(this=test), "bool")
 
 
-def _json_type(low: SqlLowering, s: Sql) -> exp.Expr:
+def _json_null(low: SqlLowering, s: Sql) -> exp.Expr | None:
+    """A test that a JSON value is JSON's null: DuckDB's JSON type; Trino's JSON extraction; Spark's
+    get_json_object gives SQL NULL for it already."""
+    if s.kind != "json":
+        return None
     if low.dialect == "duckdb":
-        return exp.Upper(this=_fn("JSON_TYPE", s.e))
-    return exp.Upper(this=_fn("TYPEOF", s.e))
+        return exp.EQ(this=exp.Upper(this=_fn("JSON_TYPE", s.e)), expression=_lit("NULL"))
+    if low.dialect == "trino" and s.json_of is not None:
+        return exp.EQ(this=_fn("JSON_FORMAT", s.e), expression=_lit("null"))
+    return None
 
 
 def _isempty(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
