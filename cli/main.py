@@ -354,6 +354,8 @@ def compile_cmd(
     rules: RuleFiles,
     target: Annotated[str, typer.Option("--target", "-t", help="target name, or all (see `siemforge targets`)")],
     binding: Annotated[str | None, typer.Option(help="physical schema to compile against")] = None,
+    dialect: Annotated[str | None, typer.Option(
+        help="-t sql: duckdb (default), spark or trino; a dialect is the SQL target's binding")] = None,
     format: Annotated[
         OutFormat, typer.Option("--format", help="text, or json: [{id, title, target, binding, query}]")
     ] = OutFormat.text,
@@ -367,6 +369,11 @@ def compile_cmd(
 
     require_paths(rules)
     use_sources(sources, rules)
+    if dialect is not None:  # the SQL target's bindings are its dialects (backends/sql/__init__.py)
+        if target != "sql" or (binding is not None and binding != dialect):
+            err.print("error: --dialect is for --target sql (and names its binding)", style="bold red", markup=False)
+            raise typer.Exit(2)
+        binding = dialect
 
     if target == "all":
         selected = list(targets().values())

@@ -131,8 +131,10 @@ def test_compile_batch_goes_on_after_a_bad_rule(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("logsource, asked, expected", [
     # (the rule's logsource, --binding, the binding each target names in --format json)
-    ("{product: aws, service: cloudtrail}", [], {"executor": "raw", "sentinel": "sentinel", "splunk": "raw"}),
-    ("{product: windows, category: process_creation}", [], {"executor": "raw", "sentinel": "xdr", "splunk": "sysmon"}),
+    ("{product: aws, service: cloudtrail}", [], {"executor": "raw", "sentinel": "sentinel", "splunk": "raw",
+                                                 "sql": "duckdb"}),
+    ("{product: windows, category: process_creation}", [], {"executor": "raw", "sentinel": "xdr", "splunk": "sysmon",
+                                                            "sql": "duckdb"}),
     ("{product: windows, category: process_creation}", ["--target", "sentinel", "--binding", "WindowsEvent"],
      {"sentinel": "WindowsEvent"}),
     ("{product: foo}", ["--target", "splunk"], {"splunk": "asis"}),

@@ -98,6 +98,30 @@ ROWS = [
         'splunk': ('`cloudtrail`\n'
                    '| eval a="quote\\" back\\\\ nl\n'
                    '", b=1.5, c="true", d=28800, e=1706688000, f=90'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    \'quote" back\\ nl\n'
+                '\' AS "a",\n'
+                '    1.5 AS "b",\n'
+                '    TRUE AS "c",\n'
+                '    INTERVAL (\n'
+                '      28800\n'
+                '    ) SECOND AS "d",\n'
+                '    CAST(\'2024-01-31 08:00:00\' AS TIMESTAMP) AS "e",\n'
+                '    INTERVAL (\n'
+                '      90\n'
+                '    ) SECOND AS "f"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('column', 'extend t = responseElements.instancesSet.items[-1].instanceType', {
         'executor': '| extend[parallel] t: any = responseElements.instancesSet.items[-1].instanceType',
@@ -111,6 +135,20 @@ ROWS = [
                    '| spath input=siemforge_item3 output=siemforge_path1 path=instanceType\n'
                    '| eval t=siemforge_path1\n'
                    '| fields - siemforge_path1 siemforge_arr2 siemforge_item3'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    "responseElements" -> \'$.instancesSet.items[#-1].instanceType\' AS "t"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('any_element', "{sel: {'requestParameters.instancesSet.items[].instanceId|startswith': i-0ab}, condition: sel}", {
         'executor': '| filter any(requestParameters.instancesSet.items[*], startswith_ci(elem.instanceId, "i-0ab"))',
@@ -124,6 +162,32 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.instancesSet.items{}.instanceId\n'
                    '| where isnotnull(mvfilter(match(siemforge_path1, "(?i)^i\\\\-0ab")))\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    CASE\n'
+                '      WHEN JSON_TYPE("requestParameters" -> \'$.instancesSet.items\') = \'ARRAY\'\n'
+                '      THEN ARRAY_LENGTH(\n'
+                '        LIST_FILTER(\n'
+                '          CAST("requestParameters" -> \'$.instancesSet.items\' AS JSON[]),\n'
+                '          LAMBDA siemforge_e1 : COALESCE(REGEXP_MATCHES((\n'
+                "            siemforge_e1 ->> '$.instanceId'\n"
+                "          ), '(?is)\\Ai\\-0ab'), FALSE)\n"
+                '        )\n'
+                '      ) > 0\n'
+                '      ELSE FALSE\n'
+                '    END\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('any_element', "{sel: {eventName: RunInstances}, tags: {'requestParameters.tagSpecificationSet.items[].tags[].key': Owner}, condition: sel and not tags}", {
         'executor': '| filter ((eventName ==~i "RunInstances") and not any(requestParameters.tagSpecificationSet.items[*], any(elem.tags[*], (elem.key ==~i "Owner"))))',
@@ -138,6 +202,45 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.tagSpecificationSet.items{}.tags{}.key\n'
                    '| where if(isnotnull(mvfilter(lower(siemforge_path1)=="owner")), 0, 1)==1\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      LOWER("eventName") = LOWER(\'RunInstances\')\n'
+                '      AND NOT CASE\n'
+                '        WHEN JSON_TYPE("requestParameters" -> \'$.tagSpecificationSet.items\') = \'ARRAY\'\n'
+                '        THEN ARRAY_LENGTH(\n'
+                '          LIST_FILTER(\n'
+                '            CAST("requestParameters" -> \'$.tagSpecificationSet.items\' AS JSON[]),\n'
+                '            LAMBDA siemforge_e1 : COALESCE(\n'
+                '              CASE\n'
+                "                WHEN JSON_TYPE(siemforge_e1 -> '$.tags') = 'ARRAY'\n"
+                '                THEN ARRAY_LENGTH(\n'
+                '                  LIST_FILTER(\n'
+                "                    CAST(siemforge_e1 -> '$.tags' AS JSON[]),\n"
+                "                    LAMBDA siemforge_e2 : COALESCE(LOWER(siemforge_e2 ->> '$.key') = LOWER('Owner'), FALSE)\n"
+                '                  )\n'
+                '                ) > 0\n'
+                '                ELSE FALSE\n'
+                '              END,\n'
+                '              FALSE\n'
+                '            )\n'
+                '          )\n'
+                '        ) > 0\n'
+                '        ELSE FALSE\n'
+                '      END\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('any_element', "{sel: {'resources[]|contains': 'arn:aws:s3'}, condition: sel}", {
         'executor': '| filter any(resources[*], contains_ci(elem, "arn:aws:s3"))',
@@ -151,6 +254,32 @@ ROWS = [
                    '| spath output=siemforge_path1 path=resources{}\n'
                    '| where isnotnull(mvfilter(match(siemforge_path1, "(?i)arn:aws:s3")))\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    CASE\n'
+                '      WHEN JSON_TYPE("resources") = \'ARRAY\'\n'
+                '      THEN ARRAY_LENGTH(\n'
+                '        LIST_FILTER(\n'
+                '          CAST("resources" AS JSON[]),\n'
+                '          LAMBDA siemforge_e1 : COALESCE(REGEXP_MATCHES((\n'
+                "            siemforge_e1 ->> '$'\n"
+                "          ), '(?is)arn:aws:s3'), FALSE)\n"
+                '        )\n'
+                '      ) > 0\n'
+                '      ELSE FALSE\n'
+                '    END\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('any_element', "{sel: {'resources[].ARN': null}, condition: sel}", {
         'executor': '| filter any(resources[*], isnull(elem.ARN))',
@@ -161,12 +290,59 @@ ROWS = [
                      '| project-away siemforge_any_3\n'
                      '| project-away ResourcesJson'),
         'splunk': Unsupported("an any-element test whose predicate holds for a missing value has no SPL form (a member an element lacks is no value in spath's multivalue field)"),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    CASE\n'
+                '      WHEN JSON_TYPE("resources") = \'ARRAY\'\n'
+                '      THEN ARRAY_LENGTH(\n'
+                '        LIST_FILTER(\n'
+                '          CAST("resources" AS JSON[]),\n'
+                '          LAMBDA siemforge_e1 : COALESCE(\n'
+                '            (\n'
+                '              (\n'
+                "                siemforge_e1 -> '$.ARN'\n"
+                '              ) IS NULL\n'
+                "              OR UPPER(JSON_TYPE(siemforge_e1 -> '$.ARN')) = 'NULL'\n"
+                '            ),\n'
+                '            FALSE\n'
+                '          )\n'
+                '        )\n'
+                '      ) > 0\n'
+                '      ELSE FALSE\n'
+                '    END\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('compare_eq', 'where eventName =~ "RunInstances"', {
         'executor': '| filter (eventName ==~i "RunInstances")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName =~ "RunInstances"'),
         'splunk': '`cloudtrail` eventName="RunInstances"',
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    LOWER("eventName") = LOWER(\'RunInstances\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('compare_eq', 'where eventName == "RunInstances"', {
         'executor': '| filter (eventName == "RunInstances")',
@@ -174,12 +350,42 @@ ROWS = [
                      '| where EventName == "RunInstances"'),
         'splunk': ('`cloudtrail` eventName="RunInstances"\n'
                    '| where eventName=="RunInstances"'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    "eventName" = \'RunInstances\'\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('compare_eq', '{sel: {eventName: RunInstances}, condition: sel}', {
         'executor': '| filter (eventName ==~i "RunInstances")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName =~ "RunInstances"'),
         'splunk': '`cloudtrail` eventName="RunInstances"',
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    LOWER("eventName") = LOWER(\'RunInstances\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('compare_eq', '{sel: {eventName|cased: RunInstances}, condition: sel}', {
         'executor': '| filter (eventName == "RunInstances")',
@@ -187,6 +393,21 @@ ROWS = [
                      '| where EventName == "RunInstances"'),
         'splunk': ('`cloudtrail` eventName="RunInstances"\n'
                    '| where eventName=="RunInstances"'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    "eventName" = \'RunInstances\'\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('compare_eq', '{sel: {userIdentity.userName|fieldref: userIdentity.principalId}, condition: sel}', {
         'executor': '| filter (userIdentity.userName ==~i userIdentity.principalId)',
@@ -194,6 +415,21 @@ ROWS = [
                      '| where UserIdentityUserName =~ UserIdentityPrincipalid'),
         'splunk': ('`cloudtrail`\n'
                    "| where lower('userIdentity.userName')==lower('userIdentity.principalId')"),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    LOWER("userIdentity" ->> \'$.userName\') = LOWER("userIdentity" ->> \'$.principalId\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('compare_ne', 'where eventName != "RunInstances"', {
         'executor': '| filter (eventName != "RunInstances")',
@@ -201,12 +437,46 @@ ROWS = [
                      '| where EventName != "RunInstances"'),
         'splunk': ('`cloudtrail`\n'
                    '| where (isnull(eventName) OR eventName!="RunInstances")'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    NOT (\n'
+                '      COALESCE("eventName" = \'RunInstances\', FALSE)\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('compare_ne', 'where eventName !~ "RunInstances"', {
         'executor': '| filter (eventName !=~i "RunInstances")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName !~ "RunInstances"'),
         'splunk': '`cloudtrail` NOT eventName="RunInstances"',
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    NOT (\n'
+                '      COALESCE(LOWER("eventName") = LOWER(\'RunInstances\'), FALSE)\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('compare_ne', 'where toint(requestParameters.maxCount) != 10', {
         'executor': '| filter (toint(requestParameters.maxCount) != 10)',
@@ -218,6 +488,26 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
                    '| where (isnull(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))) OR if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))!=10)\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    NOT (\n'
+                '      COALESCE(\n'
+                '        CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE)) AS BIGINT) = 10,\n'
+                '        FALSE\n'
+                '      )\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('compare_order', 'where toint(requestParameters.maxCount) >= 10', {
         'executor': '| filter (toint(requestParameters.maxCount) >= 10)',
@@ -229,6 +519,21 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
                    '| where if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))>=10\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE)) AS BIGINT) >= 10\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('compare_order', '{sel: {requestParameters.maxCount|gt: 10}, condition: sel}', {
         'executor': '| filter (requestParameters.maxCount > 10)',
@@ -240,12 +545,42 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
                    '| where siemforge_path1>10\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE) > 10\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('string_match', 'where userAgent contains "aws-cli"', {
         'executor': '| filter contains_ci(userAgent, "aws-cli")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserAgent contains "aws-cli"'),
         'splunk': '`cloudtrail` userAgent="*aws-cli*"',
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    REGEXP_MATCHES("userAgent", \'(?is)aws\\-cli\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('string_match', 'where userAgent contains_cs "aws-cli"', {
         'executor': '| filter contains_cs(userAgent, "aws-cli")',
@@ -253,12 +588,42 @@ ROWS = [
                      '| where UserAgent contains_cs "aws-cli"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(userAgent, "aws\\\\-cli")'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    REGEXP_MATCHES("userAgent", \'(?s)aws\\-cli\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('string_match', 'where userAgent !startswith "aws"', {
         'executor': '| filter not startswith_ci(userAgent, "aws")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserAgent !startswith "aws"'),
         'splunk': '`cloudtrail` NOT (userAgent="aws*")',
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    NOT COALESCE(REGEXP_MATCHES("userAgent", \'(?is)\\Aaws\'), FALSE)\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('string_match', 'where eventSource endswith_cs ".amazonaws.com"', {
         'executor': '| filter endswith_cs(eventSource, ".amazonaws.com")',
@@ -266,12 +631,45 @@ ROWS = [
                      '| where EventSource endswith_cs ".amazonaws.com"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(eventSource, "\\\\.amazonaws\\\\.com\\\\z")'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    REGEXP_MATCHES("eventSource", \'(?s)\\.amazonaws\\.com\\z\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('string_match', '{sel: {userAgent|contains|all: [aws, cli]}, condition: sel}', {
         'executor': '| filter (contains_ci(userAgent, "aws") and contains_ci(userAgent, "cli"))',
         'sentinel': ('AWSCloudTrail\n'
                      '| where (UserAgent contains "aws" and UserAgent contains "cli")'),
         'splunk': '`cloudtrail` userAgent="*aws*" userAgent="*cli*"',
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      REGEXP_MATCHES("userAgent", \'(?is)aws\')\n'
+                '      AND REGEXP_MATCHES("userAgent", \'(?is)cli\')\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('wildcard', 'where userAgent like "aws-cli/*Python?3*"', {
         'executor': '| filter wildcard_ci(userAgent, "aws-cli/*Python?3*")',
@@ -279,6 +677,21 @@ ROWS = [
                      '| where UserAgent matches regex @"(?is)^aws\\-cli/.*Python.3.*$"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(userAgent, "(?is)^aws\\\\-cli\\\\/.*Python.3.*\\\\z")'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    REGEXP_MATCHES("userAgent", \'(?is)\\Aaws\\-cli/.*Python.3.*\\z\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('wildcard', 'where requestParameters.layers like "*"', {
         'executor': '| filter wildcard_ci(requestParameters.layers, "*")',
@@ -290,12 +703,44 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.layers\n'
                    '| where match(siemforge_path1, "(?is)^.*\\\\z")\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    REGEXP_MATCHES((\n'
+                '      "requestParameters" ->> \'$.layers\'\n'
+                "    ), '(?is)\\A.*\\z')\n"
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('wildcard', "{sel: {userAgent: 'aws*cli'}, condition: sel}", {
         'executor': '| filter wildcard_ci(userAgent, "aws*cli")',
         'sentinel': ('AWSCloudTrail\n'
                      '| where UserAgent matches regex @"(?is)^aws.*cli$"'),
         'splunk': '`cloudtrail` userAgent="aws*cli"',
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    REGEXP_MATCHES("userAgent", \'(?is)\\Aaws.*cli\\z\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('wildcard', "{sel: {userAgent: 'a\\*b'}, condition: sel}", {
         'executor': '| filter (userAgent ==~i "a*b")',
@@ -303,6 +748,21 @@ ROWS = [
                      '| where UserAgent =~ "a*b"'),
         'splunk': ('`cloudtrail`\n'
                    '| where lower(userAgent)=="a*b"'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    LOWER("userAgent") = LOWER(\'a*b\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('regex', 'where userAgent matches regex @"^aws-cli/\\d+"', {
         'executor': "| filter regex(userAgent, '^aws-cli/\\\\d+')",
@@ -310,6 +770,21 @@ ROWS = [
                      '| where UserAgent matches regex @"^aws-cli/\\d+"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(userAgent, "^aws-cli/\\\\d+")'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    REGEXP_MATCHES("userAgent", \'^aws-cli/\\d+\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('regex', "{sel: {userAgent|re|i: '^AWS'}, condition: sel}", {
         'executor': "| filter regex(userAgent, '^AWS', flags=i)",
@@ -317,6 +792,21 @@ ROWS = [
                      '| where UserAgent matches regex @"(?i)^AWS"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(userAgent, "(?i)^AWS")'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    REGEXP_MATCHES("userAgent", \'(?i)^AWS\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('regex', "{sel: {userAgent|re: '^aws-cli/[0-9]+'}, condition: sel}", {
         'executor': "| filter regex(userAgent, '^aws-cli/[0-9]+')",
@@ -324,6 +814,21 @@ ROWS = [
                      '| where UserAgent matches regex @"^aws-cli/[0-9]+"'),
         'splunk': ('`cloudtrail`\n'
                    '| where match(userAgent, "^aws-cli/[0-9]+")'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    REGEXP_MATCHES("userAgent", \'^aws-cli/[0-9]+\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('cidr', "{sel: {sourceIPAddress|cidr: [10.0.0.0/8, 'fd00::/8']}, condition: sel}", {
         'executor': '| filter (cidr(sourceIPAddress, 10.0.0.0/8) or cidr(sourceIPAddress, fd00::/8))',
@@ -331,6 +836,7 @@ ROWS = [
                      '| where (ipv4_is_in_range(SourceIpAddress, "10.0.0.0/8") or ipv6_is_in_range(SourceIpAddress, "fd00::/8"))'),
         'splunk': ('`cloudtrail`\n'
                    '| where (cidrmatch("10.0.0.0/8", sourceIPAddress) OR cidrmatch("fd00::/8", sourceIPAddress))'),
+        'sql': Unsupported('CIDR matching needs an address type the dialects do not share (duckdb)'),
     }, sigma=True),
     Row('in_list', 'where eventName in ("RunInstances", "StopInstances")', {
         'executor': '| filter (eventName in ["RunInstances", "StopInstances"])',
@@ -338,12 +844,42 @@ ROWS = [
                      '| where EventName in ("RunInstances", "StopInstances")'),
         'splunk': ('`cloudtrail` eventName IN ("RunInstances", "StopInstances")\n'
                    '| where in(eventName, "RunInstances", "StopInstances")'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    "eventName" IN (\'RunInstances\', \'StopInstances\')\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('in_list', 'where eventName in~ ("runinstances", "stopinstances")', {
         'executor': '| filter (eventName in~i ["runinstances", "stopinstances"])',
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName in~ ("runinstances", "stopinstances")'),
         'splunk': '`cloudtrail` eventName IN ("runinstances", "stopinstances")',
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    LOWER("eventName") IN (LOWER(\'runinstances\'), LOWER(\'stopinstances\'))\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('in_list', 'where eventName !in ("RunInstances")', {
         'executor': '| filter not (eventName in ["RunInstances"])',
@@ -351,6 +887,21 @@ ROWS = [
                      '| where EventName !in ("RunInstances")'),
         'splunk': ('`cloudtrail`\n'
                    '| where if(in(eventName, "RunInstances"), 0, 1)==1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    NOT COALESCE("eventName" IN (\'RunInstances\'), FALSE)\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('keyword', '{keywords: [mimikatz], condition: keywords}', {
         'executor': '| filter keyword_ci("*mimikatz*")',
@@ -358,6 +909,7 @@ ROWS = [
                      '| where * contains "mimikatz"'),
         'splunk': ('`cloudtrail` "*mimikatz*"\n'
                    '| where match(_raw, "(?i).*mimikatz.*")'),
+        'sql': Unsupported('a keyword search over every field has no SQL form (duckdb)'),
     }, sigma=True),
     Row('not_and_or', 'where not(toint(requestParameters.maxCount) > 5)', {
         'executor': '| filter not (toint(requestParameters.maxCount) > 5)',
@@ -369,6 +921,24 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
                    '| where if(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))>5, 0, 1)==1\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    NOT COALESCE(\n'
+                '      CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE)) AS BIGINT) > 5,\n'
+                '      FALSE\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('not_and_or', 'where (eventName == "A" or eventName == "B") and isnotempty(errorCode)', {
         'executor': '| filter (((eventName == "A") or (eventName == "B")) and isnotempty(errorCode))',
@@ -376,18 +946,78 @@ ROWS = [
                      '| where ((EventName == "A" or EventName == "B") and isnotempty(ErrorCode))'),
         'splunk': ('`cloudtrail` (eventName="A" OR eventName="B")\n'
                    '| where ((eventName=="A" OR eventName=="B") AND (isnotnull(errorCode) AND errorCode!="" AND mvcount(errorCode)>0))'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      (\n'
+                '        "eventName" = \'A\' OR "eventName" = \'B\'\n'
+                '      )\n'
+                '      AND NOT (\n'
+                '        "errorCode" IS NULL OR "errorCode" = \'\'\n'
+                '      )\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('not_and_or', '{sel: {eventName: A}, filter: {userAgent|startswith: aws}, condition: sel and not filter}', {
         'executor': '| filter ((eventName ==~i "A") and not startswith_ci(userAgent, "aws"))',
         'sentinel': ('AWSCloudTrail\n'
                      '| where (EventName =~ "A" and UserAgent !startswith "aws")'),
         'splunk': '`cloudtrail` eventName="A" NOT (userAgent="aws*")',
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      LOWER("eventName") = LOWER(\'A\')\n'
+                '      AND NOT COALESCE(REGEXP_MATCHES("userAgent", \'(?is)\\Aaws\'), FALSE)\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('not_and_or', '{a: {eventName: A}, b: {eventSource: B}, c: {awsRegion: C}, condition: a and (b or c)}', {
         'executor': '| filter ((eventName ==~i "A") and ((eventSource ==~i "B") or (awsRegion ==~i "C")))',
         'sentinel': ('AWSCloudTrail\n'
                      '| where (EventName =~ "A" and (EventSource =~ "B" or AWSRegion =~ "C"))'),
         'splunk': '`cloudtrail` eventName="A" (eventSource="B" OR awsRegion="C")',
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      LOWER("eventName") = LOWER(\'A\')\n'
+                '      AND (\n'
+                '        LOWER("eventSource") = LOWER(\'B\') OR LOWER("awsRegion") = LOWER(\'C\')\n'
+                '      )\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('arith', 'extend x = toint(requestParameters.a) * 2 + 1, y = 7 / 2, z = -toint(requestParameters.b) % 3', {
         'executor': '| extend[parallel] x: int = ((toint(requestParameters.a) * 2) + 1), y: int = (7 / 2), z: int = (-toint(requestParameters.b) % 3)',
@@ -400,6 +1030,26 @@ ROWS = [
                    '| spath output=siemforge_path2 path=requestParameters.b\n'
                    '| eval x=((if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))) * 2) + 1), y=if((7 / 2)>=0, floor((7 / 2)), ceiling((7 / 2))), z=((0 - if(tonumber(siemforge_path2)>=0, floor(tonumber(siemforge_path2)), ceiling(tonumber(siemforge_path2)))) % 3)\n'
                    '| fields - siemforge_path1 siemforge_path2'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    (\n'
+                '      CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.a\' AS DOUBLE)) AS BIGINT) * 2\n'
+                '    ) + 1 AS "x",\n'
+                '    CAST(TRUNC(CAST(7 AS DOUBLE) / NULLIF(2, 0)) AS BIGINT) AS "y",\n'
+                '    (\n'
+                '      -CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.b\' AS DOUBLE)) AS BIGINT)\n'
+                '    ) % NULLIF(3, 0) AS "z"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('case_iif', 'extend x = iif(isempty(errorCode), "ok", errorCode)', {
         'executor': '| extend[parallel] x: string = case(isempty(errorCode) => "ok", else => errorCode)',
@@ -407,6 +1057,26 @@ ROWS = [
                      '| extend x = iff(isempty(ErrorCode), "ok", ErrorCode)'),
         'splunk': ('`cloudtrail`\n'
                    '| eval x=if((isnull(errorCode) OR errorCode=="" OR mvcount(errorCode)==0), "ok", errorCode)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CASE\n'
+                '      WHEN (\n'
+                '        "errorCode" IS NULL OR "errorCode" = \'\'\n'
+                '      )\n'
+                "      THEN 'ok'\n"
+                '      ELSE "errorCode"\n'
+                '    END AS "x"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('case_iif', 'extend x = case(eventName == "A", 1, eventName == "B", 2, 0)', {
         'executor': '| extend[parallel] x: int = case((eventName == "A") => 1, (eventName == "B") => 2, else => 0)',
@@ -414,6 +1084,20 @@ ROWS = [
                      '| extend x = case(EventName == "A", 1, EventName == "B", 2, 0)'),
         'splunk': ('`cloudtrail`\n'
                    '| eval x=case(eventName=="A", 1, eventName=="B", 2, true(), 0)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CASE WHEN "eventName" = \'A\' THEN 1 WHEN "eventName" = \'B\' THEN 2 ELSE 0 END AS "x"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('isnull_isempty', 'where isnull(errorCode)', {
         'executor': '| filter isnull(errorCode)',
@@ -421,6 +1105,23 @@ ROWS = [
                      '| where isempty(ErrorCode)'),
         'splunk': ('`cloudtrail`\n'
                    '| where isnull(errorCode)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      "errorCode" IS NULL\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('isnull_isempty', 'where isnull(requestParameters.instanceType)', {
         'executor': '| filter isnull(requestParameters.instanceType)',
@@ -432,6 +1133,26 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.instanceType\n'
                    '| where isnull(siemforge_path1)\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      (\n'
+                '        "requestParameters" -> \'$.instanceType\'\n'
+                '      ) IS NULL\n'
+                '      OR UPPER(JSON_TYPE("requestParameters" -> \'$.instanceType\')) = \'NULL\'\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('isnull_isempty', '{sel: {errorCode: null}, condition: sel}', {
         'executor': '| filter isnull(errorCode)',
@@ -439,6 +1160,23 @@ ROWS = [
                      '| where isempty(ErrorCode)'),
         'splunk': ('`cloudtrail`\n'
                    '| where isnull(errorCode)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      "errorCode" IS NULL\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('isnull_isempty', '{sel: {errorCode|exists: true}, condition: sel}', {
         'executor': '| filter isnotnull(errorCode)',
@@ -446,6 +1184,23 @@ ROWS = [
                      '| where isnotempty(ErrorCode)'),
         'splunk': ('`cloudtrail`\n'
                    '| where isnotnull(errorCode)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    NOT (\n'
+                '      "errorCode" IS NULL\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }, sigma=True),
     Row('coalesce', 'extend x = coalesce(userIdentity.userName, userIdentity.arn)', {
         'executor': '| extend[parallel] x: string = coalesce(userIdentity.userName, userIdentity.arn)',
@@ -453,6 +1208,20 @@ ROWS = [
                      '| extend x = coalesce(UserIdentityUserName, UserIdentityArn)'),
         'splunk': ('`cloudtrail`\n'
                    "| eval x=coalesce('userIdentity.userName', 'userIdentity.arn')"),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    COALESCE("userIdentity" ->> \'$.userName\', "userIdentity" ->> \'$.arn\') AS "x"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('tostring', 'extend a = tostring(readOnly), b = tostring(requestParameters)', {
         'executor': '| extend[parallel] a: string = tostring(readOnly), b: string = tostring(requestParameters)',
@@ -464,6 +1233,21 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters\n'
                    '| eval a=tostring(readOnly), b=tostring(siemforge_path1)\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CASE WHEN "readOnly" THEN \'true\' ELSE CASE WHEN NOT "readOnly" THEN \'false\' END END AS "a",\n'
+                '    "requestParameters" ->> \'$\' AS "b"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('toint_todouble', 'extend b = toint("5"), c = todouble(requestParameters.x)', {
         'executor': '| extend[parallel] b: int = toint("5"), c: real = todouble(requestParameters.x)',
@@ -475,12 +1259,46 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.x\n'
                    '| eval b=if(tonumber("5")>=0, floor(tonumber("5")), ceiling(tonumber("5"))), c=tonumber(siemforge_path1)\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRUNC(TRY_CAST(\'5\' AS DOUBLE)) AS BIGINT) AS "b",\n'
+                '    TRY_CAST("requestParameters" ->> \'$.x\' AS DOUBLE) AS "c"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('tobool_todatetime', 'extend d = tobool("true")', {
         'executor': '| extend[parallel] d: bool = tobool("true")',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend d = tobool("true")'),
         'splunk': Unsupported('SPL has no boolean values; compare the field instead of tobool()'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CASE\n'
+                "      WHEN LOWER('true') = 'true'\n"
+                '      THEN TRUE\n'
+                "      WHEN LOWER('true') = 'false'\n"
+                '      THEN FALSE\n'
+                '    END AS "d"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('tobool_todatetime', 'extend e = todatetime(toint(requestParameters.epoch))', {
         'executor': '| extend[parallel] e: datetime = unixtime_seconds_todatetime(toint(requestParameters.epoch))',
@@ -492,12 +1310,40 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.epoch\n'
                    '| eval e=tonumber(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))))\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TO_TIMESTAMP(CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.epoch\' AS DOUBLE)) AS BIGINT)) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "e"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('tobool_todatetime', 'extend e = todatetime("2024-01-01T00:00:00Z")', {
         'executor': '| extend[parallel] e: datetime = todatetime("2024-01-01T00:00:00Z")',
         'sentinel': ('AWSCloudTrail\n'
                      '| extend e = todatetime("2024-01-01T00:00:00Z")'),
         'splunk': Unsupported('todatetime() of text has no time-zone safe SPL form; keep times in _time'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST(\'2024-01-01T00:00:00Z\' AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "e"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('epoch_to_datetime', 'extend a = todatetime(toint(requestParameters.t)), b = unixtime_seconds_todatetime(requestParameters.t), c = unixtime_milliseconds_todatetime(1700000000000)', {
         'executor': '| extend[parallel] a: datetime = unixtime_seconds_todatetime(toint(requestParameters.t)), b: datetime = unixtime_seconds_todatetime(requestParameters.t), c: datetime = unixtime_milliseconds_todatetime(1700000000000)',
@@ -509,6 +1355,22 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.t\n'
                    '| eval a=tonumber(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))), b=tonumber(siemforge_path1), c=(tonumber(1700000000000) / 1000)\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TO_TIMESTAMP(CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.t\' AS DOUBLE)) AS BIGINT)) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "a",\n'
+                '    CAST(TO_TIMESTAMP(TRY_CAST("requestParameters" ->> \'$.t\' AS DOUBLE)) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "b",\n'
+                '    CAST(TO_TIMESTAMP(1700000000000 / 1000) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "c"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('tolower_toupper_strlen', 'extend a = tolower(eventName), b = toupper(eventName), c = strlen(eventName)', {
         'executor': '| extend[parallel] a: string = tolower(eventName), b: string = toupper(eventName), c: int = strlen(eventName)',
@@ -516,6 +1378,22 @@ ROWS = [
                      '| extend a = tolower(EventName), b = toupper(EventName), c = strlen(EventName)'),
         'splunk': ('`cloudtrail`\n'
                    '| eval a=lower(eventName), b=upper(eventName), c=len(eventName)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    LOWER("eventName") AS "a",\n'
+                '    UPPER("eventName") AS "b",\n'
+                '    LENGTH("eventName") AS "c"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('substring', 'extend d = substring(eventName, 1, 3), d2 = substring(eventName, 3)', {
         'executor': '| extend[parallel] d: string = substring(eventName, 1, 3), d2: string = substring(eventName, 3)',
@@ -523,6 +1401,21 @@ ROWS = [
                      '| extend d = substring(EventName, 1, 3), d2 = substring(EventName, 3)'),
         'splunk': ('`cloudtrail`\n'
                    '| eval d=substr(eventName, (1) + 1, 3), d2=substr(eventName, (3) + 1)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    SUBSTRING("eventName", 1 + 1, 3) AS "d",\n'
+                '    SUBSTRING("eventName", 3 + 1) AS "d2"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('split', 'extend last = tostring(split(userIdentity.arn, "/")[-1])', {
         'executor': '| extend[parallel] last: string = tostring(split(userIdentity.arn, "/")[-1])',
@@ -530,6 +1423,20 @@ ROWS = [
                      '| extend [\'last\'] = tostring(split(UserIdentityArn, "/")[-1])'),
         'splunk': ('`cloudtrail`\n'
                    '| eval last=tostring(mvindex(split(\'userIdentity.arn\', "/"), -1))'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    LIST_EXTRACT(STR_SPLIT("userIdentity" ->> \'$.arn\', \'/\'), -1) AS "last"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('strcat', 'extend e = strcat(eventName, "/", awsRegion)', {
         'executor': '| extend[parallel] e: string = strcat(eventName, "/", awsRegion)',
@@ -537,6 +1444,20 @@ ROWS = [
                      '| extend e = strcat(EventName, "/", AWSRegion)'),
         'splunk': ('`cloudtrail`\n'
                    '| eval e=(coalesce(tostring(eventName), "").coalesce(tostring("/"), "").coalesce(tostring(awsRegion), ""))'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    COALESCE("eventName", \'\') || COALESCE(\'/\', \'\') || COALESCE("awsRegion", \'\') AS "e"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('replace', 'extend f = replace_string(eventName, "Run", "Stop"), g = replace_regex(eventName, @"(\\w+)Instances", @"\\1")', {
         'executor': '| extend[parallel] f: string = replace_string(eventName, "Run", "Stop"), g: string = replace_regex(eventName, "(\\\\w+)Instances", "\\\\1")',
@@ -544,6 +1465,21 @@ ROWS = [
                      '| extend f = replace_string(EventName, "Run", "Stop"), g = replace_regex(EventName, @"(\\w+)Instances", "\\\\1")'),
         'splunk': ('`cloudtrail`\n'
                    '| eval f=replace(eventName, "Run", "Stop"), g=replace(eventName, "(\\\\w+)Instances", "\\\\1")'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    REPLACE("eventName", \'Run\', \'Stop\') AS "f",\n'
+                '    REGEXP_REPLACE("eventName", \'(\\w+)Instances\', \'\\1\', \'g\') AS "g"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('extract', 'extend h = extract(@"^(\\w+)-", 1, userAgent)', {
         'executor': '| extend[parallel] h: string = extract("^(\\\\w+)-", 1, userAgent)',
@@ -551,6 +1487,23 @@ ROWS = [
                      '| extend h = extract(@"^(\\w+)-", 1, UserAgent)'),
         'splunk': ('`cloudtrail`\n'
                    '| eval h=if(match(userAgent, "^(\\\\w+)-"), replace(userAgent, "(?s)^.*?(?:^(\\\\w+)-).*$", "\\\\1"), null())'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CASE\n'
+                '      WHEN REGEXP_MATCHES("userAgent", \'^(\\w+)-\')\n'
+                '      THEN REGEXP_EXTRACT("userAgent", \'^(\\w+)-\', 1)\n'
+                '    END AS "h"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('array_length', 'extend n = array_length(resources)', {
         'executor': '| extend[parallel] n: int = array_length(resources)',
@@ -562,6 +1515,20 @@ ROWS = [
                    '| spath output=siemforge_path1 path=resources{}\n'
                    '| eval n=mvcount(siemforge_path1)\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CASE WHEN JSON_TYPE("resources") = \'ARRAY\' THEN JSON_ARRAY_LENGTH("resources") END AS "n"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('now_ago', 'where _time > ago(1h) and bin(_time, 1h) < now() and datetime_diff("minute", now(), _time) < 90', {
         'executor': '| filter ((_time > ago(timespan(3600s))) and (bin(_time, timespan(3600s)) < now()) and (datetime_diff("minute", now(), _time) < 90))',
@@ -569,6 +1536,27 @@ ROWS = [
                      '| where (TimeGenerated > ago(1h) and bin(TimeGenerated, 1h) < now() and datetime_diff("minute", now(), TimeGenerated) < 90)'),
         'splunk': ('`cloudtrail`\n'
                    '| where (_time>(now() - 3600) AND (floor(_time / 3600) * 3600)<now() AND (floor(now() / 60) - floor(_time / 60))<90)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      "_time" > CAST(CURRENT_TIMESTAMP AS TIMESTAMP) - INTERVAL (\n'
+                '        3600\n'
+                '      ) SECOND\n'
+                '      AND CAST(TO_TIMESTAMP(FLOOR(EPOCH("_time") / 3600) * 3600) AT TIME ZONE \'UTC\' AS TIMESTAMP) < CAST(CURRENT_TIMESTAMP AS TIMESTAMP)\n'
+                '      AND CAST(FLOOR(EPOCH(CAST(CURRENT_TIMESTAMP AS TIMESTAMP)) / 60) - FLOOR(EPOCH("_time") / 60) AS BIGINT) < 90\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('bin', 'extend hour = bin(_time, 1h), n = bin(toint(requestParameters.maxCount), 10)', {
         'executor': '| extend[parallel] hour: datetime = bin(_time, timespan(3600s)), n: int = bin(toint(requestParameters.maxCount), 10)',
@@ -580,6 +1568,23 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
                    '| eval hour=(floor(_time / 3600) * 3600), n=(floor(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))) / 10) * 10)\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TO_TIMESTAMP(FLOOR(EPOCH("_time") / 3600) * 3600) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "hour",\n'
+                '    CAST(FLOOR(\n'
+                '      CAST(CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE)) AS BIGINT) AS DOUBLE) / NULLIF(10, 0)\n'
+                '    ) * 10 AS BIGINT) AS "n"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('hourofday_dayofweek', 'where hourofday(_time) >= 20 or dayofweek(_time) in (0, 6)', {
         'executor': '| filter ((hourofday(_time) >= 20) or (dayofweek(_time) in [0, 6]))',
@@ -587,6 +1592,23 @@ ROWS = [
                      '| where (hourofday(TimeGenerated) >= 20 or toint(dayofweek(TimeGenerated) / 1d) in (0, 6))'),
         'splunk': ('`cloudtrail`\n'
                    '| where (floor(((_time % 86400) + 86400) % 86400 / 3600)>=20 OR in(((floor(_time / 86400) + 4) % 7), 0, 6))'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      EXTRACT(HOUR FROM "_time") >= 20 OR EXTRACT(DAYOFWEEK FROM "_time") IN (0, 6)\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('datetime_diff', 'where datetime_diff("minute", now(), _time) < 90 and datetime_diff("week", now(), _time) == 0', {
         'executor': '| filter ((datetime_diff("minute", now(), _time) < 90) and (datetime_diff("week", now(), _time) == 0))',
@@ -594,6 +1616,28 @@ ROWS = [
                      '| where (datetime_diff("minute", now(), TimeGenerated) < 90 and datetime_diff("week", now(), TimeGenerated) == 0)'),
         'splunk': ('`cloudtrail`\n'
                    '| where ((floor(now() / 60) - floor(_time / 60))<90 AND (floor((floor(now() / 86400) + 4) / 7) - floor((floor(_time / 86400) + 4) / 7))==0)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    (\n'
+                '      CAST(FLOOR(EPOCH(CAST(CURRENT_TIMESTAMP AS TIMESTAMP)) / 60) - FLOOR(EPOCH("_time") / 60) AS BIGINT) < 90\n'
+                '      AND CAST(FLOOR((\n'
+                '        EPOCH(CAST(CURRENT_TIMESTAMP AS TIMESTAMP)) + 345600\n'
+                '      ) / 604800) - FLOOR((\n'
+                '        EPOCH("_time") + 345600\n'
+                '      ) / 604800) AS BIGINT) = 0\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('extend', 'extend a = "x" | extend a = "y", b = a', {
         'executor': ('| extend[parallel] a: string = "x"\n'
@@ -608,6 +1652,26 @@ ROWS = [
                    '| eval siemforge_tmp1="y", siemforge_tmp2=a\n'
                    '| eval a=siemforge_tmp1, b=siemforge_tmp2\n'
                    '| fields - siemforge_tmp1 siemforge_tmp2'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    \'x\' AS "a"\n'
+                '  FROM siemforge_1\n'
+                '), siemforge_3 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '    REPLACE (\'y\' AS "a"),\n'
+                '    "a" AS "b"\n'
+                '  FROM siemforge_2\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_3'),
     }),
     Row('aggregate', 'summarize n = count(), c = count(errorCode), d = dcount(sourceIPAddress), lo = min(_time), hi = max(_time), s = sum(toint(requestParameters.maxCount)), a = avg(toint(requestParameters.maxCount)), v = values(awsRegion), e = earliest(sourceIPAddress), l = latest(sourceIPAddress) by eventName, arn = userIdentity.arn', {
         'executor': ('| aggregate n: int = count(), c: int = count(errorCode), d: int = dcount(sourceIPAddress), lo: datetime = min(_time), hi: datetime = max(_time), s: int = sum(toint(requestParameters.maxCount)), a: real = avg(toint(requestParameters.maxCount)), v: dynamic = values(awsRegion), e: string = earliest(sourceIPAddress), l: string = latest(sourceIPAddress) by[nulls kept] eventName = eventName, arn = userIdentity.arn\n'
@@ -622,6 +1686,37 @@ ROWS = [
                    '| eval siemforge_arg2=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), siemforge_arg3=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), eventName=coalesce(eventName, "__siemforge_null__"), arn=coalesce(\'userIdentity.arn\', "__siemforge_null__")\n'
                    '| stats count AS n count(errorCode) AS c dc(sourceIPAddress) AS d min(_time) AS lo max(_time) AS hi sum(siemforge_arg2) AS s avg(siemforge_arg3) AS a values(awsRegion) AS v earliest(sourceIPAddress) AS e latest(sourceIPAddress) AS l by eventName arn\n'
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName), arn=if(arn=="__siemforge_null__", null(), arn)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    "eventName" AS "eventName",\n'
+                '    "userIdentity" ->> \'$.arn\' AS "arn",\n'
+                '    COUNT(*) AS "n",\n'
+                '    COUNT("errorCode") AS "c",\n'
+                '    COUNT(DISTINCT "sourceIPAddress") AS "d",\n'
+                '    MIN("_time") AS "lo",\n'
+                '    MAX("_time") AS "hi",\n'
+                '    SUM(CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE)) AS BIGINT)) AS "s",\n'
+                '    AVG(CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE)) AS BIGINT)) AS "a",\n'
+                '    COALESCE(\n'
+                '      LIST_SORT(ARRAY_AGG(DISTINCT "awsRegion") FILTER(WHERE\n'
+                '        NOT "awsRegion" IS NULL)),\n'
+                '      []\n'
+                '    ) AS "v",\n'
+                '    ARG_MIN("sourceIPAddress", "_time") AS "e",\n'
+                '    ARG_MAX("sourceIPAddress", "_time") AS "l"\n'
+                '  FROM siemforge_1\n'
+                '  GROUP BY\n'
+                '    "eventName",\n'
+                '    "userIdentity" ->> \'$.arn\'\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('aggregate', 'summarize n = count()', {
         'executor': ('| aggregate n: int = count()\n'
@@ -630,6 +1725,19 @@ ROWS = [
                      '| summarize n = count()'),
         'splunk': ('`cloudtrail`\n'
                    '| stats count AS n'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    COUNT(*) AS "n"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('agg_count', 'summarize n = count(), c = count(errorCode) by eventName', {
         'executor': ('| aggregate n: int = count(), c: int = count(errorCode) by[nulls kept] eventName = eventName\n'
@@ -640,6 +1748,23 @@ ROWS = [
                    '| eval eventName=coalesce(eventName, "__siemforge_null__")\n'
                    '| stats count AS n count(errorCode) AS c by eventName\n'
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    "eventName" AS "eventName",\n'
+                '    COUNT(*) AS "n",\n'
+                '    COUNT("errorCode") AS "c"\n'
+                '  FROM siemforge_1\n'
+                '  GROUP BY\n'
+                '    "eventName"\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('agg_dcount', 'summarize d = dcount(sourceIPAddress)', {
         'executor': ('| aggregate d: int = dcount(sourceIPAddress)\n'
@@ -648,6 +1773,19 @@ ROWS = [
                      '| summarize d = dcountif(SourceIpAddress, isnotempty(SourceIpAddress), 2)'),
         'splunk': ('`cloudtrail`\n'
                    '| stats dc(sourceIPAddress) AS d'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    COUNT(DISTINCT "sourceIPAddress") AS "d"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('agg_dcount', 'summarize s = dcount(sourceIPAddress), n = dcount(toint(requestParameters.maxCount)), j = dcount(requestParameters.filter)', {
         'executor': ('| aggregate s: int = dcount(sourceIPAddress), n: int = dcount(toint(requestParameters.maxCount)), j: int = dcount(requestParameters.filter)\n'
@@ -660,6 +1798,23 @@ ROWS = [
                    '| spath output=siemforge_path3 path=requestParameters.filter\n'
                    '| eval siemforge_arg2=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), siemforge_arg4=siemforge_path3\n'
                    '| stats dc(sourceIPAddress) AS s dc(siemforge_arg2) AS n dc(siemforge_arg4) AS j'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    COUNT(DISTINCT "sourceIPAddress") AS "s",\n'
+                '    COUNT(\n'
+                '      DISTINCT CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE)) AS BIGINT)\n'
+                '    ) AS "n",\n'
+                '    COUNT(DISTINCT "requestParameters" -> \'$.filter\') AS "j"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('agg_min_max_sum_avg', 'summarize lo = min(_time), hi = max(eventName), s = sum(toint(requestParameters.maxCount)), a = avg(toint(requestParameters.maxCount))', {
         'executor': ('| aggregate lo: datetime = min(_time), hi: string = max(eventName), s: int = sum(toint(requestParameters.maxCount)), a: real = avg(toint(requestParameters.maxCount))\n'
@@ -671,6 +1826,22 @@ ROWS = [
                    '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
                    '| eval siemforge_arg2=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), siemforge_arg3=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))\n'
                    '| stats min(_time) AS lo max(eventName) AS hi sum(siemforge_arg2) AS s avg(siemforge_arg3) AS a'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    MIN("_time") AS "lo",\n'
+                '    MAX("eventName") AS "hi",\n'
+                '    SUM(CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE)) AS BIGINT)) AS "s",\n'
+                '    AVG(CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE)) AS BIGINT)) AS "a"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('agg_values', 'summarize v = values(awsRegion) by eventName', {
         'executor': ('| aggregate v: dynamic = values(awsRegion) by[nulls kept] eventName = eventName\n'
@@ -682,6 +1853,26 @@ ROWS = [
                    '| eval eventName=coalesce(eventName, "__siemforge_null__")\n'
                    '| stats values(awsRegion) AS v by eventName\n'
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    "eventName" AS "eventName",\n'
+                '    COALESCE(\n'
+                '      LIST_SORT(ARRAY_AGG(DISTINCT "awsRegion") FILTER(WHERE\n'
+                '        NOT "awsRegion" IS NULL)),\n'
+                '      []\n'
+                '    ) AS "v"\n'
+                '  FROM siemforge_1\n'
+                '  GROUP BY\n'
+                '    "eventName"\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('agg_earliest_latest', 'summarize e = earliest(sourceIPAddress), l = latest(sourceIPAddress) by eventName', {
         'executor': ('| aggregate e: string = earliest(sourceIPAddress), l: string = latest(sourceIPAddress) by[nulls kept] eventName = eventName\n'
@@ -693,6 +1884,23 @@ ROWS = [
                    '| eval eventName=coalesce(eventName, "__siemforge_null__")\n'
                    '| stats earliest(sourceIPAddress) AS e latest(sourceIPAddress) AS l by eventName\n'
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    "eventName" AS "eventName",\n'
+                '    ARG_MIN("sourceIPAddress", "_time") AS "e",\n'
+                '    ARG_MAX("sourceIPAddress", "_time") AS "l"\n'
+                '  FROM siemforge_1\n'
+                '  GROUP BY\n'
+                '    "eventName"\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('agg_percentile', '{type: value_percentile, rules: [run], group-by: [sourceIPAddress], timespan: 1h, condition: {field: requestParameters.maxCount, percentile: 90, gt: 10}}', {
         'executor': ("  branch sigma_rule = 'run':\n"
@@ -725,6 +1933,77 @@ ROWS = [
                    '| stats max(siemforge_pick5) AS value_percentile by _time sourceIPAddress\n'
                    '| eval _time=if(_time=="__siemforge_null__", null(), _time), sourceIPAddress=if(sourceIPAddress=="__siemforge_null__", null(), sourceIPAddress)\n'
                    '| where value_percentile>10'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    LOWER("eventName") = LOWER(\'RunInstances\')\n'
+                '), siemforge_3 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '    REPLACE ("_time" AS "_time", "sourceIPAddress" AS "sourceIPAddress"),\n'
+                '    "requestParameters" -> \'$.maxCount\' AS "requestParameters.maxCount"\n'
+                '  FROM siemforge_2\n'
+                '), siemforge_4 AS (\n'
+                '  SELECT\n'
+                '    "_time" AS "_time",\n'
+                '    "sourceIPAddress" AS "sourceIPAddress",\n'
+                '    "requestParameters.maxCount" AS "requestParameters.maxCount",\n'
+                '    \'run\' AS "sigma_rule"\n'
+                '  FROM siemforge_3\n'
+                '), siemforge_5 AS (\n'
+                '  SELECT\n'
+                '    CAST(TO_TIMESTAMP(FLOOR(EPOCH("_time") / 3600) * 3600) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time",\n'
+                '    "sourceIPAddress" AS "sourceIPAddress",\n'
+                '    LIST_EXTRACT(\n'
+                '      LIST_SORT(\n'
+                '        ARRAY_AGG(TRY_CAST("requestParameters.maxCount" ->> \'$\' AS DOUBLE)) FILTER(WHERE\n'
+                '          NOT TRY_CAST("requestParameters.maxCount" ->> \'$\' AS DOUBLE) IS NULL)\n'
+                '      ),\n'
+                '      CASE\n'
+                '        WHEN CAST(CEIL(\n'
+                '          ARRAY_LENGTH(\n'
+                '            LIST_SORT(\n'
+                '              ARRAY_AGG(TRY_CAST("requestParameters.maxCount" ->> \'$\' AS DOUBLE)) FILTER(WHERE\n'
+                '                NOT TRY_CAST("requestParameters.maxCount" ->> \'$\' AS DOUBLE) IS NULL)\n'
+                '            )\n'
+                '          ) * 90.0 / 100\n'
+                '        ) AS BIGINT) IS NULL\n'
+                '        OR 1 IS NULL\n'
+                '        THEN NULL\n'
+                '        ELSE GREATEST(\n'
+                '          CAST(CEIL(\n'
+                '            ARRAY_LENGTH(\n'
+                '              LIST_SORT(\n'
+                '                ARRAY_AGG(TRY_CAST("requestParameters.maxCount" ->> \'$\' AS DOUBLE)) FILTER(WHERE\n'
+                '                  NOT TRY_CAST("requestParameters.maxCount" ->> \'$\' AS DOUBLE) IS NULL)\n'
+                '              )\n'
+                '            ) * 90.0 / 100\n'
+                '          ) AS BIGINT),\n'
+                '          1\n'
+                '        )\n'
+                '      END\n'
+                '    ) AS "value_percentile"\n'
+                '  FROM siemforge_4\n'
+                '  GROUP BY\n'
+                '    CAST(TO_TIMESTAMP(FLOOR(EPOCH("_time") / 3600) * 3600) AT TIME ZONE \'UTC\' AS TIMESTAMP),\n'
+                '    "sourceIPAddress"\n'
+                '), siemforge_6 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_5\n'
+                '  WHERE\n'
+                '    "value_percentile" > 10\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_6'),
     }, correlation=True),
     Row('union', '{type: temporal, rules: [run, stop], group-by: [sourceIPAddress], timespan: 15m}', {
         'executor': ("  branch sigma_rule = 'run':\n"
@@ -760,6 +2039,69 @@ ROWS = [
                    '| stats dc(sigma_rule) AS rule_count by _time sourceIPAddress\n'
                    '| eval _time=if(_time=="__siemforge_null__", null(), _time), sourceIPAddress=if(sourceIPAddress=="__siemforge_null__", null(), sourceIPAddress)\n'
                    '| where rule_count>=2'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    LOWER("eventName") = LOWER(\'RunInstances\')\n'
+                '), siemforge_3 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '    REPLACE ("_time" AS "_time", "sourceIPAddress" AS "sourceIPAddress")\n'
+                '  FROM siemforge_2\n'
+                '), siemforge_4 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_5 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_4\n'
+                '  WHERE\n'
+                '    LOWER("eventName") = LOWER(\'StopInstances\')\n'
+                '), siemforge_6 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '    REPLACE ("_time" AS "_time", "sourceIPAddress" AS "sourceIPAddress")\n'
+                '  FROM siemforge_5\n'
+                '), siemforge_7 AS (\n'
+                '  SELECT\n'
+                '    "_time" AS "_time",\n'
+                '    "sourceIPAddress" AS "sourceIPAddress",\n'
+                '    \'run\' AS "sigma_rule"\n'
+                '  FROM siemforge_3\n'
+                '  UNION ALL\n'
+                '  SELECT\n'
+                '    "_time" AS "_time",\n'
+                '    "sourceIPAddress" AS "sourceIPAddress",\n'
+                '    \'stop\' AS "sigma_rule"\n'
+                '  FROM siemforge_6\n'
+                '), siemforge_8 AS (\n'
+                '  SELECT\n'
+                '    CAST(TO_TIMESTAMP(FLOOR(EPOCH("_time") / 900) * 900) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time",\n'
+                '    "sourceIPAddress" AS "sourceIPAddress",\n'
+                '    COUNT(DISTINCT "sigma_rule") AS "rule_count"\n'
+                '  FROM siemforge_7\n'
+                '  GROUP BY\n'
+                '    CAST(TO_TIMESTAMP(FLOOR(EPOCH("_time") / 900) * 900) AT TIME ZONE \'UTC\' AS TIMESTAMP),\n'
+                '    "sourceIPAddress"\n'
+                '), siemforge_9 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_8\n'
+                '  WHERE\n'
+                '    "rule_count" >= 2\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_9'),
     }, correlation=True),
     Row('event_aggregate', 'eventstats total = count() by eventName | where total > 1', {
         'executor': ('| event_aggregate total: int = count() by[nulls kept] eventName = eventName\n'
@@ -776,6 +2118,26 @@ ROWS = [
                    '| eventstats count AS total by eventName\n'
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)\n'
                    '| where total>1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    COUNT(*) OVER (PARTITION BY "eventName") AS "total"\n'
+                '  FROM siemforge_1\n'
+                '), siemforge_3 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_2\n'
+                '  WHERE\n'
+                '    "total" > 1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_3'),
     }),
     Row('lookup', 'extend image = tostring(responseElements.instancesSet.items[0].imageId) | lookup images on image = image_id output owner, seen', {
         'executor': ('table images (image_id: string, owner: string, seen: int) from RULE_FOLDER/images.csv\n'
@@ -792,6 +2154,79 @@ ROWS = [
                    '| eval image=tostring(siemforge_path1)\n'
                    '| lookup images image_id AS image OUTPUT owner AS owner, seen AS seen\n'
                    '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    "responseElements" ->> \'$.instancesSet.items[0].imageId\' AS "image"\n'
+                '  FROM siemforge_1\n'
+                '), siemforge_4 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    "image" AS "siemforge_key_0"\n'
+                '  FROM siemforge_2\n'
+                '), siemforge_6 AS (\n'
+                '  SELECT\n'
+                '    "siemforge_5"."eventVersion",\n'
+                '    "siemforge_5"."eventTime",\n'
+                '    "siemforge_5"."eventSource",\n'
+                '    "siemforge_5"."eventName",\n'
+                '    "siemforge_5"."awsRegion",\n'
+                '    "siemforge_5"."sourceIPAddress",\n'
+                '    "siemforge_5"."userAgent",\n'
+                '    "siemforge_5"."errorCode",\n'
+                '    "siemforge_5"."errorMessage",\n'
+                '    "siemforge_5"."requestParameters",\n'
+                '    "siemforge_5"."responseElements",\n'
+                '    "siemforge_5"."additionalEventData",\n'
+                '    "siemforge_5"."serviceEventDetails",\n'
+                '    "siemforge_5"."requestID",\n'
+                '    "siemforge_5"."eventID",\n'
+                '    "siemforge_5"."readOnly",\n'
+                '    "siemforge_5"."resources",\n'
+                '    "siemforge_5"."eventType",\n'
+                '    "siemforge_5"."eventCategory",\n'
+                '    "siemforge_5"."apiVersion",\n'
+                '    "siemforge_5"."managementEvent",\n'
+                '    "siemforge_5"."recipientAccountId",\n'
+                '    "siemforge_5"."sharedEventID",\n'
+                '    "siemforge_5"."vpcEndpointId",\n'
+                '    "siemforge_5"."tlsDetails",\n'
+                '    "siemforge_5"."sessionCredentialFromConsole",\n'
+                '    "siemforge_5"."edgeDeviceDetails",\n'
+                '    "siemforge_5"."insightDetails",\n'
+                '    "siemforge_5"."userIdentity",\n'
+                '    "siemforge_5"."_time",\n'
+                '    "siemforge_5"."image",\n'
+                '    "siemforge_3"."owner" AS "owner",\n'
+                '    "siemforge_3"."seen" AS "seen"\n'
+                '  FROM siemforge_4 AS siemforge_5\n'
+                '  LEFT JOIN (\n'
+                '    SELECT\n'
+                '      "image_id",\n'
+                '      "owner",\n'
+                '      "seen"\n'
+                '    FROM (\n'
+                '      SELECT\n'
+                '        CAST("image_id" AS TEXT) AS "image_id",\n'
+                '        "owner",\n'
+                '        "seen",\n'
+                '        ROW_NUMBER() OVER (PARTITION BY CAST("image_id" AS TEXT) ORDER BY "siemforge_row") AS "siemforge_rank"\n'
+                '      FROM images\n'
+                '    )\n'
+                '    WHERE\n'
+                '      "siemforge_rank" = 1\n'
+                '  ) AS siemforge_3\n'
+                '    ON "siemforge_5"."siemforge_key_0" = "siemforge_3"."image_id"\n'
+                '    AND "siemforge_5"."siemforge_key_0" <> \'\'\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_6'),
     }, lookups=True),
     Row('rename', 'rename ip = sourceIPAddress | where ip != "10.0.0.1"', {
         'executor': ('| rename sourceIPAddress -> ip\n'
@@ -802,6 +2237,56 @@ ROWS = [
         'splunk': ('`cloudtrail`\n'
                    '| rename sourceIPAddress AS ip\n'
                    '| where (isnull(ip) OR ip!="10.0.0.1")'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    "eventVersion",\n'
+                '    "eventTime",\n'
+                '    "eventSource",\n'
+                '    "eventName",\n'
+                '    "awsRegion",\n'
+                '    "sourceIPAddress" AS "ip",\n'
+                '    "userAgent",\n'
+                '    "errorCode",\n'
+                '    "errorMessage",\n'
+                '    "requestParameters",\n'
+                '    "responseElements",\n'
+                '    "additionalEventData",\n'
+                '    "serviceEventDetails",\n'
+                '    "requestID",\n'
+                '    "eventID",\n'
+                '    "readOnly",\n'
+                '    "resources",\n'
+                '    "eventType",\n'
+                '    "eventCategory",\n'
+                '    "apiVersion",\n'
+                '    "managementEvent",\n'
+                '    "recipientAccountId",\n'
+                '    "sharedEventID",\n'
+                '    "vpcEndpointId",\n'
+                '    "tlsDetails",\n'
+                '    "sessionCredentialFromConsole",\n'
+                '    "edgeDeviceDetails",\n'
+                '    "insightDetails",\n'
+                '    "userIdentity",\n'
+                '    "_time"\n'
+                '  FROM siemforge_1\n'
+                '), siemforge_3 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_2\n'
+                '  WHERE\n'
+                '    NOT (\n'
+                '      COALESCE("ip" = \'10.0.0.1\', FALSE)\n'
+                '    )\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_3'),
     }),
     Row('project', 'extend `my col` = 1 | project `my col`, eventName', {
         'executor': ('| extend[parallel] my col: int = 1\n'
@@ -813,6 +2298,25 @@ ROWS = [
         'splunk': ('`cloudtrail`\n'
                    "| eval 'my col'=1\n"
                    '| table "my col" eventName'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    1 AS "my col"\n'
+                '  FROM siemforge_1\n'
+                '), siemforge_3 AS (\n'
+                '  SELECT\n'
+                '    "my col" AS "my col",\n'
+                '    "eventName" AS "eventName"\n'
+                '  FROM siemforge_2\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_3'),
     }),
     Row('project', 'project eventName, awsRegion', {
         'executor': ('| project eventName, awsRegion\n'
@@ -821,6 +2325,20 @@ ROWS = [
                      '| project eventName = EventName, awsRegion = AWSRegion'),
         'splunk': ('`cloudtrail`\n'
                    '| table eventName awsRegion'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    "eventName" AS "eventName",\n'
+                '    "awsRegion" AS "awsRegion"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
     Row('sort', 'rename ip = sourceIPAddress | project ip, eventName | sort by ip desc, eventName | take 5', {
         'executor': ('| rename sourceIPAddress -> ip\n'
@@ -838,6 +2356,68 @@ ROWS = [
                    '| table ip eventName\n'
                    '| sort 0 -ip +eventName\n'
                    '| head 5'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    "eventVersion",\n'
+                '    "eventTime",\n'
+                '    "eventSource",\n'
+                '    "eventName",\n'
+                '    "awsRegion",\n'
+                '    "sourceIPAddress" AS "ip",\n'
+                '    "userAgent",\n'
+                '    "errorCode",\n'
+                '    "errorMessage",\n'
+                '    "requestParameters",\n'
+                '    "responseElements",\n'
+                '    "additionalEventData",\n'
+                '    "serviceEventDetails",\n'
+                '    "requestID",\n'
+                '    "eventID",\n'
+                '    "readOnly",\n'
+                '    "resources",\n'
+                '    "eventType",\n'
+                '    "eventCategory",\n'
+                '    "apiVersion",\n'
+                '    "managementEvent",\n'
+                '    "recipientAccountId",\n'
+                '    "sharedEventID",\n'
+                '    "vpcEndpointId",\n'
+                '    "tlsDetails",\n'
+                '    "sessionCredentialFromConsole",\n'
+                '    "edgeDeviceDetails",\n'
+                '    "insightDetails",\n'
+                '    "userIdentity",\n'
+                '    "_time"\n'
+                '  FROM siemforge_1\n'
+                '), siemforge_3 AS (\n'
+                '  SELECT\n'
+                '    "ip" AS "ip",\n'
+                '    "eventName" AS "eventName"\n'
+                '  FROM siemforge_2\n'
+                '), siemforge_4 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    ROW_NUMBER() OVER (ORDER BY "ip" DESC, "eventName" ASC NULLS FIRST) AS "siemforge_order"\n'
+                '  FROM siemforge_3\n'
+                '), siemforge_5 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_4\n'
+                '  ORDER BY\n'
+                '    "siemforge_order"\n'
+                '  LIMIT 5\n'
+                ')\n'
+                'SELECT\n'
+                '  "ip",\n'
+                '  "eventName"\n'
+                'FROM siemforge_5\n'
+                'ORDER BY\n'
+                '  "siemforge_order" NULLS FIRST'),
     }),
     Row('limit', 'take 5', {
         'executor': '| limit 5',
@@ -845,6 +2425,20 @@ ROWS = [
                      '| take 5'),
         'splunk': ('`cloudtrail`\n'
                    '| head 5'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  LIMIT 5\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
     }),
 ]
 # END ROWS

@@ -12,6 +12,7 @@ from siemforge.backends.executor.functions import IMPLEMENTATIONS
 from siemforge.backends.kql import lower as kql
 from siemforge.backends.registry import targets
 from siemforge.backends.spl import lower as spl
+from siemforge.backends.sql import lower as sql
 from siemforge.compiler.api import compile_file
 from siemforge.compiler.diagnostics import CompileError
 from siemforge.compiler.functions import FUNCTIONS
@@ -22,6 +23,7 @@ TABLES: dict[str, tuple[set[str], set[str], dict[str, str]]] = {
     "executor": (set(IMPLEMENTATIONS) | set(executor_compile.CLOCK), set(), {}),
     "sentinel": (set(kql.FUNCTIONS), set(kql.GENERIC), kql.UNSUPPORTED),
     "splunk": (set(spl.FUNCTIONS), set(spl.GENERIC), spl.UNSUPPORTED),
+    "sql": (set(sql.FUNCTIONS), set(), sql.UNSUPPORTED),
 }
 
 

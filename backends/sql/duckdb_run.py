@@ -1,0 +1,171 @@
+"""Run a rule's DuckDB SQL over log files: the embedded engine `siemforge hunt --engine duckdb` uses.
+
+The files are read with the source's DECLARED columns (`read_json(columns=…)`: strings, booleans and numbers as
+declared, nested objects as JSON), never by sampling a schema, which guesses wrong on CloudTrail's varied
+`requestParameters`. NDJSON, JSON arrays and CloudTrail `{"Records": [...]}` documents, gzipped or not; a malformed
+NDJSON line is skipped (the executor reports them). Rows come back shaped as the executor's (`siemforge run
+--format json`): the same column names, datetimes as ISO-8601 `Z` text, JSON values parsed. A row the pipeline did
+not close (no summarize or project) holds the source's declared fields that are not null (a missing field and a
+JSON null are the same, decision 2).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from siemforge.compiler import ir, lowering
+from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity
+from siemforge.compiler.sources import builtin_sources
+from siemforge.compiler.types import Type
+
+from .lower import _KIND, LOOKUP_ROW, SQL_TYPES, compile_sql, table_name
+
+_LOOKUP_TYPES = {Type.INT: "BIGINT", Type.REAL: "DOUBLE", Type.BOOL: "BOOLEAN", Type.DATETIME: "TIMESTAMP"}
+
+
+def declared_columns(source: str) -> dict[str, str]:
+    """The top-level columns a source declares, with their DuckDB types (a dotted field makes its root JSON)."""
+    sdef = builtin_sources()[source]
+    cols: dict[str, str] = {}
+    for name, t in sdef.fields.items():
+        root = name.split(".")[0]
+        if root not in cols:
+            cols[root] = SQL_TYPES.get(_KIND.get(t, "json"), "JSON") if "." not in name else "JSON"
+    return cols
+
+
+def _is_records_document(path: Path) -> bool:
+    """A CloudTrail batch file: one object whose records are under `Records`."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+        head = fh.read(4096).lstrip()
+    return head.startswith("{") and head[1:].lstrip().startswith('"Records"')
+
+
+def _sql_string(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _columns_arg(cols: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{_sql_string(k)}: {_sql_string(v)}" for k, v in cols.items()) + "}"
+
+
+def _reader(path: Path, cols: dict[str, str]) -> str:
+    """A SELECT of the file's records with the declared columns."""
+    quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+    if _is_records_document(path):
+        struct = "STRUCT(" + ", ".join('"' + c.replace('"', '""') + f'" {t}' for c, t in cols.items()) + ")[]"
+        inner = (f"SELECT unnest(\"Records\") AS r FROM read_json({_sql_string(str(path))}, "
+                 f"columns = {_columns_arg({'Records': struct})}, format = 'auto', maximum_object_size = 268435456)")
+        return f"SELECT {', '.join('r.' + c for c in (quoted.split(', ')))} FROM ({inner})"
+    return (f"SELECT {quoted} FROM read_json({_sql_string(str(path))}, columns = {_columns_arg(cols)}, "
+            f"format = 'auto', ignore_errors = true)")
+
+
+def _leaves(rule: ir.RuleIR) -> list[ir.RuleIR]:
+    """The rules that read a source: the rule, or a union's branches (correlations of correlations too)."""
+    if rule.pipeline.source.union is None:
+        return [rule]
+    return [leaf for b in lowering.branch_rules(rule) for leaf in _leaves(b)]
+
+
+def _lookup_tables(rule: ir.RuleIR) -> dict[str, ir.LookupTable]:
+    stages = [s for leaf in [rule, *_leaves(rule)] for s in lowering.expand_views(leaf.pipeline)]
+    return {s.table.name: s.table for s in stages if isinstance(s, ir.Lookup)}
+
+
+def _load_lookup(con: Any, table: ir.LookupTable, path: Path) -> None:
+    """The CSV as a table of its declared types, with each row's number (the first matching row wins)."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        records = list(csv.DictReader(fh))
+    types = dict(zip(table.columns, table.types))
+    cols = ", ".join(f'"{c}" {_LOOKUP_TYPES.get(types[c], "VARCHAR")}' for c in table.columns)
+    con.execute(f'CREATE OR REPLACE TEMP TABLE "{table.name}" ({cols}, "{LOOKUP_ROW}" BIGINT)')
+    rows = []
+    for i, rec in enumerate(records):
+        values: list[Any] = []
+        for c in table.columns:
+            v = rec.get(c)
+            values.append(None if v is None or v == "" else v)
+        rows.append((*values, i))
+    if rows:
+        marks = ", ".join("?" for _ in range(len(table.columns) + 1))
+        con.executemany(f'INSERT INTO "{table.name}" VALUES ({marks})', rows)
+
+
+def run_duckdb(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2GB",
+               now: datetime | None = None, lookups: Mapping[str, Path] | None = None) -> list[dict[str, Any]]:
+    """The rule's rows over the log files, computed by DuckDB (CompileError: what the SQL target cannot say).
+    `lookups`: a lookup table's CSV by name instead of the rule's own (as `siemforge test` gives a test's)."""
+    import duckdb
+
+    bases = sorted({lowering.base_source(leaf.pipeline.source) for leaf in _leaves(rule)})
+    for base in bases:
+        sdef = builtin_sources().get(base)
+        if sdef is not None and sdef.records:  # Windows, auditd, Azure: which records are rows is the readers' work
+            raise CompileError([Diagnostic(
+                Severity.ERROR, f"{rule.meta.title}: DuckDB reads log files of sources whose every record is a row; "
+                f"{base!r} selects its rows from shared logs (records:): run it with the executor", None,
+                "the SQL query itself reads a table of the source's rows: siemforge compile -t sql", "unsupported")])
+    query = compile_sql(rule, "duckdb", now or datetime.now(UTC))
+    for p in paths:
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"{p}: no such log file")
+    con = duckdb.connect(config={"memory_limit": memory_limit})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for base in bases:  # each source's records from every file (a union's rules may read several)
+            cols = declared_columns(base)
+            if paths:
+                body = " UNION ALL ".join(_reader(Path(p), cols) for p in paths)
+            else:
+                body = "SELECT " + ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in cols.items()) + " WHERE false"
+            con.execute(f'CREATE OR REPLACE TEMP VIEW "{table_name(base)}" AS {body}')
+        for table in _lookup_tables(rule).values():
+            _load_lookup(con, table, Path((lookups or {}).get(table.name, table.path)))
+        cur = con.execute(query)
+        names = [d[0] for d in cur.description]
+        kinds = {d[0]: str(d[1]) for d in cur.description}
+        closed = rule.pipeline.columns is not None
+        out = []
+        for rec in cur.fetchall():
+            row = {}
+            for n, v in zip(names, rec):
+                if not closed and (v is None or n == rule.pipeline.source.time_column):
+                    continue
+                row[n] = _json_value(v, kinds[n])
+            out.append(row)
+        return out
+    finally:
+        con.close()
+
+
+def _json_value(v: Any, kind: str) -> Any:
+    """A DuckDB value as the executor's rows print it (`siemforge run --format json`)."""
+    if v is None:
+        return None
+    if kind == "JSON":
+        return json.loads(v) if isinstance(v, str) else v
+    if isinstance(v, datetime):
+        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if v.microsecond else "%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, timedelta):
+        from siemforge.backends.executor.values import format_timespan
+
+        return format_timespan(v)
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, list):
+        return [_json_value(x, kind.removesuffix("[]")) for x in v]
+    if isinstance(v, float) and v.is_integer() and kind in ("BIGINT", "INTEGER"):
+        return int(v)
+    return v

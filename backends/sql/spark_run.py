@@ -1,0 +1,133 @@
+"""Run a rule's Spark SQL over log files in a local Spark session: `siemforge hunt --engine spark` (pyspark is the
+optional extra `spark`; Java 17).
+
+As `duckdb_run`: the files are read with the source's DECLARED columns (a schema of strings, booleans and numbers;
+a nested object is read as its JSON text, which the query reads with `get_json_object`), NDJSON, JSON arrays and
+CloudTrail `{"Records": [...]}` documents, gzipped or not; malformed lines are dropped. The session runs in UTC with
+ANSI mode off, so that a cast of text that is not a number is null as the IR's `toint` is (sqlglot writes Spark's
+`TRY_CAST` as `CAST`). Rows come back shaped as the executor's.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from siemforge.compiler import ir, lowering
+from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity
+from siemforge.compiler.sources import builtin_sources
+from siemforge.compiler.types import Type
+
+from .duckdb_run import _is_records_document, _leaves, _lookup_tables, declared_columns
+from .lower import LOOKUP_ROW, output_kinds, table_name
+
+_SPARK_TYPES = {"VARCHAR": "string", "BOOLEAN": "boolean", "BIGINT": "bigint", "DOUBLE": "double",
+                "TIMESTAMP": "timestamp", "JSON": "string"}
+_LOOKUP_TYPES = {Type.INT: "bigint", Type.REAL: "double", Type.BOOL: "boolean", Type.DATETIME: "timestamp"}
+
+
+def _session(memory_limit: str) -> Any:
+    """The process's local Spark session (made once: a JVM's memory is fixed when it starts)."""
+    from pyspark.sql import SparkSession
+
+    return (SparkSession.builder.master("local[2]").appName("siemforge")
+            .config("spark.driver.memory", memory_limit.replace("GB", "g").replace("MB", "m"))
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.ansi.enabled", "false")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", "4")
+            .getOrCreate())
+
+
+def _ddl(cols: dict[str, str]) -> str:
+    return ", ".join(f"`{c}` {_SPARK_TYPES[t]}" for c, t in cols.items())
+
+
+def _frame(spark: Any, path: Path, cols: dict[str, str]) -> Any:
+    if _is_records_document(path):
+        doc = spark.read.schema(f"Records array<struct<{_ddl(cols).replace('` ', '`: ')}>>").option(
+            "multiLine", "true").json(str(path))
+        return doc.selectExpr("explode(Records) AS r").select("r.*")
+    if path.suffix != ".gz" and path.read_bytes()[:1024].lstrip()[:1] == b"[":  # a JSON array: one row per element
+        return spark.read.schema(_ddl(cols)).option("multiLine", "true").json(str(path))
+    return spark.read.schema(_ddl(cols)).option("mode", "DROPMALFORMED").json(str(path))
+
+
+def run_spark(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2GB",
+              now: datetime | None = None, lookups: Mapping[str, Path] | None = None) -> list[dict[str, Any]]:
+    """The rule's rows over the log files, computed by Spark in local mode (CompileError: what SQL cannot say)."""
+    bases = sorted({lowering.base_source(leaf.pipeline.source) for leaf in _leaves(rule)})
+    for base in bases:
+        sdef = builtin_sources().get(base)
+        if sdef is not None and sdef.records:
+            raise CompileError([Diagnostic(
+                Severity.ERROR, f"{rule.meta.title}: Spark reads log files of sources whose every record is a row; "
+                f"{base!r} selects its rows from shared logs (records:): run it with the executor", None, None,
+                "unsupported")])
+    for p in paths:
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"{p}: no such log file")
+    query, kinds = output_kinds(rule, "spark", now or datetime.now(UTC))
+    spark = _session(memory_limit)
+    spark.sparkContext.setLogLevel("ERROR")
+    for base in bases:
+        cols = declared_columns(base)
+        frames = [_frame(spark, Path(p), cols) for p in paths]
+        if frames:
+            df = frames[0]
+            for f in frames[1:]:
+                df = df.unionByName(f)
+        else:
+            df = spark.createDataFrame([], _ddl(cols))
+        df.createOrReplaceTempView(table_name(base))
+    for table in _lookup_tables(rule).values():
+        path = Path((lookups or {}).get(table.name, table.path))
+        with path.open(newline="", encoding="utf-8") as fh:
+            records = list(csv.DictReader(fh))
+        types = dict(zip(table.columns, table.types))
+        text = spark.createDataFrame([(*(r.get(c) or None for c in table.columns), i) for i, r in enumerate(records)],
+                                     ", ".join(f"`{c}` string" for c in table.columns) + f", `{LOOKUP_ROW}` bigint")
+        typed = text.selectExpr(*(f"CAST(`{c}` AS {_LOOKUP_TYPES.get(types[c], 'string')}) AS `{c}`"
+                                  for c in table.columns), f"`{LOOKUP_ROW}`")
+        typed.createOrReplaceTempView(table.name)
+    closed = rule.pipeline.columns is not None
+    time_col = rule.pipeline.source.time_column
+    out = []
+    for rec in spark.sql(query).collect():
+        row = {}
+        for n, v in rec.asDict(recursive=True).items():
+            if not closed and (v is None or n == time_col):
+                continue
+            row[n] = _json_value(v, kinds.get(n, "any"))
+        out.append(row)
+    return out
+
+
+def _json_value(v: Any, kind: str) -> Any:
+    if v is None:
+        return None
+    if kind == "json" and isinstance(v, str):
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v  # get_json_object gives a scalar's text itself
+    if isinstance(v, datetime):
+        v = v.astimezone(UTC)  # naive: the Python process's local time, as pyspark converts
+        return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if v.microsecond else "%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, timedelta):
+        from siemforge.backends.executor.values import format_timespan
+
+        return format_timespan(v)
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, list):
+        return [_json_value(x, "any") for x in v]
+    return v
