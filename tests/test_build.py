@@ -68,7 +68,10 @@ def test_a_failing_test_and_a_refused_rule_fail_the_build_and_are_both_in_the_su
     sentinel = [p for p in s["refusals"] if p["step"] == "sentinel"]
     assert sentinel == [{"step": "sentinel", "where": f"{rules / 'kw.yml'}:3:12",
                          "reason": "kw: a keyword with inner wildcards has no KQL form"}]
-    assert {(q["target"], q["queries"]) for q in s["queries"]} == {("executor", 3), ("sentinel", 2), ("splunk", 3)}
+    # every registered target is built: the SQL target refuses Sigma keywords on every dialect too
+    assert {(q["target"], q["queries"]) for q in s["queries"]} == {("executor", 3), ("sentinel", 2), ("splunk", 3),
+                                                                   ("sql", 2)}
+    assert [p["where"] for p in s["refusals"] if p["step"] == "sql"] == [f"{rules / 'kw.yml'}:3:12"]
     # the refused rule is left out of what is built from Sentinel's queries, and the rest is written
     assert s["validate"] == {"checked": 2, "with_errors": 0, "errors": []}
     assert sorted(p.stem for p in (tmp_path / "out" / "compiled" / "sentinel").iterdir()) == ["plain", "t"]
