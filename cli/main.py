@@ -510,6 +510,15 @@ def _register_export() -> None:
 _register_export()
 
 
+def _register_tools() -> None:  # the rule author's tools: a formatter and a language server
+    from .fmt import fmt
+
+    app.command()(fmt)
+
+
+_register_tools()
+
+
 def main() -> None:
     try:
         app()

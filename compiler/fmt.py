@@ -1,0 +1,283 @@
+"""The canonical layout of a rule file (`siemforge fmt`): key order, the pipeline one stage per line, stable quoting.
+
+The YAML is rewritten with ruamel.yaml's round-trip mode, which keeps comments, blank lines, flow or block style and
+block scalars as written; only what this module decides changes:
+
+- top-level keys in Sigma's order, then siemforge's extensions (`KEY_ORDER`), then any other key as written;
+  `logsource:` as category, product, service, definition; a detection's `condition` (then `timeframe`) last;
+- indentation of two columns (a list's dash indented two under its key);
+- a quoted string in single quotes, unless it needs double quotes' escapes (a control character, a line break);
+  a plain scalar stays plain: quoting is never added or removed, so YAML 1.1's and 1.2's readings of a value agree
+  before and after;
+- a `query: |` block laid out one stage per line (`layout_pipeline`).
+
+A comment is kept with the key it follows: a comment line above a top-level key that moves stays with the key
+above it. Formatting never changes a file's meaning: the result is read back with the compiler's own YAML loader and
+must give the same values (a query's code the same up to whitespace and comments) or nothing is written
+(`FormatError`). Library code: nothing here prints or writes a file.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString, SingleQuotedScalarString
+
+from .diagnostics import CompileError, Diagnostic, Severity, Span
+from .yamlpos import load_yaml_all
+
+# Sigma's key order (the Sigma specification's rule, correlation and filter layouts), then siemforge's extensions
+# (docs/dsl.md) in the order a reader wants them: what the rule computes, what it needs, when and how it alerts,
+# and its tests last.
+SIGMA_ORDER = (
+    "title", "id", "related", "name", "taxonomy", "status", "description", "license", "references", "author", "date",
+    "modified", "tags", "logsource", "detection", "correlation", "filter", "generate", "fields", "falsepositives",
+    "level", "scope",
+)
+EXTENSION_ORDER = ("version", "source", "query", "lookups", "baselines", "schedule", "alert", "entities", "details",
+                   "tests")
+KEY_ORDER = SIGMA_ORDER + EXTENSION_ORDER
+LOGSOURCE_ORDER = ("category", "product", "service", "definition")
+DETECTION_LAST = ("condition", "timeframe")
+
+
+class FormatError(Exception):
+    """A file fmt refuses: its diagnostics say where and why."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("; ".join(str(d) for d in diagnostics))
+
+
+# ------------------------------------------------------------------------------------------------ the pipeline
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: str  # "code", "string", "comment", "pipe", "space"
+    text: str
+
+
+_STRING_START = re.compile(r"""@?["']|`""")
+
+
+def _tokens(line: str) -> Iterator[_Token]:
+    """One line of the pipeline language cut where layout may change: strings (quoted, verbatim `@"…"`, backquoted
+    names), a `//` comment, `|`, runs of blanks, and the code between (as the grammar's lexer reads them)."""
+    i, n = 0, len(line)
+    while i < n:
+        ch = line[i]
+        if line.startswith("//", i):
+            yield _Token("comment", line[i:])
+            return
+        if ch == "|":
+            yield _Token("pipe", ch)
+            i += 1
+            continue
+        if ch in " \t":
+            j = i
+            while j < n and line[j] in " \t":
+                j += 1
+            yield _Token("space", line[i:j])
+            i = j
+            continue
+        m = _STRING_START.match(line, i)
+        if m:
+            quote = m.group()[-1]
+            escapes = m.group() in ('"', "'")  # verbatim strings and `names` have no escapes
+            j = m.end()
+            while j < n and line[j] != quote:
+                j += 2 if escapes and line[j] == "\\" else 1
+            j = min(j + 1, n)
+            yield _Token("string", line[i:j])
+            i = j
+            continue
+        j = i
+        while j < n and line[j] not in " \t|\"'`" and not line.startswith("//", j) and not line.startswith("@\"", j) \
+                and not line.startswith("@'", j):
+            j += 1
+        j = max(j, i + 1)
+        yield _Token("code", line[i:j])
+        i = j
+
+
+def layout_pipeline(text: str) -> str:
+    """The pipeline one stage per line: every `|` between stages starts a line of its own as `| stage`, the first
+    stage starts its line, a stage's continuation lines and comment lines keep their indentation; trailing blanks,
+    leading and trailing empty lines and runs of empty lines go; the text ends with one line break."""
+    out: list[str] = []
+    pending_pipe = False  # a line ended in `|`: the next code line starts the stage
+    for raw in text.splitlines():
+        toks = list(_tokens(raw.rstrip()))
+        code = [t for t in toks if t.kind not in ("space", "comment")]
+        if not code:  # a blank line or a comment line
+            stripped = raw.rstrip()
+            if stripped or (out and out[-1]):
+                out.append(stripped)
+            continue
+        # cut the line at each `|`: pieces[0] continues what came before, each later piece starts a stage
+        pieces: list[list[_Token]] = [[]]
+        for t in toks:
+            if t.kind == "pipe":
+                pieces.append([])
+            else:
+                pieces[-1].append(t)
+        for k, piece in enumerate(pieces):
+            body = "".join(t.text for t in piece).strip()
+            starts_stage = k > 0 or pending_pipe
+            if k == 0 and not body:
+                continue  # the line starts with `|`
+            if k == len(pieces) - 1 and k > 0 and not any(t.kind != "space" and t.kind != "comment" for t in piece):
+                # a trailing `|` (perhaps before a comment): the next code line starts the stage
+                if body:
+                    out[-1] = f"{out[-1]}  {body}" if out else body
+                pending_pipe = True
+                break
+            if starts_stage:
+                line = f"| {body}"
+            elif not any(s.strip() for s in out if not s.lstrip().startswith("//")):
+                line = body  # the first stage
+            else:
+                line = raw.rstrip() if len(pieces) == 1 else _lead(raw) + body  # a continuation line
+            out.append(line)
+            pending_pipe = False
+    if pending_pipe:  # a `|` with nothing after it: kept (the compiler reports it)
+        out.append("|")
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _lead(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def code_signature(text: str) -> str:
+    """The pipeline's code without comments and with every run of blanks and line breaks as one space: what layout
+    may not change."""
+    parts: list[str] = []
+    for line in text.splitlines():
+        for t in _tokens(line):
+            if t.kind == "comment":
+                continue
+            parts.append(" " if t.kind == "space" else t.text)
+        parts.append(" ")
+    return re.sub(r"\s*\|\s*", " | ", re.sub(r" +", " ", "".join(parts))).strip()
+
+
+# ------------------------------------------------------------------------------------------------ the YAML
+def _yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.width = 4096  # never re-wrap a long line
+    y.indent(mapping=2, sequence=4, offset=2)
+    y.brace_single_entry_mapping_in_flow_sequence = True  # `[{a: 1}]`, not `[a: 1]`
+    return y
+
+
+def _reordered(m: CommentedMap, order: tuple[str, ...], last: tuple[str, ...] = ()) -> CommentedMap:
+    """`m` with its keys in `order` first, then the others as written, then `last`; comments and style kept."""
+    keys = list(m.keys())
+    rank = {k: i for i, k in enumerate(order)}
+    tail = {k: i for i, k in enumerate(last)}
+    front = sorted((k for k in keys if k in rank), key=lambda k: rank[k])
+    middle = [k for k in keys if k not in rank and k not in tail]
+    back = sorted((k for k in keys if k in tail), key=lambda k: tail[k])
+    new_keys = front + middle + back
+    if new_keys == keys:
+        return m
+    new = CommentedMap()
+    for k in new_keys:
+        new[k] = m[k]
+        if k in m.ca.items:
+            new.ca.items[k] = m.ca.items[k]
+    new.ca.comment = m.ca.comment
+    new.ca.end = m.ca.end
+    if m.fa.flow_style():
+        new.fa.set_flow_style()
+    else:
+        new.fa.set_block_style()
+    return new
+
+
+def _requote(node: Any) -> Any:
+    """Quoted strings in single quotes where they can be (in place; returns the node)."""
+    if isinstance(node, CommentedMap):
+        for k in list(node.keys()):
+            node[k] = _requote(node[k])
+    elif isinstance(node, CommentedSeq):
+        for i, v in enumerate(node):
+            node[i] = _requote(v)
+    elif isinstance(node, DoubleQuotedScalarString) and str(node).isprintable():
+        return SingleQuotedScalarString(str(node))
+    return node
+
+
+def _format_document(doc: Any) -> Any:
+    if not isinstance(doc, CommentedMap):
+        return _requote(doc)
+    doc = _reordered(doc, KEY_ORDER)
+    if isinstance(doc.get("logsource"), CommentedMap):
+        doc["logsource"] = _reordered(doc["logsource"], LOGSOURCE_ORDER)
+    if isinstance(doc.get("detection"), CommentedMap):
+        doc["detection"] = _reordered(doc["detection"], (), DETECTION_LAST)
+    query = doc.get("query")
+    if isinstance(query, LiteralScalarString):
+        laid_out = layout_pipeline(str(query))
+        if laid_out and laid_out != str(query):
+            doc["query"] = LiteralScalarString(laid_out)
+    return _requote(doc)
+
+
+def _plain(value: Any, path: tuple[Any, ...] = ()) -> Any:
+    """A loaded value as fmt must keep it: a query's code compared by its signature."""
+    if isinstance(value, dict):
+        return {k: _plain(v, path + (k,)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, path + (i,)) for i, v in enumerate(value)]
+    if path == ("query",) and isinstance(value, str):
+        return ("query", code_signature(value))
+    return value
+
+
+def _loaded(text: str, file: str) -> list[Any]:
+    return [_plain(d.value) for d in load_yaml_all(text, file)]
+
+
+def format_text(text: str, file: str) -> str:
+    """The canonical form of a rule file's text. Raises FormatError (positioned diagnostics) for a file the compiler
+    cannot read, one ruamel.yaml reads differently (a duplicate key), or one whose meaning formatting would change."""
+    try:
+        before = _loaded(text, file)
+    except CompileError as exc:
+        raise FormatError(exc.diagnostics) from None
+    y = _yaml()
+    try:
+        docs = list(y.load_all(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = Span(file, mark.line + 1, mark.column + 1) if mark is not None else Span(file, 1, 1)
+        problem = exc.problem or exc.context or "syntax error"
+        raise FormatError([Diagnostic(Severity.ERROR, f"cannot format: {problem}", span, code="fmt")]) from None
+    except YAMLError as exc:
+        raise FormatError([Diagnostic(Severity.ERROR, f"cannot format: {exc}", Span(file, 1, 1), code="fmt")]) from None
+    docs = [d for d in docs if d is not None] or docs  # an empty document between `---` lines carries nothing
+    buf = io.StringIO()
+    y.dump_all([_format_document(d) for d in docs], buf)
+    result = buf.getvalue()
+    if not text.strip():
+        return text
+    try:
+        after = _loaded(result, file)
+    except CompileError as exc:
+        raise FormatError([Diagnostic(Severity.ERROR, "formatting would make the file unreadable; left as it is "
+                                      f"(a siemforge bug): {exc}", Span(file, 1, 1), code="fmt")]) from None
+    if after != before:
+        raise FormatError([Diagnostic(Severity.ERROR, "formatting would change the file's meaning; left as it is "
+                                      "(a siemforge bug)", Span(file, 1, 1), code="fmt")])
+    return result
