@@ -157,17 +157,10 @@ def _lead(line: str) -> str:
     return line[: len(line) - len(line.lstrip())]
 
 
-def code_signature(text: str) -> str:
-    """The pipeline's code without comments and with every run of blanks and line breaks as one space: what layout
-    may not change."""
-    parts: list[str] = []
-    for line in text.splitlines():
-        for t in _tokens(line):
-            if t.kind == "comment":
-                continue
-            parts.append(" " if t.kind == "space" else t.text)
-        parts.append(" ")
-    return re.sub(r"\s*\|\s*", " | ", re.sub(r" +", " ", "".join(parts))).strip()
+def code_signature(text: str) -> tuple[str, ...]:
+    """The pipeline's tokens (code between blanks, strings whole, `|`) without comments: what layout may not
+    change. Blanks and line breaks only separate tokens."""
+    return tuple(t.text for line in text.splitlines() for t in _tokens(line) if t.kind not in ("space", "comment"))
 
 
 # ------------------------------------------------------------------------------------------------ the YAML
