@@ -19,13 +19,13 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
-from pygls.workspace import TextDocument
+from pygls.workspace import ServerTextPosition, ServerTextRange, TextDocument
 
 from siemforge import __version__
-from siemforge.compiler.api import CompileResult, compile_text, resolve_source
+from siemforge.compiler.api import CompileResult, compile_text, resolve_source, source_folders
 from siemforge.compiler.diagnostics import CompileError, Diagnostic, DiagnosticSink, Severity
 from siemforge.compiler.functions import FUNCTIONS, Signature
-from siemforge.compiler.sources import GENERIC, SourceDef, builtin_sources, source_for_logsource
+from siemforge.compiler.sources import GENERIC, SourceDef, builtin_sources, source_for_logsource, use_source_dirs
 
 _WORD = re.compile(r"[A-Za-z_@][A-Za-z0-9_.@-]*")
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
@@ -50,6 +50,7 @@ class RuleServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("siemforge", __version__)
         self.documents: dict[str, _State] = {}
+        self.source_dirs: tuple[Path, ...] | None = None  # the user source folders in use (compiler.sources)
 
     def state(self, uri: str) -> _State:
         return self.documents.setdefault(uri, _State())
@@ -70,6 +71,11 @@ def check(ls: RuleServer, uri: str) -> None:
     path = document_path(uri)
     state = ls.state(uri)
     try:
+        dirs = tuple(source_folders(path))  # `sources/` beside the rules, as the CLI reads them
+        if dirs != ls.source_dirs:
+            ls.source_dirs = None
+            use_source_dirs(dirs)
+            ls.source_dirs = dirs
         state.results = compile_text(path, document.source)
     except CompileError as exc:  # a user source folder that does not load
         state.results = [CompileResult(path, None, None, list(exc.diagnostics))]
@@ -102,18 +108,22 @@ def lsp_diagnostics(document: TextDocument, path: Path, results: list[CompileRes
             elif span.line > len(lines):  # at the end of the text (YAML that ends too soon): its last character
                 last = max(len(lines) - 1, 0)
                 end = len(lines[last].rstrip("\r\n")) if lines else 0
-                rng = document.range_to_client_units(types.Range(types.Position(last, max(end - 1, 0)),
-                                                                 types.Position(last, end)))
+                rng = _client_range(document, last, max(end - 1, 0), end)
             else:
                 text = lines[span.line - 1].rstrip("\r\n")
                 start = min(span.column - 1, len(text))
                 end = span.end_column - 1 if span.end_column and span.end_column > span.column else _token_end(text,
                                                                                                               start)
-                rng = document.range_to_client_units(
-                    types.Range(types.Position(span.line - 1, start), types.Position(span.line - 1, end)))
+                rng = _client_range(document, span.line - 1, start, end)
             out.append(types.Diagnostic(range=rng, message=message, severity=_SEVERITY[d.severity],
                                         code=d.code or None, source="siemforge"))
     return out
+
+
+def _client_range(document: TextDocument, line: int, start: int, end: int) -> types.Range:
+    """Characters `start`..`end` of a line (counted in characters, as the compiler counts) in the client's units."""
+    return document.range_to_client_units(
+        ServerTextRange(ServerTextPosition(line, start), ServerTextPosition(line, end)))
 
 
 def _same_path(file: str, path: Path) -> bool:
@@ -242,7 +252,7 @@ def hover(ls: RuleServer, params: types.HoverParams) -> types.Hover | None:
             text = _column_hover(state.results, word)
     if text is None:
         return None
-    rng = document.range_to_client_units(types.Range(types.Position(pos.line, start), types.Position(pos.line, end)))
+    rng = _client_range(document, pos.line, start, end)
     return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text), range=rng)
 
 
@@ -251,7 +261,7 @@ def _column_hover(results: list[CompileResult], name: str) -> str | None:
     for res in results:
         if res.rule is None:
             continue
-        for col, t in res.rule.pipeline.columns:
+        for col, t in res.rule.pipeline.columns or ():
             if col == name:
                 return f"**column** `{name}`: `{t}` (computed by the rule's pipeline)"
     return None

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, shared_path
 from siemforge.compiler.fmt import FormatError, code_signature, format_text, layout_pipeline
+
+from helpers import ROOT, shared_path
 
 CMD = [sys.executable, "-m", "siemforge.cli.main"]
 

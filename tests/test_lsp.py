@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,23 +43,33 @@ class Client(LanguageClient):
         return self.published.setdefault(uri, asyncio.Queue())
 
 
-async def _client() -> AsyncIterator[Client]:
+@pytest.fixture(scope="module")
+def session() -> Iterator[tuple[asyncio.Runner, Client]]:
+    """One `siemforge lsp` subprocess for the module's tests, driven from one event loop (each test opens its own
+    documents, so they do not see each other's)."""
     client = Client()
 
     @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     def _published(params: types.PublishDiagnosticsParams) -> None:
         client.diagnostics_of(params.uri).put_nowait(list(params.diagnostics))
 
-    await client.start_io(sys.executable, "-m", "siemforge.cli.main", "lsp", cwd=str(ROOT))
-    await client.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities(),
-                                                         root_uri=ROOT.as_uri()))
-    client.initialized(types.InitializedParams())
-    try:
-        yield client
-    finally:
+    async def start() -> None:
+        await client.start_io(sys.executable, "-m", "siemforge.cli.main", "lsp", cwd=str(ROOT))
+        await client.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities(),
+                                                             root_uri=ROOT.as_uri()))
+        client.initialized(types.InitializedParams())
+
+    async def stop() -> None:
         await client.shutdown_async(None)
         client.exit(None)
         await client.stop()
+
+    with asyncio.Runner() as runner:
+        runner.run(start())
+        try:
+            yield runner, client
+        finally:
+            runner.run(stop())
 
 
 async def _open(client: Client, path: Path, text: str) -> list[types.Diagnostic]:
@@ -69,19 +79,12 @@ async def _open(client: Client, path: Path, text: str) -> list[types.Diagnostic]
     return await asyncio.wait_for(client.diagnostics_of(uri).get(), 60)
 
 
-def _run(scenario):  # type: ignore[no-untyped-def]
-    async def main() -> None:
-        agen = _client()
-        client = await agen.__anext__()
-        try:
-            await scenario(client)
-        finally:
-            await agen.aclose()
-
-    asyncio.run(main())
+def _run(session: tuple[asyncio.Runner, Client], scenario) -> None:  # type: ignore[no-untyped-def]
+    runner, client = session
+    runner.run(asyncio.wait_for(scenario(client), 120))
 
 
-def test_diagnostics_on_open_and_change(tmp_path: Path) -> None:
+def test_diagnostics_on_open_and_change(session: tuple[asyncio.Runner, Client], tmp_path: Path) -> None:
     path = tmp_path / "rule.yml"
 
     async def scenario(client: Client) -> None:
@@ -109,10 +112,28 @@ def test_diagnostics_on_open_and_change(tmp_path: Path) -> None:
         assert (diags[0].range.start.line, diags[0].range.start.character) == (0, 15)
         assert (diags[0].range.end.line, diags[0].range.end.character) == (0, 16)
 
-    _run(scenario)
+    _run(session, scenario)
 
 
-def test_cli_and_server_give_the_same_diagnostics(tmp_path: Path) -> None:
+def test_positions_are_in_utf16_code_units(session: tuple[asyncio.Runner, Client], tmp_path: Path) -> None:
+    # the compiler counts characters; LSP clients count UTF-16 code units by default: 🙂 is one and two
+    path = tmp_path / "rule.yml"
+    text = BROKEN.replace("where EventID == 4625", 'where Computer != "🙂" and TargetUserNme == "x"')
+
+    async def scenario(client: Client) -> None:
+        diags = await _open(client, path, text)
+        assert len(diags) == 2, diags
+        d = diags[0]
+        line = text.splitlines()[3]
+        start = len(line[: line.index("TargetUserNme")].encode("utf-16-le")) // 2
+        assert start == line.index("TargetUserNme") + 1
+        assert (d.range.start.line, d.range.start.character) == (3, start)
+        assert d.range.end.character == start + len("TargetUserNme")
+
+    _run(session, scenario)
+
+
+def test_cli_and_server_give_the_same_diagnostics(session: tuple[asyncio.Runner, Client], tmp_path: Path) -> None:
     import subprocess
 
     path = tmp_path / "rule.yml"
@@ -128,10 +149,10 @@ def test_cli_and_server_give_the_same_diagnostics(tmp_path: Path) -> None:
         where = f"{path}:{d.range.start.line + 1}:{d.range.start.character + 1}: warning: {message}  [{d.code}]"
         assert first == where
 
-    _run(scenario)
+    _run(session, scenario)
 
 
-def test_hover_on_a_field_a_function_and_the_rule(tmp_path: Path) -> None:
+def test_hover_on_a_field_a_function_and_the_rule(session: tuple[asyncio.Runner, Client], tmp_path: Path) -> None:
     path = tmp_path / "rule.yml"
 
     async def scenario(client: Client) -> None:
@@ -160,10 +181,10 @@ def test_hover_on_a_field_a_function_and_the_rule(tmp_path: Path) -> None:
         assert "sentinel (" in rule and "| summarize failures = count() by TargetUserName" in rule
         assert await hover(2, 9) is None  # `test`: nothing to say
 
-    _run(scenario)
+    _run(session, scenario)
 
 
-def test_hover_on_a_scalar_function(tmp_path: Path) -> None:
+def test_hover_on_a_scalar_function(session: tuple[asyncio.Runner, Client], tmp_path: Path) -> None:
     path = tmp_path / "rule.yml"
     text = RULE.replace("where failures > 3", "where isnotempty(TargetUserName)")
 
@@ -174,10 +195,10 @@ def test_hover_on_a_scalar_function(tmp_path: Path) -> None:
         assert h is not None and isinstance(h.contents, types.MarkupContent)
         assert h.contents.value.startswith("**function** `isnotempty` (1 argument(s))\n\nnot isempty")
 
-    _run(scenario)
+    _run(session, scenario)
 
 
-def test_completion_of_fields_and_functions(tmp_path: Path) -> None:
+def test_completion_of_fields_and_functions(session: tuple[asyncio.Runner, Client], tmp_path: Path) -> None:
     path = tmp_path / "rule.yml"
 
     async def scenario(client: Client) -> None:
@@ -196,10 +217,10 @@ def test_completion_of_fields_and_functions(tmp_path: Path) -> None:
         names = {i.label for i in result.items}
         assert "TargetUserName" in names and "isnotempty" not in names
 
-    _run(scenario)
+    _run(session, scenario)
 
 
-def test_completion_while_the_yaml_is_broken(tmp_path: Path) -> None:
+def test_completion_while_the_yaml_is_broken(session: tuple[asyncio.Runner, Client], tmp_path: Path) -> None:
     path = tmp_path / "rule.yml"
     text = "title: x\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  sel:\n    event: [\n"
 
@@ -212,7 +233,7 @@ def test_completion_while_the_yaml_is_broken(tmp_path: Path) -> None:
         names = {i.label for i in result.items}
         assert {"eventName", "userIdentity.arn"} <= names
 
-    _run(scenario)
+    _run(session, scenario)
 
 
 @pytest.mark.parametrize("command", [["lsp", "--help"]])
