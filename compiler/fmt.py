@@ -27,8 +27,14 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString, SingleQuotedScalarString
+from ruamel.yaml.error import CommentMark, MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import (
+    DoubleQuotedScalarString,
+    FoldedScalarString,
+    LiteralScalarString,
+    SingleQuotedScalarString,
+)
+from ruamel.yaml.tokens import CommentToken
 
 from .diagnostics import CompileError, Diagnostic, Severity, Span
 from .yamlpos import load_yaml_all
@@ -173,8 +179,9 @@ def _yaml() -> YAML:
     return y
 
 
-def _reordered(m: CommentedMap, order: tuple[str, ...], last: tuple[str, ...] = ()) -> CommentedMap:
-    """`m` with its keys in `order` first, then the others as written, then `last`; comments and style kept."""
+def _reordered(m: CommentedMap, order: tuple[str, ...], last: tuple[str, ...] = (), indent: int = 0) -> CommentedMap:
+    """`m` with its keys in `order` first, then the others as written, then `last`; style kept, and comments with
+    the keys they are about (`_CommentMover`)."""
     keys = list(m.keys())
     rank = {k: i for i, k in enumerate(order)}
     tail = {k: i for i, k in enumerate(last)}
@@ -184,6 +191,7 @@ def _reordered(m: CommentedMap, order: tuple[str, ...], last: tuple[str, ...] = 
     new_keys = front + middle + back
     if new_keys == keys:
         return m
+    above, end = _detach_comments(m, keys, indent)
     new = CommentedMap()
     for k in new_keys:
         new[k] = m[k]
@@ -195,7 +203,90 @@ def _reordered(m: CommentedMap, order: tuple[str, ...], last: tuple[str, ...] = 
         new.fa.set_flow_style()
     else:
         new.fa.set_block_style()
+    for i, k in enumerate(new_keys):  # what stood above the next key follows this one's value now
+        text = above.get(new_keys[i + 1], "") if i + 1 < len(new_keys) else end
+        if text:
+            _append_comment(new, k, text)
+    if above.get(new_keys[0]):  # a key that moved to the top: its comment above it leads the mapping
+        token = CommentToken(above[new_keys[0]], CommentMark(0))
+        if new.ca.comment is None:
+            new.ca.comment = [None, [token]]
+        else:
+            new.ca.comment[1] = [*(new.ca.comment[1] or []), token]
     return new
+
+
+# ruamel.yaml keeps the comment lines that follow a value with the deepest last scalar of that value (the token after
+# `x: 1` holds `# eol comment` and the lines below it). A comment line above a key is about that key: when keys
+# move, the lines between two keys at the mapping's own indentation (or less, after its last key) are detached from
+# the value above and follow the key below.
+def _tail_slot(node: Any, key: Any) -> tuple[list[Any], int, bool]:
+    """The comment slot (a ca.items entry and its index) holding the lines after node[key]'s value, and whether that
+    value is a block scalar (`|`, `>`: its slot holds whole lines; a plain value's starts with its end-of-line
+    comment, or an empty first line)."""
+    value = node[key]
+    if isinstance(value, CommentedMap) and len(value) and not value.fa.flow_style():
+        return _tail_slot(value, list(value.keys())[-1])
+    if isinstance(value, CommentedSeq) and len(value) and not value.fa.flow_style():
+        return _tail_slot(value, len(value) - 1)
+    entry = node.ca.items.setdefault(key, [None, None, None, None])
+    block = isinstance(value, (LiteralScalarString, FoldedScalarString))
+    return entry, 0 if isinstance(node, CommentedSeq) else 2, block
+
+
+def _detach_comments(m: CommentedMap, keys: list[Any], new_indent: int) -> tuple[dict[Any, str], str]:
+    """Take the comment lines about each key of `m` (the lines above it, at `m`'s indentation) out of the value
+    before it, and those after `m`'s last value at `m`'s indentation or less (about what follows `m`). A comment at
+    the keys' indentation is re-indented as they are (`new_indent`)."""
+    try:
+        indent = m.lc.key(keys[0])[1]
+    except (AttributeError, KeyError, TypeError):
+        return {}, ""
+    above: dict[Any, str] = {}
+    end = ""
+    for i, k in enumerate(keys):
+        entry, idx, block = _tail_slot(m, k)
+        token = entry[idx]
+        if token is None:
+            continue
+        first, _, rest = ("", "", token.value) if block else token.value.partition("\n")
+        lines = rest.split("\n")[:-1] if rest.endswith("\n") else rest.split("\n")
+        j = len(lines)
+        while j > 0 and (not lines[j - 1].strip() or (lines[j - 1].lstrip().startswith("#")
+                                                        and _indent(lines[j - 1]) <= indent)):
+            j -= 1
+        while j < len(lines) and not lines[j].strip() and i + 1 < len(keys):
+            j += 1  # blank lines between two keys stay where they are
+        moved = "".join((" " * new_indent + line.lstrip() if _indent(line) == indent and line.strip() else line) + "\n"
+                        for line in lines[j:])
+        if not moved:
+            continue
+        kept = ("" if block else first + "\n") + "".join(line + "\n" for line in lines[:j])
+        if i + 1 < len(keys):
+            above[keys[i + 1]] = moved
+        else:
+            end = moved
+        entry[idx] = None if kept == ("" if block else "\n") else _with_value(token, kept)
+    return above, end
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _with_value(token: CommentToken, value: str) -> CommentToken:
+    token.value = value
+    return token
+
+
+def _append_comment(m: CommentedMap, key: Any, text: str) -> None:
+    entry, idx, block = _tail_slot(m, key)
+    token = entry[idx]
+    if token is None:
+        entry[idx] = CommentToken(("" if block else "\n") + text, CommentMark(0))
+    else:
+        value = token.value
+        token.value = value + ("" if value.endswith("\n") else "\n") + text
 
 
 def _requote(node: Any) -> Any:
@@ -216,9 +307,9 @@ def _format_document(doc: Any) -> Any:
         return _requote(doc)
     doc = _reordered(doc, KEY_ORDER)
     if isinstance(doc.get("logsource"), CommentedMap):
-        doc["logsource"] = _reordered(doc["logsource"], LOGSOURCE_ORDER)
+        doc["logsource"] = _reordered(doc["logsource"], LOGSOURCE_ORDER, indent=2)
     if isinstance(doc.get("detection"), CommentedMap):
-        doc["detection"] = _reordered(doc["detection"], (), DETECTION_LAST)
+        doc["detection"] = _reordered(doc["detection"], (), DETECTION_LAST, indent=2)
     query = doc.get("query")
     if isinstance(query, LiteralScalarString):
         laid_out = layout_pipeline(str(query))

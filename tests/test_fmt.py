@@ -106,6 +106,54 @@ def test_format_rule_file() -> None:
     assert format_text(result, "rule.yml") == result
 
 
+def test_comments_move_with_the_keys_they_are_about() -> None:
+    text = """\
+title: c
+query: |
+  where a
+# about the tests
+tests:
+  - name: x
+    logs: a.ndjson
+    expect: silent
+# about level
+level: low
+detection:
+    condition: sel   # the condition
+    # the selection
+    sel:
+        a: 1  # one
+# about the description
+description: >-
+  folded
+# at the end
+"""
+    expected = """\
+title: c
+# about the description
+description: >-
+  folded
+detection:
+  # the selection
+  sel:
+    a: 1      # one
+  condition: sel     # the condition
+# about level
+level: low
+query: |
+  where a
+# about the tests
+tests:
+  - name: x
+    logs: a.ndjson
+    expect: silent
+# at the end
+"""
+    result = format_text(text, "r.yml")
+    assert result == expected
+    assert format_text(result, "r.yml") == result
+
+
 def test_multi_document_file_keeps_every_document() -> None:
     text = """\
 title: Base
