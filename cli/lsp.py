@@ -208,6 +208,8 @@ def rule_hover(results: list[CompileResult]) -> str | None:
         rule = res.rule
         parts.append(f"**{rule.meta.title}** (`{rule.meta.id}`)\n\nIR:\n```\n{format_rule(rule)}\n```")
         for t in targets().values():
+            if t.extension == "ir":  # the executor's compiled form is the IR shown above
+                continue
             try:
                 query = t.compile(rule, None)
             except CompileError as exc:
