@@ -243,3 +243,41 @@ def test_lsp_command_is_listed(command: list[str]) -> None:
     r = subprocess.run([sys.executable, "-m", "siemforge.cli.main", *command], capture_output=True, text=True,
                        cwd=ROOT, timeout=60)
     assert r.returncode == 0 and "language server" in r.stdout
+
+
+TEAM_SOURCE = """\
+name: acme.edr_process
+description: Process starts from the Acme EDR
+logsource: {product: acme, category: process_creation}
+time:
+  column: ts
+fields:
+  ts: datetime
+  proc_path: string
+  cmdline: string
+"""
+
+
+def test_a_team_source_beside_the_rules(session: tuple[asyncio.Runner, Client], tmp_path: Path) -> None:
+    # a team's checkout: rules/ and sources/ beside it, read as the CLI reads them
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "my_edr.yml").write_text(TEAM_SOURCE)
+    (tmp_path / "rules").mkdir()
+    path = tmp_path / "rules" / "rule.yml"
+    text = ("title: t\nlogsource: {product: acme, category: process_creation}\n"
+            "detection: {sel: {cmdlin|contains: ' -enc '}, condition: sel}\n")
+
+    async def scenario(client: Client) -> None:
+        diags = await _open(client, path, text)
+        assert [d.message.partition("\n")[0] for d in diags] == [
+            "unknown field 'cmdlin': source 'acme.edr_process' does not declare it"], diags
+        h = await client.text_document_hover_async(types.HoverParams(
+            types.TextDocumentIdentifier(uri=path.as_uri()), types.Position(2, 19)))
+        assert h is None  # cmdlin: no such field
+        result = await client.text_document_completion_async(types.CompletionParams(
+            types.TextDocumentIdentifier(uri=path.as_uri()), types.Position(2, 19)))
+        assert isinstance(result, types.CompletionList)
+        assert {i.label for i in result.items} == {"ts", "proc_path", "cmdline"}
+
+    _run(session, scenario)
