@@ -11,10 +11,11 @@ block scalars as written; only what this module decides changes:
   before and after;
 - a `query: |` block laid out one stage per line (`layout_pipeline`).
 
-A comment is kept with the key it follows: a comment line above a top-level key that moves stays with the key
-above it. Formatting never changes a file's meaning: the result is read back with the compiler's own YAML loader and
-must give the same values (a query's code the same up to whitespace and comments) or nothing is written
-(`FormatError`). Library code: nothing here prints or writes a file.
+A comment line above a key moves with the key; every full-line comment is indented as the line below it.
+
+Formatting never changes a file's meaning: the result is read back with the compiler's own YAML loader and must give
+the same values (a query's code the same up to whitespace and comments) or nothing is written (`FormatError`).
+Library code: nothing here prints or writes a file.
 """
 
 from __future__ import annotations
@@ -356,12 +357,44 @@ def format_text(text: str, file: str) -> str:
     result = buf.getvalue()
     if not text.strip():
         return text
+    aligned = align_comments(result)
+    if aligned != result and _same_meaning(aligned, file, before):
+        return aligned
     try:
-        after = _loaded(result, file)
+        same = _same_meaning(result, file, before)
     except CompileError as exc:
         raise FormatError([Diagnostic(Severity.ERROR, "formatting would make the file unreadable; left as it is "
                                       f"(a siemforge bug): {exc}", Span(file, 1, 1), code="fmt")]) from None
-    if after != before:
+    if not same:
         raise FormatError([Diagnostic(Severity.ERROR, "formatting would change the file's meaning; left as it is "
                                       "(a siemforge bug)", Span(file, 1, 1), code="fmt")])
     return result
+
+
+def _same_meaning(text: str, file: str, before: list[Any]) -> bool:
+    return _loaded(text, file) == before
+
+
+_BLOCK_SCALAR = re.compile(r"(?:^\s*-\s+|:\s+)[|>][-+0-9]*\s*(?:#.*)?$")
+
+
+def align_comments(text: str) -> str:
+    """Every full-line comment indented as the line below it (the one it is about; none below: column 1), since
+    the emitter keeps a comment's column from the original layout. Lines of a block scalar (`|`, `>`) are content,
+    not comments, and are left alone; the caller checks the meaning is unchanged all the same."""
+    lines = text.split("\n")
+    out = list(lines)
+    block_indent: int | None = None  # inside a block scalar: its lines are indented more than its key
+    for i, line in enumerate(lines):
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        if block_indent is not None:
+            if not stripped or indent > block_indent:
+                continue
+            block_indent = None
+        if stripped.startswith("#"):
+            below = next((x for x in lines[i + 1:] if x.strip() and not x.lstrip().startswith("#")), "")
+            out[i] = " " * (len(below) - len(below.lstrip())) + stripped
+        elif _BLOCK_SCALAR.search(line):
+            block_indent = indent
+    return "\n".join(out)

@@ -154,6 +154,42 @@ tests:
     assert format_text(result, "r.yml") == result
 
 
+def test_comments_are_indented_as_the_line_below() -> None:
+    text = """\
+title: t
+detection:
+    sel:
+        a:
+            - 1
+                    # - 2
+            - 3
+          # about the condition
+    condition: sel
+description: |
+  # a line of the description, not a comment
+      # nor this one
+  end
+"""
+    expected = """\
+title: t
+description: |
+  # a line of the description, not a comment
+      # nor this one
+  end
+detection:
+  sel:
+    a:
+      - 1
+      # - 2
+      - 3
+  # about the condition
+  condition: sel
+"""
+    result = format_text(text, "r.yml")
+    assert result == expected
+    assert format_text(result, "r.yml") == result
+
+
 def test_multi_document_file_keeps_every_document() -> None:
     text = """\
 title: Base
