@@ -567,6 +567,23 @@ def _register_hunt() -> None:
 _register_hunt()
 
 
+def _register_tools() -> None:  # the rule author's tools: a formatter and a language server
+    from .fmt import fmt
+
+    app.command()(fmt)
+    app.command()(lsp)
+
+
+def lsp() -> None:
+    """Run the language server for rule files over stdio: diagnostics, hover, completion (docs/editor.md)."""
+    from .lsp import serve  # pygls loads only for this command
+
+    serve()
+
+
+_register_tools()
+
+
 def main() -> None:
     try:
         app()

@@ -419,6 +419,21 @@ def compile_rules(path: Path, cache: RuleCache | None = None, root: Path | None 
     return _compile_group(path, docs, root, others)
 
 
+def compile_text(path: Path, text: str, root: Path | None = None) -> list[CompileResult]:
+    """Every rule `text` defines, compiled as the file at `path` holding it would be (an editor's unsaved buffer:
+    `siemforge lsp`). As compile_rules: never raises for a bad rule."""
+    root = rule_root(path) if root is None else root
+    multi = is_multi_document(text) or bool(_TOP_KEY.search(text))
+    others = [f for f in root_filters(root) if not _same_file(f.path, path)]
+    try:
+        docs = load_rules(path, text, root)
+    except CompileError as exc:
+        return [CompileResult(path, None, None, list(exc.diagnostics))]
+    if multi or any(filter_applies(f, docs[0]) for f in others):
+        return _compile_group(path, docs, root, others)
+    return [_compile_base(path, docs[0], [])]
+
+
 def _same_file(a: Path, b: Path) -> bool:
     return os.path.abspath(a) == os.path.abspath(b)
 
