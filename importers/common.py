@@ -16,3 +16,14 @@ class ImportOutcome:
     line: int | None             # 1-based position of the refusing construct in `origin`, when known
     column: int | None
     written: tuple[Path, ...]    # rule files (and fixtures/lookups) written
+
+
+def formatted(text: str, file: str) -> str:
+    """An imported rule's text in `siemforge fmt`'s canonical layout (issue 14: imported rules go through it). A text
+    the formatter will not touch is kept as written: it is checked by compiling it either way."""
+    from siemforge.compiler.fmt import FormatError, format_text
+
+    try:
+        return format_text(text, file)
+    except FormatError:
+        return text

@@ -21,7 +21,7 @@ from siemforge.backends.kql.artifacts import ENTITIES, TACTICS
 from siemforge.compiler.diagnostics import CompileError
 from siemforge.compiler.yamlpos import PositionedYaml, TextOrigin, load_yaml
 
-from .common import ImportOutcome
+from .common import ImportOutcome, formatted
 from .kql import Refusal, Translation, parse_duration, translate
 from .ruletext import folded, literal_block, rule_slug, yaml_scalar
 
@@ -64,6 +64,7 @@ def import_sentinel(paths: Sequence[Path], out_dir: Path) -> list[ImportOutcome]
                 continue
             try:
                 slug, text = convert(rule)
+                text = formatted(text, f"{slug}.yml")
                 check_compiles(text, slug)
             except Refusal as exc:
                 outcomes.append(_refused(rule, name, exc))

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .common import ImportOutcome
+from .common import ImportOutcome, formatted
 from .spl_translate import Macro, Refusal, Search, Translator, split_commands
 
 __all__ = ["import_splunk", "read_macros", "split_commands"]
@@ -271,7 +271,8 @@ def import_one(search: Search, out_dir: Path, macros: dict[str, Macro]) -> Impor
         return ImportOutcome(search.origin, search.name, "refused", r.reason, line, col, ())
     folder = out_dir / _slug(search.name)
     rule_path = folder / f"{_slug(search.name)}.yml"
-    files: dict[Path, str] = {rule_path: _render(search, t, t.s.binding.name if t.s.binding else None)}
+    files: dict[Path, str] = {rule_path: formatted(_render(search, t, t.s.binding.name if t.s.binding else None),
+                                                   str(rule_path))}
     for table, header in t.tables.items():
         files[folder / "lookups" / f"{table}.csv"] = ",".join(header) + "\n"
     clash = [p for p in files if p.exists()]

@@ -108,7 +108,7 @@ def test_seed_002_imports_and_gives_the_hand_written_rows(fixture: str, tmp_path
     [written] = outcome.written
     text = written.read_text()
     assert "source: aws.cloudtrail" in text and "schedule: {every: 1d, lookback: 1d}" in text
-    assert 'alert: {threshold: "> 0"}' in text and "tags: [attack.impact, attack.t1496]" in text
+    assert "alert: {threshold: '> 0'}" in text and "tags: [attack.impact, attack.t1496]" in text
     hand = SEED_RULE / "aws_ec2_suspicious_compute_deployments.yml"
     fixtures = sorted((SEED_RULE / "fixtures").glob("*.ndjson"))
     fired = 0

@@ -78,7 +78,7 @@ def test_seed_001_raw_cloudtrail_search_gives_the_bundled_rules_rows(tmp_path: P
     assert out.status == "imported", out
     [rule_file] = out.written
     text = rule_file.read_text()
-    assert "references:\n- imported from seed001_aws_ecr_container_upload_outside_business_hours.yml" in text
+    assert "references:\n  - imported from seed001_aws_ecr_container_upload_outside_business_hours.yml" in text
     assert "dayofweek(_time) == 6 or dayofweek(_time) == 0" in text  # date_wday=saturday OR date_wday=sunday
     assert "aws_ecr_container_upload_outside_business_hours_filter` dropped" in text
     assert same_rows(ECR, compiled(rule_file), tmp_path) == 6  # two test cases, three rows each
