@@ -1,10 +1,10 @@
 """A cache of compiled rules keyed by content hash, so re-compiling a large rule set costs a file read per rule.
 
-An entry is keyed by the rule file's resolved path and bytes plus the siemforge version, the built-in source
-definitions and the user's source folders in use (their files' names and bytes); it records the hashes of the
-other files the rule read (lookup tables) and is used only while they are unchanged. Entries are pickles of the
-RuleIR and its diagnostics, written atomically; a corrupt or foreign entry is ignored. Off when SIEMFORGE_NO_CACHE
-is set; location from SIEMFORGE_CACHE_DIR or XDG_CACHE_HOME.
+An entry is keyed by the rule file's resolved path, its path as given, and its bytes plus the siemforge version, the
+built-in source definitions and the user's source folders in use (their files' names and bytes); it records the
+hashes of the other files the rule read (lookup tables) and is used only while they are unchanged. Entries are
+pickles of the RuleIR and its diagnostics, written atomically; a corrupt or foreign entry is ignored. Off when
+SIEMFORGE_NO_CACHE is set; location from SIEMFORGE_CACHE_DIR or XDG_CACHE_HOME.
 """
 
 from __future__ import annotations
@@ -85,7 +85,9 @@ class RuleCache:
         from .sources import active_folders  # the user's sources and bindings in use decide the IR too
 
         env = _environment_key() + active_folders().digest
-        return _sha(b"\0".join([env.encode(), str(path.resolve()).encode(), data]))
+        # the path as given too: the IR spells files the rule names (lookups) from it, `rules/x/../lookups/t.csv` or
+        # `/abs/rules/x/../lookups/t.csv`, and outputs must not depend on how an earlier run named the rule
+        return _sha(b"\0".join([env.encode(), str(path.resolve()).encode(), str(path).encode(), data]))
 
     def get(self, path: Path, data: bytes) -> CacheEntry | None:
         f = self.root / "rules" / (self.key(path, data) + ".pickle")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from siemforge.compiler.api import compile_file
 from siemforge.compiler.cache import RuleCache
 
@@ -65,3 +67,18 @@ def test_the_key_covers_the_compilers_own_code(tmp_path: Path, monkeypatch) -> N
     finally:
         monkeypatch.undo()
         cache_mod._environment_key.cache_clear()
+
+
+def test_a_rule_named_another_way_is_not_served_with_the_other_spelling_of_its_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The IR spells a lookup's path from the rule's path as given: `r.yml` and `/abs/r.yml` are two entries, so
+    `compile rules/` writes the same files whether or not an earlier run named the rule by its absolute path."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.yml").write_text(RULE)
+    (tmp_path / "seen.csv").write_text("eventName,note\nRunInstances,x\n")
+    cache = RuleCache(tmp_path / "cache")
+    absolute = compile_file(tmp_path / "r.yml", cache)
+    relative = compile_file(Path("r.yml"), cache)
+    assert absolute.rule is not None and relative.rule is not None
+    assert relative.doc is not None  # compiled, not the absolute spelling's entry
+    assert [t.path for t in relative.rule.lookups] == [t.path for t in compile_file(Path("r.yml")).rule.lookups]
