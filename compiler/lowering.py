@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from . import ir
 from .bindings import Binding, bindings_for, builtin_bindings
 from .diagnostics import CompileError, Span, error
+from .nullability import Facts, non_null
 from .sources import builtin_sources
 
 
@@ -188,14 +189,15 @@ def placed(rule: ir.RuleIR, features: Features, err: CompileError, *at: object) 
     return refusal(rule, features, d.message, *at, code=d.code or "unsupported")
 
 
-def null_guards(features: Features, e: ir.Compare, left: str, right: str) -> list[str]:
+def null_guards(features: Features, e: ir.Compare, left: str, right: str, facts: Facts = Facts()) -> list[str]:
     """The IR's `!=` is two-valued: true when a side is null (docs/semantics.md, decision 1). On a target with
-    three-valued logic, `x != y` is null there, so each side that may be null — any but a literal — is guarded:
-    `isnull(side) or … or x != y`; on the others there is nothing to guard. `left`/`right` are the sides as the
-    target compares them."""
+    three-valued logic, `x != y` is null there, so each side that may be null is guarded: `isnull(side) or … or
+    x != y`; on the others there is nothing to guard. A side the nullability pass proves non-null on these rows (a
+    literal, a column an earlier filter compared, …: `facts`, decision 40) needs no guard. `left`/`right` are the
+    sides as the target compares them."""
     if not features.three_valued_logic:
         return []
-    return [f"isnull({t})" for t, x in ((left, e.left), (right, e.right)) if not isinstance(x, ir.Literal)]
+    return [f"isnull({t})" for t, x in ((left, e.left), (right, e.right)) if not non_null(x, facts)]
 
 
 # ---------------------------------------------------------------------------------------------- IR→IR rewrites
