@@ -13,10 +13,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from siemforge.compiler import ir, lowering
+from siemforge.compiler import ir, lowering, nullability
 from siemforge.compiler.bindings import AUDIT_FIELD_PATTERN, Binding, ColumnRef, computed, row_filter
 from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
+from siemforge.compiler.nullability import Facts
 from siemforge.compiler.regex import RegexRefused, compile_re2
 from siemforge.compiler.types import Type
 
@@ -74,6 +75,7 @@ class KqlLowering:
     any_levels: list[list[str]] = field(default_factory=list)
     elements: list[str] = field(default_factory=list)
     any_flags: dict[ir.AnyElement, str] = field(default_factory=dict)
+    facts: Facts = Facts()  # what the nullability pass knows of the rows the stage being lowered reads
 
     # ------------------------------------------------------------------ names
     def fresh(self, stem: str) -> str:
@@ -115,6 +117,7 @@ class KqlLowering:
                     self.stage(st)
                 except CompileError as err:
                     raise lowering.placed(self.rule, FEATURES, err, stage) from None
+            self.facts = nullability.step(self.facts, stage)
 
     def refuse_lacking(self, stages: tuple[ir.Stage, ...]) -> None:
         """A computed field the table can only partly fill (`lacks`: Sysmon's Hashes without IMPHASH) is refused where
@@ -620,7 +623,7 @@ class KqlLowering:
             )
             return Lowered(f"{lt} {op} {rt}", "bool")
         if e.op is ir.CmpOp.NE:  # strings are never null in KQL: not guarded
-            nulls = lowering.null_guards(FEATURES, e, lt, rt)
+            nulls = lowering.null_guards(FEATURES, e, lt, rt, self.facts)
             return Lowered("(" + " or ".join([*nulls, f"{lt} != {rt}"]) + ")" if nulls else f"{lt} != {rt}", "bool")
         return Lowered(f"{lt} {e.op.value} {rt}", "bool")
 
@@ -667,10 +670,12 @@ def _after(aggs: list[AggLowered]) -> list[str]:
 
 
 def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
-    """Can this predicate evaluate to null in KQL (a comparison of a non-string value that may be null)?"""
+    """Can this predicate evaluate to null in KQL (a comparison of a non-string value that may be null: not one the
+    nullability pass proves non-null, decision 40)?"""
     match e:
         case ir.Compare(left=l, right=r) | ir.Arith(left=l, right=r):
-            return any(not isinstance(x, ir.Literal) and low.value(x).type not in ("string",) for x in (l, r))
+            return any(not nullability.non_null(x, low.facts) and low.value(x).type not in ("string",)
+                       for x in (l, r))
         case ir.InList(subject=s):
             return low.value(s).type not in ("string", "dynamic")
         case ir.And(operands=ops) | ir.Or(operands=ops):
@@ -680,7 +685,7 @@ def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
         case ir.Call(fn=fn) if fn in ("tobool",):
             return True
         case ir.Column() | ir.Index() | ir.Case():
-            return True
+            return not nullability.non_null(e, low.facts)
     return False
 
 
