@@ -622,7 +622,7 @@ ROWS = [
                    "| eval siemforge_arg2=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), siemforge_arg3=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), arn='userIdentity.arn'\n"
                    '| fillnull value="__siemforge_null__" eventName arn\n'
                    '| stats count AS n count(errorCode) AS c dc(sourceIPAddress) AS d min(_time) AS lo max(_time) AS hi sum(siemforge_arg2) AS s avg(siemforge_arg3) AS a values(awsRegion) AS v earliest(sourceIPAddress) AS e latest(sourceIPAddress) AS l by eventName arn\n'
-                   '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName), arn=if(arn=="__siemforge_null__", null(), arn)'),
+                   '| foreach eventName arn [eval <<FIELD>>=if(\'<<FIELD>>\'=="__siemforge_null__", null(), \'<<FIELD>>\')]'),
     }),
     Row('aggregate', 'summarize n = count()', {
         'executor': ('| aggregate n: int = count()\n'
@@ -725,7 +725,7 @@ ROWS = [
                    '| eventstats count(siemforge_value2) AS siemforge_n4 by _time sourceIPAddress\n'
                    '| eval siemforge_pick5=if(isnotnull(siemforge_value2) AND siemforge_rank3==max(ceiling(siemforge_n4 * 90 / 100), 1), siemforge_value2, null())\n'
                    '| stats max(siemforge_pick5) AS value_percentile by _time sourceIPAddress\n'
-                   '| eval _time=if(_time=="__siemforge_null__", null(), _time), sourceIPAddress=if(sourceIPAddress=="__siemforge_null__", null(), sourceIPAddress)\n'
+                   '| foreach _time sourceIPAddress [eval <<FIELD>>=if(\'<<FIELD>>\'=="__siemforge_null__", null(), \'<<FIELD>>\')]\n'
                    '| where value_percentile>10'),
     }, correlation=True),
     Row('union', '{type: temporal, rules: [run, stop], group-by: [sourceIPAddress], timespan: 15m}', {
@@ -761,7 +761,7 @@ ROWS = [
                    '| eval _time=(floor(_time / 900) * 900)\n'
                    '| fillnull value="__siemforge_null__" _time sourceIPAddress\n'
                    '| stats dc(sigma_rule) AS rule_count by _time sourceIPAddress\n'
-                   '| eval _time=if(_time=="__siemforge_null__", null(), _time), sourceIPAddress=if(sourceIPAddress=="__siemforge_null__", null(), sourceIPAddress)\n'
+                   '| foreach _time sourceIPAddress [eval <<FIELD>>=if(\'<<FIELD>>\'=="__siemforge_null__", null(), \'<<FIELD>>\')]\n'
                    '| where rule_count>=2'),
     }, correlation=True),
     Row('event_aggregate', 'eventstats total = count() by eventName | where total > 1', {

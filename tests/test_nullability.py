@@ -103,8 +103,11 @@ def test_constants() -> None:
 
 # --------------------------------------------------------------------------------------- bundled rules
 def _restored(spl: str) -> set[str]:
-    """The keys a search fills with the sentinel and restores after stats."""
-    return set(re.findall(r"(\w+)=if\(\1==" + re.escape(f'"{NULL_KEY}"'), spl))
+    """The keys a search fills with the sentinel and restores after stats (one eval each, or one foreach)."""
+    each = set(re.findall(r"(\w+)=if\(\1==" + re.escape(f'"{NULL_KEY}"'), spl))
+    for names in re.findall(r"^\| foreach ([\w ]+) \[eval <<FIELD>>=if\('<<FIELD>>'==", spl, flags=re.M):
+        each |= set(names.split())
+    return each
 
 
 @pytest.mark.parametrize("rule_file", discover_rules([ROOT / "rules"]), ids=lambda p: p.stem)

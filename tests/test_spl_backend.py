@@ -24,7 +24,7 @@ QUERY_ROWS = [
     ('odd_names', "extend `it's` = eventName | rename c = `it's` | extend `x'y` = 1 | sort by `x'y` | project c, `x'y`",
      '`cloudtrail`\n| eval \'it\\\'s\'=eventName\n| rename "it\'s" AS c\n| eval \'x\\\'y\'=1\n| sort 0 +"x\'y"\n| table c "x\'y"'),
     ('aggregate', 'summarize n = count() by eventName = tolower(eventName), signature',  # eval is sequential
-     '`cloudtrail`\n| eval siemforge_key1=lower(eventName), signature=eventName\n| fillnull value="__siemforge_null__" siemforge_key1 signature\n| stats count AS n by siemforge_key1 signature\n| rename siemforge_key1 AS eventName\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName), signature=if(signature=="__siemforge_null__", null(), signature)'),
+     '`cloudtrail`\n| eval siemforge_key1=lower(eventName), signature=eventName\n| fillnull value="__siemforge_null__" siemforge_key1 signature\n| stats count AS n by siemforge_key1 signature\n| rename siemforge_key1 AS eventName\n| foreach eventName signature [eval <<FIELD>>=if(\'<<FIELD>>\'=="__siemforge_null__", null(), \'<<FIELD>>\')]'),
     ('aggregate', 'summarize c = count(), m = max(eventName) by eventName = tolower(eventName)',  # stats reads after
      '`cloudtrail`\n| eval siemforge_key1=lower(eventName)\n| fillnull value="__siemforge_null__" siemforge_key1\n| stats count AS c max(eventName) AS m by siemforge_key1\n| rename siemforge_key1 AS eventName\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
     ('aggregate', 'summarize c = count() by userIdentity.arn, x = strcat(userIdentity.arn, "-")',  # a dotted key

@@ -383,6 +383,17 @@ class KqlLowering:
         temps = {a.name: self.fresh("siemforge_agg") for a in stage.aggregations}
         renamed = tuple(ir.Aggregation(temps[a.name], a.fn, a.arg, a.type) for a in stage.aggregations)
         aggs = [self.aggregation(a) for a in renamed]
+        if not stage.by:  # one group, the whole table: each aggregate is one scalar (docs/semantics.md decision 42)
+            scalars = []
+            for a, agg in zip(stage.aggregations, aggs):
+                after = _after([agg])
+                steps = ([f"summarize {agg.text}", *after, f"project {temps[a.name]}"] if after
+                         else [f"summarize {agg.text.removeprefix(temps[a.name] + ' = ')}"])  # its one column
+                scalars.append(f"{render_name(a.name)} = toscalar({name} | {' | '.join(steps)})")
+            self.emit("extend " + ", ".join(scalars))
+            for a in stage.aggregations:
+                self.scope.computed[a.name] = _IR_TO_KQL.get(a.type, "dynamic")
+            return
         keys = [self.fresh("siemforge_key") for _ in stage.by] or [self.fresh("siemforge_key")]
         key_values = [self.value(b.expr).text for b in stage.by] or ["1"]
         # both sides get the same key columns; strings are never null in KQL, other keys are made text
@@ -501,7 +512,9 @@ class KqlLowering:
             case ir.Compare():
                 return self.compare(e)
             case ir.StringMatch(op=op, subject=s, pattern=p, case_sensitive=cs):
-                return Lowered(f"{self.text(s)} {op.value}{'_cs' if cs else ''} {self.text(p)}", "bool")
+                stored = self.stored_json_text(s, op, p)
+                subject = stored if stored is not None else self.text(s)
+                return Lowered(f"{subject} {op.value}{'_cs' if cs else ''} {self.text(p)}", "bool")
             case ir.WildcardMatch(subject=s, pattern=p, case_sensitive=cs):
                 # a missing value never matches (IR), but KQL's missing string is "", which `*` matches
                 subject = self.text(s)
@@ -592,6 +605,20 @@ class KqlLowering:
             self.any_flags[e] = flag
         return Lowered(f"{flag} > 0", "bool")
 
+    def stored_json_text(self, s: ir.Expr, op: ir.StrOp, p: ir.Expr) -> str | None:
+        """The table's own string column for `contains` in a whole JSON value the table stores as text (AWSCloudTrail's
+        RequestParameters), where that is the same test as in the value's JSON text (docs/semantics.md decision 43):
+        a word that no JSON serialisation splits, escapes or could find in a number; else None."""
+        if not (op is ir.StrOp.CONTAINS and isinstance(s, ir.Column) and not s.path and isinstance(p, ir.Literal)
+                and isinstance(p.value, str) and JSON_SAFE_WORD.fullmatch(p.value)):
+            return None
+        if s.name in self.scope.computed or not self.scope.from_table:
+            return None
+        ref = self.resolve(s.name, s.path)
+        if ref is None or not ref.json_text or ref.path:
+            return None
+        return render_name(ref.column)
+
     def text(self, e: ir.Expr) -> str:
         """An expression as a string (string matches read text; JSON values are made text first)."""
         o = self.value(e)
@@ -655,6 +682,12 @@ class KqlLowering:
         if e.fn in GENERIC:
             return Lowered(f"{e.fn}({', '.join(o.text for o in outs)})", _IR_TO_KQL.get(e.type, "dynamic"))
         raise self.fail(UNSUPPORTED.get(e.fn, f"no KQL for function {e.fn}()"), e)
+
+
+# a word whose occurrences in a JSON text lie inside one string (or true/false/null) token, spelled the same in every
+# serialisation: letters, digits and `_` only (never escaped, never whitespace or punctuation), starting with a letter
+# that cannot continue an escape (`\n`, `\t`, `\uXXXX` …) nor appear in a number (`1e5`)
+JSON_SAFE_WORD = re.compile(r"[g-mo-qsv-zG-MO-QSV-Z_][A-Za-z0-9_]*")
 
 
 def _has_any(e: ir.Expr) -> bool:

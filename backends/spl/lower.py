@@ -188,6 +188,7 @@ class SplLowering:
         pre: list[str] = []
         arg_temps: list[str] = []  # eventstats keeps every row: its temporaries are dropped after it
         funcs: list[str] = []
+        agg_fields: set[str] = set()  # the fields stats reads as they are (a key's fill must not change them)
         ranked: tuple[ir.Aggregation, str] | None = None  # a percentile: the aggregation and its value column
         for a in aggs:
             if a.fn is ir.AggFn.PERCENTILE:  # docs/semantics.md decision 20: the nearest rank, by ranking the rows
@@ -212,8 +213,9 @@ class SplLowering:
                 pre.append(f"{arg}={self.as_value(v)}")
                 arg_temps.append(arg)
             funcs.append(f"{fn}({command_field(arg)}) AS {command_field(a.name)}")
+            agg_fields.add(arg)
         if command == "stats":
-            self.stats_keys(pre, funcs, aggs, by, ranked)
+            self.stats_keys(pre, funcs, agg_fields, aggs, by, ranked)
             return
         # eval is sequential: a key written under its own name must not be read by a later key of the same eval;
         # and eventstats keeps every row, so a computed key must not replace (or add) a column: such keys go
@@ -248,7 +250,7 @@ class SplLowering:
         if restore:
             self.emit(restore_null_keys(restore))
 
-    def stats_keys(self, pre: list[str], funcs: list[str], aggs: tuple[ir.Aggregation, ...],
+    def stats_keys(self, pre: list[str], funcs: list[str], agg_fields: set[str], aggs: tuple[ir.Aggregation, ...],
                    by: tuple[ir.Assignment, ...], ranked: tuple[ir.Aggregation, str] | None) -> None:
         """`stats … by` as ESCU writes it: a key that is a plain field of the events groups by that field, renamed
         to the key's name at the end; a computed key is evaluated first. `stats by` drops events whose key is null
@@ -256,7 +258,6 @@ class SplLowering:
         filled with a sentinel (`fillnull`) before and made null again after (stats.py)."""
         agg_names = {a.name for a in aggs}
         key_names = [b.name for b in by]
-        read_by_aggs = {x for x in pre} | {f for f in funcs}
         lowered = [self.value(b.expr) for b in by]
         by_fields: list[str | None] = []
         used: set[str] = set()
@@ -265,7 +266,7 @@ class SplLowering:
             ok = (isinstance(b.expr, ir.Column) and not b.expr.path and f is not None and "'" not in f
                   and "\\" not in f and f not in used and (f == b.name or (f not in key_names and f not in agg_names))
                   and not any(_reads(a.arg, b.expr.name) for a in aggs if a.arg is not None)
-                  and not any(f in x for x in read_by_aggs))
+                  and f not in agg_fields)
             by_fields.append(f if ok else None)
             if ok and f is not None:
                 used.add(f)
