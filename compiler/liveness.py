@@ -3,7 +3,8 @@
 A view (cim.change over raw CloudTrail) computes every column of its schema; a rule over it reads a few. Expanded
 as written, the target query computes, projects and carries columns no later stage reads. Walking the stages
 backwards from the pipeline's output, an `extend` assignment or a `project` column that no later stage (nor the
-output) reads is left out (docs/semantics.md decision 44). The rows and the output columns are unchanged: only
+output) reads is left out, and a `project` that keeps every column read after it (before a `summarize` or another
+`project` that closes the schema again) is left out whole (docs/semantics.md decision 44). The rows and the output columns are unchanged: only
 values nothing reads are not computed. Where the output is the events themselves (no `project` or `summarize`
 closes the schema), every column is needed and nothing is left out.
 """
@@ -43,6 +44,8 @@ def prune(stages: tuple[ir.Stage, ...], time_column: str | None) -> tuple[ir.Sta
             case ir.Extend(assignments=assigns):
                 pass  # all live: the assignments are part of the output
             case ir.Project(columns=cols):
+                if live is not None and live <= set(cols):
+                    continue  # every column read after is one it keeps: it changes nothing later stages see
                 if live is not None:
                     stage = ir.Project(tuple(c for c in cols if c in live) or cols[:1])
                 live = set(reads(stage, time_column))

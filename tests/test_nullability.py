@@ -196,3 +196,15 @@ def test_dropped_guards_change_no_row(query: str, records: list[dict[str, Any]])
         assert _kql_rows(rule, [logs]) == expected, compile_kql(rule, None)
         with nullability.unproven():
             assert _kql_rows(rule, [logs]) == expected, compile_kql(rule, None)
+
+
+def test_null_guards_skip_proven_sides() -> None:
+    """`isnull(side) or …` only for a side the pass cannot prove non-null; none on a two-valued target."""
+    from siemforge.compiler.lowering import EXECUTOR, null_guards
+
+    facts = nullability.step(Facts(), ir.Filter(ir.Compare(ir.CmpOp.EQ, col("a"), lit("x"))))
+    ne = ir.Compare(ir.CmpOp.NE, col("a"), col("b"))
+    assert null_guards(SPL, ne, "a", "b", facts) == ["isnull(b)"]
+    assert null_guards(SPL, ne, "a", "b") == ["isnull(a)", "isnull(b)"]
+    assert null_guards(KQL, ir.Compare(ir.CmpOp.NE, col("a"), lit("y")), "a", '"y"', facts) == []
+    assert null_guards(EXECUTOR, ne, "a", "b") == []

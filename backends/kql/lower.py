@@ -902,7 +902,7 @@ UNSUPPORTED: dict[str, str] = {}  # every function has a KQL form
 
 
 FEATURES = Features("sentinel", "Sentinel", "docs/backends/sentinel.md", sequential_assignment=True,
-                    three_valued_logic=True)
+                    three_valued_logic=True, prunes_columns=True)
 
 
 CHAIN = 64  # operands one `and`/`or` chain holds before it is grouped

@@ -754,7 +754,7 @@ UNSUPPORTED: dict[str, str] = {
 
 
 FEATURES = Features("splunk", "Splunk", "docs/backends/splunk.md", reads_undeclared=True,
-                    sequential_assignment=True, three_valued_logic=True)
+                    sequential_assignment=True, three_valued_logic=True, prunes_columns=True)
 
 
 def row_terms(binding: Binding) -> list[str]:
