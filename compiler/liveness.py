@@ -4,9 +4,9 @@ A view (cim.change over raw CloudTrail) computes every column of its schema; a r
 as written, the target query computes, projects and carries columns no later stage reads. Walking the stages
 backwards from the pipeline's output, an `extend` assignment or a `project` column that no later stage (nor the
 output) reads is left out, and a `project` that keeps every column read after it (before a `summarize` or another
-`project` that closes the schema again) is left out whole (docs/semantics.md decision 44). The rows and the output columns are unchanged: only
-values nothing reads are not computed. Where the output is the events themselves (no `project` or `summarize`
-closes the schema), every column is needed and nothing is left out.
+`project` that closes the schema again) is left out whole (docs/semantics.md decision 44). The rows and the output
+columns are unchanged: only values nothing reads are not computed. Where the output is the events themselves (no
+`project` or `summarize` closes the schema), every column is needed and nothing is left out.
 """
 
 from __future__ import annotations
