@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from . import ir
+from . import ir, liveness
 from .bindings import Binding, bindings_for, builtin_bindings
 from .diagnostics import CompileError, Span, error
+from .nullability import Facts, non_null
 from .sources import builtin_sources
 
 
@@ -28,6 +29,7 @@ class Features:
     reads_undeclared: bool = False  # a source with no binding here is searched with names as written (bind)
     sequential_assignment: bool = False  # one assignment stage sees the values its earlier assignments made
     three_valued_logic: bool = False  # a comparison with a null side is null (so `x != y` is not true): null_guards
+    prunes_columns: bool = False  # leave out view columns nothing reads (compiler/liveness.py): bind
 
 
 # the executor runs the IR as written; its bindings are the row shapes of the base source's records (it runs views)
@@ -110,7 +112,7 @@ def bind(rule: ir.RuleIR, features: Features, name: str | None) -> Bound:
             continue
         found = [b for b in candidates if name in (None, b.name)]
         if found:
-            return Bound(found[0], src.name, _expand(levels[:i], rule.pipeline.stages))
+            return _pruned(Bound(found[0], src.name, _expand(levels[:i], rule.pipeline.stages)), rule, features)
         if src.name == base:
             raise error(f"{rule.meta.title}: source {base!r} has no {features.title} binding {name!r}",
                         hint="bindings: " + ", ".join(b.name for b in candidates), code="binding")
@@ -122,11 +124,18 @@ def bind(rule: ir.RuleIR, features: Features, name: str | None) -> Bound:
     if why is not None:  # a source no target stores as it is written (sources/azure_pim.yml)
         raise error(f"{rule.meta.title}: no {features.title} binding for source {base!r}: {why}", code="binding")
     if features.reads_undeclared and name in (None, "asis"):
-        return Bound(None, base, _expand(levels[:-1], rule.pipeline.stages))
+        return _pruned(Bound(None, base, _expand(levels[:-1], rule.pipeline.stages)), rule, features)
     every = [b for b in builtin_bindings().values() if b.target == features.target]
     raise error(f"{rule.meta.title}: no {features.title} binding for source {base!r}",
                 hint=(f"{features.title} bindings: " + ", ".join(f"{b.source}@{b.name}" for b in every)) if every
                 else None, code="binding")
+
+
+def _pruned(bound: Bound, rule: ir.RuleIR, features: Features) -> Bound:
+    """The bound stages without the columns nothing reads, on a target that asks (docs/semantics.md decision 44)."""
+    if not features.prunes_columns:
+        return bound
+    return replace(bound, stages=liveness.prune(bound.stages, rule.pipeline.source.time_column))
 
 
 def branch_rules(rule: ir.RuleIR) -> tuple[ir.RuleIR, ...]:
@@ -188,14 +197,15 @@ def placed(rule: ir.RuleIR, features: Features, err: CompileError, *at: object) 
     return refusal(rule, features, d.message, *at, code=d.code or "unsupported")
 
 
-def null_guards(features: Features, e: ir.Compare, left: str, right: str) -> list[str]:
+def null_guards(features: Features, e: ir.Compare, left: str, right: str, facts: Facts = Facts()) -> list[str]:
     """The IR's `!=` is two-valued: true when a side is null (docs/semantics.md, decision 1). On a target with
-    three-valued logic, `x != y` is null there, so each side that may be null — any but a literal — is guarded:
-    `isnull(side) or … or x != y`; on the others there is nothing to guard. `left`/`right` are the sides as the
-    target compares them."""
+    three-valued logic, `x != y` is null there, so each side that may be null is guarded: `isnull(side) or … or
+    x != y`; on the others there is nothing to guard. A side the nullability pass proves non-null on these rows (a
+    literal, a column an earlier filter compared, …: `facts`, decision 40) needs no guard. `left`/`right` are the
+    sides as the target compares them."""
     if not features.three_valued_logic:
         return []
-    return [f"isnull({t})" for t, x in ((left, e.left), (right, e.right)) if not isinstance(x, ir.Literal)]
+    return [f"isnull({t})" for t, x in ((left, e.left), (right, e.right)) if not non_null(x, facts)]
 
 
 # ---------------------------------------------------------------------------------------------- IR→IR rewrites

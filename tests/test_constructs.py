@@ -1683,9 +1683,10 @@ ROWS = [
                      '| project-away siemforge_time_1, siemforge_time_2'),
         'splunk': ('`cloudtrail`\n'
                    '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
-                   '| eval siemforge_arg2=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), siemforge_arg3=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), eventName=coalesce(eventName, "__siemforge_null__"), arn=coalesce(\'userIdentity.arn\', "__siemforge_null__")\n'
+                   "| eval siemforge_arg2=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), siemforge_arg3=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))), arn='userIdentity.arn'\n"
+                   '| fillnull value="__siemforge_null__" eventName arn\n'
                    '| stats count AS n count(errorCode) AS c dc(sourceIPAddress) AS d min(_time) AS lo max(_time) AS hi sum(siemforge_arg2) AS s avg(siemforge_arg3) AS a values(awsRegion) AS v earliest(sourceIPAddress) AS e latest(sourceIPAddress) AS l by eventName arn\n'
-                   '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName), arn=if(arn=="__siemforge_null__", null(), arn)'),
+                   '| foreach eventName arn [eval <<FIELD>>=if(\'<<FIELD>>\'=="__siemforge_null__", null(), \'<<FIELD>>\')]'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'
@@ -1745,7 +1746,7 @@ ROWS = [
         'sentinel': ('AWSCloudTrail\n'
                      '| summarize n = count(), c = countif(isnotempty(ErrorCode)) by eventName = EventName'),
         'splunk': ('`cloudtrail`\n'
-                   '| eval eventName=coalesce(eventName, "__siemforge_null__")\n'
+                   '| fillnull value="__siemforge_null__" eventName\n'
                    '| stats count AS n count(errorCode) AS c by eventName\n'
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
         'sql': ('WITH siemforge_1 AS (\n'
@@ -1850,7 +1851,7 @@ ROWS = [
                      '| summarize v = make_set_if(AWSRegion, isnotempty(AWSRegion)) by eventName = EventName\n'
                      '| extend v = array_sort_asc(v)'),
         'splunk': ('`cloudtrail`\n'
-                   '| eval eventName=coalesce(eventName, "__siemforge_null__")\n'
+                   '| fillnull value="__siemforge_null__" eventName\n'
                    '| stats values(awsRegion) AS v by eventName\n'
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
         'sql': ('WITH siemforge_1 AS (\n'
@@ -1881,7 +1882,7 @@ ROWS = [
                      '| summarize (siemforge_time_1, e) = arg_min(TimeGenerated, SourceIpAddress), (siemforge_time_2, l) = arg_max(TimeGenerated, SourceIpAddress) by eventName = EventName\n'
                      '| project-away siemforge_time_1, siemforge_time_2'),
         'splunk': ('`cloudtrail`\n'
-                   '| eval eventName=coalesce(eventName, "__siemforge_null__")\n'
+                   '| fillnull value="__siemforge_null__" eventName\n'
                    '| stats earliest(sourceIPAddress) AS e latest(sourceIPAddress) AS l by eventName\n'
                    '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
         'sql': ('WITH siemforge_1 AS (\n'
@@ -1925,13 +1926,14 @@ ROWS = [
                    "| eval _time=_time, sourceIPAddress=sourceIPAddress, 'requestParameters.maxCount'=siemforge_path1\n"
                    '| fields - siemforge_path1\n'
                    '| eval sigma_rule="run"\n'
-                   '| eval siemforge_value2=tonumber(\'requestParameters.maxCount\'), _time=coalesce((floor(_time / 3600) * 3600), "__siemforge_null__"), sourceIPAddress=coalesce(sourceIPAddress, "__siemforge_null__")\n'
+                   "| eval siemforge_value2=tonumber('requestParameters.maxCount'), _time=(floor(_time / 3600) * 3600)\n"
+                   '| fillnull value="__siemforge_null__" _time sourceIPAddress\n'
                    '| sort 0 +siemforge_value2\n'
                    '| streamstats count(siemforge_value2) AS siemforge_rank3 by _time sourceIPAddress\n'
                    '| eventstats count(siemforge_value2) AS siemforge_n4 by _time sourceIPAddress\n'
                    '| eval siemforge_pick5=if(isnotnull(siemforge_value2) AND siemforge_rank3==max(ceiling(siemforge_n4 * 90 / 100), 1), siemforge_value2, null())\n'
                    '| stats max(siemforge_pick5) AS value_percentile by _time sourceIPAddress\n'
-                   '| eval _time=if(_time=="__siemforge_null__", null(), _time), sourceIPAddress=if(sourceIPAddress=="__siemforge_null__", null(), sourceIPAddress)\n'
+                   '| foreach _time sourceIPAddress [eval <<FIELD>>=if(\'<<FIELD>>\'=="__siemforge_null__", null(), \'<<FIELD>>\')]\n'
                    '| where value_percentile>10'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
@@ -2035,9 +2037,10 @@ ROWS = [
                    '    [search `cloudtrail` eventName="StopInstances"\n'
                    '     | eval _time=_time, sourceIPAddress=sourceIPAddress\n'
                    '     | eval sigma_rule="stop"]\n'
-                   '| eval _time=coalesce((floor(_time / 900) * 900), "__siemforge_null__"), sourceIPAddress=coalesce(sourceIPAddress, "__siemforge_null__")\n'
+                   '| eval _time=(floor(_time / 900) * 900)\n'
+                   '| fillnull value="__siemforge_null__" _time sourceIPAddress\n'
                    '| stats dc(sigma_rule) AS rule_count by _time sourceIPAddress\n'
-                   '| eval _time=if(_time=="__siemforge_null__", null(), _time), sourceIPAddress=if(sourceIPAddress=="__siemforge_null__", null(), sourceIPAddress)\n'
+                   '| foreach _time sourceIPAddress [eval <<FIELD>>=if(\'<<FIELD>>\'=="__siemforge_null__", null(), \'<<FIELD>>\')]\n'
                    '| where rule_count>=2'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'

@@ -14,7 +14,7 @@ from siemforge.backends.kql.lower import FEATURES as KQL
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.backends.spl.lower import FEATURES as SPL
 from siemforge.backends.spl.lower import compile_spl
-from siemforge.compiler import ir
+from siemforge.compiler import ir, liveness
 from siemforge.compiler.api import compile_file
 from siemforge.compiler.diagnostics import CompileError
 from siemforge.compiler.lowering import (
@@ -47,7 +47,10 @@ def test_a_target_that_stores_the_view_binds_it_and_the_others_expand_it() -> No
     cim = bind(rule, SPL, None)
     assert (cim.source, cim.binding and cim.binding.name, cim.stages) == ("cim.change", "cim", rule.pipeline.stages)
     raw = bind(rule, SPL, "raw")
-    assert (raw.source, raw.stages) == ("aws.cloudtrail", (*view.stages, *rule.pipeline.stages))
+    # expanded, without the view columns nothing reads (compiler/liveness.py)
+    expanded = liveness.prune((*view.stages, *rule.pipeline.stages), rule.pipeline.source.time_column)
+    assert (raw.source, raw.stages) == ("aws.cloudtrail", expanded)
+    assert len(expanded) < len(view.stages) + len(rule.pipeline.stages)
     sentinel = bind(rule, KQL, None)
     assert (sentinel.source, sentinel.stages) == ("aws.cloudtrail", raw.stages)
     executor = bind(rule, EXECUTOR, "sentinel")  # the executor runs the view: its bindings are base-record shapes
@@ -67,9 +70,11 @@ def test_views_over_views_expand_recursively() -> None:
     assert base_source(nested.pipeline.source) == "aws.cloudtrail"
     assert expand_views(nested.pipeline) == (*src.view.stages, inner, *rule.pipeline.stages)
     assert bind(nested, SPL, None).stages == (inner, *rule.pipeline.stages)  # cim stored: only `outer` expanded
-    assert bind(nested, KQL, None).stages == expand_views(nested.pipeline)
+    assert bind(nested, KQL, None).stages == liveness.prune(expand_views(nested.pipeline), src.time_column)
     # the outer view's filter, then the rule's own window (its seen-before table reads 14 days), then its stages
-    assert '| where isnotempty(user)\n| where _time >= ago(1d)\n| where action =~ "created"' in compile_kql(nested, None)
+    # (the view's closing project is left out: nothing after reads a column it drops, so _time is TimeGenerated)
+    assert ('| where isnotempty(user)\n| where TimeGenerated >= ago(1d)\n| where action =~ "created"'
+            in compile_kql(nested, None))
 
 
 def test_the_executor_checks_the_regexes_of_every_view_under_the_rule() -> None:

@@ -104,9 +104,9 @@ def test_a_seen_before_table_is_computed_in_the_query_and_both_artifacts_read_it
     query = compile_kql(rule, None)
     # the table from the last `forget` (10d) of history, the rule's own part from its lookback (2h)
     assert query.startswith("let siemforge_rows_1 = AWSCloudTrail\n| where TimeGenerated >= ago(10d)\n")
-    assert "\nlet siemforge_seen_4 = siemforge_rows_1\n" in query
+    assert "\nlet siemforge_seen_3 = siemforge_rows_1\n" in query
     assert "\nAWSCloudTrail\n| where TimeGenerated >= ago(2h)\n" in query
-    assert "lookup kind=leftouter (siemforge_seen_4 | project" in query and "_GetWatchlist" not in query
+    assert "lookup kind=leftouter (siemforge_seen_3 | project" in query and "_GetWatchlist" not in query
     template = arm_template([(rule, query)])
     assert [r["type"].rsplit("/", 1)[1] for r in template["resources"]] == ["alertRules"]
     props = template["resources"][0]["properties"]

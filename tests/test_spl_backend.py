@@ -24,21 +24,21 @@ QUERY_ROWS = [
     ('odd_names', "extend `it's` = eventName | rename c = `it's` | extend `x'y` = 1 | sort by `x'y` | project c, `x'y`",
      '`cloudtrail`\n| eval \'it\\\'s\'=eventName\n| rename "it\'s" AS c\n| eval \'x\\\'y\'=1\n| sort 0 +"x\'y"\n| table c "x\'y"'),
     ('aggregate', 'summarize n = count() by eventName = tolower(eventName), signature',  # eval is sequential
-     '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__"), signature=coalesce(eventName, "__siemforge_null__")\n| stats count AS n by siemforge_key1 signature\n| rename siemforge_key1 AS eventName\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName), signature=if(signature=="__siemforge_null__", null(), signature)'),
+     '`cloudtrail`\n| eval siemforge_key1=lower(eventName), signature=eventName\n| fillnull value="__siemforge_null__" siemforge_key1 signature\n| stats count AS n by siemforge_key1 signature\n| rename siemforge_key1 AS eventName\n| foreach eventName signature [eval <<FIELD>>=if(\'<<FIELD>>\'=="__siemforge_null__", null(), \'<<FIELD>>\')]'),
     ('aggregate', 'summarize c = count(), m = max(eventName) by eventName = tolower(eventName)',  # stats reads after
-     '`cloudtrail`\n| eval siemforge_key1=coalesce(lower(eventName), "__siemforge_null__")\n| stats count AS c max(eventName) AS m by siemforge_key1\n| rename siemforge_key1 AS eventName\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
+     '`cloudtrail`\n| eval siemforge_key1=lower(eventName)\n| fillnull value="__siemforge_null__" siemforge_key1\n| stats count AS c max(eventName) AS m by siemforge_key1\n| rename siemforge_key1 AS eventName\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
     ('aggregate', 'summarize c = count() by userIdentity.arn, x = strcat(userIdentity.arn, "-")',  # a dotted key
-     '`cloudtrail`\n| eval siemforge_key1=coalesce(\'userIdentity.arn\', "__siemforge_null__"), x=coalesce((coalesce(tostring(\'userIdentity.arn\'), "").coalesce(tostring("-"), "")), "__siemforge_null__")\n| stats count AS c by siemforge_key1 x\n| rename siemforge_key1 AS userIdentity.arn\n| eval \'userIdentity.arn\'=if(\'userIdentity.arn\'=="__siemforge_null__", null(), \'userIdentity.arn\'), x=if(x=="__siemforge_null__", null(), x)'),
+     '`cloudtrail`\n| eval siemforge_key1=\'userIdentity.arn\', x=(coalesce(tostring(\'userIdentity.arn\'), "").coalesce(tostring("-"), ""))\n| fillnull value="__siemforge_null__" siemforge_key1\n| stats count AS c by siemforge_key1 x\n| rename siemforge_key1 AS userIdentity.arn\n| eval \'userIdentity.arn\'=if(\'userIdentity.arn\'=="__siemforge_null__", null(), \'userIdentity.arn\')'),
     ('aggregate', 'summarize e = earliest(eventName) by _time = bin(_time, 1h)',  # earliest reads the event time
-     '`cloudtrail`\n| eval siemforge_key1=coalesce((floor(_time / 3600) * 3600), "__siemforge_null__")\n| stats earliest(eventName) AS e by siemforge_key1\n| rename siemforge_key1 AS _time\n| eval _time=if(_time=="__siemforge_null__", null(), _time)'),
+     '`cloudtrail`\n| eval siemforge_key1=(floor(_time / 3600) * 3600)\n| fillnull value="__siemforge_null__" siemforge_key1\n| stats earliest(eventName) AS e by siemforge_key1\n| rename siemforge_key1 AS _time\n| eval _time=if(_time=="__siemforge_null__", null(), _time)'),
     ('aggregate', 'summarize n = count() by requestParameters',  # a whole JSON object as the key
-     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters\n| eval requestParameters=coalesce(siemforge_path1, "__siemforge_null__")\n| stats count AS n by requestParameters\n| eval requestParameters=if(requestParameters=="__siemforge_null__", null(), requestParameters)'),
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters\n| fillnull value="__siemforge_null__" siemforge_path1\n| stats count AS n by siemforge_path1\n| rename siemforge_path1 AS requestParameters\n| eval requestParameters=if(requestParameters=="__siemforge_null__", null(), requestParameters)'),
     ('rename_project_sort_take', 'summarize n = count() by src = sourceIPAddress | sort by tolower(src) desc | take 5',
-     '`cloudtrail`\n| eval src=coalesce(sourceIPAddress, "__siemforge_null__")\n| stats count AS n by src\n| eval src=if(src=="__siemforge_null__", null(), src)\n| eval siemforge_sort1=lower(src)\n| sort 0 -siemforge_sort1\n| head 5\n| fields - siemforge_sort1'),
+     '`cloudtrail`\n| fillnull value="__siemforge_null__" sourceIPAddress\n| stats count AS n by sourceIPAddress\n| rename sourceIPAddress AS src\n| eval src=if(src=="__siemforge_null__", null(), src)\n| eval siemforge_sort1=lower(src)\n| sort 0 -siemforge_sort1\n| head 5\n| fields - siemforge_sort1'),
     ('json_path_index', 'extend j = requestParameters | extend a = tostring(j.instanceId) | extend j = additionalEventData | extend b = tostring(j.instanceId)',  # spath output of a reassigned column is not reused
      '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters\n| eval j=siemforge_path1\n| spath input=j output=siemforge_path2 path=instanceId\n| eval a=tostring(siemforge_path2)\n| spath output=siemforge_path3 path=additionalEventData\n| eval j=siemforge_path3\n| spath input=j output=siemforge_path4 path=instanceId\n| eval b=tostring(siemforge_path4)\n| fields - siemforge_path1 siemforge_path2 siemforge_path3 siemforge_path4'),
     ('json_path_index', 'extend j = requestParameters | where isnotnull(j.instanceId) | summarize n = count() by j | where isnotnull(j.instanceId)',  # spath output of a reassigned column is not reused
-     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters\n| eval j=siemforge_path1\n| spath input=j output=siemforge_path2 path=instanceId\n| where isnotnull(siemforge_path2)\n| eval j=coalesce(j, "__siemforge_null__")\n| stats count AS n by j\n| eval j=if(j=="__siemforge_null__", null(), j)\n| spath input=j output=siemforge_path3 path=instanceId\n| where isnotnull(siemforge_path3)\n| fields - siemforge_path3'),
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters\n| eval j=siemforge_path1\n| spath input=j output=siemforge_path2 path=instanceId\n| where isnotnull(siemforge_path2)\n| fillnull value="__siemforge_null__" j\n| stats count AS n by j\n| eval j=if(j=="__siemforge_null__", null(), j)\n| spath input=j output=siemforge_path3 path=instanceId\n| where isnotnull(siemforge_path3)\n| fields - siemforge_path3'),
     ('bin', 'extend n = bin(todouble(eventVersion), todouble(recipientAccountId))',  # a computed size <= 0 is null
      '`cloudtrail`\n| eval n=if(tonumber(recipientAccountId) > 0, (floor(tonumber(eventVersion) / tonumber(recipientAccountId)) * tonumber(recipientAccountId)), null())'),
     ('eventstats', 'eventstats n = count() by k = tolower(eventName) | where n > 1',  # keys do not become columns
@@ -116,8 +116,7 @@ BINDING_ROWS = [
      '| where (isnotnull(siemforge_path1) AND siemforge_path1!="" AND mvcount(siemforge_path1)>0)'
      '\n| fields - siemforge_path1'),
     ("asl", "aggregate", "summarize n = count() by src = sourceIPAddress",
-     '`amazon_security_lake`\n| eval src=coalesce(\'src_endpoint.ip\', "__siemforge_null__")\n| stats count AS n by src\n'
-     '| eval src=if(src=="__siemforge_null__", null(), src)'),
+     '`amazon_security_lake`\n| fillnull value="__siemforge_null__" src_endpoint.ip\n| stats count AS n by src_endpoint.ip\n| rename src_endpoint.ip AS src\n| eval src=if(src=="__siemforge_null__", null(), src)'),
     ("raw", "eq_ci", 'where eventName =~ "PutImage"', '`cloudtrail` eventName="PutImage"'),
 ]
 

@@ -13,10 +13,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from siemforge.compiler import ir, lowering
+from siemforge.compiler import ir, lowering, nullability
 from siemforge.compiler.bindings import AUDIT_FIELD_PATTERN, Binding, ColumnRef, computed, row_filter
 from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
+from siemforge.compiler.nullability import Facts
 from siemforge.compiler.regex import RegexRefused, compile_re2
 from siemforge.compiler.types import Type
 
@@ -74,6 +75,7 @@ class KqlLowering:
     any_levels: list[list[str]] = field(default_factory=list)
     elements: list[str] = field(default_factory=list)
     any_flags: dict[ir.AnyElement, str] = field(default_factory=dict)
+    facts: Facts = Facts()  # what the nullability pass knows of the rows the stage being lowered reads
 
     # ------------------------------------------------------------------ names
     def fresh(self, stem: str) -> str:
@@ -115,6 +117,7 @@ class KqlLowering:
                     self.stage(st)
                 except CompileError as err:
                     raise lowering.placed(self.rule, FEATURES, err, stage) from None
+            self.facts = nullability.step(self.facts, stage)
 
     def refuse_lacking(self, stages: tuple[ir.Stage, ...]) -> None:
         """A computed field the table can only partly fill (`lacks`: Sysmon's Hashes without IMPHASH) is refused where
@@ -380,6 +383,17 @@ class KqlLowering:
         temps = {a.name: self.fresh("siemforge_agg") for a in stage.aggregations}
         renamed = tuple(ir.Aggregation(temps[a.name], a.fn, a.arg, a.type) for a in stage.aggregations)
         aggs = [self.aggregation(a) for a in renamed]
+        if not stage.by:  # one group, the whole table: each aggregate is one scalar (docs/semantics.md decision 42)
+            scalars = []
+            for a, agg in zip(stage.aggregations, aggs):
+                after = _after([agg])
+                steps = ([f"summarize {agg.text}", *after, f"project {temps[a.name]}"] if after
+                         else [f"summarize {agg.text.removeprefix(temps[a.name] + ' = ')}"])  # its one column
+                scalars.append(f"{render_name(a.name)} = toscalar({name} | {' | '.join(steps)})")
+            self.emit("extend " + ", ".join(scalars))
+            for a in stage.aggregations:
+                self.scope.computed[a.name] = _IR_TO_KQL.get(a.type, "dynamic")
+            return
         keys = [self.fresh("siemforge_key") for _ in stage.by] or [self.fresh("siemforge_key")]
         key_values = [self.value(b.expr).text for b in stage.by] or ["1"]
         # both sides get the same key columns; strings are never null in KQL, other keys are made text
@@ -498,7 +512,9 @@ class KqlLowering:
             case ir.Compare():
                 return self.compare(e)
             case ir.StringMatch(op=op, subject=s, pattern=p, case_sensitive=cs):
-                return Lowered(f"{self.text(s)} {op.value}{'_cs' if cs else ''} {self.text(p)}", "bool")
+                stored = self.stored_json_text(s, op, p)
+                subject = stored if stored is not None else self.text(s)
+                return Lowered(f"{subject} {op.value}{'_cs' if cs else ''} {self.text(p)}", "bool")
             case ir.WildcardMatch(subject=s, pattern=p, case_sensitive=cs):
                 # a missing value never matches (IR), but KQL's missing string is "", which `*` matches
                 subject = self.text(s)
@@ -589,6 +605,20 @@ class KqlLowering:
             self.any_flags[e] = flag
         return Lowered(f"{flag} > 0", "bool")
 
+    def stored_json_text(self, s: ir.Expr, op: ir.StrOp, p: ir.Expr) -> str | None:
+        """The table's own string column for `contains` in a whole JSON value the table stores as text (AWSCloudTrail's
+        RequestParameters), where that is the same test as in the value's JSON text (docs/semantics.md decision 43):
+        a word that no JSON serialisation splits, escapes or could find in a number; else None."""
+        if not (op is ir.StrOp.CONTAINS and isinstance(s, ir.Column) and not s.path and isinstance(p, ir.Literal)
+                and isinstance(p.value, str) and JSON_SAFE_WORD.fullmatch(p.value)):
+            return None
+        if s.name in self.scope.computed or not self.scope.from_table:
+            return None
+        ref = self.resolve(s.name, s.path)
+        if ref is None or not ref.json_text or ref.path:
+            return None
+        return render_name(ref.column)
+
     def text(self, e: ir.Expr) -> str:
         """An expression as a string (string matches read text; JSON values are made text first)."""
         o = self.value(e)
@@ -620,7 +650,7 @@ class KqlLowering:
             )
             return Lowered(f"{lt} {op} {rt}", "bool")
         if e.op is ir.CmpOp.NE:  # strings are never null in KQL: not guarded
-            nulls = lowering.null_guards(FEATURES, e, lt, rt)
+            nulls = lowering.null_guards(FEATURES, e, lt, rt, self.facts)
             return Lowered("(" + " or ".join([*nulls, f"{lt} != {rt}"]) + ")" if nulls else f"{lt} != {rt}", "bool")
         return Lowered(f"{lt} {e.op.value} {rt}", "bool")
 
@@ -654,6 +684,12 @@ class KqlLowering:
         raise self.fail(UNSUPPORTED.get(e.fn, f"no KQL for function {e.fn}()"), e)
 
 
+# a word whose occurrences in a JSON text lie inside one string (or true/false/null) token, spelled the same in every
+# serialisation: letters, digits and `_` only (never escaped, never whitespace or punctuation), starting with a letter
+# that cannot continue an escape (`\n`, `\t`, `\uXXXX` …) nor appear in a number (`1e5`)
+JSON_SAFE_WORD = re.compile(r"[g-mo-qsv-zG-MO-QSV-Z_][A-Za-z0-9_]*")
+
+
 def _has_any(e: ir.Expr) -> bool:
     return any(isinstance(x, ir.AnyElement) for x in ir.walk(e))
 
@@ -667,10 +703,12 @@ def _after(aggs: list[AggLowered]) -> list[str]:
 
 
 def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
-    """Can this predicate evaluate to null in KQL (a comparison of a non-string value that may be null)?"""
+    """Can this predicate evaluate to null in KQL (a comparison of a non-string value that may be null: not one the
+    nullability pass proves non-null, decision 40)?"""
     match e:
         case ir.Compare(left=l, right=r) | ir.Arith(left=l, right=r):
-            return any(not isinstance(x, ir.Literal) and low.value(x).type not in ("string",) for x in (l, r))
+            return any(not nullability.non_null(x, low.facts) and low.value(x).type not in ("string",)
+                       for x in (l, r))
         case ir.InList(subject=s):
             return low.value(s).type not in ("string", "dynamic")
         case ir.And(operands=ops) | ir.Or(operands=ops):
@@ -680,7 +718,7 @@ def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
         case ir.Call(fn=fn) if fn in ("tobool",):
             return True
         case ir.Column() | ir.Index() | ir.Case():
-            return True
+            return not nullability.non_null(e, low.facts)
     return False
 
 
@@ -864,7 +902,7 @@ UNSUPPORTED: dict[str, str] = {}  # every function has a KQL form
 
 
 FEATURES = Features("sentinel", "Sentinel", "docs/backends/sentinel.md", sequential_assignment=True,
-                    three_valued_logic=True)
+                    three_valued_logic=True, prunes_columns=True)
 
 
 CHAIN = 64  # operands one `and`/`or` chain holds before it is grouped

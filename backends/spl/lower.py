@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from siemforge.compiler import ir, lowering
+from siemforge.compiler import ir, lowering, nullability
 from siemforge.compiler.bindings import Binding, named_field, row_filter
 from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
+from siemforge.compiler.nullability import Facts
 from siemforge.compiler.types import Type
 
 from .render import command_field, pcre_escape, render_field, render_string_literal, search_field, search_literal
@@ -53,6 +54,7 @@ class SplLowering:
     live: dict[str, None] = field(default_factory=dict)  # temporaries still on the rows, in order of creation
     at_stage: ir.Stage | None = None  # the rule's stage being lowered (where a refusal points by default)
     element: tuple[str, tuple[str | int, ...] | None] | None = None  # AnyElement: the multivalue field, its leaf path
+    facts: Facts = Facts()  # what the nullability pass knows of the rows the stage being lowered reads
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -89,6 +91,8 @@ class SplLowering:
         terms: list[str] = []
         if stages and isinstance(stages[0], ir.Filter):
             terms, rest = BaseSearch(self.binding).split(stages[0].predicate)
+            # the rest is ANDed with the base terms: what the whole filter proves holds wherever the rest decides
+            self.facts = nullability.step(self.facts, stages[0])
             stages = stages[1:]
             if rest is not None:
                 stages.insert(0, ir.Filter(rest))
@@ -112,6 +116,7 @@ class SplLowering:
             self.at_stage = stage
             for st in preprocess(stage, FEATURES, lambda: self.fresh("tmp")):
                 self.stage(st)
+            self.facts = nullability.step(self.facts, stage)
 
     def stage(self, st: LoweringStage) -> None:
         if isinstance(st, Drop):
@@ -183,6 +188,7 @@ class SplLowering:
         pre: list[str] = []
         arg_temps: list[str] = []  # eventstats keeps every row: its temporaries are dropped after it
         funcs: list[str] = []
+        agg_fields: set[str] = set()  # the fields stats reads as they are (a key's fill must not change them)
         ranked: tuple[ir.Aggregation, str] | None = None  # a percentile: the aggregation and its value column
         for a in aggs:
             if a.fn is ir.AggFn.PERCENTILE:  # docs/semantics.md decision 20: the nearest rank, by ranking the rows
@@ -207,43 +213,94 @@ class SplLowering:
                 pre.append(f"{arg}={self.as_value(v)}")
                 arg_temps.append(arg)
             funcs.append(f"{fn}({command_field(arg)}) AS {command_field(a.name)}")
+            agg_fields.add(arg)
+        if command == "stats":
+            self.stats_keys(pre, funcs, agg_fields, aggs, by, ranked)
+            return
         # eval is sequential: a key written under its own name must not be read by a later key of the same eval;
         # and eventstats keeps every row, so a computed key must not replace (or add) a column: such keys go
         # through temporaries
-        names = [b.name for b in by]
         keys: list[str] = []
         temps: list[tuple[str, str]] = []  # (temporary, key name)
+        restore: list[str] = []
         for i, b in enumerate(by):
             v = self.value(b.expr)
-            # read after this eval assigns it: by a later key of the same eval, or by an aggregation (stats runs after;
-            # earliest/latest read the event time)
             later = [*(x.expr for x in by[i + 1:]), *(a.arg for a in aggs if a.arg is not None)]
-            read_later = any(_reads(e, b.name) for e in later) or (
-                b.name == "_time" and any(a.fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) for a in aggs))
+            read_later = any(_reads(e, b.name) for e in later)
             # the key is the row's own field under the same Splunk name (on asl, eventName is 'api.operation': not so)
             own_column = (isinstance(b.expr, ir.Column) and not b.expr.path and b.expr.name == b.name
                           and v.text == render_field(b.name))
             name = b.name
-            if read_later or (command == "eventstats" and not own_column):
+            if read_later or not own_column:
                 name = self.fresh("key")
                 temps.append((name, b.name))
-            # stats drops rows whose key is null; the IR keeps them as a group: fill, then restore
-            pre.append(f"{render_field(name)}=coalesce({self.as_value(v)}, {render_string_literal(NULL_KEY)})")
+            if nullability.non_null(b.expr, self.facts):  # decision 40: no group of null keys to keep
+                if name != b.name:
+                    pre.append(f"{render_field(name)}={self.as_value(v)}")
+            else:  # eventstats drops rows whose key is null; the IR keeps them as a group: fill, then restore
+                pre.append(f"{render_field(name)}=coalesce({self.as_value(v)}, {render_string_literal(NULL_KEY)})")
+                if name == b.name:
+                    restore.append(b.name)
             keys.append(command_field(name))
         if pre:
             self.emit("eval " + ", ".join(pre))
+        self.emit(f"{command} " + " ".join(funcs) + (" by " + " ".join(keys) if keys else ""))
+        if temps or arg_temps:
+            self.drop([*(t for t, _ in temps), *arg_temps])
+        if restore:
+            self.emit(restore_null_keys(restore))
+
+    def stats_keys(self, pre: list[str], funcs: list[str], agg_fields: set[str], aggs: tuple[ir.Aggregation, ...],
+                   by: tuple[ir.Assignment, ...], ranked: tuple[ir.Aggregation, str] | None) -> None:
+        """`stats … by` as ESCU writes it: a key that is a plain field of the events groups by that field, renamed
+        to the key's name at the end; a computed key is evaluated first. `stats by` drops events whose key is null
+        and the IR keeps them as a group (decision 9), so the keys that may be null — only those, decision 40 — are
+        filled with a sentinel (`fillnull`) before and made null again after (stats.py)."""
+        agg_names = {a.name for a in aggs}
+        key_names = [b.name for b in by]
+        lowered = [self.value(b.expr) for b in by]
+        by_fields: list[str | None] = []
+        used: set[str] = set()
+        for b, v in zip(by, lowered):
+            f = v.field
+            ok = (isinstance(b.expr, ir.Column) and not b.expr.path and f is not None and "'" not in f
+                  and "\\" not in f and f not in used and (f == b.name or (f not in key_names and f not in agg_names))
+                  and not any(_reads(a.arg, b.expr.name) for a in aggs if a.arg is not None)
+                  and f not in agg_fields)
+            by_fields.append(f if ok else None)
+            if ok and f is not None:
+                used.add(f)
+        evals: list[str] = []
+        keys: list[str] = []
+        fills: list[str] = []
+        renames: list[tuple[str, str]] = []
+        restore: list[str] = []
+        for i, (b, v, f) in enumerate(zip(by, lowered, by_fields)):
+            if f is None:
+                later = [*(x.expr for x in by[i + 1:]), *(a.arg for a in aggs if a.arg is not None)]
+                read_later = any(_reads(e, b.name) for e in later) or (
+                    b.name == "_time" and any(a.fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) for a in aggs))
+                f = b.name
+                if read_later or b.name in used:
+                    f = self.fresh("key")
+                evals.append(f"{render_field(f)}={self.as_value(v)}")
+            if f != b.name:
+                renames.append((f, b.name))
+            if not nullability.non_null(b.expr, self.facts):
+                fills.append(command_field(f))
+                restore.append(b.name)
+            keys.append(command_field(f))
+        pre = [*pre, *evals]
+        if pre:
+            self.emit("eval " + ", ".join(pre))
+        if fills:
+            self.emit(f"fillnull value={render_string_literal(NULL_KEY)} " + " ".join(fills))
         if ranked is not None:
             funcs.append(self.nearest_rank(*ranked, keys))
-        self.emit(f"{command} " + " ".join(funcs) + (" by " + " ".join(keys) if keys else ""))
-        if command == "eventstats":
-            if temps or arg_temps:
-                self.drop([*(t for t, _ in temps), *arg_temps])
-            restore = [b.name for b in by if b.name not in {n for _, n in temps}]
-        else:  # stats: its rows hold only its own columns, the temporary keys renamed to theirs
-            self.live.clear()
-            if temps:
-                self.emit("rename " + ", ".join(f"{command_field(t)} AS {command_field(n)}" for t, n in temps))
-            restore = names
+        self.emit("stats " + " ".join(funcs) + (" by " + " ".join(keys) if keys else ""))
+        self.live.clear()  # its rows hold only its own columns
+        if renames:
+            self.emit("rename " + ", ".join(f"{command_field(t)} AS {command_field(n)}" for t, n in renames))
         if restore:
             self.emit(restore_null_keys(restore))
 
@@ -505,7 +562,7 @@ class SplLowering:
         if e.op is ir.CmpOp.EQ:
             return Lowered(f"{lt}=={rt}", cond=True)
         if e.op is ir.CmpOp.NE:
-            nulls = lowering.null_guards(FEATURES, e, lt, rt)
+            nulls = lowering.null_guards(FEATURES, e, lt, rt, self.facts)
             return Lowered("(" + " OR ".join([*nulls, f"{lt}!={rt}"]) + ")" if nulls else f"{lt}!={rt}", cond=True)
         return Lowered(f"{lt}{e.op.value}{rt}", cond=True)
 
@@ -697,7 +754,7 @@ UNSUPPORTED: dict[str, str] = {
 
 
 FEATURES = Features("splunk", "Splunk", "docs/backends/splunk.md", reads_undeclared=True,
-                    sequential_assignment=True, three_valued_logic=True)
+                    sequential_assignment=True, three_valued_logic=True, prunes_columns=True)
 
 
 def row_terms(binding: Binding) -> list[str]:

@@ -7,6 +7,8 @@ null again after (`restore_null_keys`).
 
 from __future__ import annotations
 
+import re
+
 from siemforge.compiler import ir
 
 from .render import render_field, render_string_literal
@@ -20,8 +22,15 @@ AGG_FUNCTIONS = {
 }
 
 
+PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def restore_null_keys(names: list[str]) -> str:
-    """The eval that turns the sentinel back into null in each key column."""
+    """The command that turns the sentinel back into null in each key column: for several keys of plain names, one
+    `foreach` over them with the eval as its template (docs/semantics.md decision 41), else one eval per key."""
     sentinel = render_string_literal(NULL_KEY)
+    if len(names) > 1 and all(PLAIN_NAME.fullmatch(n) for n in names):
+        return (f"foreach {' '.join(names)} "
+                f"[eval <<FIELD>>=if('<<FIELD>>'=={sentinel}, null(), '<<FIELD>>')]")
     return "eval " + ", ".join(
         f"{render_field(n)}=if({render_field(n)}=={sentinel}, null(), {render_field(n)})" for n in names)
