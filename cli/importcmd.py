@@ -51,12 +51,17 @@ def _require(paths: Sequence[Path]) -> None:
 
 
 def _run(importer: Callable[[], list[ImportOutcome]]) -> list[ImportOutcome]:
+    from siemforge.importers.splunk import MacroFileError
+
     from .outputs import OutputError
 
     try:
         return importer()
     except OutputError as exc:
         err.print(f"error: {exc}", style="bold red", markup=False)
+        raise typer.Exit(2) from None
+    except MacroFileError as exc:
+        err.print(str(exc), style="bold red", markup=False)
         raise typer.Exit(2) from None
 
 
