@@ -69,6 +69,7 @@ REFUSALS = [
      "parse_json() of a computed value", 1, 28),
     ("AWSCloudTrail | where TenantId == \"x\"", "column TenantId of AWSCloudTrail has no field", 1, 23),
     ("let t = materialize(AWSCloudTrail | take 1); t", "KQL syntax siemforge does not read inside materialize", 1, 35),
+    ("AWSCloudTrail | where TimeGenerated between (ago(1d) .. now())", "operator between", 1, 23),
 ]
 
 
@@ -183,6 +184,14 @@ def test_malformed_or_unsayable_metadata_is_refused_at_its_key(tmp_path: Path, e
                  + extra)
     [o] = import_sentinel([f], tmp_path / "out")
     assert (o.status, o.reason, o.line, o.column) == ("refused", reason, line, 1)
+
+
+def test_a_file_that_is_not_yaml_is_refused_at_the_error(tmp_path: Path) -> None:
+    f = tmp_path / "broken.yaml"
+    f.write_text('name: R\nquery: "AWSCloudTrail\ntactics: [a, b\n')
+    [o] = import_sentinel([f], tmp_path / "out")
+    assert (o.status, o.line, o.column) == ("refused", 4, 1)
+    assert o.reason == "invalid YAML: found unexpected end of stream"
 
 
 def test_deep_nesting_refuses_one_rule_not_the_batch(tmp_path: Path) -> None:
