@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .common import ImportOutcome
+from .common import ImportOutcome, InputFileError
 from .spl_translate import Macro, Refusal, Search, Translator, split_commands
 
 __all__ = ["MacroFileError", "import_splunk", "read_macros", "split_commands"]
@@ -111,16 +111,8 @@ def _read_conf(path: Path) -> list[Search | ImportOutcome]:
     return out
 
 
-class MacroFileError(Exception):
-    """A macros file (`--macros`) that cannot be read: the file, and the line and column where there is one."""
-
-    def __init__(self, file: Path, line: int | None, column: int | None, message: str) -> None:
-        super().__init__(message)
-        self.file, self.line, self.column, self.message = file, line, column, message
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}" if self.line is not None else str(self.file)
-        return f"{where}: error: {self.message}"
+class MacroFileError(InputFileError):
+    """A macros file (`--macros`) that cannot be read or parsed."""
 
 
 def _macro_text(f: Path) -> str:

@@ -217,6 +217,14 @@ def test_cli_translate_prints_the_other_query() -> None:
     assert "| where totalgpu>800" in r.stdout
 
 
+def test_cli_translate_of_a_broken_file_names_it_once(tmp_path: Path) -> None:
+    f = tmp_path / "broken.yaml"
+    f.write_text('name: R\nquery: "AWSCloudTrail\n')
+    r = CliRunner().invoke(app, ["translate", str(f), "--to", "splunk"])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr.strip() == f"{f}:3:1: error: not translated: invalid YAML: found unexpected end of stream"
+
+
 # ------------------------------------------------------------------------------------------ the migration corpus
 def _corpus_outcomes(tmp_path: Path) -> list[Any]:
     if not MIGRATION.is_dir():
