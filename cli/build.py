@@ -113,6 +113,15 @@ def _where(text: str, key: str, section: str = "build") -> tuple[int, int]:
     return 1, 1
 
 
+def _table_at(text: str, name: str) -> tuple[int, int]:
+    """Line and column of the table header `[name…]` (or of a key `name.x = …`, `name = …`) in `text`."""
+    pattern = re.compile(rf"^\s*(?:\[+\s*\"?{re.escape(name)}\"?\s*[\].]|\"?{re.escape(name)}\"?\s*[.=])")
+    for i, line in enumerate(text.splitlines(), 1):
+        if pattern.match(line):
+            return i, len(line) - len(line.lstrip()) + 1
+    return 1, 1
+
+
 def load_config(path: Path) -> dict[str, Any]:
     """The `[build]` table of a siemforge.toml; ConfigError naming file, line and column."""
     try:
@@ -132,6 +141,12 @@ def load_config(path: Path) -> dict[str, Any]:
             raise ConfigError(path, len(lines), len(lines[-1]) + 1,
                               f"not valid TOML: {str(exc).removesuffix(' (at end of document)')}") from None
         raise ConfigError(path, 1, 1, f"not valid TOML: {exc}") from None
+    for table in doc:
+        if table != "build":  # a misspelt [build] would otherwise build with every default, silently
+            value = doc[table]
+            is_table = isinstance(value, dict) or isinstance(value, list) and value and isinstance(value[0], dict)
+            what = f"table [{table}]" if is_table else f"key {table!r}"
+            raise ConfigError(path, *_table_at(text, table), f"unknown {what}; siemforge.toml has one table, [build]")
     build = doc.get("build", {})
     if not isinstance(build, dict):
         raise ConfigError(path, *_where(text, "build", ""), "`build` must be a table ([build])")

@@ -134,7 +134,7 @@ def coverage(
         try:
             data = load_attack_data(attack_data)
         except AttackDataError as exc:
-            err.print(f"error: --attack-data: {exc}", style="bold red", markup=False)
+            err.print(f"{exc.where}: error: --attack-data: {exc.message}", style="bold red", markup=False)
             raise typer.Exit(2) from None
     known = TACTICS + tuple(t for t in (data.tactic_order if data else ()) if t not in TACTICS)
     found, failures = read_rules(rules, known)

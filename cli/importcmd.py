@@ -51,12 +51,17 @@ def _require(paths: Sequence[Path]) -> None:
 
 
 def _run(importer: Callable[[], list[ImportOutcome]]) -> list[ImportOutcome]:
+    from siemforge.importers.common import InputFileError
+
     from .outputs import OutputError
 
     try:
         return importer()
     except OutputError as exc:
         err.print(f"error: {exc}", style="bold red", markup=False)
+        raise typer.Exit(2) from None
+    except InputFileError as exc:
+        err.print(str(exc), style="bold red", markup=False)
         raise typer.Exit(2) from None
 
 
@@ -162,7 +167,8 @@ def translate(
         for o in outcomes:
             if o.status == "refused":
                 failed = True
-                err.print(f"{_position(o)}: error: {o.name}: not translated: {o.reason}", style="bold red",
+                named = "" if o.name == Path(o.origin).name else f"{o.name}: "  # a file read as no rule: its name
+                err.print(f"{_position(o)}: error: {named}not translated: {o.reason}", style="bold red",
                           markup=False)
                 continue
             for path in o.written:

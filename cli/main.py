@@ -352,7 +352,8 @@ def test(
 @app.command(name="compile")
 def compile_cmd(
     rules: RuleFiles,
-    target: Annotated[str, typer.Option("--target", "-t", help="target name, or all (see `siemforge targets`)")],
+    target: Annotated[list[str], typer.Option(
+        "--target", "-t", help="target name, several (-t a,b or -t a -t b), or all (see `siemforge targets`)")],
     binding: Annotated[str | None, typer.Option(help="physical schema to compile against")] = None,
     dialect: Annotated[str | None, typer.Option(
         help="-t sql: duckdb (default), spark or trino; a dialect is the SQL target's binding")] = None,
@@ -375,25 +376,31 @@ def compile_cmd(
             raise typer.Exit(2)
         binding = dialect
 
-    if target == "all":
-        selected = list(targets().values())
-        if binding is not None:
-            err.print("error: --binding needs a single --target", style="bold red", markup=False)
-            raise typer.Exit(2)
-    else:
-        tgt = targets().get(target)
-        if tgt is None:
+    wanted_targets = list(dict.fromkeys(n.strip() for t in target for n in t.split(",") if n.strip()))
+    for name in wanted_targets:
+        if name != "all" and name not in targets():
             err.print(
-                f"error: unknown target {target!r}; targets: all, {', '.join(sorted(targets()))}",
+                f"error: unknown target {name!r}; targets: all, {', '.join(sorted(targets()))}",
                 style="bold red",
                 markup=False,
             )
             raise typer.Exit(2)
+    if "all" in wanted_targets or len(wanted_targets) > 1:
+        selected = list(targets().values()) if "all" in wanted_targets else [targets()[n] for n in wanted_targets]
+        if binding is not None:
+            err.print("error: --binding needs a single --target", style="bold red", markup=False)
+            raise typer.Exit(2)
+    elif not wanted_targets:
+        err.print("error: --target names no target", style="bold red", markup=False)
+        raise typer.Exit(2)
+    else:
+        one = wanted_targets[0]
+        tgt = targets()[one]
         names = [*tgt.bindings, *sorted({b.name for b in builtin_bindings().values()  # the user's, too
-                                         if b.user and b.target == target and b.name not in tgt.bindings})]
+                                         if b.user and b.target == one and b.name not in tgt.bindings})]
         if binding is not None and binding not in names:
             err.print(
-                f"error: target {target!r} has no binding {binding!r}; bindings: {', '.join(names)}",
+                f"error: target {one!r} has no binding {binding!r}; bindings: {', '.join(names)}",
                 style="bold red",
                 markup=False,
             )

@@ -59,7 +59,11 @@ def tactic_title(shortname: str) -> str:
 
 
 class AttackDataError(Exception):
-    """An ATT&CK STIX bundle that cannot be read: the message names the file."""
+    """An ATT&CK STIX bundle that cannot be read: `where` is the file (with line:column where there is one)."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where, self.message = where, message
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +94,12 @@ def load_attack_data(path: Path) -> AttackData:
     try:
         bundle = orjson.loads(path.read_bytes())
     except OSError as exc:
-        raise AttackDataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise AttackDataError(str(path), f"cannot read: {exc.strerror or exc}") from None
     except orjson.JSONDecodeError as exc:
-        raise AttackDataError(f"{path}: not JSON: {exc}") from None
+        raise AttackDataError(f"{path}:{exc.lineno}:{exc.colno}", f"not JSON: {exc.msg}") from None
     objects = bundle.get("objects") if isinstance(bundle, dict) else None
     if not isinstance(objects, list):
-        raise AttackDataError(f"{path}: not a STIX bundle (no `objects` list)")
+        raise AttackDataError(str(path), "not a STIX bundle (no `objects` list)")
     names: dict[str, str] = {}
     tactics_of: dict[str, tuple[str, ...]] = {}
     tactic_names: dict[str, str] = {}
@@ -124,7 +128,7 @@ def load_attack_data(path: Path) -> AttackData:
                 if isinstance(p, dict) and p.get("kill_chain_name") == "mitre-attack" and p.get("phase_name")
             )
     if not names:
-        raise AttackDataError(f"{path}: a STIX bundle without ATT&CK techniques (no attack-pattern objects)")
+        raise AttackDataError(str(path), "a STIX bundle without ATT&CK techniques (no attack-pattern objects)")
     order = tuple(tactic_by_ref[r] for r in matrix_refs if r in tactic_by_ref)
     order += tuple(t for t in TACTICS if t in tactic_names and t not in order)
     order += tuple(sorted(t for t in tactic_names if t not in order))

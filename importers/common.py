@@ -1,4 +1,5 @@
-"""What every importer returns: one outcome per input rule, imported (files written) or refused (why, where)."""
+"""What every importer returns: one outcome per input rule, imported (files written) or refused (why, where); and
+the error of an input that stops the whole import (a macros file that cannot be read)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,15 @@ def formatted(text: str, file: str) -> str:
         return format_text(text, file)
     except FormatError:
         return text
+
+
+class InputFileError(Exception):
+    """An input file the whole import needs and cannot read: the file, and the line and column where there is one."""
+
+    def __init__(self, file: Path, line: int | None, column: int | None, message: str) -> None:
+        super().__init__(message)
+        self.file, self.line, self.column, self.message = file, line, column, message
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line is not None else str(self.file)
+        return f"{where}: error: {self.message}"

@@ -496,7 +496,7 @@ class Translator:
                     raise _refuse("`in` with an empty list", lst)
                 return Value(f"{self._plain(left, scope, node)} {op_tok} ({', '.join(items)})")
             case "between":
-                raise _refuse("between", node)
+                raise _refuse("operator between", node)
             case "add" | "sub" | "mul" | "div" | "mod":
                 sym = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%"}[d]
                 return Value(f"{self._plain(ch[0], scope, node)} {sym} {self._plain(ch[1], scope, node)}")

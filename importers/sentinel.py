@@ -155,7 +155,7 @@ def _read_yaml(f: Path, text: str) -> SentinelRule:
         d = exc.diagnostics[0]
         line, column = (d.span.line, d.span.column) if d.span else (None, None)
         return SentinelRule(f, {"name": f.name}, None, None, False,
-                            Refusal(f"not YAML: {d.message}", line, column, in_file=True))
+                            Refusal(d.message, line, column, in_file=True))
     props = doc.value
     if not isinstance(props, dict) or not isinstance(props.get("query"), str) or "name" not in props:
         what = "a siemforge or Sigma rule" if isinstance(props, dict) and "title" in props else "a YAML file"

@@ -18,6 +18,7 @@ import lark
 import yaml
 
 from siemforge.compiler.bindings import Binding, bindings_for
+from siemforge.compiler.types import Type
 
 _COMMANDS = ("search", "eval", "stats", "eventstats", "tstats", "rename", "fields", "table", "lookup", "spath",
              "fillnull", "bin")
@@ -595,8 +596,20 @@ class Translator:
                 self.s.dm_prefixes = sorted(set(self.s.dm_prefixes) | self.dm_prefixes(c, dm))
             else:
                 expr = self.field(name, _pos(c, at))
+                if self.json_valued(expr):
+                    # SPL groups by the field's text; a JSON value as a key is its text too (as decision 51 for
+                    # KQL), and KQL cannot group by a `dynamic` value (Kusto.Language KS116)
+                    expr = f"tostring({expr})"
             out.append((name, expr))
         return out
+
+    def json_valued(self, expr: str) -> bool:
+        """`expr` is a source field the source holds as JSON or does not type (a member of a JSON column)."""
+        from siemforge.compiler.sources import package_sources
+
+        if self.s.columns is not None or expr in self.s.local or not re.fullmatch(r"[\w.]+", expr):
+            return False
+        return package_sources()[self.s.source].field_type(expr) in (Type.DYNAMIC, Type.ANY)
 
     def summarize(self, aggs: list[tuple[str, str]], keys: list[tuple[str, str]], drop_null_keys: bool) -> None:
         parts = [f"{_col(n)} = {e}" for n, e in aggs]

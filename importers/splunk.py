@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
-from .common import ImportOutcome, formatted
+from .common import ImportOutcome, InputFileError, formatted
 from .spl_translate import Macro, Refusal, Search, Translator, split_commands
 
-__all__ = ["import_splunk", "read_macros", "split_commands"]
+__all__ = ["MacroFileError", "import_splunk", "read_macros", "split_commands"]
 
 
 # ---------------------------------------------------------------------------------------------- reading the inputs
@@ -111,20 +111,46 @@ def _read_conf(path: Path) -> list[Search | ImportOutcome]:
     return out
 
 
+class MacroFileError(InputFileError):
+    """A macros file (`--macros`) that cannot be read or parsed."""
+
+
+def _macro_text(f: Path) -> str:
+    try:
+        return f.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MacroFileError(f, None, None, f"cannot read the macros file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise MacroFileError(f, None, None, f"the macros file is not UTF-8 text: {exc.reason}") from None
+
+
+def _macro_yaml(f: Path) -> object:
+    try:
+        return yaml.safe_load(_macro_text(f))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if problem.startswith("but ") and getattr(exc, "context", None):  # "expected a single document … but found"
+            problem = f"{exc.context} {problem}"  # type: ignore[attr-defined]
+        raise MacroFileError(f, mark.line + 1 if mark else None, mark.column + 1 if mark else None,
+                             f"not a macro YAML file: {problem}") from None
+
+
 def read_macros(paths: Sequence[Path]) -> dict[str, Macro]:
-    """ESCU macro YAML (`name`, `definition`, `arguments`) or macros.conf (`[name(n)]`, `definition`, `args`)."""
+    """ESCU macro YAML (`name`, `definition`, `arguments`) or macros.conf (`[name(n)]`, `definition`, `args`);
+    MacroFileError for a file that cannot be read or parsed."""
     found: dict[str, Macro] = {}
     files: list[Path] = []
     for p in paths:
         files.extend(sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p])
     for f in files:
         if f.suffix in (".yml", ".yaml"):
-            d = yaml.safe_load(f.read_text(encoding="utf-8"))
+            d = _macro_yaml(f)
             if isinstance(d, dict) and isinstance(d.get("name"), str) and "definition" in d:
                 found[d["name"]] = Macro(str(d["definition"]), tuple(str(a) for a in d.get("arguments") or ()))
         elif f.suffix == ".conf":
             stanza = None
-            for ln in f.read_text(encoding="utf-8").splitlines():
+            for ln in _macro_text(f).splitlines():
                 s = ln.strip()
                 if s.startswith("[") and s.endswith("]"):
                     stanza = re.sub(r"\(\d+\)$", "", s[1:-1])

@@ -126,6 +126,10 @@ BAD_CONFIGS = [
     ("[build]\ntests = \"yes\"\n", "siemforge.toml:2:1: error: tests must be true or false"),
     ("[build]\ntargets = [executor]\n", "siemforge.toml:2:12: error: not valid TOML: Invalid value"),
     ("[build]\ntargets = [\"executor\"\n", "siemforge.toml:3:1: error: not valid TOML: Unclosed array"),
+    ("# a misspelt [build] is not every default\n[biuld]\ntests = false\n",
+     "siemforge.toml:2:1: error: unknown table [biuld]; siemforge.toml has one table, [build]"),
+    ("[build]\ntests = true\n\n[[tools]]\nx = 1\n", "siemforge.toml:4:1: error: unknown table [tools]"),
+    ("tests = false\n", "siemforge.toml:1:1: error: unknown key 'tests'; siemforge.toml has one table, [build]"),
 ]
 
 

@@ -138,6 +138,10 @@ def test_compile_batch_goes_on_after_a_bad_rule(tmp_path: Path) -> None:
     ("{product: windows, category: process_creation}", ["--target", "sentinel", "--binding", "WindowsEvent"],
      {"sentinel": "WindowsEvent"}),
     ("{product: foo}", ["--target", "splunk"], {"splunk": "asis"}),
+    # several targets: a comma list, or -t given again (the last one alone used to win, silently)
+    ("{product: aws, service: cloudtrail}", ["-t", "sentinel,splunk"], {"sentinel": "sentinel", "splunk": "raw"}),
+    ("{product: aws, service: cloudtrail}", ["-t", "sentinel", "-t", "executor"],
+     {"sentinel": "sentinel", "executor": "raw"}),
 ])
 def test_compile_json_names_the_binding_each_rule_was_compiled_on(tmp_path: Path, logsource: str, asked: list[str],
                                                                   expected: dict[str, str]) -> None:
@@ -147,6 +151,19 @@ def test_compile_json_names_the_binding_each_rule_was_compiled_on(tmp_path: Path
     r = sf("compile", str(tmp_path), *(asked or ["--target", "all"]), "--format", "json")
     assert r.returncode == 0, r.stderr
     assert {i["target"]: i["binding"] for i in json.loads(r.stdout)} == expected
+
+
+@pytest.mark.parametrize(("asked", "message"), [
+    (["-t", "sentinel,nope"], "error: unknown target 'nope'; targets: all, executor, sentinel, splunk"),
+    (["-t", "sentinel,splunk", "--binding", "raw"], "error: --binding needs a single --target"),
+    (["-t", ","], "error: --target names no target"),
+])
+def test_compile_bad_target_list_is_a_usage_error(tmp_path: Path, asked: list[str], message: str) -> None:
+    write_rule(tmp_path, "title: t\nlogsource: {product: aws, service: cloudtrail}\n"
+                         "detection: {sel: {eventName: x}, condition: sel}\n")
+    r = sf("compile", str(tmp_path), *asked)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.stdout == ""
 
 
 def test_compile_output_never_overwrites_user_files(tmp_path: Path) -> None:

@@ -253,11 +253,14 @@ def test_cli_does_not_overwrite_a_users_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["no/such/folder"], "no/such/folder: error: no such file or folder"),
-    (["rules", "--attack-data", "no-such.json"], "--attack-data:"),
+    (["rules", "--attack-data", "no-such.json"], "no-such.json: error: --attack-data: cannot read"),
+    (["rules", "--attack-data", "{tmp}/broken.json"],
+     "broken.json:2:1: error: --attack-data: not JSON: unexpected end of data"),
     (["rules", "--html", "{tmp}/layer.json"], "--html and -o name the same file"),
     (["rules", "--html", "{tmp}"], "a folder; name the file to write"),
 ])
 def test_cli_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "broken.json").write_text('{"objects": [\n')
     r = sf("coverage", *[a.format(tmp=tmp_path) for a in args], "-o", str(tmp_path / "layer.json"))
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "layer.json").exists()

@@ -69,6 +69,7 @@ REFUSALS = [
      "parse_json() of a computed value", 1, 28),
     ("AWSCloudTrail | where TenantId == \"x\"", "column TenantId of AWSCloudTrail has no field", 1, 23),
     ("let t = materialize(AWSCloudTrail | take 1); t", "KQL syntax siemforge does not read inside materialize", 1, 35),
+    ("AWSCloudTrail | where TimeGenerated between (ago(1d) .. now())", "operator between", 1, 23),
 ]
 
 
@@ -185,6 +186,14 @@ def test_malformed_or_unsayable_metadata_is_refused_at_its_key(tmp_path: Path, e
     assert (o.status, o.reason, o.line, o.column) == ("refused", reason, line, 1)
 
 
+def test_a_file_that_is_not_yaml_is_refused_at_the_error(tmp_path: Path) -> None:
+    f = tmp_path / "broken.yaml"
+    f.write_text('name: R\nquery: "AWSCloudTrail\ntactics: [a, b\n')
+    [o] = import_sentinel([f], tmp_path / "out")
+    assert (o.status, o.line, o.column) == ("refused", 4, 1)
+    assert o.reason == "invalid YAML: found unexpected end of stream"
+
+
 def test_deep_nesting_refuses_one_rule_not_the_batch(tmp_path: Path) -> None:
     f = tmp_path / "deep.yaml"
     f.write_text("name: Deep\nquery: |\n  AWSCloudTrail | where " + "(" * 3000 + "true" + ")" * 3000 + "\n")
@@ -206,6 +215,14 @@ def test_cli_translate_prints_the_other_query() -> None:
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith('`cloudtrail` eventName="RunInstances"')
     assert "| where totalgpu>800" in r.stdout
+
+
+def test_cli_translate_of_a_broken_file_names_it_once(tmp_path: Path) -> None:
+    f = tmp_path / "broken.yaml"
+    f.write_text('name: R\nquery: "AWSCloudTrail\n')
+    r = CliRunner().invoke(app, ["translate", str(f), "--to", "splunk"])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr.strip() == f"{f}:3:1: error: not translated: invalid YAML: found unexpected end of stream"
 
 
 # ------------------------------------------------------------------------------------------ the migration corpus

@@ -165,6 +165,13 @@ TRANSLATIONS = [  # SPL (a savedsearches.conf search) → the imported rule's qu
     ("`cloudtrail` date_wday=sunday date_hour<8 | bin _time span=1h | stats count by _time",
      "where dayofweek(_time) == 0 and hourofday(_time) < 8\n| extend _time = bin(_time, 1h)\n"
      "| summarize count = count() by _time\n| where isnotnull(_time)"),
+    # a JSON member or JSON column as a key: its text, as SPL groups it (a dynamic key is KS116 in KQL)
+    ("`cloudtrail` eventName=ConsoleLogin | stats count by additionalEventData.MFAUsed, requestParameters, userAgent",
+     'where eventName =~ "ConsoleLogin"\n| summarize count = count()\n'
+     "    by `additionalEventData.MFAUsed` = tostring(additionalEventData.MFAUsed),\n"
+     "      requestParameters = tostring(requestParameters), userAgent\n"
+     "| where isnotnull(`additionalEventData.MFAUsed`) and isnotnull(requestParameters)\n"
+     "      and isnotnull(userAgent)"),
 ]
 
 
@@ -291,3 +298,25 @@ def test_the_cli_imports_with_macros_and_translates(tmp_path: Path) -> None:
     t = subprocess.run([*cmd, "translate", str(seed), "--to", "sentinel", "--macros", str(MACROS[0])],
                        capture_output=True, text=True, timeout=300)
     assert t.returncode == 0 and "AWSCloudTrail" in t.stdout and "PutImage" in t.stdout, t.stderr
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("name: a\n---\nname: b\n",
+     ":2:1: error: not a macro YAML file: expected a single document in the stream but found another document"),
+    ("name: x\ndefinition: [a\n", ":3:1: error: not a macro YAML file: expected ',' or ']'"),
+    (b"\xff\xfe", ": error: the macros file is not UTF-8 text"),
+])
+def test_a_bad_macros_file_is_an_error_at_its_position(tmp_path: Path, text: str | bytes, where: str) -> None:
+    """`--macros` naming a file that is not macro YAML: exit 2, file:line:col, no traceback, nothing written."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "macros.yml"
+    bad.write_bytes(text if isinstance(text, bytes) else text.encode())
+    search = tmp_path / "savedsearches.conf"
+    search.write_text("[My search]\nsearch = `cloudtrail` eventName=X\n")
+    r = subprocess.run([sys.executable, "-m", "siemforge.cli.main", "import", "splunk", str(search), "--macros",
+                        str(bad), "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "siemforge bug" not in r.stderr, r.stderr
+    assert f"{bad}{where}" in r.stderr.replace("\n", " ")
+    assert not (tmp_path / "out").exists()

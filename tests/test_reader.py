@@ -71,6 +71,25 @@ def test_truncated_gzip_keeps_every_whole_line_before_the_cut(tmp_path: Path, li
     assert [(m.line, m.message.split(":")[0]) for m in bad] == [(whole, "read error")]
 
 
+@pytest.mark.parametrize("lines", [200, 100_000])  # the cut in the first block read, and in a later one
+def test_truncated_gzip_with_the_prefilter_keeps_the_lines_before_the_cut(tmp_path: Path, lines: int) -> None:
+    """The pre-filter reads blocks: a block cut by the damage still gives its whole lines, and the read error is
+    reported at the last of them (as without the pre-filter), not at the block's start."""
+    from siemforge.backends.executor.prefilter import LineFilter
+
+    text = "".join(json.dumps({"eventName": "A" if i % 2 else "B", "n": i}) + "\n" for i in range(lines)).encode()
+    data = gzip.compress(text)
+    p = tmp_path / "cut.ndjson.gz"
+    p.write_bytes(data[: len(data) // 2])
+    whole = zlib.decompressobj(wbits=31).decompress(data[: len(data) // 2]).count(b"\n")
+    bad: list[Malformed] = []
+    skipped = [0]
+    events = list(iter_events(p, bad.append, LineFilter(["B"]), skipped))
+    assert [e["n"] for e in events] == [n for n in range(whole) if n % 2 == 0 or n == 0]
+    assert len(events) + skipped[0] == whole and whole > 2
+    assert [(m.line, m.message.split(":")[0]) for m in bad] == [(whole, "read error")]
+
+
 def test_records_documents_stream_with_record_numbers(tmp_path: Path) -> None:
     p = tmp_path / "r.json"
     # two Records documents one after the other, a bare value and an array among the records, another key

@@ -240,11 +240,18 @@ def _skim(fh: IO[bytes], needles: tuple[bytes, ...], start: int = 0, end: int | 
         return
     pos += len(first)
     while end is None or pos < end:
-        block = fh.read(READ_BYTES if end is None else min(READ_BYTES, end - pos))
+        block, error = _read_block(fh, READ_BYTES if end is None else min(READ_BYTES, end - pos))
+        if error is not None:  # a truncated .gz: its whole lines before the damage, then the error, as unskimmed
+            yield from _skim_block(block[: block.rfind(b"\n") + 1], needles)
+            raise error
         if not block:
             return
         if not block.endswith(b"\n"):  # complete the last line (one that begins before `end`)
-            tail = fh.readline(MAX_LINE_BYTES + 1)
+            try:
+                tail = fh.readline(MAX_LINE_BYTES + 1)
+            except _READ_ERRORS:
+                yield from _skim_block(block[: block.rfind(b"\n") + 1], needles)
+                raise
             if len(tail) > MAX_LINE_BYTES and not tail.endswith(b"\n"):  # a line too long to hold: its length
                 whole = block[: block.rfind(b"\n") + 1]
                 yield from whole.splitlines(keepends=True)
@@ -260,6 +267,29 @@ def _skim(fh: IO[bytes], needles: tuple[bytes, ...], start: int = 0, end: int | 
             block += tail
         pos += len(block)
         yield from _skim_block(block, needles)
+
+
+def _read_block(fh: IO[bytes], size: int) -> tuple[bytes, BaseException | None]:
+    """Up to `size` bytes, read in steps (read1), so that a read error leaves the bytes read before it: (bytes,
+    the error or None). fh.read(size) on a BufferedReader over a truncated gzip raises and drops them all."""
+    read = getattr(fh, "read1", None)
+    if read is None:
+        try:
+            return fh.read(size), None
+        except _READ_ERRORS as exc:
+            return b"", exc
+    parts: list[bytes] = []
+    got = 0
+    try:
+        while got < size:
+            chunk = read(size - got)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+    except _READ_ERRORS as exc:
+        return b"".join(parts), exc
+    return b"".join(parts), None
 
 
 def _skim_block(block: bytes, needles: tuple[bytes, ...]) -> Iterator[bytes | int]:
