@@ -370,13 +370,13 @@ def compile_cmd(
 
     require_paths(rules)
     use_sources(sources, rules)
+    wanted_targets = list(dict.fromkeys(n.strip() for t in target for n in t.split(",") if n.strip()))
     if dialect is not None:  # the SQL target's bindings are its dialects (backends/sql/__init__.py)
-        if target != "sql" or (binding is not None and binding != dialect):
-            err.print("error: --dialect is for --target sql (and names its binding)", style="bold red", markup=False)
+        if wanted_targets != ["sql"] or (binding is not None and binding != dialect):
+            err.print("error: --dialect is for a single --target sql (and names its binding)", style="bold red",
+                      markup=False)
             raise typer.Exit(2)
         binding = dialect
-
-    wanted_targets = list(dict.fromkeys(n.strip() for t in target for n in t.split(",") if n.strip()))
     for name in wanted_targets:
         if name != "all" and name not in targets():
             err.print(

@@ -121,6 +121,8 @@ def test_the_cli_prints_each_dialect(tmp_path: Path) -> None:
         res = CliRunner().invoke(app, ["compile", "-t", "sql", "--dialect", dialect, str(tmp_path / "r.yml")])
         assert res.exit_code == 0, res.output
         assert "'RunInstances'" in res.output
+    both = CliRunner().invoke(app, ["compile", "-t", "sentinel,sql", "--dialect", "spark", str(tmp_path / "r.yml")])
+    assert both.exit_code == 2 and "--dialect is for a single --target sql" in both.output
 
 
 # ---------------------------------------------------------------------------------------------- the proof: rows
