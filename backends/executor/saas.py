@@ -102,7 +102,7 @@ def _parameter_error(params: Any, where: str) -> str | None:
 
 def _activity_error(doc: Any, where: str) -> str | None:
     if not isinstance(doc, dict):
-        return f"{where}is not a JSON object"
+        return f"{where}not a JSON object"
     events = doc.get("events")
     if not isinstance(events, list):
         return f"{where}Google Workspace activity: `events` is not an array"
