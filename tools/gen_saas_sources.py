@@ -200,9 +200,9 @@ ONELOGIN_FIELDS: dict[str, str] = {
     "authentication_factor_type": "int", "authentication_factor_description": "string",
     "user_field_id": "int", "user_field_name": "string",
 }
-ONELOGIN_NO_BINDING = ("no SIEM table or add-on carries OneLogin events: Microsoft Sentinel has no documented "
-                       "OneLogin table schema in the project, and Splunkbase has no OneLogin add-on with a documented "
-                       "sourcetype")
+ONELOGIN_NO_BINDING = ("no SIEM table or add-on carries OneLogin events here: the project has no schema of a "
+                       "Sentinel OneLogin table, and no Splunk add-on for OneLogin with a documented sourcetype was "
+                       "found")
 
 
 def table_columns(shared: Path, table: str) -> list[tuple[str, str]]:
