@@ -64,8 +64,8 @@ def test_case_searches_parse_with_the_spl_grammar() -> None:
 @pytest.mark.parametrize("text,target,says", [
     (rule(ADMIN, "eventName: DELETE_ROLE"), "sentinel", "no table schema for Microsoft Sentinel's Google Workspace"),
     (rule(ADMIN, "new_value: 'false'"), "splunk", "'parameters.NEW_VALUE' has no Splunk field"),
-    (rule(ONELOGIN, "event_type_id: 3"), "sentinel", "no SIEM table or add-on carries OneLogin events"),
-    (rule(ONELOGIN, "event_type_id: 3"), "splunk", "no SIEM table or add-on carries OneLogin events"),
+    (rule(ONELOGIN, "event_type_id: 3"), "sentinel", "OneLoginEventsV2_CL's columns are published but not how"),
+    (rule(ONELOGIN, "event_type_id: 3"), "splunk", "OneLoginEventsV2_CL's columns are published but not how"),
 ])
 def test_refusals_name_their_reason(text: str, target: str, says: str, tmp_path: Path) -> None:
     r = compile_rule(tmp_path, text)

@@ -180,8 +180,11 @@ GWS_SIGMA: dict[str, Any] = {
     "protoPayload.serviceName": "eventService", "protoPayload.Servicename": "eventService",
     "protoPayload.metadata.event.eventName": "name",
 }
+# Microsoft's Google Workspace (G Suite) connector page names its tables (GWorkspace_ReportsAPI_admin_CL, …_login_CL;
+# the connector is deprecated) but not their columns, and the project holds no schema of them
 GWS_NO_BINDING = ("the project has no table schema for Microsoft Sentinel's Google Workspace tables "
-                  "(GoogleWorkspaceReports, GWorkspace_ReportsAPI_*_CL) to write and check a binding against")
+                  "(GWorkspace_ReportsAPI_*_CL: Microsoft's connector page names the tables, not their columns) to "
+                  "write and check a binding against")
 
 # ---- OneLogin Events API -------------------------------------------------------------------------------------------
 # An event of GET /api/2/events (https://developers.onelogin.com/api-docs/2/events/list-events); the event's kind is
@@ -200,9 +203,13 @@ ONELOGIN_FIELDS: dict[str, str] = {
     "authentication_factor_type": "int", "authentication_factor_description": "string",
     "user_field_id": "int", "user_field_name": "string",
 }
-ONELOGIN_NO_BINDING = ("no SIEM table or add-on carries OneLogin events here: the project has no schema of a "
-                       "Sentinel OneLogin table, and no Splunk add-on for OneLogin with a documented sourcetype was "
-                       "found")
+# Sentinel's OneLogin IAM solution publishes the columns of OneLoginEventsV2_CL (EventTypeId, Ipaddr, UserName, …;
+# Azure/Azure-Sentinel Solutions/OneLoginIAM/Data Connectors/OneLoginIAMLogs_ccp/OneLoginIAMEventsLogs_Table.json) but
+# its data collection rule's transform there is a placeholder: which event field fills which column, and what
+# TimeGenerated is (the table has no created_at), is not documented
+ONELOGIN_NO_BINDING = ("no Sentinel table or Splunk add-on is bound: OneLoginEventsV2_CL's columns are published but "
+                       "not how the connector fills them from the Events API's fields, and no Splunk add-on for "
+                       "OneLogin with a documented sourcetype was found")
 
 
 def table_columns(shared: Path, table: str) -> list[tuple[str, str]]:
