@@ -407,7 +407,8 @@ def main() -> None:
               {"name": f"google_workspace.{app}",
                "description": f"Google Workspace {app} activity (Reports API, one row per event)",
                "logsource": {"product": "gcp", "service": f"google_workspace.{app}"},
-               "time": {"column": "_time", "from": "id.time"}, "no_binding": GWS_NO_BINDING, "fields": GWS_FIELDS, "aliases": GWS_ALIASES,
+               "time": {"column": "_time", "from": "id.time"}, "no_binding": GWS_NO_BINDING,
+               "fields": GWS_FIELDS, "aliases": GWS_ALIASES,
                "sigma_fields": GWS_SIGMA})
         cols = {"_time": "_time"}
         for f, t in GWS_FIELDS.items():
