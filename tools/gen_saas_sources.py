@@ -1,5 +1,5 @@
-"""Generate the identity and SaaS sources (sources/okta_*.yml, sources/github_*.yml) and their Microsoft Sentinel and
-Splunk bindings (sources/bindings/{okta,github}_*.{sentinel*,splunk_*}.yml).
+"""Generate the identity and SaaS sources (sources/okta_*.yml, github_*.yml, gcp_*.yml, google_workspace_*.yml,
+onelogin_*.yml) and their Microsoft Sentinel and Splunk bindings (sources/bindings/*.{sentinel*,splunk_*}.yml).
 
 Run from the repository root, with the project's shared/ data beside it:
 
@@ -150,6 +150,67 @@ GCP_SIGMA: dict[str, Any] = {
     "data.protoPayload.authorizationInfo.permission": "protoPayload.authorizationInfo[].permission",
     "data.protoPayload.authorizationInfo.granted": "protoPayload.authorizationInfo[].granted",
 }
+
+# ---- Google Workspace (Reports API activities) --------------------------------------------------------------------
+# One row per event of an Activity resource (https://developers.google.com/admin-sdk/reports/reference/rest/v1/
+# activities): the activity's own fields, and the event's `name`, `type` and `parameters` (an object: parameter name ->
+# its value, multiValue, intValue, boolValue, …), as Panther's GSuite.ActivityEvent flattens it (the reader explodes the
+# API's `events[]`; backends/executor/saas.py).
+GWS_FIELDS: dict[str, str] = {
+    "kind": "string", "etag": "string", "ipAddress": "string", "ownerDomain": "string",
+    "id": "dynamic", "id.time": "string", "id.uniqueQualifier": "string", "id.applicationName": "string",
+    "id.customerId": "string",
+    "actor": "dynamic", "actor.email": "string", "actor.profileId": "string", "actor.callerType": "string",
+    "actor.key": "string",
+    "name": "string", "type": "string", "parameters": "dynamic",
+}
+# The Cloud Logging service name of the Reports API applications the Sigma services name
+# (https://cloud.google.com/logging/docs/audit/gsuite-audit-logging: Admin Audit admin.googleapis.com, Login Audit
+# login.googleapis.com; semantics decision 65)
+GWS_SERVICE = {"admin": "admin.googleapis.com", "login": "login.googleapis.com"}
+GWS_ALIASES = ("extend eventService = " + "".join(f'iif(id.applicationName == "{app}", "{svc}", '
+                                                   for app, svc in GWS_SERVICE.items())
+               + "\"\"" + ")" * len(GWS_SERVICE) + "\n")
+# SigmaHQ's google_workspace rules: the admin rules name the Cloud Logging service (`eventService`), the event's name
+# and two of its parameters as Elastic / OpenSearch flatten them; the login rules name the Cloud Logging LogEntry
+# (`protoPayload.serviceName`, `protoPayload.metadata.event.eventName`) that the same event becomes there
+GWS_SIGMA: dict[str, Any] = {
+    "eventService": "eventService", "eventName": "name",
+    "setting_name": "parameters.SETTING_NAME", "new_value": "parameters.NEW_VALUE",
+    "protoPayload.serviceName": "eventService", "protoPayload.Servicename": "eventService",
+    "protoPayload.metadata.event.eventName": "name",
+}
+# Microsoft's Google Workspace (G Suite) connector page names its tables (GWorkspace_ReportsAPI_admin_CL, …_login_CL;
+# the connector is deprecated) but not their columns, and the project holds no schema of them
+GWS_NO_BINDING = ("the project has no table schema for Microsoft Sentinel's Google Workspace tables "
+                  "(GWorkspace_ReportsAPI_*_CL: Microsoft's connector page names the tables, not their columns) to "
+                  "write and check a binding against")
+
+# ---- OneLogin Events API -------------------------------------------------------------------------------------------
+# An event of GET /api/2/events (https://developers.onelogin.com/api-docs/2/events/list-events); the event's kind is
+# only its numeric `event_type_id` (GET /api/2/events/types names them).
+ONELOGIN_FIELDS: dict[str, str] = {
+    "id": "int", "created_at": "string", "account_id": "int", "event_type_id": "int", "notes": "string",
+    "ipaddr": "string", "user_id": "int", "user_name": "string", "actor_user_id": "int", "actor_user_name": "string",
+    "actor_system": "string", "assuming_acting_user_id": "int", "app_id": "int", "app_name": "string",
+    "group_id": "int", "group_name": "string", "role_id": "int", "role_name": "string", "otp_device_id": "int",
+    "otp_device_name": "string", "policy_id": "int", "policy_name": "string", "privilege_id": "int",
+    "privilege_name": "string", "custom_message": "string", "directory_id": "int", "directory_sync_run_id": "int",
+    "resolution": "string", "client_id": "string", "resource_type_id": "int", "error_description": "string",
+    "proxy_ip": "string", "risk_score": "int", "risk_reasons": "string", "risk_cookie_id": "string",
+    "browser_fingerprint": "string", "login_id": "int", "login_name": "string", "mapping_id": "int",
+    "mapping_name": "string", "operation_name": "string", "authentication_factor_id": "int",
+    "authentication_factor_type": "int", "authentication_factor_description": "string",
+    "user_field_id": "int", "user_field_name": "string",
+}
+# Sentinel's OneLogin IAM solution publishes the columns of OneLoginEventsV2_CL (EventTypeId, Ipaddr, UserName, …;
+# Azure/Azure-Sentinel Solutions/OneLoginIAM/Data Connectors/OneLoginIAMLogs_ccp/OneLoginIAMEventsLogs_Table.json) but
+# its data collection rule's transform there is a placeholder: which event field fills which column, and what
+# TimeGenerated is (the table has no created_at), is not documented
+ONELOGIN_NO_BINDING = ("no Sentinel table or Splunk add-on is bound: OneLoginEventsV2_CL's columns are published but "
+                       "not how the connector fills them from the Events API's fields, and no Splunk add-on for "
+                       "OneLogin with a documented sourcetype was found")
+
 
 def table_columns(shared: Path, table: str) -> list[tuple[str, str]]:
     data = json.loads((shared / "reference/sentinel/tables" / f"{table}.schema.json").read_text())
@@ -335,6 +396,55 @@ def main() -> None:
                   "supported_TA": [{"name": "Splunk Add-on for Google Cloud Platform",
                                     "url": "https://splunkbase.splunk.com/app/3088", "version": "4.0.0"}]},
                  GCP_FIELDS, "data."))
+
+    # Google Workspace
+    for app in ("admin", "login"):
+        write(out / f"google_workspace_{app}.yml",
+              f"# A Google Workspace {app} activity event: one event of a Reports API Activity resource\n"
+              "# (activities.list, applicationName " + app + "), with the activity's fields.\n"
+              "# https://developers.google.com/admin-sdk/reports/reference/rest/v1/activities\n"
+              f"# https://developers.google.com/admin-sdk/reports/v1/appendix/activity/{app}\n",
+              {"name": f"google_workspace.{app}",
+               "description": f"Google Workspace {app} activity (Reports API, one row per event)",
+               "logsource": {"product": "gcp", "service": f"google_workspace.{app}"},
+               "time": {"column": "_time", "from": "id.time"}, "no_binding": GWS_NO_BINDING,
+               "fields": GWS_FIELDS, "aliases": GWS_ALIASES,
+               "sigma_fields": GWS_SIGMA})
+        cols = {"_time": "_time"}
+        for f, t in GWS_FIELDS.items():
+            if t != "dynamic" and f not in ("name", "type"):
+                cols[f] = f
+        # the add-on indexes the activity as the API returns it: the event's name and type are under events{}
+        cols["name"] = "events{}.name"
+        cols["type"] = "events{}.type"
+        macro = f"gws_reports_{app}"
+        write(out / "bindings" / f"google_workspace_{app}.splunk_gws.yml",
+              f"# google_workspace.{app} as the Splunk Add-on for Google Workspace indexes it (sourcetype\n"
+              f"# gws:reports:{app}: the Reports API activity's JSON, id.applicationName, actor.email, ipAddress,\n"
+              f"# events{{}}.name; ESCU's `{macro}` macro). An event's parameters are name/value pairs under\n"
+              "# events{}.parameters{} that no field names by parameter: a rule on one is refused here.\n"
+              "# https://splunkbase.splunk.com/app/5556\n",
+              {"source": f"google_workspace.{app}", "name": "gws", "target": "splunk", "default": True,
+               "data_source": {"name": f"Google Workspace {app.title()} Activity", "source": "gws",
+                               "separator": "events{}.name", "asset_type": "Google Workspace",
+                               "supported_TA": [{"name": "Splunk Add-on for Google Workspace",
+                                                 "url": "https://splunkbase.splunk.com/app/5556",
+                                                 "version": "2.6.0"}],
+                               "sourcetype": f"gws:reports:{app}"},
+               "time_column": "_time", "search": f"`{macro}`",
+               "macros": {macro: {"definition": f"sourcetype=gws:reports:{app}",
+                                  "description": "customer specific splunk configurations(eg- index, source, "
+                                  "sourcetype). Replace the macro definition with configurations for your Splunk "
+                                  "Environment."}},
+               "columns": cols, "json_columns": {"id": "id", "actor": "actor"}})
+    # OneLogin
+    write(out / "onelogin_events.yml",
+          "# A OneLogin event as the Events API delivers it (GET /api/2/events; the event broadcaster's JSON).\n"
+          "# https://developers.onelogin.com/api-docs/2/events/list-events\n",
+          {"name": "onelogin.events", "description": "OneLogin events (authentication, user and admin activity)",
+           "logsource": {"product": "onelogin", "service": "onelogin.events"},
+           "time": {"column": "_time", "from": "created_at"}, "no_binding": ONELOGIN_NO_BINDING,
+           "fields": ONELOGIN_FIELDS})
 
 
 if __name__ == "__main__":

@@ -57,6 +57,16 @@ def column_getter(col: ir.Column, ctx: Context) -> Fn:
     name, path = col.name, col.path
     if ctx.time_column is not None and name == ctx.time_column and ctx.time_from is not None:
         raw, cache = ctx.time_from, ctx.time_column
+        if "." in raw:  # a member of an object (Google Workspace's id.time)
+            head, *tail = raw.split(".")
+            rest = tuple(tail)
+
+            def get_nested_time(row: Row) -> Any:
+                v = row.get(cache, _MISSING)
+                if v is _MISSING:
+                    v = row[cache] = to_datetime(navigate(row.get(head), rest))
+                return v
+            return get_nested_time
 
         def get_time(row: Row) -> Any:
             v = row.get(cache, _MISSING)

@@ -397,6 +397,8 @@ def _lines(
                     yield from _unwrap(doc, name, lineno, report)
                 elif type(doc.get("properties")) is str and (why := azure.malformed(doc)) is not None:
                     report(Malformed(name, lineno, why))
+                elif ("events" in doc or "items" in doc) and (why := saas.malformed(doc)) is not None:
+                    report(Malformed(name, lineno, why))
                 else:
                     yield doc
             else:
@@ -437,6 +439,8 @@ def _unwrap(doc: Any, name: str, line: int, report: Report) -> Iterator[dict[str
     for i, item in enumerate(doc, 1):
         if isinstance(item, dict):
             why = azure.malformed(item) if type(item.get("properties")) is str else None
+            if why is None and ("events" in item or "items" in item):
+                why = saas.malformed(item)
             if why is None:
                 yield item
             else:
@@ -676,6 +680,8 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
                     done = number
                     if number > skip:
                         why = azure.malformed(record) if type(record.get("properties")) is str else None
+                        if why is None and ("events" in record or "items" in record):
+                            why = saas.malformed(record)
                         if why is None:
                             yield record
                         else:

@@ -6,7 +6,12 @@ What the data has, and what the row gets:
   `receivetimestamp`: exports that lower-case keys) get the LogEntry's spelling (`insertId`, `logName`,
   `receiveTimestamp`); `at_sign_type` / `at_type` (Panther's and other pipelines' rename of `@type`, a key some
   stores cannot hold) is `@type` again, at any depth of `protoPayload`;
-- GitHub audit event (an `action` and an `actor` or `org`): Panther's `at_sign_timestamp` is `@timestamp` again.
+- GitHub audit event (an `action` and an `actor` or `org`): Panther's `at_sign_timestamp` is `@timestamp` again;
+- Google Workspace Reports API activity (an `id` object and an `events` array; `activities.list` items) is one row per
+  event: the activity's fields with the event's `name`, `type` and `parameters` as an object (parameter name -> its
+  `value`, `multiValue`, `intValue`, `boolValue`, `multiIntValue`, or `messageValue`'s parameters as an object), the
+  shape Panther's GSuite.ActivityEvent already has; an `activities.list` page (`kind: admin#reports#activities`) is
+  its `items`. A record of that shape whose events or parameters are not objects is reported (`malformed`).
 
 Any other record is not touched.
 """
@@ -68,10 +73,100 @@ def is_github(doc: dict[str, Any]) -> bool:
     return "action" in doc and ("actor" in doc or "org" in doc) and "eventType" not in doc
 
 
+_PARAMETER_VALUES = ("value", "multiValue", "intValue", "boolValue", "multiIntValue")
+
+
+def is_gws_page(doc: dict[str, Any]) -> bool:
+    return doc.get("kind") == "admin#reports#activities" and isinstance(doc.get("items", []), list)
+
+
+def is_gws_activity(doc: dict[str, Any]) -> bool:
+    return "events" in doc and isinstance(doc.get("id"), dict) and "applicationName" in doc["id"]
+
+
+def _parameter_error(params: Any, where: str) -> str | None:
+    if not isinstance(params, list):
+        return f"{where}: `parameters` is not an array"
+    for j, p in enumerate(params, 1):
+        if not isinstance(p, dict) or not isinstance(p.get("name"), str):
+            return f"{where}: parameter {j} is not an object with a `name`"
+        message = p.get("messageValue")
+        if message is not None:
+            if not isinstance(message, dict):
+                return f"{where}: parameter {p['name']!r}: `messageValue` is not an object"
+            why = _parameter_error(message.get("parameter", []), f"{where}: parameter {p['name']!r}")
+            if why is not None:
+                return why
+    return None
+
+
+def _activity_error(doc: Any, where: str) -> str | None:
+    if not isinstance(doc, dict):
+        return f"{where}not a JSON object"
+    events = doc.get("events")
+    if not isinstance(events, list):
+        return f"{where}Google Workspace activity: `events` is not an array"
+    for i, e in enumerate(events, 1):
+        if not isinstance(e, dict):
+            return f"{where}Google Workspace activity: event {i} is not an object"
+        if "parameters" in e:
+            why = _parameter_error(e["parameters"], f"{where}Google Workspace activity: event {i}")
+            if why is not None:
+                return why
+    return None
+
+
+def malformed(doc: dict[str, Any]) -> str | None:
+    """Why a Google Workspace activity (or activities.list page) cannot be made rows; None if it can, or if `doc` is
+    not one."""
+    if is_gws_page(doc):
+        for i, item in enumerate(doc.get("items", []), 1):
+            why = _activity_error(item, f"item {i} of the activities page: ")
+            if why is not None:
+                return why
+        return None
+    if is_gws_activity(doc):
+        return _activity_error(doc, "")
+    return None
+
+
+def _parameters(params: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in params:
+        if "messageValue" in p:
+            out[p["name"]] = _parameters(p["messageValue"].get("parameter", []))
+            continue
+        for key in _PARAMETER_VALUES:
+            if key in p:
+                out[p["name"]] = p[key]
+                break
+        else:
+            out[p["name"]] = None
+    return out
+
+
+def activity_rows(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """One row per event of a Reports API activity (checked by `malformed`)."""
+    base = {k: v for k, v in doc.items() if k != "events"}
+    for e in doc["events"]:
+        row = dict(base)
+        for key in ("name", "type"):
+            if key in e:
+                row[key] = e[key]
+        if "parameters" in e:
+            row["parameters"] = _parameters(e["parameters"])
+        yield row
+
+
 def normalise_all(docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for doc in docs:
         if is_log_entry(doc):
             yield normalise_log_entry(doc)
+        elif "events" in doc and is_gws_activity(doc):
+            yield from activity_rows(doc)
+        elif "items" in doc and is_gws_page(doc):
+            for item in doc["items"]:
+                yield from activity_rows(item)
         elif "at_sign_timestamp" in doc and "@timestamp" not in doc and is_github(doc):
             out = dict(doc)
             out["@timestamp"] = out.pop("at_sign_timestamp")
