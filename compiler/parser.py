@@ -256,6 +256,15 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
     def take(self, meta, items):  # type: ignore[no-untyped-def]
         return s.TakeStage(_int_literal(items[0]), _pos_of(meta))
 
+    def mv_expand(self, meta, items):  # type: ignore[no-untyped-def]
+        name = None
+        if isinstance(items[0], tuple):
+            name = items[0][0]
+            items = items[1:]
+        tok = items[1] if len(items) > 1 else None
+        return s.ExpandStage(name, items[0], None if tok is None else str(tok), _pos_of(meta),
+                             None if tok is None else _pos_of(tok))
+
     # ------------------------------------------------------------- paths
     def path(self, meta, items):  # type: ignore[no-untyped-def]
         name, pos = items[0]
