@@ -2440,6 +2440,26 @@ ROWS = [
                 '  *\n'
                 'FROM siemforge_2'),
     }),
+    Row('expand', 'mv-expand item = responseElements.instancesSet.items | extend t = item.instanceType', {
+        'executor': ('| expand[null: one row, empty: none] item: dynamic = responseElements.instancesSet.items[*]\n'
+                     '| extend[parallel] t: any = item.instanceType'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend ResponseElementsJson = parse_json(ResponseElements)\n'
+                     '| mv-expand item = ResponseElementsJson.instancesSet.items\n'
+                     '| extend t = item.instanceType\n'
+                     '| project-away ResponseElementsJson'),
+        'splunk': Unsupported("no SPL for mv-expand yet: mvexpand does not keep a null's row as the IR does (docs/semantics.md decision 62)"),
+        'sql': Unsupported("no SQL for mv-expand yet: UNNEST does not keep a null's row as the IR does (docs/semantics.md decision 62) (duckdb)"),
+    }),
+    Row('expand', 'mv-expand e = split(userAgent, "/") to typeof(string) | where e == "aws-cli"', {
+        'executor': ('| expand[null: one row, empty: none] e: string = split(userAgent, "/")[*]\n'
+                     '| filter (e == "aws-cli")'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| mv-expand e = split(UserAgent, "/") to typeof(string)\n'
+                     '| where e == "aws-cli"'),
+        'splunk': Unsupported("no SPL for mv-expand yet: mvexpand does not keep a null's row as the IR does (docs/semantics.md decision 62)"),
+        'sql': Unsupported("no SQL for mv-expand yet: UNNEST does not keep a null's row as the IR does (docs/semantics.md decision 62) (duckdb)"),
+    }),
 ]
 # END ROWS
 

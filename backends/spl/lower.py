@@ -168,6 +168,9 @@ class SplLowering:
                 self.emit("sort 0 " + " ".join(parts))
             case ir.Limit(count=n):
                 self.emit(f"head {n}")
+            case ir.Expand():  # mvexpand drops a null's event, spath a{} reads nothing of a scalar
+                raise self.fail("no SPL for mv-expand yet: mvexpand does not keep a null's row as the IR does "
+                                "(docs/semantics.md decision 62)")
             case _:
                 raise self.fail(f"no SPL for stage {type(st).__name__}")
         for name in ir.assigned_names(st):  # spath results taken from these columns' old values are stale

@@ -316,6 +316,9 @@ class SqlLowering:
                 if self.ordered:
                     sel = sel.order_by(exp.Ordered(this=_col(ROW_ORDER)))
                 self.push(sel.limit(n))
+            case ir.Expand():  # UNNEST of NULL gives no row
+                raise self.fail("no SQL for mv-expand yet: UNNEST does not keep a null's row as the IR does "
+                                "(docs/semantics.md decision 62)")
             case _:
                 raise self.fail(f"no SQL for stage {type(stage).__name__}")
 
