@@ -2448,8 +2448,51 @@ ROWS = [
                      '| mv-expand item = ResponseElementsJson.instancesSet.items\n'
                      '| extend t = item.instanceType\n'
                      '| project-away ResponseElementsJson'),
-        'splunk': Unsupported("no SPL for mv-expand yet: mvexpand does not keep a null's row as the IR does (docs/semantics.md decision 62)"),
-        'sql': Unsupported("no SQL for mv-expand yet: UNNEST does not keep a null's row as the IR does (docs/semantics.md decision 62) (duckdb)"),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=responseElements.instancesSet.items\n'
+                   '| spath output=siemforge_path2 path=responseElements.instancesSet.items{}\n'
+                   '| eval siemforge_count3=case(isnotnull(siemforge_path2), mvcount(siemforge_path2), isnull(siemforge_path1), 1, match(siemforge_path1, "^\\\\s*(\\\\[\\\\s*\\\\]|\\\\{\\\\s*\\\\})\\\\s*$"), 0, true(), 1)\n'
+                   '| where siemforge_count3>0\n'
+                   '| eval siemforge_index4=mvrange(0, siemforge_count3)\n'
+                   '| mvexpand siemforge_index4\n'
+                   '| eval item=if(isnotnull(siemforge_path2), mvindex(siemforge_path2, siemforge_index4), siemforge_path1)\n'
+                   '| fields - siemforge_count3 siemforge_index4\n'
+                   '| spath input=item output=siemforge_path5 path=instanceType\n'
+                   '| eval t=siemforge_path5\n'
+                   '| fields - siemforge_path1 siemforge_path2 siemforge_path5'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    UNNEST(CASE\n'
+                '      WHEN (\n'
+                '        "responseElements" -> \'$.instancesSet.items\'\n'
+                '      ) IS NULL\n'
+                '      OR JSON_TYPE("responseElements" -> \'$.instancesSet.items\') = \'NULL\'\n'
+                '      THEN [CAST(NULL AS JSON)]\n'
+                '      WHEN JSON_TYPE("responseElements" -> \'$.instancesSet.items\') = \'ARRAY\'\n'
+                '      THEN CAST("responseElements" -> \'$.instancesSet.items\' AS JSON[])\n'
+                '      WHEN JSON_TYPE("responseElements" -> \'$.instancesSet.items\') = \'OBJECT\'\n'
+                '      THEN LIST_TRANSFORM(\n'
+                '        MAP_ENTRIES(CAST("responseElements" -> \'$.instancesSet.items\' AS MAP(TEXT, JSON))),\n'
+                '        LAMBDA m : JSON_OBJECT(m.key, m.value)\n'
+                '      )\n'
+                '      ELSE ["responseElements" -> \'$.instancesSet.items\']\n'
+                '    END) AS "item"\n'
+                '  FROM siemforge_1\n'
+                '), siemforge_3 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    "item" -> \'$.instanceType\' AS "t"\n'
+                '  FROM siemforge_2\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_3'),
     }),
     Row('expand', 'mv-expand e = split(userAgent, "/") to typeof(string) | where e == "aws-cli"', {
         'executor': ('| expand[null: one row, empty: none] e: string = split(userAgent, "/")[*]\n'
@@ -2457,8 +2500,32 @@ ROWS = [
         'sentinel': ('AWSCloudTrail\n'
                      '| mv-expand e = split(UserAgent, "/") to typeof(string)\n'
                      '| where e == "aws-cli"'),
-        'splunk': Unsupported("no SPL for mv-expand yet: mvexpand does not keep a null's row as the IR does (docs/semantics.md decision 62)"),
-        'sql': Unsupported("no SQL for mv-expand yet: UNNEST does not keep a null's row as the IR does (docs/semantics.md decision 62) (duckdb)"),
+        'splunk': Unsupported('mv-expand … to typeof(): SPL holds every element as text, so it cannot tell a number from numeric text (docs/semantics.md decision 62)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    UNNEST(COALESCE(STR_SPLIT("userAgent", \'/\'), [NULL])) AS "e"\n'
+                '  FROM siemforge_1\n'
+                '), siemforge_3 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '    REPLACE ("e" AS "e")\n'
+                '  FROM siemforge_2\n'
+                '), siemforge_4 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_3\n'
+                '  WHERE\n'
+                '    "e" = \'aws-cli\'\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_4'),
     }),
 ]
 # END ROWS

@@ -168,9 +168,8 @@ class SplLowering:
                 self.emit("sort 0 " + " ".join(parts))
             case ir.Limit(count=n):
                 self.emit(f"head {n}")
-            case ir.Expand():  # mvexpand drops a null's event, spath a{} reads nothing of a scalar
-                raise self.fail("no SPL for mv-expand yet: mvexpand does not keep a null's row as the IR does "
-                                "(docs/semantics.md decision 62)")
+            case ir.Expand():
+                self.expand(st)
             case _:
                 raise self.fail(f"no SPL for stage {type(st).__name__}")
         for name in ir.assigned_names(st):  # spath results taken from these columns' old values are stale
@@ -181,6 +180,33 @@ class SplLowering:
         self.emit("eval " + ", ".join(f"{render_field(n)}={self.as_value(v)}" for n, v in values))
         for a in assigns:
             self.computed[a.name] = a.expr.type
+
+    def expand(self, st: ir.Expand) -> None:
+        """One row per element (docs/semantics.md decision 62). `spath a{}` reads the elements as a multivalue field
+        and `spath a` the value itself; the row count is decided first (an empty array none, a null or a scalar one),
+        and an index is expanded, never a field without a value, which `mvexpand` would leave no event of."""
+        if st.type is not Type.DYNAMIC:
+            raise self.fail("mv-expand … to typeof(): SPL holds every element as text, so it cannot tell a number "
+                            "from numeric text (docs/semantics.md decision 62)", st)
+        where = self.json_location(st.expr) if isinstance(st.expr, ir.Column) else None
+        if where is None and isinstance(st.expr, ir.Column) and not st.expr.path and st.expr.name in self.computed:
+            where = (st.expr.name, ())  # a computed column holding JSON text
+        if where is None:
+            raise self.fail("mv-expand on SPL reads a JSON array (a path into the event or into a column's JSON "
+                            "text); this expression is not one", st.expr)
+        src, path = where
+        value = self.spath(src, path) if path else src
+        elements = self.spath(src, (*path, "{}"))
+        count, index = self.fresh("count"), self.fresh("index")
+        empty = render_string_literal(r"^\s*(\[\s*\]|\{\s*\})\s*$")  # the JSON text of [] or {}
+        self.emit(f"eval {count}=case(isnotnull({elements}), mvcount({elements}), isnull({value}), 1, "
+                  f"match({value}, {empty}), 0, true(), 1)")
+        self.emit(f"where {count}>0")
+        self.emit(f"eval {index}=mvrange(0, {count})")
+        self.emit(f"mvexpand {index}")
+        self.emit(f"eval {render_field(st.name)}=if(isnotnull({elements}), mvindex({elements}, {index}), {value})")
+        self.drop([count, index])
+        self.computed[st.name] = Type.DYNAMIC
 
     def aggregate(self, command: str, aggs: tuple[ir.Aggregation, ...], by: tuple[ir.Assignment, ...]) -> None:
         pre: list[str] = []
