@@ -154,7 +154,7 @@ class Analyzer:
         e = self.expr(node.expr, schema)
         if e.type not in (Type.DYNAMIC, Type.ANY, Type.NULL):
             raise self.fail(f"mv-expand expands an array, and this is a {e.type}", _pos(node.expr),
-                            hint="parse a JSON text with parse_json(...), split a string with split(...)")
+                            hint="expand an array: a JSON path of the event, or split(...) of a string")
         ty = Type.DYNAMIC
         if node.type_name is not None:
             found = parse_type(node.type_name)

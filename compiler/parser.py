@@ -484,7 +484,8 @@ def _friendly(terminal: str) -> str:
     return terminal
 
 
-_STAGES = ("where", "extend", "summarize", "eventstats", "lookup", "rename", "project", "sort", "take", "limit")
+_STAGES = ("where", "extend", "summarize", "eventstats", "lookup", "rename", "project", "sort", "take", "mv-expand",
+           "limit")
 
 
 def _context_message(text: str, line: int, column: int) -> str:
