@@ -344,8 +344,9 @@ class Expand:
     """One row per element of the array `expr`, each a copy of the input row with column `name` set to the element
     (KQL `mv-expand name = expr`, docs/semantics.md decision 62). A null or missing value gives one row with `name`
     null; an empty array or object gives no row; an object gives one row per member, `{key: value}`; any other
-    value (a string, a number, a bool) gives one row with `name` set to that value. `type` is the element's type: DYNAMIC, or a scalar type to which an element
-    that is not of that type (no conversion, as KQL `to typeof(T)`) gives null."""
+    value (a string, a number, a bool) gives one row with `name` set to that value. `type` is the element's type:
+    DYNAMIC, or a scalar type to which an element that is not of that type (no conversion, as KQL
+    `to typeof(T)`) gives null."""
 
     name: str
     expr: Expr

@@ -350,8 +350,10 @@ class Translator:
             name = str(name_tok)
         else:  # `mv-expand Col` and `mv-expand todynamic(Col)` name the elements after the column
             inner = e
-            if isinstance(inner, Tree) and inner.data == "call" and str(inner.children[0]) in ("parse_json", "todynamic") \
-                    and len(inner.children) == 2:
+            parsed = isinstance(inner, Tree) and inner.data == "call" and len(inner.children) == 2 \
+                and str(inner.children[0]) in ("parse_json", "todynamic")
+            if parsed:
+                assert isinstance(inner, Tree)
                 inner = inner.children[1]
             if not (isinstance(inner, Tree) and inner.data == "name"):
                 raise _refuse("mv-expand of an unnamed expression", e)
