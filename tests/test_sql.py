@@ -299,6 +299,7 @@ EXPAND_EVENTS = [{"eventID": "arr", "responseElements": [1, "x", {"b": 2}, None]
     "mv-expand e = responseElements to typeof(string) | project eventID, e",
     "mv-expand e = responseElements | where e.b == 2 | project eventID",
     'mv-expand e = split(userAgent, "/") | project eventID, e',
+    "extend e = responseElements | mv-expand e | project eventID, e",  # a column replaced in place
 ])
 def test_an_expansion_gives_the_executor_rows_on_duckdb(query: str, tmp_path: Path) -> None:
     rule = compile_rule(tmp_path, HEAD + query + "\n")
