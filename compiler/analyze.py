@@ -17,7 +17,7 @@ from . import syntax as s
 from .diagnostics import CompileError, DiagnosticSink, Severity, Span
 from .functions import DATETIME_DIFF_UNITS, FUNCTIONS
 from .sources import SourceDef
-from .types import Type, compatible, unify
+from .types import Type, compatible, parse_type, unify
 from .yamlpos import TextOrigin
 
 AGG_FUNCTIONS = {
@@ -139,7 +139,35 @@ class Analyzer:
                 return [ir.Sort(tuple(ir.SortKey(self.expr(e, schema), d) for e, d in keys))], schema
             case s.TakeStage(count=n):
                 return [ir.Limit(n)], schema
+            case s.ExpandStage():
+                return self.lower_expand(node, schema)
         raise AssertionError(node)
+
+    def lower_expand(self, node: s.ExpandStage, schema: Schema) -> tuple[list[ir.Stage], Schema]:
+        """`mv-expand Col` / `mv-expand Name = expr [to typeof(T)]`: the column becomes the array's element."""
+        name = node.name
+        if name is None:
+            if not isinstance(node.expr, s.Name):
+                raise self.fail("mv-expand of an expression needs a column name for its elements",
+                                _pos(node.expr), hint=f"write `mv-expand x = {s.node_text(node.expr)}`")
+            name = node.expr.name
+        e = self.expr(node.expr, schema)
+        if e.type not in (Type.DYNAMIC, Type.ANY, Type.NULL):
+            raise self.fail(f"mv-expand expands an array, and this is a {e.type}", _pos(node.expr),
+                            hint="expand an array: a JSON path of the event, or split(...) of a string")
+        ty = Type.DYNAMIC
+        if node.type_name is not None:
+            found = parse_type(node.type_name)
+            if found not in _EXPAND_TYPES:
+                raise self.fail(f"mv-expand cannot type its elements as {node.type_name!r}",
+                                node.type_pos or node.pos,
+                                hint="use one of " + ", ".join(sorted(_EXPAND_TYPES_TEXT)))
+            assert found is not None
+            ty = found
+        out = schema.copy()
+        out.columns[name] = ty
+        out.gone.pop(name, None)
+        return [ir.Expand(name, e, ty)], out
 
     def lower_extend(self, assigns: tuple[s.Assign, ...], schema: Schema) -> tuple[list[ir.Stage], Schema]:
         out = schema.copy()
@@ -681,6 +709,12 @@ def _static_path(node: s.Node) -> list[str | int] | None:
 
 def _seg_text(seg: str | int) -> str:
     return f"[{seg}]" if isinstance(seg, int) else repr(seg)
+
+
+# the element types `mv-expand ... to typeof(T)` takes: those whose JSON form is the value itself (KQL casts, does not
+# convert: an element of another type is null); a datetime or timespan in JSON is a string, so it is not offered
+_EXPAND_TYPES = (Type.STRING, Type.INT, Type.REAL, Type.BOOL, Type.DYNAMIC)
+_EXPAND_TYPES_TEXT = ("string", "long", "int", "real", "double", "bool", "dynamic")
 
 
 def _default_name(node: s.Node) -> str | None:

@@ -339,7 +339,21 @@ class Limit:
     count: int
 
 
-Stage = Union[Filter, Extend, Aggregate, EventAggregate, Lookup, Rename, Project, Sort, Limit]
+@dataclass(frozen=True, slots=True)
+class Expand:
+    """One row per element of the array `expr`, each a copy of the input row with column `name` set to the element
+    (KQL `mv-expand name = expr`, docs/semantics.md decision 62). A null or missing value gives one row with `name`
+    null; an empty array or object gives no row; an object gives one row per member, `{key: value}`; any other
+    value (a string, a number, a bool) gives one row with `name` set to that value. `type` is the element's type:
+    DYNAMIC, or a scalar type to which an element that is not of that type (no conversion, as KQL
+    `to typeof(T)`) gives null."""
+
+    name: str
+    expr: Expr
+    type: Type
+
+
+Stage = Union[Filter, Extend, Aggregate, EventAggregate, Lookup, Rename, Project, Sort, Limit, Expand]
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,6 +524,8 @@ def stage_exprs(stage: Stage) -> tuple[Expr, ...]:
             return tuple(k for k, _ in keys)
         case Sort(keys=keys):
             return tuple(k.expr for k in keys)
+        case Expand(expr=e):
+            return (e,)
     return ()
 
 
@@ -525,6 +541,8 @@ def assigned_names(stage: Stage) -> tuple[str, ...]:
             return tuple(alias for _, alias in outs)
         case Rename(renames=rs):
             return tuple(new for _, new in rs)
+        case Expand(name=n):
+            return (n,)
     return ()
 
 

@@ -101,6 +101,8 @@ def format_stage(stage: ir.Stage) -> str:
             return "sort " + ", ".join(f"{format_expr(x.expr)} {'desc' if x.descending else 'asc'}" for x in k)
         case ir.Limit(count=n):
             return f"limit {n}"
+        case ir.Expand(name=n, expr=e, type=ty):
+            return f"expand[null: one row, empty: none] {n}: {ty} = {format_expr(e)}[*]"
     return repr(stage)
 
 

@@ -256,6 +256,15 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
     def take(self, meta, items):  # type: ignore[no-untyped-def]
         return s.TakeStage(_int_literal(items[0]), _pos_of(meta))
 
+    def mv_expand(self, meta, items):  # type: ignore[no-untyped-def]
+        name = None
+        if isinstance(items[0], tuple):
+            name = items[0][0]
+            items = items[1:]
+        tok = items[1] if len(items) > 1 else None
+        return s.ExpandStage(name, items[0], None if tok is None else str(tok), _pos_of(meta),
+                             None if tok is None else _pos_of(tok))
+
     # ------------------------------------------------------------- paths
     def path(self, meta, items):  # type: ignore[no-untyped-def]
         name, pos = items[0]
@@ -475,7 +484,8 @@ def _friendly(terminal: str) -> str:
     return terminal
 
 
-_STAGES = ("where", "extend", "summarize", "eventstats", "lookup", "rename", "project", "sort", "take", "limit")
+_STAGES = ("where", "extend", "summarize", "eventstats", "lookup", "rename", "project", "sort", "take", "mv-expand",
+           "limit")
 
 
 def _context_message(text: str, line: int, column: int) -> str:

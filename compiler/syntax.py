@@ -183,7 +183,17 @@ class TakeStage:
     pos: Pos
 
 
+@dataclass(frozen=True, slots=True)
+class ExpandStage:
+    name: str | None  # `mv-expand Name = expr`; None for `mv-expand Col`
+    expr: Node
+    type_name: str | None  # `to typeof(T)`
+    pos: Pos
+    type_pos: Pos | None
+
+
 StageNode = Union[
+    ExpandStage,
     Where, ExtendStage, Summarize, Eventstats, LookupStage, RenameStage, ProjectStage, SortStage, TakeStage
 ]
 

@@ -61,7 +61,7 @@ def parse(text: str) -> Tree[Token]:
         raise Refusal(f"KQL syntax siemforge does not read{near}", exc.line, exc.column) from None
 
 
-UNSUPPORTED = {"join", "union", "lookup", "mv-apply", "mv-expand", "mvexpand", "make-series", "evaluate", "invoke",
+UNSUPPORTED = {"join", "union", "lookup", "mv-apply", "mvexpand", "make-series", "evaluate", "invoke",
                "parse", "top", "top-nested", "scan", "partition", "fork", "facet"}
 
 
@@ -324,6 +324,8 @@ class Translator:
                 return "sort by " + ", ".join(keys)
             case "take":
                 return f"take {op.children[0]}"
+            case "mv_expand":
+                return self.mv_expand(op, scope)
             case "count_op":
                 scope.closed = ["Count"]
                 return "summarize Count = count()"
@@ -331,6 +333,35 @@ class Translator:
                 kw = op.children[0]
                 raise _refuse(f"operator {kw}", kw)
         raise _refuse(f"operator {op.data}", op)
+
+    def mv_expand(self, op: Tree[Token], scope: _Scope) -> str:
+        """`mv-expand [Name =] expr [to typeof(T)]`, only its plain form (no kind=, with_itemindex=, limit): the
+        Expand stage (docs/semantics.md decision 62)."""
+        parts = list(op.children)
+        name_tok = parts.pop(0) if isinstance(parts[0], Token) else None
+        e = parts.pop(0)
+        type_tok = parts.pop(0) if parts else None
+        v = self.expr(e, scope)
+        if v.literal_list is not None:
+            raise _refuse("mv-expand of a dynamic list", e)
+        if v.json_text:
+            raise _refuse("mv-expand of a JSON-text column (parse_json it)", e)
+        if name_tok is not None:
+            name = str(name_tok)
+        else:  # `mv-expand Col` and `mv-expand todynamic(Col)` name the elements after the column
+            inner = e
+            parsed = isinstance(inner, Tree) and inner.data == "call" and len(inner.children) == 2 \
+                and str(inner.children[0]) in ("parse_json", "todynamic")
+            if parsed:
+                assert isinstance(inner, Tree)
+                inner = inner.children[1]
+            if not (isinstance(inner, Tree) and inner.data == "name"):
+                raise _refuse("mv-expand of an unnamed expression", e)
+            name = str(inner.children[0])
+        ours = self._name_for(name, scope)
+        self._define(scope, name)
+        typed = f" to typeof({type_tok})" if type_tok is not None else ""
+        return f"mv-expand {ours} = {v.text}{typed}"
 
     def summarize(self, op: Tree[Token], scope: _Scope) -> str:
         aggs: list[Tree[Token]] = []

@@ -21,7 +21,7 @@ from siemforge.compiler.bindings import Binding, bindings_for
 from siemforge.compiler.types import Type
 
 _COMMANDS = ("search", "eval", "stats", "eventstats", "tstats", "rename", "fields", "table", "lookup", "spath",
-             "fillnull", "bin")
+             "fillnull", "bin", "mvexpand")
 # formatting-only ESCU macros: they turn epoch seconds into text for display; our rows keep the datetime
 _FORMATTING = ("security_content_ctime", "security_content_summariesonly")
 _DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
@@ -163,6 +163,9 @@ class Translator:
         self.null_filter_at: int | None = None  # the `where isnotnull(key)…` after the last summarize
         self.rename_at: int | None = None  # where a `rename P.* as *` stood in the stages
         self.rename_stage: int | None = None  # the extend that stands for it, once a name needed it
+        # `spath path=X{} output=N`, waiting for its `mvexpand N`: (N, X's expression, position)
+        self.array_read: tuple[str, str, int] | None = None
+        self.expanded: set[str] = set()  # fields an mvexpand made one element each (JSON of an object element)
 
     # -------------------------------------------------------------- driver
     def run(self) -> None:
@@ -195,6 +198,9 @@ class Translator:
         rest_at = at + len(text) - len(rest) if rest else at + len(text)
         if name == "bucket":
             name = "bin"
+        if self.array_read is not None and name != "mvexpand":
+            raise Refusal(f"`spath` path into an array (`{self.array_read[0]}` multivalue) not expanded by the "
+                          "next command", self.array_read[2])
         if name in ("search", "where") and not self.s.source:
             raise Refusal(f"`{name}` before any source", at)
         if name == "tstats":
@@ -208,7 +214,8 @@ class Translator:
             raise Refusal("tstats output names keep their data model prefix (no drop_dm_object_name)", at)
         handler = {"search": self.search_cmd, "where": self.where, "eval": self.eval, "stats": self.stats,
                    "eventstats": self.eventstats, "rename": self.rename, "table": self.table, "fields": self.fields,
-                   "lookup": self.lookup, "fillnull": self.fillnull, "spath": self.spath, "bin": self.bin}.get(name)
+                   "lookup": self.lookup, "fillnull": self.fillnull, "spath": self.spath, "bin": self.bin,
+                   "mvexpand": self.mvexpand}.get(name)
         if handler is None:
             raise Refusal(f"SPL command `{name}` has no translation", at)
         start = "expr" if name == "where" else name
@@ -732,6 +739,22 @@ class Translator:
         # only meaningful before an aggregation: it keeps rows whose by-fields are null (decision 56)
         self.s.filled = True
 
+    def mvexpand(self, tree: _Node, at: int) -> None:
+        """`spath path=X{} output=N | mvexpand N`: one row per element of the array X (docs/semantics.md decision
+        62). SPL has no row for an event whose X is missing, null, empty or not an array (spath reads no value,
+        and mvexpand makes no event of a field without one), so those rows are filtered out first, where the IR's
+        Expand would keep a null's."""
+        names = [_unq(str(c)) for c in tree.children]
+        read = self.array_read
+        self.array_read = None
+        if read is None or names != [read[0]]:
+            raise Refusal("`mvexpand` of a field other than the array `spath path=X{} output=…` just read", at)
+        name, array, _ = read
+        self.stages.append(f"where array_length({array}) > 0")
+        self.stages.append(f"mv-expand {_col(name)} = {array}")
+        self.s.local.add(name)
+        self.expanded.add(name)
+
     def spath(self, tree: _Node, at: int) -> None:
         opts: dict[str, str] = {}
         for c in tree.children:
@@ -739,9 +762,20 @@ class Translator:
             if not v:
                 raise Refusal("`spath` without path=/output=", at)
             opts[k] = _unq(v)
+        if set(opts) == {"input"} and opts["input"] in self.expanded and self.s.columns is None \
+                and self.s.prefix is None:
+            # every member of the element becomes a field, replacing the event's own where the element has it: the
+            # same as `rename N.* as *`
+            self.s.prefix = _col(opts["input"])
+            self.rename_at = len(self.stages)
+            return
         if set(opts) - {"input", "path", "output"} or "path" not in opts or "output" not in opts:
             raise Refusal("`spath` other than input=, path=, output=", at)
         path = opts["path"]
+        if path.endswith("{}") and "{" not in path[:-2] and path[:-2]:
+            base = self.field(opts["input"], at) + "." if "input" in opts else ""
+            self.array_read = (opts["output"], base + path[:-2] if base else self.field(path[:-2], at), at)
+            return
         if "{" in path:
             raise Refusal(f"`spath` path `{path}` into an array", at)
         base = self.field(opts["input"], at) + "." if "input" in opts else ""

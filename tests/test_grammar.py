@@ -52,6 +52,11 @@ VALID = [
     ("project arn = userIdentity.arn, eventName | limit 10", "project arn, eventName"),
     ("// a comment\nwhere eventName == \"x\" // trailing\n| take 1", "limit 1"),
     ('extend `odd name` = 1 | where `odd name` > 0', "filter (`odd name` > 0)"),
+    ("mv-expand item = responseElements.instancesSet.items | where item.instanceType == \"p4d\"",
+     "expand[null: one row, empty: none] item: dynamic = responseElements.instancesSet.items[*]"),
+    ('extend parts = split(userAgent, "/") | mv-expand parts to typeof(string)',
+     "expand[null: one row, empty: none] parts: string = parts[*]"),
+    ("mv-expand n = responseElements to typeof(long) | summarize s = sum(n)", "s: int = sum(n)"),
 ]
 
 
@@ -64,6 +69,10 @@ def test_valid(query: str, fragment: str, tmp_path: Path) -> None:
 
 # (query, expected message fragment, query line, query column)
 INVALID = [
+    ("mv-expand", "unexpected end of query: in the `mv-expand` stage", 1, 10),
+    ("mv-expand x = responseElements to typeof(datetime)", "mv-expand cannot type its elements as 'datetime'", 1, 42),
+    ("mv-expand eventName", "mv-expand expands an array, and this is a string", 1, 11),
+    ("mv-expand responseElements.items", "mv-expand of an expression needs a column name", 1, 11),
     ("where eventName ==", "unexpected end of query: expected an expression after `==`", 1, 19),
     ("wher eventName == 1", "unexpected 'wher': expected a stage", 1, 1),
     ("where a == 1 | summarize count() by", "expected a field name after `by`", 1, 36),

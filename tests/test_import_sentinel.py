@@ -56,11 +56,20 @@ TRANSLATIONS = [
      ['extend eventName_ = "x"', 'where eventName == "RunInstances"']),
     ("AWSCloudTrail | project-rename Region = AWSRegion | summarize by Region", ["rename Region = awsRegion",
                                                                                "summarize by Region"]),
+    # mv-expand: the Expand stage (docs/semantics.md decision 62); a source column's elements keep its KQL name
+    ("AWSCloudTrail | extend items = parse_json(RequestParameters).instancesSet.items | mv-expand items",
+     ["extend items = requestParameters.instancesSet.items", "mv-expand items = items"]),
+    ("AWSCloudTrail | mv-expand r = parse_json(Resources) to typeof(dynamic) | extend a = tostring(r.ARN)",
+     ["mv-expand r = resources to typeof(dynamic)", "extend a = tostring(r.ARN)"]),
+    ("AWSCloudTrail | mv-expand parse_json(Resources)", ["mv-expand Resources_ = resources"]),
 ]
 
 REFUSALS = [
     ("AWSCloudTrail | where EventName has \"Run\"", "string operator has", 1, 33),
-    ("AWSCloudTrail\n| mv-expand x", "operator mv-expand", 2, 3),
+    ("AWSCloudTrail\n| mv-apply x on (take 1)", "operator mv-apply", 2, 3),
+    ("AWSCloudTrail | mv-expand x = dynamic([1, 2])", "mv-expand of a dynamic list", 1, 31),
+    ("AWSCloudTrail | mv-expand Resources", "mv-expand of a JSON-text column", 1, 27),
+    ("AWSCloudTrail | mv-expand split(UserAgent, '/')", "mv-expand of an unnamed expression", 1, 27),
     ("AWSCloudTrail | extend i = indexof(EventName, \":\")", "function indexof()", 1, 28),
     ("AWSCloudTrail | summarize arg_max(TimeGenerated, *) by EventName", "aggregation arg_max()", 1, 27),
     ("AWSGuardDuty | take 1", "table AWSGuardDuty is not the table of one siemforge source", 1, 1),
@@ -148,14 +157,14 @@ def test_arm_refusal_position_is_in_the_json_file(tmp_path: Path) -> None:
 def test_cli_report_json_and_exit_code(tmp_path: Path) -> None:
     bad = tmp_path / "in" / "bad.yaml"
     bad.parent.mkdir()
-    bad.write_text("name: Bad\nseverity: Low\nquery: |\n  AWSCloudTrail\n  | mv-expand x\n")
+    bad.write_text("name: Bad\nseverity: Low\nquery: |\n  AWSCloudTrail\n  | mv-apply x on (take 1)\n")
     (tmp_path / "in" / "good.yaml").write_text((FIXTURES / "seed002_sentinel.yaml").read_text())
     r = CliRunner().invoke(app, ["import", "sentinel", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
                                  "--format", "json"])
     assert r.exit_code == 1
     report = json.loads(r.stdout)
     assert [(x["name"], x["status"], x["reason"], x["line"], x["column"]) for x in report] == [
-        ("Bad", "refused", "operator mv-expand", 5, 5),
+        ("Bad", "refused", "operator mv-apply", 5, 5),
         ("Suspicious AWS EC2 Compute Resource Deployments", "imported", None, None, None),
     ]
     # a second import writes over its own files, never over the user's
@@ -318,6 +327,6 @@ def test_migration_corpus_import_rates(tmp_path: Path) -> None:
     assert len(analytic) == 20 and len(hunting) == 16
     assert all(o.reason and o.line for o in outcomes if o.status == "refused" and "compile" not in (o.reason or "")
                and "no splunk query" not in (o.reason or ""))
-    # measured (docs/import.md): joins, mv-expand, materialize and arg_max are beyond the IR
+    # measured (docs/import.md): joins, mv-apply, materialize and arg_max are beyond the IR
     assert sum(o.status == "imported" for o in analytic) >= 7
     assert sum(o.status == "imported" for o in hunting) >= 6

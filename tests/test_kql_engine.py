@@ -161,3 +161,24 @@ def test_unseen_image_on_sentinel_at_two_nows(now: datetime, fires: list[str], t
     table.write_text(table_csv(baseline, build_table(baseline, [past], now)))
     expected = run_rule(rule, [recent], now, {baseline.table: table})
     assert kql_engine.comparable(got, rule, "") == kql_engine.comparable(expected.rows, rule, "")
+
+
+def test_an_expansion_gives_the_executors_rows_per_event(tmp_path: Path) -> None:
+    """mv-expand's row count for every case of decision 62 (an array with a null element, null, missing, [], a
+    scalar, an object, {}): duckdb-kql runs the KQL we emit, the executor the IR."""
+    from helpers import compile_rule
+
+    events = [{"eventID": "arr", "responseElements": [{"b": "1"}, {"b": "x"}, {"c": 2}, None]},
+              {"eventID": "null", "responseElements": None}, {"eventID": "missing"},
+              {"eventID": "empty", "responseElements": []}, {"eventID": "scalar", "responseElements": "s"},
+              {"eventID": "obj", "responseElements": {"p": 1, "b": "r"}},
+              {"eventID": "empty_obj", "responseElements": {}}]
+    logs = tmp_path / "events.ndjson"
+    logs.write_bytes(b"".join(orjson.dumps({"eventTime": "2024-01-01T00:00:00Z", "eventName": "X", **e}) + b"\n"
+                              for e in events))
+    rule = compile_rule(tmp_path, "title: t\nlogsource: {product: aws, service: cloudtrail}\nquery: |\n"
+                        "  mv-expand e = responseElements | summarize n = count() by eventID\n")
+    got = kql_engine.run(kql_engine.connect(SENTINEL, [logs], {}), compile_kql(rule, None), NOW)
+    expected = run_rule(rule, [logs], NOW).rows
+    assert kql_engine.comparable(got, rule, "AwsEventId") == kql_engine.comparable(expected, rule, "eventID")
+    assert len(expected) == 5  # no row for [] and {}

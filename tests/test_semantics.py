@@ -238,6 +238,10 @@ E = [ev(k="a", v=1, t="2024-01-01T00:00:03Z"), ev(k="b", v=5, t="2024-01-01T00:0
 ET = [dict(e, eventTime=e.pop("t")) for e in [dict(x) for x in E]]
 
 # (construct, pipeline, events, expected rows in order, compared through tostring)
+EXPAND_EVENTS = [{"k": "arr", "a": [1, "x", {"b": 2}]}, {"k": "null", "a": None}, {"k": "missing"},
+                 {"k": "empty", "a": []}, {"k": "scalar", "a": "s"}, {"k": "obj", "a": {"p": 1, "q": "r"}},
+                 {"k": "empty_obj", "a": {}}]
+
 PIPELINES = [
     ("extend", 'extend a = "x" | extend a = "y", b = a | project a, b', [{}], [{"a": "y", "b": "x"}]),
     ("aggregate", "summarize n = count() by k | sort by k", ET,
@@ -261,6 +265,15 @@ PIPELINES = [
       {"k": "b", "v": "5"}]),
     ("sort", "sort by k desc | project k", ET, [{"k": "b"}, {"k": "a"}, {"k": "a"}, {"k": "a"}, {"k": None}]),
     ("limit", "take 2 | project k", ET, [{"k": "a"}, {"k": "b"}]),
+    # decision 62: one row per element; null (or missing) keeps one row, [] none, an object one row per member
+    ("expand", "mv-expand a | project k, a", EXPAND_EVENTS,
+     [{"k": "arr", "a": "1"}, {"k": "arr", "a": "x"}, {"k": "arr", "a": '{"b":2}'}, {"k": "null", "a": None},
+      {"k": "missing", "a": None}, {"k": "scalar", "a": "s"}, {"k": "obj", "a": '{"p":1}'},
+      {"k": "obj", "a": '{"q":"r"}'}]),
+    ("expand", "mv-expand e = a to typeof(long) | project k, e", EXPAND_EVENTS[:1],
+     [{"k": "arr", "e": "1"}, {"k": "arr", "e": None}, {"k": "arr", "e": None}]),
+    ("expand", "mv-expand e = a | where e.b == 2 | project k, a", EXPAND_EVENTS[:1],
+     [{"k": "arr", "a": '[1,"x",{"b":2}]'}]),
 ]
 
 

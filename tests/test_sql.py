@@ -283,3 +283,28 @@ def test_datetime_diff_counts_boundaries_as_the_executor(unit: str, tmp_path: Pa
     rule = compile_rule(tmp_path, HEAD + f'extend d = datetime_diff("{unit}", _time, datetime(2024-01-07T10:59:30Z)), '
                         f'e = datetime_diff("{unit}", datetime(2023-12-30T23:59:59Z), _time) | project eventID, d, e\n')
     assert _same(rule, _real_logs(), NOW) > 1000
+
+
+# decision 62: every case of an expansion (an array with a null element, null, missing, [], a scalar, an object, {})
+EXPAND_EVENTS = [{"eventID": "arr", "responseElements": [1, "x", {"b": 2}, None], "userAgent": "aws-cli/2"},
+                 {"eventID": "null", "responseElements": None},
+                 {"eventID": "missing"},
+                 {"eventID": "empty", "responseElements": []},
+                 {"eventID": "scalar", "responseElements": "s"},
+                 {"eventID": "obj", "responseElements": {"p": 1, "q": "r", 'a"b': [1]}},
+                 {"eventID": "empty_obj", "responseElements": {}}]
+
+
+@pytest.mark.parametrize("query", [
+    "mv-expand e = responseElements | project eventID, e",
+    "mv-expand e = responseElements to typeof(long) | project eventID, e",
+    "mv-expand e = responseElements to typeof(string) | project eventID, e",
+    "mv-expand e = responseElements | where e.b == 2 | project eventID",
+    'mv-expand e = split(userAgent, "/") | project eventID, e',
+    "extend e = responseElements | mv-expand e | project eventID, e",  # a column replaced in place
+])
+def test_an_expansion_gives_the_executor_rows_on_duckdb(query: str, tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, HEAD + query + "\n")
+    logs = tmp_path / "events.ndjson"
+    logs.write_text("".join(json.dumps({"eventTime": "2024-01-01T00:00:00Z", **e}) + "\n" for e in EXPAND_EVENTS))
+    assert _same(rule, [logs], NOW) > 0

@@ -238,7 +238,19 @@ class Engine:
                 return self.sort(keys, rows)
             case ir.Limit(count=n):
                 return self.limit(n, rows)
+            case ir.Expand():
+                return self.expand(stage, rows)
         raise NotImplementedError(type(stage).__name__)
+
+    def expand(self, stage: ir.Expand, rows: Iterable[Row]) -> Iterator[Row]:
+        """One row per element (docs/semantics.md decision 62): null gives one row, an empty array none."""
+        f = compile_expr(stage.expr, self.ctx)
+        name, ty = stage.name, stage.type
+        for r in rows:
+            for element in expand_value(f(r)):
+                out = dict(r)
+                out[name] = element if ty is Type.DYNAMIC else _element_of_type(element, ty)
+                yield out
 
     def extend(self, assigns: tuple[ir.Assignment, ...], rows: Iterable[Row]) -> Iterator[Row]:
         step = self.extend_step(assigns)
@@ -431,6 +443,30 @@ class Engine:
             yield r
             if i + 1 >= n:
                 return
+
+
+def expand_value(v: Any) -> list[Any]:
+    """The elements KQL mv-expand makes of one value: an array's elements, an object's members as one-member
+    objects, itself for a null or any other value."""
+    if isinstance(v, list):
+        return v
+    if isinstance(v, dict):
+        return [{k: x} for k, x in v.items()]
+    return [v]
+
+
+def _element_of_type(v: Any, ty: Type) -> Any:
+    """KQL `to typeof(T)` casts without converting: an element that is not a T is null."""
+    match ty:
+        case Type.STRING:
+            return v if isinstance(v, str) else None
+        case Type.BOOL:
+            return v if isinstance(v, bool) else None
+        case Type.INT:
+            return v if isinstance(v, int) and not isinstance(v, bool) else None
+        case Type.REAL:
+            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    return v
 
 
 def _before(a: Any, b: Any) -> bool:

@@ -49,6 +49,10 @@ class AggLowered:
     drops: list[str] = field(default_factory=list)
 
 
+_EXPAND_KQL_TYPES = {Type.DYNAMIC: "dynamic", Type.STRING: "string", Type.INT: "long", Type.REAL: "real",
+                     Type.BOOL: "bool"}
+
+
 @dataclass(slots=True)
 class Scope:
     """What the rows are made of at one point of the query."""
@@ -246,8 +250,20 @@ class KqlLowering:
                 )
             case ir.Limit(count=n):
                 self.emit(f"take {n}")
+            case ir.Expand():
+                self.expand(stage)
             case _:
                 raise self.fail(f"no KQL for stage {type(stage).__name__}")
+
+    def expand(self, stage: ir.Expand) -> None:
+        """mv-expand keeps a null's row and drops an empty array's, as the IR (docs/semantics.md decision 62); a
+        value KQL does not hold as dynamic is one element, as the IR has any non-array value."""
+        v = self.value(stage.expr)
+        text = v.text if v.type == "dynamic" else f"pack_array({v.text})"
+        kql_type = _EXPAND_KQL_TYPES[stage.type]
+        typed = "" if kql_type == "dynamic" else f" to typeof({kql_type})"
+        self.emit(f"mv-expand {render_name(stage.name)} = {text}{typed}")
+        self.scope.computed[stage.name] = kql_type
 
     def column_ref(self, name: str) -> str:
         """A top-level column by its IR name: computed columns by name, table columns through the binding."""

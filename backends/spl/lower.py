@@ -55,6 +55,7 @@ class SplLowering:
     at_stage: ir.Stage | None = None  # the rule's stage being lowered (where a refusal points by default)
     element: tuple[str, tuple[str | int, ...] | None] | None = None  # AnyElement: the multivalue field, its leaf path
     facts: Facts = Facts()  # what the nullability pass knows of the rows the stage being lowered reads
+    json_text: set[str] = field(default_factory=set)  # computed columns holding JSON text (spath output), not mv
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -133,6 +134,7 @@ class SplLowering:
                 self.aggregate("stats", aggs, by)
                 self.extracted.clear()  # the rows are new: nothing extracted before is on them
                 self.computed = {b.name: b.expr.type for b in by}
+                self.json_text = set()
                 self.computed.update({a.name: a.type for a in aggs})
                 self.from_source = False
             case ir.EventAggregate(aggregations=aggs, by=by):
@@ -160,6 +162,7 @@ class SplLowering:
                 self.live.clear()  # the rows hold only the named columns
                 self.extracted.clear()
                 self.computed = {c: self.computed.get(c, Type.ANY) for c in cols}
+                self.json_text &= set(cols)
                 self.from_source = False
             case ir.Sort(keys=keys):
                 parts = []
@@ -173,16 +176,50 @@ class SplLowering:
                 self.emit("sort 0 " + " ".join(parts))
             case ir.Limit(count=n):
                 self.emit(f"head {n}")
+            case ir.Expand():
+                self.expand(st)
             case _:
                 raise self.fail(f"no SPL for stage {type(st).__name__}")
         for name in ir.assigned_names(st):  # spath results taken from these columns' old values are stale
             self.reassigned(name)
+            if not isinstance(st, (ir.Extend, ir.Expand)):
+                self.json_text.discard(name)
 
     def extend(self, assigns: tuple[ir.Assignment, ...]) -> None:
+        json = {a.name for a in assigns if isinstance(a.expr, ir.Column) and self.json_location(a.expr) is not None}
+        self.json_text = (self.json_text - {a.name for a in assigns}) | json
         values = [(a.name, self.value(a.expr)) for a in assigns]  # parallel: compiler.lowering.parallel_extend
         self.emit("eval " + ", ".join(f"{render_field(n)}={self.as_value(v)}" for n, v in values))
         for a in assigns:
             self.computed[a.name] = a.expr.type
+
+    def expand(self, st: ir.Expand) -> None:
+        """One row per element (docs/semantics.md decision 62). `spath a{}` reads the elements as a multivalue field
+        and `spath a` the value itself; the row count is decided first (an empty array none, a null or a scalar one),
+        and an index is expanded, never a field without a value, which `mvexpand` would leave no event of."""
+        if st.type is not Type.DYNAMIC:
+            raise self.fail("mv-expand … to typeof(): SPL holds every element as text, so it cannot tell a number "
+                            "from numeric text (docs/semantics.md decision 62)", st)
+        where = self.json_location(st.expr) if isinstance(st.expr, ir.Column) else None
+        if where is None and isinstance(st.expr, ir.Column) and not st.expr.path and st.expr.name in self.json_text:
+            where = (st.expr.name, ())  # a computed column holding JSON text (not a multivalue field)
+        if where is None:
+            raise self.fail("mv-expand on SPL reads a JSON array (a path into the event or into a column's JSON "
+                            "text); this expression is not one", st.expr)
+        src, path = where
+        value = self.spath(src, path) if path else src
+        elements = self.spath(src, (*path, "{}"))
+        count, index = self.fresh("count"), self.fresh("index")
+        empty = render_string_literal(r"^\s*(\[\s*\]|\{\s*\})\s*$")  # the JSON text of [] or {}
+        self.emit(f"eval {count}=case(isnotnull({elements}), mvcount({elements}), isnull({value}), 1, "
+                  f"match({value}, {empty}), 0, true(), 1)")
+        self.emit(f"where {count}>0")
+        self.emit(f"eval {index}=mvrange(0, {count})")
+        self.emit(f"mvexpand {index}")
+        self.emit(f"eval {render_field(st.name)}=if(isnotnull({elements}), mvindex({elements}, {index}), {value})")
+        self.drop([count, index])
+        self.computed[st.name] = Type.DYNAMIC
+        self.json_text.add(st.name)
 
     def aggregate(self, command: str, aggs: tuple[ir.Aggregation, ...], by: tuple[ir.Assignment, ...]) -> None:
         pre: list[str] = []

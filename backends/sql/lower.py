@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+import sqlglot
 from sqlglot import exp
 
 from siemforge.compiler import ir, lowering
@@ -42,6 +43,15 @@ _KIND = {Type.STRING: "text", Type.INT: "int", Type.REAL: "real", Type.BOOL: "bo
          Type.TIMESPAN: "span", Type.DYNAMIC: "json"}
 SQL_TYPES = {"text": "VARCHAR", "int": "BIGINT", "real": "DOUBLE", "bool": "BOOLEAN", "time": "TIMESTAMP",
              "json": "JSON"}
+
+
+# the elements of a JSON value as DuckDB's list, as the IR expands them (decision 62); _EXPAND_ARG stands for the value
+_EXPAND_ARG = exp.column("siemforge_expand_arg")
+_EXPAND_JSON = sqlglot.parse_one(
+    "CASE WHEN siemforge_expand_arg IS NULL OR JSON_TYPE(siemforge_expand_arg) = 'NULL' THEN [CAST(NULL AS JSON)]"
+    " WHEN JSON_TYPE(siemforge_expand_arg) = 'ARRAY' THEN CAST(siemforge_expand_arg AS JSON[])"
+    " WHEN JSON_TYPE(siemforge_expand_arg) = 'OBJECT' THEN LIST_TRANSFORM(MAP_ENTRIES(CAST(siemforge_expand_arg AS"
+    " MAP(VARCHAR, JSON))), m -> JSON_OBJECT(m.key, m.value)) ELSE [siemforge_expand_arg] END", read="duckdb")
 
 
 def table_name(source: str) -> str:
@@ -316,8 +326,46 @@ class SqlLowering:
                 if self.ordered:
                     sel = sel.order_by(exp.Ordered(this=_col(ROW_ORDER)))
                 self.push(sel.limit(n))
+            case ir.Expand():
+                self.expand(stage)
             case _:
                 raise self.fail(f"no SQL for stage {type(stage).__name__}")
+
+    def expand(self, stage: ir.Expand) -> None:
+        """UNNEST of a list made to hold what the IR expands (docs/semantics.md decision 62): a null is a list of one
+        null (UNNEST of NULL has no row), an object its members as one-member objects, a scalar itself."""
+        if self.dialect != "duckdb":
+            raise self.fail("mv-expand is lowered for DuckDB only: its list functions decide the row count of a null, "
+                            "an object and a scalar as the IR does")
+        v = self.value(stage.expr)
+        kind = v.kind
+        if kind == "json":
+            elements = _EXPAND_JSON.transform(lambda n: v.e.copy() if n == _EXPAND_ARG else n)
+        elif kind == "list":
+            elements, kind = exp.Coalesce(this=v.e, expressions=[exp.Array(expressions=[exp.Null()])]), "text"
+        else:
+            elements = exp.Array(expressions=[v.e])
+        value: exp.Expr = exp.Unnest(expressions=[elements])
+        self.push(exp.select(*self.keep({stage.name: value})).from_(self.prev()))
+        self.scope[stage.name] = kind
+        self.computed.add(stage.name)
+        if stage.type is not Type.DYNAMIC:  # `to typeof(T)`: an element of another type is null
+            typed = self.typed_element(_col(stage.name), kind, stage.type)
+            self.push(exp.select(*self.keep({stage.name: typed.e})).from_(self.prev()))
+            self.scope[stage.name] = typed.kind
+
+    def typed_element(self, x: exp.Expr, kind: str, ty: Type) -> Sql:
+        want = {Type.STRING: ("text", ("VARCHAR",)), Type.INT: ("int", ("BIGINT", "UBIGINT")),
+                Type.REAL: ("real", ("BIGINT", "UBIGINT", "DOUBLE")), Type.BOOL: ("bool", ("BOOLEAN",))}[ty]
+        out_kind, json_types = want
+        if kind == "json":
+            test = exp.In(this=_fn("JSON_TYPE", x), expressions=[_lit(j) for j in json_types])
+            got = _fn("JSON_EXTRACT_STRING", x, _lit("$")) if ty is Type.STRING else \
+                exp.cast(x, SQL_TYPES[out_kind])
+            return Sql(exp.Case(ifs=[exp.If(this=test, true=got)]), out_kind)
+        if kind == out_kind or (kind == "int" and ty is Type.REAL):
+            return Sql(x if kind == out_kind else exp.cast(x, "DOUBLE"), out_kind)
+        return Sql(exp.cast(exp.Null(), SQL_TYPES[out_kind]), out_kind)
 
     def aggregate(self, stage: ir.Aggregate) -> None:
         keys = [(b.name, self.value(b.expr)) for b in stage.by]
