@@ -7,10 +7,8 @@ Used when the pipeline has that shape, every log is plain NDJSON and there is en
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -161,6 +159,9 @@ def run_parallel(rule: ir.RuleIR, logs: list[Path], now: datetime, overrides: di
     # is a pass over the file before the range, which would otherwise run alone before the workers start).
     jobs = [(rule, str(f), a, b, 0 if a == 0 else 1, now, overrides, prefilter)
             for f in logs for a, b in cuts(f, workers)]
+    import multiprocessing  # here, not at the top: a run over small files never starts a process (~0.01 s)
+    from concurrent.futures import ProcessPoolExecutor
+
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         results = []
