@@ -56,3 +56,26 @@ def test_bundled_rules_same_in_parallel() -> None:
         for case in res.doc.tests:
             if not case.lookups and case.now is None:
                 same(f, list(case.logs))
+
+
+def test_malformed_lines_keep_their_numbers_in_every_range(tmp_path: Path) -> None:
+    """Each range numbers its own lines and the parent renumbers its reports: a bad line in the first, a middle and the
+    last range, and one that opens a range, is reported at its line in the whole file, as the sequential run says."""
+    logs = sorted(shared_path("data", "cloudtrail").glob("*.ndjson"))
+    lines = b"".join(p.read_bytes() for p in logs).splitlines(keepends=True)[:1200]
+    bad = [b"{not json\n", b'{"eventName": "RunInstances", oops}\n', b"[1, 2]\n", b"{truncated\n"]
+    places = (3, 400, 801, len(lines) - 5)  # indices into the list as it grows: each bad line is line at + 1
+    for at, line in zip(places, bad):
+        lines.insert(at, line)
+    joined = tmp_path / "bad.ndjson"
+    joined.write_bytes(b"".join(lines))
+    for k in (2, 3, 4):  # a bad line at the start of a range, whatever the cuts are
+        starts = [a for a, _, _ in split(joined, k)]
+        assert len(starts) == k
+    for rule in ("aws_ec2_suspicious_compute_deployments", "aws_ecr_upload_outside_business_hours"):
+        assert same(ROOT / "rules" / rule / f"{rule}.yml", [joined])
+    rule = compile_file(ROOT / "rules" / "aws_ec2_suspicious_compute_deployments" /
+                        "aws_ec2_suspicious_compute_deployments.yml").rule
+    assert rule is not None
+    par = run_rule(rule, [joined], workers=3, parallel_min_bytes=0, prefilter=False)
+    assert [m.line for m in par.malformed] == [at + 1 for at in places]

@@ -303,3 +303,37 @@ def test_the_fast_pass_sees_lone_surrogates_across_reads_and_only_them(size: int
     assert not scan(b'[{"e": "\\ud83d\\ude00 \\uD83D\\uDE00 \\u00e9", "f": "\\ud800\\udc00"}]')
     for lone in [b"\\ud800", b"\\udfff", b"\\ud800\\ud800\\udc00", b"\\ud800\\u0041", b"x\\udc00\\ud800"]:
         assert scan(b'[{"e": "\\ud83d\\ude00", "v": "' + lone + b'"}]'), lone
+
+
+def _skim_by_line(block: bytes, needles: tuple[bytes, ...]) -> list[bytes | int]:
+    """reader._skim_block's contract, line by line: a line holding a needle (without case) or `\\` as itself, each run
+    of the others as minus its length; every line as itself when one does not look whole."""
+    lines = block.splitlines(keepends=True)
+    if not all(x.rstrip(b"\n")[:1] == b"{" and x.rstrip(b"\n")[-1:] == b"}" for x in lines):
+        return list(lines)
+    out: list[bytes | int] = []
+    for x in lines:
+        if b"\\" in x or any(n in x.lower() for n in needles):
+            out.append(x)
+        elif out and isinstance(out[-1], int):
+            out[-1] -= 1
+        else:
+            out.append(-1)
+    return out
+
+
+@pytest.mark.parametrize("block", [
+    b'{"a": "PutImage"}\n{"b": 1}\n{"c": 2}\n{"d": "putimage putimage"}\n',  # hits first and last, mixed case
+    b'{"b": 1}\n{"a": "x\\"y"}\n{"c": "PUTIMAGE"}\n{"d": 4}\n{"e": 5}',  # `\` and an upper-case hit, no last newline
+    b'{"b": 1}\n{"c": 2}\n',  # no hit
+    b'{"a": "putimage"}',  # one line, a hit, no newline
+    b'{"a": 1}\n\n{"b": "putimage"}\n',  # a blank line: every line goes to the reader
+    b'{"a": 1}\r\n{"b": 2}\r\n',  # \r\n
+    b'{"a": 1}\n{"b": 2\n{"c": 3}\n',  # a truncated line
+    b'{"a": "ecr.amazonaws.com"}\n{"x": 0}\n{"b": "PutImage", "c": "ECR.amazonaws.com"}\n',  # both needles, one line
+])
+def test_skim_block_is_the_line_by_line_contract(block: bytes) -> None:
+    from siemforge.backends.executor.reader import _skim_block
+
+    needles = (b"putimage", b"ecr.amazonaws.com")
+    assert list(_skim_block(block, needles)) == _skim_by_line(block, needles)

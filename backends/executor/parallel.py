@@ -7,11 +7,9 @@ Used when the pipeline has that shape, every log is plain NDJSON and there is en
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -72,33 +70,42 @@ def plain_ndjson(path: Path) -> bool:
     return isinstance(doc, dict) and not ("Records" in doc and "eventName" not in doc)
 
 
-def split(path: Path, parts: int) -> list[tuple[int, int, int]]:
-    """(start, end, lines before start) for `parts` ranges that begin at line starts."""
+def cuts(path: Path, parts: int) -> list[tuple[int, int]]:
+    """(start, end) of `parts` byte ranges that begin at line starts (empty ones left out)."""
     size = path.stat().st_size
-    cuts = [0]
+    at = [0]
     with path.open("rb") as fh:
         for k in range(1, parts):
-            fh.seek(max(size * k // parts, cuts[-1]))
+            fh.seek(max(size * k // parts, at[-1]))
             while True:  # to the start of the next line, in blocks (a line may be longer than memory allows)
                 block = fh.readline(BLOCK)
                 if not block or block.endswith(b"\n"):
                     break
-            cuts.append(min(fh.tell(), size))
-    cuts.append(size)
-    ranges = []
-    lines_before = 0
+            at.append(min(fh.tell(), size))
+    at.append(size)
+    return [(a, b) for a, b in zip(at, at[1:]) if b > a]
+
+
+def lines_before(path: Path, starts: list[int]) -> list[int]:
+    """The number of lines before each of the (ascending) byte offsets, counted in blocks."""
+    out: list[int] = []
+    n = pos = 0
     with path.open("rb") as fh:
-        pos = 0
-        for a, b in zip(cuts, cuts[1:]):
-            while pos < a:  # count the newlines before each cut, in blocks
+        for a in starts:
+            while pos < a:
                 chunk = fh.read(min(BLOCK, a - pos))
                 if not chunk:
                     break
-                lines_before += chunk.count(b"\n")
+                n += chunk.count(b"\n")
                 pos += len(chunk)
-            if b > a:
-                ranges.append((a, b, lines_before))
-    return ranges
+            out.append(n)
+    return out
+
+
+def split(path: Path, parts: int) -> list[tuple[int, int, int]]:
+    """(start, end, lines before start) for `parts` ranges that begin at line starts."""
+    ranges = cuts(path, parts)
+    return [(a, b, n) for (a, b), n in zip(ranges, lines_before(path, [a for a, _ in ranges]))]
 
 
 def _context(rule: ir.RuleIR, now: datetime) -> Context:
@@ -147,7 +154,14 @@ def run_parallel(rule: ir.RuleIR, logs: list[Path], now: datetime, overrides: di
         return None
     if sum(f.stat().st_size for f in logs) < min_bytes:
         return None
-    jobs = [(rule, str(f), a, b, n, now, overrides, prefilter) for f in logs for a, b, n in split(f, workers)]
+    # A range after the first numbers its lines from 2 (its first line is not the file's first, which the reader
+    # treats apart); its reports are renumbered below, counting the lines before it only when it has any (the count
+    # is a pass over the file before the range, which would otherwise run alone before the workers start).
+    jobs = [(rule, str(f), a, b, 0 if a == 0 else 1, now, overrides, prefilter)
+            for f in logs for a, b in cuts(f, workers)]
+    import multiprocessing  # here, not at the top: a run over small files never starts a process (~0.01 s)
+    from concurrent.futures import ProcessPoolExecutor
+
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         results = []
@@ -182,6 +196,10 @@ def run_parallel(rule: ir.RuleIR, logs: list[Path], now: datetime, overrides: di
     for s in stats:
         s.rows_in, previous = previous, s.rows_out
     reports = Reports()
-    for r in results:
-        reports.merge(r["malformed"], r["malformed_total"])
+    for job, r in zip(jobs, results):
+        kept = r["malformed"]
+        if job[2] > 0 and any(m.line > 0 for m in kept):
+            shift = lines_before(Path(job[1]), [job[2]])[0] - 1
+            kept = [replace(m, line=m.line + shift) if m.line > 0 else m for m in kept]
+        reports.merge(kept, r["malformed_total"])
     return RunResult(rows, threshold_met(rule.alert.threshold, len(rows)), stats, reports.kept, events, reports.total)
