@@ -178,23 +178,22 @@ def test_hunt_folder_without_rules(tmp_path: Path) -> None:
     assert f"{logs}: error: a folder with no rule files" in r.stderr
 
 
-def test_hunt_duckdb_engine_missing_or_equal(tmp_path: Path) -> None:
-    """Without the SQL backend the engine is a clear usage error; with it (after the merge), see the next test."""
-    try:
-        import siemforge.backends.sql.duckdb_run  # noqa: F401
-    except ImportError:
-        log = tmp_path / "ev.ndjson"
-        log.write_text('{"eventName": "RunInstances"}\n')
-        r = sf("hunt", ECR, log, "--engine", "duckdb")
-        assert r.returncode == 2
-        assert "the duckdb engine needs siemforge's SQL backend" in r.stderr
-        assert "Traceback" not in r.stderr
-    else:
-        pytest.skip("the duckdb engine is installed: test_hunt_duckdb_rows_equal_python covers it")
+def test_hunt_without_the_sql_engines_module_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An install without the SQL backend's runner (a trimmed build, a broken install): a clear error, exit 2."""
+    from typer.testing import CliRunner
+
+    from siemforge.cli.main import app
+
+    monkeypatch.setitem(sys.modules, "siemforge.backends.sql.duckdb_run", None)  # import raises ImportError
+    log = tmp_path / "ev.ndjson"
+    log.write_text('{"eventName": "RunInstances"}\n')
+    r = CliRunner().invoke(app, ["hunt", str(ECR), str(log), "--engine", "duckdb"])
+    assert r.exit_code == 2, r.output
+    assert "the duckdb engine needs siemforge's SQL backend" in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
 
 
 def test_hunt_duckdb_rows_equal_python() -> None:
-    pytest.importorskip("siemforge.backends.sql.duckdb_run")
     logs = _cloudtrail_logs()
     for rule in ("aws_secretsmanager_mass_secret_retrieval", "aws_ec2_password_data_many_instances"):
         args = ["hunt", f"rules/{rule}", *logs, "--format", "json", "--now", "2024-06-01T00:00:00Z"]
