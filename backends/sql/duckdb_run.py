@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from siemforge.compiler import ir, lowering
-from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
@@ -34,9 +34,11 @@ def declared_columns(source: str) -> dict[str, str]:
     """The top-level columns a source declares, with their DuckDB types (a dotted field makes its root JSON)."""
     sdef = builtin_sources()[source]
     cols: dict[str, str] = {}
+    seen: set[str] = set()  # DuckDB's names ignore case: of `EventID` and `EventId` (Windows), the first declared
     for name, t in sdef.fields.items():
         root = name.split(".")[0]
-        if root not in cols:
+        if root.lower() not in seen:
+            seen.add(root.lower())
             cols[root] = SQL_TYPES.get(_KIND.get(t, "json"), "JSON") if "." not in name else "JSON"
     return cols
 
@@ -107,44 +109,69 @@ def run_duckdb(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2
     import duckdb
 
     bases = sorted({lowering.base_source(leaf.pipeline.source) for leaf in _leaves(rule)})
-    for base in bases:
-        sdef = builtin_sources().get(base)
-        if sdef is not None and sdef.records:  # Windows, auditd, Azure: which records are rows is the readers' work
-            raise CompileError([Diagnostic(
-                Severity.ERROR, f"{rule.meta.title}: DuckDB reads log files of sources whose every record is a row; "
-                f"{base!r} selects its rows from shared logs (records:): run it with the executor", None,
-                "the SQL query itself reads a table of the source's rows: siemforge compile -t sql", "unsupported")])
     query = compile_sql(rule, "duckdb", now or datetime.now(UTC))
     for p in paths:
         if not Path(p).is_file():
             raise FileNotFoundError(f"{p}: no such log file")
     con = duckdb.connect(config={"memory_limit": memory_limit})
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        for base in bases:  # each source's records from every file (a union's rules may read several)
-            cols = declared_columns(base)
-            if paths:
-                body = " UNION ALL ".join(_reader(Path(p), cols) for p in paths)
-            else:
-                body = "SELECT " + ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in cols.items()) + " WHERE false"
-            con.execute(f'CREATE OR REPLACE TEMP VIEW "{table_name(base)}" AS {body}')
-        for table in _lookup_tables(rule).values():
-            _load_lookup(con, table, Path((lookups or {}).get(table.name, table.path)))
-        cur = con.execute(query)
-        names = [d[0] for d in cur.description]
-        kinds = {d[0]: str(d[1]) for d in cur.description}
-        closed = rule.pipeline.columns is not None
-        out = []
-        for rec in cur.fetchall():
-            row = {}
-            for n, v in zip(names, rec):
-                if not closed and (v is None or n == rule.pipeline.source.time_column):
-                    continue
-                row[n] = _json_value(v, kinds[n])
-            out.append(row)
-        return out
-    finally:
-        con.close()
+    with tempfile.TemporaryDirectory(prefix="siemforge-duckdb-") as tmp:
+        try:
+            return _run(con, rule, query, bases, paths, lookups, Path(tmp))
+        finally:
+            con.close()
+
+
+def _selected_rows_file(base: str, paths: Sequence[Path], folder: Path) -> Path:
+    """The rows of a source whose rows are selected from shared logs (Windows, auditd, Azure: `records:`), as the
+    executor's readers and selectors give them, written as NDJSON for DuckDB to read with the declared columns. Which
+    records are rows, and how an .evtx or an audit.log becomes records, stays the executor's one definition."""
+    import orjson
+
+    from siemforge.backends.executor.auditd import select_by_field
+    from siemforge.backends.executor.reader import iter_events
+    from siemforge.backends.executor.windows import select_records
+
+    sdef = builtin_sources()[base]
+    out = folder / f"{table_name(base)}.ndjson"
+    with out.open("wb") as fh:
+        for p in paths:
+            events = iter_events(Path(p), lambda _m: None)  # malformed records: the executor reports them
+            rows = (select_by_field(sdef.records, events) if any(sel.match for sel in sdef.records)
+                    else select_records(sdef, events))
+            for row in rows:
+                fh.write(orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n")
+    return out
+
+
+def _run(con: Any, rule: ir.RuleIR, query: str, bases: list[str], paths: Sequence[Path],
+         lookups: Mapping[str, Path] | None, tmp: Path) -> list[dict[str, Any]]:
+    """Load each source's rows and the lookup tables into `con`, run the query, shape the rows."""
+    con.execute("SET TimeZone = 'UTC'")
+    for base in bases:  # each source's records from every file (a union's rules may read several)
+        cols = declared_columns(base)
+        sdef = builtin_sources().get(base)
+        if paths and sdef is not None and sdef.records:
+            body = _reader(_selected_rows_file(base, paths, tmp), cols)
+        elif paths:
+            body = " UNION ALL ".join(_reader(Path(p), cols) for p in paths)
+        else:
+            body = "SELECT " + ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in cols.items()) + " WHERE false"
+        con.execute(f'CREATE OR REPLACE TEMP VIEW "{table_name(base)}" AS {body}')
+    for table in _lookup_tables(rule).values():
+        _load_lookup(con, table, Path((lookups or {}).get(table.name, table.path)))
+    cur = con.execute(query)
+    names = [d[0] for d in cur.description]
+    kinds = {d[0]: str(d[1]) for d in cur.description}
+    closed = rule.pipeline.columns is not None
+    out = []
+    for rec in cur.fetchall():
+        row = {}
+        for n, v in zip(names, rec):
+            if not closed and (v is None or n == rule.pipeline.source.time_column):
+                continue
+            row[n] = _json_value(v, kinds[n])
+        out.append(row)
+    return out
 
 
 def _json_value(v: Any, kind: str) -> Any:

@@ -729,6 +729,17 @@ class SqlLowering:
         """todatetime(): ISO-8601 text (a trailing Z or offset made UTC) or a timestamp; else null."""
         if s.kind == "time":
             return s
+        if s.kind in ("int", "real"):  # Unix epoch seconds, or milliseconds past 1e11 (as the executor's values.py)
+            x = exp.cast(s.e, "DOUBLE")
+            secs = exp.Case(ifs=[exp.If(this=exp.GT(this=exp.Abs(this=x), expression=_num(1e11)),
+                                        true=exp.Div(this=x, expression=_num(1000.0)))], default=x)
+            if self.dialect == "duckdb":
+                tz = _fn("TO_TIMESTAMP", secs)
+                return Sql(exp.cast(exp.AtTimeZone(this=tz, zone=_lit("UTC")), "TIMESTAMP"), "time")
+            if self.dialect == "spark":
+                return Sql(_fn("TIMESTAMP_MICROS", exp.cast(exp.Mul(this=secs, expression=_num(1000000)),
+                                                             "BIGINT")), "time")
+            return Sql(_fn("FROM_UNIXTIME", secs), "time")
         t = self.text(s).e
         if self.dialect == "duckdb":
             tz = exp.TryCast(this=t, to=exp.DataType.build("TIMESTAMPTZ"))
