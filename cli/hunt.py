@@ -120,7 +120,8 @@ def hunt(
     from siemforge.compiler.api import compile_rules, discover_rules, rule_root
     from siemforge.compiler.diagnostics import CompileError
 
-    from .main import _parse_now, rule_cache
+    from .main import _parse_now, _size, rule_cache
+    from .progress import reading, steps, wanted
 
     rule_paths, logs = split_paths(paths)
     use_sources(sources, rule_paths)
@@ -147,15 +148,19 @@ def hunt(
     malformed: list[Malformed] = []
     malformed_total = 0
     if run_sql is not None:
-        for res in compiled:
-            assert res.rule is not None
-            try:
-                rows = run_sql(res.rule, logs, now=when)
-            except CompileError as exc:  # the engine cannot express this rule: said, and the hunt goes on
-                print_diagnostics([d.in_file(res.path) for d in exc.diagnostics])
-                failures += 1
-                continue
-            outcomes.append(Outcome(res, rows, _fires(res.rule, len(rows)), None))
+        with steps(wanted(format is HuntFormat.json)) as progress:  # on a terminal only: a bar of rules run
+            progress.step(f"hunting ({engine.value})", len(compiled))
+            for res in compiled:
+                assert res.rule is not None
+                try:
+                    rows = run_sql(res.rule, logs, now=when)
+                except CompileError as exc:  # the engine cannot express this rule: said, and the hunt goes on
+                    print_diagnostics([d.in_file(res.path) for d in exc.diagnostics])
+                    failures += 1
+                    continue
+                finally:
+                    progress.advance()
+                outcomes.append(Outcome(res, rows, _fires(res.rule, len(rows)), None))
     else:
         from siemforge.backends.executor.multi import run_rules
         from siemforge.backends.executor.regex import check_rule
@@ -169,7 +174,9 @@ def hunt(
                 failures += 1
                 continue
             runnable.append(res)
-        results = run_rules([r.rule for r in runnable if r.rule is not None], logs, when, prefilter=prefilter)
+        with reading(wanted(format is HuntFormat.json), sum(_size(p) for p in logs)) as meter:  # bytes, events/s
+            results = run_rules([r.rule for r in runnable if r.rule is not None], logs, when, prefilter=prefilter,
+                                meter=meter)
         seen: set[Malformed] = set()
         for res, rr in zip(runnable, results):
             outcomes.append(Outcome(res, rr.rows, rr.fired, rr.events_read))

@@ -31,6 +31,8 @@ COMMANDS = [
     ("run", ["run", RULE, LOGS], ["--format", "json"]),
     ("test", ["test", RULE], None),
     ("compile", ["compile", RULE, "--target", "all"], ["--format", "json"]),
+    ("hunt", ["hunt", "rules", LOGS], ["--format", "json"]),  # the shared pass's bytes and events
+    ("hunt-duckdb", ["hunt", RULE, LOGS, "--engine", "duckdb"], ["--format", "json"]),  # a bar of rules run
 ]
 
 
@@ -73,3 +75,27 @@ def test_the_run_meter_counts_every_byte_and_event(tmp_path: Path) -> None:
         assert told[1] == res.events_read == events, (path, workers)
         assert told[0] >= path.stat().st_size, (path, workers)  # the gzip header is read twice (its magic first)
         assert told[0] <= path.stat().st_size + 2, (path, workers)
+
+
+def test_the_hunt_meter_follows_the_one_shared_read_of_the_logs() -> None:
+    """`hunt` of several rules: the meter is told the bytes and events of the shared pass once, not once per rule."""
+    from siemforge.backends.executor.multi import run_rules
+    from siemforge.compiler.api import compile_file
+
+    rules = [compile_file(ROOT / p).rule for p in (f"{RULE}/aws_ec2_password_data_many_instances.yml",
+                                                   "rules/aws_secretsmanager_mass_secret_retrieval/"
+                                                   "aws_secretsmanager_mass_secret_retrieval.yml")]
+    assert all(r is not None for r in rules)
+    plain = ROOT / LOGS
+    events = sum(1 for line in plain.read_bytes().splitlines() if line.strip())
+    for workers in (1, 2):
+        told = [0, 0]
+
+        def meter(n_bytes: int, n_events: int, told: list[int] = told) -> None:
+            told[0] += n_bytes
+            told[1] += n_events
+
+        results = run_rules(rules, [plain], None, workers=workers, parallel_min_bytes=0,  # type: ignore[arg-type]
+                            meter=meter)
+        assert told[1] == events == results[0].events_read, workers
+        assert plain.stat().st_size <= told[0] <= plain.stat().st_size + 2, workers

@@ -34,7 +34,7 @@ from .compile import Context, Row
 from .engine import Engine, RunResult, _selects_records, default_now, run_rule, threshold_met
 from .parallel import MIN_BYTES, plain_ndjson, plan, split
 from .prefilter import looks_whole, needles
-from .reader import Reports, iter_events, iter_range_events
+from .reader import Meter, Reports, iter_events, iter_range_events
 
 # stages that set or remove keys of the row they are given (project makes a new row)
 _WRITES = (ir.Extend, ir.Rename, ir.Lookup)
@@ -159,6 +159,7 @@ def run_rules(
     prefilter: bool | None = None,
     workers: int | None = None,
     parallel_min_bytes: int | None = None,
+    meter: Meter | None = None,
 ) -> list[RunResult]:
     """Each rule's run over the logs (as run_rule gives it), the rules that can sharing one read of the logs.
     CompileError if the executor cannot run one of them (check each with regex.check_rule first). prefilter: as
@@ -169,18 +170,20 @@ def run_rules(
     shared_prefilter = prefilter is not False  # the shared pass's rules are all ones it is sound for by default
     results: list[RunResult | None] = [None] * len(rules)
     shared = [i for i, r in enumerate(rules) if one_pass(r)] if len(rules) > 1 else []  # one rule: run_rule's cores
-    for i, r in enumerate(rules):
-        if i not in shared:
-            results[i] = run_rule(r, logs, now, overrides, prefilter=prefilter, workers=workers)
+    for i, r in enumerate(rules):  # `meter` (the CLI's progress) follows one read of the logs: the shared pass's,
+        if i not in shared:       # or the only rule's
+            results[i] = run_rule(r, logs, now, overrides, prefilter=prefilter, workers=workers,
+                                  meter=meter if len(rules) == 1 else None)
     if shared:
         chosen = [rules[i] for i in shared]
         done = _run_parallel(chosen, logs, now, overrides, shared_prefilter, workers,
-                             MIN_BYTES if parallel_min_bytes is None else parallel_min_bytes)
+                             MIN_BYTES if parallel_min_bytes is None else parallel_min_bytes, meter)
         if done is None:
             pushed = [_pushed(r, now, overrides) for r in chosen]
             malformed = Reports()
             skipped = [0]
-            events_read = _pass(pushed, shared_prefilter, lambda keep: _events(logs, malformed, keep, skipped))
+            events_read = _pass(pushed, shared_prefilter,
+                                lambda keep: _events(logs, malformed, keep, skipped, meter))
             done = [p.result(events_read + skipped[0], malformed) for p in pushed]
         for i, res in zip(shared, done):
             results[i] = res
@@ -219,7 +222,8 @@ def _work(job: tuple[list[ir.RuleIR], str, int, int, int, datetime, dict[str, Pa
 
 
 def _run_parallel(rules: list[ir.RuleIR], logs: list[Path], now: datetime, overrides: dict[str, Path],
-                  prefilter: bool, workers: int | None, min_bytes: int) -> list[RunResult] | None:
+                  prefilter: bool, workers: int | None, min_bytes: int,
+                  meter: Meter | None = None) -> list[RunResult] | None:
     """The pass split over processes by byte ranges of plain NDJSON files (as parallel.run_parallel splits one
     rule's run), the partial aggregates merged in file order; None when it is not worth it or not possible."""
     workers = workers or os.cpu_count() or 1
@@ -235,7 +239,11 @@ def _run_parallel(rules: list[ir.RuleIR], logs: list[Path], now: datetime, overr
     jobs = [(rules, str(f), a, b, n, now, overrides, prefilter) for f in logs for a, b, n in split(f, workers)]
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        results = list(pool.map(_work, jobs))  # in file and range order
+        results = []
+        for job, r in zip(jobs, pool.map(_work, jobs)):  # in file and range order
+            results.append(r)
+            if meter is not None:
+                meter(job[3] - job[2], r["events"])
     reports = Reports()
     for r in results:
         reports.merge(r["malformed"], r["malformed_total"])
@@ -260,6 +268,14 @@ def _run_parallel(rules: list[ir.RuleIR], logs: list[Path], now: datetime, overr
 
 
 def _events(logs: list[Path], malformed: Reports, keep: Callable[[bytes], bool] | None,
-            skipped: list[int]) -> Iterator[Row]:
+            skipped: list[int], meter: Meter | None = None) -> Iterator[Row]:
+    n = told = 0  # events read, and those told to the meter (with the lines the pre-filter skipped)
     for p in logs:
-        yield from iter_events(p, malformed, keep, skipped)
+        for ev in iter_events(p, malformed, keep, skipped, meter):
+            n += 1
+            if meter is not None and n + skipped[0] - told >= 4096:
+                meter(0, n + skipped[0] - told)
+                told = n + skipped[0]
+            yield ev
+    if meter is not None and n + skipped[0] > told:
+        meter(0, n + skipped[0] - told)
