@@ -278,6 +278,24 @@ def test_fmt_refuses_a_broken_file_and_formats_the_rest(tmp_path: Path) -> None:
     assert good.read_text() == EXPECTED
 
 
+def test_fmt_leaves_a_read_only_file_alone(tmp_path: Path) -> None:
+    """A file without write permission is not replaced by a rename over it (which would need only a writable folder,
+    and which root could always do): it is reported, left as it was, and the others are formatted."""
+    ro = tmp_path / "ro.yml"
+    ro.write_text(RULE)
+    ro.chmod(0o444)
+    good = tmp_path / "good.yml"
+    good.write_text(RULE)
+    r = sf("fmt", str(tmp_path))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{ro}: error: cannot write: read-only file" in r.stderr
+    assert "1 file(s) reformatted, 0 unchanged, 1 could not be formatted" in r.stderr
+    assert ro.read_text() == RULE
+    assert ro.stat().st_mode & 0o777 == 0o444
+    assert good.read_text() == EXPECTED
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.yml", "ro.yml"]  # no temporary file left behind
+
+
 def test_fmt_missing_path() -> None:
     r = sf("fmt", "no/such/folder")
     assert r.returncode == 2
