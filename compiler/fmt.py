@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -352,6 +352,12 @@ def format_text(text: str, file: str) -> str:
     except YAMLError as exc:
         raise FormatError([Diagnostic(Severity.ERROR, f"cannot format: {exc}", Span(file, 1, 1), code="fmt")]) from None
     docs = [d for d in docs if d is not None] or docs  # an empty document between `---` lines carries nothing
+    for d in docs:  # a list or a scalar is no rule: the compiler refuses it, and laying it out would only indent it
+        if d is not None and not isinstance(d, Mapping):
+            lc = getattr(d, "lc", None)
+            span = Span(file, lc.line + 1, lc.col + 1) if lc is not None else Span(file, 1, 1)
+            raise FormatError([Diagnostic(Severity.ERROR, "cannot format: a rule must be a YAML mapping (title:, "
+                                          "logsource:, detection: or query:, …)", span, code="fmt")])
     buf = io.StringIO()
     y.dump_all([_format_document(d) for d in docs], buf)
     result = buf.getvalue()

@@ -231,6 +231,10 @@ def test_double_quotes_stay_where_escapes_need_them() -> None:
         pytest.param("title: [unclosed\n", "r.yml:2:1: error: invalid YAML", id="syntax"),
         pytest.param("title: a\ntitle: b\n", "r.yml:2:1: error: cannot format: found duplicate key", id="duplicate"),
         pytest.param("title: &a x\nid: *a\n", "r.yml:1:8: error: YAML anchor &a", id="anchor"),
+        pytest.param("- a\n- b\n", "r.yml:1:1: error: cannot format: a rule must be a YAML mapping", id="list"),
+        pytest.param("title: x\n---\n- a\n", "r.yml:3:1: error: cannot format: a rule must be a YAML mapping",
+                     id="list-document"),
+        pytest.param("just text\n", "r.yml:1:1: error: cannot format: a rule must be a YAML mapping", id="scalar"),
     ],
 )
 def test_refuses_what_it_cannot_read(text: str, message: str) -> None:
