@@ -337,10 +337,17 @@ def _loaded(text: str, file: str) -> list[Any]:
 def format_text(text: str, file: str) -> str:
     """The canonical form of a rule file's text. Raises FormatError (positioned diagnostics) for a file the compiler
     cannot read, one ruamel.yaml reads differently (a duplicate key), or one whose meaning formatting would change."""
+    from .rule import QUERY_NOT_LITERAL, query_lines_joined
+
     try:
-        before = _loaded(text, file)
+        positioned = load_yaml_all(text, file)
     except CompileError as exc:
         raise FormatError(exc.diagnostics) from None
+    before = [_plain(d.value) for d in positioned]
+    for doc in positioned:  # the compiler refuses such a query; written on one line, it could compile to less
+        if isinstance(doc.value, dict) and isinstance(doc.value.get("query"), str) and query_lines_joined(doc):
+            raise FormatError([Diagnostic(Severity.ERROR, f"cannot format: {QUERY_NOT_LITERAL}",
+                                          doc.span(("query",)), code="fmt")])
     y = _yaml()
     try:
         docs = list(y.load_all(text))

@@ -235,6 +235,13 @@ def test_double_quotes_stay_where_escapes_need_them() -> None:
         pytest.param("title: x\n---\n- a\n", "r.yml:3:1: error: cannot format: a rule must be a YAML mapping",
                      id="list-document"),
         pytest.param("just text\n", "r.yml:1:1: error: cannot format: a rule must be a YAML mapping", id="scalar"),
+        # the compiler refuses these; joined on one line they would compile, the `summarize` swallowed by `// c`
+        pytest.param('title: q\nquery: "where a == 1 // c\n  | summarize count()"\n',
+                     "r.yml:2:8: error: cannot format: write `query` as a literal block", id="query-quoted-lines"),
+        pytest.param("title: q\nquery: where a == 1 // c\n  | summarize count()\n",
+                     "r.yml:2:8: error: cannot format: write `query` as a literal block", id="query-plain-lines"),
+        pytest.param("title: q\nquery: >\n  where a == 1 // c\n  | summarize count()\n",
+                     "r.yml:2:8: error: cannot format: write `query` as a literal block", id="query-folded"),
     ],
 )
 def test_refuses_what_it_cannot_read(text: str, message: str) -> None:
