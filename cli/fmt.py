@@ -8,6 +8,7 @@ Exit codes: 0 nothing to do (or done); 1 `--check` found files to reformat; 2 a 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -24,9 +25,12 @@ from .console import err, out, print_diagnostics
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace `path`'s content with `text` all at once: a reader (or a crash) sees the old file or the new one,
-    never half of one. The file keeps its permission bits; a symlink's target is what is replaced."""
+    never half of one. The file keeps its permission bits; a symlink's target is what is replaced. A read-only file
+    (no write bit, or not writable by us) is refused with PermissionError, as writing it in place would be."""
     real = path.resolve()
     mode = stat.S_IMODE(real.stat().st_mode)
+    if not mode & 0o222 or not os.access(real, os.W_OK):  # renaming over it would bypass its protection (even root's)
+        raise PermissionError(errno.EACCES, "read-only file", str(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".fmt", dir=real.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -158,6 +158,12 @@ def hunt(
                     print_diagnostics([d.in_file(res.path) for d in exc.diagnostics])
                     failures += 1
                     continue
+                except OSError as exc:  # a log file the engine cannot read: no rule can run over it
+                    err.print(f"error: the {engine.value} engine cannot read the logs: {exc}", style="bold red",
+                              markup=False, highlight=False)
+                    err.print("  hint: --engine python skips and reports malformed lines, and reads the rest",
+                              markup=False, highlight=False)
+                    raise typer.Exit(2) from None
                 finally:
                     progress.advance()
                 outcomes.append(Outcome(res, rows, _fires(res.rule, len(rows)), None))

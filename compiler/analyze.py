@@ -153,7 +153,8 @@ class Analyzer:
             name = node.expr.name
         e = self.expr(node.expr, schema)
         if e.type not in (Type.DYNAMIC, Type.ANY, Type.NULL):
-            raise self.fail(f"mv-expand expands an array, and this is a {e.type}", _pos(node.expr),
+            article = "an" if str(e.type)[:1] in "aeiou" else "a"
+            raise self.fail(f"mv-expand expands an array, and this is {article} {e.type}", _pos(node.expr),
                             hint="expand an array: a JSON path of the event, or split(...) of a string")
         ty = Type.DYNAMIC
         if node.type_name is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -337,10 +337,17 @@ def _loaded(text: str, file: str) -> list[Any]:
 def format_text(text: str, file: str) -> str:
     """The canonical form of a rule file's text. Raises FormatError (positioned diagnostics) for a file the compiler
     cannot read, one ruamel.yaml reads differently (a duplicate key), or one whose meaning formatting would change."""
+    from .rule import QUERY_NOT_LITERAL, query_lines_joined
+
     try:
-        before = _loaded(text, file)
+        positioned = load_yaml_all(text, file)
     except CompileError as exc:
         raise FormatError(exc.diagnostics) from None
+    before = [_plain(d.value) for d in positioned]
+    for doc in positioned:  # the compiler refuses such a query; written on one line, it could compile to less
+        if isinstance(doc.value, dict) and isinstance(doc.value.get("query"), str) and query_lines_joined(doc):
+            raise FormatError([Diagnostic(Severity.ERROR, f"cannot format: {QUERY_NOT_LITERAL}",
+                                          doc.span(("query",)), code="fmt")])
     y = _yaml()
     try:
         docs = list(y.load_all(text))
@@ -352,6 +359,12 @@ def format_text(text: str, file: str) -> str:
     except YAMLError as exc:
         raise FormatError([Diagnostic(Severity.ERROR, f"cannot format: {exc}", Span(file, 1, 1), code="fmt")]) from None
     docs = [d for d in docs if d is not None] or docs  # an empty document between `---` lines carries nothing
+    for d in docs:  # a list or a scalar is no rule: the compiler refuses it, and laying it out would only indent it
+        if d is not None and not isinstance(d, Mapping):
+            lc = getattr(d, "lc", None)
+            span = Span(file, lc.line + 1, lc.col + 1) if lc is not None else Span(file, 1, 1)
+            raise FormatError([Diagnostic(Severity.ERROR, "cannot format: a rule must be a YAML mapping (title:, "
+                                          "logsource:, detection: or query:, …)", span, code="fmt")])
     buf = io.StringIO()
     y.dump_all([_format_document(d) for d in docs], buf)
     result = buf.getvalue()

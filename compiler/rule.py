@@ -89,6 +89,18 @@ def _valid_date(text: str) -> bool:
     return False
 
 
+QUERY_NOT_LITERAL = ("write `query` as a literal block (`query: |`): folded or multi-line flow text joins its lines, "
+                     "which moves positions and can swallow code after a `//` comment")
+
+
+def query_lines_joined(doc: PositionedYaml) -> bool:
+    """Whether the document's `query` is folded (`>`) or a plain or quoted scalar over several lines: text whose line
+    breaks YAML reads as spaces, so a `//` comment on one line swallows the stages of the next."""
+    node = doc.node(("query",))
+    style = getattr(node, "style", None)
+    return node is not None and (style == ">" or (style != "|" and node.end_mark.line > node.start_mark.line))
+
+
 @dataclass(frozen=True, slots=True)
 class Expectation:
     kind: str  # "fires", "silent", "count", "rows"
@@ -327,11 +339,8 @@ class _Loader:
                 query = None
             else:
                 origin = self.doc.origin(("query",))
-                node = self.doc.node(("query",))
-                style = getattr(node, "style", None)
-                if node is not None and (style == ">" or (style != "|" and node.end_mark.line > node.start_mark.line)):
-                    self.err("write `query` as a literal block (`query: |`): folded or multi-line flow text joins "
-                             "its lines, which moves positions and can swallow code after a `//` comment", ("query",))
+                if query_lines_joined(self.doc):
+                    self.err(QUERY_NOT_LITERAL, ("query",))
                     query = None
         lookups = self.lookups(data.get("lookups"))
         schedule = self.schedule(data.get("schedule"))

@@ -231,6 +231,17 @@ def test_double_quotes_stay_where_escapes_need_them() -> None:
         pytest.param("title: [unclosed\n", "r.yml:2:1: error: invalid YAML", id="syntax"),
         pytest.param("title: a\ntitle: b\n", "r.yml:2:1: error: cannot format: found duplicate key", id="duplicate"),
         pytest.param("title: &a x\nid: *a\n", "r.yml:1:8: error: YAML anchor &a", id="anchor"),
+        pytest.param("- a\n- b\n", "r.yml:1:1: error: cannot format: a rule must be a YAML mapping", id="list"),
+        pytest.param("title: x\n---\n- a\n", "r.yml:3:1: error: cannot format: a rule must be a YAML mapping",
+                     id="list-document"),
+        pytest.param("just text\n", "r.yml:1:1: error: cannot format: a rule must be a YAML mapping", id="scalar"),
+        # the compiler refuses these; joined on one line they would compile, the `summarize` swallowed by `// c`
+        pytest.param('title: q\nquery: "where a == 1 // c\n  | summarize count()"\n',
+                     "r.yml:2:8: error: cannot format: write `query` as a literal block", id="query-quoted-lines"),
+        pytest.param("title: q\nquery: where a == 1 // c\n  | summarize count()\n",
+                     "r.yml:2:8: error: cannot format: write `query` as a literal block", id="query-plain-lines"),
+        pytest.param("title: q\nquery: >\n  where a == 1 // c\n  | summarize count()\n",
+                     "r.yml:2:8: error: cannot format: write `query` as a literal block", id="query-folded"),
     ],
 )
 def test_refuses_what_it_cannot_read(text: str, message: str) -> None:
@@ -276,6 +287,24 @@ def test_fmt_refuses_a_broken_file_and_formats_the_rest(tmp_path: Path) -> None:
     assert "1 file(s) reformatted, 0 unchanged, 1 could not be formatted" in r.stderr
     assert bad.read_text() == "title: ok\ndetection:\n  sel: {a: 1\n"
     assert good.read_text() == EXPECTED
+
+
+def test_fmt_leaves_a_read_only_file_alone(tmp_path: Path) -> None:
+    """A file without write permission is not replaced by a rename over it (which would need only a writable folder,
+    and which root could always do): it is reported, left as it was, and the others are formatted."""
+    ro = tmp_path / "ro.yml"
+    ro.write_text(RULE)
+    ro.chmod(0o444)
+    good = tmp_path / "good.yml"
+    good.write_text(RULE)
+    r = sf("fmt", str(tmp_path))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{ro}: error: cannot write: read-only file" in r.stderr
+    assert "1 file(s) reformatted, 0 unchanged, 1 could not be formatted" in r.stderr
+    assert ro.read_text() == RULE
+    assert ro.stat().st_mode & 0o777 == 0o444
+    assert good.read_text() == EXPECTED
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.yml", "ro.yml"]  # no temporary file left behind
 
 
 def test_fmt_missing_path() -> None:

@@ -72,6 +72,7 @@ INVALID = [
     ("mv-expand", "unexpected end of query: in the `mv-expand` stage", 1, 10),
     ("mv-expand x = responseElements to typeof(datetime)", "mv-expand cannot type its elements as 'datetime'", 1, 42),
     ("mv-expand eventName", "mv-expand expands an array, and this is a string", 1, 11),
+    ("summarize c = count() | mv-expand c", "mv-expand expands an array, and this is an int", 1, 35),
     ("mv-expand responseElements.items", "mv-expand of an expression needs a column name", 1, 11),
     ("where eventName ==", "unexpected end of query: expected an expression after `==`", 1, 19),
     ("wher eventName == 1", "unexpected 'wher': expected a stage", 1, 1),

@@ -193,6 +193,34 @@ def test_hunt_without_the_sql_engines_module_is_a_usage_error(tmp_path: Path, mo
     assert r.exception is None or isinstance(r.exception, SystemExit)
 
 
+@pytest.mark.parametrize("kind", ["truncated_gz", "not_json", "truncated_records"])
+def test_hunt_duckdb_unreadable_log_is_an_error_naming_it(tmp_path: Path, kind: str) -> None:
+    """A log DuckDB cannot read (a .gz cut short, a file that is not JSON, a Records document cut short) is a clear
+    error naming the file, exit 2 and no traceback: it used to be an internal error (exit 70)."""
+    import gzip
+
+    from typer.testing import CliRunner
+
+    from siemforge.cli.main import app
+
+    event = json.dumps({"eventSource": "ecr.amazonaws.com", "eventName": "PutImage",
+                        "eventTime": "2024-05-04T23:00:00Z"})
+    if kind == "truncated_gz":
+        log = tmp_path / "cut.ndjson.gz"
+        log.write_bytes(gzip.compress(((event + "\n") * 2000).encode())[:300])
+    elif kind == "not_json":
+        log = tmp_path / "text.ndjson"
+        log.write_text("not json at all\n")
+    else:
+        log = tmp_path / "records.json"
+        log.write_text('{"Records": [' + event + ', {"eventN')
+    r = CliRunner().invoke(app, ["hunt", str(ECR), str(log), "--engine", "duckdb"])
+    assert r.exit_code == 2, r.output
+    assert "error: the duckdb engine cannot read the logs:" in r.output
+    assert log.name in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
 def test_hunt_duckdb_rows_equal_python() -> None:
     logs = _cloudtrail_logs()
     for rule in ("aws_secretsmanager_mass_secret_retrieval", "aws_ec2_password_data_many_instances"):

@@ -65,3 +65,21 @@ def test_spark_rows_equal_the_executor_rows_for_every_sigmahq_aws_rule() -> None
         _same(rule, _real_logs(), NOW)
         compared += 1
     assert compared == 57
+
+
+def test_spark_unreadable_log_is_an_error_naming_it(tmp_path: Path) -> None:
+    """A .gz cut short: Spark's read failure is LogReadError naming the file and its cause (hunt prints it, exit 2),
+    not an internal error."""
+    import gzip
+
+    from siemforge.backends.sql.duckdb_run import LogReadError
+
+    rule = compile_file(BUNDLED[0]).rule
+    assert rule is not None
+    event = json.dumps({"eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
+                        "eventTime": "2024-05-04T23:00:00Z"})
+    log = tmp_path / "cut.ndjson.gz"
+    log.write_bytes(gzip.compress(((event + "\n") * 2000).encode())[:300])
+    with pytest.raises(LogReadError) as info:
+        run_spark(rule, [log], now=NOW)
+    assert str(info.value) == f"{log}: Unexpected end of input stream"

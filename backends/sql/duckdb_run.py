@@ -46,8 +46,11 @@ def declared_columns(source: str) -> dict[str, str]:
 def _is_records_document(path: Path) -> bool:
     """A CloudTrail batch file: one object whose records are under `Records`."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-        head = fh.read(4096).lstrip()
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+            head = fh.read(4096).lstrip()
+    except (OSError, EOFError):  # a truncated or corrupt .gz: DuckDB's reader says what is wrong with it
+        return False
     return head.startswith("{") and head[1:].lstrip().startswith('"Records"')
 
 
@@ -102,6 +105,11 @@ def _load_lookup(con: Any, table: ir.LookupTable, path: Path) -> None:
         con.executemany(f'INSERT INTO "{table.name}" VALUES ({marks})', rows)
 
 
+class LogReadError(OSError):
+    """DuckDB could not read a log file (a truncated .gz, a file that is not JSON): the first line of its message,
+    which names the file."""
+
+
 def run_duckdb(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2GB",
                now: datetime | None = None, lookups: Mapping[str, Path] | None = None) -> list[dict[str, Any]]:
     """The rule's rows over the log files, computed by DuckDB (CompileError: what the SQL target cannot say).
@@ -117,6 +125,8 @@ def run_duckdb(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2
     with tempfile.TemporaryDirectory(prefix="siemforge-duckdb-") as tmp:
         try:
             return _run(con, rule, query, bases, paths, lookups, Path(tmp))
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            raise LogReadError(str(exc).strip().splitlines()[0].strip()) from None
         finally:
             con.close()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -23,7 +24,7 @@ from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
-from .duckdb_run import _is_records_document, _leaves, _lookup_tables, declared_columns
+from .duckdb_run import LogReadError, _is_records_document, _leaves, _lookup_tables, declared_columns
 from .lower import LOOKUP_ROW, output_kinds, table_name
 
 _SPARK_TYPES = {"VARCHAR": "string", "BOOLEAN": "boolean", "BIGINT": "bigint", "DOUBLE": "double",
@@ -99,7 +100,14 @@ def run_spark(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2G
     closed = rule.pipeline.columns is not None
     time_col = rule.pipeline.source.time_column
     out = []
-    for rec in spark.sql(query).collect():
+    try:
+        records = spark.sql(query).collect()
+    except Exception as exc:  # Py4JJavaError: only a file Spark could not read is the user's to fix
+        failed = _FAILED_READ.search(str(exc))
+        if failed is None:
+            raise
+        raise LogReadError(f"{failed.group(1)}: {failed.group(2)}") from None
+    for rec in records:
         row = {}
         for n, v in rec.asDict(recursive=True).items():
             if not closed and (v is None or n == time_col):
@@ -107,6 +115,11 @@ def run_spark(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2G
             row[n] = _json_value(v, kinds.get(n, "any"))
         out.append(row)
     return out
+
+
+# Spark's message for a log it cannot read (a truncated .gz): the file, then the Java cause (`Caused by: …`)
+_FAILED_READ = re.compile(r"\[FAILED_READ_FILE[^\]]*\] Encountered error while reading file (?:file://)?(\S+?)\.?\s"
+                          r"(?s:.*?)Caused by: (?:[\w.$]+: )?([^\n]+)")
 
 
 def _json_value(v: Any, kind: str) -> Any:
