@@ -334,3 +334,11 @@ def test_every_bundled_rule_runs_on_duckdb() -> None:
     assert len(BUNDLED) + len(OTHER_BUNDLED) == len([f for f in ROOT.glob("rules/*/*.yml")
                                                      if f.parent.name != "lookups"]) >= 12
     assert len(_other_cases()) >= 7
+
+
+@pytest.mark.parametrize("path", OTHER_BUNDLED, ids=[p.parent.name for p in OTHER_BUNDLED])
+def test_duckdb_rows_equal_the_executor_rows_of_every_other_bundled_rule_on_the_real_cloudtrail_logs(
+        path: Path) -> None:
+    rule = compile_file(path).rule
+    assert rule is not None
+    _same(rule, _real_logs(), NOW)

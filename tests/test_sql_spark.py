@@ -1,5 +1,6 @@
 """Spark rows = executor rows: the SQL target's `spark` dialect run in a local Spark session (pyspark, the `spark`
-extra; Java 17) for every bundled aws.cloudtrail rule's test cases and every SigmaHQ AWS rule over the real logs.
+extra; Java 17) for every bundled rule's test cases and over the real CloudTrail logs, and every SigmaHQ AWS rule over
+the real logs.
 A Spark session takes seconds to start and each query about a second: every test here is slow."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_sql import BUNDLED, NOW, _cases, _real_logs, _rows
+from test_sql import BUNDLED, NOW, OTHER_BUNDLED, _cases, _other_cases, _real_logs, _rows
 
 from siemforge.backends.executor.engine import run_rule
 from siemforge.compiler import ir
@@ -83,3 +84,14 @@ def test_spark_unreadable_log_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(LogReadError) as info:
         run_spark(rule, [log], now=NOW)
     assert str(info.value) == f"{log}: Unexpected end of input stream"
+
+
+@pytest.mark.parametrize("path,case", _other_cases())
+def test_spark_rows_equal_the_executor_rows_on_every_other_bundled_test_case(path: Path, case: dict[str, Any]) -> None:
+    """Windows, auditd, Entra ID, Okta, GitHub: a shared-log source is read as the rows the executor's readers select."""
+    test_spark_rows_equal_the_executor_rows_on_each_bundled_test_case(path, case)
+
+
+@pytest.mark.parametrize("path", OTHER_BUNDLED, ids=[p.parent.name for p in OTHER_BUNDLED])
+def test_spark_rows_equal_the_executor_rows_of_every_other_bundled_rule_on_the_real_logs(path: Path) -> None:
+    test_spark_rows_equal_the_executor_rows_on_the_real_logs(path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,11 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from siemforge.compiler import ir, lowering
-from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
 
-from .duckdb_run import LogReadError, _is_records_document, _leaves, _lookup_tables, declared_columns
+from .duckdb_run import (
+    LogReadError,
+    _is_records_document,
+    _leaves,
+    _lookup_tables,
+    _selected_rows_file,
+    declared_columns,
+)
 from .lower import LOOKUP_ROW, output_kinds, table_name
 
 _SPARK_TYPES = {"VARCHAR": "string", "BOOLEAN": "boolean", "BIGINT": "bigint", "DOUBLE": "double",
@@ -64,22 +71,27 @@ def run_spark(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2G
               now: datetime | None = None, lookups: Mapping[str, Path] | None = None) -> list[dict[str, Any]]:
     """The rule's rows over the log files, computed by Spark in local mode (CompileError: what SQL cannot say)."""
     bases = sorted({lowering.base_source(leaf.pipeline.source) for leaf in _leaves(rule)})
-    for base in bases:
-        sdef = builtin_sources().get(base)
-        if sdef is not None and sdef.records:
-            raise CompileError([Diagnostic(
-                Severity.ERROR, f"{rule.meta.title}: Spark reads log files of sources whose every record is a row; "
-                f"{base!r} selects its rows from shared logs (records:): run it with the executor", None, None,
-                "unsupported")])
     for p in paths:
         if not Path(p).is_file():
             raise FileNotFoundError(f"{p}: no such log file")
     query, kinds = output_kinds(rule, "spark", now or datetime.now(UTC))
     spark = _session(memory_limit)
     spark.sparkContext.setLogLevel("ERROR")
+    with tempfile.TemporaryDirectory(prefix="siemforge-spark-") as tmp:  # Spark reads lazily: kept until collect()
+        return _run(spark, rule, query, kinds, bases, paths, lookups, Path(tmp))
+
+
+def _run(spark: Any, rule: ir.RuleIR, query: str, kinds: Mapping[str, str], bases: list[str], paths: Sequence[Path],
+         lookups: Mapping[str, Path] | None, tmp: Path) -> list[dict[str, Any]]:
+    """Register each source's rows and the lookup tables, run the query, shape the rows. A source whose rows are
+    selected from shared logs (Windows, auditd, Azure) is read as the rows the executor's readers select
+    (duckdb_run._selected_rows_file: one definition of which records are rows)."""
     for base in bases:
         cols = declared_columns(base)
-        frames = [_frame(spark, Path(p), cols) for p in paths]
+        sdef = builtin_sources().get(base)
+        files = ([_selected_rows_file(base, paths, tmp)] if paths and sdef is not None and sdef.records
+                 else [Path(p) for p in paths])
+        frames = [_frame(spark, f, cols) for f in files]
         if frames:
             df = frames[0]
             for f in frames[1:]:
