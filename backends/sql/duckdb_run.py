@@ -191,7 +191,19 @@ def _json_value(v: Any, kind: str) -> Any:
     if kind == "JSON":
         return json.loads(v) if isinstance(v, str) else v
     if isinstance(v, datetime):
-        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        return plain_value(v.replace(tzinfo=UTC) if v.tzinfo is None else v)  # DuckDB's TIMESTAMP: UTC wall time
+    if isinstance(v, list):
+        return [_json_value(x, kind.removesuffix("[]")) for x in v]
+    if isinstance(v, float) and v.is_integer() and kind in ("BIGINT", "INTEGER"):
+        return int(v)
+    return plain_value(v)
+
+
+def plain_value(v: Any) -> Any:
+    """An engine's datetime (aware), date, timespan or decimal as the executor's rows print it (`run --format json`);
+    any other value as it is. Both runners' one definition of those values."""
+    if isinstance(v, datetime):
+        v = v.astimezone(UTC)
         return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if v.microsecond else "%Y-%m-%dT%H:%M:%SZ")
     if isinstance(v, date):
         return v.isoformat()
@@ -201,8 +213,4 @@ def _json_value(v: Any, kind: str) -> Any:
         return format_timespan(v)
     if isinstance(v, Decimal):
         return float(v)
-    if isinstance(v, list):
-        return [_json_value(x, kind.removesuffix("[]")) for x in v]
-    if isinstance(v, float) and v.is_integer() and kind in ("BIGINT", "INTEGER"):
-        return int(v)
     return v

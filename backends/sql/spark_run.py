@@ -15,8 +15,7 @@ import json
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from .duckdb_run import (
     _lookup_tables,
     _selected_rows_file,
     declared_columns,
+    plain_value,
 )
 from .lower import LOOKUP_ROW, output_kinds, table_name
 
@@ -143,16 +143,7 @@ def _json_value(v: Any, kind: str) -> Any:
         except ValueError:
             return v  # get_json_object gives a scalar's text itself
     if isinstance(v, datetime):
-        v = v.astimezone(UTC)  # naive: the Python process's local time, as pyspark converts
-        return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if v.microsecond else "%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(v, date):
-        return v.isoformat()
-    if isinstance(v, timedelta):
-        from siemforge.backends.executor.values import format_timespan
-
-        return format_timespan(v)
-    if isinstance(v, Decimal):
-        return float(v)
+        return plain_value(v.astimezone(UTC))  # naive: the Python process's local time, as pyspark converts
     if isinstance(v, list):
         return [_json_value(x, "any") for x in v]
-    return v
+    return plain_value(v)
