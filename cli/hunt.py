@@ -43,15 +43,17 @@ class HuntFormat(str, Enum):
 @dataclass(frozen=True, slots=True)
 class SqlEngine:
     """An engine that runs a rule's SQL: `function(rule, paths, now=...)` in `module` gives `run --format json`'s
-    rows. `needs` says what to install when the module is missing."""
+    rows. `needs` says what to install when the module is missing. `reports`: the function takes `report=` and tells
+    it each malformed line it skipped."""
 
     module: str
     function: str
     needs: str
+    reports: bool = False
 
 
 SQL_ENGINES = {
-    Engine.duckdb: SqlEngine("siemforge.backends.sql.duckdb_run", "run_duckdb", "siemforge's SQL backend"),
+    Engine.duckdb: SqlEngine("siemforge.backends.sql.duckdb_run", "run_duckdb", "siemforge's SQL backend", True),
     Engine.spark: SqlEngine("siemforge.backends.sql.spark_run", "run_spark",
                             "siemforge's SQL backend and pyspark (pip install 'siemforge[spark]')"),
 }
@@ -150,10 +152,14 @@ def hunt(
     if run_sql is not None:
         with steps(wanted(format is HuntFormat.json)) as progress:  # on a terminal only: a bar of rules run
             progress.step(f"hunting ({engine.value})", len(compiled))
+            reports: set[Malformed] = set()  # each rule reads the logs again: a line is said once
             for res in compiled:
                 assert res.rule is not None
                 try:
-                    rows = run_sql(res.rule, logs, now=when)
+                    if SQL_ENGINES[engine].reports:
+                        rows = run_sql(res.rule, logs, now=when, report=reports.add)
+                    else:
+                        rows = run_sql(res.rule, logs, now=when)
                 except CompileError as exc:  # the engine cannot express this rule: said, and the hunt goes on
                     print_diagnostics([d.in_file(res.path) for d in exc.diagnostics])
                     failures += 1
@@ -167,6 +173,8 @@ def hunt(
                 finally:
                     progress.advance()
                 outcomes.append(Outcome(res, rows, _fires(res.rule, len(rows)), None))
+            malformed = sorted(reports, key=lambda m: (m.file, m.line, m.record or 0))
+            malformed_total = len(malformed)
     else:
         from siemforge.backends.executor.multi import run_rules
         from siemforge.backends.executor.regex import check_rule

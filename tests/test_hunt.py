@@ -193,10 +193,10 @@ def test_hunt_without_the_sql_engines_module_is_a_usage_error(tmp_path: Path, mo
     assert r.exception is None or isinstance(r.exception, SystemExit)
 
 
-@pytest.mark.parametrize("kind", ["truncated_gz", "not_json", "truncated_records"])
+@pytest.mark.parametrize("kind", ["truncated_gz", "truncated_records"])
 def test_hunt_duckdb_unreadable_log_is_an_error_naming_it(tmp_path: Path, kind: str) -> None:
-    """A log DuckDB cannot read (a .gz cut short, a file that is not JSON, a Records document cut short) is a clear
-    error naming the file, exit 2 and no traceback: it used to be an internal error (exit 70)."""
+    """A log DuckDB cannot read (a .gz cut short, a Records document cut short) is a clear error naming the file,
+    exit 2 and no traceback: it used to be an internal error (exit 70)."""
     import gzip
 
     from typer.testing import CliRunner
@@ -208,9 +208,6 @@ def test_hunt_duckdb_unreadable_log_is_an_error_naming_it(tmp_path: Path, kind: 
     if kind == "truncated_gz":
         log = tmp_path / "cut.ndjson.gz"
         log.write_bytes(gzip.compress(((event + "\n") * 2000).encode())[:300])
-    elif kind == "not_json":
-        log = tmp_path / "text.ndjson"
-        log.write_text("not json at all\n")
     else:
         log = tmp_path / "records.json"
         log.write_text('{"Records": [' + event + ', {"eventN')
@@ -219,6 +216,24 @@ def test_hunt_duckdb_unreadable_log_is_an_error_naming_it(tmp_path: Path, kind: 
     assert "error: the duckdb engine cannot read the logs:" in r.output
     assert log.name in r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_hunt_reports_malformed_lines_by_line_on_both_engines(tmp_path: Path, engine: str) -> None:
+    """A text file, and an NDJSON file with a bad line and a line that is JSON but not an object: each bad line is
+    said with its file and line, the good events are read, exit 0 (DuckDB's ignore_errors used to make them null rows
+    silently, and the non-object line nulled every row of its file)."""
+    event = json.dumps({"eventSource": "ecr.amazonaws.com", "eventName": "PutImage",
+                        "eventTime": "2024-05-04T23:00:00Z", "userIdentity": {"arn": "arn:aws:iam::1:user/u"}})
+    text = tmp_path / "text.ndjson"
+    text.write_text("not json at all\n")
+    mixed = tmp_path / "mixed.ndjson"
+    mixed.write_text(f'{event}\n{{"eventName": \n"a string"\n{event}\n')
+    r = sf("hunt", str(ECR), str(text), str(mixed), "--engine", engine, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    for where in (f"{text}:1:", f"{mixed}:2:", f"{mixed}:3:"):
+        assert where in r.stderr
+    assert len(json.loads(r.stdout)) >= 1
 
 
 def test_hunt_duckdb_rows_equal_python() -> None:

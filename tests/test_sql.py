@@ -249,6 +249,44 @@ def test_a_records_document_and_gzip_are_read(tmp_path: Path) -> None:
     assert Type.STRING  # the module's types are the IR's
 
 
+# Malformed NDJSON lines: DuckDB's own ignore_errors turns a bad line into a row of nulls, and one line that is JSON
+# but not an object into nulls for every row of the file; the runner re-reads such a file line by line instead.
+MALFORMED_CASES = {
+    "invalid JSON": ['{"eventName": "A"}', '{"eventName": ', '{"eventName": "B"}'],
+    "not an object": ['{"eventName": "A"}', '"text"', '[1, 2]', '{"eventName": "B"}'],
+    "blank lines and CRLF": ['{"eventName": "A"}\r', "", "   ", '{"eventName": "B"}\r'],
+    "first line bad": ["not json", '{"eventName": "A"}', '{"eventName": "B"}'],
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_CASES))
+@pytest.mark.parametrize("query", ['where eventName != "A"', "where isempty(eventName)", "summarize n = count()"])
+def test_malformed_lines_are_skipped_and_reported_by_line_as_the_executor_does(
+        name: str, query: str, tmp_path: Path) -> None:
+    from siemforge.backends.executor.reader import Malformed
+
+    log = tmp_path / "log.ndjson"
+    lines = MALFORMED_CASES[name]
+    log.write_text("\n".join(lines) + "\n")
+    rule = compile_rule(tmp_path, HEAD + query + "\n")
+    seen: list[Malformed] = []
+    duck = run_duckdb(rule, [log], now=NOW, report=seen.append)
+    assert sorted(map(str, _rows(duck, rule))) == sorted(
+        map(str, _rows(run_rule(rule, [log], NOW, workers=1).rows, rule)))
+    bad = [i for i, line in enumerate(lines, 1) if line.strip() and not line.strip().startswith('{"eventName": "')]
+    assert [m.line for m in seen] == bad
+    assert all(m.file == str(log) for m in seen)
+
+
+def test_a_clean_file_reports_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "log.ndjson"
+    log.write_text('{"eventName": "A"}\n{"eventName": "B"}\n')
+    seen: list[object] = []
+    rule = compile_rule(tmp_path, HEAD + 'where eventName == "B"\n')
+    assert len(run_duckdb(rule, [log], now=NOW, report=seen.append)) == 1
+    assert seen == []
+
+
 def _construct_rows() -> list[object]:
     from test_constructs import ROWS
 

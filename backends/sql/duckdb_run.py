@@ -2,11 +2,15 @@
 
 The files are read with the source's DECLARED columns (`read_json(columns=…)`: strings, booleans and numbers as
 declared, nested objects as JSON), never by sampling a schema, which guesses wrong on CloudTrail's varied
-`requestParameters`. NDJSON, JSON arrays and CloudTrail `{"Records": [...]}` documents, gzipped or not; a malformed
-NDJSON line is skipped (the executor reports them). Rows come back shaped as the executor's (`siemforge run
---format json`): the same column names, datetimes as ISO-8601 `Z` text, JSON values parsed. A row the pipeline did
-not close (no summarize or project) holds the source's declared fields that are not null (a missing field and a
-JSON null are the same, decision 2).
+`requestParameters`. NDJSON, JSON arrays and CloudTrail `{"Records": [...]}` documents, gzipped or not. An NDJSON
+file is first checked in one fast pass (`read_json_objects`); a clean one is read by `read_json` at full speed, one
+with malformed lines (invalid JSON, or JSON that is not an object) line by line (`read_csv` of one text column, each
+object line parsed by `from_json` to the same declared columns), the others skipped and reported by line as the
+executor reports them. DuckDB's own `ignore_errors` would turn a malformed line into a row of nulls, and one line
+that is JSON but not an object into nulls for every row of the file (DuckDB 2.0). Rows come back shaped as the
+executor's (`siemforge run --format json`): the same column names, datetimes as ISO-8601 `Z` text, JSON values
+parsed. A row the pipeline did not close (no summarize or project) holds the source's declared fields that are not
+null (a missing field and a JSON null are the same, decision 2).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from siemforge.backends.executor.reader import MAX_REPORTS, Malformed, Report
 from siemforge.compiler import ir, lowering
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
@@ -62,16 +67,86 @@ def _columns_arg(cols: dict[str, str]) -> str:
     return "{" + ", ".join(f"{_sql_string(k)}: {_sql_string(v)}" for k, v in cols.items()) + "}"
 
 
-def _reader(path: Path, cols: dict[str, str]) -> str:
-    """A SELECT of the file's records with the declared columns."""
+def _is_ndjson(path: Path) -> bool:
+    """Lines of JSON, as the executor reads them: not a JSON array (`[` first) nor one pretty-printed document (a
+    first line that is `{` alone); a first line that is not JSON at all is a malformed NDJSON line."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            for line in fh:
+                if line.strip():
+                    return not (line.lstrip().startswith(b"[") or line.strip() == b"{")
+    except (OSError, EOFError):
+        return False
+    return False
+
+
+MAX_LINE_BYTES = 16 << 20  # as the executor's reader: a longer line fails the read (the executor skips it)
+
+
+def _lines(path: Path) -> str:
+    """The file's lines as one text column `l`, in order, blank lines as null (no quoting, no delimiter: a JSON line
+    never holds a raw \x01)."""
+    return (f"read_csv({_sql_string(str(path))}, columns = {{'l': 'VARCHAR'}}, header = false, delim = chr(1), "
+            f"quote = '', escape = '', auto_detect = false, max_line_size = {MAX_LINE_BYTES}, strict_mode = false, "
+            "null_padding = true)")
+
+
+_OBJECT_LINE = "CASE WHEN json_valid(l) THEN json_type(l) = 'OBJECT' ELSE false END"  # AND may not short-circuit
+
+_CLEAN: dict[tuple[str, int, int], bool] = {}  # NDJSON files found clean, by path, size, mtime (a hunt's many rules)
+
+
+def _clean(con: Any, path: Path) -> bool:
+    """Every non-blank line of the NDJSON file is a JSON object: one fast pass of DuckDB's JSON parser."""
+    import duckdb
+
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _CLEAN:
+        try:
+            bad = con.execute(f"SELECT count(*) FROM read_json_objects({_sql_string(str(path))}, "
+                              "format = 'newline_delimited') WHERE json_type(json) <> 'OBJECT'").fetchone()[0]
+        except duckdb.InvalidInputException:  # invalid JSON somewhere
+            bad = 1
+        _CLEAN[key] = bad == 0
+    return _CLEAN[key]
+
+
+def _reader(con: Any, path: Path, cols: dict[str, str], report: Report) -> str:
+    """A SELECT of the file's records with the declared columns. An NDJSON file with malformed lines is read line by
+    line: the lines that are JSON objects are rows, the others are reported (DuckDB's ignore_errors would make them
+    rows of nulls, and a line that is JSON but not an object would null every row of the file)."""
     quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
     if _is_records_document(path):
         struct = "STRUCT(" + ", ".join('"' + c.replace('"', '""') + f'" {t}' for c, t in cols.items()) + ")[]"
         inner = (f"SELECT unnest(\"Records\") AS r FROM read_json({_sql_string(str(path))}, "
                  f"columns = {_columns_arg({'Records': struct})}, format = 'auto', maximum_object_size = 268435456)")
         return f"SELECT {', '.join('r.' + c for c in (quoted.split(', ')))} FROM ({inner})"
+    ndjson = _is_ndjson(path)
+    if ndjson and not _clean(con, path):
+        _report_lines(con, path, report)
+        struct = _sql_string(json.dumps(cols))
+        picked = ", ".join("s." + c for c in quoted.split(", "))
+        parsed = f"CASE WHEN {_OBJECT_LINE} THEN from_json(l, {struct}) END"  # a WHERE may run after the projection
+        return f"SELECT {picked} FROM (SELECT {parsed} AS s FROM {_lines(path)}) WHERE s IS NOT NULL"
+    # ignore_errors here: a value that does not cast to its declared type is null (as from_json makes it)
     return (f"SELECT {quoted} FROM read_json({_sql_string(str(path))}, columns = {_columns_arg(cols)}, "
-            f"format = 'auto', ignore_errors = true)")
+            f"format = '{'newline_delimited' if ndjson else 'auto'}', records = true, ignore_errors = true)")
+
+
+def _report_lines(con: Any, path: Path, report: Report) -> None:
+    """Report each non-blank line of an NDJSON file that is not a JSON object, by line number, as the executor does."""
+    blank = "trim(l, chr(32) || chr(9) || chr(13)) = ''"
+    cur = con.execute(f"SELECT n, json_valid(l), count(*) OVER () FROM (SELECT row_number() OVER () AS n, l "
+                      f"FROM {_lines(path)}) WHERE l IS NOT NULL AND NOT {blank} AND NOT ({_OBJECT_LINE}) "
+                      f"ORDER BY n LIMIT {MAX_REPORTS}")
+    rows = cur.fetchall()
+    for n, valid, _ in rows:
+        report(Malformed(str(path), int(n), "not a JSON object" if valid else "invalid JSON"))
+    total = rows[0][2] if rows else 0
+    if total > MAX_REPORTS:
+        report(Malformed(str(path), 0, f"{total - MAX_REPORTS} more malformed lines"))
 
 
 def _leaves(rule: ir.RuleIR) -> list[ir.RuleIR]:
@@ -111,9 +186,11 @@ class LogReadError(OSError):
 
 
 def run_duckdb(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2GB",
-               now: datetime | None = None, lookups: Mapping[str, Path] | None = None) -> list[dict[str, Any]]:
+               now: datetime | None = None, lookups: Mapping[str, Path] | None = None,
+               report: Report | None = None) -> list[dict[str, Any]]:
     """The rule's rows over the log files, computed by DuckDB (CompileError: what the SQL target cannot say).
-    `lookups`: a lookup table's CSV by name instead of the rule's own (as `siemforge test` gives a test's)."""
+    `lookups`: a lookup table's CSV by name instead of the rule's own (as `siemforge test` gives a test's).
+    `report`: told of each malformed NDJSON line that was skipped (file and line)."""
     import duckdb
 
     bases = sorted({lowering.base_source(leaf.pipeline.source) for leaf in _leaves(rule)})
@@ -124,14 +201,14 @@ def run_duckdb(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2
     con = duckdb.connect(config={"memory_limit": memory_limit})
     with tempfile.TemporaryDirectory(prefix="siemforge-duckdb-") as tmp:
         try:
-            return _run(con, rule, query, bases, paths, lookups, Path(tmp))
+            return _run(con, rule, query, bases, paths, lookups, Path(tmp), report or (lambda _m: None))
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise LogReadError(str(exc).strip().splitlines()[0].strip()) from None
         finally:
             con.close()
 
 
-def _selected_rows_file(base: str, paths: Sequence[Path], folder: Path) -> Path:
+def _selected_rows_file(base: str, paths: Sequence[Path], folder: Path, report: Report | None = None) -> Path:
     """The rows of a source whose rows are selected from shared logs (Windows, auditd, Azure: `records:`), as the
     executor's readers and selectors give them, written as NDJSON for DuckDB to read with the declared columns. Which
     records are rows, and how an .evtx or an audit.log becomes records, stays the executor's one definition."""
@@ -145,7 +222,7 @@ def _selected_rows_file(base: str, paths: Sequence[Path], folder: Path) -> Path:
     out = folder / f"{table_name(base)}.ndjson"
     with out.open("wb") as fh:
         for p in paths:
-            events = iter_events(Path(p), lambda _m: None)  # malformed records: the executor reports them
+            events = iter_events(Path(p), report or (lambda _m: None))  # malformed records: as the executor says
             rows = (select_by_field(sdef.records, events) if any(sel.match for sel in sdef.records)
                     else select_records(sdef, events))
             for row in rows:
@@ -154,16 +231,16 @@ def _selected_rows_file(base: str, paths: Sequence[Path], folder: Path) -> Path:
 
 
 def _run(con: Any, rule: ir.RuleIR, query: str, bases: list[str], paths: Sequence[Path],
-         lookups: Mapping[str, Path] | None, tmp: Path) -> list[dict[str, Any]]:
+         lookups: Mapping[str, Path] | None, tmp: Path, report: Report) -> list[dict[str, Any]]:
     """Load each source's rows and the lookup tables into `con`, run the query, shape the rows."""
     con.execute("SET TimeZone = 'UTC'")
     for base in bases:  # each source's records from every file (a union's rules may read several)
         cols = declared_columns(base)
         sdef = builtin_sources().get(base)
         if paths and sdef is not None and sdef.records:
-            body = _reader(_selected_rows_file(base, paths, tmp), cols)
+            body = _reader(con, _selected_rows_file(base, paths, tmp, report), cols, report)
         elif paths:
-            body = " UNION ALL ".join(_reader(Path(p), cols) for p in paths)
+            body = " UNION ALL ".join(_reader(con, Path(p), cols, report) for p in paths)
         else:
             body = "SELECT " + ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in cols.items()) + " WHERE false"
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{table_name(base)}" AS {body}')
