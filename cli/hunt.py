@@ -55,7 +55,7 @@ class SqlEngine:
 SQL_ENGINES = {
     Engine.duckdb: SqlEngine("siemforge.backends.sql.duckdb_run", "run_duckdb", "siemforge's SQL backend", True),
     Engine.spark: SqlEngine("siemforge.backends.sql.spark_run", "run_spark",
-                            "siemforge's SQL backend and pyspark (pip install 'siemforge[spark]')"),
+                            "siemforge's SQL backend and pyspark (pip install 'siemforge[spark]')", True),
 }
 
 

@@ -95,3 +95,23 @@ def test_spark_rows_equal_the_executor_rows_on_every_other_bundled_test_case(pat
 @pytest.mark.parametrize("path", OTHER_BUNDLED, ids=[p.parent.name for p in OTHER_BUNDLED])
 def test_spark_rows_equal_the_executor_rows_of_every_other_bundled_rule_on_the_real_logs(path: Path) -> None:
     test_spark_rows_equal_the_executor_rows_on_the_real_logs(path)
+
+
+def test_spark_skips_and_reports_malformed_lines_by_line(tmp_path: Path) -> None:
+    """Each kind of malformed line (invalid JSON, JSON that is not an object) is reported by line and skipped; the
+    rows are the executor's (a `[1, 2]` line used to be read by Spark as rows)."""
+    from test_sql import HEAD, MALFORMED_CASES
+
+    from siemforge.backends.executor.reader import Malformed
+
+    from helpers import compile_rule
+
+    rule = compile_rule(tmp_path, HEAD + "summarize n = count()\n")
+    for name, lines in MALFORMED_CASES.items():
+        log = tmp_path / f"{name.replace(' ', '_')}.ndjson"
+        log.write_text("\n".join(lines) + "\n")
+        seen: list[Malformed] = []
+        got = run_spark(rule, [log], now=NOW, report=seen.append)
+        assert _rows(got, rule) == _rows(run_rule(rule, [log], NOW, workers=1).rows, rule), name
+        assert [m.line for m in seen] == [i for i, line in enumerate(lines, 1)
+                                          if line.strip() and not line.strip().startswith('{"eventName": "')], name

@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from siemforge.backends.executor.reader import MAX_REPORTS, Malformed, Report
+from siemforge.backends.executor.reader import Malformed, Report, Reports
 from siemforge.compiler import ir, lowering
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
@@ -81,72 +81,104 @@ def _is_ndjson(path: Path) -> bool:
     return False
 
 
-MAX_LINE_BYTES = 16 << 20  # as the executor's reader: a longer line fails the read (the executor skips it)
-
-
-def _lines(path: Path) -> str:
-    """The file's lines as one text column `l`, in order, blank lines as null (no quoting, no delimiter: a JSON line
-    never holds a raw \x01)."""
-    return (f"read_csv({_sql_string(str(path))}, columns = {{'l': 'VARCHAR'}}, header = false, delim = chr(1), "
-            f"quote = '', escape = '', auto_detect = false, max_line_size = {MAX_LINE_BYTES}, strict_mode = false, "
-            "null_padding = true)")
-
-
-_OBJECT_LINE = "CASE WHEN json_valid(l) THEN json_type(l) = 'OBJECT' ELSE false END"  # AND may not short-circuit
-
 _CLEAN: dict[tuple[str, int, int], bool] = {}  # NDJSON files found clean, by path, size, mtime (a hunt's many rules)
 
 
-def _clean(con: Any, path: Path) -> bool:
-    """Every non-blank line of the NDJSON file is a JSON object: one fast pass of DuckDB's JSON parser."""
+def is_clean(path: Path) -> bool:
+    """Every non-blank line of the NDJSON file is a JSON object: one fast pass of DuckDB's JSON parser (a file it
+    cannot read at all raises duckdb.IOException, which the runners report as LogReadError)."""
     import duckdb
 
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = _key(path)
     if key not in _CLEAN:
+        con = duckdb.connect()
         try:
             bad = con.execute(f"SELECT count(*) FROM read_json_objects({_sql_string(str(path))}, "
-                              "format = 'newline_delimited') WHERE json_type(json) <> 'OBJECT'").fetchone()[0]
+                              "format = 'newline_delimited') WHERE json_type(json) <> 'OBJECT'").fetchone()
+            _CLEAN[key] = bad is not None and bad[0] == 0
         except duckdb.InvalidInputException:  # invalid JSON somewhere
-            bad = 1
-        _CLEAN[key] = bad == 0
+            _CLEAN[key] = False
+        finally:
+            con.close()
     return _CLEAN[key]
 
 
-def _reader(con: Any, path: Path, cols: dict[str, str], report: Report) -> str:
-    """A SELECT of the file's records with the declared columns. An NDJSON file with malformed lines is read line by
-    line: the lines that are JSON objects are rows, the others are reported (DuckDB's ignore_errors would make them
-    rows of nulls, and a line that is JSON but not an object would null every row of the file)."""
+def cleaned_copy(path: Path, folder: Path, report: Report) -> Path:
+    """The NDJSON file's lines that are JSON objects, written to `folder`; every other non-blank line reported with
+    its file and line as the executor's reader reports it (same messages)."""
+    import orjson
+
+    from siemforge.backends.executor.reader import MAX_LINE_BYTES, _bounded_lines, _line_json_error, _open
+
+    name = str(path)
+    out = folder / f"clean-{len(list(folder.iterdir()))}.ndjson"
+    lineno = 0
+    with _open(path) as src, out.open("wb") as dst:
+        try:
+            for raw in _bounded_lines(src):
+                lineno += 1
+                if isinstance(raw, int):
+                    report(Malformed(name, lineno, f"line longer than {MAX_LINE_BYTES} bytes ({raw} bytes)"))
+                    continue
+                line = raw.strip()
+                if not line:
+                    continue
+                try:
+                    doc = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    report(Malformed(name, lineno, f"invalid JSON: {_line_json_error(exc, line)}"))
+                    continue
+                if type(doc) is not dict:
+                    report(Malformed(name, lineno, "not a JSON object"))
+                    continue
+                dst.write(line + b"\n")
+        except (OSError, EOFError) as exc:  # a .gz cut short after the clean pass: the lines before it are kept
+            report(Malformed(name, lineno, f"read error: {exc}"))
+    return out
+
+
+_COPIES: dict[tuple[str, int, int], tuple[Path, Reports]] = {}  # cleaned copies and their reports, by file
+_COPIES_DIR: list[tempfile.TemporaryDirectory[str]] = []  # removed when the process ends
+
+
+def _key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def readable(path: Path, report: Report) -> tuple[Path, bool]:
+    """The file to give an engine for this log, and whether it is NDJSON: a copy without its malformed lines when it
+    has any (made once per process, however many rules read it; its reports, the first Reports keeps and a count of
+    the rest, said again to each caller), else the file itself."""
+    if _is_records_document(path) or not _is_ndjson(path):
+        return path, False
+    if is_clean(path):
+        return path, True
+    key = _key(path)
+    if key not in _COPIES:
+        if not _COPIES_DIR:
+            _COPIES_DIR.append(tempfile.TemporaryDirectory(prefix="siemforge-clean-"))
+        reports = Reports()
+        _COPIES[key] = (cleaned_copy(path, Path(_COPIES_DIR[0].name), reports), reports)
+    copy, reports = _COPIES[key]
+    for m in reports.kept:
+        report(m)
+    if reports.total > len(reports.kept):
+        report(Malformed(str(path), 0, f"{reports.total - len(reports.kept)} more malformed lines"))
+    return copy, True
+
+
+def _reader(path: Path, cols: dict[str, str], ndjson: bool) -> str:
+    """A SELECT of the file's records with the declared columns (ignore_errors: a value that does not cast to its
+    declared type is null; the file holds no malformed line, see `readable`)."""
     quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
     if _is_records_document(path):
         struct = "STRUCT(" + ", ".join('"' + c.replace('"', '""') + f'" {t}' for c, t in cols.items()) + ")[]"
         inner = (f"SELECT unnest(\"Records\") AS r FROM read_json({_sql_string(str(path))}, "
                  f"columns = {_columns_arg({'Records': struct})}, format = 'auto', maximum_object_size = 268435456)")
         return f"SELECT {', '.join('r.' + c for c in (quoted.split(', ')))} FROM ({inner})"
-    ndjson = _is_ndjson(path)
-    if ndjson and not _clean(con, path):
-        _report_lines(con, path, report)
-        struct = _sql_string(json.dumps(cols))
-        picked = ", ".join("s." + c for c in quoted.split(", "))
-        parsed = f"CASE WHEN {_OBJECT_LINE} THEN from_json(l, {struct}) END"  # a WHERE may run after the projection
-        return f"SELECT {picked} FROM (SELECT {parsed} AS s FROM {_lines(path)}) WHERE s IS NOT NULL"
-    # ignore_errors here: a value that does not cast to its declared type is null (as from_json makes it)
     return (f"SELECT {quoted} FROM read_json({_sql_string(str(path))}, columns = {_columns_arg(cols)}, "
             f"format = '{'newline_delimited' if ndjson else 'auto'}', records = true, ignore_errors = true)")
-
-
-def _report_lines(con: Any, path: Path, report: Report) -> None:
-    """Report each non-blank line of an NDJSON file that is not a JSON object, by line number, as the executor does."""
-    blank = "trim(l, chr(32) || chr(9) || chr(13)) = ''"
-    cur = con.execute(f"SELECT n, json_valid(l), count(*) OVER () FROM (SELECT row_number() OVER () AS n, l "
-                      f"FROM {_lines(path)}) WHERE l IS NOT NULL AND NOT {blank} AND NOT ({_OBJECT_LINE}) "
-                      f"ORDER BY n LIMIT {MAX_REPORTS}")
-    rows = cur.fetchall()
-    for n, valid, _ in rows:
-        report(Malformed(str(path), int(n), "not a JSON object" if valid else "invalid JSON"))
-    total = rows[0][2] if rows else 0
-    if total > MAX_REPORTS:
-        report(Malformed(str(path), 0, f"{total - MAX_REPORTS} more malformed lines"))
 
 
 def _leaves(rule: ir.RuleIR) -> list[ir.RuleIR]:
@@ -234,13 +266,17 @@ def _run(con: Any, rule: ir.RuleIR, query: str, bases: list[str], paths: Sequenc
          lookups: Mapping[str, Path] | None, tmp: Path, report: Report) -> list[dict[str, Any]]:
     """Load each source's rows and the lookup tables into `con`, run the query, shape the rows."""
     con.execute("SET TimeZone = 'UTC'")
+    given: dict[Path, tuple[Path, bool]] = {}  # each log as an engine can read it, once (a union reads it per source)
     for base in bases:  # each source's records from every file (a union's rules may read several)
         cols = declared_columns(base)
         sdef = builtin_sources().get(base)
         if paths and sdef is not None and sdef.records:
-            body = _reader(con, _selected_rows_file(base, paths, tmp, report), cols, report)
+            body = _reader(_selected_rows_file(base, paths, tmp, report), cols, True)
         elif paths:
-            body = " UNION ALL ".join(_reader(con, Path(p), cols, report) for p in paths)
+            for p in paths:
+                if Path(p) not in given:
+                    given[Path(p)] = readable(Path(p), report)
+            body = " UNION ALL ".join(_reader(given[Path(p)][0], cols, given[Path(p)][1]) for p in paths)
         else:
             body = "SELECT " + ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in cols.items()) + " WHERE false"
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{table_name(base)}" AS {body}')

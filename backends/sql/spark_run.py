@@ -3,9 +3,10 @@ optional extra `spark`; Java 17).
 
 As `duckdb_run`: the files are read with the source's DECLARED columns (a schema of strings, booleans and numbers;
 a nested object is read as its JSON text, which the query reads with `get_json_object`), NDJSON, JSON arrays and
-CloudTrail `{"Records": [...]}` documents, gzipped or not; malformed lines are dropped. The session runs in UTC with
-ANSI mode off, so that a cast of text that is not a number is null as the IR's `toint` is (sqlglot writes Spark's
-`TRY_CAST` as `CAST`). Rows come back shaped as the executor's.
+CloudTrail `{"Records": [...]}` documents, gzipped or not; an NDJSON file with malformed lines is read as DuckDB's
+runner reads it (`duckdb_run.readable`: a copy without them, each reported by file and line as the executor does).
+The session runs in UTC with ANSI mode off, so that a cast of text that is not a number is null as the IR's `toint`
+is (sqlglot writes Spark's `TRY_CAST` as `CAST`). Rows come back shaped as the executor's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from siemforge.backends.executor.reader import Report
 from siemforge.compiler import ir, lowering
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
@@ -31,6 +33,7 @@ from .duckdb_run import (
     _selected_rows_file,
     declared_columns,
     plain_value,
+    readable,
 )
 from .lower import LOOKUP_ROW, output_kinds, table_name
 
@@ -62,14 +65,20 @@ def _frame(spark: Any, path: Path, cols: dict[str, str]) -> Any:
         doc = spark.read.schema(f"Records array<struct<{_ddl(cols).replace('` ', '`: ')}>>").option(
             "multiLine", "true").json(str(path))
         return doc.selectExpr("explode(Records) AS r").select("r.*")
-    if path.suffix != ".gz" and path.read_bytes()[:1024].lstrip()[:1] == b"[":  # a JSON array: one row per element
+    with path.open("rb") as fh:
+        head = fh.read(1024)
+    if path.suffix != ".gz" and head.lstrip()[:1] == b"[":  # a JSON array: one row per element
         return spark.read.schema(_ddl(cols)).option("multiLine", "true").json(str(path))
     return spark.read.schema(_ddl(cols)).option("mode", "DROPMALFORMED").json(str(path))
 
 
 def run_spark(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2GB",
-              now: datetime | None = None, lookups: Mapping[str, Path] | None = None) -> list[dict[str, Any]]:
-    """The rule's rows over the log files, computed by Spark in local mode (CompileError: what SQL cannot say)."""
+              now: datetime | None = None, lookups: Mapping[str, Path] | None = None,
+              report: Report | None = None) -> list[dict[str, Any]]:
+    """The rule's rows over the log files, computed by Spark in local mode (CompileError: what SQL cannot say).
+    `report`: told of each malformed NDJSON line that was skipped (file and line)."""
+    import duckdb
+
     bases = sorted({lowering.base_source(leaf.pipeline.source) for leaf in _leaves(rule)})
     for p in paths:
         if not Path(p).is_file():
@@ -78,19 +87,22 @@ def run_spark(rule: ir.RuleIR, paths: Sequence[Path], *, memory_limit: str = "2G
     spark = _session(memory_limit)
     spark.sparkContext.setLogLevel("ERROR")
     with tempfile.TemporaryDirectory(prefix="siemforge-spark-") as tmp:  # Spark reads lazily: kept until collect()
-        return _run(spark, rule, query, kinds, bases, paths, lookups, Path(tmp))
+        try:
+            return _run(spark, rule, query, kinds, bases, paths, lookups, Path(tmp), report or (lambda _m: None))
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:  # duckdb_run.is_clean's pass over a log
+            raise LogReadError(str(exc).strip().splitlines()[0].strip()) from None
 
 
 def _run(spark: Any, rule: ir.RuleIR, query: str, kinds: Mapping[str, str], bases: list[str], paths: Sequence[Path],
-         lookups: Mapping[str, Path] | None, tmp: Path) -> list[dict[str, Any]]:
+         lookups: Mapping[str, Path] | None, tmp: Path, report: Report) -> list[dict[str, Any]]:
     """Register each source's rows and the lookup tables, run the query, shape the rows. A source whose rows are
     selected from shared logs (Windows, auditd, Azure) is read as the rows the executor's readers select
     (duckdb_run._selected_rows_file: one definition of which records are rows)."""
     for base in bases:
         cols = declared_columns(base)
         sdef = builtin_sources().get(base)
-        files = ([_selected_rows_file(base, paths, tmp)] if paths and sdef is not None and sdef.records
-                 else [Path(p) for p in paths])
+        files = ([_selected_rows_file(base, paths, tmp, report)] if paths and sdef is not None and sdef.records
+                 else [readable(Path(p), report)[0] for p in paths])
         frames = [_frame(spark, f, cols) for f in files]
         if frames:
             df = frames[0]
