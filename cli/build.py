@@ -41,7 +41,7 @@ from rich.table import Table
 from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity
 
 from .console import cell, err, out, print_diagnostics, styled
-from .outputs import OutputDir, OutputError, slug
+from .outputs import MANIFEST, OutputDir, OutputError, slug
 from .progress import Steps, steps, wanted
 from .rules import SourceDirs, require_paths, use_sources
 
@@ -320,6 +320,9 @@ class Summary:
     artifacts: dict[str, tuple[str, int]] = field(default_factory=dict)  # export -> (folder, files written)
     errors: list[Problem] = field(default_factory=list)  # outputs that could not be written, a check that could not run
     reports: list[RuleTestReport] = field(default_factory=list)  # the tests run, for --junit
+    prune: bool = False  # remove the stale files instead of listing them
+    stale: list[str] = field(default_factory=list)  # files an earlier build wrote that this one did not
+    pruned: list[str] = field(default_factory=list)  # those removed (--prune)
 
     @property
     def failed(self) -> bool:
@@ -342,6 +345,8 @@ class Summary:
             "artifacts": [{"export": name, "folder": folder, "files": n}
                           for name, (folder, n) in self.artifacts.items()],
             "errors": [p.as_json() for p in self.errors],
+            "stale": self.stale,
+            "pruned": self.pruned,
         }
 
 
@@ -380,15 +385,34 @@ class _Writer:
                 self.broken = True
 
     def finish(self) -> None:
-        if self.dir is not None:
-            self.dir.finish()
+        """Record what was written; list (or with --prune remove) what an earlier build wrote here and this one did
+        not: the outputs of rules deleted or renamed since, which a deployment of the folder would still ship."""
+        if self.dir is None and not self.broken and (self.root / MANIFEST).is_file():
+            try:
+                self.dir = OutputDir.open(self.root)
+            except OutputError:
+                return
+        if self.dir is None:
+            return
+        for relative in self.dir.stale():
+            where = str(self.root / relative)
+            if not self.summary.prune:
+                self.summary.stale.append(where)
+                continue
+            try:
+                self.dir.remove(relative)
+                self.summary.pruned.append(where)
+            except OutputError as exc:
+                err.print(f"error: {exc}", style="bold red", markup=False)
+                self.summary.errors.append(Problem(self.step, where, str(exc)))
+        self.dir.finish()
 
 
-def run_build(cfg: BuildConfig, sources: list[Path] | None, progress: Steps) -> Summary:
+def run_build(cfg: BuildConfig, sources: list[Path] | None, progress: Steps, prune: bool = False) -> Summary:
     from siemforge.backends.registry import targets
     from siemforge.compiler.api import compile_rules, discover_rules, rule_root
 
-    summary = Summary()
+    summary = Summary(prune=prune)
     require_paths(cfg.rules)
     use_sources(sources, cfg.rules)
     check_names(cfg)
@@ -587,6 +611,13 @@ def print_summary(s: Summary, cfg: BuildConfig) -> None:
                  f"{len(s.validate_errors)} of {s.validated} queries with errors")
     if s.errors:
         problems("errors", s.errors, "", f"{len(s.errors)}")
+    if s.stale:
+        t.add_row("stale outputs", styled(f"{_count(len(s.stale), 'file', 'files')} from an earlier build", "yellow"),
+                  cell(", ".join(s.stale[:5]) + (f", … ({len(s.stale) - 5} more)" if len(s.stale) > 5 else "")
+                       + " — rules deleted or renamed since? `--prune` removes them"))
+    if s.pruned:
+        t.add_row("pruned", _count(len(s.pruned), "file", "files") + " an earlier build wrote",
+                  cell(", ".join(s.pruned[:5]) + (f", … ({len(s.pruned) - 5} more)" if len(s.pruned) > 5 else "")))
     out.print(t)
     if s.failed:
         parts = [f"{len(s.rule_errors)} rule(s) with errors" if s.rule_errors else "",
@@ -610,6 +641,9 @@ def build(
         "--config", help=f"the build's settings (default: {CONFIG_NAME} here or beside the rules)",
         show_default=False)] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="write the tests' JUnit XML report here")] = None,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="remove the files an earlier build wrote in the output folders and this build did not (the "
+        "outputs of deleted or renamed rules); only files siemforge recorded as its own")] = False,
     sources: SourceDirs = None,
 ) -> None:
     """Build everything: test every rule, compile it for every target, write every export, check the KQL."""
@@ -627,7 +661,7 @@ def build(
         raise typer.Exit(2)
     try:
         with steps(wanted(format is BuildFormat.json)) as progress:
-            summary = run_build(cfg, sources, progress)
+            summary = run_build(cfg, sources, progress, prune)
     except ConfigError as exc:
         err.print(str(exc), style="bold red", markup=False)
         raise typer.Exit(2) from None

@@ -36,6 +36,7 @@ class OutputDir:
     root: Path
     owned: set[str] = field(default_factory=set)
     written: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
 
     @classmethod
     def open(cls, root: Path) -> OutputDir:
@@ -110,10 +111,44 @@ class OutputDir:
             raise
         return fd
 
+    def stale(self) -> list[str]:
+        """Files an earlier run wrote here (the manifest says so) that this run did not write and that still exist
+        as regular files: the outputs of rules deleted or renamed since."""
+        out = []
+        for relative in sorted(self.owned - self.written - self.removed):
+            try:
+                st = os.lstat(os.path.join(self.root, relative))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                out.append(relative)
+        return out
+
+    def remove(self, relative: str) -> None:
+        """Delete a file siemforge wrote here earlier (never through a symlink on the way), and forget it."""
+        path = os.path.join(self.root, relative)
+        if relative not in self.owned or any(part in ("", ".", "..") for part in relative.split("/")):
+            raise OutputError(f"not removing {path}: siemforge did not write it")
+        *folders, name = relative.split("/")
+        fd = -1
+        try:
+            fd = self._open_folder(folders, path)
+            if not stat.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                raise OutputError(f"not removing {path}: not a regular file")
+            os.unlink(name, dir_fd=fd)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise OutputError(f"cannot remove {path}: {exc.strerror or exc}") from None
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        self.removed.add(relative)
+
     def finish(self) -> None:
         """Record what this run wrote, also when it stops at a refused write; a folder that cannot take the record
         has already been reported by that write."""
-        if self.written:
+        if self.written or self.removed:
             with contextlib.suppress(OutputError):
                 self.save_manifest()
 
@@ -125,7 +160,7 @@ class OutputDir:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
             with os.fdopen(fd, "r+", encoding="utf-8") as fh:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-                names = sorted(self.owned | self.written | _parse_manifest(fh.read()))
+                names = sorted((self.owned | self.written | _parse_manifest(fh.read())) - self.removed)
                 fh.seek(0)
                 fh.truncate()
                 fh.write("\n".join(names) + "\n")

@@ -200,3 +200,34 @@ def test_usage_errors_say_what_to_do(tmp_path: Path) -> None:
     r = sf("build", str(rules), "-o", "out", cwd=tmp_path)
     assert r.returncode == 2 and "out: error: the output folder is a file" in r.stderr
     assert (tmp_path / "out").read_text() == "a file"
+
+
+def test_outputs_of_a_deleted_rule_are_listed_as_stale_and_pruned_only_when_asked(tmp_path: Path) -> None:
+    """A rule deleted since the last build leaves its query and export files behind, which a deployment of the
+    folder would still ship: the build lists them; `--prune` removes them (only files the manifest says siemforge
+    wrote: a file of the user's in the same folder stays)."""
+    rules = rule_set(tmp_path, failing=False, refused=False)
+    (tmp_path / "siemforge.toml").write_text('[build]\nexports = ["arm", "sentinel-yaml"]\n')
+    out = tmp_path / "out"
+    assert sf("build", str(rules), "-o", str(out), cwd=tmp_path).returncode == 0
+    old = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file() and "plain" in p.name)
+    assert old, "the plain rule wrote no file named after it"
+    (rules / "plain.yml").unlink()
+    (out / "compiled" / "notes.txt").write_text("mine")
+
+    r = sf("build", str(rules), "-o", str(out), "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert sorted(Path(p).relative_to(out) for p in doc["stale"]) == old
+    assert doc["pruned"] == []
+    assert all((out / p).exists() for p in old)
+
+    r = sf("build", str(rules), "-o", str(out), "--prune", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "pruned" in r.stdout
+    assert not any((out / p).exists() for p in old)
+    assert (out / "compiled" / "notes.txt").read_text() == "mine"
+    manifests = "".join(m.read_text() for m in out.rglob(".siemforge-outputs"))
+    assert not any(str(p.relative_to(p.parts[0])) in manifests for p in old)
+    r = sf("build", str(rules), "-o", str(out), "--format", "json", cwd=tmp_path)
+    assert json.loads(r.stdout)["stale"] == []
