@@ -21,6 +21,7 @@ from siemforge.compiler.diagnostics import CompileError, Diagnostic, Severity, S
 from siemforge.compiler.rule import read_rule_bytes
 
 from .console import err, out, print_diagnostics
+from .rules import require_paths
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -70,10 +71,7 @@ def fmt(
     from siemforge.compiler.fmt import FormatError  # ruamel.yaml loads only for this command
 
     roots = paths or [Path("rules")]
-    for p in roots:
-        if not p.exists():
-            err.print(f"{p}: error: no such file or folder", style="bold red", markup=False)
-            raise typer.Exit(2)
+    require_paths(roots)
     files = discover_rules(roots)
     changed = unchanged = failed = 0
     for f in files:

@@ -50,13 +50,17 @@ def _require(paths: Sequence[Path]) -> None:
             raise typer.Exit(2)
 
 
-def _run(importer: Callable[[], list[ImportOutcome]]) -> list[ImportOutcome]:
+def _run(importer: Callable[[], list[ImportOutcome]], output: Path | None = None) -> list[ImportOutcome]:
     from siemforge.importers.common import InputFileError
 
     from .outputs import OutputError
 
+    made = output is not None and not output.exists()
     try:
-        return importer()
+        found = importer()
+        if not found and made and output is not None and output.is_dir() and not any(output.iterdir()):
+            output.rmdir()  # nothing to import: leave no empty folder behind
+        return found
     except OutputError as exc:
         err.print(f"error: {exc}", style="bold red", markup=False)
         raise typer.Exit(2) from None
@@ -69,8 +73,13 @@ def _position(o: ImportOutcome) -> str:
     return f"{o.origin}:{o.line}:{o.column}" if o.line is not None else str(o.origin)
 
 
-def report(outcomes: list[ImportOutcome], fmt: ReportFormat) -> None:
-    """Every input rule: imported (the files written) or refused (the construct and where it is)."""
+def report(outcomes: list[ImportOutcome], fmt: ReportFormat, paths: Sequence[Path] = ()) -> None:
+    """Every input rule: imported (the files written) or refused (the construct and where it is). Inputs with no
+    detection in them at all are a usage error (exit 2), as a folder with no rule files is for the rule commands."""
+    if not outcomes:
+        err.print(f"{', '.join(map(str, paths))}: error: no detections found to import", style="bold red",
+                  markup=False)
+        raise typer.Exit(2)
     if fmt is ReportFormat.json:
         items = [{"origin": str(o.origin), "name": o.name, "status": o.status, "reason": o.reason, "line": o.line,
                   "column": o.column, "written": [str(p) for p in o.written]} for o in outcomes]
@@ -100,7 +109,7 @@ def sentinel(paths: Inputs, output: OutDir, format: Format = ReportFormat.table)
     from siemforge.importers.sentinel import import_sentinel
 
     _require(paths)
-    report(_run(lambda: import_sentinel(paths, output)), format)
+    report(_run(lambda: import_sentinel(paths, output), output), format, paths)
 
 
 @import_app.command()
@@ -113,7 +122,7 @@ def splunk(
     """ESCU detection YAML and savedsearches.conf stanzas → rule files."""
     _require([*paths, *([macros] if macros else [])])
     import_splunk = _splunk_importer()
-    report(_run(lambda: import_splunk(paths, output, [macros] if macros else [])), format)
+    report(_run(lambda: import_splunk(paths, output, [macros] if macros else []), output), format, paths)
 
 
 def _splunk_importer() -> Callable[[Sequence[Path], Path, Sequence[Path]], list[ImportOutcome]]:

@@ -296,10 +296,7 @@ def test(
     from .junit import write_junit
 
     roots = paths or [Path("rules")]
-    for p in roots:
-        if not p.exists():
-            err.print(f"{p}: error: no such file or folder", style="bold red", markup=False)
-            raise typer.Exit(2)
+    require_paths(roots)
     use_sources(sources, roots)
     files = discover_rules(roots)
     reports: list[RuleTestReport] = []

@@ -57,10 +57,16 @@ def use_sources(extra: list[Path] | None, rule_paths: Sequence[Path]) -> None:
 
 
 def require_paths(paths: list[Path]) -> None:
-    """A rule file or folder named on the command line that does not exist is a usage error (exit 2)."""
+    """A rule file or folder named on the command line that does not exist, or a folder with no rule file in it, is
+    a usage error (exit 2): every rule command says so the same way."""
+    from siemforge.compiler.api import discover_rules
+
     for p in paths:
         if not p.exists():
             err.print(f"{p}: error: no such file or folder", style="bold red", markup=False)
+            raise typer.Exit(2)
+        if p.is_dir() and not discover_rules([p]):
+            err.print(f"{p}: error: a folder with no rule files (.yml, .yaml)", style="bold red", markup=False)
             raise typer.Exit(2)
 
 

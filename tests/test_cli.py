@@ -192,6 +192,31 @@ def test_missing_file_is_a_clear_error(tmp_path: Path, command: list[str]) -> No
     assert not (tmp_path / "out").exists()  # nothing written
 
 
+@pytest.mark.parametrize("command,message", [
+    (["compile", "-t", "splunk"], "a folder with no rule files"),
+    (["test"], "a folder with no rule files"),
+    (["build", "-o", "OUT"], "a folder with no rule files"),
+    (["coverage", "-o", "OUT/layer.json"], "a folder with no rule files"),
+    (["fmt"], "a folder with no rule files"),
+    (["validate"], "a folder with no rule files"),
+    (["export", "arm", "-o", "OUT"], "a folder with no rule files"),
+    (["import", "sentinel", "-o", "OUT"], "no detections found to import"),
+    (["import", "splunk", "-o", "OUT"], "no detections found to import"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_a_folder_with_nothing_to_read_is_a_usage_error_on_every_command(
+        tmp_path: Path, command: list[str], message: str) -> None:
+    """Every command that reads rule folders says the same of an empty one (exit 2), where some used to succeed
+    having done nothing (compile, fmt, import: exit 0) and others failed differently (test, build: exit 1)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a rule")
+    args = [a.replace("OUT", str(tmp_path / "out")) for a in command]
+    r = sf(*args, str(empty))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{empty}: error: {message}" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
 def test_run_and_ir_take_a_rule_folder_of_one_rule(tmp_path: Path) -> None:
     """docs/sources/azure.md runs `siemforge run rules/entra_signin_many_countries LOGS`: a bundled rule's folder."""
     folder = ROOT / "rules" / "entra_signin_many_countries"
