@@ -518,9 +518,9 @@ def main() -> None:
             # the alerts reach Sentinel as SecurityAlert rows, which hold the alert (AlertName: the policy's name) but
             # not the audit record the rules test (semantics decision 69)
             source["no_binding"] = ("Sentinel's OfficeActivity table holds Exchange, SharePoint, OneDrive and Teams "
-                                    "records, not Security & Compliance alerts (Management Activity API RecordType 40); "
-                                    "the alerts reach Sentinel as SecurityAlert rows, whose AlertName is the alert's "
-                                    "name but which hold neither the record's Workload (eventSource) nor its "
+                                    "records, not Security & Compliance alerts (Management Activity API RecordType "
+                                    "40); the alerts reach Sentinel as SecurityAlert rows, whose AlertName is the "
+                                    "alert's name but which hold neither the record's Workload (eventSource) nor its "
                                     "ResultStatus (status; SecurityAlert's Status is the alert's life-cycle state), so "
                                     "a rule on them would lose its tests (semantics decision 69)")
         source.update({"fields": fields, "sigma_fields": sigma})

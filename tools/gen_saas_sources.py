@@ -180,21 +180,21 @@ GWS_SIGMA: dict[str, Any] = {
     "protoPayload.serviceName": "eventService", "protoPayload.Servicename": "eventService",
     "protoPayload.metadata.event.eventName": "name",
 }
-# Microsoft Sentinel's Google Workspace connector (Codeless Connector Framework, the solution's current one) writes every
-# application's activities to one table, GoogleWorkspaceReports: one row per event of an activity, the event's name and
-# type and its parameters (by name) beside the activity's fields. Its columns and types are the solution's table.json
-# (the parser GWorkspaceActivityReports reads GoogleWorkspaceReports and GoogleWorkspaceReports_CL by these names);
-# which record field fills which column is the transform of the solution's data collection rule (dcr.json,
-# `extend EventMessage=event_name | extend ProcessName=SETTING_NAME | ...`) over the stream the connector fills with
-# the exploded events (the stream's names are those of the solution's Azure Function, expand_data(): `event_name`,
+# Microsoft Sentinel's Google Workspace connector (Codeless Connector Framework, the solution's current one) writes
+# every application's activities to one table, GoogleWorkspaceReports: one row per event of an activity, the event's
+# name and type and its parameters (by name) beside the activity's fields. Its columns and types are the solution's
+# table.json (the parser GWorkspaceActivityReports reads GoogleWorkspaceReports and GoogleWorkspaceReports_CL by these
+# names); which record field fills which column is the transform of the solution's data collection rule (dcr.json,
+# `extend EventMessage=event_name | extend ProcessName=SETTING_NAME | ...`) over the stream the connector fills with the
+# exploded events (the stream's names are those of the solution's Azure Function, expand_data(): `event_name`,
 # `event_type`, each parameter's name, objects flattened with `_`). Semantics decision 67.
 GWS_TABLE = "GoogleWorkspaceReports"
-GWS_SCHEMA_ORIGIN = ("Azure/Azure-Sentinel Solutions/GoogleWorkspaceReports/Data Connectors/GoogleWorkspaceTemplate_ccp/"
-                     "table.json @ 3d2b8d10bf81e0122a4be07183db933161fe4db2")
+GWS_SCHEMA_ORIGIN = ("Azure/Azure-Sentinel Solutions/GoogleWorkspaceReports/Data Connectors/"
+                     "GoogleWorkspaceTemplate_ccp/table.json @ 3d2b8d10bf81e0122a4be07183db933161fe4db2")
 GWS_MAP_ORIGIN = ("Azure/Azure-Sentinel Solutions/GoogleWorkspaceReports/Data Connectors/GoogleWorkspaceTemplate_ccp/"
                   "dcr.json @ 52cc5ca131b2c81dc0533a7d2adbb43179ac8b09 (transformKql); the explode: Solutions/"
-                  "GoogleWorkspaceReports/Data Connectors/GWorkspaceReportsAPISentinelConn/GWorkspaceReports-QueueTrigger/"
-                  "__init__.py @ 224959c2aa9f72c499edde8bf85777ff01f980e4")
+                  "GoogleWorkspaceReports/Data Connectors/GWorkspaceReportsAPISentinelConn/"
+                  "GWorkspaceReports-QueueTrigger/__init__.py @ 224959c2aa9f72c499edde8bf85777ff01f980e4")
 GWS_TABLE_COLUMNS = (
     "TimeGenerated AccountState ActorCallerType ActorEmail ActorIsCollaboratorAccount ActorKey ActorProfileId ApiKind "
     "AppName ApplicationEdition ApplicationName Billable CalendarId ClientId ClientType DestinationFolderId "
@@ -246,11 +246,11 @@ ONELOGIN_FIELDS: dict[str, str] = {
     "authentication_factor_type": "int", "authentication_factor_description": "string",
     "user_field_id": "int", "user_field_name": "string",
 }
-# Microsoft Sentinel's OneLogin IAM solution (Codeless Connector Framework) polls the Events API into OneLoginEventsV2_CL:
-# its packaged template declares the stream (the Events API's field names) and the data collection rule's transform
-# renames each field to a column (`project-rename EventId = id, AppName = app_name, …, EventTimestamp = created_at`).
-# The solution folder's own OneLoginIAMLogs_DCR.json is a placeholder; the package's mainTemplate.json holds the rule the
-# solution deploys. Semantics decision 68.
+# Microsoft Sentinel's OneLogin IAM solution (Codeless Connector Framework) polls the Events API into
+# OneLoginEventsV2_CL: its packaged template declares the stream (the Events API's field names) and the data collection
+# rule's transform renames each field to a column (`project-rename EventId = id, AppName = app_name, …, EventTimestamp =
+# created_at`). The solution folder's own OneLoginIAMLogs_DCR.json is a placeholder; the package's mainTemplate.json
+# holds the rule the solution deploys. Semantics decision 68.
 ONELOGIN_TABLE = "OneLoginEventsV2_CL"
 ONELOGIN_ORIGIN = ("Azure/Azure-Sentinel Solutions/OneLoginIAM/Package/mainTemplate.json @ "
                    "21ca86217676f41409206f93f3f053b1f1dd2c95 (dataCollectionRules OneLoginIAMDCR: transformKql of "
