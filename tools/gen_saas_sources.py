@@ -237,8 +237,8 @@ ONELOGIN_FIELDS: dict[str, str] = {
     "actor_system": "string", "assuming_acting_user_id": "int", "app_id": "int", "app_name": "string",
     "group_id": "int", "group_name": "string", "role_id": "int", "role_name": "string", "otp_device_id": "int",
     "otp_device_name": "string", "policy_id": "int", "policy_name": "string", "policy_type": "string",
-    "privilege_id": "int",
-    "privilege_name": "string", "custom_message": "string", "directory_id": "int", "directory_sync_run_id": "int",
+    "privilege_id": "int", "privilege_name": "string", "custom_message": "string", "directory_id": "int",
+    "directory_sync_run_id": "int",
     "resolution": "string", "client_id": "string", "resource_type_id": "int", "error_description": "string",
     "proxy_ip": "string", "risk_score": "int", "risk_reasons": "string", "risk_cookie_id": "string",
     "browser_fingerprint": "string", "login_id": "int", "login_name": "string", "mapping_id": "int",
@@ -267,6 +267,7 @@ ONELOGIN_TABLE_COLUMNS: dict[str, tuple[str, str | None]] = {
     "EventTimestamp": ("string", "created_at"),
 }
 ONELOGIN_NO_BINDING = "no Splunk add-on for OneLogin with a documented sourcetype was found"
+
 
 def table_columns(shared: Path, table: str) -> list[tuple[str, str]]:
     data = json.loads((shared / "reference/sentinel/tables" / f"{table}.schema.json").read_text())
