@@ -515,8 +515,14 @@ def main() -> None:
                                   "time": {"column": "_time", "from": "CreationTime"}}
         alerts = fields is alert_fields
         if alerts:
+            # the alerts reach Sentinel as SecurityAlert rows, which hold the alert (AlertName: the policy's name) but
+            # not the audit record the rules test (semantics decision 69)
             source["no_binding"] = ("Sentinel's OfficeActivity table holds Exchange, SharePoint, OneDrive and Teams "
-                                    "records, not Security & Compliance alerts (Management Activity API RecordType 40)")
+                                    "records, not Security & Compliance alerts (Management Activity API RecordType "
+                                    "40); the alerts reach Sentinel as SecurityAlert rows, whose AlertName is the "
+                                    "alert's name but which hold neither the record's Workload (eventSource) nor its "
+                                    "ResultStatus (status; SecurityAlert's Status is the alert's life-cycle state), so "
+                                    "a rule on them would lose its tests (semantics decision 69)")
         source.update({"fields": fields, "sigma_fields": sigma})
         write_source(out, stem,
                      "# The Office 365 Management Activity API record (common schema + the workloads' fields).\n"

@@ -180,11 +180,53 @@ GWS_SIGMA: dict[str, Any] = {
     "protoPayload.serviceName": "eventService", "protoPayload.Servicename": "eventService",
     "protoPayload.metadata.event.eventName": "name",
 }
-# Microsoft's Google Workspace (G Suite) connector page names its tables (GWorkspace_ReportsAPI_admin_CL, …_login_CL;
-# the connector is deprecated) but not their columns, and the project holds no schema of them
-GWS_NO_BINDING = ("the project has no table schema for Microsoft Sentinel's Google Workspace tables "
-                  "(GWorkspace_ReportsAPI_*_CL: Microsoft's connector page names the tables, not their columns) to "
-                  "write and check a binding against")
+# Microsoft Sentinel's Google Workspace connector (Codeless Connector Framework, the solution's current one) writes
+# every application's activities to one table, GoogleWorkspaceReports: one row per event of an activity, the event's
+# name and type and its parameters (by name) beside the activity's fields. Its columns and types are the solution's
+# table.json (the parser GWorkspaceActivityReports reads GoogleWorkspaceReports and GoogleWorkspaceReports_CL by these
+# names); which record field fills which column is the transform of the solution's data collection rule (dcr.json,
+# `extend EventMessage=event_name | extend ProcessName=SETTING_NAME | ...`) over the stream the connector fills with the
+# exploded events (the stream's names are those of the solution's Azure Function, expand_data(): `event_name`,
+# `event_type`, each parameter's name, objects flattened with `_`). Semantics decision 67.
+GWS_TABLE = "GoogleWorkspaceReports"
+GWS_SCHEMA_ORIGIN = ("Azure/Azure-Sentinel Solutions/GoogleWorkspaceReports/Data Connectors/"
+                     "GoogleWorkspaceTemplate_ccp/table.json @ 3d2b8d10bf81e0122a4be07183db933161fe4db2")
+GWS_MAP_ORIGIN = ("Azure/Azure-Sentinel Solutions/GoogleWorkspaceReports/Data Connectors/GoogleWorkspaceTemplate_ccp/"
+                  "dcr.json @ 52cc5ca131b2c81dc0533a7d2adbb43179ac8b09 (transformKql); the explode: Solutions/"
+                  "GoogleWorkspaceReports/Data Connectors/GWorkspaceReportsAPISentinelConn/"
+                  "GWorkspaceReports-QueueTrigger/__init__.py @ 224959c2aa9f72c499edde8bf85777ff01f980e4")
+GWS_TABLE_COLUMNS = (
+    "TimeGenerated AccountState ActorCallerType ActorEmail ActorIsCollaboratorAccount ActorKey ActorProfileId ApiKind "
+    "AppName ApplicationEdition ApplicationName Billable CalendarId ClientId ClientType DestinationFolderId "
+    "DestinationFolderTitle DocId DocTitle DocType DstUserUpn DestUserUpn DvcGuid DvcInterfaceGuid DvcModelName "
+    "DvcModelNumber DvcType Etag EventCategoryType EventEndTime EventGuest EventId EventMessage EventOriginalMessage "
+    "EventProduct EventResponseStatus EventStartTime EventTitle EventType EventUid EventVendor GroupDomain "
+    "IdApplicationName IosVendorId IosVendorUID IsSecondFactor IsSuspicious Kind LastSyncAuditDate "
+    "LoginChallengeMethod LoginChallengeStatus LoginType ModuleName NeqValue Newvalue NotificationMessageId "
+    "NotificationMethod NotificationType OldEventTitle OldValue Oldvalue OldVisibility OrganizerCalendarId "
+    "OriginatingAppId OsProperty Owner OwnerDomain OwnerIsSharedDrive OwnerIsTeamDrive PrimaryEvent ProcessName "
+    "RegisterPrivelege ResourceId RoleName Scope ScopeData SerialNumber SharedDriveId SourceFolderId SourceFolderTitle "
+    "SrcIpAddr TargetCalendarId TargetUserDomain TargetUserName TeamDriveId UserAadid UserAgentOriginal UserEmail "
+    "Visibility VisibilityChange").split()
+GWS_BOOL_COLUMNS = {"ActorIsCollaboratorAccount", "Billable", "IsSecondFactor", "IsSuspicious", "OwnerIsSharedDrive",
+                    "OwnerIsTeamDrive", "PrimaryEvent"}
+# record path -> column, as dcr.json's transform fills it (stream name -> column); only what the transform fills from
+# a field of one value. Left out: ipAddress (the transform reads a stream column `IPAddress`, the API's field is
+# `ipAddress`: whether the connector fills it is not documented), `kind` (no transform fills Kind), parameters whose
+# value is a list (login_challenge_method: multiValue), the event's other parameters (no column)
+GWS_SENTINEL_COLUMNS = {
+    "_time": "TimeGenerated", "etag": "Etag", "ownerDomain": "OwnerDomain",
+    "id.uniqueQualifier": "EventId", "id.applicationName": "IdApplicationName", "id.customerId": "UserAadid",
+    "actor.email": "ActorEmail", "actor.profileId": "ActorProfileId", "actor.callerType": "ActorCallerType",
+    "actor.key": "ActorKey", "name": "EventMessage", "type": "EventType",
+    # the event's parameters (https://developers.google.com/admin-sdk/reports/v1/appendix/activity/admin, …/login)
+    "parameters.SETTING_NAME": "ProcessName", "parameters.NEW_VALUE": "NeqValue", "parameters.OLD_VALUE": "OldValue",
+    "parameters.ROLE_NAME": "RoleName", "parameters.USER_EMAIL": "UserEmail",
+    "parameters.APPLICATION_NAME": "ApplicationName", "parameters.APPLICATION_EDITION": "ApplicationEdition",
+    "parameters.ORG_UNIT_NAME": "GroupDomain", "parameters.PRODUCT_NAME": "ModuleName",
+    "parameters.login_type": "LoginType", "parameters.is_suspicious": "IsSuspicious",
+    "parameters.is_second_factor": "IsSecondFactor",
+}
 
 # ---- OneLogin Events API -------------------------------------------------------------------------------------------
 # An event of GET /api/2/events (https://developers.onelogin.com/api-docs/2/events/list-events); the event's kind is
@@ -194,8 +236,9 @@ ONELOGIN_FIELDS: dict[str, str] = {
     "ipaddr": "string", "user_id": "int", "user_name": "string", "actor_user_id": "int", "actor_user_name": "string",
     "actor_system": "string", "assuming_acting_user_id": "int", "app_id": "int", "app_name": "string",
     "group_id": "int", "group_name": "string", "role_id": "int", "role_name": "string", "otp_device_id": "int",
-    "otp_device_name": "string", "policy_id": "int", "policy_name": "string", "privilege_id": "int",
-    "privilege_name": "string", "custom_message": "string", "directory_id": "int", "directory_sync_run_id": "int",
+    "otp_device_name": "string", "policy_id": "int", "policy_name": "string", "policy_type": "string",
+    "privilege_id": "int", "privilege_name": "string", "custom_message": "string", "directory_id": "int",
+    "directory_sync_run_id": "int",
     "resolution": "string", "client_id": "string", "resource_type_id": "int", "error_description": "string",
     "proxy_ip": "string", "risk_score": "int", "risk_reasons": "string", "risk_cookie_id": "string",
     "browser_fingerprint": "string", "login_id": "int", "login_name": "string", "mapping_id": "int",
@@ -203,13 +246,27 @@ ONELOGIN_FIELDS: dict[str, str] = {
     "authentication_factor_type": "int", "authentication_factor_description": "string",
     "user_field_id": "int", "user_field_name": "string",
 }
-# Sentinel's OneLogin IAM solution publishes the columns of OneLoginEventsV2_CL (EventTypeId, Ipaddr, UserName, …;
-# Azure/Azure-Sentinel Solutions/OneLoginIAM/Data Connectors/OneLoginIAMLogs_ccp/OneLoginIAMEventsLogs_Table.json) but
-# its data collection rule's transform there is a placeholder: which event field fills which column, and what
-# TimeGenerated is (the table has no created_at), is not documented
-ONELOGIN_NO_BINDING = ("no Sentinel table or Splunk add-on is bound: OneLoginEventsV2_CL's columns are published but "
-                       "not how the connector fills them from the Events API's fields, and no Splunk add-on for "
-                       "OneLogin with a documented sourcetype was found")
+# Microsoft Sentinel's OneLogin IAM solution (Codeless Connector Framework) polls the Events API into
+# OneLoginEventsV2_CL: its packaged template declares the stream (the Events API's field names) and the data collection
+# rule's transform renames each field to a column (`project-rename EventId = id, AppName = app_name, …, EventTimestamp =
+# created_at`). The solution folder's own OneLoginIAMLogs_DCR.json is a placeholder; the package's mainTemplate.json
+# holds the rule the solution deploys. Semantics decision 68.
+ONELOGIN_TABLE = "OneLoginEventsV2_CL"
+ONELOGIN_ORIGIN = ("Azure/Azure-Sentinel Solutions/OneLoginIAM/Package/mainTemplate.json @ "
+                   "21ca86217676f41409206f93f3f053b1f1dd2c95 (dataCollectionRules OneLoginIAMDCR: transformKql of "
+                   "Custom-OneLoginEventsV2_CL; tables OneLoginEventsV2_CL)")
+# column -> (type, Events API field), in the table's order
+ONELOGIN_TABLE_COLUMNS: dict[str, tuple[str, str | None]] = {
+    "TimeGenerated": ("datetime", None), "EventId": ("real", "id"), "AppName": ("string", "app_name"),
+    "AppId": ("real", "app_id"), "RoleName": ("string", "role_name"), "RoleId": ("real", "role_id"),
+    "PolicyName": ("string", "policy_name"), "PolicyId": ("real", "policy_id"), "PolicyType": ("string", "policy_type"),
+    "UserId": ("real", "user_id"), "UserName": ("string", "user_name"), "ActorSystem": ("string", "actor_system"),
+    "CustomMessage": ("string", "custom_message"), "AccountId": ("real", "account_id"),
+    "Ipaddr": ("string", "ipaddr"), "ActorUserName": ("string", "actor_user_name"),
+    "ActorUserId": ("real", "actor_user_id"), "Notes": ("string", "notes"), "EventTypeId": ("real", "event_type_id"),
+    "EventTimestamp": ("string", "created_at"),
+}
+ONELOGIN_NO_BINDING = "no Splunk add-on for OneLogin with a documented sourcetype was found"
 
 
 def table_columns(shared: Path, table: str) -> list[tuple[str, str]]:
@@ -407,9 +464,21 @@ def main() -> None:
               {"name": f"google_workspace.{app}",
                "description": f"Google Workspace {app} activity (Reports API, one row per event)",
                "logsource": {"product": "gcp", "service": f"google_workspace.{app}"},
-               "time": {"column": "_time", "from": "id.time"}, "no_binding": GWS_NO_BINDING,
+               "time": {"column": "_time", "from": "id.time"},
                "fields": GWS_FIELDS, "aliases": GWS_ALIASES,
                "sigma_fields": GWS_SIGMA})
+        schema = {c: "datetime" if c == "TimeGenerated" else "bool" if c in GWS_BOOL_COLUMNS else "string"
+                  for c in GWS_TABLE_COLUMNS}
+        assert set(GWS_SENTINEL_COLUMNS.values()) <= set(schema)
+        write(out / "bindings" / f"google_workspace_{app}.sentinel.yml",
+              f"# google_workspace.{app} as Microsoft Sentinel's Google Workspace connector (Codeless Connector\n"
+              f"# Framework) stores it in {GWS_TABLE}: one row per event, the rows of the {app} application.\n"
+              f"# schema: {GWS_SCHEMA_ORIGIN}\n# columns: {GWS_MAP_ORIGIN}\n"
+              "# TimeGenerated is the row's time: no column holds the activity's id.time (semantics decision 67).\n",
+              {"source": f"google_workspace.{app}", "name": "sentinel", "target": "sentinel", "table": GWS_TABLE,
+               "time_column": "TimeGenerated", "default": True, "empty_is_missing": True,
+               "rows": {"IdApplicationName": [app]}, "columns": GWS_SENTINEL_COLUMNS, "schema": schema,
+               "connector": "GoogleWorkspaceCCPDefinition"})
         cols = {"_time": "_time"}
         for f, t in GWS_FIELDS.items():
             if t != "dynamic" and f not in ("name", "type"):
@@ -445,6 +514,20 @@ def main() -> None:
            "logsource": {"product": "onelogin", "service": "onelogin.events"},
            "time": {"column": "_time", "from": "created_at"}, "no_binding": ONELOGIN_NO_BINDING,
            "fields": ONELOGIN_FIELDS})
+    ol_cols = {"_time": "TimeGenerated"}
+    for column, (_kind, field) in ONELOGIN_TABLE_COLUMNS.items():
+        if field is not None:
+            assert field in ONELOGIN_FIELDS, field
+            ol_cols[field] = column
+    write(out / "bindings" / "onelogin_events.sentinel.yml",
+          "# onelogin.events as Microsoft Sentinel's OneLogin IAM connector (Codeless Connector Framework) stores it\n"
+          f"# in {ONELOGIN_TABLE}: each Events API field renamed to a column by the data collection rule.\n"
+          f"# schema and columns: {ONELOGIN_ORIGIN}\n"
+          "# TimeGenerated is the row's time; the event's created_at is EventTimestamp, as text (decision 68).\n",
+          {"source": "onelogin.events", "name": "sentinel", "target": "sentinel", "table": ONELOGIN_TABLE,
+           "time_column": "TimeGenerated", "default": True, "empty_is_missing": True, "columns": ol_cols,
+           "schema": {c: k for c, (k, _) in ONELOGIN_TABLE_COLUMNS.items()},
+           "connector": "OneLoginIAMLogsCCPDefinition"})
 
 
 if __name__ == "__main__":
