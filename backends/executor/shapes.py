@@ -314,6 +314,14 @@ def record_to_row(record: dict[str, Any], binding: Binding) -> dict[str, Any]:
         if v is None and kind == "string" and binding.empty_is_missing:
             v = ""
         row[column] = v
+    tc = binding.time_column
+    if row.get(tc) is None and binding.schema.get(tc) == "datetime":  # the event's time, as the connector stamps it
+        from siemforge.compiler.sources import builtin_sources
+
+        sdef = builtin_sources().get(binding.source)
+        if sdef is not None and sdef.time_from is not None:
+            dt = to_datetime(_get_path(record, sdef.time_from))
+            row[tc] = format_datetime(dt) if dt is not None else None
     if "Type" in binding.schema and binding.table:
         row["Type"] = binding.table
     return row
