@@ -42,7 +42,8 @@ NULL_KEYS = ("keys that may be null (user, user_agent, src, vendor_account, vend
 RAW_NAMES = ("the binding reads CloudTrail's own field names and renames them after `stats` (`rename eventName AS "
              "signature, …`), where the seed relies on the add-on's field aliases being installed")
 USER = ("`user` is the source's derived field `iif(isnotempty(userIdentity.userName), userIdentity.userName, last "
-        "segment of the ARN)`, spelled out (SPL's isnotempty is three tests: null, \"\", no value)")
+        "segment of the ARN)`, spelled out (isnotempty is two tests, null and \"\", on a field that holds one value "
+        "at most: decision 46)")
 
 VARIANTS = [
     Variant("Cloud Compute Instance Created With Previously Unseen Image", "000_2e3b7a5ccf4f371b.txt", "spl", 0,
