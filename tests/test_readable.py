@@ -87,6 +87,13 @@ SPL_ROWS = [
     ("count", "summarize n = count(), count = count() by eventName",
      '`cloudtrail`\n| fillnull value="__siemforge_null__" eventName\n| stats count AS n count by eventName\n'
      '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
+    # a literal key is the same in every group: set after stats; unless every key is one (stats with no `by`
+    # gives a row over no events)
+    ("literal key", 'summarize n = count() by eventName, p = "AWS"',
+     '`cloudtrail`\n| fillnull value="__siemforge_null__" eventName\n| stats count AS n by eventName\n'
+     '| eval p="AWS"\n| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
+    ("only literal keys", 'summarize n = count() by p = "AWS"',
+     '`cloudtrail`\n| eval p="AWS"\n| stats count AS n by p'),
     # no parentheses around a whole where expression or in()'s first argument; an operand's own stay
     ("parentheses", 'where (eventName == "A" or eventName == "B") and hourofday(_time) in (1, 2)',
      '`cloudtrail` (eventName="A" OR eventName="B")\n'

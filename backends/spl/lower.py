@@ -360,7 +360,14 @@ class SplLowering:
         """`stats … by` as ESCU writes it: a key that is a plain field of the events groups by that field, renamed
         to the key's name at the end; a computed key is evaluated first. `stats by` drops events whose key is null
         and the IR keeps them as a group (decision 9), so the keys that may be null — only those, decision 40 — are
-        filled with a sentinel (`fillnull`) before and made null again after (stats.py)."""
+        filled with a sentinel (`fillnull`) before and made null again after (stats.py). A key that is a literal is
+        the same in every group: it is `eval`ed after stats instead of grouped by (decision 46), unless every key is
+        one (a stats with no `by` gives a row even over no events)."""
+        consts = [b for b in by if isinstance(b.expr, ir.Literal) and b.expr.value is not None]
+        if len(consts) == len(by):
+            consts = []
+        after = [f"{render_field(b.name)}={self.as_value(self.value(b.expr))}" for b in consts]
+        by = tuple(b for b in by if b not in consts)
         agg_names = {a.name for a in aggs}
         key_names = [b.name for b in by]
         lowered = [self.value(b.expr) for b in by]
@@ -406,6 +413,8 @@ class SplLowering:
         self.live.clear()  # its rows hold only its own columns
         if renames:
             self.emit("rename " + ", ".join(f"{command_field(t)} AS {command_field(n)}" for t, n in renames))
+        if after:
+            self.emit("eval " + ", ".join(after))
         if restore:
             self.emit(restore_null_keys(restore))
 
