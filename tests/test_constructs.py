@@ -436,7 +436,7 @@ ROWS = [
         'sentinel': ('AWSCloudTrail\n'
                      '| where EventName != "RunInstances"'),
         'splunk': ('`cloudtrail`\n'
-                   '| where (isnull(eventName) OR eventName!="RunInstances")'),
+                   '| where isnull(eventName) OR eventName!="RunInstances"'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'
@@ -486,7 +486,7 @@ ROWS = [
                      '| project-away RequestParametersJson'),
         'splunk': ('`cloudtrail`\n'
                    '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
-                   '| where (isnull(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))) OR if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))!=10)\n'
+                   '| where isnull(if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))) OR if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))!=10\n'
                    '| fields - siemforge_path1'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
@@ -835,7 +835,7 @@ ROWS = [
         'sentinel': ('AWSCloudTrail\n'
                      '| where (ipv4_is_in_range(SourceIpAddress, "10.0.0.0/8") or ipv6_is_in_range(SourceIpAddress, "fd00::/8"))'),
         'splunk': ('`cloudtrail`\n'
-                   '| where (cidrmatch("10.0.0.0/8", sourceIPAddress) OR cidrmatch("fd00::/8", sourceIPAddress))'),
+                   '| where cidrmatch("10.0.0.0/8", sourceIPAddress) OR cidrmatch("fd00::/8", sourceIPAddress)'),
         'sql': Unsupported('CIDR matching needs an address type the dialects do not share (duckdb)'),
     }, sigma=True),
     Row('in_list', 'where eventName in ("RunInstances", "StopInstances")', {
@@ -945,7 +945,7 @@ ROWS = [
         'sentinel': ('AWSCloudTrail\n'
                      '| where ((EventName == "A" or EventName == "B") and isnotempty(ErrorCode))'),
         'splunk': ('`cloudtrail` (eventName="A" OR eventName="B")\n'
-                   '| where ((eventName=="A" OR eventName=="B") AND (isnotnull(errorCode) AND errorCode!="" AND mvcount(errorCode)>0))'),
+                   '| where (eventName=="A" OR eventName=="B") AND (isnotnull(errorCode) AND errorCode!="")'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'
@@ -1056,7 +1056,7 @@ ROWS = [
         'sentinel': ('AWSCloudTrail\n'
                      '| extend x = iff(isempty(ErrorCode), "ok", ErrorCode)'),
         'splunk': ('`cloudtrail`\n'
-                   '| eval x=if((isnull(errorCode) OR errorCode=="" OR mvcount(errorCode)==0), "ok", errorCode)'),
+                   '| eval x=if(isnull(errorCode) OR errorCode=="", "ok", errorCode)'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'
@@ -1230,9 +1230,8 @@ ROWS = [
                      '| extend a = tostring(ReadOnly), b = tostring(RequestParametersJson)\n'
                      '| project-away RequestParametersJson'),
         'splunk': ('`cloudtrail`\n'
-                   '| spath output=siemforge_path1 path=requestParameters\n'
-                   '| eval a=tostring(readOnly), b=tostring(siemforge_path1)\n'
-                   '| fields - siemforge_path1'),
+                   '| spath output=b path=requestParameters\n'
+                   '| eval a=tostring(readOnly)'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'
@@ -1422,7 +1421,7 @@ ROWS = [
         'sentinel': ('AWSCloudTrail\n'
                      '| extend [\'last\'] = tostring(split(UserIdentityArn, "/")[-1])'),
         'splunk': ('`cloudtrail`\n'
-                   '| eval last=tostring(mvindex(split(\'userIdentity.arn\', "/"), -1))'),
+                   '| eval last=mvindex(split(\'userIdentity.arn\', "/"), -1)'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'
@@ -1535,7 +1534,7 @@ ROWS = [
         'sentinel': ('AWSCloudTrail\n'
                      '| where (TimeGenerated > ago(1h) and bin(TimeGenerated, 1h) < now() and datetime_diff("minute", now(), TimeGenerated) < 90)'),
         'splunk': ('`cloudtrail`\n'
-                   '| where (_time>(now() - 3600) AND (floor(_time / 3600) * 3600)<now() AND (floor(now() / 60) - floor(_time / 60))<90)'),
+                   '| where _time>(now() - 3600) AND (floor(_time / 3600) * 3600)<now() AND (floor(now() / 60) - floor(_time / 60))<90'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'
@@ -1591,7 +1590,7 @@ ROWS = [
         'sentinel': ('AWSCloudTrail\n'
                      '| where (hourofday(TimeGenerated) >= 20 or toint(dayofweek(TimeGenerated) / 1d) in (0, 6))'),
         'splunk': ('`cloudtrail`\n'
-                   '| where (floor(((_time % 86400) + 86400) % 86400 / 3600)>=20 OR in(((floor(_time / 86400) + 4) % 7), 0, 6))'),
+                   '| where ((floor(_time / 3600) % 24 + 24) % 24)>=20 OR in(((floor(_time / 86400) + 4) % 7 + 7) % 7, 0, 6)'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'
@@ -1615,7 +1614,7 @@ ROWS = [
         'sentinel': ('AWSCloudTrail\n'
                      '| where (datetime_diff("minute", now(), TimeGenerated) < 90 and datetime_diff("week", now(), TimeGenerated) == 0)'),
         'splunk': ('`cloudtrail`\n'
-                   '| where ((floor(now() / 60) - floor(_time / 60))<90 AND (floor((floor(now() / 86400) + 4) / 7) - floor((floor(_time / 86400) + 4) / 7))==0)'),
+                   '| where (floor(now() / 60) - floor(_time / 60))<90 AND (floor((floor(now() / 86400) + 4) / 7) - floor((floor(_time / 86400) + 4) / 7))==0'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'
@@ -2153,10 +2152,8 @@ ROWS = [
                      '| lookup kind=leftouter (_GetWatchlist("images") | project siemforge_key_1 = tostring(image_id), owner = tostring(owner), seen = tolong(seen)) on siemforge_key_1\n'
                      '| project-away ResponseElementsJson'),
         'splunk': ('`cloudtrail`\n'
-                   '| spath output=siemforge_path1 path=responseElements.instancesSet.items{1}.imageId\n'
-                   '| eval image=tostring(siemforge_path1)\n'
-                   '| lookup images image_id AS image OUTPUT owner AS owner, seen AS seen\n'
-                   '| fields - siemforge_path1'),
+                   '| spath output=image path=responseElements.instancesSet.items{1}.imageId\n'
+                   '| lookup images image_id AS image OUTPUT owner AS owner, seen AS seen'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'
@@ -2239,7 +2236,7 @@ ROWS = [
                      '| where ip != "10.0.0.1"'),
         'splunk': ('`cloudtrail`\n'
                    '| rename sourceIPAddress AS ip\n'
-                   '| where (isnull(ip) OR ip!="10.0.0.1")'),
+                   '| where isnull(ip) OR ip!="10.0.0.1"'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'

@@ -523,7 +523,7 @@ def test_a_range_condition_and_generate(tmp_path: Path) -> None:
         logs = write(tmp_path / f"{n}.ndjson", failed_logons(n, timedelta(minutes=1)))
         assert bool(_rows(rule, logs)) is fires, n
     assert "| where (event_count > 2 and event_count <= 4)" in compile_kql(rule, None)
-    assert "| where (event_count>2 AND event_count<=4)" in compile_spl(rule, None)
+    assert "| where event_count>2 AND event_count<=4" in compile_spl(rule, None)
 
 
 # ---------------------------------------------------------------------------------------------- chains

@@ -50,7 +50,7 @@ CASES: list[tuple[str, str]] = [
     (rule(LOGIN, "protoPayload.serviceName: login.googleapis.com",
           "protoPayload.metadata.event.eventName: suspicious_login", "actor.email|endswith: '@example.com'"),
      f'`gws_reports_login` events{{}}.name="suspicious_login"\n'
-     f'| where (lower({SERVICE})=="login.googleapis.com" AND match(\'actor.email\', "(?i)@example\\\\.com\\\\z"))'),
+     f'| where lower({SERVICE})=="login.googleapis.com" AND match(\'actor.email\', "(?i)@example\\\\.com\\\\z")'),
 ]
 
 

@@ -25,11 +25,11 @@ def test_seeds_doc_is_current() -> None:
         "docs/seeds.md is out of date: run python tools/gen_seeds_doc.py")
 
 
-def test_ecr_raw_search_within_reach_of_the_seed() -> None:
-    """The ECR rule's raw-CloudTrail search, measured as docs/seeds.md does, against the seed's search."""
+def test_ecr_raw_search_within_twice_the_seed() -> None:
+    """Issue 16: the ECR rule's raw-CloudTrail search, measured as docs/seeds.md does, is at most twice the seed's."""
     shared_path("reference", "seeds")
     tool = _tool()
     v = tool.VARIANTS[1]
     vendor = len(tool.without_comments(tool.vendor_query(v)))
     ours = len(tool.without_comments(tool.emitted(v.rule, "splunk", "raw")))
-    assert vendor == 514 and ours <= 1200, (vendor, ours)
+    assert vendor == 514 and ours / vendor <= 2.0, (vendor, ours)

@@ -36,7 +36,7 @@ QUERY_ROWS = [
     ('rename_project_sort_take', 'summarize n = count() by src = sourceIPAddress | sort by tolower(src) desc | take 5',
      '`cloudtrail`\n| fillnull value="__siemforge_null__" sourceIPAddress\n| stats count AS n by sourceIPAddress\n| rename sourceIPAddress AS src\n| eval src=if(src=="__siemforge_null__", null(), src)\n| eval siemforge_sort1=lower(src)\n| sort 0 -siemforge_sort1\n| head 5\n| fields - siemforge_sort1'),
     ('json_path_index', 'extend j = requestParameters | extend a = tostring(j.instanceId) | extend j = additionalEventData | extend b = tostring(j.instanceId)',  # spath output of a reassigned column is not reused
-     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters\n| eval j=siemforge_path1\n| spath input=j output=siemforge_path2 path=instanceId\n| eval a=tostring(siemforge_path2)\n| spath output=siemforge_path3 path=additionalEventData\n| eval j=siemforge_path3\n| spath input=j output=siemforge_path4 path=instanceId\n| eval b=tostring(siemforge_path4)\n| fields - siemforge_path1 siemforge_path2 siemforge_path3 siemforge_path4'),
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters\n| eval j=siemforge_path1\n| spath input=j output=a path=instanceId\n| spath output=siemforge_path2 path=additionalEventData\n| eval j=siemforge_path2\n| spath input=j output=b path=instanceId\n| fields - siemforge_path1 siemforge_path2'),
     ('json_path_index', 'extend j = requestParameters | where isnotnull(j.instanceId) | summarize n = count() by j | where isnotnull(j.instanceId)',  # spath output of a reassigned column is not reused
      '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters\n| eval j=siemforge_path1\n| spath input=j output=siemforge_path2 path=instanceId\n| where isnotnull(siemforge_path2)\n| fillnull value="__siemforge_null__" j\n| stats count AS n by j\n| eval j=if(j=="__siemforge_null__", null(), j)\n| spath input=j output=siemforge_path3 path=instanceId\n| where isnotnull(siemforge_path3)\n| fields - siemforge_path3'),
     ('bin', 'extend n = bin(todouble(eventVersion), todouble(recipientAccountId))',  # a computed size <= 0 is null
@@ -88,9 +88,9 @@ def test_ecr_compiles_to_one_search_per_binding() -> None:
         # UTC hour and weekday from _time: not date_hour/date_wday or strftime (the searcher's time zone), and the
         # weekday compared as a number, where the ASL seed's `weekday=Saturday` compares with a field that does
         # not exist and never matches
-        assert "floor(((_time % 86400) + 86400) % 86400 / 3600)>=20" in spl and "date_hour" not in spl
-        assert "in(((floor(_time / 86400) + 4) % 7), 0, 6)" in spl and "strftime" not in spl
-    assert "spath output=siemforge_path1 path=api.request.data.repositoryName" in asl
+        assert "((floor(_time / 3600) % 24 + 24) % 24)>=20" in spl and "date_hour" not in spl
+        assert "in(((floor(_time / 86400) + 4) % 7 + 7) % 7, 0, 6)" in spl and "strftime" not in spl
+    assert "spath output=repository path=api.request.data.repositoryName" in asl
 
 
 def test_unseen_image_compiles_to_tstats_over_the_change_model() -> None:
@@ -113,7 +113,7 @@ BINDING_ROWS = [
      '`amazon_security_lake` api.service.name="ecr.amazonaws.com"\n| where \'api.service.name\'=="ecr.amazonaws.com"'),
     ("asl", "json_path", "where isnotempty(requestParameters.repositoryName)",
      "`amazon_security_lake`\n| spath output=siemforge_path1 path=api.request.data.repositoryName\n"
-     '| where (isnotnull(siemforge_path1) AND siemforge_path1!="" AND mvcount(siemforge_path1)>0)'
+     '| where isnotnull(siemforge_path1) AND siemforge_path1!="" AND mvcount(siemforge_path1)>0'
      '\n| fields - siemforge_path1'),
     ("asl", "aggregate", "summarize n = count() by src = sourceIPAddress",
      '`amazon_security_lake`\n| fillnull value="__siemforge_null__" src_endpoint.ip\n| stats count AS n by src_endpoint.ip\n| rename src_endpoint.ip AS src\n| eval src=if(src=="__siemforge_null__", null(), src)'),
@@ -141,7 +141,7 @@ CIM_ROWS = [
      "from datamodel=Change by All_Changes.Instance_Changes.image_id\n"
      "| rename All_Changes.Instance_Changes.image_id AS image_id\n"
      '| eval image_id=if(image_id=="__siemforge_null__", null(), image_id)\n'
-     '| where (isnull(image_id) OR image_id!="unknown")'),
+     '| where isnull(image_id) OR image_id!="unknown"'),
 ]
 
 

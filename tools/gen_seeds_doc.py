@@ -38,11 +38,12 @@ UTC = ("hours and weekdays are UTC whatever the searching user's time zone: the 
 NULL_KEYS = ("keys that may be null (user, user_agent, src, vendor_account, vendor_region, repository: CloudTrail "
              "records can lack each) are filled before `stats` and made null again after, because `stats by` drops "
              "the events the seed silently loses (decisions 9, 40, 41); signature and vendor_product are not: the "
-             "base search requires eventName and vendor_product is a constant")
+             "base search requires eventName, and vendor_product is a constant, set after `stats` (decision 46)")
 RAW_NAMES = ("the binding reads CloudTrail's own field names and renames them after `stats` (`rename eventName AS "
              "signature, …`), where the seed relies on the add-on's field aliases being installed")
 USER = ("`user` is the source's derived field `iif(isnotempty(userIdentity.userName), userIdentity.userName, last "
-        "segment of the ARN)`, spelled out (SPL's isnotempty is three tests: null, \"\", no value)")
+        "segment of the ARN)`, spelled out (isnotempty is two tests, null and \"\", on a field that holds one value "
+        "at most: decision 46)")
 
 VARIANTS = [
     Variant("Cloud Compute Instance Created With Previously Unseen Image", "000_2e3b7a5ccf4f371b.txt", "spl", 0,

@@ -25,12 +25,21 @@ from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, 
 from siemforge.compiler.nullability import Facts
 from siemforge.compiler.types import Type
 
-from .render import command_field, pcre_escape, render_field, render_string_literal, search_field, search_literal
+from .render import (
+    command_field,
+    pcre_escape,
+    render_field,
+    render_string_literal,
+    search_field,
+    search_literal,
+    unwrapped,
+)
 from .search import BaseSearch
-from .stats import AGG_FUNCTIONS, NULL_KEY, restore_null_keys
+from .stats import AGG_FUNCTIONS, NULL_KEY, PLAIN_NAME, agg_term, restore_null_keys
 from .tstats import tstats_head
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SCALARS = frozenset({Type.STRING, Type.INT, Type.REAL, Type.BOOL, Type.DATETIME})
 # XML's predefined entities and the character references Windows writes in event text, as SPL expressions, undone in
 # this order (`&amp;` last, so that `&amp;lt;` stays `&lt;`); control characters through urldecode, since an SPL string
 # literal has no escape for them
@@ -127,7 +136,7 @@ class SplLowering:
             return
         match st:
             case ir.Filter(predicate=p):
-                self.emit("where " + self.cond(p))
+                self.emit("where " + unwrapped(self.cond(p)))
             case ir.Extend(assignments=assigns):
                 self.extend(assigns)
             case ir.Aggregate(aggregations=aggs, by=by):
@@ -188,10 +197,69 @@ class SplLowering:
     def extend(self, assigns: tuple[ir.Assignment, ...]) -> None:
         json = {a.name for a in assigns if isinstance(a.expr, ir.Column) and self.json_location(a.expr) is not None}
         self.json_text = (self.json_text - {a.name for a in assigns}) | json
-        values = [(a.name, self.value(a.expr)) for a in assigns]  # parallel: compiler.lowering.parallel_extend
-        self.emit("eval " + ", ".join(f"{render_field(n)}={self.as_value(v)}" for n, v in values))
+        direct = {a.name: where for a in assigns if (where := self.spath_into(a, assigns)) is not None}
+        # parallel: compiler.lowering.parallel_extend
+        values = [(a.name, self.value(a.expr)) for a in assigns if a.name not in direct]
+        for name, (src, path) in direct.items():
+            inp = f"input={command_field(src)} " if src else ""
+            self.emit(f"spath {inp}output={name} path={_spath_path(list(path))}")
+        if values:
+            self.emit("eval " + ", ".join(f"{render_field(n)}={self.as_value(v)}" for n, v in values))
         for a in assigns:
             self.computed[a.name] = a.expr.type
+
+    def spath_into(self, a: ir.Assignment,
+                   assigns: tuple[ir.Assignment, ...]) -> tuple[str | None, tuple[str | int, ...]] | None:
+        """(input, path) when `a` is `name = tostring(<a path into JSON>)` that spath can write straight into `name`
+        (docs/semantics.md decision 46): a path with no `{}` and no index from the end, into the event or into a
+        column holding JSON text, is one value, the JSON text at the path, which tostring leaves as it is. `name`
+        must be a plain field that no assignment of the stage reads (spath writes it before the stage's eval runs),
+        and the path not already extracted."""
+        e = a.expr
+        if not (isinstance(e, ir.Call) and e.fn == "tostring" and len(e.args) == 1 and e.type is Type.STRING):
+            return None
+        c = e.args[0]
+        where = self.json_location(c) if isinstance(c, ir.Column) else None
+        if where is None or not where[1] or (where[0] or "_raw", where[1]) in self.extracted:
+            return None
+        if where[0] is not None and where[0] not in self.json_text:  # a computed column that may be multivalue
+            return None
+        if any(s == "{}" or (isinstance(s, int) and s < 0) for s in where[1]):
+            return None
+        if not PLAIN_NAME.fullmatch(a.name) or render_field(a.name) != a.name or where[0] == a.name:
+            return None
+        if any(_reads(b.expr, a.name) for b in assigns):
+            return None
+        return where
+
+    def single_value(self, e: ir.Expr) -> bool:
+        """Whether `e` is a field of the events that holds one value at most on Splunk (docs/semantics.md decision
+        46): a field the source declares a scalar, on a binding whose events are JSON (automatic extraction names an
+        array's values `a{}`, so a name without `{}` is one value), read as it is."""
+        if not isinstance(e, ir.Column) or e.type not in SCALARS or e.name in self.computed or not self.from_source:
+            return False
+        if self.binding is None or not self.binding.json_columns:
+            return False
+        ref = self.binding.resolve(e.name, e.path)
+        return (ref is not None and not ref.json_text and not ref.path and "{" not in ref.column
+                and ref.column in self.binding.columns.values())
+
+    def one_string(self, e: ir.Expr) -> bool:
+        """Whether `e` lowers to one text value on Splunk, which tostring() would leave as it is: a string literal,
+        an element of split() taken by `mvindex` with one index, a single-valued string field, what spath reads at a
+        path into JSON text (the event's, or a column's that holds JSON text), a coalesce() of such values."""
+        match e:
+            case ir.Literal(value=str()):
+                return True
+            case ir.Index(base=ir.Call(fn="split"), key=int()):
+                return True
+            case ir.Call(fn="coalesce", args=args):
+                return all(self.one_string(x) for x in args)
+            case ir.Column():
+                where = self.json_location(e)
+                if where is not None and where[1] and (where[0] is None or where[0] in self.json_text):
+                    return True
+        return e.type is Type.STRING and self.single_value(e)
 
     def expand(self, st: ir.Expand) -> None:
         """One row per element (docs/semantics.md decision 62). `spath a{}` reads the elements as a multivalue field
@@ -240,7 +308,7 @@ class SplLowering:
                 continue
             fn = AGG_FUNCTIONS[a.fn]
             if a.arg is None:
-                funcs.append(f"{fn} AS {command_field(a.name)}")
+                funcs.append(agg_term(fn, None, a.name))
                 continue
             v = self.value(a.arg)
             plain = isinstance(a.arg, ir.Column) and not a.arg.path
@@ -249,7 +317,7 @@ class SplLowering:
                 arg = self.fresh("arg")
                 pre.append(f"{arg}={self.as_value(v)}")
                 arg_temps.append(arg)
-            funcs.append(f"{fn}({command_field(arg)}) AS {command_field(a.name)}")
+            funcs.append(agg_term(fn, arg, a.name))
             agg_fields.add(arg)
         if command == "stats":
             self.stats_keys(pre, funcs, agg_fields, aggs, by, ranked)
@@ -292,7 +360,14 @@ class SplLowering:
         """`stats … by` as ESCU writes it: a key that is a plain field of the events groups by that field, renamed
         to the key's name at the end; a computed key is evaluated first. `stats by` drops events whose key is null
         and the IR keeps them as a group (decision 9), so the keys that may be null — only those, decision 40 — are
-        filled with a sentinel (`fillnull`) before and made null again after (stats.py)."""
+        filled with a sentinel (`fillnull`) before and made null again after (stats.py). A key that is a literal is
+        the same in every group: it is `eval`ed after stats instead of grouped by (decision 46), unless every key is
+        one (a stats with no `by` gives a row even over no events)."""
+        consts = [b for b in by if isinstance(b.expr, ir.Literal) and b.expr.value is not None]
+        if len(consts) == len(by):
+            consts = []
+        after = [f"{render_field(b.name)}={self.as_value(self.value(b.expr))}" for b in consts]
+        by = tuple(b for b in by if b not in consts)
         agg_names = {a.name for a in aggs}
         key_names = [b.name for b in by]
         lowered = [self.value(b.expr) for b in by]
@@ -338,6 +413,8 @@ class SplLowering:
         self.live.clear()  # its rows hold only its own columns
         if renames:
             self.emit("rename " + ", ".join(f"{command_field(t)} AS {command_field(n)}" for t, n in renames))
+        if after:
+            self.emit("eval " + ", ".join(after))
         if restore:
             self.emit(restore_null_keys(restore))
 
@@ -516,7 +593,7 @@ class SplLowering:
                         items.append(render_string_literal(v.value.lower()))
                     else:
                         items.append(self.as_value(self.value(v)))
-                return Lowered(f"in({subject}, {', '.join(items)})", cond=True)
+                return Lowered(f"in({unwrapped(subject)}, {', '.join(items)})", cond=True)
             case ir.Keyword(pattern=pat, case_sensitive=cs):
                 rx = lowering.wildcard_body(pat, pcre_escape)
                 return Lowered(f"match(_raw, {render_string_literal(('' if cs else '(?i)') + rx)})", cond=True)
@@ -538,9 +615,10 @@ class SplLowering:
             case ir.Case(branches=bs, default=d):
                 if len(bs) == 1:
                     c, v = bs[0]
-                    test, then, other = self.cond(c), self.as_value(self.value(v)), self.as_value(self.value(d))
+                    test = unwrapped(self.cond(c))
+                    then, other = self.as_value(self.value(v)), self.as_value(self.value(d))
                     return Lowered(f"if({test}, {then}, {other})")
-                parts = [f"{self.cond(c)}, {self.as_value(self.value(v))}" for c, v in bs]
+                parts = [f"{unwrapped(self.cond(c))}, {self.as_value(self.value(v))}" for c, v in bs]
                 return Lowered(f"case({', '.join(parts)}, true(), {self.as_value(self.value(d))})")
             case ir.Call():
                 return self.call(e)
@@ -751,11 +829,30 @@ def _bin(low: SplLowering, e: ir.Call, a: list[Lowered], t: list[str]) -> Lowere
     return Lowered(f"if({t[1]} > 0, {rounded}, null())", type=a[0].type)
 
 
+def _isempty(low: SplLowering, e: ir.Call, a: list[Lowered], t: list[str]) -> Lowered:
+    """null, "" or no value; a field that holds one value at most has a value whenever it is not null, so its
+    `mvcount` test is left out (docs/semantics.md decision 46)."""
+    tests = [f"isnull({t[0]})", f'{t[0]}==""'] + ([] if low.single_value(e.args[0]) else [f"mvcount({t[0]})==0"])
+    return Lowered("(" + " OR ".join(tests) + ")", cond=True)
+
+
+def _isnotempty(low: SplLowering, e: ir.Call, a: list[Lowered], t: list[str]) -> Lowered:
+    tests = [f"isnotnull({t[0]})", f'{t[0]}!=""'] + ([] if low.single_value(e.args[0]) else [f"mvcount({t[0]})>0"])
+    return Lowered("(" + " AND ".join(tests) + ")", cond=True)
+
+
+def _tostring(low: SplLowering, e: ir.Call, a: list[Lowered], t: list[str]) -> Lowered:
+    if low.one_string(e.args[0]) and not a[0].cond:  # already one text value (decision 46)
+        return replace(a[0], type="string")
+    return Lowered(f"tostring({t[0]})", type="string")
+
+
 FUNCTIONS: dict[str, SplCall] = {
     "isnull": _rename("isnull", cond=True),
     "isnotnull": _rename("isnotnull", cond=True),
-    "isempty": lambda low, e, a, t: Lowered(f'(isnull({t[0]}) OR {t[0]}=="" OR mvcount({t[0]})==0)', cond=True),
-    "isnotempty": lambda low, e, a, t: Lowered(f'(isnotnull({t[0]}) AND {t[0]}!="" AND mvcount({t[0]})>0)', cond=True),
+    "isempty": _isempty,
+    "isnotempty": _isnotempty,
+    "tostring": _tostring,
     "coalesce": _rename("coalesce"),
     "toint": lambda low, e, a, t: Lowered(_truncate(f"tonumber({t[0]})"), type="number"),
     "todouble": _rename("tonumber", "number"),
@@ -772,10 +869,11 @@ FUNCTIONS: dict[str, SplCall] = {
     "array_length": _rename("mvcount", "number"),
     "ago": lambda low, e, a, t: Lowered(f"(now() - {t[0]})", type="time"),
     "bin": _bin,
-    # from epoch seconds: UTC whatever the searching user's time zone
-    "hourofday": lambda low, e, a, t: Lowered(f"floor((({t[0]} % 86400) + 86400) % 86400 / 3600)", type="number"),
+    # from epoch seconds: UTC whatever the searching user's time zone; `(n % k + k) % k` is n's remainder in 0…k-1
+    # whichever sign SPL's `%` gives a negative n (docs/semantics.md decision 45)
+    "hourofday": lambda low, e, a, t: Lowered(f"((floor({t[0]} / 3600) % 24 + 24) % 24)", type="number"),
     # 1970-01-01 was a Thursday; 0 = Sunday
-    "dayofweek": lambda low, e, a, t: Lowered(f"((floor({t[0]} / 86400) + 4) % 7)", type="number"),
+    "dayofweek": lambda low, e, a, t: Lowered(f"(((floor({t[0]} / 86400) + 4) % 7 + 7) % 7)", type="number"),
     "datetime_diff": _datetime_diff,
     # SPL times are epoch seconds already
     "unixtime_seconds_todatetime": lambda low, e, a, t: Lowered(f"tonumber({t[0]})", type="time"),
@@ -784,7 +882,7 @@ FUNCTIONS: dict[str, SplCall] = {
 # lowerings that read their arguments as IR before they are lowered; None: lower through FUNCTIONS
 WHOLE_ARGUMENTS: dict[str, Callable[[SplLowering, ir.Call], Lowered | None]] = {"array_length": _array_length_json}
 # SPL's own function of the same name and meaning: `name(arguments)`
-GENERIC = frozenset({"tostring", "now"})
+GENERIC = frozenset({"now"})
 UNSUPPORTED: dict[str, str] = {
     "tobool": "SPL has no boolean values; compare the field instead of tobool()",
 }

@@ -54,3 +54,29 @@ def command_field(name: str) -> str:
 def pcre_escape(s: str) -> str:
     """Literal text inside a PCRE pattern."""
     return re.sub(r"([\\^$.|?*+()\[\]{}/#\s-])", r"\\\1", s)
+
+
+def unwrapped(text: str) -> str:
+    """`text` without parentheses around the whole of it, for a place where they change nothing: a `where`
+    expression, a function argument (docs/semantics.md decision 46). `(a) OR (b)` keeps its own; parentheses inside
+    a string literal or a quoted field name do not count."""
+    while text.startswith("(") and text.endswith(")"):
+        depth, quote, escaped = 0, "", False
+        for i, ch in enumerate(text):
+            if quote:
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == quote:
+                    quote = ""
+            elif ch in "\"'":
+                quote = ch
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0 and i < len(text) - 1:
+                    return text  # the first parenthesis closes before the end
+        text = text[1:-1]
+    return text

@@ -11,7 +11,7 @@ import re
 
 from siemforge.compiler import ir
 
-from .render import render_field, render_string_literal
+from .render import command_field, render_field, render_string_literal
 
 NULL_KEY = "__siemforge_null__"
 
@@ -23,6 +23,14 @@ AGG_FUNCTIONS = {
 
 
 PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def agg_term(fn: str, arg: str | None, name: str) -> str:
+    """One aggregation of stats/eventstats/tstats named `name`: `fn(arg) AS name`, or just `count` where that is
+    the name `count` gets without an AS (docs/semantics.md decision 46)."""
+    if arg is None:
+        return fn if fn == "count" and name == "count" else f"{fn} AS {command_field(name)}"
+    return f"{fn}({command_field(arg)}) AS {command_field(name)}"
 
 
 def restore_null_keys(names: list[str]) -> str:

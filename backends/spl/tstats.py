@@ -16,7 +16,7 @@ from siemforge.compiler import ir
 
 from .render import command_field, render_string_literal
 from .search import BaseSearch
-from .stats import AGG_FUNCTIONS, NULL_KEY, restore_null_keys
+from .stats import AGG_FUNCTIONS, NULL_KEY, agg_term, restore_null_keys
 
 if TYPE_CHECKING:
     from .lower import SplLowering
@@ -48,7 +48,7 @@ def tstats_head(low: SplLowering, stages: list[ir.Stage]) -> str | None:
     funcs = []
     for a in agg.aggregations:
         if a.arg is None:
-            funcs.append(f"{fns[a.fn]} AS {command_field(a.name)}")
+            funcs.append(agg_term(fns[a.fn], None, a.name))
             continue
         f = search.plain_field(a.arg) if not (isinstance(a.arg, ir.Column) and a.arg.name == "_time") else "_time"
         if f is None:
