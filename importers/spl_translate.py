@@ -318,6 +318,12 @@ class Translator:
         if found is None:
             b = s.binding
             where = f"{s.source} ({b.name} binding)" if b else s.source
+            from siemforge.compiler.sources import package_sources
+
+            if b is not None and name in package_sources()[s.source].aliases:
+                raise Refusal(f"field `{name}` is one the AWS add-on derives for aws:cloudtrail events; the {b.name} "
+                              f"binding's events ({b.extra.get('data_source', {}).get('sourcetype', b.name)}) have "
+                              "no such field from it, and their own field of that name is not mapped", at)
             raise Refusal(f"field `{name}` has no source field in {where}", at)
         return found
 
@@ -337,8 +343,8 @@ class Translator:
                     return canon + name[len(phys):]
                 if name == phys:
                     return canon
-            if name in src.aliases:
-                return name
+            if name in src.aliases and "aliases" in b.extra:
+                return name  # the add-on derives it on this binding's events (decision 80)
             return None
         if name in src.fields:
             return name
