@@ -165,6 +165,10 @@ TRANSLATIONS = [  # SPL (a savedsearches.conf search) → the imported rule's qu
     ("`cloudtrail` date_wday=sunday date_hour<8 | bin _time span=1h | stats count by _time",
      "where dayofweek(_time) == 0 and hourofday(_time) < 8\n| extend _time = bin(_time, 1h)\n"
      "| summarize count = count() by _time\n| where isnotnull(_time)"),
+    # the AWS add-on's action/status: derived fields of aws.cloudtrail on the raw binding (decision 80)
+    ("`cloudtrail` eventName=ConsoleLogin action=failure | stats count by src_ip",
+     'where eventName =~ "ConsoleLogin" and action =~ "failure"\n| summarize count = count() by src_ip\n'
+     "| where isnotnull(src_ip)"),
     # a JSON member or JSON column as a key: its text, as SPL groups it (a dynamic key is KS116 in KQL)
     ("`cloudtrail` eventName=ConsoleLogin | stats count by additionalEventData.MFAUsed, requestParameters, userAgent",
      'where eventName =~ "ConsoleLogin"\n| summarize count = count()\n'
@@ -201,6 +205,9 @@ REFUSALS = [  # SPL → the refusal's reason; the column is where the construct 
     ("`cloudtrail` eventName=X | join user [search `cloudtrail`]", "SPL command `join` has no translation"),
     ("`cloudtrail` eventName=X | stats count by region2", "field `region2` has no source field in aws.cloudtrail (raw binding)"),
     ("`cloudtrail` Failed", "raw-text search term `Failed`"),
+    ("`amazon_security_lake` api.operation=DeleteGroup status=Failure",
+     "field `status` is one the AWS add-on derives for aws:cloudtrail events; the asl binding's events (aws:asl) "
+     "have no such field from it, and their own field of that name is not mapped"),
     ("`okta` eventType=x", "source macro `okta` names no source siemforge has"),
     ("| tstats count from datamodel=Authentication by Authentication.user", "data model `Authentication` has no source in siemforge"),
     ("`cloudtrail` eventName=X | `undefined_macro`", "macro `undefined_macro` is not defined (give its definition with --macros)"),
