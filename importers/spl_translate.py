@@ -810,6 +810,12 @@ class Translator:
                 tok = str(c.children[0])
                 if not tok.startswith("`security_content_summariesonly"):
                     raise Refusal(f"tstats option `{tok}`", _pos(c, at))
+        words = [str(t) for t in tree.scan_values(lambda v: isinstance(v, lark.Token))]
+        if not any("Instance_Changes." in w or re.fullmatch(r'All_Changes\.object_category\s*=\s*"?instance"?', w)
+                   for w in words):
+            raise Refusal("tstats over every change: siemforge's cim.change view holds the data model's "
+                          "Instance_Changes only (the search names no Instance_Changes field and no "
+                          "object_category=instance)", _pos(dm_tok, at))
         self.s.source = "cim.change"
         where = next((c for c in tree.children if isinstance(c, lark.Tree) and c.data == "search"), None)
         if where is not None and where.children:
@@ -850,7 +856,9 @@ class Translator:
                 keys.append([_unq(str(x)) for x in c.children])
             elif isinstance(c, lark.Tree):
                 outs.append([_unq(str(x)) for x in c.children])
-        if mode == "OUTPUTNEW":
+        if mode == "OUTPUTNEW" and (self.s.columns is None or any(o[-1] in self.s.columns for o in outs)):
+            # after an aggregation the row holds only its columns: an output none of them is can have no value to
+            # keep, and OUTPUTNEW writes it as OUTPUT does (decision 81)
             raise Refusal("`lookup … OUTPUTNEW` (keeps a value the row already has)", at)
         if not outs:
             raise Refusal("`lookup` without OUTPUT", at)

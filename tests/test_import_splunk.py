@@ -205,6 +205,9 @@ REFUSALS = [  # SPL → the refusal's reason; the column is where the construct 
     ("`cloudtrail` eventName=X | join user [search `cloudtrail`]", "SPL command `join` has no translation"),
     ("`cloudtrail` eventName=X | stats count by region2", "field `region2` has no source field in aws.cloudtrail (raw binding)"),
     ("`cloudtrail` Failed", "raw-text search term `Failed`"),
+    ("| tstats count from datamodel=Change where All_Changes.action=created by All_Changes.user",
+     "tstats over every change: siemforge's cim.change view holds the data model's Instance_Changes only (the search "
+     "names no Instance_Changes field and no object_category=instance)"),
     ("`amazon_security_lake` api.operation=DeleteGroup status=Failure",
      "field `status` is one the AWS add-on derives for aws:cloudtrail events; the asl binding's events (aws:asl) "
      "have no such field from it, and their own field of that name is not mapped"),
