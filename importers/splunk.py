@@ -262,8 +262,8 @@ def rule_document(search: Search, t: Translator) -> dict[str, Any]:
     if isinstance(fps, str) and fps.strip():
         doc["falsepositives"] = [" ".join(fps.split())]
     logsource = {"product": "aws", "service": "cloudtrail"}
-    if t.s.source == "cim.change":
-        logsource["category"] = "change"
+    if t.s.source.startswith("cim."):
+        logsource["category"] = t.s.source[len("cim."):]  # the view's own logsource (sources/cim_*.yml)
     doc["logsource"] = logsource
     if t.lookups:
         doc["lookups"] = t.lookups
