@@ -169,6 +169,10 @@ TRANSLATIONS = [  # SPL (a savedsearches.conf search) → the imported rule's qu
     ("`cloudtrail` eventName=ConsoleLogin action=failure | stats count by src_ip",
      'where eventName =~ "ConsoleLogin" and action =~ "failure"\n| summarize count = count() by src_ip\n'
      "| where isnotnull(src_ip)"),
+    # tstats over the Authentication data model: the cim.authentication view (decision 82)
+    ("| tstats count from datamodel=Authentication where Authentication.action=failure by Authentication.user"
+     " | `drop_dm_object_name(Authentication)`",
+     'where action =~ "failure"\n| summarize count = count() by user\n| where isnotnull(user)'),
     # a JSON member or JSON column as a key: its text, as SPL groups it (a dynamic key is KS116 in KQL)
     ("`cloudtrail` eventName=ConsoleLogin | stats count by additionalEventData.MFAUsed, requestParameters, userAgent",
      'where eventName =~ "ConsoleLogin"\n| summarize count = count()\n'
@@ -212,7 +216,7 @@ REFUSALS = [  # SPL → the refusal's reason; the column is where the construct 
      "field `status` is one the AWS add-on derives for aws:cloudtrail events; the asl binding's events (aws:asl) "
      "have no such field from it, and their own field of that name is not mapped"),
     ("`okta` eventType=x", "source macro `okta` names no source siemforge has"),
-    ("| tstats count from datamodel=Authentication by Authentication.user", "data model `Authentication` has no source in siemforge"),
+    ("| tstats count from datamodel=Risk.All_Risk by All_Risk.risk_object", "data model `Risk.All_Risk` has no source in siemforge"),
     ("`cloudtrail` eventName=X | `undefined_macro`", "macro `undefined_macro` is not defined (give its definition with --macros)"),
     ("`cloudtrail` eventName=X | lookup t a OUTPUTNEW b", "`lookup … OUTPUTNEW` (keeps a value the row already has)"),
     ("`cloudtrail` eventName=X | eval y=mvindex(eventName, 0)", "eval function `mvindex()` has no translation"),
