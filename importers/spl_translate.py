@@ -153,6 +153,15 @@ class _State:
     dm_prefixes: list[str] = field(default_factory=list)
 
 
+def _aws_splunk_bindings() -> list[Binding]:
+    """The Splunk bindings of the AWS sources (aws.cloudtrail first): those an ESCU AWS search's source macro can name."""
+    from siemforge.compiler.sources import package_sources
+
+    aws = [n for n, s in sorted(package_sources().items()) if ("product", "aws") in s.logsource and s.view is None]
+    aws.sort(key=lambda n: n != "aws.cloudtrail")
+    return [b for n in aws for b in bindings_for(n, "splunk")]
+
+
 class Translator:
     def __init__(self, search: Search, macros: dict[str, Macro]) -> None:
         self.search = search
@@ -280,7 +289,7 @@ class Translator:
 
     def binding_of(self, macro: str, at: int) -> Binding:
         user = self.macros.get(macro)
-        for b in bindings_for("aws.cloudtrail", "splunk"):
+        for b in _aws_splunk_bindings():
             if b.extra.get("search") == f"`{macro}`":
                 return b
             own = (b.extra.get("macros") or {}).values()
@@ -320,6 +329,8 @@ class Translator:
             # the AWS add-on writes `success` where CloudTrail's record has no errorCode (decision 58)
             return _ERROR_CODE
         found = self.source_field(name)
+        if found is None and "{}" in name:
+            raise Refusal(f"multivalue path `{name}` (an array's elements as one field) has no translation", at)
         if found is None:
             b = s.binding
             where = f"{s.source} ({b.name} binding)" if b else s.source
