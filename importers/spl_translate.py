@@ -154,7 +154,7 @@ class _State:
 
 
 def _aws_splunk_bindings() -> list[Binding]:
-    """The Splunk bindings of the AWS sources (aws.cloudtrail first): those an ESCU AWS search's source macro can name."""
+    """The Splunk bindings of the AWS sources (aws.cloudtrail first): those an ESCU search's source macro may name."""
     from siemforge.compiler.sources import package_sources
 
     aws = [n for n, s in sorted(package_sources().items()) if ("product", "aws") in s.logsource and s.view is None]
