@@ -54,7 +54,7 @@ def test_splunk_search_on_escus_macro_and_no_sentinel_table(tmp_path: Path) -> N
     spl = compile_spl(rule, None).splitlines()
     assert spl[:2] == ["`aws_bedrock_claude`",
                        "| spath output=siemforge_path1 path=output.outputBodyJson.usage.output_tokens"]
-    with pytest.raises(CompileError, match="no Sentinel table holds Bedrock model invocation logs"):
+    with pytest.raises(CompileError, match="no Sentinel table for Bedrock model invocation logs was found"):
         compile_kql(rule, None)
 
 
