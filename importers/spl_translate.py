@@ -22,6 +22,11 @@ from siemforge.compiler.types import Type
 
 _COMMANDS = ("search", "eval", "stats", "eventstats", "tstats", "rename", "fields", "table", "lookup", "spath",
              "fillnull", "bin", "mvexpand")
+# `tstats … from datamodel=M`: the view source that stands for M, and M's root dataset (its fields' prefix)
+_DATA_MODELS = {"Change": ("cim.change", "All_Changes"), "Change.All_Changes": ("cim.change", "All_Changes"),
+                "Authentication": ("cim.authentication", "Authentication"),
+                "Authentication.Authentication": ("cim.authentication", "Authentication")}
+_DATASETS = {"All_Changes": "Instance_Changes"}  # the child dataset a view holds the fields of
 # formatting-only ESCU macros: they turn epoch seconds into text for display; our rows keep the datetime
 _FORMATTING = ("security_content_ctime", "security_content_summariesonly")
 _DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
@@ -146,6 +151,15 @@ class _State:
     filled: bool = False  # `fillnull` ran since the last aggregation
     nonnull: set[str] = field(default_factory=set)
     dm_prefixes: list[str] = field(default_factory=list)
+
+
+def _aws_splunk_bindings() -> list[Binding]:
+    """The Splunk bindings of the AWS sources (aws.cloudtrail first): those an ESCU search's source macro may name."""
+    from siemforge.compiler.sources import package_sources
+
+    aws = [n for n, s in sorted(package_sources().items()) if ("product", "aws") in s.logsource and s.view is None]
+    aws.sort(key=lambda n: n != "aws.cloudtrail")
+    return [b for n in aws for b in bindings_for(n, "splunk")]
 
 
 class Translator:
@@ -275,7 +289,7 @@ class Translator:
 
     def binding_of(self, macro: str, at: int) -> Binding:
         user = self.macros.get(macro)
-        for b in bindings_for("aws.cloudtrail", "splunk"):
+        for b in _aws_splunk_bindings():
             if b.extra.get("search") == f"`{macro}`":
                 return b
             own = (b.extra.get("macros") or {}).values()
@@ -315,9 +329,17 @@ class Translator:
             # the AWS add-on writes `success` where CloudTrail's record has no errorCode (decision 58)
             return _ERROR_CODE
         found = self.source_field(name)
+        if found is None and "{}" in name:
+            raise Refusal(f"multivalue path `{name}` (an array's elements as one field) has no translation", at)
         if found is None:
             b = s.binding
             where = f"{s.source} ({b.name} binding)" if b else s.source
+            from siemforge.compiler.sources import package_sources
+
+            if b is not None and name in package_sources()[s.source].aliases:
+                raise Refusal(f"field `{name}` is one the AWS add-on derives for aws:cloudtrail events; the {b.name} "
+                              f"binding's events ({b.extra.get('data_source', {}).get('sourcetype', b.name)}) have "
+                              "no such field from it, and their own field of that name is not mapped", at)
             raise Refusal(f"field `{name}` has no source field in {where}", at)
         return found
 
@@ -337,8 +359,8 @@ class Translator:
                     return canon + name[len(phys):]
                 if name == phys:
                     return canon
-            if name in src.aliases:
-                return name
+            if name in src.aliases and "aliases" in b.extra:
+                return name  # the add-on derives it on this binding's events (decision 80)
             return None
         if name in src.fields:
             return name
@@ -797,33 +819,42 @@ class Translator:
     def tstats(self, tree: _Node, at: int) -> None:
         dm_tok = next(c for c in tree.children if isinstance(c, lark.Token) and c.type == "DATAMODEL")
         model = str(dm_tok).split("=", 1)[1]
-        if model not in ("Change", "Change.All_Changes"):
+        if model not in _DATA_MODELS:
             raise Refusal(f"data model `{model}` has no source in siemforge", _pos(dm_tok, at))
+        source, dm = _DATA_MODELS[model]
         for c in tree.children:
             if isinstance(c, lark.Tree) and c.data == "tstats_arg":
                 tok = str(c.children[0])
                 if not tok.startswith("`security_content_summariesonly"):
                     raise Refusal(f"tstats option `{tok}`", _pos(c, at))
-        self.s.source = "cim.change"
+        words = [str(t) for t in tree.scan_values(lambda v: isinstance(v, lark.Token))]
+        if dm == "All_Changes" and not any(
+                "Instance_Changes." in w or re.fullmatch(r'All_Changes\.object_category\s*=\s*"?instance"?', w)
+                for w in words):
+            raise Refusal("tstats over every change: siemforge's cim.change view holds the data model's "
+                          "Instance_Changes only (the search names no Instance_Changes field and no "
+                          "object_category=instance)", _pos(dm_tok, at))
+        self.s.source = source
         where = next((c for c in tree.children if isinstance(c, lark.Tree) and c.data == "search"), None)
         if where is not None and where.children:
-            self.stages.append("where " + self.sterm(where.children[0], at, top=True, dm="All_Changes"))
-        aggs = self.aggs(tree, at, dm="All_Changes")
+            self.stages.append("where " + self.sterm(where.children[0], at, top=True, dm=dm))
+        aggs = self.aggs(tree, at, dm=dm)
         for n, _ in aggs:
             if "." in n:
                 raise Refusal(f"tstats output `{n}` (name it with `as`)", at)
-        self.summarize(aggs, self.keys(tree, at, dm="All_Changes"), drop_null_keys=True)
+        self.summarize(aggs, self.keys(tree, at, dm=dm), drop_null_keys=True)
 
     def dm_field(self, name: str, dm: str, at: int) -> str:
         parts = name.split(".")
         if parts[0] == "_time" and len(parts) == 1:
             return "_time"
-        if parts[0] != dm or len(parts) < 2 or len(parts) > 3 or (len(parts) == 3 and parts[1] != "Instance_Changes"):
+        child = _DATASETS.get(dm)
+        if parts[0] != dm or len(parts) < 2 or len(parts) > 3 or (len(parts) == 3 and parts[1] != child):
             raise Refusal(f"data model field `{name}`", at)
         from siemforge.compiler.sources import package_sources
 
-        if parts[-1] not in package_sources()["cim.change"].fields:
-            raise Refusal(f"data model field `{name}` has no field in cim.change", at)
+        if parts[-1] not in package_sources()[self.s.source].fields:
+            raise Refusal(f"data model field `{name}` has no field in {self.s.source}", at)
         return parts[-1]
 
     def dm_prefixes(self, tok: Any, dm: str) -> set[str]:
@@ -844,7 +875,9 @@ class Translator:
                 keys.append([_unq(str(x)) for x in c.children])
             elif isinstance(c, lark.Tree):
                 outs.append([_unq(str(x)) for x in c.children])
-        if mode == "OUTPUTNEW":
+        if mode == "OUTPUTNEW" and (self.s.columns is None or any(o[-1] in self.s.columns for o in outs)):
+            # after an aggregation the row holds only its columns: an output none of them is can have no value to
+            # keep, and OUTPUTNEW writes it as OUTPUT does (decision 81)
             raise Refusal("`lookup … OUTPUTNEW` (keeps a value the row already has)", at)
         if not outs:
             raise Refusal("`lookup` without OUTPUT", at)

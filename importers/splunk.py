@@ -261,9 +261,9 @@ def rule_document(search: Search, t: Translator) -> dict[str, Any]:
     fps = meta.get("known_false_positives")
     if isinstance(fps, str) and fps.strip():
         doc["falsepositives"] = [" ".join(fps.split())]
-    logsource = {"product": "aws", "service": "cloudtrail"}
-    if t.s.source == "cim.change":
-        logsource["category"] = "change"
+    from siemforge.compiler.sources import package_sources
+
+    logsource = dict(package_sources()[t.s.source].logsource)  # the source's own (a view's names its category)
     doc["logsource"] = logsource
     if t.lookups:
         doc["lookups"] = t.lookups

@@ -64,6 +64,6 @@ def test_bundled_and_sigma_aws_rules_pass_kusto_language() -> None:
     errors = {n: [f"{d.code} {d.line}:{d.column} {d.message}" for d in ds if d.severity == "Error"]
               for (n, _), ds in zip(queries, results)}
     assert {n: e for n, e in errors.items() if e} == {}
-    # a field SigmaHQ uses that CloudTrail does not have (aws_delete_saml_provider: `status`) is refused, not guessed
+    # aws_delete_saml_provider names `status`: the AWS add-on's derived field since decision 80 (was refused)
     assert [n for n, _ in refused] in ([], ["aws_delete_saml_provider.yml"])
     assert len(queries) >= 3

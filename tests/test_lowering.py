@@ -154,15 +154,15 @@ query: |
   where eventName == "RunInstances"
   | extend ok = tobool(readOnly)
   | where userAgent matches regex "(?=x)"
-  | where status == "success"
+  | where statusCode == "success"
 """
 
 
 @pytest.mark.parametrize("target,query_line,expected", [
     ("spl", None, ":5:17: error: refused: SPL has no boolean values"),
     ("kql", None, ":6:11: error: refused: KQL runs RE2"),
-    ("spl", 5, ":7:11: error: refused: field 'status' has no Splunk field"),  # without the tobool line
-    ("kql", 6, ":7:11: error: refused: field 'status' has no column in the AWSCloudTrail table"),
+    ("spl", 5, ":7:11: error: refused: field 'statusCode' has no Splunk field"),  # without the tobool line
+    ("kql", 6, ":7:11: error: refused: field 'statusCode' has no column in the AWSCloudTrail table"),
 ])
 def test_a_refusal_points_at_the_construct(target: str, query_line: int | None, expected: str,
                                            tmp_path: Path) -> None:

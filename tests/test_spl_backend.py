@@ -57,7 +57,7 @@ def test_query_construct(construct: str, query: str, expected: str, tmp_path: Pa
 @pytest.mark.parametrize("query,message", [
     ('where tobool(readOnly)', "no boolean values"),
     ('where datetime_diff("month", now(), _time) > 1', "time-zone independent"),
-    ("where status == \"success\"", "has no Splunk field"),
+    ("where statusCode == \"success\"", "has no Splunk field"),
 ])
 def test_what_spl_cannot_say_is_a_compile_error(query: str, message: str, tmp_path: Path) -> None:
     with pytest.raises(CompileError) as exc:

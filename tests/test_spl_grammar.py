@@ -87,7 +87,7 @@ def test_sigma_corpus_parses() -> None:
     results = [spl for _, _, spl in corpus_spl(root, parser().parse, skip=root / "windows")]
     compiled, refused = sum(s is not None for s in results), sum(s is None for s in results)
     # the Windows rules, on the add-on bindings, are tests/test_splunk_windows.py's
-    # 734 rules; at least 712 compile: refused are aws_delete_saml_provider (a field CloudTrail lacks), 7 Entra PIM
+    # 734 rules; at least 712 compile: refused are 7 Entra PIM
     # rules (no add-on holds PIM alerts), azure rules naming what no field holds and 2 m365 (docs/sources/azure.md)
     assert compiled >= 712 and refused <= 22, (compiled, refused)
 
