@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from siemforge.compiler import ir, lowering, nullability
-from siemforge.compiler.bindings import Binding, named_field, row_filter
+from siemforge.compiler.bindings import Binding, computed, named_field, row_filter
 from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
 from siemforge.compiler.nullability import Facts
@@ -398,6 +398,9 @@ class SplLowering:
                 self.extracted[key] = self.fresh("path")
                 self.pending.append(f"spath input=_raw output={self.extracted[key]} path={xml}")
             return _field(self.extracted[key], kind)
+        spec = computed(self.binding).get(c.name)
+        if spec is not None and not c.path:  # a value the add-on computes from model fields: their expression
+            return Lowered(computed_spl(spec, lambda f: _field(f).text), type="string")
         ref = self.binding.resolve(c.name, c.path)
         if ref is None:
             dotted = ".".join([c.name, *(str(p) for p in c.path)])
@@ -792,6 +795,33 @@ UNSUPPORTED: dict[str, str] = {
 
 FEATURES = Features("splunk", "Splunk", "docs/backends/splunk.md", reads_undeclared=True,
                     sequential_assignment=True, three_valued_logic=True, prunes_columns=True)
+
+
+def computed_inputs(spec: dict[str, object]) -> list[str]:
+    """The fields a binding's computed field is made from, on the SPL kinds (computed_spl)."""
+    if spec["kind"] == "split_details":
+        return [str(spec["data"]), str(spec["type"])]
+    if spec["kind"] == "value_map":
+        return [str(spec["column"])]
+    raise error(f"computed field kind {spec['kind']!r} has no SPL form", code="binding")
+
+
+def computed_spl(spec: dict[str, object], render: Callable[[str], str]) -> str:
+    """A binding's computed field as an SPL expression over the fields it is made from (`render` names one):
+    - split_details: Sysmon's Details again from the Splunk Add-on for Sysmon's registry_value_type (`REG_` and the
+      word before the parentheses) and registry_value_data (the text inside them, or the whole text when there is no
+      type): `W (X)` (docs/semantics.md, decision 33);
+    - value_map: the model field's value renamed (`direction` outbound → Initiated true); any other value is null."""
+    if spec["kind"] == "split_details":
+        data, typ = render(str(spec["data"])), render(str(spec["type"]))
+        return f'if(isnull({typ}), {data}, substr({typ}, 5)." (".{data}.")")'
+    if spec["kind"] == "value_map":
+        col = render(str(spec["column"]))
+        pairs = spec["map"]
+        assert isinstance(pairs, dict)
+        return "case(" + ", ".join(f"{col}=={render_string_literal(str(k))}, {render_string_literal(str(v))}"
+                                   for k, v in pairs.items()) + ")"
+    raise error(f"computed field kind {spec['kind']!r} has no SPL form", code="binding")
 
 
 def row_terms(binding: Binding) -> list[str]:

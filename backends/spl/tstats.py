@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from siemforge.compiler import ir
+from siemforge.compiler.bindings import computed
 
 from .render import command_field, render_string_literal
 from .search import BaseSearch
@@ -81,7 +82,7 @@ def detection_head(low: SplLowering, predicates: list[ir.Expr]) -> str:
     """A detection over a data model: tstats with the sayable conjuncts of its first filter (and the binding's row
     terms) in `where`, grouped by the binding's `summary_by` fields and every field the rest reads; the rest is a
     `where` over the groups, after the fill value for missing fields is made null again."""
-    from .lower import row_terms  # lower imports this module
+    from .lower import computed_inputs, row_terms  # lower imports this module
 
     binding = low.binding
     assert binding is not None
@@ -99,6 +100,10 @@ def detection_head(low: SplLowering, predicates: list[ir.Expr]) -> str:
                 raise low.fail("a keyword searches the raw event; a data model holds no raw events", node)
             if isinstance(node, ir.Column):
                 f = search.plain_field(node)
+                spec = computed(binding).get(node.name) if f is None and not node.path else None
+                if spec is not None:  # made from model fields (Details: registry_value_type and _data): group by them
+                    keys += [k for k in computed_inputs(spec) if k not in keys]
+                    continue
                 if f is None:
                     low.column(node)  # refuses a field the binding has no model field for, by name
                     raise low.fail(f"field {node.name!r}: tstats can only test the data model's own fields", node)
