@@ -161,6 +161,13 @@ TSTATS = ('| tstats summariesonly=false allow_old_summaries=true fillnull_value=
 PROCESSES_BY = ["Processes.dest", "Processes.user", "Processes.parent_process", "Processes.process_name",
                 "Processes.process", "Processes.process_id", "Processes.parent_process_id"]
 REGISTRY_BY = ["Registry.dest", "Registry.registry_path", "Registry.process_id", "Registry.process_guid"]
+DETAILS_BY = [*REGISTRY_BY, "Registry.registry_value_data", "Registry.registry_value_type"]
+# Sysmon's Details again from the add-on's two registry fields (decision 33)
+DETAILS = ("if(isnull('Registry.registry_value_type'), 'Registry.registry_value_data', "
+           "substr('Registry.registry_value_type', 5).\" (\".'Registry.registry_value_data'.\")\")")
+TRAFFIC_BY = ["All_Traffic.dvc", "All_Traffic.src_ip", "All_Traffic.src_port", "All_Traffic.dest_ip",
+              "All_Traffic.dest_port", "All_Traffic.process_guid", "All_Traffic.direction"]
+INITIATED = "case('All_Traffic.direction'==\"outbound\", \"true\", 'All_Traffic.direction'==\"inbound\", \"false\")"
 
 
 def null_restored(keys: list[str]) -> str:
@@ -188,6 +195,38 @@ CIM_ROWS: list[tuple[str, str, str]] = [
      "{sel: {TargetObject|contains: '\\\\CurrentVersion\\\\Run\\\\'}, condition: sel}",
      TSTATS + 'Endpoint.Registry where Registry.action="modified" Registry.registry_path="*\\\\CurrentVersion\\\\Run\\\\*"'
      " by " + " ".join(REGISTRY_BY) + "\n" + null_restored(REGISTRY_BY)),
+    # Details (decision 33): the add-on splits `DWORD (0x00000001)` into registry_value_type REG_DWORD and
+    # registry_value_data 0x00000001; the where joins them again and tests Sysmon's text; the data is a prefilter
+    ("{product: windows, category: registry_set}",
+     "{sel: {TargetObject|endswith: '\\\\LocalAccountTokenFilterPolicy', Details: 'DWORD (0x00000001)'},"
+     " condition: sel}",
+     TSTATS + 'Endpoint.Registry where Registry.action="modified" Registry.registry_path="*\\\\LocalAccountTokenFilterPolicy"'
+     ' Registry.registry_value_data="0x00000001" by ' + " ".join(DETAILS_BY) + "\n" + null_restored(DETAILS_BY) + "\n"
+     + "| where lower(" + DETAILS + ')=="dword (0x00000001)"'),
+    # text with no `W (…)` form is registry_value_data as it is (no type); a substring test reads the joined text too
+    ("{product: windows, category: registry_set}",
+     "{sel: {TargetObject|contains: '\\\\Run\\\\', Details|contains: '\\\\AppData\\\\'}, condition: sel}",
+     TSTATS + 'Endpoint.Registry where Registry.action="modified" Registry.registry_path="*\\\\Run\\\\*" by '
+     + " ".join(DETAILS_BY) + "\n" + null_restored(DETAILS_BY) + "\n"
+     + "| where match(" + DETAILS + ', "(?i)\\\\\\\\AppData\\\\\\\\")'),
+    # an ending the split cuts through (`1)`: the data's last character and the closing parenthesis) is exact too
+    ("{product: windows, category: registry_event}",
+     "{sel: {Details|endswith: '1)'}, condition: sel}",
+     TSTATS + "Endpoint.Registry by " + " ".join(DETAILS_BY) + "\n" + null_restored(DETAILS_BY) + "\n"
+     + "| where match(" + DETAILS + ', "(?i)1\\\\)\\\\z")'),
+    # Sysmon 3 (decision 34): Network_Traffic's rows of the Sysmon source; app = Image; Initiated is direction
+    # renamed (outbound = true), its equality an exact tstats term too
+    ("{product: windows, category: network_connection}",
+     "{sel: {Image|endswith: '\\\\rundll32.exe', Initiated: 'true', DestinationPort: 443}, condition: sel}",
+     TSTATS + 'Network_Traffic.All_Traffic where source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational"'
+     ' All_Traffic.app="*\\\\rundll32.exe" All_Traffic.direction="outbound" All_Traffic.dest_port=443 by '
+     + " ".join(TRAFFIC_BY) + "\n" + null_restored(TRAFFIC_BY) + "\n"
+     + "| where lower(" + INITIATED + ')=="true"'),
+    # Sysmon 22 (decision 35): Network_Resolution's DNS rows of the Sysmon source; query = QueryName
+    ("{product: windows, category: dns_query}",
+     "{sel: {QueryName|endswith: '.ngrok.io'}, condition: sel}",
+     TSTATS + 'Network_Resolution.DNS where source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational"'
+     ' DNS.query="*.ngrok.io" by DNS.src DNS.query\n' + null_restored(["DNS.src", "DNS.query"])),
 ]
 
 
@@ -205,9 +244,16 @@ def test_windows_rule_to_cim_search(row: tuple[str, str, str], tmp_path: Path) -
     ("{product: windows, category: process_creation}", "{sel: {User|contains: AUTHORI}, condition: sel}", "User"),
     # no model field
     ("{product: windows, category: process_creation}", "{sel: {Description: x}, condition: sel}", "Description"),
-    # registry_value_data drops Sysmon's `DWORD (…)` wrapper: not Details
-    ("{product: windows, category: registry_set}", "{sel: {Details: 'DWORD (0x00000001)'}, condition: sel}",
-     "Details"),
+    # the add-on's `user` on Sysmon 3 is the name without its domain too
+    ("{product: windows, category: network_connection}", "{sel: {User|contains: AUTHORI}, condition: sel}", "User"),
+    # Network_Traffic has no host name field (`dest` is the host name, else the address)
+    ("{product: windows, category: network_connection}",
+     "{sel: {DestinationHostname|endswith: .ngrok.io}, condition: sel}", "DestinationHostname"),
+    # Network_Resolution's DNS dataset has no process field
+    ("{product: windows, category: dns_query}", "{sel: {Image|endswith: '\\\\x.exe'}, condition: sel}", "Image"),
+    # the add-on's `answer` is QueryResults split at `;`, its `type: N` prefixes taken off: not QueryResults
+    ("{product: windows, category: dns_query}", "{sel: {QueryResults|contains: '1.2.3.4'}, condition: sel}",
+     "QueryResults"),
 ])
 def test_a_field_with_no_cim_field_of_its_value_is_refused_by_name(logsource: str, detection: str, field: str,
                                                                   tmp_path: Path) -> None:
@@ -256,4 +302,27 @@ def test_sigma_windows_corpus_on_the_cim_binding() -> None:
         assert spl.startswith("| tstats "), f
         parser().parse(spl)
         compiled += 1
-    assert compiled >= 1308, compiled
+    assert compiled >= 1505, compiled
+
+
+@pytest.mark.parametrize("details, data, kind, back", [
+    ("DWORD (0x00000001)", "0x00000001", "REG_DWORD", "DWORD (0x00000001)"),
+    ("QWORD (0x01d776fd-0xd724b8c5)", "0x01d776fd-0xd724b8c5", "REG_QWORD", "QWORD (0x01d776fd-0xd724b8c5)"),
+    ("Binary Data", "Binary Data", None, "Binary Data"),  # no parentheses: the text as it is, no type
+    ("C:\\Program Files (x86)\\a.exe", "C:\\Program Files (x86)\\a.exe", None, "C:\\Program Files (x86)\\a.exe"),
+    ("(Empty)", "(Empty)", None, "(Empty)"),  # no word before the parenthesis
+    ("Update (KB5001)", "KB5001", "REG_Update", "Update (KB5001)"),  # text of that form is split too, joined back
+    ("foo\t(bar)", "bar", "REG_foo", "foo (bar)"),  # the one loss: `\s` takes any white space, joined as a space
+])
+def test_details_is_split_as_the_add_on_splits_it_and_joined_back(details: str, data: str, kind: str | None,
+                                                                   back: str) -> None:
+    """Decision 33: the Splunk Add-on for Sysmon's transforms (sysmon-registryvaluedata / -type) and props
+    (EVAL-registry_value_data / -type) as the binding's `computed:` Details reads them; the SPL expression joins them
+    as computed_value does."""
+    from siemforge.backends.executor.shapes import computed_columns, computed_value
+    from siemforge.compiler.bindings import builtin_bindings, computed
+
+    spec = computed(builtin_bindings()[("windows.registry_set", "cim")])["Details"]
+    row = computed_columns(spec, details, {})
+    assert (row.get("Registry.registry_value_data"), row.get("Registry.registry_value_type")) == (data, kind)
+    assert computed_value(spec, row) == back

@@ -13,8 +13,14 @@ from typing import Any
 
 import orjson
 
-from siemforge.compiler.bindings import (AUDIT_FIELD_PATTERN, SPLIT_DETAILS, Binding, computed, members_column,
-                                        row_filter)
+from siemforge.compiler.bindings import (
+    AUDIT_FIELD_PATTERN,
+    SPLIT_DETAILS,
+    Binding,
+    computed,
+    members_column,
+    row_filter,
+)
 
 from .values import format_datetime, to_datetime, to_number, to_text
 
