@@ -167,6 +167,8 @@ DETAILS = ("if(isnull('Registry.registry_value_type'), 'Registry.registry_value_
            "substr('Registry.registry_value_type', 5).\" (\".'Registry.registry_value_data'.\")\")")
 TRAFFIC_BY = ["All_Traffic.dvc", "All_Traffic.src_ip", "All_Traffic.src_port", "All_Traffic.dest_ip",
               "All_Traffic.dest_port", "All_Traffic.process_guid", "All_Traffic.direction"]
+HOST_BY = [*TRAFFIC_BY[:-1], "All_Traffic.dest"]
+DEST_HOST = "if('All_Traffic.dest'=='All_Traffic.dest_ip', null(), 'All_Traffic.dest')"
 INITIATED = "case('All_Traffic.direction'==\"outbound\", \"true\", 'All_Traffic.direction'==\"inbound\", \"false\")"
 
 
@@ -222,6 +224,15 @@ CIM_ROWS: list[tuple[str, str, str]] = [
      ' All_Traffic.app="*\\\\rundll32.exe" All_Traffic.direction="outbound" All_Traffic.dest_port=443 by '
      + " ".join(TRAFFIC_BY) + "\n" + null_restored(TRAFFIC_BY) + "\n"
      + "| where lower(" + INITIATED + ')=="true"'),
+    # DestinationHostname (decision 34): `dest` where it is not `dest_ip` (the address stands in for a missing name);
+    # a test false of a missing name and of `-` is exact, a match also a tstats term on `dest`
+    ("{product: windows, category: network_connection}",
+     "{sel: {DestinationHostname|endswith: '.ngrok.io'}, filter: {DestinationHostname|contains: good},"
+     " condition: sel and not filter}",
+     TSTATS + 'Network_Traffic.All_Traffic where source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational"'
+     ' All_Traffic.dest="*.ngrok.io" by ' + " ".join(HOST_BY) + "\n" + null_restored(HOST_BY) + "\n"
+     + "| where (match(" + DEST_HOST + ', "(?i)\\\\.ngrok\\\\.io\\\\z") AND if(match(' + DEST_HOST
+     + ', "(?i)good"), 0, 1)==1)'),
     # Sysmon 22 (decision 35): Network_Resolution's DNS rows of the Sysmon source; query = QueryName
     ("{product: windows, category: dns_query}",
      "{sel: {QueryName|endswith: '.ngrok.io'}, condition: sel}",
@@ -246,9 +257,6 @@ def test_windows_rule_to_cim_search(row: tuple[str, str, str], tmp_path: Path) -
     ("{product: windows, category: process_creation}", "{sel: {Description: x}, condition: sel}", "Description"),
     # the add-on's `user` on Sysmon 3 is the name without its domain too
     ("{product: windows, category: network_connection}", "{sel: {User|contains: AUTHORI}, condition: sel}", "User"),
-    # Network_Traffic has no host name field (`dest` is the host name, else the address)
-    ("{product: windows, category: network_connection}",
-     "{sel: {DestinationHostname|endswith: .ngrok.io}, condition: sel}", "DestinationHostname"),
     # Network_Resolution's DNS dataset has no process field
     ("{product: windows, category: dns_query}", "{sel: {Image|endswith: '\\\\x.exe'}, condition: sel}", "Image"),
     # the add-on's `answer` is QueryResults split at `;`, its `type: N` prefixes taken off: not QueryResults
@@ -259,6 +267,22 @@ def test_a_field_with_no_cim_field_of_its_value_is_refused_by_name(logsource: st
                                                                   tmp_path: Path) -> None:
     rule = compile_rule(tmp_path, f"{HEAD}logsource: {logsource}\ndetection: {detection}\n")
     with pytest.raises(CompileError, match=f"field '{field}' has no Splunk field in binding 'cim'"):
+        compile_spl(rule, "cim")
+
+
+@pytest.mark.parametrize("detection", [
+    "{sel: {Image|endswith: x.exe}, filter: {DestinationHostname: null}, condition: sel and not filter}",
+    "{sel: {DestinationHostname|contains: '-'}, condition: sel}",  # true of Sysmon's `-`
+    "{sel: {DestinationHostname|re: '.*'}, condition: sel}",
+    "{sel: {DestinationHostname|fieldref: SourceHostname}, condition: sel}",  # two fields: not decided here
+])
+def test_a_host_name_test_true_of_a_missing_name_is_refused(detection: str, tmp_path: Path) -> None:
+    """Decision 34: Network_Traffic's `dest` is the address where Sysmon wrote no host name or `-`; a test true of
+    either (as the executor decides it) has no exact form over the model."""
+    rule = compile_rule(tmp_path, f"{HEAD}logsource: {{product: windows, category: network_connection}}\n"
+                                  f"detection: {detection}\n")
+    with pytest.raises(CompileError, match="field '(Destination|Source)Hostname': the data model shows '-' and a "
+                                           "missing value alike"):
         compile_spl(rule, "cim")
 
 

@@ -175,9 +175,9 @@ def write(out: Path, source: str, name: str, channels: list[str], event_ids: lis
 # CommandLine, registry_path = TargetObject, app = Image on Sysmon 3, …) or to an expression over model fields that
 # gives its value back exactly (`computed:`); a field the model has no such field for is refused by name: User (the
 # add-on's `user` is `replace(User, "(.*)\\(.+)$", "\2")`, the name without its domain), EventType (action:
-# created/deleted/modified), Description/Product/Company/FileVersion (no model field), DestinationHostname /
-# SourceHostname (Network_Traffic has no dest_host/src_host; `dest` is the host name or else the address),
-# QueryResults (the add-on's `answer` splits it).
+# created/deleted/modified), Description/Product/Company/FileVersion (no model field), QueryResults (the add-on's
+# `answer` splits it); DestinationHostname / SourceHostname are bound only for tests false of `-` and of a missing
+# name (Network_Traffic has no dest_host/src_host; `dest` is the host name, or the address where there is none).
 # Which rows of the dataset are the source's: the add-on's `action` for the Sysmon registry event (12 CreateKey →
 # created, 12 DeleteKey/DeleteValue → deleted, 13 and 14 → modified). Filesystem takes Sysmon 11 as created or
 # modified (an overwrite: UtcTime ≠ CreationUtcTime), so file_event is all of it (older add-ons' ms-sysmon-filemod
@@ -192,6 +192,10 @@ REGISTRY_DETAILS = {"kind": "split_details", "data": "Registry.registry_value_da
                     "type": "Registry.registry_value_type"}
 # Initiated: the add-on's direction is "outbound" where Initiated is "true", else "inbound" (Sysmon writes true/false)
 INITIATED = {"kind": "value_map", "column": "All_Traffic.direction", "map": {"outbound": "true", "inbound": "false"}}
+# DestinationHostname / SourceHostname: the add-on's dest (src) is the host name where Sysmon wrote one other than `-`,
+# else the address: the host name is dest where it is not dest_ip; `-` and a missing name both show as missing
+DEST_HOST = {"kind": "unless_equal", "column": "All_Traffic.dest", "other": "All_Traffic.dest_ip", "missing_for": ["-"]}
+SRC_HOST = {"kind": "unless_equal", "column": "All_Traffic.src", "other": "All_Traffic.src_ip", "missing_for": ["-"]}
 CIM_DATASETS: dict[str, tuple[str, dict[str, str], list[str], dict[str, dict[str, object]]]] = {
     # dataset → (data model, Sigma → model field, summary_by, computed)
     "Processes": ("Endpoint", {"Image": "process_path", "CommandLine": "process", "ParentImage": "parent_process_path",
@@ -213,7 +217,8 @@ CIM_DATASETS: dict[str, tuple[str, dict[str, str], list[str], dict[str, dict[str
     "All_Traffic": ("Network_Traffic", {"Image": "app", "DestinationIp": "dest_ip", "DestinationPort": "dest_port",
                                         "SourceIp": "src_ip", "SourcePort": "src_port", "Protocol": "transport",
                                         "ProcessId": "process_id", "ProcessGuid": "process_guid", "Computer": "dvc"},
-                    ["dvc", "src_ip", "src_port", "dest_ip", "dest_port", "process_guid"], {"Initiated": INITIATED}),
+                    ["dvc", "src_ip", "src_port", "dest_ip", "dest_port", "process_guid"],
+                    {"Initiated": INITIATED, "DestinationHostname": DEST_HOST, "SourceHostname": SRC_HOST}),
     # Sysmon 22: query = QueryName, reply_code_id = QueryStatus (aliases)
     "DNS": ("Network_Resolution", {"QueryName": "query", "QueryStatus": "reply_code_id"},
             ["src", "query"], {}),

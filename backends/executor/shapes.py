@@ -132,6 +132,9 @@ def computed_value(spec: dict[str, Any], row: dict[str, Any]) -> str | None:
     if spec["kind"] == "hashes":
         parts = [f"{label}={str(row[col]).upper()}" for label, col in spec["algorithms"] if row.get(col)]
         return ",".join(parts) or None
+    if spec["kind"] == "unless_equal":  # as backends/spl/lower.computed_spl reads it
+        value, other = row.get(spec["column"]), row.get(spec["other"])
+        return None if value is None or value == other else str(value)
     if spec["kind"] == "split_details":  # as backends/spl/lower.computed_spl joins them
         data, typ = row.get(spec["data"]), row.get(spec["type"])
         if data is None:
@@ -181,6 +184,8 @@ def computed_columns(spec: dict[str, Any], value: Any, record: dict[str, Any]) -
             return {spec["column"]: int(text, 16)}
         except ValueError:
             return {}
+    if spec["kind"] == "unless_equal":  # a value the target shows as missing leaves the column to the other field's
+        return {} if text in spec.get("missing_for", ()) else {spec["column"]: text}
     if spec["kind"] == "split_details":
         # the add-on's regexes: <Data Name='Details'>\w+\s\((.+)\)</Data> for the data, (\w+)\s\(.+\) for the type
         m = SPLIT_DETAILS.fullmatch(text)

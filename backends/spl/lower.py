@@ -803,6 +803,8 @@ def computed_inputs(spec: dict[str, object]) -> list[str]:
         return [str(spec["data"]), str(spec["type"])]
     if spec["kind"] == "value_map":
         return [str(spec["column"])]
+    if spec["kind"] == "unless_equal":
+        return [str(spec["column"]), str(spec["other"])]
     raise error(f"computed field kind {spec['kind']!r} has no SPL form", code="binding")
 
 
@@ -811,7 +813,9 @@ def computed_spl(spec: dict[str, object], render: Callable[[str], str]) -> str:
     - split_details: Sysmon's Details again from the Splunk Add-on for Sysmon's registry_value_type (`REG_` and the
       word before the parentheses) and registry_value_data (the text inside them, or the whole text when there is no
       type): `W (X)` (docs/semantics.md, decision 33);
-    - value_map: the model field's value renamed (`direction` outbound → Initiated true); any other value is null."""
+    - value_map: the model field's value renamed (`direction` outbound → Initiated true); any other value is null;
+    - unless_equal: the model field's value where it differs from the other's (`dest` where it is not `dest_ip`: the
+      host name Sysmon 3 resolved), else null (decision 34)."""
     if spec["kind"] == "split_details":
         data, typ = render(str(spec["data"])), render(str(spec["type"]))
         return f'if(isnull({typ}), {data}, substr({typ}, 5)." (".{data}.")")'
@@ -821,6 +825,9 @@ def computed_spl(spec: dict[str, object], render: Callable[[str], str]) -> str:
         assert isinstance(pairs, dict)
         return "case(" + ", ".join(f"{col}=={render_string_literal(str(k))}, {render_string_literal(str(v))}"
                                    for k, v in pairs.items()) + ")"
+    if spec["kind"] == "unless_equal":
+        col, other = render(str(spec["column"])), render(str(spec["other"]))
+        return f"if({col}=={other}, null(), {col})"
     raise error(f"computed field kind {spec['kind']!r} has no SPL form", code="binding")
 
 

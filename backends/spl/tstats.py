@@ -10,6 +10,7 @@ each event's own values. A row exists exactly when a matching event does (docs/s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from siemforge.compiler import ir
@@ -93,6 +94,7 @@ def detection_head(low: SplLowering, predicates: list[ir.Expr]) -> str:
         own, first_rest = search.split(predicates[0])
         terms += own
         rest = ([first_rest] if first_rest is not None else []) + predicates[1:]
+    refuse_shown_missing(low, predicates)
     keys = [str(k) for k in binding.extra["summary_by"]]
     for p in rest:
         for node in ir.walk(p):
@@ -119,3 +121,33 @@ def detection_head(low: SplLowering, predicates: list[ir.Expr]) -> str:
     for p in rest:
         low.lower_stages([ir.Filter(p)])
     return head
+
+
+def refuse_shown_missing(low: SplLowering, predicates: list[ir.Expr]) -> None:
+    """A computed field with `missing_for` (DestinationHostname: the model shows Sysmon's `-` and a missing name
+    alike) may only be tested by tests false of a missing value and of each of those values, as the executor decides
+    them; a test true of one (`isnull`, `contains: '-'`) is refused, since the model cannot tell them apart."""
+    from siemforge.backends.executor.compile import Context, compile_expr
+
+    assert low.binding is not None
+    specs = {n: s for n, s in computed(low.binding).items() if s.get("missing_for")}
+    if not specs:
+        return
+
+    def tests(e: ir.Expr) -> list[ir.Expr]:
+        if isinstance(e, (ir.And, ir.Or)):
+            return [t for o in e.operands for t in tests(o)]
+        return tests(e.operand) if isinstance(e, ir.Not) else [e]
+
+    ctx = Context(datetime.now(UTC), None, None)
+    for t in (t for p in predicates for t in tests(p)):
+        cols = [c for c in ir.walk(t) if isinstance(c, ir.Column)]
+        for c in cols:
+            spec = specs.get(c.name)
+            if spec is None:
+                continue
+            shown = [None, *spec["missing_for"]]
+            if c.path or len({(x.name, x.path) for x in cols}) > 1 or any(
+                    compile_expr(t, ctx)({c.name: v}) is True for v in shown):
+                raise low.fail(f"field {c.name!r}: the data model shows {' and '.join(repr(v) for v in shown[1:])} "
+                               "and a missing value alike; only a test false of all of them has an exact form here", c)
