@@ -101,10 +101,11 @@ COMPUTED_KINDS = {
     # space, X in parentheses: `DWORD (0x00000001)`) is data X and type `REG_W`; other text is data as it is, no type
     # (docs/semantics.md, decision 33)
     "split_details": ("data", "type"),
-    # a column's value where it differs from another column's, else missing: the Sysmon add-on's Network_Traffic
-    # `dest` is DestinationHostname, or DestinationIp where Sysmon wrote none or `-`. `missing_for` (optional): values
-    # of the field the target shows as missing; a test of the field that is true of a missing value or of one of them
-    # is refused, since the target cannot tell them apart (docs/semantics.md, decision 34)
+    # a column's value where it differs from another column's and from `fill` (optional: the data model's value for a
+    # missing or empty one), else missing: the Sysmon add-on's Network_Traffic `dest` is DestinationHostname, or
+    # DestinationIp where Sysmon wrote none or `-`. `missing_for` (optional): values of the field the target shows as
+    # missing; a test of the field that is true of a missing value or of one of them is refused, since the target
+    # cannot tell them apart (docs/semantics.md, decision 34)
     "unless_equal": ("column", "other"),
 }
 

@@ -168,7 +168,7 @@ DETAILS = ("if(isnull('Registry.registry_value_type'), 'Registry.registry_value_
 TRAFFIC_BY = ["All_Traffic.dvc", "All_Traffic.src_ip", "All_Traffic.src_port", "All_Traffic.dest_ip",
               "All_Traffic.dest_port", "All_Traffic.process_guid", "All_Traffic.direction"]
 HOST_BY = [*TRAFFIC_BY[:-1], "All_Traffic.dest"]
-DEST_HOST = "if('All_Traffic.dest'=='All_Traffic.dest_ip', null(), 'All_Traffic.dest')"
+DEST_HOST = "if('All_Traffic.dest'=='All_Traffic.dest_ip' OR 'All_Traffic.dest'==\"unknown\", null(), 'All_Traffic.dest')"
 INITIATED = "case('All_Traffic.direction'==\"outbound\", \"true\", 'All_Traffic.direction'==\"inbound\", \"false\")"
 
 
@@ -274,6 +274,7 @@ def test_a_field_with_no_cim_field_of_its_value_is_refused_by_name(logsource: st
     "{sel: {Image|endswith: x.exe}, filter: {DestinationHostname: null}, condition: sel and not filter}",
     "{sel: {DestinationHostname|contains: '-'}, condition: sel}",  # true of Sysmon's `-`
     "{sel: {DestinationHostname|re: '.*'}, condition: sel}",
+    "{sel: {DestinationHostname: unknown}, condition: sel}",  # the model's fill for an empty name
     "{sel: {DestinationHostname|fieldref: SourceHostname}, condition: sel}",  # two fields: not decided here
 ])
 def test_a_host_name_test_true_of_a_missing_name_is_refused(detection: str, tmp_path: Path) -> None:
@@ -281,8 +282,8 @@ def test_a_host_name_test_true_of_a_missing_name_is_refused(detection: str, tmp_
     either (as the executor decides it) has no exact form over the model."""
     rule = compile_rule(tmp_path, f"{HEAD}logsource: {{product: windows, category: network_connection}}\n"
                                   f"detection: {detection}\n")
-    with pytest.raises(CompileError, match="field '(Destination|Source)Hostname': the data model shows '-' and a "
-                                           "missing value alike"):
+    with pytest.raises(CompileError, match="field '(Destination|Source)Hostname': the data model shows '-' and '' and "
+                                           "'unknown' and a missing value alike"):
         compile_spl(rule, "cim")
 
 

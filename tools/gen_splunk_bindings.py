@@ -193,9 +193,13 @@ REGISTRY_DETAILS = {"kind": "split_details", "data": "Registry.registry_value_da
 # Initiated: the add-on's direction is "outbound" where Initiated is "true", else "inbound" (Sysmon writes true/false)
 INITIATED = {"kind": "value_map", "column": "All_Traffic.direction", "map": {"outbound": "true", "inbound": "false"}}
 # DestinationHostname / SourceHostname: the add-on's dest (src) is the host name where Sysmon wrote one other than `-`,
-# else the address: the host name is dest where it is not dest_ip; `-` and a missing name both show as missing
-DEST_HOST = {"kind": "unless_equal", "column": "All_Traffic.dest", "other": "All_Traffic.dest_ip", "missing_for": ["-"]}
-SRC_HOST = {"kind": "unless_equal", "column": "All_Traffic.src", "other": "All_Traffic.src_ip", "missing_for": ["-"]}
+# else the address, and the model writes `unknown` for an empty one: the host name is dest where it is neither dest_ip
+# nor `unknown`; `-`, an empty name, `unknown` and a missing name all show as missing
+HOST_MISSING = ["-", "", "unknown"]
+DEST_HOST = {"kind": "unless_equal", "column": "All_Traffic.dest", "other": "All_Traffic.dest_ip", "fill": "unknown",
+             "missing_for": HOST_MISSING}
+SRC_HOST = {"kind": "unless_equal", "column": "All_Traffic.src", "other": "All_Traffic.src_ip", "fill": "unknown",
+            "missing_for": HOST_MISSING}
 CIM_DATASETS: dict[str, tuple[str, dict[str, str], list[str], dict[str, dict[str, object]]]] = {
     # dataset → (data model, Sigma → model field, summary_by, computed)
     "Processes": ("Endpoint", {"Image": "process_path", "CommandLine": "process", "ParentImage": "parent_process_path",

@@ -134,7 +134,7 @@ def computed_value(spec: dict[str, Any], row: dict[str, Any]) -> str | None:
         return ",".join(parts) or None
     if spec["kind"] == "unless_equal":  # as backends/spl/lower.computed_spl reads it
         value, other = row.get(spec["column"]), row.get(spec["other"])
-        return None if value is None or value == other else str(value)
+        return None if value is None or value in (other, spec.get("fill")) else str(value)
     if spec["kind"] == "split_details":  # as backends/spl/lower.computed_spl joins them
         data, typ = row.get(spec["data"]), row.get(spec["type"])
         if data is None:

@@ -814,8 +814,8 @@ def computed_spl(spec: dict[str, object], render: Callable[[str], str]) -> str:
       word before the parentheses) and registry_value_data (the text inside them, or the whole text when there is no
       type): `W (X)` (docs/semantics.md, decision 33);
     - value_map: the model field's value renamed (`direction` outbound → Initiated true); any other value is null;
-    - unless_equal: the model field's value where it differs from the other's (`dest` where it is not `dest_ip`: the
-      host name Sysmon 3 resolved), else null (decision 34)."""
+    - unless_equal: the model field's value where it differs from the other's and from the model's fill (`dest` where
+      it is neither `dest_ip` nor `unknown`: the host name Sysmon 3 resolved), else null (decision 34)."""
     if spec["kind"] == "split_details":
         data, typ = render(str(spec["data"])), render(str(spec["type"]))
         return f'if(isnull({typ}), {data}, substr({typ}, 5)." (".{data}.")")'
@@ -827,7 +827,8 @@ def computed_spl(spec: dict[str, object], render: Callable[[str], str]) -> str:
                                    for k, v in pairs.items()) + ")"
     if spec["kind"] == "unless_equal":
         col, other = render(str(spec["column"])), render(str(spec["other"]))
-        return f"if({col}=={other}, null(), {col})"
+        fill = f" OR {col}=={render_string_literal(str(spec['fill']))}" if spec.get("fill") is not None else ""
+        return f"if({col}=={other}{fill}, null(), {col})"
     raise error(f"computed field kind {spec['kind']!r} has no SPL form", code="binding")
 
 
