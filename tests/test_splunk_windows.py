@@ -351,3 +351,27 @@ def test_details_is_split_as_the_add_on_splits_it_and_joined_back(details: str, 
     row = computed_columns(spec, details, {})
     assert (row.get("Registry.registry_value_data"), row.get("Registry.registry_value_type")) == (data, kind)
     assert computed_value(spec, row) == back
+
+
+def test_every_real_details_value_is_joined_back_exactly() -> None:
+    """Decision 33 on real events: every Details of a Sysmon 13 event in ../shared/data/windows (SigmaHQ's
+    regression data, the OTRF datasets, the baseline), split as the add-on splits it, is joined back to itself."""
+    from siemforge.backends.executor.reader import iter_events
+    from siemforge.backends.executor.shapes import computed_columns, computed_value
+    from siemforge.compiler.bindings import builtin_bindings, computed
+
+    spec = computed(builtin_bindings()[("windows.registry_set", "cim")])["Details"]
+    root = shared_path("data", "windows")
+    seen = typed = 0
+    for f in sorted(root.rglob("*")):
+        if f.suffix.lower() not in (".evtx", ".json") or "evtx-attack-samples" in f.parts:
+            continue
+        for rec in iter_events(f, lambda m: None):
+            if rec.get("EventID") != 13 or rec.get("Details") is None:
+                continue
+            details = str(rec["Details"])
+            row = computed_columns(spec, details, rec)
+            assert computed_value(spec, row) == details, (f, details, row)
+            seen += 1
+            typed += "Registry.registry_value_type" in row
+    assert seen >= 50 and typed >= 25, (seen, typed)
