@@ -161,6 +161,7 @@ TSTATS = ('| tstats summariesonly=false allow_old_summaries=true fillnull_value=
 PROCESSES_BY = ["Processes.dest", "Processes.user", "Processes.parent_process", "Processes.process_name",
                 "Processes.process", "Processes.process_id", "Processes.parent_process_id"]
 REGISTRY_BY = ["Registry.dest", "Registry.registry_path", "Registry.process_id", "Registry.process_guid"]
+FILESYSTEM_BY = ["Filesystem.dest", "Filesystem.file_path", "Filesystem.process_id", "Filesystem.process_guid"]
 DETAILS_BY = [*REGISTRY_BY, "Registry.registry_value_data", "Registry.registry_value_type"]
 # Sysmon's Details again from the add-on's two registry fields (decision 33)
 DETAILS = ("if(isnull('Registry.registry_value_type'), 'Registry.registry_value_data', "
@@ -197,6 +198,11 @@ CIM_ROWS: list[tuple[str, str, str]] = [
      "{sel: {TargetObject|contains: '\\\\CurrentVersion\\\\Run\\\\'}, condition: sel}",
      TSTATS + 'Endpoint.Registry where Registry.action="modified" Registry.registry_path="*\\\\CurrentVersion\\\\Run\\\\*"'
      " by " + " ".join(REGISTRY_BY) + "\n" + null_restored(REGISTRY_BY)),
+    # file_delete: the add-on's action for Sysmon 23 and 26 picks the source's rows of Endpoint.Filesystem
+    ("{product: windows, category: file_delete}",
+     "{sel: {TargetFilename|endswith: '.evtx'}, condition: sel}",
+     TSTATS + 'Endpoint.Filesystem where Filesystem.action="deleted" Filesystem.file_path="*.evtx" by '
+     + " ".join(FILESYSTEM_BY) + "\n" + null_restored(FILESYSTEM_BY)),
     # Details (decision 33): the add-on splits `DWORD (0x00000001)` into registry_value_type REG_DWORD and
     # registry_value_data 0x00000001; the where joins them again and tests Sysmon's text; the data is a prefilter
     ("{product: windows, category: registry_set}",
@@ -285,6 +291,27 @@ def test_a_host_name_test_true_of_a_missing_name_is_refused(detection: str, tmp_
     with pytest.raises(CompileError, match="field '(Destination|Source)Hostname': the data model shows '-' and '' and "
                                            "'unknown' and a missing value alike"):
         compile_spl(rule, "cim")
+
+
+@pytest.mark.parametrize("category, detection", [
+    ("file_delete", "{sel: {TargetFilename|endswith: ':Zone.Identifier'}, condition: sel}"),
+    ("file_event", "{sel: {TargetFilename|contains: ['.docm:Zone', '.exe']}, condition: sel}"),
+    ("file_event", "{sel: {TargetFilename|re: 'x\\.vhd:Zone'}, condition: sel}"),
+])
+def test_a_test_of_a_stream_name_is_refused_on_filesystem(category: str, detection: str, tmp_path: Path) -> None:
+    """The Sysmon add-on's file_path is TargetFilename without an alternate data stream's `:name`
+    (EVAL-file_path = replace(TargetFilename, "(:[\\w\\. ]+)", "")): a test of that text could never hold there."""
+    rule = compile_rule(tmp_path, f"{HEAD}logsource: {{product: windows, category: {category}}}\n"
+                                  f"detection: {detection}\n")
+    with pytest.raises(CompileError, match="field 'TargetFilename': the data model's value has every"):
+        compile_spl(rule, "cim")
+
+
+def test_a_drive_or_an_escaped_backslash_is_no_stream_name(tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, f"{HEAD}logsource: {{product: windows, category: file_event}}\n"
+                                  "detection: {sel: {TargetFilename|re: 'C:\\\\__1\\d{9}'}, "
+                                  "filter: {TargetFilename|startswith: 'C:\\Windows\\'}, condition: sel and not filter}\n")
+    assert compile_spl(rule, "cim").startswith("| tstats ")
 
 
 def test_a_keyword_is_refused_over_a_data_model(tmp_path: Path) -> None:

@@ -180,11 +180,12 @@ def write(out: Path, source: str, name: str, channels: list[str], event_ids: lis
 # name (Network_Traffic has no dest_host/src_host; `dest` is the host name, or the address where there is none).
 # Which rows of the dataset are the source's: the add-on's `action` for the Sysmon registry event (12 CreateKey →
 # created, 12 DeleteKey/DeleteValue → deleted, 13 and 14 → modified). Filesystem takes Sysmon 11 as created or
-# modified (an overwrite: UtcTime ≠ CreationUtcTime), so file_event is all of it (older add-ons' ms-sysmon-filemod
-# also takes Sysmon 2); what the add-on makes of file deletions (23, 26) is not established here, so file_delete has
-# no cim binding. Network_Traffic and Network_Resolution hold every device's traffic and lookups: the Sysmon source
+# modified (an overwrite: UtcTime ≠ CreationUtcTime) and Sysmon 23/26 as deleted (ms-sysmon-filemod takes 2, 11, 23,
+# 26-29), so file_delete is its `deleted` rows; file_event is every row, deletions included (where the rule's fields
+# match them). Network_Traffic and Network_Resolution hold every device's traffic and lookups: the Sysmon source
 # (the add-on's eventtypes ms-sysmon-network = its EventCode 3, ms-sysmon-dns = 22) picks the source's rows.
 CIM_DOC = "https://docs.splunk.com/Documentation/CIM/latest/User/Endpoint"
+ADS_NAME = r":[\w. ]+"  # what the add-on's EVAL-file_path takes out of TargetFilename (its `(:[\w\. ]+)`)
 SYSMON_SOURCE = f"XmlWinEventLog:{SYSMON_CHANNEL}"
 # Details: the add-on's registry_value_data is the text inside `W (…)` (the whole text when it has no such form), its
 # registry_value_type `REG_W` (null otherwise): Details is the two joined again
@@ -230,6 +231,7 @@ CIM_DATASETS: dict[str, tuple[str, dict[str, str], list[str], dict[str, dict[str
 CIM_SOURCES: dict[str, tuple[str, dict[str, list[str]]]] = {  # source → (dataset, rows: model field → values)
     "process_creation": ("Processes", {}),
     "file_event": ("Filesystem", {}),
+    "file_delete": ("Filesystem", {"Filesystem.action": ["deleted"]}),
     "registry_add": ("Registry", {"Registry.action": ["created"]}),
     "registry_delete": ("Registry", {"Registry.action": ["deleted"]}),
     "registry_set": ("Registry", {"Registry.action": ["modified"]}),
@@ -263,6 +265,11 @@ def write_cim_bindings(out: Path) -> None:
         lines.append("columns:")
         lines.append("  _time: _time")
         lines += [f"  {k}: {dataset}.{v}" for k, v in fields.items()]
+        if dataset == "Filesystem":
+            lines.append("# the add-on's file_path is TargetFilename with an alternate data stream's name taken out")
+            lines.append("# (EVAL-file_path = replace(TargetFilename, \"(:[\\w\\. ]+)\", \"\")): a test of that text is refused")
+            lines.append("strips:")
+            lines.append(f"  TargetFilename: {json.dumps(ADS_NAME)}")
         if computed:
             lines.append("# fields the add-on keeps only in parts: the expression over model fields that gives them back")
             lines.append("computed:")

@@ -95,6 +95,7 @@ def detection_head(low: SplLowering, predicates: list[ir.Expr]) -> str:
         terms += own
         rest = ([first_rest] if first_rest is not None else []) + predicates[1:]
     refuse_shown_missing(low, predicates)
+    refuse_stripped(low, predicates)
     keys = [str(k) for k in binding.extra["summary_by"]]
     for p in rest:
         for node in ir.walk(p):
@@ -151,3 +152,29 @@ def refuse_shown_missing(low: SplLowering, predicates: list[ir.Expr]) -> None:
                     compile_expr(t, ctx)({c.name: v}) is True for v in shown):
                 raise low.fail(f"field {c.name!r}: the data model shows {' and '.join(repr(v) for v in shown[1:])} "
                                "and a missing value alike; only a test false of all of them has an exact form here", c)
+
+
+def refuse_stripped(low: SplLowering, predicates: list[ir.Expr]) -> None:
+    """A field whose model value is the field with a pattern's matches removed (`strips:`; the Sysmon add-on's
+    `file_path` is TargetFilename without an alternate data stream's `:name`): a test whose text holds such a match
+    (`endswith: ':Zone.Identifier'`) could never be true of the model's value, and is refused."""
+    import re
+
+    assert low.binding is not None
+    strips = {str(k): re.compile(str(v)) for k, v in (low.binding.extra.get("strips") or {}).items()}
+    if not strips:
+        return
+    for p in predicates:
+        for node in ir.walk(p):
+            subject = getattr(node, "subject", None) if not isinstance(node, ir.Compare) else node.left
+            if not (isinstance(subject, ir.Column) and subject.name in strips):
+                continue
+            texts = [x.value for x in ir.walk(node) if isinstance(x, ir.Literal) and isinstance(x.value, str)]
+            if isinstance(node, ir.WildcardMatch):
+                texts += [x for x in node.pattern if isinstance(x, str)]
+            if isinstance(node, ir.RegexMatch):
+                texts.append(node.pattern.replace("\\\\", "/"))  # an escaped backslash ends a stream name
+            if any(strips[subject.name].search(t) for t in texts):
+                raise low.fail(f"field {subject.name!r}: the data model's value has every "
+                               f"{strips[subject.name].pattern!r} taken out (an alternate data stream's name); a test "
+                               "of that text has no exact form here", subject)
