@@ -8,6 +8,7 @@ the same alerts on either shape.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -95,8 +96,23 @@ COMPUTED_KINDS = {
     "hashes": ("algorithms",),
     # a number as Windows writes it in hex text, `0x3e7` (lower case, no padding: Sysmon's LogonId), from a long column
     "hex": ("column",),
+    # Sysmon's Details as the Splunk Add-on for Sysmon splits it (transforms.conf `sysmon-registryvaluedata` /
+    # `-registryvaluetype`, props.conf `EVAL-registry_value_data` / `-type`): text of the form `W (X)` (a word, a
+    # space, X in parentheses: `DWORD (0x00000001)`) is data X and type `REG_W`; other text is data as it is, no type
+    # (docs/semantics.md, decision 33)
+    "split_details": ("data", "type"),
+    # a column's value where it differs from another column's and from `fill` (optional: the data model's value for a
+    # missing or empty one), else missing: the Sysmon add-on's Network_Traffic `dest` is DestinationHostname, or
+    # DestinationIp where Sysmon wrote none or `-`. `missing_for` (optional): values of the field the target shows as
+    # missing; a test of the field that is true of a missing value or of one of them is refused, since the target
+    # cannot tell them apart (docs/semantics.md, decision 34)
+    "unless_equal": ("column", "other"),
 }
 
+
+# Details as the Splunk Add-on for Sysmon's transforms.conf splits it (split_details; `sysmon-registryvaluedata` is
+# `<Data Name='Details'>\w+\s\((.+)\)</Data>`, PCRE: ASCII `\w`, `.` matches no line break)
+SPLIT_DETAILS = re.compile(r"(\w+)\s\((.+)\)", re.ASCII)
 
 # where an auditd record's field is in its text (audit_field): after the start, a space or the ENRICHED 0x1d
 # separator; its value "quoted" or bare. The KQL backend and the executor read rows with this one pattern.

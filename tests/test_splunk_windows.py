@@ -161,6 +161,16 @@ TSTATS = ('| tstats summariesonly=false allow_old_summaries=true fillnull_value=
 PROCESSES_BY = ["Processes.dest", "Processes.user", "Processes.parent_process", "Processes.process_name",
                 "Processes.process", "Processes.process_id", "Processes.parent_process_id"]
 REGISTRY_BY = ["Registry.dest", "Registry.registry_path", "Registry.process_id", "Registry.process_guid"]
+FILESYSTEM_BY = ["Filesystem.dest", "Filesystem.file_path", "Filesystem.process_id", "Filesystem.process_guid"]
+DETAILS_BY = [*REGISTRY_BY, "Registry.registry_value_data", "Registry.registry_value_type"]
+# Sysmon's Details again from the add-on's two registry fields (decision 33)
+DETAILS = ("if(isnull('Registry.registry_value_type'), 'Registry.registry_value_data', "
+           "substr('Registry.registry_value_type', 5).\" (\".'Registry.registry_value_data'.\")\")")
+TRAFFIC_BY = ["All_Traffic.dvc", "All_Traffic.src_ip", "All_Traffic.src_port", "All_Traffic.dest_ip",
+              "All_Traffic.dest_port", "All_Traffic.process_guid", "All_Traffic.direction"]
+HOST_BY = [*TRAFFIC_BY[:-1], "All_Traffic.dest"]
+DEST_HOST = "if('All_Traffic.dest'=='All_Traffic.dest_ip' OR 'All_Traffic.dest'==\"unknown\", null(), 'All_Traffic.dest')"
+INITIATED = "case('All_Traffic.direction'==\"outbound\", \"true\", 'All_Traffic.direction'==\"inbound\", \"false\")"
 
 
 def null_restored(keys: list[str]) -> str:
@@ -188,6 +198,52 @@ CIM_ROWS: list[tuple[str, str, str]] = [
      "{sel: {TargetObject|contains: '\\\\CurrentVersion\\\\Run\\\\'}, condition: sel}",
      TSTATS + 'Endpoint.Registry where Registry.action="modified" Registry.registry_path="*\\\\CurrentVersion\\\\Run\\\\*"'
      " by " + " ".join(REGISTRY_BY) + "\n" + null_restored(REGISTRY_BY)),
+    # file_delete: the add-on's action for Sysmon 23 and 26 picks the source's rows of Endpoint.Filesystem
+    ("{product: windows, category: file_delete}",
+     "{sel: {TargetFilename|endswith: '.evtx'}, condition: sel}",
+     TSTATS + 'Endpoint.Filesystem where Filesystem.action="deleted" Filesystem.file_path="*.evtx" by '
+     + " ".join(FILESYSTEM_BY) + "\n" + null_restored(FILESYSTEM_BY)),
+    # Details (decision 33): the add-on splits `DWORD (0x00000001)` into registry_value_type REG_DWORD and
+    # registry_value_data 0x00000001; the where joins them again and tests Sysmon's text; the data is a prefilter
+    ("{product: windows, category: registry_set}",
+     "{sel: {TargetObject|endswith: '\\\\LocalAccountTokenFilterPolicy', Details: 'DWORD (0x00000001)'},"
+     " condition: sel}",
+     TSTATS + 'Endpoint.Registry where Registry.action="modified" Registry.registry_path="*\\\\LocalAccountTokenFilterPolicy"'
+     ' Registry.registry_value_data="0x00000001" by ' + " ".join(DETAILS_BY) + "\n" + null_restored(DETAILS_BY) + "\n"
+     + "| where lower(" + DETAILS + ')=="dword (0x00000001)"'),
+    # text with no `W (…)` form is registry_value_data as it is (no type); a substring test reads the joined text too
+    ("{product: windows, category: registry_set}",
+     "{sel: {TargetObject|contains: '\\\\Run\\\\', Details|contains: '\\\\AppData\\\\'}, condition: sel}",
+     TSTATS + 'Endpoint.Registry where Registry.action="modified" Registry.registry_path="*\\\\Run\\\\*" by '
+     + " ".join(DETAILS_BY) + "\n" + null_restored(DETAILS_BY) + "\n"
+     + "| where match(" + DETAILS + ', "(?i)\\\\\\\\AppData\\\\\\\\")'),
+    # an ending the split cuts through (`1)`: the data's last character and the closing parenthesis) is exact too
+    ("{product: windows, category: registry_event}",
+     "{sel: {Details|endswith: '1)'}, condition: sel}",
+     TSTATS + "Endpoint.Registry by " + " ".join(DETAILS_BY) + "\n" + null_restored(DETAILS_BY) + "\n"
+     + "| where match(" + DETAILS + ', "(?i)1\\\\)\\\\z")'),
+    # Sysmon 3 (decision 34): Network_Traffic's rows of the Sysmon source; app = Image; Initiated is direction
+    # renamed (outbound = true), its equality an exact tstats term too
+    ("{product: windows, category: network_connection}",
+     "{sel: {Image|endswith: '\\\\rundll32.exe', Initiated: 'true', DestinationPort: 443}, condition: sel}",
+     TSTATS + 'Network_Traffic.All_Traffic where source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational"'
+     ' All_Traffic.app="*\\\\rundll32.exe" All_Traffic.direction="outbound" All_Traffic.dest_port=443 by '
+     + " ".join(TRAFFIC_BY) + "\n" + null_restored(TRAFFIC_BY) + "\n"
+     + "| where lower(" + INITIATED + ')=="true"'),
+    # DestinationHostname (decision 34): `dest` where it is not `dest_ip` (the address stands in for a missing name);
+    # a test false of a missing name and of `-` is exact, a match also a tstats term on `dest`
+    ("{product: windows, category: network_connection}",
+     "{sel: {DestinationHostname|endswith: '.ngrok.io'}, filter: {DestinationHostname|contains: good},"
+     " condition: sel and not filter}",
+     TSTATS + 'Network_Traffic.All_Traffic where source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational"'
+     ' All_Traffic.dest="*.ngrok.io" by ' + " ".join(HOST_BY) + "\n" + null_restored(HOST_BY) + "\n"
+     + "| where (match(" + DEST_HOST + ', "(?i)\\\\.ngrok\\\\.io\\\\z") AND if(match(' + DEST_HOST
+     + ', "(?i)good"), 0, 1)==1)'),
+    # Sysmon 22 (decision 35): Network_Resolution's DNS rows of the Sysmon source; query = QueryName
+    ("{product: windows, category: dns_query}",
+     "{sel: {QueryName|endswith: '.ngrok.io'}, condition: sel}",
+     TSTATS + 'Network_Resolution.DNS where source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational"'
+     ' DNS.query="*.ngrok.io" by DNS.src DNS.query\n' + null_restored(["DNS.src", "DNS.query"])),
 ]
 
 
@@ -205,15 +261,57 @@ def test_windows_rule_to_cim_search(row: tuple[str, str, str], tmp_path: Path) -
     ("{product: windows, category: process_creation}", "{sel: {User|contains: AUTHORI}, condition: sel}", "User"),
     # no model field
     ("{product: windows, category: process_creation}", "{sel: {Description: x}, condition: sel}", "Description"),
-    # registry_value_data drops Sysmon's `DWORD (…)` wrapper: not Details
-    ("{product: windows, category: registry_set}", "{sel: {Details: 'DWORD (0x00000001)'}, condition: sel}",
-     "Details"),
+    # the add-on's `user` on Sysmon 3 is the name without its domain too
+    ("{product: windows, category: network_connection}", "{sel: {User|contains: AUTHORI}, condition: sel}", "User"),
+    # Network_Resolution's DNS dataset has no process field
+    ("{product: windows, category: dns_query}", "{sel: {Image|endswith: '\\\\x.exe'}, condition: sel}", "Image"),
+    # the add-on's `answer` is QueryResults split at `;`, its `type: N` prefixes taken off: not QueryResults
+    ("{product: windows, category: dns_query}", "{sel: {QueryResults|contains: '1.2.3.4'}, condition: sel}",
+     "QueryResults"),
 ])
 def test_a_field_with_no_cim_field_of_its_value_is_refused_by_name(logsource: str, detection: str, field: str,
                                                                   tmp_path: Path) -> None:
     rule = compile_rule(tmp_path, f"{HEAD}logsource: {logsource}\ndetection: {detection}\n")
     with pytest.raises(CompileError, match=f"field '{field}' has no Splunk field in binding 'cim'"):
         compile_spl(rule, "cim")
+
+
+@pytest.mark.parametrize("detection", [
+    "{sel: {Image|endswith: x.exe}, filter: {DestinationHostname: null}, condition: sel and not filter}",
+    "{sel: {DestinationHostname|contains: '-'}, condition: sel}",  # true of Sysmon's `-`
+    "{sel: {DestinationHostname|re: '.*'}, condition: sel}",
+    "{sel: {DestinationHostname: unknown}, condition: sel}",  # the model's fill for an empty name
+    "{sel: {DestinationHostname|fieldref: SourceHostname}, condition: sel}",  # two fields: not decided here
+])
+def test_a_host_name_test_true_of_a_missing_name_is_refused(detection: str, tmp_path: Path) -> None:
+    """Decision 34: Network_Traffic's `dest` is the address where Sysmon wrote no host name or `-`; a test true of
+    either (as the executor decides it) has no exact form over the model."""
+    rule = compile_rule(tmp_path, f"{HEAD}logsource: {{product: windows, category: network_connection}}\n"
+                                  f"detection: {detection}\n")
+    with pytest.raises(CompileError, match="field '(Destination|Source)Hostname': the data model shows '-' and '' and "
+                                           "'unknown' and a missing value alike"):
+        compile_spl(rule, "cim")
+
+
+@pytest.mark.parametrize("category, detection", [
+    ("file_delete", "{sel: {TargetFilename|endswith: ':Zone.Identifier'}, condition: sel}"),
+    ("file_event", "{sel: {TargetFilename|contains: ['.docm:Zone', '.exe']}, condition: sel}"),
+    ("file_event", "{sel: {TargetFilename|re: 'x\\.vhd:Zone'}, condition: sel}"),
+])
+def test_a_test_of_a_stream_name_is_refused_on_filesystem(category: str, detection: str, tmp_path: Path) -> None:
+    """The Sysmon add-on's file_path is TargetFilename without an alternate data stream's `:name`
+    (EVAL-file_path = replace(TargetFilename, "(:[\\w\\. ]+)", "")): a test of that text could never hold there."""
+    rule = compile_rule(tmp_path, f"{HEAD}logsource: {{product: windows, category: {category}}}\n"
+                                  f"detection: {detection}\n")
+    with pytest.raises(CompileError, match="field 'TargetFilename': the data model's value has every"):
+        compile_spl(rule, "cim")
+
+
+def test_a_drive_or_an_escaped_backslash_is_no_stream_name(tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, f"{HEAD}logsource: {{product: windows, category: file_event}}\n"
+                                  "detection: {sel: {TargetFilename|re: 'C:\\\\__1\\d{9}'}, "
+                                  "filter: {TargetFilename|startswith: 'C:\\Windows\\'}, condition: sel and not filter}\n")
+    assert compile_spl(rule, "cim").startswith("| tstats ")
 
 
 def test_a_keyword_is_refused_over_a_data_model(tmp_path: Path) -> None:
@@ -256,4 +354,51 @@ def test_sigma_windows_corpus_on_the_cim_binding() -> None:
         assert spl.startswith("| tstats "), f
         parser().parse(spl)
         compiled += 1
-    assert compiled >= 1308, compiled
+    assert compiled >= 1534, compiled
+
+
+@pytest.mark.parametrize("details, data, kind, back", [
+    ("DWORD (0x00000001)", "0x00000001", "REG_DWORD", "DWORD (0x00000001)"),
+    ("QWORD (0x01d776fd-0xd724b8c5)", "0x01d776fd-0xd724b8c5", "REG_QWORD", "QWORD (0x01d776fd-0xd724b8c5)"),
+    ("Binary Data", "Binary Data", None, "Binary Data"),  # no parentheses: the text as it is, no type
+    ("C:\\Program Files (x86)\\a.exe", "C:\\Program Files (x86)\\a.exe", None, "C:\\Program Files (x86)\\a.exe"),
+    ("(Empty)", "(Empty)", None, "(Empty)"),  # no word before the parenthesis
+    ("Update (KB5001)", "KB5001", "REG_Update", "Update (KB5001)"),  # text of that form is split too, joined back
+    ("foo\t(bar)", "bar", "REG_foo", "foo (bar)"),  # the one loss: `\s` takes any white space, joined as a space
+])
+def test_details_is_split_as_the_add_on_splits_it_and_joined_back(details: str, data: str, kind: str | None,
+                                                                   back: str) -> None:
+    """Decision 33: the Splunk Add-on for Sysmon's transforms (sysmon-registryvaluedata / -type) and props
+    (EVAL-registry_value_data / -type) as the binding's `computed:` Details reads them; the SPL expression joins them
+    as computed_value does."""
+    from siemforge.backends.executor.shapes import computed_columns, computed_value
+    from siemforge.compiler.bindings import builtin_bindings, computed
+
+    spec = computed(builtin_bindings()[("windows.registry_set", "cim")])["Details"]
+    row = computed_columns(spec, details, {})
+    assert (row.get("Registry.registry_value_data"), row.get("Registry.registry_value_type")) == (data, kind)
+    assert computed_value(spec, row) == back
+
+
+def test_every_real_details_value_is_joined_back_exactly() -> None:
+    """Decision 33 on real events: every Details of a Sysmon 13 event in ../shared/data/windows (SigmaHQ's
+    regression data, the OTRF datasets, the baseline), split as the add-on splits it, is joined back to itself."""
+    from siemforge.backends.executor.reader import iter_events
+    from siemforge.backends.executor.shapes import computed_columns, computed_value
+    from siemforge.compiler.bindings import builtin_bindings, computed
+
+    spec = computed(builtin_bindings()[("windows.registry_set", "cim")])["Details"]
+    root = shared_path("data", "windows")
+    seen = typed = 0
+    for f in sorted(root.rglob("*")):
+        if f.suffix.lower() not in (".evtx", ".json") or "evtx-attack-samples" in f.parts:
+            continue
+        for rec in iter_events(f, lambda m: None):
+            if rec.get("EventID") != 13 or rec.get("Details") is None:
+                continue
+            details = str(rec["Details"])
+            row = computed_columns(spec, details, rec)
+            assert computed_value(spec, row) == details, (f, details, row)
+            seen += 1
+            typed += "Registry.registry_value_type" in row
+    assert seen >= 50 and typed >= 25, (seen, typed)

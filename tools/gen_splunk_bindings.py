@@ -167,66 +167,113 @@ def write(out: Path, source: str, name: str, channels: list[str], event_ids: lis
     out.joinpath(f"windows_{source.replace('-', '_')}.splunk_{name}.yml").write_text("\n".join(lines) + "\n")
 
 
-# The CIM Endpoint data model (Splunk_SA_CIM), as the Splunk Add-on for Sysmon fills it, queried with tstats
-# (https://docs.splunk.com/Documentation/CIM/latest/User/Endpoint). Each Sigma field maps to the model field the
+# CIM data models (Splunk_SA_CIM) as the Splunk Add-on for Sysmon fills them, queried with tstats
+# (https://docs.splunk.com/Documentation/CIM/latest/User/Endpoint). What the add-on puts in each model field is read
+# from its own knowledge objects: Splunk_TA_microsoft_sysmon 5.0.0 default/props.conf, transforms.conf,
+# eventtypes.conf and tags.conf (docs/semantics.md, decisions 33-35). Each Sigma field maps to the model field the
 # add-on computes from it unchanged (FIELDALIAS / EVAL of the same value: process_path = Image, process =
-# CommandLine, registry_path = TargetObject, …); a field the model has no such field for is refused by name:
-# User (the add-on keeps only the part after `DOMAIN\`), Details (registry_value_data drops Sysmon's `DWORD (…)`
-# wrapper), EventType (action: created/deleted/modified), Description/Product/Company/FileVersion (no model field).
+# CommandLine, registry_path = TargetObject, app = Image on Sysmon 3, …) or to an expression over model fields that
+# gives its value back exactly (`computed:`); a field the model has no such field for is refused by name: User (the
+# add-on's `user` is `replace(User, "(.*)\\(.+)$", "\2")`, the name without its domain), EventType (action:
+# created/deleted/modified), Description/Product/Company/FileVersion (no model field), QueryResults (the add-on's
+# `answer` splits it); DestinationHostname / SourceHostname are bound only for tests false of `-` and of a missing
+# name (Network_Traffic has no dest_host/src_host; `dest` is the host name, or the address where there is none).
 # Which rows of the dataset are the source's: the add-on's `action` for the Sysmon registry event (12 CreateKey →
 # created, 12 DeleteKey/DeleteValue → deleted, 13 and 14 → modified). Filesystem takes Sysmon 11 as created or
-# modified (an overwrite: UtcTime ≠ CreationUtcTime), so file_event is all of it (older add-ons' ms-sysmon-filemod
-# also takes Sysmon 2); what the add-on makes of file deletions (23, 26) is not established here, so file_delete has
-# no cim binding.
+# modified (an overwrite: UtcTime ≠ CreationUtcTime) and Sysmon 23/26 as deleted (ms-sysmon-filemod takes 2, 11, 23,
+# 26-29), so file_delete is its `deleted` rows; file_event is every row, deletions included (where the rule's fields
+# match them). Network_Traffic and Network_Resolution hold every device's traffic and lookups: the Sysmon source
+# (the add-on's eventtypes ms-sysmon-network = its EventCode 3, ms-sysmon-dns = 22) picks the source's rows.
 CIM_DOC = "https://docs.splunk.com/Documentation/CIM/latest/User/Endpoint"
-CIM_DATASETS: dict[str, tuple[str, dict[str, str], list[str]]] = {  # dataset → (Sigma → model field, summary_by)
-    "Processes": ({"Image": "process_path", "CommandLine": "process", "ParentImage": "parent_process_path",
-                   "ParentCommandLine": "parent_process", "OriginalFileName": "original_file_name",
-                   "CurrentDirectory": "process_current_directory", "IntegrityLevel": "process_integrity_level",
-                   "Hashes": "process_hash", "ProcessId": "process_id", "ParentProcessId": "parent_process_id",
-                   "ProcessGuid": "process_guid", "ParentProcessGuid": "parent_process_guid", "Computer": "dest"},
-                  ["dest", "user", "parent_process", "process_name", "process", "process_id", "parent_process_id"]),
-    "Filesystem": ({"TargetFilename": "file_path", "Image": "process_path", "ProcessId": "process_id",
-                    "ProcessGuid": "process_guid", "Computer": "dest"},
-                   ["dest", "file_path", "process_id", "process_guid"]),
-    "Registry": ({"TargetObject": "registry_path", "Image": "process_path", "ProcessId": "process_id",
-                  "ProcessGuid": "process_guid", "Computer": "dest"},
-                 ["dest", "registry_path", "process_id", "process_guid"]),
+ADS_NAME = r":[\w. ]+"  # what the add-on's EVAL-file_path takes out of TargetFilename (its `(:[\w\. ]+)`)
+SYSMON_SOURCE = f"XmlWinEventLog:{SYSMON_CHANNEL}"
+# Details: the add-on's registry_value_data is the text inside `W (…)` (the whole text when it has no such form), its
+# registry_value_type `REG_W` (null otherwise): Details is the two joined again
+REGISTRY_DETAILS = {"kind": "split_details", "data": "Registry.registry_value_data",
+                    "type": "Registry.registry_value_type"}
+# Initiated: the add-on's direction is "outbound" where Initiated is "true", else "inbound" (Sysmon writes true/false)
+INITIATED = {"kind": "value_map", "column": "All_Traffic.direction", "map": {"outbound": "true", "inbound": "false"}}
+# DestinationHostname / SourceHostname: the add-on's dest (src) is the host name where Sysmon wrote one other than `-`,
+# else the address, and the model writes `unknown` for an empty one: the host name is dest where it is neither dest_ip
+# nor `unknown`; `-`, an empty name, `unknown` and a missing name all show as missing
+HOST_MISSING = ["-", "", "unknown"]
+DEST_HOST = {"kind": "unless_equal", "column": "All_Traffic.dest", "other": "All_Traffic.dest_ip", "fill": "unknown",
+             "missing_for": HOST_MISSING}
+SRC_HOST = {"kind": "unless_equal", "column": "All_Traffic.src", "other": "All_Traffic.src_ip", "fill": "unknown",
+            "missing_for": HOST_MISSING}
+CIM_DATASETS: dict[str, tuple[str, dict[str, str], list[str], dict[str, dict[str, object]]]] = {
+    # dataset → (data model, Sigma → model field, summary_by, computed)
+    "Processes": ("Endpoint", {"Image": "process_path", "CommandLine": "process", "ParentImage": "parent_process_path",
+                               "ParentCommandLine": "parent_process", "OriginalFileName": "original_file_name",
+                               "CurrentDirectory": "process_current_directory",
+                               "IntegrityLevel": "process_integrity_level", "Hashes": "process_hash",
+                               "ProcessId": "process_id", "ParentProcessId": "parent_process_id",
+                               "ProcessGuid": "process_guid", "ParentProcessGuid": "parent_process_guid",
+                               "Computer": "dest"},
+                  ["dest", "user", "parent_process", "process_name", "process", "process_id", "parent_process_id"], {}),
+    "Filesystem": ("Endpoint", {"TargetFilename": "file_path", "Image": "process_path", "ProcessId": "process_id",
+                                "ProcessGuid": "process_guid", "Computer": "dest"},
+                   ["dest", "file_path", "process_id", "process_guid"], {}),
+    "Registry": ("Endpoint", {"TargetObject": "registry_path", "Image": "process_path", "ProcessId": "process_id",
+                              "ProcessGuid": "process_guid", "Computer": "dest"},
+                 ["dest", "registry_path", "process_id", "process_guid"], {"Details": REGISTRY_DETAILS}),
+    # Sysmon 3: app = Image, dest_ip/dest_port/src_ip/src_port/transport aliases, dvc = Computer, process_id and
+    # process_guid = ProcessId / ProcessGuid
+    "All_Traffic": ("Network_Traffic", {"Image": "app", "DestinationIp": "dest_ip", "DestinationPort": "dest_port",
+                                        "SourceIp": "src_ip", "SourcePort": "src_port", "Protocol": "transport",
+                                        "ProcessId": "process_id", "ProcessGuid": "process_guid", "Computer": "dvc"},
+                    ["dvc", "src_ip", "src_port", "dest_ip", "dest_port", "process_guid"],
+                    {"Initiated": INITIATED, "DestinationHostname": DEST_HOST, "SourceHostname": SRC_HOST}),
+    # Sysmon 22: query = QueryName, reply_code_id = QueryStatus (aliases)
+    "DNS": ("Network_Resolution", {"QueryName": "query", "QueryStatus": "reply_code_id"},
+            ["src", "query"], {}),
 }
-CIM_SOURCES: dict[str, tuple[str, str | None]] = {  # source → (dataset, the add-on's `action` of its rows)
-    "process_creation": ("Processes", None),
-    "file_event": ("Filesystem", None),
-    "registry_add": ("Registry", "created"),
-    "registry_delete": ("Registry", "deleted"),
-    "registry_set": ("Registry", "modified"),
-    "registry_event": ("Registry", None),
+CIM_SOURCES: dict[str, tuple[str, dict[str, list[str]]]] = {  # source → (dataset, rows: model field → values)
+    "process_creation": ("Processes", {}),
+    "file_event": ("Filesystem", {}),
+    "file_delete": ("Filesystem", {"Filesystem.action": ["deleted"]}),
+    "registry_add": ("Registry", {"Registry.action": ["created"]}),
+    "registry_delete": ("Registry", {"Registry.action": ["deleted"]}),
+    "registry_set": ("Registry", {"Registry.action": ["modified"]}),
+    "registry_event": ("Registry", {}),
+    "network_connection": ("All_Traffic", {"source": [SYSMON_SOURCE]}),
+    "dns_query": ("DNS", {"source": [SYSMON_SOURCE]}),
 }
 
 
 def write_cim_bindings(out: Path) -> None:
-    """sources/bindings/windows_*.splunk_cim.yml: the Sysmon sources CIM Endpoint holds, as tstats reads them."""
-    for source, (dataset, action) in CIM_SOURCES.items():
-        fields, summary = CIM_DATASETS[dataset]
+    """sources/bindings/windows_*.splunk_cim.yml: the Sysmon sources the CIM data models hold, as tstats reads them."""
+    for source, (dataset, rows) in CIM_SOURCES.items():
+        model, fields, summary, computed = CIM_DATASETS[dataset]
         lines = [
             "# Generated by tools/gen_splunk_bindings.py: edit that script, not this file.",
-            f"# windows.{source} as the CIM Endpoint data model's {dataset} dataset holds it, filled by the Splunk",
+            f"# windows.{source} as the CIM {model} data model's {dataset} dataset holds it, filled by the Splunk",
             "# Add-on for Sysmon; queried with tstats. A Sigma field with no model field of the same value is refused.",
-            f"# {CIM_DOC}",
+            f"# {CIM_DOC.replace('Endpoint', model)}",
             f"source: windows.{source}",
             "name: cim",
             "target: splunk",
             "time_column: _time",
-            f"datamodel: Endpoint.{dataset}",
+            f"datamodel: {model}.{dataset}",
         ]
-        if action is not None:
+        if rows:
             lines.append("# which events of the dataset are rows of the source (tstats where terms)")
             lines.append("rows:")
-            lines.append(f"  {dataset}.action: [{action}]")
+            lines += [f"  {k}: {json.dumps(v)}" for k, v in rows.items()]
         lines.append("# a detection's rows: one per distinct value of these and of every field its conditions read")
         lines.append(f"summary_by: {json.dumps([f'{dataset}.{f}' for f in summary])}")
         lines.append("columns:")
         lines.append("  _time: _time")
         lines += [f"  {k}: {dataset}.{v}" for k, v in fields.items()]
+        if dataset == "Filesystem":
+            lines.append("# the add-on's file_path is TargetFilename with an alternate data stream's name taken out")
+            lines.append("# (EVAL-file_path = replace(TargetFilename, \"(:[\\w\\. ]+)\", \"\")): a test of that text is refused")
+            lines.append("strips:")
+            lines.append(f"  TargetFilename: {json.dumps(ADS_NAME)}")
+        if computed:
+            lines.append("# fields the add-on keeps only in parts: the expression over model fields that gives them back")
+            lines.append("computed:")
+            lines += [f"  {k}: {json.dumps(v)}" for k, v in computed.items()]
         out.joinpath(f"windows_{source}.splunk_cim.yml").write_text("\n".join(lines) + "\n")
 
 

@@ -13,7 +13,14 @@ from typing import Any
 
 import orjson
 
-from siemforge.compiler.bindings import AUDIT_FIELD_PATTERN, Binding, computed, members_column, row_filter
+from siemforge.compiler.bindings import (
+    AUDIT_FIELD_PATTERN,
+    SPLIT_DETAILS,
+    Binding,
+    computed,
+    members_column,
+    row_filter,
+)
 
 from .values import format_datetime, to_datetime, to_number, to_text
 
@@ -125,6 +132,14 @@ def computed_value(spec: dict[str, Any], row: dict[str, Any]) -> str | None:
     if spec["kind"] == "hashes":
         parts = [f"{label}={str(row[col]).upper()}" for label, col in spec["algorithms"] if row.get(col)]
         return ",".join(parts) or None
+    if spec["kind"] == "unless_equal":  # as backends/spl/lower.computed_spl reads it
+        value, other = row.get(spec["column"]), row.get(spec["other"])
+        return None if value is None or value in (other, spec.get("fill")) else str(value)
+    if spec["kind"] == "split_details":  # as backends/spl/lower.computed_spl joins them
+        data, typ = row.get(spec["data"]), row.get(spec["type"])
+        if data is None:
+            return None
+        return str(data) if typ is None else f"{str(typ)[4:]} ({data})"
     data, kind = row.get(spec["data"]), str(row.get(spec["type"]) or "").lower()
     kind = {str(v).lower(): k.lower() for k, v in registry_types(spec).items()}.get(kind, "")
     try:
@@ -169,6 +184,12 @@ def computed_columns(spec: dict[str, Any], value: Any, record: dict[str, Any]) -
             return {spec["column"]: int(text, 16)}
         except ValueError:
             return {}
+    if spec["kind"] == "unless_equal":  # a value the target shows as missing leaves the column to the other field's
+        return {} if text in spec.get("missing_for", ()) else {spec["column"]: text}
+    if spec["kind"] == "split_details":
+        # the add-on's regexes: <Data Name='Details'>\w+\s\((.+)\)</Data> for the data, (\w+)\s\(.+\) for the type
+        m = SPLIT_DETAILS.fullmatch(text)
+        return {spec["data"]: m.group(2), spec["type"]: "REG_" + m.group(1)} if m else {spec["data"]: text}
     if spec["kind"] == "hashes":
         given = dict(part.partition("=")[::2] for part in text.split(","))
         return {col: given[label].lower() for label, col in spec["algorithms"] if given.get(label)}

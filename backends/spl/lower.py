@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from siemforge.compiler import ir, lowering, nullability
-from siemforge.compiler.bindings import Binding, named_field, row_filter
+from siemforge.compiler.bindings import Binding, computed, named_field, row_filter
 from siemforge.compiler.diagnostics import CompileError, error
 from siemforge.compiler.lowering import Drop, Features, Lowered, LoweringStage, bind, preprocess, refusal
 from siemforge.compiler.nullability import Facts
@@ -475,6 +475,9 @@ class SplLowering:
                 self.extracted[key] = self.fresh("path")
                 self.pending.append(f"spath input=_raw output={self.extracted[key]} path={xml}")
             return _field(self.extracted[key], kind)
+        spec = computed(self.binding).get(c.name)
+        if spec is not None and not c.path:  # a value the add-on computes from model fields: their expression
+            return Lowered(computed_spl(spec, lambda f: _field(f).text), type="string")
         ref = self.binding.resolve(c.name, c.path)
         if ref is None:
             dotted = ".".join([c.name, *(str(p) for p in c.path)])
@@ -890,6 +893,41 @@ UNSUPPORTED: dict[str, str] = {
 
 FEATURES = Features("splunk", "Splunk", "docs/backends/splunk.md", reads_undeclared=True,
                     sequential_assignment=True, three_valued_logic=True, prunes_columns=True)
+
+
+def computed_inputs(spec: dict[str, object]) -> list[str]:
+    """The fields a binding's computed field is made from, on the SPL kinds (computed_spl)."""
+    if spec["kind"] == "split_details":
+        return [str(spec["data"]), str(spec["type"])]
+    if spec["kind"] == "value_map":
+        return [str(spec["column"])]
+    if spec["kind"] == "unless_equal":
+        return [str(spec["column"]), str(spec["other"])]
+    raise error(f"computed field kind {spec['kind']!r} has no SPL form", code="binding")
+
+
+def computed_spl(spec: dict[str, object], render: Callable[[str], str]) -> str:
+    """A binding's computed field as an SPL expression over the fields it is made from (`render` names one):
+    - split_details: Sysmon's Details again from the Splunk Add-on for Sysmon's registry_value_type (`REG_` and the
+      word before the parentheses) and registry_value_data (the text inside them, or the whole text when there is no
+      type): `W (X)` (docs/semantics.md, decision 33);
+    - value_map: the model field's value renamed (`direction` outbound → Initiated true); any other value is null;
+    - unless_equal: the model field's value where it differs from the other's and from the model's fill (`dest` where
+      it is neither `dest_ip` nor `unknown`: the host name Sysmon 3 resolved), else null (decision 34)."""
+    if spec["kind"] == "split_details":
+        data, typ = render(str(spec["data"])), render(str(spec["type"]))
+        return f'if(isnull({typ}), {data}, substr({typ}, 5)." (".{data}.")")'
+    if spec["kind"] == "value_map":
+        col = render(str(spec["column"]))
+        pairs = spec["map"]
+        assert isinstance(pairs, dict)
+        return "case(" + ", ".join(f"{col}=={render_string_literal(str(k))}, {render_string_literal(str(v))}"
+                                   for k, v in pairs.items()) + ")"
+    if spec["kind"] == "unless_equal":
+        col, other = render(str(spec["column"])), render(str(spec["other"]))
+        fill = f" OR {col}=={render_string_literal(str(spec['fill']))}" if spec.get("fill") is not None else ""
+        return f"if({col}=={other}{fill}, null(), {col})"
+    raise error(f"computed field kind {spec['kind']!r} has no SPL form", code="binding")
 
 
 def row_terms(binding: Binding) -> list[str]:

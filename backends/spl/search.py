@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from siemforge.compiler import ir
-from siemforge.compiler.bindings import Binding, named_field
+from siemforge.compiler.bindings import SPLIT_DETAILS, Binding, computed, named_field
 from siemforge.compiler.types import Type
 
 from .render import search_field, search_literal
@@ -67,6 +67,9 @@ class BaseSearch:
     def prefilter_term(self, e: ir.Expr) -> str | None:
         """A case-insensitive term implied by a case-sensitive equality: it narrows what the index returns, and
         the exact test stays in `where`."""
+        hint = self.computed_term(e)
+        if hint is not None:
+            return hint
         if (isinstance(e, ir.Compare) and e.op is ir.CmpOp.EQ and isinstance(e.left, ir.Column) and not e.left.path
                 and self.binding is not None and e.left.name in (self.binding.extra.get("xml_paths") or {})
                 and isinstance(e.right, ir.Literal) and isinstance(e.right.value, str) and e.right.value.strip()
@@ -101,6 +104,45 @@ class BaseSearch:
             return self.term(ir.Compare(ir.CmpOp.EQ, e.left, e.right, case_sensitive=False))
         if isinstance(e, ir.InList) and e.case_sensitive:
             return self.term(ir.InList(e.subject, e.values, case_sensitive=False))
+        return None
+
+    def computed_term(self, e: ir.Expr) -> str | None:
+        """A term on the model fields a computed field is made from, implied by an equality of it with text (a
+        prefilter for tstats; the exact test stays in `where`): Details `DWORD (0x1)` holds registry_value_data `0x1`,
+        other text is registry_value_data itself; Initiated `true` is direction `outbound`; a DestinationHostname
+        that matches is `dest` (tests true of a missing name are refused: tstats.refuse_shown_missing)."""
+        if (self.binding is not None and self.binding.extra.get("datamodel")
+                and isinstance(e, ir.StringMatch) and not e.case_sensitive and isinstance(e.subject, ir.Column)
+                and not e.subject.path and isinstance(e.pattern, ir.Literal) and isinstance(e.pattern.value, str)):
+            spec = computed(self.binding).get(e.subject.name)
+            lit = search_literal(e.pattern.value) if e.pattern.value else None
+            if spec is None or spec["kind"] != "unless_equal" or lit is None:
+                return None
+            body = lit[1:-1]
+            pattern = {ir.StrOp.CONTAINS: f"*{body}*", ir.StrOp.STARTSWITH: f"{body}*",
+                       ir.StrOp.ENDSWITH: f"*{body}"}[e.op]
+            return f'{search_field(str(spec["column"]))}="{pattern}"'
+        if not (self.binding is not None and self.binding.extra.get("datamodel") and isinstance(e, ir.Compare)
+                and e.op is ir.CmpOp.EQ and isinstance(e.left, ir.Column) and not e.left.path
+                and isinstance(e.right, ir.Literal) and isinstance(e.right.value, (str, bool))):
+            return None
+        spec = computed(self.binding).get(e.left.name)
+        value = str(e.right.value).lower() if isinstance(e.right.value, bool) else e.right.value
+        if spec is None or value == "":
+            return None
+        if spec["kind"] == "split_details":
+            m = SPLIT_DETAILS.fullmatch(value)
+            lit = search_literal(m.group(2) if m else value)
+            return None if lit is None else f"{search_field(str(spec['data']))}={lit}"
+        if spec["kind"] == "unless_equal" and isinstance(value, str):
+            lit = search_literal(value)
+            return None if lit is None else f"{search_field(str(spec['column']))}={lit}"
+        if spec["kind"] == "value_map":
+            keys = [search_literal(str(k)) for k, v in spec["map"].items() if str(v).lower() == value.lower()]
+            if not keys or any(k is None for k in keys):
+                return None
+            column = search_field(str(spec["column"]))
+            return f"{column}={keys[0]}" if len(keys) == 1 else f"{column} IN ({', '.join(str(k) for k in keys)})"
         return None
 
     def term(self, e: ir.Expr) -> str | None:

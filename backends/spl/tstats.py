@@ -10,9 +10,11 @@ each event's own values. A row exists exactly when a matching event does (docs/s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from siemforge.compiler import ir
+from siemforge.compiler.bindings import computed
 
 from .render import command_field, render_string_literal
 from .search import BaseSearch
@@ -81,7 +83,7 @@ def detection_head(low: SplLowering, predicates: list[ir.Expr]) -> str:
     """A detection over a data model: tstats with the sayable conjuncts of its first filter (and the binding's row
     terms) in `where`, grouped by the binding's `summary_by` fields and every field the rest reads; the rest is a
     `where` over the groups, after the fill value for missing fields is made null again."""
-    from .lower import row_terms  # lower imports this module
+    from .lower import computed_inputs, row_terms  # lower imports this module
 
     binding = low.binding
     assert binding is not None
@@ -92,6 +94,8 @@ def detection_head(low: SplLowering, predicates: list[ir.Expr]) -> str:
         own, first_rest = search.split(predicates[0])
         terms += own
         rest = ([first_rest] if first_rest is not None else []) + predicates[1:]
+    refuse_shown_missing(low, predicates)
+    refuse_stripped(low, predicates)
     keys = [str(k) for k in binding.extra["summary_by"]]
     for p in rest:
         for node in ir.walk(p):
@@ -99,6 +103,10 @@ def detection_head(low: SplLowering, predicates: list[ir.Expr]) -> str:
                 raise low.fail("a keyword searches the raw event; a data model holds no raw events", node)
             if isinstance(node, ir.Column):
                 f = search.plain_field(node)
+                spec = computed(binding).get(node.name) if f is None and not node.path else None
+                if spec is not None:  # made from model fields (Details: registry_value_type and _data): group by them
+                    keys += [k for k in computed_inputs(spec) if k not in keys]
+                    continue
                 if f is None:
                     low.column(node)  # refuses a field the binding has no model field for, by name
                     raise low.fail(f"field {node.name!r}: tstats can only test the data model's own fields", node)
@@ -114,3 +122,59 @@ def detection_head(low: SplLowering, predicates: list[ir.Expr]) -> str:
     for p in rest:
         low.lower_stages([ir.Filter(p)])
     return head
+
+
+def refuse_shown_missing(low: SplLowering, predicates: list[ir.Expr]) -> None:
+    """A computed field with `missing_for` (DestinationHostname: the model shows Sysmon's `-` and a missing name
+    alike) may only be tested by tests false of a missing value and of each of those values, as the executor decides
+    them; a test true of one (`isnull`, `contains: '-'`) is refused, since the model cannot tell them apart."""
+    from siemforge.backends.executor.compile import Context, compile_expr
+
+    assert low.binding is not None
+    specs = {n: s for n, s in computed(low.binding).items() if s.get("missing_for")}
+    if not specs:
+        return
+
+    def tests(e: ir.Expr) -> list[ir.Expr]:
+        if isinstance(e, (ir.And, ir.Or)):
+            return [t for o in e.operands for t in tests(o)]
+        return tests(e.operand) if isinstance(e, ir.Not) else [e]
+
+    ctx = Context(datetime.now(UTC), None, None)
+    for t in (t for p in predicates for t in tests(p)):
+        cols = [c for c in ir.walk(t) if isinstance(c, ir.Column)]
+        for c in cols:
+            spec = specs.get(c.name)
+            if spec is None:
+                continue
+            shown = [None, *spec["missing_for"]]
+            if c.path or len({(x.name, x.path) for x in cols}) > 1 or any(
+                    compile_expr(t, ctx)({c.name: v}) is True for v in shown):
+                raise low.fail(f"field {c.name!r}: the data model shows {' and '.join(repr(v) for v in shown[1:])} "
+                               "and a missing value alike; only a test false of all of them has an exact form here", c)
+
+
+def refuse_stripped(low: SplLowering, predicates: list[ir.Expr]) -> None:
+    """A field whose model value is the field with a pattern's matches removed (`strips:`; the Sysmon add-on's
+    `file_path` is TargetFilename without an alternate data stream's `:name`): a test whose text holds such a match
+    (`endswith: ':Zone.Identifier'`) could never be true of the model's value, and is refused."""
+    import re
+
+    assert low.binding is not None
+    strips = {str(k): re.compile(str(v)) for k, v in (low.binding.extra.get("strips") or {}).items()}
+    if not strips:
+        return
+    for p in predicates:
+        for node in ir.walk(p):
+            subject = getattr(node, "subject", None) if not isinstance(node, ir.Compare) else node.left
+            if not (isinstance(subject, ir.Column) and subject.name in strips):
+                continue
+            texts = [x.value for x in ir.walk(node) if isinstance(x, ir.Literal) and isinstance(x.value, str)]
+            if isinstance(node, ir.WildcardMatch):
+                texts += [x for x in node.pattern if isinstance(x, str)]
+            if isinstance(node, ir.RegexMatch):
+                texts.append(node.pattern.replace("\\\\", "/"))  # an escaped backslash ends a stream name
+            if any(strips[subject.name].search(t) for t in texts):
+                raise low.fail(f"field {subject.name!r}: the data model's value has every "
+                               f"{strips[subject.name].pattern!r} taken out (an alternate data stream's name); a test "
+                               "of that text has no exact form here", subject)
