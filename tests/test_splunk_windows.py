@@ -237,8 +237,8 @@ CIM_ROWS: list[tuple[str, str, str]] = [
      " condition: sel and not filter}",
      TSTATS + 'Network_Traffic.All_Traffic where source="XmlWinEventLog:Microsoft-Windows-Sysmon/Operational"'
      ' All_Traffic.dest="*.ngrok.io" by ' + " ".join(HOST_BY) + "\n" + null_restored(HOST_BY) + "\n"
-     + "| where (match(" + DEST_HOST + ', "(?i)\\\\.ngrok\\\\.io\\\\z") AND if(match(' + DEST_HOST
-     + ', "(?i)good"), 0, 1)==1)'),
+     + "| where match(" + DEST_HOST + ', "(?i)\\\\.ngrok\\\\.io\\\\z") AND if(match(' + DEST_HOST
+     + ', "(?i)good"), 0, 1)==1'),
     # Sysmon 22 (decision 35): Network_Resolution's DNS rows of the Sysmon source; query = QueryName
     ("{product: windows, category: dns_query}",
      "{sel: {QueryName|endswith: '.ngrok.io'}, condition: sel}",
