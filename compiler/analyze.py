@@ -640,7 +640,10 @@ class Analyzer:
                     _pos(node.args[0]),
                     hint="units: " + ", ".join(DATETIME_DIFF_UNITS),
                 )
-        if name in ("extract", "replace_regex"):
+        if name == "parse_json" and args[0].type in (Type.DYNAMIC, Type.ANY, Type.NULL):
+            # KQL: "if json is of type dynamic, its value is used as-is" (docs/semantics.md decision 75)
+            return args[0]
+        if name in ("extract", "replace_regex", "indexof_regex"):
             rx = args[0] if name == "extract" else args[1]
             assert isinstance(rx, ir.Literal)
             problem = regex_problem(str(rx.value))

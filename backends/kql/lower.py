@@ -889,6 +889,10 @@ def _from_epoch(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
     return Lowered(f"{e.fn}({low.cast(outs[0], 'real')})", "datetime")
 
 
+def _indexof_regex(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    return Lowered(f"indexof_regex({low.text(e.args[0])}, {_literal_regex(e, 1, low)})", "long")
+
+
 FUNCTIONS: dict[str, KqlCall] = {
     "isnull": _null_test,
     "isnotnull": _null_test,
@@ -907,6 +911,10 @@ FUNCTIONS: dict[str, KqlCall] = {
     # KQL's dayofweek is a timespan since Sunday; the IR's is 0..6
     "dayofweek": lambda low, e, outs: Lowered(f"toint(dayofweek({low.cast(outs[0], 'datetime')}) / 1d)", "long"),
     "datetime_diff": _datetime_diff,
+    # KQL's own parse_json of text (docs/semantics.md decision 75); of a dynamic value the IR has no call
+    "parse_json": _of_text("parse_json", "dynamic"),
+    "indexof": _of_text("indexof", "long"),
+    "indexof_regex": _indexof_regex,
     # documented for epoch numbers (docs/semantics.md decision 14)
     "unixtime_seconds_todatetime": _from_epoch,
     "unixtime_milliseconds_todatetime": _from_epoch,

@@ -186,7 +186,8 @@ class SplLowering:
                 self.json_text.discard(name)
 
     def extend(self, assigns: tuple[ir.Assignment, ...]) -> None:
-        json = {a.name for a in assigns if isinstance(a.expr, ir.Column) and self.json_location(a.expr) is not None}
+        json = {a.name for a in assigns if isinstance(a.expr, ir.Column) and self.json_location(a.expr) is not None
+                or _json_text_value(a.expr)}
         self.json_text = (self.json_text - {a.name for a in assigns}) | json
         values = [(a.name, self.value(a.expr)) for a in assigns]  # parallel: compiler.lowering.parallel_extend
         self.emit("eval " + ", ".join(f"{render_field(n)}={self.as_value(v)}" for n, v in values))
@@ -622,6 +623,18 @@ class SplLowering:
         raise self.fail(f"no SPL for function {e.fn}()", e)
 
 
+def _json_text_value(e: ir.Expr) -> bool:
+    """An expression whose SPL value is JSON text spath can read: parse_json of text, a path read from JSON."""
+    match e:
+        case ir.Call(fn="parse_json"):
+            return True
+        case ir.Index(base=ir.Call(fn="split")):
+            return False
+        case ir.Index():
+            return True
+    return False
+
+
 def _false_on_null(e: ir.Expr) -> bool:
     """Whether a predicate is false whenever the values it reads are missing (a match, an equality, an order)."""
     match e:
@@ -724,6 +737,34 @@ def _extract(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) ->
              f"{render_string_literal(chr(92) + str(group.value))}), null())", type="string")
 
 
+def _index_of_match(subject: str, rx: str) -> Lowered:
+    """Where the first match of `rx` starts: the length of the shortest prefix a match follows (docs/semantics.md
+    decision 76); -1 without a match, null on null."""
+    prefix = render_string_literal(f"(?s)^(.*?)(?:{rx}).*$")
+    return Lowered(f"case(isnull({subject}), null(), match({subject}, {render_string_literal(rx)}), "
+                   f"len(replace({subject}, {prefix}, {render_string_literal(chr(92) + '1')})), true(), -1)",
+                   type="number")
+
+
+def _indexof(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
+    lookup = e.args[1]
+    if not (isinstance(lookup, ir.Literal) and isinstance(lookup.value, str)):
+        raise low.fail("indexof() needs a literal text to look up in SPL (it is found with a regex)", e)
+    return _index_of_match(f"tostring({t[0]})", pcre_escape(lookup.value))
+
+
+def _indexof_regex(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
+    pattern = e.args[1]
+    assert isinstance(pattern, ir.Literal)  # compiler/functions.py: a literal parameter
+    return _index_of_match(f"tostring({t[0]})", str(pattern.value))
+
+
+def _parse_json(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
+    """SPL holds a JSON value as its text, which spath reads paths of: parsing text is the text itself
+    (docs/semantics.md decision 75)."""
+    return Lowered(t[0], type="any")
+
+
 def _datetime_diff(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
     unit = e.args[0]
     assert isinstance(unit, ir.Literal)
@@ -770,6 +811,9 @@ FUNCTIONS: dict[str, SplCall] = {
     "replace_regex": _rename("replace", "string"),
     "extract": _extract,
     "array_length": _rename("mvcount", "number"),
+    "parse_json": _parse_json,
+    "indexof": _indexof,
+    "indexof_regex": _indexof_regex,
     "ago": lambda low, e, a, t: Lowered(f"(now() - {t[0]})", type="time"),
     "bin": _bin,
     # from epoch seconds: UTC whatever the searching user's time zone

@@ -1053,6 +1053,36 @@ def _extract(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
                                     true=found)]), "text")
 
 
+def _parse_json(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
+    """KQL's parse_json of text (docs/semantics.md decision 75): the JSON value, else the text as a JSON string.
+    DuckDB only: Spark and Trino have no test of JSON text that does not fail the query or give null."""
+    if low.dialect != "duckdb":
+        raise low.fail("parse_json() of text: this dialect cannot tell text that is not JSON from null", e)
+    t = low.text(a[0]).e
+    valid = _fn("JSON_VALID", t)
+    return Sql(exp.Case(ifs=[exp.If(this=valid, true=exp.cast(t.copy(), "JSON"))],
+                        default=_fn("TO_JSON", t.copy())), "json")
+
+
+def _indexof(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
+    """The 1-based position (0 when absent) minus one: -1 when absent; null on null (decision 76)."""
+    pos = exp.StrPosition(this=low.text(a[0]).e, substr=low.text(a[1]).e)
+    return Sql(exp.Sub(this=pos, expression=exp.Literal.number(1)), "int")
+
+
+def _indexof_regex(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
+    """The length of the shortest prefix a match follows (decision 76); -1 without a match."""
+    pattern = _literal_regex(low, e, 1)
+    subject = low.text(a[0]).e
+    prefix = exp.RegexpExtract(this=subject.copy(), expression=_lit(f"(?s)^(.*?)(?:{pattern})"),
+                               group=exp.Literal.number(1))
+    return Sql(exp.Case(ifs=[exp.If(this=exp.RegexpLike(this=subject, expression=_lit(pattern)),
+                                    true=exp.Length(this=prefix))],
+                        default=exp.Case(ifs=[exp.If(this=exp.Not(this=exp.Is(this=subject.copy(),
+                                                                                 expression=exp.Null())),
+                                                     true=exp.Literal.number(-1))])), "int")
+
+
 _UNIT_SECONDS = {"week": 604800, "day": 86400, "hour": 3600, "minute": 60, "second": 1}
 
 
@@ -1105,6 +1135,9 @@ FUNCTIONS: dict[str, SqlCall] = {
     "replace_regex": _replace_regex,
     "extract": _extract,
     "array_length": _array_length,
+    "parse_json": _parse_json,
+    "indexof": _indexof,
+    "indexof_regex": _indexof_regex,
     "now": lambda low, e, a: Sql(low.now_value(), "time"),
     "ago": lambda low, e, a: Sql(exp.Sub(this=low.now_value(), expression=a[0].e), "time"),
     "bin": _bin,
