@@ -168,7 +168,9 @@ class Analyzer:
         out = schema.copy()
         out.columns[name] = ty
         out.gone.pop(name, None)
-        return [ir.Expand(name, e, ty)], out
+        if node.limit is not None and node.limit < 1:
+            raise self.fail("mv-expand limit needs at least 1 element", node.pos)
+        return [ir.Expand(name, e, ty, node.limit)], out
 
     def lower_extend(self, assigns: tuple[s.Assign, ...], schema: Schema) -> tuple[list[ir.Stage], Schema]:
         out = schema.copy()

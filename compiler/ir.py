@@ -346,11 +346,13 @@ class Expand:
     null; an empty array or object gives no row; an object gives one row per member, `{key: value}`; any other
     value (a string, a number, a bool) gives one row with `name` set to that value. `type` is the element's type:
     DYNAMIC, or a scalar type to which an element that is not of that type (no conversion, as KQL
-    `to typeof(T)`) gives null."""
+    `to typeof(T)`) gives null. `limit` keeps only the first that many elements of each value (KQL `limit N`; the
+    legacy `mvexpand` has 128, docs/semantics.md decision 77)."""
 
     name: str
     expr: Expr
     type: Type
+    limit: int | None = None
 
 
 Stage = Union[Filter, Extend, Aggregate, EventAggregate, Lookup, Rename, Project, Sort, Limit, Expand]

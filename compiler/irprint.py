@@ -101,8 +101,9 @@ def format_stage(stage: ir.Stage) -> str:
             return "sort " + ", ".join(f"{format_expr(x.expr)} {'desc' if x.descending else 'asc'}" for x in k)
         case ir.Limit(count=n):
             return f"limit {n}"
-        case ir.Expand(name=n, expr=e, type=ty):
-            return f"expand[null: one row, empty: none] {n}: {ty} = {format_expr(e)}[*]"
+        case ir.Expand(name=n, expr=e, type=ty, limit=lim):
+            first = "" if lim is None else f" first {lim}"
+            return f"expand[null: one row, empty: none{first}] {n}: {ty} = {format_expr(e)}[*]"
     return repr(stage)
 
 

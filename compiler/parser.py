@@ -261,9 +261,13 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         if isinstance(items[0], tuple):
             name = items[0][0]
             items = items[1:]
+        limit = None
+        if len(items) > 1 and isinstance(items[-1], Token) and items[-1].type == "INT":
+            limit = int(items[-1])
+            items = items[:-1]
         tok = items[1] if len(items) > 1 else None
         return s.ExpandStage(name, items[0], None if tok is None else str(tok), _pos_of(meta),
-                             None if tok is None else _pos_of(tok))
+                             None if tok is None else _pos_of(tok), limit)
 
     # ------------------------------------------------------------- paths
     def path(self, meta, items):  # type: ignore[no-untyped-def]

@@ -190,6 +190,7 @@ class ExpandStage:
     type_name: str | None  # `to typeof(T)`
     pos: Pos
     type_pos: Pos | None
+    limit: int | None = None  # `limit N`: at most N elements of each value
 
 
 StageNode = Union[

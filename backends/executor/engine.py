@@ -245,9 +245,10 @@ class Engine:
     def expand(self, stage: ir.Expand, rows: Iterable[Row]) -> Iterator[Row]:
         """One row per element (docs/semantics.md decision 62): null gives one row, an empty array none."""
         f = compile_expr(stage.expr, self.ctx)
-        name, ty = stage.name, stage.type
+        name, ty, limit = stage.name, stage.type, stage.limit
         for r in rows:
-            for element in expand_value(f(r)):
+            elements = expand_value(f(r))
+            for element in elements if limit is None else elements[:limit]:
                 out = dict(r)
                 out[name] = element if ty is Type.DYNAMIC else _element_of_type(element, ty)
                 yield out

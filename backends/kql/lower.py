@@ -262,7 +262,8 @@ class KqlLowering:
         text = v.text if v.type == "dynamic" else f"pack_array({v.text})"
         kql_type = _EXPAND_KQL_TYPES[stage.type]
         typed = "" if kql_type == "dynamic" else f" to typeof({kql_type})"
-        self.emit(f"mv-expand {render_name(stage.name)} = {text}{typed}")
+        limit = "" if stage.limit is None else f" limit {stage.limit}"
+        self.emit(f"mv-expand {render_name(stage.name)} = {text}{typed}{limit}")
         self.scope.computed[stage.name] = kql_type
 
     def column_ref(self, name: str) -> str:

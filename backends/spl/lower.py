@@ -204,6 +204,12 @@ class SplLowering:
         where = self.json_location(st.expr) if isinstance(st.expr, ir.Column) else None
         if where is None and isinstance(st.expr, ir.Column) and not st.expr.path and st.expr.name in self.json_text:
             where = (st.expr.name, ())  # a computed column holding JSON text (not a multivalue field)
+        temps: list[str] = []
+        if where is None and _json_text_value(st.expr):  # JSON text computed here (parse_json, a path read from it)
+            text = self.fresh("json")
+            self.emit(f"eval {text}={self.as_value(self.value(st.expr))}")
+            where = (text, ())
+            temps.append(text)
         if where is None:
             raise self.fail("mv-expand on SPL reads a JSON array (a path into the event or into a column's JSON "
                             "text); this expression is not one", st.expr)
@@ -214,11 +220,13 @@ class SplLowering:
         empty = render_string_literal(r"^\s*(\[\s*\]|\{\s*\})\s*$")  # the JSON text of [] or {}
         self.emit(f"eval {count}=case(isnotnull({elements}), mvcount({elements}), isnull({value}), 1, "
                   f"match({value}, {empty}), 0, true(), 1)")
+        if st.limit is not None:
+            self.emit(f"eval {count}=min({count}, {st.limit})")
         self.emit(f"where {count}>0")
         self.emit(f"eval {index}=mvrange(0, {count})")
         self.emit(f"mvexpand {index}")
         self.emit(f"eval {render_field(st.name)}=if(isnotnull({elements}), mvindex({elements}, {index}), {value})")
-        self.drop([count, index])
+        self.drop([count, index, *temps])
         self.computed[st.name] = Type.DYNAMIC
         self.json_text.add(st.name)
 

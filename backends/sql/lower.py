@@ -345,6 +345,8 @@ class SqlLowering:
             elements, kind = exp.Coalesce(this=v.e, expressions=[exp.Array(expressions=[exp.Null()])]), "text"
         else:
             elements = exp.Array(expressions=[v.e])
+        if stage.limit is not None:
+            elements = _fn("LIST_SLICE", elements, exp.Literal.number(1), exp.Literal.number(stage.limit))
         value: exp.Expr = exp.Unnest(expressions=[elements])
         self.push(exp.select(*self.keep({stage.name: value})).from_(self.prev()))
         self.scope[stage.name] = kind
