@@ -642,8 +642,9 @@ class Analyzer:
                     _pos(node.args[0]),
                     hint="units: " + ", ".join(DATETIME_DIFF_UNITS),
                 )
-        if name == "parse_json" and args[0].type in (Type.DYNAMIC, Type.ANY, Type.NULL):
-            # KQL: "if json is of type dynamic, its value is used as-is" (docs/semantics.md decision 75)
+        if name == "parse_json" and args[0].type in (Type.DYNAMIC, Type.NULL):
+            # KQL: "if json is of type dynamic, its value is used as-is" (docs/semantics.md decision 75); a value of
+            # undeclared type keeps the call, which parses it when it is text at run time
             return args[0]
         if name in ("extract", "replace_regex", "indexof_regex"):
             rx = args[0] if name == "extract" else args[1]
