@@ -633,6 +633,9 @@ class Translator:
         if name in ("indexof", "indexof_regex") and len(args) != 2:
             raise _refuse(f"{fn}() with a start, length or occurrence", node)
         texts = [self._plain(a, scope, node) for a in args]
+        if name in ("indexof", "indexof_regex"):  # KQL reads a missing string as "" (decision 76)
+            texts = [t if _is_literal(a) or i == 1 and name == "indexof_regex" else f'coalesce({t}, "")'
+                     for i, (a, t) in enumerate(zip(args, texts))]
         return Value(f"{name}({', '.join(texts)})")
 
 
@@ -663,6 +666,10 @@ def comments(text: str) -> list[tuple[int, str]]:
 
 def _trees(children: list[Tree[Token] | Token]) -> list[Tree[Token]]:
     return [c for c in children if isinstance(c, Tree)]
+
+
+def _is_literal(node: Tree[Token] | Token) -> bool:
+    return isinstance(node, Tree) and node.data in ("string", "verbatim", "int", "float", "true", "false")
 
 
 def _is_empty_string(node: Tree[Token] | Token) -> bool:

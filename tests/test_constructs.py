@@ -1625,7 +1625,7 @@ ROWS = [
     Row('indexof', 'extend i = indexof(userIdentity.principalId, ":"), j = indexof_regex(userAgent, @"[0-9]")', {
         'executor': '| extend[parallel] i: int = indexof(userIdentity.principalId, ":"), j: int = indexof_regex(userAgent, "[0-9]")',
         'sentinel': ('AWSCloudTrail\n'
-                     '| extend i = indexof(UserIdentityPrincipalid, ":"), j = indexof_regex(UserAgent, @"[0-9]")'),
+                     '| extend i = iff(isempty(UserIdentityPrincipalid), long(null), indexof(UserIdentityPrincipalid, ":")), j = iff(isempty(UserAgent), long(null), indexof_regex(UserAgent, @"[0-9]"))'),
         'splunk': ('`cloudtrail`\n'
                    '| eval i=case(isnull(tostring(\'userIdentity.principalId\')), null(), match(tostring(\'userIdentity.principalId\'), ":"), len(replace(tostring(\'userIdentity.principalId\'), "(?s)^(.*?)(?::).*$", "\\\\1")), true(), -1), j=case(isnull(tostring(userAgent)), null(), match(tostring(userAgent), "[0-9]"), len(replace(tostring(userAgent), "(?s)^(.*?)(?:[0-9]).*$", "\\\\1")), true(), -1)'),
         'sql': ('WITH siemforge_1 AS (\n'

@@ -73,7 +73,7 @@ TRANSLATIONS = [
     ("AWSCloudTrail | extend n = todynamic(strcat('[', EventName, ']'))[0]",
      ["extend n = parse_json(strcat('[', eventName, ']'))[0]"]),
     ('AWSCloudTrail | extend i = indexof(EventName, ":"), j = indexof_regex(UserAgent, @"[0-9]")',
-     ['extend i = indexof(eventName, ":"), j = indexof_regex(userAgent, @"[0-9]")']),
+     ['extend i = indexof(coalesce(eventName, ""), ":"), j = indexof_regex(coalesce(userAgent, ""), @"[0-9]")']),
     # decision 79: between is two comparisons; `== ""` is isempty (a KQL string is "" where missing); a JSON-text
     # column contains a word every serialisation spells alike
     ("AWSCloudTrail | where TimeGenerated between (ago(2d) .. ago(1d))",

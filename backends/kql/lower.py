@@ -890,8 +890,21 @@ def _from_epoch(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
     return Lowered(f"{e.fn}({low.cast(outs[0], 'real')})", "datetime")
 
 
+def _null_if_empty(low: KqlLowering, e: ir.Call, text: str, subjects: tuple[ir.Expr, ...]) -> Lowered:
+    """A KQL string is "" where the IR's is null (decision 2): the IR's null in, null out (decision 76)."""
+    empty = [f"isempty({low.text(x)})" for x in subjects if not nullability.non_null(x, low.facts)]
+    if not empty:
+        return Lowered(text, "long")
+    return Lowered(f"iff({' or '.join(empty)}, long(null), {text})", "long")
+
+
+def _indexof(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    return _null_if_empty(low, e, f"indexof({low.text(e.args[0])}, {low.text(e.args[1])})", e.args)
+
+
 def _indexof_regex(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
-    return Lowered(f"indexof_regex({low.text(e.args[0])}, {_literal_regex(e, 1, low)})", "long")
+    return _null_if_empty(low, e, f"indexof_regex({low.text(e.args[0])}, {_literal_regex(e, 1, low)})",
+                          e.args[:1])
 
 
 FUNCTIONS: dict[str, KqlCall] = {
@@ -914,7 +927,7 @@ FUNCTIONS: dict[str, KqlCall] = {
     "datetime_diff": _datetime_diff,
     # KQL's own parse_json of text (docs/semantics.md decision 75); of a dynamic value the IR has no call
     "parse_json": _of_text("parse_json", "dynamic"),
-    "indexof": _of_text("indexof", "long"),
+    "indexof": _indexof,
     "indexof_regex": _indexof_regex,
     # documented for epoch numbers (docs/semantics.md decision 14)
     "unixtime_seconds_todatetime": _from_epoch,
