@@ -207,7 +207,10 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
             items = items[1:]
         fn_tok = items[0]
         arg = items[1] if len(items) > 1 else None
-        return s.AggCall(name, str(fn_tok), arg, _pos_of(meta), _pos_of(fn_tok))
+        return s.AggCall(name, str(fn_tok), arg, _pos_of(meta), _pos_of(fn_tok), tuple(items[2:]))
+
+    def agg_arg(self, meta, items):  # type: ignore[no-untyped-def]
+        return self.by_item(meta, items)
 
     def by_clause(self, meta, items):  # type: ignore[no-untyped-def]
         return list(items)

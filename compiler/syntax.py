@@ -94,6 +94,7 @@ class AggCall:
     arg: Node | None
     pos: Pos
     fn_pos: Pos
+    more: tuple[ByItem, ...] = ()  # arg_max(key, a, n = b): the further arguments, each optionally named
 
 
 @dataclass(frozen=True, slots=True)

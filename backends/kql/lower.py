@@ -377,8 +377,29 @@ class KqlLowering:
                 out.append(f"{render_name(b.name)} = {text}")
         return out
 
+    def aggregations(self, aggs: tuple[ir.Aggregation, ...]) -> list[AggLowered]:
+        """Each aggregation lowered; arg_max/arg_min of one key are one call, so that every column they return is
+        read from the same row (decision 78): `(k, a, b) = arg_max(key, key, x, y)`."""
+        out: list[AggLowered] = []
+        done: set[tuple[ir.AggFn, ir.Expr]] = set()
+        for a in aggs:
+            if a.key is None:
+                out.append(self.aggregation(a))
+                continue
+            group = (a.fn, a.key)
+            if group in done:
+                continue
+            done.add(group)
+            members = [x for x in aggs if x.key is not None and (x.fn, x.key) == group]
+            key = self.value(a.key)
+            tmp = self.fresh("siemforge_key")
+            names = ", ".join(render_name(x.name) for x in members)
+            values = ", ".join(self.value(x.arg).text for x in members if x.arg is not None)
+            out.append(AggLowered(f"({tmp}, {names}) = {a.fn.value}({key.text}, {values})", [], [tmp]))
+        return out
+
     def aggregate(self, stage: ir.Aggregate) -> None:
-        aggs = [self.aggregation(a) for a in stage.aggregations]
+        aggs = self.aggregations(stage.aggregations)
         by = self.by_list(stage.by)
         by_types = {b.name: self.by_value(b.expr)[1] for b in stage.by}
         text = "summarize " + ", ".join(a.text for a in aggs)
@@ -398,6 +419,8 @@ class KqlLowering:
         self.lets.append(f"let {name} = {body};")
         self.lines = [name]
         temps = {a.name: self.fresh("siemforge_agg") for a in stage.aggregations}
+        if any(a.key is not None for a in stage.aggregations):
+            raise self.fail("arg_max()/arg_min() in eventstats: KQL has no per-row form of them here", stage)
         renamed = tuple(ir.Aggregation(temps[a.name], a.fn, a.arg, a.type) for a in stage.aggregations)
         aggs = [self.aggregation(a) for a in renamed]
         if not stage.by:  # one group, the whole table: each aggregate is one scalar (docs/semantics.md decision 42)

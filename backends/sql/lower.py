@@ -371,7 +371,8 @@ class SqlLowering:
 
     def aggregate(self, stage: ir.Aggregate) -> None:
         keys = [(b.name, self.value(b.expr)) for b in stage.by]
-        aggs = [(a.name, self.aggregation(a, window=False)) for a in stage.aggregations]
+        aggs = [(a.name, self.aggregation(a, window=False) if a.key is None else
+                  self.arg_aggregation(a, stage.aggregations)) for a in stage.aggregations]
         sel = exp.select(*[exp.alias_(v.e, n, quoted=True) for n, v in keys],
                          *[exp.alias_(v.e, n, quoted=True) for n, v in aggs]).from_(self.prev())
         if keys:
@@ -383,6 +384,8 @@ class SqlLowering:
 
     def event_aggregate(self, stage: ir.EventAggregate) -> None:
         """Window aggregates over the rows' groups (PARTITION BY keeps null keys as a group of their own)."""
+        if any(a.key is not None for a in stage.aggregations):
+            raise self.fail("arg_max()/arg_min() per group of every row has no window form here", stage)
         part = [self.value(b.expr).e for b in stage.by]
         values = {}
         for a in stage.aggregations:
@@ -392,6 +395,27 @@ class SqlLowering:
         for n, (_, k) in values.items():
             self.scope[n] = k
             self.computed.add(n)
+
+    def arg_aggregation(self, a: ir.Aggregation, aggs: tuple[ir.Aggregation, ...]) -> Sql:
+        """arg_max/arg_min (decision 78): one struct of every column the same key picks, so that all are read from
+        one row (`ARG_MAX({'f0': a, 'f1': b}, key).f1`; MAX_BY on Spark); a null key is no candidate there too."""
+        assert a.key is not None and a.arg is not None
+        if self.dialect == "trino":
+            raise self.fail("arg_max()/arg_min(): Trino's max_by of a row needs the row's field types", a.arg)
+        members = [x for x in aggs if x.key is not None and (x.fn, x.key) == (a.fn, a.key)]
+        key = self.value(a.key)
+        if key.kind in ("json", "list"):
+            raise self.fail(f"{a.fn.value}() of a JSON value: SQL orders JSON differently", a.key)
+        fields, kind = [], "any"
+        for i, x in enumerate(members):
+            assert x.arg is not None
+            v = self.value(x.arg)
+            if x is a:
+                kind = v.kind
+            fields.append(exp.PropertyEQ(this=exp.to_identifier(f"f{i}"), expression=v.e))
+        cls = exp.ArgMax if a.fn is ir.AggFn.ARG_MAX else exp.ArgMin
+        picked = cls(this=exp.Struct(expressions=fields), expression=key.e)
+        return Sql(exp.Dot(this=picked, expression=exp.to_identifier(f"f{members.index(a)}")), kind)
 
     def aggregation(self, a: ir.Aggregation, *, window: bool) -> Sql:
         arg = self.value(a.arg) if a.arg is not None else None
