@@ -236,7 +236,12 @@ class SplLowering:
         funcs: list[str] = []
         agg_fields: set[str] = set()  # the fields stats reads as they are (a key's fill must not change them)
         ranked: tuple[ir.Aggregation, str] | None = None  # a percentile: the aggregation and its value column
+        picks = self.arg_picks(command, aggs)  # arg_max/arg_min: the column each reads from the sorted rows
         for a in aggs:
+            if a.name in picks:
+                funcs.append(f"first({command_field(picks[a.name])}) AS {command_field(a.name)}")
+                agg_fields.add(picks[a.name])
+                continue
             if a.fn is ir.AggFn.PERCENTILE:  # docs/semantics.md decision 20: the nearest rank, by ranking the rows
                 if command != "stats" or len(aggs) != 1:
                     raise self.fail("a percentile is computed by ranking the rows (perc estimates; exactperc's "
@@ -262,6 +267,10 @@ class SplLowering:
             agg_fields.add(arg)
         if command == "stats":
             self.stats_keys(pre, funcs, agg_fields, aggs, by, ranked)
+            if picks:
+                null = render_string_literal(NULL_KEY)
+                self.emit("eval " + ", ".join(f"{render_field(n)}=if({render_field(n)}=={null}, null(), "
+                                              f"{render_field(n)})" for n in picks))
             return
         # eval is sequential: a key written under its own name must not be read by a later key of the same eval;
         # and eventstats keeps every row, so a computed key must not replace (or add) a column: such keys go
@@ -295,6 +304,38 @@ class SplLowering:
             self.drop([*(t for t, _ in temps), *arg_temps])
         if restore:
             self.emit(restore_null_keys(restore))
+
+    def arg_picks(self, command: str, aggs: tuple[ir.Aggregation, ...]) -> dict[str, str]:
+        """arg_max/arg_min (decision 78): the rows sorted by the key, largest (smallest) first, then each column is
+        `first()` of its value on rows that have a key — a null value sent as the null-key sentinel, so that every
+        column is read from the same (first) row, and made null again after stats."""
+        arg_aggs = [a for a in aggs if a.key is not None]
+        if not arg_aggs:
+            return {}
+        first = arg_aggs[0]
+        assert first.key is not None
+        if command != "stats":
+            raise self.fail("arg_max()/arg_min() in eventstats: the rows would be sorted by their key", first.key)
+        if any((a.fn, a.key) != (first.fn, first.key) for a in arg_aggs) or \
+                any(a.fn is ir.AggFn.PERCENTILE for a in aggs):
+            raise self.fail("one stats sorts its rows by one arg_max()/arg_min() key", first.key)
+        if first.key.type not in (Type.INT, Type.REAL, Type.DATETIME, Type.TIMESPAN):
+            raise self.fail(f"{first.fn.value}() by a {first.key.type}: Splunk's sort orders numeric text as "
+                            "numbers, so only numbers and times are compared as the IR does", first.key)
+        key = self.fresh("key")
+        null = render_string_literal(NULL_KEY)
+        picks: dict[str, str] = {}
+        evals = [f"{render_field(key)}=tonumber({self.as_value(self.value(first.key))})"]
+        for a in arg_aggs:
+            assert a.arg is not None
+            pick = self.fresh("pick")
+            v = self.as_value(self.value(a.arg))
+            evals.append(f"{render_field(pick)}=if(isnull({render_field(key)}), null(), "
+                         f"if(isnull({v}), {null}, {v}))")
+            picks[a.name] = pick
+        self.emit("eval " + ", ".join(evals))
+        self.emit(f"sort 0 {'-' if first.fn is ir.AggFn.ARG_MAX else '+'}{command_field(key)}")
+        return picks
 
     def stats_keys(self, pre: list[str], funcs: list[str], agg_fields: set[str], aggs: tuple[ir.Aggregation, ...],
                    by: tuple[ir.Assignment, ...], ranked: tuple[ir.Aggregation, str] | None) -> None:
