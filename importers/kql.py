@@ -381,20 +381,21 @@ class Translator:
                     by = [b for b in c.children if isinstance(b, Tree)]
                 else:
                     aggs.append(c)
-        agg_items = [self.aggregation(a, scope) for a in aggs]
         by_items = [self.assignment(b, scope, "by") for b in by]
-        scope.closed = [n for n, _ in by_items] + [n for n, _ in agg_items]
+        agg_items = [self.aggregation(a, scope, [n for n, _ in by_items]) for a in aggs]
+        scope.closed = [n for n, _ in by_items] + [n for names, _ in agg_items for n in names]
         for n in scope.closed:  # summarize outputs may take a table column's name (its rows replace the table's)
             self.names[n] = n
         text = "summarize"
         if agg_items:
-            text += " " + _join([f"{n} = {t}" for n, t in agg_items])
+            text += " " + _join([t for _, t in agg_items])
         if by_items:
             text += ("\n    by " if agg_items else " by ") + _join(
                 [t if t == n else f"{n} = {t}" for n, t in by_items], indent="       ")
         return text
 
-    def aggregation(self, item: Tree[Token], scope: _Scope) -> tuple[str, str]:
+    def aggregation(self, item: Tree[Token], scope: _Scope, by: list[str]) -> tuple[list[str], str]:
+        """(the columns it outputs, its text `name = fn(…)`)."""
         if item.data == "named":
             name_tok, call = item.children
             name: str | None = str(name_tok)
@@ -404,6 +405,8 @@ class Translator:
             raise _refuse("an aggregation that is not a single function call", item)
         fn = str(call.children[0])
         args = call.children[1:]
+        if fn in ("arg_max", "arg_min"):
+            return self.arg_aggregation(fn, name, call, scope, by)
         if fn not in AGGREGATIONS:
             raise _refuse(f"aggregation {fn}()", call)
         if fn == "make_set" and len(args) > 1:
@@ -419,7 +422,48 @@ class Translator:
             if args and not (isinstance(args[0], Tree) and args[0].data == "name"):
                 raise _refuse(f"an unnamed {fn}() of an expression", call)
             name = f"{fn}_" + (str(args[0].children[0]) if args and isinstance(args[0], Tree) else "")
-        return name, f"{AGGREGATIONS[fn]}({arg.text if arg else ''})"
+        return [name], f"{name} = {AGGREGATIONS[fn]}({arg.text if arg else ''})"
+
+    def arg_aggregation(self, fn: str, name: str | None, call: Tree[Token], scope: _Scope,
+                        by: list[str]) -> tuple[list[str], str]:
+        """`arg_max(Key, *)` / `arg_max(Key, A, B)`: the key's column and the returned ones, read from one row
+        (docs/semantics.md decision 78). `*` is every column here: on the table's rows, each table column that holds
+        a source field (a JSON-text column as its text, as decision 51 groups it) and each column the query defined;
+        the by keys are output once, as keys."""
+        key_node, *rest = call.children[1:]
+        if not rest:
+            raise _refuse(f"{fn}() with no column to return", call)
+        if name is None:
+            if not (isinstance(key_node, Tree) and key_node.data == "name"):
+                raise _refuse(f"an unnamed {fn}() of an expression", call)
+            name = str(key_node.children[0])
+        key = self.expr(key_node, scope)
+        if key.json_text or key.literal_list is not None:
+            raise _refuse(f"{fn}() of a JSON value", key_node)
+        returned: list[tuple[str, str]] = []
+        for r in rest:
+            if isinstance(r, Tree) and r.data == "star":
+                for col in self._all_columns(scope):
+                    if col not in by and col != name and col not in (n for n, _ in returned):
+                        v = self.column(col, r, scope)
+                        returned.append((col, f"tostring({v.text})" if v.json_text else v.text))
+                continue
+            if not (isinstance(r, Tree) and r.data == "name"):
+                raise _refuse(f"an unnamed expression returned by {fn}()", r)
+            col = str(r.children[0])
+            v = self.column(col, r, scope)
+            if col != name and col not in (n for n, _ in returned):
+                returned.append((col, f"tostring({v.text})" if v.json_text else v.text))
+        parts = [t if t == n else f"{n} = {t}" for n, t in returned]
+        return [name, *(n for n, _ in returned)], f"{name} = {fn}({key.text}, " + _join(parts, "        ") + ")"
+
+    def _all_columns(self, scope: _Scope) -> list[str]:
+        """Every column of the rows here, by its KQL name (for `*`)."""
+        if scope.closed is not None:
+            return list(scope.closed)
+        assert self.binding is not None
+        table = [c for c in self.binding.schema if c in self.rev or c in self.binding.json_columns.values()]
+        return [*table, *sorted(scope.defined)]
 
     def assignment(self, item: Tree[Token], scope: _Scope, where: str) -> tuple[str, str]:
         """(output name, expression text); a bare table column keeps its KQL name (`EventName = eventName`)."""

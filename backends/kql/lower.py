@@ -391,11 +391,25 @@ class KqlLowering:
                 continue
             done.add(group)
             members = [x for x in aggs if x.key is not None and (x.fn, x.key) == group]
-            key = self.value(a.key)
+            # a computed key or value is a column first (the tuple names the outputs; a computed one would be
+            # named by Kusto, and duckdb-kql takes columns only)
+            computed: list[str] = []
+
+            def column(e: ir.Expr) -> str:
+                text = self.value(e).text
+                if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*|\['[^']*'\]", text):
+                    return text
+                tmp_col = self.fresh("siemforge_arg")
+                computed.append(f"{tmp_col} = {text}")
+                return tmp_col
+
+            key = column(a.key)
+            values = ", ".join(column(x.arg) for x in members if x.arg is not None)
+            if computed:
+                self.emit("extend " + ", ".join(computed))
             tmp = self.fresh("siemforge_key")
             names = ", ".join(render_name(x.name) for x in members)
-            values = ", ".join(self.value(x.arg).text for x in members if x.arg is not None)
-            out.append(AggLowered(f"({tmp}, {names}) = {a.fn.value}({key.text}, {values})", [], [tmp]))
+            out.append(AggLowered(f"({tmp}, {names}) = {a.fn.value}({key}, {values})", [], [tmp]))
         return out
 
     def aggregate(self, stage: ir.Aggregate) -> None:
