@@ -2021,6 +2021,90 @@ ROWS = [
                 '  *\n'
                 'FROM siemforge_2'),
     }),
+    Row('agg_arg_max', 'summarize arg_max(_time, eventName, user = userIdentity.arn), n = count() by sourceIPAddress', {
+        'executor': ('| aggregate _time: datetime = arg_max(_time, _time), eventName: string = arg_max(_time, eventName), user: string = arg_max(_time, userIdentity.arn), n: int = count() by[nulls kept] sourceIPAddress = sourceIPAddress\n'
+                     '=> sourceIPAddress: string, _time: datetime, eventName: string, user: string, n: int'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend siemforge_key_1 = TimeGenerated, siemforge_arg_2 = iff(isnull(TimeGenerated), datetime(null), TimeGenerated), siemforge_arg_3 = iff(isnull(TimeGenerated), "", EventName), siemforge_arg_4 = iff(isnull(TimeGenerated), "", UserIdentityArn)\n'
+                     '| summarize arg_max(siemforge_key_1, siemforge_arg_2, siemforge_arg_3, siemforge_arg_4), n = count() by sourceIPAddress = SourceIpAddress\n'
+                     '| extend _time = siemforge_arg_2, eventName = siemforge_arg_3, user = siemforge_arg_4\n'
+                     '| project-away siemforge_key_1, siemforge_arg_2, siemforge_arg_3, siemforge_arg_4'),
+        'splunk': ('`cloudtrail`\n'
+                   '| eval siemforge_key1=tonumber(_time), siemforge_pick2=if(isnull(siemforge_key1), null(), if(isnull(_time), "__siemforge_null__", _time)), siemforge_pick3=if(isnull(siemforge_key1), null(), if(isnull(eventName), "__siemforge_null__", eventName)), siemforge_pick4=if(isnull(siemforge_key1), null(), if(isnull(\'userIdentity.arn\'), "__siemforge_null__", \'userIdentity.arn\'))\n'
+                   '| sort 0 -siemforge_key1\n'
+                   '| fillnull value="__siemforge_null__" sourceIPAddress\n'
+                   '| stats first(siemforge_pick2) AS _time first(siemforge_pick3) AS eventName first(siemforge_pick4) AS user count AS n by sourceIPAddress\n'
+                   '| eval sourceIPAddress=if(sourceIPAddress=="__siemforge_null__", null(), sourceIPAddress)\n'
+                   '| eval _time=if(_time=="__siemforge_null__", null(), _time), eventName=if(eventName=="__siemforge_null__", null(), eventName), user=if(user=="__siemforge_null__", null(), user)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    "sourceIPAddress" AS "sourceIPAddress",\n'
+                '    ARG_MAX(\n'
+                '      {\'f0\': "_time", \'f1\': "eventName", \'f2\': (\n'
+                '        "userIdentity" ->> \'$.arn\'\n'
+                '      )},\n'
+                '      "_time"\n'
+                '    ).f0 AS "_time",\n'
+                '    ARG_MAX(\n'
+                '      {\'f0\': "_time", \'f1\': "eventName", \'f2\': (\n'
+                '        "userIdentity" ->> \'$.arn\'\n'
+                '      )},\n'
+                '      "_time"\n'
+                '    ).f1 AS "eventName",\n'
+                '    ARG_MAX(\n'
+                '      {\'f0\': "_time", \'f1\': "eventName", \'f2\': (\n'
+                '        "userIdentity" ->> \'$.arn\'\n'
+                '      )},\n'
+                '      "_time"\n'
+                '    ).f2 AS "user",\n'
+                '    COUNT(*) AS "n"\n'
+                '  FROM siemforge_1\n'
+                '  GROUP BY\n'
+                '    "sourceIPAddress"\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
+    }),
+    Row('agg_arg_max', 'summarize first = arg_min(_time, a = tostring(requestParameters.bucketName))', {
+        'executor': ('| aggregate first: datetime = arg_min(_time, _time), a: string = arg_min(_time, tostring(requestParameters.bucketName))\n'
+                     '=> first: datetime, a: string'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| extend siemforge_key_1 = TimeGenerated, siemforge_arg_2 = iff(isnull(TimeGenerated), datetime(null), TimeGenerated), siemforge_arg_3 = iff(isnull(TimeGenerated), "", tostring(RequestParametersJson.bucketName))\n'
+                     '| summarize arg_min(siemforge_key_1, siemforge_arg_2, siemforge_arg_3)\n'
+                     "| extend ['first'] = siemforge_arg_2, a = siemforge_arg_3\n"
+                     '| project-away siemforge_key_1, siemforge_arg_2, siemforge_arg_3'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path4 path=requestParameters.bucketName\n'
+                   '| eval siemforge_key1=tonumber(_time), siemforge_pick2=if(isnull(siemforge_key1), null(), if(isnull(_time), "__siemforge_null__", _time)), siemforge_pick3=if(isnull(siemforge_key1), null(), if(isnull(tostring(siemforge_path4)), "__siemforge_null__", tostring(siemforge_path4)))\n'
+                   '| sort 0 +siemforge_key1\n'
+                   '| stats first(siemforge_pick2) AS first first(siemforge_pick3) AS a\n'
+                   '| eval first=if(first=="__siemforge_null__", null(), first), a=if(a=="__siemforge_null__", null(), a)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    ARG_MIN({\'f0\': "_time", \'f1\': (\n'
+                '      "requestParameters" ->> \'$.bucketName\'\n'
+                '    )}, "_time").f0 AS "first",\n'
+                '    ARG_MIN({\'f0\': "_time", \'f1\': (\n'
+                '      "requestParameters" ->> \'$.bucketName\'\n'
+                '    )}, "_time").f1 AS "a"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
+    }),
     Row('agg_percentile', '{type: value_percentile, rules: [run], group-by: [sourceIPAddress], timespan: 1h, condition: {field: requestParameters.maxCount, percentile: 90, gt: 10}}', {
         'executor': ("  branch sigma_rule = 'run':\n"
                      '    source aws.cloudtrail (time: _time)\n'

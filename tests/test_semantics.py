@@ -275,6 +275,17 @@ PIPELINES = [
     ("agg_values", "summarize vs = values(k)", ET, [{"vs": '["a","b"]'}]),
     ("agg_earliest_latest", "summarize e = earliest(v), l = latest(v), first = min(_time)", ET,
      [{"e": "3", "l": "7", "first": "2024-01-01T00:00:00Z"}]),
+    # decision 78: every column from the one row with the largest (smallest) key; a null key is no candidate; ties:
+    # the first such row; a null value at that row is null (not another row's)
+    ("agg_arg_max", "summarize arg_max(_time, v, kk = k) by k | sort by k", ET,
+     [{"k": None, "_time": "2024-01-01T00:00:00Z", "v": "3", "kk": None},
+      {"k": "a", "_time": "2024-01-01T00:00:04Z", "v": "7", "kk": "a"},
+      {"k": "b", "_time": "2024-01-01T00:00:01Z", "v": "5", "kk": "b"}]),
+    ("agg_arg_max", 'where k == "a" | summarize first = arg_min(_time, v)', ET,
+     [{"first": "2024-01-01T00:00:02Z", "v": None}]),
+    ("agg_arg_max", "summarize top = arg_max(toint(v), k) | project top, k", ET, [{"top": "7", "k": "a"}]),
+    ("agg_arg_max", "extend t = 1 | summarize arg_max(t, k)", ET, [{"t": "1", "k": "a"}]),
+    ("agg_arg_max", "summarize arg_max(toint(nothing), k)", ET, [{"nothing": None, "k": None}]),
     ("event_aggregate", "eventstats total = count() by k | where total > 1 | project v", ET,
      [{"v": "1"}, {"v": None}, {"v": "7"}]),
     ("rename", "rename key = k | project key | take 1", ET, [{"key": "a"}]),

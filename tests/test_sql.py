@@ -366,3 +366,25 @@ def test_json_text_and_index_functions_give_the_executor_rows_on_duckdb(query: s
     logs = tmp_path / "events.ndjson"
     logs.write_text("".join(json.dumps({"eventTime": "2024-01-01T00:00:00Z", **e}) + "\n" for e in TEXT_EVENTS))
     assert _same(rule, [logs], NOW) > 0
+
+
+# decision 78: every column from one row (the real logs: groups whose latest event is unique, as ties are each engine's)
+@pytest.mark.parametrize("query", [
+    "summarize arg_max(_time, eventName, who = userIdentity.arn, n = tostring(requestParameters.bucketName)) "
+    "by sourceIPAddress | where isnotempty(sourceIPAddress)",
+    "summarize first = arg_min(_time, eventName, agent = userAgent), c = count() by awsRegion",
+])
+def test_arg_max_and_arg_min_give_the_executor_rows_on_duckdb(query: str, tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, HEAD + query + "\n")
+    logs = tmp_path / "events.ndjson"
+    seen: set[tuple[object, ...]] = set()
+    with logs.open("w") as out:  # one event per time and region, per time and address: no tie to break
+        for f in _real_logs():
+            for line in f.read_text().splitlines():
+                ev = json.loads(line)
+                marks = {("region", ev.get("eventTime"), ev.get("awsRegion")),
+                         ("address", ev.get("eventTime"), ev.get("sourceIPAddress"))}
+                if not marks & seen:
+                    seen |= marks
+                    out.write(line + "\n")
+    assert _same(rule, [logs], NOW) > 5

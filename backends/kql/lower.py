@@ -379,7 +379,7 @@ class KqlLowering:
 
     def aggregations(self, aggs: tuple[ir.Aggregation, ...]) -> list[AggLowered]:
         """Each aggregation lowered; arg_max/arg_min of one key are one call, so that every column they return is
-        read from the same row (decision 78): `(k, a, b) = arg_max(key, key, x, y)`."""
+        read from the same row (decision 78): `arg_max(k, a, b)` over columns extended first, renamed after."""
         out: list[AggLowered] = []
         done: set[tuple[ir.AggFn, ir.Expr]] = set()
         for a in aggs:
@@ -391,25 +391,20 @@ class KqlLowering:
                 continue
             done.add(group)
             members = [x for x in aggs if x.key is not None and (x.fn, x.key) == group]
-            # a computed key or value is a column first (the tuple names the outputs; a computed one would be
-            # named by Kusto, and duckdb-kql takes columns only)
-            computed: list[str] = []
-
-            def column(e: ir.Expr) -> str:
-                text = self.value(e).text
-                if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*|\['[^']*'\]", text):
-                    return text
-                tmp_col = self.fresh("siemforge_arg")
-                computed.append(f"{tmp_col} = {text}")
-                return tmp_col
-
-            key = column(a.key)
-            values = ", ".join(column(x.arg) for x in members if x.arg is not None)
-            if computed:
-                self.emit("extend " + ", ".join(computed))
-            tmp = self.fresh("siemforge_key")
-            names = ", ".join(render_name(x.name) for x in members)
-            out.append(AggLowered(f"({tmp}, {names}) = {a.fn.value}({key}, {values})", [], [tmp]))
+            # the key and every value are columns first, and the outputs (named after them) are renamed after: the
+            # tuple form `(k, a) = arg_max(…)` names them too, but duckdb-kql keeps the source names there
+            key_value = self.value(a.key)
+            if key_value.type == "string" and not nullability.non_null(a.key, self.facts):
+                raise self.fail(f"{a.fn.value}() by text that may be missing: KQL compares it as \"\", the IR "
+                                "skips the row", a.key)
+            key = self.fresh("siemforge_key")
+            temps = [self.fresh("siemforge_arg") for _ in members]
+            # a row without a key gives no value, so that a group without one has none (KQL picks a row there)
+            values = [f"{t} = iff(isnull({key_value.text}), {_null_of(v.type)}, {v.text})"
+                      for t, x in zip(temps, members) if x.arg is not None for v in [self.value(x.arg)]]
+            self.emit("extend " + ", ".join([f"{key} = {key_value.text}", *values]))
+            out.append(AggLowered(f"{a.fn.value}({key}, {', '.join(temps)})",
+                                  [f"{render_name(x.name)} = {t}" for t, x in zip(temps, members)], [key, *temps]))
         return out
 
     def aggregate(self, stage: ir.Aggregate) -> None:
@@ -774,6 +769,11 @@ def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
         case ir.Column() | ir.Index() | ir.Case():
             return not nullability.non_null(e, low.facts)
     return False
+
+
+def _null_of(kql_type: str) -> str:
+    """KQL's null of a type (a string has none: "" is its missing value, decision 2)."""
+    return '""' if kql_type == "string" else f"{kql_type}(null)"
 
 
 def literal(v: object, t: Type) -> Lowered:
