@@ -83,6 +83,12 @@ TRANSLATIONS = [
     ('AWSCloudTrail | where ErrorCode == "" and "" != UserAgent', ["where isempty(errorCode) and isnotempty(userAgent)"]),
     ('AWSCloudTrail | where RequestParameters contains "userData"',
      ['where tostring(requestParameters) contains "userData"']),
+    # decision 78: arg_max/arg_min; `*` is every column here (the by keys once, as keys)
+    ("AWSCloudTrail | summarize t = arg_min(TimeGenerated, EventName, UserAgent) by AWSRegion",
+     ["summarize t = arg_min(_time, EventName = eventName, UserAgent = userAgent)\n    by AWSRegion = awsRegion"]),
+    ("AWSCloudTrail | project TimeGenerated, EventName, AWSRegion | summarize arg_max(TimeGenerated, *) by AWSRegion",
+     ["project TimeGenerated_ = _time, EventName_ = eventName, AWSRegion_ = awsRegion",
+      "summarize TimeGenerated = arg_max(TimeGenerated_, EventName = EventName_)\n    by AWSRegion = AWSRegion_"]),
 ]
 
 REFUSALS = [
@@ -95,7 +101,9 @@ REFUSALS = [
     ("AWSCloudTrail | where TimeGenerated between (ago(1d) .. 1h)", "between with a timespan upper bound", 1, 57),
     ('AWSCloudTrail | where RequestParameters contains "u0041"', "a JSON-text column read as text", 1, 23),
     ("AWSCloudTrail | extend x = parse_json(dynamic([1]))", "parse_json() of a dynamic list", 1, 28),
-    ("AWSCloudTrail | summarize arg_max(TimeGenerated, *) by EventName", "aggregation arg_max()", 1, 27),
+    ("AWSCloudTrail | summarize arg_max(tolower(EventName), *)", "an unnamed arg_max() of an expression", 1, 27),
+    ("AWSCloudTrail | summarize arg_max(TimeGenerated, tolower(EventName))",
+     "an unnamed expression returned by arg_max()", 1, 50),
     ("AWSGuardDuty | take 1", "table AWSGuardDuty is not the table of one siemforge source", 1, 1),
     ("AWSCloudTrail | where RequestParameters contains \"a:b\"", "a JSON-text column read as text", 1, 23),
     ("AWSCloudTrail | where TenantId == \"x\"", "column TenantId of AWSCloudTrail has no field", 1, 23),
