@@ -210,7 +210,7 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return s.AggCall(name, str(fn_tok), arg, _pos_of(meta), _pos_of(fn_tok), tuple(items[2:]))
 
     def agg_arg(self, meta, items):  # type: ignore[no-untyped-def]
-        return self.by_item(meta, items)
+        return self.by_item(meta, items)  # type: ignore[no-untyped-call]
 
     def by_clause(self, meta, items):  # type: ignore[no-untyped-def]
         return list(items)

@@ -345,7 +345,7 @@ class Translator:
         e = parts.pop(0)
         type_tok = parts.pop(0) if parts else None
         # the legacy `mvexpand` keeps at most 128 elements unless told (docs/semantics.md decision 77)
-        limit = int(limit_tok) if limit_tok is not None else 128 if legacy else None
+        limit = int(str(limit_tok)) if limit_tok is not None else 128 if legacy else None
         v = self.expr(e, scope)
         if v.literal_list is not None:
             raise _refuse("mv-expand of a dynamic list", e)
