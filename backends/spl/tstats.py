@@ -47,6 +47,8 @@ def tstats_head(low: SplLowering, stages: list[ir.Stage]) -> str | None:
     fns = AGG_FUNCTIONS
     funcs = []
     for a in agg.aggregations:
+        if a.fn not in fns:  # a function tstats has no form of (arg_max, a percentile)
+            return None
         if a.arg is None:
             funcs.append(f"{fns[a.fn]} AS {command_field(a.name)}")
             continue
