@@ -32,6 +32,8 @@ AGG_FUNCTIONS = {
     "make_set": ir.AggFn.VALUES,
     "earliest": ir.AggFn.EARLIEST,
     "latest": ir.AggFn.LATEST,
+    "arg_max": ir.AggFn.ARG_MAX,
+    "arg_min": ir.AggFn.ARG_MIN,
 }
 
 
@@ -168,7 +170,9 @@ class Analyzer:
         out = schema.copy()
         out.columns[name] = ty
         out.gone.pop(name, None)
-        return [ir.Expand(name, e, ty)], out
+        if node.limit is not None and node.limit < 1:
+            raise self.fail("mv-expand limit needs at least 1 element", node.pos)
+        return [ir.Expand(name, e, ty, node.limit)], out
 
     def lower_extend(self, assigns: tuple[s.Assign, ...], schema: Schema) -> tuple[list[ir.Stage], Schema]:
         out = schema.copy()
@@ -222,6 +226,11 @@ class Analyzer:
                     agg.fn_pos,
                     hint=_did_you_mean(agg.fn, AGG_FUNCTIONS) or "aggregations: " + ", ".join(sorted(AGG_FUNCTIONS)),
                 )
+            if fn in (ir.AggFn.ARG_MAX, ir.AggFn.ARG_MIN):
+                out.extend(self.lower_arg_agg(agg, fn, schema))
+                continue
+            if agg.more:
+                raise self.fail(f"{agg.fn}() takes 1 argument", agg.more[0].pos)
             arg = self.expr(agg.arg, schema) if agg.arg is not None else None
             if arg is None and fn is not ir.AggFn.COUNT:
                 raise self.fail(f"{agg.fn}() needs an argument", agg.fn_pos)
@@ -245,6 +254,28 @@ class Analyzer:
             )
             out.append(ir.Aggregation(agg.name or default, fn, arg, t))
         return tuple(out)
+
+    def lower_arg_agg(self, agg: s.AggCall, fn: ir.AggFn, schema: Schema) -> list[ir.Aggregation]:
+        """`arg_max(key, a, n = b)`: the key's own column (named by the aggregation's name, else after the key) and
+        one column per further argument, all read from the one row with the largest key (decision 78)."""
+        if agg.arg is None or not agg.more:
+            raise self.fail(f"{agg.fn}() takes the expression to maximise and at least one column to return: "
+                            f"{agg.fn}(_time, eventName)", agg.fn_pos)
+        key = self.expr(agg.arg, schema)
+        if key.type in (Type.DYNAMIC,):
+            raise self.fail(f"{agg.fn}() compares its first argument, and this is a {key.type}", _pos(agg.arg))
+        key_name = agg.name or _default_name(agg.arg)
+        if key_name is None:
+            raise self.fail(f"name the column of {agg.fn}()'s key: `k = {agg.fn}(…)`", _pos(agg.arg))
+        out = [ir.Aggregation(key_name, fn, key, key.type, key=key)]
+        for item in agg.more:
+            value = self.expr(item.expr, schema)
+            name = item.name or _default_name(item.expr)
+            if name is None:
+                raise self.fail(f"name this column of {agg.fn}(): `{agg.fn}(…, n = {s.node_text(item.expr)})`",
+                                item.pos)
+            out.append(ir.Aggregation(name, fn, value, value.type, key=key))
+        return out
 
     def lower_lookup(self, node: s.LookupStage, schema: Schema) -> tuple[list[ir.Stage], Schema]:
         decl = self.lookups.get(node.table)
@@ -640,7 +671,11 @@ class Analyzer:
                     _pos(node.args[0]),
                     hint="units: " + ", ".join(DATETIME_DIFF_UNITS),
                 )
-        if name in ("extract", "replace_regex"):
+        if name == "parse_json" and args[0].type in (Type.DYNAMIC, Type.NULL):
+            # KQL: "if json is of type dynamic, its value is used as-is" (docs/semantics.md decision 75); a value of
+            # undeclared type keeps the call, which parses it when it is text at run time
+            return args[0]
+        if name in ("extract", "replace_regex", "indexof_regex"):
             rx = args[0] if name == "extract" else args[1]
             assert isinstance(rx, ir.Literal)
             problem = regex_problem(str(rx.value))

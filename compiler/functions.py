@@ -132,6 +132,28 @@ FUNCTIONS: dict[str, Signature] = {
             doc="extract(regex, group, s): the group of the first match, or null",
         ),
         Signature("array_length", (J,), I, doc="number of elements of an array; null if not an array"),
+        Signature(
+            "parse_json",
+            (S,),
+            J,
+            doc="the JSON value the text holds; text that is not JSON is itself (a string); null stays null. "
+            "Of a dynamic value it is the value as it is (the analyzer writes no call)",
+        ),
+        Signature(
+            "indexof",
+            (S, S),
+            I,
+            doc="indexof(s, lookup): 0-based index of the first occurrence of lookup in s (case-sensitive), "
+            "-1 if none; null if either is null",
+        ),
+        Signature(
+            "indexof_regex",
+            (S, S),
+            I,
+            literal_params=(1,),
+            doc="indexof_regex(s, regex): 0-based index where the first match of the regex starts, -1 if none; "
+            "null if s is null",
+        ),
         Signature("now", (), D, doc="the time the query runs (fixed by --now for tests)"),
         Signature("ago", (T,), D, doc="now() minus the timespan"),
         Signature(

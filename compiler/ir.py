@@ -252,6 +252,8 @@ class AggFn(enum.Enum):
     EARLIEST = "earliest"  # x of the row with the smallest _time
     LATEST = "latest"  # x of the row with the largest _time
     PERCENTILE = "percentile"  # exact nearest-rank percentile of the non-null numbers (Aggregation.percentile)
+    ARG_MAX = "arg_max"  # x of the row with the largest `key` (Aggregation.key; docs/semantics.md decision 78)
+    ARG_MIN = "arg_min"  # x of the row with the smallest `key`
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +263,7 @@ class Aggregation:
     arg: Expr | None
     type: Type
     percentile: float | None = None  # PERCENTILE only: p in (0, 100]
+    key: Expr | None = None  # ARG_MAX/ARG_MIN only: the expression whose largest/smallest value picks the row
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,11 +349,13 @@ class Expand:
     null; an empty array or object gives no row; an object gives one row per member, `{key: value}`; any other
     value (a string, a number, a bool) gives one row with `name` set to that value. `type` is the element's type:
     DYNAMIC, or a scalar type to which an element that is not of that type (no conversion, as KQL
-    `to typeof(T)`) gives null."""
+    `to typeof(T)`) gives null. `limit` keeps only the first that many elements of each value (KQL `limit N`; the
+    legacy `mvexpand` has 128, docs/semantics.md decision 77)."""
 
     name: str
     expr: Expr
     type: Type
+    limit: int | None = None
 
 
 Stage = Union[Filter, Extend, Aggregate, EventAggregate, Lookup, Rename, Project, Sort, Limit, Expand]
@@ -519,7 +524,8 @@ def stage_exprs(stage: Stage) -> tuple[Expr, ...]:
         case Extend(assignments=a):
             return tuple(x.expr for x in a)
         case Aggregate(aggregations=aggs, by=by) | EventAggregate(aggregations=aggs, by=by):
-            return (*(x.expr for x in by), *(a.arg for a in aggs if a.arg is not None))
+            return (*(x.expr for x in by), *(a.arg for a in aggs if a.arg is not None),
+                    *(a.key for a in aggs if a.key is not None))
         case Lookup(keys=keys):
             return tuple(k for k, _ in keys)
         case Sort(keys=keys):

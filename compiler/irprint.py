@@ -71,7 +71,8 @@ def _pattern(p: ir.WildcardPattern) -> str:
 
 
 def _aggs(aggs: tuple[ir.Aggregation, ...]) -> str:
-    return ", ".join(f"{a.name}: {a.type} = {a.fn.value}({format_expr(a.arg) if a.arg else ''}"
+    return ", ".join(f"{a.name}: {a.type} = {a.fn.value}({format_expr(a.key) + ', ' if a.key is not None else ''}"
+                     f"{format_expr(a.arg) if a.arg else ''}"
                      f"{'' if a.percentile is None else f', {a.percentile:g}'})" for a in aggs)
 
 
@@ -101,8 +102,9 @@ def format_stage(stage: ir.Stage) -> str:
             return "sort " + ", ".join(f"{format_expr(x.expr)} {'desc' if x.descending else 'asc'}" for x in k)
         case ir.Limit(count=n):
             return f"limit {n}"
-        case ir.Expand(name=n, expr=e, type=ty):
-            return f"expand[null: one row, empty: none] {n}: {ty} = {format_expr(e)}[*]"
+        case ir.Expand(name=n, expr=e, type=ty, limit=lim):
+            first = "" if lim is None else f" first {lim}"
+            return f"expand[null: one row, empty: none{first}] {n}: {ty} = {format_expr(e)}[*]"
     return repr(stage)
 
 

@@ -207,7 +207,10 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
             items = items[1:]
         fn_tok = items[0]
         arg = items[1] if len(items) > 1 else None
-        return s.AggCall(name, str(fn_tok), arg, _pos_of(meta), _pos_of(fn_tok))
+        return s.AggCall(name, str(fn_tok), arg, _pos_of(meta), _pos_of(fn_tok), tuple(items[2:]))
+
+    def agg_arg(self, meta, items):  # type: ignore[no-untyped-def]
+        return self.by_item(meta, items)  # type: ignore[no-untyped-call]
 
     def by_clause(self, meta, items):  # type: ignore[no-untyped-def]
         return list(items)
@@ -261,9 +264,13 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         if isinstance(items[0], tuple):
             name = items[0][0]
             items = items[1:]
+        limit = None
+        if len(items) > 1 and isinstance(items[-1], Token) and items[-1].type == "INT":
+            limit = int(items[-1])
+            items = items[:-1]
         tok = items[1] if len(items) > 1 else None
         return s.ExpandStage(name, items[0], None if tok is None else str(tok), _pos_of(meta),
-                             None if tok is None else _pos_of(tok))
+                             None if tok is None else _pos_of(tok), limit)
 
     # ------------------------------------------------------------- paths
     def path(self, meta, items):  # type: ignore[no-untyped-def]

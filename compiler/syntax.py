@@ -94,6 +94,7 @@ class AggCall:
     arg: Node | None
     pos: Pos
     fn_pos: Pos
+    more: tuple[ByItem, ...] = ()  # arg_max(key, a, n = b): the further arguments, each optionally named
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,7 @@ class ExpandStage:
     type_name: str | None  # `to typeof(T)`
     pos: Pos
     type_pos: Pos | None
+    limit: int | None = None  # `limit N`: at most N elements of each value
 
 
 StageNode = Union[

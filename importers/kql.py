@@ -61,7 +61,7 @@ def parse(text: str) -> Tree[Token]:
         raise Refusal(f"KQL syntax siemforge does not read{near}", exc.line, exc.column) from None
 
 
-UNSUPPORTED = {"join", "union", "lookup", "mv-apply", "mvexpand", "make-series", "evaluate", "invoke",
+UNSUPPORTED = {"join", "union", "lookup", "mv-apply", "make-series", "evaluate", "invoke",
                "parse", "top", "top-nested", "scan", "partition", "fork", "facet"}
 
 
@@ -94,6 +94,7 @@ SAME_FUNCTIONS = {
     "isempty", "isnotempty", "isnull", "isnotnull", "tostring", "toint", "todouble", "tobool", "todatetime",
     "tolower", "toupper", "strlen", "substring", "strcat", "replace_string", "extract", "array_length",
     "now", "ago", "hourofday", "dayofweek", "datetime_diff", "coalesce", "iif", "iff", "case", "bin",
+    "indexof", "indexof_regex",
 }
 RENAMED_FUNCTIONS = {"toreal": "todouble"}
 # KQL aggregation → ours; the name KQL gives an unnamed one is `<fn>_<column>` (count_ for count())
@@ -338,9 +339,13 @@ class Translator:
         """`mv-expand [Name =] expr [to typeof(T)]`, only its plain form (no kind=, with_itemindex=, limit): the
         Expand stage (docs/semantics.md decision 62)."""
         parts = list(op.children)
+        legacy = str(parts.pop(0)) == "mvexpand"
+        limit_tok = parts.pop() if isinstance(parts[-1], Token) and parts[-1].type == "INT" else None
         name_tok = parts.pop(0) if isinstance(parts[0], Token) else None
         e = parts.pop(0)
         type_tok = parts.pop(0) if parts else None
+        # the legacy `mvexpand` keeps at most 128 elements unless told (docs/semantics.md decision 77)
+        limit = int(str(limit_tok)) if limit_tok is not None else 128 if legacy else None
         v = self.expr(e, scope)
         if v.literal_list is not None:
             raise _refuse("mv-expand of a dynamic list", e)
@@ -361,7 +366,8 @@ class Translator:
         ours = self._name_for(name, scope)
         self._define(scope, name)
         typed = f" to typeof({type_tok})" if type_tok is not None else ""
-        return f"mv-expand {ours} = {v.text}{typed}"
+        limited = f" limit {limit}" if limit is not None else ""
+        return f"mv-expand {ours} = {v.text}{typed}{limited}"
 
     def summarize(self, op: Tree[Token], scope: _Scope) -> str:
         aggs: list[Tree[Token]] = []
@@ -375,20 +381,21 @@ class Translator:
                     by = [b for b in c.children if isinstance(b, Tree)]
                 else:
                     aggs.append(c)
-        agg_items = [self.aggregation(a, scope) for a in aggs]
         by_items = [self.assignment(b, scope, "by") for b in by]
-        scope.closed = [n for n, _ in by_items] + [n for n, _ in agg_items]
+        agg_items = [self.aggregation(a, scope, [n for n, _ in by_items]) for a in aggs]
+        scope.closed = [n for n, _ in by_items] + [n for names, _ in agg_items for n in names]
         for n in scope.closed:  # summarize outputs may take a table column's name (its rows replace the table's)
             self.names[n] = n
         text = "summarize"
         if agg_items:
-            text += " " + _join([f"{n} = {t}" for n, t in agg_items])
+            text += " " + _join([t for _, t in agg_items])
         if by_items:
             text += ("\n    by " if agg_items else " by ") + _join(
                 [t if t == n else f"{n} = {t}" for n, t in by_items], indent="       ")
         return text
 
-    def aggregation(self, item: Tree[Token], scope: _Scope) -> tuple[str, str]:
+    def aggregation(self, item: Tree[Token], scope: _Scope, by: list[str]) -> tuple[list[str], str]:
+        """(the columns it outputs, its text `name = fn(…)`)."""
         if item.data == "named":
             name_tok, call = item.children
             name: str | None = str(name_tok)
@@ -398,6 +405,8 @@ class Translator:
             raise _refuse("an aggregation that is not a single function call", item)
         fn = str(call.children[0])
         args = call.children[1:]
+        if fn in ("arg_max", "arg_min"):
+            return self.arg_aggregation(fn, name, call, scope, by)
         if fn not in AGGREGATIONS:
             raise _refuse(f"aggregation {fn}()", call)
         if fn == "make_set" and len(args) > 1:
@@ -413,7 +422,48 @@ class Translator:
             if args and not (isinstance(args[0], Tree) and args[0].data == "name"):
                 raise _refuse(f"an unnamed {fn}() of an expression", call)
             name = f"{fn}_" + (str(args[0].children[0]) if args and isinstance(args[0], Tree) else "")
-        return name, f"{AGGREGATIONS[fn]}({arg.text if arg else ''})"
+        return [name], f"{name} = {AGGREGATIONS[fn]}({arg.text if arg else ''})"
+
+    def arg_aggregation(self, fn: str, name: str | None, call: Tree[Token], scope: _Scope,
+                        by: list[str]) -> tuple[list[str], str]:
+        """`arg_max(Key, *)` / `arg_max(Key, A, B)`: the key's column and the returned ones, read from one row
+        (docs/semantics.md decision 78). `*` is every column here: on the table's rows, each table column that holds
+        a source field (a JSON-text column as its text, as decision 51 groups it) and each column the query defined;
+        the by keys are output once, as keys."""
+        key_node, *rest = call.children[1:]
+        if not rest:
+            raise _refuse(f"{fn}() with no column to return", call)
+        if name is None:
+            if not (isinstance(key_node, Tree) and key_node.data == "name"):
+                raise _refuse(f"an unnamed {fn}() of an expression", call)
+            name = str(key_node.children[0])
+        key = self.expr(key_node, scope)
+        if key.json_text or key.literal_list is not None:
+            raise _refuse(f"{fn}() of a JSON value", key_node)
+        returned: list[tuple[str, str]] = []
+        for r in rest:
+            if isinstance(r, Tree) and r.data == "star":
+                for col in self._all_columns(scope):
+                    if col not in by and col != name and col not in (n for n, _ in returned):
+                        v = self.column(col, r, scope)
+                        returned.append((col, f"tostring({v.text})" if v.json_text else v.text))
+                continue
+            if not (isinstance(r, Tree) and r.data == "name"):
+                raise _refuse(f"an unnamed expression returned by {fn}()", r)
+            col = str(r.children[0])
+            v = self.column(col, r, scope)
+            if col != name and col not in (n for n, _ in returned):
+                returned.append((col, f"tostring({v.text})" if v.json_text else v.text))
+        parts = [t if t == n else f"{n} = {t}" for n, t in returned]
+        return [name, *(n for n, _ in returned)], f"{name} = {fn}({key.text}, " + _join(parts, "        ") + ")"
+
+    def _all_columns(self, scope: _Scope) -> list[str]:
+        """Every column of the rows here, by its KQL name (for `*`)."""
+        if scope.closed is not None:
+            return list(scope.closed)
+        assert self.binding is not None
+        table = [c for c in self.binding.schema if c in self.rev or c in self.binding.json_columns.values()]
+        return [*table, *sorted(scope.defined)]
 
     def assignment(self, item: Tree[Token], scope: _Scope, where: str) -> tuple[str, str]:
         """(output name, expression text); a bare table column keeps its KQL name (`EventName = eventName`)."""
@@ -501,6 +551,11 @@ class Translator:
             case "compare":
                 left, op_tok, right = ch
                 op = "!=" if str(op_tok) == "<>" else str(op_tok)
+                if op in ("==", "!=", "=~", "!~") and (_is_empty_string(right) or _is_empty_string(left)):
+                    # a KQL string is "" where the value is missing: `x == ""` is isempty(x) (decision 79)
+                    other = left if _is_empty_string(right) else right
+                    fn = "isempty" if op in ("==", "=~") else "isnotempty"
+                    return Value(f"{fn}({self._plain(other, scope, node)})")
                 return Value(f"{self._plain(left, scope, node)} {op} {self._plain(right, scope, node)}")
             case "str_op":
                 left, op_tok, right = ch
@@ -509,6 +564,10 @@ class Translator:
                     op = "matches regex"
                 elif op not in STR_OPS:
                     raise _refuse(f"string operator {op}", op_tok)
+                lv = self.expr(left, scope)
+                if lv.json_text and op.lstrip("!") == "contains" and _json_safe_word(right):
+                    # the stored JSON text and any serialisation of its value hold the word alike (decision 79)
+                    return Value(f"tostring({lv.text}) {op} {self._plain(right, scope, node)}")
                 return Value(f"{self._plain(left, scope, node)} {op} {self._plain(right, scope, node)}")
             case "in_list":
                 left, op_tok, lst = ch
@@ -527,7 +586,7 @@ class Translator:
                     raise _refuse("`in` with an empty list", lst)
                 return Value(f"{self._plain(left, scope, node)} {op_tok} ({', '.join(items)})")
             case "between":
-                raise _refuse("operator between", node)
+                return self.between(node, scope)
             case "add" | "sub" | "mul" | "div" | "mod":
                 sym = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%"}[d]
                 return Value(f"{self._plain(ch[0], scope, node)} {sym} {self._plain(ch[1], scope, node)}")
@@ -543,9 +602,7 @@ class Translator:
                         raise _refuse("a quoted member name that is not a plain name", node)
                 if base.json_text:
                     raise _refuse("a member of a JSON-text column read without parse_json", node)
-                if base.path is None and not _is_path_text(base.text):
-                    raise _refuse(f"member .{member} of a computed value", node)
-                text = f"{base.text}.{member}"
+                text = f"{_postfix_base(base.text, ch[0])}.{member}"
                 return Value(text, path=text if base.path is not None else None)
             case "index":
                 base = self.expr(ch[0], scope)
@@ -560,7 +617,7 @@ class Translator:
                 else:
                     key = str(idx.children[0])[1:-1]
                     sub = f".{key}" if key.isidentifier() else f"[{idx.children[0]}]"
-                text = base.text + sub
+                text = _postfix_base(base.text, ch[0]) + sub
                 return Value(text, path=text if base.path is not None else None)
             case "dynamic_list":
                 lits = [self.expr(c, scope).text for c in ch if isinstance(c, Tree)]
@@ -570,6 +627,18 @@ class Translator:
             case "star":
                 raise _refuse("`*` argument", node)
         raise _refuse(f"KQL construct {d}", node)
+
+    def between(self, node: Tree[Token], scope: _Scope) -> Value:
+        """`x between (a .. b)` is `a <= x <= b`; `!between` its negation as KQL evaluates it: `x < a or x > b`, false
+        when x is null, as the IR's comparisons are (docs/semantics.md decision 79)."""
+        left, op_tok, lo, hi = node.children
+        if isinstance(hi, Tree) and hi.data == "duration":  # `t between (start .. 1d)`: an offset from the start
+            raise _refuse("between with a timespan upper bound (start .. length)", hi)
+        x = self._plain(left, scope, node)
+        a, b = self._plain(lo, scope, node), self._plain(hi, scope, node)
+        if str(op_tok).startswith("!"):
+            return Value(f"({x} < {a} or {x} > {b})")
+        return Value(f"({x} >= {a} and {x} <= {b})")
 
     def _plain(self, node: Tree[Token] | Token, scope: _Scope, parent: Tree[Token]) -> str:
         v = self.expr(node, scope)
@@ -590,7 +659,10 @@ class Translator:
                 return Value(v.text, path=v.path)
             if v.path is not None:  # already a place in the record: parsing it again changes nothing
                 return v
-            raise _refuse(f"{fn}() of a computed value (JSON text read at run time)", node)
+            if v.literal_list is not None:
+                raise _refuse(f"{fn}() of a dynamic list", node)
+            # text read at run time: our parse_json (of a dynamic value the analyzer keeps it as it is, as KQL)
+            return Value(f"parse_json({v.text})")
         if fn == "split":
             if len(args) == 3:
                 raise _refuse("split() with an index (write split(s, d)[i])", node)
@@ -602,7 +674,12 @@ class Translator:
         name = RENAMED_FUNCTIONS.get(fn, fn)
         if name not in SAME_FUNCTIONS:
             raise _refuse(f"function {fn}()", fn_tok)
+        if name in ("indexof", "indexof_regex") and len(args) != 2:
+            raise _refuse(f"{fn}() with a start, length or occurrence", node)
         texts = [self._plain(a, scope, node) for a in args]
+        if name in ("indexof", "indexof_regex"):  # KQL reads a missing string as "" (decision 76)
+            texts = [t if _is_literal(a) or i == 1 and name == "indexof_regex" else f'coalesce({t}, "")'
+                     for i, (a, t) in enumerate(zip(args, texts))]
         return Value(f"{name}({', '.join(texts)})")
 
 
@@ -633,6 +710,40 @@ def comments(text: str) -> list[tuple[int, str]]:
 
 def _trees(children: list[Tree[Token] | Token]) -> list[Tree[Token]]:
     return [c for c in children if isinstance(c, Tree)]
+
+
+def _is_literal(node: Tree[Token] | Token) -> bool:
+    return isinstance(node, Tree) and node.data in ("string", "verbatim", "int", "float", "true", "false")
+
+
+def _is_empty_string(node: Tree[Token] | Token) -> bool:
+    return isinstance(node, Tree) and node.data in ("string", "verbatim") and \
+        str(node.children[0]).lstrip("hH@") in ('""', "''")
+
+
+def _json_safe_word(node: Tree[Token] | Token) -> bool:
+    """A string literal that lies inside one JSON token and reads the same in every serialisation of the value
+    (docs/semantics.md decisions 43 and 79): letters, digits and `_`, not starting with a letter a JSON escape or a
+    number can end with — except a `u` the next four characters of which are not all hex digits (`\\uXXXX` needs
+    four)."""
+    if not (isinstance(node, Tree) and node.data in ("string", "verbatim")):
+        return False
+    text = str(node.children[0]).lstrip("hH@")
+    word = text[1:-1]
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", word):
+        return False
+    if word[0] in "uU":
+        return len(word) >= 5 and not re.fullmatch(r"[0-9A-Fa-f]{4}", word[1:5])
+    return re.fullmatch(r"[g-mo-qsv-zG-MO-QSV-Z_]", word[0]) is not None
+
+
+def _postfix_base(text: str, node: Tree[Token] | Token) -> str:
+    """The text of a value `.member` or `[i]` follows: a name, call, path or parenthesised value as it is, anything
+    else (an operator's operands) in parentheses."""
+    if _is_path_text(text) or isinstance(node, Tree) and node.data in ("call", "paren", "member", "member_quoted",
+                                                                       "index", "name"):
+        return text
+    return f"({text})"
 
 
 def _is_path_text(text: str) -> bool:

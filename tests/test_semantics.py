@@ -196,6 +196,25 @@ VALUES = [
     ("extract", r'extract(@"x(\d)", 1, "none")', {}, None),
     ("array_length", "array_length(a)", {"a": [1, 2, 3]}, "3"),
     ("array_length", "array_length(a)", {"a": "text"}, None),
+    # decision 75: the JSON value text holds; text that is not JSON is itself; a dynamic value is used as it is
+    ("parse_json", 'tostring(parse_json(x).b[1])', ev(x='{"b": [1, 2.5]}'), "2.5"),
+    ("parse_json", 'tostring(parse_json(x))', ev(x=' {"b" : true} '), '{"b":true}'),
+    ("parse_json", 'tostring(parse_json(x))', ev(x="not json"), "not json"),
+    ("parse_json", 'tostring(parse_json(x).b)', ev(x="not json"), None),
+    ("parse_json", 'tostring(parse_json(x))', ev(x='"quoted"'), "quoted"),
+    ("parse_json", 'tostring(parse_json(x))', ev(x=M), None),
+    ("parse_json", 'tostring(parse_json(o).s)', ev(o={"s": '{"not": "parsed"}'}), '{"not": "parsed"}'),
+    ("parse_json", 'tostring(parse_json(tostring(o.s)).not)', ev(o={"s": '{"not": "parsed"}'}), "parsed"),
+    # decision 76: 0-based, -1 when absent, null on null; code points, not bytes
+    ("indexof", 'indexof(x, ":")', ev(x="AROA:alice"), "4"),
+    ("indexof", 'indexof(x, ":")', ev(x="alice"), "-1"),
+    ("indexof", 'indexof(x, "")', ev(x="alice"), "0"),
+    ("indexof", 'indexof(x, ":")', ev(x=M), None),
+    ("indexof", 'indexof(x, "b")', ev(x="ébc"), "1"),
+    ("indexof", 'indexof_regex(x, @"[0-9]+")', ev(x="ab12c3"), "2"),
+    ("indexof", 'indexof_regex(x, @"[0-9]")', ev(x="é-x"), "-1"),
+    ("indexof", 'indexof_regex(x, @"c")', ev(x="ébc"), "2"),
+    ("indexof", 'indexof_regex(x, @"c")', ev(x=M), None),
     ("now_ago", "now()", {}, "2024-06-01T12:00:00Z"),
     ("now_ago", "ago(1d)", {}, "2024-05-31T12:00:00Z"),
     ("bin", "bin(17, 5)", {}, "15"),
@@ -256,6 +275,17 @@ PIPELINES = [
     ("agg_values", "summarize vs = values(k)", ET, [{"vs": '["a","b"]'}]),
     ("agg_earliest_latest", "summarize e = earliest(v), l = latest(v), first = min(_time)", ET,
      [{"e": "3", "l": "7", "first": "2024-01-01T00:00:00Z"}]),
+    # decision 78: every column from the one row with the largest (smallest) key; a null key is no candidate; ties:
+    # the first such row; a null value at that row is null (not another row's)
+    ("agg_arg_max", "summarize arg_max(_time, v, kk = k) by k | sort by k", ET,
+     [{"k": None, "_time": "2024-01-01T00:00:00Z", "v": "3", "kk": None},
+      {"k": "a", "_time": "2024-01-01T00:00:04Z", "v": "7", "kk": "a"},
+      {"k": "b", "_time": "2024-01-01T00:00:01Z", "v": "5", "kk": "b"}]),
+    ("agg_arg_max", 'where k == "a" | summarize first = arg_min(_time, v)', ET,
+     [{"first": "2024-01-01T00:00:02Z", "v": None}]),
+    ("agg_arg_max", "summarize top = arg_max(toint(v), k) | project top, k", ET, [{"top": "7", "k": "a"}]),
+    ("agg_arg_max", "extend t = 1 | summarize arg_max(t, k)", ET, [{"t": "1", "k": "a"}]),
+    ("agg_arg_max", "summarize arg_max(toint(nothing), k)", ET, [{"nothing": None, "k": None}]),
     ("event_aggregate", "eventstats total = count() by k | where total > 1 | project v", ET,
      [{"v": "1"}, {"v": None}, {"v": "7"}]),
     ("rename", "rename key = k | project key | take 1", ET, [{"key": "a"}]),
@@ -274,6 +304,12 @@ PIPELINES = [
      [{"k": "arr", "e": "1"}, {"k": "arr", "e": None}, {"k": "arr", "e": None}]),
     ("expand", "mv-expand e = a | where e.b == 2 | project k, a", EXPAND_EVENTS[:1],
      [{"k": "arr", "a": '[1,"x",{"b":2}]'}]),
+    # decision 77: `limit N` keeps the first N elements of each value
+    ("expand", "mv-expand a limit 2 | project k, a", EXPAND_EVENTS,
+     [{"k": "arr", "a": "1"}, {"k": "arr", "a": "x"}, {"k": "null", "a": None}, {"k": "missing", "a": None},
+      {"k": "scalar", "a": "s"}, {"k": "obj", "a": '{"p":1}'}, {"k": "obj", "a": '{"q":"r"}'}]),
+    ("expand", "mv-expand s = parse_json(tostring(d)).Statement | project s", [{"d": '{"Statement": [1, 2]}'}],
+     [{"s": "1"}, {"s": "2"}]),
 ]
 
 

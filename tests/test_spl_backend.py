@@ -150,8 +150,10 @@ def test_cim_binding(construct: str, query: str, expected: str, tmp_path: Path) 
     assert compile_spl(compile_rule(tmp_path, CIM_HEAD + f"query: |\n  {query}\n"), "cim") == expected
 
 
-def test_cim_binding_refuses_a_pipeline_tstats_cannot_start(tmp_path: Path) -> None:
-    rule = compile_rule(tmp_path, CIM_HEAD + 'query: |\n  where user contains "admin"\n')
+@pytest.mark.parametrize("query", ['where user contains "admin"',
+                                   "summarize n = count(), arg_max(_time, user) by object_id"])  # no tstats arg_max
+def test_cim_binding_refuses_a_pipeline_tstats_cannot_start(query: str, tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, CIM_HEAD + f"query: |\n  {query}\n")
     with pytest.raises(CompileError) as exc:
         compile_spl(rule, "cim")
     assert "--binding raw" in str(exc.value)

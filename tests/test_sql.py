@@ -340,6 +340,7 @@ EXPAND_EVENTS = [{"eventID": "arr", "responseElements": [1, "x", {"b": 2}, None]
     "mv-expand e = responseElements | where e.b == 2 | project eventID",
     'mv-expand e = split(userAgent, "/") | project eventID, e',
     "extend e = responseElements | mv-expand e | project eventID, e",  # a column replaced in place
+    "mv-expand e = responseElements limit 2 | project eventID, e",  # decision 77
 ])
 def test_an_expansion_gives_the_executor_rows_on_duckdb(query: str, tmp_path: Path) -> None:
     rule = compile_rule(tmp_path, HEAD + query + "\n")
@@ -380,3 +381,48 @@ def test_duckdb_rows_equal_the_executor_rows_of_every_other_bundled_rule_on_the_
     rule = compile_file(path).rule
     assert rule is not None
     _same(rule, _real_logs(), NOW)
+
+
+# decisions 75 and 76: JSON text read at run time (valid, not JSON, a JSON string, missing) and the index functions
+TEXT_EVENTS = [{"eventID": "doc", "userAgent": '{"Statement": [{"Action": ["s3:*"]}, {"Action": "ec2:*"}]}'},
+               {"eventID": "text", "userAgent": "aws-cli/2.0 Python:3"},
+               {"eventID": "string", "userAgent": '"quoted"'},
+               {"eventID": "missing"},
+               {"eventID": "unicode", "userAgent": "é:1/ü"}]
+
+
+@pytest.mark.parametrize("query", [
+    "extend d = parse_json(userAgent) | project eventID, d",
+    "extend s = tostring(parse_json(userAgent)) | project eventID, s",
+    "mv-expand s = parse_json(userAgent).Statement | extend a = tostring(s.Action) | project eventID, a",
+    'extend i = indexof(userAgent, ":"), j = indexof(userAgent, "/"), k = indexof(userAgent, "") '
+    "| project eventID, i, j, k",
+    'extend i = indexof_regex(userAgent, @"[0-9]"), j = indexof_regex(userAgent, @"[/:]") | project eventID, i, j',
+])
+def test_json_text_and_index_functions_give_the_executor_rows_on_duckdb(query: str, tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, HEAD + query + "\n")
+    logs = tmp_path / "events.ndjson"
+    logs.write_text("".join(json.dumps({"eventTime": "2024-01-01T00:00:00Z", **e}) + "\n" for e in TEXT_EVENTS))
+    assert _same(rule, [logs], NOW) > 0
+
+
+# decision 78: every column from one row (the real logs: groups whose latest event is unique, as ties are each engine's)
+@pytest.mark.parametrize("query", [
+    "summarize arg_max(_time, eventName, who = userIdentity.arn, n = tostring(requestParameters.bucketName)) "
+    "by sourceIPAddress | where isnotempty(sourceIPAddress)",
+    "summarize first = arg_min(_time, eventName, agent = userAgent), c = count() by awsRegion",
+])
+def test_arg_max_and_arg_min_give_the_executor_rows_on_duckdb(query: str, tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, HEAD + query + "\n")
+    logs = tmp_path / "events.ndjson"
+    seen: set[tuple[object, ...]] = set()
+    with logs.open("w") as out:  # one event per time and region, per time and address: no tie to break
+        for f in _real_logs():
+            for line in f.read_text().splitlines():
+                ev = json.loads(line)
+                marks = {("region", ev.get("eventTime"), ev.get("awsRegion")),
+                         ("address", ev.get("eventTime"), ev.get("sourceIPAddress"))}
+                if not marks & seen:
+                    seen |= marks
+                    out.write(line + "\n")
+    assert _same(rule, [logs], NOW) > 5

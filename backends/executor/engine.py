@@ -100,6 +100,8 @@ class _Agg:
             self.add = self._min
         elif fn is ir.AggFn.MAX:
             self.add = self._max
+        elif fn in (ir.AggFn.ARG_MAX, ir.AggFn.ARG_MIN):
+            self.add = self._by_key  # `time` is the key's function here
         else:
             self.add = self._by_time
 
@@ -151,6 +153,14 @@ class _Agg:
         if self.best is None or (t < self.best if self.fn is ir.AggFn.EARLIEST else t > self.best):
             self.best, self.acc = t, v
 
+    def _by_key(self, row: Row) -> None:
+        """arg_max/arg_min (decision 78): the value at the first row with the largest/smallest non-null key."""
+        k = self.time(row)  # type: ignore[misc]
+        if k is None:
+            return
+        if self.best is None or (_before(self.best, k) if self.fn is ir.AggFn.ARG_MAX else _before(k, self.best)):
+            self.best, self.acc = k, self.arg(row)  # type: ignore[misc]
+
     def state(self) -> tuple[int, Any, dict[Any, Any] | None, Any]:
         """The running state, as plain picklable data (to merge partial aggregates from other processes)."""
         return self.n, self.acc, self.seen, self.best
@@ -176,6 +186,10 @@ class _Agg:
         elif fn is ir.AggFn.MAX:
             if acc is not None and (self.acc is None or _before(self.acc, acc)):
                 self.acc = acc
+        elif fn in (ir.AggFn.ARG_MAX, ir.AggFn.ARG_MIN):
+            if best is not None and (self.best is None or (
+                    _before(self.best, best) if fn is ir.AggFn.ARG_MAX else _before(best, self.best))):
+                self.best, self.acc = best, acc
         elif best is not None and (
             self.best is None or (best < self.best if fn is ir.AggFn.EARLIEST else best > self.best)
         ):
@@ -245,9 +259,10 @@ class Engine:
     def expand(self, stage: ir.Expand, rows: Iterable[Row]) -> Iterator[Row]:
         """One row per element (docs/semantics.md decision 62): null gives one row, an empty array none."""
         f = compile_expr(stage.expr, self.ctx)
-        name, ty = stage.name, stage.type
+        name, ty, limit = stage.name, stage.type, stage.limit
         for r in rows:
-            for element in expand_value(f(r)):
+            elements = expand_value(f(r))
+            for element in elements if limit is None else elements[:limit]:
                 out = dict(r)
                 out[name] = element if ty is Type.DYNAMIC else _element_of_type(element, ty)
                 yield out
@@ -309,8 +324,12 @@ class Engine:
 
     def new_aggs(self, stage: ir.Aggregate) -> list[_Agg]:
         time_fn = self._time_fn()
-        return [_Agg(a.fn, compile_expr(a.arg, self.ctx) if a.arg is not None else None, time_fn, a.percentile)
-                for a in stage.aggregations]
+        return [_Agg(a.fn, compile_expr(a.arg, self.ctx) if a.arg is not None else None, self._key_fn(a, time_fn),
+                     a.percentile) for a in stage.aggregations]
+
+    def _key_fn(self, a: ir.Aggregation, time_fn: Fn | None) -> Fn | None:
+        """What picks the row of an aggregation that reads one row: arg_max/arg_min's key, else the event time."""
+        return compile_expr(a.key, self.ctx) if a.key is not None else time_fn
 
     def partial_aggregate(
         self, stage: ir.Aggregate, rows: Iterable[Row]
@@ -326,8 +345,9 @@ class Engine:
     ) -> tuple[Callable[[Row], None], dict[tuple[Any, ...], tuple[tuple[Any, ...], list[_Agg]]]]:
         """A function adding one row to the running aggregates, and the groups it fills (partial_aggregate)."""
         by = self._group_fns(stage.by)
-        args = [(a, compile_expr(a.arg, self.ctx) if a.arg is not None else None) for a in stage.aggregations]
         time_fn = self._time_fn()
+        args = [(a, compile_expr(a.arg, self.ctx) if a.arg is not None else None, self._key_fn(a, time_fn))
+                for a in stage.aggregations]
         groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[_Agg]]] = {}
         # string keys (the usual case) are their own dict keys; other keys go through hashable(), which keeps
         # true apart from 1 and makes lists and objects usable as keys
@@ -343,7 +363,7 @@ class Engine:
                 g = groups.get(key)
             if g is None:
                 g = groups[key] = (tuple(f(r) for f in raw_fns),
-                                   [_Agg(a.fn, f, time_fn, a.percentile) for a, f in args])
+                                   [_Agg(a.fn, f, k, a.percentile) for a, f, k in args])
             for agg in g[1]:
                 agg.add(r)
 
@@ -363,15 +383,16 @@ class Engine:
 
     def event_aggregate(self, stage: ir.EventAggregate, rows: Iterable[Row]) -> Iterator[Row]:
         by = self._group_fns(stage.by)
-        args = [(a, compile_expr(a.arg, self.ctx) if a.arg is not None else None) for a in stage.aggregations]
         time_fn = self._time_fn()
+        args = [(a, compile_expr(a.arg, self.ctx) if a.arg is not None else None, self._key_fn(a, time_fn))
+                for a in stage.aggregations]
         held: list[tuple[tuple[Any, ...], Row]] = []
         groups: dict[tuple[Any, ...], list[_Agg]] = {}
         for r in rows:
             key = tuple(hashable(f(r)) for _, f in by)
             g = groups.get(key)
             if g is None:
-                g = groups[key] = [_Agg(a.fn, f, time_fn, a.percentile) for a, f in args]
+                g = groups[key] = [_Agg(a.fn, f, k, a.percentile) for a, f, k in args]
             for agg in g:
                 agg.add(r)
             held.append((key, r))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,6 +128,31 @@ def _array_length(v: Any) -> int | None:
     return len(v) if isinstance(v, list) else None
 
 
+def _parse_json(v: Any) -> Any:
+    """KQL parse_json of text: the JSON value it holds, else the text itself (docs/semantics.md decision 75)."""
+    if not isinstance(v, str):
+        return v  # null stays null; a value that is not text is used as it is
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
+def _indexof(v: Any, lookup: Any) -> int | None:
+    t, f = _str_arg(v), _str_arg(lookup)
+    if t is None or f is None:
+        return None
+    return t.find(f)
+
+
+def _indexof_regex(v: Any, pattern: Any) -> int | None:
+    t = _str_arg(v)
+    if t is None:
+        return None
+    m = _rx(str(pattern)).search(t)
+    return -1 if m is None else int(m.start())
+
+
 def _bin(v: Any, size: Any) -> Any:
     if v is None or size is None:
         return None
@@ -231,6 +257,9 @@ IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
     "replace_regex": _replace_regex,
     "extract": _extract,
     "array_length": _array_length,
+    "parse_json": _parse_json,
+    "indexof": _indexof,
+    "indexof_regex": _indexof_regex,
     "bin": _bin,
     "hourofday": _hourofday,
     "dayofweek": _dayofweek,

@@ -262,7 +262,8 @@ class KqlLowering:
         text = v.text if v.type == "dynamic" else f"pack_array({v.text})"
         kql_type = _EXPAND_KQL_TYPES[stage.type]
         typed = "" if kql_type == "dynamic" else f" to typeof({kql_type})"
-        self.emit(f"mv-expand {render_name(stage.name)} = {text}{typed}")
+        limit = "" if stage.limit is None else f" limit {stage.limit}"
+        self.emit(f"mv-expand {render_name(stage.name)} = {text}{typed}{limit}")
         self.scope.computed[stage.name] = kql_type
 
     def column_ref(self, name: str) -> str:
@@ -376,8 +377,38 @@ class KqlLowering:
                 out.append(f"{render_name(b.name)} = {text}")
         return out
 
+    def aggregations(self, aggs: tuple[ir.Aggregation, ...]) -> list[AggLowered]:
+        """Each aggregation lowered; arg_max/arg_min of one key are one call, so that every column they return is
+        read from the same row (decision 78): `arg_max(k, a, b)` over columns extended first, renamed after."""
+        out: list[AggLowered] = []
+        done: set[tuple[ir.AggFn, ir.Expr]] = set()
+        for a in aggs:
+            if a.key is None:
+                out.append(self.aggregation(a))
+                continue
+            group = (a.fn, a.key)
+            if group in done:
+                continue
+            done.add(group)
+            members = [x for x in aggs if x.key is not None and (x.fn, x.key) == group]
+            # the key and every value are columns first, and the outputs (named after them) are renamed after: the
+            # tuple form `(k, a) = arg_max(…)` names them too, but duckdb-kql keeps the source names there
+            key_value = self.value(a.key)
+            if key_value.type == "string" and not nullability.non_null(a.key, self.facts):
+                raise self.fail(f"{a.fn.value}() by text that may be missing: KQL compares it as \"\", the IR "
+                                "skips the row", a.key)
+            key = self.fresh("siemforge_key")
+            temps = [self.fresh("siemforge_arg") for _ in members]
+            # a row without a key gives no value, so that a group without one has none (KQL picks a row there)
+            values = [f"{t} = iff(isnull({key_value.text}), {_null_of(v.type)}, {v.text})"
+                      for t, x in zip(temps, members) if x.arg is not None for v in [self.value(x.arg)]]
+            self.emit("extend " + ", ".join([f"{key} = {key_value.text}", *values]))
+            out.append(AggLowered(f"{a.fn.value}({key}, {', '.join(temps)})",
+                                  [f"{render_name(x.name)} = {t}" for t, x in zip(temps, members)], [key, *temps]))
+        return out
+
     def aggregate(self, stage: ir.Aggregate) -> None:
-        aggs = [self.aggregation(a) for a in stage.aggregations]
+        aggs = self.aggregations(stage.aggregations)
         by = self.by_list(stage.by)
         by_types = {b.name: self.by_value(b.expr)[1] for b in stage.by}
         text = "summarize " + ", ".join(a.text for a in aggs)
@@ -397,6 +428,8 @@ class KqlLowering:
         self.lets.append(f"let {name} = {body};")
         self.lines = [name]
         temps = {a.name: self.fresh("siemforge_agg") for a in stage.aggregations}
+        if any(a.key is not None for a in stage.aggregations):
+            raise self.fail("arg_max()/arg_min() in eventstats: KQL has no per-row form of them here", stage)
         renamed = tuple(ir.Aggregation(temps[a.name], a.fn, a.arg, a.type) for a in stage.aggregations)
         aggs = [self.aggregation(a) for a in renamed]
         if not stage.by:  # one group, the whole table: each aggregate is one scalar (docs/semantics.md decision 42)
@@ -738,6 +771,11 @@ def may_be_null(e: ir.Expr, low: KqlLowering) -> bool:
     return False
 
 
+def _null_of(kql_type: str) -> str:
+    """KQL's null of a type (a string has none: "" is its missing value, decision 2)."""
+    return '""' if kql_type == "string" else f"{kql_type}(null)"
+
+
 def literal(v: object, t: Type) -> Lowered:
     if v is None:
         return Lowered("dynamic(null)", "dynamic", null=True)
@@ -889,6 +927,23 @@ def _from_epoch(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
     return Lowered(f"{e.fn}({low.cast(outs[0], 'real')})", "datetime")
 
 
+def _null_if_empty(low: KqlLowering, e: ir.Call, text: str, subjects: tuple[ir.Expr, ...]) -> Lowered:
+    """A KQL string is "" where the IR's is null (decision 2): the IR's null in, null out (decision 76)."""
+    empty = [f"isempty({low.text(x)})" for x in subjects if not nullability.non_null(x, low.facts)]
+    if not empty:
+        return Lowered(text, "long")
+    return Lowered(f"iff({' or '.join(empty)}, long(null), {text})", "long")
+
+
+def _indexof(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    return _null_if_empty(low, e, f"indexof({low.text(e.args[0])}, {low.text(e.args[1])})", e.args)
+
+
+def _indexof_regex(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    return _null_if_empty(low, e, f"indexof_regex({low.text(e.args[0])}, {_literal_regex(e, 1, low)})",
+                          e.args[:1])
+
+
 FUNCTIONS: dict[str, KqlCall] = {
     "isnull": _null_test,
     "isnotnull": _null_test,
@@ -907,6 +962,10 @@ FUNCTIONS: dict[str, KqlCall] = {
     # KQL's dayofweek is a timespan since Sunday; the IR's is 0..6
     "dayofweek": lambda low, e, outs: Lowered(f"toint(dayofweek({low.cast(outs[0], 'datetime')}) / 1d)", "long"),
     "datetime_diff": _datetime_diff,
+    # KQL's own parse_json of text (docs/semantics.md decision 75); of a dynamic value the IR has no call
+    "parse_json": _of_text("parse_json", "dynamic"),
+    "indexof": _indexof,
+    "indexof_regex": _indexof_regex,
     # documented for epoch numbers (docs/semantics.md decision 14)
     "unixtime_seconds_todatetime": _from_epoch,
     "unixtime_milliseconds_todatetime": _from_epoch,

@@ -195,7 +195,8 @@ class SplLowering:
                 self.json_text.discard(name)
 
     def extend(self, assigns: tuple[ir.Assignment, ...]) -> None:
-        json = {a.name for a in assigns if isinstance(a.expr, ir.Column) and self.json_location(a.expr) is not None}
+        json = {a.name for a in assigns if isinstance(a.expr, ir.Column) and self.json_location(a.expr) is not None
+                or _json_text_value(a.expr)}
         self.json_text = (self.json_text - {a.name for a in assigns}) | json
         direct = {a.name: where for a in assigns if (where := self.spath_into(a, assigns)) is not None}
         # parallel: compiler.lowering.parallel_extend
@@ -271,6 +272,12 @@ class SplLowering:
         where = self.json_location(st.expr) if isinstance(st.expr, ir.Column) else None
         if where is None and isinstance(st.expr, ir.Column) and not st.expr.path and st.expr.name in self.json_text:
             where = (st.expr.name, ())  # a computed column holding JSON text (not a multivalue field)
+        temps: list[str] = []
+        if where is None and _json_text_value(st.expr):  # JSON text computed here (parse_json, a path read from it)
+            text = self.fresh("json")
+            self.emit(f"eval {text}={self.as_value(self.value(st.expr))}")
+            where = (text, ())
+            temps.append(text)
         if where is None:
             raise self.fail("mv-expand on SPL reads a JSON array (a path into the event or into a column's JSON "
                             "text); this expression is not one", st.expr)
@@ -281,11 +288,13 @@ class SplLowering:
         empty = render_string_literal(r"^\s*(\[\s*\]|\{\s*\})\s*$")  # the JSON text of [] or {}
         self.emit(f"eval {count}=case(isnotnull({elements}), mvcount({elements}), isnull({value}), 1, "
                   f"match({value}, {empty}), 0, true(), 1)")
+        if st.limit is not None:
+            self.emit(f"eval {count}=min({count}, {st.limit})")
         self.emit(f"where {count}>0")
         self.emit(f"eval {index}=mvrange(0, {count})")
         self.emit(f"mvexpand {index}")
         self.emit(f"eval {render_field(st.name)}=if(isnotnull({elements}), mvindex({elements}, {index}), {value})")
-        self.drop([count, index])
+        self.drop([count, index, *temps])
         self.computed[st.name] = Type.DYNAMIC
         self.json_text.add(st.name)
 
@@ -295,7 +304,12 @@ class SplLowering:
         funcs: list[str] = []
         agg_fields: set[str] = set()  # the fields stats reads as they are (a key's fill must not change them)
         ranked: tuple[ir.Aggregation, str] | None = None  # a percentile: the aggregation and its value column
+        picks = self.arg_picks(command, aggs)  # arg_max/arg_min: the column each reads from the sorted rows
         for a in aggs:
+            if a.name in picks:
+                funcs.append(f"first({command_field(picks[a.name])}) AS {command_field(a.name)}")
+                agg_fields.add(picks[a.name])
+                continue
             if a.fn is ir.AggFn.PERCENTILE:  # docs/semantics.md decision 20: the nearest rank, by ranking the rows
                 if command != "stats" or len(aggs) != 1:
                     raise self.fail("a percentile is computed by ranking the rows (perc estimates; exactperc's "
@@ -321,6 +335,10 @@ class SplLowering:
             agg_fields.add(arg)
         if command == "stats":
             self.stats_keys(pre, funcs, agg_fields, aggs, by, ranked)
+            if picks:
+                null = render_string_literal(NULL_KEY)
+                self.emit("eval " + ", ".join(f"{render_field(n)}=if({render_field(n)}=={null}, null(), "
+                                              f"{render_field(n)})" for n in picks))
             return
         # eval is sequential: a key written under its own name must not be read by a later key of the same eval;
         # and eventstats keeps every row, so a computed key must not replace (or add) a column: such keys go
@@ -354,6 +372,38 @@ class SplLowering:
             self.drop([*(t for t, _ in temps), *arg_temps])
         if restore:
             self.emit(restore_null_keys(restore))
+
+    def arg_picks(self, command: str, aggs: tuple[ir.Aggregation, ...]) -> dict[str, str]:
+        """arg_max/arg_min (decision 78): the rows sorted by the key, largest (smallest) first, then each column is
+        `first()` of its value on rows that have a key — a null value sent as the null-key sentinel, so that every
+        column is read from the same (first) row, and made null again after stats."""
+        arg_aggs = [a for a in aggs if a.key is not None]
+        if not arg_aggs:
+            return {}
+        first = arg_aggs[0]
+        assert first.key is not None
+        if command != "stats":
+            raise self.fail("arg_max()/arg_min() in eventstats: the rows would be sorted by their key", first.key)
+        if any((a.fn, a.key) != (first.fn, first.key) for a in arg_aggs) or \
+                any(a.fn is ir.AggFn.PERCENTILE for a in aggs):
+            raise self.fail("one stats sorts its rows by one arg_max()/arg_min() key", first.key)
+        if first.key.type not in (Type.INT, Type.REAL, Type.DATETIME, Type.TIMESPAN):
+            raise self.fail(f"{first.fn.value}() by a {first.key.type}: Splunk's sort orders numeric text as "
+                            "numbers, so only numbers and times are compared as the IR does", first.key)
+        key = self.fresh("key")
+        null = render_string_literal(NULL_KEY)
+        picks: dict[str, str] = {}
+        evals = [f"{render_field(key)}=tonumber({self.as_value(self.value(first.key))})"]
+        for a in arg_aggs:
+            assert a.arg is not None
+            pick = self.fresh("pick")
+            v = self.as_value(self.value(a.arg))
+            evals.append(f"{render_field(pick)}=if(isnull({render_field(key)}), null(), "
+                         f"if(isnull({v}), {null}, {v}))")
+            picks[a.name] = pick
+        self.emit("eval " + ", ".join(evals))
+        self.emit(f"sort 0 {'-' if first.fn is ir.AggFn.ARG_MAX else '+'}{command_field(key)}")
+        return picks
 
     def stats_keys(self, pre: list[str], funcs: list[str], agg_fields: set[str], aggs: tuple[ir.Aggregation, ...],
                    by: tuple[ir.Assignment, ...], ranked: tuple[ir.Aggregation, str] | None) -> None:
@@ -703,6 +753,18 @@ class SplLowering:
         raise self.fail(f"no SPL for function {e.fn}()", e)
 
 
+def _json_text_value(e: ir.Expr) -> bool:
+    """An expression whose SPL value is JSON text spath can read: parse_json of text, a path read from JSON."""
+    match e:
+        case ir.Call(fn="parse_json"):
+            return True
+        case ir.Index(base=ir.Call(fn="split")):
+            return False
+        case ir.Index():
+            return True
+    return False
+
+
 def _false_on_null(e: ir.Expr) -> bool:
     """Whether a predicate is false whenever the values it reads are missing (a match, an equality, an order)."""
     match e:
@@ -805,6 +867,34 @@ def _extract(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) ->
              f"{render_string_literal(chr(92) + str(group.value))}), null())", type="string")
 
 
+def _index_of_match(subject: str, rx: str) -> Lowered:
+    """Where the first match of `rx` starts: the length of the shortest prefix a match follows (docs/semantics.md
+    decision 76); -1 without a match, null on null."""
+    prefix = render_string_literal(f"(?s)^(.*?)(?:{rx}).*$")
+    return Lowered(f"case(isnull({subject}), null(), match({subject}, {render_string_literal(rx)}), "
+                   f"len(replace({subject}, {prefix}, {render_string_literal(chr(92) + '1')})), true(), -1)",
+                   type="number")
+
+
+def _indexof(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
+    lookup = e.args[1]
+    if not (isinstance(lookup, ir.Literal) and isinstance(lookup.value, str)):
+        raise low.fail("indexof() needs a literal text to look up in SPL (it is found with a regex)", e)
+    return _index_of_match(f"tostring({t[0]})", pcre_escape(lookup.value))
+
+
+def _indexof_regex(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
+    pattern = e.args[1]
+    assert isinstance(pattern, ir.Literal)  # compiler/functions.py: a literal parameter
+    return _index_of_match(f"tostring({t[0]})", str(pattern.value))
+
+
+def _parse_json(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
+    """SPL holds a JSON value as its text, which spath reads paths of: parsing text is the text itself
+    (docs/semantics.md decision 75)."""
+    return Lowered(t[0], type="any")
+
+
 def _datetime_diff(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
     unit = e.args[0]
     assert isinstance(unit, ir.Literal)
@@ -870,6 +960,9 @@ FUNCTIONS: dict[str, SplCall] = {
     "replace_regex": _rename("replace", "string"),
     "extract": _extract,
     "array_length": _rename("mvcount", "number"),
+    "parse_json": _parse_json,
+    "indexof": _indexof,
+    "indexof_regex": _indexof_regex,
     "ago": lambda low, e, a, t: Lowered(f"(now() - {t[0]})", type="time"),
     "bin": _bin,
     # from epoch seconds: UTC whatever the searching user's time zone; `(n % k + k) % k` is n's remainder in 0…k-1

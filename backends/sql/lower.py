@@ -345,6 +345,8 @@ class SqlLowering:
             elements, kind = exp.Coalesce(this=v.e, expressions=[exp.Array(expressions=[exp.Null()])]), "text"
         else:
             elements = exp.Array(expressions=[v.e])
+        if stage.limit is not None:
+            elements = _fn("LIST_SLICE", elements, exp.Literal.number(1), exp.Literal.number(stage.limit))
         value: exp.Expr = exp.Unnest(expressions=[elements])
         self.push(exp.select(*self.keep({stage.name: value})).from_(self.prev()))
         self.scope[stage.name] = kind
@@ -369,7 +371,8 @@ class SqlLowering:
 
     def aggregate(self, stage: ir.Aggregate) -> None:
         keys = [(b.name, self.value(b.expr)) for b in stage.by]
-        aggs = [(a.name, self.aggregation(a, window=False)) for a in stage.aggregations]
+        aggs = [(a.name, self.aggregation(a, window=False) if a.key is None else
+                  self.arg_aggregation(a, stage.aggregations)) for a in stage.aggregations]
         sel = exp.select(*[exp.alias_(v.e, n, quoted=True) for n, v in keys],
                          *[exp.alias_(v.e, n, quoted=True) for n, v in aggs]).from_(self.prev())
         if keys:
@@ -381,6 +384,8 @@ class SqlLowering:
 
     def event_aggregate(self, stage: ir.EventAggregate) -> None:
         """Window aggregates over the rows' groups (PARTITION BY keeps null keys as a group of their own)."""
+        if any(a.key is not None for a in stage.aggregations):
+            raise self.fail("arg_max()/arg_min() per group of every row has no window form here", stage)
         part = [self.value(b.expr).e for b in stage.by]
         values = {}
         for a in stage.aggregations:
@@ -390,6 +395,27 @@ class SqlLowering:
         for n, (_, k) in values.items():
             self.scope[n] = k
             self.computed.add(n)
+
+    def arg_aggregation(self, a: ir.Aggregation, aggs: tuple[ir.Aggregation, ...]) -> Sql:
+        """arg_max/arg_min (decision 78): one struct of every column the same key picks, so that all are read from
+        one row (`ARG_MAX({'f0': a, 'f1': b}, key).f1`; MAX_BY on Spark); a null key is no candidate there too."""
+        assert a.key is not None and a.arg is not None
+        if self.dialect == "trino":
+            raise self.fail("arg_max()/arg_min(): Trino's max_by of a row needs the row's field types", a.arg)
+        members = [x for x in aggs if x.key is not None and (x.fn, x.key) == (a.fn, a.key)]
+        key = self.value(a.key)
+        if key.kind in ("json", "list"):
+            raise self.fail(f"{a.fn.value}() of a JSON value: SQL orders JSON differently", a.key)
+        fields, kind = [], "any"
+        for i, x in enumerate(members):
+            assert x.arg is not None
+            v = self.value(x.arg)
+            if x is a:
+                kind = v.kind
+            fields.append(exp.PropertyEQ(this=exp.to_identifier(f"f{i}"), expression=v.e))
+        cls = exp.ArgMax if a.fn is ir.AggFn.ARG_MAX else exp.ArgMin
+        picked = cls(this=exp.Struct(expressions=fields), expression=key.e)
+        return Sql(exp.Dot(this=picked, expression=exp.to_identifier(f"f{members.index(a)}")), kind)
 
     def aggregation(self, a: ir.Aggregation, *, window: bool) -> Sql:
         arg = self.value(a.arg) if a.arg is not None else None
@@ -1053,6 +1079,36 @@ def _extract(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
                                     true=found)]), "text")
 
 
+def _parse_json(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
+    """KQL's parse_json of text (docs/semantics.md decision 75): the JSON value, else the text as a JSON string.
+    DuckDB only: Spark and Trino have no test of JSON text that does not fail the query or give null."""
+    if low.dialect != "duckdb":
+        raise low.fail("parse_json() of text: this dialect cannot tell text that is not JSON from null", e)
+    t = low.text(a[0]).e
+    valid = _fn("JSON_VALID", t)
+    return Sql(exp.Case(ifs=[exp.If(this=valid, true=exp.cast(t.copy(), "JSON"))],
+                        default=_fn("TO_JSON", t.copy())), "json")
+
+
+def _indexof(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
+    """The 1-based position (0 when absent) minus one: -1 when absent; null on null (decision 76)."""
+    pos = exp.StrPosition(this=low.text(a[0]).e, substr=low.text(a[1]).e)
+    return Sql(exp.Sub(this=pos, expression=exp.Literal.number(1)), "int")
+
+
+def _indexof_regex(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
+    """The length of the shortest prefix a match follows (decision 76); -1 without a match."""
+    pattern = _literal_regex(low, e, 1)
+    subject = low.text(a[0]).e
+    prefix = exp.RegexpExtract(this=subject.copy(), expression=_lit(f"(?s)^(.*?)(?:{pattern})"),
+                               group=exp.Literal.number(1))
+    return Sql(exp.Case(ifs=[exp.If(this=exp.RegexpLike(this=subject, expression=_lit(pattern)),
+                                    true=exp.Length(this=prefix))],
+                        default=exp.Case(ifs=[exp.If(this=exp.Not(this=exp.Is(this=subject.copy(),
+                                                                                 expression=exp.Null())),
+                                                     true=exp.Literal.number(-1))])), "int")
+
+
 _UNIT_SECONDS = {"week": 604800, "day": 86400, "hour": 3600, "minute": 60, "second": 1}
 
 
@@ -1105,6 +1161,9 @@ FUNCTIONS: dict[str, SqlCall] = {
     "replace_regex": _replace_regex,
     "extract": _extract,
     "array_length": _array_length,
+    "parse_json": _parse_json,
+    "indexof": _indexof,
+    "indexof_regex": _indexof_regex,
     "now": lambda low, e, a: Sql(low.now_value(), "time"),
     "ago": lambda low, e, a: Sql(exp.Sub(this=low.now_value(), expression=a[0].e), "time"),
     "bin": _bin,
