@@ -1541,7 +1541,7 @@ ROWS = [
                      '| project-away RequestParametersJson'),
         'splunk': ('`cloudtrail`\n'
                    '| spath output=siemforge_path1 path=requestParameters.policyDocument\n'
-                   '| eval siemforge_val2=tostring(siemforge_path1)\n'
+                   '| eval siemforge_val2=siemforge_path1\n'
                    '| spath input=siemforge_val2 output=siemforge_path3 path=Statement\n'
                    '| eval s=siemforge_path3\n'
                    '| spath input=s output=siemforge_path4 path={}\n'
@@ -1551,9 +1551,8 @@ ROWS = [
                    '| mvexpand siemforge_index6\n'
                    '| eval s=if(isnotnull(siemforge_path4), mvindex(siemforge_path4, siemforge_index6), s)\n'
                    '| fields - siemforge_count5 siemforge_index6\n'
-                   '| spath input=s output=siemforge_path7 path=Action\n'
-                   '| eval a=tostring(siemforge_path7)\n'
-                   '| fields - siemforge_path1 siemforge_val2 siemforge_path3 siemforge_path4 siemforge_path7'),
+                   '| spath input=s output=a path=Action\n'
+                   '| fields - siemforge_path1 siemforge_val2 siemforge_path3 siemforge_path4'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'
@@ -2081,7 +2080,7 @@ ROWS = [
                      '| project-away siemforge_key_1, siemforge_arg_2, siemforge_arg_3'),
         'splunk': ('`cloudtrail`\n'
                    '| spath output=siemforge_path4 path=requestParameters.bucketName\n'
-                   '| eval siemforge_key1=tonumber(_time), siemforge_pick2=if(isnull(siemforge_key1), null(), if(isnull(_time), "__siemforge_null__", _time)), siemforge_pick3=if(isnull(siemforge_key1), null(), if(isnull(tostring(siemforge_path4)), "__siemforge_null__", tostring(siemforge_path4)))\n'
+                   '| eval siemforge_key1=tonumber(_time), siemforge_pick2=if(isnull(siemforge_key1), null(), if(isnull(_time), "__siemforge_null__", _time)), siemforge_pick3=if(isnull(siemforge_key1), null(), if(isnull(siemforge_path4), "__siemforge_null__", siemforge_path4))\n'
                    '| sort 0 +siemforge_key1\n'
                    '| stats first(siemforge_pick2) AS first first(siemforge_pick3) AS a\n'
                    '| eval first=if(first=="__siemforge_null__", null(), first), a=if(a=="__siemforge_null__", null(), a)'),
