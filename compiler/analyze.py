@@ -141,7 +141,66 @@ class Analyzer:
                 return [ir.Limit(n)], schema
             case s.ExpandStage():
                 return self.lower_expand(node, schema)
+            case s.JoinStage():
+                return self.lower_join(node, schema)
         raise AssertionError(node)
+
+    def lower_join(self, node: s.JoinStage, schema: Schema) -> tuple[list[ir.Stage], Schema]:
+        """`join kind=K (source | stages…) on a, $left.x == $right.y` (docs/semantics.md decision 70): the right side
+        is a pipeline of its own; its columns join the row, a name the left rows have suffixed as KQL does."""
+        from .api import compile_view, open_schema  # api compiles rules with this module
+        from .sources import builtin_sources
+
+        kinds = {k.value: k for k in ir.JoinKind}
+        kind = ir.JoinKind.INNERUNIQUE if node.kind is None else kinds.get(node.kind)
+        if kind is None:
+            raise self.fail(f"unknown join kind {node.kind!r}", node.kind_pos or node.pos,
+                            hint="kinds: " + ", ".join(kinds))
+        src = builtin_sources().get(node.source)
+        if src is None:
+            raise self.fail(f"unknown source {node.source!r}", node.source_pos,
+                            hint=_did_you_mean(node.source, builtin_sources()) or "the right side of a join starts "
+                            "with the source it reads: `join kind=inner (aws.cloudtrail | where …) on …`")
+        if src.view is not None:
+            view, cols, view_spans = compile_view(src.name)
+            self.spans.extend(view_spans)
+            start = Schema(dict(cols), False, src, src.time_column)
+            ref = ir.SourceRef(src.name, src.time_column, view)
+        else:
+            start, ref = open_schema(src), ir.SourceRef(src.name, src.time_column)
+        stages, right = self.lower_program(s.Program(node.stages), start)
+        keys: list[tuple[str, str]] = []
+        for left_name, right_name, pos in node.keys:
+            pair = []
+            for name, side, sch in ((left_name, "left", schema), (right_name, "right", right)):
+                if not self.known(name, sch):
+                    raise self.fail(f"the {side} side of the join has no column {name!r}", pos,
+                                    hint=_did_you_mean(name, sch.columns))
+                col = self.expr(s.Name(name, pos), sch)
+                if not isinstance(col, ir.Column) or col.path:
+                    raise self.fail(f"{name!r} is a derived field of the source, not a column: join on a column; "
+                                    f"`extend {name}_ = {name}` first", pos)
+                pair.append(col)
+            self.check_comparable(pair[0], pair[1], pos)
+            keys.append((pair[0].name, pair[1].name))
+        out = schema.copy()
+        outputs: list[tuple[str, str]] = []
+        types: list[Type] = []
+        if kind not in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI):
+            if right.open:
+                raise self.fail(f"the right side of a {kind.value} join gives the joined rows its columns, so it must "
+                                "say which: end it with `project` or `summarize`", node.source_pos)
+            for col, t in right.columns.items():
+                alias, n = col, 0
+                while self.known(alias, out):
+                    n += 1
+                    alias = f"{col}{n}"
+                out.columns[alias] = t
+                out.gone.pop(alias, None)
+                outputs.append((col, alias))
+                types.append(t)
+        right_pipeline = ir.Pipeline(ref, stages, None if right.open else tuple(right.columns.items()))
+        return [ir.Join(kind, right_pipeline, tuple(keys), tuple(outputs), tuple(types))], out
 
     def lower_expand(self, node: s.ExpandStage, schema: Schema) -> tuple[list[ir.Stage], Schema]:
         """`mv-expand Col` / `mv-expand Name = expr [to typeof(T)]`: the column becomes the array's element."""

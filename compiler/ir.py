@@ -353,7 +353,33 @@ class Expand:
     type: Type
 
 
-Stage = Union[Filter, Extend, Aggregate, EventAggregate, Lookup, Rename, Project, Sort, Limit, Expand]
+class JoinKind(enum.Enum):
+    INNER = "inner"  # every pair of a left row and a right row whose keys are equal
+    INNERUNIQUE = "innerunique"  # inner, after keeping one left row per key (KQL's default kind)
+    LEFTOUTER = "leftouter"  # inner, plus every left row with no match, its right columns null
+    LEFTSEMI = "leftsemi"  # the left rows that have a match, once each, with the left columns only
+    LEFTANTI = "leftanti"  # the left rows that have no match, with the left columns only
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Rows matched with the rows of another pipeline (KQL `join`, docs/semantics.md decision 70).
+
+    `right` is a whole pipeline (its own source, binding and stages) over the same logs. Keys pair a column of the
+    left rows with a column of the right rows; a pair matches when every key is equal — exactly, case-sensitive,
+    as `==` — and a null key matches nothing. `outputs` are the right columns the joined row gains, each under its
+    output name, which never names a column of the left rows (KQL: a right column whose name the left has is suffixed
+    `1`, `2`, …); empty for leftsemi/leftanti. Output order: left rows in order, each followed by its matches in the
+    right's order. innerunique keeps the first left row of each key (Kusto keeps an arbitrary one)."""
+
+    kind: JoinKind
+    right: Pipeline
+    keys: tuple[tuple[str, str], ...]  # (left column, right column)
+    outputs: tuple[tuple[str, str], ...]  # (right column, output column name)
+    types: tuple[Type, ...] = ()  # the outputs' types, one each
+
+
+Stage = Union[Filter, Extend, Aggregate, EventAggregate, Lookup, Rename, Project, Sort, Limit, Expand, Join]
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,6 +552,8 @@ def stage_exprs(stage: Stage) -> tuple[Expr, ...]:
             return tuple(k.expr for k in keys)
         case Expand(expr=e):
             return (e,)
+        case Join(keys=keys):
+            return tuple(Column(left, (), Type.ANY) for left, _ in keys)
     return ()
 
 
@@ -543,14 +571,22 @@ def assigned_names(stage: Stage) -> tuple[str, ...]:
             return tuple(new for _, new in rs)
         case Expand(name=n):
             return (n,)
+        case Join(outputs=outs):
+            return tuple(alias for _, alias in outs)
     return ()
+
+
+def has_join(pipeline: Pipeline) -> bool:
+    """Whether the pipeline joins another: it reads the logs twice, so its events cannot be streamed once."""
+    return any(isinstance(st, Join) for st in pipeline.stages)
 
 
 def reads_clock(pipeline: Pipeline) -> bool:
     """Whether the pipeline (or a view under its source, views over views too) calls now() or ago(): its result
     depends on when it runs."""
     return any(isinstance(e, Call) and e.fn in ("now", "ago") for st in pipeline.stages for x in stage_exprs(st)
-               for e in walk(x)) or (pipeline.source.view is not None and reads_clock(pipeline.source.view))
+               for e in walk(x)) or (pipeline.source.view is not None and reads_clock(pipeline.source.view)) or any(
+        isinstance(st, Join) and reads_clock(st.right) for st in pipeline.stages)
 
 
 def within_last(pipeline: Pipeline, span: timedelta) -> Pipeline:

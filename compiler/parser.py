@@ -265,6 +265,28 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return s.ExpandStage(name, items[0], None if tok is None else str(tok), _pos_of(meta),
                              None if tok is None else _pos_of(tok))
 
+    def join(self, meta, items):  # type: ignore[no-untyped-def]
+        kind = kind_pos = None
+        if isinstance(items[0], Token):
+            kind, kind_pos = str(items[0]), _pos_of(items[0])
+            items = items[1:]
+        source, source_pos = items[0]
+        stages = tuple(x for x in items[1:] if not isinstance(x, tuple))
+        keys = tuple(x for x in items[1:] if isinstance(x, tuple))
+        return s.JoinStage(kind, source, stages, keys, _pos_of(meta), kind_pos, source_pos)
+
+    def join_kind(self, meta, items):  # type: ignore[no-untyped-def]
+        return items[0]
+
+    def source_name(self, meta, items):  # type: ignore[no-untyped-def]
+        return ".".join(str(t) for t in items), _pos_of(meta)
+
+    def join_key_same(self, meta, items):  # type: ignore[no-untyped-def]
+        return items[0][0], items[0][0], _pos_of(meta)
+
+    def join_key_pair(self, meta, items):  # type: ignore[no-untyped-def]
+        return items[1][0], items[3][0], _pos_of(meta)
+
     # ------------------------------------------------------------- paths
     def path(self, meta, items):  # type: ignore[no-untyped-def]
         name, pos = items[0]

@@ -192,8 +192,19 @@ class ExpandStage:
     type_pos: Pos | None
 
 
+@dataclass(frozen=True, slots=True)
+class JoinStage:
+    kind: str | None  # None: no `kind=` (innerunique)
+    source: str
+    stages: tuple[StageNode, ...]
+    keys: tuple[tuple[str, str, Pos], ...]  # (left column, right column, position)
+    pos: Pos
+    kind_pos: Pos | None
+    source_pos: Pos
+
+
 StageNode = Union[
-    ExpandStage,
+    ExpandStage, JoinStage,
     Where, ExtendStage, Summarize, Eventstats, LookupStage, RenameStage, ProjectStage, SortStage, TakeStage
 ]
 

@@ -208,6 +208,7 @@ class _Agg:
 class Engine:
     ctx: Context
     lookup_overrides: dict[str, Path] = field(default_factory=dict)
+    events: list[Row] | None = None  # every event read, for a Join's right side (run_pipeline holds them)
 
     def run_stages(self, stages: tuple[ir.Stage, ...], rows: Iterable[Row], stats: list[StageStat]) -> Iterable[Row]:
         """Chain the stages; each stage's output is counted once (a stage's input is the previous output)."""
@@ -240,7 +241,48 @@ class Engine:
                 return self.limit(n, rows)
             case ir.Expand():
                 return self.expand(stage, rows)
+            case ir.Join():
+                return self.join(stage, rows)
         raise NotImplementedError(type(stage).__name__)
+
+    def join(self, stage: ir.Join, rows: Iterable[Row]) -> Iterator[Row]:
+        """docs/semantics.md decision 70: the right pipeline over the same events, matched on equal non-null keys."""
+        assert self.events is not None, "run_pipeline holds the events of a pipeline with a join"
+        right_rows, _ = run_pipeline(stage.right, (dict(ev) for ev in self.events), self.ctx.now,
+                                     self.lookup_overrides)
+        index: dict[tuple[Any, ...], list[Row]] = {}
+        for r in right_rows:
+            key = _join_key(r, [c for _, c in stage.keys])
+            if key is not None:
+                index.setdefault(key, []).append(r)
+        lefts = [c for c, _ in stage.keys]
+        kind = stage.kind
+        seen: set[tuple[Any, ...]] = set()
+        for row in rows:
+            key = _join_key(row, lefts)
+            matches = index.get(key, []) if key is not None else []
+            if kind is ir.JoinKind.LEFTSEMI:
+                if matches:
+                    yield row
+                continue
+            if kind is ir.JoinKind.LEFTANTI:
+                if not matches:
+                    yield row
+                continue
+            if kind is ir.JoinKind.INNERUNIQUE and key is not None:
+                if key in seen:
+                    continue
+                seen.add(key)
+            if not matches and kind is ir.JoinKind.LEFTOUTER:
+                out = dict(row)
+                for _, alias in stage.outputs:
+                    out[alias] = None
+                yield out
+            for m in matches:
+                out = dict(row)
+                for col, alias in stage.outputs:
+                    out[alias] = m.get(col)
+                yield out
 
     def expand(self, stage: ir.Expand, rows: Iterable[Row]) -> Iterator[Row]:
         """One row per element (docs/semantics.md decision 62): null gives one row, an empty array none."""
@@ -492,6 +534,25 @@ def _typed(v: str | None, t: Type) -> Any:
     return v
 
 
+def _join_key(row: Row, columns: list[str]) -> tuple[Any, ...] | None:
+    """A row's join key: its key columns' values, numbers by value and datetimes as instants; None when one is null
+    (a null key matches nothing)."""
+    out: list[Any] = []
+    for c in columns:
+        v = row.get(c)
+        if v is None:
+            return None
+        if isinstance(v, bool):
+            out.append(("\x00bool", v))
+        elif isinstance(v, (int, float)):
+            out.append(("\x00num", float(v)))
+        elif isinstance(v, datetime):
+            out.append(("\x00time", to_datetime(v)))
+        else:
+            out.append(hashable(v))
+    return tuple(out)
+
+
 def threshold_met(threshold: ir.Threshold, n: int) -> bool:
     return {
         ir.CmpOp.GT: n > threshold.value,
@@ -630,6 +691,10 @@ def run_pipeline(
     sdef = builtin_sources().get(base.name)
     ctx = Context(now, base.time_column, sdef.time_from if sdef is not None else None)
     rows: Iterable[Row] = events
+    held: list[Row] | None = None
+    if ir.has_join(pipeline):  # the right side reads the same events: hold them, each side reads copies
+        held = list(events)
+        rows = (dict(ev) for ev in held)
     if sdef is not None and sdef.records and not selected:  # only the records `records:` names (Windows, auditd, Azure)
         if any(sel.match for sel in sdef.records):
             stat = StageStat(f"records of source {sdef.name} (by " +
@@ -648,7 +713,7 @@ def run_pipeline(
             s.label = f"view {src.name}: {s.label}"
         stats.extend(view_stats)
         ctx = Context(now, src.time_column, None)  # the view's rows carry their time column already
-    return Engine(ctx, lookup_overrides).run_stages(pipeline.stages, rows, stats), stats
+    return Engine(ctx, lookup_overrides, held).run_stages(pipeline.stages, rows, stats), stats
 
 
 def _run_union(pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path],
