@@ -1,0 +1,140 @@
+"""Joins (issue 13; docs/semantics.md decision 70): the executor's meaning on hand-made events, each backend's text
+as a table (rule → expected output), and duckdb-kql running the emitted KQL to the executor's rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from siemforge.backends.executor.engine import run_rule
+from siemforge.backends.kql.lower import FEATURES as KQL
+from siemforge.backends.kql.lower import compile_kql
+from siemforge.compiler import ir
+from siemforge.compiler.api import compile_file
+from siemforge.compiler.lowering import base_binding
+from siemforge.compiler.types import Type
+
+import kql_engine
+from helpers import compile_rule
+
+HEAD = "title: t\nlogsource: {product: aws, service: cloudtrail}\n"
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+# who did what: two CreateUser by alice (duplicate left keys), one by bob, one with no identity (a null key);
+# alice and carol attach policies; an AttachUserPolicy with no identity must match nothing
+EVENTS = [
+    {"eventID": "1", "eventName": "CreateUser", "userIdentity": {"arn": "alice"}, "sourceIPAddress": "10.0.0.1"},
+    {"eventID": "2", "eventName": "CreateUser", "userIdentity": {"arn": "alice"}, "sourceIPAddress": "10.0.0.2"},
+    {"eventID": "3", "eventName": "CreateUser", "userIdentity": {"arn": "bob"}, "sourceIPAddress": "10.0.0.3"},
+    {"eventID": "4", "eventName": "CreateUser", "sourceIPAddress": "10.0.0.4"},
+    {"eventID": "5", "eventName": "AttachUserPolicy", "userIdentity": {"arn": "alice"}, "sourceIPAddress": "10.0.0.9"},
+    {"eventID": "6", "eventName": "AttachUserPolicy", "userIdentity": {"arn": "alice"}, "sourceIPAddress": "10.0.0.8"},
+    {"eventID": "7", "eventName": "AttachUserPolicy", "userIdentity": {"arn": "carol"}, "sourceIPAddress": "10.0.0.7"},
+    {"eventID": "8", "eventName": "AttachUserPolicy", "sourceIPAddress": "10.0.0.6"},
+]
+
+LEFT = 'where eventName == "CreateUser" | project eventID, who = userIdentity.arn'
+RIGHT_OPEN = '(aws.cloudtrail | where eventName == "AttachUserPolicy" | extend who = userIdentity.arn)'
+RIGHT = ('(aws.cloudtrail | where eventName == "AttachUserPolicy" '
+         '| project eventID, who = userIdentity.arn, ip = sourceIPAddress)')
+
+# (name, query, expected rows as (eventID, who, eventID1, who1) or eventID alone for semi/anti)
+EXECUTOR_ROWS = [
+    ("inner: every pair", f"{LEFT} | join kind=inner {RIGHT} on who",
+     [("1", "alice", "5", "alice"), ("1", "alice", "6", "alice"), ("2", "alice", "5", "alice"),
+      ("2", "alice", "6", "alice")]),
+    ("innerunique: one left row per key", f"{LEFT} | join {RIGHT} on who",
+     [("1", "alice", "5", "alice"), ("1", "alice", "6", "alice")]),
+    ("leftouter: unmatched left rows, right columns null", f"{LEFT} | join kind=leftouter {RIGHT} on who",
+     [("1", "alice", "5", "alice"), ("1", "alice", "6", "alice"), ("2", "alice", "5", "alice"),
+      ("2", "alice", "6", "alice"), ("3", "bob", None, None), ("4", None, None, None)]),
+    ("leftsemi: matched left rows once", f"{LEFT} | join kind=leftsemi {RIGHT_OPEN} on who", ["1", "2"]),
+    ("leftanti: unmatched left rows, a null key too", f"{LEFT} | join kind=leftanti {RIGHT_OPEN} on who",
+     ["3", "4"]),
+    ("$left.x == $right.y", f"{LEFT} | join kind=inner "
+     '(aws.cloudtrail | where eventName == "AttachUserPolicy" | summarize n = count() by actor = userIdentity.arn) '
+     "on $left.who == $right.actor", [("1", "alice", "alice", 2), ("2", "alice", "alice", 2)]),
+]
+
+
+def _logs(tmp_path: Path) -> Path:
+    logs = tmp_path / "e.ndjson"
+    logs.write_bytes(b"".join(orjson.dumps({"eventTime": "2024-06-01T11:00:00Z", **e}) + b"\n" for e in EVENTS))
+    return logs
+
+
+@pytest.mark.parametrize("name,query,expected", EXECUTOR_ROWS, ids=[r[0] for r in EXECUTOR_ROWS])
+def test_executor_join(name: str, query: str, expected: list[object], tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, HEAD + f"query: |\n  {query}\n")
+    rows = run_rule(rule, [_logs(tmp_path)], NOW, workers=1).rows
+    if expected and isinstance(expected[0], str):
+        assert [r["eventID"] for r in rows] == expected
+        assert all(set(r) == {"eventID", "who"} for r in rows)  # semi/anti: the left columns only
+    else:
+        names = [n for n, _ in rule.pipeline.columns][:4]
+        assert names in (["eventID", "who", "eventID1", "who1"], ["eventID", "who", "actor", "n"])
+        assert [tuple(r[n] for n in names) for r in rows] == expected
+
+
+def test_clashing_right_columns_are_suffixed(tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, HEAD + "query: |\n  project eventID, eventID1 = eventName\n"
+                        "  | join kind=inner (aws.cloudtrail | project eventID) on eventID\n")
+    assert [n for n, _ in rule.pipeline.columns] == ["eventID", "eventID1", "eventID2"]
+
+
+@pytest.mark.parametrize("query,message", [
+    ("join kind=outer (aws.cloudtrail | project eventID) on eventID", "unknown join kind 'outer'"),
+    ("join kind=inner (aws.nothing | project eventID) on eventID", "unknown source 'aws.nothing'"),
+    ("join kind=inner (aws.cloudtrail | where eventName == \"A\") on eventID", "must say which"),
+    ("join kind=inner (aws.cloudtrail | project x = eventID) on eventID", "the right side of the join has no column"),
+])
+def test_join_errors_name_the_place(query: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "rule.yml"
+    path.write_text(HEAD + f"query: |\n  {query}\n")
+    res = compile_file(path)
+    assert res.rule is None
+    d = res.diagnostics[0]
+    assert message in d.message and d.span is not None and d.span.line == 4
+
+
+KQL_ROWS = [
+    ("inner", f"{LEFT} | join kind=inner {RIGHT} on who",
+     'AWSCloudTrail\n| where EventName == "CreateUser"\n| extend who = UserIdentityArn\n'
+     '| project eventID = AwsEventId, who\n| join kind=inner (\n    AWSCloudTrail\n'
+     '    | where EventName == "AttachUserPolicy"\n    | extend who = UserIdentityArn, ip = SourceIpAddress\n'
+     '    | project eventID = AwsEventId, who, ip\n    | project eventID1 = eventID, who1 = who, ip\n'
+     '    | where isnotempty(who1)\n    ) on $left.who == $right.who1'),
+    ("leftanti, open right side, a table column key", 'where eventName == "CreateUser" '
+     '| join kind=leftanti (aws.cloudtrail | where eventName == "DeleteUser") on eventID',
+     'AWSCloudTrail\n| where EventName == "CreateUser"\n| join kind=leftanti (\n    AWSCloudTrail\n'
+     '    | where EventName == "DeleteUser"\n    | project eventID = AwsEventId\n'
+     '    | where isnotempty(eventID)\n    ) on $left.AwsEventId == $right.eventID'),
+]
+
+
+@pytest.mark.parametrize("name,query,expected", KQL_ROWS, ids=[r[0] for r in KQL_ROWS])
+def test_kql_join(name: str, query: str, expected: str, tmp_path: Path) -> None:
+    assert compile_kql(compile_rule(tmp_path, HEAD + f"query: |\n  {query}\n"), None) == expected
+
+
+def _empty_strings(rows: list[dict[str, object]], rule: ir.RuleIR) -> list[dict[str, object]]:
+    """A null string as Sentinel holds it: the empty string (docs/semantics.md decision 2)."""
+    strings = [n for n, t in rule.pipeline.columns or () if t is Type.STRING]
+    return [{**r, **{n: r.get(n) or "" for n in strings}} for r in rows]
+
+
+@pytest.mark.skipif(kql_engine.duckdb_kql is None, reason="duckdb-kql is not installed")
+@pytest.mark.parametrize("name,query,expected", EXECUTOR_ROWS, ids=[r[0] for r in EXECUTOR_ROWS])
+def test_duckdb_kql_runs_the_join_to_the_executors_rows(name: str, query: str, expected: object,
+                                                        tmp_path: Path) -> None:
+    logs = _logs(tmp_path)
+    rule = compile_rule(tmp_path, HEAD + f"query: |\n  {query}\n")
+    want = kql_engine.comparable(_empty_strings(run_rule(rule, [logs], NOW, workers=1).rows, rule), rule, "eventID")
+    binding = base_binding(rule, KQL)
+    assert binding is not None
+    got = kql_engine.run(kql_engine.connect(binding, [logs], {}), compile_kql(rule, None), NOW)
+    assert kql_engine.comparable(_empty_strings(got, rule), rule, "AwsEventId") == want
+    assert want
