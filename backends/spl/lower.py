@@ -178,6 +178,8 @@ class SplLowering:
                 self.emit(f"head {n}")
             case ir.Expand():
                 self.expand(st)
+            case ir.Join():
+                self.join(st)
             case _:
                 raise self.fail(f"no SPL for stage {type(st).__name__}")
         for name in ir.assigned_names(st):  # spath results taken from these columns' old values are stale
@@ -192,6 +194,60 @@ class SplLowering:
         self.emit("eval " + ", ".join(f"{render_field(n)}={self.as_value(v)}" for n, v in values))
         for a in assigns:
             self.computed[a.name] = a.expr.type
+
+    def join(self, st: ir.Join) -> None:
+        """`join type=inner|left max=0 keys [search …]` (docs/semantics.md decision 71). SPL matches fields of the
+        same name: the right side names its keys as the left's and its outputs as the IR does, and keeps no row
+        with a null key; innerunique dedups the left first; leftsemi/leftanti join with the right's distinct keys
+        (leftanti: a marker field, then the rows without it)."""
+        sub = replace(self.rule, pipeline=st.right)
+        bound = bind(sub, FEATURES, self.binding.name if self.binding is not None else None)
+        prefix = str(bound.binding.extra.get("search", "")) if bound.binding is not None else ""
+        low = SplLowering(sub, bound.binding, bound.stages, prefix, counter=self.counter)
+        semi = st.kind in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI)
+        lefts: list[str] = []
+        for left, _ in st.keys:
+            v = self.value(ir.Column(left, (), Type.ANY))
+            if v.field is None or v.field != left:
+                name = self.fresh("key")
+                self.emit(f"eval {render_field(name)}={v.text}")
+                lefts.append(name)
+            else:
+                lefts.append(left)
+        text = low.query()
+        evals: list[str] = []
+        for name, col in [*zip(lefts, (c for _, c in st.keys)), *((a, c) for c, a in st.outputs if a not in lefts)]:
+            v = low.value(ir.Column(col, (), Type.ANY))
+            if v.field != name:
+                evals.append(f"{render_field(name)}={v.text}")
+        self.counter = low.counter
+        keys = list(dict.fromkeys(lefts))
+        right_cols = [*keys, *(a for _, a in st.outputs if a not in keys)]
+        tail = [*low.pending, *(["eval " + ", ".join(evals)] if evals else []),
+                "where " + " AND ".join(f"isnotnull({render_field(k)})" for k in keys)]
+        marker = None
+        if semi:
+            tail.append("dedup " + " ".join(command_field(k) for k in keys))
+            if st.kind is ir.JoinKind.LEFTANTI:
+                marker = self.fresh("match")
+                self.live.pop(marker, None)
+                tail.append(f"eval {render_field(marker)}=1")
+                right_cols.append(marker)
+        tail.append("table " + " ".join(command_field(c) for c in right_cols))
+        if not text.startswith(("search ", "|")):
+            text = "search " + text
+        body = "\n".join([text, *("| " + c for c in tail)])
+        if st.kind is ir.JoinKind.INNERUNIQUE:
+            self.emit("dedup " + " ".join(command_field(k) for k in keys))
+        kind = "left" if st.kind in (ir.JoinKind.LEFTOUTER, ir.JoinKind.LEFTANTI) else "inner"
+        most = 1 if semi else 0
+        self.emit(f"join type={kind} max={most} " + " ".join(command_field(k) for k in keys) + "\n    ["
+                  + body.replace("\n", "\n     ") + "]")
+        if marker is not None:
+            self.emit(f"where isnull({render_field(marker)})")
+            self.emit(f"fields - {command_field(marker)}")
+        for col, alias in st.outputs:
+            self.computed[alias] = low.computed.get(col, Type.ANY)
 
     def expand(self, st: ir.Expand) -> None:
         """One row per element (docs/semantics.md decision 62). `spath a{}` reads the elements as a multivalue field
