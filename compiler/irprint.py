@@ -103,6 +103,12 @@ def format_stage(stage: ir.Stage) -> str:
             return f"limit {n}"
         case ir.Expand(name=n, expr=e, type=ty):
             return f"expand[null: one row, empty: none] {n}: {ty} = {format_expr(e)}[*]"
+        case ir.Join(kind=k, right=r, keys=keys, outputs=o):
+            on = ", ".join(f"{a} == right.{b}" for a, b in keys)
+            outs = ", ".join(c if c == a else f"{c} as {a}" for c, a in o)
+            right = format_pipeline(r, "    ").replace("\n", "\n  ")
+            return f"join[{k.value}, null keys match nothing] on {on}" + (f" output {outs}" if outs else "") + \
+                f"\n  right:\n  {right}"
     return repr(stage)
 
 
