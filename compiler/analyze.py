@@ -200,7 +200,7 @@ class Analyzer:
                 outputs.append((col, alias))
                 types.append(t)
         right_pipeline = ir.Pipeline(ref, stages, None if right.open else tuple(right.columns.items()))
-        return [ir.Join(kind, right_pipeline, tuple(keys), tuple(outputs), tuple(types))], out
+        return [ir.Join(kind, right_pipeline, tuple(keys), tuple(outputs), tuple(types), node.empty_keys_match)], out
 
     def lower_expand(self, node: s.ExpandStage, schema: Schema) -> tuple[list[ir.Stage], Schema]:
         """`mv-expand Col` / `mv-expand Name = expr [to typeof(T)]`: the column becomes the array's element."""

@@ -370,13 +370,16 @@ class Join:
     as `==` — and a null key matches nothing. `outputs` are the right columns the joined row gains, each under its
     output name, which never names a column of the left rows (KQL: a right column whose name the left has is suffixed
     `1`, `2`, …); empty for leftsemi/leftanti. Output order: left rows in order, each followed by its matches in the
-    right's order. innerunique keeps the first left row of each key (Kusto keeps an arbitrary one)."""
+    right's order. innerunique keeps the first left row of each key (Kusto keeps an arbitrary one).
+    `empty_keys_match` (`matchempty=true`): null and "" are one key value, which matches itself — KQL's meaning for
+    string keys, since a Kusto string is never null (an import of a KQL join says so)."""
 
     kind: JoinKind
     right: Pipeline
     keys: tuple[tuple[str, str], ...]  # (left column, right column)
     outputs: tuple[tuple[str, str], ...]  # (right column, output column name)
     types: tuple[Type, ...] = ()  # the outputs' types, one each
+    empty_keys_match: bool = False  # a null or empty-string key matches a null or empty-string key (KQL strings)
 
 
 Stage = Union[Filter, Extend, Aggregate, EventAggregate, Lookup, Rename, Project, Sort, Limit, Expand, Join]

@@ -107,7 +107,8 @@ def format_stage(stage: ir.Stage) -> str:
             on = ", ".join(f"{a} == right.{b}" for a, b in keys)
             outs = ", ".join(c if c == a else f"{c} as {a}" for c, a in o)
             right = format_pipeline(r, "    ").replace("\n", "\n  ")
-            return f"join[{k.value}, null keys match nothing] on {on}" + (f" output {outs}" if outs else "") + \
+            nulls = "null and empty keys match" if stage.empty_keys_match else "null keys match nothing"
+            return f"join[{k.value}, {nulls}] on {on}" + (f" output {outs}" if outs else "") + \
                 f"\n  right:\n  {right}"
     return repr(stage)
 

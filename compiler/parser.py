@@ -270,10 +270,20 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         if isinstance(items[0], Token):
             kind, kind_pos = str(items[0]), _pos_of(items[0])
             items = items[1:]
+        empty = False
+        if isinstance(items[0], bool):
+            empty = items[0]
+            items = items[1:]
         source, source_pos = items[0]
         stages = tuple(x for x in items[1:] if not isinstance(x, tuple))
         keys = tuple(x for x in items[1:] if isinstance(x, tuple))
-        return s.JoinStage(kind, source, stages, keys, _pos_of(meta), kind_pos, source_pos)
+        return s.JoinStage(kind, source, stages, keys, _pos_of(meta), kind_pos, source_pos, empty)
+
+    def join_empty_true(self, meta, items):  # type: ignore[no-untyped-def]
+        return True
+
+    def join_empty_false(self, meta, items):  # type: ignore[no-untyped-def]
+        return False
 
     def join_kind(self, meta, items):  # type: ignore[no-untyped-def]
         return items[0]

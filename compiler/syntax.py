@@ -201,6 +201,7 @@ class JoinStage:
     pos: Pos
     kind_pos: Pos | None
     source_pos: Pos
+    empty_keys_match: bool = False
 
 
 StageNode = Union[

@@ -55,6 +55,9 @@ EXECUTOR_ROWS = [
     ("leftsemi: matched left rows once", f"{LEFT} | join kind=leftsemi {RIGHT_OPEN} on who", ["1", "2"]),
     ("leftanti: unmatched left rows, a null key too", f"{LEFT} | join kind=leftanti {RIGHT_OPEN} on who",
      ["3", "4"]),
+    ("matchempty: a null key matches a null key (KQL strings)", f"{LEFT} | join kind=inner matchempty=true {RIGHT} on who",
+     [("1", "alice", "5", "alice"), ("1", "alice", "6", "alice"), ("2", "alice", "5", "alice"),
+      ("2", "alice", "6", "alice"), ("4", None, "8", None)]),
     ("$left.x == $right.y", f"{LEFT} | join kind=inner "
      '(aws.cloudtrail | where eventName == "AttachUserPolicy" | summarize n = count() by actor = userIdentity.arn) '
      "on $left.who == $right.actor", [("1", "alice", "alice", 2), ("2", "alice", "alice", 2)]),

@@ -251,15 +251,16 @@ class Engine:
         right_rows, _ = run_pipeline(stage.right, (dict(ev) for ev in self.events), self.ctx.now,
                                      self.lookup_overrides)
         index: dict[tuple[Any, ...], list[Row]] = {}
+        empty = stage.empty_keys_match
         for r in right_rows:
-            key = _join_key(r, [c for _, c in stage.keys])
+            key = _join_key(r, [c for _, c in stage.keys], empty)
             if key is not None:
                 index.setdefault(key, []).append(r)
         lefts = [c for c, _ in stage.keys]
         kind = stage.kind
         seen: set[tuple[Any, ...]] = set()
         for row in rows:
-            key = _join_key(row, lefts)
+            key = _join_key(row, lefts, empty)
             matches = index.get(key, []) if key is not None else []
             if kind is ir.JoinKind.LEFTSEMI:
                 if matches:
@@ -534,12 +535,15 @@ def _typed(v: str | None, t: Type) -> Any:
     return v
 
 
-def _join_key(row: Row, columns: list[str]) -> tuple[Any, ...] | None:
+def _join_key(row: Row, columns: list[str], empty_matches: bool = False) -> tuple[Any, ...] | None:
     """A row's join key: its key columns' values, numbers by value and datetimes as instants; None when one is null
-    (a null key matches nothing)."""
+    (a null key matches nothing), unless `empty_matches`: then null and "" are one value."""
     out: list[Any] = []
     for c in columns:
         v = row.get(c)
+        if empty_matches and v in (None, ""):
+            out.append("")
+            continue
         if v is None:
             return None
         if isinstance(v, bool):

@@ -295,7 +295,10 @@ class KqlLowering:
             ty = types.get(col) or low.column_type(col)
             if ty == "dynamic":
                 raise self.fail(f"join key {col!r} is dynamic on the right side: Kusto joins on scalar values")
-            body.append(f"| where isnotempty({render_name(name)})")
+            if stage.empty_keys_match and ty != "string":
+                raise self.fail(f"join key {col!r} is a {ty}: an empty key matches itself only among strings here")
+            if not stage.empty_keys_match:  # an empty Kusto string matches itself; an IR null matches nothing
+                body.append(f"| where isnotempty({render_name(name)})")
         lefts: list[str] = []
         temps: list[str] = []
         for left, _ in stage.keys:

@@ -203,28 +203,39 @@ class SplLowering:
         sub = replace(self.rule, pipeline=st.right)
         bound = bind(sub, FEATURES, self.binding.name if self.binding is not None else None)
         prefix = str(bound.binding.extra.get("search", "")) if bound.binding is not None else ""
-        low = SplLowering(sub, bound.binding, bound.stages, prefix, counter=self.counter)
         semi = st.kind in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI)
+        empty = st.empty_keys_match  # null and "" one key: both sides read it as NULL_KEY (decision 71)
+        sentinel = render_string_literal(NULL_KEY)
+
+        def key_text(v: Lowered) -> str:
+            return f'if(isnull({v.text}) OR {v.text}=="", {sentinel}, {v.text})' if empty else v.text
+
         lefts: list[str] = []
         for left, _ in st.keys:
             v = self.value(ir.Column(left, (), Type.ANY))
-            if v.field is None or v.field != left:
+            if v.field is None or v.field != left or empty:
                 name = self.fresh("key")
-                self.emit(f"eval {render_field(name)}={v.text}")
+                self.emit(f"eval {render_field(name)}={key_text(v)}")
                 lefts.append(name)
             else:
                 lefts.append(left)
+        low = SplLowering(sub, bound.binding, bound.stages, prefix, counter=self.counter)
         text = low.query()
         evals: list[str] = []
-        for name, col in [*zip(lefts, (c for _, c in st.keys)), *((a, c) for c, a in st.outputs if a not in lefts)]:
+        for name, col in zip(lefts, (c for _, c in st.keys)):
             v = low.value(ir.Column(col, (), Type.ANY))
-            if v.field != name:
+            if v.field != name or empty:
+                evals.append(f"{render_field(name)}={key_text(v)}")
+        for col, name in st.outputs:
+            v = low.value(ir.Column(col, (), Type.ANY))
+            if name not in lefts and v.field != name:
                 evals.append(f"{render_field(name)}={v.text}")
         self.counter = low.counter
         keys = list(dict.fromkeys(lefts))
         right_cols = [*keys, *(a for _, a in st.outputs if a not in keys)]
-        tail = [*low.pending, *(["eval " + ", ".join(evals)] if evals else []),
-                "where " + " AND ".join(f"isnotnull({render_field(k)})" for k in keys)]
+        tail = [*low.pending, *(["eval " + ", ".join(evals)] if evals else [])]
+        if not empty:
+            tail.append("where " + " AND ".join(f"isnotnull({render_field(k)})" for k in keys))
         marker = None
         if semi:
             tail.append("dedup " + " ".join(command_field(k) for k in keys))

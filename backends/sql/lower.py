@@ -359,8 +359,14 @@ class SqlLowering:
             self.push(exp.select(*[_col(c) for c in self.scope]).from_(ranked.subquery())
                       .where(exp.EQ(this=_col("siemforge_first"), expression=exp.Literal.number(1))))
             left_rows = self.prev()
-        on = exp.and_(*[exp.EQ(this=exp.column(left, left_alias, quoted=True),
-                               expression=exp.column(col, right_alias, quoted=True)) for left, col in stage.keys])
+        def side(name: str, alias: str) -> exp.Expr:
+            col = exp.column(name, alias, quoted=True)
+            if stage.empty_keys_match:  # null and '' are one key (decision 72): both read as ''
+                return exp.Coalesce(this=exp.cast(col, "VARCHAR"), expressions=[_lit("")])
+            return col
+
+        on = exp.and_(*[exp.EQ(this=side(left, left_alias), expression=side(col, right_alias))
+                        for left, col in stage.keys])
         left_table = exp.alias_(left_rows, left_alias, table=True)
         if stage.kind in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI):
             probe: exp.Expr = exp.Exists(this=exp.select(exp.Literal.number(1)).from_(
