@@ -169,20 +169,22 @@ class Analyzer:
         else:
             start, ref = open_schema(src), ir.SourceRef(src.name, src.time_column)
         stages, right = self.lower_program(s.Program(node.stages), start)
-        keys: list[tuple[str, str]] = []
-        for left_name, right_name, pos in node.keys:
-            pair = []
-            for name, side, sch in ((left_name, "left", schema), (right_name, "right", right)):
-                if not self.known(name, sch):
-                    raise self.fail(f"the {side} side of the join has no column {name!r}", pos,
-                                    hint=_did_you_mean(name, sch.columns))
-                col = self.expr(s.Name(name, pos), sch)
-                if not isinstance(col, ir.Column) or col.path:
-                    raise self.fail(f"{name!r} is a derived field of the source, not a column: join on a column; "
-                                    f"`extend {name}_ = {name}` first", pos)
-                pair.append(col)
-            self.check_comparable(pair[0], pair[1], pos)
-            keys.append((pair[0].name, pair[1].name))
+        keys: list[tuple[ir.Expr, str]] = []
+        for left_node, right_name, pos in node.keys:
+            left_root = _names_in(left_node)[0].name
+            if not self.known(left_root, schema):
+                raise self.fail(f"the left side of the join has no column {left_root!r}", pos,
+                                hint=_did_you_mean(left_root, schema.columns))
+            left = self.expr(left_node, schema)
+            if not self.known(right_name, right):
+                raise self.fail(f"the right side of the join has no column {right_name!r}", pos,
+                                hint=_did_you_mean(right_name, right.columns))
+            col = self.expr(s.Name(right_name, pos), right)
+            if not isinstance(col, ir.Column) or col.path:
+                raise self.fail(f"{right_name!r} is a derived field of the source, not a column: the right side "
+                                f"joins on a column; `extend {right_name}_ = {right_name}` there first", pos)
+            self.check_comparable(left, col, pos)
+            keys.append((left, col.name))
         out = schema.copy()
         outputs: list[tuple[str, str]] = []
         types: list[Type] = []
@@ -190,14 +192,14 @@ class Analyzer:
             if right.open:
                 raise self.fail(f"the right side of a {kind.value} join gives the joined rows its columns, so it must "
                                 "say which: end it with `project` or `summarize`", node.source_pos)
-            for col, t in right.columns.items():
-                alias, n = col, 0
+            for rcol, t in right.columns.items():
+                alias, n = rcol, 0
                 while self.known(alias, out):
                     n += 1
-                    alias = f"{col}{n}"
+                    alias = f"{rcol}{n}"
                 out.columns[alias] = t
                 out.gone.pop(alias, None)
-                outputs.append((col, alias))
+                outputs.append((rcol, alias))
                 types.append(t)
         right_pipeline = ir.Pipeline(ref, stages, None if right.open else tuple(right.columns.items()))
         return [ir.Join(kind, right_pipeline, tuple(keys), tuple(outputs), tuple(types), node.empty_keys_match)], out

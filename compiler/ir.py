@@ -365,18 +365,19 @@ class JoinKind(enum.Enum):
 class Join:
     """Rows matched with the rows of another pipeline (KQL `join`, docs/semantics.md decision 70).
 
-    `right` is a whole pipeline (its own source, binding and stages) over the same logs. Keys pair a column of the
-    left rows with a column of the right rows; a pair matches when every key is equal — exactly, case-sensitive,
-    as `==` — and a null key matches nothing. `outputs` are the right columns the joined row gains, each under its
-    output name, which never names a column of the left rows (KQL: a right column whose name the left has is suffixed
-    `1`, `2`, …); empty for leftsemi/leftanti. Output order: left rows in order, each followed by its matches in the
-    right's order. innerunique keeps the first left row of each key (Kusto keeps an arbitrary one).
+    `right` is a whole pipeline (its own source, binding and stages) over the same logs. Keys pair a field of the
+    left rows (a column, or a path into one) with a column of the right rows; a pair matches when every key is
+    equal — exactly, case-sensitive, as `==` — and a null key matches nothing. `outputs` are the right columns the
+    joined row gains, each under its output name, which never names a column of the left rows (KQL: a right column
+    whose name the left has is suffixed `1`, `2`, …); empty for leftsemi/leftanti. Output order: left rows in order,
+    each followed by its matches in the right's order. innerunique keeps one left row of each key: which one is left
+    open (Kusto keeps an arbitrary one; the executor the first).
     `empty_keys_match` (`matchempty=true`): null and "" are one key value, which matches itself — KQL's meaning for
     string keys, since a Kusto string is never null (an import of a KQL join says so)."""
 
     kind: JoinKind
     right: Pipeline
-    keys: tuple[tuple[str, str], ...]  # (left column, right column)
+    keys: tuple[tuple[Expr, str], ...]  # (left row expression: a column or a path into one, right column)
     outputs: tuple[tuple[str, str], ...]  # (right column, output column name)
     types: tuple[Type, ...] = ()  # the outputs' types, one each
     empty_keys_match: bool = False  # a null or empty-string key matches a null or empty-string key (KQL strings)
@@ -556,7 +557,7 @@ def stage_exprs(stage: Stage) -> tuple[Expr, ...]:
         case Expand(expr=e):
             return (e,)
         case Join(keys=keys):
-            return tuple(Column(left, (), Type.ANY) for left, _ in keys)
+            return tuple(left for left, _ in keys)
     return ()
 
 

@@ -150,7 +150,8 @@ def step(facts: Facts, stage: ir.Stage) -> Facts:
             kept = facts.without(alias for _, alias in outs)
             if kind in (ir.JoinKind.LEFTOUTER, ir.JoinKind.LEFTANTI):
                 return kept
-            return Facts(kept.non_null | {(left, ()) for left, _ in keys}, kept.constant)
+            return Facts(kept.non_null | {(left.name, left.path) for left, _ in keys if isinstance(left, ir.Column)},
+                         kept.constant)
     return facts  # sort, limit: the same rows
 
 

@@ -292,10 +292,11 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return ".".join(str(t) for t in items), _pos_of(meta)
 
     def join_key_same(self, meta, items):  # type: ignore[no-untyped-def]
-        return items[0][0], items[0][0], _pos_of(meta)
+        name, pos = items[0]
+        return s.Name(name, pos), name, _pos_of(meta)
 
     def join_key_pair(self, meta, items):  # type: ignore[no-untyped-def]
-        return items[1][0], items[3][0], _pos_of(meta)
+        return items[1], items[3][0], _pos_of(meta)
 
     # ------------------------------------------------------------- paths
     def path(self, meta, items):  # type: ignore[no-untyped-def]

@@ -197,7 +197,7 @@ class JoinStage:
     kind: str | None  # None: no `kind=` (innerunique)
     source: str
     stages: tuple[StageNode, ...]
-    keys: tuple[tuple[str, str, Pos], ...]  # (left column, right column, position)
+    keys: tuple[tuple[Node, str, Pos], ...]  # (left path, right column, position)
     pos: Pos
     kind_pos: Pos | None
     source_pos: Pos

@@ -347,8 +347,10 @@ class Translator:
         assert self.binding is not None
         kind = "innerunique"
         parts = list(op.children)
-        if isinstance(parts[0], Tree) and parts[0].data == "join_kind":
-            tok = parts.pop(0).children[0]
+        first = parts[0]
+        if isinstance(first, Tree) and first.data == "join_kind":
+            parts.pop(0)
+            tok = first.children[0]
             kind = str(tok)
             if kind not in JOIN_KINDS:
                 raise _refuse(f"join kind={kind}", tok)
@@ -400,8 +402,8 @@ class Translator:
             else:
                 left_col, right_col = str(cond.children[1]), str(cond.children[3])
             lv = self.column(left_col, cond, scope)
-            if lv.json_text or not re.fullmatch(r"[A-Za-z_]\w*", lv.text):
-                raise _refuse(f"join key {left_col}: a nested field of the table's rows (extend it first)", cond)
+            if lv.json_text or not _is_path_text(lv.text) or "[" in lv.text:
+                raise _refuse(f"join key {left_col}: not a field of the left rows", cond)
             if rscope.closed is not None:
                 if right_col not in rscope.closed:
                     raise _refuse(f"join key {right_col}, not a column of the right side", cond)

@@ -199,3 +199,60 @@ def test_duckdb_sql_runs_the_join_to_the_executors_rows(name: str, query: str, e
     want = kql_engine.comparable(run_rule(rule, [logs], NOW, workers=1).rows, rule, "eventID")
     got = kql_engine.comparable(run_duckdb(rule, [logs], now=NOW), rule, "eventID")
     assert _engine_rows(name, got) == _engine_rows(name, want)
+
+
+# ------------------------------------------------------------------------------------------ the KQL importer
+IMPORT_ROWS = [
+    ("materialize, no kind= (innerunique), a clashing right column renamed as Kusto names it",
+     "let A = materialize(AWSCloudTrail | where EventName == 'CreateUser' | project EventName, Who = UserIdentityArn);\n"
+     "A | join (AWSCloudTrail | summarize N = count() by Who = UserIdentityArn) on Who",
+     "where eventName == 'CreateUser'\n| project EventName_ = eventName, Who = userIdentity.arn\n"
+     "| join kind=innerunique matchempty=true (aws.cloudtrail\n    | summarize N = count()\n"
+     "        by Who = userIdentity.arn\n    | rename Who1 = Who)\n    on $left.Who == $right.Who1"),
+    ("$left.x == $right.y, a let by name, time windows kept as filters on each side",
+     "let R = AWSCloudTrail | where TimeGenerated >= ago(1d) | distinct Token = UserIdentityAccessKeyId;\n"
+     "AWSCloudTrail | where TimeGenerated >= ago(2d) | join kind=leftsemi R on $left.UserIdentityAccessKeyId == "
+     "$right.Token",
+     "where _time >= ago(2d)\n| join kind=leftsemi matchempty=true (aws.cloudtrail\n    | where _time >= ago(1d)\n"
+     "    | summarize by Token = userIdentity.accessKeyId)\n    on $left.userIdentity.accessKeyId == $right.Token"),
+]
+
+
+@pytest.mark.parametrize("name,kql,expected", IMPORT_ROWS, ids=[r[0] for r in IMPORT_ROWS])
+def test_kql_import_of_a_join(name: str, kql: str, expected: str) -> None:
+    from siemforge.importers.kql import translate
+
+    t = translate(kql)
+    assert t.body(kql) == expected
+    assert t.lookback is None  # a query with a join keeps its windows where they are
+
+
+@pytest.mark.parametrize("kql,reason", [
+    ("AWSCloudTrail | join kind=fullouter (AWSCloudTrail | distinct EventName) on EventName", "join kind=fullouter"),
+    ("AWSCloudTrail | join kind=inner (AWSCloudTrail) on EventName", "keeps the table's columns"),
+])
+def test_kql_import_refuses_a_join_it_cannot_say(kql: str, reason: str) -> None:
+    from siemforge.importers.kql import Refusal, translate
+
+    with pytest.raises(Refusal) as exc:
+        translate(kql)
+    assert reason in exc.value.reason and exc.value.line == 1
+
+
+@pytest.mark.skipif(kql_engine.duckdb_kql is None, reason="duckdb-kql is not installed")
+@pytest.mark.parametrize("name,kql,expected", IMPORT_ROWS, ids=[r[0] for r in IMPORT_ROWS])
+def test_imported_join_gives_the_original_kqls_rows(name: str, kql: str, expected: str, tmp_path: Path) -> None:
+    """The original KQL and the KQL compiled from its import, both run by duckdb-kql over the same rows."""
+    logs = tmp_path / "e.ndjson"
+    events = [{**e, "userIdentity": {**e.get("userIdentity", {}), "accessKeyId": f"K{int(e['eventID']) % 3}"}}
+              for e in EVENTS]
+    logs.write_bytes(b"".join(orjson.dumps({"eventTime": "2024-06-01T11:00:00Z", **e}) + b"\n" for e in events))
+    rule = compile_rule(tmp_path, HEAD + "query: |\n  " + expected.replace("\n", "\n  ") + "\n")
+    binding = base_binding(rule, KQL)
+    assert binding is not None
+    con = kql_engine.connect(binding, [logs], {})
+    want = kql_engine.run(con, kql, NOW)
+    got = kql_engine.run(con, compile_kql(rule, None), NOW)
+    assert len(got) == len(want) > 0
+    mine = run_rule(rule, [logs], NOW, workers=1).rows
+    assert len(mine) == len(want)

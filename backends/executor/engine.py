@@ -256,11 +256,11 @@ class Engine:
             key = _join_key(r, [c for _, c in stage.keys], empty)
             if key is not None:
                 index.setdefault(key, []).append(r)
-        lefts = [c for c, _ in stage.keys]
+        lefts = [compile_expr(e, self.ctx) for e, _ in stage.keys]
         kind = stage.kind
         seen: set[tuple[Any, ...]] = set()
         for row in rows:
-            key = _join_key(row, lefts, empty)
+            key = _join_key({i: f(row) for i, f in enumerate(lefts)}, list(range(len(lefts))), empty)
             matches = index.get(key, []) if key is not None else []
             if kind is ir.JoinKind.LEFTSEMI:
                 if matches:
@@ -535,7 +535,7 @@ def _typed(v: str | None, t: Type) -> Any:
     return v
 
 
-def _join_key(row: Row, columns: list[str], empty_matches: bool = False) -> tuple[Any, ...] | None:
+def _join_key(row: dict[Any, Any], columns: list[Any], empty_matches: bool = False) -> tuple[Any, ...] | None:
     """A row's join key: its key columns' values, numbers by value and datetimes as instants; None when one is null
     (a null key matches nothing), unless `empty_matches`: then null and "" are one value."""
     out: list[Any] = []

@@ -302,9 +302,9 @@ class KqlLowering:
         lefts: list[str] = []
         temps: list[str] = []
         for left, _ in stage.keys:
-            v = self.value(ir.Column(left, (), Type.ANY))
+            v = self.value(left)
             if v.type == "dynamic":
-                raise self.fail(f"join key {left!r} is dynamic: Kusto joins on scalar values")
+                raise self.fail("this join key is dynamic: Kusto joins on scalar values", left)
             if v.field is not None:
                 lefts.append(render_name(v.field))
             else:

@@ -212,13 +212,15 @@ class SplLowering:
 
         lefts: list[str] = []
         for left, _ in st.keys:
-            v = self.value(ir.Column(left, (), Type.ANY))
-            if v.field is None or v.field != left or empty:
+            v = self.value(left)
+            plain = isinstance(left, ir.Column) and not left.path and v.field == left.name
+            if not plain or empty:
                 name = self.fresh("key")
                 self.emit(f"eval {render_field(name)}={key_text(v)}")
                 lefts.append(name)
             else:
-                lefts.append(left)
+                assert v.field is not None
+                lefts.append(v.field)
         low = SplLowering(sub, bound.binding, bound.stages, prefix, counter=self.counter)
         text = low.query()
         evals: list[str] = []
