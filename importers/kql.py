@@ -51,6 +51,11 @@ def parse(text: str) -> Tree[Token]:
         op = list(re.finditer(r"\|\s*([A-Za-z][\w-]*)", text[:pos]))
         if op and inside and text.rfind("(", 0, pos) > op[-1].end() and op[-1].group(1) in UNSUPPORTED:
             raise Refusal(f"operator {op[-1].group(1)}", *_line_column(text, op[-1].start(1))) from None
+        if inside == "externaldata":  # before the syntax: say why no grammar would help
+            at = text.rfind("externaldata", 0, pos)
+            raise Refusal("externaldata(…): a table read from a URL when the query runs; a rule reads logs and the "
+                          "lookup tables shipped with it (a lookup is the closest: download the table into one)",
+                          *_line_column(text, at)) from None
         if inside:
             near = f" inside {inside}(…)"
         elif isinstance(exc, lark.UnexpectedToken):

@@ -258,7 +258,7 @@ class KqlLowering:
                 raise self.fail(f"no KQL for stage {type(stage).__name__}")
 
     def join(self, stage: ir.Join) -> None:
-        """`join kind=K (right) on $left.a == $right.b` (docs/semantics.md decision 70). The right side ends with a
+        """`join kind=K (right) on $left.a == $right.b` (docs/semantics.md decision 71). The right side ends with a
         `project` naming its columns as the IR's outputs, so Kusto never renames one itself; a right key that may be
         empty is kept out first (an IR null key matches nothing, an empty Kusto string matches another)."""
         sub = replace(self.rule, pipeline=stage.right)
