@@ -356,9 +356,10 @@ class SqlLowering:
                 raise self.fail(f"join key {col!r} is JSON on the right side: SQL joins on scalar values")
         left_alias, right_alias = self.name(), self.name()
         if stage.kind is ir.JoinKind.INNERUNIQUE:
-            order = [exp.Ordered(this=_col(ROW_ORDER))] if self.ordered else []
+            # any row of a key (decision 70); Spark wants the window ordered, so by the keys when nothing else
+            order = [_col(ROW_ORDER)] if self.ordered else [_col(k) for k in temps]
             first = exp.Window(this=exp.RowNumber(), partition_by=[_col(k) for k in temps],
-                               order=exp.Order(expressions=order) if order else None)
+                               order=exp.Order(expressions=[exp.Ordered(this=o) for o in order]))
             ranked = exp.select(exp.Star(), exp.alias_(first, "siemforge_first", quoted=True)).from_(left_rows)
             self.push(exp.select(*[_col(c) for c in [*self.scope, *temps]]).from_(ranked.subquery())
                       .where(exp.EQ(this=_col("siemforge_first"), expression=exp.Literal.number(1))))
