@@ -296,7 +296,9 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return s.Name(name, pos), name, _pos_of(meta)
 
     def join_key_pair(self, meta, items):  # type: ignore[no-untyped-def]
-        return items[1], items[3][0], _pos_of(meta)
+        if str(items[2]) != "==":
+            raise _LiteralError(f"a join key pair is `$left.a == $right.b`, not `{items[2]}`", items[2])
+        return items[1], items[4][0], _pos_of(meta)
 
     # ------------------------------------------------------------- paths
     def path(self, meta, items):  # type: ignore[no-untyped-def]
