@@ -256,3 +256,19 @@ def test_imported_join_gives_the_original_kqls_rows(name: str, kql: str, expecte
     assert len(got) == len(want) > 0
     mine = run_rule(rule, [logs], NOW, workers=1).rows
     assert len(mine) == len(want)
+
+
+@pytest.mark.slow
+def test_spark_runs_every_join_to_the_executors_rows(tmp_path: Path) -> None:
+    """Spark SQL (local mode, ~40 s for the table): the same rows as the executor for every kind."""
+    pytest.importorskip("pyspark")
+    from siemforge.backends.sql.spark_run import run_spark
+
+    for i, (name, query, _) in enumerate(EXECUTOR_ROWS):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        logs = _logs(folder)
+        rule = compile_rule(folder, HEAD + f"query: |\n  {query}\n")
+        want = kql_engine.comparable(run_rule(rule, [logs], NOW, workers=1).rows, rule, "eventID")
+        got = kql_engine.comparable(run_spark(rule, [logs], now=NOW), rule, "eventID")
+        assert _engine_rows(name, got) == _engine_rows(name, want), name
