@@ -208,7 +208,8 @@ class _Agg:
 class Engine:
     ctx: Context
     lookup_overrides: dict[str, Path] = field(default_factory=dict)
-    events: list[Row] | None = None  # every event read, for a Join's right side (run_pipeline holds them)
+    # the events again, for a Join's right side: the log files read anew, or the events run_pipeline holds
+    events: Callable[[], Iterable[Row]] | None = None
 
     def run_stages(self, stages: tuple[ir.Stage, ...], rows: Iterable[Row], stats: list[StageStat]) -> Iterable[Row]:
         """Chain the stages; each stage's output is counted once (a stage's input is the previous output)."""
@@ -247,9 +248,8 @@ class Engine:
 
     def join(self, stage: ir.Join, rows: Iterable[Row]) -> Iterator[Row]:
         """docs/semantics.md decision 70: the right pipeline over the same events, matched on equal non-null keys."""
-        assert self.events is not None, "run_pipeline holds the events of a pipeline with a join"
-        right_rows, _ = run_pipeline(stage.right, (dict(ev) for ev in self.events), self.ctx.now,
-                                     self.lookup_overrides)
+        assert self.events is not None, "run_pipeline gives a pipeline with a join its events again"
+        right_rows, _ = run_pipeline(stage.right, self.events(), self.ctx.now, self.lookup_overrides)
         index: dict[tuple[Any, ...], list[Row]] = {}
         empty = stage.empty_keys_match
         for r in right_rows:
@@ -624,7 +624,16 @@ def run_rule(
         if meter is not None and events_read + skipped[0] > told:
             meter(0, events_read + skipped[0] - told)
 
-    rows, stats = run_pipeline(rule.pipeline, events(), now or default_now(), lookup_overrides or {})
+    def again() -> Iterator[Row]:  # a join's right side: the logs read again, their reports already counted
+        for p in logs:
+            for ev in iter_events(p, lambda m: None):
+                if binding is None:
+                    yield ev
+                elif row_selected(ev, binding):
+                    yield row_to_record(ev, binding)
+
+    rows, stats = run_pipeline(rule.pipeline, events(), now or default_now(), lookup_overrides or {},
+                               reread=again if ir.has_join(rule.pipeline) else None)
     out = list(rows)
     events_read += skipped[0]
     previous = events_read
@@ -683,10 +692,11 @@ def run_pipelines(rules: Sequence[ir.RuleIR], events: Sequence[Row], now: dateti
 
 def run_pipeline(
     pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path],
-    selected: bool = False,
+    selected: bool = False, reread: Callable[[], Iterable[Row]] | None = None,
 ) -> tuple[Iterable[Row], list[StageStat]]:
     """The rows of a pipeline over events. `selected`: the events are already the rows of a source with `records:`
-    (Windows), so they are not selected again."""
+    (Windows), so they are not selected again. `reread`: the same events read again (a join's right side reads
+    them a second time; without it they are held in memory)."""
     stats: list[StageStat] = []
     if pipeline.source.union is not None:
         return _run_union(pipeline, events, now, lookup_overrides, stats)
@@ -695,10 +705,13 @@ def run_pipeline(
     sdef = builtin_sources().get(base.name)
     ctx = Context(now, base.time_column, sdef.time_from if sdef is not None else None)
     rows: Iterable[Row] = events
-    held: list[Row] | None = None
-    if ir.has_join(pipeline):  # the right side reads the same events: hold them, each side reads copies
+    again = reread
+    if ir.has_join(pipeline) and again is None:  # the right side reads the same events: hold them, each side copies
         held = list(events)
         rows = (dict(ev) for ev in held)
+
+        def again() -> Iterable[Row]:
+            return (dict(ev) for ev in held)
     if sdef is not None and sdef.records and not selected:  # only the records `records:` names (Windows, auditd, Azure)
         if any(sel.match for sel in sdef.records):
             stat = StageStat(f"records of source {sdef.name} (by " +
@@ -717,7 +730,7 @@ def run_pipeline(
             s.label = f"view {src.name}: {s.label}"
         stats.extend(view_stats)
         ctx = Context(now, src.time_column, None)  # the view's rows carry their time column already
-    return Engine(ctx, lookup_overrides, held).run_stages(pipeline.stages, rows, stats), stats
+    return Engine(ctx, lookup_overrides, again).run_stages(pipeline.stages, rows, stats), stats
 
 
 def _run_union(pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path],
