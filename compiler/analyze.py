@@ -188,13 +188,27 @@ class Analyzer:
         out = schema.copy()
         outputs: list[tuple[str, str]] = []
         types: list[Type] = []
+        if kind in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI) and node.outputs is not None:
+            raise self.fail(f"a {kind.value} join keeps the left columns only: it has no `output`", node.pos)
         if kind not in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI):
             if right.open:
                 raise self.fail(f"the right side of a {kind.value} join gives the joined rows its columns, so it must "
                                 "say which: end it with `project` or `summarize`", node.source_pos)
-            for rcol, t in right.columns.items():
-                alias, n = rcol, 0
-                while self.known(alias, out):
+            chosen: list[tuple[str, str | None]] = [(c, None) for c in right.columns]
+            if node.outputs is not None:
+                chosen = []
+                for o in node.outputs:
+                    if o.column not in right.columns:
+                        raise self.fail(f"the right side of the join has no column {o.column!r}", o.pos,
+                                        hint=_did_you_mean(o.column, right.columns))
+                    if o.alias is not None and self.known(o.alias, out):
+                        raise self.fail(f"{o.alias!r} is a column of the left rows already", o.pos)
+                    chosen.append((o.column, o.alias))
+                self.check_unique([a or c for c, a in chosen], node.pos)
+            for rcol, given in chosen:
+                t = right.columns[rcol]
+                alias, n = given or rcol, 0
+                while given is None and self.known(alias, out):
                     n += 1
                     alias = f"{rcol}{n}"
                 out.columns[alias] = t

@@ -275,9 +275,16 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
             empty = items[0]
             items = items[1:]
         source, source_pos = items[0]
+        outputs = None
+        if items and isinstance(items[-1], list):
+            outputs = tuple(items[-1])
+            items = items[:-1]
         stages = tuple(x for x in items[1:] if not isinstance(x, tuple))
         keys = tuple(x for x in items[1:] if isinstance(x, tuple))
-        return s.JoinStage(kind, source, stages, keys, _pos_of(meta), kind_pos, source_pos, empty)
+        return s.JoinStage(kind, source, stages, keys, _pos_of(meta), kind_pos, source_pos, empty, outputs)
+
+    def join_output(self, meta, items):  # type: ignore[no-untyped-def]
+        return list(items)
 
     def join_empty_true(self, meta, items):  # type: ignore[no-untyped-def]
         return True

@@ -202,6 +202,7 @@ class JoinStage:
     kind_pos: Pos | None
     source_pos: Pos
     empty_keys_match: bool = False
+    outputs: tuple[LookupOut, ...] | None = None  # `output c [as a], …`: only these right columns join the row
 
 
 StageNode = Union[

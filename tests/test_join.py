@@ -272,3 +272,19 @@ def test_spark_runs_every_join_to_the_executors_rows(tmp_path: Path) -> None:
         want = kql_engine.comparable(run_rule(rule, [logs], NOW, workers=1).rows, rule, "eventID")
         got = kql_engine.comparable(run_spark(rule, [logs], now=NOW), rule, "eventID")
         assert _engine_rows(name, got) == _engine_rows(name, want), name
+
+
+def test_join_output_chooses_the_right_columns(tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, HEAD + f"query: |\n  {LEFT} | join kind=inner {RIGHT} on who output ip, eventID as id2\n")
+    assert [n for n, _ in rule.pipeline.columns] == ["eventID", "who", "ip", "id2"]
+    rows = run_rule(rule, [_logs(tmp_path)], NOW, workers=1).rows
+    assert [(r["eventID"], r["id2"], r["ip"]) for r in rows] == [
+        ("1", "5", "10.0.0.9"), ("1", "6", "10.0.0.8"), ("2", "5", "10.0.0.9"), ("2", "6", "10.0.0.8")]
+    kql = compile_kql(rule, None)
+    assert "    | project ip, id2 = eventID, siemforge_rkey_1 = who\n" in kql
+    assert kql.endswith("on $left.who == $right.siemforge_rkey_1\n| project-away siemforge_rkey_1")
+    if kql_engine.duckdb_kql is not None:
+        binding = base_binding(rule, KQL)
+        assert binding is not None
+        got = kql_engine.run(kql_engine.connect(binding, [tmp_path / "e.ndjson"], {}), kql, NOW)
+        assert kql_engine.comparable(got, rule, "") == kql_engine.comparable(rows, rule, "")

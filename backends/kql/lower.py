@@ -275,11 +275,12 @@ class KqlLowering:
         semi = stage.kind in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI)
         out_of = dict(stage.outputs)
         right_keys: list[str] = []
+        hidden: dict[str, str] = {}  # a right key that is no output: a temporary, dropped after the join
         for _, col in stage.keys:
-            if not semi and col not in out_of:
-                raise self.fail(f"join key {col!r} is not a column of the right side")
-            right_keys.append(out_of.get(col, col))
-        types = {c: low.column_type(c) for c, _ in stage.outputs} if not semi else {}
+            if not semi and col not in out_of and col not in hidden:
+                hidden[col] = self.fresh("siemforge_rkey")
+            right_keys.append(out_of.get(col) or hidden.get(col) or col)
+        types = {c: low.column_type(c) for c in [*(c for c, _ in stage.outputs), *hidden]} if not semi else {}
         if semi:
             keys = list(dict.fromkeys(c for _, c in stage.keys))
             body.append("| project " + ", ".join(low.column_ref(c) for c in keys))
@@ -290,7 +291,7 @@ class KqlLowering:
                     raise self.fail(f"the joined column {alias!r} is also a column of the {self.binding.table} "
                                     "table, which Kusto would rename; give it another name on the right side")
             body.append("| project " + ", ".join(render_name(c) if c == a else f"{render_name(a)} = {render_name(c)}"
-                                                 for c, a in stage.outputs))
+                                                 for c, a in [*stage.outputs, *hidden.items()]))
         for (_, col), name in zip(stage.keys, right_keys):
             ty = types.get(col) or low.column_type(col)
             if ty == "dynamic":
@@ -316,8 +317,8 @@ class KqlLowering:
                          for l, r in zip(lefts, (render_name(n) for n in right_keys)))
         inner = "\n    ".join(body)
         self.emit(f"join kind={stage.kind.value} (\n    {inner}\n    ) on {cond}")
-        if temps:
-            self.emit("project-away " + ", ".join(temps))
+        if temps or hidden:
+            self.emit("project-away " + ", ".join([*temps, *hidden.values()]))
         for col, alias in stage.outputs:
             self.scope.computed[alias] = types[col]
 
