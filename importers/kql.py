@@ -145,6 +145,21 @@ class Translation:
 
 
 @dataclass(slots=True)
+class _JoinText:
+    """A translated join stage, rendered again when a later `project-away` drops some of the columns it adds."""
+
+    text: str
+    outputs: dict[str, str]  # the KQL name of each column the join adds -> its name in the rule (the right's)
+    dropped: set[str] = field(default_factory=set)
+
+    def render(self) -> str:
+        if not self.dropped:
+            return self.text
+        kept = [ours for kql, ours in self.outputs.items() if kql not in self.dropped]
+        return self.text + "\n    output " + (", ".join(kept) if kept else "()")
+
+
+@dataclass(slots=True)
 class _Scope:
     closed: list[str] | None = None  # after project/summarize: exactly these columns
     defined: set[str] = field(default_factory=set)  # columns defined on open rows
@@ -201,6 +216,8 @@ class Translator:
         self.stage_lines: list[int] = []
         self.roots: set[str] = set()  # the source's top-level field names
         self.keep_windows = False  # a query with a join keeps its time windows as filters (decision 73)
+        self.last_join: _JoinText | None = None
+        self.joined: tuple[list[str], int, _JoinText] | None = None  # the last join stage: its list, place, text
 
     # ------------------------------------------------------------------ statements
     def translate(self, tree: Tree[Token]) -> Translation:
@@ -256,6 +273,9 @@ class Translator:
             if stage is not None:
                 stages.append(stage)
                 self.stage_lines.append(op.meta.line if not op.meta.empty else 10**9)
+                if op.data == "join":
+                    assert self.last_join is not None
+                    self.joined = (stages, len(stages) - 1, self.last_join)
         return stages
 
     def _time_window(self, op: Tree[Token]) -> bool:
@@ -296,7 +316,8 @@ class Translator:
                 return "project " + _join([t if t == o else f"{o} = {t}" for o, (_, t) in zip(ours, items)])
             case "project_away":
                 if scope.closed is None:
-                    raise _refuse("project-away on the table's rows (its columns are not all known)", op)
+                    self.drop_joined([str(t) for t in op.children], op, scope)
+                    return None
                 gone = [str(t) for t in op.children]
                 for g, tok in zip(gone, op.children):
                     if g not in scope.closed:
@@ -343,6 +364,21 @@ class Translator:
                 kw = op.children[0]
                 raise _refuse(f"operator {kw}", kw)
         raise _refuse(f"operator {op.data}", op)
+
+    def drop_joined(self, gone: list[str], op: Tree[Token], scope: _Scope) -> None:
+        """`project-away` on the table's rows of columns the last join added, none read since: that join's `output`
+        leaves them out (decision 73). Any other project-away there is refused: the table's columns are not all
+        known, so no `project` can say what is left."""
+        found = self.joined
+        if found is None or not all(g in found[2].outputs for g in gone) or any(
+                re.search(rf"\b{re.escape(found[2].outputs[g])}\b", st) for st in found[0][found[1] + 1:]
+                for g in gone):
+            raise _refuse("project-away on the table's rows (its columns are not all known)", op)
+        stages, at, spec = found
+        spec.dropped.update(gone)
+        stages[at] = spec.render()
+        for g in gone:
+            scope.defined.discard(g)
 
     def join(self, op: Tree[Token], scope: _Scope) -> str:
         """`join [kind=K] (right) on a, $left.x == $right.y` → our join stage, its right side a pipeline of its own
@@ -426,7 +462,10 @@ class Translator:
         body = "".join("\n    | " + st.replace("\n", "\n    ") for st in rstages)
         for out in added:
             self._define(scope, out)
-        return f"join kind={kind} matchempty=true ({sub.binding.source}{body})\n    on {', '.join(keys)}"
+        spec = _JoinText(f"join kind={kind} matchempty=true ({sub.binding.source}{body})\n    on {', '.join(keys)}",
+                         {out: self.names[out] for out in added})
+        self.last_join = spec
+        return spec.render()
 
     def mv_expand(self, op: Tree[Token], scope: _Scope) -> str:
         """`mv-expand [Name =] expr [to typeof(T)]`, only its plain form (no kind=, with_itemindex=, limit): the

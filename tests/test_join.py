@@ -215,6 +215,15 @@ IMPORT_ROWS = [
      "$right.Token",
      "where _time >= ago(2d)\n| join kind=leftsemi matchempty=true (aws.cloudtrail\n    | where _time >= ago(1d)\n"
      "    | summarize by Token = userIdentity.accessKeyId)\n    on $left.userIdentity.accessKeyId == $right.Token"),
+    ("project-away of joined columns on the table's rows: the join's output leaves them out",
+     "let A = AWSCloudTrail | where EventName == 'AttachUserPolicy' | distinct AwsEventId, UserIdentityArn;\n"
+     "AWSCloudTrail | where EventName == 'AttachUserPolicy' | join kind=inner (A) on AwsEventId "
+     "| project-away AwsEventId1",
+     "where eventName == 'AttachUserPolicy'\n| join kind=inner matchempty=true (aws.cloudtrail\n"
+     "    | where eventName == 'AttachUserPolicy'\n"
+     "    | summarize by AwsEventId = eventID, UserIdentityArn = userIdentity.arn\n"
+     "    | rename AwsEventId1 = AwsEventId, UserIdentityArn1 = UserIdentityArn)\n"
+     "    on $left.eventID == $right.AwsEventId1\n    output UserIdentityArn1"),
 ]
 
 
