@@ -527,7 +527,7 @@ def _friendly(terminal: str) -> str:
 
 
 _STAGES = ("where", "extend", "summarize", "eventstats", "lookup", "rename", "project", "sort", "take", "mv-expand",
-           "limit")
+           "join", "limit")
 
 
 def _context_message(text: str, line: int, column: int) -> str:
