@@ -82,7 +82,8 @@ def report(outcomes: list[ImportOutcome], fmt: ReportFormat, paths: Sequence[Pat
         raise typer.Exit(2)
     if fmt is ReportFormat.json:
         items = [{"origin": str(o.origin), "name": o.name, "status": o.status, "reason": o.reason, "line": o.line,
-                  "column": o.column, "written": [str(p) for p in o.written]} for o in outcomes]
+                  "column": o.column, "written": [str(p) for p in o.written], "notes": list(o.notes)}
+                 for o in outcomes]
         sys.stdout.write(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         table = Table(show_lines=False)
@@ -90,8 +91,11 @@ def report(outcomes: list[ImportOutcome], fmt: ReportFormat, paths: Sequence[Pat
             table.add_column(col, overflow="fold")
         for o in outcomes:
             ok = o.status == "imported"
+            detail = ", ".join(str(p) for p in o.written) if ok else o.reason or ""
+            if o.notes:
+                detail += "".join(f"; no {n.split(':', 1)[0]} query: {n.split(':', 1)[1].strip()}" for n in o.notes)
             table.add_row(cell(o.name), Text(o.status, style="green" if ok else "red"), cell(_position(o)),
-                          cell(", ".join(str(p) for p in o.written) if ok else o.reason or ""))
+                          cell(detail))
         out.print(table)
     imported = sum(o.status == "imported" for o in outcomes)
     err.print(f"{imported} of {len(outcomes)} rule(s) imported, {len(outcomes) - imported} refused", markup=False)
@@ -190,9 +194,12 @@ def translate(
                     continue
                 try:
                     query = targets()[to.value].compile(res.rule, None)
-                except CompileError as exc:
-                    print_diagnostics(exc.diagnostics)
+                except CompileError as exc:  # said of the user's file: the imported rule lived in a temporary one
                     failed = True
+                    for d in exc.diagnostics:
+                        why = d.message.removeprefix(f"{o.name}: ")
+                        err.print(f"{o.origin}: error: no {to.value} query for {o.name}: {why}",
+                                  style="bold red", markup=False, highlight=False)
                     continue
                 if len(outcomes) > 1:
                     out.print(f"// {o.name}", markup=False, highlight=False)

@@ -143,7 +143,82 @@ class Analyzer:
                 return [ir.Limit(n)], schema
             case s.ExpandStage():
                 return self.lower_expand(node, schema)
+            case s.JoinStage():
+                return self.lower_join(node, schema)
         raise AssertionError(node)
+
+    def lower_join(self, node: s.JoinStage, schema: Schema) -> tuple[list[ir.Stage], Schema]:
+        """`join kind=K (source | stages…) on a, $left.x == $right.y` (docs/semantics.md decision 70): the right side
+        is a pipeline of its own; its columns join the row, a name the left rows have suffixed as KQL does."""
+        from .api import compile_view, open_schema  # api compiles rules with this module
+        from .sources import builtin_sources
+
+        kinds = {k.value: k for k in ir.JoinKind}
+        kind = ir.JoinKind.INNERUNIQUE if node.kind is None else kinds.get(node.kind)
+        if kind is None:
+            raise self.fail(f"unknown join kind {node.kind!r}", node.kind_pos or node.pos,
+                            hint="kinds: " + ", ".join(kinds))
+        src = builtin_sources().get(node.source)
+        if src is None:
+            raise self.fail(f"unknown source {node.source!r}", node.source_pos,
+                            hint=_did_you_mean(node.source, builtin_sources()) or "the right side of a join starts "
+                            "with the source it reads: `join kind=inner (aws.cloudtrail | where …) on …`")
+        if src.view is not None:
+            view, cols, view_spans = compile_view(src.name)
+            self.spans.extend(view_spans)
+            start = Schema(dict(cols), False, src, src.time_column)
+            ref = ir.SourceRef(src.name, src.time_column, view)
+        else:
+            start, ref = open_schema(src), ir.SourceRef(src.name, src.time_column)
+        stages, right = self.lower_program(s.Program(node.stages), start)
+        keys: list[tuple[ir.Expr, str]] = []
+        for left_node, right_name, pos in node.keys:
+            left_root = _names_in(left_node)[0].name
+            if not self.known(left_root, schema):
+                raise self.fail(f"the left side of the join has no column {left_root!r}", pos,
+                                hint=_did_you_mean(left_root, schema.columns))
+            left = self.expr(left_node, schema)
+            if not self.known(right_name, right):
+                raise self.fail(f"the right side of the join has no column {right_name!r}", pos,
+                                hint=_did_you_mean(right_name, right.columns))
+            col = self.expr(s.Name(right_name, pos), right)
+            if not isinstance(col, ir.Column) or col.path:
+                raise self.fail(f"{right_name!r} is a derived field of the source, not a column: the right side "
+                                f"joins on a column; `extend {right_name}_ = {right_name}` there first", pos)
+            self.check_comparable(left, col, pos)
+            keys.append((left, col.name))
+        out = schema.copy()
+        outputs: list[tuple[str, str]] = []
+        types: list[Type] = []
+        if kind in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI) and node.outputs is not None:
+            raise self.fail(f"a {kind.value} join keeps the left columns only: it has no `output`", node.pos)
+        if kind not in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI):
+            if right.open:
+                raise self.fail(f"the right side of a {kind.value} join gives the joined rows its columns, so it must "
+                                "say which: end it with `project` or `summarize`", node.source_pos)
+            chosen: list[tuple[str, str | None]] = [(c, None) for c in right.columns]
+            if node.outputs is not None:
+                chosen = []
+                for o in node.outputs:
+                    if o.column not in right.columns:
+                        raise self.fail(f"the right side of the join has no column {o.column!r}", o.pos,
+                                        hint=_did_you_mean(o.column, right.columns))
+                    if o.alias is not None and self.known(o.alias, out):
+                        raise self.fail(f"{o.alias!r} is a column of the left rows already", o.pos)
+                    chosen.append((o.column, o.alias))
+                self.check_unique([a or c for c, a in chosen], node.pos)
+            for rcol, given in chosen:
+                t = right.columns[rcol]
+                alias, n = given or rcol, 0
+                while given is None and self.known(alias, out):
+                    n += 1
+                    alias = f"{rcol}{n}"
+                out.columns[alias] = t
+                out.gone.pop(alias, None)
+                outputs.append((rcol, alias))
+                types.append(t)
+        right_pipeline = ir.Pipeline(ref, stages, None if right.open else tuple(right.columns.items()))
+        return [ir.Join(kind, right_pipeline, tuple(keys), tuple(outputs), tuple(types), node.empty_keys_match)], out
 
     def lower_expand(self, node: s.ExpandStage, schema: Schema) -> tuple[list[ir.Stage], Schema]:
         """`mv-expand Col` / `mv-expand Name = expr [to typeof(T)]`: the column becomes the array's element."""

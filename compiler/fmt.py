@@ -119,6 +119,8 @@ def layout_pipeline(text: str) -> str:
     leading and trailing empty lines and runs of empty lines go; the text ends with one line break."""
     out: list[str] = []
     pending_pipe = False  # a line ended in `|`: the next code line starts the stage
+    depth = 0  # brackets open before the current token: a `|` inside a join's `( … )` is indented by it
+    pipe_depth = 0
     for raw in text.splitlines():
         toks = list(_tokens(raw.rstrip()))
         code = [t for t in toks if t.kind not in ("space", "comment")]
@@ -129,11 +131,16 @@ def layout_pipeline(text: str) -> str:
             continue
         # cut the line at each `|`: pieces[0] continues what came before, each later piece starts a stage
         pieces: list[list[_Token]] = [[]]
+        depths = [pipe_depth]
         for t in toks:
             if t.kind == "pipe":
                 pieces.append([])
+                depths.append(depth)
             else:
                 pieces[-1].append(t)
+                if t.kind == "code":
+                    depth = max(depth + t.text.count("(") + t.text.count("[") - t.text.count(")")
+                                - t.text.count("]"), 0)
         for k, piece in enumerate(pieces):
             body = "".join(t.text for t in piece).strip()
             starts_stage = k > 0 or pending_pipe
@@ -144,9 +151,10 @@ def layout_pipeline(text: str) -> str:
                 if body:
                     out[-1] = f"{out[-1]}  {body}" if out else body
                 pending_pipe = True
+                pipe_depth = depths[k]
                 break
             if starts_stage:
-                line = f"| {body}"
+                line = "    " * depths[k] + f"| {body}"
             elif not any(s.strip() for s in out if not s.lstrip().startswith("//")):
                 line = body  # the first stage
             else:

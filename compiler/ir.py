@@ -358,7 +358,37 @@ class Expand:
     limit: int | None = None
 
 
-Stage = Union[Filter, Extend, Aggregate, EventAggregate, Lookup, Rename, Project, Sort, Limit, Expand]
+class JoinKind(enum.Enum):
+    INNER = "inner"  # every pair of a left row and a right row whose keys are equal
+    INNERUNIQUE = "innerunique"  # inner, after keeping one left row per key (KQL's default kind)
+    LEFTOUTER = "leftouter"  # inner, plus every left row with no match, its right columns null
+    LEFTSEMI = "leftsemi"  # the left rows that have a match, once each, with the left columns only
+    LEFTANTI = "leftanti"  # the left rows that have no match, with the left columns only
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Rows matched with the rows of another pipeline (KQL `join`, docs/semantics.md decision 70).
+
+    `right` is a whole pipeline (its own source, binding and stages) over the same logs. Keys pair a field of the
+    left rows (a column, or a path into one) with a column of the right rows; a pair matches when every key is
+    equal — exactly, case-sensitive, as `==` — and a null key matches nothing. `outputs` are the right columns the
+    joined row gains, each under its output name, which never names a column of the left rows (KQL: a right column
+    whose name the left has is suffixed `1`, `2`, …); empty for leftsemi/leftanti. Output order: left rows in order,
+    each followed by its matches in the right's order. innerunique keeps one left row of each key: which one is left
+    open (Kusto keeps an arbitrary one; the executor the first).
+    `empty_keys_match` (`matchempty=true`): null and "" are one key value, which matches itself — KQL's meaning for
+    string keys, since a Kusto string is never null (an import of a KQL join says so)."""
+
+    kind: JoinKind
+    right: Pipeline
+    keys: tuple[tuple[Expr, str], ...]  # (left row expression: a column or a path into one, right column)
+    outputs: tuple[tuple[str, str], ...]  # (right column, output column name)
+    types: tuple[Type, ...] = ()  # the outputs' types, one each
+    empty_keys_match: bool = False  # a null or empty-string key matches a null or empty-string key (KQL strings)
+
+
+Stage = Union[Filter, Extend, Aggregate, EventAggregate, Lookup, Rename, Project, Sort, Limit, Expand, Join]
 
 
 @dataclass(frozen=True, slots=True)
@@ -532,6 +562,8 @@ def stage_exprs(stage: Stage) -> tuple[Expr, ...]:
             return tuple(k.expr for k in keys)
         case Expand(expr=e):
             return (e,)
+        case Join(keys=keys):
+            return tuple(left for left, _ in keys)
     return ()
 
 
@@ -549,14 +581,22 @@ def assigned_names(stage: Stage) -> tuple[str, ...]:
             return tuple(new for _, new in rs)
         case Expand(name=n):
             return (n,)
+        case Join(outputs=outs):
+            return tuple(alias for _, alias in outs)
     return ()
+
+
+def has_join(pipeline: Pipeline) -> bool:
+    """Whether the pipeline joins another: it reads the logs twice, so its events cannot be streamed once."""
+    return any(isinstance(st, Join) for st in pipeline.stages)
 
 
 def reads_clock(pipeline: Pipeline) -> bool:
     """Whether the pipeline (or a view under its source, views over views too) calls now() or ago(): its result
     depends on when it runs."""
     return any(isinstance(e, Call) and e.fn in ("now", "ago") for st in pipeline.stages for x in stage_exprs(st)
-               for e in walk(x)) or (pipeline.source.view is not None and reads_clock(pipeline.source.view))
+               for e in walk(x)) or (pipeline.source.view is not None and reads_clock(pipeline.source.view)) or any(
+        isinstance(st, Join) and reads_clock(st.right) for st in pipeline.stages)
 
 
 def within_last(pipeline: Pipeline, span: timedelta) -> Pipeline:

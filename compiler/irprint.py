@@ -105,6 +105,13 @@ def format_stage(stage: ir.Stage) -> str:
         case ir.Expand(name=n, expr=e, type=ty, limit=lim):
             first = "" if lim is None else f" first {lim}"
             return f"expand[null: one row, empty: none{first}] {n}: {ty} = {format_expr(e)}[*]"
+        case ir.Join(kind=k, right=r, keys=keys, outputs=o):
+            on = ", ".join(f"{format_expr(a)} == right.{b}" for a, b in keys)
+            outs = ", ".join(c if c == a else f"{c} as {a}" for c, a in o)
+            right = format_pipeline(r, "    ").replace("\n", "\n  ")
+            nulls = "null and empty keys match" if stage.empty_keys_match else "null keys match nothing"
+            return f"join[{k.value}, {nulls}] on {on}" + (f" output {outs}" if outs else "") + \
+                f"\n  right:\n  {right}"
     return repr(stage)
 
 

@@ -51,6 +51,8 @@ def prune(stages: tuple[ir.Stage, ...], time_column: str | None) -> tuple[ir.Sta
                 live = set(reads(stage, time_column))
             case ir.Aggregate():
                 live = reads(stage, time_column)
+            case ir.Join():  # the joined rows' column names depend on every left column: keep them all
+                live = None
             case ir.EventAggregate(aggregations=aggs) if live is not None:
                 live = (live - {a.name for a in aggs}) | reads(stage, time_column)
             case ir.Lookup(outputs=outs) if live is not None:

@@ -144,6 +144,14 @@ def step(facts: Facts, stage: ir.Stage) -> Facts:
         case ir.Project(columns=cols):
             keep = set(cols)
             return Facts(frozenset(k for k in facts.non_null if k[0] in keep), facts.constant & keep)
+        case ir.Expand(name=n):
+            return facts.without((n,))
+        case ir.Join(kind=kind, keys=keys, outputs=outs):  # a matched row's keys are not null (decision 70)
+            kept = facts.without(alias for _, alias in outs)
+            if kind in (ir.JoinKind.LEFTOUTER, ir.JoinKind.LEFTANTI):
+                return kept
+            return Facts(kept.non_null | {(left.name, left.path) for left, _ in keys if isinstance(left, ir.Column)},
+                         kept.constant)
     return facts  # sort, limit: the same rows
 
 

@@ -272,6 +272,48 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return s.ExpandStage(name, items[0], None if tok is None else str(tok), _pos_of(meta),
                              None if tok is None else _pos_of(tok), limit)
 
+    def join(self, meta, items):  # type: ignore[no-untyped-def]
+        kind = kind_pos = None
+        if isinstance(items[0], Token):
+            kind, kind_pos = str(items[0]), _pos_of(items[0])
+            items = items[1:]
+        empty = False
+        if isinstance(items[0], bool):
+            empty = items[0]
+            items = items[1:]
+        source, source_pos = items[0]
+        outputs = None
+        if items and isinstance(items[-1], list):
+            outputs = tuple(items[-1])
+            items = items[:-1]
+        stages = tuple(x for x in items[1:] if not isinstance(x, tuple))
+        keys = tuple(x for x in items[1:] if isinstance(x, tuple))
+        return s.JoinStage(kind, source, stages, keys, _pos_of(meta), kind_pos, source_pos, empty, outputs)
+
+    def join_output(self, meta, items):  # type: ignore[no-untyped-def]
+        return list(items)
+
+    def join_empty_true(self, meta, items):  # type: ignore[no-untyped-def]
+        return True
+
+    def join_empty_false(self, meta, items):  # type: ignore[no-untyped-def]
+        return False
+
+    def join_kind(self, meta, items):  # type: ignore[no-untyped-def]
+        return items[0]
+
+    def source_name(self, meta, items):  # type: ignore[no-untyped-def]
+        return ".".join(str(t) for t in items), _pos_of(meta)
+
+    def join_key_same(self, meta, items):  # type: ignore[no-untyped-def]
+        name, pos = items[0]
+        return s.Name(name, pos), name, _pos_of(meta)
+
+    def join_key_pair(self, meta, items):  # type: ignore[no-untyped-def]
+        if str(items[2]) != "==":
+            raise _LiteralError(f"a join key pair is `$left.a == $right.b`, not `{items[2]}`", items[2])
+        return items[1], items[4][0], _pos_of(meta)
+
     # ------------------------------------------------------------- paths
     def path(self, meta, items):  # type: ignore[no-untyped-def]
         name, pos = items[0]
@@ -492,7 +534,7 @@ def _friendly(terminal: str) -> str:
 
 
 _STAGES = ("where", "extend", "summarize", "eventstats", "lookup", "rename", "project", "sort", "take", "mv-expand",
-           "limit")
+           "join", "limit")
 
 
 def _context_message(text: str, line: int, column: int) -> str:

@@ -194,8 +194,21 @@ class ExpandStage:
     limit: int | None = None  # `limit N`: at most N elements of each value
 
 
+@dataclass(frozen=True, slots=True)
+class JoinStage:
+    kind: str | None  # None: no `kind=` (innerunique)
+    source: str
+    stages: tuple[StageNode, ...]
+    keys: tuple[tuple[Node, str, Pos], ...]  # (left path, right column, position)
+    pos: Pos
+    kind_pos: Pos | None
+    source_pos: Pos
+    empty_keys_match: bool = False
+    outputs: tuple[LookupOut, ...] | None = None  # `output c [as a], …`: only these right columns join the row
+
+
 StageNode = Union[
-    ExpandStage,
+    ExpandStage, JoinStage,
     Where, ExtendStage, Summarize, Eventstats, LookupStage, RenameStage, ProjectStage, SortStage, TakeStage
 ]
 

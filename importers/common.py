@@ -17,6 +17,7 @@ class ImportOutcome:
     line: int | None             # 1-based position of the refusing construct in `origin`, when known
     column: int | None
     written: tuple[Path, ...]    # rule files (and fixtures/lookups) written
+    notes: tuple[str, ...] = ()  # an imported rule's other targets that cannot say it (target: why)
 
 
 def formatted(text: str, file: str) -> str:

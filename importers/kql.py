@@ -51,6 +51,11 @@ def parse(text: str) -> Tree[Token]:
         op = list(re.finditer(r"\|\s*([A-Za-z][\w-]*)", text[:pos]))
         if op and inside and text.rfind("(", 0, pos) > op[-1].end() and op[-1].group(1) in UNSUPPORTED:
             raise Refusal(f"operator {op[-1].group(1)}", *_line_column(text, op[-1].start(1))) from None
+        if inside == "externaldata":  # before the syntax: say why no grammar would help
+            at = text.rfind("externaldata", 0, pos)
+            raise Refusal("externaldata(…): a table read from a URL when the query runs; a rule reads logs and the "
+                          "lookup tables shipped with it (a lookup is the closest: download the table into one)",
+                          *_line_column(text, at)) from None
         if inside:
             near = f" inside {inside}(…)"
         elif isinstance(exc, lark.UnexpectedToken):
@@ -61,7 +66,7 @@ def parse(text: str) -> Tree[Token]:
         raise Refusal(f"KQL syntax siemforge does not read{near}", exc.line, exc.column) from None
 
 
-UNSUPPORTED = {"join", "union", "lookup", "mv-apply", "make-series", "evaluate", "invoke",
+UNSUPPORTED = {"union", "lookup", "mv-apply", "make-series", "evaluate", "invoke",
                "parse", "top", "top-nested", "scan", "partition", "fork", "facet"}
 
 
@@ -100,6 +105,7 @@ RENAMED_FUNCTIONS = {"toreal": "todouble"}
 # KQL aggregation → ours; the name KQL gives an unnamed one is `<fn>_<column>` (count_ for count())
 AGGREGATIONS = {"count": "count", "dcount": "dcount", "min": "min", "max": "max", "sum": "sum", "avg": "avg",
                 "make_set": "values"}
+JOIN_KINDS = {"inner", "innerunique", "leftouter", "leftsemi", "leftanti"}
 STR_OPS = {"contains", "!contains", "contains_cs", "!contains_cs", "startswith", "!startswith", "startswith_cs",
            "!startswith_cs", "endswith", "!endswith", "endswith_cs", "!endswith_cs"}
 
@@ -137,6 +143,21 @@ class Translation:
             out.append(("| " if i else "") + stage)
         out += [note for _, note in notes]  # after the last stage
         return "\n".join(out)
+
+
+@dataclass(slots=True)
+class _JoinText:
+    """A translated join stage, rendered again when a later `project-away` drops some of the columns it adds."""
+
+    text: str
+    outputs: dict[str, str]  # the KQL name of each column the join adds -> its name in the rule (the right's)
+    dropped: set[str] = field(default_factory=set)
+
+    def render(self) -> str:
+        if not self.dropped:
+            return self.text
+        kept = [ours for kql, ours in self.outputs.items() if kql not in self.dropped]
+        return self.text + "\n    output " + (", ".join(kept) if kept else "()")
 
 
 @dataclass(slots=True)
@@ -195,6 +216,9 @@ class Translator:
         self.names: dict[str, str] = {}  # KQL column name -> the rule's name for it (decision 53)
         self.stage_lines: list[int] = []
         self.roots: set[str] = set()  # the source's top-level field names
+        self.keep_windows = False  # a query with a join keeps its time windows as filters (decision 73)
+        self.last_join: _JoinText | None = None
+        self.joined: tuple[list[str], int, _JoinText] | None = None  # the last join stage: its list, place, text
 
     # ------------------------------------------------------------------ statements
     def translate(self, tree: Tree[Token]) -> Translation:
@@ -209,6 +233,7 @@ class Translator:
             else:
                 self.lets[str(name_tok)] = body
         assert isinstance(query, Tree)
+        self.keep_windows = any(t.data == "join" for t in tree.iter_subtrees())
         scope = _Scope()
         stages = self.pipeline(query, scope, used=set())
         assert self.binding is not None
@@ -242,13 +267,16 @@ class Translator:
         first = not stages
         for op in ops:
             assert isinstance(op, Tree)
-            if first and op.data == "where" and self._time_window(op):
+            if first and op.data == "where" and not self.keep_windows and self._time_window(op):
                 continue
             first = False
             stage = self.op(op, scope)
             if stage is not None:
                 stages.append(stage)
                 self.stage_lines.append(op.meta.line if not op.meta.empty else 10**9)
+                if op.data == "join":
+                    assert self.last_join is not None
+                    self.joined = (stages, len(stages) - 1, self.last_join)
         return stages
 
     def _time_window(self, op: Tree[Token]) -> bool:
@@ -289,7 +317,8 @@ class Translator:
                 return "project " + _join([t if t == o else f"{o} = {t}" for o, (_, t) in zip(ours, items)])
             case "project_away":
                 if scope.closed is None:
-                    raise _refuse("project-away on the table's rows (its columns are not all known)", op)
+                    self.drop_joined([str(t) for t in op.children], op, scope)
+                    return None
                 gone = [str(t) for t in op.children]
                 for g, tok in zip(gone, op.children):
                     if g not in scope.closed:
@@ -327,6 +356,8 @@ class Translator:
                 return f"take {op.children[0]}"
             case "mv_expand":
                 return self.mv_expand(op, scope)
+            case "join":
+                return self.join(op, scope)
             case "count_op":
                 scope.closed = ["Count"]
                 return "summarize Count = count()"
@@ -334,6 +365,108 @@ class Translator:
                 kw = op.children[0]
                 raise _refuse(f"operator {kw}", kw)
         raise _refuse(f"operator {op.data}", op)
+
+    def drop_joined(self, gone: list[str], op: Tree[Token], scope: _Scope) -> None:
+        """`project-away` on the table's rows of columns the last join added, none read since: that join's `output`
+        leaves them out (decision 73). Any other project-away there is refused: the table's columns are not all
+        known, so no `project` can say what is left."""
+        found = self.joined
+        if found is None or not all(g in found[2].outputs for g in gone) or any(
+                re.search(rf"\b{re.escape(found[2].outputs[g])}\b", st) for st in found[0][found[1] + 1:]
+                for g in gone):
+            raise _refuse("project-away on the table's rows (its columns are not all known)", op)
+        stages, at, spec = found
+        spec.dropped.update(gone)
+        stages[at] = spec.render()
+        for g in gone:
+            scope.defined.discard(g)
+
+    def join(self, op: Tree[Token], scope: _Scope) -> str:
+        """`join [kind=K] (right) on a, $left.x == $right.y` → our join stage, its right side a pipeline of its own
+        (docs/semantics.md decision 73). A join without `kind=` is innerunique, as in KQL. The right side's columns
+        are renamed there to the names Kusto gives them on the joined rows (a name the left has: suffixed 1, 2, …;
+        on the table's rows a table column's name also gets decision 53's `_`)."""
+        assert self.binding is not None
+        kind = "innerunique"
+        parts = list(op.children)
+        first = parts[0]
+        if isinstance(first, Tree) and first.data == "join_kind":
+            parts.pop(0)
+            tok = first.children[0]
+            kind = str(tok)
+            if kind not in JOIN_KINDS:
+                raise _refuse(f"join kind={kind}", tok)
+        right_node = parts.pop(0)
+        assert isinstance(right_node, Tree)
+        inner = right_node.children[0]
+        if isinstance(inner, Token):  # `join T on …`: a let or a table by name
+            query: Tree[Token] = Tree("query", [Tree("name", [inner], right_node.meta)], right_node.meta)
+        else:
+            query = inner
+        sub = Translator()
+        sub.lets, sub.scalars, sub.keep_windows = self.lets, self.scalars, True
+        rscope = _Scope()
+        rstages = sub.pipeline(query, rscope, used=set())
+        assert sub.binding is not None
+        semi = kind in ("leftsemi", "leftanti")
+        if rscope.closed is None and not semi:
+            raise _refuse(f"a {kind} join whose right side keeps the table's columns (end it with project, "
+                          "summarize or distinct)", right_node)
+        open_left = scope.closed is None
+        left_names = list(scope.closed) if scope.closed is not None else [*self.binding.schema, *scope.defined]
+        renames: list[tuple[str, str]] = []  # (our name on the joined rows, the right side's name)
+        right_ours: dict[str, str] = {}  # the right side's KQL column -> its name in our right pipeline, renamed
+        added: list[str] = []
+        if not semi:
+            assert rscope.closed is not None
+            taken = set(left_names)
+            for c in rscope.closed:
+                out, n = c, 0
+                while out in taken:
+                    n += 1
+                    out = f"{c}{n}"
+                taken.add(out)
+                ours = out + "_" if open_left and (out in self.binding.schema or out in self.roots) else out
+                if (scope.closed is not None and ours in [self.names.get(x, x) for x in scope.closed]) or \
+                        ours in self.roots and not open_left:
+                    raise _refuse(f"the joined column {out} would take the name of a left column", right_node)
+                had = sub.names.get(c, c)
+                if ours != had:
+                    renames.append((ours, had))
+                right_ours[c] = ours
+                self.names[out] = ours
+                added.append(out)
+        keys: list[str] = []
+        for cond in parts:
+            assert isinstance(cond, Tree)
+            if cond.data == "join_same":
+                left_col = right_col = str(cond.children[0])
+            else:
+                left_col, right_col = str(cond.children[1]), str(cond.children[3])
+            lv = self.column(left_col, cond, scope)
+            if lv.json_text or not _is_path_text(lv.text) or "[" in lv.text:
+                raise _refuse(f"join key {left_col}: not a field of the left rows", cond)
+            if rscope.closed is not None:
+                if right_col not in rscope.closed:
+                    raise _refuse(f"join key {right_col}, not a column of the right side", cond)
+                rtext = right_ours.get(right_col, sub.names.get(right_col, right_col))
+            else:
+                rv = sub.column(right_col, cond, rscope)
+                if rv.json_text or not re.fullmatch(r"[A-Za-z_]\w*", rv.text):
+                    raise _refuse(f"join key {right_col}: a nested field of the table's rows", cond)
+                rtext = rv.text
+            keys.append(lv.text if lv.text == rtext else f"$left.{lv.text} == $right.{rtext}")
+        if renames:
+            rstages.append("rename " + _join([f"{new} = {old}" for new, old in renames]))
+        if sub.lookback is not None:  # not consumed: keep_windows
+            raise AssertionError("a join's right side keeps its time window")
+        body = "".join("\n    | " + st.replace("\n", "\n    ") for st in rstages)
+        for out in added:
+            self._define(scope, out)
+        spec = _JoinText(f"join kind={kind} matchempty=true ({sub.binding.source}{body})\n    on {', '.join(keys)}",
+                         {out: self.names[out] for out in added})
+        self.last_join = spec
+        return spec.render()
 
     def mv_expand(self, op: Tree[Token], scope: _Scope) -> str:
         """`mv-expand [Name =] expr [to typeof(T)]`, only its plain form (no kind=, with_itemindex=, limit): the

@@ -65,7 +65,7 @@ def import_sentinel(paths: Sequence[Path], out_dir: Path) -> list[ImportOutcome]
             try:
                 slug, text = convert(rule)
                 text = formatted(text, f"{slug}.yml")
-                check_compiles(text, slug)
+                notes = check_compiles(text, slug)
             except Refusal as exc:
                 outcomes.append(_refused(rule, name, exc))
                 continue
@@ -80,7 +80,7 @@ def import_sentinel(paths: Sequence[Path], out_dir: Path) -> list[ImportOutcome]
             except OutputError as exc:
                 outcomes.append(ImportOutcome(rule.origin, name, "refused", f"not written: {exc}", None, None, ()))
                 continue
-            outcomes.append(ImportOutcome(rule.origin, name, "imported", None, None, None, (out_dir / rel,)))
+            outcomes.append(ImportOutcome(rule.origin, name, "imported", None, None, None, (out_dir / rel,), notes))
     finally:
         out.finish()
     return outcomes
@@ -453,12 +453,14 @@ def _outputs(p: dict[str, Any], t: Translation) -> tuple[dict[str, dict[str, str
     return entities, details, extra
 
 
-def check_compiles(text: str, slug: str) -> None:
-    """The rule must compile, and lower to every registered target, before it is written (issue 13: exact or
-    refused)."""
+def check_compiles(text: str, slug: str) -> tuple[str, ...]:
+    """The rule must compile, and lower to Sentinel, where it came from, before it is written (issue 13: exact or
+    refused; decision 50). Another target that cannot say the rule does not stop the import, as it does not stop a
+    hand-written rule: the notes say which and why, as `siemforge compile` would."""
     from siemforge.backends.registry import targets
     from siemforge.compiler.api import compile_file
 
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="siemforge-import-") as tmp:
         path = Path(tmp) / f"{slug}.yml"
         path.write_text(text, encoding="utf-8")
@@ -471,5 +473,8 @@ def check_compiles(text: str, slug: str) -> None:
             try:
                 tgt.compile(res.rule, None)
             except CompileError as exc:
-                raise Refusal(f"no {tgt.name} query for the translated rule: {exc.diagnostics[0].message}",
-                              key="query") from None
+                if tgt.name == "sentinel":
+                    raise Refusal(f"no {tgt.name} query for the translated rule: {exc.diagnostics[0].message}",
+                                  key="query") from None
+                notes.append(f"{tgt.name}: {exc.diagnostics[0].message}")
+    return tuple(notes)

@@ -199,6 +199,9 @@ class Translator:
             self.macro_command(m.group(1), m.group(2), at)
             return
         word = text.split(None, 1)[0] if text.strip() else ""
+        if not first and word == "join" and not re.search(r"\bmax\s*=\s*0\b", text.split("[", 1)[0]):
+            raise Refusal("SPL `join` without max=0 keeps only the first matching subsearch row of each event, in the "
+                          "subsearch's order, which the IR's join cannot say", at)
         if not first and word not in _COMMANDS + ("where", "bucket"):
             raise Refusal(f"SPL command `{word}` has no translation", at)
         sub = re.search(r"\[\s*(search\b|\|)", text)

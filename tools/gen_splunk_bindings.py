@@ -267,11 +267,13 @@ def write_cim_bindings(out: Path) -> None:
         lines += [f"  {k}: {dataset}.{v}" for k, v in fields.items()]
         if dataset == "Filesystem":
             lines.append("# the add-on's file_path is TargetFilename with an alternate data stream's name taken out")
-            lines.append("# (EVAL-file_path = replace(TargetFilename, \"(:[\\w\\. ]+)\", \"\")): a test of that text is refused")
+            lines.append("# (EVAL-file_path = replace(TargetFilename, \"(:[\\w\\. ]+)\", \"\")): "
+                         "a test of that text is refused")
             lines.append("strips:")
             lines.append(f"  TargetFilename: {json.dumps(ADS_NAME)}")
         if computed:
-            lines.append("# fields the add-on keeps only in parts: the expression over model fields that gives them back")
+            lines.append("# fields the add-on keeps only in parts: "
+                         "the expression over model fields that gives them back")
             lines.append("computed:")
             lines += [f"  {k}: {json.dumps(v)}" for k, v in computed.items()]
         out.joinpath(f"windows_{source}.splunk_cim.yml").write_text("\n".join(lines) + "\n")

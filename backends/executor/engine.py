@@ -222,6 +222,8 @@ class _Agg:
 class Engine:
     ctx: Context
     lookup_overrides: dict[str, Path] = field(default_factory=dict)
+    # the events again, for a Join's right side: the log files read anew, or the events run_pipeline holds
+    events: Callable[[], Iterable[Row]] | None = None
 
     def run_stages(self, stages: tuple[ir.Stage, ...], rows: Iterable[Row], stats: list[StageStat]) -> Iterable[Row]:
         """Chain the stages; each stage's output is counted once (a stage's input is the previous output)."""
@@ -254,7 +256,48 @@ class Engine:
                 return self.limit(n, rows)
             case ir.Expand():
                 return self.expand(stage, rows)
+            case ir.Join():
+                return self.join(stage, rows)
         raise NotImplementedError(type(stage).__name__)
+
+    def join(self, stage: ir.Join, rows: Iterable[Row]) -> Iterator[Row]:
+        """docs/semantics.md decision 70: the right pipeline over the same events, matched on equal non-null keys."""
+        assert self.events is not None, "run_pipeline gives a pipeline with a join its events again"
+        right_rows, _ = run_pipeline(stage.right, self.events(), self.ctx.now, self.lookup_overrides)
+        index: dict[tuple[Any, ...], list[Row]] = {}
+        empty = stage.empty_keys_match
+        for r in right_rows:
+            key = _join_key(r, [c for _, c in stage.keys], empty)
+            if key is not None:
+                index.setdefault(key, []).append(r)
+        lefts = [compile_expr(e, self.ctx) for e, _ in stage.keys]
+        kind = stage.kind
+        seen: set[tuple[Any, ...]] = set()
+        for row in rows:
+            key = _join_key({i: f(row) for i, f in enumerate(lefts)}, list(range(len(lefts))), empty)
+            matches = index.get(key, []) if key is not None else []
+            if kind is ir.JoinKind.LEFTSEMI:
+                if matches:
+                    yield row
+                continue
+            if kind is ir.JoinKind.LEFTANTI:
+                if not matches:
+                    yield row
+                continue
+            if kind is ir.JoinKind.INNERUNIQUE and key is not None:
+                if key in seen:
+                    continue
+                seen.add(key)
+            if not matches and kind is ir.JoinKind.LEFTOUTER:
+                out = dict(row)
+                for _, alias in stage.outputs:
+                    out[alias] = None
+                yield out
+            for m in matches:
+                out = dict(row)
+                for col, alias in stage.outputs:
+                    out[alias] = m.get(col)
+                yield out
 
     def expand(self, stage: ir.Expand, rows: Iterable[Row]) -> Iterator[Row]:
         """One row per element (docs/semantics.md decision 62): null gives one row, an empty array none."""
@@ -513,6 +556,28 @@ def _typed(v: str | None, t: Type) -> Any:
     return v
 
 
+def _join_key(row: dict[Any, Any], columns: list[Any], empty_matches: bool = False) -> tuple[Any, ...] | None:
+    """A row's join key: its key columns' values, numbers by value and datetimes as instants; None when one is null
+    (a null key matches nothing), unless `empty_matches`: then null and "" are one value."""
+    out: list[Any] = []
+    for c in columns:
+        v = row.get(c)
+        if empty_matches and v in (None, ""):
+            out.append("")
+            continue
+        if v is None:
+            return None
+        if isinstance(v, bool):
+            out.append(("\x00bool", v))
+        elif isinstance(v, (int, float)):
+            out.append(("\x00num", float(v)))
+        elif isinstance(v, datetime):
+            out.append(("\x00time", to_datetime(v)))
+        else:
+            out.append(hashable(v))
+    return tuple(out)
+
+
 def threshold_met(threshold: ir.Threshold, n: int) -> bool:
     return {
         ir.CmpOp.GT: n > threshold.value,
@@ -580,7 +645,16 @@ def run_rule(
         if meter is not None and events_read + skipped[0] > told:
             meter(0, events_read + skipped[0] - told)
 
-    rows, stats = run_pipeline(rule.pipeline, events(), now or default_now(), lookup_overrides or {})
+    def again() -> Iterator[Row]:  # a join's right side: the logs read again, their reports already counted
+        for p in logs:
+            for ev in iter_events(p, lambda m: None):
+                if binding is None:
+                    yield ev
+                elif row_selected(ev, binding):
+                    yield row_to_record(ev, binding)
+
+    rows, stats = run_pipeline(rule.pipeline, events(), now or default_now(), lookup_overrides or {},
+                               reread=again if ir.has_join(rule.pipeline) else None)
     out = list(rows)
     events_read += skipped[0]
     previous = events_read
@@ -639,10 +713,11 @@ def run_pipelines(rules: Sequence[ir.RuleIR], events: Sequence[Row], now: dateti
 
 def run_pipeline(
     pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path],
-    selected: bool = False,
+    selected: bool = False, reread: Callable[[], Iterable[Row]] | None = None,
 ) -> tuple[Iterable[Row], list[StageStat]]:
     """The rows of a pipeline over events. `selected`: the events are already the rows of a source with `records:`
-    (Windows), so they are not selected again."""
+    (Windows), so they are not selected again. `reread`: the same events read again (a join's right side reads
+    them a second time; without it they are held in memory)."""
     stats: list[StageStat] = []
     if pipeline.source.union is not None:
         return _run_union(pipeline, events, now, lookup_overrides, stats)
@@ -651,6 +726,13 @@ def run_pipeline(
     sdef = builtin_sources().get(base.name)
     ctx = Context(now, base.time_column, sdef.time_from if sdef is not None else None)
     rows: Iterable[Row] = events
+    again = reread
+    if ir.has_join(pipeline) and again is None:  # the right side reads the same events: hold them, each side copies
+        held = list(events)
+        rows = (dict(ev) for ev in held)
+
+        def again() -> Iterable[Row]:
+            return (dict(ev) for ev in held)
     if sdef is not None and sdef.records and not selected:  # only the records `records:` names (Windows, auditd, Azure)
         if any(sel.match for sel in sdef.records):
             stat = StageStat(f"records of source {sdef.name} (by " +
@@ -669,7 +751,7 @@ def run_pipeline(
             s.label = f"view {src.name}: {s.label}"
         stats.extend(view_stats)
         ctx = Context(now, src.time_column, None)  # the view's rows carry their time column already
-    return Engine(ctx, lookup_overrides).run_stages(pipeline.stages, rows, stats), stats
+    return Engine(ctx, lookup_overrides, again).run_stages(pipeline.stages, rows, stats), stats
 
 
 def _run_union(pipeline: ir.Pipeline, events: Iterable[Row], now: datetime, lookup_overrides: dict[str, Path],

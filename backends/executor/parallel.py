@@ -37,7 +37,7 @@ class Plan:
 
 
 def plan(pipeline: ir.Pipeline) -> Plan | None:
-    if pipeline.source.view is not None:
+    if pipeline.source.view is not None or ir.has_join(pipeline):  # a join reads every event a second time
         return None
     prefix: list[ir.Stage] = []
     for i, st in enumerate(pipeline.stages):

@@ -82,7 +82,8 @@ class LineFilter:
 
 def line_prefilter(pipeline: ir.Pipeline) -> LineFilter | None:
     """The pre-filter of a pipeline's raw lines, or None when the pipeline gives nothing to filter on."""
-    if pipeline.source.view is not None or not pipeline.stages or not isinstance(pipeline.stages[0], ir.Filter):
+    if pipeline.source.view is not None or not pipeline.stages or not isinstance(pipeline.stages[0], ir.Filter) \
+            or ir.has_join(pipeline):  # a join's right side reads the lines the left's filter drops
         return None
     found = needles(pipeline.stages[0].predicate, pipeline.source.time_column)
     if not found:

@@ -252,8 +252,75 @@ class KqlLowering:
                 self.emit(f"take {n}")
             case ir.Expand():
                 self.expand(stage)
+            case ir.Join():
+                self.join(stage)
             case _:
                 raise self.fail(f"no KQL for stage {type(stage).__name__}")
+
+    def join(self, stage: ir.Join) -> None:
+        """`join kind=K (right) on $left.a == $right.b` (docs/semantics.md decision 71). The right side ends with a
+        `project` naming its columns as the IR's outputs, so Kusto never renames one itself; a right key that may be
+        empty is kept out first (an IR null key matches nothing, an empty Kusto string matches another)."""
+        sub = replace(self.rule, pipeline=stage.right)
+        try:
+            bound = bind(sub, FEATURES, self.binding.name)
+        except CompileError:
+            bound = bind(sub, FEATURES, None)
+        assert bound.binding is not None
+        low = KqlLowering(sub, bound.binding, bound.stages, counter=self.counter)
+        right = low.query().split("\n")
+        self.counter = low.counter
+        self.lets.extend(x for x in right if x.startswith("let "))
+        body = [x for x in right if not x.startswith("let ")]
+        semi = stage.kind in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI)
+        out_of = dict(stage.outputs)
+        right_keys: list[str] = []
+        hidden: dict[str, str] = {}  # a right key that is no output: a temporary, dropped after the join
+        for _, col in stage.keys:
+            if not semi and col not in out_of and col not in hidden:
+                hidden[col] = self.fresh("siemforge_rkey")
+            right_keys.append(out_of.get(col) or hidden.get(col) or col)
+        types = {c: low.column_type(c) for c in [*(c for c, _ in stage.outputs), *hidden]} if not semi else {}
+        if semi:
+            keys = list(dict.fromkeys(c for _, c in stage.keys))
+            body.append("| project " + ", ".join(low.column_ref(c) for c in keys))
+        else:
+            physical = set(self.binding.schema) if self.scope.from_table else set()
+            for _, alias in stage.outputs:
+                if alias in physical:
+                    raise self.fail(f"the joined column {alias!r} is also a column of the {self.binding.table} "
+                                    "table, which Kusto would rename; give it another name on the right side")
+            body.append("| project " + ", ".join(render_name(c) if c == a else f"{render_name(a)} = {render_name(c)}"
+                                                 for c, a in [*stage.outputs, *hidden.items()]))
+        for (_, col), name in zip(stage.keys, right_keys):
+            ty = types.get(col) or low.column_type(col)
+            if ty == "dynamic":
+                raise self.fail(f"join key {col!r} is dynamic on the right side: Kusto joins on scalar values")
+            if stage.empty_keys_match and ty != "string":
+                raise self.fail(f"join key {col!r} is a {ty}: an empty key matches itself only among strings here")
+            if not stage.empty_keys_match:  # an empty Kusto string matches itself; an IR null matches nothing
+                body.append(f"| where isnotempty({render_name(name)})")
+        lefts: list[str] = []
+        temps: list[str] = []
+        for left, _ in stage.keys:
+            v = self.value(left)
+            if v.type == "dynamic":
+                raise self.fail("this join key is dynamic: Kusto joins on scalar values", left)
+            if v.field is not None:
+                lefts.append(render_name(v.field))
+            else:
+                temp = self.fresh("siemforge_key")
+                self.emit(f"extend {temp} = {v.text}")
+                lefts.append(temp)
+                temps.append(temp)
+        cond = ", ".join(r if l == r else f"$left.{l} == $right.{r}"
+                         for l, r in zip(lefts, (render_name(n) for n in right_keys)))
+        inner = "\n    ".join(body)
+        self.emit(f"join kind={stage.kind.value} (\n    {inner}\n    ) on {cond}")
+        if temps or hidden:
+            self.emit("project-away " + ", ".join([*temps, *hidden.values()]))
+        for col, alias in stage.outputs:
+            self.scope.computed[alias] = types[col]
 
     def expand(self, stage: ir.Expand) -> None:
         """mv-expand keeps a null's row and drops an empty array's, as the IR (docs/semantics.md decision 62); a

@@ -187,6 +187,8 @@ class SplLowering:
                 self.emit(f"head {n}")
             case ir.Expand():
                 self.expand(st)
+            case ir.Join():
+                self.join(st)
             case _:
                 raise self.fail(f"no SPL for stage {type(st).__name__}")
         for name in ir.assigned_names(st):  # spath results taken from these columns' old values are stale
@@ -261,6 +263,73 @@ class SplLowering:
                 if where is not None and where[1] and (where[0] is None or where[0] in self.json_text):
                     return True
         return e.type is Type.STRING and self.single_value(e)
+
+    def join(self, st: ir.Join) -> None:
+        """`join type=inner|left max=0 keys [search …]` (docs/semantics.md decision 71). SPL matches fields of the
+        same name: the right side names its keys as the left's and its outputs as the IR does, and keeps no row
+        with a null key; innerunique dedups the left first; leftsemi/leftanti join with the right's distinct keys
+        (leftanti: a marker field, then the rows without it)."""
+        sub = replace(self.rule, pipeline=st.right)
+        bound = bind(sub, FEATURES, self.binding.name if self.binding is not None else None)
+        prefix = str(bound.binding.extra.get("search", "")) if bound.binding is not None else ""
+        semi = st.kind in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI)
+        empty = st.empty_keys_match  # null and "" one key: both sides read it as NULL_KEY (decision 71)
+        sentinel = render_string_literal(NULL_KEY)
+
+        def key_text(v: Lowered) -> str:
+            return f'if(isnull({v.text}) OR {v.text}=="", {sentinel}, {v.text})' if empty else v.text
+
+        lefts: list[str] = []
+        for left, _ in st.keys:
+            v = self.value(left)
+            plain = isinstance(left, ir.Column) and not left.path and v.field == left.name
+            if not plain or empty:
+                name = self.fresh("key")
+                self.emit(f"eval {render_field(name)}={key_text(v)}")
+                lefts.append(name)
+            else:
+                assert v.field is not None
+                lefts.append(v.field)
+        low = SplLowering(sub, bound.binding, bound.stages, prefix, counter=self.counter)
+        text = low.query()
+        evals: list[str] = []
+        for name, col in zip(lefts, (c for _, c in st.keys)):
+            v = low.value(ir.Column(col, (), Type.ANY))
+            if v.field != name or empty:
+                evals.append(f"{render_field(name)}={key_text(v)}")
+        for col, name in st.outputs:
+            v = low.value(ir.Column(col, (), Type.ANY))
+            if name not in lefts and v.field != name:
+                evals.append(f"{render_field(name)}={v.text}")
+        self.counter = low.counter
+        keys = list(dict.fromkeys(lefts))
+        right_cols = [*keys, *(a for _, a in st.outputs if a not in keys)]
+        tail = [*low.pending, *(["eval " + ", ".join(evals)] if evals else [])]
+        if not empty:
+            tail.append("where " + " AND ".join(f"isnotnull({render_field(k)})" for k in keys))
+        marker = None
+        if semi:
+            tail.append("dedup " + " ".join(command_field(k) for k in keys))
+            if st.kind is ir.JoinKind.LEFTANTI:
+                marker = self.fresh("match")
+                self.live.pop(marker, None)
+                tail.append(f"eval {render_field(marker)}=1")
+                right_cols.append(marker)
+        tail.append("table " + " ".join(command_field(c) for c in right_cols))
+        if not text.startswith(("search ", "|")):
+            text = "search " + text
+        body = "\n".join([text, *("| " + c for c in tail)])
+        if st.kind is ir.JoinKind.INNERUNIQUE:
+            self.emit("dedup " + " ".join(command_field(k) for k in keys))
+        kind = "left" if st.kind in (ir.JoinKind.LEFTOUTER, ir.JoinKind.LEFTANTI) else "inner"
+        most = 1 if semi else 0
+        self.emit(f"join type={kind} max={most} " + " ".join(command_field(k) for k in keys) + "\n    ["
+                  + body.replace("\n", "\n     ") + "]")
+        if marker is not None:
+            self.emit(f"where isnull({render_field(marker)})")
+            self.emit(f"fields - {command_field(marker)}")
+        for col, alias in st.outputs:
+            self.computed[alias] = low.computed.get(col, Type.ANY)
 
     def expand(self, st: ir.Expand) -> None:
         """One row per element (docs/semantics.md decision 62). `spath a{}` reads the elements as a multivalue field

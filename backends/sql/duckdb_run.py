@@ -20,6 +20,7 @@ import gzip
 import json
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -182,10 +183,13 @@ def _reader(path: Path, cols: dict[str, str], ndjson: bool) -> str:
 
 
 def _leaves(rule: ir.RuleIR) -> list[ir.RuleIR]:
-    """The rules that read a source: the rule, or a union's branches (correlations of correlations too)."""
+    """The rules that read a source: the rule, or a union's branches (correlations of correlations too), and the
+    right side of each join."""
+    joined = [leaf for st in rule.pipeline.stages if isinstance(st, ir.Join)
+              for leaf in _leaves(replace(rule, pipeline=st.right))]
     if rule.pipeline.source.union is None:
-        return [rule]
-    return [leaf for b in lowering.branch_rules(rule) for leaf in _leaves(b)]
+        return [rule, *joined]
+    return [leaf for b in lowering.branch_rules(rule) for leaf in _leaves(b)] + joined
 
 
 def _lookup_tables(rule: ir.RuleIR) -> dict[str, ir.LookupTable]:

@@ -328,8 +328,68 @@ class SqlLowering:
                 self.push(sel.limit(n))
             case ir.Expand():
                 self.expand(stage)
+            case ir.Join():
+                self.join(stage)
             case _:
                 raise self.fail(f"no SQL for stage {type(stage).__name__}")
+
+    def join(self, stage: ir.Join) -> None:
+        """The right pipeline's CTEs, then a JOIN of the rows with its last one (docs/semantics.md decision 72): keys
+        compared with `=`, where a NULL matches nothing as in the IR; leftsemi/leftanti as [NOT] EXISTS; innerunique
+        keeps one left row of each key first (ROW_NUMBER over the keys)."""
+        temps = {f"siemforge_join_{i}": self.value(e) for i, (e, _) in enumerate(stage.keys)}
+        for (e, _), v in zip(stage.keys, temps.values()):
+            if v.kind == "json":
+                raise self.fail("this join key is JSON: SQL joins on scalar values", e)
+        self.push(exp.select(exp.Star(), *[exp.alias_(v.e, k, quoted=True) for k, v in temps.items()])
+                  .from_(self.prev()))
+        left_rows = self.prev()
+        sub = replace(self.rule, pipeline=stage.right, baselines=())
+        low = _lowering(sub, self.dialect, self.now)
+        low.counter = self.counter
+        low.query()
+        self.counter = low.counter
+        self.ctes.extend(low.ctes)
+        right = low.ctes[-1][0]
+        for _, col in stage.keys:
+            if low.scope.get(col, "json") == "json":
+                raise self.fail(f"join key {col!r} is JSON on the right side: SQL joins on scalar values")
+        left_alias, right_alias = self.name(), self.name()
+        if stage.kind is ir.JoinKind.INNERUNIQUE:
+            # any row of a key (decision 70); Spark wants the window ordered, so by the keys when nothing else
+            order = [_col(ROW_ORDER)] if self.ordered else [_col(k) for k in temps]
+            first = exp.Window(this=exp.RowNumber(), partition_by=[_col(k) for k in temps],
+                               order=exp.Order(expressions=[exp.Ordered(this=o) for o in order]))
+            ranked = exp.select(exp.Star(), exp.alias_(first, "siemforge_first", quoted=True)).from_(left_rows)
+            self.push(exp.select(*[_col(c) for c in [*self.scope, *temps]]).from_(ranked.subquery())
+                      .where(exp.EQ(this=_col("siemforge_first"), expression=exp.Literal.number(1))))
+            left_rows = self.prev()
+
+        def side(name: str, alias: str) -> exp.Expr:
+            col = exp.column(name, alias, quoted=True)
+            if stage.empty_keys_match:  # null and '' are one key (decision 72): both read as ''
+                return exp.Coalesce(this=exp.cast(col, "VARCHAR"), expressions=[_lit("")])
+            return col
+
+        on = exp.and_(*[exp.EQ(this=side(temp, left_alias), expression=side(col, right_alias))
+                        for temp, (_, col) in zip(temps, stage.keys)])
+        left_table = exp.alias_(left_rows, left_alias, table=True)
+        if stage.kind in (ir.JoinKind.LEFTSEMI, ir.JoinKind.LEFTANTI):
+            probe: exp.Expr = exp.Exists(this=exp.select(exp.Literal.number(1)).from_(
+                exp.alias_(exp.to_table(right), right_alias, table=True)).where(on))
+            if stage.kind is ir.JoinKind.LEFTANTI:
+                probe = exp.Not(this=probe)
+            self.push(exp.select(*[exp.column(c, left_alias, quoted=True) for c in self.scope])
+                      .from_(left_table).where(probe))
+            return
+        cols: list[exp.Expr] = [exp.column(c, left_alias, quoted=True) for c in self.scope]
+        cols += [exp.alias_(exp.column(c, right_alias, quoted=True), a, quoted=True) for c, a in stage.outputs]
+        kind = "left" if stage.kind is ir.JoinKind.LEFTOUTER else "inner"
+        self.push(exp.select(*cols).from_(left_table).join(
+            exp.alias_(exp.to_table(right), right_alias, table=True), on=on, join_type=kind))
+        for c, a in stage.outputs:
+            self.scope[a] = low.scope.get(c, "json")
+            self.computed.add(a)
 
     def expand(self, stage: ir.Expand) -> None:
         """UNNEST of a list made to hold what the IR expands (docs/semantics.md decision 62): a null is a list of one
