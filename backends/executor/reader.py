@@ -394,6 +394,10 @@ def _lines(
                 if lineno == 1 and first_line == 0 and line == b"{":
                     pending, start, pending_bytes = [raw], lineno, len(raw)
                     continue
+                try:  # the message about the line alone, as the SQL engines give it: with its newline, a line cut
+                    loads(line)  # inside a string read as "unexpected control character", not as the end of data
+                except decode_error as alone:
+                    exc = alone
                 report(Malformed(name, lineno, f"invalid JSON: {_line_json_error(exc, line)}"))
                 continue
             if type(doc) is dict:
