@@ -172,7 +172,7 @@ def translate(
             from siemforge.importers.sentinel import import_sentinel
 
             outcomes = _run(lambda: import_sentinel([file], outdir))
-        if not outcomes:  # a folder with nothing in it to import: said, as `import` says it (it printed nothing, exit 0)
+        if not outcomes:  # nothing in it to import: said, as `import` says it (it printed nothing, exit 0)
             err.print(f"{file}: error: no detections found to translate", style="bold red", markup=False)
             raise typer.Exit(2)
         failed = False
