@@ -396,9 +396,10 @@ class _Writer:
                 return
         if self.dir is None:
             return
-        # a build that could not compile, lower or write a rule did not write its files: they may be those of a rule
-        # broken only for now, not deleted, so --prune removes nothing then (they are listed)
-        failed = bool(self.summary.rule_errors or self.summary.refusals or self.summary.errors)
+        # a build that could not compile a rule (or write a file) did not write its files: they may be those of a rule
+        # broken only for now, not deleted, so --prune removes nothing then (they are listed). A refusal does not hold
+        # it: the rule as it is now has no output on that target, and a corpus may always hold refused rules
+        failed = bool(self.summary.rule_errors or self.summary.errors)
         for relative in self.dir.stale():
             where = str(self.root / relative)
             link = os.path.islink(where)
