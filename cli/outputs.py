@@ -116,6 +116,8 @@ class OutputDir:
         as regular files, or as symlinks put in their place: the outputs of rules deleted or renamed since."""
         out = []
         for relative in sorted(self.owned - self.written - self.removed):
+            if any(part in ("", ".", "..") for part in relative.split("/")):
+                continue  # not a path inside the folder (an edited manifest): never siemforge's to list or remove
             try:
                 st = os.lstat(os.path.join(self.root, relative))
             except OSError:

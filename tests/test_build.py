@@ -264,3 +264,21 @@ def test_prune_removes_nothing_of_a_rule_broken_for_now_nor_a_symlink(tmp_path: 
     assert "not removed: a symlink" in " ".join(r.stdout.split()), r.stdout
     assert link.is_symlink() and mine.read_text() == "kept"
     assert not any(p.exists() for p in plain if p != link)
+
+
+def test_a_manifest_line_outside_the_folder_is_neither_listed_nor_removed(tmp_path: Path) -> None:
+    """The manifest is a text file anyone can edit: a line naming a file outside the output folder (absolute, or
+    through ..) is not an output of an earlier build; it was listed as stale and --prune failed the build on it."""
+    rules = rule_set(tmp_path, failing=False, refused=False)
+    (tmp_path / "siemforge.toml").write_text('[build]\nexports = ["arm"]\n')
+    out = tmp_path / "out"
+    assert sf("build", str(rules), "-o", str(out), cwd=tmp_path).returncode == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    with (out / "arm" / ".siemforge-outputs").open("a") as fh:
+        fh.write(f"{victim}\n../../victim.txt\n")
+    r = sf("build", str(rules), "-o", str(out), "--prune", "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["stale"] == [] and doc["pruned"] == [] and doc["errors"] == []
+    assert victim.read_text() == "mine"
