@@ -323,6 +323,7 @@ class Summary:
     prune: bool = False  # remove the stale files instead of listing them
     stale: list[str] = field(default_factory=list)  # files an earlier build wrote that this one did not
     pruned: list[str] = field(default_factory=list)  # those removed (--prune)
+    held: list[str] = field(default_factory=list)  # why --prune left stale files where they are
 
     @property
     def failed(self) -> bool:
@@ -347,6 +348,7 @@ class Summary:
             "errors": [p.as_json() for p in self.errors],
             "stale": self.stale,
             "pruned": self.pruned,
+            "held": self.held,
         }
 
 
@@ -394,10 +396,19 @@ class _Writer:
                 return
         if self.dir is None:
             return
+        # a build that could not compile a rule (or write a file) did not write its files: they may be those of a rule
+        # broken only for now, not deleted, so --prune removes nothing then (they are listed). A refusal does not hold
+        # it: the rule as it is now has no output on that target, and a corpus may always hold refused rules
+        failed = bool(self.summary.rule_errors or self.summary.errors)
         for relative in self.dir.stale():
             where = str(self.root / relative)
-            if not self.summary.prune:
+            link = os.path.islink(where)
+            if not self.summary.prune or failed or link:
                 self.summary.stale.append(where)
+                why = ("not removed: a symlink (siemforge removes only files it wrote)" if link else
+                       "not pruned: this build has errors, and a rule that does not compile now may be one that did")
+                if self.summary.prune and why not in self.summary.held:
+                    self.summary.held.append(why)
                 continue
             try:
                 self.dir.remove(relative)
@@ -614,7 +625,8 @@ def print_summary(s: Summary, cfg: BuildConfig) -> None:
     if s.stale:
         t.add_row("stale outputs", styled(f"{_count(len(s.stale), 'file', 'files')} from an earlier build", "yellow"),
                   cell(", ".join(s.stale[:5]) + (f", … ({len(s.stale) - 5} more)" if len(s.stale) > 5 else "")
-                       + " — rules deleted or renamed since? `--prune` removes them"))
+                       + (f" — {'; '.join(s.held)}" if s.held
+                          else " — rules deleted or renamed since? `--prune` removes them")))
     if s.pruned:
         t.add_row("pruned", _count(len(s.pruned), "file", "files") + " an earlier build wrote",
                   cell(", ".join(s.pruned[:5]) + (f", … ({len(s.pruned) - 5} more)" if len(s.pruned) > 5 else "")))

@@ -176,6 +176,9 @@ def translate(
             from siemforge.importers.sentinel import import_sentinel
 
             outcomes = _run(lambda: import_sentinel([file], outdir))
+        if not outcomes:  # nothing in it to import: said, as `import` says it (it printed nothing, exit 0)
+            err.print(f"{file}: error: no detections found to translate", style="bold red", markup=False)
+            raise typer.Exit(2)
         failed = False
         for o in outcomes:
             if o.status == "refused":

@@ -79,8 +79,8 @@ def _compile_or_exit(rule: Path, sources: list[Path] | None) -> CompileResult:
     if rule.is_dir():  # a bundled rule's folder (rules/x/) holds one rule file besides its fixtures
         found = discover_rules([rule])
         if len(found) != 1:
-            err.print(f"{rule}: error: a folder of {len(found)} rule files; name one rule file", style="bold red",
-                      markup=False)
+            what = "a folder with no rule files (.yml, .yaml)" if not found else f"a folder of {len(found)} rule files"
+            err.print(f"{rule}: error: {what}; name one rule file", style="bold red", markup=False)
             raise typer.Exit(2)
         rule = found[0]
     use_sources(sources, [rule])

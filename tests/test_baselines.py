@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import lark
+import pytest
 
 from siemforge.backends.executor.baseline import build_table, table_csv
 from siemforge.backends.spl.app import AppSpec, build_app
@@ -91,3 +92,16 @@ def test_baseline_errors_are_positioned(tmp_path: Path) -> None:
                  "baselines:\n  t: {key: eventName}\nquery: |\n  where true\n")
     res = compile_file(p)
     assert res.rule is None and "needs the columns" in str(res.diagnostics[-1])
+
+
+def test_a_rules_tests_leave_no_table_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test with `baselines:` builds its seen-before table in a temporary folder: removed after the test (every
+    `siemforge test` and `build` left one folder per such test in the temp folder; a machine here held 1,162)."""
+    import tempfile
+
+    from siemforge.backends.executor.testing import run_rule_tests
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    report = run_rule_tests(RULE)
+    assert report.outcomes and all(o.passed for o in report.outcomes), [o.detail for o in report.outcomes]
+    assert list(tmp_path.iterdir()) == []

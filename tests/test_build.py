@@ -231,3 +231,54 @@ def test_outputs_of_a_deleted_rule_are_listed_as_stale_and_pruned_only_when_aske
     assert not any(str(p.relative_to(p.parts[0])) in manifests for p in old)
     r = sf("build", str(rules), "-o", str(out), "--format", "json", cwd=tmp_path)
     assert json.loads(r.stdout)["stale"] == []
+
+
+def test_prune_removes_nothing_of_a_rule_broken_for_now_nor_a_symlink(tmp_path: Path) -> None:
+    """--prune is for deleted and renamed rules. A rule with a typo in it writes nothing this build (which fails):
+    its last outputs are listed, not removed, so a fix puts them back before anything ships without them. A stale
+    output the user replaced with a symlink is listed (a deployment of the folder would still ship it) and kept,
+    and so is the file it points to."""
+    rules = rule_set(tmp_path, failing=False, refused=False)
+    (tmp_path / "siemforge.toml").write_text('[build]\nexports = ["arm"]\n')
+    out = tmp_path / "out"
+    assert sf("build", str(rules), "-o", str(out), cwd=tmp_path).returncode == 0
+    plain = sorted(p for p in out.rglob("*") if p.is_file() and "plain" in p.name)
+    assert plain, "the plain rule wrote no file named after it"
+    (rules / "plain.yml").write_text(PLAIN_RULE.replace("condition: sel", "condition: sel and"))
+
+    r = sf("build", str(rules), "-o", str(out), "--prune", "--format", "json", cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["pruned"] == [] and sorted(Path(p) for p in doc["stale"]) == plain
+    assert doc["held"] and "this build has errors" in doc["held"][0]
+    assert all(p.is_file() for p in plain)
+
+    (rules / "plain.yml").unlink()
+    mine = tmp_path / "mine.json"
+    mine.write_text("kept")
+    link = next(p for p in plain if p.suffix == ".json")
+    link.unlink()
+    link.symlink_to(mine)
+    r = sf("build", str(rules), "-o", str(out), "--prune", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "not removed: a symlink" in " ".join(r.stdout.split()), r.stdout
+    assert link.is_symlink() and mine.read_text() == "kept"
+    assert not any(p.exists() for p in plain if p != link)
+
+
+def test_a_manifest_line_outside_the_folder_is_neither_listed_nor_removed(tmp_path: Path) -> None:
+    """The manifest is a text file anyone can edit: a line naming a file outside the output folder (absolute, or
+    through ..) is not an output of an earlier build; it was listed as stale and --prune failed the build on it."""
+    rules = rule_set(tmp_path, failing=False, refused=False)
+    (tmp_path / "siemforge.toml").write_text('[build]\nexports = ["arm"]\n')
+    out = tmp_path / "out"
+    assert sf("build", str(rules), "-o", str(out), cwd=tmp_path).returncode == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    with (out / "arm" / ".siemforge-outputs").open("a") as fh:
+        fh.write(f"{victim}\n../../victim.txt\n")
+    r = sf("build", str(rules), "-o", str(out), "--prune", "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["stale"] == [] and doc["pruned"] == [] and doc["errors"] == []
+    assert victim.read_text() == "mine"

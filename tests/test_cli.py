@@ -202,6 +202,11 @@ def test_missing_file_is_a_clear_error(tmp_path: Path, command: list[str]) -> No
     (["export", "arm", "-o", "OUT"], "a folder with no rule files"),
     (["import", "sentinel", "-o", "OUT"], "no detections found to import"),
     (["import", "splunk", "-o", "OUT"], "no detections found to import"),
+    (["translate", "--to", "splunk"], "no detections found to translate"),
+    (["ir"], "a folder with no rule files"),
+    (["run", "LOG"], "a folder with no rule files"),
+    (["baseline", "-o", "OUT/seen.csv", "LOG"], "a folder with no rule files"),
+    (["hunt", "LOG"], "a folder with no rule files"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else "")
 def test_a_folder_with_nothing_to_read_is_a_usage_error_on_every_command(
         tmp_path: Path, command: list[str], message: str) -> None:
@@ -210,8 +215,10 @@ def test_a_folder_with_nothing_to_read_is_a_usage_error_on_every_command(
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("not a rule")
-    args = [a.replace("OUT", str(tmp_path / "out")) for a in command]
-    r = sf(*args, str(empty))
+    log = tmp_path / "events.ndjson"
+    log.write_text('{"a": 1}\n')
+    args = [a.replace("OUT", str(tmp_path / "out")) for a in command if a != "LOG"]
+    r = sf(*args, str(empty), *([str(log)] if "LOG" in command else []))
     assert r.returncode == 2, r.stdout + r.stderr
     assert f"{empty}: error: {message}" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "out").exists()  # nothing written

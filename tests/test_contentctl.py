@@ -291,3 +291,17 @@ def test_a_production_windows_rule_ships_experimental_with_the_reason(tmp_path: 
     det = yaml.safe_load(files["detections/endpoint/lsass_memory_dump_through_comsvcs_dll_minidump.yml"])
     assert det["status"] == "experimental" and det["tests"] == []
     assert len(notes) == 1 and "XmlWinEventLog XML" in notes[0] and "status stable" in notes[0]
+
+
+def test_a_detection_keeps_its_rules_author(tmp_path: Path) -> None:
+    """ESCU's author is "Name, Organization": the rule's author (a Sigma rule's attribution) is the name, where every
+    detection said "siemforge, siemforge"; a rule without one, or by siemforge, keeps that."""
+    head = ("logsource: {product: aws, service: cloudtrail}\ndetection: {sel: {eventName: A}, condition: sel}\n"
+            "entities: {account: {name: eventName}}\n")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    by = compile_rule(tmp_path / "a", "title: by someone\nauthor: Jane Doe (Example Corp)\n" + head)
+    anonymous = compile_rule(tmp_path / "b", "title: by no one\n" + head)
+    dets = {yaml.safe_load(v)["name"]: yaml.safe_load(v)["author"]
+            for k, v in build_pack([by, anonymous], None, {}).items() if k.startswith("detections/")}
+    assert dets == {"by someone": "Jane Doe (Example Corp), siemforge", "by no one": "siemforge, siemforge"}

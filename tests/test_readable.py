@@ -83,6 +83,16 @@ SPL_ROWS = [
     ("spath into a temporary", "extend userAgent = tostring(requestParameters.agent), ua = userAgent",
      '`cloudtrail`\n| spath output=siemforge_tmp1 path=requestParameters.agent\n| eval siemforge_tmp2=userAgent\n'
      '| eval userAgent=siemforge_tmp1, ua=siemforge_tmp2\n| fields - siemforge_tmp1 siemforge_tmp2'),
+    # ... nor into a field the events or an earlier stage may hold: Splunk does not say that spath clears it when the
+    # path is missing, where the IR's value is null
+    ("spath not into a field of the events", "extend userAgent = tostring(requestParameters.agent)",
+     '`cloudtrail`\n| spath output=siemforge_path1 path=requestParameters.agent\n| eval userAgent=siemforge_path1\n'
+     '| fields - siemforge_path1'),
+    ("spath not into a computed column", 'extend r = "none" | where r == "none" '
+     "| extend r = tostring(requestParameters.repositoryName)",
+     '`cloudtrail`\n| eval r="none"\n| where r=="none"\n'
+     '| spath output=siemforge_path1 path=requestParameters.repositoryName\n| eval r=siemforge_path1\n'
+     '| fields - siemforge_path1'),
     # count() named count needs no AS; any other name does
     ("count", "summarize n = count(), count = count() by eventName",
      '`cloudtrail`\n| fillnull value="__siemforge_null__" eventName\n| stats count AS n count by eventName\n'

@@ -48,6 +48,17 @@ def test_malformed_lines_are_reported_and_skipped(tmp_path: Path) -> None:
     assert bad[0].message == "invalid JSON: unexpected end of data at column 14", bad[0].message
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+def test_a_line_cut_inside_a_string_is_the_end_of_its_data(tmp_path: Path, end: str) -> None:
+    """A line cut short inside a string (a truncated copy) is reported as what it is, with the message the SQL engines
+    give: parsed with its newline, orjson called it "unexpected control character in string"."""
+    p = tmp_path / "cut.ndjson"
+    p.write_text(f'{{"eventName": "A"}}{end}{{"eventName": "Get{end}{{"eventName": "B"}}{end}', newline="")
+    events, bad = read(p)
+    assert [e["eventName"] for e in events] == ["A", "B"]
+    assert [(m.line, m.message) for m in bad] == [(2, "invalid JSON: unexpected end of data at column 19")]
+
+
 def test_broken_document_and_missing_file(tmp_path: Path) -> None:
     p = tmp_path / "broken.json"
     p.write_text('[{"eventName": "A"}, ')

@@ -278,6 +278,19 @@ def test_malformed_lines_are_skipped_and_reported_by_line_as_the_executor_does(
     assert all(m.file == str(log) for m in seen)
 
 
+def test_a_cut_line_is_reported_in_the_executors_words(tmp_path: Path) -> None:
+    """A line cut inside a string: both engines say "unexpected end of data" at the same column (the executor, which
+    parsed the line with its newline, said "unexpected control character in string")."""
+    log = tmp_path / "log.ndjson"
+    log.write_text('{"eventName": "A"}\n{"eventName": "Get\n{"eventName": "B"}\n')
+    rule = compile_rule(tmp_path, HEAD + "summarize n = count()\n")
+    seen: list[Any] = []
+    run_duckdb(rule, [log], now=NOW, report=seen.append)
+    executor = run_rule(rule, [log], NOW, workers=1).malformed
+    assert [str(m) for m in seen] == [str(m) for m in executor] == [
+        f"{log}:2: skipped: invalid JSON: unexpected end of data at column 19"]
+
+
 def test_a_clean_file_reports_nothing(tmp_path: Path) -> None:
     log = tmp_path / "log.ndjson"
     log.write_text('{"eventName": "A"}\n{"eventName": "B"}\n')

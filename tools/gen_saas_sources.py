@@ -331,8 +331,9 @@ def splunk(source: str, name: str, macro: str, sourcetype: str, ds: dict[str, An
             json_cols[f] = prefix + f
         else:
             cols[f] = prefix + f
+    # a wrapped record is not what the rule's fixtures hold: contentctl's replay of them would find nothing
     return {"source": source, "name": name, "target": "splunk", "default": True,
-            "data_source": {**ds, "sourcetype": sourcetype},
+            "data_source": {**ds, "sourcetype": sourcetype}, **({"replays_fixtures": False} if prefix else {}),
             "time_column": "_time", "search": f"`{macro}`",
             "macros": {macro: {"definition": f"sourcetype={sourcetype}",
                                "description": "customer specific splunk configurations(eg- index, source, "

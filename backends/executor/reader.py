@@ -750,7 +750,13 @@ def _cut(text: str, chars: int = 40) -> str:
 
 def _line_json_error(exc: ValueError, line: bytes) -> str:
     """The parser's message about one NDJSON line, with the column in that line: orjson counts lines and columns in
-    the text it was given, which holds the line's newline (`line 2 column 1` about line 3 of the file)."""
+    the text it was given, which holds the line's newline (`line 2 column 1` about line 3 of the file). The message
+    is the one about the line alone, as the SQL engines give it: parsed with its newline, a line cut inside a string
+    read as "unexpected control character in string", not as the end of its data."""
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError as alone:
+        exc = alone
     pos = getattr(exc, "pos", None)
     msg = getattr(exc, "msg", None)
     if not isinstance(pos, int) or not isinstance(msg, str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -90,19 +91,20 @@ def _run_tests(path: Path, result: CompileResult) -> RuleTestReport:
                 )
                 continue
         lookups = dict(case.lookups)
-        if case.baselines:  # build each seen-before table from its logs, then run the rule against it
-            import tempfile
+        with contextlib.ExitStack() as scratch:  # the tables built for this test are removed after it (they were left
+            if case.baselines:  # in the temp folder, one folder per test run): build each from its logs, then run
+                import tempfile
 
-            from .baseline import build_table, table_csv
-            from .engine import default_now
+                from .baseline import build_table, table_csv
+                from .engine import default_now
 
-            tmp = Path(tempfile.mkdtemp(prefix="siemforge-baseline-"))
-            for b in result.rule.baselines:
-                if b.table in case.baselines:
-                    rows = build_table(b, list(case.baselines[b.table]), case.now or default_now())
-                    (tmp / f"{b.table}.csv").write_text(table_csv(b, rows), encoding="utf-8")
-                    lookups[b.table] = tmp / f"{b.table}.csv"
-        run = run_rule(result.rule, list(case.logs), case.now, lookups, binding=binding)
+                tmp = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="siemforge-baseline-")))
+                for b in result.rule.baselines:
+                    if b.table in case.baselines:
+                        rows = build_table(b, list(case.baselines[b.table]), case.now or default_now())
+                        (tmp / f"{b.table}.csv").write_text(table_csv(b, rows), encoding="utf-8")
+                        lookups[b.table] = tmp / f"{b.table}.csv"
+            run = run_rule(result.rule, list(case.logs), case.now, lookups, binding=binding)
         ok, detail = judge(case.expect, run)
         outcomes.append(
             TestOutcome(

@@ -207,6 +207,13 @@ def _records_ndjson(log: Path, test: TestCase) -> str:
 MAX_NAME = 67  # contentctl's CONTENTCTL_MAX_SEARCH_NAME_LENGTH: ES clones a search as `<domain> - ESCU - <name> - Rule`
 
 
+def _author(rule: ir.RuleIR) -> str:
+    """ESCU's `author` is "Name, Organization". The rule's own author is kept (a Sigma rule's authors are the
+    attribution its licence asks for); the pack's publisher is the organization."""
+    author = " ".join((rule.meta.author or "").split())
+    return f"{author}, siemforge" if author and author != "siemforge" else "siemforge, siemforge"
+
+
 def _version(rule: ir.RuleIR) -> int:
     """contentctl wants a non-negative integer version; a rule's `version:` may be `3` or `3.1` (major counts)."""
     text = str(rule.meta.version or "1").strip()
@@ -301,7 +308,7 @@ def detection(
         "id": rule.meta.id,
         "version": _version(rule),
         "date": _date(rule),
-        "author": "siemforge, siemforge",
+        "author": _author(rule),
         "status": "production" if production else "experimental",
         "type": "Anomaly",
         "description": " ".join(rule.meta.description.split()) or rule.meta.title,

@@ -217,7 +217,7 @@ class SplLowering:
         (docs/semantics.md decision 46): a path with no `{}` and no index from the end, into the event or into a
         column holding JSON text, is one value, the JSON text at the path, which tostring leaves as it is. `name`
         must be a plain field that no assignment of the stage reads (spath writes it before the stage's eval runs),
-        and the path not already extracted."""
+        nor one the events or an earlier stage may already hold, and the path not already extracted."""
         e = a.expr
         if not (isinstance(e, ir.Call) and e.fn == "tostring" and len(e.args) == 1 and e.type is Type.STRING):
             return None
@@ -233,6 +233,10 @@ class SplLowering:
             return None
         if any(_reads(b.expr, a.name) for b in assigns):
             return None
+        if a.name in self.computed or (self.binding is not None and (
+                a.name in self.binding.columns.values() or a.name in self.binding.json_columns.values())):
+            return None  # the event may hold `name` already: Splunk does not document that spath clears it when the
+            # path is missing (the IR's null), so it is written into a fresh field and assigned
         return where
 
     def single_value(self, e: ir.Expr) -> bool:
