@@ -18,6 +18,7 @@ import lark
 import yaml
 
 from siemforge.compiler.bindings import Binding, bindings_for
+from siemforge.compiler.regex import RegexRefused, compile_re2
 from siemforge.compiler.types import Type
 
 _COMMANDS = ("search", "eval", "stats", "eventstats", "tstats", "rename", "fields", "table", "lookup", "spath",
@@ -126,6 +127,14 @@ def _unq(tok: str) -> str:
     if len(tok) >= 2 and tok[0] == tok[-1] and tok[0] in "\"'":
         return re.sub(r"\\(.)", r"\1", tok[1:-1])
     return tok
+
+
+def _eval_str(tok: str) -> str:
+    """The value of an eval string literal: `\\\\` is one backslash, `\\"` a quote and `\\t` a tab; any other
+    backslash stays as written (`"\\d+"` is the regex `\\d+`, `"\\1"` a group reference) — Splunk's "Types of
+    expressions" and "Backslashes" pages (docs/semantics.md decision 47)."""
+    body = tok[1:-1]
+    return re.sub(r"\\([\\\"t])", lambda m: "\t" if m.group(1) == "t" else m.group(1), body)
 
 
 def _unwrap(node: Any) -> Any:
@@ -482,7 +491,7 @@ class Translator:
         if d == "e_neg":
             return f"-{self.expr(ch[0], at)}"
         if d == "e_string":
-            return _str(_unq(str(ch[0])))
+            return _str(_eval_str(str(ch[0])))
         if d == "e_number":
             return str(ch[0])
         if d in ("e_field", "e_qfield"):
@@ -534,6 +543,8 @@ class Translator:
                   "lower": "tolower", "upper": "toupper", "len": "strlen", "now": "now", "tostring": "tostring"}
         if fn == "min" and len(args) == 1 or fn == "max" and len(args) == 1:
             return self.expr(args[0], base)
+        if fn == "replace" and len(args) == 3:
+            return self.replace(args, at, base)
         if fn == "match" and len(args) == 2:
             return f"{self.expr(args[0], base)} matches regex {self.expr(args[1], base)}"
         if fn == "true" and not args:
@@ -548,6 +559,30 @@ class Translator:
         if fn in simple:
             return f"{simple[fn]}({', '.join(self.expr(a, base) for a in args)})"
         raise Refusal(f"eval function `{fn}()` has no translation", at)
+
+    def replace(self, args: list[Any], at: int, base: int) -> str:
+        """`replace(x, regex, with)` is the IR's replace_regex: every match replaced, `\\1`…`\\9` in `with` the
+        groups (docs/semantics.md decision 47). The regex and the replacement must be string literals; a replacement
+        with any other backslash (`\\0`, `\\n`, `\\\\`) is refused: the targets read those differently."""
+        rx, repl = args[1], args[2]
+        for arg, what in ((rx, "regex"), (repl, "replacement")):
+            if not (isinstance(arg, lark.Tree) and arg.data == "e_string"):
+                raise Refusal(f"replace() with a {what} that is not a string literal", _pos(arg, base))
+        text = _eval_str(str(repl.children[0]))
+        bad = re.search(r"\\(?![1-9])", text)
+        if bad:
+            raise Refusal(f"replace() replacement `{text}`: a backslash other than a group reference \\1…\\9",
+                          _pos(repl, base))
+        pattern = _eval_str(str(rx.children[0]))
+        try:
+            groups = compile_re2(pattern).groups
+        except RegexRefused as exc:
+            raise Refusal(f"replace() regex `{pattern}`: {exc}", _pos(rx, base)) from None
+        missing = [g for g in re.findall(r"\\([1-9])", text) if int(g) > groups]
+        if missing:
+            raise Refusal(f"replace() replacement `{text}` names group {missing[0]}; the regex has {groups}",
+                          _pos(repl, base))
+        return f"replace_regex({self.expr(args[0], base)}, {self.expr(rx, base)}, {_str(text)})"
 
     def time_arg(self, node: Any) -> bool:
         """`_time`, or OCSF's `time` (epoch ms) divided back to seconds, on the Security Lake binding."""

@@ -191,6 +191,15 @@ TRANSLATIONS = [  # SPL (a savedsearches.conf search) → the imported rule's qu
      " | spath input=s output=k path=keyName | where isnull(k)",
      'where eventName =~ "X"\n| where array_length(requestParameters.items) > 0\n'
      "| mv-expand s = requestParameters.items\n| extend k = tostring(s.keyName)\n| where isnull(k)"),
+    # replace(): the IR's replace_regex, `\1` a group; an eval string keeps every backslash but `\\`, `\"`, `\t`
+    # (decision 47): `"\."` and `"\\."` are both the regex `\.`
+    ("`cloudtrail` eventName=X | eval u=replace('userIdentity.arn', \".*/\", \"\") | table u",
+     'where eventName =~ "X"\n| extend u = replace_regex(userIdentity.arn, ".*/", "")\n| project u'),
+    (r'`cloudtrail` eventName=X | eval d=replace(eventSource, "^(\w+)\.(amazonaws)\\.com$", "\2:\1") | table d',
+     'where eventName =~ "X"\n| extend d = replace_regex(eventSource, "^(\\\\w+)\\\\.(amazonaws)\\\\.com$", "\\\\2:\\\\1")\n'
+     "| project d"),
+    (r'`cloudtrail` eventName=X | where match(userAgent, "^aws-cli/\d")',
+     'where eventName =~ "X"\n| where userAgent matches regex "^aws-cli/\\\\d"'),
 ]
 
 
@@ -224,6 +233,14 @@ REFUSALS = [  # SPL → the refusal's reason; the column is where the construct 
      "`spath` path into an array (`v` multivalue) not expanded by the next command"),
     ("`cloudtrail` eventName=X | mvexpand userAgent",
      "`mvexpand` of a field other than the array `spath path=X{} output=…` just read"),
+    ("`cloudtrail` eventName=X | eval u=replace(userAgent, userAgent, \"\")",
+     "replace() with a regex that is not a string literal"),
+    (r'`cloudtrail` eventName=X | eval u=replace(userAgent, "(a)", "\\0")',
+     "replace() replacement `\\0`: a backslash other than a group reference \\1…\\9"),
+    (r'`cloudtrail` eventName=X | eval u=replace(userAgent, "(a)", "\2")',
+     "replace() replacement `\\2` names group 2; the regex has 1"),
+    (r'`cloudtrail` eventName=X | eval u=replace(userAgent, "(?<=a)b", "")',
+     "replace() regex `(?<=a)b`: look-behind `(?<=…)` — RE2 runs in linear time and has no such construct"),
 ]
 
 
