@@ -18,6 +18,7 @@ import lark
 import yaml
 
 from siemforge.compiler.bindings import Binding, bindings_for
+from siemforge.compiler.regex import RegexRefused, compile_re2
 from siemforge.compiler.types import Type
 
 _COMMANDS = ("search", "eval", "stats", "eventstats", "tstats", "rename", "fields", "table", "lookup", "spath",
@@ -128,6 +129,14 @@ def _unq(tok: str) -> str:
     return tok
 
 
+def _eval_str(tok: str) -> str:
+    """The value of an eval string literal: `\\\\` is one backslash, `\\"` a quote and `\\t` a tab; any other
+    backslash stays as written (`"\\d+"` is the regex `\\d+`, `"\\1"` a group reference) — Splunk's "Types of
+    expressions" and "Backslashes" pages (docs/semantics.md decision 47)."""
+    body = tok[1:-1]
+    return re.sub(r"\\([\\\"t])", lambda m: "\t" if m.group(1) == "t" else m.group(1), body)
+
+
 def _unwrap(node: Any) -> Any:
     while isinstance(node, lark.Tree) and node.data in ("e_or", "e_and", "e_cmp", "e_sum", "e_prod") \
             and len(node.children) == 1:
@@ -180,6 +189,9 @@ class Translator:
         # `spath path=X{} output=N`, waiting for its `mvexpand N`: (N, X's expression, position)
         self.array_read: tuple[str, str, int] | None = None
         self.expanded: set[str] = set()  # fields an mvexpand made one element each (JSON of an object element)
+        # base-search tests over `{}` paths: Sigma selections over `[]` fields, ANDed by the rule's `condition`
+        self.detection: dict[str, dict[str, Any]] = {}
+        self.detection_condition: list[str] = []
 
     # -------------------------------------------------------------- driver
     def run(self) -> None:
@@ -286,9 +298,66 @@ class Translator:
         macro = str(terms[0].children[0]).strip("`")
         self.s.binding = self.binding_of(macro, _pos(terms[0], at))
         self.s.source = self.s.binding.source
-        rest = terms[1:]
+        rest = [t for t in terms[1:] if not self.reads_array(t)]
+        for t in terms[1:]:
+            if self.reads_array(t):
+                self.detection_condition.append(self.array_test(t, at))
         if rest:
             self.stages.append("where " + " and ".join(self.sterm(t, at, top=True) for t in rest))
+
+    # -------------------------------------------------------------- `{}` paths in the base search
+    @staticmethod
+    def reads_array(node: _Node | lark.Token) -> bool:
+        """The search term names a multivalue path (`a{}.b`, every element's b)."""
+        if not isinstance(node, lark.Tree):
+            return False
+        return any("{}" in str(tok) for tok in node.scan_values(lambda v: isinstance(v, lark.Token)))
+
+    def array_test(self, node: _Node | lark.Token, at: int) -> str:
+        """A base-search term over `{}` paths as a Sigma condition over `[]` fields: `a{}.b=v` matches when some
+        value of the multivalue field does, which is the IR's AnyElement (docs/semantics.md decisions 28 and 48).
+        Each test becomes a selection of the rule's `detection:`; the condition keeps the term's and/or/not."""
+        if isinstance(node, lark.Token):
+            raise Refusal(f"raw-text search term `{node}`", _pos(node, at))
+        d = node.data
+        if d in ("s_and", "s_or"):
+            joiner = " and " if d == "s_and" else " or "
+            return "(" + joiner.join(self.array_test(c, at) for c in node.children) + ")"
+        if d == "s_not":
+            return f"not {self.array_test(node.children[0], at)}"
+        if d == "s_cmp":
+            tok = str(node.children[0])
+            m = re.fullmatch(r'("(?:\\.|[^"\\])*"|[^\s!=<>]+)\s*(!=|>=|<=|=|>|<)\s*(.*)', tok, re.S)
+            assert m
+            name, op, values = _unq(m.group(1)), m.group(2), [_unq(m.group(3))]
+        elif d == "s_in":
+            name, op, values = _unq(str(node.children[0])), "=", [_unq(str(v)) for v in node.children[1:]]
+        else:
+            raise Refusal(f"search construct `{d}` over a multivalue path", _pos(node, at))
+        if op != "=":
+            raise Refusal(f"`{name}{op}…`: only `=` (some value matches) is translated for a multivalue path",
+                          _pos(node, at))
+        for v in values:
+            if "\\" in v or "?" in v:
+                raise Refusal(f"search value `{v}` with `\\` or `?` on a multivalue path", _pos(node, at))
+        field = self.array_field(name, _pos(node, at))
+        sel = f"sel{len(self.detection) + 1}"
+        self.detection[sel] = {field: values[0] if len(values) == 1 else values}
+        return sel
+
+    def array_field(self, name: str, at: int) -> str:
+        """`a{}.b` as the source's Sigma field `a[].b`: the path up to the first `{}` is a source field (read through
+        the binding as any field is), the members after it are the record's own."""
+        if "{}" not in name:
+            raise Refusal(f"field `{name}` beside a multivalue path in one OR/NOT (only `{{}}` tests there)", at)
+        head = name.split("{}", 1)[0]
+        canon = self.source_field(head)
+        b = self.s.binding
+        renamed = b is not None and head in b.columns.values() and canon != head
+        if canon is None or renamed or self.s.prefix is not None:
+            raise Refusal(f"multivalue path `{name}`: `{head}` has no source field of the same shape in "
+                          f"{self.s.source}", at)
+        return canon + name[len(head):].replace("{}", "[]")
 
     def binding_of(self, macro: str, at: int) -> Binding:
         user = self.macros.get(macro)
@@ -485,7 +554,7 @@ class Translator:
         if d == "e_neg":
             return f"-{self.expr(ch[0], at)}"
         if d == "e_string":
-            return _str(_unq(str(ch[0])))
+            return _str(_eval_str(str(ch[0])))
         if d == "e_number":
             return str(ch[0])
         if d in ("e_field", "e_qfield"):
@@ -537,6 +606,8 @@ class Translator:
                   "lower": "tolower", "upper": "toupper", "len": "strlen", "now": "now", "tostring": "tostring"}
         if fn == "min" and len(args) == 1 or fn == "max" and len(args) == 1:
             return self.expr(args[0], base)
+        if fn == "replace" and len(args) == 3:
+            return self.replace(args, at, base)
         if fn == "match" and len(args) == 2:
             return f"{self.expr(args[0], base)} matches regex {self.expr(args[1], base)}"
         if fn == "true" and not args:
@@ -551,6 +622,30 @@ class Translator:
         if fn in simple:
             return f"{simple[fn]}({', '.join(self.expr(a, base) for a in args)})"
         raise Refusal(f"eval function `{fn}()` has no translation", at)
+
+    def replace(self, args: list[Any], at: int, base: int) -> str:
+        """`replace(x, regex, with)` is the IR's replace_regex: every match replaced, `\\1`…`\\9` in `with` the
+        groups (docs/semantics.md decision 47). The regex and the replacement must be string literals; a replacement
+        with any other backslash (`\\0`, `\\n`, `\\\\`) is refused: the targets read those differently."""
+        rx, repl = args[1], args[2]
+        for arg, what in ((rx, "regex"), (repl, "replacement")):
+            if not (isinstance(arg, lark.Tree) and arg.data == "e_string"):
+                raise Refusal(f"replace() with a {what} that is not a string literal", _pos(arg, base))
+        text = _eval_str(str(repl.children[0]))
+        bad = re.search(r"\\(?![1-9])", text)
+        if bad:
+            raise Refusal(f"replace() replacement `{text}`: a backslash other than a group reference \\1…\\9",
+                          _pos(repl, base))
+        pattern = _eval_str(str(rx.children[0]))
+        try:
+            groups = compile_re2(pattern).groups
+        except RegexRefused as exc:
+            raise Refusal(f"replace() regex `{pattern}`: {exc}", _pos(rx, base)) from None
+        missing = [g for g in re.findall(r"\\([1-9])", text) if int(g) > groups]
+        if missing:
+            raise Refusal(f"replace() replacement `{text}` names group {missing[0]}; the regex has {groups}",
+                          _pos(repl, base))
+        return f"replace_regex({self.expr(args[0], base)}, {self.expr(rx, base)}, {_str(text)})"
 
     def time_arg(self, node: Any) -> bool:
         """`_time`, or OCSF's `time` (epoch ms) divided back to seconds, on the Security Lake binding."""
@@ -606,6 +701,10 @@ class Translator:
             if fn not in _AGGS:
                 raise Refusal(f"stats function `{fn}` has no translation", _pos(agg, at))
             arg_name = _unq(str(arg)) if arg is not None else None
+            if arg_name is not None and "{}" in arg_name and dm is None:
+                raise Refusal(f"{fn}() of the multivalue path `{arg_name}`: it aggregates every element's value of "
+                              "every event, and the IR's aggregations take one value per row (decision 48)",
+                              _pos(agg, at))
             inner = ""
             if arg_name is not None:
                 inner = self.dm_field(arg_name, dm, _pos(agg, at)) if dm else self.field(arg_name, _pos(agg, at))
@@ -627,6 +726,9 @@ class Translator:
                 name = name.split(".")[-1]
                 self.s.dm_prefixes = sorted(set(self.s.dm_prefixes) | self.dm_prefixes(c, dm))
             else:
+                if "{}" in name:
+                    raise Refusal(f"`by` the multivalue path `{name}`: Splunk puts the event in the group of each of "
+                                  "its values (decision 48)", _pos(c, at))
                 expr = self.field(name, _pos(c, at))
                 if self.json_valued(expr):
                     # SPL groups by the field's text; a JSON value as a key is its text too (as decision 51 for
@@ -704,6 +806,9 @@ class Translator:
                 continue
             if self.s.columns is not None:
                 continue  # SPL renames only fields that exist: a missing one is a no-op
+            if "{}" in old:
+                raise Refusal(f"rename of the multivalue path `{old}`: a field holding every element's value, which "
+                              "the eval functions and `where` after it read value by value (decision 48)", pos)
             self.define(new, self.field(old, pos))
 
     def insert_at_rename(self, assignment: str) -> None:

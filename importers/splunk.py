@@ -272,7 +272,13 @@ def rule_document(search: Search, t: Translator) -> dict[str, Any]:
     schedule = _schedule(meta, t.notes)
     if schedule:
         doc["schedule"] = schedule
-    doc["query"] = _Literal("\n| ".join(_wrap(stage) for stage in t.stages) + "\n")
+    if t.detection:
+        conds = t.detection_condition
+        cond = " and ".join(c[1:-1] if len(conds) == 1 and c.endswith(")") and c.startswith("(")
+                            and Translator.balanced(c[1:-1]) else c for c in conds)
+        doc["detection"] = {**t.detection, "condition": cond}
+    if t.stages:
+        doc["query"] = _Literal("\n| ".join(_wrap(stage) for stage in t.stages) + "\n")
     return doc
 
 

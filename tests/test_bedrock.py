@@ -69,5 +69,6 @@ def test_escu_bedrock_search_imports_to_the_source_or_is_refused_at_its_construc
     text = tokens.written[0].read_text()
     assert "service: bedrock_model_invocation" in text and 'where operation =~ "InvokeModel"' in text
     assert (prompts.status, prompts.reason) == (
-        "refused", "multivalue path `input.inputBodyJson.messages{}.content{}.text` (an array's elements as one "
-                   "field) has no translation")
+        "refused", "rename of the multivalue path `input.inputBodyJson.messages{}.content{}.text`: a field holding "
+                   "every element's value, which the eval functions and `where` after it read value by value "
+                   "(decision 48)")

@@ -191,6 +191,15 @@ TRANSLATIONS = [  # SPL (a savedsearches.conf search) → the imported rule's qu
      " | spath input=s output=k path=keyName | where isnull(k)",
      'where eventName =~ "X"\n| where array_length(requestParameters.items) > 0\n'
      "| mv-expand s = requestParameters.items\n| extend k = tostring(s.keyName)\n| where isnull(k)"),
+    # replace(): the IR's replace_regex, `\1` a group; an eval string keeps every backslash but `\\`, `\"`, `\t`
+    # (decision 47): `"\."` and `"\\."` are both the regex `\.`
+    ("`cloudtrail` eventName=X | eval u=replace('userIdentity.arn', \".*/\", \"\") | table u",
+     'where eventName =~ "X"\n| extend u = replace_regex(userIdentity.arn, ".*/", "")\n| project u'),
+    (r'`cloudtrail` eventName=X | eval d=replace(eventSource, "^(\w+)\.(amazonaws)\\.com$", "\2:\1") | table d',
+     'where eventName =~ "X"\n| extend d = replace_regex(eventSource, "^(\\\\w+)\\\\.(amazonaws)\\\\.com$", "\\\\2:\\\\1")\n'
+     "| project d"),
+    (r'`cloudtrail` eventName=X | where match(userAgent, "^aws-cli/\d")',
+     'where eventName =~ "X"\n| where userAgent matches regex "^aws-cli/\\\\d"'),
 ]
 
 
@@ -226,6 +235,25 @@ REFUSALS = [  # SPL → the refusal's reason; the column is where the construct 
      "`spath` path into an array (`v` multivalue) not expanded by the next command"),
     ("`cloudtrail` eventName=X | mvexpand userAgent",
      "`mvexpand` of a field other than the array `spath path=X{} output=…` just read"),
+    ("`cloudtrail` eventName=X | eval u=replace(userAgent, userAgent, \"\")",
+     "replace() with a regex that is not a string literal"),
+    (r'`cloudtrail` eventName=X | eval u=replace(userAgent, "(a)", "\\0")',
+     "replace() replacement `\\0`: a backslash other than a group reference \\1…\\9"),
+    (r'`cloudtrail` eventName=X | eval u=replace(userAgent, "(a)", "\2")',
+     "replace() replacement `\\2` names group 2; the regex has 1"),
+    (r'`cloudtrail` eventName=X | eval u=replace(userAgent, "(?<=a)b", "")',
+     "replace() regex `(?<=a)b`: look-behind `(?<=…)` — RE2 runs in linear time and has no such construct"),    ("`cloudtrail` eventName=X items{}.userId!=1", "`items{}.userId!=…`: only `=` (some value matches) is translated "
+     "for a multivalue path"),
+    ("`cloudtrail` eventName=X (resources{}.type=1 OR userAgent=x)",
+     "field `userAgent` beside a multivalue path in one OR/NOT (only `{}` tests there)"),    ("`cloudtrail` eventName=X | stats values(resources{}.ARN) as arns by userAgent",
+     "values() of the multivalue path `resources{}.ARN`: it aggregates every element's value of every event, and "
+     "the IR's aggregations take one value per row (decision 48)"),
+    ("`cloudtrail` eventName=X | stats count by resources{}.ARN",
+     "`by` the multivalue path `resources{}.ARN`: Splunk puts the event in the group of each of its values "
+     "(decision 48)"),
+    ("`cloudtrail` eventName=X | rename resources{}.ARN as arn",
+     "rename of the multivalue path `resources{}.ARN`: a field holding every element's value, which the eval "
+     "functions and `where` after it read value by value (decision 48)"),
 ]
 
 
@@ -236,6 +264,56 @@ def test_refusals_name_the_construct(tmp_path: Path, spl: str, reason: str) -> N
     [out] = import_splunk([path], tmp_path / "out", MACROS)
     assert (out.status, out.reason, out.line) == ("refused", reason, 5)
     assert out.written == () and not (tmp_path / "out").exists()
+
+
+ARRAY_TESTS = [  # a base-search test over `{}` paths → the rule's detection (some element matches; decision 48)
+    ("`cloudtrail` eventName=ModifyImageAttribute (requestParameters.launchPermission.add.items{}.userId = * OR "
+     "requestParameters.launchPermission.add.items{}.group = all)",
+     {"sel1": {"requestParameters.launchPermission.add.items[].userId": "*"},
+      "sel2": {"requestParameters.launchPermission.add.items[].group": "all"}, "condition": "sel1 or sel2"}),
+    ('`cloudtrail` eventName=X NOT resources{}.type IN ("AWS::IAM::Role", "AWS::S3::*")',
+     {"sel1": {"resources[].type": ["AWS::IAM::Role", "AWS::S3::*"]}, "condition": "not sel1"}),
+    ('`aws_securityhub_finding` "Resources{}.Type"=AWSEC2Instance Types{}=*TTPs*',
+     {"sel1": {"Resources[].Type": "AWSEC2Instance"}, "sel2": {"Types[]": "*TTPs*"}, "condition": "sel1 and sel2"}),
+]
+
+
+@pytest.mark.parametrize(("spl", "detection"), ARRAY_TESTS)
+def test_multivalue_paths_in_the_base_search_are_some_element_tests(tmp_path: Path, spl: str,
+                                                                   detection: dict[str, Any]) -> None:
+    path = tmp_path / "savedsearches.conf"
+    path.write_text(f"[My search]\nsearch = {spl} | stats count\n")
+    [out] = import_splunk([path], tmp_path / "out", MACROS)
+    assert out.status == "imported", out
+    assert yaml.safe_load(out.written[0].read_text())["detection"] == detection
+
+
+def _ami(items: Any) -> dict[str, Any]:
+    return {"eventTime": "2024-01-01T00:00:00Z", "eventName": "ModifyImageAttribute", "userAgent": "cli",
+            "requestParameters": {"launchPermission": {"add": {"items": items}}}}
+
+
+AMI_EVENTS = [  # event → does `items{}.userId = * OR items{}.group = all` keep it (Splunk's multivalue reading)
+    (_ami([{"userId": "123456789012"}]), True),
+    (_ami([{"group": "ALL"}]), True),  # a search value matches without case
+    (_ami([{"group": "none"}, {"group": "all"}]), True),  # the second element's value
+    (_ami([{"group": "none"}]), False),
+    (_ami([]), False),
+    (_ami(None), False),
+    (_ami({"userId": "1"}), False),  # not an array: spath reads no `items{}` value
+    ({**_ami([]), "requestParameters": {"launchPermission": {"remove": {"items": [{"group": "all"}]}}}}, False),
+]
+
+
+def test_a_multivalue_path_test_keeps_the_events_splunk_keeps(tmp_path: Path) -> None:
+    path = tmp_path / "savedsearches.conf"
+    path.write_text("[AMI]\nsearch = " + ARRAY_TESTS[0][0] + "\n")
+    [out] = import_splunk([path], tmp_path / "out", MACROS)
+    rule = compiled(out.written[0])
+    for event, kept in AMI_EVENTS:
+        log = tmp_path / "e.ndjson"
+        log.write_text(json.dumps(event) + "\n")
+        assert bool(run_rule(rule, [log]).rows) is kept, event
 
 
 def test_savedsearches_stanza_with_continued_lines_imports(tmp_path: Path) -> None:
