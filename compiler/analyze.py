@@ -756,6 +756,15 @@ class Analyzer:
             problem = regex_problem(str(rx.value))
             if problem is not None:
                 raise self.fail(f"invalid regex: {problem}", _pos(node.args[0 if name == "extract" else 1])) from None
+            groups = regex_groups(str(rx.value))
+            asked = None  # a group the call names that the regex does not have: an error now, not at run time
+            at = 1 if name == "extract" else 2
+            if name == "extract" and isinstance(args[1], ir.Literal) and isinstance(args[1].value, int):
+                asked = args[1].value if not 0 <= args[1].value <= groups else None
+            if name == "replace_regex" and isinstance(args[2], ir.Literal) and isinstance(args[2].value, str):
+                asked = next((int(g) for g in re.findall(r"\\(\d)", args[2].value) if int(g) > groups), None)
+            if asked is not None and groups is not None:
+                raise self.fail(f"{name}() names group {asked}; the regex has {groups} group(s)", _pos(node.args[at]))
         if name == "bin" and not (args[1].type.is_numeric or args[1].type is Type.TIMESPAN):
             raise self.fail("bin() needs a number or a timespan as the bin size", _pos(node.args[1]))
         if name == "bin" and (width := _literal_width(node.args[1])) is not None:
@@ -896,6 +905,17 @@ def _did_you_mean(name: str, options: object) -> str | None:
 
 def _without_aliases(src: SourceDef) -> SourceDef:
     return dataclasses.replace(src, alias_text=None)
+
+
+def regex_groups(pattern: str) -> int:
+    """How many capturing groups the pattern has (RE2's count; Python's `re` for a pattern only PCRE-like engines
+    run)."""
+    from .regex import RegexRefused, compile_re2
+
+    try:
+        return int(compile_re2(pattern).groups)
+    except RegexRefused:
+        return re.compile(pattern).groups
 
 
 def regex_problem(pattern: str) -> str | None:

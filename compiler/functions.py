@@ -121,7 +121,7 @@ FUNCTIONS: dict[str, Signature] = {
             "replace_regex",
             (S, S, S),
             S,
-            literal_params=(1,),
+            literal_params=(1, 2),  # a literal rewrite: its group references are checked at compile time
             doc="every match of the regex replaced; \\1 in the rewrite is group 1",
         ),
         Signature(

@@ -99,6 +99,10 @@ INVALID = [
     ("summarize n = sum(eventName)", "sum() needs a number, not string", 1, 19),
     ('extend a = 1, b = a + 1', "'a' is assigned in this same extend", 1, 19),
     ('where userAgent matches regex "(unclosed"', "invalid regex", 1, 31),
+    # a group the regex lacks: a compile error (it stopped `siemforge run` with an internal IndexError)
+    ('extend x = replace_regex(eventSource, "(ecr)", "\\\\2")', "replace_regex() names group 2; the regex has 1",
+     1, 48),
+    ('extend y = extract("(a)", 3, eventName)', "extract() names group 3; the regex has 1", 1, 27),
     ('where eventName like eventSource', "a wildcard pattern must be a string literal", 1, 22),
     ('where datetime_diff("fortnight", now(), now()) > 1', "unknown datetime_diff unit 'fortnight'", 1, 21),
     ("lookup nope on eventName", "unknown lookup table 'nope'", 1, 8),
