@@ -12,9 +12,10 @@ import pytest
 from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.backends.spl.lower import compile_spl
-from siemforge.compiler.api import compile_file
 from siemforge.compiler.diagnostics import CompileError
 from siemforge.importers.splunk import import_splunk
+
+from helpers import compile_rule
 
 HEAD = ("title: t\nid: 0b9e2d4c-1f3a-4c5e-9d7b-2a6f8e1c3b5d\n"
         "logsource: {product: aws, service: bedrock_model_invocation}\n")
@@ -34,11 +35,7 @@ RULE = HEAD + ("query: |\n  extend out_tokens = toint(output.outputBodyJson.usag
 
 
 def compiled(tmp_path: Path, text: str) -> Any:
-    f = tmp_path / "rule.yml"
-    f.write_text(text)
-    res = compile_file(f)
-    assert res.rule is not None, [str(d) for d in res.diagnostics]
-    return res.rule
+    return compile_rule(tmp_path, text)  # helpers.compile_rule: fails the test with the diagnostics
 
 
 def test_executor_reads_the_record(tmp_path: Path) -> None:

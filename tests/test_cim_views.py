@@ -16,11 +16,10 @@ from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.backends.spl.lower import compile_spl
 from siemforge.backends.sql.duckdb_run import run_duckdb
-from siemforge.compiler.api import compile_file
 from siemforge.compiler.bindings import builtin_bindings
 
 import kql_engine
-from helpers import shared_path
+from helpers import compile_rule, shared_path
 
 ID = "id: 0b9e2d4c-1f3a-4c5e-9d7b-2a6f8e1c3b5d\n"
 AUTH = "title: t\n" + ID + "logsource: {product: aws, service: cloudtrail, category: authentication}\n"
@@ -30,11 +29,7 @@ T = "2024-05-01T00:00:00Z"
 
 
 def compiled(tmp_path: Path, text: str) -> Any:
-    f = tmp_path / "rule.yml"
-    f.write_text(text)
-    res = compile_file(f)
-    assert res.rule is not None, [str(d) for d in res.diagnostics]
-    return res.rule
+    return compile_rule(tmp_path, text)  # helpers.compile_rule: fails the test with the diagnostics
 
 
 def run_on(tmp_path: Path, text: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
