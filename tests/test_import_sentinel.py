@@ -432,6 +432,9 @@ ATTACH_EVENTS = [
 ]
 
 
+PACK_FIXTURE = HERE / "fixtures" / "import_pack" / "policy_attach_pack.yaml"
+
+
 def _bag(v: Any) -> Any:
     """AttachEvent as a dict whose times are instants: KQL spells a datetime in a bag with 7 decimals, the executor
     as tostring() does (decision 36)."""
@@ -446,7 +449,7 @@ def _bag(v: Any) -> Any:
 def test_an_imported_pack_gives_the_vendor_rows(tmp_path: Path) -> None:
     import kql_engine
 
-    [outcome] = import_sentinel([FIXTURES / "policy_attach_pack.yaml"], tmp_path / "out")
+    [outcome] = import_sentinel([PACK_FIXTURE], tmp_path / "out")
     assert outcome.status == "imported", outcome.reason
     logs = tmp_path / "events.ndjson"
     logs.write_text("".join(json.dumps(e) + "\n" for e in ATTACH_EVENTS))
@@ -474,7 +477,7 @@ def test_an_imported_pack_gives_the_vendor_rows(tmp_path: Path) -> None:
     res = compile_file(outcome.written[0])
     assert res.rule is not None
     ours = targets()["sentinel"].compile(res.rule, None)
-    vendor = _split_with_index(yaml.safe_load((FIXTURES / "policy_attach_pack.yaml").read_text())["query"])
+    vendor = _split_with_index(yaml.safe_load(PACK_FIXTURE.read_text())["query"])
     logs_all = [logs] + (sorted(CLOUDTRAIL.glob("*.ndjson")) if CLOUDTRAIL.is_dir() else [])
     con = kql_engine.connect(builtin_bindings()[("aws.cloudtrail", "sentinel")], logs_all, {})
     theirs = rows(kql_engine.run(con, vendor, NOW))

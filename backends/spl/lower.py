@@ -903,7 +903,13 @@ def _bag_pack(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -
         if v.type in (Type.DYNAMIC, Type.ANY, Type.BOOL):
             raise low.fail(f"bag_pack(): no SPL for a {v.type} member (SPL holds it as text, which json_object "
                            "makes a JSON string)", v)
-    return Lowered(f"json_object({', '.join(t)})", type="any")
+    parts = list(t)
+    for i, v in enumerate(e.args):
+        match v:  # the IR's "" for a null string member, where the string is proven non-null (decision 40)
+            case ir.Call(fn="coalesce", args=(inner, ir.Literal(value=""))) if i % 2 and \
+                    nullability.non_null(inner, low.facts):
+                parts[i] = low.as_value(low.value(inner))
+    return Lowered(f"json_object({', '.join(parts)})", type="any")
 
 
 def _datetime_diff(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
