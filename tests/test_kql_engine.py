@@ -266,17 +266,18 @@ def test_bag_pack_gives_the_executors_members(tmp_path: Path) -> None:
     member nested; the KQL we emit, run by duckdb-kql, against the executor."""
     from helpers import compile_rule
 
-    events = [{"eventID": "full", "eventTime": "2024-01-01T00:00:03Z", "userAgent": "cli",
-               "requestParameters": {"maxResults": 5, "p": [1, {"q": True}]}},
-              {"eventID": "missing", "eventTime": "2024-01-02T00:00:00.5Z"}]
+    events: list[dict[str, object]] = [
+        {"eventID": "full", "eventTime": "2024-01-01T00:00:03Z", "userAgent": "cli",
+         "requestParameters": {"maxResults": 5, "p": [1, {"q": True}]}},
+        {"eventID": "missing", "eventTime": "2024-01-02T00:00:00.5Z"}]
     logs = tmp_path / "events.ndjson"
-    logs.write_bytes(b"".join(orjson.dumps({"eventName": "X", **e}) + b"\n" for e in events))
+    logs.write_bytes(b"".join(orjson.dumps({"eventName": "X"} | e) + b"\n" for e in events))
     rule = compile_rule(tmp_path, "title: t\nlogsource: {product: aws, service: cloudtrail}\nquery: |\n  "
                         'extend b = pack("u", userAgent, "t", _time, "n", toint(requestParameters.maxResults), '
                         '"p", requestParameters.p) | project eventID, b\n')
     got = kql_engine.run(kql_engine.connect(SENTINEL, [logs], {}), compile_kql(rule, None), NOW)
     expected = run_rule(rule, [logs], NOW).rows
     assert sorted((r["eventID"], _members(r["b"])) for r in got) == \
-        sorted((r["eventID"], _members(r["b"])) for r in expected)  # type: ignore[type-var]
+        sorted((r["eventID"], _members(r["b"])) for r in expected)
     assert {r["eventID"]: _members(r["b"]) for r in expected}["missing"] == \
         {"u": "", "t": "2024-01-02T00:00:00.500000Z", "n": None, "p": None}
