@@ -15,7 +15,7 @@ from datetime import timedelta
 from . import ir
 from . import syntax as s
 from .diagnostics import CompileError, DiagnosticSink, Severity, Span
-from .functions import DATETIME_DIFF_UNITS, FUNCTIONS
+from .functions import ALIASES, DATETIME_DIFF_UNITS, FUNCTIONS
 from .sources import SourceDef
 from .types import Type, compatible, parse_type, unify
 from .yamlpos import TextOrigin
@@ -685,7 +685,7 @@ class Analyzer:
         return ir.Arith(ir.ArithOp(op), left, right, t)
 
     def call(self, node: s.CallExpr, schema: Schema) -> ir.Expr:
-        name = node.name
+        name = ALIASES.get(node.name, node.name)
         if name in ("iif", "iff"):
             if len(node.args) != 3:
                 raise self.fail(
@@ -746,6 +746,8 @@ class Analyzer:
                     _pos(node.args[0]),
                     hint="units: " + ", ".join(DATETIME_DIFF_UNITS),
                 )
+        if name == "bag_pack":
+            return self.bag_pack(node, args)
         if name == "parse_json" and args[0].type in (Type.DYNAMIC, Type.NULL):
             # KQL: "if json is of type dynamic, its value is used as-is" (docs/semantics.md decision 75); a value of
             # undeclared type keeps the call, which parses it when it is text at run time
@@ -776,6 +778,27 @@ class Analyzer:
             return ir.Call("unixtime_seconds_todatetime", args, Type.DATETIME)
         return ir.Call(name, args, sig.result([a.type for a in args]))
 
+
+    def bag_pack(self, node: s.CallExpr, args: tuple[ir.Expr, ...]) -> ir.Expr:
+        """bag_pack(k1, v1, …): keys distinct literal texts; a string value is never null there, as in KQL, where a
+        string is never null: `coalesce(v, "")` (docs/semantics.md decision 36)."""
+        if len(args) % 2:
+            raise self.fail(f"{node.name}() takes key, value pairs: an even number of arguments, not {len(args)}",
+                            node.name_pos)
+        seen: set[str] = set()
+        out: list[ir.Expr] = []
+        for i in range(0, len(args), 2):
+            key, value = args[i], args[i + 1]
+            if not (isinstance(key, ir.Literal) and isinstance(key.value, str)):
+                raise self.fail(f"argument {i + 1} of {node.name}() must be a literal text (a key)",
+                                _pos(node.args[i]))
+            if key.value in seen:
+                raise self.fail(f"{node.name}() names the key {key.value!r} twice", _pos(node.args[i]))
+            seen.add(key.value)
+            if value.type is Type.STRING and not isinstance(value, ir.Literal):
+                value = ir.Call("coalesce", (value, ir.Literal("", Type.STRING)), Type.STRING)
+            out += [key, value]
+        return ir.Call("bag_pack", tuple(out), Type.DYNAMIC)
 
 def parse_wildcard(pattern: str) -> ir.WildcardPattern:
     """`*` any run, `?` one character, `\\*` `\\?` `\\\\` literal."""

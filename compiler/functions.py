@@ -154,6 +154,15 @@ FUNCTIONS: dict[str, Signature] = {
             doc="indexof_regex(s, regex): 0-based index where the first match of the regex starts, -1 if none; "
             "null if s is null",
         ),
+        Signature(
+            "bag_pack",
+            (S, A),
+            J,
+            variadic=A,
+            doc="bag_pack(k1, v1, k2, v2, …): an object of those members in that order; keys are distinct literal "
+            "texts; a null value keeps its key (JSON null), a null string is \"\" (KQL's reading, the analyzer "
+            "writes coalesce(v, \"\")). `pack` and `pack_dictionary` are its names too",
+        ),
         Signature("now", (), D, doc="the time the query runs (fixed by --now for tests)"),
         Signature("ago", (T,), D, doc="now() minus the timespan"),
         Signature(
@@ -170,6 +179,9 @@ FUNCTIONS: dict[str, Signature] = {
         ),
     ]
 }
+
+# other names of a function, as KQL spells them (bag_pack's deprecated aliases): the analyzer reads them as the name
+ALIASES = {"pack": "bag_pack", "pack_dictionary": "bag_pack"}
 
 DATETIME_DIFF_UNITS = (
     "year",

@@ -802,6 +802,8 @@ class Translator:
             if len(args) != 2:
                 raise _refuse(f"split() with {len(args)} arguments", node)
             return Value(f"split({self._plain(args[0], scope, node)}, {self._plain(args[1], scope, node)})")
+        if fn in ("pack", "bag_pack", "pack_dictionary"):
+            return self.bag_pack(node, scope)
         if fn in AGGREGATIONS and fn not in ("min", "max"):
             raise _refuse(f"aggregation {fn}() outside summarize", node)
         name = RENAMED_FUNCTIONS.get(fn, fn)
@@ -814,6 +816,25 @@ class Translator:
             texts = [t if _is_literal(a) or i == 1 and name == "indexof_regex" else f'coalesce({t}, "")'
                      for i, (a, t) in enumerate(zip(args, texts))]
         return Value(f"{name}({', '.join(texts)})")
+
+
+    def bag_pack(self, node: Tree[Token], scope: _Scope) -> Value:
+        """`pack(k, v, …)` / `bag_pack` / `pack_dictionary`: our bag_pack, whose string members are never null, as
+        KQL's (docs/semantics.md decision 36); keys must be literal texts, each once."""
+        fn_tok, *args = node.children
+        if not args or len(args) % 2:
+            raise _refuse(f"{fn_tok}() with an odd number of arguments", node)
+        keys: set[str] = set()
+        parts: list[str] = []
+        for k, v in zip(args[::2], args[1::2], strict=True):
+            if not (isinstance(k, Tree) and k.data in ("string", "verbatim")):
+                raise _refuse(f"{fn_tok}() with a key that is not a literal text", k)
+            key = self._plain(k, scope, node)
+            if key in keys:
+                raise _refuse(f"{fn_tok}() naming a key twice", k)
+            keys.add(key)
+            parts += [key, self._plain(v, scope, node)]
+        return Value(f"bag_pack({', '.join(parts)})")
 
 
 def comments(text: str) -> list[tuple[int, str]]:

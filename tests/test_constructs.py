@@ -1620,6 +1620,35 @@ ROWS = [
                 '  *\n'
                 'FROM siemforge_2'),
     }),
+    Row('bag_pack', 'extend b = pack("n", eventName, "t", _time, "r", toint(requestParameters.maxResults))', {
+        'executor': '| extend[parallel] b: dynamic = bag_pack("n", coalesce(eventName, ""), "t", _time, "r", toint(requestParameters.maxResults))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| extend b = bag_pack("n", EventName, "t", TimeGenerated, "r", tolong(RequestParametersJson.maxResults))\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.maxResults\n'
+                   '| eval b=json_object("n", coalesce(eventName, ""), "t", _time, "r", if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1))))\n'
+                   '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    JSON_OBJECT(\n'
+                '      \'n\', COALESCE("eventName", \'\'),\n'
+                '      \'t\', STRFTIME("_time", \'%Y-%m-%dT%H:%M:%SZ\'),\n'
+                '      \'r\', CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxResults\' AS DOUBLE)) AS BIGINT)\n'
+                '    ) AS "b"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
+    }),
     Row('indexof', 'extend i = indexof(userIdentity.principalId, ":"), j = indexof_regex(userAgent, @"[0-9]")', {
         'executor': '| extend[parallel] i: int = indexof(userIdentity.principalId, ":"), j: int = indexof_regex(userAgent, "[0-9]")',
         'sentinel': ('AWSCloudTrail\n'

@@ -47,7 +47,8 @@ ARGS = {Type.STRING: "eventName", Type.INT: "1", Type.REAL: "1.5", Type.BOOL: "t
 
 # where the argument types alone do not make a call every target can run (partial support is in the backend tables)
 EXAMPLES = {"bin": "bin(_time, 1h)", "replace_string": 'replace_string(eventName, "Run", "Stop")',
-            "todatetime": "todatetime(_time)", "indexof": 'indexof(eventName, ":")'}
+            "todatetime": "todatetime(_time)", "indexof": 'indexof(eventName, ":")',
+            "bag_pack": 'bag_pack("n", eventName, "t", _time)'}
 
 
 def call_text(name: str) -> str:

@@ -250,3 +250,34 @@ def test_arg_max_and_arg_min_give_the_executors_rows(query: str, tmp_path: Path)
 
     assert rows(got) == rows(expected)
     assert len(expected) > 5
+
+
+def _members(v: object) -> dict[str, object]:
+    """A packed object as members, a time as its instant (KQL spells one in a bag with 7 decimals; decision 36)."""
+    from siemforge.backends.executor.values import format_datetime, to_datetime
+
+    bag = orjson.loads(v) if isinstance(v, str) else v
+    assert isinstance(bag, dict)
+    return {k: format_datetime(t) if k == "t" and (t := to_datetime(x)) is not None else x for k, x in bag.items()}
+
+
+def test_bag_pack_gives_the_executors_members(tmp_path: Path) -> None:
+    """decision 36: a missing string member is "" (KQL's), a missing number null, a time the same instant, a JSON
+    member nested; the KQL we emit, run by duckdb-kql, against the executor."""
+    from helpers import compile_rule
+
+    events: list[dict[str, object]] = [
+        {"eventID": "full", "eventTime": "2024-01-01T00:00:03Z", "userAgent": "cli",
+         "requestParameters": {"maxResults": 5, "p": [1, {"q": True}]}},
+        {"eventID": "missing", "eventTime": "2024-01-02T00:00:00.5Z"}]
+    logs = tmp_path / "events.ndjson"
+    logs.write_bytes(b"".join(orjson.dumps({"eventName": "X"} | e) + b"\n" for e in events))
+    rule = compile_rule(tmp_path, "title: t\nlogsource: {product: aws, service: cloudtrail}\nquery: |\n  "
+                        'extend b = pack("u", userAgent, "t", _time, "n", toint(requestParameters.maxResults), '
+                        '"p", requestParameters.p) | project eventID, b\n')
+    got = kql_engine.run(kql_engine.connect(SENTINEL, [logs], {}), compile_kql(rule, None), NOW)
+    expected = run_rule(rule, [logs], NOW).rows
+    assert sorted((r["eventID"], _members(r["b"])) for r in got) == \
+        sorted((r["eventID"], _members(r["b"])) for r in expected)
+    assert {r["eventID"]: _members(r["b"]) for r in expected}["missing"] == \
+        {"u": "", "t": "2024-01-02T00:00:00.500000Z", "n": None, "p": None}

@@ -439,3 +439,23 @@ def test_arg_max_and_arg_min_give_the_executor_rows_on_duckdb(query: str, tmp_pa
                     seen |= marks
                     out.write(line + "\n")
     assert _same(rule, [logs], NOW) > 5
+
+
+# decision 36: bag_pack on DuckDB — a null member keeps its key, a null string is "", a datetime is its ISO text,
+# a JSON member nests, a member read back
+PACK_EVENTS = [{"eventID": "full", "eventTime": "2024-01-01T00:00:03Z", "userAgent": "cli",
+                "requestParameters": {"maxResults": 5, "p": [1, {"q": True}]}},
+               {"eventID": "missing", "eventTime": "2024-01-02T00:00:00Z"}]
+
+
+@pytest.mark.parametrize("query", [
+    'extend b = pack("u", userAgent, "t", _time, "n", toint(requestParameters.maxResults), "p", requestParameters.p)'
+    " | project eventID, b",
+    'extend b = bag_pack("u", userAgent, "n", toint(requestParameters.maxResults)) '
+    "| project eventID, u = tostring(b.u), n = toint(b.n), m = isnull(b.n)",
+])
+def test_bag_pack_gives_the_executor_rows_on_duckdb(query: str, tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, HEAD + query + "\n")
+    logs = tmp_path / "events.ndjson"
+    logs.write_text("".join(json.dumps({"eventName": "X", **e}) + "\n" for e in PACK_EVENTS))
+    assert _same(rule, [logs], NOW) == 2

@@ -153,6 +153,11 @@ def _indexof_regex(v: Any, pattern: Any) -> int | None:
     return -1 if m is None else int(m.start())
 
 
+def _bag_pack(*args: Any) -> dict[str, Any]:
+    """An object of the key, value pairs in order; a null value keeps its key (docs/semantics.md decision 36)."""
+    return {str(args[i]): args[i + 1] for i in range(0, len(args), 2)}
+
+
 def _bin(v: Any, size: Any) -> Any:
     if v is None or size is None:
         return None
@@ -260,6 +265,7 @@ IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
     "parse_json": _parse_json,
     "indexof": _indexof,
     "indexof_regex": _indexof_regex,
+    "bag_pack": _bag_pack,
     "bin": _bin,
     "hourofday": _hourofday,
     "dayofweek": _dayofweek,

@@ -68,7 +68,16 @@ def to_text(v: Any) -> str | None:
         return format_datetime(v)
     if isinstance(v, timedelta):
         return format_timespan(v)
-    return orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
+    return orjson.dumps(v, default=_json_member, option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME).decode()
+
+
+def _json_member(v: Any) -> str:
+    """A datetime or timespan inside an object or array (bag_pack's members) as tostring() spells it alone."""
+    if isinstance(v, datetime):
+        return format_datetime(v)
+    if isinstance(v, timedelta):
+        return format_timespan(v)
+    raise TypeError(f"no JSON text for a {type(v).__name__}")
 
 
 def format_datetime(v: datetime) -> str:

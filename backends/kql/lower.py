@@ -1011,7 +1011,26 @@ def _indexof_regex(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered
                           e.args[:1])
 
 
+def _bag_pack(low: KqlLowering, e: ir.Call, outs: list[Lowered]) -> Lowered:
+    """KQL's own bag_pack (docs/semantics.md decision 36). The IR's `coalesce(s, "")` of a string member is `s`: a
+    KQL string is never null. A member KQL holds as a string the IR may hold null (an undeclared field on a string
+    column) is made null where empty, as decision 2 reads such a column."""
+    parts: list[str] = []
+    for i in range(0, len(e.args), 2):
+        parts.append(outs[i].text)
+        v, o = e.args[i + 1], outs[i + 1]
+        match v:
+            case ir.Call(fn="coalesce", args=(inner, ir.Literal(value=""))) if low.value(inner).type == "string":
+                parts.append(low.value(inner).text)
+            case _ if o.type == "string" and not nullability.non_null(v, low.facts):
+                parts.append(f"iff(isempty({o.text}), dynamic(null), {o.text})")
+            case _:
+                parts.append(o.text)
+    return Lowered(f"bag_pack({', '.join(parts)})", "dynamic")
+
+
 FUNCTIONS: dict[str, KqlCall] = {
+    "bag_pack": _bag_pack,
     "isnull": _null_test,
     "isnotnull": _null_test,
     "coalesce": _coalesce,

@@ -829,7 +829,7 @@ class SplLowering:
 def _json_text_value(e: ir.Expr) -> bool:
     """An expression whose SPL value is JSON text spath can read: parse_json of text, a path read from JSON."""
     match e:
-        case ir.Call(fn="parse_json"):
+        case ir.Call(fn="parse_json" | "bag_pack"):
             return True
         case ir.Index(base=ir.Call(fn="split")):
             return False
@@ -968,6 +968,23 @@ def _parse_json(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str])
     return Lowered(t[0], type="any")
 
 
+def _bag_pack(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
+    """Splunk's json_object (docs/semantics.md decision 36): a null member is JSON null. SPL holds a JSON value, a
+    boolean and an untyped field as text, which json_object would make a JSON string: those are refused. A
+    datetime is SPL's epoch seconds, a JSON number."""
+    for v in e.args[1::2]:
+        if v.type in (Type.DYNAMIC, Type.ANY, Type.BOOL):
+            raise low.fail(f"bag_pack(): no SPL for a {v.type} member (SPL holds it as text, which json_object "
+                           "makes a JSON string)", v)
+    parts = list(t)
+    for i, v in enumerate(e.args):
+        match v:  # the IR's "" for a null string member, where the string is proven non-null (decision 40)
+            case ir.Call(fn="coalesce", args=(inner, ir.Literal(value=""))) if i % 2 and \
+                    nullability.non_null(inner, low.facts):
+                parts[i] = low.as_value(low.value(inner))
+    return Lowered(f"json_object({', '.join(parts)})", type="any")
+
+
 def _datetime_diff(low: SplLowering, e: ir.Call, args: list[Lowered], t: list[str]) -> Lowered:
     unit = e.args[0]
     assert isinstance(unit, ir.Literal)
@@ -1034,6 +1051,7 @@ FUNCTIONS: dict[str, SplCall] = {
     "extract": _extract,
     "array_length": _rename("mvcount", "number"),
     "parse_json": _parse_json,
+    "bag_pack": _bag_pack,
     "indexof": _indexof,
     "indexof_regex": _indexof_regex,
     "ago": lambda low, e, a, t: Lowered(f"(now() - {t[0]})", type="time"),

@@ -1150,6 +1150,23 @@ def _parse_json(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
                         default=_fn("TO_JSON", t.copy())), "json")
 
 
+def _bag_pack(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
+    """DuckDB's json_object (docs/semantics.md decision 36): a null member is JSON null; a datetime is its ISO text,
+    as tostring() spells it. Spark's to_json drops null fields (ignoreNullFields); Trino has no form checked here:
+    refused there."""
+    if low.dialect == "spark":
+        raise low.fail("bag_pack(): Spark's to_json of a struct drops its null members (ignoreNullFields)", e)
+    if low.dialect != "duckdb":
+        raise low.fail("bag_pack(): no Trino form yet (no Trino engine here to check json_object's members on)", e)
+    pairs: list[exp.Expr] = []
+    for key, (v, value) in zip(a[::2], zip(e.args[1::2], a[1::2], strict=True), strict=True):
+        if value.kind == "span":
+            raise low.fail("bag_pack(): no SQL for a timespan member (DuckDB writes an interval's own text)", v)
+        out = low.text(value) if value.kind == "time" else value
+        pairs.append(exp.JSONKeyValue(this=key.e, expression=out.e))
+    return Sql(exp.JSONObject(expressions=pairs), "json")
+
+
 def _indexof(low: SqlLowering, e: ir.Call, a: list[Sql]) -> Sql:
     """The 1-based position (0 when absent) minus one: -1 when absent; null on null (decision 76)."""
     pos = exp.StrPosition(this=low.text(a[0]).e, substr=low.text(a[1]).e)
@@ -1222,6 +1239,7 @@ FUNCTIONS: dict[str, SqlCall] = {
     "extract": _extract,
     "array_length": _array_length,
     "parse_json": _parse_json,
+    "bag_pack": _bag_pack,
     "indexof": _indexof,
     "indexof_regex": _indexof_regex,
     "now": lambda low, e, a: Sql(low.now_value(), "time"),
