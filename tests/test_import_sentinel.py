@@ -368,7 +368,7 @@ def test_migration_corpus_import_rates(tmp_path: Path) -> None:
     assert all(o.reason and o.line for o in outcomes if o.status == "refused" and "compile" not in (o.reason or "")
                and "no splunk query" not in (o.reason or ""))
     # measured (docs/import.md): joins, materialize and externaldata are beyond the IR
-    assert sum(o.status == "imported" for o in analytic) >= 13
+    assert sum(o.status == "imported" for o in analytic) >= 17
     assert sum(o.status == "imported" for o in hunting) >= 12
 
 
