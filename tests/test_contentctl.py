@@ -305,3 +305,28 @@ def test_a_detection_keeps_its_rules_author(tmp_path: Path) -> None:
     dets = {yaml.safe_load(v)["name"]: yaml.safe_load(v)["author"]
             for k, v in build_pack([by, anonymous], None, {}).items() if k.startswith("detections/")}
     assert dets == {"by someone": "Jane Doe (Example Corp), siemforge", "by no one": "siemforge, siemforge"}
+
+
+# contentctl 5.6.2 (.ci/run's pin): the asset types its `validate` accepts, as it lists them when one is not
+CONTENTCTL_ASSET_TYPES = {
+    "AWS Account", "AWS EKS Kubernetes cluster", "AWS Federated Account", "AWS Instance", "Account",
+    "Amazon EKS Kubernetes cluster", "Amazon EKS Kubernetes cluster Pod", "Amazon Elastic Container Registry",
+    "Azure Tenant", "Azure AKS Kubernetes cluster", "Azure Active Directory", "CircleCI", "Cloud Compute Instance",
+    "Cloud Instance", "DNS Servers", "Database Server", "Domain Server", "EC2 Snapshot", "Endpoint", "GCP",
+    "GCP Account", "GCP GKE EKS Kubernetes cluster", "GCP GKE Kubernetes cluster", "GCP Kubernetes cluster",
+    "GCP Storage Bucket", "GDrive", "GSuite", "GitHub", "Google Cloud Platform tenant", "Identity", "Infrastructure",
+    "Instance", "Kubernetes", "Network", "O365 Tenant", "Okta Tenant", "Proxy", "S3 Bucket", "Splunk Server",
+    "VPN Appliance", "Web Server", "Web Proxy", "Web Application", "Windows",
+}
+
+
+def test_every_binding_declares_an_asset_type_contentctl_accepts() -> None:
+    """Without contentctl installed too: a binding's `asset_type` outside contentctl's list fails `contentctl
+    validate` for every rule exported on it (GCP Project and Google Workspace did)."""
+    from siemforge.compiler.bindings import builtin_bindings
+
+    bad = {(b.source, b.name): str(ds.get("asset_type", "AWS Account"))
+           for b in builtin_bindings().values()
+           if isinstance(ds := b.extra.get("data_source"), dict)
+           and str(ds.get("asset_type", "AWS Account")) not in CONTENTCTL_ASSET_TYPES}
+    assert bad == {}

@@ -450,7 +450,7 @@ def main() -> None:
           splunk("gcp.audit", "gcp", "gcp_pubsub_message", "google:gcp:pubsub:message",
                  {"name": "Google Cloud Platform Audit Logs", "source": "gcp",
                   "separator": "data.protoPayload.methodName",
-                  "asset_type": "GCP Project",
+                  "asset_type": "GCP Account",  # contentctl 5.6: one of its asset types (GCP Project is not)
                   "supported_TA": [{"name": "Splunk Add-on for Google Cloud Platform",
                                     "url": "https://splunkbase.splunk.com/app/3088", "version": "4.0.0"}]},
                  GCP_FIELDS, "data."))
@@ -496,7 +496,7 @@ def main() -> None:
               "# https://splunkbase.splunk.com/app/5556\n",
               {"source": f"google_workspace.{app}", "name": "gws", "target": "splunk", "default": True,
                "data_source": {"name": f"Google Workspace {app.title()} Activity", "source": "gws",
-                               "separator": "events{}.name", "asset_type": "Google Workspace",
+                               "separator": "events{}.name", "asset_type": "GSuite",  # contentctl 5.6: Workspace
                                "supported_TA": [{"name": "Splunk Add-on for Google Workspace",
                                                  "url": "https://splunkbase.splunk.com/app/5556",
                                                  "version": "2.6.0"}],
