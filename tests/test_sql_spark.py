@@ -48,11 +48,20 @@ def test_spark_rows_equal_the_executor_rows_on_each_bundled_test_case(path: Path
         pytest.skip(str(exc))
 
 
+# bundled rules the spark dialect refuses, and why (docs/backends/sql.md): any other refusal fails the test
+SPARK_REFUSES = {"gcp_iam_primitive_role_granted": "mv-expand is lowered for DuckDB only"}
+
+
 @pytest.mark.parametrize("path", BUNDLED, ids=[p.parent.name for p in BUNDLED])
 def test_spark_rows_equal_the_executor_rows_on_the_real_logs(path: Path) -> None:
     rule = compile_file(path).rule
     assert rule is not None
-    _same(rule, _real_logs(), NOW)
+    try:
+        _same(rule, _real_logs(), NOW)
+    except CompileError as exc:
+        if SPARK_REFUSES.get(path.parent.name, "\0") not in str(exc):
+            raise
+        pytest.skip(str(exc))
 
 
 def test_spark_rows_equal_the_executor_rows_for_every_sigmahq_aws_rule() -> None:
@@ -83,7 +92,8 @@ def test_spark_unreadable_log_is_an_error_naming_it(tmp_path: Path) -> None:
     log.write_bytes(gzip.compress(((event + "\n") * 2000).encode())[:300])
     with pytest.raises(LogReadError) as info:
         run_spark(rule, [log], now=NOW)
-    assert str(info.value) == f"{log}: Unexpected end of input stream"
+    # the clean-lines pass (duckdb_run.readable) reads the file first and says what is wrong with it
+    assert str(info.value) == f"{log}: Unexpected end of GZIP stream"
 
 
 @pytest.mark.parametrize("path,case", _other_cases())

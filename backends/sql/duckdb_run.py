@@ -151,9 +151,17 @@ def readable(path: Path, report: Report) -> tuple[Path, bool]:
     """The file to give an engine for this log, and whether it is NDJSON: a copy without its malformed lines when it
     has any (made once per process, however many rules read it; its reports, the first Reports keeps and a count of
     the rest, said again to each caller), else the file itself."""
+    import duckdb
+
     if _is_records_document(path) or not _is_ndjson(path):
         return path, False
-    if is_clean(path):
+    try:
+        clean = is_clean(path)
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:  # a .gz cut short: said of the file
+        first = str(exc).strip().splitlines()[0].strip()
+        why = first.split(": ", 1)[1] if first.startswith(("IO Error: ", "Invalid Input Error: ")) else first
+        raise LogReadError(f"{path}: {why.removesuffix(f': {path}')}") from None
+    if clean:
         return path, True
     key = _key(path)
     if key not in _COPIES:
