@@ -44,7 +44,8 @@ def worker(kind: str, cases: int, seed: int, seconds: int, memory_mb: int) -> di
 
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
     signal.signal(signal.SIGALRM, _alarm)
-    folder = make_folder(Path(tempfile.mkdtemp(prefix="siemforge-fuzz-")))
+    tmp = tempfile.TemporaryDirectory(prefix="siemforge-fuzz-")  # removed when the script ends
+    folder = make_folder(Path(tmp.name))
     counts: Counter[str] = Counter()
     tracebacks: dict[str, dict[str, Any]] = {}
     slowest = [0.0, ""]

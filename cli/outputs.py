@@ -146,6 +146,11 @@ class OutputDir:
             if fd >= 0:
                 os.close(fd)
         self.removed.add(relative)
+        for i in range(len(folders), 0, -1):  # the folders it leaves empty go too (never the output folder itself)
+            try:
+                os.rmdir(os.path.join(self.root, *folders[:i]))
+            except OSError:  # not empty, or not a plain folder: kept
+                break
 
     def finish(self) -> None:
         """Record what this run wrote, also when it stops at a refused write; a folder that cannot take the record

@@ -282,3 +282,22 @@ def test_a_manifest_line_outside_the_folder_is_neither_listed_nor_removed(tmp_pa
     doc = json.loads(r.stdout)
     assert doc["stale"] == [] and doc["pruned"] == [] and doc["errors"] == []
     assert victim.read_text() == "mine"
+
+
+def test_removing_a_stale_output_removes_the_folders_it_leaves_empty(tmp_path: Path) -> None:
+    """contentctl keeps a rule's test data in a folder of its own: pruning the rule's files must not leave that
+    folder behind empty; a folder still holding a file, and the output folder itself, stay."""
+    from siemforge.cli.outputs import OutputDir
+
+    first = OutputDir.open(tmp_path / "out")
+    first.write("data/rule1/events.log", "x")
+    first.write("data/rule2/events.log", "y")
+    first.write("top.txt", "z")
+    first.finish()
+    again = OutputDir.open(tmp_path / "out")
+    again.remove("data/rule1/events.log")
+    assert not (tmp_path / "out" / "data" / "rule1").exists()
+    assert (tmp_path / "out" / "data" / "rule2" / "events.log").read_text() == "y"
+    again.remove("data/rule2/events.log")
+    again.remove("top.txt")
+    assert not (tmp_path / "out" / "data").exists() and (tmp_path / "out").is_dir()
