@@ -256,6 +256,7 @@ MALFORMED_CASES = {
     "not an object": ['{"eventName": "A"}', '"text"', '[1, 2]', '{"eventName": "B"}'],
     "blank lines and CRLF": ['{"eventName": "A"}\r', "", "   ", '{"eventName": "B"}\r'],
     "first line bad": ["not json", '{"eventName": "A"}', '{"eventName": "B"}'],
+    "byte-order mark": ['\ufeff{"eventName": "A"}', '{"eventName": ', '{"eventName": "B"}'],
 }
 
 
@@ -273,7 +274,7 @@ def test_malformed_lines_are_skipped_and_reported_by_line_as_the_executor_does(
     duck = run_duckdb(rule, [log], now=NOW, report=seen.append)
     assert sorted(map(str, _rows(duck, rule))) == sorted(
         map(str, _rows(run_rule(rule, [log], NOW, workers=1).rows, rule)))
-    bad = [i for i, line in enumerate(lines, 1) if line.strip() and not line.strip().startswith('{"eventName": "')]
+    bad = [i for i, line in enumerate(lines, 1) if line.strip() and not line.strip().lstrip('\ufeff').startswith('{"eventName": "')]
     assert [m.line for m in seen] == bad
     assert all(m.file == str(log) for m in seen)
 

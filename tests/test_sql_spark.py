@@ -124,4 +124,4 @@ def test_spark_skips_and_reports_malformed_lines_by_line(tmp_path: Path) -> None
         got = run_spark(rule, [log], now=NOW, report=seen.append)
         assert _rows(got, rule) == _rows(run_rule(rule, [log], NOW, workers=1).rows, rule), name
         assert [m.line for m in seen] == [i for i, line in enumerate(lines, 1)
-                                          if line.strip() and not line.strip().startswith('{"eventName": "')], name
+                                          if line.strip() and not line.strip().lstrip('\ufeff').startswith('{"eventName": "')], name

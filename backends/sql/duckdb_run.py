@@ -122,6 +122,8 @@ def cleaned_copy(path: Path, folder: Path, report: Report) -> Path:
                     report(Malformed(name, lineno, f"line longer than {MAX_LINE_BYTES} bytes ({raw} bytes)"))
                     continue
                 line = raw.strip()
+                if lineno == 1:
+                    line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, as the executor skips it
                 if not line:
                     continue
                 try:
