@@ -43,19 +43,18 @@ class HuntFormat(str, Enum):
 @dataclass(frozen=True, slots=True)
 class SqlEngine:
     """An engine that runs a rule's SQL: `function(rule, paths, now=...)` in `module` gives `run --format json`'s
-    rows. `needs` says what to install when the module is missing. `reports`: the function takes `report=` and tells
-    it each malformed line it skipped."""
+    rows, and tells `report=` each malformed line it skipped. `needs` says what to install when the module is
+    missing."""
 
     module: str
     function: str
     needs: str
-    reports: bool = False
 
 
 SQL_ENGINES = {
-    Engine.duckdb: SqlEngine("siemforge.backends.sql.duckdb_run", "run_duckdb", "siemforge's SQL backend", True),
+    Engine.duckdb: SqlEngine("siemforge.backends.sql.duckdb_run", "run_duckdb", "siemforge's SQL backend"),
     Engine.spark: SqlEngine("siemforge.backends.sql.spark_run", "run_spark",
-                            "siemforge's SQL backend and pyspark (pip install 'siemforge[spark]')", True),
+                            "siemforge's SQL backend and pyspark (pip install 'siemforge[spark]')"),
 }
 
 
@@ -156,10 +155,7 @@ def hunt(
             for res in compiled:
                 assert res.rule is not None
                 try:
-                    if SQL_ENGINES[engine].reports:
-                        rows = run_sql(res.rule, logs, now=when, report=reports.add)
-                    else:
-                        rows = run_sql(res.rule, logs, now=when)
+                    rows = run_sql(res.rule, logs, now=when, report=reports.add)
                 except CompileError as exc:  # the engine cannot express this rule: said, and the hunt goes on
                     print_diagnostics([d.in_file(res.path) for d in exc.diagnostics])
                     failures += 1

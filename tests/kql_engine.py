@@ -168,8 +168,14 @@ def norm(v: Any) -> Any:
     return v
 
 
-def comparable(rows: list[dict[str, Any]], rule: ir.RuleIR, id_column: str) -> list[str]:
+def comparable(rows: list[dict[str, Any]], rule: ir.RuleIR, id_column: str, empty_is_missing: bool = False) -> list[str]:
+    """The rows as sorted comparable text. `empty_is_missing`: "" reads as null, as a Sentinel string column holds a
+    missing value (decision 2)."""
     if rule.pipeline.columns is None:  # raw events out: compare which events (a missing id is empty on Sentinel)
         return sorted(str(r.get(id_column) or "") for r in rows)
     names = [n for n, _ in rule.pipeline.columns]
-    return sorted(orjson.dumps([norm(r.get(n)) for n in names]).decode() for r in rows)
+
+    def value(v: Any) -> Any:
+        v = norm(v)
+        return None if empty_is_missing and v == "" else v
+    return sorted(orjson.dumps([value(r.get(n)) for n in names]).decode() for r in rows)

@@ -209,12 +209,8 @@ def test_json_text_and_indexof_give_the_executors_rows(query: str, tmp_path: Pat
     got = kql_engine.run(kql_engine.connect(SENTINEL, [logs], {}), compile_kql(rule, None), NOW)
     expected = run_rule(rule, [logs], NOW).rows
 
-    def rows(found: list[dict[str, object]]) -> list[str]:  # "" is a missing string on Sentinel (decision 2)
-        assert rule is not None and rule.pipeline.columns is not None
-        return sorted(orjson.dumps([None if kql_engine.norm(r.get(n)) == "" else kql_engine.norm(r.get(n))
-                                    for n, _ in rule.pipeline.columns]).decode() for r in found)
-
-    assert rows(got) == rows(expected)
+    assert rule.pipeline.columns is not None
+    assert kql_engine.comparable(got, rule, "", True) == kql_engine.comparable(expected, rule, "", True)
     assert len(expected) >= 3
 
 
@@ -243,12 +239,8 @@ def test_arg_max_and_arg_min_give_the_executors_rows(query: str, tmp_path: Path)
     got = kql_engine.run(kql_engine.connect(SENTINEL, [logs], {}), compile_kql(rule, None), NOW)
     expected = run_rule(rule, [logs], NOW).rows
 
-    def rows(found: list[dict[str, object]]) -> list[str]:  # "" is a missing string on Sentinel (decision 2)
-        assert rule is not None and rule.pipeline.columns is not None
-        return sorted(orjson.dumps([None if kql_engine.norm(r.get(n)) == "" else kql_engine.norm(r.get(n))
-                                    for n, _ in rule.pipeline.columns]).decode() for r in found)
-
-    assert rows(got) == rows(expected)
+    assert rule.pipeline.columns is not None
+    assert kql_engine.comparable(got, rule, "", True) == kql_engine.comparable(expected, rule, "", True)
     assert len(expected) > 5
 
 

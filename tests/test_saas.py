@@ -348,6 +348,5 @@ def test_bundled_rules_kql_on_rows_matches_the_executor(rule_file: Path, case: A
         got = kql_engine.run(con, compile_kql(rule, None), now)
     except kql_engine.duckdb_kql.KqlUnsupportedError as exc:
         pytest.skip(f"no verdict: duckdb-kql cannot run {exc}")
-    if b.empty_is_missing:  # decision 2: on this table a string column is "" where the record has no value
-        got = [{k: (None if v == "" else v) for k, v in r.items()} for r in got]
-    assert kql_engine.comparable(got, rule, "") == kql_engine.comparable(expected.rows, rule, "")
+    missing = b.empty_is_missing  # decision 2: a string column is "" where the record has no value
+    assert kql_engine.comparable(got, rule, "", missing) == kql_engine.comparable(expected.rows, rule, "", missing)
