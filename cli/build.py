@@ -403,9 +403,11 @@ class _Writer:
         for relative in self.dir.stale():
             where = str(self.root / relative)
             link = os.path.islink(where)
-            if not self.summary.prune or failed or link:
+            edited = not link and self.dir.changed(relative)
+            if not self.summary.prune or failed or link or edited:
                 self.summary.stale.append(where)
                 why = ("not removed: a symlink (siemforge removes only files it wrote)" if link else
+                       "not removed: changed since siemforge wrote it (yours now)" if edited else
                        "not pruned: this build has errors, and a rule that does not compile now may be one that did")
                 if self.summary.prune and why not in self.summary.held:
                     self.summary.held.append(why)

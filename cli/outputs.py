@@ -1,11 +1,13 @@
-"""Writing generated files without losing the user's: siemforge overwrites only files it wrote itself,
-recorded in a manifest in the output folder; any other existing file is left alone and reported."""
+"""Writing generated files without losing the user's: siemforge overwrites or removes only files it wrote itself
+and that nobody changed since, recorded (name and SHA-256 of the content) in a manifest in the output folder; any
+other existing file is left alone and reported."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import re
 import stat
@@ -31,12 +33,16 @@ class OutputError(Exception):
     pass
 
 
+Record = dict[str, str | None]  # file (relative to the folder) -> SHA-256 of what siemforge wrote; None: not recorded
+
+
 @dataclass(slots=True)
 class OutputDir:
     root: Path
-    owned: set[str] = field(default_factory=set)
-    written: set[str] = field(default_factory=set)
+    owned: Record = field(default_factory=dict)  # what the manifest said when the folder was opened
+    written: dict[str, str] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
+    kept: set[str] = field(default_factory=set)  # files this run would have rewritten but the user changed
 
     @classmethod
     def open(cls, root: Path) -> OutputDir:
@@ -71,11 +77,18 @@ class OutputDir:
                     f"{path} exists and was not written by siemforge; not overwriting it "
                     "(move it away or choose another -o folder)"
                 )
+            if st is not None and self._edited(fd, name, relative):
+                self.kept.add(relative)
+                raise OutputError(
+                    f"{path} was changed since siemforge wrote it; not overwriting it "
+                    "(move your version away, or delete it to have it written again)"
+                )
             # a temporary name of our own beside the target, created exclusively (never a file of the user's, never
             # through a symlink), with the mode open() would give; renamed over the target once complete
             out_fd, tmp = _exclusive(fd, name)
+            raw = data.encode("utf-8") if isinstance(data, str) else data
             with os.fdopen(out_fd, "wb") as fh:
-                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+                fh.write(raw)
             os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
             tmp = None
         except OSError as exc:
@@ -86,7 +99,31 @@ class OutputDir:
                     os.unlink(tmp, dir_fd=fd)
             if fd >= 0:
                 os.close(fd)
-        self.written.add(relative)
+        self.written[relative] = hashlib.sha256(raw).hexdigest()
+
+    def _edited(self, folder_fd: int, name: str, relative: str) -> bool:
+        """Whether the file differs from what siemforge recorded writing (a manifest of an older siemforge records no
+        content: its files count as unchanged)."""
+        recorded = self.owned.get(relative)
+        if recorded is None:
+            return False
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder_fd)
+        with os.fdopen(fd, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest() != recorded
+
+    def changed(self, relative: str) -> bool:
+        """Whether a file siemforge wrote here earlier was edited since (a stale output the user changed is theirs
+        now: --prune keeps it)."""
+        *folders, name = relative.split("/")
+        fd = -1
+        try:
+            fd = self._open_folder(folders, os.path.join(self.root, relative))
+            return self._edited(fd, name, relative)
+        except OSError:
+            return False
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
     def _open_folder(self, folders: list[str], path: str) -> int:
         """An open descriptor of the folder `root/folders…`, made where missing; a symlink on the way is refused."""
@@ -115,7 +152,7 @@ class OutputDir:
         """Files an earlier run wrote here (the manifest says so) that this run did not write and that still exist
         as regular files, or as symlinks put in their place: the outputs of rules deleted or renamed since."""
         out = []
-        for relative in sorted(self.owned - self.written - self.removed):
+        for relative in sorted(self.owned.keys() - self.written.keys() - self.removed - self.kept):
             if any(part in ("", ".", "..") for part in relative.split("/")):
                 continue  # not a path inside the folder (an edited manifest): never siemforge's to list or remove
             try:
@@ -137,6 +174,8 @@ class OutputDir:
             fd = self._open_folder(folders, path)
             if not stat.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
                 raise OutputError(f"not removing {path}: not a regular file")
+            if self._edited(fd, name, relative):
+                raise OutputError(f"not removing {path}: it was changed since siemforge wrote it")
             os.unlink(name, dir_fd=fd)
         except FileNotFoundError:
             pass
@@ -167,10 +206,12 @@ class OutputDir:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
             with os.fdopen(fd, "r+", encoding="utf-8") as fh:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-                names = sorted((self.owned | self.written | _parse_manifest(fh.read())) - self.removed)
+                # what this run wrote, over what the file holds now (another run's writes), over what it held at open
+                record = self.owned | _parse_manifest(fh.read()) | self.written
                 fh.seek(0)
                 fh.truncate()
-                fh.write("\n".join(names) + "\n")
+                fh.write("".join(f"{name}\t{digest}\n" if digest else f"{name}\n"
+                                 for name, digest in sorted(record.items()) if name not in self.removed))
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
@@ -190,16 +231,24 @@ def _exclusive(folder_fd: int, name: str) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary name for {name}")
 
 
-def _parse_manifest(text: str) -> set[str]:
-    return {line.strip() for line in text.splitlines() if line.strip()}
+def _parse_manifest(text: str) -> Record:
+    """Lines `file<TAB>sha256`; a line without a tab (an older siemforge's manifest) records no content."""
+    record: Record = {}
+    for line in text.splitlines():
+        name, tab, digest = line.strip().rpartition("\t")
+        if not tab:
+            name, digest = digest, ""
+        if name:
+            record[name] = digest.strip() or None
+    return record
 
 
-def _read_manifest(path: Path) -> set[str]:
+def _read_manifest(path: Path) -> Record:
     try:
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW), encoding="utf-8") as fh:
             return _parse_manifest(fh.read())
     except FileNotFoundError:
-        return set()
+        return {}
     except IsADirectoryError:
         raise OutputError(f"{path} is a folder; siemforge keeps the list of files it wrote there") from None
     except OSError as exc:

@@ -266,6 +266,27 @@ def test_prune_removes_nothing_of_a_rule_broken_for_now_nor_a_symlink(tmp_path: 
     assert not any(p.exists() for p in plain if p != link)
 
 
+def test_prune_keeps_a_stale_output_the_user_edited(tmp_path: Path) -> None:
+    """A deleted rule's output that the user changed since the build wrote it is theirs: listed, not pruned."""
+    rules = rule_set(tmp_path, failing=False, refused=False)
+    (tmp_path / "siemforge.toml").write_text('[build]\nexports = ["arm"]\n')
+    out = tmp_path / "out"
+    assert sf("build", str(rules), "-o", str(out), cwd=tmp_path).returncode == 0
+    plain = sorted(p for p in out.rglob("*") if p.is_file() and "plain" in p.name)
+    edited = next(p for p in plain if p.suffix == ".json")
+    edited.write_text(edited.read_text().replace("{", "{ ", 1))
+    r = sf("build", str(rules), "-o", str(out), "--format", "json", cwd=tmp_path)  # the rule is still there
+    doc = json.loads(r.stdout)
+    assert r.returncode == 1 and doc["stale"] == [] and "changed since siemforge wrote it" in r.stderr
+    (rules / "plain.yml").unlink()
+    r = sf("build", str(rules), "-o", str(out), "--prune", "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["stale"] == [str(edited)] and "changed since siemforge wrote it" in doc["held"][0]
+    assert sorted(Path(p) for p in doc["pruned"]) == [p for p in plain if p != edited]
+    assert edited.is_file()
+
+
 def test_a_manifest_line_outside_the_folder_is_neither_listed_nor_removed(tmp_path: Path) -> None:
     """The manifest is a text file anyone can edit: a line naming a file outside the output folder (absolute, or
     through ..) is not an output of an earlier build; it was listed as stale and --prune failed the build on it."""

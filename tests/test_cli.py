@@ -317,10 +317,42 @@ def test_two_runs_into_one_folder_keep_both_manifests(tmp_path: Path) -> None:
     b.write("two.spl", "2\n")
     a.save_manifest()
     b.save_manifest()  # merged with what the first run recorded, under a lock
-    assert (tmp_path / MANIFEST).read_text().split() == ["one.spl", "two.spl"]
+    assert [line.split("\t")[0] for line in (tmp_path / MANIFEST).read_text().splitlines()] == ["one.spl", "two.spl"]
     c = OutputDir.open(tmp_path)
     c.write("one.spl", "1 again\n")  # both are siemforge's: rewritten, not refused
     c.write("two.spl", "2 again\n")
+
+
+def test_an_output_the_user_edited_is_neither_overwritten_nor_removed(tmp_path: Path) -> None:
+    """The manifest records each file's SHA-256 as written: a generated file the user changed since (a tuned
+    savedsearches.conf) is theirs now, and a rewrite or a prune would lose it. A manifest of an older siemforge
+    (names only) records no content: its files are rewritten as before."""
+    import hashlib
+
+    import pytest
+
+    from siemforge.cli.outputs import MANIFEST, OutputDir, OutputError
+
+    first = OutputDir.open(tmp_path)
+    first.write("a.spl", "generated\n")
+    first.write("b.spl", "generated\n")
+    first.finish()
+    assert (tmp_path / MANIFEST).read_text() == "".join(
+        f"{n}\t{hashlib.sha256(b'generated' + bytes([10])).hexdigest()}\n" for n in ("a.spl", "b.spl"))
+    (tmp_path / "a.spl").write_text("tuned by hand\n")
+    again = OutputDir.open(tmp_path)
+    with pytest.raises(OutputError, match="a.spl was changed since siemforge wrote it; not overwriting it"):
+        again.write("a.spl", "generated again\n")
+    assert again.changed("a.spl") and not again.changed("b.spl")
+    with pytest.raises(OutputError, match="not removing .*a.spl: it was changed since siemforge wrote it"):
+        again.remove("a.spl")
+    assert (tmp_path / "a.spl").read_text() == "tuned by hand\n"
+    again.write("b.spl", "generated again\n")  # unchanged since written: siemforge's to rewrite
+
+    (tmp_path / MANIFEST).write_text("a.spl\nb.spl\n")  # an older siemforge's manifest: names only
+    old = OutputDir.open(tmp_path)
+    assert not old.changed("a.spl")
+    old.write("a.spl", "generated\n")
 
 
 def test_unusable_output_folders_are_clear_errors(tmp_path: Path) -> None:
