@@ -46,7 +46,9 @@ def _session(memory_limit: str) -> Any:
     """The process's local Spark session (made once: a JVM's memory is fixed when it starts)."""
     from pyspark.sql import SparkSession
 
+    log_config = Path(__file__).with_name("spark-log4j2.properties")  # errors only: no WARN lines at every start
     return (SparkSession.builder.master("local[2]").appName("siemforge")
+            .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log_config.as_uri()}")
             .config("spark.driver.memory", memory_limit.replace("GB", "g").replace("MB", "m"))
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.ansi.enabled", "false")
