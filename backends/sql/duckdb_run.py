@@ -149,6 +149,13 @@ def _key(path: Path) -> tuple[str, int, int]:
     return (str(path.resolve()), st.st_size, st.st_mtime_ns)
 
 
+def _said_of(path: Path, exc: Exception) -> str:
+    """DuckDB's message about a log it cannot read, said of the file."""
+    first = str(exc).strip().splitlines()[0].strip()
+    why = first.split(": ", 1)[1] if first.startswith(("IO Error: ", "Invalid Input Error: ")) else first
+    return f"{path}: {why.removesuffix(f': {path}')}"
+
+
 def readable(path: Path, report: Report) -> tuple[Path, bool]:
     """The file to give an engine for this log, and whether it is NDJSON: a copy without its malformed lines when it
     has any (made once per process, however many rules read it; its reports, the first Reports keeps and a count of
@@ -159,10 +166,11 @@ def readable(path: Path, report: Report) -> tuple[Path, bool]:
         return path, False
     try:
         clean = is_clean(path)
-    except (duckdb.IOException, duckdb.InvalidInputException) as exc:  # a .gz cut short: said of the file
-        first = str(exc).strip().splitlines()[0].strip()
-        why = first.split(": ", 1)[1] if first.startswith(("IO Error: ", "Invalid Input Error: ")) else first
-        raise LogReadError(f"{path}: {why.removesuffix(f': {path}')}") from None
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        if path.suffix == ".gz":  # cut short or corrupt: the lines before the damage are read, the damage reported
+            clean = False      # by the copy, as the executor does
+        else:
+            raise LogReadError(_said_of(path, exc)) from None
     if clean:
         return path, True
     key = _key(path)
