@@ -111,8 +111,6 @@ def test_spark_skips_and_reports_malformed_lines_by_line(tmp_path: Path) -> None
     rows are the executor's (a `[1, 2]` line used to be read by Spark as rows)."""
     from test_sql import HEAD, MALFORMED_CASES
 
-    from siemforge.backends.executor.reader import Malformed
-
     from helpers import compile_rule
 
     rule = compile_rule(tmp_path, HEAD + "summarize n = count()\n")
