@@ -169,6 +169,15 @@ TRANSLATIONS = [  # SPL (a savedsearches.conf search) → the imported rule's qu
     ("`cloudtrail` eventName=ConsoleLogin action=failure | stats count by src_ip",
      'where eventName =~ "ConsoleLogin" and action =~ "failure"\n| summarize count = count() by src_ip\n'
      "| where isnotnull(src_ip)"),
+    # Security Lake's own OCSF status, not the add-on's: `ocsf_status`, where the operations are not Authentication
+    # records (decision 90)
+    ("`amazon_security_lake` api.operation=DeleteGroup status=Failure | stats count by src_endpoint.ip",
+     'where eventName =~ "DeleteGroup" and ocsf_status =~ "Failure"\n'
+     "| summarize count = count() by `src_endpoint.ip` = sourceIPAddress\n| where isnotnull(`src_endpoint.ip`)"),
+    ("`amazon_security_lake` api.operation=CreateNetworkAclEntry OR api.operation=ReplaceNetworkAclEntry"
+     " status=success",
+     'where (eventName =~ "CreateNetworkAclEntry" or eventName =~ "ReplaceNetworkAclEntry")\n'
+     '      and ocsf_status =~ "success"'),
     # tstats over the Authentication data model: the cim.authentication view (decision 82)
     ("| tstats count from datamodel=Authentication where Authentication.action=failure by Authentication.user"
      " | `drop_dm_object_name(Authentication)`",
@@ -223,9 +232,18 @@ REFUSALS = [  # SPL → the refusal's reason; the column is where the construct 
     ("| tstats count from datamodel=Change where All_Changes.action=created by All_Changes.user",
      "tstats over every change: siemforge's cim.change view holds the data model's Instance_Changes only (the search "
      "names no Instance_Changes field and no object_category=instance)"),
-    ("`amazon_security_lake` api.operation=DeleteGroup status=Failure",
-     "field `status` is one the AWS add-on derives for aws:cloudtrail events; the asl binding's events (aws:asl) "
-     "have no such field from it, and their own field of that name is not mapped"),
+    # Security Lake's OCSF status is a function of errorCode only outside its Authentication records (decision 90)
+    ("`amazon_security_lake` status=Failure",
+     "`status` on Security Lake records of any operation: the Authentication records (ConsoleLogin, AssumeRole…) "
+     "take their OCSF status from other rules than errorCode, and the base search names no `api.operation=` value "
+     "to rule them out"),
+    ("`amazon_security_lake` api.operation=*Group status=Failure",
+     "`status` on Security Lake records of any operation: the Authentication records (ConsoleLogin, AssumeRole…) "
+     "take their OCSF status from other rules than errorCode, and the base search names no `api.operation=` value "
+     "to rule them out"),
+    ("`amazon_security_lake` api.operation IN (DeleteGroup, consolelogin) status=Success",
+     "`status` of Security Lake `consolelogin` records: Security Lake writes them as Authentication records, whose "
+     "OCSF status does not follow errorCode"),
     ("`okta` eventType=x", "source macro `okta` names no source siemforge has"),
     ("| tstats count from datamodel=Risk.All_Risk by All_Risk.risk_object", "data model `Risk.All_Risk` has no source in siemforge"),
     ("`cloudtrail` eventName=X | `undefined_macro`", "macro `undefined_macro` is not defined (give its definition with --macros)"),
