@@ -176,6 +176,11 @@ _ASL_AUTHENTICATION = frozenset({"assumerole", "assumerolewithsaml", "assumerole
                                  "consolelogin"})
 
 
+# aws.cloudtrail fields that CloudTrail writes as JSON objects, never arrays (the record contents reference)
+_OBJECTS = frozenset({"requestParameters", "responseElements", "additionalEventData", "serviceEventDetails",
+                      "userIdentity", "tlsDetails"})
+
+
 def _operations(terms: list[Any], name: str) -> set[str] | None:
     """The values a base search's AND of `terms` limits field `name` to (`name=v`, an OR or IN of such, no wildcard),
     or None when no term limits it."""
@@ -955,6 +960,11 @@ class Translator:
             self.array_read = (opts["output"], base + path[:-2] if base else self.field(path[:-2], at), at)
             return
         if "{" in path:
+            head = path.split("{", 1)[0]
+            if "input" not in opts and self.s.source == "aws.cloudtrail" and self.source_field(head) in _OBJECTS:
+                raise Refusal(f"`spath` path `{path}`: `{{}}` after `{head}`, which every CloudTrail record holds as "
+                              "a JSON object, not an array; Splunk's spath documents `{}` only as an array's "
+                              "elements, so what it reads here is not known (docs/semantics.md decision 91)", at)
             raise Refusal(f"`spath` path `{path}` into an array", at)
         base = self.field(opts["input"], at) + "." if "input" in opts else ""
         expr = base + path if base else self.field(path, at)

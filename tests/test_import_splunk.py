@@ -251,6 +251,11 @@ REFUSALS = [  # SPL → the refusal's reason; the column is where the construct 
     ("`cloudtrail` eventName=X | eval y=mvindex(eventName, 0)", "eval function `mvindex()` has no translation"),
     ("`cloudtrail` eventName=X | spath path=requestParameters.items{} output=v | stats count by v",
      "`spath` path into an array (`v` multivalue) not expanded by the next command"),
+    ("`cloudtrail` eventName=X | spath path=requestParameters{}.LifecycleConfiguration{}.Rule{}.Expiration{}.Days"
+     " output=d",
+     "`spath` path `requestParameters{}.LifecycleConfiguration{}.Rule{}.Expiration{}.Days`: `{}` after "
+     "`requestParameters`, which every CloudTrail record holds as a JSON object, not an array; Splunk's spath "
+     "documents `{}` only as an array's elements, so what it reads here is not known (docs/semantics.md decision 91)"),
     ("`cloudtrail` eventName=X | mvexpand userAgent",
      "`mvexpand` of a field other than the array `spath path=X{} output=…` just read"),
     ("`cloudtrail` eventName=X | eval u=replace(userAgent, userAgent, \"\")",
