@@ -264,7 +264,9 @@ class Translator:
             name = "bin"
         if self.array_read is not None and name != "mvexpand":
             raise Refusal(f"`spath` path into an array (`{self.array_read[0]}` multivalue) not expanded by the "
-                          "next command", self.array_read[2])
+                          "next command: the commands after it test its values one by one (some value matches), and "
+                          "the IR's some-element test reads the source's own arrays only (decision 28), not an "
+                          "array inside a computed value", self.array_read[2])
         if name in ("search", "where") and not self.s.source:
             raise Refusal(f"`{name}` before any source", at)
         if name == "tstats":
