@@ -181,6 +181,22 @@ _OBJECTS = frozenset({"requestParameters", "responseElements", "additionalEventD
                       "userIdentity", "tlsDetails"})
 
 
+def _join_rows_note(text: str) -> str:
+    """Why the first matching row is not the only one: the subsearch's last `stats … by` groups by more than the
+    join's fields (its rows are then not unique on them)."""
+    head, _, sub = text.partition("[")
+    keys = {w.strip(",") for w in head.split()[1:] if "=" not in w} - {""}
+    found = re.findall(r"\|\s*stats\b[^|\]]*?\bby\s+([^|\]]+)", sub)
+    if not keys or not found:
+        return ""
+    by = {w.strip(",") for w in found[-1].split()} - {""}
+    extra = sorted(by - keys)
+    if by >= keys and extra:
+        return (f" (the subsearch's rows are not unique on {', '.join(sorted(keys))}: its last stats groups by "
+                f"{', '.join(extra)} too)")
+    return ""
+
+
 def _operations(terms: list[Any], name: str) -> set[str] | None:
     """The values a base search's AND of `terms` limits field `name` to (`name=v`, an OR or IN of such, no wildcard),
     or None when no term limits it."""
@@ -248,7 +264,7 @@ class Translator:
         word = text.split(None, 1)[0] if text.strip() else ""
         if not first and word == "join" and not re.search(r"\bmax\s*=\s*0\b", text.split("[", 1)[0]):
             raise Refusal("SPL `join` without max=0 keeps only the first matching subsearch row of each event, in the "
-                          "subsearch's order, which the IR's join cannot say", at)
+                          "subsearch's order, which the IR's join cannot say" + _join_rows_note(text), at)
         if not first and word not in _COMMANDS + ("where", "bucket"):
             raise Refusal(f"SPL command `{word}` has no translation", at)
         sub = re.search(r"\[\s*(search\b|\|)", text)
@@ -461,9 +477,9 @@ class Translator:
         operations Security Lake writes as one of those (`api.operation=X`, no wildcard, none of the Authentication
         ones); refused otherwise."""
         if self.asl_operations is None:
-            raise Refusal("`status` on Security Lake records of any operation: the Authentication records (ConsoleLogin, "
-                          "AssumeRole…) take their OCSF status from other rules than errorCode, and the base search "
-                          "names no `api.operation=` value to rule them out", at)
+            raise Refusal("`status` on Security Lake records of any operation: the Authentication records "
+                          "(ConsoleLogin, AssumeRole…) take their OCSF status from other rules than errorCode, and the "
+                          "base search names no `api.operation=` value to rule them out", at)
         auth = sorted(o for o in self.asl_operations if o.lower() in _ASL_AUTHENTICATION)
         if auth:
             raise Refusal(f"`status` of Security Lake `{auth[0]}` records: Security Lake writes them as Authentication "

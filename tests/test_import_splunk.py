@@ -226,6 +226,10 @@ def test_translations(tmp_path: Path, spl: str, query: str) -> None:
 REFUSALS = [  # SPL → the refusal's reason; the column is where the construct starts
     ("`cloudtrail` eventName=X | join user [search `cloudtrail`]", "SPL `join` without max=0 keeps only the first matching subsearch row of each event, in "
      "the subsearch's order, which the IR's join cannot say"),
+    ("`cloudtrail` eventName=X | join user src_ip [search `cloudtrail` | stats count by eventID user src_ip]",
+     "SPL `join` without max=0 keeps only the first matching subsearch row of each event, in the subsearch's order, "
+     "which the IR's join cannot say (the subsearch's rows are not unique on src_ip, user: its last stats groups by "
+     "eventID too)"),
     ("`cloudtrail` eventName=X | join max=0 user [search `cloudtrail`]", "SPL command `join` has no translation"),
     ("`cloudtrail` eventName=X | stats count by region2", "field `region2` has no source field in aws.cloudtrail (raw binding)"),
     ("`cloudtrail` Failed", "raw-text search term `Failed`"),
