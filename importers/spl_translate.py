@@ -171,6 +171,55 @@ def _aws_splunk_bindings() -> list[Binding]:
     return [b for n in aws for b in bindings_for(n, "splunk")]
 
 
+# the CloudTrail operations Amazon Security Lake writes as OCSF Authentication records (docs/semantics.md decision 90)
+_ASL_AUTHENTICATION = frozenset({"assumerole", "assumerolewithsaml", "assumerolewithwebidentity", "checkmfa",
+                                 "consolelogin"})
+
+
+# aws.cloudtrail fields that CloudTrail writes as JSON objects, never arrays (the record contents reference)
+_OBJECTS = frozenset({"requestParameters", "responseElements", "additionalEventData", "serviceEventDetails",
+                      "userIdentity", "tlsDetails"})
+
+
+def _join_rows_note(text: str) -> str:
+    """Why the first matching row is not the only one: the subsearch's last `stats … by` groups by more than the
+    join's fields (its rows are then not unique on them)."""
+    head, _, sub = text.partition("[")
+    keys = {w.strip(",") for w in head.split()[1:] if "=" not in w} - {""}
+    found = re.findall(r"\|\s*stats\b[^|\]]*?\bby\s+([^|\]]+)", sub)
+    if not keys or not found:
+        return ""
+    by = {w.strip(",") for w in found[-1].split()} - {""}
+    extra = sorted(by - keys)
+    if by >= keys and extra:
+        return (f" (the subsearch's rows are not unique on {', '.join(sorted(keys))}: its last stats groups by "
+                f"{', '.join(extra)} too)")
+    return ""
+
+
+def _operations(terms: list[Any], name: str) -> set[str] | None:
+    """The values a base search's AND of `terms` limits field `name` to (`name=v`, an OR or IN of such, no wildcard),
+    or None when no term limits it."""
+    def values(node: Any) -> set[str] | None:
+        if not isinstance(node, lark.Tree):
+            return None
+        if node.data == "s_cmp":
+            m = re.fullmatch(r'("(?:\\.|[^"\\])*"|[^\s!=<>]+)\s*(=)\s*(.*)', str(node.children[0]), re.S)
+            if m and _unq(m.group(1)) == name and not re.search(r"[*?]", _unq(m.group(3))):
+                return {_unq(m.group(3))}
+            return None
+        if node.data == "s_in" and _unq(str(node.children[0])) == name:
+            vals = {_unq(str(v)) for v in node.children[1:]}
+            return None if any(re.search(r"[*?]", v) for v in vals) else vals
+        if node.data == "s_or":
+            parts = [values(c) for c in node.children]
+            return None if any(p is None for p in parts) else set().union(*(p for p in parts if p is not None))
+        return None
+
+    found = [v for v in (values(t) for t in terms) if v is not None]
+    return set.intersection(*found) if found else None
+
+
 class Translator:
     def __init__(self, search: Search, macros: dict[str, Macro]) -> None:
         self.search = search
@@ -192,6 +241,8 @@ class Translator:
         # base-search tests over `{}` paths: Sigma selections over `[]` fields, ANDed by the rule's `condition`
         self.detection: dict[str, dict[str, Any]] = {}
         self.detection_condition: list[str] = []
+        # the api.operation values a Security Lake base search is limited to (None: not limited)
+        self.asl_operations: set[str] | None = None
 
     # -------------------------------------------------------------- driver
     def run(self) -> None:
@@ -213,7 +264,7 @@ class Translator:
         word = text.split(None, 1)[0] if text.strip() else ""
         if not first and word == "join" and not re.search(r"\bmax\s*=\s*0\b", text.split("[", 1)[0]):
             raise Refusal("SPL `join` without max=0 keeps only the first matching subsearch row of each event, in the "
-                          "subsearch's order, which the IR's join cannot say", at)
+                          "subsearch's order, which the IR's join cannot say" + _join_rows_note(text), at)
         if not first and word not in _COMMANDS + ("where", "bucket"):
             raise Refusal(f"SPL command `{word}` has no translation", at)
         sub = re.search(r"\[\s*(search\b|\|)", text)
@@ -229,7 +280,9 @@ class Translator:
             name = "bin"
         if self.array_read is not None and name != "mvexpand":
             raise Refusal(f"`spath` path into an array (`{self.array_read[0]}` multivalue) not expanded by the "
-                          "next command", self.array_read[2])
+                          "next command: the commands after it test its values one by one (some value matches), and "
+                          "the IR's some-element test reads the source's own arrays only (decision 28), not an "
+                          "array inside a computed value", self.array_read[2])
         if name in ("search", "where") and not self.s.source:
             raise Refusal(f"`{name}` before any source", at)
         if name == "tstats":
@@ -299,6 +352,7 @@ class Translator:
         self.s.binding = self.binding_of(macro, _pos(terms[0], at))
         self.s.source = self.s.binding.source
         rest = [t for t in terms[1:] if not self.reads_array(t)]
+        self.asl_operations = _operations(rest, "api.operation")
         for t in terms[1:]:
             if self.reads_array(t):
                 self.detection_condition.append(self.array_test(t, at))
@@ -400,6 +454,8 @@ class Translator:
         if name == "errorCode" and s.binding is not None and s.binding.name == "raw":
             # the AWS add-on writes `success` where CloudTrail's record has no errorCode (decision 58)
             return _ERROR_CODE
+        if name == "status" and s.binding is not None and s.binding.name == "asl":
+            return self.asl_status(at)
         found = self.source_field(name)
         if found is None and "{}" in name:
             raise Refusal(f"multivalue path `{name}` (an array's elements as one field) has no translation", at)
@@ -414,6 +470,21 @@ class Translator:
                               "no such field from it, and their own field of that name is not mapped", at)
             raise Refusal(f"field `{name}` has no source field in {where}", at)
         return found
+
+    def asl_status(self, at: int) -> str:
+        """OCSF `status` of a Security Lake record: the source's `ocsf_status` (docs/semantics.md decision 90), which is
+        a function of errorCode for API Activity and Account Change records only. Exact when the base search keeps
+        operations Security Lake writes as one of those (`api.operation=X`, no wildcard, none of the Authentication
+        ones); refused otherwise."""
+        if self.asl_operations is None:
+            raise Refusal("`status` on Security Lake records of any operation: the Authentication records "
+                          "(ConsoleLogin, AssumeRole…) take their OCSF status from other rules than errorCode, and the "
+                          "base search names no `api.operation=` value to rule them out", at)
+        auth = sorted(o for o in self.asl_operations if o.lower() in _ASL_AUTHENTICATION)
+        if auth:
+            raise Refusal(f"`status` of Security Lake `{auth[0]}` records: Security Lake writes them as Authentication "
+                          "records, whose OCSF status does not follow errorCode", at)
+        return "ocsf_status"
 
     def source_field(self, name: str) -> str | None:
         from siemforge.compiler.sources import package_sources
@@ -907,6 +978,11 @@ class Translator:
             self.array_read = (opts["output"], base + path[:-2] if base else self.field(path[:-2], at), at)
             return
         if "{" in path:
+            head = path.split("{", 1)[0]
+            if "input" not in opts and self.s.source == "aws.cloudtrail" and self.source_field(head) in _OBJECTS:
+                raise Refusal(f"`spath` path `{path}`: `{{}}` after `{head}`, which every CloudTrail record holds as "
+                              "a JSON object, not an array; Splunk's spath documents `{}` only as an array's "
+                              "elements, so what it reads here is not known (docs/semantics.md decision 91)", at)
             raise Refusal(f"`spath` path `{path}` into an array", at)
         base = self.field(opts["input"], at) + "." if "input" in opts else ""
         expr = base + path if base else self.field(path, at)

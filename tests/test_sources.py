@@ -179,3 +179,53 @@ def test_a_renamed_field_is_gone_for_aliases_and_names_alike(tmp_path: Path) -> 
     res = compile_text(tmp_path, "query: |\n  rename evt = eventName\nentities:\n  account: {name: eventName}\n")
     assert res.rule is None and "'eventName' is not a column of the output rows: it was renamed to 'evt'" in (
         res.diagnostics[0].message)
+
+
+OCSF_STATUS = [  # a CloudTrail record → Security Lake's OCSF status for it (docs/semantics.md decision 90)
+    ({"eventName": "DeleteGroup", "errorCode": "NoSuchEntity"}, "Failure"),
+    ({"eventName": "DeleteGroup"}, "Success"),
+    ({"eventName": "DeleteGroup", "errorCode": ""}, "Success"),  # Sentinel's ErrorCode of a record without one
+    ({"eventName": "CreateNetworkAclEntry", "errorCode": "InvalidCharacter"}, "Failure"),
+    ({"eventName": "ConsoleLogin", "responseElements": {"ConsoleLogin": "Failure"}}, None),  # an Authentication record
+    ({"eventName": "AssumeRole", "errorCode": "AccessDenied"}, None),
+]
+
+
+@pytest.mark.parametrize("binding", [None, "sentinel"])
+def test_ocsf_status_is_security_lakes_status_on_every_shape(tmp_path: Path, binding: str | None) -> None:
+    """The same value from the raw record and from its Sentinel AWSCloudTrail row (the executor reads no Security
+    Lake record; on Splunk's asl binding the same expression reads OCSF's api.response.error, below)."""
+    from siemforge.backends.executor.shapes import record_to_row
+
+    res = compile_text(tmp_path, "query: |\n  project eventName, ocsf_status\n")
+    b = builtin_bindings()[("aws.cloudtrail", binding)] if binding else None
+    logs = tmp_path / "events.ndjson"
+    events = [{"eventTime": "2024-01-01T00:00:00Z", **e} for e, _ in OCSF_STATUS]
+    logs.write_bytes(b"".join(orjson.dumps(record_to_row(e, b) if b else e) + b"\n" for e in events))
+    got = [r.get("ocsf_status") for r in run_rule(res.rule, [logs], binding=b).rows]
+    assert got == [want for _, want in OCSF_STATUS]
+
+
+def test_ocsf_status_on_real_network_acl_entries() -> None:
+    """panther-analysis's five CreateNetworkAclEntry records: two with an errorCode (InvalidCharacter,
+    ValidationError) are Failure, three Success."""
+    from helpers import shared_path
+
+    path = shared_path("data", "cloudtrail", "panther-analysis.ndjson")
+    src = HEAD + 'query: |\n  where eventName == "CreateNetworkAclEntry"\n  | summarize n = count() by ocsf_status\n'
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        res = compile_text(Path(d), src)
+        got = sorted((r["ocsf_status"], r["n"]) for r in run_rule(res.rule, [path]).rows)
+    assert got == [("Failure", 2), ("Success", 3)]
+
+
+def test_ocsf_status_on_security_lake_reads_the_ocsf_error(tmp_path: Path) -> None:
+    res = compile_text(tmp_path, 'query: |\n  where eventName =~ "DeleteGroup" and ocsf_status =~ "Failure"\n')
+    spl = targets()["splunk"].compile(res.rule, "asl")
+    assert spl == (
+        '`amazon_security_lake` api.operation="DeleteGroup"\n'
+        "| where lower(case(in('api.operation', \"AssumeRole\", \"AssumeRoleWithSAML\", \"AssumeRoleWithWebIdentity\", "
+        '"CheckMfa", "ConsoleLogin"), null(), isnotnull(\'api.response.error\') AND \'api.response.error\'!="", '
+        '"Failure", true(), "Success"))=="failure"')
