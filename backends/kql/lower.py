@@ -402,7 +402,9 @@ class KqlLowering:
             case ir.AggFn.VALUES:
                 assert arg is not None
                 post.append(f"{name} = array_sort_asc({name})")
-                return AggLowered(f"{name} = make_set_if({arg.text}, {present})", post)
+                # values(x, N): make_set_if's maxSize keeps an undefined N of the values (decision 95)
+                cap = "" if a.limit is None else f", {a.limit}"
+                return AggLowered(f"{name} = make_set_if({arg.text}, {present}{cap})", post)
             case ir.AggFn.PERCENTILE:  # exact nearest rank (percentile() is an estimate): docs/semantics.md 20
                 assert arg is not None and a.percentile is not None
                 values = self.fresh("siemforge_values")
