@@ -20,6 +20,7 @@ import pytest
 
 from siemforge.backends.executor.engine import run_rule
 from siemforge.backends.executor.shapes import record_to_row
+from siemforge.backends.executor.values import to_text
 from siemforge.backends.kql.lower import compile_kql
 from siemforge.backends.spl.lower import compile_spl
 from siemforge.backends.sql.lower import compile_sql
@@ -204,6 +205,20 @@ def test_no_splunk_binding_says_why(tmp_path: Path) -> None:
     rule = compile_rule(tmp_path, GD + "query: |\n  where severity >= 7\n")
     with pytest.raises(CompileError, match="no Splunk documentation of the Splunk Add-on for AWS's GuardDuty"):
         compile_spl(rule, None)
+
+
+def test_sql_reads_the_findings_as_the_executor_does(tmp_path: Path) -> None:
+    """`no_binding_on: [splunk]`: SQL (DuckDB over the log files) is not refused, and gives the executor's rows."""
+    from siemforge.backends.sql.duckdb_run import run_duckdb
+
+    res = compile_file(_imported(tmp_path))
+    assert res.rule is not None
+    logs = _logs(tmp_path)
+    mine = run_rule(res.rule, [logs]).rows
+    theirs = run_duckdb(res.rule, [logs])
+    norm = [sorted(str(sorted((k, to_text(list(v) if isinstance(v, tuple) else v)) for k, v in r.items()))
+                   for r in rows) for rows in (mine, theirs)]
+    assert norm[0] == norm[1] and len(mine) == 2
 
 
 # ------------------------------------------------------------------------------------ values(x, N): decision 95
