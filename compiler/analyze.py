@@ -304,7 +304,8 @@ class Analyzer:
             if fn in (ir.AggFn.ARG_MAX, ir.AggFn.ARG_MIN):
                 out.extend(self.lower_arg_agg(agg, fn, schema))
                 continue
-            if agg.more:
+            limit = self.values_limit(agg) if fn is ir.AggFn.VALUES else None
+            if agg.more and limit is None:
                 raise self.fail(f"{agg.fn}() takes 1 argument", agg.more[0].pos)
             arg = self.expr(agg.arg, schema) if agg.arg is not None else None
             if arg is None and fn is not ir.AggFn.COUNT:
@@ -327,8 +328,26 @@ class Analyzer:
                     f"{agg.fn}_{re.sub(r'[^A-Za-z0-9_]', '_', s.node_text(agg.arg))}" if agg.arg is not None else agg.fn
                 )
             )
-            out.append(ir.Aggregation(agg.name or default, fn, arg, t))
+            out.append(ir.Aggregation(agg.name or default, fn, arg, t, limit=limit))
         return tuple(out)
+
+    def values_limit(self, agg: s.AggCall) -> int | None:
+        """`values(x, N)` / `make_set(x, N)`: at most N of the distinct values, which N unspecified when there are
+        more (docs/semantics.md decision 95). N is a whole-number literal of at least 1."""
+        if not agg.more:
+            return None
+        if len(agg.more) > 1:
+            raise self.fail(f"{agg.fn}() takes the expression and at most one limit: {agg.fn}(x, 10)",
+                            agg.more[1].pos)
+        item = agg.more[0]
+        if item.name is not None or not (isinstance(item.expr, s.Lit) and item.expr.kind == "int"):
+            raise self.fail(f"the second argument of {agg.fn}() is how many values it keeps at most: a whole "
+                            f"number, as in {agg.fn}(x, 10)", item.pos)
+        n = item.expr.value
+        assert isinstance(n, int)
+        if n < 1:
+            raise self.fail(f"{agg.fn}() keeps at most {n} values: the limit must be at least 1", item.pos)
+        return n
 
     def lower_arg_agg(self, agg: s.AggCall, fn: ir.AggFn, schema: Schema) -> list[ir.Aggregation]:
         """`arg_max(key, a, n = b)`: the key's own column (named by the aggregation's name, else after the key) and

@@ -248,7 +248,7 @@ class AggFn(enum.Enum):
     MAX = "max"
     SUM = "sum"
     AVG = "avg"
-    VALUES = "values"  # distinct non-null values, sorted
+    VALUES = "values"  # distinct non-null values, sorted; with Aggregation.limit N, at most N of them (decision 95)
     EARLIEST = "earliest"  # x of the row with the smallest _time
     LATEST = "latest"  # x of the row with the largest _time
     PERCENTILE = "percentile"  # exact nearest-rank percentile of the non-null numbers (Aggregation.percentile)
@@ -264,6 +264,9 @@ class Aggregation:
     type: Type
     percentile: float | None = None  # PERCENTILE only: p in (0, 100]
     key: Expr | None = None  # ARG_MAX/ARG_MIN only: the expression whose largest/smallest value picks the row
+    # VALUES only: at most this many of the distinct values (N >= 1). Which ones, when a group has more than N, is
+    # unspecified (KQL's make_set(x, N) keeps an undefined N of them): docs/semantics.md decision 95
+    limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,8 @@ def _pattern(p: ir.WildcardPattern) -> str:
 def _aggs(aggs: tuple[ir.Aggregation, ...]) -> str:
     return ", ".join(f"{a.name}: {a.type} = {a.fn.value}({format_expr(a.key) + ', ' if a.key is not None else ''}"
                      f"{format_expr(a.arg) if a.arg else ''}"
-                     f"{'' if a.percentile is None else f', {a.percentile:g}'})" for a in aggs)
+                     f"{'' if a.percentile is None else f', {a.percentile:g}'}"
+                     f"{'' if a.limit is None else f', {a.limit}'})" for a in aggs)
 
 
 def _by(by: tuple[ir.Assignment, ...]) -> str:

@@ -120,7 +120,8 @@ def bind(rule: ir.RuleIR, features: Features, name: str | None) -> Bound:
     # are taken as the events' own (the undeclared `generic` source; Windows file_access / file_rename, which have
     # no add-on source type)
     sdef = builtin_sources().get(base)
-    why = sdef.no_binding if sdef is not None else None
+    why = sdef.no_binding if sdef is not None and (
+        sdef.no_binding_on is None or features.target in sdef.no_binding_on) else None
     if why is not None:  # a source no target stores as it is written (sources/azure_pim.yml)
         raise error(f"{rule.meta.title}: no {features.title} binding for source {base!r}: {why}", code="binding")
     if features.reads_undeclared and name in (None, "asis"):

@@ -64,6 +64,9 @@ class SourceDef:
     # False: no target searches this source's events as written; without a binding a rule on it is refused, with
     # `no_binding` as the reason (Entra ID PIM alerts: no SIEM table or add-on carries them)
     no_binding: str | None = None
+    # the targets `no_binding` refuses on (`no_binding_on: [splunk]`); None: every target. A target not named reads
+    # the source's records as written where it can (SQL over log files: aws.guardduty, decision 96)
+    no_binding_on: tuple[str, ...] | None = None
 
     @property
     def aliases(self) -> dict[str, syn.Node]:
@@ -151,7 +154,18 @@ def _parse_source(text: str, file: str) -> SourceDef:
         records,
         {str(k): v for k, v in sigma_fields.items()} if sigma_fields else None,
         str(data["no_binding"]) if data.get("no_binding") else None,
+        _no_binding_on(doc, data),
     )
+
+
+def _no_binding_on(doc: Any, data: dict[str, Any]) -> tuple[str, ...] | None:
+    on = data.get("no_binding_on")
+    if on is None:
+        return None
+    if not isinstance(on, list) or not all(isinstance(t, str) for t in on):
+        raise CompileError([Diagnostic(Severity.ERROR, "`no_binding_on` must list target names (splunk, sentinel, "
+                                       "sql)", doc.span(("no_binding_on",)))])
+    return tuple(on)
 
 
 _SECTION_SHAPES = {"fields": dict, "time": dict, "logsource": dict, "view": dict}

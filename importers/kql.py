@@ -542,8 +542,13 @@ class Translator:
             return self.arg_aggregation(fn, name, call, scope, by)
         if fn not in AGGREGATIONS:
             raise _refuse(f"aggregation {fn}()", call)
-        if fn == "make_set" and len(args) > 1:
-            raise _refuse("make_set() with a size limit", call)
+        limit = ""
+        if fn == "make_set" and len(args) == 2:  # make_set(x, N): at most N of the values (decision 95)
+            n = args[1]
+            if not (isinstance(n, Tree) and n.data == "int" and int(str(n.children[0])) >= 1):
+                raise _refuse("make_set() with a size limit that is not a whole number of at least 1", call)
+            limit = f", {int(str(n.children[0]))}"
+            args = args[:1]
         if fn == "count" and args:
             raise _refuse("count() with an argument", call)
         if len(args) > 1 or any(isinstance(a, Tree) and a.data == "star" for a in args):
@@ -555,7 +560,7 @@ class Translator:
             if args and not (isinstance(args[0], Tree) and args[0].data == "name"):
                 raise _refuse(f"an unnamed {fn}() of an expression", call)
             name = f"{fn}_" + (str(args[0].children[0]) if args and isinstance(args[0], Tree) else "")
-        return [name], f"{name} = {AGGREGATIONS[fn]}({arg.text if arg else ''})"
+        return [name], f"{name} = {AGGREGATIONS[fn]}({arg.text if arg else ''}{limit})"
 
     def arg_aggregation(self, fn: str, name: str | None, call: Tree[Token], scope: _Scope,
                         by: list[str]) -> tuple[list[str], str]:

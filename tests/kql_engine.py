@@ -119,8 +119,9 @@ REWRITES = {
     "unixtime_seconds_todatetime": lambda a: f"(datetime(1970-01-01) + ({a[0]}) * 1s)",
     "unixtime_milliseconds_todatetime": lambda a: f"(datetime(1970-01-01) + ({a[0]}) * 1ms)",
     # https://learn.microsoft.com/kusto/query/make-set-if-aggregation-function: make_set of the rows where the
-    # predicate is true; make_set skips nulls
-    "make_set_if": lambda a: f"make_set(iff({a[1]}, {a[0]}, dynamic(null)))",
+    # predicate is true; make_set skips nulls; maxSize (a[2]) passed on (duckdb-kql 1.1.2 does not apply it: a
+    # test compares only groups with no more values than the cap, decision 95)
+    "make_set_if": lambda a: f"make_set(iff({a[1]}, {a[0]}, dynamic(null)){''.join(', ' + x for x in a[2:])})",
     # https://learn.microsoft.com/kusto/query/make-list-if-aggregation-function: make_list of the rows where the
     # predicate is true; make_list skips nulls
     "make_list_if": lambda a: f"make_list(iff({a[1]}, {a[0]}, real(null)))",

@@ -212,7 +212,7 @@ def valid_stage(draw: Any) -> str:
     if kind in ("summarize", "eventstats"):
         agg = draw(st.sampled_from(["count()", "dcount(eventName)", "min(_time)", "max(x)", "sum(toint(x))",
                                     "avg(n)", "values(awsRegion)", "earliest(eventName)", "latest(x)",
-                                    "make_set(x)"]))
+                                    "make_set(x)", "values(awsRegion, 2)", "make_set(x, 1)"]))
         by = draw(st.sampled_from(["", " by eventName", " by x = tolower(eventName), awsRegion", " by bin(_time, 1h)"]))
         return f"{kind} n = {agg}{by}"
     if kind == "lookup":

@@ -2020,6 +2020,42 @@ ROWS = [
                 '  *\n'
                 'FROM siemforge_2'),
     }),
+    Row('agg_values_limit', 'summarize v = values(awsRegion, 3) by eventName', {
+        'executor': ('| aggregate v: dynamic = values(awsRegion, 3) by[nulls kept] eventName = eventName\n'
+                     '=> eventName: string, v: dynamic'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| summarize v = make_set_if(AWSRegion, isnotempty(AWSRegion), 3) by eventName = EventName\n'
+                     '| extend v = array_sort_asc(v)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| fillnull value="__siemforge_null__" eventName\n'
+                   '| stats values(awsRegion) AS v by eventName\n'
+                   '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)\n'
+                   '| eval v=mvindex(v, 0, 2)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    "eventName" AS "eventName",\n'
+                '    LIST_SLICE(\n'
+                '      COALESCE(\n'
+                '        LIST_SORT(ARRAY_AGG(DISTINCT "awsRegion") FILTER(WHERE\n'
+                '          NOT "awsRegion" IS NULL)),\n'
+                '        []\n'
+                '      ),\n'
+                '      1,\n'
+                '      3\n'
+                '    ) AS "v"\n'
+                '  FROM siemforge_1\n'
+                '  GROUP BY\n'
+                '    "eventName"\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
+    }),
     Row('agg_earliest_latest', 'summarize e = earliest(sourceIPAddress), l = latest(sourceIPAddress) by eventName', {
         'executor': ('| aggregate e: string = earliest(sourceIPAddress), l: string = latest(sourceIPAddress) by[nulls kept] eventName = eventName\n'
                      '=> eventName: string, e: string, l: string'),

@@ -93,6 +93,12 @@ TRANSLATIONS = [
     ("AWSCloudTrail | project TimeGenerated, EventName, AWSRegion | summarize arg_max(TimeGenerated, *) by AWSRegion",
      ["project TimeGenerated_ = _time, EventName_ = eventName, AWSRegion_ = awsRegion",
       "summarize TimeGenerated = arg_max(TimeGenerated_, EventName = EventName_)\n    by AWSRegion = AWSRegion_"]),
+    # decision 95: make_set(x, N) keeps at most N of the values
+    ("AWSCloudTrail | summarize s = make_set(EventName, 10) by AWSRegion",
+     ["summarize s = values(eventName, 10)\n    by AWSRegion = awsRegion"]),
+    # decision 96: AWSGuardDuty is aws.guardduty's table; its dynamic columns are the finding's objects
+    ("AWSGuardDuty | where Severity >= 7.0 | extend u = tostring(ResourceDetails.accessKeyDetails.userName)",
+     ["where severity >= 7.0", "extend u = tostring(resource.accessKeyDetails.userName)"]),
 ]
 
 REFUSALS = [
@@ -108,7 +114,9 @@ REFUSALS = [
     ("AWSCloudTrail | summarize arg_max(tolower(EventName), *)", "an unnamed arg_max() of an expression", 1, 27),
     ("AWSCloudTrail | summarize arg_max(TimeGenerated, tolower(EventName))",
      "an unnamed expression returned by arg_max()", 1, 50),
-    ("AWSGuardDuty | take 1", "table AWSGuardDuty is not the table of one siemforge source", 1, 1),
+    ("AWSVPCFlow | take 1", "table AWSVPCFlow is not the table of one siemforge source", 1, 1),
+    ("AWSCloudTrail | summarize s = make_set(EventName, 0)", "make_set() with a size limit that is not", 1, 31),
+    ("AWSCloudTrail | summarize s = make_set(EventName, n)", "make_set() with a size limit that is not", 1, 31),
     ("AWSCloudTrail | where RequestParameters contains \"a:b\"", "a JSON-text column read as text", 1, 23),
     ("AWSCloudTrail | where TenantId == \"x\"", "column TenantId of AWSCloudTrail has no field", 1, 23),
     ("AWSCloudTrail | join kind=rightouter (AWSCloudTrail | distinct EventName) on EventName",
@@ -324,6 +332,9 @@ def test_migration_corpus_original_and_compiled_kql_give_the_same_rows(tmp_path:
         res = compile_file(o.written[0])
         assert res.rule is not None
         ours = targets()["sentinel"].compile(res.rule, None)
+        if res.rule.pipeline.source.name != "aws.cloudtrail":  # the GuardDuty hunting query reads AWSGuardDuty,
+            no_verdict.append((o.name, f"table of {res.rule.pipeline.source.name}"))  # not CloudTrail rows: it is
+            continue  # compared on GuardDuty findings in tests/test_guardduty.py
         try:
             want = kql_engine.run(con, _split_with_index(original), NOW)
             got = kql_engine.run(con, ours, NOW)
@@ -369,7 +380,7 @@ def test_migration_corpus_import_rates(tmp_path: Path) -> None:
                and "no splunk query" not in (o.reason or ""))
     # measured (docs/import.md): joins, materialize and externaldata are beyond the IR
     assert sum(o.status == "imported" for o in analytic) >= 17
-    assert sum(o.status == "imported" for o in hunting) >= 12
+    assert sum(o.status == "imported" for o in hunting) >= 13
 
 
 # decisions 75 and 77 end to end: an imported policy-document rule (JSON text inside requestParameters, the legacy

@@ -282,6 +282,9 @@ PIPELINES = [
      [{"lo": "1", "hi": "7", "s": "8", "m": "4"}]),
     ("agg_min_max_sum_avg", 'where k == "b" | summarize s = sum(toint(x)), lo = min(x)', ET, [{"s": None, "lo": None}]),
     ("agg_values", "summarize vs = values(k)", ET, [{"vs": '["a","b"]'}]),
+    # decision 95: at most N; the executor keeps the first N by text
+    ("agg_values_limit", "summarize vs = values(tostring(v), 2), one = values(k, 1), all = values(k, 5)", ET,
+     [{"vs": '["1","3"]', "one": '["a"]', "all": '["a","b"]'}]),
     ("agg_earliest_latest", "summarize e = earliest(v), l = latest(v), first = min(_time)", ET,
      [{"e": "3", "l": "7", "first": "2024-01-01T00:00:00Z"}]),
     # decision 78: every column from the one row with the largest (smallest) key; a null key is no candidate; ties:

@@ -78,10 +78,11 @@ def stage_label(stage: ir.Stage) -> str:
 class _Agg:
     """The running state of one aggregation in one group. `add` is bound once to the function's own method."""
 
-    __slots__ = ("fn", "arg", "time", "n", "acc", "seen", "best", "add", "p")
+    __slots__ = ("fn", "arg", "time", "n", "acc", "seen", "best", "add", "p", "limit")
 
-    def __init__(self, fn: ir.AggFn, arg: Fn | None, time: Fn | None, p: float | None = None) -> None:
-        self.fn, self.arg, self.time, self.p = fn, arg, time, p
+    def __init__(self, fn: ir.AggFn, arg: Fn | None, time: Fn | None, p: float | None = None,
+                 limit: int | None = None) -> None:
+        self.fn, self.arg, self.time, self.p, self.limit = fn, arg, time, p, limit
         self.n = 0
         self.acc: Any = None
         self.seen: dict[Any, Any] | None = {} if fn in (ir.AggFn.DCOUNT, ir.AggFn.VALUES) else None
@@ -204,7 +205,9 @@ class _Agg:
             return len(self.seen)
         if fn is ir.AggFn.VALUES:
             assert self.seen is not None
-            return sorted(self.seen.values(), key=lambda x: to_text(x) or "")
+            ordered = sorted(self.seen.values(), key=lambda x: to_text(x) or "")
+            # values(x, N): the first N in this order (decision 95: which N is the target's; ours, deterministic)
+            return ordered if self.limit is None else ordered[:self.limit]
         if fn is ir.AggFn.AVG:
             return None if self.acc is None else self.acc / self.n
         if fn is ir.AggFn.PERCENTILE:  # nearest rank: the smallest value with at least p% of the values at or below
@@ -368,7 +371,7 @@ class Engine:
     def new_aggs(self, stage: ir.Aggregate) -> list[_Agg]:
         time_fn = self._time_fn()
         return [_Agg(a.fn, compile_expr(a.arg, self.ctx) if a.arg is not None else None, self._key_fn(a, time_fn),
-                     a.percentile) for a in stage.aggregations]
+                     a.percentile, a.limit) for a in stage.aggregations]
 
     def _key_fn(self, a: ir.Aggregation, time_fn: Fn | None) -> Fn | None:
         """What picks the row of an aggregation that reads one row: arg_max/arg_min's key, else the event time."""
@@ -406,7 +409,7 @@ class Engine:
                 g = groups.get(key)
             if g is None:
                 g = groups[key] = (tuple(f(r) for f in raw_fns),
-                                   [_Agg(a.fn, f, k, a.percentile) for a, f, k in args])
+                                   [_Agg(a.fn, f, k, a.percentile, a.limit) for a, f, k in args])
             for agg in g[1]:
                 agg.add(r)
 
@@ -435,7 +438,7 @@ class Engine:
             key = tuple(hashable(f(r)) for _, f in by)
             g = groups.get(key)
             if g is None:
-                g = groups[key] = [_Agg(a.fn, f, k, a.percentile) for a, f, k in args]
+                g = groups[key] = [_Agg(a.fn, f, k, a.percentile, a.limit) for a, f, k in args]
             for agg in g:
                 agg.add(r)
             held.append((key, r))

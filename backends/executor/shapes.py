@@ -319,6 +319,9 @@ def record_to_row(record: dict[str, Any], binding: Binding) -> dict[str, Any]:
                 v = to_text(v)
             elif kind == "real" and v is not None:
                 v = to_number(v)  # a number column holds no text (GitHub's created_at as a date: no value)
+            elif source in binding.extra.get("whole_part", ()) and v is not None:
+                n = to_number(v)  # the connector stores toint(v): KQL's toint keeps the whole part (decision 96)
+                v = None if n is None else math.trunc(n)
         elif json_field is not None:
             raw = _get_path(record, json_field)
             v = None if raw is None else orjson.dumps(raw).decode()

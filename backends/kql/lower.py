@@ -103,6 +103,7 @@ class KqlLowering:
                 else " in (" + ", ".join(kql_literal(v) for v in values) + ")"))
         head = len(self.lines)
         self.refuse_lacking(stages)
+        self.refuse_whole_part(stages)
         self.lower_stages(stages)
         if self.scope.from_table and self.parsed_json:
             self.lines.append("| project-away " + ", ".join(sorted(self.parsed_json.values())))
@@ -173,6 +174,44 @@ class KqlLowering:
                 walk(f)
 
         walk(stages)
+
+    def refuse_whole_part(self, stages: tuple[ir.Stage, ...]) -> None:
+        """A field whose table column holds only its whole part (`whole_part:`; AWSGuardDuty's Severity is
+        toint(severity)) is read only where that gives the same answer: `>=` or `<` a whole number (for x >= 0,
+        floor(x) >= n exactly when x >= n). Anything else is refused (docs/semantics.md decision 96)."""
+        names = set(self.binding.extra.get("whole_part") or ())
+        if not names:
+            return
+        flip = {ir.CmpOp.GE: ir.CmpOp.LE, ir.CmpOp.LT: ir.CmpOp.GT}
+
+        def whole(e: object) -> bool:
+            return (isinstance(e, ir.Literal) and not isinstance(e.value, bool) and isinstance(e.value, (int, float))
+                    and float(e.value).is_integer())
+
+        def exact(x: ir.Compare) -> bool:
+            for col, other, ops in ((x.left, x.right, (ir.CmpOp.GE, ir.CmpOp.LT)),
+                                    (x.right, x.left, tuple(flip.values()))):
+                if isinstance(col, ir.Column) and not col.path and col.name in names:
+                    return x.op in ops and whole(other)
+            return False
+
+        def walk(x: object, stage: object) -> None:
+            if isinstance(x, (tuple, list)):
+                for i in x:
+                    walk(i, stage)
+                return
+            if isinstance(x, ir.Compare) and exact(x):
+                return
+            if isinstance(x, ir.Column) and not x.path and x.name in names:
+                raise self.fail(f"field {x.name!r} is read here other than by >= or < a whole number: the "
+                                f"{self.binding.table} table holds only its whole part", x, stage,
+                                code="unmapped-field")
+            if hasattr(x, "__dataclass_fields__"):
+                for f in x.__dataclass_fields__:
+                    walk(getattr(x, f), stage)
+
+        for st in stages:
+            walk(st, st)
 
     def emit(self, text: str) -> None:
         """Emit one stage, preceded by the parse_json extends its expressions need."""
@@ -402,7 +441,9 @@ class KqlLowering:
             case ir.AggFn.VALUES:
                 assert arg is not None
                 post.append(f"{name} = array_sort_asc({name})")
-                return AggLowered(f"{name} = make_set_if({arg.text}, {present})", post)
+                # values(x, N): make_set_if's maxSize keeps an undefined N of the values (decision 95)
+                cap = "" if a.limit is None else f", {a.limit}"
+                return AggLowered(f"{name} = make_set_if({arg.text}, {present}{cap})", post)
             case ir.AggFn.PERCENTILE:  # exact nearest rank (percentile() is an estimate): docs/semantics.md 20
                 assert arg is not None and a.percentile is not None
                 values = self.fresh("siemforge_values")

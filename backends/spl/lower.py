@@ -412,6 +412,7 @@ class SplLowering:
                 null = render_string_literal(NULL_KEY)
                 self.emit("eval " + ", ".join(f"{render_field(n)}=if({render_field(n)}=={null}, null(), "
                                               f"{render_field(n)})" for n in picks))
+            self.cap_values(aggs)
             return
         # eval is sequential: a key written under its own name must not be read by a later key of the same eval;
         # and eventstats keeps every row, so a computed key must not replace (or add) a column: such keys go
@@ -445,6 +446,15 @@ class SplLowering:
             self.drop([*(t for t, _ in temps), *arg_temps])
         if restore:
             self.emit(restore_null_keys(restore))
+        self.cap_values(aggs)
+
+    def cap_values(self, aggs: tuple[ir.Aggregation, ...]) -> None:
+        """values(x, N) (decision 95): Splunk's values() has no limit; its first N values (values() returns them in
+        lexicographic order) are kept with mvindex, whose end index is inclusive."""
+        capped = [a for a in aggs if a.fn is ir.AggFn.VALUES and a.limit is not None]
+        if capped:
+            self.emit("eval " + ", ".join(f"{render_field(a.name)}=mvindex({render_field(a.name)}, 0, {a.limit - 1})"
+                                          for a in capped if a.limit is not None))
 
     def arg_picks(self, command: str, aggs: tuple[ir.Aggregation, ...]) -> dict[str, str]:
         """arg_max/arg_min (decision 78): the rows sorted by the key, largest (smallest) first, then each column is

@@ -49,8 +49,8 @@ def tstats_head(low: SplLowering, stages: list[ir.Stage]) -> str | None:
     fns = AGG_FUNCTIONS
     funcs = []
     for a in agg.aggregations:
-        if a.fn not in fns:  # a function tstats has no form of (arg_max, a percentile)
-            return None
+        if a.fn not in fns or a.limit is not None:  # a function tstats has no form of (arg_max, a percentile,
+            return None  # values(x, N): its cap is an eval after stats)
         if a.arg is None:
             funcs.append(agg_term(fns[a.fn], None, a.name))
             continue

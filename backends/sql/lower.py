@@ -477,6 +477,14 @@ class SqlLowering:
         picked = cls(this=exp.Struct(expressions=fields), expression=key.e)
         return Sql(exp.Dot(this=picked, expression=exp.to_identifier(f"f{members.index(a)}")), kind)
 
+    def cap(self, values: exp.Expr, limit: int | None) -> exp.Expr:
+        """values(x, N) (decision 95): the first N of the sorted distinct values. DuckDB's list_slice(l, begin, end)
+        and Spark's and Trino's slice(l, start, length), both 1-based; a shorter list is kept whole."""
+        if limit is None:
+            return values
+        fn = "list_slice" if self.dialect == "duckdb" else "slice"
+        return exp.Anonymous(this=fn, expressions=[values, exp.Literal.number(1), exp.Literal.number(limit)])
+
     def aggregation(self, a: ir.Aggregation, *, window: bool) -> Sql:
         arg = self.value(a.arg) if a.arg is not None else None
         d = self.dialect
@@ -505,12 +513,13 @@ class SqlLowering:
                 v = self.text(arg) if arg.kind not in ("int", "real") else arg
                 distinct = exp.Distinct(expressions=[v.e])
                 if d == "spark":
-                    return Sql(exp.ArraySort(this=exp.ArrayUniqueAgg(this=v.e)), "list")
+                    return Sql(self.cap(exp.ArraySort(this=exp.ArrayUniqueAgg(this=v.e)), a.limit), "list")
                 agg: exp.Expr = exp.Filter(this=exp.ArrayAgg(this=distinct),
                                                  expression=exp.Where(this=exp.Not(this=exp.Is(
                                                      this=v.e.copy(), expression=exp.Null()))))
                 # no value: the empty list, as Spark's collect_set gives (ARRAY_AGG over nothing is null)
-                return Sql(exp.Coalesce(this=exp.ArraySort(this=agg), expressions=[exp.Array(expressions=[])]), "list")
+                return Sql(self.cap(exp.Coalesce(this=exp.ArraySort(this=agg), expressions=[exp.Array(expressions=[])]),
+                                    a.limit), "list")
             case ir.AggFn.EARLIEST | ir.AggFn.LATEST:
                 assert arg is not None
                 col = self.rule.pipeline.source.time_column
