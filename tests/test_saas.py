@@ -160,6 +160,73 @@ def test_github_epoch_milliseconds_and_text_times(tmp_path: Path) -> None:
                                           datetime(2021, 5, 28, 18, 39, 50, tzinfo=UTC)]
 
 
+def _hook(events: list[Any], n: int) -> dict[str, Any]:
+    """An Okta event hook delivery as Okta POSTs it (developer.okta.com/docs/concepts/event-hooks, sample payload)."""
+    return {"eventType": "com.okta.event_hook", "eventTypeVersion": "1.0", "cloudEventsVersion": "0.1",
+            "source": "https://example.okta.com/api/v1/eventHooks/who1", "eventId": f"hook-{n}",
+            "eventTime": "2023-05-26T20:30:00.000Z", "contentType": "application/json", "data": {"events": events}}
+
+
+def _hook_files(tmp_path: Path) -> tuple[list[dict[str, Any]], dict[str, Path]]:
+    """The bundled push-flood fixture's System Log events, as stored hook request bodies: one delivery a line, a JSON
+    array of deliveries, one pretty-printed delivery."""
+    events = [orjson.loads(line) for line in (ROOT / "rules" / "okta_mfa_push_flood" / "fixtures" /
+                                              "push_flood.ndjson").read_bytes().splitlines() if line.strip()]
+    files = {"ndjson": tmp_path / "hooks.ndjson", "array": tmp_path / "hooks.json", "pretty": tmp_path / "body.json"}
+    files["ndjson"].write_bytes(b"".join(orjson.dumps(_hook(events[i:i + 4], i)) + b"\n"
+                                         for i in range(0, len(events), 4)))
+    files["array"].write_bytes(orjson.dumps([_hook(events[:2], 0), _hook(events[2:], 1)]))
+    files["pretty"].write_bytes(orjson.dumps(_hook(events, 0), option=orjson.OPT_INDENT_2))
+    return events, files
+
+
+def test_okta_event_hook_deliveries_are_their_events(tmp_path: Path) -> None:
+    """Each delivery is its `data.events`, each the System Log event as the API gives it; a delivery whose events are
+    not an array of objects is reported by line and read no further, the lines around it read."""
+    events, files = _hook_files(tmp_path)
+    for shape, path in files.items():
+        reports = Reports()
+        assert list(iter_events(path, reports)) == events, shape
+        assert reports.total == 0, shape
+    bad = tmp_path / "bad.ndjson"
+    bad.write_bytes(b"\n".join([orjson.dumps(_hook(events[:2], 0)),
+                                orjson.dumps({"eventType": "com.okta.event_hook", "data": {"events": "x"}}),
+                                orjson.dumps(_hook([events[2], "oops"], 1)),
+                                orjson.dumps({"eventType": "com.okta.event_hook", "data": None}),
+                                orjson.dumps(_hook(events[3:], 2))]))
+    reports = Reports()
+    assert list(iter_events(bad, reports)) == events[:2] + events[3:]
+    assert [(m.line, m.message) for m in reports.kept] == [
+        (2, "Okta event hook delivery: `data.events` is not an array"),
+        (3, "Okta event hook delivery: event 2 of `data.events` is not an object"),
+        (4, "Okta event hook delivery: `data.events` is not an array")]
+    # a System Log event of type event_hook.* (an admin changing a hook) is an event, not a delivery
+    admin = tmp_path / "admin.ndjson"
+    admin.write_bytes(orjson.dumps({**events[0], "eventType": "event_hook.activated"}) + b"\n")
+    assert [e["eventType"] for e in iter_events(admin, Reports())] == ["event_hook.activated"]
+
+
+def test_okta_event_hook_deliveries_on_duckdb_as_on_the_executor(tmp_path: Path) -> None:
+    """The bundled push-flood rule over the deliveries: DuckDB gives the executor's rows on the raw events, for every
+    stored shape (its reader copies a file holding deliveries as their events)."""
+    pytest.importorskip("duckdb")
+    from siemforge.backends.sql.duckdb_run import run_duckdb
+
+    events, files = _hook_files(tmp_path)
+    compiled = compile_file(ROOT / "rules" / "okta_mfa_push_flood" / "okta_mfa_push_flood.yml").rule
+    assert compiled is not None
+    raw = ROOT / "rules" / "okta_mfa_push_flood" / "fixtures" / "push_flood.ndjson"
+    expected = run_rule(compiled, [raw], NOW, {}, workers=1).rows
+    assert len(expected) == 1 and expected[0]["pushes"] == 6
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["user"], r["pushes"], r["denials"], r["ips"])
+
+    for shape, path in files.items():
+        assert [key(r) for r in run_rule(compiled, [path], NOW, {}, workers=1).rows] == [key(expected[0])], shape
+        assert [key(r) for r in run_duckdb(compiled, [path], now=NOW)] == [key(expected[0])], shape
+
+
 def test_shared_okta_github_and_gcp_events_read_without_report() -> None:
     reports = Reports()
     okta = list(iter_events(shared_path("data", "identity", "okta", "panther-analysis.ndjson"), reports))
