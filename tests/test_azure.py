@@ -83,6 +83,11 @@ CASES: list[tuple[str, str, str]] = [
     (rule('product: azure, service: auditlogs', 'additionalDetails.additionalInfo|contains: recovered'),
      'AuditLogs\n| mv-apply with_itemindex=siemforge_index_2 siemforge_elem_1 = array_concat(dynamic([null]), iff(gettype(AdditionalDetails) == "array", AdditionalDetails, dynamic([]))) to typeof(dynamic) on (summarize siemforge_any_3 = countif(siemforge_index_2 > 0 and (tostring(siemforge_elem_1.key) == "additionalInfo" and tostring(siemforge_elem_1.value) contains "recovered")))\n| where siemforge_any_3 > 0\n| project-away siemforge_any_3',
      '`azure_monitor_aad` category="AuditLogs"\n| spath output=siemforge_path1 path=properties.additionalDetails{}\n| where isnotnull(mvfilter((spath(siemforge_path1, "key")=="additionalInfo" AND match(spath(siemforge_path1, "value"), "(?i)recovered"))))\n| fields - siemforge_path1'),
+    # RequestType is a name/value pair of the Entra ID record's ExtendedProperties (semantics decision 101);
+    # OfficeActivity holds the array as JSON text
+    (rule('product: m365, service: audit', 'Operation: UserLoggedIn', "RequestType: 'Cmsi:Cmsi'"),
+     'OfficeActivity\n| where Operation =~ "UserLoggedIn"\n| extend ExtendedPropertiesJson = parse_json(ExtendedProperties)\n| mv-apply with_itemindex=siemforge_index_2 siemforge_elem_1 = array_concat(dynamic([null]), iff(gettype(ExtendedPropertiesJson) == "array", ExtendedPropertiesJson, dynamic([]))) to typeof(dynamic) on (summarize siemforge_any_3 = countif(siemforge_index_2 > 0 and (tostring(siemforge_elem_1.Name) == "RequestType" and tostring(siemforge_elem_1.Value) =~ "Cmsi:Cmsi")))\n| where siemforge_any_3 > 0\n| project-away siemforge_any_3\n| project-away ExtendedPropertiesJson',
+     '`o365_management_activity` Operation="UserLoggedIn"\n| spath output=siemforge_path1 path=ExtendedProperties{}\n| where isnotnull(mvfilter((spath(siemforge_path1, "Name")=="RequestType" AND lower(spath(siemforge_path1, "Value"))=="cmsi:cmsi")))\n| fields - siemforge_path1'),
     (rule('product: m365, service: exchange', 'eventSource: Exchange', 'eventName: Add-FederatedDomain', 'status: success'),
      'OfficeActivity\n| where OfficeWorkload == "Exchange"\n| where (OfficeWorkload =~ "Exchange" and Operation =~ "Add-FederatedDomain" and ResultStatus =~ "success")',
      '`o365_management_activity` Workload="Exchange" Workload="Exchange" Operation="Add-FederatedDomain" ResultStatus="success"'),
@@ -120,9 +125,14 @@ def test_case_queries_pass_kusto_language_and_spl_grammar() -> None:
     (rule("product: azure, service: pim", "riskEventType: staleSignInAlertIncident"), "splunk",
      "no Splunk binding for source 'azure.pim'"),
     (rule("product: m365, service: threat_management", "eventName: Impossible travel activity"), "sentinel",
-     "no Sentinel binding for source 'm365.threat_management': Sentinel's OfficeActivity table holds Exchange"),
+     "no Sentinel binding for source 'm365.threat_management': no Sentinel table holds the Security & Compliance"),
     (rule("product: m365, service: audit", "UserType: 2"), "sentinel",
      "field 'UserType' has no column in the OfficeActivity table"),
+    # TIMailData (ThreatIntelligence) records reach no Sentinel table (semantics decision 101)
+    (rule("product: m365, service: audit", "Operation: TIMailData", "Directionality: Inbound"), "sentinel",
+     "field 'Directionality' has no column in the OfficeActivity table"),
+    (rule("product: m365, service: threat_detection", "eventName: Activity from suspicious IP addresses"), "sentinel",
+     "CloudAppEvents"),
 ])
 def test_what_no_field_holds_is_refused_by_name(text: str, target: str, message: str, tmp_path: Path) -> None:
     path = tmp_path / "rule.yml"
@@ -322,6 +332,31 @@ def test_sigma_array_rules_fire_on_a_real_row_made_to_match(tmp_path: Path) -> N
         assert len(run_rule(compiled, [row(**changes)], NOW, {}, binding=binding).rows) == 1, name
 
 
+def test_request_type_is_an_extended_properties_pair(tmp_path: Path) -> None:
+    """SigmaHQ's m365 bypass-conditional-access rule tests RequestType, a {Name, Value} pair of ExtendedProperties:
+    the Panther UserLoggedIn record (RequestType Login:reprocess) fires a rule on its value and not on another one or
+    on a pair of another name holding it; the same, through the Sentinel binding, on the record as an OfficeActivity
+    row (ExtendedProperties as JSON text, as the table's string column holds it)."""
+    (event,) = [e for e in iter_events(shared_path("data", "identity", "m365", "panther-analysis.ndjson"),
+                                       lambda m: None) if e.get("Operation") == "UserLoggedIn"]
+    raw = tmp_path / "raw.ndjson"
+    raw.write_bytes(orjson.dumps(event) + b"\n")
+    row = {"TimeGenerated": "2022-12-12T15:57:57Z", "Operation": event["Operation"],
+           "ResultStatus": event["ResultStatus"], "ExtendedProperties": orjson.dumps(event["ExtendedProperties"]).decode()}
+    rows = tmp_path / "rows.ndjson"
+    rows.write_bytes(orjson.dumps(row) + b"\n")
+    binding = builtin_bindings()[("m365.audit", "sentinel")]
+    # ResultStatusDetail's pair holds "Success": RequestType is that pair's Value only
+    for value, name, fires in [("Login:reprocess", "RequestType", True), ("login:REPROCESS", "RequestType", True),
+                               ("Cmsi:Cmsi", "RequestType", False), ("Success", "RequestType", False)]:
+        folder = tmp_path / f"{name}-{value}".replace(":", "_")
+        folder.mkdir()
+        compiled = compile_rule(folder, rule("product: m365, service: audit", "Operation: UserLoggedIn",
+                                             f"RequestType: '{value}'"))
+        assert run_rule(compiled, [raw], NOW, {}, workers=1).fired == fires, value
+        assert run_rule(compiled, [rows], NOW, {}, binding=binding, workers=1).fired == fires, value
+
+
 def test_real_officeactivity_row_through_the_binding(tmp_path: Path) -> None:
     text = rule("product: m365, service: exchange", "Operation: MailItemsAccessed", "ClientIPAddress: 1.2.3.4",
                 "eventSource: Exchange")
@@ -340,7 +375,7 @@ def sigma(product: str) -> list[Path]:
 
 def test_sigma_rules_on_sentinel_pass_kusto_language() -> None:
     """Compiled on their default Sentinel tables with zero Kusto.Language errors; the refusals are the ones
-    docs/sources/azure.md counts (PIM 7, names no field holds 5; m365: SCC alerts 14, 2 fields); the 5 rules on
+    docs/sources/azure.md counts (PIM 7, names no field holds 5; m365: SCC alerts 14, Directionality 1); the 5 rules on
     arrays of objects (TargetResources, additionalDetails) compile, through mv-apply."""
     reason = checker_available()
     if reason:
@@ -359,7 +394,7 @@ def test_sigma_rules_on_sentinel_pass_kusto_language() -> None:
         results = check_queries(queries, [])
         assert [(n, d.message) for (n, _), r in zip(queries, results) for d in r if d.severity == "Error"] == []
         counts[product] = len(queries)
-    assert counts == {"azure": 111, "m365": 3}
+    assert counts == {"azure": 111, "m365": 4}
 
 
 def test_sigma_rules_on_splunk_are_bound_to_an_add_on_and_parse() -> None:
@@ -379,7 +414,7 @@ def test_sigma_rules_on_splunk_are_bound_to_an_add_on_and_parse() -> None:
             as_written += 1
         else:
             bound += 1
-    assert (bound, as_written) == (128, 0)
+    assert (bound, as_written) == (129, 0)
 
 
 def test_sigma_rules_fire_on_the_shared_events() -> None:

@@ -126,6 +126,7 @@ def test_generated_sources_and_bindings_are_up_to_date(tmp_path: Path) -> None:
     bindings = builtin_bindings()
     assert bindings[("okta.okta", "sentinel")].table == "OktaSSO"
     assert bindings[("okta.okta", "Okta_CL")].table == "Okta_CL"
+    assert bindings[("okta.okta", "OktaV2_CL")].table == "OktaV2_CL"
     assert bindings[("github.audit", "sentinel")].table == "GitHubAuditLogPolling_CL"
     assert bindings[("gcp.audit", "sentinel")].table == "GCPAuditLogs"
 
@@ -158,6 +159,73 @@ def test_github_epoch_milliseconds_and_text_times(tmp_path: Path) -> None:
     assert [r["t"] for r in res.rows] == [datetime(2021, 5, 18, 2, 31, 58, 553000, tzinfo=UTC),
                                           datetime(2022, 12, 11, 22, 40, 20, 268000, tzinfo=UTC),
                                           datetime(2021, 5, 28, 18, 39, 50, tzinfo=UTC)]
+
+
+def _hook(events: list[Any], n: int) -> dict[str, Any]:
+    """An Okta event hook delivery as Okta POSTs it (developer.okta.com/docs/concepts/event-hooks, sample payload)."""
+    return {"eventType": "com.okta.event_hook", "eventTypeVersion": "1.0", "cloudEventsVersion": "0.1",
+            "source": "https://example.okta.com/api/v1/eventHooks/who1", "eventId": f"hook-{n}",
+            "eventTime": "2023-05-26T20:30:00.000Z", "contentType": "application/json", "data": {"events": events}}
+
+
+def _hook_files(tmp_path: Path) -> tuple[list[dict[str, Any]], dict[str, Path]]:
+    """The bundled push-flood fixture's System Log events, as stored hook request bodies: one delivery a line, a JSON
+    array of deliveries, one pretty-printed delivery."""
+    events = [orjson.loads(line) for line in (ROOT / "rules" / "okta_mfa_push_flood" / "fixtures" /
+                                              "push_flood.ndjson").read_bytes().splitlines() if line.strip()]
+    files = {"ndjson": tmp_path / "hooks.ndjson", "array": tmp_path / "hooks.json", "pretty": tmp_path / "body.json"}
+    files["ndjson"].write_bytes(b"".join(orjson.dumps(_hook(events[i:i + 4], i)) + b"\n"
+                                         for i in range(0, len(events), 4)))
+    files["array"].write_bytes(orjson.dumps([_hook(events[:2], 0), _hook(events[2:], 1)]))
+    files["pretty"].write_bytes(orjson.dumps(_hook(events, 0), option=orjson.OPT_INDENT_2))
+    return events, files
+
+
+def test_okta_event_hook_deliveries_are_their_events(tmp_path: Path) -> None:
+    """Each delivery is its `data.events`, each the System Log event as the API gives it; a delivery whose events are
+    not an array of objects is reported by line and read no further, the lines around it read."""
+    events, files = _hook_files(tmp_path)
+    for shape, path in files.items():
+        reports = Reports()
+        assert list(iter_events(path, reports)) == events, shape
+        assert reports.total == 0, shape
+    bad = tmp_path / "bad.ndjson"
+    bad.write_bytes(b"\n".join([orjson.dumps(_hook(events[:2], 0)),
+                                orjson.dumps({"eventType": "com.okta.event_hook", "data": {"events": "x"}}),
+                                orjson.dumps(_hook([events[2], "oops"], 1)),
+                                orjson.dumps({"eventType": "com.okta.event_hook", "data": None}),
+                                orjson.dumps(_hook(events[3:], 2))]))
+    reports = Reports()
+    assert list(iter_events(bad, reports)) == events[:2] + events[3:]
+    assert [(m.line, m.message) for m in reports.kept] == [
+        (2, "Okta event hook delivery: `data.events` is not an array"),
+        (3, "Okta event hook delivery: event 2 of `data.events` is not an object"),
+        (4, "Okta event hook delivery: `data.events` is not an array")]
+    # a System Log event of type event_hook.* (an admin changing a hook) is an event, not a delivery
+    admin = tmp_path / "admin.ndjson"
+    admin.write_bytes(orjson.dumps({**events[0], "eventType": "event_hook.activated"}) + b"\n")
+    assert [e["eventType"] for e in iter_events(admin, Reports())] == ["event_hook.activated"]
+
+
+def test_okta_event_hook_deliveries_on_duckdb_as_on_the_executor(tmp_path: Path) -> None:
+    """The bundled push-flood rule over the deliveries: DuckDB gives the executor's rows on the raw events, for every
+    stored shape (its reader copies a file holding deliveries as their events)."""
+    pytest.importorskip("duckdb")
+    from siemforge.backends.sql.duckdb_run import run_duckdb
+
+    events, files = _hook_files(tmp_path)
+    compiled = compile_file(ROOT / "rules" / "okta_mfa_push_flood" / "okta_mfa_push_flood.yml").rule
+    assert compiled is not None
+    raw = ROOT / "rules" / "okta_mfa_push_flood" / "fixtures" / "push_flood.ndjson"
+    expected = run_rule(compiled, [raw], NOW, {}, workers=1).rows
+    assert len(expected) == 1 and expected[0]["pushes"] == 6
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["user"], r["pushes"], r["denials"], r["ips"])
+
+    for shape, path in files.items():
+        assert [key(r) for r in run_rule(compiled, [path], NOW, {}, workers=1).rows] == [key(expected[0])], shape
+        assert [key(r) for r in run_duckdb(compiled, [path], now=NOW)] == [key(expected[0])], shape
 
 
 def test_shared_okta_github_and_gcp_events_read_without_report() -> None:
@@ -232,7 +300,7 @@ def test_sigma_rules_on_sentinel_pass_kusto_language() -> None:
         pytest.skip(f"Kusto.Language unavailable: {reason}")
     counts = {}
     refused = set()
-    for (vendor, files), binding in [((k, v), b) for k, v in sigma().items() for b in (None, "Okta_CL")
+    for (vendor, files), binding in [((k, v), b) for k, v in sigma().items() for b in (None, "Okta_CL", "OktaV2_CL")
                                      if b is None or k == "okta"]:
         queries = []
         for f in files:
@@ -242,12 +310,15 @@ def test_sigma_rules_on_sentinel_pass_kusto_language() -> None:
                 queries.append((f.name, compile_kql(res.rule, binding)))
             except CompileError as exc:
                 assert "debugContext.debugData.behaviors' has no column" in str(exc), f.name
-                refused.add(f.name)
+                refused.add((f.name, binding))
         results = check_queries(queries, [])
         assert [(n, d.message) for (n, _), r in zip(queries, results) for d in r if d.severity == "Error"] == []
         counts[(vendor, binding)] = len(queries)
-    assert counts == {("okta", None): 20, ("okta", "Okta_CL"): 20, ("github", None): 15, ("gcp", None): 16}
-    assert refused == {"okta_new_behaviours_admin_console.yml"}
+    assert counts == {("okta", None): 20, ("okta", "Okta_CL"): 20, ("okta", "OktaV2_CL"): 21, ("github", None): 15,
+                      ("gcp", None): 16}
+    # OktaV2_CL keeps the whole debugData object (DebugData), so behaviors is there
+    assert refused == {("okta_new_behaviours_admin_console.yml", None), ("okta_new_behaviours_admin_console.yml",
+                                                                         "Okta_CL")}
 
 
 def test_sigma_rules_on_splunk_are_bound_to_an_add_on_and_parse() -> None:
@@ -279,7 +350,8 @@ def test_sigma_rules_fire_on_the_shared_events() -> None:
                      "gcp_firewall_rule_modified_or_deleted.yml", "gcp_bucket_modified_or_deleted.yml"}
 
 
-@pytest.mark.parametrize("vendor,binding", [("okta", None), ("okta", "Okta_CL"), ("github", None), ("gcp", None)])
+@pytest.mark.parametrize("vendor,binding", [("okta", None), ("okta", "Okta_CL"), ("okta", "OktaV2_CL"), ("github", None),
+                                            ("gcp", None)])
 def test_sigma_rules_kql_on_rows_matches_the_executor(vendor: str, binding: str | None, tmp_path: Path) -> None:
     """The shared events written as rows of the Sentinel table (the binding forwards), then read by duckdb-kql
     running the compiled KQL and by the executor through the binding (backwards): the same rows; and the executor
@@ -293,8 +365,8 @@ def test_sigma_rules_kql_on_rows_matches_the_executor(vendor: str, binding: str 
     b = builtin_bindings()[(source, binding or "sentinel")]
     rows = kql_engine.write_rows(b, [raw], tmp_path / "rows.ndjson")
     con = kql_engine.connect(b, [raw], {})
-    id_column, id_field = {"okta": ("uuid_g", "uuid"), "github": ("_document_id_s", "_document_id"),
-                           "gcp": ("InsertId", "insertId")}[vendor]
+    id_column, id_field = {"okta": ("EventOriginalUid" if binding == "OktaV2_CL" else "uuid_g", "uuid"),
+                           "github": ("_document_id_s", "_document_id"), "gcp": ("InsertId", "insertId")}[vendor]
     same = fired = 0
     no_verdict, different = [], []
     for f in sigma()[vendor]:
@@ -302,7 +374,7 @@ def test_sigma_rules_kql_on_rows_matches_the_executor(vendor: str, binding: str 
         assert r is not None, f.name
         try:
             query = compile_kql(r, binding)
-        except CompileError:  # okta_new_behaviours_admin_console: the table has no behaviors column
+        except CompileError:  # okta_new_behaviours_admin_console: OktaSSO / Okta_CL have no behaviors column
             continue
         expected = run_rule(r, [rows], NOW, {}, binding=b, workers=1)
         assert len(run_rule(r, [raw], NOW, {}, workers=1).rows) == len(expected.rows), f.name
@@ -316,9 +388,12 @@ def test_sigma_rules_kql_on_rows_matches_the_executor(vendor: str, binding: str 
         else:
             different.append(f"{f.name}: executor {len(expected.rows)} rows, KQL {len(got)}")
     assert different == []
-    # no verdict: the keyword rule (duckdb-kql has no `* contains`), and the authorizationInfo rule (no mv-apply)
+    # no verdict: the keyword rule (duckdb-kql has no `* contains`), and the authorizationInfo rule (no mv-apply);
+    # on OktaV2_CL, whose OriginalTarget is a dynamic array (OktaSSO's target_s is JSON text), the rule on some
+    # target's displayName is an mv-apply too
     assert sorted(n.split(":")[0] for n in no_verdict) == (
-        ["gcp_access_policy_deleted.yml", "gcp_breakglass_container_workload_deployed.yml"] if vendor == "gcp" else [])
+        ["gcp_access_policy_deleted.yml", "gcp_breakglass_container_workload_deployed.yml"] if vendor == "gcp" else
+        ["okta_new_behaviours_admin_console.yml"] if binding == "OktaV2_CL" else [])
     assert (same, fired) == ({"okta": 20, "github": 15, "gcp": 14}[vendor], {"okta": 2, "github": 6, "gcp": 3}[vendor])
 
 
@@ -349,4 +424,26 @@ def test_bundled_rules_kql_on_rows_matches_the_executor(rule_file: Path, case: A
     except kql_engine.duckdb_kql.KqlUnsupportedError as exc:
         pytest.skip(f"no verdict: duckdb-kql cannot run {exc}")
     missing = b.empty_is_missing  # decision 2: a string column is "" where the record has no value
+    assert kql_engine.comparable(got, rule, "", missing) == kql_engine.comparable(expected.rows, rule, "", missing)
+
+
+@pytest.mark.parametrize("rule_file,case", bundled_cases(raw_only=True, source=("okta.",)))
+def test_bundled_okta_rules_on_oktav2_cl(rule_file: Path, case: Any, tmp_path: Path) -> None:
+    """Each bundled Okta rule's test case on the CCF connector's OktaV2_CL: the logs as its rows, the compiled KQL on
+    duckdb-kql and the executor through the binding give the executor's rows on the raw logs."""
+    import kql_engine
+
+    if kql_engine.duckdb_kql is None:
+        pytest.skip("duckdb-kql is not installed")
+    rule = compile_file(rule_file).rule
+    assert rule is not None
+    b = builtin_bindings()[("okta.okta", "OktaV2_CL")]
+    now = case.now or NOW
+    rows = kql_engine.write_rows(b, list(case.logs), tmp_path / "rows.ndjson")
+    expected = run_rule(rule, [rows], now, {}, binding=b, workers=1)
+    assert kql_engine.comparable(expected.rows, rule, "") == kql_engine.comparable(
+        run_rule(rule, list(case.logs), now, {}, workers=1).rows, rule, "")
+    con = kql_engine.connect(b, list(case.logs), {})
+    got = kql_engine.run(con, compile_kql(rule, "OktaV2_CL"), now)
+    missing = b.empty_is_missing
     assert kql_engine.comparable(got, rule, "", missing) == kql_engine.comparable(expected.rows, rule, "", missing)

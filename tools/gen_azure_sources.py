@@ -193,7 +193,13 @@ M365_FIELDS = {
     "Directionality": "string", "DeliveryAction": "string", "Subject": "string",
     "P1Sender": "string", "P2Sender": "string", "Recipients": "dynamic", "NetworkMessageId": "string",
 }
-M365_SIGMA = {"eventSource": "Workload", "eventName": "Operation", "status": "ResultStatus"}
+M365_SIGMA: dict[str, Any] = {
+    "eventSource": "Workload", "eventName": "Operation", "status": "ResultStatus",
+    # RequestType is not a field of the record: Entra ID (STS logon) records carry it as a name/value pair of
+    # ExtendedProperties ({"Name": "RequestType", "Value": "Cmsi:Cmsi"}, the API's Collection(Common.NameValuePair))
+    # (semantics decision 101)
+    "RequestType": {"entry": "ExtendedProperties[]", "where": {"Name": "RequestType"}, "value": "Value"},
+}
 # Security & Compliance alerts (the API's "Security and Compliance Alerts schema", RecordType 40, Workload
 # SecurityComplianceCenter): SigmaHQ's threat_management rules give eventName the alert's name ("Impossible travel
 # activity"), which these records hold in Name; status stays the common schema's ResultStatus, as the rules wrote it.
@@ -516,13 +522,15 @@ def main() -> None:
         alerts = fields is alert_fields
         if alerts:
             # the alerts reach Sentinel as SecurityAlert rows, which hold the alert (AlertName: the policy's name) but
-            # not the audit record the rules test (semantics decision 69)
-            source["no_binding"] = ("Sentinel's OfficeActivity table holds Exchange, SharePoint, OneDrive and Teams "
-                                    "records, not Security & Compliance alerts (Management Activity API RecordType "
-                                    "40); the alerts reach Sentinel as SecurityAlert rows, whose AlertName is the "
-                                    "alert's name but which hold neither the record's Workload (eventSource) nor its "
-                                    "ResultStatus (status; SecurityAlert's Status is the alert's life-cycle state), so "
-                                    "a rule on them would lose its tests (semantics decision 69)")
+            # not the audit record the rules test; nor does CloudAppEvents or OfficeActivity (decisions 69, 100)
+            source["no_binding"] = ("no Sentinel table holds the Security & Compliance alert records the rules test "
+                                    "(Management Activity API RecordType 40, Workload SecurityComplianceCenter): "
+                                    "the Office 365 connector stores Exchange, SharePoint and Teams records "
+                                    "(OfficeActivity); CloudAppEvents holds activities of the apps connected to "
+                                    "Defender for Cloud Apps, not these alert records; the alerts are SecurityAlert "
+                                    "/ AlertInfo rows, with the alert's name but neither the record's Workload "
+                                    "(eventSource) nor its ResultStatus (status), so a rule on them would lose its "
+                                    "tests (semantics decisions 69, 100)")
         source.update({"fields": fields, "sigma_fields": sigma})
         write_source(out, stem,
                      "# The Office 365 Management Activity API record (common schema + the workloads' fields).\n"

@@ -72,6 +72,67 @@ OKTA_SIGMA: dict[str, Any] = {
     "target.displayName": "target[].displayName",
 }
 
+# Microsoft Sentinel's Okta Single Sign-On solution's current connector (Codeless Connector Framework, "Okta Single
+# Sign-On (Polling CCP)") writes the System Log events to OktaV2_CL, ASIM-named columns its data collection rule's
+# transform fills (semantics decision 102). The column map keeps only what the transform copies from one field as it
+# is (`EventOriginalType = eventType`, `SrcIpAddr = tostring(client.ipAddress)`, `DebugData = debugContext.debugData`);
+# the columns it derives (ActorUsername only when alternateId has an `@`, ActorUserId "" for "unknown", EventResult /
+# EventSeverity / DvcAction / ActorUserType through lookup tables, SrcDeviceType, SrcDvcIdType, ActingAppType "Browser")
+# hold another value than the record's and are not any field's column.
+OKTA_V2_TABLE = "OktaV2_CL"
+OKTA_V2_ORIGIN = ("Azure/Azure-Sentinel Solutions/Okta Single Sign-On/Data Connectors/OktaNativePollerConnectorV2/"
+                  "OktaSSOv2_DCR.json @ 1095f2df5f2c8237174fcb9e78d891a11b3d676e (transformKql, outputStream "
+                  "Custom-OktaV2_CL); columns: OktaSSOv2_Tables.json @ 173a90249ad9e8738767910619a716082ae1d94d")
+OKTA_V2_COLUMNS: dict[str, str] = {  # column -> type, as OktaSSOv2_Tables.json declares them (boolean: bool)
+    "TimeGenerated": "datetime", "ActingAppName": "string", "ActingAppType": "string", "ActorDetailEntry": "dynamic",
+    "ActorDisplayName": "string", "ActorSessionId": "string", "ActorUserId": "string", "ActorUserIdType": "string",
+    "ActorUsername": "string", "ActorUsernameType": "string", "ActorUserType": "string",
+    "AuthenticationContextAuthenticationProvider": "string", "AuthenticationContextAuthenticationStep": "int",
+    "AuthenticationContextCredentialProvider": "string", "AuthenticationContextInterface": "string",
+    "AuthenticationContextIssuerId": "string", "AuthenticationContextIssuerType": "string", "DebugData": "dynamic",
+    "DvcAction": "string", "EventMessage": "string", "EventOriginalResultDetails": "string",
+    "EventOriginalType": "string", "EventOriginalUid": "string", "EventResult": "string", "EventSeverity": "string",
+    "HttpUserAgent": "string", "LegacyEventType": "string", "LogonMethod": "string",
+    "OriginalActorAlternateId": "string", "OriginalClientDevice": "string", "OriginalOutcomeResult": "string",
+    "OriginalSeverity": "string", "OriginalTarget": "dynamic", "OriginalUserId": "string",
+    "OriginalUserType": "string", "Request": "dynamic", "SecurityContextAsNumber": "int",
+    "SecurityContextAsOrg": "string", "SecurityContextDomain": "string", "SecurityContextIsProxy": "bool",
+    "SrcDeviceType": "string", "SrcDvcId": "string", "SrcDvcOs": "string", "SrcGeoCity": "string",
+    "SrcGeoCountry": "string", "SrcGeoLatitude": "real", "SrcGeoLongtitude": "real", "SrcGeoPostalCode": "string",
+    "SrcGeoRegion": "string", "SrcIpAddr": "string", "SrcIsp": "string", "SrcZone": "string",
+    "TransactionDetail": "dynamic", "TransactionId": "string", "TransactionType": "string", "Version": "string",
+    "SrcDvcIdType": "string",
+}
+# LogEvent path -> OktaV2_CL column, each as the transform's `project` copies it
+OKTA_V2_FIELD_COLUMN: dict[str, str] = {
+    "_time": "TimeGenerated", "published": "TimeGenerated",  # TimeGenerated = todatetime(published): the event's time
+    "actor.detailEntry": "ActorDetailEntry", "actor.displayName": "ActorDisplayName", "actor.id": "OriginalUserId",
+    "actor.alternateId": "OriginalActorAlternateId", "actor.type": "OriginalUserType",
+    "authenticationContext.authenticationProvider": "AuthenticationContextAuthenticationProvider",
+    "authenticationContext.authenticationStep": "AuthenticationContextAuthenticationStep",
+    "authenticationContext.credentialProvider": "AuthenticationContextCredentialProvider",
+    "authenticationContext.credentialType": "LogonMethod",
+    "authenticationContext.externalSessionId": "ActorSessionId",
+    "authenticationContext.interface": "AuthenticationContextInterface",
+    "authenticationContext.issuer.id": "AuthenticationContextIssuerId",
+    "authenticationContext.issuer.type": "AuthenticationContextIssuerType",
+    "client.device": "OriginalClientDevice", "client.geographicalContext.city": "SrcGeoCity",
+    "client.geographicalContext.country": "SrcGeoCountry",
+    "client.geographicalContext.geolocation.lat": "SrcGeoLatitude",
+    "client.geographicalContext.geolocation.lon": "SrcGeoLongtitude",
+    "client.geographicalContext.postalCode": "SrcGeoPostalCode", "client.geographicalContext.state": "SrcGeoRegion",
+    "client.id": "SrcDvcId", "client.ipAddress": "SrcIpAddr", "client.userAgent.browser": "ActingAppName",
+    "client.userAgent.os": "SrcDvcOs", "client.userAgent.rawUserAgent": "HttpUserAgent", "client.zone": "SrcZone",
+    "debugContext.debugData": "DebugData", "displayMessage": "EventMessage", "eventType": "EventOriginalType",
+    "legacyEventType": "LegacyEventType", "uuid": "EventOriginalUid", "outcome.reason": "EventOriginalResultDetails",
+    "outcome.result": "OriginalOutcomeResult", "request": "Request",
+    "securityContext.asNumber": "SecurityContextAsNumber", "securityContext.asOrg": "SecurityContextAsOrg",
+    "securityContext.domain": "SecurityContextDomain", "securityContext.isp": "SrcIsp",
+    "securityContext.isProxy": "SecurityContextIsProxy", "severity": "OriginalSeverity", "target": "OriginalTarget",
+    "version": "Version", "transaction.type": "TransactionType", "transaction.id": "TransactionId",
+    "transaction.detail": "TransactionDetail",
+}
+
 # ---- GitHub audit log --------------------------------------------------------------------------------------------
 # The audit log event's keys (REST API `GET /orgs/{org}/audit-log`, audit-log streaming): those the docs list for
 # every event plus those of the events SigmaHQ's rules and the shared data use.
@@ -374,6 +435,13 @@ def main() -> None:
               "# request_ipChain_s and ActorDetailEntry hold JSON text.\n",
               sentinel("okta.okta", "sentinel" if default else table, table, cols, json_cols, columns, "OktaSSO",
                        default))
+    write(out / "bindings" / "okta_okta.sentinel_oktav2_cl.yml",
+          "# okta.okta as Microsoft Sentinel's Okta Single Sign-On (Polling CCP) connector stores it in OktaV2_CL:\n"
+          "# ASIM-named columns the data collection rule's transform fills; only the columns it copies from one\n"
+          "# field unchanged are mapped (semantics decision 102).\n"
+          "# Map: " + OKTA_V2_ORIGIN.replace("; ", ";\n#   ").replace(" @ ", "\n#   @ ") + ".\n",
+          sentinel("okta.okta", OKTA_V2_TABLE, OKTA_V2_TABLE, OKTA_V2_FIELD_COLUMN, {}, list(OKTA_V2_COLUMNS.items()),
+                   "OktaSSOv2", False))
     write(out / "bindings" / "okta_okta.splunk_okta.yml",
           "# okta.okta as the Splunk Add-on for Okta Identity Cloud indexes it (sourcetype OktaIM2:log: the\n"
           "# LogEvent's JSON, fields actor.alternateId, client.ipAddress, target{}.displayName; ESCU's `okta` macro).\n"

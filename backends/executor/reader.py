@@ -401,7 +401,7 @@ def _lines(
                     yield from _unwrap(doc, name, lineno, report)
                 elif type(doc.get("properties")) is str and (why := azure.malformed(doc)) is not None:
                     report(Malformed(name, lineno, why))
-                elif ("events" in doc or "items" in doc) and (why := saas.malformed(doc)) is not None:
+                elif ("events" in doc or "items" in doc or "data" in doc) and (why := saas.malformed(doc)) is not None:
                     report(Malformed(name, lineno, why))
                 else:
                     yield doc
@@ -443,7 +443,7 @@ def _unwrap(doc: Any, name: str, line: int, report: Report) -> Iterator[dict[str
     for i, item in enumerate(doc, 1):
         if isinstance(item, dict):
             why = azure.malformed(item) if type(item.get("properties")) is str else None
-            if why is None and ("events" in item or "items" in item):
+            if why is None and ("events" in item or "items" in item or "data" in item):
                 why = saas.malformed(item)
             if why is None:
                 yield item
@@ -684,7 +684,7 @@ def _records(fh: IO[bytes], name: str, report: Report, records_key: bool, retry:
                     done = number
                     if number > skip:
                         why = azure.malformed(record) if type(record.get("properties")) is str else None
-                        if why is None and ("events" in record or "items" in record):
+                        if why is None and ("events" in record or "items" in record or "data" in record):
                             why = saas.malformed(record)
                         if why is None:
                             yield record

@@ -11,7 +11,11 @@ What the data has, and what the row gets:
   event: the activity's fields with the event's `name`, `type` and `parameters` as an object (parameter name -> its
   `value`, `multiValue`, `intValue`, `boolValue`, `multiIntValue`, or `messageValue`'s parameters as an object), the
   shape Panther's GSuite.ActivityEvent already has; an `activities.list` page (`kind: admin#reports#activities`) is
-  its `items`. A record of that shape whose events or parameters are not objects is reported (`malformed`).
+  its `items`. A record of that shape whose events or parameters are not objects is reported (`malformed`);
+- Okta event hook delivery (`eventType: com.okta.event_hook`, the System Log events in `data.events`, as Okta POSTs
+  them to a hook's endpoint and a receiver stores the request bodies) is its events, each the System Log event as the
+  API gives it (the delivery's own `eventId`/`eventTime`/`source` describe the POST, not an event, and are dropped).
+  A delivery whose `data.events` is not an array of objects is reported (`malformed`).
 
 Any other record is not touched.
 """
@@ -84,6 +88,24 @@ def is_gws_activity(doc: dict[str, Any]) -> bool:
     return "events" in doc and isinstance(doc.get("id"), dict) and "applicationName" in doc["id"]
 
 
+OKTA_HOOK = "com.okta.event_hook"  # https://developer.okta.com/docs/concepts/event-hooks/ (sample delivery payload)
+
+
+def is_okta_hook(doc: dict[str, Any]) -> bool:
+    return doc.get("eventType") == OKTA_HOOK and "data" in doc
+
+
+def _okta_hook_error(doc: dict[str, Any]) -> str | None:
+    data = doc.get("data")
+    events = data.get("events") if isinstance(data, dict) else None
+    if not isinstance(events, list):
+        return "Okta event hook delivery: `data.events` is not an array"
+    for i, e in enumerate(events, 1):
+        if not isinstance(e, dict):
+            return f"Okta event hook delivery: event {i} of `data.events` is not an object"
+    return None
+
+
 def _parameter_error(params: Any, where: str) -> str | None:
     if not isinstance(params, list):
         return f"{where}: `parameters` is not an array"
@@ -117,8 +139,10 @@ def _activity_error(doc: Any, where: str) -> str | None:
 
 
 def malformed(doc: dict[str, Any]) -> str | None:
-    """Why a Google Workspace activity (or activities.list page) cannot be made rows; None if it can, or if `doc` is
-    not one."""
+    """Why a Google Workspace activity (or activities.list page) or an Okta event hook delivery cannot be made rows;
+    None if it can, or if `doc` is not one."""
+    if is_okta_hook(doc):
+        return _okta_hook_error(doc)
     if is_gws_page(doc):
         for i, item in enumerate(doc.get("items", []), 1):
             why = _activity_error(item, f"item {i} of the activities page: ")
@@ -162,6 +186,8 @@ def normalise_all(docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for doc in docs:
         if is_log_entry(doc):
             yield normalise_log_entry(doc)
+        elif "data" in doc and is_okta_hook(doc):
+            yield from doc["data"]["events"]
         elif "events" in doc and is_gws_activity(doc):
             yield from activity_rows(doc)
         elif "items" in doc and is_gws_page(doc):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from siemforge.backends.executor.reader import Malformed, Report, Reports
+from siemforge.backends.executor.saas import OKTA_HOOK
 from siemforge.compiler import ir, lowering
 from siemforge.compiler.sources import builtin_sources
 from siemforge.compiler.types import Type
@@ -86,8 +87,9 @@ _CLEAN: dict[tuple[str, int, int], bool] = {}  # NDJSON files found clean, by pa
 
 
 def is_clean(path: Path) -> bool:
-    """Every non-blank line of the NDJSON file is a JSON object: one fast pass of DuckDB's JSON parser (a file it
-    cannot read at all raises duckdb.IOException, which the runners report as LogReadError)."""
+    """Every non-blank line of the NDJSON file is a JSON object, and none is an Okta event hook delivery (whose events
+    are the rows: `cleaned_copy` unwraps them): one fast pass of DuckDB's JSON parser (a file it cannot read at all
+    raises duckdb.IOException, which the runners report as LogReadError)."""
     import duckdb
 
     key = _key(path)
@@ -95,7 +97,8 @@ def is_clean(path: Path) -> bool:
         con = duckdb.connect()
         try:
             bad = con.execute(f"SELECT count(*) FROM read_json_objects({_sql_string(str(path))}, "
-                              "format = 'newline_delimited') WHERE json_type(json) <> 'OBJECT'").fetchone()
+                              "format = 'newline_delimited') WHERE json_type(json) <> 'OBJECT' "
+                              f"OR contains(json::VARCHAR, '\"{OKTA_HOOK}\"')").fetchone()
             _CLEAN[key] = bad is not None and bad[0] == 0
         except duckdb.InvalidInputException:  # invalid JSON somewhere
             _CLEAN[key] = False
@@ -106,10 +109,12 @@ def is_clean(path: Path) -> bool:
 
 def cleaned_copy(path: Path, folder: Path, report: Report) -> Path:
     """The NDJSON file's lines that are JSON objects, written to `folder`; every other non-blank line reported with
-    its file and line as the executor's reader reports it (same messages)."""
+    its file and line as the executor's reader reports it (same messages). An Okta event hook delivery is written as
+    its events, one a line, as the executor's reader gives them (saas.py)."""
     import orjson
 
     from siemforge.backends.executor.reader import MAX_LINE_BYTES, _bounded_lines, _line_json_error, _open
+    from siemforge.backends.executor.saas import is_okta_hook, malformed
 
     name = str(path)
     out = folder / f"clean-{len(list(folder.iterdir()))}.ndjson"
@@ -133,6 +138,14 @@ def cleaned_copy(path: Path, folder: Path, report: Report) -> Path:
                     continue
                 if type(doc) is not dict:
                     report(Malformed(name, lineno, "not a JSON object"))
+                    continue
+                if "data" in doc and is_okta_hook(doc):
+                    why = malformed(doc)
+                    if why is not None:
+                        report(Malformed(name, lineno, why))
+                        continue
+                    for event in doc["data"]["events"]:
+                        dst.write(orjson.dumps(event) + b"\n")
                     continue
                 dst.write(line + b"\n")
         except (OSError, EOFError) as exc:  # a .gz cut short after the clean pass: the lines before it are kept
@@ -158,12 +171,14 @@ def _said_of(path: Path, exc: Exception) -> str:
 
 def readable(path: Path, report: Report) -> tuple[Path, bool]:
     """The file to give an engine for this log, and whether it is NDJSON: a copy without its malformed lines when it
-    has any (made once per process, however many rules read it; its reports, the first Reports keeps and a count of
-    the rest, said again to each caller), else the file itself."""
+    has any, or with each Okta event hook delivery as its events (made once per process, however many rules read it;
+    its reports, the first Reports keeps and a count of the rest, said again to each caller), else the file itself."""
     import duckdb
 
-    if _is_records_document(path) or not _is_ndjson(path):
+    if _is_records_document(path):
         return path, False
+    if not _is_ndjson(path):
+        return (_hook_events_copy(path, report), True) if _has_okta_hook(path) else (path, False)
     try:
         clean = is_clean(path)
     except (duckdb.IOException, duckdb.InvalidInputException) as exc:
@@ -185,6 +200,47 @@ def readable(path: Path, report: Report) -> tuple[Path, bool]:
     if reports.total > len(reports.kept):
         report(Malformed(str(path), 0, f"{reports.total - len(reports.kept)} more malformed lines"))
     return copy, True
+
+
+def _has_okta_hook(path: Path) -> bool:
+    """A JSON array or pretty-printed document holds an Okta event hook delivery (one pass of DuckDB's parser)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        found = con.execute(f"SELECT count(*) FROM read_json_objects({_sql_string(str(path))}, format = 'auto') "
+                            f"WHERE contains(json::VARCHAR, '\"{OKTA_HOOK}\"')").fetchone()
+        return found is not None and found[0] > 0
+    except (duckdb.IOException, duckdb.InvalidInputException):  # not JSON DuckDB reads: left to the engine's reader
+        return False
+    finally:
+        con.close()
+
+
+def _hook_events_copy(path: Path, report: Report) -> Path:
+    """A JSON array or document holding Okta event hook deliveries as NDJSON of the records the executor's reader
+    gives (each delivery its events; what it reports, reported), made once per process."""
+    import orjson
+
+    from siemforge.backends.executor.reader import iter_events
+
+    key = _key(path)
+    if key not in _COPIES:
+        if not _COPIES_DIR:
+            _COPIES_DIR.append(tempfile.TemporaryDirectory(prefix="siemforge-clean-"))
+        folder = Path(_COPIES_DIR[0].name)
+        out = folder / f"hooks-{len(list(folder.iterdir()))}.ndjson"
+        reports = Reports()
+        with out.open("wb") as fh:
+            for event in iter_events(path, reports):
+                fh.write(orjson.dumps(event, default=str) + b"\n")
+        _COPIES[key] = (out, reports)
+    copy, reports = _COPIES[key]
+    for m in reports.kept:
+        report(m)
+    if reports.total > len(reports.kept):
+        report(Malformed(str(path), 0, f"{reports.total - len(reports.kept)} more malformed records"))
+    return copy
 
 
 def _reader(path: Path, cols: dict[str, str], ndjson: bool) -> str:
