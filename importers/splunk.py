@@ -1,7 +1,7 @@
 """`siemforge import splunk`: Splunk ESCU detection YAML and savedsearches.conf stanzas become siemforge rules.
 
 This module reads the inputs (with each search character's place in its file, for refusals at line:column) and
-writes the rules; importers/spl_translate.py translates the SPL. An imported rule is compiled before it is kept, so
+writes the rules; importers/spl_translate.py translates the SPL. An imported rule is compiled before it is written, so
 a rule that is written always compiles; a rule that does not is refused like any other construct."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .spl_translate import Macro, Refusal, Search, Translator, split_commands
 
 if TYPE_CHECKING:
     from siemforge.cli.outputs import OutputDir
+    from siemforge.compiler.ir import RuleIR
 
 __all__ = ["MacroFileError", "import_splunk", "read_macros", "split_commands"]
 
@@ -320,11 +321,12 @@ def import_one(search: Search, out: OutputSink, macros: dict[str, Macro]) -> Imp
             (Path(tmp) / rel).parent.mkdir(parents=True, exist_ok=True)
             (Path(tmp) / rel).write_text(text, encoding="utf-8")
         result = compile_file(Path(tmp) / rule_rel)
-    errors = [d for d in result.diagnostics if d.severity.value == "error"]
-    if result.rule is None or errors:
-        why = errors[0].message if errors else "the imported rule does not compile"
-        return ImportOutcome(search.origin, search.name, "refused", f"translation does not compile: {why}",
-                             None, None, ())
+        errors = [d for d in result.diagnostics if d.severity.value == "error"]
+        if result.rule is None or errors:
+            why = errors[0].message if errors else "the imported rule does not compile"
+            return ImportOutcome(search.origin, search.name, "refused", f"translation does not compile: {why}",
+                                 None, None, ())
+        notes = _other_targets(result.rule)
     written: list[Path] = []
     d = out.dir()  # a folder that cannot be used ends the import (exit 2), as for `import sentinel`
     try:
@@ -333,7 +335,23 @@ def import_one(search: Search, out: OutputSink, macros: dict[str, Macro]) -> Imp
             written.append(out.root / rel)
     except OutputError as exc:
         return ImportOutcome(search.origin, search.name, "refused", f"not written: {exc}", None, None, ())
-    return ImportOutcome(search.origin, search.name, "imported", None, None, None, tuple(written))
+    return ImportOutcome(search.origin, search.name, "imported", None, None, None, tuple(written), notes)
+
+
+def _other_targets(rule: RuleIR) -> tuple[str, ...]:
+    """The targets that cannot say the imported rule (`target: why`), as `import sentinel` reports them: they do not
+    stop the import, as they do not stop a hand-written rule, but the report says which and why (a seen-before table
+    whose warmup does not fit in Sentinel's 14 days of history, say)."""
+    from siemforge.backends.registry import targets
+    from siemforge.compiler.diagnostics import CompileError
+
+    notes: list[str] = []
+    for tgt in targets().values():
+        try:
+            tgt.compile(rule, None)
+        except CompileError as exc:
+            notes.append(f"{tgt.name}: {exc.diagnostics[0].message}")
+    return tuple(notes)
 
 
 class OutputSink:

@@ -155,6 +155,20 @@ def test_nothing_of_the_users_is_overwritten(tmp_path: Path) -> None:
     assert not (tmp_path / "elsewhere.yml").exists() and rule.is_symlink()
 
 
+def test_a_target_that_cannot_say_the_imported_rule_is_a_note(tmp_path: Path) -> None:
+    """As `import sentinel` does: the rule is imported, and the report names the target that has no query and why
+    (ESCU's instance-type baseline warms up for 14 days, all the history a Sentinel query reads)."""
+    corpus = shared_path("data", "migration", "splunk")
+    name = "cloud_compute_instance_created_with_previously_unseen_instance_type.yml"
+    [out] = import_splunk([corpus / "detections" / name], tmp_path, [corpus / "macros"])
+    assert out.status == "imported"
+    [note] = out.notes
+    assert note.startswith("sentinel: ") and "needs 14d of history" in note
+    [seed] = import_splunk([ESCU / "detections" / "seed000_cloud_compute_instance_created_with_previously_unseen_image.yml"],
+                           tmp_path / "seed", MACROS)
+    assert seed.status == "imported" and seed.notes == ()
+
+
 TRANSLATIONS = [  # SPL (a savedsearches.conf search) → the imported rule's query; docs/semantics.md 55-59
     ("`cloudtrail` eventName=PutImage userAgent!=*.amazonaws.com",
      'where eventName =~ "PutImage" and (isnotnull(userAgent) and not (userAgent like "*.amazonaws.com"))'),
