@@ -1,20 +1,25 @@
 """`siemforge import splunk`: Splunk ESCU detection YAML and savedsearches.conf stanzas become siemforge rules.
 
 This module reads the inputs (with each search character's place in its file, for refusals at line:column) and
-writes the rules; importers/spl_translate.py translates the SPL. An imported rule is compiled before it is kept, so
+writes the rules; importers/spl_translate.py translates the SPL. An imported rule is compiled before it is written, so
 a rule that is written always compiles; a rule that does not is refused like any other construct."""
 
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .common import ImportOutcome, InputFileError, formatted
 from .spl_translate import Macro, Refusal, Search, Translator, split_commands
+
+if TYPE_CHECKING:
+    from siemforge.cli.outputs import OutputDir
+    from siemforge.compiler.ir import RuleIR
 
 __all__ = ["MacroFileError", "import_splunk", "read_macros", "split_commands"]
 
@@ -292,7 +297,11 @@ def _render(search: Search, t: Translator, binding: str | None) -> str:
     return "\n".join(head) + "\n" + body
 
 
-def import_one(search: Search, out_dir: Path, macros: dict[str, Macro]) -> ImportOutcome:
+def import_one(search: Search, out: OutputSink, macros: dict[str, Macro]) -> ImportOutcome:
+    """Translate one search, compile the rule (with its lookups) in a temporary folder, and only then write it into
+    the output folder through `out` (cli/outputs.py's OutputDir: a file of the user's, or one siemforge wrote that
+    the user changed since, is never overwritten, and the rule counts as refused)."""
+    from siemforge.cli.outputs import OutputError
     from siemforge.compiler.api import compile_file
 
     t = Translator(search, macros)
@@ -301,31 +310,67 @@ def import_one(search: Search, out_dir: Path, macros: dict[str, Macro]) -> Impor
     except Refusal as r:
         line, col = search.position(r.at)
         return ImportOutcome(search.origin, search.name, "refused", r.reason, line, col, ())
-    folder = out_dir / _slug(search.name)
-    rule_path = folder / f"{_slug(search.name)}.yml"
-    files: dict[Path, str] = {rule_path: formatted(_render(search, t, t.s.binding.name if t.s.binding else None),
-                                                   str(rule_path))}
+    slug = _slug(search.name)
+    rule_rel = f"{slug}/{slug}.yml"
+    files: dict[str, str] = {rule_rel: formatted(_render(search, t, t.s.binding.name if t.s.binding else None),
+                                                 str(out.root / rule_rel))}
     for table, header in t.tables.items():
-        files[folder / "lookups" / f"{table}.csv"] = ",".join(header) + "\n"
-    clash = [p for p in files if p.exists()]
-    if clash:
-        return ImportOutcome(search.origin, search.name, "refused", f"{clash[0]} exists; not overwritten",
-                             None, None, ())
-    for p, text in files.items():
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
-    result = compile_file(rule_path)
-    errors = [d for d in result.diagnostics if d.severity.value == "error"]
-    if result.rule is None or errors:
-        for p in files:
-            p.unlink()
-        for d in (folder / "lookups", folder):
-            if d.is_dir() and not any(d.iterdir()):
-                d.rmdir()
-        why = errors[0].message if errors else "the imported rule does not compile"
-        return ImportOutcome(search.origin, search.name, "refused", f"translation does not compile: {why}",
-                             None, None, ())
-    return ImportOutcome(search.origin, search.name, "imported", None, None, None, tuple(files))
+        files[f"{slug}/lookups/{table}.csv"] = ",".join(header) + "\n"
+    with tempfile.TemporaryDirectory(prefix="siemforge-import-") as tmp:
+        for rel, text in files.items():
+            (Path(tmp) / rel).parent.mkdir(parents=True, exist_ok=True)
+            (Path(tmp) / rel).write_text(text, encoding="utf-8")
+        result = compile_file(Path(tmp) / rule_rel)
+        errors = [d for d in result.diagnostics if d.severity.value == "error"]
+        if result.rule is None or errors:
+            why = errors[0].message if errors else "the imported rule does not compile"
+            return ImportOutcome(search.origin, search.name, "refused", f"translation does not compile: {why}",
+                                 None, None, ())
+        notes = _other_targets(result.rule)
+    written: list[Path] = []
+    d = out.dir()  # a folder that cannot be used ends the import (exit 2), as for `import sentinel`
+    try:
+        for rel, text in files.items():
+            d.write(rel, text)
+            written.append(out.root / rel)
+    except OutputError as exc:
+        return ImportOutcome(search.origin, search.name, "refused", f"not written: {exc}", None, None, ())
+    return ImportOutcome(search.origin, search.name, "imported", None, None, None, tuple(written), notes)
+
+
+def _other_targets(rule: RuleIR) -> tuple[str, ...]:
+    """The targets that cannot say the imported rule (`target: why`), as `import sentinel` reports them: they do not
+    stop the import, as they do not stop a hand-written rule, but the report says which and why (a seen-before table
+    whose warmup does not fit in Sentinel's 14 days of history, say)."""
+    from siemforge.backends.registry import targets
+    from siemforge.compiler.diagnostics import CompileError
+
+    notes: list[str] = []
+    for tgt in targets().values():
+        try:
+            tgt.compile(rule, None)
+        except CompileError as exc:
+            notes.append(f"{tgt.name}: {exc.diagnostics[0].message}")
+    return tuple(notes)
+
+
+class OutputSink:
+    """The output folder, opened (made) at the first rule written: a run that imports nothing leaves no folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._dir: OutputDir | None = None
+
+    def dir(self) -> OutputDir:
+        from siemforge.cli.outputs import OutputDir
+
+        if self._dir is None:
+            self._dir = OutputDir.open(self.root)
+        return self._dir
+
+    def finish(self) -> None:
+        if self._dir is not None:
+            self._dir.finish()
 
 
 def read_searches(paths: Sequence[Path]) -> list[Search | ImportOutcome]:
@@ -347,6 +392,10 @@ def import_splunk(paths: Sequence[Path], out_dir: Path, macros: Sequence[Path] =
     rule. Never raises for a bad rule: each input rule gets an outcome."""
     known = read_macros(macros)
     out: list[ImportOutcome] = []
-    for item in read_searches(paths):
-        out.append(item if isinstance(item, ImportOutcome) else import_one(item, out_dir, known))
+    sink = OutputSink(out_dir)
+    try:
+        for item in read_searches(paths):
+            out.append(item if isinstance(item, ImportOutcome) else import_one(item, sink, known))
+    finally:
+        sink.finish()
     return out

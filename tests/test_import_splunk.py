@@ -131,12 +131,42 @@ def test_an_undefined_forget_window_falls_back_with_a_note(tmp_path: Path) -> No
     assert "forget window macro is not defined" in out.written[0].read_text()
 
 
-def test_nothing_is_overwritten(tmp_path: Path) -> None:
-    first = imported(tmp_path, "seed001_aws_ecr_container_upload_outside_business_hours.yml")
-    before = first.written[0].read_text()
-    again = imported(tmp_path, "seed001_aws_ecr_container_upload_outside_business_hours.yml")
-    assert again.status == "refused" and "exists; not overwritten" in (again.reason or "")
-    assert first.written[0].read_text() == before
+def test_nothing_of_the_users_is_overwritten(tmp_path: Path) -> None:
+    """Files go through the output folder's manifest, as for `import sentinel` and `compile -o`: a second import
+    rewrites what siemforge wrote, and leaves alone (the rule refused) a rule the user edited since, a file of the
+    user's, and a symlink put in a rule's place (never written through)."""
+    name = "seed001_aws_ecr_container_upload_outside_business_hours.yml"
+    first = imported(tmp_path, name)
+    rule = first.written[0]
+    before = rule.read_text()
+    again = imported(tmp_path, name)
+    assert again.status == "imported" and rule.read_text() == before
+    rule.write_text(before + "# tuned\n")
+    edited = imported(tmp_path, name)
+    assert edited.status == "refused" and "was changed since siemforge wrote it" in (edited.reason or "")
+    assert rule.read_text() == before + "# tuned\n"
+    rule.unlink()
+    (tmp_path / ".siemforge-outputs").unlink()
+    rule.write_text("mine\n")
+    assert "not written by siemforge" in (imported(tmp_path, name).reason or "")
+    rule.unlink()
+    rule.symlink_to(tmp_path / "elsewhere.yml")  # dangling: the old importer created its target
+    assert imported(tmp_path, name).status == "refused"
+    assert not (tmp_path / "elsewhere.yml").exists() and rule.is_symlink()
+
+
+def test_a_target_that_cannot_say_the_imported_rule_is_a_note(tmp_path: Path) -> None:
+    """As `import sentinel` does: the rule is imported, and the report names the target that has no query and why
+    (ESCU's instance-type baseline warms up for 14 days, all the history a Sentinel query reads)."""
+    corpus = shared_path("data", "migration", "splunk")
+    name = "cloud_compute_instance_created_with_previously_unseen_instance_type.yml"
+    [out] = import_splunk([corpus / "detections" / name], tmp_path, [corpus / "macros"])
+    assert out.status == "imported"
+    [note] = out.notes
+    assert note.startswith("sentinel: ") and "needs 14d of history" in note
+    [seed] = import_splunk([ESCU / "detections" / "seed000_cloud_compute_instance_created_with_previously_unseen_image.yml"],
+                           tmp_path / "seed", MACROS)
+    assert seed.status == "imported" and seed.notes == ()
 
 
 TRANSLATIONS = [  # SPL (a savedsearches.conf search) → the imported rule's query; docs/semantics.md 55-59

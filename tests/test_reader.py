@@ -82,6 +82,22 @@ def test_truncated_gzip_keeps_every_whole_line_before_the_cut(tmp_path: Path, li
     assert [(m.line, m.message.split(":")[0]) for m in bad] == [(whole, "read error")]
 
 
+@pytest.mark.parametrize("records", [100, 30_000])  # inflating to less, and to more, than one read
+def test_truncated_gzip_records_document_keeps_the_records_before_the_cut(tmp_path: Path, records: int) -> None:
+    """CloudTrail's own delivery files are gzipped Records documents: one cut short gives the records before the
+    damage, as NDJSON gives its lines (a read of READ_BYTES dropped all of them in a small file)."""
+    doc = {"Records": [{"eventName": "A", "n": i} for i in range(records)]}
+    data = gzip.compress(json.dumps(doc).encode())
+    p = tmp_path / "cut.json.gz"
+    p.write_bytes(data[: len(data) // 2])
+    inflated = zlib.decompressobj(wbits=31).decompress(data[: len(data) // 2])
+    whole = inflated.count(b"}")  # records complete in what can be inflated
+    events, bad = read(p)
+    assert [e["n"] for e in events] == list(range(len(events))) and len(events) >= whole - 1 > 0
+    [m] = bad
+    assert "the rest of the file is not read" in m.message and "ended before the end-of-stream" in m.message
+
+
 @pytest.mark.parametrize("lines", [200, 100_000])  # the cut in the first block read, and in a later one
 def test_truncated_gzip_with_the_prefilter_keeps_the_lines_before_the_cut(tmp_path: Path, lines: int) -> None:
     """The pre-filter reads blocks: a block cut by the damage still gives its whole lines, and the read error is

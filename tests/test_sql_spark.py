@@ -122,3 +122,27 @@ def test_spark_skips_and_reports_malformed_lines_by_line(tmp_path: Path) -> None
         assert _rows(got, rule) == _rows(run_rule(rule, [log], NOW, workers=1).rows, rule), name
         assert [m.line for m in seen] == [i for i, line in enumerate(lines, 1)
                                           if line.strip() and not line.strip().lstrip('\ufeff').startswith('{"eventName": "')], name
+
+
+def test_spark_hunt_says_a_log_it_cannot_read_in_one_line(tmp_path: Path) -> None:
+    """`hunt --engine spark` as a user runs it (the JVM writes to the process's stderr): no WARN line at start, and a
+    gzipped Records document cut short (CloudTrail's own delivery format) is one error naming the file, exit 2, with
+    no Java stack trace from Spark's executor before it."""
+    import gzip
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    event = {"eventSource": "ecr.amazonaws.com", "eventName": "PutImage", "eventTime": "2024-05-04T23:00:00Z"}
+    good = tmp_path / "good.ndjson"
+    good.write_text(json.dumps(event) + "\n")
+    cut = tmp_path / "cut.json.gz"
+    data = gzip.compress(json.dumps({"Records": [event] * 2000}).encode())
+    cut.write_bytes(data[: len(data) // 2])
+    r = subprocess.run([sys.executable, "-m", "siemforge.cli.main", "hunt", str(BUNDLED[0]), str(good), str(cut),
+                        "--engine", "spark"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert f"error: the spark engine cannot read the logs: {cut}: Unexpected end of input stream" in r.stderr
+    assert not [line for line in r.stderr.splitlines()
+                if " WARN " in line or " ERROR " in line or line.startswith("\tat ") or "Exception" in line], r.stderr

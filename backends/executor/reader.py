@@ -462,16 +462,19 @@ class _Counted:
     that takes the parser more than MAX_LINE_BYTES past `mark` (the last record boundary) raises _TooLong, which
     bounds the one thing the parser would hold whole: a single huge token (a 1 GB string)."""
 
-    __slots__ = ("fh", "pos", "mark", "scan", "tail")
+    __slots__ = ("fh", "_read", "pos", "mark", "scan", "tail")
 
     def __init__(self, fh: IO[bytes], scan: bool = False) -> None:
         self.fh = fh
+        # read1: one step of the file per read, so that a .gz cut short raises only once the records before the
+        # damage are parsed (read() fills READ_BYTES first and drops them all: every record of a small file)
+        self._read = getattr(fh, "read1", fh.read)
         self.pos = self.mark = 0
         self.scan = scan  # raise _SlowPass before yajl sees a lone surrogate escape (it writes "?" or fails)
         self.tail = b""
 
     def read(self, n: int = -1) -> bytes:
-        data = self.fh.read(READ_BYTES if n is None or n < 0 else n)
+        data = self._read(READ_BYTES if n is None or n < 0 else n)
         self.pos += len(data)
         if self.pos - self.mark > MAX_LINE_BYTES + 2 * READ_BYTES:
             raise _TooLong
