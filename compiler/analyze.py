@@ -28,6 +28,8 @@ AGG_FUNCTIONS = {
     "max": ir.AggFn.MAX,
     "sum": ir.AggFn.SUM,
     "avg": ir.AggFn.AVG,
+    "stdev": ir.AggFn.STDEV,
+    "stdevp": ir.AggFn.STDEVP,
     "values": ir.AggFn.VALUES,
     "make_set": ir.AggFn.VALUES,
     "earliest": ir.AggFn.EARLIEST,
@@ -310,11 +312,14 @@ class Analyzer:
             if arg is None and fn is not ir.AggFn.COUNT:
                 raise self.fail(f"{agg.fn}() needs an argument", agg.fn_pos)
             if (
-                fn in (ir.AggFn.SUM, ir.AggFn.AVG)
+                fn in (ir.AggFn.SUM, ir.AggFn.AVG, ir.AggFn.STDEV, ir.AggFn.STDEVP)
                 and arg is not None
                 and arg.type not in (Type.INT, Type.REAL, Type.ANY, Type.DYNAMIC, Type.TIMESPAN)
             ):
                 raise self.fail(f"{agg.fn}() needs a number, not {arg.type}", _pos(agg.arg) if agg.arg else agg.pos)
+            if fn in (ir.AggFn.STDEV, ir.AggFn.STDEVP) and arg is not None and arg.type is Type.TIMESPAN:
+                raise self.fail(f"{agg.fn}() needs a number, not a timespan",
+                                _pos(agg.arg) if agg.arg else agg.pos)
             if fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) and (
                 schema.time_column is None or schema.time_column not in schema.columns and not schema.open
             ):
@@ -828,7 +833,7 @@ def _agg_type(fn: ir.AggFn, arg: ir.Expr | None) -> Type:
     if fn in (ir.AggFn.COUNT, ir.AggFn.DCOUNT):
         return Type.INT
     assert arg is not None
-    if fn is ir.AggFn.AVG:
+    if fn in (ir.AggFn.AVG, ir.AggFn.STDEV, ir.AggFn.STDEVP):
         return Type.REAL
     if fn is ir.AggFn.VALUES:
         return Type.DYNAMIC

@@ -248,6 +248,8 @@ class AggFn(enum.Enum):
     MAX = "max"
     SUM = "sum"
     AVG = "avg"
+    STDEV = "stdev"  # sample standard deviation of the numbers; fewer than 2 → null (docs/semantics.md decision 85)
+    STDEVP = "stdevp"  # population standard deviation of the numbers; none → null
     VALUES = "values"  # distinct non-null values, sorted
     EARLIEST = "earliest"  # x of the row with the smallest _time
     LATEST = "latest"  # x of the row with the largest _time

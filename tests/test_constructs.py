@@ -1989,6 +1989,78 @@ ROWS = [
                 '  *\n'
                 'FROM siemforge_2'),
     }),
+    Row('agg_stdev', 'summarize s = stdev(toint(requestParameters.maxCount)), p = stdevp(toint(requestParameters.maxCount)) by eventName', {
+        'executor': ('| aggregate s: real = stdev(toint(requestParameters.maxCount)), p: real = stdevp(toint(requestParameters.maxCount)) by[nulls kept] eventName = eventName\n'
+                     '=> eventName: string, s: real, p: real'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| summarize s = stdev(tolong(RequestParametersJson.maxCount)), siemforge_n_1 = countif(isnotnull(tolong(RequestParametersJson.maxCount))), p = stdevp(tolong(RequestParametersJson.maxCount)), siemforge_n_2 = countif(isnotnull(tolong(RequestParametersJson.maxCount))) by eventName = EventName\n'
+                     '| extend s = iff(siemforge_n_1 >= 2, s, real(null)), p = iff(siemforge_n_2 >= 1, p, real(null))\n'
+                     '| project-away siemforge_n_1, siemforge_n_2'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path3 path=requestParameters.maxCount\n'
+                   '| eval siemforge_arg1=tonumber(if(tonumber(siemforge_path3)>=0, floor(tonumber(siemforge_path3)), ceiling(tonumber(siemforge_path3)))), siemforge_arg4=tonumber(if(tonumber(siemforge_path3)>=0, floor(tonumber(siemforge_path3)), ceiling(tonumber(siemforge_path3))))\n'
+                   '| fillnull value="__siemforge_null__" eventName\n'
+                   '| stats stdev(siemforge_arg1) AS s count(siemforge_arg1) AS siemforge_n2 stdevp(siemforge_arg4) AS p count(siemforge_arg4) AS siemforge_n5 by eventName\n'
+                   '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)\n'
+                   '| eval s=if(siemforge_n2>=2, s, null()), p=if(siemforge_n5>=1, p, null())\n'
+                   '| fields - siemforge_n2 siemforge_n5'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    "eventName" AS "eventName",\n'
+                '    STDDEV_SAMP(CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE)) AS BIGINT)) AS "s",\n'
+                '    STDDEV_POP(CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE)) AS BIGINT)) AS "p"\n'
+                '  FROM siemforge_1\n'
+                '  GROUP BY\n'
+                '    "eventName"\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
+    }),
+    Row('agg_stdev', 'extend m = toint(requestParameters.maxCount) | eventstats s = stdev(m), p = stdevp(m)', {
+        'executor': ('| extend[parallel] m: int = toint(requestParameters.maxCount)\n'
+                     '| event_aggregate s: real = stdev(m), p: real = stdevp(m)'),
+        'sentinel': ('let siemforge_rows_1 = AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| extend m = tolong(RequestParametersJson.maxCount);\n'
+                     'siemforge_rows_1\n'
+                     '| extend s = toscalar(siemforge_rows_1 | summarize siemforge_agg_2 = stdev(m), siemforge_n_4 = countif(isnotnull(m)) | extend siemforge_agg_2 = iff(siemforge_n_4 >= 2, siemforge_agg_2, real(null)) | project-away siemforge_n_4 | project siemforge_agg_2), p = toscalar(siemforge_rows_1 | summarize siemforge_agg_3 = stdevp(m), siemforge_n_5 = countif(isnotnull(m)) | extend siemforge_agg_3 = iff(siemforge_n_5 >= 1, siemforge_agg_3, real(null)) | project-away siemforge_n_5 | project siemforge_agg_3)\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.maxCount\n'
+                   '| eval m=if(tonumber(siemforge_path1)>=0, floor(tonumber(siemforge_path1)), ceiling(tonumber(siemforge_path1)))\n'
+                   '| eval siemforge_arg2=tonumber(m), siemforge_arg4=tonumber(m)\n'
+                   '| eventstats stdev(siemforge_arg2) AS s count(siemforge_arg2) AS siemforge_n3 stdevp(siemforge_arg4) AS p count(siemforge_arg4) AS siemforge_n5\n'
+                   '| eval s=if(siemforge_n3>=2, s, null()), p=if(siemforge_n5>=1, p, null())\n'
+                   '| fields - siemforge_arg2 siemforge_arg4 siemforge_n3 siemforge_n5\n'
+                   '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRUNC(TRY_CAST("requestParameters" ->> \'$.maxCount\' AS DOUBLE)) AS BIGINT) AS "m"\n'
+                '  FROM siemforge_1\n'
+                '), siemforge_3 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    STDDEV_SAMP("m") OVER () AS "s",\n'
+                '    STDDEV_POP("m") OVER () AS "p"\n'
+                '  FROM siemforge_2\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_3'),
+    }),
     Row('agg_values', 'summarize v = values(awsRegion) by eventName', {
         'executor': ('| aggregate v: dynamic = values(awsRegion) by[nulls kept] eventName = eventName\n'
                      '=> eventName: string, v: dynamic'),

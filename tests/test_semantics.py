@@ -281,6 +281,12 @@ PIPELINES = [
     ("agg_min_max_sum_avg", 'where k == "a" | summarize lo = min(v), hi = max(v), s = sum(v), m = avg(v)', ET,
      [{"lo": "1", "hi": "7", "s": "8", "m": "4"}]),
     ("agg_min_max_sum_avg", 'where k == "b" | summarize s = sum(toint(x)), lo = min(x)', ET, [{"s": None, "lo": None}]),
+    # decision 85: numbers only (numeric text counts), nulls skipped; sample stdev of one number is null
+    ("agg_stdev", 'where k == "a" | summarize s = stdev(v), p = stdevp(v)', ET, [{"s": "4.242640687119285", "p": "3"}]),
+    ("agg_stdev", 'where k == "b" | summarize s = stdev(v), p = stdevp(v)', ET, [{"s": None, "p": "0"}]),
+    ("agg_stdev", 'where k == "zzz" | summarize s = stdev(v), p = stdevp(v)', ET, [{"s": None, "p": None}]),
+    ("agg_stdev", "eventstats s = stdevp(v) by k | sort by _time | project k, s", ET,
+     [{"k": None, "s": "0"}, {"k": "b", "s": "0"}, {"k": "a", "s": "3"}, {"k": "a", "s": "3"}, {"k": "a", "s": "3"}]),
     ("agg_values", "summarize vs = values(k)", ET, [{"vs": '["a","b"]'}]),
     ("agg_earliest_latest", "summarize e = earliest(v), l = latest(v), first = min(_time)", ET,
      [{"e": "3", "l": "7", "first": "2024-01-01T00:00:00Z"}]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -75,6 +76,9 @@ def stage_label(stage: ir.Stage) -> str:
 # ------------------------------------------------------------------------------------------ aggregation state
 
 
+_COLLECTED = (ir.AggFn.PERCENTILE, ir.AggFn.STDEV, ir.AggFn.STDEVP)  # every number kept, the result taken at the end
+
+
 class _Agg:
     """The running state of one aggregation in one group. `add` is bound once to the function's own method."""
 
@@ -85,7 +89,7 @@ class _Agg:
         self.n = 0
         self.acc: Any = None
         self.seen: dict[Any, Any] | None = {} if fn in (ir.AggFn.DCOUNT, ir.AggFn.VALUES) else None
-        if fn is ir.AggFn.PERCENTILE:
+        if fn in _COLLECTED:
             self.acc = []
         self.best: Any = None
         if fn is ir.AggFn.COUNT:
@@ -94,7 +98,7 @@ class _Agg:
             self.add = self._distinct
         elif fn in (ir.AggFn.SUM, ir.AggFn.AVG):
             self.add = self._sum
-        elif fn is ir.AggFn.PERCENTILE:
+        elif fn in _COLLECTED:
             self.add = self._collect
         elif fn is ir.AggFn.MIN:
             self.add = self._min
@@ -174,7 +178,7 @@ class _Agg:
         elif self.seen is not None and seen is not None:
             for k, v in seen.items():
                 self.seen.setdefault(k, v)
-        elif fn is ir.AggFn.PERCENTILE:
+        elif fn in _COLLECTED:
             self.acc.extend(acc)
         elif fn in (ir.AggFn.SUM, ir.AggFn.AVG):
             if acc is not None:
@@ -207,6 +211,10 @@ class _Agg:
             return sorted(self.seen.values(), key=lambda x: to_text(x) or "")
         if fn is ir.AggFn.AVG:
             return None if self.acc is None else self.acc / self.n
+        if fn is ir.AggFn.STDEV:  # decision 85: fewer than two numbers have no sample deviation
+            return statistics.stdev(self.acc) if len(self.acc) > 1 else None
+        if fn is ir.AggFn.STDEVP:
+            return statistics.pstdev(self.acc) if self.acc else None
         if fn is ir.AggFn.PERCENTILE:  # nearest rank: the smallest value with at least p% of the values at or below
             if not self.acc:
                 return None

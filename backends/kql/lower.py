@@ -399,6 +399,13 @@ class KqlLowering:
                 assert arg is not None
                 text = arg.text if arg.type in ("long", "real", "timespan") else f"todouble({arg.text})"
                 return AggLowered(f"{name} = {a.fn.value}({text})", post)
+            case ir.AggFn.STDEV | ir.AggFn.STDEVP:  # decision 85: the count guards what KQL leaves unsaid
+                assert arg is not None
+                text = arg.text if arg.type in ("long", "real") else f"todouble({arg.text})"
+                n = self.fresh("siemforge_n")
+                least = 2 if a.fn is ir.AggFn.STDEV else 1
+                post.append(f"{name} = iff({n} >= {least}, {name}, real(null))")
+                return AggLowered(f"{name} = {a.fn.value}({text}), {n} = countif(isnotnull({text}))", post, [n])
             case ir.AggFn.VALUES:
                 assert arg is not None
                 post.append(f"{name} = array_sort_asc({name})")

@@ -498,6 +498,11 @@ class SqlLowering:
                 if a.fn is ir.AggFn.AVG:
                     return Sql(exp.Avg(this=v.e), "real")
                 return Sql(exp.Sum(this=v.e), v.kind)
+            case ir.AggFn.STDEV | ir.AggFn.STDEVP:  # decision 85: NULL below 2 (1) numbers, as the IR says
+                assert arg is not None
+                v = self.number(arg)
+                cls = exp.StddevSamp if a.fn is ir.AggFn.STDEV else exp.StddevPop
+                return Sql(cls(this=v.e), "real")
             case ir.AggFn.VALUES:
                 assert arg is not None
                 if window:
