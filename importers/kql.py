@@ -104,7 +104,7 @@ SAME_FUNCTIONS = {
 RENAMED_FUNCTIONS = {"toreal": "todouble"}
 # KQL aggregation → ours; the name KQL gives an unnamed one is `<fn>_<column>` (count_ for count())
 AGGREGATIONS = {"count": "count", "dcount": "dcount", "min": "min", "max": "max", "sum": "sum", "avg": "avg",
-                "make_set": "values"}
+                "stdev": "stdev", "stdevp": "stdevp", "make_set": "values"}
 JOIN_KINDS = {"inner", "innerunique", "leftouter", "leftsemi", "leftanti"}
 STR_OPS = {"contains", "!contains", "contains_cs", "!contains_cs", "startswith", "!startswith", "startswith_cs",
            "!startswith_cs", "endswith", "!endswith", "endswith_cs", "!endswith_cs"}

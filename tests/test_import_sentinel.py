@@ -49,6 +49,8 @@ TRANSLATIONS = [
     ("AWSCloudTrail | distinct EventName, AWSRegion", ["summarize by EventName = eventName, AWSRegion = awsRegion"]),
     ("AWSCloudTrail | project TimeGenerated, EventName | project-away EventName",
      ["project TimeGenerated_ = _time, EventName_ = eventName", "project TimeGenerated_"]),
+    ("AWSCloudTrail | extend n = strlen(EventName) | summarize s = stdev(n), stdevp(n) by AWSRegion",
+     ["extend n = strlen(eventName)", "summarize s = stdev(n), stdevp_n = stdevp(n)\n    by AWSRegion = awsRegion"]),
     ("AWSCloudTrail | summarize count() by AWSRegion", ["summarize count_ = count()\n    by AWSRegion = awsRegion"]),
     ("AWSCloudTrail | summarize by ResponseElements", ["summarize by ResponseElements = tostring(responseElements)"]),
     ("AWSCloudTrail | project UserIdentityUserName | extend UserIdentityUserName = tolower(UserIdentityUserName)",

@@ -198,6 +198,18 @@ TRANSLATIONS = [  # SPL (a savedsearches.conf search) → the imported rule's qu
     (r'`cloudtrail` eventName=X | eval d=replace(eventSource, "^(\w+)\.(amazonaws)\\.com$", "\2:\1") | table d',
      'where eventName =~ "X"\n| extend d = replace_regex(eventSource, "^(\\\\w+)\\\\.(amazonaws)\\\\.com$", "\\\\2:\\\\1")\n'
      "| project d"),
+    # stats functions read spath's text as numbers (decision 86); stdev/stdevp (decision 85); `sort -f` of an
+    # aggregation's number: descending, then Splunk's default 10,000 rows (`sort 0`: all)
+    ("`cloudtrail` eventName=X | spath input=requestParameters path=maxCount output=m"
+     " | stats avg(m) as a, max(m) as mx, stdev(m) as s, stdevp(m) as p, count by userAgent | sort -mx, -count",
+     'where eventName =~ "X"\n| extend m = tostring(requestParameters.maxCount)\n'
+     "| summarize a = avg(todouble(m)), mx = max(todouble(m)), s = stdev(todouble(m)),\n"
+     "      p = stdevp(todouble(m)), count = count()\n    by userAgent\n| where isnotnull(userAgent)\n| sort by mx desc, count desc\n"
+     "| limit 10000"),
+    ("`cloudtrail` eventName=X | stats count by userAgent | eventstats avg(count) as a, stdev(count) as s"
+     " | where count > a + 2 * s | sort 0 -count",
+     'where eventName =~ "X"\n| summarize count = count() by userAgent\n| where isnotnull(userAgent)\n'
+     "| eventstats a = avg(count), s = stdev(count)\n| where count > (a + (2 * s))\n| sort by count desc"),
     (r'`cloudtrail` eventName=X | where match(userAgent, "^aws-cli/\d")',
      'where eventName =~ "X"\n| where userAgent matches regex "^aws-cli/\\\\d"'),
 ]
@@ -248,6 +260,11 @@ REFUSALS = [  # SPL → the refusal's reason; the column is where the construct 
      "field `userAgent` beside a multivalue path in one OR/NOT (only `{}` tests there)"),    ("`cloudtrail` eventName=X | stats values(resources{}.ARN) as arns by userAgent",
      "values() of the multivalue path `resources{}.ARN`: it aggregates every element's value of every event, and "
      "the IR's aggregations take one value per row (decision 48)"),
+    ("`cloudtrail` eventName=X | stats count by userAgent | sort count",
+     "ascending `sort`: Splunk puts rows missing the field last, the IR first"),
+    ("`cloudtrail` eventName=X | stats count by userAgent | sort -userAgent",
+     "`sort` by `userAgent`, which may be text: Splunk's automatic order reads numeric text as numbers (only an "
+     "aggregation's number is sorted)"),
     ("`cloudtrail` eventName=X | stats count by resources{}.ARN",
      "`by` the multivalue path `resources{}.ARN`: Splunk puts the event in the group of each of its values "
      "(decision 48)"),
