@@ -266,6 +266,9 @@ class Aggregation:
     type: Type
     percentile: float | None = None  # PERCENTILE only: p in (0, 100]
     key: Expr | None = None  # ARG_MAX/ARG_MIN only: the expression whose largest/smallest value picks the row
+    # VALUES only: `arg` is an array and the values are, of each of its elements, the scalar at this path (() the
+    # element itself): `values(a[].b)`, Splunk's values() of the multivalue field a{}.b (docs/semantics.md 87)
+    each: tuple[str | int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

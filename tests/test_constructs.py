@@ -2092,6 +2092,108 @@ ROWS = [
                 '  *\n'
                 'FROM siemforge_2'),
     }),
+    Row('agg_values_each', 'summarize n = count(), ids = values(requestParameters.createVolumePermission.add.items[].userId) by eventName', {
+        'executor': ('| aggregate n: int = count(), ids: dynamic = values(requestParameters.createVolumePermission.add.items[].userId) by[nulls kept] eventName = eventName\n'
+                     '=> eventName: string, n: int, ids: dynamic'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| mv-apply siemforge_e_1 = array_concat(dynamic([null]), iff(gettype(RequestParametersJson.createVolumePermission.add.items) == "array", RequestParametersJson.createVolumePermission.add.items, dynamic([]))) to typeof(dynamic) on (summarize siemforge_values_2 = make_list_if(siemforge_e_1["userId"], gettype(siemforge_e_1["userId"]) !in ("array", "dictionary", "null")))\n'
+                     '| summarize n = count(), ids = make_set(siemforge_values_2) by eventName = EventName\n'
+                     '| extend ids = array_sort_asc(ids)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=requestParameters.createVolumePermission.add.items{}.userId\n'
+                   '| eval siemforge_values2=mvfilter(NOT (match(siemforge_path1, "^[{[]") AND json_valid(siemforge_path1)))\n'
+                   '| fillnull value="__siemforge_null__" eventName\n'
+                   '| stats count AS n values(siemforge_values2) AS ids by eventName\n'
+                   '| eval eventName=if(eventName=="__siemforge_null__", null(), eventName)'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    "eventName" AS "eventName",\n'
+                '    COUNT(*) AS "n",\n'
+                '    COALESCE(\n'
+                '      LIST_SORT(\n'
+                '        LIST_DISTINCT(\n'
+                '          FLATTEN(\n'
+                '            ARRAY_AGG(\n'
+                '              LIST_TRANSFORM(\n'
+                '                LIST_FILTER(\n'
+                '                  JSON_EXTRACT("requestParameters", \'$.createVolumePermission.add.items[*].userId\'),\n'
+                "                  LAMBDA x : NOT JSON_TYPE(x) IN ('OBJECT', 'ARRAY', 'NULL')\n"
+                '                ),\n'
+                "                LAMBDA x : x ->> '$'\n"
+                '              )\n'
+                '            )\n'
+                '          )\n'
+                '        )\n'
+                '      ),\n'
+                '      []\n'
+                '    ) AS "ids"\n'
+                '  FROM siemforge_1\n'
+                '  GROUP BY\n'
+                '    "eventName"\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
+    }),
+    Row('agg_values_each', 'summarize types = values(resources[].type), r = values(resources)', {
+        'executor': ('| aggregate types: dynamic = values(resources[].type), r: dynamic = values(resources)\n'
+                     '=> types: dynamic, r: dynamic'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend ResourcesJson = parse_json(Resources)\n'
+                     '| mv-apply siemforge_e_1 = array_concat(dynamic([null]), iff(gettype(ResourcesJson) == "array", ResourcesJson, dynamic([]))) to typeof(dynamic) on (summarize siemforge_values_2 = make_list_if(siemforge_e_1["type"], gettype(siemforge_e_1["type"]) !in ("array", "dictionary", "null")))\n'
+                     '| summarize types = make_set(siemforge_values_2), r = make_set_if(pack_array(ResourcesJson), isnotempty(ResourcesJson))\n'
+                     '| extend types = array_sort_asc(types), r = array_sort_asc(r)'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=resources{}.type\n'
+                   '| eval siemforge_values2=mvfilter(NOT (match(siemforge_path1, "^[{[]") AND json_valid(siemforge_path1)))\n'
+                   '| spath output=siemforge_path3 path=resources\n'
+                   '| stats values(siemforge_values2) AS types values(siemforge_path3) AS r'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    COALESCE(\n'
+                '      LIST_SORT(\n'
+                '        LIST_DISTINCT(\n'
+                '          FLATTEN(\n'
+                '            ARRAY_AGG(\n'
+                '              LIST_TRANSFORM(\n'
+                '                LIST_FILTER(\n'
+                '                  JSON_EXTRACT("resources", \'$[*].type\'),\n'
+                "                  LAMBDA x : NOT JSON_TYPE(x) IN ('OBJECT', 'ARRAY', 'NULL')\n"
+                '                ),\n'
+                "                LAMBDA x : x ->> '$'\n"
+                '              )\n'
+                '            )\n'
+                '          )\n'
+                '        )\n'
+                '      ),\n'
+                '      []\n'
+                '    ) AS "types",\n'
+                '    COALESCE(\n'
+                '      LIST_SORT(\n'
+                '        ARRAY_AGG(DISTINCT "resources" ->> \'$\') FILTER(WHERE\n'
+                '          NOT (\n'
+                '            "resources" ->> \'$\'\n'
+                '          ) IS NULL)\n'
+                '      ),\n'
+                '      []\n'
+                '    ) AS "r"\n'
+                '  FROM siemforge_1\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
+    }),
     Row('agg_earliest_latest', 'summarize e = earliest(sourceIPAddress), l = latest(sourceIPAddress) by eventName', {
         'executor': ('| aggregate e: string = earliest(sourceIPAddress), l: string = latest(sourceIPAddress) by[nulls kept] eventName = eventName\n'
                      '=> eventName: string, e: string, l: string'),

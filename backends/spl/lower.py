@@ -407,6 +407,21 @@ class SplLowering:
                 counts.append(n)
                 agg_fields.add(value)
                 continue
+            if a.each is not None:  # decision 87: spath's multivalue field of the member of every element
+                where = self.json_location(a.arg) if isinstance(a.arg, ir.Column) else None
+                if where is None:
+                    raise self.fail("values() of every element of a value that is not a path in the event's JSON has "
+                                    "no SPL form", a.arg)
+                every = self.spath(where[0], (*where[1], "{}", *a.each))
+                # spath gives an object or array member as its JSON text; the IR (and Splunk's automatic JSON
+                # extraction, which makes fields of leaves only) has none
+                values = self.fresh("values")
+                self.emit(f"eval {render_field(values)}=mvfilter(NOT (match({render_field(every)}, "
+                          f'"^[{{[]") AND json_valid({render_field(every)})))')
+                arg_temps.append(values)
+                funcs.append(agg_term("values", values, a.name))
+                agg_fields.add(values)
+                continue
             fn = AGG_FUNCTIONS[a.fn]
             if a.arg is None:
                 funcs.append(agg_term(fn, None, a.name))
