@@ -711,9 +711,16 @@ class Translator:
             if fn not in _AGGS:
                 raise Refusal(f"stats function `{fn}` has no translation", _pos(agg, at))
             arg_name = _unq(str(arg)) if arg is not None else None
+            if arg_name is not None and "{}" in arg_name and dm is None and fn == "values":
+                inner = self.every_element(arg_name, _pos(agg, at))
+                out_name = _unq(str(name)) if name is not None else f"{fn}({arg_name})"
+                self.numeric.discard(out_name)
+                out.append((out_name, f"values({inner})"))
+                continue
             if arg_name is not None and "{}" in arg_name and dm is None:
                 raise Refusal(f"{fn}() of the multivalue path `{arg_name}`: it aggregates every element's value of "
-                              "every event, and the IR's aggregations take one value per row (decision 48)",
+                              "every event; of the IR's aggregations only values() reads every element (decisions 48, "
+                              "87)",
                               _pos(agg, at))
             inner = ""
             if arg_name is not None:
@@ -732,6 +739,21 @@ class Translator:
                 self.numeric.discard(out_name)
             out.append((out_name, f"{_AGGS[fn]}({inner})"))
         return out
+
+    def every_element(self, name: str, at: int) -> str:
+        """`a{}.b` read by values(): the IR's `a[].b`, the scalars at b of every element of the source's array a
+        (docs/semantics.md decision 87). One `{}`, after a field of the source itself."""
+        head, _, rest = name.partition("{}")
+        if "{}" in rest or not head or (rest and not rest.startswith(".")):
+            raise Refusal(f"values() of the multivalue path `{name}`: arrays inside arrays (one `{{}}` is read)", at)
+        base = self.field(head, at)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", base) or \
+                (self.s.columns is None and base != head and self.source_field(head) is None):
+            raise Refusal(f"values() of the multivalue path `{name}`: `{head}` is not an array of the source", at)
+        members = rest[1:].split(".") if rest else []
+        if any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", m) for m in members):
+            raise Refusal(f"values() of the multivalue path `{name}`: a member name the language cannot write", at)
+        return base + "[]" + "".join("." + m for m in members)
 
     def keys(self, tree: _Node, at: int, dm: str | None = None) -> list[tuple[str, str]]:
         fl = next((c for c in tree.children if isinstance(c, lark.Tree) and c.data == "field_list"), None)
