@@ -501,8 +501,8 @@ class SqlLowering:
             case ir.AggFn.STDEV | ir.AggFn.STDEVP:  # decision 85: NULL below 2 (1) numbers, as the IR says
                 assert arg is not None
                 v = self.number(arg)
-                cls = exp.StddevSamp if a.fn is ir.AggFn.STDEV else exp.StddevPop
-                return Sql(cls(this=v.e), "real")
+                dev: exp.Expr = exp.StddevSamp(this=v.e) if a.fn is ir.AggFn.STDEV else exp.StddevPop(this=v.e)
+                return Sql(dev, "real")
             case ir.AggFn.VALUES if a.each is not None:  # decision 87
                 assert arg is not None
                 return self.values_of_each(a, arg, window)
