@@ -2141,19 +2141,23 @@ ROWS = [
                 '  *\n'
                 'FROM siemforge_2'),
     }),
-    Row('agg_values_each', 'summarize types = values(resources[].type), r = values(resources)', {
-        'executor': ('| aggregate types: dynamic = values(resources[].type), r: dynamic = values(resources)\n'
-                     '=> types: dynamic, r: dynamic'),
+    Row('agg_values_each', 'summarize types = values(resources[].type), arns = values(resources[].ARN) by eventSource', {
+        'executor': ('| aggregate types: dynamic = values(resources[].type), arns: dynamic = values(resources[].ARN) by[nulls kept] eventSource = eventSource\n'
+                     '=> eventSource: string, types: dynamic, arns: dynamic'),
         'sentinel': ('AWSCloudTrail\n'
                      '| extend ResourcesJson = parse_json(Resources)\n'
                      '| mv-apply siemforge_e_1 = array_concat(dynamic([null]), iff(gettype(ResourcesJson) == "array", ResourcesJson, dynamic([]))) to typeof(dynamic) on (summarize siemforge_values_2 = make_list_if(siemforge_e_1["type"], gettype(siemforge_e_1["type"]) !in ("array", "dictionary", "null")))\n'
-                     '| summarize types = make_set(siemforge_values_2), r = make_set_if(pack_array(ResourcesJson), isnotempty(ResourcesJson))\n'
-                     '| extend types = array_sort_asc(types), r = array_sort_asc(r)'),
+                     '| mv-apply siemforge_e_3 = array_concat(dynamic([null]), iff(gettype(ResourcesJson) == "array", ResourcesJson, dynamic([]))) to typeof(dynamic) on (summarize siemforge_values_4 = make_list_if(siemforge_e_3["ARN"], gettype(siemforge_e_3["ARN"]) !in ("array", "dictionary", "null")))\n'
+                     '| summarize types = make_set(siemforge_values_2), arns = make_set(siemforge_values_4) by eventSource = EventSource\n'
+                     '| extend types = array_sort_asc(types), arns = array_sort_asc(arns)'),
         'splunk': ('`cloudtrail`\n'
                    '| spath output=siemforge_path1 path=resources{}.type\n'
                    '| eval siemforge_values2=mvfilter(NOT (match(siemforge_path1, "^[{[]") AND json_valid(siemforge_path1)))\n'
-                   '| spath output=siemforge_path3 path=resources\n'
-                   '| stats values(siemforge_values2) AS types values(siemforge_path3) AS r'),
+                   '| spath output=siemforge_path3 path=resources{}.ARN\n'
+                   '| eval siemforge_values4=mvfilter(NOT (match(siemforge_path3, "^[{[]") AND json_valid(siemforge_path3)))\n'
+                   '| fillnull value="__siemforge_null__" eventSource\n'
+                   '| stats values(siemforge_values2) AS types values(siemforge_values4) AS arns by eventSource\n'
+                   '| eval eventSource=if(eventSource=="__siemforge_null__", null(), eventSource)'),
         'sql': ('WITH siemforge_1 AS (\n'
                 '  SELECT\n'
                 '    *,\n'
@@ -2161,6 +2165,7 @@ ROWS = [
                 '  FROM aws_cloudtrail\n'
                 '), siemforge_2 AS (\n'
                 '  SELECT\n'
+                '    "eventSource" AS "eventSource",\n'
                 '    COALESCE(\n'
                 '      LIST_SORT(\n'
                 '        LIST_DISTINCT(\n'
@@ -2181,14 +2186,25 @@ ROWS = [
                 '    ) AS "types",\n'
                 '    COALESCE(\n'
                 '      LIST_SORT(\n'
-                '        ARRAY_AGG(DISTINCT "resources" ->> \'$\') FILTER(WHERE\n'
-                '          NOT (\n'
-                '            "resources" ->> \'$\'\n'
-                '          ) IS NULL)\n'
+                '        LIST_DISTINCT(\n'
+                '          FLATTEN(\n'
+                '            ARRAY_AGG(\n'
+                '              LIST_TRANSFORM(\n'
+                '                LIST_FILTER(\n'
+                '                  JSON_EXTRACT("resources", \'$[*].ARN\'),\n'
+                "                  LAMBDA x : NOT JSON_TYPE(x) IN ('OBJECT', 'ARRAY', 'NULL')\n"
+                '                ),\n'
+                "                LAMBDA x : x ->> '$'\n"
+                '              )\n'
+                '            )\n'
+                '          )\n'
+                '        )\n'
                 '      ),\n'
                 '      []\n'
-                '    ) AS "r"\n'
+                '    ) AS "arns"\n'
                 '  FROM siemforge_1\n'
+                '  GROUP BY\n'
+                '    "eventSource"\n'
                 ')\n'
                 'SELECT\n'
                 '  *\n'
