@@ -102,6 +102,8 @@ REFUSALS = [
     ("AWSCloudTrail\n| mv-apply x on (take 1)", "operator mv-apply", 2, 3),
     ("AWSCloudTrail | mv-expand x = dynamic([1, 2])", "mv-expand of a dynamic list", 1, 31),
     ("AWSCloudTrail | mv-expand Resources", "mv-expand of a JSON-text column", 1, 27),
+    ("AWSCloudTrail | summarize r = make_set(parse_json(RequestParameters).items)",
+     "make_set() of a JSON value, which takes the elements of an array where it holds one", 1, 31),
     ("AWSCloudTrail | mv-expand split(UserAgent, '/')", "mv-expand of an unnamed expression", 1, 27),
     ("AWSCloudTrail | extend i = indexof(EventName, \":\", 2)", "indexof() with a start", 1, 28),
     ("AWSCloudTrail | where TimeGenerated between (ago(1d) .. 1h)", "between with a timespan upper bound", 1, 57),
