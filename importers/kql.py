@@ -552,7 +552,7 @@ class Translator:
         if arg is not None and arg.json_text:
             raise _refuse("a JSON-text column aggregated as text", call)
         if fn == "make_set" and arg is not None and arg.path is not None \
-                and arg.path.split(".")[0] in self.binding.json_columns:
+                and self.binding is not None and arg.path.split(".")[0] in self.binding.json_columns:
             # make_set takes the elements of an array, where the IR's values() keeps it whole (decision 87)
             raise _refuse("make_set() of a JSON value, which takes the elements of an array where it holds one", call)
         if name is None:
