@@ -28,6 +28,8 @@ AGG_FUNCTIONS = {
     "max": ir.AggFn.MAX,
     "sum": ir.AggFn.SUM,
     "avg": ir.AggFn.AVG,
+    "stdev": ir.AggFn.STDEV,
+    "stdevp": ir.AggFn.STDEVP,
     "values": ir.AggFn.VALUES,
     "make_set": ir.AggFn.VALUES,
     "earliest": ir.AggFn.EARLIEST,
@@ -291,6 +293,21 @@ class Analyzer:
             out.append(ir.Assignment(name, e))
         return tuple(out)
 
+    def lower_values_of_each(self, agg: s.AggCall, fn: ir.AggFn,
+                             each: tuple[s.Every, tuple[str | int, ...]], schema: Schema) -> ir.Aggregation:
+        """`values(a[].b)`: the distinct scalars at `b` of every element of the array `a` (docs/semantics.md 87)."""
+        every, path = each
+        if fn is not ir.AggFn.VALUES:
+            raise self.fail(f"{agg.fn}() of `[]` (every element): only values() reads every element", every.pos)
+        if _every_path(every.base) is not None:
+            raise self.fail("`[]` inside `[]`: values() reads the elements of one array", every.pos)
+        arg = self.expr(every.base, schema)
+        if arg.type not in (Type.DYNAMIC, Type.ANY):
+            raise self.fail(f"`[]` needs an array, not a {arg.type}", every.pos)
+        assert agg.arg is not None
+        name = agg.name or f"{agg.fn}_{re.sub(r'[^A-Za-z0-9_]', '_', s.node_text(agg.arg))}"
+        return ir.Aggregation(name, fn, arg, Type.DYNAMIC, each=path)
+
     def lower_aggs(self, aggs: tuple[s.AggCall, ...], schema: Schema) -> tuple[ir.Aggregation, ...]:
         out: list[ir.Aggregation] = []
         for agg in aggs:
@@ -307,15 +324,22 @@ class Analyzer:
             limit = self.values_limit(agg) if fn is ir.AggFn.VALUES else None
             if agg.more and limit is None:
                 raise self.fail(f"{agg.fn}() takes 1 argument", agg.more[0].pos)
+            each = _every_path(agg.arg) if agg.arg is not None else None
+            if each is not None:
+                out.append(self.lower_values_of_each(agg, fn, each, schema))
+                continue
             arg = self.expr(agg.arg, schema) if agg.arg is not None else None
             if arg is None and fn is not ir.AggFn.COUNT:
                 raise self.fail(f"{agg.fn}() needs an argument", agg.fn_pos)
             if (
-                fn in (ir.AggFn.SUM, ir.AggFn.AVG)
+                fn in (ir.AggFn.SUM, ir.AggFn.AVG, ir.AggFn.STDEV, ir.AggFn.STDEVP)
                 and arg is not None
                 and arg.type not in (Type.INT, Type.REAL, Type.ANY, Type.DYNAMIC, Type.TIMESPAN)
             ):
                 raise self.fail(f"{agg.fn}() needs a number, not {arg.type}", _pos(agg.arg) if agg.arg else agg.pos)
+            if fn in (ir.AggFn.STDEV, ir.AggFn.STDEVP) and arg is not None and arg.type is Type.TIMESPAN:
+                raise self.fail(f"{agg.fn}() needs a number, not a timespan",
+                                _pos(agg.arg) if agg.arg else agg.pos)
             if fn in (ir.AggFn.EARLIEST, ir.AggFn.LATEST) and (
                 schema.time_column is None or schema.time_column not in schema.columns and not schema.open
             ):
@@ -478,6 +502,9 @@ class Analyzer:
                 return self.path(node, schema)
             case s.CallExpr():
                 return self.call(node, schema)
+            case s.Every():
+                raise self.fail("`[]` (every element of an array) is read only by values(): `values(a[].b)`",
+                                node.pos)
             case s.UnaryOp(op="not", operand=o):
                 inner = self.expr(o, schema)
                 self.expect_bool(inner, o)
@@ -847,13 +874,30 @@ def _agg_type(fn: ir.AggFn, arg: ir.Expr | None) -> Type:
     if fn in (ir.AggFn.COUNT, ir.AggFn.DCOUNT):
         return Type.INT
     assert arg is not None
-    if fn is ir.AggFn.AVG:
+    if fn in (ir.AggFn.AVG, ir.AggFn.STDEV, ir.AggFn.STDEVP):
         return Type.REAL
     if fn is ir.AggFn.VALUES:
         return Type.DYNAMIC
     if fn is ir.AggFn.SUM:
         return arg.type if arg.type in (Type.INT, Type.REAL, Type.TIMESPAN) else Type.ANY
     return arg.type
+
+
+def _every_path(node: s.Node) -> tuple[s.Every, tuple[str | int, ...]] | None:
+    """`a[].b[0]` → (the `a[]` node, ("b", 0)); None when the expression has no `[]` at its head path."""
+    path: list[str | int] = []
+    while True:
+        match node:
+            case s.Member(base=b, name=n):
+                path.append(n)
+                node = b
+            case s.Subscript(base=b, key=k):
+                path.append(k)
+                node = b
+            case s.Every():
+                return node, tuple(reversed(path))
+            case _:
+                return None
 
 
 def _static_path(node: s.Node) -> list[str | int] | None:

@@ -248,6 +248,8 @@ class AggFn(enum.Enum):
     MAX = "max"
     SUM = "sum"
     AVG = "avg"
+    STDEV = "stdev"  # sample standard deviation of the numbers; fewer than 2 → null (docs/semantics.md decision 85)
+    STDEVP = "stdevp"  # population standard deviation of the numbers; none → null
     VALUES = "values"  # distinct non-null values, sorted; with Aggregation.limit N, at most N of them (decision 95)
     EARLIEST = "earliest"  # x of the row with the smallest _time
     LATEST = "latest"  # x of the row with the largest _time
@@ -267,6 +269,9 @@ class Aggregation:
     # VALUES only: at most this many of the distinct values (N >= 1). Which ones, when a group has more than N, is
     # unspecified (KQL's make_set(x, N) keeps an undefined N of them): docs/semantics.md decision 95
     limit: int | None = None
+    # VALUES only: `arg` is an array and the values are, of each of its elements, the scalar at this path (() the
+    # element itself): `values(a[].b)`, Splunk's values() of the multivalue field a{}.b (docs/semantics.md 87)
+    each: tuple[str | int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -336,6 +336,9 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
     def index(self, meta, items):  # type: ignore[no-untyped-def]
         return s.Subscript(items[0], items[1], _pos_of(meta))
 
+    def every(self, meta, items):  # type: ignore[no-untyped-def]
+        return s.Every(items[0], _pos_of(meta))
+
     def index_int(self, meta, items):  # type: ignore[no-untyped-def]
         return int(items[0])
 

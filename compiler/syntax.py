@@ -31,6 +31,14 @@ class Member:
 
 
 @dataclass(frozen=True, slots=True)
+class Every:
+    """`a[]`: every element of the array a, read only by values() (`values(a[].b)`, docs/semantics.md 87)."""
+
+    base: Node
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
 class Subscript:
     base: Node
     key: int | str
@@ -77,7 +85,7 @@ class UnaryOp:
     pos: Pos
 
 
-Node = Union[Name, Member, Subscript, Lit, CallExpr, BinOp, InOp, UnaryOp]
+Node = Union[Name, Member, Subscript, Every, Lit, CallExpr, BinOp, InOp, UnaryOp]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +235,8 @@ def node_text(node: Node) -> str:
             return f"{node_text(b)}.{n}"
         case Subscript(base=b, key=k):
             return f"{node_text(b)}[{k!r}]" if isinstance(k, str) else f"{node_text(b)}[{k}]"
+        case Every(base=b):
+            return f"{node_text(b)}[]"
         case Lit(value=v):
             return repr(v)
         case CallExpr(name=n, args=a):

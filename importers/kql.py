@@ -104,7 +104,7 @@ SAME_FUNCTIONS = {
 RENAMED_FUNCTIONS = {"toreal": "todouble"}
 # KQL aggregation → ours; the name KQL gives an unnamed one is `<fn>_<column>` (count_ for count())
 AGGREGATIONS = {"count": "count", "dcount": "dcount", "min": "min", "max": "max", "sum": "sum", "avg": "avg",
-                "make_set": "values"}
+                "stdev": "stdev", "stdevp": "stdevp", "make_set": "values"}
 JOIN_KINDS = {"inner", "innerunique", "leftouter", "leftsemi", "leftanti"}
 STR_OPS = {"contains", "!contains", "contains_cs", "!contains_cs", "startswith", "!startswith", "startswith_cs",
            "!startswith_cs", "endswith", "!endswith", "endswith_cs", "!endswith_cs"}
@@ -556,6 +556,10 @@ class Translator:
         arg = self.expr(args[0], scope) if args else None
         if arg is not None and arg.json_text:
             raise _refuse("a JSON-text column aggregated as text", call)
+        if fn == "make_set" and arg is not None and arg.path is not None \
+                and self.binding is not None and arg.path.split(".")[0] in self.binding.json_columns:
+            # make_set takes the elements of an array, where the IR's values() keeps it whole (decision 87)
+            raise _refuse("make_set() of a JSON value, which takes the elements of an array where it holds one", call)
         if name is None:
             if args and not (isinstance(args[0], Tree) and args[0].data == "name"):
                 raise _refuse(f"an unnamed {fn}() of an expression", call)

@@ -32,7 +32,9 @@ _DATASETS = {"All_Changes": "Instance_Changes"}  # the child dataset a view hold
 _FORMATTING = ("security_content_ctime", "security_content_summariesonly")
 _DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 _AGGS = {"count": "count", "dc": "dcount", "distinct_count": "dcount", "min": "min", "max": "max", "sum": "sum",
-         "avg": "avg", "mean": "avg", "values": "values", "earliest": "earliest", "latest": "latest"}
+         "avg": "avg", "mean": "avg", "stdev": "stdev", "stdevp": "stdevp", "values": "values", "earliest": "earliest",
+         "latest": "latest"}
+_NUMERIC_AGGS = ("avg", "mean", "sum", "stdev", "stdevp")  # Splunk: numbers only, other values ignored
 _EPOCH = "\x00epoch:"  # marks relative_time()'s value (epoch seconds) until its comparison reads it
 _Node = lark.Tree[lark.Token]
 _ERROR_CODE = 'iif(isempty(errorCode), "success", errorCode)'
@@ -226,6 +228,8 @@ class Translator:
         self.macros = macros
         self.stages: list[str] = []
         self.notes: list[str] = []
+        self.texts: set[str] = set()  # columns spath extracted: text, which stats functions read as numbers
+        self.numeric: set[str] = set()  # columns an aggregation made numbers (what `sort` may order, decision 86)
         self.s = _State()
         self.lookups: dict[str, dict[str, Any]] = {}
         self.baselines: dict[str, dict[str, Any]] = {}
@@ -265,7 +269,7 @@ class Translator:
         if not first and word == "join" and not re.search(r"\bmax\s*=\s*0\b", text.split("[", 1)[0]):
             raise Refusal("SPL `join` without max=0 keeps only the first matching subsearch row of each event, in the "
                           "subsearch's order, which the IR's join cannot say" + _join_rows_note(text), at)
-        if not first and word not in _COMMANDS + ("where", "bucket"):
+        if not first and word not in _COMMANDS + ("where", "bucket", "sort"):
             raise Refusal(f"SPL command `{word}` has no translation", at)
         sub = re.search(r"\[\s*(search\b|\|)", text)
         if sub:
@@ -294,6 +298,10 @@ class Translator:
             raise Refusal(f"a search that starts with `{name}` (only a base search or tstats can start one)", at)
         if self.s.dm_prefixes:
             raise Refusal("tstats output names keep their data model prefix (no drop_dm_object_name)", at)
+        if name == "sort":
+            self.sort(rest, rest_at)
+            self.summarize_at = None
+            return
         handler = {"search": self.search_cmd, "where": self.where, "eval": self.eval, "stats": self.stats,
                    "eventstats": self.eventstats, "rename": self.rename, "table": self.table, "fields": self.fields,
                    "lookup": self.lookup, "fillnull": self.fillnull, "spath": self.spath, "bin": self.bin,
@@ -759,6 +767,8 @@ class Translator:
     def define(self, name: str, text: str) -> None:
         """`extend` one column: SPL assigns in order, so each assignment is its own stage (decision 8)."""
         self.stages.append(f"extend {_col(name)} = {text}")
+        self.texts.discard(name)
+        self.numeric.discard(name)
         if self.s.columns is None:
             self.s.local.add(name)
         elif name not in self.s.columns:
@@ -772,16 +782,49 @@ class Translator:
             if fn not in _AGGS:
                 raise Refusal(f"stats function `{fn}` has no translation", _pos(agg, at))
             arg_name = _unq(str(arg)) if arg is not None else None
+            if arg_name is not None and "{}" in arg_name and dm is None and fn == "values":
+                inner = self.every_element(arg_name, _pos(agg, at))
+                out_name = _unq(str(name)) if name is not None else f"{fn}({arg_name})"
+                self.numeric.discard(out_name)
+                out.append((out_name, f"values({inner})"))
+                continue
             if arg_name is not None and "{}" in arg_name and dm is None:
                 raise Refusal(f"{fn}() of the multivalue path `{arg_name}`: it aggregates every element's value of "
-                              "every event, and the IR's aggregations take one value per row (decision 48)",
+                              "every event; of the IR's aggregations only values() reads every element (decisions 48, "
+                              "87)",
                               _pos(agg, at))
             inner = ""
             if arg_name is not None:
                 inner = self.dm_field(arg_name, dm, _pos(agg, at)) if dm else self.field(arg_name, _pos(agg, at))
             out_name = _unq(str(name)) if name is not None else (f"{fn}({arg_name})" if arg_name else fn)
+            if arg_name in self.texts and fn in _NUMERIC_AGGS + ("min", "max"):
+                # decision 86: Splunk's stats read the values as numbers, skipping those that are not (min/max: "as
+                # numbers if possible")
+                inner = f"todouble({inner})"
+                if fn in ("min", "max"):
+                    self.notes.append(f"{fn}({arg_name}) reads the values as numbers; a group that mixes numbers with "
+                                      "other text is not documented by Splunk, and here its other text is skipped")
+            if fn in _NUMERIC_AGGS + ("count", "dc", "distinct_count") or inner.startswith("todouble("):
+                self.numeric.add(out_name)
+            else:
+                self.numeric.discard(out_name)
             out.append((out_name, f"{_AGGS[fn]}({inner})"))
         return out
+
+    def every_element(self, name: str, at: int) -> str:
+        """`a{}.b` read by values(): the IR's `a[].b`, the scalars at b of every element of the source's array a
+        (docs/semantics.md decision 87). One `{}`, after a field of the source itself."""
+        head, _, rest = name.partition("{}")
+        if "{}" in rest or not head or (rest and not rest.startswith(".")):
+            raise Refusal(f"values() of the multivalue path `{name}`: arrays inside arrays (one `{{}}` is read)", at)
+        base = self.field(head, at)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", base) or \
+                (self.s.columns is None and base != head and self.source_field(head) is None):
+            raise Refusal(f"values() of the multivalue path `{name}`: `{head}` is not an array of the source", at)
+        members = rest[1:].split(".") if rest else []
+        if any(not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", m) for m in members):
+            raise Refusal(f"values() of the multivalue path `{name}`: a member name the language cannot write", at)
+        return base + "[]" + "".join("." + m for m in members)
 
     def keys(self, tree: _Node, at: int, dm: str | None = None) -> list[tuple[str, str]]:
         fl = next((c for c in tree.children if isinstance(c, lark.Tree) and c.data == "field_list"), None)
@@ -914,6 +957,32 @@ class Translator:
             if v == old:
                 self.summarize_names[k] = new
 
+    def sort(self, text: str, at: int) -> None:
+        """`sort [N] -f, -g`: the rows by each field, largest first, then the first N (10,000 when no N is given, all
+        for 0), as Splunk's sort documents (docs/semantics.md decision 86). Descending only: Splunk puts a row
+        missing the field last either way, the IR first when ascending. A field of text is refused: Splunk's
+        automatic order reads numeric text as numbers."""
+        m = re.fullmatch(r"\s*(?:(?:limit\s*=\s*)?(\d+)\s+)?(.*?)\s*", text, re.S)
+        assert m is not None
+        count = 10000 if m.group(1) is None else int(m.group(1))
+        keys = []
+        for item in re.split(r"\s*,\s*|\s+", m.group(2)):
+            f = re.fullmatch(r"([+-]?)\s*([A-Za-z_][A-Za-z0-9_.]*)", item)
+            if f is None:
+                raise Refusal(f"`sort` by `{item}` (only `-field`: a field name, descending)", at)
+            if f.group(1) != "-":
+                raise Refusal("ascending `sort`: Splunk puts rows missing the field last, the IR first", at)
+            name = f.group(2)
+            if name not in self.numeric:
+                raise Refusal(f"`sort` by `{name}`, which may be text: Splunk's automatic order reads numeric text "
+                              "as numbers (only an aggregation's number is sorted)", at)
+            keys.append(f"{_col(name)} desc")
+        if not keys:
+            raise Refusal("`sort` without a field", at)
+        self.stages.append("sort by " + ", ".join(keys))
+        if count:
+            self.stages.append(f"limit {count}")
+
     def table(self, tree: _Node, at: int) -> None:
         names = [_unq(str(c)) for c in tree.children]
         if any("*" in n for n in names):
@@ -987,6 +1056,7 @@ class Translator:
         base = self.field(opts["input"], at) + "." if "input" in opts else ""
         expr = base + path if base else self.field(path, at)
         self.define(opts["output"], f"tostring({expr})")
+        self.texts.add(opts["output"])
 
     def bin(self, tree: _Node, at: int) -> None:
         opts = [str(c) for c in tree.children]

@@ -270,6 +270,10 @@ EXPAND_EVENTS = [{"k": "arr", "a": [1, "x", {"b": 2}]}, {"k": "null", "a": None}
                  {"k": "empty", "a": []}, {"k": "scalar", "a": "s"}, {"k": "obj", "a": {"p": 1, "q": "r"}},
                  {"k": "empty_obj", "a": {}}]
 
+EACH_EVENTS = [{"k": "one", "a": [{"b": "x"}, {"b": 1}]}, {"k": "mixed", "a": [{"b": {"c": 2}}, {"b": [3]}, {"d": 4},
+                                                                    {"b": "x"}, "s"]},
+               {"k": "none"}, {"k": "empty", "a": []}, {"k": "scalar", "a": "s"}, {"k": "two", "a": [{"b": True}]}]
+
 PIPELINES = [
     ("extend", 'extend a = "x" | extend a = "y", b = a | project a, b', [{}], [{"a": "y", "b": "x"}]),
     ("aggregate", "summarize n = count() by k | sort by k", ET,
@@ -281,10 +285,24 @@ PIPELINES = [
     ("agg_min_max_sum_avg", 'where k == "a" | summarize lo = min(v), hi = max(v), s = sum(v), m = avg(v)', ET,
      [{"lo": "1", "hi": "7", "s": "8", "m": "4"}]),
     ("agg_min_max_sum_avg", 'where k == "b" | summarize s = sum(toint(x)), lo = min(x)', ET, [{"s": None, "lo": None}]),
+    # decision 85: numbers only (numeric text counts), nulls skipped; sample stdev of one number is null
+    ("agg_stdev", 'where k == "a" | summarize s = stdev(v), p = stdevp(v)', ET, [{"s": "4.242640687119285", "p": "3"}]),
+    ("agg_stdev", 'where k == "b" | summarize s = stdev(v), p = stdevp(v)', ET, [{"s": None, "p": "0"}]),
+    ("agg_stdev", 'where k == "zzz" | summarize s = stdev(v), p = stdevp(v)', ET, [{"s": None, "p": None}]),
+    ("agg_stdev", "eventstats s = stdevp(v) by k | sort by _time | project k, s", ET,
+     [{"k": None, "s": "0"}, {"k": "b", "s": "0"}, {"k": "a", "s": "3"}, {"k": "a", "s": "3"}, {"k": "a", "s": "3"}]),
     ("agg_values", "summarize vs = values(k)", ET, [{"vs": '["a","b"]'}]),
     # decision 95: at most N; the executor keeps the first N by text
     ("agg_values_limit", "summarize vs = values(tostring(v), 2), one = values(k, 1), all = values(k, 5)", ET,
      [{"vs": '["1","3"]', "one": '["a"]', "all": '["a","b"]'}]),
+    # decision 87: the scalars at b of every element of every row; no element, no b, an object/array b: no value;
+    # every row still counts; an array as a value is kept whole
+    ("agg_values_each", "summarize n = count(), bs = values(a[].b), whole = values(a)", EACH_EVENTS,
+     [{"n": "6", "bs": '[1,true,"x"]', "whole": '[[],[{"b":"x"},{"b":1}],[{"b":true}],[{"b":{"c":2}},{"b":[3]},'
+                                              '{"d":4},{"b":"x"},"s"],"s"]'}]),
+    ("agg_values_each", "summarize bs = values(a[].b) by k | sort by k", EACH_EVENTS,
+     [{"k": "empty", "bs": "[]"}, {"k": "mixed", "bs": '["x"]'}, {"k": "none", "bs": "[]"},
+      {"k": "one", "bs": '[1,"x"]'}, {"k": "scalar", "bs": "[]"}, {"k": "two", "bs": "[true]"}]),
     ("agg_earliest_latest", "summarize e = earliest(v), l = latest(v), first = min(_time)", ET,
      [{"e": "3", "l": "7", "first": "2024-01-01T00:00:00Z"}]),
     # decision 78: every column from the one row with the largest (smallest) key; a null key is no candidate; ties:

@@ -442,6 +442,32 @@ def test_arg_max_and_arg_min_give_the_executor_rows_on_duckdb(query: str, tmp_pa
     assert _same(rule, [logs], NOW) > 5
 
 
+# decision 85: stdev/stdevp on DuckDB, regions with one event (stdev null, stdevp 0) among them; in millionths,
+# rounded, as the engines sum in different orders
+def test_stdev_and_stdevp_give_the_executor_rows_on_duckdb(tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, HEAD + "summarize s = stdev(strlen(eventName)), p = stdevp(strlen(eventName)), "
+                        "n = count() by awsRegion | extend s = toint(s * 1000000 + 0.5), p = toint(p * 1000000 + 0.5)\n")
+    assert _same(rule, _real_logs(), NOW) > 5
+    rows = run_rule(rule, _real_logs(), NOW, workers=1).rows
+    assert any(r["n"] == 1 and r["s"] is None and r["p"] == 0 for r in rows)
+    assert any(r["n"] > 2 and r["s"] > r["p"] > 0 for r in rows)
+
+
+# decision 87: values() of a member of every element on DuckDB: the real ModifySnapshotAttribute records (an account
+# id added), events without the array in the same groups (count unchanged), and an array column whole
+@pytest.mark.parametrize("query", [
+    "summarize n = count(), ids = values(requestParameters.createVolumePermission.add.items[].userId), "
+    "t = values(requestParameters.attributeType) by eventName | where eventName endswith \"Snapshot\" or "
+    "eventName endswith \"SnapshotAttribute\"",
+    "summarize n = count(), types = values(resources[].type), arns = values(resources[].ARN) by eventSource",
+])
+def test_values_of_every_element_give_the_executor_rows_on_duckdb(query: str, tmp_path: Path) -> None:
+    rule = compile_rule(tmp_path, HEAD + query + "\n")
+    assert _same(rule, _real_logs(), NOW) > 1
+    rows = run_rule(rule, _real_logs(), NOW, workers=1).rows
+    assert any(len(r.get("ids") or r.get("types") or []) > 0 for r in rows)
+
+
 # decision 36: bag_pack on DuckDB — a null member keeps its key, a null string is "", a datetime is its ISO text,
 # a JSON member nests, a member read back
 PACK_EVENTS = [{"eventID": "full", "eventTime": "2024-01-01T00:00:03Z", "userAgent": "cli",

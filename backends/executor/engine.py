@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -75,27 +76,50 @@ def stage_label(stage: ir.Stage) -> str:
 # ------------------------------------------------------------------------------------------ aggregation state
 
 
+_COLLECTED = (ir.AggFn.PERCENTILE, ir.AggFn.STDEV, ir.AggFn.STDEVP)  # every number kept, the result taken at the end
+
+
+def _scalars_of_elements(array: Any, path: tuple[str | int, ...]) -> list[Any]:
+    """The scalars (text, number, bool) at `path` in each element of `array`; none of what is not an array, and
+    nothing of an element without one there (docs/semantics.md decision 87: Splunk's `a{}.b` holds leaf values)."""
+    if not isinstance(array, list):
+        return []
+    out = []
+    for v in array:
+        for seg in path:
+            if isinstance(seg, str) and isinstance(v, dict):
+                v = v.get(seg)
+            elif isinstance(seg, int) and isinstance(v, list) and -len(v) <= seg < len(v):
+                v = v[seg]
+            else:
+                v = None
+                break
+        if v is not None and not isinstance(v, (dict, list)):
+            out.append(v)
+    return out
+
+
 class _Agg:
     """The running state of one aggregation in one group. `add` is bound once to the function's own method."""
 
     __slots__ = ("fn", "arg", "time", "n", "acc", "seen", "best", "add", "p", "limit")
 
     def __init__(self, fn: ir.AggFn, arg: Fn | None, time: Fn | None, p: float | None = None,
-                 limit: int | None = None) -> None:
+                 limit: int | None = None, many: bool = False) -> None:
         self.fn, self.arg, self.time, self.p, self.limit = fn, arg, time, p, limit
         self.n = 0
         self.acc: Any = None
         self.seen: dict[Any, Any] | None = {} if fn in (ir.AggFn.DCOUNT, ir.AggFn.VALUES) else None
-        if fn is ir.AggFn.PERCENTILE:
+        if fn in _COLLECTED:
             self.acc = []
         self.best: Any = None
         if fn is ir.AggFn.COUNT:
             self.add = self._count_rows if arg is None else self._count_values
         elif self.seen is not None:
-            self.add = self._distinct
+            self.add = self._distinct_each if many else self._distinct
         elif fn in (ir.AggFn.SUM, ir.AggFn.AVG):
             self.add = self._sum
-        elif fn is ir.AggFn.PERCENTILE:
+        elif fn in _COLLECTED:
             self.add = self._collect
         elif fn is ir.AggFn.MIN:
             self.add = self._min
@@ -116,6 +140,11 @@ class _Agg:
     def _distinct(self, row: Row) -> None:
         v = self.arg(row)  # type: ignore[misc]
         if v is not None:
+            self.seen.setdefault(hashable(v), v)  # type: ignore[union-attr]
+
+    def _distinct_each(self, row: Row) -> None:
+        """values(a[].b): `arg` gives the row's list of values (decision 87)."""
+        for v in self.arg(row):  # type: ignore[misc]
             self.seen.setdefault(hashable(v), v)  # type: ignore[union-attr]
 
     def _sum(self, row: Row) -> None:
@@ -175,7 +204,7 @@ class _Agg:
         elif self.seen is not None and seen is not None:
             for k, v in seen.items():
                 self.seen.setdefault(k, v)
-        elif fn is ir.AggFn.PERCENTILE:
+        elif fn in _COLLECTED:
             self.acc.extend(acc)
         elif fn in (ir.AggFn.SUM, ir.AggFn.AVG):
             if acc is not None:
@@ -210,6 +239,10 @@ class _Agg:
             return ordered if self.limit is None else ordered[:self.limit]
         if fn is ir.AggFn.AVG:
             return None if self.acc is None else self.acc / self.n
+        if fn is ir.AggFn.STDEV:  # decision 85: fewer than two numbers have no sample deviation
+            return statistics.stdev(self.acc) if len(self.acc) > 1 else None
+        if fn is ir.AggFn.STDEVP:
+            return statistics.pstdev(self.acc) if self.acc else None
         if fn is ir.AggFn.PERCENTILE:  # nearest rank: the smallest value with at least p% of the values at or below
             if not self.acc:
                 return None
@@ -370,8 +403,18 @@ class Engine:
 
     def new_aggs(self, stage: ir.Aggregate) -> list[_Agg]:
         time_fn = self._time_fn()
-        return [_Agg(a.fn, compile_expr(a.arg, self.ctx) if a.arg is not None else None, self._key_fn(a, time_fn),
-                     a.percentile, a.limit) for a in stage.aggregations]
+        return [_Agg(a.fn, self._arg_fn(a), self._key_fn(a, time_fn), a.percentile, a.limit, a.each is not None)
+                for a in stage.aggregations]
+
+    def _arg_fn(self, a: ir.Aggregation) -> Fn | None:
+        """What an aggregation reads of a row; for values(a[].b), the list of the scalars at b of a's elements."""
+        if a.arg is None:
+            return None
+        f = compile_expr(a.arg, self.ctx)
+        if a.each is None:
+            return f
+        path = a.each
+        return lambda r: _scalars_of_elements(f(r), path)
 
     def _key_fn(self, a: ir.Aggregation, time_fn: Fn | None) -> Fn | None:
         """What picks the row of an aggregation that reads one row: arg_max/arg_min's key, else the event time."""
@@ -392,8 +435,7 @@ class Engine:
         """A function adding one row to the running aggregates, and the groups it fills (partial_aggregate)."""
         by = self._group_fns(stage.by)
         time_fn = self._time_fn()
-        args = [(a, compile_expr(a.arg, self.ctx) if a.arg is not None else None, self._key_fn(a, time_fn))
-                for a in stage.aggregations]
+        args = [(a, self._arg_fn(a), self._key_fn(a, time_fn)) for a in stage.aggregations]
         groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[_Agg]]] = {}
         # string keys (the usual case) are their own dict keys; other keys go through hashable(), which keeps
         # true apart from 1 and makes lists and objects usable as keys
@@ -409,7 +451,7 @@ class Engine:
                 g = groups.get(key)
             if g is None:
                 g = groups[key] = (tuple(f(r) for f in raw_fns),
-                                   [_Agg(a.fn, f, k, a.percentile, a.limit) for a, f, k in args])
+                                   [_Agg(a.fn, f, k, a.percentile, a.limit, a.each is not None) for a, f, k in args])
             for agg in g[1]:
                 agg.add(r)
 
@@ -430,15 +472,14 @@ class Engine:
     def event_aggregate(self, stage: ir.EventAggregate, rows: Iterable[Row]) -> Iterator[Row]:
         by = self._group_fns(stage.by)
         time_fn = self._time_fn()
-        args = [(a, compile_expr(a.arg, self.ctx) if a.arg is not None else None, self._key_fn(a, time_fn))
-                for a in stage.aggregations]
+        args = [(a, self._arg_fn(a), self._key_fn(a, time_fn)) for a in stage.aggregations]
         held: list[tuple[tuple[Any, ...], Row]] = []
         groups: dict[tuple[Any, ...], list[_Agg]] = {}
         for r in rows:
             key = tuple(hashable(f(r)) for _, f in by)
             g = groups.get(key)
             if g is None:
-                g = groups[key] = [_Agg(a.fn, f, k, a.percentile, a.limit) for a, f, k in args]
+                g = groups[key] = [_Agg(a.fn, f, k, a.percentile, a.limit, a.each is not None) for a, f, k in args]
             for agg in g:
                 agg.add(r)
             held.append((key, r))

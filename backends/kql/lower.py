@@ -438,12 +438,31 @@ class KqlLowering:
                 assert arg is not None
                 text = arg.text if arg.type in ("long", "real", "timespan") else f"todouble({arg.text})"
                 return AggLowered(f"{name} = {a.fn.value}({text})", post)
+            case ir.AggFn.STDEV | ir.AggFn.STDEVP:  # decision 85: the count guards what KQL leaves unsaid
+                assert arg is not None
+                text = arg.text if arg.type in ("long", "real") else f"todouble({arg.text})"
+                n = self.fresh("siemforge_n")
+                least = 2 if a.fn is ir.AggFn.STDEV else 1
+                post.append(f"{name} = iff({n} >= {least}, {name}, real(null))")
+                return AggLowered(f"{name} = {a.fn.value}({text}), {n} = countif(isnotnull({text}))", post, [n])
+            case ir.AggFn.VALUES if a.each is not None:  # decision 87: the scalars at a path of every element
+                assert arg is not None
+                e, vals = self.fresh("siemforge_e"), self.fresh("siemforge_values")
+                member = e + "".join(f"[{m}]" if isinstance(m, int) else f"[{render_string_literal(m)}]"
+                                     for m in a.each)
+                # a leading null element: every row gives the subquery a row, so that summarize keeps every row
+                # whatever mv-apply does with an empty or missing array; the null is no value
+                array = f'array_concat(dynamic([null]), iff(gettype({arg.text}) == "array", {arg.text}, dynamic([])))'
+                self.emit(f"mv-apply {e} = {array} to typeof(dynamic) on (summarize {vals} = make_list_if({member}, "
+                          f'gettype({member}) !in ("array", "dictionary", "null")))')
+                post.append(f"{name} = array_sort_asc({name})")
+                return AggLowered(f"{name} = make_set({vals}{_cap(a)})", post)
             case ir.AggFn.VALUES:
                 assert arg is not None
                 post.append(f"{name} = array_sort_asc({name})")
-                # values(x, N): make_set_if's maxSize keeps an undefined N of the values (decision 95)
-                cap = "" if a.limit is None else f", {a.limit}"
-                return AggLowered(f"{name} = make_set_if({arg.text}, {present}{cap})", post)
+                if arg.type == "dynamic":  # make_set takes an array's elements (decision 87): the value kept whole
+                    return AggLowered(f"{name} = make_set_if(pack_array({arg.text}), {present}{_cap(a)})", post)
+                return AggLowered(f"{name} = make_set_if({arg.text}, {present}{_cap(a)})", post)
             case ir.AggFn.PERCENTILE:  # exact nearest rank (percentile() is an estimate): docs/semantics.md 20
                 assert arg is not None and a.percentile is not None
                 values = self.fresh("siemforge_values")
@@ -538,6 +557,9 @@ class KqlLowering:
         temps = {a.name: self.fresh("siemforge_agg") for a in stage.aggregations}
         if any(a.key is not None for a in stage.aggregations):
             raise self.fail("arg_max()/arg_min() in eventstats: KQL has no per-row form of them here", stage)
+        if any(a.each is not None for a in stage.aggregations):
+            raise self.fail("values() of every element in eventstats: the elements are read by an mv-apply of the "
+                            "rows, which the joined side does not have", stage)
         renamed = tuple(ir.Aggregation(temps[a.name], a.fn, a.arg, a.type) for a in stage.aggregations)
         aggs = [self.aggregation(a) for a in renamed]
         if not stage.by:  # one group, the whole table: each aggregate is one scalar (docs/semantics.md decision 42)
@@ -1248,3 +1270,8 @@ def _union_query(rule: ir.RuleIR, binding_name: str | None, counter: int) -> tup
                                   for i, x in enumerate(bodies)]
     post.lower_stages(rule.pipeline.stages)
     return [*lets, *post.lets], post.lines, dict(post.scope.computed), post.counter
+
+
+def _cap(a: ir.Aggregation) -> str:
+    """values(x, N): make_set's maxSize, which keeps an undefined N of the values (docs/semantics.md decision 95)."""
+    return "" if a.limit is None else f", {a.limit}"

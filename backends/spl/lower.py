@@ -377,6 +377,8 @@ class SplLowering:
         funcs: list[str] = []
         agg_fields: set[str] = set()  # the fields stats reads as they are (a key's fill must not change them)
         ranked: tuple[ir.Aggregation, str] | None = None  # a percentile: the aggregation and its value column
+        guards: list[str] = []  # stdev/stdevp: null unless enough numbers (their counts, dropped after)
+        counts: list[str] = []
         picks = self.arg_picks(command, aggs)  # arg_max/arg_min: the column each reads from the sorted rows
         for a in aggs:
             if a.name in picks:
@@ -393,6 +395,33 @@ class SplLowering:
                 pre.append(f"{value}=tonumber({self.as_value(self.value(a.arg))})")
                 ranked = (a, value)
                 continue
+            if a.fn in (ir.AggFn.STDEV, ir.AggFn.STDEVP):  # decision 85: the count guards what Splunk leaves unsaid
+                assert a.arg is not None
+                value, n = self.fresh("arg"), self.fresh("n")
+                pre.append(f"{value}=tonumber({self.as_value(self.value(a.arg))})")
+                arg_temps.append(value)
+                funcs.append(agg_term(a.fn.value, value, a.name))
+                funcs.append(agg_term("count", value, n))
+                least = 2 if a.fn is ir.AggFn.STDEV else 1
+                guards.append(f"{render_field(a.name)}=if({render_field(n)}>={least}, {render_field(a.name)}, null())")
+                counts.append(n)
+                agg_fields.add(value)
+                continue
+            if a.each is not None:  # decision 87: spath's multivalue field of the member of every element
+                where = self.json_location(a.arg) if isinstance(a.arg, ir.Column) else None
+                if where is None:
+                    raise self.fail("values() of every element of a value that is not a path in the event's JSON has "
+                                    "no SPL form", a.arg)
+                every = self.spath(where[0], (*where[1], "{}", *a.each))
+                # spath gives an object or array member as its JSON text; the IR (and Splunk's automatic JSON
+                # extraction, which makes fields of leaves only) has none
+                values = self.fresh("values")
+                self.emit(f"eval {render_field(values)}=mvfilter(NOT (match({render_field(every)}, "
+                          f'"^[{{[]") AND json_valid({render_field(every)})))')
+                arg_temps.append(values)
+                funcs.append(agg_term("values", values, a.name))
+                agg_fields.add(values)
+                continue
             fn = AGG_FUNCTIONS[a.fn]
             if a.arg is None:
                 funcs.append(agg_term(fn, None, a.name))
@@ -408,6 +437,9 @@ class SplLowering:
             agg_fields.add(arg)
         if command == "stats":
             self.stats_keys(pre, funcs, agg_fields, aggs, by, ranked)
+            if guards:
+                self.emit("eval " + ", ".join(guards))
+                self.drop(counts)
             if picks:
                 null = render_string_literal(NULL_KEY)
                 self.emit("eval " + ", ".join(f"{render_field(n)}=if({render_field(n)}=={null}, null(), "
@@ -442,8 +474,10 @@ class SplLowering:
         if pre:
             self.emit("eval " + ", ".join(pre))
         self.emit(f"{command} " + " ".join(funcs) + (" by " + " ".join(keys) if keys else ""))
-        if temps or arg_temps:
-            self.drop([*(t for t, _ in temps), *arg_temps])
+        if guards:
+            self.emit("eval " + ", ".join(guards))
+        if temps or arg_temps or counts:
+            self.drop([*(t for t, _ in temps), *arg_temps, *counts])
         if restore:
             self.emit(restore_null_keys(restore))
         self.cap_values(aggs)

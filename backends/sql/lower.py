@@ -506,6 +506,14 @@ class SqlLowering:
                 if a.fn is ir.AggFn.AVG:
                     return Sql(exp.Avg(this=v.e), "real")
                 return Sql(exp.Sum(this=v.e), v.kind)
+            case ir.AggFn.STDEV | ir.AggFn.STDEVP:  # decision 85: NULL below 2 (1) numbers, as the IR says
+                assert arg is not None
+                v = self.number(arg)
+                dev: exp.Expr = exp.StddevSamp(this=v.e) if a.fn is ir.AggFn.STDEV else exp.StddevPop(this=v.e)
+                return Sql(dev, "real")
+            case ir.AggFn.VALUES if a.each is not None:  # decision 87
+                assert arg is not None
+                return self.values_of_each(a, arg, window)
             case ir.AggFn.VALUES:
                 assert arg is not None
                 if window:
@@ -543,6 +551,27 @@ class SqlLowering:
                     expression=exp.Literal.number(100))), "BIGINT"), expressions=[exp.Literal.number(1)])
                 return Sql(_fn("LIST_EXTRACT", nums, rank), number.kind)  # the value itself, as the executor
         raise self.fail(f"no SQL for aggregation {a.fn.value}")
+
+    def values_of_each(self, a: ir.Aggregation, arg: Sql, window: bool) -> Sql:
+        """values(a[].b) on DuckDB (decision 87): of each row, the scalars at `$.a[*].b` as text; the distinct ones
+        of the group, sorted. Spark and Trino refuse (their JSON paths have no `[*]` list of every element)."""
+        assert a.each is not None
+        if self.dialect != "duckdb" or window:
+            raise self.fail("values() of every element is lowered to SQL on duckdb only (summarize)", a.arg)
+        member = json_path(a.each, self.dialect)
+        if arg.kind != "json" or member is None:
+            raise self.fail("values() of every element of a value that is not a path into a JSON column has no SQL "
+                            "form", a.arg)
+        col, jp = arg.json_of if arg.json_of is not None else (arg.e, "$")  # a JSON column itself
+        path = jp + "[*]" + member[1:]
+        # JSON_EXTRACT with `[*]` is the list of every match (JSON[]); written as a call, not the `->` that sqlglot
+        # makes of it, which gives one JSON value
+        every = exp.Anonymous(this="JSON_EXTRACT", expressions=[col.copy(), _lit(path)])
+        text = ("COALESCE(LIST_SORT(LIST_DISTINCT(FLATTEN(ARRAY_AGG(LIST_TRANSFORM(LIST_FILTER(siemforge_every, "
+                "x -> JSON_TYPE(x) NOT IN ('OBJECT', 'ARRAY', 'NULL')), x -> x ->> '$'))))), [])")
+        node = sqlglot.parse_one(text, read="duckdb").transform(
+            lambda n: every.copy() if isinstance(n, exp.Column) and n.name == "siemforge_every" else n)
+        return Sql(node, "list")
 
     def lookup(self, stage: ir.Lookup) -> None:
         """A left join with the table (named after the lookup), keys compared as text; of the table rows that match,
