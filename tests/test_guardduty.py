@@ -134,8 +134,9 @@ def _norm_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_original_and_compiled_kql_give_the_executors_rows_on_findings(tmp_path: Path) -> None:
-    import kql_engine
     import yaml
+
+    import kql_engine
 
     if kql_engine.duckdb_kql is None:
         pytest.skip("duckdb-kql is not installed")

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, shared_path
 
 from siemforge.cli.outputs import MANIFEST, OutputDir, OutputError
+
+from helpers import ROOT, shared_path
 
 CMD = [sys.executable, "-m", "siemforge.cli.main"]
 
