@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -310,7 +310,7 @@ def import_one(search: Search, out: OutputSink, macros: dict[str, Macro]) -> Imp
     except Refusal as r:
         line, col = search.position(r.at)
         return ImportOutcome(search.origin, search.name, "refused", r.reason, line, col, ())
-    slug = _slug(search.name)
+    slug = _free_slug(_slug(search.name), search, out.written())
     rule_rel = f"{slug}/{slug}.yml"
     files: dict[str, str] = {rule_rel: formatted(_render(search, t, t.s.binding.name if t.s.binding else None),
                                                  str(out.root / rule_rel))}
@@ -336,6 +336,19 @@ def import_one(search: Search, out: OutputSink, macros: dict[str, Macro]) -> Imp
     except OutputError as exc:
         return ImportOutcome(search.origin, search.name, "refused", f"not written: {exc}", None, None, ())
     return ImportOutcome(search.origin, search.name, "imported", None, None, None, tuple(written), notes)
+
+
+def _free_slug(slug: str, search: Search, written: Collection[str]) -> str:
+    """The rule's folder and file name: its name's slug, or for a second detection of the same name in one import
+    (two stanzas, two ESCU files) the slug suffixed with the first 8 characters of its id, else a number, as
+    `import sentinel` suffixes a second rule of one name: both are imported, each under its own name and id."""
+    if f"{slug}/{slug}.yml" not in written:
+        return slug
+    ident = _slug(str(search.meta["id"]))[:8] if search.meta.get("id") else ""
+    for candidate in ([f"{slug}_{ident}"] if ident else []) + [f"{slug}_{n}" for n in range(2, 10_000)]:
+        if f"{candidate}/{candidate}.yml" not in written:
+            return candidate
+    return slug  # ten thousand of one name: the write says it cannot
 
 
 def _other_targets(rule: RuleIR) -> tuple[str, ...]:
@@ -367,6 +380,10 @@ class OutputSink:
         if self._dir is None:
             self._dir = OutputDir.open(self.root)
         return self._dir
+
+    def written(self) -> Collection[str]:
+        """The files (relative to the folder) this import wrote so far."""
+        return self._dir.written.keys() if self._dir is not None else ()
 
     def finish(self) -> None:
         if self._dir is not None:
