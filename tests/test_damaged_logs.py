@@ -70,6 +70,7 @@ CASES = {
     "records_gz_cut_short": ("cloudtrail.json.gz", lambda: (z := gzip.compress(DOCUMENT))[: len(z) * 2 // 3]),
     "records_cut_short": ("cloudtrail.json", lambda: DOCUMENT[: len(DOCUMENT) * 2 // 3]),
     "ndjson_named_gz": ("events.json.gz", lambda: NDJSON),
+    "array_cut_short": ("events.json", lambda: (a := json.dumps(RECORDS).encode())[: len(a) * 2 // 3]),
     "ndjson_gz_cut_short": ("events.json.gz", lambda: (z := gzip.compress(NDJSON))[: len(z) // 2]),
     "ndjson_gz_corrupt_from_the_start": ("events.json.gz", lambda: (
         z := bytearray(gzip.compress(NDJSON)), z.__setitem__(len(z) // 2, z[len(z) // 2] ^ 0xFF), bytes(z))[-1]),

@@ -85,6 +85,10 @@ def _is_records_document(path: Path) -> bool:
     return head.startswith("{") and head[1:].lstrip().startswith('"Records"')
 
 
+def _is_array(path: Path) -> bool:
+    return (_head(path, 4096) or b"").removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"["
+
+
 def _sql_string(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -129,18 +133,20 @@ def is_clean(path: Path) -> bool:
     return _CLEAN[key]
 
 
-def _records_readable(path: Path) -> bool:
-    """DuckDB reads the whole Records document (not cut short, not a damaged gzip stream, compressed as its name
-    says): one pass of its parser, which counts the records."""
+def _records_readable(path: Path, array: bool = False) -> bool:
+    """DuckDB reads the whole Records document, or JSON array (`array`), (not cut short, not a damaged gzip stream,
+    compressed as its name says): one pass of its parser, which counts the records."""
     import duckdb
 
     key = _key(path)
     if key not in _CLEAN:
         con = duckdb.connect()
         try:
-            found = con.execute(f"SELECT sum(len(\"Records\")) FROM read_json({_sql_string(str(path))}, "
-                                f"columns = {_columns_arg({'Records': 'JSON[]'})}, format = 'auto', "
-                                "maximum_object_size = 268435456)").fetchone()
+            count = (f"SELECT count(*) FROM read_json_objects({_sql_string(str(path))}, format = 'array')" if array
+                     else f"SELECT sum(len(\"Records\")) FROM read_json({_sql_string(str(path))}, "
+                          f"columns = {_columns_arg({'Records': 'JSON[]'})}, format = 'auto', "
+                          "maximum_object_size = 268435456)")
+            found = con.execute(count).fetchone()
             _CLEAN[key] = True
             _EVENTS[key] = int(found[0] or 0) if found is not None else 0
         except (duckdb.IOException, duckdb.InvalidInputException):
@@ -246,6 +252,8 @@ def readable(path: Path, report: Report) -> tuple[Path, bool]:
     if _is_records_document(path):
         return (path, False) if _records_readable(path) else (_events_copy(path, report), True)
     if not _is_ndjson(path):
+        if _is_array(path) and not _records_readable(path, array=True):  # an array cut short, say
+            return _events_copy(path, report), True
         return (_events_copy(path, report), True) if _has_okta_hook(path) else (path, False)
     try:
         clean = is_clean(path)
