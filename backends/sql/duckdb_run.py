@@ -158,7 +158,7 @@ def _records_readable(path: Path, array: bool = False) -> bool:
 
 def events_counted(paths: Sequence[Path]) -> int | None:
     """The events the logs gave, as counted when they were checked or copied for an engine (`readable`); None when
-    one of them was not (a JSON array, a source whose rows are selected from shared logs)."""
+    one of them was not (a source whose rows are selected from shared logs)."""
     try:
         counts = [_EVENTS.get(_key(Path(p))) for p in paths]
     except OSError:
