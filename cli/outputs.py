@@ -61,7 +61,8 @@ class OutputDir:
             try:
                 return cls(root, _read_manifest(root / MANIFEST), inherited=_ancestors(root), lock=lock)
             except BaseException:
-                lock.release()
+                if lock is not None:
+                    lock.release()
                 raise
         except OSError as exc:
             raise OutputError(f"cannot use {root} as the output folder: {exc.strerror or exc}") from None
@@ -249,8 +250,13 @@ class _Lock:
     fd: int
 
     @classmethod
-    def take(cls, root: Path) -> _Lock:
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    def take(cls, root: Path) -> _Lock | None:
+        """The folder's lock; None where the folder cannot be locked (a folder we may write but not read, a file
+        system without flock): the run goes on unlocked, as before there was a lock."""
+        try:
+            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except PermissionError:
+            return None
         try:
             st = os.fstat(fd)
             key = (st.st_dev, st.st_ino)
@@ -264,6 +270,11 @@ class _Lock:
             except BlockingIOError:
                 err.print(f"waiting for another siemforge run writing to {root}", style="yellow", markup=False)
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                os.close(fd)
+                return None
         except BaseException:
             with contextlib.suppress(OSError):
                 os.close(fd)
