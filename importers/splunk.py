@@ -331,11 +331,27 @@ def import_one(search: Search, out: OutputSink, macros: dict[str, Macro]) -> Imp
     d = out.dir()  # a folder that cannot be used ends the import (exit 2), as for `import sentinel`
     try:
         for rel, text in files.items():
-            d.write(rel, text)
+            if rel != rule_rel and _has_rows(out.root / rel, text):
+                continue  # a lookup table already there with the header the rule reads: its rows (`siemforge
+            d.write(rel, text)  # baseline`'s, or yours) are kept, never replaced by an empty table
             written.append(out.root / rel)
     except OutputError as exc:
         return ImportOutcome(search.origin, search.name, "refused", f"not written: {exc}", None, None, ())
     return ImportOutcome(search.origin, search.name, "imported", None, None, None, tuple(written), notes)
+
+
+def _has_rows(path: Path, header: str) -> bool:
+    """The file is a regular file (not a symlink) whose first line is `header`'s."""
+    import os
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with path.open("rb") as fh:
+            return fh.readline(len(header.encode()) + 2).rstrip(b"\r\n") == header.rstrip("\n").encode()
+    except OSError:
+        return False
 
 
 def _free_slug(slug: str, search: Search, written: Collection[str]) -> str:
