@@ -143,9 +143,8 @@ def _records_readable(path: Path, array: bool = False) -> bool:
         con = duckdb.connect()
         try:
             count = (f"SELECT count(*) FROM read_json_objects({_sql_string(str(path))}, format = 'array')" if array
-                     else f"SELECT sum(len(\"Records\")) FROM read_json({_sql_string(str(path))}, "
-                          f"columns = {_columns_arg({'Records': 'JSON[]'})}, format = 'auto', "
-                          "maximum_object_size = 268435456)")
+                     else f"SELECT sum(json_array_length(json, '$.Records')) FROM read_json_objects("  # ~12 ms/MB
+                          f"{_sql_string(str(path))}, format = 'auto', maximum_object_size = 268435456)")
             found = con.execute(count).fetchone()
             _CLEAN[key] = True
             _EVENTS[key] = int(found[0] or 0) if found is not None else 0
