@@ -61,7 +61,7 @@ def _head(path: Path, size: int) -> bytes | None:
     if key not in _HEADS:  # once per file, not once per rule of a hunt
         try:
             with _open(path) as fh:  # the reader's own first look (iter_events): one buffer, never past the damage
-                _HEADS[key] = fh.peek(READ_BYTES)[:1 << 16]  # type: ignore[attr-defined]
+                _HEADS[key] = fh.peek(READ_BYTES)[:4096]  # type: ignore[attr-defined]
         except _READ_ERRORS:
             _HEADS[key] = None
     head = _HEADS[key]
@@ -100,7 +100,7 @@ def _columns_arg(cols: dict[str, str]) -> str:
 def _is_ndjson(path: Path) -> bool:
     """Lines of JSON, as the executor reads them: not a JSON array (`[` first) nor one pretty-printed document (a
     first line that is `{` alone); a first line that is not JSON at all is a malformed NDJSON line."""
-    for line in (_head(path, 1 << 16) or b"").splitlines():
+    for line in (_head(path, 4096) or b"").splitlines():
         if line.strip():
             return not (line.lstrip().startswith(b"[") or line.strip() == b"{")
     return False
