@@ -56,6 +56,8 @@ def parse(text: str) -> Tree[Token]:
             raise Refusal("externaldata(…): a table read from a URL when the query runs; a rule reads logs and the "
                           "lookup tables shipped with it (a lookup is the closest: download the table into one)",
                           *_line_column(text, at)) from None
+        if inside and re.fullmatch(r"!?has(_any|_all)(_cs)?", inside):  # `x has_any ("a", "b")`, a list
+            raise Refusal(_term_refusal(inside), *_line_column(text, text.rfind(inside, 0, pos))) from None
         if inside:
             near = f" inside {inside}(…)"
         elif isinstance(exc, lark.UnexpectedToken):

@@ -108,6 +108,7 @@ REFUSALS = [
      "and its docs do not say what a right side holding other characters matches (`has \"*\"`, `has \"iam:*\"`); "
      "write the condition with `==`, `contains`, `startswith` or `matches regex` instead", 1, 33),
     ("AWSCloudTrail | where EventName has_cs \"iam:*\"", "`has_cs` (a term match) is not imported", 1, 33),
+    ("AWSCloudTrail | where EventName has_any (\"iam:*\", \"x\")", "`has_any` (a term match) is not imported", 1, 33),
     ("AWSCloudTrail | where EventName !hasprefix_cs \"Run\"", "`!hasprefix_cs` (a term match) is not imported", 1, 33),
     ("AWSCloudTrail\n| mv-apply x on (take 1)", "operator mv-apply", 2, 3),
     ("AWSCloudTrail | mv-expand x = dynamic([1, 2])", "mv-expand of a dynamic list", 1, 31),
