@@ -169,8 +169,17 @@ def hunt(
                 finally:
                     progress.advance()
                 outcomes.append(Outcome(res, rows, _fires(res.rule, len(rows)), None))
+            # the events the logs gave, where the pass that checked (or cleaned) each log for the engine counted them:
+            # never a second read of the logs
+            counted = getattr(importlib.import_module(SQL_ENGINES[engine].module), "events_counted", None)
+            events_read = counted(logs) if counted is not None else None
+            for o in outcomes:
+                o.events_read = events_read
             malformed = sorted(reports, key=lambda m: (m.file, m.line, m.record or 0))
-            malformed_total = len(malformed)
+            # lines skipped, as the python engine counts them: two reports of one line (its invalid JSON, then a
+            # gzip CRC error found at its end) count once
+            malformed_total = len({(m.file, m.line, m.record) for m in malformed if m.line or m.record is not None}) \
+                + sum(1 for m in malformed if not m.line and m.record is None)
     else:
         from siemforge.backends.executor.multi import run_rules
         from siemforge.backends.executor.regex import check_rule

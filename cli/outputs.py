@@ -20,6 +20,7 @@ import typer
 from .console import err
 
 MANIFEST = ".siemforge-outputs"
+ANCESTORS = 4  # how many folders up a manifest may record a file of the output folder (an import's `-o` folder)
 
 _UNSAFE = re.compile(r"[^\w.-]")  # \w: letters and digits of any script, and `_`, as str.isalnum() + "_"
 
@@ -43,16 +44,34 @@ class OutputDir:
     written: dict[str, str] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
     kept: set[str] = field(default_factory=set)  # files this run would have rewritten but the user changed
+    # files a manifest of an ancestor folder records (an import's `-o` folder records its rules' lookups/X.csv): ours
+    # to overwrite, recorded in this folder's own manifest once written, never listed as stale here
+    inherited: Record = field(default_factory=dict)
+    lock: _Lock | None = None
 
     @classmethod
     def open(cls, root: Path) -> OutputDir:
+        """Open (make) the folder and take its lock, held until finish(): a second run writing here waits, so that
+        runs into one folder at once end as if run one after the other (each reads the record the other left)."""
         try:
             if root.exists() and not root.is_dir():
                 raise OutputError(f"{root} exists and is not a folder")
             root.mkdir(parents=True, exist_ok=True)
-            return cls(root, _read_manifest(root / MANIFEST))
+            lock = _Lock.take(root)
+            try:
+                return cls(root, _read_manifest(root / MANIFEST), inherited=_ancestors(root), lock=lock)
+            except BaseException:
+                if lock is not None:
+                    lock.release()
+                raise
         except OSError as exc:
             raise OutputError(f"cannot use {root} as the output folder: {exc.strerror or exc}") from None
+
+    def _recorded(self, relative: str) -> bool:
+        return relative in self.owned or relative in self.inherited
+
+    def _digest(self, relative: str) -> str | None:
+        return self.owned[relative] if relative in self.owned else self.inherited.get(relative)
 
     def write(self, relative: str, data: str | bytes) -> None:
         """Write `data` (text as UTF-8) to `relative` under the folder. No symlink under the folder is followed: a
@@ -72,7 +91,7 @@ class OutputDir:
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except FileNotFoundError:
                 st = None
-            if st is not None and (relative not in self.owned or not stat.S_ISREG(st.st_mode)):
+            if st is not None and (not self._recorded(relative) or not stat.S_ISREG(st.st_mode)):
                 raise OutputError(
                     f"{path} exists and was not written by siemforge; not overwriting it "
                     "(move it away or choose another -o folder)"
@@ -104,7 +123,7 @@ class OutputDir:
     def _edited(self, folder_fd: int, name: str, relative: str) -> bool:
         """Whether the file differs from what siemforge recorded writing (a manifest of an older siemforge records no
         content: its files count as unchanged)."""
-        recorded = self.owned.get(relative)
+        recorded = self._digest(relative)
         if recorded is None:
             return False
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder_fd)
@@ -192,11 +211,16 @@ class OutputDir:
                 break
 
     def finish(self) -> None:
-        """Record what this run wrote, also when it stops at a refused write; a folder that cannot take the record
-        has already been reported by that write."""
-        if self.written or self.removed:
-            with contextlib.suppress(OutputError):
-                self.save_manifest()
+        """Record what this run wrote, also when it stops at a refused write (a folder that cannot take the record
+        has already been reported by that write), and let the next run in."""
+        try:
+            if self.written or self.removed:
+                with contextlib.suppress(OutputError):
+                    self.save_manifest()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
 
     def save_manifest(self) -> None:
         """Record what siemforge owns here. Under an exclusive lock, merged with what the file holds now, so that two
@@ -216,6 +240,77 @@ class OutputDir:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise OutputError(f"{path} is not siemforge's list of the files it wrote (not text)") from None
+
+
+@dataclass(slots=True)
+class _Lock:
+    """An exclusive advisory lock (flock) on the output folder itself: no file of ours left in it, and released by
+    the system when the process ends, however it ends. A folder this process holds already is shared (counted)."""
+    key: tuple[int, int]
+    fd: int
+
+    @classmethod
+    def take(cls, root: Path) -> _Lock | None:
+        """The folder's lock; None where the folder cannot be locked (a folder we may write but not read, a file
+        system without flock): the run goes on unlocked, as before there was a lock."""
+        try:
+            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except PermissionError:
+            return None
+        try:
+            st = os.fstat(fd)
+            key = (st.st_dev, st.st_ino)
+            if key in _HELD:
+                os.close(fd)
+                held = _HELD[key]
+                _HELD[key] = (held[0], held[1] + 1)
+                return cls(key, held[0])
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                err.print(f"waiting for another siemforge run writing to {root}", style="yellow", markup=False)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                os.close(fd)
+                return None
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+        _HELD[key] = (fd, 1)
+        return cls(key, fd)
+
+    def release(self) -> None:
+        fd, count = _HELD.pop(self.key, (self.fd, 1))
+        if count > 1:
+            _HELD[self.key] = (fd, count - 1)
+        else:
+            os.close(fd)  # closing the only descriptor releases the flock
+
+
+_HELD: dict[tuple[int, int], tuple[int, int]] = {}  # folder (device, inode) -> (locked descriptor, opens)
+
+
+def _ancestors(root: Path) -> Record:
+    """What the manifests of the folders above `root` (up to ANCESTORS of them, the nearest first) record of files
+    under it, relative to it."""
+    found: Record = {}
+    here = Path(os.path.abspath(root))
+    for depth in range(1, ANCESTORS + 1):
+        if here.parent == here:
+            break
+        prefix = "/".join(Path(os.path.abspath(root)).parts[-depth:]) + "/"
+        here = here.parent
+        try:
+            record = _read_manifest(here / MANIFEST)
+        except (OutputError, OSError):
+            continue  # not a record we can read: it owns nothing here
+        for name, digest in record.items():
+            if name.startswith(prefix) and name[len(prefix):] not in found:
+                found[name[len(prefix):]] = digest
+    return found
 
 
 def _exclusive(folder_fd: int, name: str) -> tuple[int, str]:

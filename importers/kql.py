@@ -56,6 +56,8 @@ def parse(text: str) -> Tree[Token]:
             raise Refusal("externaldata(…): a table read from a URL when the query runs; a rule reads logs and the "
                           "lookup tables shipped with it (a lookup is the closest: download the table into one)",
                           *_line_column(text, at)) from None
+        if inside and re.fullmatch(r"!?has(_any|_all)(_cs)?", inside):  # `x has_any ("a", "b")`, a list
+            raise Refusal(_term_refusal(inside), *_line_column(text, text.rfind(inside, 0, pos))) from None
         if inside:
             near = f" inside {inside}(…)"
         elif isinstance(exc, lark.UnexpectedToken):
@@ -188,6 +190,15 @@ def _pos(node: Tree[Token] | Token) -> tuple[int | None, int | None]:
         return node.line, node.column
     meta = node.meta
     return (meta.line, meta.column) if not meta.empty else (None, None)
+
+
+def _term_refusal(op: str) -> str:
+    """Why a `has` operator is not imported: none of its forms is (the pipeline language has no term match)."""
+    return (f"`{op}` (a term match) is not imported: Kusto matches whole terms, a value being broken into maximal runs "
+            "of alphanumeric characters (learn.microsoft.com/kusto/query/datatypes-string-operators), so `contains` "
+            "would match more (`EventName has \"Run\"` is false on RunInstances), and its docs do not say what a "
+            "right side holding other characters matches (`has \"*\"`, `has \"iam:*\"`); write the condition with "
+            "`==`, `contains`, `startswith` or `matches regex` instead")
 
 
 def _refuse(reason: str, node: Tree[Token] | Token) -> Refusal:
@@ -704,8 +715,8 @@ class Translator:
                 op = str(op_tok)
                 if op.startswith("matches"):
                     op = "matches regex"
-                elif op not in STR_OPS:
-                    raise _refuse(f"string operator {op}", op_tok)
+                elif op not in STR_OPS:  # the has family (has, has_cs, hasprefix, hassuffix, has_any, has_all)
+                    raise _refuse(_term_refusal(op), op_tok)
                 lv = self.expr(left, scope)
                 if lv.json_text and op.lstrip("!") == "contains" and _json_safe_word(right):
                     # the stored JSON text and any serialisation of its value hold the word alike (decision 79)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -310,7 +310,7 @@ def import_one(search: Search, out: OutputSink, macros: dict[str, Macro]) -> Imp
     except Refusal as r:
         line, col = search.position(r.at)
         return ImportOutcome(search.origin, search.name, "refused", r.reason, line, col, ())
-    slug = _slug(search.name)
+    slug = _free_slug(_slug(search.name), search, out.written())
     rule_rel = f"{slug}/{slug}.yml"
     files: dict[str, str] = {rule_rel: formatted(_render(search, t, t.s.binding.name if t.s.binding else None),
                                                  str(out.root / rule_rel))}
@@ -331,11 +331,40 @@ def import_one(search: Search, out: OutputSink, macros: dict[str, Macro]) -> Imp
     d = out.dir()  # a folder that cannot be used ends the import (exit 2), as for `import sentinel`
     try:
         for rel, text in files.items():
-            d.write(rel, text)
+            if rel != rule_rel and _has_rows(out.root / rel, text):
+                continue  # a lookup table already there with the header the rule reads: its rows (`siemforge
+            d.write(rel, text)  # baseline`'s, or yours) are kept, never replaced by an empty table
             written.append(out.root / rel)
     except OutputError as exc:
         return ImportOutcome(search.origin, search.name, "refused", f"not written: {exc}", None, None, ())
     return ImportOutcome(search.origin, search.name, "imported", None, None, None, tuple(written), notes)
+
+
+def _has_rows(path: Path, header: str) -> bool:
+    """The file is a regular file (not a symlink) whose first line is `header`'s."""
+    import os
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with path.open("rb") as fh:
+            return fh.readline(len(header.encode()) + 2).rstrip(b"\r\n") == header.rstrip("\n").encode()
+    except OSError:
+        return False
+
+
+def _free_slug(slug: str, search: Search, written: Collection[str]) -> str:
+    """The rule's folder and file name: its name's slug, or for a second detection of the same name in one import
+    (two stanzas, two ESCU files) the slug suffixed with the first 8 characters of its id, else a number, as
+    `import sentinel` suffixes a second rule of one name: both are imported, each under its own name and id."""
+    if f"{slug}/{slug}.yml" not in written:
+        return slug
+    ident = _slug(str(search.meta["id"]))[:8] if search.meta.get("id") else ""
+    for candidate in ([f"{slug}_{ident}"] if ident else []) + [f"{slug}_{n}" for n in range(2, 10_000)]:
+        if f"{candidate}/{candidate}.yml" not in written:
+            return candidate
+    return slug  # ten thousand of one name: the write says it cannot
 
 
 def _other_targets(rule: RuleIR) -> tuple[str, ...]:
@@ -367,6 +396,10 @@ class OutputSink:
         if self._dir is None:
             self._dir = OutputDir.open(self.root)
         return self._dir
+
+    def written(self) -> Collection[str]:
+        """The files (relative to the folder) this import wrote so far."""
+        return self._dir.written.keys() if self._dir is not None else ()
 
     def finish(self) -> None:
         if self._dir is not None:

@@ -211,16 +211,15 @@ def test_hunt_duckdb_reads_a_gz_cut_short_as_python_does(tmp_path: Path) -> None
 
 
 def test_hunt_duckdb_unreadable_log_is_an_error_naming_it(tmp_path: Path) -> None:
-    """A log DuckDB cannot read (a Records document cut short) is a clear error naming the file, exit 2 and no
-    traceback: it used to be an internal error (exit 70)."""
+    """A log DuckDB cannot read (one pretty-printed document cut short) is a clear error naming the file, exit 2 and
+    no traceback: it used to be an internal error (exit 70). (A Records document or a JSON array cut short is read
+    as the executor reads it: tests/test_damaged_logs.py.)"""
     from typer.testing import CliRunner
 
     from siemforge.cli.main import app
 
-    event = json.dumps({"eventSource": "ecr.amazonaws.com", "eventName": "PutImage",
-                        "eventTime": "2024-05-04T23:00:00Z"})
-    log = tmp_path / "records.json"
-    log.write_text('{"Records": [' + event + ', {"eventN')
+    log = tmp_path / "document.json"
+    log.write_text('{\n  "eventSource": "ecr.amazonaws.com",\n  "eventName": "PutImage",\n  "eventTi')
     r = CliRunner().invoke(app, ["hunt", str(ECR), str(log), "--engine", "duckdb"])
     assert r.exit_code == 2, r.output
     assert "error: the duckdb engine cannot read the logs:" in r.output

@@ -585,3 +585,29 @@ def test_a_bad_macros_file_is_an_error_at_its_position(tmp_path: Path, text: str
     assert r.returncode == 2 and "Traceback" not in r.stderr and "siemforge bug" not in r.stderr, r.stderr
     assert f"{bad}{where}" in r.stderr.replace("\n", " ")
     assert not (tmp_path / "out").exists()
+
+
+def test_two_detections_of_one_name_are_both_imported_under_their_own_names(tmp_path: Path) -> None:
+    """As `import sentinel` does: the second folder is suffixed with its id's first characters (ESCU), else a number
+    (savedsearches.conf stanzas have no id); both compile, with distinct ids."""
+    src = shared_path("data", "migration", "splunk", "detections", "asl_aws_disable_bucket_versioning.yml")
+    text = src.read_text()
+    (tmp_path / "a.yml").write_text(text)
+    (tmp_path / "b.yml").write_text(text.replace("id: f32598bb-fa5f-4afd-8ab3-0263cc28efbc",
+                                                 "id: 0a1b2c3d-fa5f-4afd-8ab3-0263cc28efbc"))
+    conf = tmp_path / "savedsearches.conf"
+    conf.write_text("[Deleted trails]\nsearch = `cloudtrail` eventName=DeleteTrail | stats count by src\n\n"
+                    "[Deleted trails]\nsearch = `cloudtrail` eventName=StopLogging | stats count by src\n")
+    macros = [shared_path("data", "migration", "splunk", "macros")]
+    outcomes = import_splunk([tmp_path / "a.yml", tmp_path / "b.yml", conf], tmp_path / "out", macros)
+    assert [o.status for o in outcomes] == ["imported"] * 4, outcomes
+    names = [o.written[0].relative_to(tmp_path / "out").as_posix() for o in outcomes]
+    assert names == ["asl_aws_disable_bucket_versioning/asl_aws_disable_bucket_versioning.yml",
+                     "asl_aws_disable_bucket_versioning_0a1b2c3d/asl_aws_disable_bucket_versioning_0a1b2c3d.yml",
+                     "deleted_trails/deleted_trails.yml", "deleted_trails_2/deleted_trails_2.yml"]
+    ids = set()
+    for o in outcomes:
+        rule = compile_file(o.written[0]).rule
+        assert rule is not None
+        ids.add(rule.meta.id)
+    assert len(ids) == 4

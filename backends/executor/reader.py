@@ -71,16 +71,20 @@ Report = Callable[[Malformed], None]
 
 
 class Reports:
-    """The malformed-input reports of a run: the first MAX_REPORTS kept, every one counted (a file of a billion
-    bad lines must not fill memory with reports)."""
+    """The malformed-input reports of a run: the first MAX_REPORTS kept, every line they name counted once (a file of
+    a billion bad lines must not fill memory with reports)."""
 
     def __init__(self, keep: int = MAX_REPORTS) -> None:
         self.kept: list[Malformed] = []
-        self.total = 0
+        self.total = 0  # lines (records) skipped: a second report of the line just reported is not counted again
         self._keep = keep
+        self._last: tuple[str, int, int | None] | None = None
 
     def __call__(self, m: Malformed) -> None:
-        self.total += 1
+        where = (m.file, m.line, m.record)
+        if where != self._last or (m.line == 0 and m.record is None):  # a byte-flipped .gz: the line's invalid
+            self.total += 1                                               # JSON, then its CRC error: one line
+        self._last = where
         if len(self.kept) < self._keep:
             self.kept.append(m)
 

@@ -16,7 +16,6 @@ null (a missing field and a JSON null are the same, decision 2).
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -50,15 +49,44 @@ def declared_columns(source: str) -> dict[str, str]:
     return cols
 
 
+def _head(path: Path, size: int) -> bytes | None:
+    """The first bytes of the log as the executor's reader sees them: inflated when the file is gzip (by its magic
+    bytes, not its name: a plain file named .gz is read as it is); None when even they cannot be read."""
+    from siemforge.backends.executor.reader import _READ_ERRORS, READ_BYTES, _open
+
+    try:
+        key = _key(path)
+    except OSError:
+        return None
+    if key not in _HEADS:  # once per file, not once per rule of a hunt
+        try:
+            with _open(path) as fh:  # the reader's own first look (iter_events): one buffer, never past the damage
+                _HEADS[key] = fh.peek(READ_BYTES)[:4096]  # type: ignore[attr-defined]
+        except _READ_ERRORS:
+            _HEADS[key] = None
+    head = _HEADS[key]
+    return None if head is None else head[:size]
+
+
+_HEADS: dict[tuple[str, int, int], bytes | None] = {}
+
+
+def _is_gzip(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
 def _is_records_document(path: Path) -> bool:
     """A CloudTrail batch file: one object whose records are under `Records`."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-            head = fh.read(4096).lstrip()
-    except (OSError, EOFError):  # a truncated or corrupt .gz: DuckDB's reader says what is wrong with it
-        return False
+    head = (_head(path, 4096) or b"").decode("utf-8", "replace").lstrip().removeprefix("\ufeff").lstrip()
     return head.startswith("{") and head[1:].lstrip().startswith('"Records"')
+
+
+def _is_array(path: Path) -> bool:
+    return (_head(path, 4096) or b"").removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"["
 
 
 def _sql_string(s: str) -> str:
@@ -72,34 +100,32 @@ def _columns_arg(cols: dict[str, str]) -> str:
 def _is_ndjson(path: Path) -> bool:
     """Lines of JSON, as the executor reads them: not a JSON array (`[` first) nor one pretty-printed document (a
     first line that is `{` alone); a first line that is not JSON at all is a malformed NDJSON line."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as fh:
-            for line in fh:
-                if line.strip():
-                    return not (line.lstrip().startswith(b"[") or line.strip() == b"{")
-    except (OSError, EOFError):
-        return False
+    for line in (_head(path, 4096) or b"").splitlines():
+        if line.strip():
+            return not (line.lstrip().startswith(b"[") or line.strip() == b"{")
     return False
 
 
 _CLEAN: dict[tuple[str, int, int], bool] = {}  # NDJSON files found clean, by path, size, mtime (a hunt's many rules)
+_EVENTS: dict[tuple[str, int, int], int] = {}  # the events each log gives, counted by the pass that checks it
 
 
 def is_clean(path: Path) -> bool:
     """Every non-blank line of the NDJSON file is a JSON object, and none is an Okta event hook delivery (whose events
-    are the rows: `cleaned_copy` unwraps them): one fast pass of DuckDB's JSON parser (a file it cannot read at all
-    raises duckdb.IOException, which the runners report as LogReadError)."""
+    are the rows: `cleaned_copy` unwraps them): one fast pass of DuckDB's JSON parser, which also counts the lines (a
+    file it cannot read at all raises duckdb.IOException, which the runners report as LogReadError)."""
     import duckdb
 
     key = _key(path)
     if key not in _CLEAN:
         con = duckdb.connect()
         try:
-            bad = con.execute(f"SELECT count(*) FROM read_json_objects({_sql_string(str(path))}, "
-                              "format = 'newline_delimited') WHERE json_type(json) <> 'OBJECT' "
-                              f"OR contains(json::VARCHAR, '\"{OKTA_HOOK}\"')").fetchone()
-            _CLEAN[key] = bad is not None and bad[0] == 0
+            found = con.execute(f"SELECT count(*), count(*) FILTER (WHERE json_type(json) <> 'OBJECT' "
+                                f"OR contains(json::VARCHAR, '\"{OKTA_HOOK}\"')) FROM read_json_objects("
+                                f"{_sql_string(str(path))}, format = 'newline_delimited')").fetchone()
+            _CLEAN[key] = found is not None and found[1] == 0
+            if _CLEAN[key] and found is not None:
+                _EVENTS[key] = found[0]
         except duckdb.InvalidInputException:  # invalid JSON somewhere
             _CLEAN[key] = False
         finally:
@@ -107,18 +133,56 @@ def is_clean(path: Path) -> bool:
     return _CLEAN[key]
 
 
-def cleaned_copy(path: Path, folder: Path, report: Report) -> Path:
+def _records_readable(path: Path, array: bool = False) -> bool:
+    """DuckDB reads the whole Records document, or JSON array (`array`), (not cut short, not a damaged gzip stream,
+    compressed as its name says): one pass of its parser, which counts the records."""
+    import duckdb
+
+    key = _key(path)
+    if key not in _CLEAN:
+        con = duckdb.connect()
+        try:
+            count = (f"SELECT count(*) FROM read_json_objects({_sql_string(str(path))}, format = 'array')" if array
+                     else f"SELECT sum(json_array_length(json, '$.Records')) FROM read_json_objects("  # ~12 ms/MB
+                          f"{_sql_string(str(path))}, format = 'auto', maximum_object_size = 268435456)")
+            found = con.execute(count).fetchone()
+            _CLEAN[key] = True
+            _EVENTS[key] = int(found[0] or 0) if found is not None else 0
+        except (duckdb.IOException, duckdb.InvalidInputException):
+            _CLEAN[key] = False
+        finally:
+            con.close()
+    return _CLEAN[key]
+
+
+def events_counted(paths: Sequence[Path]) -> int | None:
+    """The events the logs gave, as counted when they were checked or copied for an engine (`readable`); None when
+    one of them was not (a source whose rows are selected from shared logs)."""
+    try:
+        counts = [_EVENTS.get(_key(Path(p))) for p in paths]
+    except OSError:
+        return None
+    return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
+
+
+def cleaned_copy(path: Path, folder: Path, report: Report, key: tuple[str, int, int] | None = None) -> Path:
     """The NDJSON file's lines that are JSON objects, written to `folder`; every other non-blank line reported with
     its file and line as the executor's reader reports it (same messages). An Okta event hook delivery is written as
     its events, one a line, as the executor's reader gives them (saas.py)."""
     import orjson
 
-    from siemforge.backends.executor.reader import MAX_LINE_BYTES, _bounded_lines, _line_json_error, _open
+    from siemforge.backends.executor.reader import (
+        _READ_ERRORS,
+        MAX_LINE_BYTES,
+        _bounded_lines,
+        _line_json_error,
+        _open,
+    )
     from siemforge.backends.executor.saas import is_okta_hook, malformed
 
     name = str(path)
     out = folder / f"clean-{len(list(folder.iterdir()))}.ndjson"
-    lineno = 0
+    lineno = events = 0
     with _open(path) as src, out.open("wb") as dst:
         try:
             for raw in _bounded_lines(src):
@@ -146,10 +210,14 @@ def cleaned_copy(path: Path, folder: Path, report: Report) -> Path:
                         continue
                     for event in doc["data"]["events"]:
                         dst.write(orjson.dumps(event) + b"\n")
+                        events += 1
                     continue
                 dst.write(line + b"\n")
-        except (OSError, EOFError) as exc:  # a .gz cut short after the clean pass: the lines before it are kept
+                events += 1
+        except _READ_ERRORS as exc:  # a .gz damaged after the clean pass: the lines before it are kept
             report(Malformed(name, lineno, f"read error: {exc}"))
+    if key is not None:
+        _EVENTS[key] = events
     return out
 
 
@@ -172,34 +240,46 @@ def _said_of(path: Path, exc: Exception) -> str:
 def readable(path: Path, report: Report) -> tuple[Path, bool]:
     """The file to give an engine for this log, and whether it is NDJSON: a copy without its malformed lines when it
     has any, or with each Okta event hook delivery as its events (made once per process, however many rules read it;
-    its reports, the first Reports keeps and a count of the rest, said again to each caller), else the file itself."""
+    its reports, the first Reports keeps and a count of the rest, said again to each caller), else the file itself.
+    A log DuckDB cannot read whole (a gzip stream cut short or corrupt, a Records document cut short, a plain file
+    named .gz) is copied as NDJSON of the records the executor's reader gives, with its reports: the same rows and
+    the same reports as the python engine."""
     import duckdb
 
+    if _head(path, 1) is None:  # not even its start can be read (a corrupt gzip stream): the executor says why
+        return _events_copy(path, report), True
     if _is_records_document(path):
-        return path, False
+        return (path, False) if _records_readable(path) else (_events_copy(path, report), True)
     if not _is_ndjson(path):
-        return (_hook_events_copy(path, report), True) if _has_okta_hook(path) else (path, False)
+        if _is_array(path) and not _records_readable(path, array=True):  # an array cut short, say
+            return _events_copy(path, report), True
+        return (_events_copy(path, report), True) if _has_okta_hook(path) else (path, False)
     try:
         clean = is_clean(path)
     except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-        if path.suffix == ".gz":  # cut short or corrupt: the lines before the damage are read, the damage reported
-            clean = False      # by the copy, as the executor does
-        else:
-            raise LogReadError(_said_of(path, exc)) from None
+        if path.suffix == ".gz" or _is_gzip(path):  # cut short or corrupt, or not compressed as named
+            return _events_copy(path, report), True
+        raise LogReadError(_said_of(path, exc)) from None
     if clean:
         return path, True
+    if _is_gzip(path):  # the executor's reader says what is wrong with a gzip stream, and where
+        return _events_copy(path, report), True
     key = _key(path)
     if key not in _COPIES:
         if not _COPIES_DIR:
             _COPIES_DIR.append(tempfile.TemporaryDirectory(prefix="siemforge-clean-"))
         reports = Reports()
-        _COPIES[key] = (cleaned_copy(path, Path(_COPIES_DIR[0].name), reports), reports)
+        _COPIES[key] = (cleaned_copy(path, Path(_COPIES_DIR[0].name), reports, key), reports)
     copy, reports = _COPIES[key]
+    _say(path, reports, report, "lines")
+    return copy, True
+
+
+def _say(path: Path, reports: Reports, report: Report, what: str) -> None:
     for m in reports.kept:
         report(m)
     if reports.total > len(reports.kept):
-        report(Malformed(str(path), 0, f"{reports.total - len(reports.kept)} more malformed lines"))
-    return copy, True
+        report(Malformed(str(path), 0, f"{reports.total - len(reports.kept)} more malformed {what}"))
 
 
 def _has_okta_hook(path: Path) -> bool:
@@ -217,9 +297,9 @@ def _has_okta_hook(path: Path) -> bool:
         con.close()
 
 
-def _hook_events_copy(path: Path, report: Report) -> Path:
-    """A JSON array or document holding Okta event hook deliveries as NDJSON of the records the executor's reader
-    gives (each delivery its events; what it reports, reported), made once per process."""
+def _events_copy(path: Path, report: Report) -> Path:
+    """The log as NDJSON of the records the executor's reader gives (an Okta event hook delivery its events; what it
+    reports, reported; a damaged file the records before the damage), made once per process."""
     import orjson
 
     from siemforge.backends.executor.reader import iter_events
@@ -229,17 +309,17 @@ def _hook_events_copy(path: Path, report: Report) -> Path:
         if not _COPIES_DIR:
             _COPIES_DIR.append(tempfile.TemporaryDirectory(prefix="siemforge-clean-"))
         folder = Path(_COPIES_DIR[0].name)
-        out = folder / f"hooks-{len(list(folder.iterdir()))}.ndjson"
+        out = folder / f"events-{len(list(folder.iterdir()))}.ndjson"
         reports = Reports()
+        n = 0
         with out.open("wb") as fh:
             for event in iter_events(path, reports):
                 fh.write(orjson.dumps(event, default=str) + b"\n")
+                n += 1
         _COPIES[key] = (out, reports)
+        _EVENTS[key] = n
     copy, reports = _COPIES[key]
-    for m in reports.kept:
-        report(m)
-    if reports.total > len(reports.kept):
-        report(Malformed(str(path), 0, f"{reports.total - len(reports.kept)} more malformed records"))
+    _say(path, reports, report, "records")
     return copy
 
 

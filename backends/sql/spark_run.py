@@ -32,6 +32,7 @@ from .duckdb_run import (
     _lookup_tables,
     _selected_rows_file,
     declared_columns,
+    events_counted,  # noqa: F401  # `hunt --engine spark`: the events its logs gave, counted by `readable`
     plain_value,
     readable,
 )
