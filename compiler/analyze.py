@@ -661,19 +661,22 @@ class Analyzer:
             return None
         every, path = each
         if node.op.startswith("!"):
-            raise self.fail(f"`{node.op}` on `[]` (some element): write `not (… {node.op[1:]} …)` for \"no element\"",
+            positive = {"!=": "==", "!~": "=~"}.get(node.op, node.op[1:])
+            raise self.fail(f"`{node.op}` on `[]` (some element): write `not (… {positive} …)` for \"no element\"",
                             node.op_pos)
         if _every_path(every.base) is not None:
             raise self.fail("`[]` inside `[]`: a test reads the elements of one array", every.pos)
         coll = self.expr(every.base, schema)
         if coll.type not in (Type.DYNAMIC, Type.ANY):
             raise self.fail(f"`[]` needs an array, not a {coll.type}", every.pos)
-        element = s.Name(_ELEMENT, every.pos)
+        element: s.Node = s.Name(_ELEMENT, every.pos)
         for seg in path:
-            element = s.Member(element, seg, every.pos) if isinstance(seg, str) else s.Subscript(element, seg, every.pos)
+            element = (s.Member(element, seg, every.pos) if isinstance(seg, str)
+                       else s.Subscript(element, seg, every.pos))
         test = (s.BinOp(node.op, element, node.right, node.pos, node.op_pos) if isinstance(node, s.BinOp)
                 else s.InOp(node.op, element, node.values, node.pos, node.op_pos))
-        inner = Schema({_ELEMENT: Type.DYNAMIC}, False, schema.source, None)
+        inner = schema.copy()
+        inner.columns[_ELEMENT] = Type.DYNAMIC
         pred = self.expr(test, inner)
         if any(isinstance(x, ir.Column) and x.name != _ELEMENT for x in ir.walk(pred)):
             raise self.fail("a test of `[]` (some element) compares each element with literals only", _pos(test))
@@ -930,7 +933,7 @@ def _as_element(e: ir.Expr) -> ir.Expr:
         case ir.Column() | ir.Literal() | ir.Element() | ir.Keyword():
             return e
     fields = {}
-    for f in dataclasses.fields(e):  # type: ignore[arg-type]
+    for f in dataclasses.fields(e):
         v = getattr(e, f.name)
         if isinstance(v, tuple):
             v = tuple(_as_element(x) if _is_expr(x) else x for x in v)

@@ -793,7 +793,7 @@ class Translator:
             self.define(name, text)
             self.multivalue.pop(name, None)
 
-    def mvappend(self, node: _Node, at: int) -> list[tuple[str, str]] | None:
+    def mvappend(self, node: _Node | lark.Token, at: int) -> list[tuple[str, str]] | None:
         """`mvappend(f, g, …)` of fields: a multivalue field of every value of each (Splunk: "appends the values of
         the arguments"), kept as its parts for a search test; None for any other expression."""
         node = _unwrap(node)
