@@ -791,7 +791,6 @@ class Translator:
                 continue
             text = self.expr(value, at)
             self.define(name, text)
-            self.multivalue.pop(name, None)
 
     def mvappend(self, node: _Node | lark.Token, at: int) -> list[tuple[str, str]] | None:
         """`mvappend(f, g, …)` of fields: a multivalue field of every value of each (Splunk: "appends the values of
@@ -814,6 +813,7 @@ class Translator:
     def define(self, name: str, text: str) -> None:
         """`extend` one column: SPL assigns in order, so each assignment is its own stage (decision 8)."""
         self.stages.append(f"extend {_col(name)} = {text}")
+        self.multivalue.pop(name, None)  # one value now
         self.texts.discard(name)
         self.numeric.discard(name)
         if self.s.columns is None:
@@ -938,6 +938,7 @@ class Translator:
             raise Refusal("eventstats … by (SPL leaves rows with a null key out of every group)", at)
         self.stages.append(stage)
         for n, _ in aggs:
+            self.multivalue.pop(n, None)
             if self.s.columns is not None and n not in self.s.columns:
                 self.s.columns.append(n)
             elif self.s.columns is None:
@@ -1203,6 +1204,7 @@ class Translator:
         out = [_col(o[0]) if len(o) == 1 else f"{_col(o[0])} as {_col(o[1])}" for o in outs]
         self.stages.append(f"lookup {table} on {', '.join(on)} output {', '.join(out)}")
         for o in outs:
+            self.multivalue.pop(o[-1], None)
             if self.s.columns is not None and o[-1] not in self.s.columns:
                 self.s.columns.append(o[-1])
             elif self.s.columns is None:

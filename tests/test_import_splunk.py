@@ -279,6 +279,12 @@ MULTIVALUE = [
      " | spath input=requestParameters.policy output=a2 path=Action{} | eval a=mvappend(a1, a2) | search a=Get",
      'where eventName =~ "X"\n| extend a1 = tostring(parse_json(requestParameters.policy).Action)\n'
      '| where (a1 =~ "Get" or parse_json(requestParameters.policy).Action[] =~ "Get")'),
+    # written again: one value, read as any field
+    ("`cloudtrail` eventName=X | spath input=requestParameters.policy output=a path=Action{} | eval a=\"q\" | search a=Get",
+     'where eventName =~ "X"\n| extend a = "q"\n| where a =~ "Get"'),
+    ("`cloudtrail` eventName=X | spath input=requestParameters.policy output=a path=Action{}"
+     " | eventstats count as a | where a > 1",
+     'where eventName =~ "X"\n| eventstats a = count()\n| where a > 1'),
 ]
 
 
