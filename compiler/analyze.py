@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -519,6 +520,9 @@ class Analyzer:
             case s.BinOp(op=op):
                 return self.binop(node, schema)
             case s.InOp(op=op, subject=subj, values=vals):
+                some = self.some_element(node, schema)
+                if some is not None:
+                    return some
                 subject = self.expr(subj, schema)
                 values = tuple(self.expr(v, schema) for v in vals)
                 for v in values:
@@ -647,8 +651,43 @@ class Analyzer:
             hint="convert one side: tostring(…), toint(…), todouble(…), todatetime(…)",
         )
 
+    def some_element(self, node: s.BinOp | s.InOp, schema: Schema) -> ir.Expr | None:
+        """`x[] == v`, `x[].b contains v`, `x[] in (…)`: some element of the array x (any expression: a column, a path
+        into a computed value) passes the test (ir.AnyElement, docs/semantics.md decisions 28 and 110); None when the
+        test's subject is not a `[]` path."""
+        subject = node.left if isinstance(node, s.BinOp) else node.subject
+        each = _every_path(subject)
+        if each is None:
+            return None
+        every, path = each
+        if node.op.startswith("!"):
+            positive = {"!=": "==", "!~": "=~"}.get(node.op, node.op[1:])
+            raise self.fail(f"`{node.op}` on `[]` (some element): write `not (… {positive} …)` for \"no element\"",
+                            node.op_pos)
+        if _every_path(every.base) is not None:
+            raise self.fail("`[]` inside `[]`: a test reads the elements of one array", every.pos)
+        coll = self.expr(every.base, schema)
+        if coll.type not in (Type.DYNAMIC, Type.ANY):
+            raise self.fail(f"`[]` needs an array, not a {coll.type}", every.pos)
+        element: s.Node = s.Name(_ELEMENT, every.pos)
+        for seg in path:
+            element = (s.Member(element, seg, every.pos) if isinstance(seg, str)
+                       else s.Subscript(element, seg, every.pos))
+        test = (s.BinOp(node.op, element, node.right, node.pos, node.op_pos) if isinstance(node, s.BinOp)
+                else s.InOp(node.op, element, node.values, node.pos, node.op_pos))
+        inner = schema.copy()
+        inner.columns[_ELEMENT] = Type.DYNAMIC
+        pred = self.expr(test, inner)
+        if any(isinstance(x, ir.Column) and x.name != _ELEMENT for x in ir.walk(pred)):
+            raise self.fail("a test of `[]` (some element) compares each element with literals only", _pos(test))
+        return ir.AnyElement(coll, _as_element(pred))
+
     def binop(self, node: s.BinOp, schema: Schema) -> ir.Expr:
         op = node.op
+        if op not in ("and", "or"):
+            some = self.some_element(node, schema)
+            if some is not None:
+                return some
         left = self.expr(node.left, schema)
         right = self.expr(node.right, schema)
         if op in ("and", "or"):
@@ -881,6 +920,31 @@ def _agg_type(fn: ir.AggFn, arg: ir.Expr | None) -> Type:
     if fn is ir.AggFn.SUM:
         return arg.type if arg.type in (Type.INT, Type.REAL, Type.TIMESPAN) else Type.ANY
     return arg.type
+
+
+_ELEMENT = "siemforge element"  # the element a `[]` test reads: a name the language cannot write
+
+
+def _as_element(e: ir.Expr) -> ir.Expr:
+    """The test with the element's placeholder column made the IR's Element (a path into the element being tested)."""
+    match e:
+        case ir.Column(name=n, path=p, type=t) if n == _ELEMENT:
+            return ir.Element(p, t)
+        case ir.Column() | ir.Literal() | ir.Element() | ir.Keyword():
+            return e
+    fields = {}
+    for f in dataclasses.fields(e):
+        v = getattr(e, f.name)
+        if isinstance(v, tuple):
+            v = tuple(_as_element(x) if _is_expr(x) else x for x in v)
+        elif _is_expr(v):
+            v = _as_element(v)
+        fields[f.name] = v
+    return type(e)(**fields)
+
+
+def _is_expr(v: object) -> bool:
+    return isinstance(v, typing.get_args(ir.Expr))
 
 
 def _every_path(node: s.Node) -> tuple[s.Every, tuple[str | int, ...]] | None:

@@ -242,6 +242,9 @@ class Translator:
         # `spath path=X{} output=N`, waiting for its `mvexpand N`: (N, X's expression, position)
         self.array_read: tuple[str, str, int] | None = None
         self.expanded: set[str] = set()  # fields an mvexpand made one element each (JSON of an object element)
+        # multivalue fields: each is the values of its parts, ("one", expr) a single value, ("each", expr) every
+        # element of an array (`spath path=X{}` not expanded, `mvappend` of them; docs/semantics.md decision 110)
+        self.multivalue: dict[str, list[tuple[str, str]]] = {}
         # base-search tests over `{}` paths: Sigma selections over `[]` fields, ANDed by the rule's `condition`
         self.detection: dict[str, dict[str, Any]] = {}
         self.detection_condition: list[str] = []
@@ -283,10 +286,11 @@ class Translator:
         if name == "bucket":
             name = "bin"
         if self.array_read is not None and name != "mvexpand":
-            raise Refusal(f"`spath` path into an array (`{self.array_read[0]}` multivalue) not expanded by the "
-                          "next command: the commands after it test its values one by one (some value matches), and "
-                          "the IR's some-element test reads the source's own arrays only (decision 28), not an "
-                          "array inside a computed value", self.array_read[2])
+            # not expanded: a multivalue field, the elements of the array, which only a search test or mvappend reads
+            out, array, _ = self.array_read
+            self.array_read = None
+            self.multivalue[out] = [("each", array)]
+            self.s.local.add(out)
         if name in ("search", "where") and not self.s.source:
             raise Refusal(f"`{name}` before any source", at)
         if name == "tstats":
@@ -444,6 +448,9 @@ class Translator:
             if name in s.columns:
                 return _col(name)
             raise Refusal(f"field `{name}` is not a column here (after the aggregation: {', '.join(s.columns)})", at)
+        if name in self.multivalue:
+            raise Refusal(f"multivalue field `{name}` read one value at a time (only `search {name}=value`, some "
+                          "value matches, and `mvappend` are translated for it)", at)
         if name in s.local:
             return _col(name)
         if name == "date_hour":
@@ -566,12 +573,28 @@ class Translator:
         if name == "date_wday" and dm is None and value.lower() in _DAYS and op in ("=", "!="):
             test = f"dayofweek(_time) == {_DAYS.index(value.lower())}"
             return test if op == "=" else f"not ({test})"
+        if dm is None and name in self.multivalue and self.s.columns is None:
+            return self.multivalue_match(name, op, value, at)
         f = self.sfield(name, at, dm)
         if op in ("<", ">", "<=", ">="):
             if not re.fullmatch(r"-?\d+(\.\d+)?", value):
                 raise Refusal(f"`{tok}`: a search comparison with a non-number", at)
             return f"{f} {op} {value}"
         return self.match(f, op, value, at)
+
+    def multivalue_match(self, name: str, op: str, value: str, at: int) -> str:
+        """`search N=v` on a multivalue field: true when one of its values matches (Splunk's search on a multivalue
+        field), so the OR of each part's test: a single value's own test, or some element of an array (the IR's
+        AnyElement, `x[] =~ v`; docs/semantics.md decision 110)."""
+        if op != "=":
+            raise Refusal(f"`{name}{op}…` on a multivalue field: only `=` (some value matches) is translated", at)
+        if "*" in value or "?" in value or "\\" in value:
+            raise Refusal(f"search value `{value}` with a wildcard or `\\` on the multivalue field `{name}` (one of "
+                          "its values may be an array's JSON text, which Splunk's spath and the IR may space "
+                          "differently)", at)
+        tests = [self.match(expr, "=", value, at) if kind == "one" else f"{expr}[] =~ {_str(value)}"
+                 for kind, expr in self.multivalue[name]]
+        return tests[0] if len(tests) == 1 else "(" + " or ".join(tests) + ")"
 
     def match(self, f: str, op: str, value: str, at: int) -> str:
         """`field=value` in a search: case-insensitive, `*` a wildcard; `field!=value` needs the field present."""
@@ -761,12 +784,36 @@ class Translator:
             assert isinstance(assign, lark.Tree)
             name_tok, value = assign.children
             name = _unq(str(name_tok))
+            parts = self.mvappend(value, at)
+            if parts is not None:
+                self.multivalue[name] = parts
+                self.s.local.add(name)
+                continue
             text = self.expr(value, at)
             self.define(name, text)
+
+    def mvappend(self, node: _Node | lark.Token, at: int) -> list[tuple[str, str]] | None:
+        """`mvappend(f, g, …)` of fields: a multivalue field of every value of each (Splunk: "appends the values of
+        the arguments"), kept as its parts for a search test; None for any other expression."""
+        node = _unwrap(node)
+        if not (isinstance(node, lark.Tree) and node.data == "e_call" and str(node.children[0]) == "mvappend"):
+            return None
+        args = [_unwrap(a) for a in node.children[1:] if a is not None]
+        parts: list[tuple[str, str]] = []
+        for a in args:
+            if not (isinstance(a, lark.Tree) and a.data in ("e_field", "e_qfield")):
+                raise Refusal("`mvappend` of an expression other than a field", _pos(node, at))
+            name = _unq(str(a.children[0]))
+            if name in self.multivalue:
+                parts += self.multivalue[name]
+            else:
+                parts.append(("one", self.field(name, _pos(a, at))))
+        return parts
 
     def define(self, name: str, text: str) -> None:
         """`extend` one column: SPL assigns in order, so each assignment is its own stage (decision 8)."""
         self.stages.append(f"extend {_col(name)} = {text}")
+        self.multivalue.pop(name, None)  # one value now
         self.texts.discard(name)
         self.numeric.discard(name)
         if self.s.columns is None:
@@ -891,6 +938,7 @@ class Translator:
             raise Refusal("eventstats … by (SPL leaves rows with a null key out of every group)", at)
         self.stages.append(stage)
         for n, _ in aggs:
+            self.multivalue.pop(n, None)
             if self.s.columns is not None and n not in self.s.columns:
                 self.s.columns.append(n)
             elif self.s.columns is None:
@@ -1043,7 +1091,7 @@ class Translator:
             raise Refusal("`spath` other than input=, path=, output=", at)
         path = opts["path"]
         if path.endswith("{}") and "{" not in path[:-2] and path[:-2]:
-            base = self.field(opts["input"], at) + "." if "input" in opts else ""
+            base = self.spath_input(opts["input"], at) + "." if "input" in opts else ""
             self.array_read = (opts["output"], base + path[:-2] if base else self.field(path[:-2], at), at)
             return
         if "{" in path:
@@ -1053,10 +1101,22 @@ class Translator:
                               "a JSON object, not an array; Splunk's spath documents `{}` only as an array's "
                               "elements, so what it reads here is not known (docs/semantics.md decision 91)", at)
             raise Refusal(f"`spath` path `{path}` into an array", at)
-        base = self.field(opts["input"], at) + "." if "input" in opts else ""
+        base = self.spath_input(opts["input"], at) + "." if "input" in opts else ""
         expr = base + path if base else self.field(path, at)
         self.define(opts["output"], f"tostring({expr})")
         self.texts.add(opts["output"])
+
+    def spath_input(self, name: str, at: int) -> str:
+        """The JSON value `spath input=F` reads. A member of a CloudTrail object (`requestParameters.policy`) is a
+        field of the event only as text (Splunk's JSON extraction makes fields of leaves, decision 87): spath parses
+        that text, so the rule reads `parse_json(F)` (docs/semantics.md decision 111)."""
+        f = self.field(name, at)
+        head = name.split(".", 1)[0]
+        if ("." in name and name not in self.s.local and self.s.source == "aws.cloudtrail"
+                and self.s.binding is not None and self.s.binding.name == "raw" and self.source_field(head) in _OBJECTS
+                and f == name):
+            return f"parse_json({f})"
+        return f
 
     def bin(self, tree: _Node, at: int) -> None:
         opts = [str(c) for c in tree.children]
@@ -1144,6 +1204,7 @@ class Translator:
         out = [_col(o[0]) if len(o) == 1 else f"{_col(o[0])} as {_col(o[1])}" for o in outs]
         self.stages.append(f"lookup {table} on {', '.join(on)} output {', '.join(out)}")
         for o in outs:
+            self.multivalue.pop(o[-1], None)
             if self.s.columns is not None and o[-1] not in self.s.columns:
                 self.s.columns.append(o[-1])
             elif self.s.columns is None:

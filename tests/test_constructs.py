@@ -150,6 +150,152 @@ ROWS = [
                 '  *\n'
                 'FROM siemforge_2'),
     }),
+    Row('any_element', 'mv-expand s = parse_json(requestParameters.policy).Statement | where s.Action[] =~ "kms:Encrypt"', {
+        'executor': ("| expand[null: one row, empty: none] s: dynamic = parse_json(requestParameters.policy)['Statement'][*]\n"
+                     '| filter any(s.Action[*], (elem ==~i "kms:Encrypt"))'),
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend RequestParametersJson = parse_json(RequestParameters)\n'
+                     '| mv-expand s = parse_json(tostring(RequestParametersJson.policy)).Statement\n'
+                     '| mv-apply with_itemindex=siemforge_index_2 siemforge_elem_1 = array_concat(dynamic([null]), iff(gettype(s.Action) == "array", s.Action, dynamic([]))) to typeof(dynamic) on (summarize siemforge_any_3 = countif(siemforge_index_2 > 0 and tostring(siemforge_elem_1) =~ "kms:Encrypt"))\n'
+                     '| where siemforge_any_3 > 0\n'
+                     '| project-away siemforge_any_3\n'
+                     '| project-away RequestParametersJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path2 path=requestParameters.policy\n'
+                   '| eval siemforge_val3=siemforge_path2\n'
+                   '| spath input=siemforge_val3 output=siemforge_path4 path=Statement\n'
+                   '| eval siemforge_json1=siemforge_path4\n'
+                   '| spath input=siemforge_json1 output=siemforge_path5 path={}\n'
+                   '| eval siemforge_count6=case(isnotnull(siemforge_path5), mvcount(siemforge_path5), isnull(siemforge_json1), 1, match(siemforge_json1, "^\\\\s*(\\\\[\\\\s*\\\\]|\\\\{\\\\s*\\\\})\\\\s*$"), 0, true(), 1)\n'
+                   '| where siemforge_count6>0\n'
+                   '| eval siemforge_index7=mvrange(0, siemforge_count6)\n'
+                   '| mvexpand siemforge_index7\n'
+                   '| eval s=if(isnotnull(siemforge_path5), mvindex(siemforge_path5, siemforge_index7), siemforge_json1)\n'
+                   '| fields - siemforge_count6 siemforge_index7 siemforge_json1\n'
+                   '| spath input=s output=siemforge_path8 path=Action{}\n'
+                   '| where isnotnull(mvfilter(lower(siemforge_path8)=="kms:encrypt"))\n'
+                   '| fields - siemforge_path2 siemforge_val3 siemforge_path4 siemforge_path5 siemforge_path8'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    UNNEST(CASE\n'
+                '      WHEN (\n'
+                '        CASE\n'
+                '          WHEN JSON_VALID("requestParameters" ->> \'$.policy\')\n'
+                '          THEN CAST("requestParameters" ->> \'$.policy\' AS JSON)\n'
+                '          ELSE TO_JSON("requestParameters" ->> \'$.policy\')\n'
+                "        END -> '$.Statement'\n"
+                '      ) IS NULL\n'
+                '      OR JSON_TYPE(\n'
+                '        CASE\n'
+                '          WHEN JSON_VALID("requestParameters" ->> \'$.policy\')\n'
+                '          THEN CAST("requestParameters" ->> \'$.policy\' AS JSON)\n'
+                '          ELSE TO_JSON("requestParameters" ->> \'$.policy\')\n'
+                "        END -> '$.Statement'\n"
+                "      ) = 'NULL'\n"
+                '      THEN [CAST(NULL AS JSON)]\n'
+                '      WHEN JSON_TYPE(\n'
+                '        CASE\n'
+                '          WHEN JSON_VALID("requestParameters" ->> \'$.policy\')\n'
+                '          THEN CAST("requestParameters" ->> \'$.policy\' AS JSON)\n'
+                '          ELSE TO_JSON("requestParameters" ->> \'$.policy\')\n'
+                "        END -> '$.Statement'\n"
+                "      ) = 'ARRAY'\n"
+                '      THEN CAST(CASE\n'
+                '        WHEN JSON_VALID("requestParameters" ->> \'$.policy\')\n'
+                '        THEN CAST("requestParameters" ->> \'$.policy\' AS JSON)\n'
+                '        ELSE TO_JSON("requestParameters" ->> \'$.policy\')\n'
+                "      END -> '$.Statement' AS JSON[])\n"
+                '      WHEN JSON_TYPE(\n'
+                '        CASE\n'
+                '          WHEN JSON_VALID("requestParameters" ->> \'$.policy\')\n'
+                '          THEN CAST("requestParameters" ->> \'$.policy\' AS JSON)\n'
+                '          ELSE TO_JSON("requestParameters" ->> \'$.policy\')\n'
+                "        END -> '$.Statement'\n"
+                "      ) = 'OBJECT'\n"
+                '      THEN LIST_TRANSFORM(\n'
+                '        MAP_ENTRIES(\n'
+                '          CAST(CASE\n'
+                '            WHEN JSON_VALID("requestParameters" ->> \'$.policy\')\n'
+                '            THEN CAST("requestParameters" ->> \'$.policy\' AS JSON)\n'
+                '            ELSE TO_JSON("requestParameters" ->> \'$.policy\')\n'
+                "          END -> '$.Statement' AS MAP(TEXT, JSON))\n"
+                '        ),\n'
+                '        LAMBDA m : JSON_OBJECT(m.key, m.value)\n'
+                '      )\n'
+                '      ELSE [\n'
+                '        CASE\n'
+                '          WHEN JSON_VALID("requestParameters" ->> \'$.policy\')\n'
+                '          THEN CAST("requestParameters" ->> \'$.policy\' AS JSON)\n'
+                '          ELSE TO_JSON("requestParameters" ->> \'$.policy\')\n'
+                "        END -> '$.Statement'\n"
+                '      ]\n'
+                '    END) AS "s"\n'
+                '  FROM siemforge_1\n'
+                '), siemforge_3 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_2\n'
+                '  WHERE\n'
+                '    CASE\n'
+                '      WHEN JSON_TYPE("s" -> \'$.Action\') = \'ARRAY\'\n'
+                '      THEN ARRAY_LENGTH(\n'
+                '        LIST_FILTER(\n'
+                '          CAST("s" -> \'$.Action\' AS JSON[]),\n'
+                "          LAMBDA siemforge_e1 : COALESCE(LOWER(siemforge_e1 ->> '$') = LOWER('kms:Encrypt'), FALSE)\n"
+                '        )\n'
+                '      ) > 0\n'
+                '      ELSE FALSE\n'
+                '    END\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_3'),
+    }),
+    Row('any_element', 'where responseElements.instancesSet.items[].instanceType in ("p4d", "p5")', {
+        'executor': '| filter any(responseElements.instancesSet.items[*], (elem.instanceType in ["p4d", "p5"]))',
+        'sentinel': ('AWSCloudTrail\n'
+                     '| extend ResponseElementsJson = parse_json(ResponseElements)\n'
+                     '| mv-apply with_itemindex=siemforge_index_2 siemforge_elem_1 = array_concat(dynamic([null]), iff(gettype(ResponseElementsJson.instancesSet.items) == "array", ResponseElementsJson.instancesSet.items, dynamic([]))) to typeof(dynamic) on (summarize siemforge_any_3 = countif(siemforge_index_2 > 0 and tostring(siemforge_elem_1.instanceType) in ("p4d", "p5")))\n'
+                     '| where siemforge_any_3 > 0\n'
+                     '| project-away siemforge_any_3\n'
+                     '| project-away ResponseElementsJson'),
+        'splunk': ('`cloudtrail`\n'
+                   '| spath output=siemforge_path1 path=responseElements.instancesSet.items{}.instanceType\n'
+                   '| where isnotnull(mvfilter(in(siemforge_path1, "p4d", "p5")))\n'
+                   '| fields - siemforge_path1'),
+        'sql': ('WITH siemforge_1 AS (\n'
+                '  SELECT\n'
+                '    *,\n'
+                '    CAST(TRY_CAST("eventTime" AS TIMESTAMPTZ) AT TIME ZONE \'UTC\' AS TIMESTAMP) AS "_time"\n'
+                '  FROM aws_cloudtrail\n'
+                '), siemforge_2 AS (\n'
+                '  SELECT\n'
+                '    *\n'
+                '  FROM siemforge_1\n'
+                '  WHERE\n'
+                '    CASE\n'
+                '      WHEN JSON_TYPE("responseElements" -> \'$.instancesSet.items\') = \'ARRAY\'\n'
+                '      THEN ARRAY_LENGTH(\n'
+                '        LIST_FILTER(\n'
+                '          CAST("responseElements" -> \'$.instancesSet.items\' AS JSON[]),\n'
+                '          LAMBDA siemforge_e1 : COALESCE((\n'
+                "            siemforge_e1 ->> '$.instanceType'\n"
+                "          ) IN ('p4d', 'p5'), FALSE)\n"
+                '        )\n'
+                '      ) > 0\n'
+                '      ELSE FALSE\n'
+                '    END\n'
+                ')\n'
+                'SELECT\n'
+                '  *\n'
+                'FROM siemforge_2'),
+    }),
     Row('any_element', "{sel: {'requestParameters.instancesSet.items[].instanceId|startswith': i-0ab}, condition: sel}", {
         'executor': '| filter any(requestParameters.instancesSet.items[*], startswith_ci(elem.instanceId, "i-0ab"))',
         'sentinel': ('AWSCloudTrail\n'

@@ -119,6 +119,12 @@ INVALID = [
     ("extend b = bin(todouble(eventVersion), 0.0)", "bin() needs a bin size above zero, not 0.0", 1, 40),
     ("where count() > 1", "count() is an aggregation", 1, 7),
     ("project eventName, eventName", "output column 'eventName' is defined twice", 1, 9),
+    # `x[] op v`: some element (docs/semantics.md decision 110)
+    ('where resources[].ARN != "x"', '`!=` on `[]` (some element): write `not (… == …)` for "no element"', 1, 23),
+    ('where resources[] == eventName', "a test of `[]` (some element) compares each element with literals only",
+     1, 7),
+    ('where resources[].a[] == "x"', "`[]` inside `[]`: a test reads the elements of one array", 1, 7),
+    ('where eventName[] == "x"', "`[]` needs an array, not a string", 1, 7),
 ]
 
 

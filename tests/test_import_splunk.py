@@ -15,6 +15,8 @@ import yaml
 
 from siemforge.backends.executor.baseline import build_table, table_csv
 from siemforge.backends.executor.engine import default_now, run_rule
+from siemforge.backends.kql.lower import compile_kql
+from siemforge.backends.kql.validate import check_queries, checker_available
 from siemforge.backends.spl.lower import compile_spl
 from siemforge.compiler import ir
 from siemforge.compiler.api import compile_file
@@ -269,7 +271,44 @@ def test_translations(tmp_path: Path, spl: str, query: str) -> None:
     assert got == query
 
 
+# a multivalue field (spath X{} not expanded, mvappend): search N=v is some value matching (decision 110)
+MULTIVALUE = [
+    ("`cloudtrail` eventName=X | spath input=requestParameters.policy output=a path=Action{} | search a=Get",
+     'where eventName =~ "X"\n| where parse_json(requestParameters.policy).Action[] =~ "Get"'),
+    ("`cloudtrail` eventName=X | spath input=requestParameters.policy output=a1 path=Action"
+     " | spath input=requestParameters.policy output=a2 path=Action{} | eval a=mvappend(a1, a2) | search a=Get",
+     'where eventName =~ "X"\n| extend a1 = tostring(parse_json(requestParameters.policy).Action)\n'
+     '| where (a1 =~ "Get" or parse_json(requestParameters.policy).Action[] =~ "Get")'),
+    # written again: one value, read as any field
+    ("`cloudtrail` eventName=X | spath input=requestParameters.policy output=a path=Action{} | eval a=\"q\" | search a=Get",
+     'where eventName =~ "X"\n| extend a = "q"\n| where a =~ "Get"'),
+    ("`cloudtrail` eventName=X | spath input=requestParameters.policy output=a path=Action{}"
+     " | eventstats count as a | where a > 1",
+     'where eventName =~ "X"\n| eventstats a = count()\n| where a > 1'),
+]
+
+
+@pytest.mark.parametrize(("spl", "query"), MULTIVALUE)
+def test_a_search_on_a_multivalue_field_is_some_value(tmp_path: Path, spl: str, query: str) -> None:
+    path = tmp_path / "savedsearches.conf"
+    path.write_text(f"[My search]\nsearch = {spl}\n")
+    [out] = import_splunk([path], tmp_path / "out", MACROS)
+    assert out.status == "imported", out
+    text = out.written[0].read_text()
+    assert "\n".join(line[2:] for line in text.split("query: |\n", 1)[1].splitlines()) == query
+
+
 REFUSALS = [  # SPL → the refusal's reason; the column is where the construct starts
+    ("`cloudtrail` eventName=X | spath input=requestParameters.policy output=a path=Action{} | eval n=len(a)",
+     "multivalue field `a` read one value at a time (only `search a=value`, some value matches, and `mvappend` are "
+     "translated for it)"),
+    ("`cloudtrail` eventName=X | spath input=requestParameters.policy output=a path=Action{} | search a=kms:*",
+     "search value `kms:*` with a wildcard or `\\` on the multivalue field `a` (one of its values may be an array's "
+     "JSON text, which Splunk's spath and the IR may space differently)"),
+    ("`cloudtrail` eventName=X | spath input=requestParameters.policy output=a path=Action{} | search a!=Get",
+     "`a!=…` on a multivalue field: only `=` (some value matches) is translated"),
+    ("`cloudtrail` eventName=X | spath input=requestParameters.policy output=a path=Action{} | eval b=mvappend(a, 1)",
+     "`mvappend` of an expression other than a field"),
     ("`cloudtrail` eventName=X | join user [search `cloudtrail`]", "SPL `join` without max=0 keeps only the first matching subsearch row of each event, in "
      "the subsearch's order, which the IR's join cannot say"),
     ("`cloudtrail` eventName=X | join user src_ip [search `cloudtrail` | stats count by eventID user src_ip]",
@@ -300,9 +339,8 @@ REFUSALS = [  # SPL → the refusal's reason; the column is where the construct 
     ("`cloudtrail` eventName=X | lookup t a OUTPUTNEW b", "`lookup … OUTPUTNEW` (keeps a value the row already has)"),
     ("`cloudtrail` eventName=X | eval y=mvindex(eventName, 0)", "eval function `mvindex()` has no translation"),
     ("`cloudtrail` eventName=X | spath path=requestParameters.items{} output=v | stats count by v",
-     "`spath` path into an array (`v` multivalue) not expanded by the next command: the commands after it test its "
-     "values one by one (some value matches), and the IR's some-element test reads the source's own arrays only "
-     "(decision 28), not an array inside a computed value"),
+     "multivalue field `v` read one value at a time (only `search v=value`, some value matches, and `mvappend` are "
+     "translated for it)"),
     ("`cloudtrail` eventName=X | spath path=requestParameters{}.LifecycleConfiguration{}.Rule{}.Expiration{}.Days"
      " output=d",
      "`spath` path `requestParameters{}.LifecycleConfiguration{}.Rule{}.Expiration{}.Days`: `{}` after "
@@ -473,7 +511,7 @@ def test_escu_corpus_imports_compile_and_emit_parseable_spl(tmp_path: Path) -> N
     tally = Counter(o.status for o in outcomes)
     reasons = Counter((o.reason or "").split("`")[0] + "…" for o in outcomes if o.status == "refused")
     print(f"\nimported {tally['imported']}/43; refused by reason: {dict(reasons)}")
-    assert tally["imported"] >= 28
+    assert tally["imported"] >= 29
 
 
 def _corpus_rule(tmp: Path, name: str) -> tuple[ImportOutcome, str]:
@@ -482,6 +520,67 @@ def _corpus_rule(tmp: Path, name: str) -> tuple[ImportOutcome, str]:
     assert out.status == "imported", out
     text = out.written[0].read_text()
     return out, "\n".join(line[2:] for line in text.split("query: |\n", 1)[1].splitlines())
+
+
+def _key_policy(statements: list[dict[str, Any]], *, as_text: bool = True, event_id: str = "e") -> dict[str, Any]:
+    """The real PutKeyPolicy record of panther-analysis (policy as JSON text, as CloudTrail writes it) with other
+    statements."""
+    line = next(x for x in shared_path("data", "cloudtrail", "panther-analysis.ndjson").read_text().splitlines()
+                if '"PutKeyPolicy"' in x and '"keyId"' in x)
+    record = json.loads(line)
+    policy = {"Version": "2012-10-17", "Statement": statements}
+    record["requestParameters"]["policy"] = json.dumps(policy) if as_text else policy
+    record["eventID"] = event_id
+    return dict(record)
+
+
+_ROOT = {"AWS": "arn:aws:iam::123456789012:root"}
+_ROLES = {"AWS": ["arn:aws:iam::123456789012:role/A", "arn:aws:iam::123456789012:role/B"]}
+KEY_POLICIES = [  # statements of the policy → does the imported search fire (Splunk's reading of its multivalue)
+    ([{"Effect": "Allow", "Principal": _ROOT, "Action": "kms:Encrypt"}], True),  # Action a string: spath path=Action
+    ([{"Effect": "Allow", "Principal": _ROOT, "Action": "KMS:encrypt"}], True),  # search's value has no case
+    ([{"Principal": _ROLES, "Action": ["kms:Decrypt", "kms:Encrypt"]}], True),  # an element of Action{}
+    ([{"Principal": _ROOT, "Action": "kms:Decrypt"}, {"Principal": _ROLES, "Action": ["kms:Encrypt"]}], True),
+    ([{"Principal": _ROOT, "Action": "kms:*"}], False),  # the search compares text: `kms:*` is no wildcard there
+    ([{"Principal": _ROOT, "Action": ["kms:Decrypt", "kms:EncryptX"]}], False),
+    ([{"Principal": "*", "Action": "kms:Encrypt"}], False),  # no Principal.AWS: key_policy_principal="*" is false
+    ([{"Principal": {"Service": "s3.amazonaws.com"}, "Action": "kms:Encrypt"}], False),
+    ([{"Principal": _ROOT, "Action": {"kms:Encrypt": 1}}], False),  # an object is no value of Action{} nor the text
+    ([{"Principal": _ROOT, "Action": []}], False),
+]
+
+
+def test_escu_kms_encrypt_policy_reads_action_as_a_string_or_its_elements(tmp_path: Path) -> None:
+    """`spath … path=Action` (a string, or an array's JSON text) and `path=Action{}` (the elements) joined by mvappend,
+    then `search key_policy_action="kms:Encrypt"`: some value matches (decisions 110, 111). The two real PutKeyPolicy
+    records of ../shared/data/cloudtrail do not fire: one policy (JSON text, as CloudTrail writes it) grants `kms:*`,
+    `kms:Decrypt` and `kms:DescribeKey`, never the text kms:Encrypt; the other (a test record holding the policy as
+    an object) grants kms:Decrypt."""
+    out, query = _corpus_rule(tmp_path, "aws_detect_users_creating_keys_with_encrypt_policy_without_mfa.yml")
+    assert query.split("\n| summarize")[0] == (
+        'where (eventName =~ "CreateKey" or eventName =~ "PutKeyPolicy")\n'
+        "| where array_length(parse_json(requestParameters.policy).Statement) > 0\n"
+        "| mv-expand key_policy_statements = parse_json(requestParameters.policy).Statement\n"
+        "| extend key_policy_action_1 = tostring(key_policy_statements.Action)\n"
+        "| extend key_policy_principal = tostring(key_policy_statements.Principal.AWS)\n"
+        '| where (key_policy_action_1 =~ "kms:Encrypt" or key_policy_statements.Action[] =~ "kms:Encrypt")\n'
+        "      and isnotnull(key_policy_principal)")
+    rule = compiled(out.written[0])
+    grammar = lark.Lark((ROOT / "grammars" / "spl.lark").read_text(), parser="earley")
+    grammar.parse(compile_spl(rule, None))
+    if not checker_available():
+        [found] = check_queries([("kms", compile_kql(rule, None))], [])
+        assert [d.message for d in found if d.severity == "Error"] == []
+    real = shared_path("data", "cloudtrail", "panther-analysis.ndjson")
+    records = [x for x in real.read_text().splitlines() if '"PutKeyPolicy"' in x]
+    assert len(records) == 2
+    log = tmp_path / "real.ndjson"
+    log.write_text("\n".join(records) + "\n")
+    assert run_rule(rule, [log]).rows == []
+    for statements, fires in KEY_POLICIES:
+        for as_text in (True, False):
+            log.write_text(json.dumps(_key_policy(statements, as_text=as_text)) + "\n")
+            assert bool(run_rule(rule, [log]).rows) is fires, (statements, as_text)
 
 
 def test_escu_ec2_snapshot_exfiltration_reads_every_added_account(tmp_path: Path) -> None:

@@ -96,6 +96,15 @@ PREDICATES = [
     ("column", 'a.b[-1].c == "z"', [ev(a={"b": [{"c": "y"}, {"c": "z"}]}), ev(a={"b": []}), ev(a="text"),
                                      ev(a=M)], [True, False, False, False]),
     ("column", "isnull(a.b[5])", [ev(a={"b": [1]}), ev(a={"b": [1, 2, 3, 4, 5, 6]})], [True, False]),
+    # decision 110: `x[] op v`, some element of any array expression; a scalar, an object, null, [] have none
+    ("any_element", 'a[] =~ "run"', [ev(a=["x", "Run"]), ev(a=["runs"]), ev(a="run"), ev(a=[]), ev(a=None), ev(),
+                                     ev(a={"k": "run"})], [True, False, False, False, False, False, False]),
+    ("any_element", 'not (a[] =~ "run")', [ev(a=["x", "Run"]), ev(a=["runs"]), ev(a="run"), ev(a=[])],
+     [False, True, True, True]),
+    ("any_element", 'parse_json(s).p[].t contains "ru" or tostring(parse_json(s).p) =~ "run"',
+     [ev(s='{"p": [{"t": "x"}, {"t": "RUN"}]}'), ev(s='{"p": "Run"}'), ev(s='{"p": [{"t": "x"}]}'), ev(s="text")],
+     [True, True, False, False]),
+    ("any_element", 'a[] in~ ("x", "y")', [ev(a=["Y"]), ev(a=["z"]), ev(a="x")], [True, False, False]),
 ]
 
 
