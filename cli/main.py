@@ -25,7 +25,7 @@ from siemforge.compiler.diagnostics import CompileError
 from .build import build as build_command
 from .console import cell, err, out, print_diagnostics, styled
 from .coverage import coverage as coverage_cmd
-from .outputs import slug, writing_to
+from .outputs import OutputError, slug, writing_to
 from .progress import reading, steps, wanted
 from .rules import RuleFiles, SentinelBinding, SourceDirs, compiled_rules, lowered, require_paths, use_sources
 
@@ -410,6 +410,7 @@ def compile_cmd(
     items: list[dict[str, Any]] = []
     failures = 0
     written = 0
+    refused = 0
     files = discover_rules(rules)
     with contextlib.ExitStack() as stack:
         outdir = stack.enter_context(writing_to(output)) if output is not None else None
@@ -424,7 +425,12 @@ def compile_cmd(
                 continue
             for it in res.items:  # written while later rules still compile
                 sub = f"{it['target']}/" if len(selected) > 1 else ""
-                outdir.write(f"{sub}{slug(it['id'])}.{it['ext']}", it["query"] + "\n")
+                try:
+                    outdir.write(f"{sub}{slug(it['id'])}.{it['ext']}", it["query"] + "\n")
+                except OutputError as exc:  # a file of the user's (or a duplicate id): this one, and the batch goes on
+                    err.print(f"error: {it['file']}: {exc}", style="bold red", markup=False)
+                    refused += 1
+                    continue
                 written += 1
     if outdir is not None:
         out.print(f"wrote {written} file(s) to {output}")
@@ -440,6 +446,10 @@ def compile_cmd(
             out.print()
     if failures:
         err.print(f"{failures} rule(s) failed to compile", style="bold red")
+    if refused:
+        err.print(f"{refused} file(s) not written", style="bold red")
+        raise typer.Exit(2)
+    if failures:
         raise typer.Exit(1)
 
 

@@ -504,8 +504,8 @@ class Analyzer:
             case s.CallExpr():
                 return self.call(node, schema)
             case s.Every():
-                raise self.fail("`[]` (every element of an array) is read only by values(): `values(a[].b)`",
-                                node.pos)
+                raise self.fail("`[]` (the elements of an array) is read only by a test of some element "
+                                "(`a[].b == \"x\"`, `a[] in (…)`) or by values(): `values(a[].b)`", node.pos)
             case s.UnaryOp(op="not", operand=o):
                 inner = self.expr(o, schema)
                 self.expect_bool(inner, o)

@@ -182,6 +182,29 @@ def test_compile_output_never_overwrites_user_files(tmp_path: Path) -> None:
     assert (out / "5f1c1a52-9d47-4f34-9a55-0b7a4f6c2e11.ir").read_text() == first  # deterministic
 
 
+def test_compile_output_an_edited_file_is_kept_and_the_other_rules_are_written(tmp_path: Path) -> None:
+    """A file the user changed is refused (exit 2) as one rule's failure: the batch goes on, the other rules' files
+    are rewritten (as `build` does), and the refusal names the rule file."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    body = "title: {t}\nid: {i}\nlevel: {lvl}\nlogsource: {{product: aws, service: cloudtrail}}\n" \
+           "detection: {{sel: {{eventName: X}}, condition: sel}}\n"
+    ids = ("5f1c1a52-9d47-4f34-9a55-0b7a4f6c2e21", "5f1c1a52-9d47-4f34-9a55-0b7a4f6c2e22")
+    write_rule(rules, body.format(t="a", i=ids[0], lvl="high"), "a.yml")
+    write_rule(rules, body.format(t="b", i=ids[1], lvl="high"), "b.yml")
+    out = tmp_path / "out"
+    assert sf("compile", str(rules), "--target", "executor", "-o", str(out)).returncode == 0
+    mine = out / f"{ids[0]}.ir"
+    mine.write_text(mine.read_text() + "# tuned\n")
+    write_rule(rules, body.format(t="b", i=ids[1], lvl="low"), "b.yml")
+    r = sf("compile", str(rules), "--target", "executor", "-o", str(out))
+    assert r.returncode == 2, r.stderr
+    assert mine.read_text().endswith("# tuned\n")
+    assert "level low" in (out / f"{ids[1]}.ir").read_text()
+    assert f"a.yml: {mine} was changed since siemforge wrote it" in " ".join(r.stderr.split())
+    assert "1 file(s) not written" in r.stderr and "Traceback" not in r.stderr
+
+
 @pytest.mark.parametrize("command", [["run"], ["compile", "-t", "all"], ["validate"], ["export", "arm", "-o"],
                                      ["export", "contentctl", "-o"]], ids=" ".join)
 def test_missing_file_is_a_clear_error(tmp_path: Path, command: list[str]) -> None:

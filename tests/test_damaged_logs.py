@@ -70,6 +70,9 @@ CASES = {
     "records_gz_cut_short": ("cloudtrail.json.gz", lambda: (z := gzip.compress(DOCUMENT))[: len(z) * 2 // 3]),
     "records_cut_short": ("cloudtrail.json", lambda: DOCUMENT[: len(DOCUMENT) * 2 // 3]),
     "ndjson_named_gz": ("events.json.gz", lambda: NDJSON),
+    "empty_named_gz": ("events.json.gz", lambda: b""),  # DuckDB inflated these by their name and failed
+    "array_named_gz": ("events.json.gz", lambda: json.dumps(RECORDS).encode()),
+    "pretty_document_named_gz": ("event.json.gz", lambda: json.dumps(RECORDS[1], indent=2).encode()),
     "array_cut_short": ("events.json", lambda: (a := json.dumps(RECORDS).encode())[: len(a) * 2 // 3]),
     "ndjson_gz_cut_short": ("events.json.gz", lambda: (z := gzip.compress(NDJSON))[: len(z) // 2]),
     "ndjson_gz_corrupt_from_the_start": ("events.json.gz", lambda: (
@@ -99,7 +102,7 @@ def test_duckdb_reads_a_damaged_log_as_the_executor_does(case: str, tmp_path: Pa
     rows = run_duckdb(rule, [log], now=NOW, report=said.append)
     assert _sorted(rows) == _sorted(ref.rows)
     assert list(map(str, said)) == list(map(str, ref.malformed))
-    if case != "ndjson_named_gz":
+    if not case.endswith("_named_gz"):
         assert said  # the damage is reported
 
 
@@ -125,7 +128,8 @@ def _hunt(tmp_path: Path, log: Path, engine: str) -> tuple[str, str]:
     return summary.split(": ", 1)[1].rsplit(",", 1)[0].split(", ", 1)[1], r.stderr
 
 
-@pytest.mark.parametrize("case", ["ndjson_gz_flipped_at_its_last_line", "records_gz_cut_short", "ndjson_named_gz"])
+@pytest.mark.parametrize("case", ["ndjson_gz_flipped_at_its_last_line", "records_gz_cut_short", "ndjson_named_gz",
+                                  "empty_named_gz", "pretty_document_named_gz"])
 def test_hunt_on_duckdb_says_what_python_says(case: str, tmp_path: Path) -> None:
     log = _log(tmp_path, case)
     python = _hunt(tmp_path, log, "python")

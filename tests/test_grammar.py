@@ -125,6 +125,9 @@ INVALID = [
      1, 7),
     ('where resources[].a[] == "x"', "`[]` inside `[]`: a test reads the elements of one array", 1, 7),
     ('where eventName[] == "x"', "`[]` needs an array, not a string", 1, 7),
+    # `[]` not under a test: the message names both forms that read it (it said "only by values()")
+    ('where isnull(resources[])', "is read only by a test of some element (`a[].b == \"x\"`, `a[] in (…)`) or by "
+     "values()", 1, 14),
 ]
 
 

@@ -67,3 +67,25 @@ def test_bundled_and_sigma_aws_rules_pass_kusto_language() -> None:
     # aws_delete_saml_provider names `status`: the AWS add-on's derived field since decision 80 (was refused)
     assert [n for n, _ in refused] in ([], ["aws_delete_saml_provider.yml"])
     assert len(queries) >= 3
+
+
+@pytest.mark.parametrize("query,summarize", [
+    # a group key of no one type (a JSON member, a whole JSON column, an extended member) is its text: KQL
+    # cannot group by a dynamic value (Kusto.Language KS116; decision 112). It was emitted as is, an invalid query
+    # (the ESCU ECR scanning-findings imports group by `imageDigest = requestParameters.imageId.imageDigest`).
+    ("summarize n = count() by d = requestParameters.imageId.imageDigest",
+     "| summarize n = count() by d = tostring(RequestParametersJson.imageId.imageDigest)"),
+    ("extend d = requestParameters.imageId.imageDigest | summarize n = count() by d",
+     "| summarize n = count() by d = tostring(d)"),
+    ("summarize n = count() by requestParameters",
+     "| summarize n = count() by requestParameters = tostring(RequestParametersJson)"),
+    # a key the IR types keeps its own cast
+    ("summarize n = count() by m = toint(requestParameters.maxCount)",
+     "| summarize n = count() by m = tolong(RequestParametersJson.maxCount)"),
+])
+def test_a_dynamic_group_key_is_its_text(query: str, summarize: str, tmp_path: Path) -> None:
+    kql = compile_query(tmp_path, f"query: |\n  {query}\n")
+    assert summarize in kql.splitlines(), kql
+    if checker_available() is None:
+        [diags] = check_queries([("q", kql)], [])
+        assert [d.message for d in diags if d.severity == "Error"] == []

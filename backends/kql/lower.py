@@ -492,6 +492,8 @@ class KqlLowering:
         kql_type = _IR_TO_KQL.get(expr.type)
         if v.type == "dynamic" and kql_type is not None:
             return f"to{kql_type}({v.text})", kql_type
+        if v.type == "dynamic":  # a JSON value of no one type (a member, an object): its text (decision 112)
+            return f"tostring({v.text})", "string"
         return v.text, v.type
 
     def by_list(self, by: tuple[ir.Assignment, ...]) -> list[str]:

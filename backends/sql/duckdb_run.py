@@ -251,6 +251,8 @@ def readable(path: Path, report: Report) -> tuple[Path, bool]:
     if _is_records_document(path):
         return (path, False) if _records_readable(path) else (_events_copy(path, report), True)
     if not _is_ndjson(path):
+        if path.suffix == ".gz" and not _is_gzip(path):  # a plain file named .gz (an empty one too): DuckDB would
+            return _events_copy(path, report), True  # inflate it by its name and fail
         if _is_array(path) and not _records_readable(path, array=True):  # an array cut short, say
             return _events_copy(path, report), True
         return (_events_copy(path, report), True) if _has_okta_hook(path) else (path, False)
