@@ -260,15 +260,19 @@ TRANSLATIONS = [  # SPL (a savedsearches.conf search) → the imported rule's qu
 ]
 
 
-@pytest.mark.parametrize(("spl", "query"), TRANSLATIONS)
-def test_translations(tmp_path: Path, spl: str, query: str) -> None:
+def _translated(tmp_path: Path, spl: str) -> str:
+    """The pipeline query of a one-stanza savedsearches.conf imported."""
     path = tmp_path / "savedsearches.conf"
     path.write_text(f"[My search]\nsearch = {spl}\n")
     [out] = import_splunk([path], tmp_path / "out", MACROS)
     assert out.status == "imported", out
     text = out.written[0].read_text()
-    got = "\n".join(line[2:] for line in text.split("query: |\n", 1)[1].splitlines())
-    assert got == query
+    return "\n".join(line[2:] for line in text.split("query: |\n", 1)[1].splitlines())
+
+
+@pytest.mark.parametrize(("spl", "query"), TRANSLATIONS)
+def test_translations(tmp_path: Path, spl: str, query: str) -> None:
+    assert _translated(tmp_path, spl) == query
 
 
 # a multivalue field (spath X{} not expanded, mvappend): search N=v is some value matching (decision 110)
@@ -290,12 +294,7 @@ MULTIVALUE = [
 
 @pytest.mark.parametrize(("spl", "query"), MULTIVALUE)
 def test_a_search_on_a_multivalue_field_is_some_value(tmp_path: Path, spl: str, query: str) -> None:
-    path = tmp_path / "savedsearches.conf"
-    path.write_text(f"[My search]\nsearch = {spl}\n")
-    [out] = import_splunk([path], tmp_path / "out", MACROS)
-    assert out.status == "imported", out
-    text = out.written[0].read_text()
-    assert "\n".join(line[2:] for line in text.split("query: |\n", 1)[1].splitlines()) == query
+    assert _translated(tmp_path, spl) == query
 
 
 REFUSALS = [  # SPL → the refusal's reason; the column is where the construct starts
